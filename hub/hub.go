@@ -1,0 +1,697 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Driver carries commands to the devices it owns. Execute sends cmd to dev
+// and returns once it was sent (or failed); the hub itself waits for the
+// device's state echo to confirm it.
+type Driver interface {
+	Execute(ctx context.Context, dev Device, cmd Command) error
+}
+
+// DriverFunc adapts a function to Driver.
+type DriverFunc func(ctx context.Context, dev Device, cmd Command) error
+
+func (f DriverFunc) Execute(ctx context.Context, dev Device, cmd Command) error {
+	return f(ctx, dev, cmd)
+}
+
+// Store keeps snapshots across restarts. Put must not block on disk: it
+// queues the snapshot and the store coalesces writes.
+type Store interface {
+	Put(id string, snap Snapshot)
+	LoadAll() (map[string]Snapshot, error)
+}
+
+// Availability is a driver's word on whether a device is reachable.
+type Availability uint8
+
+const (
+	AvailUnchanged Availability = iota // implied online if the report carries state
+	AvailOnline
+	AvailOffline
+)
+
+// Report is what a driver learned from a device.
+type Report struct {
+	Device string
+	At     time.Time // zero: now
+	State  State     // values in State.Set; Updated is ignored
+	Avail  Availability
+	Info   *Info // set when the device identified itself
+}
+
+// Command asks a device to change state or to identify itself.
+type Command struct {
+	Device   string
+	Set      State // the values to set, those in Set.Set
+	Identify bool  // blink the lamp or click the relay so a person can find it
+	Source   string
+}
+
+// Options configure a Hub. The zero value is usable.
+type Options struct {
+	// StaleAfter marks a device unreachable when it has not been heard from
+	// for this long. Zero: 2 minutes.
+	StaleAfter time.Duration
+	// CommandTimeout bounds a command from send to confirmation. Zero: 2s.
+	CommandTimeout time.Duration
+	// Store persists snapshots; nil keeps state in memory only.
+	Store Store
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+}
+
+// ChangeKind says what a Change is about.
+type ChangeKind uint8
+
+const (
+	ChangeState   ChangeKind = iota + 1 // state values changed
+	ChangeOnline                        // online/offline or stale
+	ChangeInfo                          // a device identified itself
+	ChangeDevices                       // the device set or site changed
+	ChangeEvent                         // a notable event for people
+)
+
+// Change is fanned out to subscribers.
+type Change struct {
+	Kind     ChangeKind
+	Device   string
+	Fields   FieldSet // for ChangeState: the fields whose value changed
+	Snapshot Snapshot
+	Event    Event
+}
+
+// Event is something a technician should see in the recent events list.
+type Event struct {
+	At     time.Time `json:"at"`
+	Level  string    `json:"level"` // info, warn, error
+	Source string    `json:"source"`
+	Device string    `json:"device,omitempty"`
+	Text   string    `json:"text"`
+}
+
+// Subscription receives changes. Sends never block the hub: when C is full
+// the change is dropped and counted.
+type Subscription struct {
+	C       <-chan Change
+	c       chan Change
+	dropped atomic.Uint64
+}
+
+// Dropped is how many changes did not fit in the channel.
+func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
+
+type entry struct {
+	dev     Device
+	snap    Snapshot
+	waiters []*waiter
+	stale   bool
+}
+
+type waiter struct {
+	want State
+	done chan struct{}
+}
+
+// Hub is the service in the middle: it owns the current state of every
+// device and routes commands to drivers.
+type Hub struct {
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.RWMutex
+	devs    map[string]*entry
+	order   []string
+	site    *Site
+	drivers map[string]Driver
+	closed  bool
+
+	subMu sync.RWMutex
+	subs  []*Subscription
+
+	evMu   sync.Mutex
+	events []Event
+
+	statMu sync.Mutex
+	stats  Stats
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Stats counts what the hub did, for metrics.
+type Stats struct {
+	Reports  map[string]uint64    // by driver
+	Rejected map[string]uint64    // reports refused (unknown device, bad value), by driver
+	Commands map[[2]string]uint64 // by driver and result ("ok", "unreachable", ...)
+}
+
+const maxEvents = 200
+
+// New builds a hub for the given devices and site. Snapshots saved in the
+// store are loaded so that the last known state is served at once.
+func New(devs []Device, site *Site, opts Options) (*Hub, error) {
+	if opts.StaleAfter == 0 {
+		opts.StaleAfter = 2 * time.Minute
+	}
+	if opts.CommandTimeout == 0 {
+		opts.CommandTimeout = 2 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Hub{
+		opts:    opts,
+		log:     opts.Logger,
+		devs:    map[string]*entry{},
+		drivers: map[string]Driver{},
+		stop:    make(chan struct{}),
+		stats: Stats{
+			Reports:  map[string]uint64{},
+			Rejected: map[string]uint64{},
+			Commands: map[[2]string]uint64{},
+		},
+	}
+	if site == nil {
+		site = &Site{}
+	}
+	if err := h.setDevices(devs, site); err != nil {
+		return nil, err
+	}
+	if opts.Store != nil {
+		saved, err := opts.Store.LoadAll()
+		if err != nil {
+			return nil, err
+		}
+		for id, s := range saved {
+			if e, ok := h.devs[id]; ok {
+				e.snap = s
+				if s.Info != (Info{}) {
+					e.dev.Info = s.Info
+				}
+			}
+		}
+	}
+	h.wg.Add(1)
+	go h.watchStale()
+	return h, nil
+}
+
+func (h *Hub) setDevices(devs []Device, site *Site) error {
+	m := make(map[string]*entry, len(devs))
+	order := make([]string, 0, len(devs))
+	for _, d := range devs {
+		if err := d.Validate(); err != nil {
+			return err
+		}
+		if _, dup := m[d.ID]; dup {
+			return fmt.Errorf("%w: device id %q is used twice", ErrInvalidDevice, d.ID)
+		}
+		e := &entry{dev: d}
+		if old, ok := h.devs[d.ID]; ok {
+			e.snap = old.snap
+			e.waiters = old.waiters
+			if d.Info == (Info{}) {
+				e.dev.Info = old.dev.Info
+			}
+		}
+		m[d.ID] = e
+		order = append(order, d.ID)
+	}
+	if err := site.Validate(func(id string) bool { _, ok := m[id]; return ok }); err != nil {
+		return err
+	}
+	for _, id := range order {
+		if n, _ := site.RoomOf(id); n != nil {
+			m[id].dev.Room = n.ID
+		}
+	}
+	sort.Strings(order)
+	h.devs, h.order, h.site = m, order, site
+	return nil
+}
+
+// Reconfigure replaces the device set and site (a config reload). State of
+// devices that stay is kept. On error nothing changes.
+func (h *Hub) Reconfigure(devs []Device, site *Site) error {
+	h.mu.Lock()
+	err := h.setDevices(devs, site)
+	h.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	h.publish(Change{Kind: ChangeDevices})
+	return nil
+}
+
+// Close stops the hub's background work.
+func (h *Hub) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	h.mu.Unlock()
+	close(h.stop)
+	h.wg.Wait()
+	return nil
+}
+
+// SetDriver registers the driver that owns devices whose Driver is name.
+func (h *Hub) SetDriver(name string, d Driver) {
+	h.mu.Lock()
+	h.drivers[name] = d
+	h.mu.Unlock()
+}
+
+// Now is the hub's clock.
+func (h *Hub) Now() time.Time { return h.opts.Now() }
+
+// StaleAfter is the configured silence after which a device is stale.
+func (h *Hub) StaleAfter() time.Duration { return h.opts.StaleAfter }
+
+// Apply takes a report from a driver. It never blocks on subscribers or disk.
+func (h *Hub) Apply(r Report) error {
+	at := r.At
+	if at.IsZero() {
+		at = h.opts.Now()
+	}
+	if err := r.State.Validate(); err != nil {
+		h.countReport(h.driverOf(r.Device), false)
+		return fmt.Errorf("hub: report for %s: %w", r.Device, err)
+	}
+	h.mu.Lock()
+	e, ok := h.devs[r.Device]
+	if !ok {
+		h.mu.Unlock()
+		h.countReport("", false)
+		return fmt.Errorf("%w: %q", ErrNotFound, r.Device)
+	}
+	// Drop values the device does not support, so a chatty device can not
+	// grow capabilities it was not configured with.
+	r.State.Set = r.State.Set.Intersect(e.dev.Fields)
+	changed := e.snap.State.Merge(&r.State, at)
+	wasOnline := e.snap.Online && !e.stale
+	switch {
+	case r.Avail == AvailOffline:
+		e.snap.Online = false
+	case r.Avail == AvailOnline || !r.State.Set.Empty() || r.Info != nil:
+		e.snap.Online = true
+		e.snap.LastSeen = at
+		e.stale = false
+	}
+	infoChanged := false
+	if r.Info != nil && *r.Info != e.dev.Info {
+		e.dev.Info = *r.Info
+		e.snap.Info = *r.Info
+		infoChanged = true
+	}
+	onlineChanged := wasOnline != e.snap.Online
+	if !changed.Empty() || onlineChanged || infoChanged {
+		e.snap.Seq++
+	}
+	if len(e.waiters) > 0 && !r.State.Set.Empty() {
+		kept := e.waiters[:0]
+		for _, w := range e.waiters {
+			if Confirms(&r.State, &w.want) {
+				close(w.done)
+			} else {
+				kept = append(kept, w)
+			}
+		}
+		e.waiters = kept
+	}
+	snap := e.snap
+	driver := e.dev.Driver
+	h.mu.Unlock()
+
+	h.countReport(driver, true)
+	if h.opts.Store != nil {
+		h.opts.Store.Put(r.Device, snap)
+	}
+	if !changed.Empty() {
+		h.publish(Change{Kind: ChangeState, Device: r.Device, Fields: changed, Snapshot: snap})
+	}
+	if onlineChanged {
+		h.publish(Change{Kind: ChangeOnline, Device: r.Device, Snapshot: snap})
+		if !snap.Online {
+			h.Log("warn", driver, r.Device, "device went offline")
+		} else {
+			h.Log("info", driver, r.Device, "device is online")
+		}
+	}
+	if infoChanged {
+		h.publish(Change{Kind: ChangeInfo, Device: r.Device, Snapshot: snap})
+	}
+	return nil
+}
+
+func (h *Hub) driverOf(id string) string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if e, ok := h.devs[id]; ok {
+		return e.dev.Driver
+	}
+	return ""
+}
+
+func (h *Hub) countReport(driver string, ok bool) {
+	h.statMu.Lock()
+	if ok {
+		h.stats.Reports[driver]++
+	} else {
+		h.stats.Rejected[driver]++
+	}
+	h.statMu.Unlock()
+}
+
+// Confirms reports whether a device's reported state r shows every value
+// asked for in want, within the rounding that real devices apply.
+func Confirms(r, want *State) bool {
+	for _, f := range want.Set.List() {
+		if !r.Set.Has(f) {
+			return false
+		}
+		switch f {
+		case FieldOn:
+			if r.On != want.On {
+				return false
+			}
+		case FieldBrightness:
+			if absInt(r.Brightness-want.Brightness) > 1 {
+				return false
+			}
+		case FieldColor:
+			if hueDist(r.Color.H, want.Color.H) > 2 || absInt(r.Color.S-want.Color.S) > 2 || absInt(r.Color.V-want.Color.V) > 2 {
+				return false
+			}
+		case FieldTemperatureK:
+			// Devices that work in mireds round to a whole mired.
+			if math.Abs(float64(r.TemperatureK-want.TemperatureK)) > float64(want.TemperatureK)*0.03+10 {
+				return false
+			}
+		default:
+			if math.Abs(r.Float(f)-want.Float(f)) > 1e-6 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func absInt(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+func hueDist(a, b int) int {
+	d := absInt(a-b) % 360
+	if d > 180 {
+		d = 360 - d
+	}
+	return d
+}
+
+// Execute sends a command to the owning driver and waits for the device to
+// confirm it by reporting the new values. A device configured as Slow is
+// acknowledged once the command was sent.
+func (h *Hub) Execute(ctx context.Context, cmd Command) (err error) {
+	h.mu.Lock()
+	e, ok := h.devs[cmd.Device]
+	if !ok {
+		h.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrNotFound, cmd.Device)
+	}
+	dev := e.dev
+	drv := h.drivers[dev.Driver]
+	reachable := e.snap.Reachable(h.opts.Now(), h.opts.StaleAfter) || e.snap.LastSeen.IsZero() && e.snap.Online
+	h.mu.Unlock()
+	defer func() { h.countCommand(dev.Driver, err) }()
+
+	if missing := cmd.Set.Set.Minus(dev.Fields); !missing.Empty() {
+		return fmt.Errorf("%w: %s has no %s", ErrNotSupported, dev.ID, missing)
+	}
+	if err := cmd.Set.Validate(); err != nil {
+		return err
+	}
+	if cmd.Set.Set.Has(FieldTemperatureK) && (cmd.Set.TemperatureK < dev.TempMinK || cmd.Set.TemperatureK > dev.TempMaxK) {
+		return fmt.Errorf("%w: %d K is outside %d..%d K", ErrInvalidValue, cmd.Set.TemperatureK, dev.TempMinK, dev.TempMaxK)
+	}
+	if drv == nil {
+		return fmt.Errorf("%w: %s wants driver %q", ErrNoDriver, dev.ID, dev.Driver)
+	}
+	if !reachable {
+		return fmt.Errorf("%w: %s is offline", ErrUnreachable, dev.ID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.opts.CommandTimeout)
+	defer cancel()
+
+	var w *waiter
+	if !cmd.Set.Set.Empty() && !dev.Slow {
+		w = &waiter{want: cmd.Set, done: make(chan struct{})}
+		h.mu.Lock()
+		if e, ok := h.devs[cmd.Device]; ok {
+			e.waiters = append(e.waiters, w)
+		}
+		h.mu.Unlock()
+		defer h.dropWaiter(cmd.Device, w)
+	}
+	if err := drv.Execute(ctx, dev, cmd); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return fmt.Errorf("%w: %s: %v", ErrUnreachable, dev.ID, err)
+		}
+		return err
+	}
+	if w == nil {
+		return nil
+	}
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %s did not confirm within %v", ErrUnreachable, dev.ID, h.opts.CommandTimeout)
+	}
+}
+
+func (h *Hub) dropWaiter(id string, w *waiter) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.devs[id]
+	if !ok {
+		return
+	}
+	for i, x := range e.waiters {
+		if x == w {
+			e.waiters = append(e.waiters[:i], e.waiters[i+1:]...)
+			return
+		}
+	}
+}
+
+// ResultOf names an Execute error for logs and metrics.
+func ResultOf(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrNotFound):
+		return "not_found"
+	case errors.Is(err, ErrUnreachable):
+		return "unreachable"
+	case errors.Is(err, ErrNotSupported):
+		return "not_supported"
+	case errors.Is(err, ErrInvalidValue):
+		return "invalid_value"
+	case errors.Is(err, ErrBusy):
+		return "busy"
+	default:
+		return "error"
+	}
+}
+
+func (h *Hub) countCommand(driver string, err error) {
+	res := ResultOf(err)
+	h.statMu.Lock()
+	h.stats.Commands[[2]string{driver, res}]++
+	h.statMu.Unlock()
+	if err != nil && res != "not_supported" && res != "invalid_value" {
+		h.Log("warn", driver, "", "command failed: "+err.Error())
+	}
+}
+
+// Stats returns a copy of the hub's counters.
+func (h *Hub) Stats() Stats {
+	h.statMu.Lock()
+	defer h.statMu.Unlock()
+	s := Stats{Reports: map[string]uint64{}, Rejected: map[string]uint64{}, Commands: map[[2]string]uint64{}}
+	for k, v := range h.stats.Reports {
+		s.Reports[k] = v
+	}
+	for k, v := range h.stats.Rejected {
+		s.Rejected[k] = v
+	}
+	for k, v := range h.stats.Commands {
+		s.Commands[k] = v
+	}
+	return s
+}
+
+// Device returns a device's definition.
+func (h *Hub) Device(id string) (Device, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	e, ok := h.devs[id]
+	if !ok {
+		return Device{}, false
+	}
+	return e.dev, true
+}
+
+// Snapshot returns a device's definition and what is known of it now.
+func (h *Hub) Snapshot(id string) (Device, Snapshot, bool) {
+	h.mu.RLock()
+	e, ok := h.devs[id]
+	if !ok {
+		h.mu.RUnlock()
+		return Device{}, Snapshot{}, false
+	}
+	d, s := e.dev, e.snap
+	h.mu.RUnlock()
+	return d, s, true
+}
+
+// Devices returns every device, ordered by id.
+func (h *Hub) Devices() []Device {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]Device, 0, len(h.order))
+	for _, id := range h.order {
+		out = append(out, h.devs[id].dev)
+	}
+	return out
+}
+
+// Site returns the site tree. Callers must not modify it.
+func (h *Hub) Site() *Site {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.site
+}
+
+// Reachable reports whether a device may be served as current now.
+func (h *Hub) Reachable(s *Snapshot) bool {
+	return s.Reachable(h.opts.Now(), h.opts.StaleAfter)
+}
+
+// Subscribe returns a subscription with room for buf changes.
+func (h *Hub) Subscribe(buf int) *Subscription {
+	if buf <= 0 {
+		buf = 1024
+	}
+	c := make(chan Change, buf)
+	s := &Subscription{C: c, c: c}
+	h.subMu.Lock()
+	h.subs = append(h.subs, s)
+	h.subMu.Unlock()
+	return s
+}
+
+// Unsubscribe stops deliveries to s and closes its channel.
+func (h *Hub) Unsubscribe(s *Subscription) {
+	h.subMu.Lock()
+	defer h.subMu.Unlock()
+	for i, x := range h.subs {
+		if x == s {
+			h.subs = append(h.subs[:i], h.subs[i+1:]...)
+			close(s.c)
+			return
+		}
+	}
+}
+
+func (h *Hub) publish(c Change) {
+	h.subMu.RLock()
+	for _, s := range h.subs {
+		select {
+		case s.c <- c:
+		default:
+			s.dropped.Add(1)
+		}
+	}
+	h.subMu.RUnlock()
+}
+
+// Log records an event for the status page and fans it out.
+func (h *Hub) Log(level, source, device, text string) {
+	ev := Event{At: h.opts.Now(), Level: level, Source: source, Device: device, Text: text}
+	h.evMu.Lock()
+	if len(h.events) >= maxEvents {
+		copy(h.events, h.events[1:])
+		h.events = h.events[:maxEvents-1]
+	}
+	h.events = append(h.events, ev)
+	h.evMu.Unlock()
+	h.publish(Change{Kind: ChangeEvent, Device: device, Event: ev})
+}
+
+// Events returns recent events, oldest first.
+func (h *Hub) Events() []Event {
+	h.evMu.Lock()
+	defer h.evMu.Unlock()
+	return append([]Event(nil), h.events...)
+}
+
+// watchStale announces devices that fell silent, so subscribers learn that
+// they are unreachable even though no report said so.
+func (h *Hub) watchStale() {
+	defer h.wg.Done()
+	every := h.opts.StaleAfter / 4
+	if every < 50*time.Millisecond {
+		every = 50 * time.Millisecond
+	}
+	if every > 5*time.Second {
+		every = 5 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		now := h.opts.Now()
+		var gone []Change
+		h.mu.Lock()
+		for id, e := range h.devs {
+			if e.snap.Online && !e.stale && !e.snap.LastSeen.IsZero() && now.Sub(e.snap.LastSeen) > h.opts.StaleAfter {
+				e.stale = true
+				e.snap.Seq++
+				gone = append(gone, Change{Kind: ChangeOnline, Device: id, Snapshot: e.snap})
+			}
+		}
+		h.mu.Unlock()
+		for _, c := range gone {
+			h.publish(c)
+			h.Log("warn", "hub", c.Device, fmt.Sprintf("no report for %v: device is stale", h.opts.StaleAfter))
+		}
+	}
+}

@@ -1,0 +1,62 @@
+package hub
+
+import "time"
+
+// BusStatus describes one serial bus for the status page and metrics.
+type BusStatus struct {
+	Name       string    `json:"name"`
+	Port       string    `json:"port"`
+	Open       bool      `json:"open"`
+	OpenSince  time.Time `json:"open_since,omitzero"`
+	LastError  string    `json:"last_error,omitempty"`
+	FramesIn   uint64    `json:"frames_in"`
+	FramesOut  uint64    `json:"frames_out"`
+	CRCErrors  uint64    `json:"crc_errors"`
+	Timeouts   uint64    `json:"timeouts"`
+	Reconnects uint64    `json:"reconnects"`
+	Devices    int       `json:"devices"`
+}
+
+// BrokerStatus describes an MQTT connection.
+type BrokerStatus struct {
+	Broker     string    `json:"broker"`
+	Embedded   bool      `json:"embedded"`
+	Connected  bool      `json:"connected"`
+	Since      time.Time `json:"since,omitzero"`
+	Reconnects uint64    `json:"reconnects"`
+	MsgsIn     uint64    `json:"messages_in"`
+	MsgsOut    uint64    `json:"messages_out"`
+	BadMsgs    uint64    `json:"bad_messages"`
+	LastError  string    `json:"last_error,omitempty"`
+}
+
+// NotifierStatus describes the push of state changes to a voice platform.
+type NotifierStatus struct {
+	Enabled     bool      `json:"enabled"`
+	Sent        uint64    `json:"sent"`
+	Failed      uint64    `json:"failed"`
+	Pending     int       `json:"pending"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+}
+
+// UnitStatus is one site node as synced to Alexa.
+type UnitStatus struct {
+	Node      string `json:"node"`
+	Name      string `json:"name"`
+	UnitID    string `json:"unit_id,omitempty"`
+	Discovery string `json:"discovery,omitempty"` // last discovery session status
+}
+
+// SyncStatus describes the Alexa sync.
+type SyncStatus struct {
+	Enabled   bool         `json:"enabled"`
+	LastRun   time.Time    `json:"last_run,omitzero"`
+	LastOK    time.Time    `json:"last_ok,omitzero"`
+	Running   bool         `json:"running"`
+	Plan      []string     `json:"plan"` // pending steps, human readable
+	LastError string       `json:"last_error,omitempty"`
+	Calls     uint64       `json:"calls"`
+	Units     []UnitStatus `json:"units"`
+}
