@@ -59,4 +59,6 @@ type SyncStatus struct {
 	LastError string       `json:"last_error,omitempty"`
 	Calls     uint64       `json:"calls"`
 	Units     []UnitStatus `json:"units"`
+	// CallsFailed is how many of Calls failed (for metrics by result).
+	CallsFailed uint64 `json:"calls_failed"`
 }
