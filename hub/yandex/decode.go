@@ -1,0 +1,374 @@
+package yandex
+
+import (
+	"encoding/json"
+	"fmt"
+	"unicode/utf8"
+)
+
+// maxDepth bounds nesting in request bodies (custom_data is free-form).
+const maxDepth = 64
+
+// scanner is a minimal JSON reader for the query body, the hot path of the
+// API: it pulls the device ids out of {"devices":[{"id":..},..]} and skips
+// everything else (custom_data) without building values.
+type scanner struct {
+	b     []byte
+	i     int
+	depth int
+}
+
+func (s *scanner) errf(format string, args ...any) error {
+	return fmt.Errorf("%w: at byte %d: %s", ErrMalformed, s.i, fmt.Sprintf(format, args...))
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next non-space byte, or 0 at the end.
+func (s *scanner) peek() byte {
+	s.ws()
+	if s.i >= len(s.b) {
+		return 0
+	}
+	return s.b[s.i]
+}
+
+func (s *scanner) expect(c byte) error {
+	if s.peek() != c {
+		if s.i >= len(s.b) {
+			return s.errf("unexpected end, want %q", c)
+		}
+		return s.errf("want %q, got %q", c, s.b[s.i])
+	}
+	s.i++
+	return nil
+}
+
+// rawString returns the bytes of the string at the cursor, quotes included,
+// and whether it needs unescaping.
+func (s *scanner) rawString() ([]byte, bool, error) {
+	if s.peek() != '"' {
+		return nil, false, s.errf("want a string")
+	}
+	start := s.i
+	s.i++
+	escaped := false
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return s.b[start:s.i], escaped, nil
+		case c == '\\':
+			escaped = true
+			if err := s.escape(); err != nil {
+				return nil, false, err
+			}
+		case c < 0x20:
+			return nil, false, s.errf("control character in string")
+		case c >= utf8.RuneSelf:
+			escaped = true // let encoding/json apply its UTF-8 rules
+			s.i++
+		default:
+			s.i++
+		}
+	}
+	return nil, false, s.errf("unterminated string")
+}
+
+// escape checks the escape sequence at the cursor and steps over it.
+func (s *scanner) escape() error {
+	if s.i+1 >= len(s.b) {
+		return s.errf("unterminated string")
+	}
+	switch s.b[s.i+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		s.i += 2
+		return nil
+	case 'u':
+		if s.i+6 > len(s.b) {
+			return s.errf("unterminated string")
+		}
+		for _, h := range s.b[s.i+2 : s.i+6] {
+			if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+				return s.errf("bad \\u escape")
+			}
+		}
+		s.i += 6
+		return nil
+	}
+	return s.errf("bad escape")
+}
+
+func (s *scanner) str() (string, error) {
+	raw, escaped, err := s.rawString()
+	if err != nil {
+		return "", err
+	}
+	if !escaped {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", fmt.Errorf("%w: bad string: %v", ErrMalformed, err)
+	}
+	return v, nil
+}
+
+// key reads an object key, returning it without copying when possible.
+func (s *scanner) key() (string, error) {
+	k, err := s.str()
+	if err != nil {
+		return "", err
+	}
+	return k, s.expect(':')
+}
+
+func (s *scanner) skip() error {
+	switch c := s.peek(); {
+	case c == '"':
+		_, _, err := s.rawString()
+		return err
+	case c == '{' || c == '[':
+		s.depth++
+		if s.depth > maxDepth {
+			return s.errf("nested deeper than %d", maxDepth)
+		}
+		defer func() { s.depth-- }()
+		s.i++
+		end := byte('}')
+		if c == '[' {
+			end = ']'
+		}
+		if s.peek() == end {
+			s.i++
+			return nil
+		}
+		for {
+			if c == '{' {
+				if _, err := s.key(); err != nil {
+					return err
+				}
+			}
+			if err := s.skip(); err != nil {
+				return err
+			}
+			switch s.peek() {
+			case ',':
+				s.i++
+			case end:
+				s.i++
+				return nil
+			default:
+				return s.errf("want ',' or %q", end)
+			}
+		}
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return s.number()
+	case c == 0:
+		return s.errf("unexpected end")
+	default:
+		return s.errf("unexpected %q", c)
+	}
+}
+
+func (s *scanner) literal(w string) error {
+	if len(s.b)-s.i < len(w) || string(s.b[s.i:s.i+len(w)]) != w {
+		return s.errf("bad literal")
+	}
+	s.i += len(w)
+	return nil
+}
+
+func (s *scanner) digits() int {
+	n := 0
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+		n++
+	}
+	return n
+}
+
+// number checks the JSON number grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *scanner) number() error {
+	if s.b[s.i] == '-' {
+		s.i++
+	}
+	if s.i < len(s.b) && s.b[s.i] == '0' {
+		s.i++
+	} else if s.digits() == 0 {
+		return s.errf("bad number")
+	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		s.i++
+		if s.digits() == 0 {
+			return s.errf("bad number")
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if s.digits() == 0 {
+			return s.errf("bad number")
+		}
+	}
+	return nil
+}
+
+// decodeQuery returns the device ids of a devices/query body,
+// {"devices":[{"id":"..","custom_data":{..}},..]}, appending them to ids.
+// Unknown keys are skipped; a repeated key counts once, the last one.
+func decodeQuery(body []byte, ids []string) ([]string, error) {
+	s := scanner{b: body}
+	if err := s.expect('{'); err != nil {
+		return ids, err
+	}
+	base := len(ids)
+	seen := false
+	if s.peek() == '}' {
+		s.i++
+	} else {
+		for {
+			k, err := s.key()
+			if err != nil {
+				return ids, err
+			}
+			if k == "devices" {
+				ids = ids[:base]
+				seen = true
+				if ids, err = s.queryDevices(ids); err != nil {
+					return ids, err
+				}
+			} else if err := s.skip(); err != nil {
+				return ids, err
+			}
+			if s.peek() == ',' {
+				s.i++
+				continue
+			}
+			if err := s.expect('}'); err != nil {
+				return ids, err
+			}
+			break
+		}
+	}
+	if s.peek() != 0 {
+		return ids, s.errf("data after the body")
+	}
+	if !seen {
+		return ids, fmt.Errorf("%w: no \"devices\" list", ErrMalformed)
+	}
+	return ids, nil
+}
+
+func (s *scanner) queryDevices(ids []string) ([]string, error) {
+	if err := s.expect('['); err != nil {
+		return ids, err
+	}
+	if s.peek() == ']' {
+		s.i++
+		return ids, nil
+	}
+	for {
+		if err := s.expect('{'); err != nil {
+			return ids, err
+		}
+		id, found := "", false
+		if s.peek() == '}' {
+			s.i++
+		} else {
+			for {
+				k, err := s.key()
+				if err != nil {
+					return ids, err
+				}
+				if k == "id" {
+					if id, err = s.str(); err != nil {
+						return ids, err
+					}
+					found = true
+				} else if err := s.skip(); err != nil {
+					return ids, err
+				}
+				if s.peek() == ',' {
+					s.i++
+					continue
+				}
+				if err := s.expect('}'); err != nil {
+					return ids, err
+				}
+				break
+			}
+		}
+		if !found {
+			return ids, fmt.Errorf("%w: device %d has no \"id\"", ErrMalformed, len(ids)+1)
+		}
+		ids = append(ids, id)
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return ids, nil
+		default:
+			return ids, s.errf("want ',' or ']'")
+		}
+	}
+}
+
+// actionRequest is the body of devices/action. Values stay raw: their type
+// depends on the capability, and a wrong type is a per-capability error.
+type actionRequest struct {
+	Payload *struct {
+		Devices []actionDevice `json:"devices"`
+	} `json:"payload"`
+}
+
+type actionDevice struct {
+	ID           string          `json:"id"`
+	CustomData   json.RawMessage `json:"custom_data,omitempty"`
+	Capabilities []actionCap     `json:"capabilities"`
+}
+
+type actionCap struct {
+	Type  string `json:"type"`
+	State struct {
+		Instance string          `json:"instance"`
+		Value    json.RawMessage `json:"value"`
+		Relative *bool           `json:"relative"`
+	} `json:"state"`
+}
+
+// decodeAction parses a devices/action body.
+func decodeAction(body []byte) ([]actionDevice, error) {
+	var req actionRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if req.Payload == nil {
+		return nil, fmt.Errorf("%w: no \"payload\" object", ErrMalformed)
+	}
+	for i, d := range req.Payload.Devices {
+		if d.ID == "" {
+			return nil, fmt.Errorf("%w: device %d has no \"id\"", ErrMalformed, i+1)
+		}
+	}
+	return req.Payload.Devices, nil
+}

@@ -1,0 +1,170 @@
+package yandex
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"hubd/hub"
+)
+
+// Limits the platform puts on discovery strings.
+const (
+	maxNameRunes = 25  // names and rooms are best kept this short
+	maxInfoRunes = 256 // each device_info field
+	maxDescRunes = 100
+)
+
+type discoveryResponse struct {
+	RequestID string `json:"request_id"`
+	Payload   struct {
+		UserID  string       `json:"user_id"`
+		Devices []discDevice `json:"devices"`
+	} `json:"payload"`
+}
+
+type discDevice struct {
+	ID           string      `json:"id"`
+	Name         string      `json:"name"`
+	Description  string      `json:"description,omitempty"`
+	Room         string      `json:"room,omitempty"`
+	Type         string      `json:"type"`
+	Capabilities []discCap   `json:"capabilities"`
+	Properties   []discCap   `json:"properties,omitempty"`
+	DeviceInfo   *deviceInfo `json:"device_info,omitempty"`
+}
+
+type discCap struct {
+	Type        string `json:"type"`
+	Retrievable bool   `json:"retrievable"`
+	Reportable  bool   `json:"reportable"`
+	Parameters  any    `json:"parameters,omitempty"`
+}
+
+type deviceInfo struct {
+	Manufacturer string `json:"manufacturer,omitempty"`
+	Model        string `json:"model,omitempty"`
+	HWVersion    string `json:"hw_version,omitempty"`
+	SWVersion    string `json:"sw_version,omitempty"`
+}
+
+type rangeParams struct {
+	Instance     string `json:"instance"`
+	Unit         string `json:"unit"`
+	RandomAccess bool   `json:"random_access"`
+	Range        struct {
+		Min       int `json:"min"`
+		Max       int `json:"max"`
+		Precision int `json:"precision"`
+	} `json:"range"`
+}
+
+type colorParams struct {
+	ColorModel   string    `json:"color_model,omitempty"`
+	TemperatureK *kelvinMM `json:"temperature_k,omitempty"`
+}
+
+type kelvinMM struct {
+	Min int `json:"min"`
+	Max int `json:"max"`
+}
+
+type floatParams struct {
+	Instance string `json:"instance"`
+	Unit     string `json:"unit"`
+}
+
+// clipRunes shortens s to at most n runes, trimming trailing space.
+func clipRunes(s string, n int) string {
+	s = strings.ToValidUTF8(strings.TrimSpace(s), "\uFFFD")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i := 0
+	for k := range s {
+		if n == 0 {
+			i = k
+			break
+		}
+		n--
+	}
+	return strings.TrimSpace(s[:i])
+}
+
+// describe builds the discovery object of one device.
+func (h *Handler) describe(d hub.Device, site *hub.Site) discDevice {
+	name := d.Name
+	if strings.TrimSpace(name) == "" {
+		name = d.ID
+	}
+	out := discDevice{ID: d.ID, Name: clipRunes(name, maxNameRunes), Type: typeLight}
+	if d.Kind == hub.KindSocket {
+		out.Type = typeSocket
+	}
+	if room, path := site.RoomOf(d.ID); room != nil {
+		out.Room = clipRunes(room.Name, maxNameRunes)
+		var parts []string
+		for _, n := range path[:len(path)-1] {
+			parts = append(parts, n.Name)
+		}
+		out.Description = clipRunes(strings.Join(parts, ", "), maxDescRunes)
+	}
+	rep := h.opts.Reportable
+	out.Capabilities = []discCap{}
+	if d.Fields.Has(hub.FieldOn) {
+		out.Capabilities = append(out.Capabilities, discCap{Type: capOnOff, Retrievable: true, Reportable: rep})
+	}
+	if d.Fields.Has(hub.FieldBrightness) {
+		p := rangeParams{Instance: "brightness", Unit: "unit.percent", RandomAccess: true}
+		p.Range.Min, p.Range.Max, p.Range.Precision = brightMin, brightMax, 1
+		out.Capabilities = append(out.Capabilities, discCap{Type: capRange, Retrievable: true, Reportable: rep, Parameters: p})
+	}
+	if d.Fields.Has(hub.FieldColor) || d.Fields.Has(hub.FieldTemperatureK) {
+		var p colorParams
+		if d.Fields.Has(hub.FieldColor) {
+			p.ColorModel = "hsv"
+		}
+		if d.Fields.Has(hub.FieldTemperatureK) {
+			p.TemperatureK = &kelvinMM{Min: d.TempMinK, Max: d.TempMaxK}
+		}
+		out.Capabilities = append(out.Capabilities, discCap{Type: capColor, Retrievable: true, Reportable: rep, Parameters: p})
+	}
+	for _, fp := range floatProps {
+		if d.Fields.Has(fp.field) {
+			out.Properties = append(out.Properties, discCap{Type: propFlt, Retrievable: true, Reportable: rep,
+				Parameters: floatParams{Instance: fp.instance, Unit: fp.unit}})
+		}
+	}
+	in := deviceInfo{
+		Manufacturer: clipRunes(d.Info.Manufacturer, maxInfoRunes),
+		Model:        clipRunes(d.Info.Model, maxInfoRunes),
+		HWVersion:    clipRunes(d.Info.Hardware, maxInfoRunes),
+		SWVersion:    clipRunes(d.Info.Firmware, maxInfoRunes),
+	}
+	if in != (deviceInfo{}) {
+		out.DeviceInfo = &in
+	}
+	return out
+}
+
+// serveDevices answers discovery: every device of the hub.
+func (h *Handler) serveDevices(c *call, w http.ResponseWriter, r *http.Request) error {
+	var resp discoveryResponse
+	resp.RequestID = c.rid
+	resp.Payload.UserID = c.user
+	site := h.hub.Site()
+	devs := h.hub.Devices()
+	resp.Payload.Devices = make([]discDevice, 0, len(devs))
+	for _, d := range devs {
+		resp.Payload.Devices = append(resp.Payload.Devices, h.describe(d, site))
+	}
+	c.nDevs = len(devs)
+	b, err := json.Marshal(&resp)
+	if err != nil {
+		return err
+	}
+	c.result = "ok"
+	writeJSON(w, http.StatusOK, append(b, '\n'))
+	return nil
+}

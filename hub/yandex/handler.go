@@ -1,0 +1,391 @@
+package yandex
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"hubd/hub"
+)
+
+// Options configure a Handler. The zero value serves nobody (no users) but
+// is otherwise usable.
+type Options struct {
+	// Users are the linked accounts and their token hashes.
+	Users []User
+	// Revoked persists tokens revoked by unlink; nil keeps them in memory
+	// only (they come back after a restart).
+	Revoked KV
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Observe, when set, is called once per request with the endpoint name
+	// ("liveness", "devices", "query", "action", "unlink", "unknown"), the
+	// HTTP status and the time spent, for metrics.
+	Observe func(endpoint string, status int, d time.Duration)
+	// MaxBody bounds request bodies; larger ones get 413. Zero: 64 KiB.
+	MaxBody int64
+	// ActionTimeout bounds a devices/action request as a whole: devices that
+	// have not confirmed by then are answered DEVICE_UNREACHABLE. Zero:
+	// 2.3 s, which keeps the round trip under the platform's 3 s.
+	ActionTimeout time.Duration
+	// Reportable marks capabilities and properties reportable in discovery;
+	// set it when a Notifier pushes state to the platform.
+	Reportable bool
+}
+
+// Handler serves the provider API under /v1.0.
+type Handler struct {
+	hub    *hub.Hub
+	opts   Options
+	log    *slog.Logger
+	tokens *tokens
+
+	frags sync.Map // device id -> *frag
+
+	ridPrefix string
+	ridSeq    atomic.Uint64
+
+	calls sync.Pool
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New builds the API handler for h.
+func New(h *hub.Hub, opts Options) (*Handler, error) {
+	if h == nil {
+		return nil, fmt.Errorf("%w: no hub", ErrInvalidOptions)
+	}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = 64 << 10
+	}
+	if opts.ActionTimeout <= 0 {
+		opts.ActionTimeout = 2300 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	t, err := newTokens(opts.Users, opts.Revoked)
+	if err != nil {
+		return nil, err
+	}
+	var p [6]byte
+	_, _ = rand.Read(p[:])
+	hd := &Handler{
+		hub:       h,
+		opts:      opts,
+		log:       opts.Logger.With("api", "yandex"),
+		tokens:    t,
+		ridPrefix: "hubd-" + hex.EncodeToString(p[:]) + "-",
+	}
+	hd.calls.New = func() any { return &call{ids: make([]string, 0, 16)} }
+	return hd, nil
+}
+
+// call is the per-request scratch space, pooled.
+type call struct {
+	rid    string
+	user   string
+	digest [sha256.Size]byte
+	body   []byte
+	out    []byte
+	ids    []string
+	nDevs  int
+	result string
+}
+
+const maxPooled = 1 << 20
+
+func (h *Handler) getCall() *call { return h.calls.Get().(*call) }
+
+func (h *Handler) putCall(c *call) {
+	if cap(c.body) > maxPooled || cap(c.out) > maxPooled || cap(c.ids) > 4096 {
+		return
+	}
+	for i := range c.ids {
+		c.ids[i] = ""
+	}
+	*c = call{body: c.body[:0], out: c.out[:0], ids: c.ids[:0]}
+	h.calls.Put(c)
+}
+
+type endpoint struct {
+	name   string
+	method string // besides HEAD for liveness
+	auth   bool
+	serve  func(h *Handler, c *call, w http.ResponseWriter, r *http.Request) error
+}
+
+var routes = map[string]*endpoint{
+	"/v1.0":                     {name: "liveness", method: http.MethodHead, serve: (*Handler).serveLiveness},
+	"/v1.0/":                    {name: "liveness", method: http.MethodHead, serve: (*Handler).serveLiveness},
+	"/v1.0/user/devices":        {name: "devices", method: http.MethodGet, auth: true, serve: (*Handler).serveDevices},
+	"/v1.0/user/devices/query":  {name: "query", method: http.MethodPost, auth: true, serve: (*Handler).serveQuery},
+	"/v1.0/user/devices/action": {name: "action", method: http.MethodPost, auth: true, serve: (*Handler).serveAction},
+	"/v1.0/user/unlink":         {name: "unlink", method: http.MethodPost, auth: true, serve: (*Handler).serveUnlink},
+}
+
+var unknownEndpoint = &endpoint{name: "unknown"}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	c := h.getCall()
+	defer h.putCall(c)
+	c.rid = r.Header.Get("X-Request-Id")
+	if c.rid == "" {
+		c.rid = h.ridPrefix + strconv.FormatUint(h.ridSeq.Add(1), 10)
+	} else {
+		c.rid = clip(c.rid, 128)
+	}
+
+	ep := routes[r.URL.Path]
+	var err error
+	switch {
+	case ep == nil:
+		ep = unknownEndpoint
+		err = fmt.Errorf("%w: %s", ErrNoRoute, clip(r.URL.Path, 128))
+	case r.Method != ep.method && !(ep.name == "liveness" && r.Method == http.MethodGet):
+		w.Header().Set("Allow", ep.method)
+		err = fmt.Errorf("%w: %s wants %s", ErrMethod, ep.name, ep.method)
+	case ep.auth:
+		c.user, c.digest, err = h.tokens.check(bearer(r))
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hubd"`)
+		}
+	}
+	if err == nil {
+		err = ep.serve(h, c, w, r)
+	}
+	status := http.StatusOK
+	if err != nil {
+		status = h.writeError(w, c, err)
+	}
+	d := time.Since(start)
+	if h.opts.Observe != nil {
+		h.opts.Observe(ep.name, status, d)
+	}
+	if h.log.Enabled(r.Context(), slog.LevelInfo) {
+		result := c.result
+		if err != nil {
+			result = err.Error()
+		}
+		h.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("request_id", c.rid),
+			slog.String("endpoint", ep.name),
+			slog.String("user", c.user),
+			slog.String("devices", idList(c.ids, c.nDevs)),
+			slog.Int("status", status),
+			slog.String("result", result),
+			slog.Duration("took", d))
+	}
+}
+
+// idList names at most a few of the devices a request was about.
+func idList(ids []string, n int) string {
+	const show = 8
+	var b strings.Builder
+	for i, id := range ids {
+		if i == show {
+			break
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(clip(id, 64))
+	}
+	if n > show {
+		fmt.Fprintf(&b, ",...(%d in all)", n)
+	}
+	return b.String()
+}
+
+func bearer(r *http.Request) string {
+	a := r.Header.Get("Authorization")
+	const p = "bearer "
+	if len(a) > len(p) && strings.EqualFold(a[:len(p)], p) {
+		return strings.TrimSpace(a[len(p):])
+	}
+	return ""
+}
+
+// errorMap is the one table from errors to what the API answers: the HTTP
+// status for protocol-level problems and the Yandex error code. Device
+// problems travel inside a 200 response.
+var errorMap = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{ErrUnauthorized, http.StatusUnauthorized, "UNAUTHORIZED"},
+	{ErrMalformed, http.StatusBadRequest, "BAD_REQUEST"},
+	{ErrTooLarge, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE"},
+	{ErrNoRoute, http.StatusNotFound, "NOT_FOUND"},
+	{ErrMethod, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED"},
+	{hub.ErrNotFound, http.StatusOK, "DEVICE_NOT_FOUND"},
+	{hub.ErrUnreachable, http.StatusOK, "DEVICE_UNREACHABLE"},
+	{ErrTimeout, http.StatusOK, "DEVICE_UNREACHABLE"},
+	{hub.ErrNotSupported, http.StatusOK, "NOT_SUPPORTED_IN_CURRENT_MODE"},
+	{hub.ErrInvalidValue, http.StatusOK, "INVALID_VALUE"},
+	{hub.ErrBusy, http.StatusOK, "DEVICE_BUSY"},
+	{ErrDeviceOff, http.StatusOK, "DEVICE_OFF"},
+	{ErrInvalidAction, http.StatusOK, "INVALID_ACTION"},
+}
+
+// classify returns the HTTP status and error code for err.
+func classify(err error) (int, string) {
+	for _, m := range errorMap {
+		if errors.Is(err, m.err) {
+			return m.status, m.code
+		}
+	}
+	return http.StatusInternalServerError, "INTERNAL_ERROR"
+}
+
+// writeError answers a protocol-level error with a JSON body.
+func (h *Handler) writeError(w http.ResponseWriter, c *call, err error) int {
+	status, code := classify(err)
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		h.log.Error("internal error", "request_id", c.rid, "err", err)
+		msg = "internal error"
+	}
+	b := append(c.out[:0], `{"request_id":`...)
+	b = appendString(b, c.rid)
+	b = append(b, `,"error_code":"`...)
+	b = append(b, code...)
+	b = append(b, `","error_message":`...)
+	b = appendString(b, msg)
+	b = append(b, "}\n"...)
+	c.out = b
+	writeJSON(w, status, b)
+	return status
+}
+
+func writeJSON(w http.ResponseWriter, status int, b []byte) {
+	hd := w.Header()
+	hd["Content-Type"] = []string{"application/json"}
+	hd["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// readBody reads the request body into c.body, at most MaxBody bytes.
+func (h *Handler) readBody(c *call, r *http.Request) error {
+	max := h.opts.MaxBody
+	if r.ContentLength > max {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, r.ContentLength, max)
+	}
+	b := c.body[:0]
+	if r.ContentLength > 0 && int64(cap(b)) < r.ContentLength {
+		b = make([]byte, 0, r.ContentLength)
+	}
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if int64(len(b)) > max {
+			c.body = b
+			return fmt.Errorf("%w: over %d bytes", ErrTooLarge, max)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			c.body = b
+			return fmt.Errorf("%w: read body: %v", ErrMalformed, err)
+		}
+	}
+	c.body = b
+	return nil
+}
+
+func (h *Handler) serveLiveness(c *call, w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// serveQuery answers devices/query from the hub's memory.
+func (h *Handler) serveQuery(c *call, w http.ResponseWriter, r *http.Request) error {
+	if err := h.readBody(c, r); err != nil {
+		return err
+	}
+	ids, err := decodeQuery(c.body, c.ids[:0])
+	c.ids = ids
+	c.nDevs = len(ids)
+	if err != nil {
+		return err
+	}
+	b := append(c.out[:0], `{"request_id":`...)
+	b = appendString(b, c.rid)
+	b = append(b, `,"payload":{"devices":[`...)
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = h.appendQueried(b, id)
+	}
+	b = append(b, "]}}\n"...)
+	c.out = b
+	c.result = "ok"
+	writeJSON(w, http.StatusOK, b)
+	return nil
+}
+
+// frag is a device's encoded query answer, valid while the snapshot's Seq,
+// the device's fields and its reachability are unchanged.
+type frag struct {
+	seq    uint64
+	fields hub.FieldSet
+	reach  bool
+	b      []byte
+}
+
+func (h *Handler) appendQueried(b []byte, id string) []byte {
+	dev, snap, ok := h.hub.Snapshot(id)
+	if !ok {
+		return appendDeviceError(b, id, "DEVICE_NOT_FOUND", "no such device")
+	}
+	reach := h.hub.Reachable(&snap)
+	if v, ok := h.frags.Load(id); ok {
+		f := v.(*frag)
+		if f.seq == snap.Seq && f.reach == reach && f.fields == dev.Fields {
+			return append(b, f.b...)
+		}
+	}
+	var enc []byte
+	if reach {
+		enc = appendDeviceState(nil, id, &snap.State, dev.Fields)
+	} else {
+		enc = appendDeviceError(nil, id, "DEVICE_UNREACHABLE", "device is offline or has not reported for "+h.hub.StaleAfter().String())
+	}
+	h.frags.Store(id, &frag{seq: snap.Seq, fields: dev.Fields, reach: reach, b: enc})
+	return append(b, enc...)
+}
+
+// serveUnlink revokes the token the call came with.
+func (h *Handler) serveUnlink(c *call, w http.ResponseWriter, r *http.Request) error {
+	if err := h.tokens.revoke(c.digest, h.hub.Now()); err != nil {
+		return err
+	}
+	h.log.Info("account unlinked", "user", c.user, "request_id", c.rid)
+	b := append(c.out[:0], `{"request_id":`...)
+	b = appendString(b, c.rid)
+	b = append(b, "}\n"...)
+	c.out = b
+	c.result = "unlinked"
+	writeJSON(w, http.StatusOK, b)
+	return nil
+}
