@@ -1,0 +1,350 @@
+package store
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"hubd/hub"
+)
+
+// Stats describe the snapshot writer, for metrics.
+type Stats struct {
+	Puts        uint64        // snapshots handed to Put
+	Committed   uint64        // snapshots durably committed
+	Coalesced   uint64        // snapshots replaced by a newer one of the same device before commit
+	Dropped     uint64        // snapshots Put after Close or with an empty or oversize id
+	Pending     int           // devices waiting for the next commit
+	Batches     uint64        // successful commits
+	WriteErrors uint64        // failed commits (the batch is kept and retried)
+	LastError   string        // the last commit error, "" after a success
+	LastErrorAt time.Time     // when LastError happened
+	LastCommit  time.Duration // duration of the last successful commit
+	MaxCommit   time.Duration // longest successful commit
+	CommitTime  time.Duration // total time spent in successful commits
+	LastBatch   int           // devices in the last successful commit
+	BadRecords  uint64        // undecodable records skipped by LoadAll
+}
+
+// writer coalesces snapshots and commits them from one goroutine.
+type writer struct {
+	db *DB
+
+	mu      sync.Mutex
+	pending map[string]hub.Snapshot
+	waiters []chan error
+	closed  bool
+	stats   Stats
+
+	wake chan struct{} // something is pending
+	kick chan struct{} // commit now: a batch is full or Flush waits
+	quit chan struct{}
+	done chan error
+}
+
+func (w *writer) init(db *DB) {
+	w.db = db
+	w.pending = make(map[string]hub.Snapshot)
+	w.wake = make(chan struct{}, 1)
+	w.kick = make(chan struct{}, 1)
+	w.quit = make(chan struct{})
+	w.done = make(chan error, 1)
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Put queues snap as the newest state of device id. It never waits for the
+// disk; the snapshot is committed within FlushInterval. Snapshots put after
+// Close are dropped and counted.
+func (db *DB) Put(id string, snap hub.Snapshot) {
+	w := &db.w
+	w.mu.Lock()
+	if w.closed || !validKey(id) {
+		// A bad id would fail every batch it joined; hub.Device.Validate
+		// keeps them out, so this is only misuse.
+		w.stats.Dropped++
+		w.mu.Unlock()
+		return
+	}
+	w.stats.Puts++
+	if _, ok := w.pending[id]; ok {
+		w.stats.Coalesced++
+	}
+	w.pending[id] = snap
+	n := len(w.pending)
+	w.mu.Unlock()
+	if n == 1 {
+		signal(w.wake)
+	}
+	if n >= db.opts.MaxBatch {
+		signal(w.kick)
+	}
+}
+
+// Flush waits until every snapshot put before it is committed, and returns
+// the commit error if the commit holding them failed (they stay queued and
+// are retried).
+func (db *DB) Flush() error {
+	w := &db.w
+	ch := make(chan error, 1)
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return ErrClosed
+	}
+	w.waiters = append(w.waiters, ch)
+	w.mu.Unlock()
+	signal(w.wake)
+	signal(w.kick)
+	return <-ch
+}
+
+// Committed is how many snapshots have been durably committed.
+func (db *DB) Committed() uint64 {
+	db.w.mu.Lock()
+	defer db.w.mu.Unlock()
+	return db.w.stats.Committed
+}
+
+// Stats returns the writer's counters.
+func (db *DB) Stats() Stats {
+	db.w.mu.Lock()
+	defer db.w.mu.Unlock()
+	s := db.w.stats
+	s.Pending = len(db.w.pending)
+	return s
+}
+
+func (w *writer) isClosed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closed
+}
+
+// close stops accepting snapshots, commits what is pending and stops the
+// writer goroutine.
+func (w *writer) close() error {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	close(w.quit)
+	return <-w.done
+}
+
+func (w *writer) run() {
+	interval := w.db.opts.FlushInterval
+	t := time.NewTimer(interval)
+	t.Stop()
+	backoff := time.Duration(0)
+	for {
+		select {
+		case <-w.wake:
+		case <-w.kick:
+		case <-w.quit:
+			w.done <- w.final()
+			return
+		}
+		if !w.urgent() {
+			// Let reports of other devices join this batch.
+			t.Reset(interval)
+			select {
+			case <-t.C:
+			case <-w.kick:
+				t.Stop()
+			case <-w.quit:
+				t.Stop()
+			}
+		}
+		if err := w.commit(); err != nil {
+			// The batch went back into pending; retry after a pause that
+			// grows while the disk keeps failing.
+			backoff = min(max(2*backoff, interval), 5*time.Second)
+			t.Reset(backoff)
+			select {
+			case <-t.C:
+			case <-w.quit:
+				t.Stop()
+			}
+			signal(w.wake)
+			continue
+		}
+		backoff = 0
+		w.mu.Lock()
+		more := len(w.pending) > 0 || len(w.waiters) > 0
+		w.mu.Unlock()
+		if more {
+			signal(w.wake)
+		}
+	}
+}
+
+// final commits what is left when the DB closes. Waiters that arrived
+// before Close are answered either way.
+func (w *writer) final() error {
+	err := w.commit()
+	if err != nil {
+		// One retry: a transient error should not lose the last states.
+		err = w.commit()
+	}
+	w.mu.Lock()
+	waiters := w.waiters
+	w.waiters = nil
+	lost := len(w.pending)
+	w.mu.Unlock()
+	for _, ch := range waiters {
+		ch <- ErrClosed
+	}
+	if err != nil {
+		return fmt.Errorf("store: close %s: %d device states not saved: %w", w.db.path, lost, err)
+	}
+	return nil
+}
+
+func (w *writer) urgent() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.waiters) > 0 || len(w.pending) >= w.db.opts.MaxBatch
+}
+
+type record struct {
+	id  string
+	val []byte
+}
+
+// commit writes every pending snapshot in one transaction and answers the
+// waiters registered before it started.
+func (w *writer) commit() error {
+	w.mu.Lock()
+	batch := w.pending
+	waiters := w.waiters
+	if len(batch) > 0 {
+		w.pending = make(map[string]hub.Snapshot, len(batch))
+	}
+	w.waiters = nil
+	w.mu.Unlock()
+
+	if len(batch) == 0 {
+		for _, ch := range waiters {
+			ch <- nil
+		}
+		return nil
+	}
+	// Encode outside the transaction, and write in key order: bbolt splits
+	// fewer pages when keys arrive sorted.
+	recs := make([]record, 0, len(batch))
+	for id, s := range batch {
+		recs = append(recs, record{id, appendSnapshot(nil, &s)})
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].id < recs[j].id })
+
+	start := time.Now()
+	err := w.db.update("commit states", func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketState)
+		if b == nil {
+			return fmt.Errorf("%w: %s: state bucket is missing", ErrCorrupt, w.db.path)
+		}
+		for _, r := range recs {
+			if err := b.Put([]byte(r.id), r.val); err != nil {
+				return fmt.Errorf("device %q: %w", r.id, err)
+			}
+		}
+		return nil
+	})
+	took := time.Since(start)
+
+	w.mu.Lock()
+	if err != nil {
+		err = fmt.Errorf("store: commit %d device states to %s: %w", len(batch), w.db.path, err)
+		// Keep the batch unless a newer snapshot arrived meanwhile.
+		for id, s := range batch {
+			if _, newer := w.pending[id]; !newer {
+				w.pending[id] = s
+			}
+		}
+		w.stats.WriteErrors++
+		w.stats.LastError = err.Error()
+		w.stats.LastErrorAt = time.Now()
+	} else {
+		w.stats.Committed += uint64(len(batch))
+		w.stats.Batches++
+		w.stats.LastCommit = took
+		w.stats.MaxCommit = max(w.stats.MaxCommit, took)
+		w.stats.CommitTime += took
+		w.stats.LastBatch = len(batch)
+		w.stats.LastError = ""
+	}
+	w.mu.Unlock()
+	if err != nil {
+		w.db.log.Error("store: commit failed, will retry", "devices", len(batch), "err", err)
+	}
+	for _, ch := range waiters {
+		ch <- err
+	}
+	return err
+}
+
+// LoadAll returns the last committed snapshot of every device. Records that
+// cannot be decoded are skipped, logged and counted in Stats.BadRecords, so
+// that one damaged record does not keep the hub from starting.
+func (db *DB) LoadAll() (map[string]hub.Snapshot, error) {
+	if db.w.isClosed() {
+		return nil, ErrClosed
+	}
+	out := make(map[string]hub.Snapshot)
+	var bad []string
+	err := db.view("load states", func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketState)
+		if b == nil {
+			return fmt.Errorf("%w: %s: state bucket is missing", ErrCorrupt, db.path)
+		}
+		return b.ForEach(func(k, v []byte) error {
+			s, err := decodeSnapshot(v)
+			if err != nil {
+				bad = append(bad, fmt.Sprintf("%q: %v", k, err))
+				return nil
+			}
+			out[string(k)] = s
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: load states: %w", err)
+	}
+	if len(bad) > 0 {
+		db.w.mu.Lock()
+		db.w.stats.BadRecords += uint64(len(bad))
+		db.w.mu.Unlock()
+		for _, b := range bad {
+			db.log.Warn("store: skipping undecodable device state", "path", db.path, "record", b)
+		}
+	}
+	return out, nil
+}
+
+// Delete removes the saved state of a device that left the configuration.
+func (db *DB) Delete(id string) error {
+	if !validKey(id) {
+		return fmt.Errorf("%w: device id of %d bytes", ErrInvalidKey, len(id))
+	}
+	if db.w.isClosed() {
+		return ErrClosed
+	}
+	db.w.mu.Lock()
+	delete(db.w.pending, id)
+	db.w.mu.Unlock()
+	return db.update("delete state", func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketState)
+		if b == nil {
+			return fmt.Errorf("%w: %s: state bucket is missing", ErrCorrupt, db.path)
+		}
+		return b.Delete([]byte(id))
+	})
+}
