@@ -91,7 +91,7 @@ type serviceCtl struct {
 	packagedUnits []string
 	exe, config   string
 	out           io.Writer
-	log           *slog.Logger
+	log           *slog.Logger // nil discards
 	// ensureUser makes sure the service user exists (install only).
 	ensureUser func() error
 }
@@ -190,7 +190,9 @@ func (c *serviceCtl) do(action string) error {
 			return fmt.Errorf("%w, nothing to uninstall", errNotInstalled)
 		}
 		if err := c.svc.Stop(); err != nil {
-			c.log.Warn("stop before uninstall failed", "err", err)
+			if c.log != nil {
+				c.log.Warn("stop before uninstall failed", "err", err)
+			}
 		}
 		if err := c.svc.Uninstall(); err != nil {
 			return c.mapErr("uninstall", err)
