@@ -1,0 +1,123 @@
+package mqtt
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// embeddedMaxPacket protects the gateway's memory from a huge publish; the
+// driver's own MaxPayload is smaller and is checked per message.
+const embeddedMaxPacket = 1 << 20
+
+// embedded is the in-process broker used when Options.Broker is empty.
+type embedded struct {
+	srv  *mochi.Server
+	addr string
+}
+
+func startEmbedded(opts Options, log *slog.Logger) (*embedded, error) {
+	anon := opts.Username == "" && len(opts.Users) == 0
+	if anon && !isLoopback(opts.Listen) {
+		return nil, fmt.Errorf("%w: the embedded broker on %s needs a username and password (anonymous access is for loopback only)", ErrBadOptions, opts.Listen)
+	}
+	caps := mochi.NewDefaultServerCapabilities()
+	// Retained messages (availability, LWTs, state) must outlive a quiet
+	// day: no enforced expiry (mochi drops them after 24 h by default).
+	caps.MaximumMessageExpiryInterval = 0
+	caps.MaximumPacketSize = embeddedMaxPacket
+	srv := mochi.New(&mochi.Options{
+		Capabilities: caps,
+		Logger:       log.With("component", "broker"),
+	})
+	h := &authHook{
+		hubUser:  []byte(opts.Username),
+		hubPass:  []byte(opts.Password),
+		hubID:    opts.ClientID,
+		users:    opts.Users,
+		anon:     anon,
+		reserved: "hubd/",
+	}
+	if err := srv.AddHook(h, nil); err != nil {
+		return nil, fmt.Errorf("mqtt: embedded broker hook: %w", err)
+	}
+	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: opts.Listen})
+	if err := srv.AddListener(tcp); err != nil {
+		return nil, fmt.Errorf("mqtt: embedded broker listen on %s: %w", opts.Listen, err)
+	}
+	return &embedded{srv: srv, addr: tcp.Address()}, nil
+}
+
+func (e *embedded) serve() error {
+	if err := e.srv.Serve(); err != nil {
+		return fmt.Errorf("mqtt: embedded broker: %w", err)
+	}
+	return nil
+}
+
+func (e *embedded) close() { _ = e.srv.Close() }
+
+// authHook admits the hub's account, the device accounts, and (only on a
+// loopback broker without accounts) anonymous clients. Only the hub may
+// publish under hubd/ (its availability and RPC replies are there) or take
+// the hub's client id.
+type authHook struct {
+	mochi.HookBase
+	hubUser, hubPass []byte
+	hubID            string
+	users            map[string]string
+	anon             bool
+	reserved         string
+}
+
+func (h *authHook) ID() string { return "hubd-auth" }
+
+func (h *authHook) Provides(b byte) bool {
+	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
+}
+
+func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	user, pass := pk.Connect.Username, pk.Connect.Password
+	if h.anon {
+		return true
+	}
+	if len(h.hubUser) > 0 && eq(user, h.hubUser) && eq(pass, h.hubPass) {
+		return true
+	}
+	if cl.ID == h.hubID {
+		return false // only the hub's account may take the hub's client id
+	}
+	want, ok := h.users[string(user)]
+	// Compare even when the user is unknown, so timing says nothing.
+	good := eq(pass, []byte(want))
+	return ok && good && len(user) > 0
+}
+
+func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
+	if !write {
+		return true
+	}
+	if h.isHub(cl) {
+		return true
+	}
+	if !strings.HasPrefix(topic, h.reserved) {
+		return true
+	}
+	// Shelly Gen2 devices answer RPCs on hubd/<id>/rpc.
+	return strings.HasSuffix(topic, "/rpc")
+}
+
+func (h *authHook) isHub(cl *mochi.Client) bool {
+	if h.anon {
+		return cl.ID == h.hubID
+	}
+	return len(h.hubUser) > 0 && bytes.Equal(cl.Properties.Username, h.hubUser)
+}
+
+func eq(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

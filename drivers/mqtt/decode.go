@@ -1,0 +1,151 @@
+package mqtt
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"hubd/hub"
+)
+
+// update is what a decoder learned from one message: state values (those
+// in State.Set) and the device's availability.
+type update struct {
+	State hub.State
+	Avail hub.Availability
+}
+
+func (u *update) empty() bool { return u.State.Set.Empty() && u.Avail == hub.AvailUnchanged }
+
+func (u *update) setOn(on bool) {
+	u.State.On = on
+	u.State.Set = u.State.Set.With(hub.FieldOn)
+}
+
+func (u *update) setBrightness(p int) {
+	u.State.Brightness = p
+	u.State.Set = u.State.Set.With(hub.FieldBrightness)
+}
+
+func (u *update) setFloat(f hub.Field, v float64) {
+	switch f {
+	case hub.FieldPower:
+		u.State.Power = v
+	case hub.FieldVoltage:
+		u.State.Voltage = v
+	case hub.FieldCurrent:
+		u.State.Current = v
+	case hub.FieldEnergy:
+		u.State.Energy = v
+	default:
+		return
+	}
+	u.State.Set = u.State.Set.With(f)
+}
+
+func (u *update) setKelvin(k int) {
+	u.State.TemperatureK = k
+	u.State.Set = u.State.Set.With(hub.FieldTemperatureK)
+}
+
+func (u *update) setColor(c hub.HSV) {
+	u.State.Color = c
+	u.State.Set = u.State.Set.With(hub.FieldColor)
+}
+
+func badf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrBadPayload}, args...)...)
+}
+
+// object decodes a JSON object into its raw members. Anything else
+// (garbage, truncated JSON, an array, a string) is ErrBadPayload.
+func object(p []byte) (map[string]json.RawMessage, error) {
+	p = bytes.TrimSpace(p)
+	if len(p) == 0 || p[0] != '{' {
+		return nil, badf("not a JSON object")
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(p, &m); err != nil {
+		return nil, badf("%v", err)
+	}
+	return m, nil
+}
+
+func isNull(raw json.RawMessage) bool {
+	return len(raw) == 0 || string(bytes.TrimSpace(raw)) == "null"
+}
+
+// number decodes a finite JSON number.
+func number(key string, raw json.RawMessage) (float64, error) {
+	var f float64
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return 0, badf("%s: want a number, got %.40s", key, raw)
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e9 {
+		return 0, badf("%s: %v out of range", key, f)
+	}
+	return f, nil
+}
+
+// intIn decodes a JSON number that must lie within [lo, hi], rounded to an int.
+func intIn(key string, raw json.RawMessage, lo, hi float64) (int, error) {
+	f, err := number(key, raw)
+	if err != nil {
+		return 0, err
+	}
+	if f < lo || f > hi {
+		return 0, badf("%s: %v outside %v..%v", key, f, lo, hi)
+	}
+	return int(math.Round(f)), nil
+}
+
+func str(key string, raw json.RawMessage) (string, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", badf("%s: want a string, got %.40s", key, raw)
+	}
+	return s, nil
+}
+
+func boolean(key string, raw json.RawMessage) (bool, error) {
+	var b bool
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return false, badf("%s: want true or false, got %.40s", key, raw)
+	}
+	return b, nil
+}
+
+// onOff parses the words devices use for a relay's state.
+func onOff(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "on", "1", "true":
+		return true, nil
+	case "off", "0", "false":
+		return false, nil
+	}
+	return false, badf("want ON or OFF, got %.40q", s)
+}
+
+// plainNumber parses a bare number payload (Shelly Gen1 power, energy).
+func plainNumber(p []byte) (float64, error) {
+	s := strings.TrimSpace(string(p))
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, badf("want a number, got %.40q", s)
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e9 {
+		return 0, badf("number %v out of range", f)
+	}
+	return f, nil
+}
+
+// Mireds and kelvin are reciprocal: K = 1e6 / mired.
+func miredToKelvin(m float64) int { return int(math.Round(1e6 / m)) }
+
+func kelvinToMired(k int, lo, hi int) int {
+	m := int(math.Round(1e6 / float64(k)))
+	return min(max(m, lo), hi)
+}

@@ -1,0 +1,20 @@
+// Package mqtt is hubd's MQTT driver: one client connection per broker, an
+// embedded broker used when no external one is configured, and one dialect
+// per device family (Tasmota, Zigbee2MQTT, Shelly Gen1 and Gen2+).
+//
+// Device addresses name the dialect and the device within it:
+//
+//	tasmota:<topic>        Tasmota %topic%, parsed against Options.TasmotaFullTopic
+//	z2m:<friendly name>    Zigbee2MQTT friendly name (may contain '/')
+//	shelly:<id>            Shelly Gen1 device id (shellies/<id>/...)
+//	shelly2:<prefix>       Shelly Gen2+ topic prefix
+//
+// Message handlers never block: a message is routed by its exact topic to
+// its device and queued there (a small bounded queue; on overflow the oldest
+// message is dropped, a device's state being idempotent). A pool of workers
+// decodes queued messages with the dialect's pure decoder and applies the
+// result to the hub. Subscriptions are made in the on-connect handler, and
+// after every (re)connect each device is asked for its current state.
+// Commands are published with QoS 1 and never retained; a command issued
+// while the connection is down fails at once and is never replayed.
+package mqtt

@@ -1,0 +1,804 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"hubd/hub"
+)
+
+// DriverName is the hub.Device.Driver value of devices this package owns.
+const DriverName = "mqtt"
+
+// Defaults for zero Options fields.
+const (
+	DefaultListen       = "127.0.0.1:1883"
+	DefaultMaxPayload   = 64 << 10
+	DefaultQueueLen     = 8
+	DefaultWorkers      = 4
+	DefaultReconnectMax = 30 * time.Second
+)
+
+// Options configure a Driver.
+type Options struct {
+	// Broker is the URL of an external broker, "tcp://host:port" or
+	// "ssl://host:port". Empty: run the embedded broker on Listen.
+	Broker string
+	// Listen is the embedded broker's address. Empty: DefaultListen; use
+	// "127.0.0.1:0" in tests and read BrokerAddr.
+	Listen string
+	// Username and Password authenticate the hub to the broker. The
+	// embedded broker accepts them too (plus Users). An embedded broker
+	// without any credentials accepts anonymous clients, and is only
+	// allowed on a loopback address.
+	Username, Password string
+	// Users are extra accounts (username -> password) the embedded broker
+	// accepts, for the devices. They may not publish under hubd/.
+	Users map[string]string
+	// CAFile is a PEM bundle to verify an ssl:// broker with. Empty: the
+	// system roots.
+	CAFile string
+	// ClientID is the hub's MQTT client id. Empty: "hubd-" + host name.
+	ClientID string
+	// TasmotaFullTopic is the FullTopic pattern Tasmota devices use.
+	// Empty: DefaultTasmotaFullTopic.
+	TasmotaFullTopic string
+	// Z2MBase is Zigbee2MQTT's base topic. Empty: DefaultZ2MBase.
+	Z2MBase string
+	// Devices are the hub's devices; those whose Driver is not "mqtt" are
+	// ignored.
+	Devices []hub.Device
+	// Apply receives every report (normally (*hub.Hub).Apply). Required.
+	Apply func(hub.Report) error
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Events, optional, records events for people (e.g. (*hub.Hub).Log):
+	// connection lost, connected.
+	Events func(level, source, device, text string)
+	// MaxPayload caps an incoming message. Zero: DefaultMaxPayload.
+	MaxPayload int
+	// QueueLen bounds each device's queue of unprocessed messages. Zero:
+	// DefaultQueueLen.
+	QueueLen int
+	// Workers decode and apply queued messages. Zero: DefaultWorkers.
+	Workers int
+	// ReconnectMax caps the reconnect backoff (which starts at 1 s).
+	// Zero: DefaultReconnectMax.
+	ReconnectMax time.Duration
+}
+
+// Message kinds a route carries to a decoder.
+const (
+	kindZ2MState = "state"
+	kindZ2MAvail = "availability"
+	kindS2Status = "status"
+	kindS2Event  = "events"
+	kindS2Online = "online"
+	kindS2Reply  = "reply"
+)
+
+type device struct {
+	dev     hub.Device
+	idx     int // in Driver.devs
+	dialect string
+	name    string
+	base    string // tasmota: cmnd base; shelly: shellies/<id>/; z2m: <base>/<name>; shelly2: prefix
+
+	mu        sync.Mutex
+	q         []item // ring of queued messages
+	head, n   int
+	scheduled bool
+}
+
+type item struct {
+	kind    string
+	payload []byte
+}
+
+type route struct {
+	d    *device
+	kind string // "" for a Tasmota base route: the kind is the last level
+}
+
+// Driver is the MQTT driver: one broker connection shared by all dialects.
+type Driver struct {
+	opts  Options
+	log   *slog.Logger
+	ft    FullTopic
+	avail string // the hub's own availability topic
+	src   string // Shelly Gen2 RPC source; replies arrive on src + "/rpc"
+
+	devs   []*device
+	byID   map[string]*device
+	exact  map[string]route
+	bases  map[string]route
+	subs   map[string]byte
+	rpcDev *device // pseudo device whose queue holds Gen2 RPC replies
+	ready  chan *device
+
+	client     paho.Client
+	broker     *embedded
+	brokerURL  string
+	brokerAddr string
+
+	rpcSeq atomic.Uint64
+
+	msgsIn, msgsOut, bad, dropped, attempts atomic.Uint64
+	connects                                atomic.Uint64
+
+	mu        sync.Mutex
+	connected bool
+	since     time.Time
+	lastErr   string
+	lim       limiter
+
+	runOnce sync.Once
+}
+
+var _ hub.Driver = (*Driver)(nil)
+
+// New checks opts and builds a driver. Nothing is started until Run; the
+// embedded broker's listener is bound here so BrokerAddr is known at once.
+func New(opts Options) (*Driver, error) {
+	if opts.Apply == nil {
+		return nil, fmt.Errorf("%w: Apply is required", ErrBadOptions)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxPayload <= 0 {
+		opts.MaxPayload = DefaultMaxPayload
+	}
+	if opts.QueueLen <= 0 {
+		opts.QueueLen = DefaultQueueLen
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = DefaultWorkers
+	}
+	if opts.ReconnectMax <= 0 {
+		opts.ReconnectMax = DefaultReconnectMax
+	}
+	if opts.Z2MBase == "" {
+		opts.Z2MBase = DefaultZ2MBase
+	}
+	opts.Z2MBase = strings.TrimSuffix(opts.Z2MBase, "/")
+	if opts.ClientID == "" {
+		host, _ := os.Hostname()
+		opts.ClientID = "hubd-" + host
+	}
+	if strings.ContainsAny(opts.ClientID, "/+#") {
+		return nil, fmt.Errorf("%w: client id %q may not contain / + #", ErrBadOptions, opts.ClientID)
+	}
+	ft, err := ParseFullTopic(opts.TasmotaFullTopic)
+	if err != nil {
+		return nil, err
+	}
+	d := &Driver{
+		opts:  opts,
+		log:   opts.Logger.With("driver", DriverName),
+		ft:    ft,
+		avail: "hubd/" + opts.ClientID + "/availability",
+		src:   "hubd/" + opts.ClientID,
+		byID:  map[string]*device{},
+		exact: map[string]route{},
+		bases: map[string]route{},
+		subs:  map[string]byte{},
+	}
+	for _, hd := range opts.Devices {
+		if hd.Driver != DriverName {
+			continue
+		}
+		if err := d.add(hd); err != nil {
+			return nil, err
+		}
+	}
+	d.rpcDev = &device{q: make([]item, 4*opts.QueueLen), dialect: DialectShelly2}
+	d.exact[d.src+"/rpc"] = route{d: d.rpcDev, kind: kindS2Reply}
+	d.subs[d.src+"/rpc"] = 1
+	// Every device is in ready at most once, so this never blocks.
+	d.ready = make(chan *device, len(d.devs)+1)
+
+	if opts.Broker == "" {
+		if opts.Listen == "" {
+			opts.Listen = DefaultListen
+			d.opts.Listen = DefaultListen
+		}
+		b, err := startEmbedded(d.opts, d.log)
+		if err != nil {
+			return nil, err
+		}
+		d.broker = b
+		d.brokerAddr = b.addr
+		d.brokerURL = "tcp://" + b.addr
+	} else {
+		u, err := url.Parse(opts.Broker)
+		if err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "tls" && u.Scheme != "mqtt" && u.Scheme != "mqtts") || u.Host == "" {
+			return nil, fmt.Errorf("%w: broker %q: want tcp://host:port or ssl://host:port", ErrBadOptions, opts.Broker)
+		}
+		d.brokerURL = opts.Broker
+		d.brokerAddr = u.Host
+	}
+	return d, nil
+}
+
+func (d *Driver) add(hd hub.Device) error {
+	if _, dup := d.byID[hd.ID]; dup {
+		return fmt.Errorf("%w: device %q listed twice", ErrBadOptions, hd.ID)
+	}
+	dialect, name, err := ParseAddress(hd.Address)
+	if err != nil {
+		return fmt.Errorf("device %s: %w", hd.ID, err)
+	}
+	dv := &device{dev: hd, idx: len(d.devs), dialect: dialect, name: name, q: make([]item, d.opts.QueueLen)}
+	var topics []string
+	switch dialect {
+	case DialectTasmota:
+		dv.base = d.ft.Topic("cmnd", name)
+		for _, p := range []string{"stat", "tele"} {
+			b := d.ft.Topic(p, name)
+			if err := d.claim(d.bases, b, route{d: dv}); err != nil {
+				return err
+			}
+			d.subs[b+"+"] = 1
+		}
+	case DialectZ2M:
+		dv.base = d.opts.Z2MBase + "/" + name
+		if err := d.claim(d.exact, dv.base, route{d: dv, kind: kindZ2MState}); err != nil {
+			return err
+		}
+		if err := d.claim(d.exact, dv.base+"/availability", route{d: dv, kind: kindZ2MAvail}); err != nil {
+			return err
+		}
+		topics = []string{dv.base, dv.base + "/availability"}
+	case DialectShelly1:
+		dv.base = "shellies/" + name + "/"
+		for _, sub := range []string{shellyRelay, shellyPower, shellyEnergy, shellyOnline, shellyLight} {
+			if err := d.claim(d.exact, dv.base+sub, route{d: dv, kind: sub}); err != nil {
+				return err
+			}
+			topics = append(topics, dv.base+sub)
+		}
+	case DialectShelly2:
+		dv.base = name
+		for sub, kind := range map[string]string{"/status/switch:0": kindS2Status, "/events/rpc": kindS2Event, "/online": kindS2Online} {
+			if err := d.claim(d.exact, name+sub, route{d: dv, kind: kind}); err != nil {
+				return err
+			}
+			topics = append(topics, name+sub)
+		}
+	}
+	for _, t := range topics {
+		d.subs[t] = 1
+	}
+	d.devs = append(d.devs, dv)
+	d.byID[hd.ID] = dv
+	return nil
+}
+
+func (d *Driver) claim(m map[string]route, topic string, r route) error {
+	if old, ok := m[topic]; ok && old.d != r.d {
+		return fmt.Errorf("%w: devices %s and %s share topic %q", ErrBadOptions, old.d.dev.ID, r.d.dev.ID, topic)
+	}
+	m[topic] = r
+	return nil
+}
+
+// BrokerAddr is the embedded broker's bound address (or the external
+// broker's host:port).
+func (d *Driver) BrokerAddr() string { return d.brokerAddr }
+
+// BrokerURL is the URL the hub connects to; devices and emulators can use
+// it too.
+func (d *Driver) BrokerURL() string { return d.brokerURL }
+
+// AvailabilityTopic is where the hub publishes its own online/offline.
+func (d *Driver) AvailabilityTopic() string { return d.avail }
+
+// Run connects and serves until ctx ends, then publishes the hub's
+// "offline", disconnects and stops the embedded broker. Reconnects are
+// automatic. Run may be called once.
+func (d *Driver) Run(ctx context.Context) error {
+	started := false
+	d.runOnce.Do(func() { started = true })
+	if !started {
+		return fmt.Errorf("%w: Run called twice", ErrBadOptions)
+	}
+	if d.broker != nil {
+		if err := d.broker.serve(); err != nil {
+			return err
+		}
+		defer d.broker.close()
+	}
+	co, err := d.clientOptions()
+	if err != nil {
+		return err
+	}
+	d.client = paho.NewClient(co)
+
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range d.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.work(stop)
+		}()
+	}
+	// With ConnectRetry the token completes only once connected (or on
+	// Disconnect), so it is not waited for: Run must answer ctx at once.
+	d.client.Connect()
+	<-ctx.Done()
+
+	if d.client.IsConnectionOpen() {
+		t := d.client.Publish(d.avail, 1, true, "offline")
+		t.WaitTimeout(time.Second)
+	}
+	d.client.Disconnect(250)
+	close(stop)
+	wg.Wait()
+	d.setConnected(false, "")
+	return nil
+}
+
+func (d *Driver) clientOptions() (*paho.ClientOptions, error) {
+	co := paho.NewClientOptions().
+		AddBroker(d.brokerURL).
+		SetClientID(d.opts.ClientID).
+		SetUsername(d.opts.Username).
+		SetPassword(d.opts.Password).
+		SetCleanSession(true). // in-flight commands are dropped on reconnect, never replayed
+		SetResumeSubs(false).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(d.opts.ReconnectMax).
+		SetKeepAlive(30*time.Second).
+		SetPingTimeout(10*time.Second).
+		SetConnectTimeout(10*time.Second).
+		SetWriteTimeout(5*time.Second).
+		SetOrderMatters(true). // handlers run in order; ours never block
+		SetWill(d.avail, "offline", 1, true).
+		SetDefaultPublishHandler(d.onMessage).
+		SetOnConnectHandler(d.onConnect).
+		SetConnectionLostHandler(d.onLost).
+		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) { d.attempts.Add(1) })
+	u, _ := url.Parse(d.brokerURL)
+	if u != nil && (u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts") {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
+		if d.opts.CAFile != "" {
+			pem, err := os.ReadFile(d.opts.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("mqtt: read CA file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("%w: CA file %s holds no PEM certificates", ErrBadOptions, d.opts.CAFile)
+			}
+			tc.RootCAs = pool
+		}
+		co.SetTLSConfig(tc)
+	}
+	return co, nil
+}
+
+// onConnect runs in its own goroutine after every (re)connect: subscribe,
+// say the hub is online, ask every device for its state.
+func (d *Driver) onConnect(c paho.Client) {
+	n := d.connects.Add(1)
+	if err := d.subscribe(c); err != nil {
+		// Usually the connection dropped again (the next connect retries);
+		// otherwise the broker refused: say so loudly.
+		d.fail("subscribe: " + err.Error())
+		d.event("error", "", "MQTT subscribe failed: "+err.Error())
+		return
+	}
+	c.Publish(d.avail, 1, true, "online")
+	d.msgsOut.Add(1)
+	d.setConnected(true, "")
+	d.log.Info("connected", "broker", d.brokerURL, "connects", n)
+	d.event("info", "", fmt.Sprintf("connected to MQTT broker %s", d.brokerAddr))
+	for _, dv := range d.devs {
+		for _, m := range d.query(dv) {
+			c.Publish(m.Topic, 1, false, m.Payload)
+			d.msgsOut.Add(1)
+		}
+	}
+}
+
+// subscribe makes the subscriptions in chunks (a broker may cap a packet).
+func (d *Driver) subscribe(c paho.Client) error {
+	const chunk = 200
+	batch := map[string]byte{}
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		t := c.SubscribeMultiple(batch, nil)
+		if !t.WaitTimeout(10 * time.Second) {
+			return errors.New("timed out")
+		}
+		batch = map[string]byte{}
+		return t.Error()
+	}
+	for topic, qos := range d.subs {
+		batch[topic] = qos
+		if len(batch) == chunk {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+func (d *Driver) onLost(_ paho.Client, err error) {
+	d.setConnected(false, err.Error())
+	d.log.Warn("broker connection lost", "broker", d.brokerURL, "err", err)
+	d.event("warn", "", "MQTT broker connection lost: "+err.Error())
+}
+
+func (d *Driver) event(level, dev, text string) {
+	if d.opts.Events != nil {
+		d.opts.Events(level, DriverName, dev, text)
+	}
+}
+
+func (d *Driver) setConnected(up bool, errText string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if up && !d.connected {
+		d.since = time.Now()
+	}
+	d.connected = up
+	if errText != "" {
+		d.lastErr = errText
+	}
+}
+
+func (d *Driver) fail(text string) {
+	d.mu.Lock()
+	d.lastErr = text
+	d.mu.Unlock()
+	d.log.Warn(text)
+}
+
+// onMessage is paho's handler for every message. It must never block: it
+// routes by topic and queues.
+func (d *Driver) onMessage(_ paho.Client, m paho.Message) {
+	d.msgsIn.Add(1)
+	topic := m.Topic()
+	r, ok := d.exact[topic]
+	kind := r.kind
+	if !ok {
+		i := strings.LastIndexByte(topic, '/')
+		if i < 0 {
+			return
+		}
+		if r, ok = d.bases[topic[:i+1]]; !ok {
+			return // not ours (a wildcard someone else's, or a stale route)
+		}
+		kind = topic[i+1:]
+	}
+	p := m.Payload()
+	if len(p) > d.opts.MaxPayload {
+		d.badMessage(r.d, topic, fmt.Errorf("%w: %d bytes (limit %d)", ErrOversize, len(p), d.opts.MaxPayload))
+		return
+	}
+	d.enqueue(r.d, item{kind: kind, payload: p})
+}
+
+// enqueue adds it to dv's ring, dropping the oldest message when full, and
+// schedules dv for a worker.
+func (d *Driver) enqueue(dv *device, it item) {
+	dv.mu.Lock()
+	if dv.n == len(dv.q) {
+		dv.q[dv.head] = item{}
+		dv.head = (dv.head + 1) % len(dv.q)
+		dv.n--
+		d.dropped.Add(1)
+	}
+	dv.q[(dv.head+dv.n)%len(dv.q)] = it
+	dv.n++
+	sched := !dv.scheduled
+	dv.scheduled = true
+	dv.mu.Unlock()
+	if sched {
+		d.ready <- dv // capacity len(devs)+1 and each device at most once: never blocks
+	}
+}
+
+func (d *Driver) work(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case dv := <-d.ready:
+			d.drain(dv)
+		}
+	}
+}
+
+// drain handles dv's queued messages in order. Only one worker drains a
+// device at a time (scheduled stays true until the queue is empty).
+func (d *Driver) drain(dv *device) {
+	for {
+		dv.mu.Lock()
+		if dv.n == 0 {
+			dv.scheduled = false
+			dv.mu.Unlock()
+			return
+		}
+		it := dv.q[dv.head]
+		dv.q[dv.head] = item{}
+		dv.head = (dv.head + 1) % len(dv.q)
+		dv.n--
+		dv.mu.Unlock()
+		d.handle(dv, it)
+	}
+}
+
+func (d *Driver) handle(dv *device, it item) {
+	if dv == d.rpcDev {
+		d.handleReply(it.payload)
+		return
+	}
+	u, err := decode(dv.dialect, it.kind, it.payload)
+	if errors.Is(err, ErrIgnored) {
+		return
+	}
+	if err != nil {
+		d.badMessage(dv, it.kind, err)
+		return
+	}
+	d.apply(dv, u)
+}
+
+func (d *Driver) apply(dv *device, u update) {
+	err := d.opts.Apply(hub.Report{Device: dv.dev.ID, State: u.State, Avail: u.Avail})
+	if err != nil {
+		d.badMessage(dv, "report", err)
+	}
+}
+
+// decode picks the dialect's decoder for a message kind.
+func decode(dialect, kind string, p []byte) (update, error) {
+	switch dialect {
+	case DialectTasmota:
+		return decodeTasmota(kind, p)
+	case DialectZ2M:
+		if kind == kindZ2MAvail {
+			return decodeZ2MAvailability(p)
+		}
+		return decodeZ2MState(p)
+	case DialectShelly1:
+		return decodeShelly1(kind, p)
+	case DialectShelly2:
+		switch kind {
+		case kindS2Status:
+			return decodeShelly2Status(p)
+		case kindS2Event:
+			return decodeShelly2Event(p)
+		case kindS2Online:
+			return decodeShelly1(shellyOnline, p)
+		}
+	}
+	return update{}, ErrIgnored
+}
+
+// Gen2 RPC ids carry the index of the device they were sent for in their
+// high bits, so a reply finds its device without a table of pending calls.
+const rpcSeqBits = 20
+
+func (d *Driver) rpcID(idx int) uint64 {
+	return uint64(idx+1)<<rpcSeqBits | d.rpcSeq.Add(1)&(1<<rpcSeqBits-1)
+}
+
+func (d *Driver) handleReply(p []byte) {
+	r, err := decodeShelly2Reply(p)
+	if err != nil {
+		d.badMessage(nil, "rpc reply", err)
+		return
+	}
+	idx := int(r.ID>>rpcSeqBits) - 1
+	if idx < 0 || idx >= len(d.devs) || d.devs[idx].dialect != DialectShelly2 {
+		d.badMessage(nil, "rpc reply", fmt.Errorf("%w: reply id %d matches no request", ErrBadPayload, r.ID))
+		return
+	}
+	dv := d.devs[idx]
+	if r.Error != "" {
+		d.lim.log(d.log, "shelly rpc error", "device", dv.dev.ID, "error", r.Error)
+		return
+	}
+	u, err := decodeShelly2Result(r.Result)
+	if errors.Is(err, ErrIgnored) {
+		return
+	}
+	if err != nil {
+		d.badMessage(dv, "rpc reply", err)
+		return
+	}
+	d.apply(dv, u)
+}
+
+func (d *Driver) badMessage(dv *device, where string, err error) {
+	d.bad.Add(1)
+	id := ""
+	if dv != nil {
+		id = dv.dev.ID
+	}
+	d.mu.Lock()
+	d.lastErr = fmt.Sprintf("%s %s: %v", id, where, err)
+	d.mu.Unlock()
+	d.lim.log(d.log, "bad message", "device", id, "where", where, "err", err)
+}
+
+// query returns the messages that make dv report its current state.
+func (d *Driver) query(dv *device) []message {
+	switch dv.dialect {
+	case DialectTasmota:
+		return tasmotaQuery(dv.base, dv.dev.Fields)
+	case DialectZ2M:
+		return []message{{dv.base + "/get", z2mGet(dv.dev.Fields)}}
+	case DialectShelly1:
+		return shelly1Query(dv.base)
+	case DialectShelly2:
+		return []message{{dv.base + "/rpc", shelly2RPC(d.rpcID(dv.idx), d.src, "Switch.GetStatus", map[string]any{"id": 0})}}
+	}
+	return nil
+}
+
+// commands encodes cmd for dv.
+func (d *Driver) commands(dv *device, cmd hub.Command) []message {
+	switch dv.dialect {
+	case DialectTasmota:
+		return tasmotaCommands(dv.base, cmd)
+	case DialectZ2M:
+		return []message{{dv.base + "/set", z2mSet(cmd)}}
+	case DialectShelly1:
+		return shelly1Commands(dv.base, dv.dev.Fields, cmd)
+	case DialectShelly2:
+		idx := dv.idx
+		var out []message
+		if cmd.Identify {
+			for range 2 {
+				out = append(out, message{dv.base + "/rpc", shelly2RPC(d.rpcID(idx), d.src, "Switch.Toggle", map[string]any{"id": 0})})
+			}
+		}
+		if cmd.Set.Set.Has(hub.FieldOn) {
+			out = append(out, message{dv.base + "/rpc", shelly2RPC(d.rpcID(idx), d.src, "Switch.Set", map[string]any{"id": 0, "on": cmd.Set.On})})
+		}
+		return out
+	}
+	return nil
+}
+
+// Execute publishes cmd to the device (QoS 1, never retained) and returns
+// once the broker took it. The hub waits for the state echo. While the
+// broker connection is down the command fails with ErrNotConnected
+// (wrapping hub.ErrUnreachable) and is not kept for later.
+func (d *Driver) Execute(ctx context.Context, dev hub.Device, cmd hub.Command) error {
+	dv, ok := d.byID[dev.ID]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownDevice, dev.ID)
+	}
+	if unsupported := cmd.Set.Set.Minus(supported(dv.dialect, dv.dev.Fields)); !unsupported.Empty() {
+		return fmt.Errorf("%w: %s (%s) cannot set %s", hub.ErrNotSupported, dev.ID, dv.dialect, unsupported)
+	}
+	msgs := d.commands(dv, cmd)
+	if len(msgs) == 0 {
+		return nil
+	}
+	c := d.client
+	if c == nil || !c.IsConnectionOpen() {
+		return fmt.Errorf("%w: %w", ErrNotConnected, hub.ErrUnreachable)
+	}
+	var toks []paho.Token
+	for _, m := range msgs {
+		toks = append(toks, c.Publish(m.Topic, 1, false, m.Payload))
+		d.msgsOut.Add(1)
+	}
+	for _, t := range toks {
+		select {
+		case <-t.Done():
+			if err := t.Error(); err != nil {
+				return fmt.Errorf("mqtt: publish to %s: %w: %w", dev.ID, err, hub.ErrUnreachable)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("mqtt: publish to %s: %w", dev.ID, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// supported is what a dialect can set; measurements are never settable.
+func supported(dialect string, fields hub.FieldSet) hub.FieldSet {
+	switch dialect {
+	case DialectShelly2:
+		return hub.Fields(hub.FieldOn)
+	case DialectShelly1:
+		return fields.Intersect(hub.Fields(hub.FieldOn, hub.FieldBrightness))
+	}
+	return fields.Intersect(hub.LightFields)
+}
+
+// Status describes the broker connection.
+func (d *Driver) Status() []hub.BrokerStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var r uint64
+	if n := d.connects.Load(); n > 1 {
+		r = n - 1
+	}
+	return []hub.BrokerStatus{{
+		Broker:     d.brokerURL,
+		Embedded:   d.broker != nil,
+		Connected:  d.connected,
+		Since:      d.since,
+		Reconnects: r,
+		MsgsIn:     d.msgsIn.Load(),
+		MsgsOut:    d.msgsOut.Load(),
+		BadMsgs:    d.bad.Load(),
+		LastError:  d.lastErr,
+	}}
+}
+
+// Stats are counters beyond hub.BrokerStatus, for tests and metrics.
+type Stats struct {
+	Dropped  uint64 // messages dropped from full device queues
+	Connects uint64 // successful (re)connects
+	Attempts uint64 // reconnect attempts
+}
+
+// Stats returns the driver's extra counters.
+func (d *Driver) Stats() Stats {
+	return Stats{Dropped: d.dropped.Load(), Connects: d.connects.Load(), Attempts: d.attempts.Load()}
+}
+
+// limiter lets through one log line per second and counts the rest.
+type limiter struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (l *limiter) log(lg *slog.Logger, msg string, args ...any) {
+	l.mu.Lock()
+	now := time.Now()
+	if now.Sub(l.last) < time.Second {
+		l.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	n := l.suppressed
+	l.last, l.suppressed = now, 0
+	l.mu.Unlock()
+	if n > 0 {
+		args = append(args, "suppressed", n)
+	}
+	lg.Warn(msg, args...)
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,299 @@
+package mqtt
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"hubd/hub"
+)
+
+// DefaultTasmotaFullTopic is Tasmota's factory FullTopic.
+const DefaultTasmotaFullTopic = "%prefix%/%topic%/"
+
+// Tasmota CT limits in mireds (6536 K .. 2000 K).
+const (
+	tasmotaCTMin = 153
+	tasmotaCTMax = 500
+)
+
+// FullTopic is a parsed Tasmota FullTopic pattern such as
+// "%prefix%/%topic%/" or "tasmota/%topic%/%prefix%/".
+type FullTopic struct {
+	pattern string
+}
+
+// ParseFullTopic checks a FullTopic pattern: it must contain %prefix% and
+// %topic% once each, as whole topic levels, and no MQTT wildcards.
+func ParseFullTopic(p string) (FullTopic, error) {
+	if p == "" {
+		p = DefaultTasmotaFullTopic
+	}
+	if !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	if strings.ContainsAny(p, "+#") {
+		return FullTopic{}, fmt.Errorf("%w: FullTopic %q contains a wildcard", ErrBadOptions, p)
+	}
+	var np, nt int
+	for _, lvl := range strings.Split(strings.TrimSuffix(p, "/"), "/") {
+		switch {
+		case lvl == "%prefix%":
+			np++
+		case lvl == "%topic%":
+			nt++
+		case lvl == "" || strings.Contains(lvl, "%"):
+			return FullTopic{}, fmt.Errorf("%w: FullTopic %q: level %q is not supported", ErrBadOptions, p, lvl)
+		}
+	}
+	if np != 1 || nt != 1 {
+		return FullTopic{}, fmt.Errorf("%w: FullTopic %q needs %%prefix%% and %%topic%% once each", ErrBadOptions, p)
+	}
+	return FullTopic{pattern: p}, nil
+}
+
+// Topic expands the pattern for prefix (cmnd, stat, tele) and a device's
+// topic. The result ends with '/': append the command or reply name.
+func (f FullTopic) Topic(prefix, topic string) string {
+	p := f.pattern
+	if p == "" {
+		p = DefaultTasmotaFullTopic
+	}
+	return strings.Replace(strings.Replace(p, "%prefix%", prefix, 1), "%topic%", topic, 1)
+}
+
+// decodeTasmota decodes a message a Tasmota device published under its
+// stat/ or tele/ topic; name is the last topic level (RESULT, STATE,
+// SENSOR, POWER, POWER1, LWT, STATUS8, ...).
+func decodeTasmota(name string, p []byte) (update, error) {
+	var u update
+	switch up := strings.ToUpper(name); {
+	case up == "LWT":
+		switch strings.ToLower(strings.TrimSpace(string(p))) {
+		case "online":
+			u.Avail = hub.AvailOnline
+		case "offline":
+			u.Avail = hub.AvailOffline
+		default:
+			return u, badf("LWT: want Online or Offline, got %.40q", p)
+		}
+		return u, nil
+	case up == "POWER" || up == "POWER1":
+		on, err := onOff(string(p))
+		if err != nil {
+			return u, fmt.Errorf("%s: %w", name, err)
+		}
+		u.setOn(on)
+		return u, nil
+	case strings.HasPrefix(up, "POWER"):
+		return u, ErrIgnored // other relays of a multi-relay device
+	case up == "RESULT" || up == "STATE" || up == "SENSOR" || strings.HasPrefix(up, "STATUS"):
+	default:
+		return u, ErrIgnored // INFO1, UPTIME, MARGINS, ...
+	}
+	m, err := object(p)
+	if err != nil {
+		return u, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := tasmotaObject(&u, m); err != nil {
+		return u, fmt.Errorf("%s: %w", name, err)
+	}
+	if u.empty() {
+		return u, ErrIgnored
+	}
+	return u, nil
+}
+
+func tasmotaObject(u *update, m map[string]json.RawMessage) error {
+	// Status replies wrap the same objects: STATUS8/10 StatusSNS is a SENSOR,
+	// STATUS11 StatusSTS is a STATE.
+	for _, k := range []string{"StatusSNS", "StatusSTS"} {
+		if raw, ok := m[k]; ok {
+			inner, err := object(raw)
+			if err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+			if err := tasmotaObject(u, inner); err != nil {
+				return err
+			}
+		}
+	}
+	for _, k := range []string{"POWER", "POWER1"} {
+		if raw, ok := m[k]; ok && !isNull(raw) {
+			s, err := str(k, raw)
+			if err != nil {
+				return err
+			}
+			on, err := onOff(s)
+			if err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+			u.setOn(on)
+			break
+		}
+	}
+	if raw, ok := m["Dimmer"]; ok && !isNull(raw) {
+		d, err := intIn("Dimmer", raw, 0, 100)
+		if err != nil {
+			return err
+		}
+		u.setBrightness(d)
+	}
+	hasHSB, hasCT := false, false
+	if raw, ok := m["HSBColor"]; ok && !isNull(raw) {
+		s, err := str("HSBColor", raw)
+		if err != nil {
+			return err
+		}
+		c, err := parseHSB(s)
+		if err != nil {
+			return err
+		}
+		u.setColor(c)
+		hasHSB = true
+	}
+	if raw, ok := m["CT"]; ok && !isNull(raw) {
+		ct, err := intIn("CT", raw, tasmotaCTMin, tasmotaCTMax)
+		if err != nil {
+			return err
+		}
+		u.setKelvin(miredToKelvin(float64(ct)))
+		hasCT = true
+	}
+	switch {
+	case hasHSB && !hasCT:
+		u.State.Mode = hub.ColorModeHSV
+	case hasCT && !hasHSB:
+		u.State.Mode = hub.ColorModeTemperature
+	case hasCT && hasHSB:
+		// An RGBCCT lamp reports both; its Color channels tell which is lit:
+		// "RRGGBBCCWW" with RGB dark means white (CT) mode.
+		if raw, ok := m["Color"]; ok {
+			if s, err := str("Color", raw); err == nil && len(s) == 10 {
+				if s[:6] == "000000" {
+					u.State.Mode = hub.ColorModeTemperature
+				} else if s[6:] == "0000" {
+					u.State.Mode = hub.ColorModeHSV
+				}
+			}
+		}
+	}
+	if raw, ok := m["ENERGY"]; ok && !isNull(raw) {
+		e, err := object(raw)
+		if err != nil {
+			return fmt.Errorf("ENERGY: %w", err)
+		}
+		// Multi-channel meters send arrays: power, current and energy add
+		// up over channels, voltage is the first channel's.
+		for _, x := range []struct {
+			key string
+			f   hub.Field
+			sum bool
+		}{
+			{"Power", hub.FieldPower, true},
+			{"Voltage", hub.FieldVoltage, false},
+			{"Current", hub.FieldCurrent, true},
+			{"Total", hub.FieldEnergy, true},
+		} {
+			raw, ok := e[x.key]
+			if !ok || isNull(raw) {
+				continue
+			}
+			v, err := numberOrArray("ENERGY."+x.key, raw, x.sum)
+			if err != nil {
+				return err
+			}
+			u.setFloat(x.f, v)
+		}
+	}
+	return nil
+}
+
+func numberOrArray(key string, raw json.RawMessage, sum bool) (float64, error) {
+	if len(raw) > 0 && raw[0] == '[' {
+		var arr []json.RawMessage
+		if err := json.Unmarshal(raw, &arr); err != nil {
+			return 0, badf("%s: %v", key, err)
+		}
+		if len(arr) == 0 || len(arr) > 32 {
+			return 0, badf("%s: %d channels", key, len(arr))
+		}
+		var total float64
+		for _, r := range arr {
+			v, err := number(key, r)
+			if err != nil {
+				return 0, err
+			}
+			if !sum {
+				return v, nil
+			}
+			total += v
+		}
+		return total, nil
+	}
+	return number(key, raw)
+}
+
+func parseHSB(s string) (hub.HSV, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != 3 {
+		return hub.HSV{}, badf("HSBColor: want h,s,b, got %.40q", s)
+	}
+	var v [3]int
+	for i, p := range parts {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil {
+			return hub.HSV{}, badf("HSBColor: want h,s,b, got %.40q", s)
+		}
+		v[i] = n
+	}
+	c := hub.HSV{H: v[0], S: v[1], V: v[2]}
+	if !c.Valid() {
+		return hub.HSV{}, badf("HSBColor %.40q out of range", s)
+	}
+	return c, nil
+}
+
+// message is one MQTT publish the driver makes.
+type message struct {
+	Topic   string
+	Payload string
+}
+
+// tasmotaCommands encodes cmd for the device whose command topic base is
+// cmnd (FullTopic expanded with prefix cmnd, ending in '/'). When more than
+// one value is set, a final State query makes the device report them all in
+// one RESULT, which is what confirms the command.
+func tasmotaCommands(cmnd string, cmd hub.Command) []message {
+	var out []message
+	if cmd.Identify {
+		out = append(out, message{cmnd + "POWER", "BLINK"})
+	}
+	s := &cmd.Set
+	if s.Set.Has(hub.FieldColor) {
+		out = append(out, message{cmnd + "HSBColor", fmt.Sprintf("%d,%d,%d", s.Color.H, s.Color.S, s.Color.V)})
+	}
+	if s.Set.Has(hub.FieldTemperatureK) && s.TemperatureK > 0 {
+		out = append(out, message{cmnd + "CT", strconv.Itoa(kelvinToMired(s.TemperatureK, tasmotaCTMin, tasmotaCTMax))})
+	}
+	if s.Set.Has(hub.FieldBrightness) {
+		out = append(out, message{cmnd + "Dimmer", strconv.Itoa(s.Brightness)})
+	}
+	if s.Set.Has(hub.FieldOn) {
+		out = append(out, message{cmnd + "POWER", map[bool]string{true: "ON", false: "OFF"}[s.On]})
+	}
+	if len(s.Set.List()) > 1 {
+		out = append(out, message{cmnd + "State", ""})
+	}
+	return out
+}
+
+// tasmotaQuery asks a device for its state (and its meter, if it has one).
+func tasmotaQuery(cmnd string, fields hub.FieldSet) []message {
+	out := []message{{cmnd + "State", ""}}
+	if !fields.Intersect(hub.MeterFields).Empty() {
+		out = append(out, message{cmnd + "Status", "8"})
+	}
+	return out
+}

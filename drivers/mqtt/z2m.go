@@ -1,0 +1,243 @@
+package mqtt
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+
+	"hubd/hub"
+)
+
+// DefaultZ2MBase is Zigbee2MQTT's default base topic.
+const DefaultZ2MBase = "zigbee2mqtt"
+
+// decodeZ2MState decodes the state JSON Zigbee2MQTT publishes on
+// <base>/<friendly name>. Members that are null or unknown are skipped.
+func decodeZ2MState(p []byte) (update, error) {
+	var u update
+	m, err := object(p)
+	if err != nil {
+		return u, err
+	}
+	if raw, ok := m["state"]; ok && !isNull(raw) {
+		s, err := str("state", raw)
+		if err != nil {
+			return u, err
+		}
+		on, err := onOff(s)
+		if err != nil {
+			return u, fmt.Errorf("state: %w", err)
+		}
+		u.setOn(on)
+	}
+	bri := -1
+	if raw, ok := m["brightness"]; ok && !isNull(raw) {
+		// Zigbee levels run 0..254; some devices say 255.
+		b, err := intIn("brightness", raw, 0, 255)
+		if err != nil {
+			return u, err
+		}
+		bri = min(int(math.Round(float64(b)*100/254)), 100)
+		u.setBrightness(bri)
+	}
+	if raw, ok := m["color_temp"]; ok && !isNull(raw) {
+		ct, err := intIn("color_temp", raw, 50, 1000)
+		if err != nil {
+			return u, err
+		}
+		u.setKelvin(miredToKelvin(float64(ct)))
+	}
+	if raw, ok := m["color"]; ok && !isNull(raw) {
+		c, err := z2mColor(raw)
+		if err != nil {
+			return u, err
+		}
+		if c != nil {
+			c.V = 100
+			if bri >= 0 {
+				c.V = bri
+			}
+			u.setColor(*c)
+		}
+	}
+	if raw, ok := m["color_mode"]; ok && !isNull(raw) {
+		mode, err := str("color_mode", raw)
+		if err != nil {
+			return u, err
+		}
+		switch mode {
+		case "color_temp":
+			u.State.Mode = hub.ColorModeTemperature
+		case "hs", "xy":
+			u.State.Mode = hub.ColorModeHSV
+		}
+	}
+	for _, x := range []struct {
+		key string
+		f   hub.Field
+	}{
+		{"power", hub.FieldPower},
+		{"voltage", hub.FieldVoltage},
+		{"current", hub.FieldCurrent},
+		{"energy", hub.FieldEnergy},
+	} {
+		if raw, ok := m[x.key]; ok && !isNull(raw) {
+			v, err := number(x.key, raw)
+			if err != nil {
+				return u, err
+			}
+			u.setFloat(x.f, v)
+		}
+	}
+	if u.empty() {
+		return u, ErrIgnored
+	}
+	return u, nil
+}
+
+// z2mColor reads {"hue","saturation"} or {"x","y"}; nil when neither is
+// present.
+func z2mColor(raw json.RawMessage) (*hub.HSV, error) {
+	m, err := object(raw)
+	if err != nil {
+		return nil, fmt.Errorf("color: %w", err)
+	}
+	hr, hok := m["hue"]
+	sr, sok := m["saturation"]
+	if hok && sok && !isNull(hr) && !isNull(sr) {
+		h, err := intIn("color.hue", hr, 0, 360)
+		if err != nil {
+			return nil, err
+		}
+		s, err := intIn("color.saturation", sr, 0, 100)
+		if err != nil {
+			return nil, err
+		}
+		return &hub.HSV{H: h % 360, S: s}, nil
+	}
+	xr, xok := m["x"]
+	yr, yok := m["y"]
+	if xok && yok && !isNull(xr) && !isNull(yr) {
+		x, err := number("color.x", xr)
+		if err != nil {
+			return nil, err
+		}
+		y, err := number("color.y", yr)
+		if err != nil {
+			return nil, err
+		}
+		if x < 0 || x > 1 || y <= 0 || y > 1 {
+			return nil, badf("color: x,y %v,%v outside the CIE diagram", x, y)
+		}
+		c := xyToHSV(x, y)
+		return &c, nil
+	}
+	return nil, nil
+}
+
+// xyToHSV converts CIE 1931 chromaticity (at full luminance) to hue and
+// saturation through linear sRGB.
+func xyToHSV(x, y float64) hub.HSV {
+	z := 1 - x - y
+	X, Y, Z := x/y, 1.0, z/y
+	r := 3.2406*X - 1.5372*Y - 0.4986*Z
+	g := -0.9689*X + 1.8758*Y + 0.0415*Z
+	b := 0.0557*X - 0.2040*Y + 1.0570*Z
+	r, g, b = max(r, 0), max(g, 0), max(b, 0)
+	hi := max(r, g, b)
+	lo := min(r, g, b)
+	if hi <= 0 {
+		return hub.HSV{V: 100}
+	}
+	var h float64
+	d := hi - lo
+	switch {
+	case d == 0:
+		h = 0
+	case hi == r:
+		h = 60 * math.Mod((g-b)/d, 6)
+	case hi == g:
+		h = 60 * ((b-r)/d + 2)
+	default:
+		h = 60 * ((r-g)/d + 4)
+	}
+	if h < 0 {
+		h += 360
+	}
+	hue := int(math.Round(h)) % 360
+	return hub.HSV{H: hue, S: int(math.Round(d / hi * 100)), V: 100}
+}
+
+// decodeZ2MAvailability accepts the 1.x plain form ("online") and the 2.x
+// JSON form ({"state":"online"}).
+func decodeZ2MAvailability(p []byte) (update, error) {
+	var u update
+	s := strings.TrimSpace(string(p))
+	if strings.HasPrefix(s, "{") {
+		m, err := object(p)
+		if err != nil {
+			return u, fmt.Errorf("availability: %w", err)
+		}
+		raw, ok := m["state"]
+		if !ok {
+			return u, badf("availability: no state")
+		}
+		if s, err = str("state", raw); err != nil {
+			return u, fmt.Errorf("availability: %w", err)
+		}
+	}
+	switch strings.ToLower(s) {
+	case "online":
+		u.Avail = hub.AvailOnline
+	case "offline":
+		u.Avail = hub.AvailOffline
+	default:
+		return u, badf("availability: want online or offline, got %.40q", s)
+	}
+	return u, nil
+}
+
+// z2mSet encodes cmd as the JSON for <base>/<name>/set.
+func z2mSet(cmd hub.Command) string {
+	m := map[string]any{}
+	s := &cmd.Set
+	if cmd.Identify {
+		m["effect"] = "blink"
+	}
+	if s.Set.Has(hub.FieldOn) {
+		m["state"] = map[bool]string{true: "ON", false: "OFF"}[s.On]
+	}
+	if s.Set.Has(hub.FieldColor) {
+		m["color"] = map[string]int{"hue": s.Color.H, "saturation": s.Color.S}
+		if !s.Set.Has(hub.FieldBrightness) {
+			m["brightness"] = percentToZigbee(s.Color.V)
+		}
+	}
+	if s.Set.Has(hub.FieldBrightness) {
+		m["brightness"] = percentToZigbee(s.Brightness)
+	}
+	if s.Set.Has(hub.FieldTemperatureK) && s.TemperatureK > 0 {
+		m["color_temp"] = kelvinToMired(s.TemperatureK, 50, 1000)
+	}
+	b, _ := json.Marshal(m) // a map of plain values always marshals
+	return string(b)
+}
+
+func percentToZigbee(p int) int { return int(math.Round(float64(min(max(p, 0), 100)) * 254 / 100)) }
+
+// z2mGet asks for the values of the fields the device has.
+func z2mGet(fields hub.FieldSet) string {
+	m := map[string]string{"state": ""}
+	if fields.Has(hub.FieldBrightness) {
+		m["brightness"] = ""
+	}
+	if fields.Has(hub.FieldTemperatureK) {
+		m["color_temp"] = ""
+	}
+	if fields.Has(hub.FieldColor) {
+		m["color"] = ""
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
