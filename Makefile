@@ -32,6 +32,13 @@ armv7:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(BUILD) -o bin/linux-armv7/hubd ./cmd/hubd
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(BUILD) -o bin/linux-armv7/devsim ./cmd/devsim
 
+# Debian packages dist/hubd_<version>_{amd64,arm64}.deb (systemd/deb/).
+deb:
+	@set -e; v=$$(sh systemd/deb/version.sh); for a in amd64 arm64; do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$a $(BUILD) -o bin/linux-$$a/hubd ./cmd/hubd; \
+		sh systemd/deb/build.sh $$a bin/linux-$$a/hubd $$v dist; \
+	done
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
