@@ -17,7 +17,7 @@ type Stats struct {
 	Committed   uint64        // snapshots durably committed
 	Coalesced   uint64        // snapshots replaced by a newer one of the same device before commit
 	Dropped     uint64        // snapshots Put after Close or with an empty or oversize id
-	Pending     int           // devices waiting for the next commit
+	Pending     int           // devices not yet committed (queued or being written)
 	Batches     uint64        // successful commits
 	WriteErrors uint64        // failed commits (the batch is kept and retried)
 	LastError   string        // the last commit error, "" after a success
@@ -35,9 +35,14 @@ type writer struct {
 
 	mu      sync.Mutex
 	pending map[string]hub.Snapshot
+	flight  map[string]hub.Snapshot // the batch being committed
 	waiters []chan error
 	closed  bool
 	stats   Stats
+
+	// failNext, when set by a test, makes commits fail as a stuck disk
+	// would, inside the real transaction (which is rolled back).
+	failNext func() error
 
 	wake chan struct{} // something is pending
 	kick chan struct{} // commit now: a batch is full or Flush waits
@@ -120,6 +125,11 @@ func (db *DB) Stats() Stats {
 	defer db.w.mu.Unlock()
 	s := db.w.stats
 	s.Pending = len(db.w.pending)
+	for id := range db.w.flight {
+		if _, ok := db.w.pending[id]; !ok {
+			s.Pending++
+		}
+	}
 	return s
 }
 
@@ -227,6 +237,7 @@ func (w *writer) commit() error {
 	waiters := w.waiters
 	if len(batch) > 0 {
 		w.pending = make(map[string]hub.Snapshot, len(batch))
+		w.flight = batch
 	}
 	w.waiters = nil
 	w.mu.Unlock()
@@ -246,6 +257,9 @@ func (w *writer) commit() error {
 	sort.Slice(recs, func(i, j int) bool { return recs[i].id < recs[j].id })
 
 	start := time.Now()
+	w.mu.Lock()
+	fail := w.failNext
+	w.mu.Unlock()
 	err := w.db.update("commit states", func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketState)
 		if b == nil {
@@ -256,11 +270,15 @@ func (w *writer) commit() error {
 				return fmt.Errorf("device %q: %w", r.id, err)
 			}
 		}
+		if fail != nil {
+			return fail()
+		}
 		return nil
 	})
 	took := time.Since(start)
 
 	w.mu.Lock()
+	w.flight = nil
 	if err != nil {
 		err = fmt.Errorf("store: commit %d device states to %s: %w", len(batch), w.db.path, err)
 		// Keep the batch unless a newer snapshot arrived meanwhile.
