@@ -198,3 +198,30 @@ func TestDebVersion_FromGitDescribe(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDeb_Size builds what ships to the gateways (the stripped static
+// arm64 binary and its package) and reports their sizes; the target for the
+// binary is 20 MB or less.
+func BenchmarkDeb_Size(b *testing.B) {
+	if _, err := exec.LookPath("dpkg-deb"); err != nil {
+		b.Skip("dpkg-deb not found: apt-get install -y dpkg")
+	}
+	dir := b.TempDir()
+	for i := 0; i < b.N; i++ {
+		bin := buildHubd(b, dir, "arm64", "0.0.0")
+		out, err := exec.Command("sh", filepath.Join(debScripts, "build.sh"), "arm64", bin, "0.0.0", dir).CombinedOutput()
+		if err != nil {
+			b.Fatalf("build.sh: %v\n%s", err, out)
+		}
+		bi, err := os.Stat(bin)
+		if err != nil {
+			b.Fatal(err)
+		}
+		di, err := os.Stat(filepath.Join(dir, "hubd_0.0.0_arm64.deb"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(bi.Size())/1e6, "arm64-binary-MB")
+		b.ReportMetric(float64(di.Size())/1e6, "arm64-deb-MB")
+	}
+}
