@@ -1,0 +1,555 @@
+package alexatest
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type wireName struct {
+	Type  string `json:"type"`
+	Value struct {
+		Text string `json:"text"`
+	} `json:"value"`
+}
+
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokenCalls++
+	s.seq++
+	w.Header().Set("X-Amzn-RequestId", "sim-tok-"+strconv.Itoa(s.seq))
+	if err := r.ParseForm(); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "malformed form"})
+		return
+	}
+	f := r.PostForm
+	if f.Get("grant_type") != "refresh_token" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type", "error_description": "only refresh_token is supported"})
+		return
+	}
+	if f.Get("client_id") != s.opts.ClientID || f.Get("client_secret") != s.opts.ClientSecret {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client", "error_description": "client authentication failed"})
+		return
+	}
+	rt := f.Get("refresh_token")
+	if !s.refresh[rt] {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant", "error_description": "the refresh token is invalid or revoked"})
+		return
+	}
+	access := s.nextID("Atza|sim-access-")
+	s.tokens[access] = time.Now().Add(s.opts.TokenTTL)
+	reply := map[string]any{"access_token": access, "token_type": "bearer", "expires_in": int(s.opts.TokenTTL / time.Second)}
+	if s.opts.RotateRefreshToken {
+		next := s.nextID("Atzr|sim-refresh-")
+		delete(s.refresh, rt)
+		s.refresh[next] = true
+		reply["refresh_token"] = next
+	} else {
+		reply["refresh_token"] = rt
+	}
+	writeJSON(w, http.StatusOK, reply)
+}
+
+// ---- units ----
+
+func (s *Server) unitJSON(u *unit, expand bool) map[string]any {
+	m := map[string]any{"id": u.id, "name": nil, "parentId": nil, "level": nil}
+	if expand {
+		var n wireName
+		n.Type = "PLAIN"
+		n.Value.Text = u.name
+		m["name"] = n
+		if u.parent != "" {
+			m["parentId"] = u.parent
+		}
+		m["level"] = u.level
+	}
+	return m
+}
+
+// addUnit creates a unit; msg is a client error. Called with mu held.
+func (s *Server) addUnit(parentID, name string) (*unit, int, string) {
+	p, ok := s.units[parentID]
+	if !ok {
+		return nil, http.StatusNotFound, "parent unit not found"
+	}
+	if strings.TrimSpace(name) == "" || len(name) > 256 {
+		return nil, http.StatusBadRequest, "name must be 1..256 characters"
+	}
+	if p.level+1 > MaxLevel {
+		return nil, http.StatusBadRequest, "a hierarchy has at most 15 levels"
+	}
+	u := &unit{id: s.nextID("amzn1.alexa.unit.did.sim-"), name: name, parent: parentID, level: p.level + 1}
+	s.units[u.id] = u
+	p.children = append(p.children, u.id)
+	return u, 0, ""
+}
+
+func (s *Server) createUnit(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name     wireName `json:"name"`
+		ParentID string   `json:"parentId"`
+	}
+	if err := readBody(r, &body); err != nil || body.ParentID == "" || body.Name.Type != "PLAIN" {
+		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "name (PLAIN) and parentId are required")
+		return
+	}
+	s.mu.Lock()
+	u, status, msg := s.addUnit(body.ParentID, body.Name.Value.Text)
+	lose := msg == "" && s.loseReply()
+	s.mu.Unlock()
+	if msg != "" {
+		s.fail(w, status, "BAD_REQUEST", msg)
+		return
+	}
+	if lose {
+		hangUp(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": u.id})
+}
+
+func (s *Server) getUnit(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.units[r.PathValue("id")]
+	if !ok {
+		s.fail(w, http.StatusNotFound, "NOT_FOUND", "unit not found")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.unitJSON(u, true))
+}
+
+func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.units[q.Get("parentId")]
+	if !ok {
+		s.fail(w, http.StatusNotFound, "NOT_FOUND", "parent unit not found")
+		return
+	}
+	depth := 1
+	switch v := q.Get("queryDepth"); v {
+	case "", "1":
+	case "all":
+		depth = MaxLevel + 1
+	default:
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "invalid queryDepth")
+			return
+		}
+		depth = n
+	}
+	var all []*unit
+	var walk func(u *unit, d int)
+	walk = func(u *unit, d int) {
+		if d > depth {
+			return
+		}
+		for _, c := range u.children {
+			all = append(all, s.units[c])
+			walk(s.units[c], d+1)
+		}
+	}
+	walk(p, 1)
+	items, next, msg := page(all, r, 10)
+	if msg != "" {
+		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", msg)
+		return
+	}
+	expand := q.Get("expand") == "all"
+	results := make([]map[string]any, 0, len(items))
+	for _, u := range items {
+		results = append(results, s.unitJSON(u, expand))
+	}
+	reply := map[string]any{"results": results}
+	if next != "" {
+		reply["paginationContext"] = map[string]string{"nextToken": next}
+	}
+	writeJSON(w, http.StatusOK, reply)
+}
+
+func (s *Server) renameUnit(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name wireName `json:"name"`
+	}
+	if err := readBody(r, &body); err != nil || strings.TrimSpace(body.Name.Value.Text) == "" {
+		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "name is required")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.units[r.PathValue("id")]
+	if !ok || u.level == 0 {
+		s.fail(w, http.StatusNotFound, "NOT_FOUND", "unit not found")
+		return
+	}
+	u.name = body.Name.Value.Text
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) deleteUnit(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := r.PathValue("id")
+	u, ok := s.units[id]
+	if !ok || u.level == 0 {
+		s.fail(w, http.StatusNotFound, "NOT_FOUND", "unit not found")
+		return
+	}
+	if len(u.children) > 0 {
+		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "a unit with child units cannot be deleted")
+		return
+	}
+	if len(s.endpoints[id]) > 0 {
+		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "a unit with endpoints cannot be deleted")
+		return
+	}
+	p := s.units[u.parent]
+	for i, c := range p.children {
+		if c == id {
+			p.children = append(p.children[:i:i], p.children[i+1:]...)
+			break
+		}
+	}
+	delete(s.units, id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	unitID := r.URL.Query().Get("associatedUnits.id")
+	results := []map[string]any{}
+	for _, e := range s.endpoints[unitID] {
+		results = append(results, map[string]any{"id": e, "associatedUnits": []map[string]string{{"id": unitID}}})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+}
+
+func (s *Server) enableSkill(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		UnitID string `json:"unitId"`
+		Stage  string `json:"stage"`
+	}
+	if err := readBody(r, &body); err != nil || body.UnitID == "" {
+		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "unitId is required")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ---- discovery ----
+
+func (s *Server) startDiscovery(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		EndpointReporter struct {
+			Type  string `json:"type"`
+			Value struct {
+				SkillID    string `json:"skillId"`
+				SkillStage string `json:"skillStage"`
+			} `json:"value"`
+		} `json:"endpointReporter"`
+	}
+	if err := readBody(r, &body); err != nil || body.EndpointReporter.Type != "SKILL" {
+		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "endpointReporter of type SKILL is required")
+		return
+	}
+	stage := strings.ToUpper(body.EndpointReporter.Value.SkillStage)
+	if body.EndpointReporter.Value.SkillID != s.opts.SkillID || (stage != "" && stage != "LIVE" && stage != "DEVELOPMENT") {
+		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "unknown skill or stage")
+		return
+	}
+	unitID := r.URL.Query().Get("unit")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.units[unitID]; !ok {
+		s.fail(w, http.StatusNotFound, "NOT_FOUND", "unit not found")
+		return
+	}
+	for _, d := range s.sessions {
+		if d.unit == unitID && d.status == "IN_PROGRESS" {
+			s.overlaps++
+			s.fail(w, http.StatusConflict, "CONFLICT", "a discovery session is already running for this unit")
+			return
+		}
+	}
+	d := &dsession{id: s.nextID("amzn1.alexa.discoverySession.sim-"), unit: unitID, status: "IN_PROGRESS"}
+	s.sessions[d.id] = d
+	s.started[unitID]++
+	w.Header().Set("Location", "/v1/discoverySessions/"+url.PathEscape(d.id))
+	writeJSON(w, http.StatusCreated, map[string]string{"id": d.id})
+}
+
+func (s *Server) getDiscovery(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.sessions[r.PathValue("id")]
+	if !ok {
+		s.fail(w, http.StatusNotFound, "NOT_FOUND", "discovery session not found")
+		return
+	}
+	if d.status == "IN_PROGRESS" {
+		d.polls++
+		if d.polls > s.opts.DiscoveryPolls {
+			d.status = s.opts.DiscoveryFinal
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": map[string]string{"value": d.status}})
+}
+
+// ---- residential ----
+
+func (s *Server) createCommunity(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name           string `json:"name"`
+		OrganizationID string `json:"organizationId"`
+	}
+	if err := readBody(r, &body); err != nil || strings.TrimSpace(body.Name) == "" {
+		s.failResidential(w, http.StatusBadRequest, "name and organizationId are required")
+		return
+	}
+	s.mu.Lock()
+	if body.OrganizationID != s.opts.OrgID {
+		s.mu.Unlock()
+		s.failResidential(w, http.StatusForbidden, "no access to this organization")
+		return
+	}
+	c := &community{id: s.nextID("amzn1.alexa.unit.did.sim-hc-"), name: body.Name, org: body.OrganizationID}
+	s.communities[c.id] = c
+	lose := s.loseReply()
+	s.mu.Unlock()
+	if lose {
+		hangUp(w)
+		return
+	}
+	w.Header().Set("Location", "/enterprise/residential/v1/homeCommunities/"+c.id)
+	writeJSON(w, http.StatusCreated, map[string]string{"id": c.id})
+}
+
+func communityJSON(c *community) map[string]string {
+	return map[string]string{"id": c.id, "name": c.name, "organizationId": c.org}
+}
+
+func (s *Server) getCommunity(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.communities[r.PathValue("id")]
+	if !ok {
+		s.failResidential(w, http.StatusNotFound, "home community not found")
+		return
+	}
+	writeJSON(w, http.StatusOK, communityJSON(c))
+}
+
+func (s *Server) listCommunities(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	org := r.URL.Query().Get("organizationId")
+	var all []*community
+	for _, c := range s.communities {
+		if c.org == org {
+			all = append(all, c)
+		}
+	}
+	sortByID(all, func(c *community) string { return c.id })
+	items, next, msg := page(all, r, 10)
+	if msg != "" {
+		s.failResidential(w, http.StatusBadRequest, msg)
+		return
+	}
+	out := []map[string]string{}
+	for _, c := range items {
+		out = append(out, communityJSON(c))
+	}
+	reply := map[string]any{"homeCommunities": out}
+	if next != "" {
+		reply["paginationContext"] = map[string]string{"nextToken": next}
+	}
+	writeJSON(w, http.StatusOK, reply)
+}
+
+func (s *Server) updateCommunity(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name string `json:"name"`
+	}
+	if err := readBody(r, &body); err != nil || strings.TrimSpace(body.Name) == "" {
+		s.failResidential(w, http.StatusBadRequest, "name is required")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.communities[r.PathValue("id")]
+	if !ok {
+		s.failResidential(w, http.StatusNotFound, "home community not found")
+		return
+	}
+	c.name = body.Name
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) deleteCommunity(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := r.PathValue("id")
+	if _, ok := s.communities[id]; !ok {
+		s.failResidential(w, http.StatusNotFound, "home community not found")
+		return
+	}
+	for _, h := range s.homes {
+		if h.community == id {
+			s.failResidential(w, http.StatusBadRequest, "the home community still has homes")
+			return
+		}
+	}
+	delete(s.communities, id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) createHome(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name            string `json:"name"`
+		HomeCommunityID string `json:"homeCommunityId"`
+	}
+	if err := readBody(r, &body); err != nil || strings.TrimSpace(body.Name) == "" {
+		s.failResidential(w, http.StatusBadRequest, "name and homeCommunityId are required")
+		return
+	}
+	s.mu.Lock()
+	if _, ok := s.communities[body.HomeCommunityID]; !ok {
+		s.mu.Unlock()
+		s.failResidential(w, http.StatusBadRequest, "unknown home community")
+		return
+	}
+	h := &home{id: s.nextID("amzn1.alexa.unit.did.sim-home-"), name: body.Name, community: body.HomeCommunityID, state: "VACANT"}
+	s.homes[h.id] = h
+	s.units[h.id] = &unit{id: h.id, name: h.name, level: 2} // a home is a unit: discovery works on it
+	lose := s.loseReply()
+	s.mu.Unlock()
+	if lose {
+		hangUp(w)
+		return
+	}
+	w.Header().Set("Location", "/enterprise/residential/v1/homes/"+h.id)
+	writeJSON(w, http.StatusCreated, map[string]string{"id": h.id})
+}
+
+func homeJSON(h *home) map[string]string {
+	return map[string]string{"id": h.id, "name": h.name, "homeCommunityId": h.community, "state": h.state}
+}
+
+func (s *Server) getHome(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, ok := s.homes[r.PathValue("id")]
+	if !ok {
+		s.failResidential(w, http.StatusNotFound, "home not found")
+		return
+	}
+	writeJSON(w, http.StatusOK, homeJSON(h))
+}
+
+func (s *Server) listHomes(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cid := r.URL.Query().Get("homeCommunityId")
+	var all []*home
+	for _, h := range s.homes {
+		if h.community == cid {
+			all = append(all, h)
+		}
+	}
+	sortByID(all, func(h *home) string { return h.id })
+	items, next, msg := page(all, r, 10)
+	if msg != "" {
+		s.failResidential(w, http.StatusBadRequest, msg)
+		return
+	}
+	out := []map[string]string{}
+	for _, h := range items {
+		out = append(out, homeJSON(h))
+	}
+	reply := map[string]any{"homes": out}
+	if next != "" {
+		reply["nextToken"] = next // top-level here, in paginationContext for communities: both occur
+	}
+	writeJSON(w, http.StatusOK, reply)
+}
+
+func readOnly(h *home) bool { return h.state == "OCCUPIED" || h.state == "LINKED" }
+
+func (s *Server) updateHome(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name string `json:"name"`
+	}
+	if err := readBody(r, &body); err != nil || strings.TrimSpace(body.Name) == "" {
+		s.failResidential(w, http.StatusBadRequest, "name is required")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, ok := s.homes[r.PathValue("id")]
+	if !ok {
+		s.failResidential(w, http.StatusNotFound, "home not found")
+		return
+	}
+	if readOnly(h) {
+		s.readOnlyHit++
+		s.failResidential(w, http.StatusForbidden, "the home is "+h.state)
+		return
+	}
+	h.name = body.Name
+	s.units[h.id].name = body.Name
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) deleteHome(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, ok := s.homes[r.PathValue("id")]
+	if !ok {
+		s.failResidential(w, http.StatusNotFound, "home not found")
+		return
+	}
+	if readOnly(h) {
+		s.readOnlyHit++
+		s.failResidential(w, http.StatusForbidden, "the home is "+h.state)
+		return
+	}
+	delete(s.homes, h.id)
+	delete(s.units, h.id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func sortByID[T any](xs []T, id func(T) string) {
+	slices.SortFunc(xs, func(a, b T) int {
+		if idLess(id(a), id(b)) {
+			return -1
+		}
+		if idLess(id(b), id(a)) {
+			return 1
+		}
+		return 0
+	})
+}
+
+// idLess orders ids by their numeric suffix (creation order).
+func idLess(a, b string) bool {
+	na, nb := suffixNum(a), suffixNum(b)
+	if na != nb {
+		return na < nb
+	}
+	return a < b
+}
+
+func suffixNum(s string) int {
+	i := strings.LastIndexByte(s, '-')
+	n, _ := strconv.Atoi(s[i+1:])
+	return n
+}

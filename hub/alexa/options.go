@@ -1,0 +1,156 @@
+package alexa
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Regional API hosts.
+const (
+	BaseNA = "https://api.amazonalexa.com"
+	BaseEU = "https://api.eu.amazonalexa.com"
+	BaseFE = "https://api.fe.amazonalexa.com"
+
+	// DefaultTokenURL is the Login with Amazon token endpoint.
+	DefaultTokenURL = "https://api.amazon.com/auth/o2/token"
+)
+
+// retrySchedule is the published sample back-off, in units of RetryBase.
+var retrySchedule = []int{2, 3, 5, 8, 13, 21}
+
+// Options configure a Client and a Syncer. Every zero value is usable
+// except the credentials, ParentID and (for discovery) SkillID.
+type Options struct {
+	// Region picks the API host: "NA" (default), "EU" or "FE".
+	Region string
+	// APIBase overrides Region, e.g. a simulator URL. No trailing slash needed.
+	APIBase string
+	// TokenURL is the Login with Amazon token endpoint; default DefaultTokenURL.
+	TokenURL string
+
+	// ClientID, ClientSecret and RefreshToken are the LWA credentials. A
+	// rotated refresh token is stored in KV and used from then on, until
+	// RefreshToken is changed here.
+	ClientID, ClientSecret, RefreshToken string
+
+	// ParentID is the organization or property unit the building units are
+	// created under (and the organization id of home communities).
+	ParentID string
+	// SkillID and SkillStage name the endpoint reporter of discovery
+	// sessions. SkillStage defaults to "LIVE". Without SkillID no discovery
+	// sessions are started.
+	SkillID, SkillStage string
+	// Residential maps buildings that contain nodes of kind "home" to home
+	// communities and those nodes to homes (Alexa for Residential, US/CA
+	// only). Off by default: every node becomes a unit.
+	Residential bool
+
+	// KV persists the id map and the rotated refresh token. Nil: an
+	// in-memory map (everything is lost on restart; tests and dry runs only).
+	KV KV
+	// HTTPClient sends the requests; nil: a client with CallTimeout.
+	HTTPClient *http.Client
+	// Logger receives operational logs; nil discards.
+	Logger *slog.Logger
+
+	// CallTimeout bounds each HTTP attempt; default 30s.
+	CallTimeout time.Duration
+	// RetryBase scales the retry schedule 2,3,5,8,13,21 (jittered ±20%);
+	// default 1s. Tests use a millisecond.
+	RetryBase time.Duration
+	// MaxRetries caps retries of one call; default 6; negative: none.
+	MaxRetries int
+	// MaxRetryAfter caps a server's Retry-After; default 5 minutes.
+	MaxRetryAfter time.Duration
+	// RatePerSecond limits calls (all of them, shared); default 5;
+	// negative: unlimited. Ignored when Limiter is set.
+	RatePerSecond float64
+	// Limiter, when set, is shared with other clients of the same
+	// organization.
+	Limiter *Limiter
+	// MaxReplyBytes limits reply bodies; default 1 MiB.
+	MaxReplyBytes int64
+
+	// DiscoveryPoll is the interval between polls of a discovery session;
+	// default 5s.
+	DiscoveryPoll time.Duration
+	// DiscoveryWait is how long one Sync waits for its sessions to finish;
+	// default 2 minutes. Sessions still running are polled by the next Sync,
+	// until their hour runs out.
+	DiscoveryWait time.Duration
+
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// withDefaults fills zero values and checks what must be set.
+func (o Options) withDefaults() (Options, error) {
+	if o.APIBase == "" {
+		switch strings.ToUpper(o.Region) {
+		case "", "NA":
+			o.APIBase = BaseNA
+		case "EU":
+			o.APIBase = BaseEU
+		case "FE":
+			o.APIBase = BaseFE
+		default:
+			return o, fmt.Errorf("%w: unknown region %q (want NA, EU or FE)", ErrNotConfigured, o.Region)
+		}
+	}
+	o.APIBase = strings.TrimRight(o.APIBase, "/")
+	if !strings.HasPrefix(o.APIBase, "http://") && !strings.HasPrefix(o.APIBase, "https://") {
+		return o, fmt.Errorf("%w: API base %q is not an http(s) URL", ErrNotConfigured, o.APIBase)
+	}
+	if o.TokenURL == "" {
+		o.TokenURL = DefaultTokenURL
+	}
+	if o.SkillStage == "" {
+		o.SkillStage = "LIVE"
+	}
+	if o.KV == nil {
+		o.KV = NewMemKV()
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 30 * time.Second
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: o.CallTimeout}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = time.Second
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = len(retrySchedule)
+	}
+	if o.MaxRetries < 0 {
+		o.MaxRetries = 0
+	}
+	if o.MaxRetryAfter <= 0 {
+		o.MaxRetryAfter = 5 * time.Minute
+	}
+	if o.RatePerSecond == 0 {
+		o.RatePerSecond = 5
+	}
+	if o.Limiter == nil {
+		o.Limiter = NewLimiter(o.RatePerSecond)
+	}
+	if o.MaxReplyBytes <= 0 {
+		o.MaxReplyBytes = 1 << 20
+	}
+	if o.DiscoveryPoll <= 0 {
+		o.DiscoveryPoll = 5 * time.Second
+	}
+	if o.DiscoveryWait <= 0 {
+		o.DiscoveryWait = 2 * time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o, nil
+}

@@ -1,0 +1,282 @@
+package alexa
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"hubd/hub"
+)
+
+// KV key prefixes. Ids of site nodes never contain "/" problems: the key is
+// prefix + node id, split at the first "/".
+const (
+	kvUnit      = "unit/"      // node -> unit id
+	kvCommunity = "community/" // node -> home community id
+	kvHome      = "home/"      // node -> home id
+	kvOrphan    = "orphan/"    // kind "/" id -> node: an object left behind by a moved node, to delete
+	kvDevices   = "devices/"   // node -> JSON device set last discovered
+	kvSession   = "discovery/" // node -> JSON session record while one runs
+	kvDiscState = "dstatus/"   // node -> last final discovery status
+)
+
+func kindPrefix(kind string) string {
+	switch kind {
+	case KindCommunity:
+		return kvCommunity
+	case KindHome:
+		return kvHome
+	}
+	return kvUnit
+}
+
+// remoteObj is a unit, community or home as the API reports it.
+type remoteObj struct {
+	Kind     string
+	ID       string
+	Name     string
+	Parent   string // parent unit, organization or community id
+	Level    int
+	State    string // homes
+	ReadOnly bool
+}
+
+// snapshot is what the API holds, read once per plan.
+type snapshot struct {
+	objs     map[string]remoteObj // by id
+	children map[string][]string  // parent id -> child ids
+	kv       map[string]string
+}
+
+func (s *snapshot) add(o remoteObj) {
+	if _, ok := s.objs[o.ID]; ok {
+		return
+	}
+	s.objs[o.ID] = o
+	s.children[o.Parent] = append(s.children[o.Parent], o.ID)
+}
+
+// session is a running discovery session, stored under kvSession.
+type session struct {
+	Location string    `json:"location"`
+	UnitID   string    `json:"unit"`
+	Started  time.Time `json:"started"`
+	Devices  []string  `json:"devices"`
+	Status   string    `json:"status"`
+}
+
+// target is a site node as it should appear on the Alexa side.
+type target struct {
+	node    *hub.Node
+	kind    string
+	parent  *target // nil: under the configured parent
+	devices []string
+}
+
+// targets maps the site onto Alexa objects, parents first.
+func (s *Syncer) targets(site *hub.Site) ([]*target, error) {
+	var out []*target
+	var err error
+	var walk func(n *hub.Node, parent *target, depth int, inCommunity bool)
+	walk = func(n *hub.Node, parent *target, depth int, inCommunity bool) {
+		if err != nil {
+			return
+		}
+		if depth > hub.MaxSiteDepth {
+			err = fmt.Errorf("%w: node %q is at depth %d", ErrSiteTooDeep, n.ID, depth)
+			return
+		}
+		var t *target
+		switch {
+		case depth == 1 && s.opts.Residential && hasHome(n):
+			t = &target{node: n, kind: KindCommunity}
+			inCommunity = true
+		case inCommunity && n.Kind == hub.NodeHome:
+			t = &target{node: n, kind: KindHome, parent: parent}
+		case inCommunity:
+			// Not representable in Alexa for Residential: its devices
+			// belong to the home above, if any.
+			if parent != nil && parent.kind == KindHome {
+				parent.devices = append(parent.devices, n.Devices...)
+			}
+		default:
+			t = &target{node: n, kind: KindUnit, parent: parent}
+		}
+		next := parent
+		if t != nil {
+			if t.kind != KindCommunity {
+				t.devices = append(t.devices, n.Devices...)
+			}
+			out = append(out, t)
+			next = t
+		}
+		for _, c := range n.Children {
+			walk(c, next, depth+1, inCommunity)
+		}
+	}
+	for _, b := range site.Buildings {
+		walk(b, nil, 1, false)
+	}
+	for _, t := range out {
+		slices.Sort(t.devices)
+		t.devices = slices.Compact(t.devices)
+	}
+	return out, err
+}
+
+func hasHome(n *hub.Node) bool {
+	if n.Kind == hub.NodeHome {
+		return true
+	}
+	for _, c := range n.Children {
+		if hasHome(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// readSnapshot lists the remote objects under the configured parent and
+// confirms mapped ids the lists miss (read-after-write lag).
+func (s *Syncer) readSnapshot(ctx context.Context, tgts []*target) (*snapshot, error) {
+	kv, err := s.opts.KV.All()
+	if err != nil {
+		return nil, fmt.Errorf("alexa: read id map: %w", err)
+	}
+	snap := &snapshot{objs: map[string]remoteObj{}, children: map[string][]string{}, kv: kv}
+	units, err := s.client.ListUnits(ctx, ListQuery{ParentID: s.opts.ParentID, All: true, Expand: true})
+	if err != nil {
+		return nil, fmt.Errorf("alexa: list units under the configured parent: %w", err)
+	}
+	for _, u := range units {
+		snap.add(remoteObj{Kind: KindUnit, ID: u.ID, Name: u.Name, Parent: u.ParentID, Level: u.Level})
+	}
+	residential := s.opts.Residential
+	for k := range kv {
+		if strings.HasPrefix(k, kvCommunity) || strings.HasPrefix(k, kvHome) {
+			residential = true // objects to keep or delete even if the option was turned off
+		}
+	}
+	if residential {
+		comms, err := s.client.ListCommunities(ctx, s.opts.ParentID)
+		if err != nil {
+			return nil, fmt.Errorf("alexa: list home communities: %w", err)
+		}
+		want := map[string]bool{}
+		for _, t := range tgts {
+			if t.kind == KindCommunity {
+				want[t.node.Name] = true
+			}
+		}
+		owned := ownedIDs(kv)
+		for _, c := range comms {
+			snap.add(remoteObj{Kind: KindCommunity, ID: c.ID, Name: c.Name, Parent: s.opts.ParentID, Level: 1})
+			if !owned[c.ID] && !want[c.Name] {
+				continue // someone else's: do not read its homes
+			}
+			homes, err := s.client.ListHomes(ctx, c.ID)
+			if err != nil {
+				return nil, fmt.Errorf("alexa: list homes of community %s: %w", c.ID, err)
+			}
+			for _, h := range homes {
+				snap.add(homeObj(h, c.ID))
+			}
+		}
+	}
+	// Confirm mapped ids missing from the lists one by one: a fresh create
+	// may not be listed yet, and must not be created twice.
+	for k, id := range kv {
+		kind := ""
+		switch {
+		case strings.HasPrefix(k, kvUnit):
+			kind = KindUnit
+		case strings.HasPrefix(k, kvCommunity):
+			kind = KindCommunity
+		case strings.HasPrefix(k, kvHome):
+			kind = KindHome
+		case strings.HasPrefix(k, kvOrphan):
+			kind, id, _ = strings.Cut(strings.TrimPrefix(k, kvOrphan), "/")
+		default:
+			continue
+		}
+		if _, ok := snap.objs[id]; ok || id == "" {
+			continue
+		}
+		o, found, err := s.getObj(ctx, kind, id)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			snap.add(o)
+		}
+	}
+	return snap, nil
+}
+
+func homeObj(h Home, community string) remoteObj {
+	if h.HomeCommunityID != "" {
+		community = h.HomeCommunityID
+	}
+	return remoteObj{Kind: KindHome, ID: h.ID, Name: h.Name, Parent: community, Level: 2, State: h.State, ReadOnly: h.ReadOnly()}
+}
+
+// getObj fetches one object; found is false when the API says 404.
+func (s *Syncer) getObj(ctx context.Context, kind, id string) (remoteObj, bool, error) {
+	var o remoteObj
+	var err error
+	switch kind {
+	case KindCommunity:
+		var c Community
+		if c, err = s.client.GetCommunity(ctx, id); err == nil {
+			o = remoteObj{Kind: KindCommunity, ID: c.ID, Name: c.Name, Parent: c.OrganizationID, Level: 1}
+		}
+	case KindHome:
+		var h Home
+		if h, err = s.client.GetHome(ctx, id); err == nil {
+			o = homeObj(h, "")
+		}
+	default:
+		var u Unit
+		if u, err = s.client.GetUnit(ctx, id); err == nil {
+			o = remoteObj{Kind: KindUnit, ID: u.ID, Name: u.Name, Parent: u.ParentID, Level: u.Level}
+		}
+	}
+	if errors.Is(err, ErrNotFound) {
+		return remoteObj{}, false, nil
+	}
+	if err != nil {
+		return remoteObj{}, false, fmt.Errorf("alexa: confirm %s %s: %w", kind, id, err)
+	}
+	o.ID = id
+	return o, true, nil
+}
+
+// ownedIDs returns every Alexa id the id map holds.
+func ownedIDs(kv map[string]string) map[string]bool {
+	out := map[string]bool{}
+	for k, v := range kv {
+		switch {
+		case strings.HasPrefix(k, kvUnit), strings.HasPrefix(k, kvCommunity), strings.HasPrefix(k, kvHome):
+			out[v] = true
+		case strings.HasPrefix(k, kvOrphan):
+			_, id, _ := strings.Cut(strings.TrimPrefix(k, kvOrphan), "/")
+			out[id] = true
+		}
+	}
+	return out
+}
+
+func decodeDevices(v string) []string {
+	var d []string
+	_ = json.Unmarshal([]byte(v), &d) // a damaged entry reads as "no devices": rediscovery is harmless
+	return d
+}
+
+func encodeJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

@@ -1,0 +1,600 @@
+package alexa
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"hubd/hub"
+)
+
+// Syncer keeps one site in sync with one organization (or property).
+type Syncer struct {
+	opts   Options
+	client *Client
+	log    *slog.Logger
+
+	run sync.Mutex // one Plan or Sync at a time
+
+	mu     sync.Mutex
+	site   *hub.Site
+	status hub.SyncStatus
+	disc   map[string]string // node -> last discovery status
+}
+
+// Result sums up one Sync.
+type Result struct {
+	Plan     Plan     // the plan that was applied
+	Applied  int      // steps that succeeded
+	Failed   int      // steps that failed
+	Calls    uint64   // API calls this sync made (retries included)
+	Sessions []string // final discovery statuses reached, "node: STATUS"
+	Errors   []string // one line per failed step
+}
+
+// New returns a Syncer for site. site must be valid (see hub.Site.Validate)
+// and at most 15 levels deep.
+func New(site *hub.Site, opts Options) (*Syncer, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if o.ParentID == "" {
+		return nil, fmt.Errorf("%w: the parent unit (organization or property) id is required", ErrNotConfigured)
+	}
+	s := &Syncer{opts: o, client: newClient(o), log: o.Logger, disc: map[string]string{}}
+	if err := s.SetSite(site); err != nil {
+		return nil, err
+	}
+	s.status.Enabled = true
+	s.status.Plan = []string{}
+	return s, nil
+}
+
+// Client returns the Syncer's API client.
+func (s *Syncer) Client() *Client { return s.client }
+
+// SetSite replaces the site (on config reload); the next Plan or Sync uses it.
+func (s *Syncer) SetSite(site *hub.Site) error {
+	if site == nil {
+		return fmt.Errorf("%w: no site", ErrNotConfigured)
+	}
+	if err := site.Validate(nil); err != nil {
+		if errors.Is(err, hub.ErrInvalidSite) && deeper(site) {
+			return fmt.Errorf("%w: %w", ErrSiteTooDeep, err)
+		}
+		return fmt.Errorf("alexa: %w", err)
+	}
+	s.mu.Lock()
+	s.site = site
+	s.mu.Unlock()
+	return nil
+}
+
+func deeper(site *hub.Site) bool {
+	deep := false
+	site.Walk(func(_, _ *hub.Node, d int) bool {
+		deep = d > hub.MaxSiteDepth
+		return !deep
+	})
+	return deep
+}
+
+// Plan reads the Alexa side and returns what Sync would do. It writes
+// nothing, neither to Alexa nor to the id map.
+func (s *Syncer) Plan(ctx context.Context) (Plan, error) {
+	s.run.Lock()
+	defer s.run.Unlock()
+	p, _, err := s.plan(ctx)
+	if err != nil {
+		s.setError(err)
+		return Plan{}, err
+	}
+	s.mu.Lock()
+	s.status.Plan = p.Lines()
+	s.mu.Unlock()
+	return p, nil
+}
+
+func (s *Syncer) plan(ctx context.Context) (Plan, *snapshot, error) {
+	s.mu.Lock()
+	site := s.site
+	s.mu.Unlock()
+	tgts, err := s.targets(site)
+	if err != nil {
+		return Plan{}, nil, err
+	}
+	snap, err := s.readSnapshot(ctx, tgts)
+	if err != nil {
+		return Plan{}, nil, err
+	}
+	return s.computePlan(tgts, snap, s.opts.Now()), snap, nil
+}
+
+// Sync brings Alexa in line with the site: it plans, applies the plan
+// (recording each new id before the next call), then polls the discovery
+// sessions it started. A failed step does not stop the others; the error
+// then wraps ErrSyncFailed and joins the step errors.
+func (s *Syncer) Sync(ctx context.Context) (Result, error) {
+	s.run.Lock()
+	defer s.run.Unlock()
+	start := s.client.Calls()
+	s.mu.Lock()
+	s.status.Running = true
+	s.status.LastRun = s.opts.Now()
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.status.Running = false
+		s.status.Calls = s.client.Calls()
+		s.mu.Unlock()
+	}()
+
+	p, snap, err := s.plan(ctx)
+	if err != nil {
+		s.setError(err)
+		return Result{Calls: s.client.Calls() - start}, err
+	}
+	s.mu.Lock()
+	s.status.Plan = p.Lines()
+	s.mu.Unlock()
+	if !p.Empty() {
+		s.log.Info("alexa: applying plan", "creates", p.Count(OpCreate), "renames", p.Count(OpRename),
+			"deletes", p.Count(OpDelete), "discoveries", p.Count(OpDiscover))
+	}
+	res := Result{Plan: p}
+	var errs []error
+	a := &applier{s: s, ids: map[string]string{}, owned: ownedIDs(snap.kv), snap: snap}
+	for k, v := range snap.kv {
+		a.ids[k] = v
+	}
+	var pending []string
+	for _, st := range p.Steps {
+		if ctx.Err() != nil {
+			errs = append(errs, fmt.Errorf("alexa: sync interrupted: %w", ctx.Err()))
+			pending = append(pending, st.String())
+			continue
+		}
+		if err := a.apply(ctx, st); err != nil {
+			res.Failed++
+			res.Errors = append(res.Errors, err.Error())
+			errs = append(errs, err)
+			pending = append(pending, st.String())
+			s.log.Warn("alexa: step failed", "step", st.String(), "err", err)
+			continue
+		}
+		res.Applied++
+	}
+	if s.opts.SkillID != "" {
+		sessions, perr := s.pollSessions(ctx)
+		res.Sessions = sessions
+		errs = append(errs, perr...)
+	}
+	res.Calls = s.client.Calls() - start
+	s.refreshUnits()
+	s.mu.Lock()
+	s.status.Plan = append([]string{}, pending...)
+	s.mu.Unlock()
+	if len(errs) > 0 {
+		err := fmt.Errorf("%w: %w", ErrSyncFailed, errors.Join(errs...))
+		s.setError(err)
+		return res, err
+	}
+	s.mu.Lock()
+	s.status.LastError = ""
+	s.status.LastOK = s.opts.Now()
+	s.mu.Unlock()
+	return res, nil
+}
+
+// Run syncs now and then every interval until ctx is done. Errors are
+// logged and kept in Status; after ErrInvalidGrant it keeps its schedule
+// but the token endpoint is not called again until the refresh token
+// changes.
+func (s *Syncer) Run(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		interval = 15 * time.Minute
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		res, err := s.Sync(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Error("alexa: sync failed", "err", err, "applied", res.Applied, "failed", res.Failed)
+		case err == nil && !res.Plan.Empty():
+			s.log.Info("alexa: sync done", "applied", res.Applied, "calls", res.Calls)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Status describes the sync for the status page. It makes no calls.
+func (s *Syncer) Status() hub.SyncStatus {
+	s.mu.Lock()
+	empty := s.status.Units == nil
+	s.mu.Unlock()
+	if empty {
+		s.refreshUnits()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.status
+	st.Calls = s.client.Calls()
+	st.Plan = slices.Clone(st.Plan)
+	st.Units = slices.Clone(st.Units)
+	return st
+}
+
+func (s *Syncer) setError(err error) {
+	s.mu.Lock()
+	s.status.LastError = err.Error()
+	s.mu.Unlock()
+}
+
+// refreshUnits rebuilds the per-node status from the site and the id map.
+func (s *Syncer) refreshUnits() {
+	kv, err := s.opts.KV.All()
+	if err != nil {
+		s.log.Warn("alexa: read id map for status", "err", err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	units := []hub.UnitStatus{}
+	s.site.Walk(func(n, _ *hub.Node, _ int) bool {
+		u := hub.UnitStatus{Node: n.ID, Name: n.Name}
+		for _, p := range []string{kvUnit, kvHome, kvCommunity} {
+			if id := kv[p+n.ID]; id != "" {
+				u.UnitID = id
+				break
+			}
+		}
+		u.Discovery = kv[kvDiscState+n.ID]
+		if raw, ok := kv[kvSession+n.ID]; ok {
+			var sess session
+			if decodeSession(raw, &sess) {
+				u.Discovery = sess.Status
+			}
+		}
+		units = append(units, u)
+		return true
+	})
+	s.status.Units = units
+}
+
+func decodeSession(raw string, sess *session) bool {
+	return json.Unmarshal([]byte(raw), sess) == nil && sess.Location != ""
+}
+
+// applier applies one plan, keeping the id map current as it goes.
+type applier struct {
+	s     *Syncer
+	ids   map[string]string // the id map as it now is
+	owned map[string]bool
+	snap  *snapshot
+}
+
+func (a *applier) put(key, value string) error {
+	if err := a.s.opts.KV.Put(key, value); err != nil {
+		return fmt.Errorf("alexa: record %s: %w", key, err)
+	}
+	a.ids[key] = value
+	return nil
+}
+
+func (a *applier) del(keys ...string) error {
+	for _, k := range keys {
+		if err := a.s.opts.KV.Delete(k); err != nil {
+			return fmt.Errorf("alexa: forget %s: %w", k, err)
+		}
+		delete(a.ids, k)
+	}
+	return nil
+}
+
+func (a *applier) apply(ctx context.Context, st Step) error {
+	s := a.s
+	key := kindPrefix(st.Kind) + st.Node
+	switch st.Op {
+	case OpAdopt:
+		a.owned[st.ID] = true
+		return a.put(key, st.ID)
+	case OpCreate:
+		parentID := s.opts.ParentID
+		if st.Parent != "" {
+			pk := kvUnit + st.Parent
+			if st.Kind == KindHome {
+				pk = kvCommunity + st.Parent
+			}
+			parentID = a.ids[pk]
+			if parentID == "" {
+				return fmt.Errorf("alexa: create %s %q (node %s): parent node %s has no id yet (its create failed)", st.Kind, st.Name, st.Node, st.Parent)
+			}
+		}
+		if st.ID != "" {
+			if err := a.put(kvOrphan+a.snap.objs[st.ID].Kind+"/"+st.ID, st.Node); err != nil {
+				return err
+			}
+		}
+		id, err := a.create(ctx, st.Kind, parentID, st.Name)
+		if err != nil {
+			return fmt.Errorf("alexa: create %s %q (node %s): %w", st.Kind, st.Name, st.Node, err)
+		}
+		a.owned[id] = true
+		s.log.Info("alexa: created", "kind", st.Kind, "node", st.Node, "id", id)
+		return a.put(key, id)
+	case OpRename:
+		var err error
+		switch st.Kind {
+		case KindCommunity:
+			err = s.client.UpdateCommunity(ctx, Community{ID: st.ID, Name: st.Name, OrganizationID: s.opts.ParentID})
+		case KindHome:
+			o := a.snap.objs[st.ID]
+			err = s.client.UpdateHome(ctx, Home{ID: st.ID, Name: st.Name, HomeCommunityID: o.Parent, State: o.State})
+		default:
+			err = s.client.RenameUnit(ctx, st.ID, st.Name)
+		}
+		if err != nil {
+			return fmt.Errorf("alexa: rename %s %s (node %s): %w", st.Kind, st.ID, st.Node, err)
+		}
+		return nil
+	case OpDiscover:
+		return a.discover(ctx, st)
+	case OpPoll:
+		return nil // pollSessions does it
+	case OpDelete:
+		var err error
+		switch st.Kind {
+		case KindCommunity:
+			err = s.client.DeleteCommunity(ctx, st.ID)
+		case KindHome:
+			err = s.client.DeleteHome(ctx, st.ID)
+		default:
+			err = s.client.DeleteUnit(ctx, st.ID)
+		}
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && (apiErr.Status == http.StatusBadRequest || apiErr.Status == http.StatusConflict) {
+			return fmt.Errorf("alexa: delete %s %s %q (node %s): %w; the API refused: %w", st.Kind, st.ID, st.Name, st.Node, ErrUnitNotEmpty, err)
+		}
+		if err != nil {
+			return fmt.Errorf("alexa: delete %s %s (node %s): %w", st.Kind, st.ID, st.Node, err)
+		}
+		s.log.Info("alexa: deleted", "kind", st.Kind, "node", st.Node, "id", st.ID)
+		return a.forget(st)
+	case OpForget:
+		return a.forget(st)
+	case OpRefuse:
+		if st.Kind == KindHome {
+			return fmt.Errorf("alexa: %s: %w", st.String(), ErrReadOnlyHome)
+		}
+		return fmt.Errorf("alexa: %s: %w", st.String(), ErrUnitNotEmpty)
+	}
+	return fmt.Errorf("alexa: unknown step %q", st.Op)
+}
+
+// forget drops the id map entries of a deleted or vanished object.
+func (a *applier) forget(st Step) error {
+	key := st.key
+	if key == "" {
+		key = kindPrefix(st.Kind) + st.Node
+	}
+	keys := []string{key}
+	if st.Node != "" && key == kindPrefix(st.Kind)+st.Node {
+		keys = append(keys, kvDevices+st.Node, kvSession+st.Node, kvDiscState+st.Node)
+	}
+	return a.del(keys...)
+}
+
+// create creates an object and, when the reply was lost, looks for it under
+// the parent by name before trying again: creates are not idempotent.
+func (a *applier) create(ctx context.Context, kind, parentID, name string) (string, error) {
+	s := a.s
+	var last error
+	for attempt := 0; attempt < 3; attempt++ {
+		var id string
+		var err error
+		switch kind {
+		case KindCommunity:
+			id, err = s.client.CreateCommunity(ctx, parentID, name)
+		case KindHome:
+			id, err = s.client.CreateHome(ctx, parentID, name)
+		default:
+			id, err = s.client.CreateUnit(ctx, parentID, name)
+		}
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, ErrOutcomeUnknown) {
+			return "", err
+		}
+		last = err
+		s.log.Warn("alexa: create outcome unknown, looking before trying again", "kind", kind, "parent", parentID, "err", err)
+		if err := sleep(ctx, s.opts.RetryBase); err != nil {
+			return "", err
+		}
+		found, err := a.findChild(ctx, kind, parentID, name)
+		if err != nil {
+			return "", fmt.Errorf("%w; then listing the parent failed: %w", last, err)
+		}
+		if found != "" {
+			s.log.Info("alexa: lost create reply recovered by listing", "kind", kind, "id", found)
+			return found, nil
+		}
+	}
+	return "", last
+}
+
+// findChild returns the id of an unmapped child of parentID named name.
+func (a *applier) findChild(ctx context.Context, kind, parentID, name string) (string, error) {
+	var objs []remoteObj
+	switch kind {
+	case KindCommunity:
+		cs, err := a.s.client.ListCommunities(ctx, parentID)
+		if err != nil {
+			return "", err
+		}
+		for _, c := range cs {
+			objs = append(objs, remoteObj{ID: c.ID, Name: c.Name})
+		}
+	case KindHome:
+		hs, err := a.s.client.ListHomes(ctx, parentID)
+		if err != nil {
+			return "", err
+		}
+		for _, h := range hs {
+			objs = append(objs, remoteObj{ID: h.ID, Name: h.Name})
+		}
+	default:
+		us, err := a.s.client.ListUnits(ctx, ListQuery{ParentID: parentID, Expand: true})
+		if err != nil {
+			return "", err
+		}
+		for _, u := range us {
+			objs = append(objs, remoteObj{ID: u.ID, Name: u.Name})
+		}
+	}
+	for _, o := range objs {
+		if o.Name == name && !a.owned[o.ID] {
+			return o.ID, nil
+		}
+	}
+	return "", nil
+}
+
+// discover starts a session for a node's unit, unless one is running.
+func (a *applier) discover(ctx context.Context, st Step) error {
+	s := a.s
+	unitID := a.ids[kindPrefix(st.Kind)+st.Node]
+	if unitID == "" {
+		return fmt.Errorf("alexa: discovery for node %s: its %s has no id (its create failed)", st.Node, st.Kind)
+	}
+	if raw, ok, err := s.opts.KV.Get(kvSession + st.Node); err != nil {
+		return fmt.Errorf("alexa: discovery for node %s: %w", st.Node, err)
+	} else if ok {
+		var sess session
+		if decodeSession(raw, &sess) && s.opts.Now().Before(sess.Started.Add(DiscoverySessionTTL)) {
+			return fmt.Errorf("alexa: discovery for node %s: %w", st.Node, ErrDiscoveryBusy)
+		}
+	}
+	loc, err := s.client.StartDiscovery(ctx, unitID)
+	if err != nil {
+		return fmt.Errorf("alexa: start discovery for node %s (unit %s): %w", st.Node, unitID, err)
+	}
+	sess := session{Location: loc, UnitID: unitID, Started: s.opts.Now(), Devices: st.Devices, Status: DiscoveryStatusInProgress}
+	if sess.Devices == nil {
+		sess.Devices = []string{}
+	}
+	s.log.Info("alexa: discovery started", "node", st.Node, "unit", unitID, "session", loc)
+	return a.put(kvSession+st.Node, encodeJSON(sess))
+}
+
+// pollSessions polls every running session until it reaches a final status,
+// DiscoveryWait passes, or its hour runs out. It returns "node: STATUS" for
+// each session that finished.
+func (s *Syncer) pollSessions(ctx context.Context) ([]string, []error) {
+	deadline := s.opts.Now().Add(s.opts.DiscoveryWait)
+	var done []string
+	var errs []error
+	failures := map[string]int{}
+	for {
+		kv, err := s.opts.KV.All()
+		if err != nil {
+			return done, append(errs, fmt.Errorf("alexa: read sessions: %w", err))
+		}
+		running := 0
+		for k, raw := range kv {
+			node, ok := cutPrefix(k, kvSession)
+			if !ok {
+				continue
+			}
+			var sess session
+			if !decodeSession(raw, &sess) {
+				_ = s.opts.KV.Delete(k) // unreadable: drop it so discovery can start again
+				continue
+			}
+			final, status, err := s.pollOne(ctx, node, sess)
+			if err != nil {
+				failures[node]++
+				if failures[node] >= 3 || ctx.Err() != nil {
+					errs = append(errs, err)
+					continue
+				}
+				running++
+				continue
+			}
+			if final {
+				done = append(done, node+": "+status)
+				continue
+			}
+			running++
+		}
+		if running == 0 || ctx.Err() != nil || !s.opts.Now().Before(deadline) {
+			slices.Sort(done)
+			return done, errs
+		}
+		if err := sleep(ctx, s.opts.DiscoveryPoll); err != nil {
+			return done, errs
+		}
+	}
+}
+
+// pollOne polls one session and records a final status.
+func (s *Syncer) pollOne(ctx context.Context, node string, sess session) (bool, string, error) {
+	now := s.opts.Now()
+	finish := func(status string, devices bool) (bool, string, error) {
+		if devices {
+			if err := s.opts.KV.Put(kvDevices+node, encodeJSON(sess.Devices)); err != nil {
+				return false, "", fmt.Errorf("alexa: record discovered devices of node %s: %w", node, err)
+			}
+		}
+		if err := s.opts.KV.Put(kvDiscState+node, status); err != nil {
+			return false, "", fmt.Errorf("alexa: record discovery status of node %s: %w", node, err)
+		}
+		if err := s.opts.KV.Delete(kvSession + node); err != nil {
+			return false, "", fmt.Errorf("alexa: close discovery session of node %s: %w", node, err)
+		}
+		return true, status, nil
+	}
+	if !now.Before(sess.Started.Add(DiscoverySessionTTL)) {
+		s.log.Warn("alexa: discovery session expired without a final status", "node", node, "session", sess.Location)
+		return finish("EXPIRED", false)
+	}
+	status, err := s.client.DiscoveryStatus(ctx, sess.Location)
+	if errors.Is(err, ErrNotFound) {
+		s.log.Warn("alexa: discovery session vanished", "node", node, "session", sess.Location)
+		return finish("NOT_FOUND", false)
+	}
+	if err != nil {
+		return false, "", fmt.Errorf("alexa: poll discovery of node %s: %w", node, err)
+	}
+	if status == DiscoveryStatusInProgress {
+		if sess.Status != status {
+			sess.Status = status
+			_ = s.opts.KV.Put(kvSession+node, encodeJSON(sess))
+		}
+		return false, status, nil
+	}
+	if !knownStatuses[status] {
+		s.log.Warn("alexa: unknown discovery status recorded as final", "node", node, "status", status)
+	}
+	s.log.Info("alexa: discovery finished", "node", node, "status", status)
+	return finish(status, true)
+}
+
+func cutPrefix(s, p string) (string, bool) {
+	if len(s) >= len(p) && s[:len(p)] == p {
+		return s[len(p):], true
+	}
+	return "", false
+}

@@ -1,0 +1,242 @@
+package alexa
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// KV keys of the token source.
+const (
+	kvRefreshToken  = "lwa/refresh_token"
+	kvRefreshOrigin = "lwa/refresh_origin" // sha256 of the configured token the stored one descends from
+)
+
+// TokenSource obtains Login with Amazon access tokens with the refresh-token
+// grant. It caches the access token until a minute before it expires and
+// stores a rotated refresh token in the KV, so a restart keeps using it. The
+// configured refresh token wins again once it changes (an operator logged
+// in anew).
+type TokenSource struct {
+	url, clientID, secret string
+	configured            string // refresh token from Options
+	http                  *http.Client
+	kv                    KV
+	now                   func() time.Time
+	log                   *slog.Logger
+	timeout               time.Duration
+	maxReply              int64
+
+	mu       sync.Mutex
+	loaded   bool
+	refresh  string
+	access   string
+	expiry   time.Time // when to stop using access (a minute early)
+	rejected string    // refresh token that got invalid_grant
+	calls    int
+}
+
+// tokenReply is the token endpoint's body, success or error.
+type tokenReply struct {
+	AccessToken  string          `json:"access_token"`
+	RefreshToken string          `json:"refresh_token"`
+	TokenType    string          `json:"token_type"`
+	ExpiresIn    json.RawMessage `json:"expires_in"`
+	Error        string          `json:"error"`
+	Description  string          `json:"error_description"`
+}
+
+func newTokenSource(o *Options, kv KV, log *slog.Logger) *TokenSource {
+	return &TokenSource{
+		url: o.TokenURL, clientID: o.ClientID, secret: o.ClientSecret,
+		configured: o.RefreshToken, http: o.HTTPClient, kv: kv, now: o.Now,
+		log: log, timeout: o.CallTimeout, maxReply: o.MaxReplyBytes,
+	}
+}
+
+// Calls returns how many times the token endpoint was called.
+func (t *TokenSource) Calls() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.calls
+}
+
+// Invalidate drops the cached access token (after a 401).
+func (t *TokenSource) Invalidate() {
+	t.mu.Lock()
+	t.access = ""
+	t.mu.Unlock()
+}
+
+// SetRefreshToken replaces the refresh token (an operator logged in again)
+// and stores it.
+func (t *TokenSource) SetRefreshToken(tok string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.configured = tok
+	t.loaded = false
+	t.access = ""
+	return t.load()
+}
+
+func fingerprint(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:8])
+}
+
+// load picks the refresh token: the stored one if it descends from the
+// configured one, else the configured one. Called with mu held.
+func (t *TokenSource) load() error {
+	if t.loaded {
+		return nil
+	}
+	t.refresh = t.configured
+	if t.kv != nil {
+		origin, ok, err := t.kv.Get(kvRefreshOrigin)
+		if err != nil {
+			return fmt.Errorf("%w: read stored refresh token: %v", ErrToken, err)
+		}
+		if ok && origin == fingerprint(t.configured) {
+			stored, ok, err := t.kv.Get(kvRefreshToken)
+			if err != nil {
+				return fmt.Errorf("%w: read stored refresh token: %v", ErrToken, err)
+			}
+			if ok && stored != "" {
+				t.refresh = stored
+			}
+		}
+	}
+	t.loaded = true
+	return nil
+}
+
+// Token returns a valid access token, refreshing it when needed.
+func (t *TokenSource) Token(ctx context.Context) (string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.load(); err != nil {
+		return "", err
+	}
+	if t.access != "" && t.now().Before(t.expiry) {
+		return t.access, nil
+	}
+	if t.clientID == "" || t.secret == "" || t.refresh == "" {
+		return "", fmt.Errorf("%w: client id, client secret and refresh token are required", ErrNotConfigured)
+	}
+	if t.rejected != "" && t.rejected == t.refresh {
+		return "", ErrInvalidGrant
+	}
+	return t.grant(ctx)
+}
+
+// grant runs the refresh-token grant. Called with mu held: concurrent
+// callers wait for one refresh instead of racing.
+func (t *TokenSource) grant(ctx context.Context) (string, error) {
+	form := url.Values{
+		"grant_type":    {"refresh_token"},
+		"refresh_token": {t.refresh},
+		"client_id":     {t.clientID},
+		"client_secret": {t.secret},
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", fmt.Errorf("%w: bad token URL: %v", ErrNotConfigured, redactURLError(err))
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	start := t.now()
+	t.calls++
+	resp, err := t.http.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrToken, redactURLError(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, t.maxReply+1))
+	if err != nil {
+		return "", fmt.Errorf("%w: read reply: %v", ErrToken, err)
+	}
+	if int64(len(body)) > t.maxReply {
+		return "", fmt.Errorf("%w: %w: token reply over %d bytes", ErrToken, ErrReplyTooLarge, t.maxReply)
+	}
+	reqID := resp.Header.Get("X-Amzn-RequestId")
+	var r tokenReply
+	jerr := strictJSON(body, &r)
+	if resp.StatusCode != http.StatusOK {
+		if jerr == nil && r.Error == "invalid_grant" {
+			t.rejected = t.refresh
+			t.access = ""
+			t.log.Error("alexa: refresh token rejected; an operator must log in again", "request_id", reqID)
+			return "", ErrInvalidGrant
+		}
+		code := "no error code"
+		if jerr == nil && r.Error != "" {
+			code = clip(r.Error, 64)
+			if r.Description != "" {
+				code += ": " + clip(r.Description, 256)
+			}
+		}
+		return "", fmt.Errorf("%w: token endpoint answered %d (%s, request id %q)", ErrToken, resp.StatusCode, code, reqID)
+	}
+	if jerr != nil {
+		return "", fmt.Errorf("%w: %w: token reply: %v", ErrToken, ErrMalformedReply, jerr)
+	}
+	expires, err := parseExpiresIn(r.ExpiresIn)
+	if r.AccessToken == "" || err != nil {
+		return "", fmt.Errorf("%w: %w: token reply lacks access_token or a valid expires_in", ErrToken, ErrMalformedReply)
+	}
+	if r.TokenType != "" && !strings.EqualFold(r.TokenType, "bearer") {
+		return "", fmt.Errorf("%w: %w: token type %q is not bearer", ErrToken, ErrMalformedReply, clip(r.TokenType, 32))
+	}
+	early := time.Minute
+	if expires <= 2*early {
+		early = expires / 2
+	}
+	t.access = r.AccessToken
+	t.expiry = start.Add(expires - early)
+	if r.RefreshToken != "" && r.RefreshToken != t.refresh {
+		t.refresh = r.RefreshToken
+		if t.kv != nil {
+			// Origin first: a crash in between leaves the old pair usable.
+			if err := t.kv.Put(kvRefreshOrigin, fingerprint(t.configured)); err != nil {
+				t.log.Error("alexa: cannot store rotated refresh token", "err", err)
+			} else if err := t.kv.Put(kvRefreshToken, r.RefreshToken); err != nil {
+				t.log.Error("alexa: cannot store rotated refresh token", "err", err)
+			}
+		}
+		t.log.Info("alexa: refresh token rotated and stored")
+	}
+	t.log.Debug("alexa: access token refreshed", "expires_in", expires.String(), "request_id", reqID)
+	return t.access, nil
+}
+
+// parseExpiresIn accepts an integer or numeric string of seconds.
+func parseExpiresIn(raw json.RawMessage) (time.Duration, error) {
+	var n json.Number
+	s := strings.Trim(string(raw), `"`)
+	n = json.Number(s)
+	v, err := n.Int64()
+	if err != nil || v <= 0 || v > 10*365*24*3600 {
+		return 0, fmt.Errorf("expires_in %q", clip(s, 32))
+	}
+	return time.Duration(v) * time.Second, nil
+}
+
+// redactURLError drops the URL from a *url.Error: a token URL is not secret
+// but form bodies never show up there either way; keep the cause only.
+func redactURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
