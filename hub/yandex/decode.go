@@ -234,13 +234,13 @@ func (s *scanner) number() error {
 
 // decodeQuery returns the device ids of a devices/query body,
 // {"devices":[{"id":"..","custom_data":{..}},..]}, appending them to ids.
-// Unknown keys are skipped; a repeated key counts once, the last one.
+// Unknown keys are skipped; a repeated "devices" or "id" is refused, as its
+// meaning would depend on the reader.
 func decodeQuery(body []byte, ids []string) ([]string, error) {
 	s := scanner{b: body}
 	if err := s.expect('{'); err != nil {
 		return ids, err
 	}
-	base := len(ids)
 	seen := false
 	if s.peek() == '}' {
 		s.i++
@@ -251,7 +251,9 @@ func decodeQuery(body []byte, ids []string) ([]string, error) {
 				return ids, err
 			}
 			if k == "devices" {
-				ids = ids[:base]
+				if seen {
+					return ids, fmt.Errorf("%w: \"devices\" given twice", ErrMalformed)
+				}
 				seen = true
 				if ids, err = s.queryDevices(ids); err != nil {
 					return ids, err
@@ -269,7 +271,7 @@ func decodeQuery(body []byte, ids []string) ([]string, error) {
 			break
 		}
 	}
-	if s.peek() != 0 {
+	if s.ws(); s.i < len(s.b) {
 		return ids, s.errf("data after the body")
 	}
 	if !seen {
@@ -300,6 +302,9 @@ func (s *scanner) queryDevices(ids []string) ([]string, error) {
 					return ids, err
 				}
 				if k == "id" {
+					if found {
+						return ids, fmt.Errorf("%w: device %d has \"id\" twice", ErrMalformed, len(ids)+1)
+					}
 					if id, err = s.str(); err != nil {
 						return ids, err
 					}

@@ -92,18 +92,32 @@ func clipRunes(s string, n int) string {
 	return strings.TrimSpace(s[:i])
 }
 
+// clipName shortens a name or room to maxNameRunes, at a word boundary
+// when one is near the end, so "Room 101 ceiling lamp with..." reads
+// "Room 101 ceiling lamp" rather than ending in half a word.
+func clipName(s string) string {
+	c := clipRunes(s, maxNameRunes)
+	if c == strings.TrimSpace(strings.ToValidUTF8(s, "\uFFFD")) {
+		return c
+	}
+	if i := strings.LastIndexByte(c, ' '); i >= len(c)/2 {
+		return strings.TrimSpace(c[:i])
+	}
+	return c
+}
+
 // describe builds the discovery object of one device.
 func (h *Handler) describe(d hub.Device, site *hub.Site) discDevice {
 	name := d.Name
 	if strings.TrimSpace(name) == "" {
 		name = d.ID
 	}
-	out := discDevice{ID: d.ID, Name: clipRunes(name, maxNameRunes), Type: typeLight}
+	out := discDevice{ID: d.ID, Name: clipName(name), Type: typeLight}
 	if d.Kind == hub.KindSocket {
 		out.Type = typeSocket
 	}
 	if room, path := site.RoomOf(d.ID); room != nil {
-		out.Room = clipRunes(room.Name, maxNameRunes)
+		out.Room = clipName(room.Name)
 		var parts []string
 		for _, n := range path[:len(path)-1] {
 			parts = append(parts, n.Name)
