@@ -1,0 +1,417 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+const (
+	cookieName = "hubd_session"
+	csrfHeader = "X-CSRF-Token"
+	// maxBody caps every request body the page accepts; controls and logins
+	// are a few dozen bytes.
+	maxBody = 4 << 10
+	// maxSessions bounds memory if something signs in in a loop.
+	maxSessions = 1024
+	// maxLimiters bounds the per-address login limiter table.
+	maxLimiters = 4096
+	// maxPassword is bcrypt's own input limit.
+	maxPassword = 72
+)
+
+// HashPassword returns a bcrypt hash of password for Options.Users (and the
+// config file's users section).
+func HashPassword(password string) (string, error) {
+	if password == "" || len(password) > maxPassword {
+		return "", fmt.Errorf("%w: password must be 1..%d bytes", ErrInvalidOptions, maxPassword)
+	}
+	b, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return "", fmt.Errorf("web: hash password: %w", err)
+	}
+	return string(b), nil
+}
+
+type session struct {
+	user    string
+	csrf    string
+	expires time.Time
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// auth holds users, sessions and the login rate limiter.
+type auth struct {
+	users map[string][]byte
+	// dummy is compared against when the user is unknown, so a wrong name
+	// costs as long as a wrong password and does not reveal who exists.
+	dummy []byte
+	ttl   time.Duration
+	burst float64
+	every time.Duration
+	now   func() time.Time
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	limits   map[string]*bucket
+}
+
+func newAuth(users []User, ttl time.Duration, burst int, every time.Duration, now func() time.Time) (*auth, error) {
+	a := &auth{
+		users:    map[string][]byte{},
+		ttl:      ttl,
+		burst:    float64(burst),
+		every:    every,
+		now:      now,
+		sessions: map[string]*session{},
+		limits:   map[string]*bucket{},
+	}
+	cost := bcrypt.DefaultCost
+	for i, u := range users {
+		if u.Name == "" || len(u.Name) > 64 {
+			return nil, fmt.Errorf("%w: user %d: name must be 1..64 characters", ErrInvalidOptions, i+1)
+		}
+		if _, dup := a.users[u.Name]; dup {
+			return nil, fmt.Errorf("%w: user %q is listed twice", ErrInvalidOptions, u.Name)
+		}
+		c, err := bcrypt.Cost([]byte(u.PasswordHash))
+		if err != nil {
+			return nil, fmt.Errorf("%w: user %q: password hash is not bcrypt: %v", ErrInvalidOptions, u.Name, err)
+		}
+		cost = c
+		a.users[u.Name] = []byte(u.PasswordHash)
+	}
+	d, err := bcrypt.GenerateFromPassword([]byte("no such user"), cost)
+	if err != nil {
+		return nil, fmt.Errorf("web: dummy hash: %w", err)
+	}
+	a.dummy = d
+	return a, nil
+}
+
+// allow takes one login attempt from key's bucket.
+func (a *auth) allow(key string) bool {
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b, ok := a.limits[key]
+	if !ok {
+		if len(a.limits) >= maxLimiters {
+			a.pruneLimits(now)
+		}
+		b = &bucket{tokens: a.burst, at: now}
+		a.limits[key] = b
+	}
+	b.tokens += float64(now.Sub(b.at)) / float64(a.every)
+	if b.tokens > a.burst {
+		b.tokens = a.burst
+	}
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// pruneLimits drops buckets that have refilled; if the table is still full
+// (an address flood), it starts over rather than growing without bound.
+func (a *auth) pruneLimits(now time.Time) {
+	for k, b := range a.limits {
+		if b.tokens+float64(now.Sub(b.at))/float64(a.every) >= a.burst {
+			delete(a.limits, k)
+		}
+	}
+	if len(a.limits) >= maxLimiters {
+		clear(a.limits)
+	}
+}
+
+// login checks a user's password and opens a session.
+func (a *auth) login(name, password string) (id string, s *session, err error) {
+	hash, ok := a.users[name]
+	if !ok || len(password) > maxPassword {
+		bcrypt.CompareHashAndPassword(a.dummy, []byte(password))
+		return "", nil, ErrBadLogin
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
+		return "", nil, ErrBadLogin
+	}
+	id, err = randomToken()
+	if err != nil {
+		return "", nil, err
+	}
+	csrf, err := randomToken()
+	if err != nil {
+		return "", nil, err
+	}
+	now := a.now()
+	s = &session{user: name, csrf: csrf, expires: now.Add(a.ttl)}
+	a.mu.Lock()
+	if len(a.sessions) >= maxSessions {
+		a.evictSessions(now)
+	}
+	a.sessions[id] = s
+	a.mu.Unlock()
+	return id, s, nil
+}
+
+// evictSessions drops expired sessions, then the ones closest to expiry
+// until there is room.
+func (a *auth) evictSessions(now time.Time) {
+	for id, s := range a.sessions {
+		if !now.Before(s.expires) {
+			delete(a.sessions, id)
+		}
+	}
+	for len(a.sessions) >= maxSessions {
+		var oldest string
+		var at time.Time
+		for id, s := range a.sessions {
+			if oldest == "" || s.expires.Before(at) {
+				oldest, at = id, s.expires
+			}
+		}
+		delete(a.sessions, oldest)
+	}
+}
+
+// session returns the live session named by r's cookie.
+func (a *auth) session(r *http.Request) (string, *session, bool) {
+	c, err := r.Cookie(cookieName)
+	if err != nil || len(c.Value) == 0 || len(c.Value) > 64 {
+		return "", nil, false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s, ok := a.sessions[c.Value]
+	if !ok {
+		return "", nil, false
+	}
+	if !a.now().Before(s.expires) {
+		delete(a.sessions, c.Value)
+		return "", nil, false
+	}
+	cp := *s
+	return c.Value, &cp, true
+}
+
+func (a *auth) logout(id string) {
+	a.mu.Lock()
+	delete(a.sessions, id)
+	a.mu.Unlock()
+}
+
+func randomToken() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("web: random token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// sameOrigin refuses requests a browser sent on behalf of another site. The
+// CSRF token is the main defence; this one also covers the login form,
+// which has no session yet. Clients that send neither Origin nor Referer
+// (curl, scripts) are not browsers and pass to the token check.
+func sameOrigin(r *http.Request) error {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return fmt.Errorf("%w: Sec-Fetch-Site is %s", ErrCrossSite, r.Header.Get("Sec-Fetch-Site"))
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		if !hostMatches(o, r.Host) {
+			return fmt.Errorf("%w: origin %.100q is not this gateway", ErrCrossSite, o)
+		}
+		return nil
+	}
+	if ref := r.Header.Get("Referer"); ref != "" {
+		if !hostMatches(ref, r.Host) {
+			return fmt.Errorf("%w: referer is not this gateway", ErrCrossSite)
+		}
+	}
+	return nil
+}
+
+func hostMatches(rawURL, host string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	return strings.EqualFold(u.Host, host)
+}
+
+// control authorizes a state-changing request: same origin, a session, and
+// the session's CSRF token. It returns the session's user.
+func (s *Server) control(r *http.Request) (string, *session, error) {
+	if err := sameOrigin(r); err != nil {
+		return "", nil, err
+	}
+	_, sess, ok := s.auth.session(r)
+	if !ok {
+		return "", nil, ErrUnauthorized
+	}
+	tok := r.Header.Get(csrfHeader)
+	if tok == "" && isForm(r) {
+		tok = r.PostFormValue("csrf")
+	}
+	if tok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(sess.csrf)) != 1 {
+		return "", nil, ErrBadCSRFToken
+	}
+	return sess.user, sess, nil
+}
+
+// canView reports whether r may see the page's data.
+func (s *Server) canView(r *http.Request) bool {
+	if s.opts.AllowAnonymousView {
+		return true
+	}
+	_, _, ok := s.auth.session(r)
+	return ok
+}
+
+func isForm(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "application/x-www-form-urlencoded"
+}
+
+func clientKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+type loginRequest struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+// decodeLogin reads a login from a JSON or form body.
+func decodeLogin(r *http.Request) (loginRequest, error) {
+	var lr loginRequest
+	if isForm(r) {
+		if err := r.ParseForm(); err != nil {
+			return lr, fmt.Errorf("%w: login form: %v", ErrBadRequest, err)
+		}
+		lr.User, lr.Password = r.PostForm.Get("user"), r.PostForm.Get("password")
+	} else {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return lr, fmt.Errorf("%w: login body: %v", ErrBadRequest, err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(body)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&lr); err != nil {
+			return lr, fmt.Errorf("%w: login body: %v", ErrBadRequest, err)
+		}
+	}
+	if lr.User == "" || lr.Password == "" {
+		return lr, fmt.Errorf("%w: user and password are required", ErrBadRequest)
+	}
+	return lr, nil
+}
+
+type sessionBody struct {
+	User       string `json:"user,omitempty"`
+	CSRF       string `json:"csrf,omitempty"`
+	Expires    string `json:"expires,omitempty"`
+	CanView    bool   `json:"can_view"`
+	CanControl bool   `json:"can_control"`
+	Users      bool   `json:"users_configured"`
+}
+
+func (s *Server) sessionOf(sess *session) sessionBody {
+	b := sessionBody{Users: len(s.auth.users) > 0, CanView: s.opts.AllowAnonymousView}
+	if sess != nil {
+		b.User, b.CSRF = sess.user, sess.csrf
+		b.Expires = sess.expires.UTC().Format(time.RFC3339)
+		b.CanView, b.CanControl = true, true
+	}
+	return b
+}
+
+func (s *Server) serveSession(w http.ResponseWriter, r *http.Request) {
+	_, sess, _ := s.auth.session(r)
+	writeJSON(w, http.StatusOK, s.sessionOf(sess))
+}
+
+func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := sameOrigin(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	key := clientKey(r)
+	if !s.auth.allow(key) {
+		s.log.Warn("web: login rate-limited", "client", key)
+		s.writeError(w, r, ErrTooManyAttempts)
+		return
+	}
+	lr, err := decodeLogin(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	id, sess, err := s.auth.login(lr.User, lr.Password)
+	if err != nil {
+		if errors.Is(err, ErrBadLogin) {
+			s.log.Warn("web: login failed", "user", lr.User, "client", key)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.Info("web: login", "user", sess.user, "client", key)
+	http.SetCookie(w, &http.Cookie{
+		Name:     cookieName,
+		Value:    id,
+		Path:     "/",
+		Expires:  sess.expires,
+		MaxAge:   int(s.opts.SessionTTL.Seconds()),
+		HttpOnly: true,
+		Secure:   r.TLS != nil,
+		SameSite: http.SameSiteStrictMode,
+	})
+	if isForm(r) && !strings.Contains(r.Header.Get("Accept"), "application/json") {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.sessionOf(sess))
+}
+
+func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	user, _, err := s.control(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if id, _, ok := s.auth.session(r); ok {
+		s.auth.logout(id)
+	}
+	s.log.Info("web: logout", "user", user)
+	http.SetCookie(w, &http.Cookie{
+		Name: cookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+	})
+	writeJSON(w, http.StatusOK, s.sessionOf(nil))
+}

@@ -1,0 +1,169 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"hubd/hub"
+)
+
+// CommandRequest is the body of POST /api/devices/{id}/command. Exactly one
+// action: switch (on), dim (brightness), or identify.
+type CommandRequest struct {
+	On         *bool `json:"on,omitempty"`
+	Brightness *int  `json:"brightness,omitempty"`
+	Identify   bool  `json:"identify,omitempty"`
+}
+
+// CommandResult is the reply to a control.
+type CommandResult struct {
+	Device string `json:"device"`
+	Action string `json:"action"`
+	Result string `json:"result"` // "ok", "unreachable", ... (hub.ResultOf)
+	Error  string `json:"error,omitempty"`
+	TookMS int64  `json:"took_ms"`
+}
+
+// DecodeCommand parses a control body into a command for device id. It
+// refuses unknown fields, trailing data, empty and mixed actions, and
+// brightness outside 0..100, each with an error wrapping ErrBadRequest.
+func DecodeCommand(id string, body []byte) (hub.Command, string, error) {
+	var req CommandRequest
+	if len(body) > maxBody {
+		return hub.Command{}, "", fmt.Errorf("%w: body is over %d bytes", ErrBadRequest, maxBody)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return hub.Command{}, "", fmt.Errorf("%w: command body: %v", ErrBadRequest, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return hub.Command{}, "", fmt.Errorf("%w: command body: trailing data", ErrBadRequest)
+	}
+	cmd := hub.Command{Device: id}
+	n := 0
+	var action string
+	if req.On != nil {
+		n++
+		cmd.Set.Set = cmd.Set.Set.With(hub.FieldOn)
+		cmd.Set.On = *req.On
+		action = "off"
+		if *req.On {
+			action = "on"
+		}
+	}
+	if req.Brightness != nil {
+		n++
+		b := *req.Brightness
+		if b < 0 || b > 100 {
+			return hub.Command{}, "", fmt.Errorf("%w: brightness %d is outside 0..100", ErrBadRequest, b)
+		}
+		cmd.Set.Set = cmd.Set.Set.With(hub.FieldBrightness)
+		cmd.Set.Brightness = b
+		action = fmt.Sprintf("brightness %d%%", b)
+	}
+	if req.Identify {
+		n++
+		cmd.Identify = true
+		action = "identify"
+	}
+	switch {
+	case n == 0:
+		return hub.Command{}, "", fmt.Errorf("%w: no action: send on, brightness or identify", ErrBadRequest)
+	case n > 1:
+		return hub.Command{}, "", fmt.Errorf("%w: one action at a time", ErrBadRequest)
+	}
+	return cmd, action, nil
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, fmt.Errorf("%w: body is over %d bytes", ErrBadRequest, maxBody)
+		}
+		return nil, fmt.Errorf("%w: reading body: %v", ErrBadRequest, err)
+	}
+	return b, nil
+}
+
+func (s *Server) serveCommand(w http.ResponseWriter, r *http.Request) {
+	user, _, err := s.control(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	if _, ok := s.h.Device(id); !ok {
+		s.writeError(w, r, fmt.Errorf("%w: %q", hub.ErrNotFound, id))
+		return
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	cmd, action, err := DecodeCommand(id, body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	cmd.Source = "web:" + user
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CommandTimeout)
+	defer cancel()
+	start := time.Now()
+	err = s.h.Execute(ctx, cmd)
+	took := time.Since(start)
+	res := CommandResult{Device: id, Action: action, Result: hub.ResultOf(err), TookMS: took.Milliseconds()}
+	s.log.Info("web: control", "user", user, "device", id, "action", action, "result", res.Result, "took", took)
+	s.h.Log(level(err), "web", id, fmt.Sprintf("%s: %s by %s: %s", id, action, user, res.Result))
+	code := http.StatusOK
+	if err != nil {
+		res.Error = err.Error()
+		code = errorStatus(err)
+	}
+	writeJSON(w, code, res)
+}
+
+func level(err error) string {
+	if err != nil {
+		return "warn"
+	}
+	return "info"
+}
+
+func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {
+	user, _, err := s.control(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.opts.SyncNow == nil {
+		s.writeError(w, r, fmt.Errorf("%w: Alexa sync", ErrNotConfigured))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.SyncTimeout)
+	defer cancel()
+	start := time.Now()
+	err = s.opts.SyncNow(ctx)
+	took := time.Since(start)
+	res := CommandResult{Action: "alexa sync", Result: "ok", TookMS: took.Milliseconds()}
+	code := http.StatusOK
+	if err != nil {
+		res.Result, res.Error = "error", err.Error()
+		code = http.StatusBadGateway
+		if errors.Is(err, context.DeadlineExceeded) {
+			code = http.StatusGatewayTimeout
+		}
+	}
+	s.log.Info("web: control", "user", user, "action", "alexa sync", "result", res.Result, "took", took)
+	s.h.Log(level(err), "web", "", fmt.Sprintf("alexa sync by %s: %s", user, res.Result))
+	writeJSON(w, code, res)
+}

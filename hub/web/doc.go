@@ -1,0 +1,28 @@
+// Package web serves the gateway's local status page for field technicians,
+// its live feed and JSON snapshot, the device controls behind a login, and
+// the operational endpoints /healthz and /metrics.
+//
+// Everything the page shows comes either from the hub itself or from
+// functions passed in Options, so the page never imports another adapter:
+// cmd/hubd hands it closures over the serial buses, MQTT connections, the
+// Yandex notifier and the Alexa sync. A nil function means the part is not
+// configured, and the page says so.
+//
+// Routes served by Server.Handler:
+//
+//	GET  /                       the status page (embedded HTML/CSS/JS, no CDN)
+//	GET  /assets/...             its static files
+//	GET  /events                 server-sent events: a snapshot, then changes
+//	GET  /api/status             the same snapshot as JSON
+//	GET  /api/session            who is signed in, and the CSRF token
+//	POST /login, /logout         session cookie handling
+//	POST /api/devices/{id}/command   on/off, brightness, identify
+//	POST /api/alexa/sync         run an Alexa sync now
+//	GET  /healthz                200, or 503 with the reason
+//	GET  /metrics                Prometheus text format, names hubd_*
+//
+// Controls need a session (bcrypt-hashed users from the config), a per-session
+// CSRF token in the X-CSRF-Token header (or a csrf form field), and a request
+// that comes from the page's own origin. Every control is logged with the
+// user who ran it.
+package web

@@ -1,0 +1,46 @@
+package web
+
+import "errors"
+
+var (
+	// ErrUnauthorized is returned when a request needs a session and has none
+	// (no cookie, an unknown or expired one).
+	ErrUnauthorized = errors.New("web: sign-in required")
+
+	// ErrBadLogin is returned when a user name or password does not match.
+	ErrBadLogin = errors.New("web: wrong user name or password")
+
+	// ErrTooManyAttempts is returned when a client made too many login
+	// attempts in a short time.
+	ErrTooManyAttempts = errors.New("web: too many login attempts, wait and retry")
+
+	// ErrCrossSite is returned when a state-changing request comes from
+	// another origin (Origin, Referer or Sec-Fetch-Site say so).
+	ErrCrossSite = errors.New("web: cross-site request refused")
+
+	// ErrBadCSRFToken is returned when a control request lacks the session's
+	// CSRF token or carries a different one.
+	ErrBadCSRFToken = errors.New("web: missing or wrong CSRF token")
+
+	// ErrBadRequest is returned when a request body can not be decoded or
+	// carries values out of range.
+	ErrBadRequest = errors.New("web: bad request")
+
+	// ErrNotConfigured is returned when a control needs a function that
+	// Options left nil (for example SyncNow).
+	ErrNotConfigured = errors.New("web: not configured")
+
+	// ErrTooManyClients is returned when the live feed already has its
+	// maximum number of clients.
+	ErrTooManyClients = errors.New("web: too many live clients")
+
+	// ErrUnhealthy is returned by the health check when a dependency is down.
+	ErrUnhealthy = errors.New("web: unhealthy")
+
+	// ErrInvalidOptions is returned by New when Options are malformed (a user
+	// without a name, a password hash that is not bcrypt).
+	ErrInvalidOptions = errors.New("web: invalid options")
+
+	// ErrClosed is returned when the server has been closed.
+	ErrClosed = errors.New("web: closed")
+)

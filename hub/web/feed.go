@@ -1,0 +1,250 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"hubd/hub"
+)
+
+const (
+	// clientBuffer is how many flushes a client may lag behind before it is
+	// dropped; a dropped EventSource reconnects and starts from a snapshot.
+	clientBuffer = 32
+	// subBuffer is the hub subscription's room; when it overflows the feed
+	// sends everyone a fresh snapshot instead of deltas.
+	subBuffer = 4096
+	// writeTimeout bounds one write to a client.
+	writeTimeout = 10 * time.Second
+)
+
+// feed turns hub changes into server-sent events. One goroutine reads the
+// hub subscription, gathers changes for Options.Coalesce, and hands each
+// client one ready-made chunk per flush without ever waiting on it.
+type feed struct {
+	s    *Server
+	done chan struct{}
+
+	mu      sync.Mutex
+	clients map[*client]struct{}
+
+	dropped    atomic.Uint64 // clients dropped for being slow
+	lostChange atomic.Uint64 // hub changes that did not fit the subscription
+	flushes    atomic.Uint64
+}
+
+type client struct {
+	ch   chan []byte
+	gone chan struct{} // closed when the feed drops the client
+}
+
+func newFeed(s *Server) *feed {
+	return &feed{s: s, done: make(chan struct{}), clients: map[*client]struct{}{}}
+}
+
+func (f *feed) add() (*client, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	select {
+	case <-f.done:
+		return nil, ErrClosed
+	default:
+	}
+	if len(f.clients) >= f.s.opts.MaxClients {
+		return nil, ErrTooManyClients
+	}
+	c := &client{ch: make(chan []byte, clientBuffer), gone: make(chan struct{})}
+	f.clients[c] = struct{}{}
+	return c, nil
+}
+
+func (f *feed) remove(c *client) {
+	f.mu.Lock()
+	if _, ok := f.clients[c]; ok {
+		delete(f.clients, c)
+		close(c.gone)
+	}
+	f.mu.Unlock()
+}
+
+func (f *feed) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.clients)
+}
+
+// broadcast hands msg to every client; a client whose buffer is full is
+// dropped rather than waited for.
+func (f *feed) broadcast(msg []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for c := range f.clients {
+		select {
+		case c.ch <- msg:
+		default:
+			delete(f.clients, c)
+			close(c.gone)
+			f.dropped.Add(1)
+		}
+	}
+}
+
+func (f *feed) run() {
+	s := f.s
+	sub := s.h.Subscribe(subBuffer)
+	defer func() {
+		s.h.Unsubscribe(sub)
+		f.mu.Lock()
+		for c := range f.clients {
+			delete(f.clients, c)
+			close(c.gone)
+		}
+		close(f.done)
+		f.mu.Unlock()
+	}()
+
+	dirty := map[string]struct{}{}
+	var events []hub.Event
+	resync := false
+	var lost uint64
+
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	armed := false
+	refresh := time.NewTicker(s.opts.RefreshEvery)
+	defer refresh.Stop()
+
+	for {
+		select {
+		case <-s.closed:
+			return
+		case c, ok := <-sub.C:
+			if !ok {
+				return
+			}
+			switch c.Kind {
+			case hub.ChangeState, hub.ChangeOnline, hub.ChangeInfo:
+				dirty[c.Device] = struct{}{}
+			case hub.ChangeDevices:
+				resync = true
+			case hub.ChangeEvent:
+				if len(events) < 100 {
+					events = append(events, c.Event)
+				} else {
+					resync = true
+				}
+			}
+			if !armed {
+				timer.Reset(s.opts.Coalesce)
+				armed = true
+			}
+			continue
+		case <-timer.C:
+			armed = false
+		case <-refresh.C:
+			if f.count() > 0 {
+				var st Status
+				st.Gateway = s.gateway()
+				s.sections(&st)
+				f.broadcast(sseMessage(nil, "sections", st))
+			}
+			continue
+		}
+
+		if d := sub.Dropped(); d != lost {
+			f.lostChange.Add(d - lost)
+			lost = d
+			resync = true
+		}
+		if f.count() == 0 {
+			clear(dirty)
+			events, resync = events[:0], false
+			continue
+		}
+		f.flushes.Add(1)
+		if resync {
+			f.broadcast(sseMessage(nil, "snapshot", s.status()))
+		} else {
+			var buf []byte
+			site := s.h.Site()
+			for id := range dirty {
+				if v, ok := s.deviceView(id, site); ok {
+					buf = sseMessage(buf, "device", v)
+				}
+			}
+			for _, ev := range events {
+				buf = sseMessage(buf, "event", ev)
+			}
+			if len(buf) > 0 {
+				f.broadcast(buf)
+			}
+		}
+		clear(dirty)
+		events, resync = events[:0], false
+	}
+}
+
+// sseMessage appends one server-sent event to buf. encoding/json never emits
+// a raw newline, so the payload always fits one data line.
+func sseMessage(buf []byte, event string, v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return buf
+	}
+	buf = append(buf, "event: "...)
+	buf = append(buf, event...)
+	buf = append(buf, "\ndata: "...)
+	buf = append(buf, b...)
+	return append(buf, "\n\n"...)
+}
+
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
+	if !s.canView(r) {
+		s.writeError(w, r, ErrUnauthorized)
+		return
+	}
+	c, err := s.feed.add()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer s.feed.remove(c)
+
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+
+	// Registered first, snapshot second: a change racing the snapshot is
+	// sent again as a delta, never lost. Clients order devices by seq.
+	var first bytes.Buffer
+	first.WriteString("retry: 3000\n\n")
+	first.Write(sseMessage(nil, "snapshot", s.status()))
+	write := func(b []byte) bool {
+		rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !write(first.Bytes()) {
+		return
+	}
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-c.gone:
+			return
+		case msg := <-c.ch:
+			if !write(msg) {
+				return
+			}
+		}
+	}
+}

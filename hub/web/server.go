@@ -1,0 +1,278 @@
+package web
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"hubd/hub"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// User is one person allowed to run controls.
+type User struct {
+	Name string
+	// PasswordHash is a bcrypt hash ($2a$, $2b$ or $2y$), as made by
+	// HashPassword or `htpasswd -nbBC 10`.
+	PasswordHash string
+}
+
+// Options configure a Server. The zero value serves a read-only page with no
+// users, so controls are refused; nil functions show as "not configured".
+type Options struct {
+	// Gateway identity shown at the top of the page.
+	Name, Version, Commit string
+	// Started is when the daemon started; zero: when New was called.
+	Started time.Time
+
+	// Users who may sign in and run controls. None: controls are disabled.
+	Users []User
+	// AllowAnonymousView lets anyone who reaches the listener see the page
+	// and its feed without signing in. False: viewing needs a session too.
+	AllowAnonymousView bool
+	// SessionTTL is how long a session lasts after sign-in. Zero: 12 hours.
+	SessionTTL time.Duration
+	// LoginBurst and LoginEvery rate-limit login attempts per client address:
+	// a burst of LoginBurst attempts, then one per LoginEvery.
+	// Zero: 5 attempts, then one every 12 seconds.
+	LoginBurst int
+	LoginEvery time.Duration
+
+	// Buses reports the serial buses; nil: no serial driver configured.
+	Buses func() []hub.BusStatus
+	// Brokers reports the MQTT connections; nil: no MQTT configured.
+	Brokers func() []hub.BrokerStatus
+	// Notifier reports the Yandex state notifications; nil: not configured.
+	Notifier func() hub.NotifierStatus
+	// Alexa reports the Alexa sync; nil: not configured.
+	Alexa func() hub.SyncStatus
+	// SyncNow runs an Alexa sync at once; nil: the control is not offered.
+	SyncNow func(context.Context) error
+	// StoreSize is the size of the state file in bytes; nil: unknown.
+	StoreSize func() int64
+	// Health returns nil when the store and listeners are up, or the reason
+	// they are not. Nil: only the server itself is checked.
+	Health func() error
+
+	// CommandTimeout bounds a control from click to the device's
+	// confirmation. Zero: 5 seconds.
+	CommandTimeout time.Duration
+	// SyncTimeout bounds SyncNow. Zero: 2 minutes.
+	SyncTimeout time.Duration
+	// Coalesce is how long the live feed gathers changes before sending
+	// them, so a burst of reports becomes one message per device.
+	// Zero: 100 milliseconds.
+	Coalesce time.Duration
+	// RefreshEvery is how often the live feed resends the bus, broker,
+	// notifier and Alexa sections (they come from functions, not changes).
+	// Zero: 5 seconds.
+	RefreshEvery time.Duration
+	// MaxClients caps concurrent live-feed clients. Zero: 64.
+	MaxClients int
+
+	// Logger receives one line per control with the user; nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+}
+
+// Server is the status page, its feed, controls, health and metrics.
+type Server struct {
+	h    *hub.Hub
+	opts Options
+	log  *slog.Logger
+	mux  *http.ServeMux
+
+	auth    *auth
+	metrics *metrics
+	feed    *feed
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// New builds a Server for h. It subscribes to h for the live feed; call
+// Close to stop that.
+func New(h *hub.Hub, opts Options) (*Server, error) {
+	if h == nil {
+		return nil, fmt.Errorf("%w: no hub", ErrInvalidOptions)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Started.IsZero() {
+		opts.Started = opts.Now()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = 12 * time.Hour
+	}
+	if opts.LoginBurst <= 0 {
+		opts.LoginBurst = 5
+	}
+	if opts.LoginEvery <= 0 {
+		opts.LoginEvery = 12 * time.Second
+	}
+	if opts.CommandTimeout <= 0 {
+		opts.CommandTimeout = 5 * time.Second
+	}
+	if opts.SyncTimeout <= 0 {
+		opts.SyncTimeout = 2 * time.Minute
+	}
+	if opts.Coalesce <= 0 {
+		opts.Coalesce = 100 * time.Millisecond
+	}
+	if opts.RefreshEvery <= 0 {
+		opts.RefreshEvery = 5 * time.Second
+	}
+	if opts.MaxClients <= 0 {
+		opts.MaxClients = 64
+	}
+	if opts.Name == "" {
+		opts.Name = "hubd"
+	}
+	a, err := newAuth(opts.Users, opts.SessionTTL, opts.LoginBurst, opts.LoginEvery, opts.Now)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		h:      h,
+		opts:   opts,
+		log:    opts.Logger,
+		auth:   a,
+		closed: make(chan struct{}),
+	}
+	s.metrics = newMetrics(s)
+	s.feed = newFeed(s)
+	s.routes()
+	go s.feed.run()
+	return s, nil
+}
+
+// Close stops the live feed and ends every open event stream, so that an
+// http.Server.Shutdown that follows does not wait for them.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		<-s.feed.done
+	})
+	return nil
+}
+
+// Handler serves every route of the page; mount it at "/".
+func (s *Server) Handler() http.Handler { return s.mux }
+
+func (s *Server) routes() {
+	static, _ := fs.Sub(assets, "assets")
+	files := http.FileServer(http.FS(static))
+	m := http.NewServeMux()
+	m.Handle("GET /{$}", s.page(s.serveIndex))
+	m.Handle("GET /assets/", s.page(http.StripPrefix("/assets/", files).ServeHTTP))
+	m.Handle("GET /healthz", http.HandlerFunc(s.serveHealth))
+	m.Handle("GET /metrics", s.metrics.handler)
+	m.Handle("GET /events", s.api(s.serveEvents))
+	m.Handle("GET /api/status", s.api(s.serveStatus))
+	m.Handle("GET /api/session", s.api(s.serveSession))
+	m.Handle("POST /login", s.api(s.serveLogin))
+	m.Handle("POST /logout", s.api(s.serveLogout))
+	m.Handle("POST /api/devices/{id}/command", s.api(s.serveCommand))
+	m.Handle("POST /api/alexa/sync", s.api(s.serveSync))
+	s.mux = m
+}
+
+// page adds the headers every browser-facing response carries.
+func (s *Server) page(fn http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		fn(w, r)
+	})
+}
+
+func (s *Server) api(fn http.HandlerFunc) http.Handler {
+	return s.page(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		fn(w, r)
+	})
+}
+
+func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request) {
+	b, err := assets.ReadFile("assets/index.html")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(b)
+}
+
+// errorStatus is the one table from errors to HTTP responses.
+func errorStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrUnauthorized), errors.Is(err, ErrBadLogin):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrCrossSite), errors.Is(err, ErrBadCSRFToken):
+		return http.StatusForbidden
+	case errors.Is(err, ErrTooManyAttempts):
+		return http.StatusTooManyRequests
+	case errors.Is(err, ErrBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrNotConfigured):
+		return http.StatusNotImplemented
+	case errors.Is(err, ErrTooManyClients), errors.Is(err, ErrClosed), errors.Is(err, ErrUnhealthy):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, hub.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, hub.ErrNotSupported), errors.Is(err, hub.ErrInvalidValue):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, hub.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	case errors.Is(err, hub.ErrBusy):
+		return http.StatusConflict
+	case errors.Is(err, hub.ErrNoDriver), errors.Is(err, hub.ErrClosed):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+type errorBody struct {
+	Error  string `json:"error"`
+	Result string `json:"result,omitempty"`
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := errorStatus(err)
+	if code == http.StatusInternalServerError {
+		s.log.Error("web: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if code == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", fmt.Sprint(int(s.opts.LoginEvery.Seconds()+0.999)))
+	}
+	writeJSON(w, code, errorBody{Error: err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		b = []byte(`{"error":"web: encoding response failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}

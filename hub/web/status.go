@@ -1,0 +1,257 @@
+package web
+
+import (
+	"net/http"
+	"runtime"
+	"time"
+
+	"hubd/hub"
+)
+
+// Status is the JSON snapshot of /api/status and of the feed's first event.
+// A nil section means that part is not configured on this gateway.
+type Status struct {
+	Gateway  Gateway             `json:"gateway"`
+	Devices  []DeviceView        `json:"devices"`
+	Site     []*NodeView         `json:"site"`
+	Buses    []hub.BusStatus     `json:"buses"`
+	Brokers  []hub.BrokerStatus  `json:"brokers"`
+	Notifier *hub.NotifierStatus `json:"notifier"`
+	Alexa    *hub.SyncStatus     `json:"alexa"`
+	Events   []hub.Event         `json:"events"`
+	// Controls says which controls this gateway offers at all.
+	Controls Controls `json:"controls"`
+}
+
+// Gateway is who this gateway is.
+type Gateway struct {
+	Name       string    `json:"name"`
+	Version    string    `json:"version"`
+	Commit     string    `json:"commit"`
+	GOARCH     string    `json:"goarch"`
+	Started    time.Time `json:"started"`
+	Now        time.Time `json:"now"`
+	UptimeSec  int64     `json:"uptime_s"`
+	StoreBytes *int64    `json:"store_bytes"`
+	Health     string    `json:"health"` // "ok" or the reason it is not
+}
+
+// Controls lists what may be done from the page.
+type Controls struct {
+	Login   bool `json:"login"`    // users are configured
+	SyncNow bool `json:"sync_now"` // an Alexa sync can be started
+}
+
+// DeviceView is one device as the page shows it.
+type DeviceView struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Kind      hub.Kind  `json:"kind"`
+	Room      string    `json:"room,omitempty"`
+	RoomPath  []string  `json:"room_path,omitempty"` // names from building down
+	Driver    string    `json:"driver"`
+	Address   string    `json:"address"`
+	Online    bool      `json:"online"`
+	Reachable bool      `json:"reachable"` // online and not stale
+	LastSeen  time.Time `json:"last_seen,omitzero"`
+	Fields    []string  `json:"fields"`
+	TempMinK  int       `json:"temp_min_k,omitempty"`
+	TempMaxK  int       `json:"temp_max_k,omitempty"`
+	State     StateView `json:"state"`
+	Info      hub.Info  `json:"info"`
+	Seq       uint64    `json:"seq"`
+}
+
+// StateView holds the reported values; absent fields were never reported.
+type StateView struct {
+	On           *bool    `json:"on,omitempty"`
+	Brightness   *int     `json:"brightness,omitempty"`
+	Color        *hub.HSV `json:"color,omitempty"`
+	TemperatureK *int     `json:"temperature_k,omitempty"`
+	Mode         string   `json:"mode,omitempty"`
+	Power        *float64 `json:"power,omitempty"`
+	Voltage      *float64 `json:"voltage,omitempty"`
+	Current      *float64 `json:"current,omitempty"`
+	Energy       *float64 `json:"energy,omitempty"`
+}
+
+// NodeView is a site node.
+type NodeView struct {
+	ID       string       `json:"id"`
+	Name     string       `json:"name"`
+	Kind     hub.NodeKind `json:"kind"`
+	Devices  []string     `json:"devices"`
+	Children []*NodeView  `json:"children,omitempty"`
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func stateView(st *hub.State) StateView {
+	var v StateView
+	if st.Set.Has(hub.FieldOn) {
+		v.On = ptr(st.On)
+	}
+	if st.Set.Has(hub.FieldBrightness) {
+		v.Brightness = ptr(st.Brightness)
+	}
+	if st.Set.Has(hub.FieldColor) {
+		v.Color = ptr(st.Color)
+	}
+	if st.Set.Has(hub.FieldTemperatureK) {
+		v.TemperatureK = ptr(st.TemperatureK)
+	}
+	switch st.Mode {
+	case hub.ColorModeHSV:
+		v.Mode = "color"
+	case hub.ColorModeTemperature:
+		v.Mode = "temperature"
+	}
+	if st.Set.Has(hub.FieldPower) {
+		v.Power = ptr(st.Power)
+	}
+	if st.Set.Has(hub.FieldVoltage) {
+		v.Voltage = ptr(st.Voltage)
+	}
+	if st.Set.Has(hub.FieldCurrent) {
+		v.Current = ptr(st.Current)
+	}
+	if st.Set.Has(hub.FieldEnergy) {
+		v.Energy = ptr(st.Energy)
+	}
+	return v
+}
+
+// deviceView describes device id, or reports false when it is gone.
+func (s *Server) deviceView(id string, site *hub.Site) (DeviceView, bool) {
+	d, snap, ok := s.h.Snapshot(id)
+	if !ok {
+		return DeviceView{}, false
+	}
+	v := DeviceView{
+		ID:        d.ID,
+		Name:      d.Name,
+		Kind:      d.Kind,
+		Room:      d.Room,
+		Driver:    d.Driver,
+		Address:   d.Address,
+		Online:    snap.Online,
+		Reachable: s.h.Reachable(&snap),
+		LastSeen:  snap.LastSeen,
+		Fields:    []string{},
+		State:     stateView(&snap.State),
+		Info:      d.Info,
+		Seq:       snap.Seq,
+	}
+	if v.Name == "" {
+		v.Name = d.ID
+	}
+	if d.Fields.Has(hub.FieldTemperatureK) {
+		v.TempMinK, v.TempMaxK = d.TempMinK, d.TempMaxK
+	}
+	for _, f := range d.Fields.List() {
+		v.Fields = append(v.Fields, f.String())
+	}
+	if site != nil {
+		if _, path := site.RoomOf(id); path != nil {
+			for _, n := range path {
+				v.RoomPath = append(v.RoomPath, n.Name)
+			}
+		}
+	}
+	return v, true
+}
+
+func nodeViews(nodes []*hub.Node) []*NodeView {
+	out := make([]*NodeView, 0, len(nodes))
+	for _, n := range nodes {
+		devs := append([]string{}, n.Devices...)
+		out = append(out, &NodeView{ID: n.ID, Name: n.Name, Kind: n.Kind, Devices: devs, Children: nodeViews(n.Children)})
+	}
+	return out
+}
+
+func (s *Server) gateway() Gateway {
+	now := s.opts.Now()
+	g := Gateway{
+		Name:      s.opts.Name,
+		Version:   s.opts.Version,
+		Commit:    s.opts.Commit,
+		GOARCH:    runtime.GOARCH,
+		Started:   s.opts.Started,
+		Now:       now,
+		UptimeSec: int64(now.Sub(s.opts.Started) / time.Second),
+		Health:    "ok",
+	}
+	if s.opts.StoreSize != nil {
+		g.StoreBytes = ptr(s.opts.StoreSize())
+	}
+	if err := s.health(); err != nil {
+		g.Health = err.Error()
+	}
+	return g
+}
+
+// status builds the whole snapshot.
+func (s *Server) status() Status {
+	site := s.h.Site()
+	st := Status{
+		Gateway:  s.gateway(),
+		Devices:  []DeviceView{},
+		Site:     []*NodeView{},
+		Events:   s.h.Events(),
+		Controls: Controls{Login: len(s.auth.users) > 0, SyncNow: s.opts.SyncNow != nil},
+	}
+	for _, d := range s.h.Devices() {
+		if v, ok := s.deviceView(d.ID, site); ok {
+			st.Devices = append(st.Devices, v)
+		}
+	}
+	if site != nil {
+		st.Site = nodeViews(site.Buildings)
+	}
+	if st.Events == nil {
+		st.Events = []hub.Event{}
+	}
+	s.sections(&st)
+	return st
+}
+
+// sections fills the parts that come from Options functions.
+func (s *Server) sections(st *Status) {
+	if s.opts.Buses != nil {
+		st.Buses = nonNil(s.opts.Buses())
+	}
+	if s.opts.Brokers != nil {
+		st.Brokers = nonNil(s.opts.Brokers())
+	}
+	if s.opts.Notifier != nil {
+		st.Notifier = ptr(s.opts.Notifier())
+	}
+	if s.opts.Alexa != nil {
+		a := s.opts.Alexa()
+		if a.Plan == nil {
+			a.Plan = []string{}
+		}
+		if a.Units == nil {
+			a.Units = []hub.UnitStatus{}
+		}
+		st.Alexa = &a
+	}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
+	if !s.canView(r) {
+		s.writeError(w, r, ErrUnauthorized)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.status())
+}
+
+func goarch() string { return runtime.GOARCH }
