@@ -104,7 +104,7 @@ func TestPage_Chromium_LoginSwitchOffSeesLiveState(t *testing.T) {
 		t.Fatalf("lamp-1 shows %q before the command, want On", before)
 	}
 	// Controls stay hidden until sign-in.
-	hidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('` + card + ` .controls').hidden`))
+	hidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('`+card+` .controls').hidden`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,12 +58,12 @@ func (s *Server) ObserveAPI(endpoint string, status int, d time.Duration) {
 type collector struct {
 	s *Server
 
-	build, start, devices, reports, commands                  *prometheus.Desc
-	busOpen, busFrames, busCRC, busTimeouts, busReconnects    *prometheus.Desc
-	mqttUp, mqttReconnects, mqttMsgs                          *prometheus.Desc
-	alexaCalls, alexaLastOK, alexaPending, alexaUnits         *prometheus.Desc
-	notifications, notifyPending, storeSize, sseClients       *prometheus.Desc
-	sseDropped, feedLost                                      *prometheus.Desc
+	build, start, devices, reports, commands               *prometheus.Desc
+	busOpen, busFrames, busCRC, busTimeouts, busReconnects *prometheus.Desc
+	mqttUp, mqttReconnects, mqttMsgs                       *prometheus.Desc
+	alexaCalls, alexaLastOK, alexaPending, alexaUnits      *prometheus.Desc
+	notifications, notifyPending, storeSize, sseClients    *prometheus.Desc
+	sseDropped, feedLost                                   *prometheus.Desc
 }
 
 func newCollector(s *Server) *collector {
