@@ -398,12 +398,21 @@ func guard(path, op string, fn func() error) (err error) {
 
 // view runs fn in a read transaction under guard.
 func (db *DB) view(op string, fn func(tx *bolt.Tx) error) error {
-	return guard(db.path, op, func() error { return db.bolt.View(fn) })
+	return closedErr(guard(db.path, op, func() error { return db.bolt.View(fn) }))
 }
 
 // update runs fn in a write transaction under guard.
 func (db *DB) update(op string, fn func(tx *bolt.Tx) error) error {
-	return guard(db.path, op, func() error { return db.bolt.Update(fn) })
+	return closedErr(guard(db.path, op, func() error { return db.bolt.Update(fn) }))
+}
+
+// closedErr maps bbolt's error for a closed file, met when a call races
+// with Close, to ErrClosed.
+func closedErr(err error) error {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
 }
 
 // Path is the file the DB was opened from.
