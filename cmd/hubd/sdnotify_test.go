@@ -220,3 +220,19 @@ func TestSdWatchdog_SkipsPingWhenNotAlive(t *testing.T) {
 	cancel()
 	wg.Wait()
 }
+
+func FuzzStatusLine(f *testing.F) {
+	for _, s := range []string{"", "ok", "a\nb\rc", "READY=1\nWATCHDOG=1", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, status string) {
+		// Whatever the status text, it can add no assignment of its own.
+		got := statusLine("READY=1", status)
+		if n := strings.Count(got, "\n"); n > 1 || strings.ContainsAny(got, "\r\x00") {
+			t.Fatalf("status %q produced %q", status, got)
+		}
+		if !strings.HasPrefix(got, "READY=1") {
+			t.Fatalf("status %q lost the prefix: %q", status, got)
+		}
+	})
+}
