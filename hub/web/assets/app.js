@@ -47,7 +47,7 @@ function bytes(n) {
 }
 function num(v, digits, unit) { return (+v).toFixed(digits) + ' ' + unit; }
 function facts(pairs) {
-  return el('dl', {}, pairs.filter(p => p).map(([k, v]) => [el('dt', { text: k }), el('dd', {}, v)]));
+  return el('dl', { class: 'kv' }, pairs.filter(p => p).map(([k, v]) => [el('dt', { text: k }), el('dd', {}, v)]));
 }
 
 function toast(msg) {
@@ -334,6 +334,11 @@ function renderDevice(id) {
 
 function renderDevices() {
   for (const id of S.devices.keys()) renderDevice(id);
+  // Technicians walk the building: order cards by room, then name.
+  const key = (d) => (d.room_path || ['\uffff']).join('\u0000') + '\u0001' + d.name + '\u0001' + d.id;
+  const list = $('dev-list');
+  [...S.devices.values()].sort((a, b) => key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)
+    .forEach(d => { const c = S.cards.get(d.id); if (c) list.append(c.root); });
   $('dev-count').textContent = '(' + S.devices.size + ')';
   if (!S.devices.size) $('dev-list').replaceChildren(el('p', { class: 'notconf', text: 'No devices configured.' }));
 }
