@@ -1,0 +1,291 @@
+package yandex
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"hubd/hub"
+)
+
+// platform is a fake callback endpoint that records what it receives.
+type platform struct {
+	srv  *httptest.Server
+	down atomic.Bool  // answer 503
+	hang atomic.Bool  // never answer (until the client gives up)
+	hits atomic.Int64 // every request, failed ones included
+
+	mu     sync.Mutex
+	states [][]byte
+	discos [][]byte
+	auth   []string
+}
+
+func newPlatform(t *testing.T) *platform {
+	p := &platform{}
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.hits.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		if p.hang.Load() {
+			<-r.Context().Done()
+			return
+		}
+		if p.down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"request_id":"x","status":"error","error_code":"INTERNAL_ERROR","error_message":"down"}`)
+			return
+		}
+		p.mu.Lock()
+		p.auth = append(p.auth, r.Header.Get("Authorization"))
+		switch r.URL.Path {
+		case "/api/v1/skills/skill-1/callback/state":
+			p.states = append(p.states, body)
+		case "/api/v1/skills/skill-1/callback/discovery":
+			p.discos = append(p.discos, body)
+		default:
+			p.mu.Unlock()
+			http.NotFound(w, r)
+			return
+		}
+		p.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprint(w, `{"request_id":"x","status":"ok"}`)
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *platform) stateBodies() [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([][]byte(nil), p.states...)
+}
+
+// eventually polls cond until it holds or 10 s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func startNotifier(t *testing.T, h *hub.Hub, p *platform, opts NotifierOptions) *Notifier {
+	t.Helper()
+	opts.BaseURL = p.srv.URL + "/"
+	opts.SkillID, opts.OAuthToken, opts.UserID = "skill-1", "owner-token", "alice"
+	if opts.Batch == 0 {
+		opts.Batch = 100 * time.Millisecond
+	}
+	n, err := NewNotifier(h, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	// Let Run subscribe before the test makes changes.
+	time.Sleep(20 * time.Millisecond)
+	return n
+}
+
+type callbackBody struct {
+	TS      float64 `json:"ts"`
+	Payload struct {
+		UserID  string `json:"user_id"`
+		Devices []struct {
+			ID           string            `json:"id"`
+			Capabilities []json.RawMessage `json:"capabilities"`
+			Properties   []json.RawMessage `json:"properties"`
+		} `json:"devices"`
+	} `json:"payload"`
+}
+
+type stateEntry struct {
+	Type  string `json:"type"`
+	State struct {
+		Instance string          `json:"instance"`
+		Value    json.RawMessage `json:"value"`
+	} `json:"state"`
+}
+
+// instances flattens a callback into device/instance -> raw value, failing
+// on a repeated instance.
+func instances(t *testing.T, body []byte) map[string]string {
+	t.Helper()
+	var cb callbackBody
+	if err := json.Unmarshal(body, &cb); err != nil {
+		t.Fatalf("callback is not JSON: %v: %s", err, body)
+	}
+	if cb.Payload.UserID != "alice" || cb.TS == 0 {
+		t.Errorf("callback payload: %s", body)
+	}
+	out := map[string]string{}
+	for _, d := range cb.Payload.Devices {
+		for _, raw := range append(d.Capabilities, d.Properties...) {
+			var e stateEntry
+			if err := json.Unmarshal(raw, &e); err != nil {
+				t.Fatal(err)
+			}
+			k := d.ID + "/" + e.State.Instance
+			if _, dup := out[k]; dup {
+				t.Errorf("instance %s sent twice in one batch: %s", k, body)
+			}
+			out[k] = string(e.State.Value)
+		}
+	}
+	return out
+}
+
+func TestNotifier_Burst_SendsOneBatchWithLastValues(t *testing.T) {
+	f := newFixture(t, Options{})
+	p := newPlatform(t)
+	startNotifier(t, f.hub, p, NotifierOptions{Batch: 300 * time.Millisecond})
+	for i := 1; i <= 50; i++ {
+		f.hub.Apply(hub.Report{Device: "lamp-1", State: hub.State{Set: hub.Fields(hub.FieldBrightness), Brightness: i}})
+		f.hub.Apply(hub.Report{Device: "lamp-2", State: hub.State{Set: hub.Fields(hub.FieldTemperatureK), TemperatureK: 3000 + i*10, Mode: hub.ColorModeTemperature}})
+		f.hub.Apply(hub.Report{Device: "socket-1", State: hub.State{Set: hub.Fields(hub.FieldPower), Power: float64(i) + 0.5}})
+	}
+	eventually(t, "a state callback", func() bool { return len(p.stateBodies()) > 0 })
+	time.Sleep(700 * time.Millisecond) // two more windows: nothing else is due
+	bodies := p.stateBodies()
+	// A burst that straddles a window boundary may take two batches; the
+	// last value of each instance must win either way.
+	if len(bodies) > 2 {
+		t.Fatalf("a burst of 150 changes took %d callbacks", len(bodies))
+	}
+	last := map[string]string{}
+	for _, b := range bodies {
+		for k, v := range instances(t, b) {
+			last[k] = v
+		}
+	}
+	want := map[string]string{"lamp-1/brightness": "50", "lamp-2/temperature_k": "3500", "socket-1/power": "50.5"}
+	for k, v := range want {
+		if last[k] != v {
+			t.Errorf("%s = %q, want %q (integers stay integers)", k, last[k], v)
+		}
+	}
+	if len(last) != len(want) {
+		t.Errorf("unchanged values were sent: %v", last)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.auth[0] != "OAuth owner-token" {
+		t.Errorf("Authorization = %q", p.auth[0])
+	}
+}
+
+func TestNotifier_EndpointDown_RetriesWithBoundedMemoryThenDelivers(t *testing.T) {
+	f := newFixture(t, Options{})
+	p := newPlatform(t)
+	p.down.Store(true)
+	n := startNotifier(t, f.hub, p, NotifierOptions{Batch: 20 * time.Millisecond, RetryMin: 20 * time.Millisecond, RetryMax: 80 * time.Millisecond})
+	maxPending := 0
+	for i := 0; i < 2000; i++ {
+		f.hub.Apply(hub.Report{Device: "lamp-1", State: hub.State{Set: hub.Fields(hub.FieldBrightness, hub.FieldOn), Brightness: i%100 + 1, On: i%2 == 0}})
+		f.hub.Apply(hub.Report{Device: "socket-1", State: hub.State{Set: hub.MeterFields, Power: float64(i), Voltage: 230, Current: float64(i) / 230, Energy: float64(i)}})
+		if i%100 == 0 {
+			maxPending = max(maxPending, n.Status().Pending)
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	eventually(t, "retries", func() bool { return p.hits.Load() >= 3 })
+	st := n.Status()
+	if st.Failed < 3 || !strings.Contains(st.LastError, "503") || st.LastErrorAt.IsZero() || st.Sent != 0 {
+		t.Errorf("status while down: %+v", st)
+	}
+	// Bounded by devices x fields, not by the number of changes.
+	if maxPending > 2*hub.NumFields || st.Pending > 2*hub.NumFields {
+		t.Errorf("pending grew to %d (now %d)", maxPending, st.Pending)
+	}
+	p.down.Store(false)
+	eventually(t, "delivery after recovery", func() bool { return len(p.stateBodies()) > 0 })
+	got := instances(t, p.stateBodies()[0])
+	if got["lamp-1/brightness"] != "100" || got["socket-1/power"] != "1999" || got["lamp-1/on"] != "false" {
+		t.Errorf("after recovery: %v", got)
+	}
+	eventually(t, "status catches up", func() bool { s := n.Status(); return s.Sent > 0 && s.Pending == 0 })
+}
+
+func TestNotifier_SlowEndpoint_DoesNotSlowTheAPI(t *testing.T) {
+	f := newFixture(t, Options{})
+	p := newPlatform(t)
+	p.hang.Store(true)
+	startNotifier(t, f.hub, p, NotifierOptions{Batch: 10 * time.Millisecond, Client: &http.Client{Timeout: 30 * time.Second}})
+	for i := 0; i < 20; i++ {
+		f.hub.Apply(hub.Report{Device: "lamp-1", State: hub.State{Set: hub.Fields(hub.FieldBrightness), Brightness: i + 1}})
+	}
+	eventually(t, "a hanging callback", func() bool { return p.hits.Load() > 0 })
+	// Queries and actions keep working while the push hangs.
+	for i := 0; i < 5; i++ {
+		if got := fmt.Sprint(queryOne(t, f, "lamp-1")); !strings.Contains(got, "value:20") {
+			t.Fatalf("query: %s", got)
+		}
+		code, body := f.do(t, http.MethodPost, "/v1.0/user/devices/action", tokenAlice,
+			`{"payload":{"devices":[{"id":"lamp-1","capabilities":[{"type":"devices.capabilities.on_off","state":{"instance":"on","value":true}}]}]}}`)
+		if code != http.StatusOK || !strings.Contains(string(body), "DONE") {
+			t.Fatalf("action: %d %s", code, body)
+		}
+	}
+	p.hang.Store(false)
+}
+
+func TestNotifier_DevicesChange_SendsDiscoveryOnceSettled(t *testing.T) {
+	f := newFixture(t, Options{})
+	p := newPlatform(t)
+	startNotifier(t, f.hub, p, NotifierOptions{Batch: 20 * time.Millisecond, Settle: 50 * time.Millisecond})
+	// The hub's clock is fixed; move it past the settle time by hand.
+	for i := 0; i < 3; i++ {
+		if err := f.hub.Reconfigure(demoDevices(), demoSite()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	p.mu.Lock()
+	early := len(p.discos)
+	p.mu.Unlock()
+	if early != 0 {
+		t.Fatalf("discovery sent before the device set settled")
+	}
+	f.clock.Add(time.Second)
+	eventually(t, "discovery callback", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.discos) > 0 })
+	time.Sleep(100 * time.Millisecond)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.discos) != 1 || !strings.Contains(string(p.discos[0]), `"user_id":"alice"`) {
+		t.Errorf("discovery callbacks: %q", p.discos)
+	}
+}
+
+func TestNotifier_FloatProperties_AreResentPeriodically(t *testing.T) {
+	f := newFixture(t, Options{})
+	p := newPlatform(t)
+	startNotifier(t, f.hub, p, NotifierOptions{Batch: 20 * time.Millisecond, FloatEvery: 100 * time.Millisecond})
+	eventually(t, "two re-sends", func() bool { return len(p.stateBodies()) >= 2 })
+	got := instances(t, p.stateBodies()[1])
+	if got["socket-1/voltage"] != "230.1" || got["socket-2/electricity_meter"] != "1.5" {
+		t.Errorf("re-sent floats: %v", got)
+	}
+	if _, ok := got["lamp-1/on"]; ok {
+		t.Errorf("a capability was re-sent with the floats: %v", got)
+	}
+}
+
+func TestNewNotifier_RequiresIdentity(t *testing.T) {
+	f := newFixture(t, Options{})
+	if _, err := NewNotifier(f.hub, NotifierOptions{SkillID: "s"}); err == nil {
+		t.Error("no token and user: want an error")
+	}
+}
