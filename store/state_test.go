@@ -309,3 +309,39 @@ func TestHub_New_RestoresStateFromStore(t *testing.T) {
 		t.Errorf("socket-1 after restart = %+v", sock)
 	}
 }
+
+func TestDB_Put_DoesNotWaitForAStuckCommit(t *testing.T) {
+	db := openTest(t, Options{NoSync: true, FlushInterval: time.Millisecond})
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	db.w.mu.Lock()
+	db.w.failNext = func() error {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-release // the disk hangs inside the write transaction
+		return nil
+	}
+	db.w.mu.Unlock()
+
+	db.Put("first", snap(0, 1))
+	<-entered
+	// The writer is stuck in a commit; Put must still return at once.
+	for i := range 5000 {
+		db.Put(devID(i), snap(i, 2))
+	}
+	if st := db.Stats(); st.Puts != 5001 || st.Pending != 5001 {
+		t.Errorf("while stuck: %+v, want 5001 puts pending", st)
+	}
+	db.w.mu.Lock()
+	db.w.failNext = nil
+	db.w.mu.Unlock()
+	close(release)
+	if err := db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if all, _ := db.LoadAll(); len(all) != 5001 {
+		t.Errorf("stored %d devices, want 5001", len(all))
+	}
+}
