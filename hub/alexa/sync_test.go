@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -350,7 +351,7 @@ func TestSyncer_New_RejectsDeepSite(t *testing.T) {
 	}
 }
 
-func itoaTest(i int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + string(rune('0'+i/10)) + string(rune('0'+i%10))) }
+func itoaTest(i int) string { return strconv.Itoa(i) }
 
 func TestSyncer_Sync_15LevelsReachTheSimulatorLimit(t *testing.T) {
 	f := newFixture(t, alexatest.Options{})
