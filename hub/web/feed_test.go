@@ -1,0 +1,214 @@
+package web
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"hubd/hub"
+)
+
+type sseEvent struct {
+	name string
+	data string
+}
+
+// sseClient reads a real /events stream over loopback.
+type sseClient struct {
+	events chan sseEvent
+	cancel context.CancelFunc
+}
+
+func openSSE(t testing.TB, url string, hdr http.Header) *sseClient {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/events", nil)
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		cancel()
+		t.Fatalf("/events: %d", resp.StatusCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	c := &sseClient{events: make(chan sseEvent, 10000), cancel: cancel}
+	go func() {
+		defer resp.Body.Close()
+		defer close(c.events)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.name != "" {
+					c.events <- ev
+				}
+				ev = sseEvent{}
+			case strings.HasPrefix(line, "event: "):
+				ev.name = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				ev.data = line[6:]
+			}
+		}
+	}()
+	t.Cleanup(cancel)
+	return c
+}
+
+// next returns the next event named name, skipping others.
+func (c *sseClient) next(t testing.TB, name string) sseEvent {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev, ok := <-c.events:
+			if !ok {
+				t.Fatalf("stream ended waiting for %q", name)
+			}
+			if ev.name == name {
+				return ev
+			}
+		case <-timeout:
+			t.Fatalf("no %q event", name)
+		}
+	}
+}
+
+func TestFeed_SnapshotThenLiveChanges(t *testing.T) {
+	ts := newTestServer(t, Options{AllowAnonymousView: true, Coalesce: 20 * time.Millisecond})
+	c := openSSE(t, ts.url, nil)
+
+	var st Status
+	mustJSON(t, c.next(t, "snapshot").data, &st)
+	if len(st.Devices) != 5 || st.Devices[0].ID != "lamp-1" || st.Devices[0].State.On == nil || !*st.Devices[0].State.On {
+		t.Fatalf("snapshot devices: %+v", st.Devices)
+	}
+
+	if err := ts.h.Apply(hub.Report{Device: "lamp-1", State: hub.State{Set: hub.Fields(hub.FieldOn), On: false}}); err != nil {
+		t.Fatal(err)
+	}
+	var d DeviceView
+	mustJSON(t, c.next(t, "device").data, &d)
+	if d.ID != "lamp-1" || d.State.On == nil || *d.State.On {
+		t.Fatalf("device event %+v, want lamp-1 off", d)
+	}
+	if d.Seq <= st.Devices[0].Seq {
+		t.Fatalf("seq %d did not grow past %d", d.Seq, st.Devices[0].Seq)
+	}
+
+	ts.h.Log("warn", "test", "lamp-1", "hello technician")
+	var ev hub.Event
+	mustJSON(t, c.next(t, "event").data, &ev)
+	if ev.Text != "hello technician" {
+		t.Fatalf("event %+v", ev)
+	}
+
+	// A new device set means a fresh snapshot.
+	if err := ts.h.Reconfigure(demoDevices()[:2], &hub.Site{}); err != nil {
+		t.Fatal(err)
+	}
+	mustJSON(t, c.next(t, "snapshot").data, &st)
+	if len(st.Devices) != 2 {
+		t.Fatalf("snapshot after reconfigure has %d devices, want 2", len(st.Devices))
+	}
+}
+
+func TestFeed_CoalescesBursts(t *testing.T) {
+	// A long window makes the burst certainly fall in one flush.
+	ts := newTestServer(t, Options{AllowAnonymousView: true, Coalesce: 300 * time.Millisecond})
+	c := openSSE(t, ts.url, nil)
+	c.next(t, "snapshot")
+
+	const n = 200
+	for i := 1; i <= n; i++ {
+		if err := ts.h.Apply(hub.Report{Device: "socket-1", State: hub.State{Set: hub.Fields(hub.FieldPower), Power: float64(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var d DeviceView
+	mustJSON(t, c.next(t, "device").data, &d)
+	if d.ID != "socket-1" || d.State.Power == nil || *d.State.Power != n {
+		t.Fatalf("first device event after the burst: %+v, want socket-1 at %d W", d, n)
+	}
+	if got := ts.feed.flushes.Load(); got != 1 {
+		t.Fatalf("%d reports made %d flushes, want 1", n, got)
+	}
+}
+
+func TestFeed_DropsSlowClientWithoutBlocking(t *testing.T) {
+	ts := newTestServer(t, Options{AllowAnonymousView: true})
+	slow, err := ts.feed.add()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := ts.feed.add()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < clientBuffer+1; i++ {
+		ts.feed.broadcast([]byte("event: x\ndata: {}\n\n"))
+		<-fast.ch // the fast client keeps up
+	}
+	select {
+	case <-slow.gone:
+	default:
+		t.Fatal("a client that never reads was not dropped")
+	}
+	select {
+	case <-fast.gone:
+		t.Fatal("a client that keeps up was dropped")
+	default:
+	}
+	if ts.feed.dropped.Load() != 1 {
+		t.Fatalf("dropped %d, want 1", ts.feed.dropped.Load())
+	}
+	ts.feed.remove(fast)
+	ts.feed.remove(slow) // removing a dropped client is harmless
+}
+
+func TestFeed_CapsClientsAndEndsOnClose(t *testing.T) {
+	ts := newTestServer(t, Options{AllowAnonymousView: true, MaxClients: 1})
+	c := openSSE(t, ts.url, nil)
+	c.next(t, "snapshot")
+	resp, err := http.Get(ts.url + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("second client: %d, want 503", resp.StatusCode)
+	}
+	ts.Close()
+	for range c.events { // the stream must end, not hang
+	}
+}
+
+func TestFeed_SectionsRefresh(t *testing.T) {
+	opts := Options{AllowAnonymousView: true, RefreshEvery: 50 * time.Millisecond}
+	fakeLinks(&opts)
+	ts := newTestServer(t, opts)
+	c := openSSE(t, ts.url, nil)
+	var st Status
+	mustJSON(t, c.next(t, "sections").data, &st)
+	if len(st.Buses) != 1 || st.Alexa == nil || st.Gateway.StoreBytes == nil {
+		t.Fatalf("sections: %+v", st)
+	}
+	var raw map[string]json.RawMessage
+	mustJSON(t, c.next(t, "sections").data, &raw)
+	if _, ok := raw["brokers"]; !ok {
+		t.Fatal("sections lack brokers")
+	}
+}
