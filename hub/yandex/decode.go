@@ -124,11 +124,20 @@ func (s *scanner) str() (string, error) {
 	return v, nil
 }
 
-// key reads an object key, returning it without copying when possible.
-func (s *scanner) key() (string, error) {
-	k, err := s.str()
+// key reads an object key and the colon after it. Keys are compared, not
+// kept, so an unescaped key is returned as a view into the body.
+func (s *scanner) key() ([]byte, error) {
+	raw, escaped, err := s.rawString()
 	if err != nil {
-		return "", err
+		return nil, err
+	}
+	k := raw[1 : len(raw)-1]
+	if escaped {
+		var v string
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("%w: bad key: %v", ErrMalformed, err)
+		}
+		k = []byte(v)
 	}
 	return k, s.expect(':')
 }
@@ -250,7 +259,7 @@ func decodeQuery(body []byte, ids []string) ([]string, error) {
 			if err != nil {
 				return ids, err
 			}
-			if k == "devices" {
+			if string(k) == "devices" {
 				if seen {
 					return ids, fmt.Errorf("%w: \"devices\" given twice", ErrMalformed)
 				}
@@ -301,7 +310,7 @@ func (s *scanner) queryDevices(ids []string) ([]string, error) {
 				if err != nil {
 					return ids, err
 				}
-				if k == "id" {
+				if string(k) == "id" {
 					if found {
 						return ids, fmt.Errorf("%w: device %d has \"id\" twice", ErrMalformed, len(ids)+1)
 					}

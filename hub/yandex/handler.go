@@ -331,11 +331,12 @@ func (h *Handler) serveQuery(c *call, w http.ResponseWriter, r *http.Request) er
 	b := append(c.out[:0], `{"request_id":`...)
 	b = appendString(b, c.rid)
 	b = append(b, `,"payload":{"devices":[`...)
+	now := h.hub.Now()
 	for i, id := range ids {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = h.appendQueried(b, id)
+		b = h.appendQueried(b, id, now)
 	}
 	b = append(b, "]}}\n"...)
 	c.out = b
@@ -353,12 +354,12 @@ type frag struct {
 	b      []byte
 }
 
-func (h *Handler) appendQueried(b []byte, id string) []byte {
+func (h *Handler) appendQueried(b []byte, id string, now time.Time) []byte {
 	dev, snap, ok := h.hub.Snapshot(id)
 	if !ok {
 		return appendDeviceError(b, id, "DEVICE_NOT_FOUND", "no such device")
 	}
-	reach := h.hub.Reachable(&snap)
+	reach := snap.Reachable(now, h.hub.StaleAfter())
 	if v, ok := h.frags.Load(id); ok {
 		f := v.(*frag)
 		if f.seq == snap.Seq && f.reach == reach && f.fields == dev.Fields {
