@@ -448,6 +448,14 @@ func (d *Driver) onLost(_ paho.Client, err error) {
 	d.setConnected(false, err.Error())
 	d.log.Warn("broker connection lost", "broker", d.brokerURL, "err", err)
 	d.event("warn", "", "MQTT broker connection lost: "+err.Error())
+	// Nothing can reach the devices now: say so, rather than serve their
+	// last state as current. They come back as soon as they answer the
+	// query made after the reconnect.
+	go func() {
+		for _, dv := range d.devs {
+			_ = d.opts.Apply(hub.Report{Device: dv.dev.ID, Avail: hub.AvailOffline})
+		}
+	}()
 }
 
 func (d *Driver) event(level, dev, text string) {

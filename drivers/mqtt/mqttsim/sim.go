@@ -1,0 +1,708 @@
+package mqttsim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// ErrUnknownDevice is returned for a device name the simulator does not run.
+var ErrUnknownDevice = errors.New("mqttsim: unknown device")
+
+// Options configure a simulator.
+type Options struct {
+	// Broker is the broker URL, e.g. "tcp://127.0.0.1:1883". Required.
+	Broker             string
+	Username, Password string
+	Devices            []Spec
+	// TasmotaFullTopic is the devices' FullTopic. Empty: "%prefix%/%topic%/".
+	TasmotaFullTopic string
+	// Z2MBase is the Zigbee2MQTT base topic. Empty: "zigbee2mqtt".
+	Z2MBase string
+	// Telemetry is the period of STATE/SENSOR-style reports. Zero: 30 s;
+	// negative: none (devices still answer commands and queries).
+	Telemetry time.Duration
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Sim runs emulated devices, one broker connection each.
+type Sim struct {
+	opts  Options
+	log   *slog.Logger
+	devs  []*dev
+	byNam map[string]*dev
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+type state struct {
+	on       bool
+	bri      int // percent
+	hue, sat int
+	ct       int // mireds
+	hsv      bool
+	power    float64 // W when on
+	voltage  float64
+	energyWh float64
+	blinks   int
+	lastTick time.Time
+}
+
+type dev struct {
+	spec Spec
+	sim  *Sim
+	c    paho.Client
+	cmds atomic.Int64
+
+	mu sync.Mutex
+	st state
+
+	connMu sync.Mutex
+	conn   *dropConn
+	hold   time.Time // no reconnect before this (a dropped device stays away a while)
+
+	// topics
+	will, online, offline string
+}
+
+// Start connects every device and returns once all are connected.
+func Start(ctx context.Context, opts Options) (*Sim, error) {
+	if opts.Broker == "" {
+		return nil, errors.New("mqttsim: no broker")
+	}
+	if opts.TasmotaFullTopic == "" {
+		opts.TasmotaFullTopic = "%prefix%/%topic%/"
+	}
+	if !strings.HasSuffix(opts.TasmotaFullTopic, "/") {
+		opts.TasmotaFullTopic += "/"
+	}
+	if opts.Z2MBase == "" {
+		opts.Z2MBase = "zigbee2mqtt"
+	}
+	if opts.Telemetry == 0 {
+		opts.Telemetry = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Sim{opts: opts, log: opts.Logger.With("component", "mqttsim"), byNam: map[string]*dev{}, stop: make(chan struct{})}
+	for i, sp := range opts.Devices {
+		if _, dup := s.byNam[sp.Name]; dup {
+			return nil, fmt.Errorf("mqttsim: device %q twice", sp.Name)
+		}
+		d := &dev{spec: sp, sim: s}
+		d.st = state{bri: 50, ct: 300, power: 20 + float64(i%50), voltage: 230, lastTick: time.Now()}
+		if sp.Kind == "light" {
+			d.st.power = 0
+		}
+		s.devs = append(s.devs, d)
+		s.byNam[sp.Name] = d
+	}
+	// Connect in parallel, a bounded number at a time.
+	sem := make(chan struct{}, 32)
+	errs := make(chan error, len(s.devs))
+	var wg sync.WaitGroup
+	for _, d := range s.devs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs <- d.connect(ctx)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	if opts.Telemetry > 0 {
+		s.wg.Add(1)
+		go s.telemetry()
+	}
+	return s, nil
+}
+
+// Close disconnects every device cleanly (their wills do not fire).
+func (s *Sim) Close() {
+	s.once.Do(func() {
+		close(s.stop)
+		s.wg.Wait()
+		var wg sync.WaitGroup
+		for _, d := range s.devs {
+			if d.c == nil {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d.c.Disconnect(50)
+			}()
+		}
+		wg.Wait()
+	})
+}
+
+func (s *Sim) telemetry() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.Telemetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			for _, d := range s.devs {
+				d.tele()
+			}
+		}
+	}
+}
+
+func (s *Sim) dev(name string) (*dev, error) {
+	d, ok := s.byNam[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownDevice, name)
+	}
+	return d, nil
+}
+
+// Commands is how many commands (not queries) the device has received.
+func (s *Sim) Commands(name string) int64 {
+	d, err := s.dev(name)
+	if err != nil {
+		return -1
+	}
+	return d.cmds.Load()
+}
+
+// On reports whether the device's relay or lamp is on.
+func (s *Sim) On(name string) bool {
+	d, err := s.dev(name)
+	if err != nil {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.st.on
+}
+
+// Press toggles the device locally, as its button would, and reports.
+func (s *Sim) Press(name string) error {
+	d, err := s.dev(name)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.st.on = !d.st.on
+	d.mu.Unlock()
+	d.report()
+	return nil
+}
+
+// SetLoad changes the power a plug draws when on, and reports it.
+func (s *Sim) SetLoad(name string, watts float64) error {
+	d, err := s.dev(name)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.st.power = watts
+	d.mu.Unlock()
+	d.tele()
+	return nil
+}
+
+// Drop cuts a device's connection without a DISCONNECT, so the broker
+// publishes its will; the device stays away for about a second, then
+// reconnects by itself.
+func (s *Sim) Drop(name string) error {
+	d, err := s.dev(name)
+	if err != nil {
+		return err
+	}
+	d.connMu.Lock()
+	defer d.connMu.Unlock()
+	d.hold = time.Now().Add(500 * time.Millisecond)
+	if d.conn != nil {
+		d.conn.dropped.Store(true)
+		d.conn.Close()
+	}
+	return nil
+}
+
+// Client returns the device's MQTT client, e.g. to publish raw payloads.
+func (s *Sim) Client(name string) (paho.Client, error) {
+	d, err := s.dev(name)
+	if err != nil {
+		return nil, err
+	}
+	return d.c, nil
+}
+
+func (d *dev) tasmota(prefix string) string {
+	return strings.Replace(strings.Replace(d.sim.opts.TasmotaFullTopic, "%prefix%", prefix, 1), "%topic%", d.spec.Name, 1)
+}
+
+func (d *dev) z2m() string { return d.sim.opts.Z2MBase + "/" + d.spec.Name }
+
+func (d *dev) connect(ctx context.Context) error {
+	sp := d.spec
+	switch sp.Dialect {
+	case Tasmota:
+		d.will, d.online, d.offline = d.tasmota("tele")+"LWT", "Online", "Offline"
+	case Z2M:
+		d.will, d.online, d.offline = d.z2m()+"/availability", `{"state":"online"}`, `{"state":"offline"}`
+		if sp.Z2MLegacy {
+			d.online, d.offline = "online", "offline"
+		}
+	case Shelly1:
+		d.will, d.online, d.offline = "shellies/"+sp.Name+"/online", "true", "false"
+	case Shelly2:
+		d.will, d.online, d.offline = sp.Name+"/online", "true", "false"
+	default:
+		return fmt.Errorf("mqttsim: %s: unknown dialect %q", sp.Name, sp.Dialect)
+	}
+	id := "sim-" + strings.NewReplacer("/", "-", "+", "-", "#", "-").Replace(sp.Dialect+"-"+sp.Name)
+	co := paho.NewClientOptions().
+		AddBroker(d.sim.opts.Broker).
+		SetClientID(id).
+		SetUsername(d.sim.opts.Username).
+		SetPassword(d.sim.opts.Password).
+		SetCleanSession(true).
+		SetAutoReconnect(true).
+		SetMaxReconnectInterval(2*time.Second).
+		SetConnectTimeout(5*time.Second).
+		SetKeepAlive(30*time.Second).
+		SetWill(d.will, d.offline, 1, true).
+		SetOnConnectHandler(d.onConnect).
+		SetCustomOpenConnectionFn(d.dial)
+	d.c = paho.NewClient(co)
+	t := d.c.Connect()
+	select {
+	case <-t.Done():
+		if err := t.Error(); err != nil {
+			return fmt.Errorf("mqttsim: %s: connect: %w", sp.Name, err)
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// dial keeps the connection so Drop can cut it.
+func (d *dev) dial(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
+	d.connMu.Lock()
+	hold := d.hold
+	d.connMu.Unlock()
+	if time.Now().Before(hold) {
+		return nil, errors.New("mqttsim: device is away")
+	}
+	c, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	dc := &dropConn{Conn: c}
+	d.connMu.Lock()
+	d.conn = dc
+	d.connMu.Unlock()
+	return dc, nil
+}
+
+// dropConn reports a dropped connection as an error of its own: paho takes
+// "use of closed network connection" for its own doing and would not
+// reconnect.
+type dropConn struct {
+	net.Conn
+	dropped atomic.Bool
+}
+
+var errDropped = errors.New("mqttsim: connection dropped")
+
+func (c *dropConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil && c.dropped.Load() {
+		return n, errDropped
+	}
+	return n, err
+}
+
+func (d *dev) onConnect(c paho.Client) {
+	var filters []string
+	switch d.spec.Dialect {
+	case Tasmota:
+		filters = []string{d.tasmota("cmnd") + "+"}
+	case Z2M:
+		filters = []string{d.z2m() + "/set", d.z2m() + "/get"}
+	case Shelly1:
+		filters = []string{"shellies/" + d.spec.Name + "/relay/0/command", "shellies/" + d.spec.Name + "/command"}
+	case Shelly2:
+		filters = []string{d.spec.Name + "/rpc"}
+	}
+	m := map[string]byte{}
+	for _, f := range filters {
+		m[f] = 1
+	}
+	t := c.SubscribeMultiple(m, d.onMessage)
+	t.WaitTimeout(5 * time.Second)
+	d.pub(d.will, d.online, true)
+	// Like the real firmware, announce the whole state after connecting.
+	d.report()
+	if d.spec.Kind != "light" {
+		d.tele()
+	}
+}
+
+func (d *dev) pub(topic, payload string, retain bool) {
+	d.c.Publish(topic, 0, retain, payload)
+}
+
+func (d *dev) pubJSON(topic string, v any) {
+	b, _ := json.Marshal(v)
+	d.pub(topic, string(b), false)
+}
+
+func (d *dev) onMessage(_ paho.Client, m paho.Message) {
+	switch d.spec.Dialect {
+	case Tasmota:
+		d.tasmotaCmd(m.Topic()[strings.LastIndexByte(m.Topic(), '/')+1:], string(m.Payload()))
+	case Z2M:
+		d.z2mCmd(strings.HasSuffix(m.Topic(), "/set"), m.Payload())
+	case Shelly1:
+		d.shelly1Cmd(strings.HasSuffix(m.Topic(), "/relay/0/command"), string(m.Payload()))
+	case Shelly2:
+		d.shelly2Cmd(m.Payload())
+	}
+}
+
+// report publishes what the device publishes after a change.
+func (d *dev) report() {
+	switch d.spec.Dialect {
+	case Tasmota:
+		d.pubJSON(d.tasmota("stat")+"RESULT", d.tasmotaState())
+		d.mu.Lock()
+		on := d.st.on
+		d.mu.Unlock()
+		d.pub(d.tasmota("stat")+"POWER", onOff(on, "ON", "OFF"), false)
+	case Z2M:
+		d.pubJSON(d.z2m(), d.z2mState())
+	case Shelly1:
+		d.shelly1Status()
+	case Shelly2:
+		d.pubJSON(d.spec.Name+"/status/switch:0", d.shelly2Status())
+	}
+}
+
+// tele publishes periodic telemetry.
+func (d *dev) tele() {
+	d.mu.Lock()
+	now := time.Now()
+	if d.st.on {
+		d.st.energyWh += d.st.power * now.Sub(d.st.lastTick).Hours()
+	}
+	d.st.lastTick = now
+	d.mu.Unlock()
+	switch d.spec.Dialect {
+	case Tasmota:
+		d.pubJSON(d.tasmota("tele")+"STATE", d.tasmotaState())
+		if d.spec.Kind != "light" {
+			d.pubJSON(d.tasmota("tele")+"SENSOR", map[string]any{"Time": now.UTC().Format("2006-01-02T15:04:05"), "ENERGY": d.tasmotaEnergy()})
+		}
+	case Z2M:
+		d.pubJSON(d.z2m(), d.z2mState())
+	case Shelly1:
+		d.shelly1Status()
+	case Shelly2:
+		d.pubJSON(d.spec.Name+"/status/switch:0", d.shelly2Status())
+	}
+}
+
+func onOff[T any](on bool, yes, no T) T {
+	if on {
+		return yes
+	}
+	return no
+}
+
+// ---- Tasmota ----
+
+func (d *dev) tasmotaState() map[string]any {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := &d.st
+	m := map[string]any{
+		"Time":  time.Now().UTC().Format("2006-01-02T15:04:05"),
+		"POWER": onOff(st.on, "ON", "OFF"),
+	}
+	if d.spec.Kind == "light" {
+		m["Dimmer"] = st.bri
+		m["HSBColor"] = fmt.Sprintf("%d,%d,%d", st.hue, st.sat, st.bri)
+		m["CT"] = st.ct
+		if st.hsv {
+			m["Color"] = "FF0000" + "0000"
+			if st.sat == 0 {
+				m["Color"] = "FFFFFF0000"
+			}
+		} else {
+			m["Color"] = "000000" + "8080"
+		}
+	}
+	return m
+}
+
+func (d *dev) tasmotaEnergy() map[string]any {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := onOff(d.st.on, d.st.power, 0)
+	return map[string]any{
+		"Total":   math.Round(d.st.energyWh) / 1000,
+		"Power":   p,
+		"Voltage": d.st.voltage,
+		"Current": math.Round(p/d.st.voltage*1000) / 1000,
+	}
+}
+
+func (d *dev) tasmotaCmd(name, arg string) {
+	arg = strings.TrimSpace(arg)
+	stat := d.tasmota("stat")
+	reply := func(keys ...string) {
+		full := d.tasmotaState()
+		r := map[string]any{}
+		for _, k := range keys {
+			r[k] = full[k]
+		}
+		d.pubJSON(stat+"RESULT", r)
+	}
+	switch strings.ToUpper(name) {
+	case "POWER", "POWER1":
+		if arg != "" {
+			d.cmds.Add(1)
+			d.mu.Lock()
+			switch strings.ToUpper(arg) {
+			case "ON", "1":
+				d.st.on = true
+			case "OFF", "0":
+				d.st.on = false
+			case "TOGGLE", "2":
+				d.st.on = !d.st.on
+			case "BLINK", "3":
+				d.st.blinks++
+			}
+			on := d.st.on
+			d.mu.Unlock()
+			d.pub(stat+"POWER", onOff(on, "ON", "OFF"), false)
+		}
+		reply("POWER")
+	case "DIMMER":
+		if n, err := strconv.Atoi(arg); err == nil && n >= 0 && n <= 100 {
+			d.cmds.Add(1)
+			d.mu.Lock()
+			d.st.bri, d.st.on = n, n > 0
+			d.mu.Unlock()
+		}
+		reply("POWER", "Dimmer")
+	case "HSBCOLOR":
+		var h, s, b int
+		if _, err := fmt.Sscanf(arg, "%d,%d,%d", &h, &s, &b); err == nil && h >= 0 && h <= 360 && s >= 0 && s <= 100 && b >= 0 && b <= 100 {
+			d.cmds.Add(1)
+			d.mu.Lock()
+			d.st.hue, d.st.sat, d.st.bri, d.st.hsv, d.st.on = h%360, s, b, true, b > 0
+			d.mu.Unlock()
+		}
+		reply("POWER", "Dimmer", "Color", "HSBColor", "CT")
+	case "CT":
+		if n, err := strconv.Atoi(arg); err == nil {
+			d.cmds.Add(1)
+			d.mu.Lock()
+			d.st.ct, d.st.hsv, d.st.on = min(max(n, 153), 500), false, true
+			d.mu.Unlock()
+		}
+		reply("POWER", "Dimmer", "Color", "HSBColor", "CT")
+	case "STATE":
+		d.pubJSON(stat+"RESULT", d.tasmotaState())
+	case "STATUS":
+		if arg == "8" || arg == "10" {
+			d.pubJSON(stat+"STATUS"+arg, map[string]any{"StatusSNS": map[string]any{"ENERGY": d.tasmotaEnergy()}})
+		}
+	default:
+		d.pubJSON(stat+"RESULT", map[string]string{"Command": "Unknown"})
+	}
+}
+
+// ---- Zigbee2MQTT ----
+
+func (d *dev) z2mState() map[string]any {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := &d.st
+	m := map[string]any{"state": onOff(st.on, "ON", "OFF"), "linkquality": 120}
+	if d.spec.Kind == "light" {
+		m["brightness"] = int(math.Round(float64(st.bri) * 254 / 100))
+		m["color_temp"] = st.ct
+		m["color"] = map[string]int{"hue": st.hue, "saturation": st.sat}
+		m["color_mode"] = onOff(st.hsv, "hs", "color_temp")
+	} else {
+		p := onOff(st.on, st.power, 0)
+		m["power"] = p
+		m["voltage"] = st.voltage
+		m["current"] = math.Round(p/st.voltage*1000) / 1000
+		m["energy"] = math.Round(st.energyWh) / 1000
+	}
+	return m
+}
+
+func (d *dev) z2mCmd(set bool, p []byte) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(p, &m); err != nil {
+		return // z2m logs and ignores bad JSON
+	}
+	if set {
+		d.cmds.Add(1)
+		d.mu.Lock()
+		st := &d.st
+		var s string
+		if json.Unmarshal(m["state"], &s) == nil {
+			switch strings.ToUpper(s) {
+			case "ON":
+				st.on = true
+			case "OFF":
+				st.on = false
+			case "TOGGLE":
+				st.on = !st.on
+			}
+		}
+		var n float64
+		if json.Unmarshal(m["brightness"], &n) == nil && n >= 0 && n <= 254 {
+			st.bri = int(math.Round(n * 100 / 254))
+			st.on = n > 0
+		}
+		if json.Unmarshal(m["color_temp"], &n) == nil && n >= 150 && n <= 500 {
+			st.ct, st.hsv = int(n), false
+		}
+		var c struct {
+			Hue        *float64 `json:"hue"`
+			Saturation *float64 `json:"saturation"`
+		}
+		if json.Unmarshal(m["color"], &c) == nil && c.Hue != nil && c.Saturation != nil {
+			st.hue, st.sat, st.hsv = int(*c.Hue)%360, int(*c.Saturation), true
+		}
+		if json.Unmarshal(m["effect"], &s) == nil {
+			st.blinks++
+		}
+		d.mu.Unlock()
+	}
+	d.pubJSON(d.z2m(), d.z2mState())
+}
+
+// ---- Shelly Gen1 ----
+
+func (d *dev) shelly1Status() {
+	d.mu.Lock()
+	on, p, wh := d.st.on, onOff(d.st.on, d.st.power, 0), d.st.energyWh
+	d.mu.Unlock()
+	base := "shellies/" + d.spec.Name + "/relay/0"
+	d.pub(base, onOff(on, "on", "off"), false)
+	d.pub(base+"/power", strconv.FormatFloat(p, 'f', 2, 64), false)
+	d.pub(base+"/energy", strconv.FormatInt(int64(wh*60), 10), false) // watt-minutes
+}
+
+func (d *dev) shelly1Cmd(relay bool, arg string) {
+	if !relay {
+		if arg == "update" || arg == "announce" {
+			d.shelly1Status()
+		}
+		return
+	}
+	d.cmds.Add(1)
+	d.mu.Lock()
+	switch arg {
+	case "on":
+		d.st.on = true
+	case "off":
+		d.st.on = false
+	case "toggle":
+		d.st.on = !d.st.on
+	}
+	d.mu.Unlock()
+	d.shelly1Status()
+}
+
+// ---- Shelly Gen2+ ----
+
+func (d *dev) shelly2Status() map[string]any {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := onOff(d.st.on, d.st.power, 0)
+	return map[string]any{
+		"id": 0, "source": "init", "output": d.st.on, "apower": p, "voltage": d.st.voltage,
+		"current": math.Round(p/d.st.voltage*1000) / 1000, "aenergy": map[string]any{"total": math.Round(d.st.energyWh*1000) / 1000},
+		"temperature": map[string]float64{"tC": 40.1},
+	}
+}
+
+func (d *dev) shelly2Cmd(p []byte) {
+	var req struct {
+		ID     json.RawMessage `json:"id"`
+		Src    string          `json:"src"`
+		Method string          `json:"method"`
+		Params struct {
+			ID int   `json:"id"`
+			On *bool `json:"on"`
+		} `json:"params"`
+	}
+	if err := json.Unmarshal(p, &req); err != nil || req.Src == "" {
+		return
+	}
+	reply := map[string]any{"id": req.ID, "src": d.spec.Name, "dst": req.Src}
+	changed := false
+	switch req.Method {
+	case "Switch.Set", "Switch.Toggle":
+		d.cmds.Add(1)
+		d.mu.Lock()
+		was := d.st.on
+		if req.Method == "Switch.Toggle" {
+			d.st.on = !d.st.on
+		} else if req.Params.On != nil {
+			d.st.on = *req.Params.On
+		}
+		changed = was != d.st.on
+		d.mu.Unlock()
+		reply["result"] = map[string]bool{"was_on": was}
+	case "Switch.GetStatus":
+		reply["result"] = d.shelly2Status()
+	default:
+		reply["error"] = map[string]any{"code": 404, "message": "No handler for " + req.Method}
+	}
+	d.pubJSON(req.Src+"/rpc", reply)
+	if changed {
+		d.mu.Lock()
+		on := d.st.on
+		p := onOff(on, d.st.power, 0)
+		d.mu.Unlock()
+		d.pubJSON(d.spec.Name+"/events/rpc", map[string]any{
+			"src": d.spec.Name, "dst": d.spec.Name + "/events", "method": "NotifyStatus",
+			"params": map[string]any{"ts": float64(time.Now().UnixMilli()) / 1000, "switch:0": map[string]any{"id": 0, "output": on, "source": "MQTT"}},
+		})
+		d.pubJSON(d.spec.Name+"/events/rpc", map[string]any{
+			"src": d.spec.Name, "dst": d.spec.Name + "/events", "method": "NotifyStatus",
+			"params": map[string]any{"ts": float64(time.Now().UnixMilli()) / 1000, "switch:0": map[string]any{"id": 0, "apower": p}},
+		})
+	}
+}

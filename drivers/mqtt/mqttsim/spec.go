@@ -1,0 +1,98 @@
+// Package mqttsim emulates MQTT lamps and plugs that speak the real topic
+// formats of Tasmota, Zigbee2MQTT and Shelly (Gen1 and Gen2+): availability
+// and last wills, periodic telemetry, command replies. Each device has its
+// own broker connection, like the real thing, so its will fires when it
+// drops. It is used by tests, benchmarks, `devsim mqtt` and `hubd demo`.
+package mqttsim
+
+import (
+	"fmt"
+
+	"hubd/hub"
+)
+
+// Dialects, as in drivers/mqtt addresses.
+const (
+	Tasmota = "tasmota"
+	Z2M     = "z2m"
+	Shelly1 = "shelly"
+	Shelly2 = "shelly2"
+)
+
+// Spec describes one emulated device.
+type Spec struct {
+	ID      string   // hub device id (used by Device)
+	Dialect string   // Tasmota, Z2M, Shelly1, Shelly2
+	Name    string   // Tasmota topic, z2m friendly name, Shelly id or Gen2 prefix
+	Kind    hub.Kind // light or socket; Shelly devices are sockets
+	// Z2MLegacy makes a z2m device announce availability in the 1.x plain
+	// form ("online") instead of 2.x JSON.
+	Z2MLegacy bool
+}
+
+// Address is the device's drivers/mqtt address.
+func (s Spec) Address() string { return s.Dialect + ":" + s.Name }
+
+// Fields is what the emulated device supports.
+func (s Spec) Fields() hub.FieldSet {
+	switch {
+	case s.Kind == hub.KindLight && s.Dialect != Shelly1 && s.Dialect != Shelly2:
+		return hub.LightFields
+	case s.Dialect == Shelly1:
+		return hub.Fields(hub.FieldOn, hub.FieldPower, hub.FieldEnergy)
+	default:
+		return hub.Fields(hub.FieldOn).Union(hub.MeterFields)
+	}
+}
+
+// Device is the hub's definition of the emulated device.
+func (s Spec) Device() hub.Device {
+	d := hub.Device{
+		ID:      s.ID,
+		Name:    s.ID,
+		Kind:    s.Kind,
+		Driver:  "mqtt",
+		Address: s.Address(),
+		Fields:  s.Fields(),
+		Info:    hub.Info{Manufacturer: s.Dialect, Model: "emulated " + string(s.Kind)},
+	}
+	if d.Fields.Has(hub.FieldTemperatureK) {
+		d.TempMinK, d.TempMaxK = 2000, 6500
+	}
+	return d
+}
+
+// Demo returns the demo's MQTT devices: lamp-2 (Tasmota topic
+// demo-lamp-2), socket-2 (Shelly Gen1 plug shellyplug-s-demo2) and lamp-3
+// (Zigbee2MQTT friendly name demo-lamp-3).
+func Demo() []Spec {
+	return []Spec{
+		{ID: "lamp-2", Dialect: Tasmota, Name: "demo-lamp-2", Kind: hub.KindLight},
+		{ID: "socket-2", Dialect: Shelly1, Name: "shellyplug-s-demo2", Kind: hub.KindSocket},
+		{ID: "lamp-3", Dialect: Z2M, Name: "demo-lamp-3", Kind: hub.KindLight},
+	}
+}
+
+// Mass returns n devices for load tests, cycling through every dialect
+// and kind: sim-0000 a Tasmota lamp, sim-0001 a Tasmota plug, ...
+func Mass(n int) []Spec {
+	kinds := []Spec{
+		{Dialect: Tasmota, Kind: hub.KindLight},
+		{Dialect: Tasmota, Kind: hub.KindSocket},
+		{Dialect: Z2M, Kind: hub.KindLight},
+		{Dialect: Z2M, Kind: hub.KindSocket, Z2MLegacy: true},
+		{Dialect: Shelly1, Kind: hub.KindSocket},
+		{Dialect: Shelly2, Kind: hub.KindSocket},
+	}
+	out := make([]Spec, n)
+	for i := range out {
+		s := kinds[i%len(kinds)]
+		s.ID = fmt.Sprintf("sim-%04d", i)
+		s.Name = fmt.Sprintf("sim-%s-%04d", s.Dialect, i)
+		if s.Dialect == Z2M {
+			s.Name = fmt.Sprintf("sim/floor%d/%s-%04d", i%3, s.Kind, i)
+		}
+		out[i] = s
+	}
+	return out
+}
