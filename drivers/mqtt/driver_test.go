@@ -275,11 +275,11 @@ func TestDriver_BadPayloads_CountedStateUntouched(t *testing.T) {
 	bad0, drop0 := r.drv.Status()[0].BadMsgs, r.drv.Stats().Dropped
 	payloads := [][]byte{
 		[]byte("\xff\xfe\x00garbage{"),
-		[]byte(`{"POWER":"ON","Dimmer":4`),                                       // truncated
-		[]byte(`[1,2,3]`),                                                        // wrong shape
-		[]byte(`{"POWER":1,"state":1,"output":"x","method":1,"id":"x","ison":"x"}`),         // wrong types
-		[]byte(`{"POWER":"ON","pad":"` + strings.Repeat("x", 70<<10) + `"}`),     // oversize
-		[]byte(`{"Dimmer":250,"brightness":-4,"aenergy":{"total":-1},"id":1e30}`), // out of range
+		[]byte(`{"POWER":"ON","Dimmer":4`), // truncated
+		[]byte(`[1,2,3]`),                  // wrong shape
+		[]byte(`{"POWER":1,"state":1,"output":"x","method":1,"id":"x","ison":"x"}`), // wrong types
+		[]byte(`{"POWER":"ON","pad":"` + strings.Repeat("x", 70<<10) + `"}`),        // oversize
+		[]byte(`{"Dimmer":250,"brightness":-4,"aenergy":{"total":-1},"id":1e30}`),   // out of range
 	}
 	topics := subscribedTopics(r.specs)
 	c := rawClient(t, r.url, devUser, devPass)
