@@ -231,6 +231,14 @@ func New(opts Options) (*Driver, error) {
 		d.brokerURL = opts.Broker
 		d.brokerAddr = u.Host
 	}
+	co, err := d.clientOptions()
+	if err != nil {
+		if d.broker != nil {
+			d.broker.close()
+		}
+		return nil, err
+	}
+	d.client = paho.NewClient(co)
 	return d, nil
 }
 
@@ -322,12 +330,6 @@ func (d *Driver) Run(ctx context.Context) error {
 		}
 		defer d.broker.close()
 	}
-	co, err := d.clientOptions()
-	if err != nil {
-		return err
-	}
-	d.client = paho.NewClient(co)
-
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for range d.opts.Workers {
