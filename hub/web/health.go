@@ -3,8 +3,16 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 )
+
+type healthCache struct {
+	mu      sync.Mutex
+	err     error
+	at      time.Time
+	running bool
+}
 
 // healthTimeout bounds Options.Health: a check that hangs (a store stuck on
 // its lock, say) is itself a reason to answer 503.
@@ -40,6 +48,34 @@ func (s *Server) health() error {
 	case <-t.C:
 		return fmt.Errorf("%w: health check did not answer within %v", ErrUnhealthy, healthTimeout)
 	}
+}
+
+// healthCached is for the page: it returns the last result, refreshing it in
+// the background when older than a second, so a hanging check never stalls
+// the live feed. The first call checks synchronously.
+func (s *Server) healthCached() error {
+	c := &s.healthCache
+	c.mu.Lock()
+	if c.at.IsZero() {
+		c.mu.Unlock()
+		err := s.health()
+		c.mu.Lock()
+		c.err, c.at = err, time.Now()
+		c.mu.Unlock()
+		return err
+	}
+	err := c.err
+	if time.Since(c.at) > time.Second && !c.running {
+		c.running = true
+		go func() {
+			err := s.health()
+			c.mu.Lock()
+			c.err, c.at, c.running = err, time.Now(), false
+			c.mu.Unlock()
+		}()
+	}
+	c.mu.Unlock()
+	return err
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {

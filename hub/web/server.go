@@ -47,6 +47,10 @@ type Options struct {
 	LoginBurst int
 	LoginEvery time.Duration
 
+	// The functions below are called on every page load, feed refresh and
+	// scrape: they must be quick, non-blocking snapshots, safe to call from
+	// several goroutines.
+
 	// Buses reports the serial buses; nil: no serial driver configured.
 	Buses func() []hub.BusStatus
 	// Brokers reports the MQTT connections; nil: no MQTT configured.
@@ -95,6 +99,8 @@ type Server struct {
 	auth    *auth
 	metrics *metrics
 	feed    *feed
+
+	healthCache healthCache
 
 	closeOnce sync.Once
 	closed    chan struct{}

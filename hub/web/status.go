@@ -185,7 +185,7 @@ func (s *Server) gateway() Gateway {
 	if s.opts.StoreSize != nil {
 		g.StoreBytes = ptr(s.opts.StoreSize())
 	}
-	if err := s.health(); err != nil {
+	if err := s.healthCached(); err != nil {
 		g.Health = err.Error()
 	}
 	return g

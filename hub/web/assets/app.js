@@ -409,13 +409,14 @@ function renderAlexa() {
   const a = S.status.alexa;
   const body = $('alexa-body');
   if (a === null) { body.replaceChildren(notConfigured('Alexa sync')); return; }
-  const cls = !a.enabled ? 'muted' : a.running ? 'warn' : a.last_error ? 'bad' : 'ok';
-  const text = !a.enabled ? 'Disabled' : a.running ? 'Running' : a.last_error ? 'Failing' : 'In sync';
+  const steps = (n) => n + (n === 1 ? ' change' : ' changes');
+  const cls = !a.enabled ? 'muted' : a.running ? 'warn' : a.last_error ? 'bad' : a.plan.length ? 'warn' : 'ok';
+  const text = !a.enabled ? 'Disabled' : a.running ? 'Running' : a.last_error ? 'Failing' : a.plan.length ? steps(a.plan.length) + ' pending' : 'In sync';
   body.replaceChildren(
     el('div', { class: 'row' }, el('span', { class: 'pill ' + cls, text })),
     facts([['Last run', timeEl(a.last_run)], ['Last success', timeEl(a.last_ok)], ['API calls', a.calls + (a.calls_failed ? ` (${a.calls_failed} failed)` : '')],
       a.last_error && ['Last error', a.last_error]]),
-    el('h3', { class: 'card-sub', text: a.plan.length ? 'Pending plan (' + a.plan.length + ' steps)' : 'Nothing pending' }),
+    el('h3', { class: 'card-sub', text: a.plan.length ? 'Pending plan: ' + steps(a.plan.length) : 'Nothing pending' }),
     a.plan.length ? el('ol', { class: 'plan' }, a.plan.map(p => el('li', { text: p }))) : null,
     a.units.length ? el('div', { class: 'cards compact' }, a.units.map(u => el('div', { class: 'card ' + (u.unit_id ? 'ok' : 'warn') },
       el('div', { class: 'card-title', text: u.name }),
