@@ -110,6 +110,9 @@ func serviceControl(action, configPath string, logger *slog.Logger) error {
 	if service.Platform() != systemdPlatform {
 		return fmt.Errorf("%w (found %s); install the hubd Debian package or run `hubd run` from your own init", errNoSystemd, service.Platform())
 	}
+	if action != "status" && os.Geteuid() != 0 {
+		return fmt.Errorf("%w: hubd %s", errNeedRoot, action)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("hubd: service: locate own binary: %w", err)
