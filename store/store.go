@@ -186,67 +186,23 @@ func openBolt(path string, opts Options) (*bolt.DB, error) {
 	return b, nil
 }
 
-// preflight reads the file's bbolt meta pages before bbolt maps the file:
-// bbolt faults on pages past the end of a truncated file, which Go cannot
-// always recover from. It reports whether the file is new (absent or empty).
+// preflight validates an existing file before bbolt maps it (see
+// validateFile). It reports whether the file is new (absent or empty).
 func preflight(path string) (fresh bool, err error) {
-	f, err := os.Open(path)
+	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return true, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return false, fmt.Errorf("store: open %s: %w", path, err)
-	}
 	if !fi.Mode().IsRegular() {
 		return false, fmt.Errorf("store: open %s: not a regular file", path)
 	}
-	size := fi.Size()
-	if size == 0 {
+	if fi.Size() == 0 {
 		return true, nil
 	}
-	corrupt := func(format string, a ...any) error {
-		return fmt.Errorf("%w: %s: %s", ErrCorrupt, path, fmt.Sprintf(format, a...))
-	}
-	m0, err := readMeta(f, 0)
-	if err != nil {
-		return false, corrupt("not a bbolt database (%v)", err)
-	}
-	best := m0
-	if m0.valid() || m0.magic == boltMagic && m0.pageSize >= 512 && m0.pageSize <= 1<<16 {
-		if m1, err := readMeta(f, int64(m0.pageSize)); err == nil && m1.valid() && (!m0.valid() || m1.txid > m0.txid) {
-			best = m1
-		}
-	} else {
-		// bbolt looks for the second meta page at its usual page sizes.
-		for _, ps := range []int64{4096, 8192, 16384, 65536} {
-			if m1, err := readMeta(f, ps); err == nil && m1.valid() {
-				best = m1
-				break
-			}
-		}
-	}
-	if !best.valid() {
-		if m0.magic != boltMagic {
-			return false, corrupt("not a bbolt database (bad magic %#x)", m0.magic)
-		}
-		return false, corrupt("both meta pages are damaged")
-	}
-	need := int64(best.pgid) * int64(best.pageSize)
-	if need < 2*int64(best.pageSize) || best.pgid > 1<<40 {
-		return false, corrupt("meta page claims %d pages", best.pgid)
-	}
-	if size < need {
-		return false, corrupt("file is truncated: %d bytes, its meta page needs %d", size, need)
-	}
-	if best.root >= best.pgid || best.freelist >= best.pgid && best.freelist != ^uint64(0) {
-		return false, corrupt("meta page points past the end of the file")
-	}
-	return false, nil
+	return false, validateFile(path)
 }
 
 const boltMagic = 0xED0CDAED
@@ -366,9 +322,18 @@ func checkSchema(b *bolt.DB, path string, check bool) error {
 	return nil
 }
 
+// errRollback ends a write transaction that only held the write lock.
+var errRollback = errors.New("store: rollback")
+
+// checkFile validates the page structure (validateFile), then runs bbolt's
+// consistency check. Both run inside a write transaction, so that no commit
+// changes the file between them.
 func checkFile(b *bolt.DB, path string) error {
-	return guard(path, "check", func() error {
-		return b.View(func(tx *bolt.Tx) error {
+	err := guard(path, "check", func() error {
+		return b.Update(func(tx *bolt.Tx) error {
+			if err := validateFile(path); err != nil {
+				return err
+			}
 			var errs []error
 			for err := range tx.Check() {
 				if len(errs) < 5 {
@@ -378,9 +343,13 @@ func checkFile(b *bolt.DB, path string) error {
 			if len(errs) > 0 {
 				return fmt.Errorf("%w: %s: consistency check: %w", ErrCorrupt, path, errors.Join(errs...))
 			}
-			return nil
+			return errRollback
 		})
 	})
+	if errors.Is(err, errRollback) {
+		return nil
+	}
+	return err
 }
 
 // guard runs fn and turns a panic in it (bbolt panics on damaged pages, and
