@@ -7,16 +7,24 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // User is one account of the platform linked to this hub: its Yandex-side
-// user id and the hashes of the bearer tokens it calls with.
+// user id, the hashes of the bearer tokens it calls with, and, for OAuth
+// account linking, the bcrypt hash of the password it logs in with.
 type User struct {
 	ID string
 	// TokenHashes are "sha256:<hex>" digests of the tokens (see HashToken),
 	// so the configuration never holds a usable token.
 	TokenHashes []string
+	// PasswordHash is a bcrypt hash ("$2a$...", as made by htpasswd -B or
+	// bcrypt.GenerateFromPassword) of the password typed on the OAuth login
+	// page. Empty: the user cannot link an account by logging in.
+	PasswordHash string
 }
 
 // KV persists small strings; the store package implements it. Revoked token
@@ -54,28 +62,47 @@ type tokenEntry struct {
 	user   string
 }
 
-// tokens checks bearer tokens against the configured hashes and the set of
-// revoked ones.
+// userSet is one immutable version of the configured users; SetUsers
+// swaps it whole, so a request sees either the old or the new set.
+type userSet struct {
+	list     []tokenEntry
+	password map[string][]byte // user id -> bcrypt hash; nil hash: no login
+}
+
+func (s *userSet) has(id string) bool {
+	_, ok := s.password[id]
+	return ok
+}
+
+// tokens checks bearer tokens against the configured hashes, the tokens
+// issued by the OAuth server, and the set of revoked ones.
 type tokens struct {
-	list []tokenEntry
+	users  atomic.Pointer[userSet]
+	issued *issued // nil: OAuth is off
 
 	mu      sync.RWMutex
 	revoked map[[sha256.Size]byte]bool
 	kv      KV
 }
 
-func newTokens(users []User, kv KV) (*tokens, error) {
-	t := &tokens{revoked: map[[sha256.Size]byte]bool{}, kv: kv}
-	seenUser := map[string]bool{}
+func buildUsers(users []User) (*userSet, error) {
+	set := &userSet{password: make(map[string][]byte, len(users))}
 	seenHash := map[[sha256.Size]byte]string{}
 	for _, u := range users {
 		if u.ID == "" {
 			return nil, fmt.Errorf("%w: a user has no id", ErrInvalidOptions)
 		}
-		if seenUser[u.ID] {
+		if _, dup := set.password[u.ID]; dup {
 			return nil, fmt.Errorf("%w: user %q is listed twice", ErrInvalidOptions, u.ID)
 		}
-		seenUser[u.ID] = true
+		var pw []byte
+		if u.PasswordHash != "" {
+			pw = []byte(u.PasswordHash)
+			if _, err := bcrypt.Cost(pw); err != nil {
+				return nil, fmt.Errorf("%w: user %q: password hash is not a bcrypt hash", ErrInvalidOptions, u.ID)
+			}
+		}
+		set.password[u.ID] = pw
 		for _, h := range u.TokenHashes {
 			d, err := parseHash(h)
 			if err != nil {
@@ -85,9 +112,19 @@ func newTokens(users []User, kv KV) (*tokens, error) {
 				return nil, fmt.Errorf("%w: users %q and %q share a token", ErrInvalidOptions, other, u.ID)
 			}
 			seenHash[d] = u.ID
-			t.list = append(t.list, tokenEntry{digest: d, user: u.ID})
+			set.list = append(set.list, tokenEntry{digest: d, user: u.ID})
 		}
 	}
+	return set, nil
+}
+
+func newTokens(users []User, kv KV) (*tokens, error) {
+	set, err := buildUsers(users)
+	if err != nil {
+		return nil, err
+	}
+	t := &tokens{revoked: map[[sha256.Size]byte]bool{}, kv: kv}
+	t.users.Store(set)
 	if kv != nil {
 		all, err := kv.All()
 		if err != nil {
@@ -102,30 +139,50 @@ func newTokens(users []User, kv KV) (*tokens, error) {
 	return t, nil
 }
 
-// check returns the user a token belongs to. Every configured digest is
+// grant is who a bearer token belongs to: a configured user, and for a
+// token the OAuth server issued, the linking it came from.
+type grant struct {
+	user   string
+	digest [sha256.Size]byte
+	id     string // issued tokens only: the grant (account linking) id
+}
+
+// check returns who a token belongs to. Every configured digest is
 // compared in constant time, so the time taken says nothing about which
-// one matched.
-func (t *tokens) check(token string) (user string, digest [sha256.Size]byte, err error) {
-	if token == "" {
-		return "", digest, ErrUnauthorized
+// one matched. Issued tokens are looked up by their digest: they are
+// random, so a lookup's timing tells an attacker nothing useful.
+func (t *tokens) check(token string, now time.Time) (grant, error) {
+	var g grant
+	if token == "" || len(token) > maxTokenLen {
+		return g, ErrUnauthorized
 	}
-	digest = sha256.Sum256([]byte(token))
+	g.digest = sha256.Sum256([]byte(token))
+	set := t.users.Load()
 	match := -1
-	for i := range t.list {
-		if subtle.ConstantTimeCompare(digest[:], t.list[i].digest[:]) == 1 {
+	for i := range set.list {
+		if subtle.ConstantTimeCompare(g.digest[:], set.list[i].digest[:]) == 1 {
 			match = i
 		}
 	}
-	if match < 0 {
-		return "", digest, ErrUnauthorized
+	if match >= 0 {
+		t.mu.RLock()
+		revoked := t.revoked[g.digest]
+		t.mu.RUnlock()
+		if revoked {
+			return g, ErrUnauthorized
+		}
+		g.user = set.list[match].user
+		return g, nil
 	}
-	t.mu.RLock()
-	revoked := t.revoked[digest]
-	t.mu.RUnlock()
-	if revoked {
-		return "", digest, ErrUnauthorized
+	if t.issued == nil {
+		return g, ErrUnauthorized
 	}
-	return t.list[match].user, digest, nil
+	it, ok := t.issued.access(g.digest, now)
+	if !ok || !set.has(it.User) {
+		return g, ErrUnauthorized
+	}
+	g.user, g.id = it.User, it.Grant
+	return g, nil
 }
 
 // revoke makes a token unusable from now on. The revocation takes effect in

@@ -39,4 +39,43 @@ var (
 	// ErrCallback is returned when the platform's callback API refused a
 	// notification or could not be reached.
 	ErrCallback = errors.New("yandex: callback failed")
+
+	// ErrRunning is returned by Notifier.Run when the notifier is already
+	// running.
+	ErrRunning = errors.New("yandex: notifier is already running")
+
+	// ErrInvalidRequest is returned by the OAuth endpoints when a request
+	// misses a parameter, repeats one, or is not a form (RFC 6749
+	// invalid_request).
+	ErrInvalidRequest = errors.New("yandex: oauth: invalid request")
+
+	// ErrInvalidClient is returned when the OAuth client is unknown or its
+	// secret is wrong (invalid_client).
+	ErrInvalidClient = errors.New("yandex: oauth: client authentication failed")
+
+	// ErrInvalidGrant is returned when an authorization code or refresh
+	// token is unknown, expired, already used, or was issued to another
+	// client or redirect URI (invalid_grant).
+	ErrInvalidGrant = errors.New("yandex: oauth: invalid grant")
+
+	// ErrUnsupportedGrant is returned for a grant_type other than
+	// authorization_code and refresh_token (unsupported_grant_type).
+	ErrUnsupportedGrant = errors.New("yandex: oauth: unsupported grant type")
+
+	// ErrLogin is returned when the login page was sent a wrong user id or
+	// password.
+	ErrLogin = errors.New("yandex: oauth: wrong user id or password")
+
+	// ErrCSRF is returned when a login form carries no valid token for the
+	// browser that sent it, or the form is too old.
+	ErrCSRF = errors.New("yandex: oauth: login form expired or forged")
+
+	// ErrRateLimited is returned when a client address has tried to log in
+	// too often.
+	ErrRateLimited = errors.New("yandex: oauth: too many login attempts")
+
+	// ErrBadClientRedirect is returned when an authorization request names
+	// an unknown client or a redirect URI that is not registered. The user
+	// is shown an error page and never redirected.
+	ErrBadClientRedirect = errors.New("yandex: oauth: unknown client or redirect URI")
 )

@@ -41,14 +41,21 @@ type Options struct {
 	// Reportable marks capabilities and properties reportable in discovery;
 	// set it when a Notifier pushes state to the platform.
 	Reportable bool
+	// OAuth, when set, serves the account-linking server under /oauth/
+	// (see OAuthOptions) and accepts the access tokens it issues. Nil: no
+	// OAuth, the /oauth/ routes answer 404.
+	OAuth *OAuthOptions
 }
 
-// Handler serves the provider API under /v1.0.
+// Handler serves the provider API under /v1.0 and, when OAuth is on, the
+// account-linking server under /oauth/. Mount it at both prefixes; it
+// matches full paths.
 type Handler struct {
 	hub    *hub.Hub
 	opts   Options
 	log    *slog.Logger
 	tokens *tokens
+	oauth  *oauthServer // nil: OAuth off
 
 	frags sync.Map // device id -> *frag
 
@@ -78,17 +85,39 @@ func New(h *hub.Hub, opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	log := opts.Logger.With("api", "yandex")
+	var osrv *oauthServer
+	if opts.OAuth != nil {
+		if osrv, err = newOAuth(*opts.OAuth, log, h.Now()); err != nil {
+			return nil, err
+		}
+		t.issued = osrv.store
+	}
 	var p [6]byte
 	_, _ = rand.Read(p[:])
 	hd := &Handler{
 		hub:       h,
 		opts:      opts,
-		log:       opts.Logger.With("api", "yandex"),
+		log:       log,
 		tokens:    t,
+		oauth:     osrv,
 		ridPrefix: "hubd-" + hex.EncodeToString(p[:]) + "-",
 	}
 	hd.calls.New = func() any { return &call{ids: make([]string, 0, 16)} }
 	return hd, nil
+}
+
+// SetUsers replaces the linked accounts (a configuration reload). It is
+// safe to call while requests are served: each request sees the old or the
+// new set whole. Tokens issued by the OAuth server to a user who is no
+// longer listed stop working. On error nothing changes.
+func (h *Handler) SetUsers(users []User) error {
+	set, err := buildUsers(users)
+	if err != nil {
+		return err
+	}
+	h.tokens.users.Store(set)
+	return nil
 }
 
 // call is the per-request scratch space, pooled.
@@ -96,6 +125,7 @@ type call struct {
 	rid    string
 	user   string
 	digest [sha256.Size]byte
+	grant  string // set when the bearer token was issued by the OAuth server
 	body   []byte
 	out    []byte
 	ids    []string
@@ -150,6 +180,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ep := routes[r.URL.Path]
 	var err error
+	if ep == nil && h.oauth != nil && strings.HasPrefix(r.URL.Path, "/oauth/") {
+		name, status, err := h.serveOAuth(w, r, c)
+		h.finish(r, c, name, status, err, start)
+		return
+	}
 	switch {
 	case ep == nil:
 		ep = unknownEndpoint
@@ -158,7 +193,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", ep.method)
 		err = fmt.Errorf("%w: %s wants %s", ErrMethod, ep.name, ep.method)
 	case ep.auth:
-		c.user, c.digest, err = h.tokens.check(bearer(r))
+		var g grant
+		g, err = h.tokens.check(bearer(r), h.hub.Now())
+		c.user, c.digest, c.grant = g.user, g.digest, g.id
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hubd"`)
 		}
@@ -170,9 +207,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		status = h.writeError(w, c, err)
 	}
+	h.finish(r, c, ep.name, status, err, start)
+}
+
+// finish reports a served request to Observe and the log.
+func (h *Handler) finish(r *http.Request, c *call, name string, status int, err error, start time.Time) {
 	d := time.Since(start)
 	if h.opts.Observe != nil {
-		h.opts.Observe(ep.name, status, d)
+		h.opts.Observe(name, status, d)
 	}
 	if h.log.Enabled(r.Context(), slog.LevelInfo) {
 		result := c.result
@@ -181,7 +223,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("request_id", c.rid),
-			slog.String("endpoint", ep.name),
+			slog.String("endpoint", name),
 			slog.String("user", c.user),
 			slog.String("devices", idList(c.ids, c.nDevs)),
 			slog.Int("status", status),
@@ -281,7 +323,11 @@ func writeJSON(w http.ResponseWriter, status int, b []byte) {
 
 // readBody reads the request body into c.body, at most MaxBody bytes.
 func (h *Handler) readBody(c *call, r *http.Request) error {
-	max := h.opts.MaxBody
+	return h.readBodyMax(c, r, h.opts.MaxBody)
+}
+
+// readBodyMax reads the request body into c.body, at most max bytes.
+func (h *Handler) readBodyMax(c *call, r *http.Request, max int64) error {
 	if r.ContentLength > max {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, r.ContentLength, max)
 	}
@@ -376,9 +422,15 @@ func (h *Handler) appendQueried(b []byte, id string, now time.Time) []byte {
 	return append(b, enc...)
 }
 
-// serveUnlink revokes the token the call came with.
+// serveUnlink revokes the token the call came with. For a token the
+// OAuth server issued, that is every token of the same account linking:
+// the access token, its refresh token and their predecessors.
 func (h *Handler) serveUnlink(c *call, w http.ResponseWriter, r *http.Request) error {
-	if err := h.tokens.revoke(c.digest, h.hub.Now()); err != nil {
+	if c.grant != "" {
+		if err := h.oauth.store.revokeGrant(c.grant); err != nil {
+			return err
+		}
+	} else if err := h.tokens.revoke(c.digest, h.hub.Now()); err != nil {
 		return err
 	}
 	h.log.Info("account unlinked", "user", c.user, "request_id", c.rid)
