@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"hubd/hub"
@@ -53,9 +54,10 @@ const maxPerCall = 100
 // however long the platform is unreachable, and it never blocks the hub or
 // the API: it reads from a hub subscription and sends on its own goroutine.
 type Notifier struct {
-	hub  *hub.Hub
-	opts NotifierOptions
-	log  *slog.Logger
+	hub     *hub.Hub
+	opts    NotifierOptions
+	log     *slog.Logger
+	running atomic.Bool
 
 	mu          sync.Mutex
 	pending     map[string]*pend
@@ -66,6 +68,9 @@ type Notifier struct {
 type pend struct {
 	fields hub.FieldSet
 	snap   hub.Snapshot
+	// status: the device's reachability changed, so the callback carries
+	// a device-level "status" (online or offline, from snap).
+	status bool
 }
 
 // NewNotifier builds a notifier for h. Run starts it.
@@ -122,8 +127,13 @@ func (n *Notifier) Status() hub.NotifierStatus {
 	return s
 }
 
-// Run collects changes and pushes them until ctx ends.
+// Run collects changes and pushes them until ctx ends. It returns
+// ErrRunning, and does nothing else, when the notifier is running already.
 func (n *Notifier) Run(ctx context.Context) error {
+	if !n.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer n.running.Store(false)
 	sub := n.hub.Subscribe(4096)
 	defer n.hub.Unsubscribe(sub)
 	var wg sync.WaitGroup
@@ -165,10 +175,15 @@ func (n *Notifier) take(c hub.Change) {
 	case hub.ChangeState:
 		n.addLocked(c.Device, c.Fields, c.Snapshot)
 	case hub.ChangeOnline:
-		if c.Snapshot.Online {
+		if n.hub.Reachable(&c.Snapshot) {
 			// Back online: the platform may have missed anything.
 			n.addLocked(c.Device, c.Snapshot.State.Set, c.Snapshot)
+		} else {
+			// Offline or stale: values pending for it are moot now.
+			n.addLocked(c.Device, 0, c.Snapshot)
+			n.pending[c.Device].fields = 0
 		}
+		n.pending[c.Device].status = true
 	case hub.ChangeDevices:
 		n.discoveryAt = n.hub.Now().Add(n.opts.Settle)
 	}
@@ -183,6 +198,13 @@ func (n *Notifier) addLocked(id string, fields hub.FieldSet, snap hub.Snapshot) 
 	p.fields |= fields
 	if snap.Seq >= p.snap.Seq {
 		p.snap = snap
+	}
+}
+
+func (n *Notifier) restoreLocked(id string, old *pend) {
+	n.addLocked(id, old.fields, old.snap)
+	if old.status {
+		n.pending[id].status = true
 	}
 }
 
@@ -282,8 +304,7 @@ func (n *Notifier) restore(ids []string, batch map[string]*pend) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, id := range ids {
-		p := batch[id]
-		n.addLocked(id, p.fields, p.snap)
+		n.restoreLocked(id, batch[id])
 	}
 }
 
@@ -298,19 +319,42 @@ func (n *Notifier) stateBody(ids []string, batch map[string]*pend) []byte {
 	count := 0
 	for _, id := range ids {
 		p := batch[id]
-		if !n.hub.Reachable(&p.snap) || p.snap.State.Set.Intersect(p.fields).Empty() {
+		reach := n.hub.Reachable(&p.snap)
+		switch {
+		case !reach && !p.status, reach && !p.status && p.snap.State.Set.Intersect(p.fields).Empty():
 			continue
 		}
 		if count > 0 {
 			b = append(b, ',')
 		}
 		count++
-		b = appendDeviceState(b, id, &p.snap.State, p.fields)
+		switch {
+		case !reach:
+			b = append(b, `{"id":`...)
+			b = appendString(b, id)
+			b = append(b, `,"status":"offline"}`...)
+		case p.status:
+			b = appendDeviceStatus(b, id, "online", &p.snap.State, p.fields)
+		default:
+			b = appendDeviceState(b, id, &p.snap.State, p.fields)
+		}
 	}
 	if count == 0 {
 		return nil
 	}
 	return append(b, "]}}"...)
+}
+
+// appendDeviceStatus is appendDeviceState with a device-level "status"
+// after the id.
+func appendDeviceStatus(b []byte, id, status string, st *hub.State, fields hub.FieldSet) []byte {
+	enc := appendDeviceState(nil, id, st, fields)
+	head := len(appendString([]byte(`{"id":`), id))
+	b = append(b, enc[:head]...)
+	b = append(b, `,"status":"`...)
+	b = append(b, status...)
+	b = append(b, '"')
+	return append(b, enc[head:]...)
 }
 
 func appendTS(b []byte, t time.Time) []byte {

@@ -3,6 +3,7 @@ package yandex
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -288,4 +289,75 @@ func TestNewNotifier_RequiresIdentity(t *testing.T) {
 	if _, err := NewNotifier(f.hub, NotifierOptions{SkillID: "s"}); err == nil {
 		t.Error("no token and user: want an error")
 	}
+}
+
+// deviceStatuses returns each device's "status" in a callback and whether
+// it carried capabilities or properties.
+func deviceStatuses(t *testing.T, body []byte) map[string]string {
+	t.Helper()
+	var cb struct {
+		Payload struct {
+			Devices []struct {
+				ID           string            `json:"id"`
+				Status       string            `json:"status"`
+				Capabilities []json.RawMessage `json:"capabilities"`
+				Properties   []json.RawMessage `json:"properties"`
+			} `json:"devices"`
+		} `json:"payload"`
+	}
+	if err := json.Unmarshal(body, &cb); err != nil {
+		t.Fatalf("callback is not JSON: %v: %s", err, body)
+	}
+	out := map[string]string{}
+	for _, d := range cb.Payload.Devices {
+		s := d.Status
+		if len(d.Capabilities)+len(d.Properties) > 0 {
+			s += "+values"
+		}
+		out[d.ID] = s
+	}
+	return out
+}
+
+func TestNotifier_Unreachable_SendsOfflineThenOnlineStatus(t *testing.T) {
+	f := newFixture(t, Options{})
+	p := newPlatform(t)
+	startNotifier(t, f.hub, p, NotifierOptions{Batch: 50 * time.Millisecond})
+	// A value change, then the device drops off within the same window:
+	// only the offline status goes out.
+	f.hub.Apply(hub.Report{Device: "lamp-1", State: hub.State{Set: hub.Fields(hub.FieldBrightness), Brightness: 33}})
+	f.hub.Apply(hub.Report{Device: "lamp-1", Avail: hub.AvailOffline})
+	f.hub.Apply(hub.Report{Device: "socket-1", State: hub.State{Set: hub.Fields(hub.FieldPower), Power: 7}})
+	eventually(t, "a state callback", func() bool { return len(p.stateBodies()) > 0 })
+	got := map[string]string{}
+	for _, b := range p.stateBodies() {
+		for k, v := range deviceStatuses(t, b) {
+			got[k] = v
+		}
+	}
+	if got["lamp-1"] != "offline" || got["socket-1"] != "+values" {
+		t.Fatalf("statuses %v, want lamp-1 offline without values and socket-1 values without status", got)
+	}
+	n := len(p.stateBodies())
+	f.hub.Apply(hub.Report{Device: "lamp-1", State: hub.State{Set: hub.Fields(hub.FieldOn), On: true}})
+	eventually(t, "the online callback", func() bool { return len(p.stateBodies()) > n })
+	last := p.stateBodies()[len(p.stateBodies())-1]
+	if s := deviceStatuses(t, last); s["lamp-1"] != "online+values" {
+		t.Fatalf("back online: %v in %s", s, last)
+	}
+	if v := instances(t, last); v["lamp-1/brightness"] != "33" || v["lamp-1/on"] != "true" {
+		t.Errorf("back online must carry every known value: %v", v)
+	}
+}
+
+func TestNotifier_Run_TwiceAtOnceIsRefused(t *testing.T) {
+	f := newFixture(t, Options{})
+	p := newPlatform(t)
+	n := startNotifier(t, f.hub, p, NotifierOptions{})
+	if err := n.Run(context.Background()); !errors.Is(err, ErrRunning) {
+		t.Fatalf("second Run: %v, want ErrRunning", err)
+	}
+	// The first Run is unharmed.
+	f.hub.Apply(hub.Report{Device: "lamp-1", State: hub.State{Set: hub.Fields(hub.FieldBrightness), Brightness: 44}})
+	eventually(t, "a state callback", func() bool { return len(p.stateBodies()) > 0 })
 }
