@@ -427,7 +427,7 @@ func (h *Handler) appendQueried(b []byte, id string, now time.Time) []byte {
 // the access token, its refresh token and their predecessors.
 func (h *Handler) serveUnlink(c *call, w http.ResponseWriter, r *http.Request) error {
 	if c.grant != "" {
-		if err := h.oauth.store.revokeGrant(c.grant); err != nil {
+		if err := h.oauth.store.revokeGrant(c.grant, h.hub.Now()); err != nil {
 			return err
 		}
 	} else if err := h.tokens.revoke(c.digest, h.hub.Now()); err != nil {

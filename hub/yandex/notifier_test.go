@@ -361,3 +361,29 @@ func TestNotifier_Run_TwiceAtOnceIsRefused(t *testing.T) {
 	f.hub.Apply(hub.Report{Device: "lamp-1", State: hub.State{Set: hub.Fields(hub.FieldBrightness), Brightness: 44}})
 	eventually(t, "a state callback", func() bool { return len(p.stateBodies()) > 0 })
 }
+
+func TestNotifier_StaleDevice_IsReportedOffline(t *testing.T) {
+	clk := newClock(t0)
+	h, err := hub.New(demoDevices(), demoSite(), hub.Options{Now: clk.Now, StaleAfter: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	for _, r := range demoReports() {
+		if err := h.Apply(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := newPlatform(t)
+	startNotifier(t, h, p, NotifierOptions{Batch: 30 * time.Millisecond})
+	clk.Add(time.Second) // every device falls silent for ten times StaleAfter
+	eventually(t, "offline statuses", func() bool {
+		got := map[string]string{}
+		for _, b := range p.stateBodies() {
+			for k, v := range deviceStatuses(t, b) {
+				got[k] = v
+			}
+		}
+		return len(got) == len(demoDevices()) && got["lamp-3"] == "offline" && got["socket-2"] == "offline"
+	})
+}

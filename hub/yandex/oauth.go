@@ -476,7 +476,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, c *call, now tim
 			}
 			p, old, err := o.store.rotate(req.RefreshToken, now, o.opts.AccessTTL, o.opts.RefreshTTL)
 			if err == nil && !h.tokens.users.Load().has(old.User) {
-				_ = o.store.revokeGrant(old.Grant)
+				_ = o.store.revokeGrant(old.Grant, now)
 				return pair{}, fmt.Errorf("%w: the user of this token is no longer configured", ErrInvalidGrant)
 			}
 			c.user = old.User
@@ -603,7 +603,7 @@ func (h *Handler) exchangeCode(req *tokenRequest, c *call, now time.Time) (pair,
 	}
 	o.mu.Unlock()
 	if reused != nil {
-		if rerr := o.store.revokeGrant(reused.grant); rerr != nil {
+		if rerr := o.store.revokeGrant(reused.grant, now); rerr != nil {
 			h.log.Warn("revoking tokens of a replayed code", "err", rerr)
 		}
 		h.log.Warn("authorization code replayed: its tokens are revoked", "user", reused.user, "request_id", c.rid)

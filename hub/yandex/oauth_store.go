@@ -52,14 +52,21 @@ type issued struct {
 	mu   sync.RWMutex
 	toks map[[sha256.Size]byte]*issuedToken
 	seq  uint64
+	// gone remembers recently revoked grants, so a refresh racing with an
+	// unlink can not bring its grant back.
+	gone map[string]time.Time
 }
+
+// goneFor is how long a revoked grant is remembered; a refresh takes
+// milliseconds.
+const goneFor = 10 * time.Minute
 
 func issuedKey(d [sha256.Size]byte) string { return issuedPrefix + hex.EncodeToString(d[:]) }
 
 // newIssued loads the persisted tokens, dropping expired or unreadable
 // entries and trimming users over the bound.
 func newIssued(kv KV, perUser int, log *slog.Logger, now time.Time) (*issued, error) {
-	s := &issued{kv: kv, perUser: perUser, log: log, toks: map[[sha256.Size]byte]*issuedToken{}}
+	s := &issued{kv: kv, perUser: perUser, log: log, toks: map[[sha256.Size]byte]*issuedToken{}, gone: map[string]time.Time{}}
 	if kv == nil {
 		return s, nil
 	}
@@ -164,6 +171,11 @@ func (s *issued) issue(user, grantID, scope string, now time.Time, accessTTL, re
 		}
 	}
 	s.mu.Lock()
+	if _, dead := s.gone[grantID]; dead {
+		s.mu.Unlock()
+		s.forget([][sha256.Size]byte{ad, rd})
+		return pair{}, fmt.Errorf("%w: the account was unlinked", ErrInvalidGrant)
+	}
 	s.toks[ad], s.toks[rd] = at, rt
 	evicted := s.expiredLocked(user, now)
 	evicted = append(evicted, s.trimLocked(user, s.perUser)...)
@@ -264,8 +276,12 @@ func (s *issued) rotate(refresh string, now time.Time, accessTTL, refreshTTL tim
 }
 
 // revokeGrant drops every token of one account linking.
-func (s *issued) revokeGrant(grantID string) error {
+func (s *issued) revokeGrant(grantID string, now time.Time) error {
 	s.mu.Lock()
+	if len(s.gone) >= 4096 {
+		clear(s.gone) // only a racing refresh needs it
+	}
+	s.gone[grantID] = now
 	var gone [][sha256.Size]byte
 	for d, t := range s.toks {
 		if t.Grant == grantID {
@@ -280,6 +296,11 @@ func (s *issued) revokeGrant(grantID string) error {
 // prune drops every expired token.
 func (s *issued) prune(now time.Time) {
 	s.mu.Lock()
+	for g, at := range s.gone {
+		if now.Sub(at) > goneFor {
+			delete(s.gone, g)
+		}
+	}
 	var gone [][sha256.Size]byte
 	for d, t := range s.toks {
 		if t.expired(now) {

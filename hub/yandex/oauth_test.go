@@ -2,6 +2,7 @@ package yandex
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -717,3 +718,25 @@ func TestOAuth_Token_PersistFailureIsServerError(t *testing.T) {
 		t.Error("unpersisted tokens were kept")
 	}
 }
+
+func TestOAuth_Refresh_RacingUnlinkDoesNotRevive(t *testing.T) {
+	f := newOAuthFixture(t, nil, nil)
+	tk := mustTokens(t, exchange(t, f, login(t, f, "alice", "alice-pass")))
+	// Claim-then-issue is what rotate does; an unlink between the two must win.
+	st := f.api.oauth.store
+	it, ok := st.access(sha256Sum(tk.Access), f.clock.Now())
+	if !ok {
+		t.Fatal("issued access token not found")
+	}
+	if err := st.revokeGrant(it.Grant, f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.issue("alice", it.Grant, "", f.clock.Now(), time.Hour, time.Hour); !errors.Is(err, ErrInvalidGrant) {
+		t.Errorf("issue for an unlinked grant: %v", err)
+	}
+	if n := st.count("alice"); n != 0 {
+		t.Errorf("%d tokens left after unlink", n)
+	}
+}
+
+func sha256Sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }
