@@ -1,0 +1,103 @@
+package serial
+
+import (
+	"fmt"
+
+	"hubd/firmware/wire"
+	"hubd/hub"
+)
+
+// toHub converts a device's STATE payload to hub state.
+func toHub(s wire.State) hub.State {
+	var h hub.State
+	if s.Fields.Has(wire.FOn) {
+		h.Set, h.On = h.Set.With(hub.FieldOn), s.On
+	}
+	if s.Fields.Has(wire.FBrightness) {
+		h.Set, h.Brightness = h.Set.With(hub.FieldBrightness), int(s.Brightness)
+	}
+	if s.Fields.Has(wire.FColor) {
+		h.Set, h.Color = h.Set.With(hub.FieldColor), hub.HSV{H: int(s.Hue), S: int(s.Sat), V: int(s.Val)}
+	}
+	if s.Fields.Has(wire.FTemp) {
+		h.Set, h.TemperatureK = h.Set.With(hub.FieldTemperatureK), int(s.Kelvin)
+	}
+	if s.Fields.Has(wire.FMode) {
+		switch s.Mode {
+		case wire.ModeHSV:
+			h.Mode = hub.ColorModeHSV
+		case wire.ModeTemp:
+			h.Mode = hub.ColorModeTemperature
+		}
+	}
+	if s.Fields.Has(wire.FPower) {
+		h.Set, h.Power = h.Set.With(hub.FieldPower), float64(s.PowerCW)/100
+	}
+	if s.Fields.Has(wire.FVoltage) {
+		h.Set, h.Voltage = h.Set.With(hub.FieldVoltage), float64(s.VoltageCV)/100
+	}
+	if s.Fields.Has(wire.FCurrent) {
+		h.Set, h.Current = h.Set.With(hub.FieldCurrent), float64(s.CurrentMA)/1000
+	}
+	if s.Fields.Has(wire.FEnergy) {
+		h.Set, h.Energy = h.Set.With(hub.FieldEnergy), float64(s.EnergyWh)/1000
+	}
+	return h
+}
+
+// toWire converts the values a command sets. Meter readings can not be set.
+func toWire(h hub.State) (wire.State, error) {
+	var s wire.State
+	if ro := h.Set.Intersect(hub.MeterFields); !ro.Empty() {
+		return s, fmt.Errorf("%w: %s is read-only", hub.ErrNotSupported, ro)
+	}
+	if h.Set.Has(hub.FieldOn) {
+		s.Fields |= wire.FOn
+		s.On = h.On
+	}
+	if h.Set.Has(hub.FieldBrightness) {
+		if h.Brightness < 0 || h.Brightness > 100 {
+			return s, fmt.Errorf("%w: brightness %d", hub.ErrInvalidValue, h.Brightness)
+		}
+		s.Fields |= wire.FBrightness
+		s.Brightness = uint8(h.Brightness)
+	}
+	if h.Set.Has(hub.FieldColor) {
+		if !h.Color.Valid() {
+			return s, fmt.Errorf("%w: color %v", hub.ErrInvalidValue, h.Color)
+		}
+		s.Fields |= wire.FColor
+		s.Hue, s.Sat, s.Val = uint16(h.Color.H), uint8(h.Color.S), uint8(h.Color.V)
+	}
+	if h.Set.Has(hub.FieldTemperatureK) {
+		if h.TemperatureK < 1000 || h.TemperatureK > 20000 {
+			return s, fmt.Errorf("%w: %d K", hub.ErrInvalidValue, h.TemperatureK)
+		}
+		s.Fields |= wire.FTemp
+		s.Kelvin = uint16(h.TemperatureK)
+	}
+	return s, nil
+}
+
+// toInfo converts an INFO reply.
+func toInfo(in wire.Info) *hub.Info {
+	return &hub.Info{
+		Manufacturer: in.Vendor,
+		Model:        in.Model,
+		Hardware:     fmt.Sprintf("rev %d", in.HWRev),
+		Firmware:     in.FirmwareString(),
+	}
+}
+
+// errorOf maps a device's ERROR reply to the hub's errors.
+func errorOf(e wire.ErrorReply) error {
+	switch e.Code {
+	case wire.ErrCodeRange:
+		return fmt.Errorf("%w: %v", hub.ErrInvalidValue, e)
+	case wire.ErrCodeUnsupported:
+		return fmt.Errorf("%w: %v", hub.ErrNotSupported, e)
+	case wire.ErrCodeBusy:
+		return fmt.Errorf("%w: %v", hub.ErrBusy, e)
+	}
+	return fmt.Errorf("%w: %v", ErrDevice, e)
+}
