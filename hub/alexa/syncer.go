@@ -486,6 +486,10 @@ func (a *applier) discover(ctx context.Context, st Step) error {
 		if decodeSession(raw, &sess) && s.opts.Now().Before(sess.Started.Add(DiscoverySessionTTL)) {
 			return fmt.Errorf("alexa: discovery for node %s: %w", st.Node, ErrDiscoveryBusy)
 		}
+		s.log.Warn("alexa: discovery session expired without a final status; starting a new one", "node", st.Node, "session", sess.Location)
+		if err := a.put(kvDiscState+st.Node, "EXPIRED"); err != nil {
+			return err
+		}
 	}
 	loc, err := s.client.StartDiscovery(ctx, unitID)
 	if err != nil {
@@ -503,7 +507,7 @@ func (a *applier) discover(ctx context.Context, st Step) error {
 // DiscoveryWait passes, or its hour runs out. It returns "node: STATUS" for
 // each session that finished.
 func (s *Syncer) pollSessions(ctx context.Context) ([]string, []error) {
-	deadline := s.opts.Now().Add(s.opts.DiscoveryWait)
+	deadline := time.Now().Add(s.opts.DiscoveryWait) // wall clock: Options.Now may stand still in tests
 	var done []string
 	var errs []error
 	failures := map[string]int{}
@@ -539,7 +543,7 @@ func (s *Syncer) pollSessions(ctx context.Context) ([]string, []error) {
 			}
 			running++
 		}
-		if running == 0 || ctx.Err() != nil || !s.opts.Now().Before(deadline) {
+		if running == 0 || ctx.Err() != nil || !time.Now().Before(deadline) {
 			slices.Sort(done)
 			return done, errs
 		}

@@ -103,7 +103,11 @@ func (s *Server) createUnit(w http.ResponseWriter, r *http.Request) {
 	lose := msg == "" && s.loseReply()
 	s.mu.Unlock()
 	if msg != "" {
-		s.fail(w, status, "BAD_REQUEST", msg)
+		typ := "BAD_REQUEST"
+		if status == http.StatusNotFound {
+			typ = "NOT_FOUND"
+		}
+		s.fail(w, status, typ, msg)
 		return
 	}
 	if lose {

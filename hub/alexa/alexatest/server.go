@@ -204,6 +204,18 @@ func (s *Server) ExpireTokens() {
 	s.mu.Unlock()
 }
 
+// ExpireSessions ends every running discovery session the way an hour's
+// expiry does: their Location answers 404 from now on.
+func (s *Server) ExpireSessions() {
+	s.mu.Lock()
+	for id, d := range s.sessions {
+		if d.status == "IN_PROGRESS" {
+			delete(s.sessions, id)
+		}
+	}
+	s.mu.Unlock()
+}
+
 // RevokeRefreshTokens makes every refresh token invalid (invalid_grant).
 func (s *Server) RevokeRefreshTokens() {
 	s.mu.Lock()
