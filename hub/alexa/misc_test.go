@@ -1,6 +1,10 @@
 package alexa
 
 import (
+	"slices"
+	"time"
+
+	"hubd/hub"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -12,3 +16,7 @@ func newHTTPServer(t *testing.T, h http.Handler) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+type nodeT = hub.Node
+
+func sortDurations(d []time.Duration) { slices.Sort(d) }
