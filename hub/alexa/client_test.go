@@ -55,6 +55,9 @@ func TestClient_Units_CRUD(t *testing.T) {
 	if err != nil || u.Name != "Property B" || u.ParentID != alexatest.DemoOrg || u.Level != 1 {
 		t.Fatalf("get: %+v, %v", u, err)
 	}
+	if err := c.EnableSkill(ctx, "amzn1.ask.skill.sub", id, ""); err != nil {
+		t.Fatalf("enable skill: %v", err)
+	}
 	if err := c.DeleteUnit(ctx, id); err != nil {
 		t.Fatal(err)
 	}

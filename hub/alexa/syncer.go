@@ -73,6 +73,7 @@ func (s *Syncer) SetSite(site *hub.Site) error {
 	}
 	s.mu.Lock()
 	s.site = site
+	s.status.Units = nil // rebuilt from the new site on the next Status
 	s.mu.Unlock()
 	return nil
 }

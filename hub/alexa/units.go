@@ -110,3 +110,16 @@ func (c *Client) DeleteUnit(ctx context.Context, id string) error {
 		ok: []int{http.StatusOK, http.StatusNoContent, http.StatusNotFound}})
 	return err
 }
+
+// EnableSkill enables a subscription skill on a property unit, which Alexa
+// requires before children can be created under it. stage is "live" when
+// empty.
+func (c *Client) EnableSkill(ctx context.Context, skillID, unitID, stage string) error {
+	if stage == "" {
+		stage = "live"
+	}
+	body := map[string]string{"unitId": unitID, "stage": stage}
+	_, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/skills/" + url.PathEscape(skillID) + "/enablements",
+		body: body, ok: []int{http.StatusOK, http.StatusCreated, http.StatusNoContent}})
+	return err
+}
