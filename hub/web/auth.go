@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -75,7 +76,6 @@ type auth struct {
 
 func newAuth(users []User, ttl time.Duration, burst int, every time.Duration, now func() time.Time) (*auth, error) {
 	a := &auth{
-		users:    map[string][]byte{},
 		ttl:      ttl,
 		burst:    float64(burst),
 		every:    every,
@@ -83,27 +83,51 @@ func newAuth(users []User, ttl time.Duration, burst int, every time.Duration, no
 		sessions: map[string]*session{},
 		limits:   map[string]*bucket{},
 	}
+	if err := a.setUsers(users); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// setUsers replaces the user list (a config reload). Sessions of users that
+// are gone or whose password changed end at once. On error nothing changes.
+func (a *auth) setUsers(users []User) error {
+	m := map[string][]byte{}
 	cost := bcrypt.DefaultCost
 	for i, u := range users {
 		if u.Name == "" || len(u.Name) > 64 {
-			return nil, fmt.Errorf("%w: user %d: name must be 1..64 characters", ErrInvalidOptions, i+1)
+			return fmt.Errorf("%w: user %d: name must be 1..64 characters", ErrInvalidOptions, i+1)
 		}
-		if _, dup := a.users[u.Name]; dup {
-			return nil, fmt.Errorf("%w: user %q is listed twice", ErrInvalidOptions, u.Name)
+		if _, dup := m[u.Name]; dup {
+			return fmt.Errorf("%w: user %q is listed twice", ErrInvalidOptions, u.Name)
 		}
 		c, err := bcrypt.Cost([]byte(u.PasswordHash))
 		if err != nil {
-			return nil, fmt.Errorf("%w: user %q: password hash is not bcrypt: %v", ErrInvalidOptions, u.Name, err)
+			return fmt.Errorf("%w: user %q: password hash is not bcrypt: %v", ErrInvalidOptions, u.Name, err)
 		}
 		cost = c
-		a.users[u.Name] = []byte(u.PasswordHash)
+		m[u.Name] = []byte(u.PasswordHash)
 	}
 	d, err := bcrypt.GenerateFromPassword([]byte("no such user"), cost)
 	if err != nil {
-		return nil, fmt.Errorf("web: dummy hash: %w", err)
+		return fmt.Errorf("web: dummy hash: %w", err)
 	}
-	a.dummy = d
-	return a, nil
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id, sess := range a.sessions {
+		if !bytes.Equal(m[sess.user], a.users[sess.user]) || m[sess.user] == nil {
+			delete(a.sessions, id)
+		}
+	}
+	a.users, a.dummy = m, d
+	return nil
+}
+
+// hasUsers reports whether anyone can log in.
+func (a *auth) hasUsers() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.users) > 0
 }
 
 // allow takes one login attempt from key's bucket.
@@ -146,9 +170,12 @@ func (a *auth) pruneLimits(now time.Time) {
 
 // login checks a user's password and opens a session.
 func (a *auth) login(name, password string) (id string, s *session, err error) {
+	a.mu.Lock()
 	hash, ok := a.users[name]
+	dummy := a.dummy
+	a.mu.Unlock()
 	if !ok || len(password) > maxPassword {
-		bcrypt.CompareHashAndPassword(a.dummy, []byte(password))
+		bcrypt.CompareHashAndPassword(dummy, []byte(password))
 		return "", nil, ErrBadLogin
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
@@ -341,7 +368,7 @@ type sessionBody struct {
 }
 
 func (s *Server) sessionOf(sess *session) sessionBody {
-	b := sessionBody{Users: len(s.auth.users) > 0, CanView: s.opts.AllowAnonymousView}
+	b := sessionBody{Users: s.auth.hasUsers(), CanView: s.opts.AllowAnonymousView}
 	if sess != nil {
 		b.User, b.CSRF = sess.user, sess.csrf
 		b.Expires = sess.expires.UTC().Format(time.RFC3339)

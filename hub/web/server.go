@@ -179,6 +179,10 @@ func (s *Server) Close() error {
 // Handler serves every route of the page; mount it at "/".
 func (s *Server) Handler() http.Handler { return s.mux }
 
+// SetUsers replaces the users who may log in (a config reload). Sessions of
+// removed users, or users whose password changed, end at once.
+func (s *Server) SetUsers(users []User) error { return s.auth.setUsers(users) }
+
 func (s *Server) routes() {
 	static, _ := fs.Sub(assets, "assets")
 	files := http.FileServer(http.FS(static))

@@ -467,3 +467,30 @@ func TestErrorStatus_MapsDomainErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestServer_SetUsers_EndsSessionsOfRemovedUsers(t *testing.T) {
+	ts := newTestServer(t, Options{AllowAnonymousView: true})
+	b := newBrowser(t, ts.url)
+	if resp := b.login(testUser, testPass); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	if err := ts.Server.SetUsers([]User{{Name: "x", PasswordHash: "not bcrypt"}}); err == nil {
+		t.Fatal("a bad user list was accepted")
+	}
+	// The refused list changed nothing: the session still works.
+	if resp, body := b.do("POST", "/api/devices/lamp-1/command", `{"on":false}`, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("command after refused reload: %d %s", resp.StatusCode, body)
+	}
+	if err := ts.Server.SetUsers([]User{{Name: "other", PasswordHash: testHash(t, "other-pass")}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := b.do("POST", "/api/devices/lamp-1/command", `{"on":true}`, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("removed user's session still works: %d", resp.StatusCode)
+	}
+	if resp := b.login(testUser, testPass); resp.StatusCode == http.StatusOK {
+		t.Fatal("removed user can still log in")
+	}
+	if resp := newBrowser(t, ts.url).login("other", "other-pass"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("new user cannot log in: %d", resp.StatusCode)
+	}
+}

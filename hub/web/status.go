@@ -199,7 +199,7 @@ func (s *Server) status() Status {
 		Devices:  []DeviceView{},
 		Site:     []*NodeView{},
 		Events:   s.h.Events(),
-		Controls: Controls{Login: len(s.auth.users) > 0, SyncNow: s.opts.SyncNow != nil},
+		Controls: Controls{Login: s.auth.hasUsers(), SyncNow: s.opts.SyncNow != nil},
 	}
 	for _, d := range s.h.Devices() {
 		if v, ok := s.deviceView(d.ID, site); ok {
