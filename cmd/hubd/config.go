@@ -100,11 +100,23 @@ type NodeConfig struct {
 type YandexConfig struct {
 	Users  []YandexUser  `yaml:"users"`
 	Notify *NotifyConfig `yaml:"notify"`
+	OAuth  *OAuthConfig  `yaml:"oauth"`
 }
 
 type YandexUser struct {
-	ID     string   `yaml:"id"`
-	Tokens []string `yaml:"tokens"` // sha256:<hex> (see `hubd hash-token`)
+	ID           string   `yaml:"id"`
+	Tokens       []string `yaml:"tokens"`        // sha256:<hex> (see `hubd hash-token`)
+	PasswordHash string   `yaml:"password_hash"` // bcrypt; for account linking (oauth)
+}
+
+// OAuthConfig turns on the account-linking server the platform uses to get
+// tokens by itself.
+type OAuthConfig struct {
+	ClientID         string        `yaml:"client_id"`
+	ClientSecretHash string        `yaml:"client_secret_hash"` // sha256:<hex>
+	RedirectURIs     []string      `yaml:"redirect_uris"`
+	AccessTTL        time.Duration `yaml:"access_ttl"`
+	RefreshTTL       time.Duration `yaml:"refresh_ttl"`
 }
 
 type NotifyConfig struct {
@@ -488,6 +500,32 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 			}
 		}
 	}
+	for i, u := range c.Yandex.Users {
+		if u.PasswordHash != "" && !validBcrypt(u.PasswordHash) {
+			add(lineOf(root, "yandex", "users", i, "password_hash"), "yandex user %q: password_hash must be a bcrypt hash (make one with `hubd hash-password`)", u.ID)
+		}
+	}
+	if o := c.Yandex.OAuth; o != nil {
+		l := lineOf(root, "yandex", "oauth")
+		if o.ClientID == "" || len(o.RedirectURIs) == 0 {
+			add(l, "yandex.oauth needs client_id and redirect_uris")
+		}
+		if !validTokenHash(o.ClientSecretHash) {
+			add(lineOf(root, "yandex", "oauth", "client_secret_hash"), "yandex.oauth.client_secret_hash must be sha256:<64 hex digits> (make one with `hubd hash-token SECRET`)")
+		}
+		for j, u := range o.RedirectURIs {
+			if !strings.HasPrefix(u, "https://") {
+				add(lineOf(root, "yandex", "oauth", "redirect_uris", j), "yandex.oauth redirect URI %q must be https://", u)
+			}
+		}
+		hasLogin := false
+		for _, u := range c.Yandex.Users {
+			hasLogin = hasLogin || u.PasswordHash != ""
+		}
+		if !hasLogin {
+			add(l, "yandex.oauth is on but no yandex user has a password_hash to log in with")
+		}
+	}
 	if n := c.Yandex.Notify; n != nil {
 		if n.SkillID == "" || n.OAuthToken == "" || n.UserID == "" {
 			add(lineOf(root, "yandex", "notify"), "yandex.notify needs skill_id, oauth_token and user_id")
@@ -522,12 +560,16 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 			add(l, "web user %q is defined twice", u.Name)
 		}
 		webUsers[u.Name] = true
-		if !strings.HasPrefix(u.PasswordHash, "$2a$") && !strings.HasPrefix(u.PasswordHash, "$2b$") && !strings.HasPrefix(u.PasswordHash, "$2y$") {
+		if !validBcrypt(u.PasswordHash) {
 			add(lineOf(root, "web", "users", i, "password_hash"), "web user %q: password_hash must be a bcrypt hash (make one with `hubd hash-password`)", u.Name)
 		}
 	}
 	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
 	return es
+}
+
+func validBcrypt(s string) bool {
+	return len(s) == 60 && (strings.HasPrefix(s, "$2a$") || strings.HasPrefix(s, "$2b$") || strings.HasPrefix(s, "$2y$"))
 }
 
 func validTokenHash(s string) bool {

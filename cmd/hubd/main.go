@@ -1,23 +1,211 @@
-// Command hubd is the building hub daemon.
+// Command hubd is the building hub daemon: it talks to lamps and sockets over
+// serial lines and MQTT, keeps their state in bbolt, answers the Yandex smart
+// home provider API, syncs the building's rooms to Alexa and serves a status
+// page for technicians.
 //
-// Placeholder written by the service engineer until the lead's main.go lands:
-// it only handles `hubd version`.
+//	hubd demo [-http ADDR] [-data DIR] [-broker URL] [-alexa URL]
+//	hubd run -config FILE
+//	hubd check-config -config FILE
+//	hubd alexa plan|sync -config FILE
+//	hubd install|uninstall|start|stop|restart|status [-config FILE]
+//	hubd hash-token [TOKEN] | hash-password
+//	hubd version
 package main
 
 import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"os/signal"
 	"runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"hubd/hub/yandex"
 )
 
 // Stamped by the Makefile with -X main.version=... -X main.commit=...
 var version, commit string
 
+const defaultConfig = "/etc/hubd/hubd.yaml"
+
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "version" {
-		fmt.Printf("hubd %s (commit %s, %s/%s)\n", version, commit, runtime.GOOS, runtime.GOARCH)
-		return
+	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "hubd:", err)
+		os.Exit(1)
 	}
-	fmt.Fprintln(os.Stderr, "usage: hubd version")
-	os.Exit(2)
+}
+
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+const usage = `usage:
+  hubd demo [-http ADDR] [-data DIR] [-broker URL] [-alexa URL]
+  hubd run -config FILE
+  hubd check-config -config FILE
+  hubd alexa plan|sync -config FILE
+  hubd install|uninstall|start|stop|restart|status [-config FILE]
+  hubd hash-token [TOKEN]      print the sha256: form of an API token (makes one if none given)
+  hubd hash-password           read a password on stdin, print its bcrypt hash
+  hubd version`
+
+func versionString() string {
+	v, c := version, commit
+	if v == "" {
+		v = "dev"
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	return fmt.Sprintf("hubd %s (commit %s, %s/%s, %s)", v, c, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+// signalContext is cancelled on SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError(usage)
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	case "demo":
+		fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		var o DemoOptions
+		fs.StringVar(&o.HTTP, "http", "127.0.0.1:8080", "listen address of the status page and APIs (loopback only)")
+		fs.StringVar(&o.DataDir, "data", "", "state directory (default: a directory under the user's cache)")
+		fs.StringVar(&o.Broker, "broker", "", "external MQTT broker tcp://HOST:PORT (default: embedded)")
+		fs.StringVar(&o.Alexa, "alexa", "", "Alexa API base URL to sync the demo site to (default: in-process simulator)")
+		fs.StringVar(&o.LogLevel, "log", "info", "log level: debug, info, warn, error")
+		if err := fs.Parse(args); err != nil {
+			return usageError(err.Error())
+		}
+		ctx, cancel := signalContext()
+		defer cancel()
+		return runDemo(ctx, o, stdout, stderr)
+	case "run":
+		path, err := configFlag("run", args, stderr)
+		if err != nil {
+			return err
+		}
+		return runService(path, stderr)
+	case "check-config":
+		path, err := configFlag("check-config", args, stderr)
+		if err != nil {
+			return err
+		}
+		c, err := LoadConfig(path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: ok (%d devices, %d serial buses)\n", path, len(c.Devices), len(c.Serial))
+		return nil
+	case "alexa":
+		if len(args) == 0 || (args[0] != "plan" && args[0] != "sync") {
+			return usageError("usage: hubd alexa plan|sync -config FILE")
+		}
+		path, err := configFlag("alexa "+args[0], args[1:], stderr)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := signalContext()
+		defer cancel()
+		return runAlexa(ctx, args[0], path, stdout, stderr)
+	case "install", "uninstall", "start", "stop", "restart", "status":
+		path := defaultConfig
+		if cmd == "install" {
+			p, err := configFlag(cmd, args, stderr)
+			if err != nil {
+				return err
+			}
+			path = p
+		}
+		return serviceControl(cmd, path, newLogger(stderr, "info", "text"))
+	case "hash-token":
+		tok := ""
+		if len(args) > 0 {
+			tok = args[0]
+		} else {
+			b := make([]byte, 32)
+			if _, err := rand.Read(b); err != nil {
+				return err
+			}
+			tok = hex.EncodeToString(b)
+			fmt.Fprintf(stdout, "token: %s\n", tok)
+		}
+		fmt.Fprintf(stdout, "%s\n", yandex.HashToken(tok))
+		return nil
+	case "hash-password":
+		line, err := bufio.NewReader(io.LimitReader(stdin, 1024)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		pw := strings.TrimRight(line, "\r\n")
+		if len(pw) < 8 {
+			return errors.New("hash-password: give a password of at least 8 characters on standard input")
+		}
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, string(h))
+		return nil
+	}
+	return usageError(fmt.Sprintf("hubd: unknown command %q\n%s", cmd, usage))
+}
+
+func configFlag(name string, args []string, stderr io.Writer) (string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", defaultConfig, "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return "", usageError(err.Error())
+	}
+	if fs.NArg() > 0 {
+		return "", usageError(fmt.Sprintf("hubd %s: unexpected argument %q", name, fs.Arg(0)))
+	}
+	return *path, nil
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var l slog.Level
+	switch level {
+	case "debug":
+		l = slog.LevelDebug
+	case "warn":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	default:
+		l = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }

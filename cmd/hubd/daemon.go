@@ -1,0 +1,464 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"hubd/drivers/mqtt"
+	"hubd/drivers/serial"
+	"hubd/hub"
+	"hubd/hub/alexa"
+	"hubd/hub/web"
+	"hubd/hub/yandex"
+	"hubd/store"
+)
+
+// shutdownTimeout bounds a graceful stop; the unit's TimeoutStopSec is a
+// little longer.
+const shutdownTimeout = 5 * time.Second
+
+// Main is the running daemon: every component, wired from a Config.
+type Main struct {
+	Config *Config
+	Log    *slog.Logger
+	// Extra lets the demo hook emulators in once the hub is up; it runs
+	// before the listener opens.
+	Extra func(ctx context.Context, m *Main) error
+	// Ready is called once the store and the listener are up.
+	Ready func(addr string)
+	// AlexaHTTP replaces the Alexa client's HTTP client (the demo's simulator).
+	AlexaHTTP *http.Client
+
+	DB       *store.DB
+	Hub      *hub.Hub
+	Serial   *serial.Driver
+	MQTT     *mqtt.Driver
+	Yandex   *yandex.Handler
+	Notifier *yandex.Notifier
+	Alexa    *alexa.Syncer
+	Web      *web.Server
+	Addr     string // the bound HTTP address
+
+	started time.Time
+	wg      sync.WaitGroup
+	lnErr   error
+	lnMu    sync.Mutex
+}
+
+// Open builds every component; Run starts them.
+func (m *Main) Open() (err error) {
+	c := m.Config
+	if m.Log == nil {
+		m.Log = slog.New(slog.DiscardHandler)
+	}
+	m.started = time.Now()
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	m.DB, err = store.Open(filepath.Join(c.DataDir, "hubd.db"), store.Options{Logger: m.Log.With("component", "store")})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			m.DB.Close()
+		}
+	}()
+	devs, err := c.HubDevices()
+	if err != nil {
+		return err
+	}
+	site := c.HubSite()
+	m.Hub, err = hub.New(devs, site, hub.Options{
+		StaleAfter:     c.StaleAfter,
+		CommandTimeout: c.CommandTimeout,
+		Store:          m.DB,
+		Logger:         m.Log.With("component", "hub"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := m.DB.PutSite(site); err != nil {
+		return err
+	}
+	if len(c.Serial) > 0 {
+		m.Serial, err = serial.New(serialOptions(c, devs, m))
+		if err != nil {
+			return err
+		}
+		m.Hub.SetDriver("serial", m.Serial)
+	}
+	if c.MQTT != nil {
+		m.MQTT, err = mqtt.New(mqttOptions(c, devs, m))
+		if err != nil {
+			return err
+		}
+		m.Hub.SetDriver("mqtt", m.MQTT)
+	}
+	m.Web, err = web.New(m.Hub, m.webOptions())
+	if err != nil {
+		return err
+	}
+	yo := yandex.Options{
+		Users:      yandexUsers(c),
+		Revoked:    m.DB.Bucket("yandex-revoked"),
+		Logger:     m.Log.With("component", "yandex"),
+		Observe:    m.Web.ObserveAPI,
+		Reportable: c.Yandex.Notify != nil,
+	}
+	if o := c.Yandex.OAuth; o != nil {
+		yo.OAuth = &yandex.OAuthOptions{
+			ClientID: o.ClientID, ClientSecretHash: o.ClientSecretHash, RedirectURIs: o.RedirectURIs,
+			AccessTTL: o.AccessTTL, RefreshTTL: o.RefreshTTL, Tokens: m.DB.Bucket("yandex-tokens"),
+		}
+	}
+	m.Yandex, err = yandex.New(m.Hub, yo)
+	if err != nil {
+		return err
+	}
+	if n := c.Yandex.Notify; n != nil {
+		m.Notifier, err = yandex.NewNotifier(m.Hub, yandex.NotifierOptions{
+			BaseURL: n.URL, SkillID: n.SkillID, OAuthToken: n.OAuthToken, UserID: n.UserID,
+			Logger: m.Log.With("component", "notifier"),
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if a := c.Alexa; a != nil {
+		m.Alexa, err = alexa.New(site, alexaOptions(a, m))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func serialOptions(c *Config, devs []hub.Device, m *Main) serial.Options {
+	o := serial.Options{Apply: m.Hub.Apply, Logger: m.Log, Events: m.Hub.Log}
+	for _, b := range c.Serial {
+		o.Buses = append(o.Buses, serial.BusConfig{Name: b.Name, Port: b.Port, Baud: b.Baud, PollInterval: b.PollInterval, Timeout: b.Timeout})
+	}
+	for _, d := range devs {
+		if d.Driver == "serial" {
+			o.Devices = append(o.Devices, d)
+		}
+	}
+	return o
+}
+
+func mqttOptions(c *Config, devs []hub.Device, m *Main) mqtt.Options {
+	mc := c.MQTT
+	o := mqtt.Options{
+		Broker: mc.Broker, Listen: mc.Listen, Username: mc.Username, Password: mc.Password,
+		CAFile: mc.CAFile, ClientID: mc.ClientID, TasmotaFullTopic: mc.TasmotaFullTopic, Z2MBase: mc.Z2MBase,
+		Apply: m.Hub.Apply, Logger: m.Log, Events: m.Hub.Log,
+	}
+	for _, d := range devs {
+		if d.Driver == "mqtt" {
+			o.Devices = append(o.Devices, d)
+		}
+	}
+	return o
+}
+
+func yandexUsers(c *Config) []yandex.User {
+	var out []yandex.User
+	for _, u := range c.Yandex.Users {
+		out = append(out, yandex.User{ID: u.ID, TokenHashes: append([]string(nil), u.Tokens...), PasswordHash: u.PasswordHash})
+	}
+	return out
+}
+
+func alexaOptions(a *AlexaConfig, m *Main) alexa.Options {
+	return alexa.Options{
+		Region: a.Region, APIBase: a.APIURL, TokenURL: a.TokenURL,
+		ClientID: a.ClientID, ClientSecret: a.ClientSecret, RefreshToken: a.RefreshToken,
+		ParentID: a.ParentID, SkillID: a.SkillID, SkillStage: a.SkillStage, Residential: a.Residential,
+		KV: m.DB.Bucket("alexa"), HTTPClient: m.AlexaHTTP,
+		Logger: m.Log.With("component", "alexa"),
+	}
+}
+
+func webUsers(c *Config) []web.User {
+	var out []web.User
+	for _, u := range c.Web.Users {
+		out = append(out, web.User{Name: u.Name, PasswordHash: u.PasswordHash})
+	}
+	return out
+}
+
+func (m *Main) webOptions() web.Options {
+	c := m.Config
+	o := web.Options{
+		Name: c.Gateway.Name, Version: version, Commit: commit, Started: m.started,
+		Users: webUsers(c), AllowAnonymousView: c.Web.AnonymousView,
+		StoreSize: func() int64 { n, _ := m.DB.Size(); return n },
+		Health:    m.health,
+		Logger:    m.Log.With("component", "web"),
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	if len(c.Serial) > 0 {
+		o.Buses = func() []hub.BusStatus { return m.Serial.Status() }
+	}
+	if c.MQTT != nil {
+		o.Brokers = func() []hub.BrokerStatus { return m.MQTT.Status() }
+	}
+	if c.Yandex.Notify != nil {
+		o.Notifier = func() hub.NotifierStatus { return m.Notifier.Status() }
+	}
+	if c.Alexa != nil {
+		o.Alexa = func() hub.SyncStatus { return m.Alexa.Status() }
+		o.SyncNow = func(ctx context.Context) error { _, err := m.Alexa.Sync(ctx); return err }
+	}
+	return o
+}
+
+// health is 200 on /healthz when the store answers and the listener is up.
+func (m *Main) health() error {
+	if _, err := m.DB.Site(); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if st := m.DB.Stats(); st.LastError != "" {
+		return fmt.Errorf("store: last commit failed at %s: %s", st.LastErrorAt.Format(time.RFC3339), st.LastError)
+	}
+	m.lnMu.Lock()
+	defer m.lnMu.Unlock()
+	if m.lnErr != nil {
+		return fmt.Errorf("http listener: %w", m.lnErr)
+	}
+	return nil
+}
+
+// Handler is the one HTTP handler: the Yandex API under /v1.0, the status
+// page and its feeds everywhere else.
+func (m *Main) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/v1.0", m.Yandex)
+	mux.Handle("/v1.0/", m.Yandex)
+	mux.Handle("/oauth/", m.Yandex)
+	mux.Handle("/", m.Web.Handler())
+	return mux
+}
+
+// Run starts the drivers, integrations and the listener, and blocks until
+// ctx is done; then it shuts everything down in reverse order.
+func (m *Main) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	goRun := func(name string, fn func(context.Context) error) {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			if err := fn(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				m.Log.Error("component stopped", "component", name, "err", err)
+			}
+		}()
+	}
+	if m.Serial != nil {
+		goRun("serial", m.Serial.Run)
+	}
+	if m.MQTT != nil {
+		goRun("mqtt", m.MQTT.Run)
+	}
+	if m.Notifier != nil {
+		goRun("notifier", m.Notifier.Run)
+	}
+	if m.Alexa != nil {
+		interval := m.Config.Alexa.SyncInterval
+		goRun("alexa", func(ctx context.Context) error { return m.Alexa.Run(ctx, interval) })
+	}
+	if m.Extra != nil {
+		if err := m.Extra(ctx, m); err != nil {
+			cancel()
+			m.wg.Wait()
+			m.close()
+			return err
+		}
+	}
+	ln, err := net.Listen("tcp", m.Config.HTTP.Listen)
+	if err != nil {
+		cancel()
+		m.wg.Wait()
+		m.close()
+		return fmt.Errorf("http: listen %s: %w", m.Config.HTTP.Listen, err)
+	}
+	m.Addr = ln.Addr().String()
+	srv := &http.Server{
+		Handler:           m.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
+	}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	m.Log.Info("hubd started", "version", versionString(), "http", m.Addr, "devices", len(m.Hub.Devices()), "data", m.Config.DataDir)
+	if m.Ready != nil {
+		m.Ready(m.Addr)
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-srvErr:
+		m.lnMu.Lock()
+		m.lnErr = err
+		m.lnMu.Unlock()
+		m.Log.Error("http listener failed", "err", err)
+	}
+	m.Log.Info("hubd stopping")
+	sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout-time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	cancel()
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-sctx.Done():
+		m.Log.Warn("components did not stop in time")
+	}
+	return m.close()
+}
+
+func (m *Main) close() error {
+	if m.Hub != nil {
+		m.Hub.Close()
+	}
+	if m.DB != nil {
+		if err := m.DB.Close(); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	return nil
+}
+
+// Reload applies a new config file's devices, site, tokens and users without
+// dropping connections. A bad file is refused and the old config kept.
+func (m *Main) Reload(path string) error {
+	c, err := LoadConfig(path)
+	if err != nil {
+		return err
+	}
+	if c.DataDir != m.Config.DataDir || c.HTTP.Listen != m.Config.HTTP.Listen {
+		return errors.New("reload: data_dir and http.listen change only with a restart")
+	}
+	if (len(c.Serial) > 0) != (m.Serial != nil) || (c.MQTT != nil) != (m.MQTT != nil) {
+		return errors.New("reload: adding or removing the serial or mqtt section needs a restart")
+	}
+	devs, err := c.HubDevices()
+	if err != nil {
+		return err
+	}
+	site := c.HubSite()
+	type deviceSetter interface{ SetDevices([]hub.Device) error }
+	if m.Serial != nil {
+		if err := any(m.Serial).(deviceSetter).SetDevices(serialOptions(c, devs, m).Devices); err != nil {
+			return err
+		}
+	}
+	if m.MQTT != nil {
+		if err := any(m.MQTT).(deviceSetter).SetDevices(mqttOptions(c, devs, m).Devices); err != nil {
+			return err
+		}
+	}
+	if err := m.Hub.Reconfigure(devs, site); err != nil {
+		return err
+	}
+	if err := m.Yandex.SetUsers(yandexUsers(c)); err != nil {
+		return err
+	}
+	if err := m.Web.SetUsers(webUsers(c)); err != nil {
+		return err
+	}
+	if m.Alexa != nil {
+		m.Alexa.SetSite(site)
+	}
+	if err := m.DB.PutSite(site); err != nil {
+		return err
+	}
+	m.Config = c
+	return nil
+}
+
+// runService runs production: config from path, SIGHUP reloads (a bad file
+// is refused and the running config stays), SIGTERM or SIGINT stops within
+// shutdownTimeout, readiness and the watchdog go to systemd.
+func runService(path string, stderr io.Writer) error {
+	c, err := LoadConfig(path)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, c.Log.Level, c.Log.Format)
+	m := &Main{Config: c, Log: log}
+	if err := m.Open(); err != nil {
+		return err
+	}
+	m.Ready = func(addr string) {
+		if err := sdReady("serving on " + addr); err != nil {
+			log.Warn("sd_notify", "err", err)
+		}
+	}
+	return runAsServiceWith(m.Run, serviceRunOptions{
+		Reload: func(context.Context) error {
+			if err := m.Reload(path); err != nil {
+				m.Hub.Log("error", "hubd", "", "config reload refused: "+err.Error())
+				return err
+			}
+			m.Hub.Log("info", "hubd", "", "config reloaded")
+			return nil
+		},
+		Alive:  m.health,
+		Logger: log,
+	})
+}
+
+// runAlexa is `hubd alexa plan|sync`: one-off, outside the daemon, on the
+// daemon's store (the daemon must be stopped, or the store is locked).
+func runAlexa(ctx context.Context, what, path string, stdout, stderr io.Writer) error {
+	c, err := LoadConfig(path)
+	if err != nil {
+		return err
+	}
+	if c.Alexa == nil {
+		return errors.New("the config has no alexa section")
+	}
+	db, err := store.Open(filepath.Join(c.DataDir, "hubd.db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	m := &Main{Config: c, DB: db, Log: newLogger(stderr, c.Log.Level, c.Log.Format)}
+	s, err := alexa.New(c.HubSite(), alexaOptions(c.Alexa, m))
+	if err != nil {
+		return err
+	}
+	return alexaCommand(ctx, s, what, stdout)
+}
+
+func alexaCommand(ctx context.Context, s *alexa.Syncer, what string, stdout io.Writer) error {
+	if what == "plan" {
+		p, err := s.Plan(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, p.String())
+		return nil
+	}
+	res, err := s.Sync(ctx)
+	fmt.Fprintln(stdout, res)
+	return err
+}

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"hubd/drivers/mqtt/mqttsim"
+	"hubd/firmware"
+	"hubd/hub/alexa/alexatest"
+	"hubd/hub/web"
+	"hubd/hub/yandex"
+)
+
+// DemoOptions are the flags of `hubd demo`.
+type DemoOptions struct {
+	HTTP     string // listen address; loopback only
+	DataDir  string // "" = under the user's cache directory
+	Broker   string // "" = embedded broker
+	Alexa    string // "" = in-process simulator
+	LogLevel string
+	// Ready, when set, is called with the bound address (tests).
+	Ready func(addr string, m *Main)
+	// Harness, when set, receives the serial emulator (tests stop and
+	// restart its port).
+	Harness func(*firmware.Harness)
+}
+
+// The demo's fixed credentials (DESIGN.md). The demo only listens on
+// loopback, so they protect nothing but the habit of logging in.
+const (
+	demoToken    = "demo-token"
+	demoTechUser = "tech"
+	demoTechPass = "demo-pass"
+	demoMQTTUser = "hubd"
+	demoMQTTPass = "demo-mqtt"
+)
+
+// demoConfig is the configuration `hubd demo` runs with: two serial devices
+// on the PTY at port, three MQTT devices, the demo site.
+func demoConfig(o DemoOptions, port, mqttPass string) (*Config, error) {
+	techHash, err := web.HashPassword(demoTechPass)
+	if err != nil {
+		return nil, err
+	}
+	c := &Config{
+		Gateway:        GatewayConfig{Name: "hubd demo"},
+		HTTP:           HTTPConfig{Listen: o.HTTP},
+		DataDir:        o.DataDir,
+		StaleAfter:     15 * time.Second,
+		CommandTimeout: 2 * time.Second,
+		Log:            LogConfig{Level: o.LogLevel},
+		Serial:         []SerialConfig{{Name: "demo0", Port: port, Baud: 115200, PollInterval: time.Second, Timeout: 200 * time.Millisecond}},
+		MQTT:           &MQTTConfig{Broker: o.Broker, Listen: "127.0.0.1:0", Username: demoMQTTUser, Password: mqttPass},
+		Devices: []DeviceConfig{
+			{ID: "lamp-1", Name: "Lobby lamp", Kind: "light", Driver: "serial", Bus: "demo0", Address: 1, TemperatureK: &RangeConfig{Min: 2700, Max: 6500}},
+			{ID: "socket-1", Name: "Lobby socket", Kind: "socket", Driver: "serial", Bus: "demo0", Address: 2},
+		},
+		Site: []*NodeConfig{{ID: "demo-house", Name: "Demo House", Kind: "building", Children: []*NodeConfig{
+			{ID: "floor-1", Name: "Floor 1", Kind: "floor", Children: []*NodeConfig{
+				{ID: "lobby", Name: "Lobby", Kind: "room", Devices: []string{"lamp-1", "socket-1"}},
+				{ID: "room-101", Name: "Room 101", Kind: "room", Devices: []string{"lamp-2", "socket-2"}},
+			}},
+			{ID: "floor-2", Name: "Floor 2", Kind: "floor", Children: []*NodeConfig{
+				{ID: "room-201", Name: "Room 201", Kind: "room", Devices: []string{"lamp-3"}},
+			}},
+		}}},
+		Yandex: YandexConfig{Users: []YandexUser{{ID: "demo-user", Tokens: []string{yandex.HashToken(demoToken)}}}},
+		Web:    WebConfig{AnonymousView: true, Users: []WebUser{{Name: demoTechUser, PasswordHash: techHash}}},
+	}
+	for _, s := range mqttsim.Demo() {
+		d := DeviceConfig{ID: s.ID, Name: s.ID, Kind: string(s.Kind), Topic: s.Name}
+		switch s.Dialect {
+		case mqttsim.Tasmota:
+			d.Driver = "tasmota"
+		case mqttsim.Z2M:
+			d.Driver = "zigbee2mqtt"
+		case mqttsim.Shelly1:
+			d.Driver = "shelly"
+		default:
+			d.Driver = "shelly2"
+		}
+		for _, f := range s.Fields().List() {
+			d.Capabilities = append(d.Capabilities, f.String())
+		}
+		if hd := s.Device(); hd.TempMaxK > 0 {
+			d.TemperatureK = &RangeConfig{Min: hd.TempMinK, Max: hd.TempMaxK}
+		}
+		c.Devices = append(c.Devices, d)
+	}
+	alexaURL := o.Alexa
+	c.Alexa = &AlexaConfig{
+		Region: "NA", APIURL: alexaURL, TokenURL: strings.TrimSuffix(alexaURL, "/") + "/auth/o2/token",
+		ClientID: alexatest.DemoClientID, ClientSecret: alexatest.DemoClientSecret, RefreshToken: alexatest.DemoRefreshToken,
+		ParentID: alexatest.DemoOrg, SkillID: alexatest.DemoSkill, SkillStage: "DEVELOPMENT",
+		SyncInterval: time.Minute,
+	}
+	return c, nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// runDemo runs `hubd demo`.
+func runDemo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error {
+	if !isLoopback(o.HTTP) {
+		return usageError(fmt.Sprintf("hubd demo: -http %q: the demo listens on loopback only (127.0.0.1:PORT or [::1]:PORT)", o.HTTP))
+	}
+	if o.Broker != "" {
+		u, err := url.Parse(o.Broker)
+		if err != nil || u.Scheme != "tcp" || u.Host == "" {
+			return usageError(fmt.Sprintf("hubd demo: -broker %q is not tcp://HOST:PORT", o.Broker))
+		}
+	}
+	if o.Alexa != "" {
+		u, err := url.Parse(o.Alexa)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usageError(fmt.Sprintf("hubd demo: -alexa %q is not an http(s) URL", o.Alexa))
+		}
+	}
+	if o.DataDir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			cache = os.TempDir()
+		}
+		o.DataDir = filepath.Join(cache, "hubd", "demo")
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	log := newLogger(stderr, o.LogLevel, "text")
+
+	// The serial devices: the real firmware logic on a pseudo-terminal. The
+	// link lives in its own directory so a stale one from a killed run is
+	// simply replaced.
+	ptyDir := filepath.Join(o.DataDir, "pty")
+	os.RemoveAll(ptyDir)
+	if err := os.MkdirAll(ptyDir, 0o700); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	lamp, err := firmware.NewLamp(1, firmware.LampConfig{Model: "HL-1 demo lamp", Vendor: "hubd", MinK: 2700, MaxK: 6500, FW: [3]uint8{1, 2, 0}})
+	if err != nil {
+		return err
+	}
+	sock, err := firmware.NewSocket(2, firmware.SocketConfig{Model: "HS-1 demo socket", Vendor: "hubd", FW: [3]uint8{1, 0, 3}, LoadW: 60})
+	if err != nil {
+		return err
+	}
+	harness, err := firmware.StartPTY(ptyDir, lamp, sock)
+	if err != nil {
+		return fmt.Errorf("demo: serial emulator: %w", err)
+	}
+	defer harness.Close()
+	if o.Harness != nil {
+		o.Harness(harness)
+	}
+
+	if o.Alexa == "" {
+		sim := alexatest.New(alexatest.Options{})
+		defer sim.Close()
+		o.Alexa = sim.URL()
+	}
+	c, err := demoConfig(o, harness.Path(), demoMQTTPass)
+	if err != nil {
+		return err
+	}
+	var sim *mqttsim.Sim
+	m := &Main{Config: c, Log: log}
+	m.Extra = func(ctx context.Context, m *Main) error {
+		broker := o.Broker
+		if broker == "" {
+			broker = m.MQTT.BrokerURL()
+		}
+		var err error
+		sim, err = mqttsim.Start(ctx, mqttsim.Options{
+			Broker: broker, Username: c.MQTT.Username, Password: c.MQTT.Password,
+			Devices: mqttsim.Demo(), Telemetry: 10 * time.Second, Logger: log.With("component", "mqttsim"),
+		})
+		return err
+	}
+	m.Ready = func(addr string) {
+		base := "http://" + addr
+		fmt.Fprintf(stdout, `hubd demo is running (state in %s)
+  status page:  %s/   (controls: login %s / %s)
+  serial bus:   %s  (lamp-1, socket-1)
+  MQTT broker:  %s  (login %s / %s; lamp-2 Tasmota, socket-2 Shelly, lamp-3 Zigbee2MQTT)
+  Alexa API:    %s
+  try:          curl -s -H 'Authorization: Bearer %s' -H 'X-Request-Id: r1' -d '{"devices":[{"id":"lamp-1"},{"id":"socket-1"},{"id":"nope"}]}' %s/v1.0/user/devices/query
+Press Ctrl-C to stop.
+`, o.DataDir, base, demoTechUser, demoTechPass, harness.Path(), m.MQTT.BrokerURL(), demoMQTTUser, demoMQTTPass, o.Alexa, demoToken, base)
+		if o.Ready != nil {
+			o.Ready(addr, m)
+		}
+	}
+	if err := m.Open(); err != nil {
+		return err
+	}
+	err = m.Run(ctx)
+	if sim != nil {
+		sim.Close()
+	}
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
