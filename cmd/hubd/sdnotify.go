@@ -21,10 +21,10 @@ import (
 var (
 	// errNotifyState is returned by sdNotify when the state is empty or holds
 	// a NUL byte, which the protocol cannot carry.
-	errNotifyState = errors.New("hubd: sd_notify: invalid state")
+	errNotifyState = errors.New("sd_notify: invalid state")
 	// errNotifySocket is returned by sdNotify when $NOTIFY_SOCKET names
 	// neither a path nor an abstract socket.
-	errNotifySocket = errors.New("hubd: sd_notify: invalid NOTIFY_SOCKET")
+	errNotifySocket = errors.New("sd_notify: invalid NOTIFY_SOCKET")
 )
 
 // maxNotifyLen bounds one notification; systemd reads at most a page plus
@@ -49,11 +49,11 @@ func sdNotify(state string) error {
 	}
 	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: addr, Net: "unixgram"})
 	if err != nil {
-		return fmt.Errorf("hubd: sd_notify: dial %s: %w", addr, err)
+		return fmt.Errorf("sd_notify: dial %s: %w", addr, err)
 	}
 	defer conn.Close()
 	if _, err := conn.Write([]byte(state)); err != nil {
-		return fmt.Errorf("hubd: sd_notify: send: %w", err)
+		return fmt.Errorf("sd_notify: send: %w", err)
 	}
 	return nil
 }

@@ -124,7 +124,7 @@ func TestSdNotify_BadInput_ClearError(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
-			if !strings.HasPrefix(err.Error(), "hubd: sd_notify") {
+			if !strings.HasPrefix(err.Error(), "sd_notify") {
 				t.Fatalf("message %q lacks the prefix", err)
 			}
 		})

@@ -41,29 +41,29 @@ const (
 
 var (
 	// errAlreadyInstalled is returned by install when a hubd unit exists.
-	errAlreadyInstalled = errors.New("hubd: service: already installed")
+	errAlreadyInstalled = errors.New("service: already installed")
 	// errNotInstalled is returned by uninstall, start, stop and restart when
 	// no hubd unit exists.
-	errNotInstalled = errors.New("hubd: service: not installed")
+	errNotInstalled = errors.New("service: not installed")
 	// errPackaged is returned by install and uninstall when the unit belongs
 	// to the Debian package, which must stay in charge of it.
-	errPackaged = errors.New("hubd: service: managed by the hubd Debian package")
+	errPackaged = errors.New("service: managed by the hubd Debian package")
 	// errNoSystemd is returned when the machine does not run systemd.
-	errNoSystemd = errors.New("hubd: service: systemd is not running on this machine")
+	errNoSystemd = errors.New("service: systemd is not running on this machine")
 	// errNeedRoot is returned when the service manager refused us for lack
 	// of privilege.
-	errNeedRoot = errors.New("hubd: service: permission denied, run it as root (sudo)")
+	errNeedRoot = errors.New("service: permission denied, run it as root (sudo)")
 	// errUnitPath is returned by install when the binary or the config file
 	// lies where the hardened unit cannot reach it or cannot name it.
-	errUnitPath = errors.New("hubd: service: unusable path")
+	errUnitPath = errors.New("service: unusable path")
 	// errAction is returned for an action serviceControl does not know.
-	errAction = errors.New("hubd: service: unknown action")
+	errAction = errors.New("service: unknown action")
 	// errForcedExit is returned by runAsService when a second SIGTERM or
 	// SIGINT arrives before run finished its shutdown.
-	errForcedExit = errors.New("hubd: forced exit")
+	errForcedExit = errors.New("forced exit")
 	// errServiceFailed is returned by status when the unit is in the
 	// failed state.
-	errServiceFailed = errors.New("hubd: service: failed")
+	errServiceFailed = errors.New("service: failed")
 )
 
 // serviceActions are the verbs serviceControl accepts, in usage order.
@@ -115,7 +115,7 @@ func serviceControl(action, configPath string, logger *slog.Logger) error {
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("hubd: service: locate own binary: %w", err)
+		return fmt.Errorf("service: locate own binary: %w", err)
 	}
 	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
 		exe = resolved
@@ -124,7 +124,7 @@ func serviceControl(action, configPath string, logger *slog.Logger) error {
 		configPath = "/etc/hubd/hubd.yaml"
 	}
 	if configPath, err = filepath.Abs(configPath); err != nil {
-		return fmt.Errorf("hubd: service: config path: %w", err)
+		return fmt.Errorf("service: config path: %w", err)
 	}
 	unit, err := renderUnit(systemd.Unit, exe, configPath)
 	if action == "install" && err != nil {
@@ -138,7 +138,7 @@ func serviceControl(action, configPath string, logger *slog.Logger) error {
 		Option:      service.KeyValue{"SystemdScript": unit},
 	})
 	if err != nil {
-		return fmt.Errorf("hubd: service: %w", err)
+		return fmt.Errorf("service: %w", err)
 	}
 	c := &serviceCtl{
 		svc:           svc,
@@ -255,7 +255,7 @@ func (c *serviceCtl) mapErr(action string, err error) error {
 	case errors.Is(err, service.ErrNotInstalled), errors.Is(err, fs.ErrNotExist) && action == "uninstall":
 		return fmt.Errorf("%w, nothing to %s", errNotInstalled, action)
 	}
-	return fmt.Errorf("hubd: service: %s failed: %w; see `systemctl status hubd` and `journalctl -u hubd`", action, err)
+	return fmt.Errorf("service: %s failed: %w; see `systemctl status hubd` and `journalctl -u hubd`", action, err)
 }
 
 // statusMessage maps the library's status reply to running, stopped, not
@@ -272,7 +272,7 @@ func statusMessage(st service.Status, err error, unitExists bool) (string, error
 	case err != nil && strings.Contains(err.Error(), "failed state"):
 		return "failed (see `journalctl -u hubd`; `systemctl reset-failed hubd` re-arms restarts)", errServiceFailed
 	case err != nil:
-		return "", fmt.Errorf("hubd: service: status: %w", err)
+		return "", fmt.Errorf("service: status: %w", err)
 	}
 	return "unknown", nil
 }
@@ -322,7 +322,7 @@ func ensureServiceUser() error {
 	}
 	out, err := exec.Command("useradd", append(args, serviceUser)...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("hubd: service: create user %s: %w: %s", serviceUser, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("service: create user %s: %w: %s", serviceUser, err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

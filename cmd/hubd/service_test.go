@@ -336,7 +336,7 @@ func TestServiceCtl_Actions_ClearMessages(t *testing.T) {
 			case tt.wantFail && err == nil:
 				t.Fatal("library error swallowed")
 			}
-			if err != nil && !strings.HasPrefix(err.Error(), "hubd: service:") {
+			if err != nil && !strings.HasPrefix(err.Error(), "service:") {
 				t.Errorf("message %q lacks the prefix", err)
 			}
 			if err != nil && strings.Contains(tt.name, "start fails") && !strings.Contains(err.Error(), "journalctl -u hubd") {
