@@ -127,6 +127,7 @@ func TestQemu_Demo_AnswersDevicesQuery(t *testing.T) {
 		ok, reply := queryLamp(ctx, client, addr, body)
 		last = reply
 		if ok {
+			t.Logf("lamp-1 under qemu: %s", reply)
 			return
 		}
 	}
