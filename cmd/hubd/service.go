@@ -61,6 +61,9 @@ var (
 	// errForcedExit is returned by runAsService when a second SIGTERM or
 	// SIGINT arrives before run finished its shutdown.
 	errForcedExit = errors.New("forced exit")
+	// errReloadPanic is returned by a reload whose hook panicked; the daemon
+	// keeps running on its previous config.
+	errReloadPanic = errors.New("reload panicked")
 	// errServiceFailed is returned by status when the unit is in the
 	// failed state.
 	errServiceFailed = errors.New("service: failed")
@@ -429,7 +432,7 @@ func reload(ctx context.Context, fn func(context.Context) error, logger *slog.Lo
 		status = "reload not supported; restart hubd to apply a new config"
 		logger.Warn(status)
 	default:
-		if err := fn(ctx); err != nil {
+		if err := safeReload(ctx, fn); err != nil {
 			status = "reload failed, still running the previous config: " + err.Error()
 			logger.Error("reload failed", "err", err)
 		} else {
@@ -439,4 +442,15 @@ func reload(ctx context.Context, fn func(context.Context) error, logger *slog.Lo
 	if err := sdReady(status); err != nil {
 		logger.Warn("sd_notify", "err", err)
 	}
+}
+
+// safeReload runs a reload hook, turning a panic into an error: a bad
+// SIGHUP must not take down a daemon that was serving fine.
+func safeReload(ctx context.Context, fn func(context.Context) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", errReloadPanic, p)
+		}
+	}()
+	return fn(ctx)
 }

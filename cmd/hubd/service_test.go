@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -542,5 +543,116 @@ func TestRunAsService_WatchdogPingsUntilStop(t *testing.T) {
 	once.Do(func() { sigs <- syscall.SIGTERM })
 	if err := waitErr(t, done); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestRunAsService_ReloadPanic_KeepsRunning(t *testing.T) {
+	next := notifyListener(t)
+	t.Setenv("WATCHDOG_USEC", "")
+	sigs, done := serviceRun(t, func(ctx context.Context) error {
+		<-ctx.Done()
+		return nil
+	}, serviceRunOptions{Reload: func(context.Context) error {
+		var m map[string]int
+		m["boom"]++ // nil map write
+		return nil
+	}})
+	sigs <- syscall.SIGHUP
+	next() // RELOADING
+	if got := next(); !strings.Contains(got, "reload failed") || !strings.Contains(got, "reload panicked") {
+		t.Fatalf("got %q", got)
+	}
+	sigs <- syscall.SIGTERM
+	if got := next(); got != "STOPPING=1" {
+		t.Fatalf("got %q", got)
+	}
+	if err := waitErr(t, done); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestService_Run_SpeaksSdNotify runs the real `hubd run` on the example
+// config (ports and state moved to the test's own) as systemd would: with
+// $NOTIFY_SOCKET and $WATCHDOG_USEC set, then SIGHUP, then SIGTERM.
+func TestService_Run_SpeaksSdNotify(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon: skipped in -short mode")
+	}
+	dir := t.TempDir()
+	bin := buildHubd(t, dir, runtime.GOARCH, "run-test")
+	example, err := os.ReadFile("../../systemd/hubd.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := freePort(t)
+	cfg := strings.NewReplacer(
+		"listen: 0.0.0.0:8080", "listen: "+httpAddr,
+		"listen: 0.0.0.0:1883", "listen: "+freePort(t),
+		"data_dir: /var/lib/hubd", "data_dir: "+filepath.Join(dir, "state"),
+	).Replace(string(example))
+	if cfg == string(example) || !strings.Contains(cfg, httpAddr) {
+		t.Fatal("example config no longer has the listen/data_dir lines this test moves")
+	}
+	cfgPath := filepath.Join(dir, "hubd.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o640); err != nil {
+		t.Fatal(err)
+	}
+
+	next := notifyListener(t) // sets NOTIFY_SOCKET for the child too
+	var logs syncBuffer
+	cmd := exec.Command(bin, "run", "-config", cfgPath)
+	cmd.Env = append(os.Environ(), "WATCHDOG_USEC=2000000", "WATCHDOG_PID=")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	// expect reads datagrams, skipping watchdog pings, until one matches.
+	expect := func(what string, match func(string) bool) {
+		t.Helper()
+		for i := 0; i < 100; i++ {
+			got := next()
+			if got == "WATCHDOG=1" {
+				continue
+			}
+			if !match(got) {
+				t.Fatalf("waiting for %s, got %q\nlogs:\n%s", what, got, logs.String())
+			}
+			return
+		}
+		t.Fatalf("only watchdog pings, no %s", what)
+	}
+	expect("READY=1", func(s string) bool { return s == "READY=1\nSTATUS=serving on "+httpAddr })
+	resp, err := http.Get("http://" + httpAddr + "/healthz")
+	if err != nil {
+		t.Fatalf("ready, but /healthz: %v", err)
+	}
+	resp.Body.Close()
+
+	for i := 0; i < 2; i++ {
+		if got := next(); got != "WATCHDOG=1" {
+			t.Fatalf("watchdog: got %q", got)
+		}
+	}
+
+	cmd.Process.Signal(syscall.SIGHUP)
+	expect("RELOADING=1", func(s string) bool { return strings.HasPrefix(s, "RELOADING=1\nMONOTONIC_USEC=") })
+	expect("READY=1 after reload", func(s string) bool { return s == "READY=1\nSTATUS=reloaded" })
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	expect("STOPPING=1", func(s string) bool { return s == "STOPPING=1" })
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Fatalf("hubd run exited with %v after SIGTERM\n%s", err, logs.String())
+		}
+	case <-time.After(8 * time.Second): // the unit's TimeoutStopSec
+		t.Fatalf("hubd run still running 8 s after SIGTERM\n%s", logs.String())
 	}
 }
