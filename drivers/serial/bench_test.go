@@ -122,7 +122,7 @@ func BenchmarkDriver_PollCycle32(b *testing.B) {
 				b.Fatal(err)
 			}
 			first := time.Since(t0)
-			for _, n := range bus.nodes {
+			for _, n := range bus.nodeList() {
 				if !n.online {
 					b.Fatalf("device %d not online after the first cycle", n.addr)
 				}

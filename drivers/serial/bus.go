@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"hubd/firmware/wire"
@@ -15,10 +16,11 @@ import (
 )
 
 // node is one device as its bus goroutine sees it. Only that goroutine
-// touches it.
+// touches it, but for gone.
 type node struct {
 	id         string
 	addr       uint8
+	gone       atomic.Bool // removed by SetDevices: no more polls, reports or commands
 	identified bool
 	online     bool // as last reported to the hub
 	fails      int  // failed exchanges in a row
@@ -37,12 +39,10 @@ type request struct {
 
 // bus is one serial line and the goroutine that owns it.
 type bus struct {
-	d      *Driver
-	cfg    BusConfig
-	log    *slog.Logger
-	nodes  []*node
-	byAddr map[uint8]*node
-	cmds   chan *request
+	d    *Driver
+	cfg  BusConfig
+	log  *slog.Logger
+	cmds chan *request
 
 	// Owned by the bus goroutine.
 	port   io.ReadWriteCloser
@@ -54,6 +54,7 @@ type bus struct {
 	crcs   uint64 // decoder CRC errors already counted
 
 	mu     sync.Mutex
+	nodes  []*node // replaced whole by setNodes, never changed in place
 	status hub.BusStatus
 	opened bool // opened at least once: later opens are reconnects
 }
@@ -61,7 +62,6 @@ type bus struct {
 func newBus(d *Driver, cfg BusConfig) *bus {
 	return &bus{
 		d: d, cfg: cfg, log: d.log.With("bus", cfg.Name, "port", cfg.Port),
-		byAddr: map[uint8]*node{},
 		cmds:   make(chan *request, 16),
 		seq:    uint8(rand.N(256)),
 		buf:    make([]byte, 256),
@@ -74,6 +74,20 @@ func (b *bus) statusCopy() hub.BusStatus {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.status
+}
+
+// nodeList returns the devices to poll now. The slice is never modified.
+func (b *bus) nodeList() []*node {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.nodes
+}
+
+func (b *bus) setNodes(ns []*node) {
+	b.mu.Lock()
+	b.nodes = ns
+	b.status.Devices = len(ns)
+	b.mu.Unlock()
 }
 
 func (b *bus) stat(fn func(s *hub.BusStatus)) {
@@ -165,16 +179,20 @@ func (b *bus) idle(ctx context.Context, d time.Duration) {
 
 // allOffline reports every device offline when the port is lost.
 func (b *bus) allOffline() {
-	for _, n := range b.nodes {
+	for _, n := range b.nodeList() {
 		n.identified, n.fails, n.nextTry = false, 0, time.Time{}
-		if n.online {
-			n.online = false
-			b.apply(hub.Report{Device: n.id, Avail: hub.AvailOffline})
-		}
+		// Reported even when this run never saw the device: the hub may
+		// hold it as online from the state stored before a restart.
+		n.online = false
+		b.apply(n, hub.Report{Device: n.id, Avail: hub.AvailOffline})
 	}
 }
 
-func (b *bus) apply(r hub.Report) {
+// apply passes a report about n to the hub, unless n was removed.
+func (b *bus) apply(n *node, r hub.Report) {
+	if n.gone.Load() {
+		return
+	}
 	if err := b.d.opts.Apply(r); err != nil {
 		b.log.Debug("report refused", "device", r.Device, "err", err)
 	}
@@ -219,12 +237,15 @@ func (b *bus) pending() error {
 
 // pollCycle visits every device once, letting commands in between.
 func (b *bus) pollCycle(ctx context.Context) error {
-	for _, n := range b.nodes {
+	for _, n := range b.nodeList() {
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err := b.pending(); err != nil {
 			return err
+		}
+		if n.gone.Load() {
+			continue
 		}
 		if err := b.poll(ctx, n); errors.Is(err, ErrPortGone) {
 			return err
@@ -262,7 +283,7 @@ func (b *bus) poll(ctx context.Context, n *node) error {
 		}
 		n.identified = true
 		b.log.Info("device identified", "device", n.id, "addr", n.addr, "model", in.Model, "firmware", in.FirmwareString())
-		b.apply(hub.Report{Device: n.id, Info: toInfo(in)})
+		b.apply(n, hub.Report{Device: n.id, Info: toInfo(in)})
 		n.lastFull = time.Time{}
 	}
 	cmd := wire.CmdPoll
@@ -299,7 +320,7 @@ func (b *bus) takeState(n *node, resp wire.Frame) error {
 	}
 	n.fails = 0
 	n.online = true
-	b.apply(hub.Report{Device: n.id, State: toHub(s)})
+	b.apply(n, hub.Report{Device: n.id, State: toHub(s)})
 	return nil
 }
 
@@ -308,7 +329,7 @@ func (b *bus) alive(n *node) {
 	n.fails = 0
 	if !n.online {
 		n.online = true
-		b.apply(hub.Report{Device: n.id, Avail: hub.AvailOnline})
+		b.apply(n, hub.Report{Device: n.id, Avail: hub.AvailOnline})
 	}
 }
 
@@ -324,10 +345,11 @@ func (b *bus) failed(n *node, err error) error {
 		n.nextTry = time.Now().Add(max(5*b.cfg.PollInterval, 2*time.Second))
 		b.log.Warn("device not answering", "device", n.id, "addr", n.addr, "err", err)
 		if n.online {
-			n.online = false
-			b.apply(hub.Report{Device: n.id, Avail: hub.AvailOffline})
 			b.event("warn", n.id, fmt.Sprintf("device %d stopped answering: %v", n.addr, err))
 		}
+		// Reported even when this run never saw the device (see allOffline).
+		n.online = false
+		b.apply(n, hub.Report{Device: n.id, Avail: hub.AvailOffline})
 	}
 	return err
 }
@@ -336,6 +358,11 @@ func (b *bus) failed(n *node, err error) error {
 // port error; the command's own result goes to r.done.
 func (b *bus) command(r *request) error {
 	n := r.node
+	if n.gone.Load() {
+		// Removed while the command waited: it never reaches the line.
+		r.done <- fmt.Errorf("%w: %s was removed", ErrUnknownDevice, n.id)
+		return nil
+	}
 	if err := r.ctx.Err(); err != nil {
 		r.done <- err
 		return nil

@@ -10,4 +10,7 @@
 // in a row is reported offline; a port that fails (read or write errors,
 // or an open that fails) is closed and reopened with capped exponential
 // backoff, after which devices come back by themselves.
+//
+// SetDevices changes the device set of the running driver (a config
+// reload) without closing any port; the buses themselves are fixed at New.
 package serial

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,10 +56,15 @@ const Name = "serial"
 
 // Driver owns serial buses and the devices on them.
 type Driver struct {
-	opts  Options
-	log   *slog.Logger
-	buses []*bus
-	devs  map[string]target // device id -> where it is
+	opts   Options
+	log    *slog.Logger
+	buses  []*bus
+	byName map[string]*bus // fixed after New: adding a bus needs a restart
+
+	cfgMu sync.Mutex // serializes SetDevices
+
+	mu   sync.RWMutex
+	devs map[string]target // device id -> where it is
 
 	runMu   sync.Mutex
 	running bool
@@ -68,7 +72,7 @@ type Driver struct {
 
 type target struct {
 	bus  *bus
-	addr uint8
+	node *node
 }
 
 var _ hub.Driver = (*Driver)(nil)
@@ -110,8 +114,7 @@ func New(opts Options) (*Driver, error) {
 	if opts.Events == nil {
 		opts.Events = func(string, string, string, string) {}
 	}
-	d := &Driver{opts: opts, log: opts.Logger.With("driver", Name), devs: map[string]target{}}
-	byName := map[string]*bus{}
+	d := &Driver{opts: opts, log: opts.Logger.With("driver", Name), devs: map[string]target{}, byName: map[string]*bus{}}
 	for _, c := range opts.Buses {
 		if c.Name == "" || strings.Contains(c.Name, "/") {
 			return nil, fmt.Errorf("%w: bus name %q", ErrConfig, c.Name)
@@ -119,37 +122,18 @@ func New(opts Options) (*Driver, error) {
 		if c.Port == "" {
 			return nil, fmt.Errorf("%w: bus %q has no port", ErrConfig, c.Name)
 		}
-		if byName[c.Name] != nil {
+		if d.byName[c.Name] != nil {
 			return nil, fmt.Errorf("%w: bus %q defined twice", ErrConfig, c.Name)
 		}
 		b := newBus(d, withDefaults(c))
-		byName[c.Name] = b
+		d.byName[c.Name] = b
 		d.buses = append(d.buses, b)
 	}
-	for _, dev := range opts.Devices {
-		if dev.Driver != Name {
-			continue
-		}
-		name, addr, err := ParseAddress(dev.Address)
-		if err != nil {
-			return nil, fmt.Errorf("device %s: %w", dev.ID, err)
-		}
-		b := byName[name]
-		if b == nil {
-			return nil, fmt.Errorf("%w: device %s is on unknown bus %q", ErrConfig, dev.ID, name)
-		}
-		if other := b.byAddr[addr]; other != nil {
-			return nil, fmt.Errorf("%w: devices %s and %s share %s", ErrConfig, other.id, dev.ID, dev.Address)
-		}
-		n := &node{id: dev.ID, addr: addr}
-		b.byAddr[addr] = n
-		b.nodes = append(b.nodes, n)
-		d.devs[dev.ID] = target{bus: b, addr: addr}
+	lay, err := d.plan(opts.Devices, false)
+	if err != nil {
+		return nil, err
 	}
-	for _, b := range d.buses {
-		sort.Slice(b.nodes, func(i, j int) bool { return b.nodes[i].addr < b.nodes[j].addr })
-		b.status.Devices = len(b.nodes)
-	}
+	d.commit(lay)
 	return d, nil
 }
 
@@ -207,11 +191,13 @@ func (d *Driver) Run(ctx context.Context) error {
 // applied before Execute returns, so the hub sees the echo. ctx bounds the
 // whole exchange, retries included.
 func (d *Driver) Execute(ctx context.Context, dev hub.Device, cmd hub.Command) error {
+	d.mu.RLock()
 	t, ok := d.devs[dev.ID]
+	d.mu.RUnlock()
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrUnknownDevice, dev.ID)
 	}
-	r := &request{ctx: ctx, node: t.bus.byAddr[t.addr], identify: cmd.Identify, done: make(chan error, 1)}
+	r := &request{ctx: ctx, node: t.node, identify: cmd.Identify, done: make(chan error, 1)}
 	if !cmd.Set.Set.Empty() {
 		s, err := toWire(cmd.Set)
 		if err != nil {

@@ -3,13 +3,16 @@ package serial
 import "errors"
 
 var (
-	// ErrConfig is returned by New when a bus or device definition is
-	// invalid: an empty or duplicate bus name, a missing port, or a device
-	// address that is not "bus/1..247".
+	// ErrConfig is returned by New and SetDevices when a bus or device
+	// definition is invalid: an empty or duplicate bus name, a missing
+	// port, a device address that is not "bus/1..247", a device on a bus
+	// that does not exist, two devices at one address, a device id used
+	// twice.
 	ErrConfig = errors.New("serial: invalid configuration")
 
 	// ErrUnknownDevice is returned by Execute for a device that is not on
-	// any configured bus.
+	// any configured bus, or that SetDevices removed while its command
+	// waited for the bus.
 	ErrUnknownDevice = errors.New("serial: device not on any bus")
 
 	// ErrTimeout is returned when a device did not answer any attempt of an
