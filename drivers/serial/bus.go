@@ -324,13 +324,12 @@ func (b *bus) takeState(n *node, resp wire.Frame) error {
 	return nil
 }
 
-// alive notes an answer that carries no state.
+// alive notes an answer that carries no state. It is reported every time:
+// the hub's last_seen, and so whether the device is stale, rests on it.
 func (b *bus) alive(n *node) {
 	n.fails = 0
-	if !n.online {
-		n.online = true
-		b.apply(n, hub.Report{Device: n.id, Avail: hub.AvailOnline})
-	}
+	n.online = true
+	b.apply(n, hub.Report{Device: n.id, Avail: hub.AvailOnline})
 }
 
 // failed counts a failed exchange and reports the device offline after

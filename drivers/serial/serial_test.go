@@ -493,3 +493,18 @@ func FuzzParseAddress(f *testing.F) {
 		}
 	})
 }
+
+func TestDriver_QuietDevice_StaysFreshThroughPolls(t *testing.T) {
+	// A device with nothing new answers each poll with a bare ACK; that
+	// answer alone must keep its last_seen current, or a quiet lamp would
+	// turn stale between full state reads.
+	r := startRig(t, BusConfig{PollInterval: 50 * time.Millisecond, RefreshEvery: time.Hour},
+		[]hub.Device{lampDev("lamp", 1)}, newLamp(t, 1))
+	waitFor(t, "lamp online", func() bool { return r.online("lamp") })
+	_, first, _ := r.hub.Snapshot("lamp")
+	time.Sleep(400 * time.Millisecond)
+	_, later, _ := r.hub.Snapshot("lamp")
+	if !later.LastSeen.After(first.LastSeen.Add(200 * time.Millisecond)) {
+		t.Fatalf("last seen went from %v to %v over 400ms of polls", first.LastSeen, later.LastSeen)
+	}
+}
