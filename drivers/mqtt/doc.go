@@ -15,6 +15,8 @@
 // decodes queued messages with the dialect's pure decoder and applies the
 // result to the hub. Subscriptions are made in the on-connect handler, and
 // after every (re)connect each device is asked for its current state.
+// SetDevices changes the device set on the live connection (a config
+// reload): new devices are subscribed and asked, removed ones unsubscribed.
 // Commands are published with QoS 1 and never retained; a command issued
 // while the connection is down fails at once and is never replayed.
 package mqtt

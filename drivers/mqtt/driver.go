@@ -91,17 +91,27 @@ const (
 )
 
 type device struct {
-	dev     hub.Device
-	idx     int // in Driver.devs
+	id      string
+	key     uint64 // unique for the driver's life; Shelly Gen2 RPC ids carry it
 	dialect string
 	name    string
 	base    string // tasmota: cmnd base; shelly: shellies/<id>/; z2m: <base>/<name>; shelly2: prefix
+
+	fields atomic.Uint32 // hub.FieldSet; SetDevices may change it
+	gone   atomic.Bool   // removed by SetDevices: its messages are dropped
+
+	// busy is held while a report of the device is applied, so that
+	// SetDevices can wait out the last one of a removed device.
+	busy sync.Mutex
 
 	mu        sync.Mutex
 	q         []item // ring of queued messages
 	head, n   int
 	scheduled bool
 }
+
+// Fields is what the device supports, as last configured.
+func (dv *device) Fields() hub.FieldSet { return hub.FieldSet(dv.fields.Load()) }
 
 type item struct {
 	kind    string
@@ -121,13 +131,19 @@ type Driver struct {
 	avail string // the hub's own availability topic
 	src   string // Shelly Gen2 RPC source; replies arrive on src + "/rpc"
 
-	devs   []*device
-	byID   map[string]*device
-	exact  map[string]route
-	bases  map[string]route
-	subs   map[string]byte
-	rpcDev *device // pseudo device whose queue holds Gen2 RPC replies
-	ready  chan *device
+	// tab is the device set and its routes. The message handler reads it
+	// without a lock; SetDevices swaps in a new one under subMu, which
+	// also keeps onConnect's subscriptions in step with it.
+	tab     atomic.Pointer[table]
+	subMu   sync.Mutex
+	lastKey atomic.Uint64
+	rpcDev  *device // pseudo device whose queue holds Gen2 RPC replies
+
+	// Devices with queued messages wait in rq for a worker; wake tells
+	// the workers that rq is not empty.
+	rqMu sync.Mutex
+	rq   []*device
+	wake chan struct{}
 
 	client     paho.Client
 	broker     *embedded
@@ -192,24 +208,14 @@ func New(opts Options) (*Driver, error) {
 		ft:    ft,
 		avail: "hubd/" + opts.ClientID + "/availability",
 		src:   "hubd/" + opts.ClientID,
-		byID:  map[string]*device{},
-		exact: map[string]route{},
-		bases: map[string]route{},
-		subs:  map[string]byte{},
-	}
-	for _, hd := range opts.Devices {
-		if hd.Driver != DriverName {
-			continue
-		}
-		if err := d.add(hd); err != nil {
-			return nil, err
-		}
+		wake:  make(chan struct{}, 1),
 	}
 	d.rpcDev = &device{q: make([]item, 4*opts.QueueLen), dialect: DialectShelly2}
-	d.exact[d.src+"/rpc"] = route{d: d.rpcDev, kind: kindS2Reply}
-	d.subs[d.src+"/rpc"] = 1
-	// Every device is in ready at most once, so this never blocks.
-	d.ready = make(chan *device, len(d.devs)+1)
+	p, err := d.build(opts.Devices, &table{})
+	if err != nil {
+		return nil, err
+	}
+	d.install(p)
 
 	if opts.Broker == "" {
 		if opts.Listen == "" {
@@ -240,68 +246,6 @@ func New(opts Options) (*Driver, error) {
 	}
 	d.client = paho.NewClient(co)
 	return d, nil
-}
-
-func (d *Driver) add(hd hub.Device) error {
-	if _, dup := d.byID[hd.ID]; dup {
-		return fmt.Errorf("%w: device %q listed twice", ErrBadOptions, hd.ID)
-	}
-	dialect, name, err := ParseAddress(hd.Address)
-	if err != nil {
-		return fmt.Errorf("device %s: %w", hd.ID, err)
-	}
-	dv := &device{dev: hd, idx: len(d.devs), dialect: dialect, name: name, q: make([]item, d.opts.QueueLen)}
-	var topics []string
-	switch dialect {
-	case DialectTasmota:
-		dv.base = d.ft.Topic("cmnd", name)
-		for _, p := range []string{"stat", "tele"} {
-			b := d.ft.Topic(p, name)
-			if err := d.claim(d.bases, b, route{d: dv}); err != nil {
-				return err
-			}
-			d.subs[b+"+"] = 1
-		}
-	case DialectZ2M:
-		dv.base = d.opts.Z2MBase + "/" + name
-		if err := d.claim(d.exact, dv.base, route{d: dv, kind: kindZ2MState}); err != nil {
-			return err
-		}
-		if err := d.claim(d.exact, dv.base+"/availability", route{d: dv, kind: kindZ2MAvail}); err != nil {
-			return err
-		}
-		topics = []string{dv.base, dv.base + "/availability"}
-	case DialectShelly1:
-		dv.base = "shellies/" + name + "/"
-		for _, sub := range []string{shellyRelay, shellyPower, shellyEnergy, shellyOnline, shellyLight} {
-			if err := d.claim(d.exact, dv.base+sub, route{d: dv, kind: sub}); err != nil {
-				return err
-			}
-			topics = append(topics, dv.base+sub)
-		}
-	case DialectShelly2:
-		dv.base = name
-		for sub, kind := range map[string]string{"/status/switch:0": kindS2Status, "/events/rpc": kindS2Event, "/online": kindS2Online} {
-			if err := d.claim(d.exact, name+sub, route{d: dv, kind: kind}); err != nil {
-				return err
-			}
-			topics = append(topics, name+sub)
-		}
-	}
-	for _, t := range topics {
-		d.subs[t] = 1
-	}
-	d.devs = append(d.devs, dv)
-	d.byID[hd.ID] = dv
-	return nil
-}
-
-func (d *Driver) claim(m map[string]route, topic string, r route) error {
-	if old, ok := m[topic]; ok && old.d != r.d {
-		return fmt.Errorf("%w: devices %s and %s share topic %q", ErrBadOptions, old.d.dev.ID, r.d.dev.ID, topic)
-	}
-	m[topic] = r
-	return nil
 }
 
 // BrokerAddr is the embedded broker's bound address (or the external
@@ -400,7 +344,10 @@ func (d *Driver) clientOptions() (*paho.ClientOptions, error) {
 // say the hub is online, ask every device for its state.
 func (d *Driver) onConnect(c paho.Client) {
 	n := d.connects.Add(1)
-	if err := d.subscribe(c); err != nil {
+	d.subMu.Lock()
+	defer d.subMu.Unlock()
+	t := d.tab.Load()
+	if err := d.subscribe(c, t.subs); err != nil {
 		// Usually the connection dropped again (the next connect retries);
 		// otherwise the broker refused: say so loudly.
 		d.fail("subscribe: " + err.Error())
@@ -412,7 +359,7 @@ func (d *Driver) onConnect(c paho.Client) {
 	d.setConnected(true, "")
 	d.log.Info("connected", "broker", d.brokerURL, "connects", n)
 	d.event("info", "", fmt.Sprintf("connected to MQTT broker %s", d.brokerAddr))
-	for _, dv := range d.devs {
+	for _, dv := range t.devs {
 		for _, m := range d.query(dv) {
 			c.Publish(m.Topic, 1, false, m.Payload)
 			d.msgsOut.Add(1)
@@ -421,7 +368,7 @@ func (d *Driver) onConnect(c paho.Client) {
 }
 
 // subscribe makes the subscriptions in chunks (a broker may cap a packet).
-func (d *Driver) subscribe(c paho.Client) error {
+func (d *Driver) subscribe(c paho.Client, subs map[string]byte) error {
 	const chunk = 200
 	batch := map[string]byte{}
 	flush := func() error {
@@ -435,7 +382,7 @@ func (d *Driver) subscribe(c paho.Client) error {
 		batch = map[string]byte{}
 		return t.Error()
 	}
-	for topic, qos := range d.subs {
+	for topic, qos := range subs {
 		batch[topic] = qos
 		if len(batch) == chunk {
 			if err := flush(); err != nil {
@@ -454,8 +401,8 @@ func (d *Driver) onLost(_ paho.Client, err error) {
 	// last state as current. They come back as soon as they answer the
 	// query made after the reconnect.
 	go func() {
-		for _, dv := range d.devs {
-			_ = d.opts.Apply(hub.Report{Device: dv.dev.ID, Avail: hub.AvailOffline})
+		for _, dv := range d.tab.Load().devs {
+			d.report(dv, hub.Report{Device: dv.id, Avail: hub.AvailOffline})
 		}
 	}()
 }
@@ -490,14 +437,15 @@ func (d *Driver) fail(text string) {
 func (d *Driver) onMessage(_ paho.Client, m paho.Message) {
 	d.msgsIn.Add(1)
 	topic := m.Topic()
-	r, ok := d.exact[topic]
+	t := d.tab.Load()
+	r, ok := t.exact[topic]
 	kind := r.kind
 	if !ok {
 		i := strings.LastIndexByte(topic, '/')
 		if i < 0 {
 			return
 		}
-		if r, ok = d.bases[topic[:i+1]]; !ok {
+		if r, ok = t.bases[topic[:i+1]]; !ok {
 			return // not ours (a wildcard someone else's, or a stale route)
 		}
 		kind = topic[i+1:]
@@ -511,9 +459,13 @@ func (d *Driver) onMessage(_ paho.Client, m paho.Message) {
 }
 
 // enqueue adds it to dv's ring, dropping the oldest message when full, and
-// schedules dv for a worker.
+// schedules dv for a worker. A removed device takes nothing.
 func (d *Driver) enqueue(dv *device, it item) {
 	dv.mu.Lock()
+	if dv.gone.Load() {
+		dv.mu.Unlock()
+		return
+	}
 	if dv.n == len(dv.q) {
 		dv.q[dv.head] = item{}
 		dv.head = (dv.head + 1) % len(dv.q)
@@ -526,17 +478,50 @@ func (d *Driver) enqueue(dv *device, it item) {
 	dv.scheduled = true
 	dv.mu.Unlock()
 	if sched {
-		d.ready <- dv // capacity len(devs)+1 and each device at most once: never blocks
+		d.schedule(dv)
 	}
+}
+
+// schedule queues dv for a worker; a device is queued at most once.
+func (d *Driver) schedule(dv *device) {
+	d.rqMu.Lock()
+	d.rq = append(d.rq, dv)
+	d.rqMu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// next takes the first scheduled device, or nil.
+func (d *Driver) next() *device {
+	d.rqMu.Lock()
+	defer d.rqMu.Unlock()
+	if len(d.rq) == 0 {
+		return nil
+	}
+	dv := d.rq[0]
+	d.rq[0] = nil
+	d.rq = d.rq[1:]
+	if len(d.rq) > 0 {
+		select {
+		case d.wake <- struct{}{}: // another worker may help
+		default:
+		}
+	}
+	return dv
 }
 
 func (d *Driver) work(stop <-chan struct{}) {
 	for {
+		if dv := d.next(); dv != nil {
+			d.drain(dv)
+			continue
+		}
 		select {
 		case <-stop:
 			return
-		case dv := <-d.ready:
-			d.drain(dv)
+		case <-d.wake:
 		}
 	}
 }
@@ -546,7 +531,7 @@ func (d *Driver) work(stop <-chan struct{}) {
 func (d *Driver) drain(dv *device) {
 	for {
 		dv.mu.Lock()
-		if dv.n == 0 {
+		if dv.n == 0 || dv.gone.Load() {
 			dv.scheduled = false
 			dv.mu.Unlock()
 			return
@@ -577,10 +562,19 @@ func (d *Driver) handle(dv *device, it item) {
 }
 
 func (d *Driver) apply(dv *device, u update) {
-	err := d.opts.Apply(hub.Report{Device: dv.dev.ID, State: u.State, Avail: u.Avail})
-	if err != nil {
+	if err := d.report(dv, hub.Report{Device: dv.id, State: u.State, Avail: u.Avail}); err != nil {
 		d.badMessage(dv, "report", err)
 	}
+}
+
+// report passes r to the hub unless dv was removed.
+func (d *Driver) report(dv *device, r hub.Report) error {
+	dv.busy.Lock()
+	defer dv.busy.Unlock()
+	if dv.gone.Load() {
+		return nil
+	}
+	return d.opts.Apply(r)
 }
 
 // decode picks the dialect's decoder for a message kind.
@@ -608,12 +602,14 @@ func decode(dialect, kind string, p []byte) (update, error) {
 	return update{}, ErrIgnored
 }
 
-// Gen2 RPC ids carry the index of the device they were sent for in their
+// Gen2 RPC ids carry the key of the device they were sent for in their
 // high bits, so a reply finds its device without a table of pending calls.
+// Keys count devices ever added, far below the 2^32 that keeps ids under
+// the 2^52 a reply's id is allowed.
 const rpcSeqBits = 20
 
-func (d *Driver) rpcID(idx int) uint64 {
-	return uint64(idx+1)<<rpcSeqBits | d.rpcSeq.Add(1)&(1<<rpcSeqBits-1)
+func (d *Driver) rpcID(key uint64) uint64 {
+	return key<<rpcSeqBits | d.rpcSeq.Add(1)&(1<<rpcSeqBits-1)
 }
 
 func (d *Driver) handleReply(p []byte) {
@@ -622,14 +618,16 @@ func (d *Driver) handleReply(p []byte) {
 		d.badMessage(nil, "rpc reply", err)
 		return
 	}
-	idx := int(r.ID>>rpcSeqBits) - 1
-	if idx < 0 || idx >= len(d.devs) || d.devs[idx].dialect != DialectShelly2 {
-		d.badMessage(nil, "rpc reply", fmt.Errorf("%w: reply id %d matches no request", ErrBadPayload, r.ID))
-		return
+	key := r.ID >> rpcSeqBits
+	dv := d.tab.Load().byKey[key]
+	if dv == nil {
+		if key == 0 || key > d.lastKey.Load() {
+			d.badMessage(nil, "rpc reply", fmt.Errorf("%w: reply id %d matches no request", ErrBadPayload, r.ID))
+		}
+		return // else a late reply for a removed device
 	}
-	dv := d.devs[idx]
 	if r.Error != "" {
-		d.lim.log(d.log, "shelly rpc error", "device", dv.dev.ID, "error", r.Error)
+		d.lim.log(d.log, "shelly rpc error", "device", dv.id, "error", r.Error)
 		return
 	}
 	u, err := decodeShelly2Result(r.Result)
@@ -647,7 +645,7 @@ func (d *Driver) badMessage(dv *device, where string, err error) {
 	d.bad.Add(1)
 	id := ""
 	if dv != nil {
-		id = dv.dev.ID
+		id = dv.id
 	}
 	d.mu.Lock()
 	d.lastErr = fmt.Sprintf("%s %s: %v", id, where, err)
@@ -659,13 +657,13 @@ func (d *Driver) badMessage(dv *device, where string, err error) {
 func (d *Driver) query(dv *device) []message {
 	switch dv.dialect {
 	case DialectTasmota:
-		return tasmotaQuery(dv.base, dv.dev.Fields)
+		return tasmotaQuery(dv.base, dv.Fields())
 	case DialectZ2M:
-		return []message{{dv.base + "/get", z2mGet(dv.dev.Fields)}}
+		return []message{{dv.base + "/get", z2mGet(dv.Fields())}}
 	case DialectShelly1:
 		return shelly1Query(dv.base)
 	case DialectShelly2:
-		return []message{{dv.base + "/rpc", shelly2RPC(d.rpcID(dv.idx), d.src, "Switch.GetStatus", map[string]any{"id": 0})}}
+		return []message{{dv.base + "/rpc", shelly2RPC(d.rpcID(dv.key), d.src, "Switch.GetStatus", map[string]any{"id": 0})}}
 	}
 	return nil
 }
@@ -678,17 +676,17 @@ func (d *Driver) commands(dv *device, cmd hub.Command) []message {
 	case DialectZ2M:
 		return []message{{dv.base + "/set", z2mSet(cmd)}}
 	case DialectShelly1:
-		return shelly1Commands(dv.base, dv.dev.Fields, cmd)
+		return shelly1Commands(dv.base, dv.Fields(), cmd)
 	case DialectShelly2:
-		idx := dv.idx
+		key := dv.key
 		var out []message
 		if cmd.Identify {
 			for range 2 {
-				out = append(out, message{dv.base + "/rpc", shelly2RPC(d.rpcID(idx), d.src, "Switch.Toggle", map[string]any{"id": 0})})
+				out = append(out, message{dv.base + "/rpc", shelly2RPC(d.rpcID(key), d.src, "Switch.Toggle", map[string]any{"id": 0})})
 			}
 		}
 		if cmd.Set.Set.Has(hub.FieldOn) {
-			out = append(out, message{dv.base + "/rpc", shelly2RPC(d.rpcID(idx), d.src, "Switch.Set", map[string]any{"id": 0, "on": cmd.Set.On})})
+			out = append(out, message{dv.base + "/rpc", shelly2RPC(d.rpcID(key), d.src, "Switch.Set", map[string]any{"id": 0, "on": cmd.Set.On})})
 		}
 		return out
 	}
@@ -700,11 +698,11 @@ func (d *Driver) commands(dv *device, cmd hub.Command) []message {
 // broker connection is down the command fails with ErrNotConnected
 // (wrapping hub.ErrUnreachable) and is not kept for later.
 func (d *Driver) Execute(ctx context.Context, dev hub.Device, cmd hub.Command) error {
-	dv, ok := d.byID[dev.ID]
+	dv, ok := d.tab.Load().byID[dev.ID]
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownDevice, dev.ID)
 	}
-	if unsupported := cmd.Set.Set.Minus(supported(dv.dialect, dv.dev.Fields)); !unsupported.Empty() {
+	if unsupported := cmd.Set.Set.Minus(supported(dv.dialect, dv.Fields())); !unsupported.Empty() {
 		return fmt.Errorf("%w: %s (%s) cannot set %s", hub.ErrNotSupported, dev.ID, dv.dialect, unsupported)
 	}
 	msgs := d.commands(dv, cmd)

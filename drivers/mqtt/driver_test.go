@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +37,7 @@ type rigOpts struct {
 	telemetry time.Duration
 	fullTopic string
 	reconnect time.Duration
+	extra     []mqttsim.Spec // run by the simulator, unknown to the hub and driver
 }
 
 func testSpecs() []mqttsim.Spec {
@@ -95,7 +97,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	t.Cleanup(func() { cancel(); <-done })
 	waitFor(t, 10*time.Second, "driver connected", func() bool { return drv.Status()[0].Connected })
 	r := &rig{hub: h, drv: drv, specs: o.specs, url: drv.BrokerURL()}
-	so := mqttsim.Options{Broker: r.url, Devices: o.specs, Telemetry: o.telemetry, TasmotaFullTopic: o.fullTopic}
+	so := mqttsim.Options{Broker: r.url, Devices: append(slices.Clone(o.specs), o.extra...), Telemetry: o.telemetry, TasmotaFullTopic: o.fullTopic}
 	if o.broker == "" {
 		so.Username, so.Password = devUser, devPass
 	}

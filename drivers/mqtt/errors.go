@@ -9,7 +9,8 @@ var (
 
 	// ErrBadOptions is returned by New when the options are inconsistent
 	// (bad broker URL, bad FullTopic pattern, an unauthenticated embedded
-	// broker on a non-loopback address, ...).
+	// broker on a non-loopback address, ...), and by New and SetDevices
+	// for a device id listed twice or a topic two devices share.
 	ErrBadOptions = errors.New("mqtt: bad options")
 
 	// ErrBadPayload is returned by decoders when a message is not what its
@@ -24,7 +25,7 @@ var (
 	ErrNotConnected = errors.New("mqtt: not connected to broker")
 
 	// ErrUnknownDevice is returned by Execute for a device the driver was
-	// not configured with.
+	// not configured with (or that SetDevices removed).
 	ErrUnknownDevice = errors.New("mqtt: unknown device")
 
 	// ErrIgnored is returned by decoders for a well-formed message that

@@ -1,0 +1,251 @@
+package mqtt
+
+import (
+	"fmt"
+	"time"
+
+	"hubd/hub"
+)
+
+// table is the device set and the routes built from it. Once published
+// in Driver.tab it is never modified: SetDevices builds a new one.
+type table struct {
+	devs  []*device
+	byID  map[string]*device
+	byKey map[uint64]*device // Shelly Gen2 devices by key, for RPC replies
+	exact map[string]route
+	bases map[string]route // Tasmota: topic up to the last level
+	subs  map[string]byte  // topic filter -> QoS
+}
+
+// plan is a validated table and what installing it changes.
+type plan struct {
+	t      *table
+	added  []*device
+	fields map[*device]hub.FieldSet // new capabilities of devices that stay
+}
+
+// build checks devs and builds their table. A device of old with the same
+// id and address is kept (its queue with it); any other is new. Nothing
+// visible changes until install.
+func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
+	t := &table{
+		byID:  map[string]*device{},
+		byKey: map[uint64]*device{},
+		exact: map[string]route{},
+		bases: map[string]route{},
+		subs:  map[string]byte{},
+	}
+	p := plan{t: t, fields: map[*device]hub.FieldSet{}}
+	rpc := d.src + "/rpc"
+	t.exact[rpc] = route{d: d.rpcDev, kind: kindS2Reply}
+	t.subs[rpc] = 1
+	for _, hd := range devs {
+		if hd.Driver != DriverName {
+			continue
+		}
+		if hd.ID == "" {
+			return plan{}, fmt.Errorf("%w: device at %q has no id", ErrBadOptions, hd.Address)
+		}
+		if _, dup := t.byID[hd.ID]; dup {
+			return plan{}, fmt.Errorf("%w: device %q listed twice", ErrBadOptions, hd.ID)
+		}
+		dialect, name, err := ParseAddress(hd.Address)
+		if err != nil {
+			return plan{}, fmt.Errorf("device %s: %w", hd.ID, err)
+		}
+		dv := old.byID[hd.ID]
+		if dv != nil && dv.dialect == dialect && dv.name == name {
+			if dv.Fields() != hd.Fields {
+				p.fields[dv] = hd.Fields
+			}
+		} else {
+			dv = &device{id: hd.ID, dialect: dialect, name: name, base: d.base(dialect, name), q: make([]item, d.opts.QueueLen)}
+			dv.fields.Store(uint32(hd.Fields))
+			p.added = append(p.added, dv)
+		}
+		if err := d.route(t, dv); err != nil {
+			return plan{}, err
+		}
+		t.devs = append(t.devs, dv)
+		t.byID[hd.ID] = dv
+	}
+	return p, nil
+}
+
+// base is where a device's topics start: the Tasmota cmnd topic, the
+// Shelly Gen1 shellies/<id>/, the Zigbee2MQTT <base>/<name>, the Shelly
+// Gen2 prefix.
+func (d *Driver) base(dialect, name string) string {
+	switch dialect {
+	case DialectTasmota:
+		return d.ft.Topic("cmnd", name)
+	case DialectZ2M:
+		return d.opts.Z2MBase + "/" + name
+	case DialectShelly1:
+		return "shellies/" + name + "/"
+	}
+	return name
+}
+
+// route adds dv's topics to t. It only reads dv, which may be live.
+func (d *Driver) route(t *table, dv *device) error {
+	var topics []string
+	switch dv.dialect {
+	case DialectTasmota:
+		for _, p := range []string{"stat", "tele"} {
+			b := d.ft.Topic(p, dv.name)
+			if err := claim(t.bases, b, route{d: dv}); err != nil {
+				return err
+			}
+			t.subs[b+"+"] = 1
+		}
+	case DialectZ2M:
+		if err := claim(t.exact, dv.base, route{d: dv, kind: kindZ2MState}); err != nil {
+			return err
+		}
+		if err := claim(t.exact, dv.base+"/availability", route{d: dv, kind: kindZ2MAvail}); err != nil {
+			return err
+		}
+		topics = []string{dv.base, dv.base + "/availability"}
+	case DialectShelly1:
+		for _, sub := range []string{shellyRelay, shellyPower, shellyEnergy, shellyOnline, shellyLight} {
+			if err := claim(t.exact, dv.base+sub, route{d: dv, kind: sub}); err != nil {
+				return err
+			}
+			topics = append(topics, dv.base+sub)
+		}
+	case DialectShelly2:
+		for sub, kind := range map[string]string{"/status/switch:0": kindS2Status, "/events/rpc": kindS2Event, "/online": kindS2Online} {
+			if err := claim(t.exact, dv.name+sub, route{d: dv, kind: kind}); err != nil {
+				return err
+			}
+			topics = append(topics, dv.name+sub)
+		}
+	}
+	for _, topic := range topics {
+		t.subs[topic] = 1
+	}
+	return nil
+}
+
+func claim(m map[string]route, topic string, r route) error {
+	old, ok := m[topic]
+	switch {
+	case !ok || old.d == r.d:
+		m[topic] = r
+		return nil
+	case old.d.id == "":
+		return fmt.Errorf("%w: device %s: topic %q is the hub's own", ErrBadOptions, r.d.id, topic)
+	default:
+		return fmt.Errorf("%w: devices %s and %s share topic %q", ErrBadOptions, old.d.id, r.d.id, topic)
+	}
+}
+
+// install publishes a plan's table: new devices get their keys, devices
+// that stay their new capabilities.
+func (d *Driver) install(p plan) {
+	for _, dv := range p.added {
+		dv.key = d.lastKey.Add(1)
+	}
+	for _, dv := range p.t.devs {
+		if dv.dialect == DialectShelly2 {
+			p.t.byKey[dv.key] = dv
+		}
+	}
+	for dv, f := range p.fields {
+		dv.fields.Store(uint32(f))
+	}
+	d.tab.Store(p.t)
+}
+
+// retire drops a removed device's queued messages and waits until no
+// report of it is being applied; none is applied after.
+func (d *Driver) retire(dv *device) {
+	dv.gone.Store(true)
+	dv.mu.Lock()
+	clear(dv.q)
+	dv.head, dv.n = 0, 0
+	dv.mu.Unlock()
+	dv.busy.Lock()
+	// An empty critical section: it waits for the worker holding busy.
+	dv.busy.Unlock()
+}
+
+// CheckDevices reports whether SetDevices would accept devs, changing
+// nothing. A config reload can check every driver before applying any.
+func (d *Driver) CheckDevices(devs []hub.Device) error {
+	d.subMu.Lock()
+	defer d.subMu.Unlock()
+	_, err := d.build(devs, d.tab.Load())
+	return err
+}
+
+// SetDevices replaces the driver's device set while it runs (a config
+// reload); devs is the full list, devices of other drivers are ignored.
+// It is safe to call at any time, concurrently with Run and Execute. The
+// broker connection is kept.
+//
+// Everything is checked first: on error nothing changes, and the error
+// names the device at fault (ErrBadAddress for an address, ErrBadOptions
+// for an id listed twice or a topic two devices share).
+//
+// A device that keeps its id and address keeps its queue; its capabilities
+// are updated. New devices are subscribed on the live connection and asked
+// for their state. Removed devices are unsubscribed, their queued messages
+// dropped, and no report of theirs is applied once SetDevices returns. A
+// device whose address changed is removed and added.
+//
+// If the connection is down, the new set is subscribed when it comes back.
+// If subscribing fails on a live connection, the new set is in place but
+// an error says so; the next reconnect subscribes it again.
+func (d *Driver) SetDevices(devs []hub.Device) error {
+	d.subMu.Lock()
+	defer d.subMu.Unlock()
+	old := d.tab.Load()
+	p, err := d.build(devs, old)
+	if err != nil {
+		return err
+	}
+	d.install(p)
+	for id, dv := range old.byID {
+		if p.t.byID[id] != dv {
+			d.retire(dv)
+		}
+	}
+	d.log.Info("devices set", "devices", len(p.t.devs), "added", len(p.added))
+
+	c := d.client
+	if !c.IsConnectionOpen() {
+		return nil // onConnect subscribes the new table
+	}
+	sub := map[string]byte{}
+	for topic, qos := range p.t.subs {
+		if _, ok := old.subs[topic]; !ok {
+			sub[topic] = qos
+		}
+	}
+	var unsub []string
+	for topic := range old.subs {
+		if _, ok := p.t.subs[topic]; !ok {
+			unsub = append(unsub, topic)
+		}
+	}
+	if err := d.subscribe(c, sub); err != nil {
+		d.fail("subscribe new devices: " + err.Error())
+		return fmt.Errorf("mqtt: devices set, but subscribing their topics failed (done again on the next reconnect): %w", err)
+	}
+	if len(unsub) > 0 {
+		// A subscription left behind only brings messages no route takes.
+		if t := c.Unsubscribe(unsub...); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+			d.fail(fmt.Sprintf("unsubscribe removed devices: %v", t.Error()))
+		}
+	}
+	for _, dv := range p.added {
+		for _, m := range d.query(dv) {
+			c.Publish(m.Topic, 1, false, m.Payload)
+			d.msgsOut.Add(1)
+		}
+	}
+	return nil
+}
