@@ -75,8 +75,12 @@ func demoConfig(o DemoOptions, port, mqttPass string) (*Config, error) {
 		Yandex: YandexConfig{Users: []YandexUser{{ID: "demo-user", Tokens: []string{yandex.HashToken(demoToken)}}}},
 		Web:    WebConfig{AnonymousView: true, Users: []WebUser{{Name: demoTechUser, PasswordHash: techHash}}},
 	}
+	names := map[string]string{"lamp-2": "Room 101 lamp", "socket-2": "Room 101 plug", "lamp-3": "Room 201 lamp"}
 	for _, s := range mqttsim.Demo() {
-		d := DeviceConfig{ID: s.ID, Name: s.ID, Kind: string(s.Kind), Topic: s.Name}
+		d := DeviceConfig{ID: s.ID, Name: names[s.ID], Kind: string(s.Kind), Topic: s.Name}
+		if d.Name == "" {
+			d.Name = s.ID
+		}
 		switch s.Dialect {
 		case mqttsim.Tasmota:
 			d.Driver = "tasmota"
