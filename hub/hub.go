@@ -250,6 +250,9 @@ func (h *Hub) setDevices(devs []Device, site *Site) error {
 // Reconfigure replaces the device set and site (a config reload). State of
 // devices that stay is kept. On error nothing changes.
 func (h *Hub) Reconfigure(devs []Device, site *Site) error {
+	if site == nil {
+		site = &Site{}
+	}
 	h.mu.Lock()
 	err := h.setDevices(devs, site)
 	h.mu.Unlock()

@@ -256,7 +256,7 @@ func TestHub_Reconfigure_KeepsStateRejectsBadSite(t *testing.T) {
 	if err := h.Reconfigure([]hub.Device{lamp("lamp-1"), socket("socket-1")}, bad); !errors.Is(err, hub.ErrInvalidSite) {
 		t.Fatalf("err = %v", err)
 	}
-	if err := h.Reconfigure([]hub.Device{lamp("lamp-1")}, &hub.Site{}); err != nil {
+	if err := h.Reconfigure([]hub.Device{lamp("lamp-1")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, ok := h.Snapshot("socket-1"); ok {

@@ -95,14 +95,14 @@ func (m *Main) Open() (err error) {
 		if err != nil {
 			return err
 		}
-		m.Hub.SetDriver("serial", m.Serial)
+		m.Hub.SetDriver(serial.Name, m.Serial)
 	}
 	if c.MQTT != nil {
 		m.MQTT, err = mqtt.New(mqttOptions(c, devs, m))
 		if err != nil {
 			return err
 		}
-		m.Hub.SetDriver("mqtt", m.MQTT)
+		m.Hub.SetDriver(mqtt.DriverName, m.MQTT)
 	}
 	m.Web, err = web.New(m.Hub, m.webOptions())
 	if err != nil {
@@ -148,12 +148,19 @@ func serialOptions(c *Config, devs []hub.Device, m *Main) serial.Options {
 	for _, b := range c.Serial {
 		o.Buses = append(o.Buses, serial.BusConfig{Name: b.Name, Port: b.Port, Baud: b.Baud, PollInterval: b.PollInterval, Timeout: b.Timeout})
 	}
+	o.Devices = devicesOf(devs, serial.Name)
+	return o
+}
+
+// devicesOf returns the devices owned by driver.
+func devicesOf(devs []hub.Device, driver string) []hub.Device {
+	var out []hub.Device
 	for _, d := range devs {
-		if d.Driver == "serial" {
-			o.Devices = append(o.Devices, d)
+		if d.Driver == driver {
+			out = append(out, d)
 		}
 	}
-	return o
+	return out
 }
 
 func mqttOptions(c *Config, devs []hub.Device, m *Main) mqtt.Options {
@@ -163,11 +170,7 @@ func mqttOptions(c *Config, devs []hub.Device, m *Main) mqtt.Options {
 		CAFile: mc.CAFile, ClientID: mc.ClientID, TasmotaFullTopic: mc.TasmotaFullTopic, Z2MBase: mc.Z2MBase,
 		Apply: m.Hub.Apply, Logger: m.Log, Events: m.Hub.Log,
 	}
-	for _, d := range devs {
-		if d.Driver == "mqtt" {
-			o.Devices = append(o.Devices, d)
-		}
-	}
+	o.Devices = devicesOf(devs, mqtt.DriverName)
 	return o
 }
 
@@ -364,19 +367,32 @@ func (m *Main) Reload(path string) error {
 		return err
 	}
 	site := c.HubSite()
-	type deviceSetter interface{ SetDevices([]hub.Device) error }
+	serialDevs, mqttDevs := devicesOf(devs, serial.Name), devicesOf(devs, mqtt.DriverName)
+	// Check every part first, so a refused file changes nothing; then the
+	// hub before the drivers, or it would refuse the first reports of new
+	// devices.
 	if m.Serial != nil {
-		if err := any(m.Serial).(deviceSetter).SetDevices(serialOptions(c, devs, m).Devices); err != nil {
+		if err := m.Serial.CheckDevices(serialDevs); err != nil {
 			return err
 		}
 	}
 	if m.MQTT != nil {
-		if err := any(m.MQTT).(deviceSetter).SetDevices(mqttOptions(c, devs, m).Devices); err != nil {
+		if err := m.MQTT.CheckDevices(mqttDevs); err != nil {
 			return err
 		}
 	}
 	if err := m.Hub.Reconfigure(devs, site); err != nil {
 		return err
+	}
+	if m.Serial != nil {
+		if err := m.Serial.SetDevices(serialDevs); err != nil {
+			return err
+		}
+	}
+	if m.MQTT != nil {
+		if err := m.MQTT.SetDevices(mqttDevs); err != nil {
+			return err
+		}
 	}
 	if err := m.Yandex.SetUsers(yandexUsers(c)); err != nil {
 		return err
@@ -385,7 +401,9 @@ func (m *Main) Reload(path string) error {
 		return err
 	}
 	if m.Alexa != nil {
-		m.Alexa.SetSite(site)
+		if err := m.Alexa.SetSite(site); err != nil {
+			return err
+		}
 	}
 	if err := m.DB.PutSite(site); err != nil {
 		return err

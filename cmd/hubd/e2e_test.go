@@ -173,6 +173,18 @@ func TestDemo_BusVanishes_DevicesUnreachableThenBack(t *testing.T) {
 // writeRunConfig writes a production config for one serial bus on port.
 func writeRunConfig(t *testing.T, dir, port, roomName string, tokens ...string) string {
 	t.Helper()
+	return writeRunConfigWith(t, dir, port, roomName, "", tokens...)
+}
+
+// writeRunConfigWith is writeRunConfig with one more serial lamp, id extra
+// at address 3, in the room.
+func writeRunConfigWith(t *testing.T, dir, port, roomName, extra string, tokens ...string) string {
+	t.Helper()
+	extraDev, extraRoom := "", ""
+	if extra != "" {
+		extraDev = fmt.Sprintf("  - id: %s\n    name: Extra\n    kind: light\n    driver: serial\n    bus: bus0\n    address: 3\n", extra)
+		extraRoom = ", " + extra
+	}
 	var tok strings.Builder
 	for _, x := range append([]string{demoToken}, tokens...) {
 		fmt.Fprintf(&tok, "        - %s\n", yandex.HashToken(x))
@@ -199,7 +211,7 @@ devices:
     driver: serial
     bus: bus0
     address: 2
-site:
+%ssite:
   - id: b
     name: Building
     kind: building
@@ -207,12 +219,12 @@ site:
       - id: r1
         name: %s
         kind: room
-        devices: [lamp-1, socket-1]
+        devices: [lamp-1, socket-1%s]
 yandex:
   users:
     - id: owner
       tokens:
-%s`, filepath.Join(dir, "data"), port, roomName, tok.String())
+%s`, filepath.Join(dir, "data"), port, extraDev, roomName, extraRoom, tok.String())
 	p := filepath.Join(dir, "hubd.yaml")
 	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -298,11 +310,17 @@ func TestRun_SIGHUP_ReloadsAndRefusesABadConfig(t *testing.T) {
 	if code, _ := rooms("second-token"); code != 401 {
 		t.Fatalf("unknown token: %d", code)
 	}
-	writeRunConfig(t, dir, h.Path(), "Reception", "second-token")
+	writeRunConfigWith(t, dir, h.Path(), "Reception", "lamp-9", "second-token")
 	d.cmd.Process.Signal(syscall.SIGHUP)
 	eventually(t, 10*time.Second, "reload applied", func() bool {
 		code, body := rooms("second-token")
-		return code == 200 && strings.Contains(body, `"room":"Reception"`)
+		return code == 200 && strings.Contains(body, `"room":"Reception"`) && strings.Contains(body, `"id":"lamp-9"`)
+	})
+	// No firmware answers at address 3, so the added lamp is unreachable,
+	// while lamp-1 keeps answering on the same port.
+	eventually(t, 10*time.Second, "added device listed, old one answering", func() bool {
+		q := query(t, d.addr, "lamp-9", "lamp-1")
+		return q["lamp-9"].ErrorCode == "DEVICE_UNREACHABLE" && q["lamp-1"].ErrorCode == ""
 	})
 	// A broken file is refused; the running config stays.
 	if err := os.WriteFile(cfg, []byte("devices:\n  - id: x\n    kind: toaster\n"), 0o600); err != nil {
