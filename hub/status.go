@@ -61,4 +61,7 @@ type SyncStatus struct {
 	Units     []UnitStatus `json:"units"`
 	// CallsFailed is how many of Calls failed (for metrics by result).
 	CallsFailed uint64 `json:"calls_failed"`
+	// Warnings are changes the last sync skipped on purpose (e.g. an
+	// occupied home's rename): worth a look, but not a failure.
+	Warnings []string `json:"warnings,omitempty"`
 }
