@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ type Client struct {
 	tokens *TokenSource
 	log    *slog.Logger
 	calls  atomic.Uint64
+	failed atomic.Uint64
 }
 
 // NewClient returns a client for opts (see Options for zero values).
@@ -44,6 +46,11 @@ func (c *Client) Tokens() *TokenSource { return c.tokens }
 // Calls returns how many HTTP requests the client sent to the API (retries
 // included, token calls excluded).
 func (c *Client) Calls() uint64 { return c.calls.Load() }
+
+// CallsFailed returns how many of Calls did not get an accepted reply:
+// transport errors, dropped connections, oversize bodies and error
+// statuses, retried ones included.
+func (c *Client) CallsFailed() uint64 { return c.failed.Load() }
 
 // request describes one API call.
 type request struct {
@@ -82,6 +89,9 @@ func (c *Client) do(ctx context.Context, r request) (reply, error) {
 	reauthed := false
 	for attempt := 0; ; attempt++ {
 		rep, err := c.once(ctx, r, u, payload)
+		if err == nil && !slices.Contains(r.ok, rep.status) {
+			c.failed.Add(1)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return reply{}, fmt.Errorf("alexa: %s: %w", r.op(), ctx.Err())
@@ -101,10 +111,8 @@ func (c *Client) do(ctx context.Context, r request) (reply, error) {
 			}
 			continue
 		}
-		for _, s := range r.ok {
-			if rep.status == s {
-				return rep, nil
-			}
+		if slices.Contains(r.ok, rep.status) {
+			return rep, nil
 		}
 		apiErr := decodeError(r.op(), rep.status, rep.header, rep.body)
 		switch {
@@ -161,14 +169,17 @@ func (c *Client) once(ctx context.Context, r request, u string, payload []byte) 
 	c.calls.Add(1)
 	resp, err := c.opts.HTTPClient.Do(req)
 	if err != nil {
+		c.failed.Add(1)
 		return reply{}, redactURLError(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxReplyBytes+1))
 	if err != nil {
+		c.failed.Add(1)
 		return reply{}, fmt.Errorf("read reply: %w", err)
 	}
 	if int64(len(data)) > c.opts.MaxReplyBytes {
+		c.failed.Add(1)
 		// Drain a little so the connection can be reused, then fail.
 		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
 		return reply{}, fmt.Errorf("%w: %s over %d bytes", ErrReplyTooLarge, r.op(), c.opts.MaxReplyBytes)

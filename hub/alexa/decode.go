@@ -189,6 +189,29 @@ func decodeList(body []byte, keys ...string) ([]json.RawMessage, string, error) 
 	return items, next, nil
 }
 
+// decodeEndpointList decodes one page of GET /v2/endpoints: the ids of the
+// endpoints (under "results" or "endpoints") and the next token.
+func decodeEndpointList(body []byte) ([]string, string, error) {
+	items, next, err := decodeList(body, "results", "endpoints")
+	if err != nil {
+		return nil, "", fmt.Errorf("%w (endpoints)", err)
+	}
+	ids := make([]string, 0, len(items))
+	for _, raw := range items {
+		var e struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return nil, "", fmt.Errorf("%w: endpoint: %v", ErrMalformedReply, err)
+		}
+		if e.ID == "" {
+			return nil, "", fmt.Errorf("%w: endpoint without id", ErrMalformedReply)
+		}
+		ids = append(ids, clip(e.ID, 256))
+	}
+	return ids, next, nil
+}
+
 // decodeDiscoveryStatus decodes GET /v1/discoverySessions/{id}.
 func decodeDiscoveryStatus(body []byte) (string, error) {
 	var w struct {

@@ -12,6 +12,17 @@ import (
 // DiscoveryStatusInProgress is the one documented non-final status.
 const DiscoveryStatusInProgress = "IN_PROGRESS"
 
+// DiscoveryStatusStarting is recorded (with the time) just before a session
+// is started; it is replaced by the session's Location once the reply
+// arrives.
+const DiscoveryStatusStarting = "STARTING"
+
+// DiscoveryStatusReplyLost is the status of a unit whose discovery start
+// got no reply (timeout, dropped connection, 5xx, 409): a session may be
+// running that the API cannot list, so none is started for that unit until
+// DiscoverySessionTTL has passed since the attempt.
+const DiscoveryStatusReplyLost = "unknown (reply lost)"
+
 // DiscoverySessionTTL is how long a session's Location stays valid.
 const DiscoverySessionTTL = time.Hour
 

@@ -43,6 +43,14 @@ type Options struct {
 	// sessions. SkillStage defaults to "LIVE". Without SkillID no discovery
 	// sessions are started.
 	SkillID, SkillStage string
+	// SubscriptionSkillID is the subscription skill Alexa requires on a
+	// property (level 1) unit before units can be created under it. When
+	// set, every building unit the sync creates directly under an
+	// organization (ParentID is level 0) gets the skill enabled (stage
+	// "live") before its children are created, and the enablement is
+	// recorded in the KV so it is made once. Empty: no enablement (ParentID
+	// is a property already, or enablement is done by hand).
+	SubscriptionSkillID string
 	// Residential maps buildings that contain nodes of kind "home" to home
 	// communities and those nodes to homes (Alexa for Residential, US/CA
 	// only). Off by default: every node becomes a unit.
@@ -73,6 +81,15 @@ type Options struct {
 	Limiter *Limiter
 	// MaxReplyBytes limits reply bodies; default 1 MiB.
 	MaxReplyBytes int64
+
+	// CreateCheckTries is how many times, after a create whose reply was
+	// lost, the parent's children are listed (with growing delays) looking
+	// for the new object before it is created again: lists may lag behind
+	// writes. Default 3.
+	CreateCheckTries int
+	// CreateCheckDelay is the delay before the first of those listings;
+	// it doubles after each. Default 2×RetryBase (2s, 4s, 8s).
+	CreateCheckDelay time.Duration
 
 	// DiscoveryPoll is the interval between polls of a discovery session;
 	// default 5s.
@@ -124,6 +141,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.RetryBase <= 0 {
 		o.RetryBase = time.Second
+	}
+	if o.CreateCheckTries <= 0 {
+		o.CreateCheckTries = 3
+	}
+	if o.CreateCheckDelay <= 0 {
+		o.CreateCheckDelay = 2 * o.RetryBase
 	}
 	if o.MaxRetries == 0 {
 		o.MaxRetries = len(retrySchedule)

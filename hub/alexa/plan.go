@@ -16,7 +16,9 @@ const (
 	OpPoll     Op = "poll"     // a discovery session is still running: poll it, start none
 	OpDelete   Op = "delete"   // delete an object whose node left the site (bottom-up)
 	OpForget   Op = "forget"   // the object is already gone: drop it from the id map, no call
-	OpRefuse   Op = "refuse"   // a change that must not be made (children left, read-only home)
+	OpRefuse   Op = "refuse"   // a change that must not be made (children or endpoints left): the sync fails
+	OpEnable   Op = "enable"   // enable the subscription skill on a property unit before its children are created
+	OpSkip     Op = "skip"     // a change the enterprise may not make (occupied or linked home): a warning, not a failure
 )
 
 // Object kinds on the Alexa side.
@@ -43,7 +45,7 @@ type Step struct {
 // writes reports whether the step makes a write call.
 func (s Step) writes() bool {
 	switch s.Op {
-	case OpCreate, OpRename, OpDiscover, OpDelete:
+	case OpCreate, OpRename, OpDiscover, OpDelete, OpEnable:
 		return true
 	}
 	return false
@@ -75,6 +77,14 @@ func (s Step) String() string {
 		return fmt.Sprintf("forget %s %s (node %s): already gone", s.Kind, s.ID, node)
 	case OpRefuse:
 		return fmt.Sprintf("refuse to change %s %s %q (node %s): %s", s.Kind, s.ID, s.Name, node, s.Reason)
+	case OpEnable:
+		id := s.ID
+		if id == "" {
+			id = "(being created)"
+		}
+		return fmt.Sprintf("enable the subscription skill on property unit %s %q (node %s)", id, s.Name, node)
+	case OpSkip:
+		return fmt.Sprintf("skip %s %s %q (node %s): %s", s.Kind, s.ID, s.Name, node, s.Reason)
 	}
 	return fmt.Sprintf("%s %s %s", s.Op, s.Kind, node)
 }
@@ -126,9 +136,17 @@ func (p Plan) String() string {
 		return "alexa plan: in sync, nothing to do\n"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "alexa plan: %d create, %d adopt, %d rename, %d discover, %d delete, %d forget, %d refused, %d polls\n",
+	fmt.Fprintf(&b, "alexa plan: %d create, %d adopt, %d rename, %d discover, %d delete, %d forget, %d refused, %d polls",
 		p.Count(OpCreate), p.Count(OpAdopt), p.Count(OpRename), p.Count(OpDiscover), p.Count(OpDelete),
 		p.Count(OpForget), p.Count(OpRefuse), p.Count(OpPoll))
+	// Only when present, so plans without them read as before.
+	if n := p.Count(OpEnable); n > 0 {
+		fmt.Fprintf(&b, ", %d skill enablements", n)
+	}
+	if n := p.Count(OpSkip); n > 0 {
+		fmt.Fprintf(&b, ", %d skipped (warnings)", n)
+	}
+	b.WriteByte('\n')
 	for _, l := range p.Lines() {
 		b.WriteString("  ")
 		b.WriteString(l)

@@ -1,6 +1,7 @@
 package alexa
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,8 +38,9 @@ func (s *Syncer) computePlan(tgts []*target, snap *snapshot, now time.Time) Plan
 			wanted[id] = true
 			if o.Name != t.node.Name {
 				if o.ReadOnly {
-					steps = append(steps, Step{Op: OpRefuse, Kind: t.kind, Node: t.node.ID, ID: id, Name: t.node.Name,
-						Reason: "home is " + o.State + " and read-only: rename it in Alexa or change the site back to " + quote(o.Name)})
+					steps = append(steps, Step{Op: OpSkip, Kind: t.kind, Node: t.node.ID, ID: id, Name: t.node.Name, OldName: o.Name,
+						Reason: "home is " + o.State + " and read-only, rename to " + quote(t.node.Name) +
+							" skipped: rename it in Alexa or change the site back to " + quote(o.Name)})
 				} else {
 					steps = append(steps, Step{Op: OpRename, Kind: t.kind, Node: t.node.ID, ID: id, Name: t.node.Name, OldName: o.Name})
 				}
@@ -69,6 +71,11 @@ func (s *Syncer) computePlan(tgts []*target, snap *snapshot, now time.Time) Plan
 					cands = append(cands, candidate{kind: o.Kind, node: t.node.ID, id: id, key: kvOrphan + o.Kind + "/" + id, orphan: true})
 				}
 				steps = append(steps, st)
+			}
+		}
+		if s.needsEnablement(t, snap) {
+			if uid := resolved[t]; uid == "" || snap.kv[kvEnabled+t.node.ID] != uid {
+				steps = append(steps, Step{Op: OpEnable, Kind: t.kind, Node: t.node.ID, ID: uid, Name: t.node.Name})
 			}
 		}
 		if s.opts.SkillID != "" && t.kind != KindCommunity {
@@ -116,8 +123,12 @@ func (s *Syncer) computePlan(tgts []*target, snap *snapshot, now time.Time) Plan
 			gone[c.id] = true
 			deletes = append(deletes, Step{Op: OpForget, Kind: c.kind, Node: node, ID: c.id, key: c.key})
 		case o.ReadOnly:
+			deletes = append(deletes, Step{Op: OpSkip, Kind: c.kind, Node: node, ID: c.id, Name: o.Name,
+				Reason: "home is " + o.State + " and read-only, delete skipped: the enterprise cannot delete it; it is deleted once it is vacant"})
+		case snap.endpoints[c.id] > 0:
+			n := snap.endpoints[c.id]
 			deletes = append(deletes, Step{Op: OpRefuse, Kind: c.kind, Node: node, ID: c.id, Name: o.Name,
-				Reason: "home is " + o.State + " and read-only: it cannot be deleted by the enterprise"})
+				Reason: fmt.Sprintf("%s %q still has %d endpoint(s) associated; Alexa cannot delete it: move or remove its endpoints in Alexa first", c.kind, o.Name, n)})
 		default:
 			left := 0
 			for _, ch := range snap.children[c.id] {
@@ -139,11 +150,24 @@ func (s *Syncer) computePlan(tgts []*target, snap *snapshot, now time.Time) Plan
 	return Plan{Steps: steps}
 }
 
+// needsEnablement reports whether t is a property (level 1) unit that needs
+// the subscription skill: a unit directly under the configured parent when
+// that parent is the organization (level 0).
+func (s *Syncer) needsEnablement(t *target, snap *snapshot) bool {
+	return s.opts.SubscriptionSkillID != "" && t.kind == KindUnit && t.parent == nil && snap.parentLevel == 0
+}
+
 // discoveryStep returns the discovery step for a target, if any.
 func (s *Syncer) discoveryStep(t *target, snap *snapshot, now time.Time) []Step {
 	if raw, ok := snap.kv[kvSession+t.node.ID]; ok {
 		var sess session
 		if decodeSession(raw, &sess) && now.Before(sess.Started.Add(DiscoverySessionTTL)) {
+			if sess.Location == "" {
+				// A start whose reply was lost may have started a session
+				// no one can see (the API lists none): wait out its hour.
+				// No call is made, so the plan has no step; Status shows it.
+				return nil
+			}
 			return []Step{{Op: OpPoll, Kind: t.kind, Node: t.node.ID, ID: sess.UnitID, Devices: sess.Devices}}
 		}
 	}

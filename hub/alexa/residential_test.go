@@ -2,10 +2,10 @@ package alexa
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"hubd/hub"
@@ -53,7 +53,9 @@ func TestSyncer_Sync_ResidentialHomesInCommunities(t *testing.T) {
 		t.Fatalf("rerun wrote: %v", f.srv.Counts())
 	}
 
-	// An occupied home is read-only: its rename is refused, not attempted.
+	// An occupied home is read-only: its rename is skipped with a warning,
+	// not attempted, and the rest of the sync goes on (see
+	// TestSyncer_Sync_OccupiedHomeRenameIsAWarningNotAFailure).
 	occupied := f.srv.HomeID("Apartment 3")
 	f.srv.SetHomeState(occupied, "OCCUPIED")
 	site.Find("apt3").Name = "Penthouse"
@@ -63,9 +65,12 @@ func TestSyncer_Sync_ResidentialHomesInCommunities(t *testing.T) {
 	fl.Children = slices.DeleteFunc(fl.Children, func(n *hub.Node) bool { return n.ID == "apt12" })
 	_ = s.SetSite(site)
 	f.srv.ResetCounts()
-	_, err := s.Sync(context.Background())
-	if !errors.Is(err, ErrReadOnlyHome) {
-		t.Fatalf("err = %v, want ErrReadOnlyHome", err)
+	res, err := s.Sync(context.Background())
+	if err != nil {
+		t.Fatalf("err = %v, want none: an occupied home's rename is a warning", err)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "OCCUPIED") {
+		t.Fatalf("warnings = %v", res.Warnings)
 	}
 	if f.srv.ReadOnlyViolations() != 0 {
 		t.Fatal("a write reached an occupied home")

@@ -22,6 +22,7 @@ const (
 	kvDevices   = "devices/"   // node -> JSON device set last discovered
 	kvSession   = "discovery/" // node -> JSON session record while one runs
 	kvDiscState = "dstatus/"   // node -> last final discovery status
+	kvEnabled   = "enabled/"   // node -> property unit id the subscription skill was enabled on
 )
 
 func kindPrefix(kind string) string {
@@ -50,6 +51,12 @@ type snapshot struct {
 	objs     map[string]remoteObj // by id
 	children map[string][]string  // parent id -> child ids
 	kv       map[string]string
+	// endpoints counts the endpoints of units (and homes) the plan would
+	// delete; filled by readEndpoints.
+	endpoints map[string]int
+	// parentLevel is the level of Options.ParentID (0: the organization);
+	// -1 when unknown (not needed: no subscription skill configured).
+	parentLevel int
 }
 
 func (s *snapshot) add(o remoteObj) {
@@ -147,13 +154,19 @@ func (s *Syncer) readSnapshot(ctx context.Context, tgts []*target) (*snapshot, e
 	if err != nil {
 		return nil, fmt.Errorf("alexa: read id map: %w", err)
 	}
-	snap := &snapshot{objs: map[string]remoteObj{}, children: map[string][]string{}, kv: kv}
+	snap := &snapshot{objs: map[string]remoteObj{}, children: map[string][]string{}, kv: kv,
+		endpoints: map[string]int{}, parentLevel: -1}
 	units, err := s.client.ListUnits(ctx, ListQuery{ParentID: s.opts.ParentID, All: true, Expand: true})
 	if err != nil {
 		return nil, fmt.Errorf("alexa: list units under the configured parent: %w", err)
 	}
 	for _, u := range units {
 		snap.add(remoteObj{Kind: KindUnit, ID: u.ID, Name: u.Name, Parent: u.ParentID, Level: u.Level})
+	}
+	if s.opts.SubscriptionSkillID != "" {
+		if snap.parentLevel, err = s.parentLevel(ctx, units); err != nil {
+			return nil, err
+		}
 	}
 	residential := s.opts.Residential
 	for k := range kv {
@@ -215,6 +228,53 @@ func (s *Syncer) readSnapshot(ctx context.Context, tgts []*target) (*snapshot, e
 		}
 	}
 	return snap, nil
+}
+
+// parentLevel returns the level of the configured parent: a child's level
+// minus one when the (expanded) list shows a child, else the level GET
+// /v2/units/{ParentID} reports. When the parent cannot be read (404, 403:
+// some organizations may not be readable as units), it is taken to be the
+// organization, which is what a fresh property tree is created under.
+func (s *Syncer) parentLevel(ctx context.Context, units []Unit) (int, error) {
+	for _, u := range units {
+		if u.ParentID == s.opts.ParentID && u.Level > 0 {
+			return u.Level - 1, nil
+		}
+	}
+	u, err := s.client.GetUnit(ctx, s.opts.ParentID)
+	switch {
+	case err == nil:
+		return u.Level, nil
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrUnauthorized):
+		s.log.Warn("alexa: cannot read the configured parent unit; taking it to be the organization (level 0)", "parent", s.opts.ParentID, "err", err)
+		return 0, nil
+	}
+	return 0, fmt.Errorf("alexa: read the level of the configured parent: %w", err)
+}
+
+// readEndpoints counts the endpoints of every unit and home the plan would
+// delete: Alexa refuses to delete them, and the plan must say so instead.
+// A listing that fails (other than by cancellation) leaves the delete to
+// the API, which refuses a unit with endpoints anyway.
+func (s *Syncer) readEndpoints(ctx context.Context, p Plan, snap *snapshot) error {
+	for _, st := range p.Steps {
+		if st.Op != OpDelete || st.Kind == KindCommunity {
+			continue
+		}
+		if _, done := snap.endpoints[st.ID]; done {
+			continue
+		}
+		eps, err := s.client.ListEndpoints(ctx, st.ID)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("alexa: list endpoints of %s %s: %w", st.Kind, st.ID, err)
+			}
+			s.log.Warn("alexa: cannot list endpoints before delete; leaving it to the API", "kind", st.Kind, "id", st.ID, "err", err)
+			continue
+		}
+		snap.endpoints[st.ID] = len(eps)
+	}
+	return nil
 }
 
 func homeObj(h Home, community string) remoteObj {

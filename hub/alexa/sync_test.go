@@ -149,16 +149,41 @@ func TestSyncer_Sync_EndpointRefusalIsClear(t *testing.T) {
 	fl := site.Buildings[0].Children[0]
 	fl.Children = fl.Children[:1]
 	_ = s.SetSite(site)
-	_, err := s.Sync(context.Background())
+	f.srv.ResetCounts()
+	res, err := s.Sync(context.Background())
 	if !errors.Is(err, ErrUnitNotEmpty) {
 		t.Fatalf("err = %v, want ErrUnitNotEmpty", err)
 	}
-	var apiErr *APIError
-	if !errors.As(err, &apiErr) || apiErr.RequestID == "" || apiErr.Status != http.StatusBadRequest {
-		t.Fatalf("err %v carries no API error with request id", err)
+	// Refused from the endpoint list, not by calling DELETE.
+	if n := f.srv.Calls(http.MethodDelete); n != 0 {
+		t.Fatalf("DELETE calls = %d, want 0 (%v)", n, f.srv.Counts())
+	}
+	if f.srv.Counts()["GET /v2/endpoints"] == 0 {
+		t.Fatal("endpoints were not listed before the delete")
+	}
+	if res.Plan.Count(OpRefuse) != 1 || res.Plan.Count(OpDelete) != 0 {
+		t.Fatalf("plan:\n%s", res.Plan)
+	}
+	for _, want := range []string{`"Room 102"`, roomID, "1 endpoint"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %q does not name %s", err, want)
+		}
+	}
+	st := s.Status()
+	if len(st.Plan) != 1 || !strings.Contains(st.Plan[0], "1 endpoint") || !strings.Contains(st.LastError, "1 endpoint") {
+		t.Fatalf("status does not show the refusal: plan %q, error %q", st.Plan, st.LastError)
 	}
 	if _, ok, _ := f.kv.Get(kvUnit + "f1-r2"); !ok {
-		t.Fatal("mapping dropped although the delete failed")
+		t.Fatal("mapping dropped although the unit was not deleted")
+	}
+	if _, ok := f.srv.UnitName(roomID); !ok {
+		t.Fatal("unit with an endpoint is gone")
+	}
+	// The API itself also refuses, with a request id to quote.
+	err = s.Client().DeleteUnit(context.Background(), roomID)
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.RequestID == "" || apiErr.Status != http.StatusBadRequest {
+		t.Fatalf("direct delete: %v, want a 400 API error with request id", err)
 	}
 }
 

@@ -36,6 +36,7 @@ type Result struct {
 	Calls    uint64   // API calls this sync made (retries included)
 	Sessions []string // final discovery statuses reached, "node: STATUS"
 	Errors   []string // one line per failed step
+	Warnings []string // one line per step skipped on purpose (OpSkip)
 }
 
 // New returns a Syncer for site. site must be valid (see hub.Site.Validate)
@@ -115,7 +116,17 @@ func (s *Syncer) plan(ctx context.Context) (Plan, *snapshot, error) {
 	if err != nil {
 		return Plan{}, nil, err
 	}
-	return s.computePlan(tgts, snap, s.opts.Now()), snap, nil
+	now := s.opts.Now()
+	p := s.computePlan(tgts, snap, now)
+	if p.Count(OpDelete) == 0 {
+		return p, snap, nil
+	}
+	// Units with endpoints cannot be deleted: look, then plan again so a
+	// refused unit also keeps its parent.
+	if err := s.readEndpoints(ctx, p, snap); err != nil {
+		return Plan{}, nil, err
+	}
+	return s.computePlan(tgts, snap, now), snap, nil
 }
 
 // Sync brings Alexa in line with the site: it plans, applies the plan
@@ -134,6 +145,7 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 		s.mu.Lock()
 		s.status.Running = false
 		s.status.Calls = s.client.Calls()
+		s.status.CallsFailed = s.client.CallsFailed()
 		s.mu.Unlock()
 	}()
 
@@ -151,7 +163,7 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 	}
 	res := Result{Plan: p}
 	var errs []error
-	a := &applier{s: s, ids: map[string]string{}, owned: ownedIDs(snap.kv), snap: snap}
+	a := &applier{s: s, ids: map[string]string{}, owned: ownedIDs(snap.kv), snap: snap, notEnabled: map[string]bool{}}
 	for k, v := range snap.kv {
 		a.ids[k] = v
 	}
@@ -160,6 +172,11 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 		if ctx.Err() != nil {
 			errs = append(errs, fmt.Errorf("alexa: sync interrupted: %w", ctx.Err()))
 			pending = append(pending, st.String())
+			continue
+		}
+		if st.Op == OpSkip {
+			res.Warnings = append(res.Warnings, st.String())
+			s.log.Warn("alexa: change skipped", "step", st.String())
 			continue
 		}
 		if err := a.apply(ctx, st); err != nil {
@@ -181,6 +198,7 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 	s.refreshUnits()
 	s.mu.Lock()
 	s.status.Plan = append([]string{}, pending...)
+	s.status.Warnings = slices.Clone(res.Warnings)
 	s.mu.Unlock()
 	if len(errs) > 0 {
 		err := fmt.Errorf("%w: %w", ErrSyncFailed, errors.Join(errs...))
@@ -232,7 +250,9 @@ func (s *Syncer) Status() hub.SyncStatus {
 	defer s.mu.Unlock()
 	st := s.status
 	st.Calls = s.client.Calls()
+	st.CallsFailed = s.client.CallsFailed()
 	st.Plan = slices.Clone(st.Plan)
+	st.Warnings = slices.Clone(st.Warnings)
 	st.Units = slices.Clone(st.Units)
 	return st
 }
@@ -266,6 +286,9 @@ func (s *Syncer) refreshUnits() {
 			var sess session
 			if decodeSession(raw, &sess) {
 				u.Discovery = sess.Status
+				if sess.Location == "" {
+					u.Discovery = DiscoveryStatusReplyLost
+				}
 			}
 		}
 		units = append(units, u)
@@ -274,8 +297,11 @@ func (s *Syncer) refreshUnits() {
 	s.status.Units = units
 }
 
+// decodeSession decodes a session record: a running session (with its
+// Location) or a start whose outcome is unknown (no Location, but the time
+// the start was attempted).
 func decodeSession(raw string, sess *session) bool {
-	return json.Unmarshal([]byte(raw), sess) == nil && sess.Location != ""
+	return json.Unmarshal([]byte(raw), sess) == nil && (sess.Location != "" || !sess.Started.IsZero())
 }
 
 // applier applies one plan, keeping the id map current as it goes.
@@ -284,6 +310,9 @@ type applier struct {
 	ids   map[string]string // the id map as it now is
 	owned map[string]bool
 	snap  *snapshot
+	// notEnabled holds property nodes whose skill enablement failed in
+	// this sync: their children are not created (Alexa would refuse).
+	notEnabled map[string]bool
 }
 
 func (a *applier) put(key, value string) error {
@@ -322,6 +351,9 @@ func (a *applier) apply(ctx context.Context, st Step) error {
 			if parentID == "" {
 				return fmt.Errorf("alexa: create %s %q (node %s): parent node %s has no id yet (its create failed)", st.Kind, st.Name, st.Node, st.Parent)
 			}
+			if a.notEnabled[st.Parent] {
+				return fmt.Errorf("alexa: create %s %q (node %s): the subscription skill is not enabled on property node %s (its enablement failed)", st.Kind, st.Name, st.Node, st.Parent)
+			}
 		}
 		if st.ID != "" {
 			if err := a.put(kvOrphan+a.snap.objs[st.ID].Kind+"/"+st.ID, st.Node); err != nil {
@@ -350,6 +382,10 @@ func (a *applier) apply(ctx context.Context, st Step) error {
 			return fmt.Errorf("alexa: rename %s %s (node %s): %w", st.Kind, st.ID, st.Node, err)
 		}
 		return nil
+	case OpEnable:
+		return a.enable(ctx, st)
+	case OpSkip:
+		return nil // reported as a warning by Sync
 	case OpDiscover:
 		return a.discover(ctx, st)
 	case OpPoll:
@@ -392,7 +428,7 @@ func (a *applier) forget(st Step) error {
 	}
 	keys := []string{key}
 	if st.Node != "" && key == kindPrefix(st.Kind)+st.Node {
-		keys = append(keys, kvDevices+st.Node, kvSession+st.Node, kvDiscState+st.Node)
+		keys = append(keys, kvDevices+st.Node, kvSession+st.Node, kvDiscState+st.Node, kvEnabled+st.Node)
 	}
 	return a.del(keys...)
 }
@@ -421,10 +457,7 @@ func (a *applier) create(ctx context.Context, kind, parentID, name string) (stri
 		}
 		last = err
 		s.log.Warn("alexa: create outcome unknown, looking before trying again", "kind", kind, "parent", parentID, "err", err)
-		if err := sleep(ctx, s.opts.RetryBase); err != nil {
-			return "", err
-		}
-		found, err := a.findChild(ctx, kind, parentID, name)
+		found, err := a.lookFor(ctx, kind, parentID, name)
 		if err != nil {
 			return "", fmt.Errorf("%w; then listing the parent failed: %w", last, err)
 		}
@@ -432,8 +465,32 @@ func (a *applier) create(ctx context.Context, kind, parentID, name string) (stri
 			s.log.Info("alexa: lost create reply recovered by listing", "kind", kind, "id", found)
 			return found, nil
 		}
+		s.log.Warn("alexa: lost create not listed after looking; creating again", "kind", kind, "parent", parentID,
+			"looks", s.opts.CreateCheckTries)
 	}
 	return "", last
+}
+
+// lookFor lists the parent's children up to CreateCheckTries times, with
+// doubling delays from CreateCheckDelay, looking for an unmapped child
+// named name: a list may not show a fresh create at once.
+func (a *applier) lookFor(ctx context.Context, kind, parentID, name string) (string, error) {
+	s := a.s
+	d := s.opts.CreateCheckDelay
+	for try := 1; try <= s.opts.CreateCheckTries; try++ {
+		if err := sleep(ctx, d); err != nil {
+			return "", err
+		}
+		found, err := a.findChild(ctx, kind, parentID, name)
+		if err != nil || found != "" {
+			return found, err
+		}
+		if try < s.opts.CreateCheckTries {
+			s.log.Info("alexa: lost create not listed yet, looking again", "kind", kind, "parent", parentID, "try", try)
+		}
+		d *= 2
+	}
+	return "", nil
 }
 
 // findChild returns the id of an unmapped child of parentID named name.
@@ -492,16 +549,56 @@ func (a *applier) discover(ctx context.Context, st Step) error {
 			return err
 		}
 	}
-	loc, err := s.client.StartDiscovery(ctx, unitID)
-	if err != nil {
-		return fmt.Errorf("alexa: start discovery for node %s (unit %s): %w", st.Node, unitID, err)
-	}
-	sess := session{Location: loc, UnitID: unitID, Started: s.opts.Now(), Devices: st.Devices, Status: DiscoveryStatusInProgress}
+	// Record the attempt first: if its reply is lost (or hubd dies during
+	// the call) a session may run that the API does not list, and a second
+	// one must not be started for its hour.
+	sess := session{UnitID: unitID, Started: s.opts.Now(), Devices: st.Devices, Status: DiscoveryStatusStarting}
 	if sess.Devices == nil {
 		sess.Devices = []string{}
 	}
+	if err := a.put(kvSession+st.Node, encodeJSON(sess)); err != nil {
+		return err
+	}
+	loc, err := s.client.StartDiscovery(ctx, unitID)
+	if err != nil {
+		var apiErr *APIError
+		conflict := errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict
+		if errors.Is(err, ErrOutcomeUnknown) || ctx.Err() != nil || conflict {
+			sess.Status = DiscoveryStatusReplyLost
+			if perr := a.put(kvSession+st.Node, encodeJSON(sess)); perr != nil {
+				return fmt.Errorf("alexa: start discovery for node %s (unit %s): %w; %w", st.Node, unitID, err, perr)
+			}
+			until := sess.Started.Add(DiscoverySessionTTL)
+			s.log.Warn("alexa: discovery start outcome unknown; no new session for this unit until the hour is over",
+				"node", st.Node, "unit", unitID, "until", until, "err", err)
+			return fmt.Errorf("alexa: start discovery for node %s (unit %s): %w; a session may be running that cannot be listed, so none is started for this unit until %s",
+				st.Node, unitID, err, until.UTC().Format(time.RFC3339))
+		}
+		if derr := a.del(kvSession + st.Node); derr != nil {
+			return fmt.Errorf("alexa: start discovery for node %s (unit %s): %w; %w", st.Node, unitID, err, derr)
+		}
+		return fmt.Errorf("alexa: start discovery for node %s (unit %s): %w", st.Node, unitID, err)
+	}
+	sess.Location, sess.Status = loc, DiscoveryStatusInProgress
 	s.log.Info("alexa: discovery started", "node", st.Node, "unit", unitID, "session", loc)
 	return a.put(kvSession+st.Node, encodeJSON(sess))
+}
+
+// enable enables the subscription skill on a property unit and records it,
+// so that a resumed sync does not enable it again.
+func (a *applier) enable(ctx context.Context, st Step) error {
+	s := a.s
+	unitID := a.ids[kvUnit+st.Node]
+	if unitID == "" {
+		a.notEnabled[st.Node] = true
+		return fmt.Errorf("alexa: enable subscription skill on node %s: its unit has no id (its create failed)", st.Node)
+	}
+	if err := s.client.EnableSkill(ctx, s.opts.SubscriptionSkillID, unitID, "live"); err != nil {
+		a.notEnabled[st.Node] = true
+		return fmt.Errorf("alexa: enable subscription skill on property unit %s (node %s): %w", unitID, st.Node, err)
+	}
+	s.log.Info("alexa: subscription skill enabled", "node", st.Node, "unit", unitID)
+	return a.put(kvEnabled+st.Node, unitID)
 }
 
 // pollSessions polls every running session until it reaches a final status,
@@ -527,6 +624,9 @@ func (s *Syncer) pollSessions(ctx context.Context) ([]string, []error) {
 			if !decodeSession(raw, &sess) {
 				_ = s.opts.KV.Delete(k) // unreadable: drop it so discovery can start again
 				continue
+			}
+			if sess.Location == "" && s.opts.Now().Before(sess.Started.Add(DiscoverySessionTTL)) {
+				continue // a start whose reply was lost: nothing to poll, wait out its hour
 			}
 			final, status, err := s.pollOne(ctx, node, sess)
 			if err != nil {

@@ -113,13 +113,43 @@ func (c *Client) DeleteUnit(ctx context.Context, id string) error {
 
 // EnableSkill enables a subscription skill on a property unit, which Alexa
 // requires before children can be created under it. stage is "live" when
-// empty.
+// empty. A 409 (the skill is already enabled) counts as success: the call
+// is repeated after a lost reply.
 func (c *Client) EnableSkill(ctx context.Context, skillID, unitID, stage string) error {
 	if stage == "" {
 		stage = "live"
 	}
 	body := map[string]string{"unitId": unitID, "stage": stage}
 	_, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/skills/" + url.PathEscape(skillID) + "/enablements",
-		body: body, ok: []int{http.StatusOK, http.StatusCreated, http.StatusNoContent}})
+		body: body, ok: []int{http.StatusOK, http.StatusCreated, http.StatusNoContent, http.StatusConflict}})
 	return err
+}
+
+// ListEndpoints returns the ids of the endpoints associated with a unit
+// (GET /v2/endpoints?associatedUnits.id={unit}&expand=all), following next
+// tokens.
+func (c *Client) ListEndpoints(ctx context.Context, unitID string) ([]string, error) {
+	q := url.Values{"associatedUnits.id": {unitID}, "expand": {"all"}}
+	var all []string
+	prev := ""
+	for n := 0; n < maxPages; n++ {
+		rep, err := c.do(ctx, request{method: http.MethodGet, path: "/v2/endpoints", query: q, ok: []int{http.StatusOK}})
+		if err != nil {
+			return nil, err
+		}
+		ids, next, err := decodeEndpointList(rep.body)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ids...)
+		if next == "" {
+			return all, nil
+		}
+		if next == prev {
+			return nil, fmt.Errorf("%w: endpoints list repeats next token", ErrMalformedReply)
+		}
+		prev = next
+		q.Set("nextToken", next)
+	}
+	return nil, fmt.Errorf("%w: endpoints list of unit %q never ends", ErrMalformedReply, unitID)
 }

@@ -99,8 +99,16 @@ func (s *Server) createUnit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	if p, ok := s.units[body.ParentID]; ok && s.opts.RequireEnablement && p.level == 1 && !s.enabled[p.id] {
+		s.mu.Unlock()
+		s.fail(w, http.StatusBadRequest, "SKILL_NOT_ENABLED", "enable the subscription skill on the property unit before creating units under it")
+		return
+	}
 	u, status, msg := s.addUnit(body.ParentID, body.Name.Value.Text)
 	lose := msg == "" && s.loseReply()
+	if msg == "" {
+		u.visibleAt = s.listCalls + s.opts.ListLag
+	}
 	s.mu.Unlock()
 	if msg != "" {
 		typ := "BAD_REQUEST"
@@ -137,6 +145,7 @@ func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusNotFound, "NOT_FOUND", "parent unit not found")
 		return
 	}
+	s.listCalls++
 	depth := 1
 	switch v := q.Get("queryDepth"); v {
 	case "", "1":
@@ -157,7 +166,9 @@ func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, c := range u.children {
-			all = append(all, s.units[c])
+			if s.units[c].visibleAt < s.listCalls {
+				all = append(all, s.units[c])
+			}
 			walk(s.units[c], d+1)
 		}
 	}
@@ -215,6 +226,8 @@ func (s *Server) deleteUnit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "a unit with endpoints cannot be deleted")
 		return
 	}
+	delete(s.enabled, id)
+	delete(s.endpoints, id)
 	p := s.units[u.parent]
 	for i, c := range p.children {
 		if c == id {
@@ -230,13 +243,28 @@ func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	unitID := r.URL.Query().Get("associatedUnits.id")
+	if unitID == "" {
+		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "associatedUnits.id is required")
+		return
+	}
+	items, next, msg := page(s.endpoints[unitID], r, 10)
+	if msg != "" {
+		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", msg)
+		return
+	}
 	results := []map[string]any{}
-	for _, e := range s.endpoints[unitID] {
+	for _, e := range items {
 		results = append(results, map[string]any{"id": e, "associatedUnits": []map[string]string{{"id": unitID}}})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"results": results})
+	reply := map[string]any{"results": results}
+	if next != "" {
+		reply["paginationContext"] = map[string]string{"nextToken": next}
+	}
+	writeJSON(w, http.StatusOK, reply)
 }
 
+// enableSkill enables a subscription skill on a property (level 1) unit;
+// a second enablement answers 409 CONFLICT.
 func (s *Server) enableSkill(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		UnitID string `json:"unitId"`
@@ -246,6 +274,31 @@ func (s *Server) enableSkill(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "unitId is required")
 		return
 	}
+	if st := strings.ToLower(body.Stage); st != "live" && st != "development" {
+		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "stage must be live or development")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if skill := r.PathValue("skill"); s.opts.SubscriptionSkillID != "" && skill != s.opts.SubscriptionSkillID {
+		s.fail(w, http.StatusNotFound, "NOT_FOUND", "skill not found")
+		return
+	}
+	u, ok := s.units[body.UnitID]
+	if !ok {
+		s.fail(w, http.StatusNotFound, "NOT_FOUND", "unit not found")
+		return
+	}
+	if u.level != 1 {
+		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "a subscription skill is enabled on a property (level 1) unit")
+		return
+	}
+	if s.enabled[u.id] {
+		s.fail(w, http.StatusConflict, "CONFLICT", "the skill is already enabled on this unit")
+		return
+	}
+	s.enabled[u.id] = true
+	s.enableCalls++
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -287,6 +340,12 @@ func (s *Server) startDiscovery(w http.ResponseWriter, r *http.Request) {
 	d := &dsession{id: s.nextID("amzn1.alexa.discoverySession.sim-"), unit: unitID, status: "IN_PROGRESS"}
 	s.sessions[d.id] = d
 	s.started[unitID]++
+	if s.loseDisc > 0 {
+		s.loseDisc--
+		s.lostDisc++
+		hangUp(w)
+		return
+	}
 	w.Header().Set("Location", "/v1/discoverySessions/"+url.PathEscape(d.id))
 	writeJSON(w, http.StatusCreated, map[string]string{"id": d.id})
 }
@@ -524,6 +583,10 @@ func (s *Server) deleteHome(w http.ResponseWriter, r *http.Request) {
 	if readOnly(h) {
 		s.readOnlyHit++
 		s.failResidential(w, http.StatusForbidden, "the home is "+h.state)
+		return
+	}
+	if len(s.endpoints[h.id]) > 0 {
+		s.failResidential(w, http.StatusBadRequest, "a home with endpoints cannot be deleted")
 		return
 	}
 	delete(s.homes, h.id)

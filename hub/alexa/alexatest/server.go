@@ -49,6 +49,17 @@ type Options struct {
 	DiscoveryPolls int
 	// DiscoveryFinal is the final status; default "SUCCEEDED".
 	DiscoveryFinal string
+	// SubscriptionSkillID is the subscription skill whose enablement
+	// counts; empty: an enablement of any skill counts.
+	SubscriptionSkillID string
+	// RequireEnablement refuses (400 SKILL_NOT_ENABLED) to create children
+	// under a property (level 1) unit before the subscription skill was
+	// enabled on it, as Alexa does. Off by default.
+	RequireEnablement bool
+	// ListLag models read-after-write lag: a unit created through the API
+	// stays out of unit lists for the next ListLag list calls (GET of the
+	// unit itself sees it at once). Zero: no lag.
+	ListLag int
 }
 
 // Server is the simulator.
@@ -68,7 +79,12 @@ type Server struct {
 	failStatus  int
 	retryAfter  string
 	loseCreates int
+	loseDisc    int
 	lost        int
+	lostDisc    int
+	listCalls   int
+	enabled     map[string]bool // unit -> subscription skill enabled
+	enableCalls int
 	sessions    map[string]*dsession
 	started     map[string]int // unit -> sessions started
 	overlaps    int
@@ -82,6 +98,7 @@ type unit struct {
 	id, name, parent string
 	level            int
 	children         []string
+	visibleAt        int // list calls up to this number do not show the unit
 }
 
 type dsession struct {
@@ -129,6 +146,7 @@ func New(opts Options) *Server {
 		sessions:    map[string]*dsession{},
 		started:     map[string]int{},
 		endpoints:   map[string][]string{},
+		enabled:     map[string]bool{},
 		communities: map[string]*community{},
 		homes:       map[string]*home{},
 	}
@@ -194,6 +212,14 @@ func (s *Server) SetRetryAfter(v string) {
 func (s *Server) LoseCreateReplies(n int) {
 	s.mu.Lock()
 	s.loseCreates = n
+	s.mu.Unlock()
+}
+
+// LoseDiscoveryReplies makes the next n discovery session starts take
+// effect (the session runs) but drop the connection instead of replying.
+func (s *Server) LoseDiscoveryReplies(n int) {
+	s.mu.Lock()
+	s.loseDisc = n
 	s.mu.Unlock()
 }
 
@@ -282,6 +308,14 @@ func (s *Server) LostReplies() int {
 	return s.lost
 }
 
+// LostDiscoveryReplies returns how many discovery start replies were
+// dropped.
+func (s *Server) LostDiscoveryReplies() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lostDisc
+}
+
 // ResetCounts zeroes the call counters.
 func (s *Server) ResetCounts() {
 	s.mu.Lock()
@@ -344,6 +378,27 @@ func (s *Server) AddEndpoint(unitID, endpointID string) {
 	s.mu.Lock()
 	s.endpoints[unitID] = append(s.endpoints[unitID], endpointID)
 	s.mu.Unlock()
+}
+
+// Endpoints returns the endpoints associated with a unit.
+func (s *Server) Endpoints(unitID string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.endpoints[unitID])
+}
+
+// SkillEnabled reports whether the subscription skill is enabled on a unit.
+func (s *Server) SkillEnabled(unitID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.enabled[unitID]
+}
+
+// Enablements returns how many enablement calls succeeded.
+func (s *Server) Enablements() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.enableCalls
 }
 
 // SessionsStarted returns how many discovery sessions were started for a
