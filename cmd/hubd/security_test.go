@@ -113,6 +113,7 @@ func do(t *testing.T, method, u string, body io.Reader, hdr ...string) (int, str
 }
 
 func TestSecurity_Daemon_StrangersStayOut(t *testing.T) {
+	t.Parallel() // a child daemon each; the in-process goroutine count test runs alone before
 	s := startSecDaemon(t)
 	base := "http://" + s.addr
 	// One login for the whole test: the page allows a burst of 5 attempts.

@@ -28,6 +28,7 @@ import (
 )
 
 func TestRun_NotifierEndpointDown_MemoryBoundedAndDeliveryResumes(t *testing.T) {
+	t.Parallel() // a child daemon each; the in-process goroutine count test runs alone before
 	if testing.Short() {
 		t.Skip("runs a storm against a failing endpoint")
 	}
@@ -161,6 +162,7 @@ func TestRun_NotifierEndpointDown_MemoryBoundedAndDeliveryResumes(t *testing.T) 
 // the connection drops): repeated runs converge to exactly the site, with
 // no unit created twice.
 func TestAlexaSync_APIFaults_ConvergesWithoutDuplicates(t *testing.T) {
+	t.Parallel() // a child daemon each; the in-process goroutine count test runs alone before
 	sim := alexatest.New(alexatest.Options{DiscoveryPolls: 1})
 	defer sim.Close()
 	dir := t.TempDir()
