@@ -200,9 +200,9 @@ func TestAlexaSync_APIFaults_ConvergesWithoutDuplicates(t *testing.T) {
 			return "", nil
 		}
 	}
-	// sync runs `hubd alexa sync` under faults, then without, until it
+	// syncUntilOK runs `hubd alexa sync` under faults, then without, until it
 	// succeeds; no unit may ever exist twice.
-	sync := func(stage string, cfg string, faults func()) {
+	syncUntilOK := func(stage string, cfg string, faults func()) {
 		t.Helper()
 		for run := range 4 {
 			if run == 0 {
@@ -239,7 +239,7 @@ func TestAlexaSync_APIFaults_ConvergesWithoutDuplicates(t *testing.T) {
 		&NodeConfig{ID: "f1", Name: "Floor 1", Kind: "floor", Children: []*NodeConfig{room("r101", "Room 101", "alexa-00"), room("r102", "Room 102"), room("r103", "Room 103")}},
 		&NodeConfig{ID: "f2", Name: "Floor 2", Kind: "floor", Children: []*NodeConfig{room("r201", "Room 201"), room("r202", "Room 202")}},
 	)
-	sync("first sync", cfg, func() {
+	syncUntilOK("first sync", cfg, func() {
 		sim.FailEvery(3, http.StatusInternalServerError)
 		sim.SetRetryAfter("0")
 		sim.LoseCreateReplies(2)
@@ -252,7 +252,7 @@ func TestAlexaSync_APIFaults_ConvergesWithoutDuplicates(t *testing.T) {
 		&NodeConfig{ID: "f1", Name: "Floor 1", Kind: "floor", Children: []*NodeConfig{room("r101", "Room 101", "alexa-00"), room("r102", "Room 102"), room("r103", "Room 103a"), room("r104", "Room 104")}},
 		&NodeConfig{ID: "f2", Name: "Floor 2", Kind: "floor", Children: []*NodeConfig{room("r201", "Room 201")}},
 	)
-	sync("changed site", cfg, func() {
+	syncUntilOK("changed site", cfg, func() {
 		sim.FailEvery(2, http.StatusTooManyRequests)
 		sim.SetRetryAfter("0")
 		sim.LoseCreateReplies(1)
