@@ -214,3 +214,62 @@ func FuzzDecodeDiscoveryStatus(f *testing.F) {
 		}
 	})
 }
+
+var endpointListCases = []struct {
+	name string
+	body string
+	ids  int
+	next string
+	bad  bool
+}{
+	{"one page", `{"results":[{"id":"amzn1.alexa.endpoint.a","associatedUnits":[{"id":"u1"}]},{"id":"e2"}]}`, 2, "", false},
+	{"empty", `{"results":[]}`, 0, "", false},
+	{"endpoints key", `{"endpoints":[{"id":"e1"}]}`, 1, "", false},
+	{"pagination context", `{"results":[{"id":"e1"}],"paginationContext":{"nextToken":"p+10/="}}`, 1, "p+10/=", false},
+	{"top-level token", `{"results":[],"nextToken":"t"}`, 0, "t", false},
+	{"endpoint without id", `{"results":[{"friendlyName":"lamp"}]}`, 0, "", true},
+	{"id not string", `{"results":[{"id":1}]}`, 0, "", true},
+	{"no array", `{"items":[]}`, 0, "", true},
+	{"results null", `{"results":null}`, 0, "", true},
+	{"truncated", `{"results":[{"id":"e`, 0, "", true},
+	{"trailing garbage", `{"results":[]}]`, 0, "", true},
+	{"html", `<html>502</html>`, 0, "", true},
+	{"empty body", ``, 0, "", true},
+}
+
+func TestDecodeEndpointList_Table(t *testing.T) {
+	for _, tc := range endpointListCases {
+		t.Run(tc.name, func(t *testing.T) {
+			ids, next, err := decodeEndpointList([]byte(tc.body))
+			if (err != nil) != tc.bad {
+				t.Fatalf("err = %v, want bad=%v", err, tc.bad)
+			}
+			if err != nil && !errors.Is(err, ErrMalformedReply) {
+				t.Fatalf("err %v does not wrap ErrMalformedReply", err)
+			}
+			if len(ids) != tc.ids || next != tc.next {
+				t.Fatalf("got %d ids, next %q; want %d, %q", len(ids), next, tc.ids, tc.next)
+			}
+		})
+	}
+}
+
+func FuzzDecodeEndpointList(f *testing.F) {
+	for _, tc := range endpointListCases {
+		f.Add([]byte(tc.body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ids, _, err := decodeEndpointList(body)
+		if err != nil {
+			if !errors.Is(err, ErrMalformedReply) {
+				t.Fatalf("error %v does not wrap ErrMalformedReply", err)
+			}
+			return
+		}
+		for _, id := range ids {
+			if id == "" || len(id) > 256+3 {
+				t.Fatalf("bad id %q accepted", id)
+			}
+		}
+	})
+}

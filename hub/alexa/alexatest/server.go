@@ -380,6 +380,13 @@ func (s *Server) AddEndpoint(unitID, endpointID string) {
 	s.mu.Unlock()
 }
 
+// ClearEndpoints removes every endpoint of a unit (they were moved away).
+func (s *Server) ClearEndpoints(unitID string) {
+	s.mu.Lock()
+	delete(s.endpoints, unitID)
+	s.mu.Unlock()
+}
+
 // Endpoints returns the endpoints associated with a unit.
 func (s *Server) Endpoints(unitID string) []string {
 	s.mu.Lock()

@@ -72,3 +72,94 @@ func TestServer_API_RejectsBadTokenAndBadPaging(t *testing.T) {
 		}
 	}
 }
+
+// call makes one authenticated API call and returns the status and body.
+func call(t *testing.T, s *Server, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	_, m := token(t, s, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {DemoRefreshToken}, "client_id": {DemoClientID}, "client_secret": {DemoClientSecret}})
+	req, _ := http.NewRequest(method, s.URL()+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+m["access_token"].(string))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func TestServer_Enablement_RequiredOnPropertyAndOnce(t *testing.T) {
+	s := New(Options{RequireEnablement: true, SubscriptionSkillID: "sub"})
+	defer s.Close()
+	prop, _ := s.AddUnit(DemoOrg, "Property")
+	create := `{"name":{"type":"PLAIN","value":{"text":"Floor"}},"parentId":"` + prop + `"}`
+	if code, m := call(t, s, "POST", "/v2/units", create); code != 400 || m["type"] != "SKILL_NOT_ENABLED" {
+		t.Fatalf("child before enablement: %d %v", code, m)
+	}
+	enable := `{"unitId":"` + prop + `","stage":"live"}`
+	if code, _ := call(t, s, "POST", "/v1/skills/other/enablements", enable); code != 404 {
+		t.Fatalf("other skill: %d", code)
+	}
+	if code, _ := call(t, s, "POST", "/v1/skills/sub/enablements", enable); code != 204 || !s.SkillEnabled(prop) {
+		t.Fatalf("enable: %d", code)
+	}
+	if code, m := call(t, s, "POST", "/v1/skills/sub/enablements", enable); code != 409 || m["type"] != "CONFLICT" {
+		t.Fatalf("second enable: %d %v", code, m)
+	}
+	code, m := call(t, s, "POST", "/v2/units", create)
+	if code != 200 {
+		t.Fatalf("child after enablement: %d %v", code, m)
+	}
+	floor, _ := m["id"].(string)
+	if code, _ := call(t, s, "POST", "/v1/skills/sub/enablements", `{"unitId":"`+floor+`","stage":"live"}`); code != 400 {
+		t.Fatalf("enable on level 2: %d", code)
+	}
+	for _, bad := range []string{`{"unitId":"`, `{"stage":"live"}`, `{"unitId":"x","stage":"beta"}`, ``} {
+		if code, _ := call(t, s, "POST", "/v1/skills/sub/enablements", bad); code != 400 {
+			t.Fatalf("%q: %d", bad, code)
+		}
+	}
+	if s.Enablements() != 1 {
+		t.Fatalf("enablements = %d", s.Enablements())
+	}
+}
+
+func TestServer_ListLag_HidesNewUnitsForNListCalls(t *testing.T) {
+	s := New(Options{ListLag: 2})
+	defer s.Close()
+	code, m := call(t, s, "POST", "/v2/units", `{"name":{"type":"PLAIN","value":{"text":"P"}},"parentId":"`+DemoOrg+`"}`)
+	if code != 200 {
+		t.Fatal(code, m)
+	}
+	id := m["id"].(string)
+	if code, _ := call(t, s, "GET", "/v2/units/"+id, ""); code != 200 {
+		t.Fatalf("GET of a fresh unit: %d (read-after-write lag is for lists only)", code)
+	}
+	for i, want := range []int{0, 0, 1, 1} {
+		_, m := call(t, s, "GET", "/v2/units?parentId="+DemoOrg, "")
+		if got := len(m["results"].([]any)); got != want {
+			t.Fatalf("list %d: %d units, want %d", i+1, got, want)
+		}
+	}
+}
+
+func TestServer_Endpoints_BlockDeleteUntilCleared(t *testing.T) {
+	s := New(Options{})
+	defer s.Close()
+	u, _ := s.AddUnit(DemoOrg, "Room")
+	s.AddEndpoint(u, "e1")
+	if _, m := call(t, s, "GET", "/v2/endpoints?associatedUnits.id="+u+"&expand=all", ""); len(m["results"].([]any)) != 1 {
+		t.Fatalf("endpoints: %v", m)
+	}
+	if code, _ := call(t, s, "GET", "/v2/endpoints", ""); code != 400 {
+		t.Fatalf("no unit: %d", code)
+	}
+	if code, _ := call(t, s, "DELETE", "/v2/units/"+u, ""); code != 400 {
+		t.Fatalf("delete with endpoint: %d", code)
+	}
+	s.ClearEndpoints(u)
+	if code, _ := call(t, s, "DELETE", "/v2/units/"+u, ""); code != 204 || len(s.Endpoints(u)) != 0 {
+		t.Fatalf("delete after clear: %d", code)
+	}
+}
