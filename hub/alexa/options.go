@@ -88,7 +88,8 @@ type Options struct {
 	// writes. Default 3.
 	CreateCheckTries int
 	// CreateCheckDelay is the delay before the first of those listings;
-	// it doubles after each. Default 2×RetryBase (2s, 4s, 8s).
+	// it doubles after each. Default RetryBase (1s, 2s, 4s: about 7s
+	// before an unseen create is made again).
 	CreateCheckDelay time.Duration
 
 	// DiscoveryPoll is the interval between polls of a discovery session;
@@ -146,7 +147,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.CreateCheckTries = 3
 	}
 	if o.CreateCheckDelay <= 0 {
-		o.CreateCheckDelay = 2 * o.RetryBase
+		o.CreateCheckDelay = o.RetryBase
 	}
 	if o.MaxRetries == 0 {
 		o.MaxRetries = len(retrySchedule)
