@@ -127,17 +127,20 @@ type NotifyConfig struct {
 }
 
 type AlexaConfig struct {
-	Region       string        `yaml:"region"` // NA, EU, FE
-	APIURL       string        `yaml:"api_url"`
-	TokenURL     string        `yaml:"token_url"`
-	ClientID     string        `yaml:"client_id"`
-	ClientSecret string        `yaml:"client_secret"`
-	RefreshToken string        `yaml:"refresh_token"`
-	ParentID     string        `yaml:"parent_id"`
-	SkillID      string        `yaml:"skill_id"`
-	SkillStage   string        `yaml:"skill_stage"`
-	Residential  bool          `yaml:"residential"`
-	SyncInterval time.Duration `yaml:"sync_interval"`
+	Region       string `yaml:"region"` // NA, EU, FE
+	APIURL       string `yaml:"api_url"`
+	TokenURL     string `yaml:"token_url"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	RefreshToken string `yaml:"refresh_token"`
+	ParentID     string `yaml:"parent_id"`
+	SkillID      string `yaml:"skill_id"`
+	SkillStage   string `yaml:"skill_stage"`
+	// SubscriptionSkillID is enabled on a property unit the sync creates
+	// directly under an organization, before its floors and rooms.
+	SubscriptionSkillID string        `yaml:"subscription_skill_id"`
+	Residential         bool          `yaml:"residential"`
+	SyncInterval        time.Duration `yaml:"sync_interval"`
 }
 
 type WebConfig struct {

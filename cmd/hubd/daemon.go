@@ -187,7 +187,8 @@ func alexaOptions(a *AlexaConfig, m *Main) alexa.Options {
 		Region: a.Region, APIBase: a.APIURL, TokenURL: a.TokenURL,
 		ClientID: a.ClientID, ClientSecret: a.ClientSecret, RefreshToken: a.RefreshToken,
 		ParentID: a.ParentID, SkillID: a.SkillID, SkillStage: a.SkillStage, Residential: a.Residential,
-		KV: m.DB.Bucket("alexa"), HTTPClient: m.AlexaHTTP,
+		SubscriptionSkillID: a.SubscriptionSkillID,
+		KV:                  m.DB.Bucket("alexa"), HTTPClient: m.AlexaHTTP,
 		Logger: m.Log.With("component", "alexa"),
 	}
 }

@@ -416,6 +416,7 @@ function renderAlexa() {
     el('div', { class: 'row' }, el('span', { class: 'pill ' + cls, text })),
     facts([['Last run', timeEl(a.last_run)], ['Last success', timeEl(a.last_ok)], ['API calls', a.calls + (a.calls_failed ? ` (${a.calls_failed} failed)` : '')],
       a.last_error && ['Last error', a.last_error]]),
+    a.warnings && a.warnings.length ? el('ul', { class: 'plan' }, a.warnings.map(w => el('li', { class: 'lvl-warn', text: w }))) : null,
     el('h3', { class: 'card-sub', text: a.plan.length ? 'Pending plan: ' + steps(a.plan.length) : 'Nothing pending' }),
     a.plan.length ? el('ol', { class: 'plan' }, a.plan.map(p => el('li', { text: p }))) : null,
     a.units.length ? el('div', { class: 'cards compact' }, a.units.map(u => el('div', { class: 'card ' + (u.unit_id ? 'ok' : 'warn') },
