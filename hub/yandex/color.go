@@ -13,35 +13,7 @@ const maxRGB = 0xFFFFFF
 // rgbToHSV converts a 0xRRGGBB integer to hue 0..360, saturation and value
 // 0..100, rounded.
 func rgbToHSV(rgb int) hub.HSV {
-	r := float64(rgb>>16&0xFF) / 255
-	g := float64(rgb>>8&0xFF) / 255
-	b := float64(rgb&0xFF) / 255
-	hi := math.Max(r, math.Max(g, b))
-	lo := math.Min(r, math.Min(g, b))
-	d := hi - lo
-	var h float64
-	switch {
-	case d == 0:
-		h = 0
-	case hi == r:
-		h = 60 * math.Mod((g-b)/d, 6)
-	case hi == g:
-		h = 60 * ((b-r)/d + 2)
-	default:
-		h = 60 * ((r-g)/d + 4)
-	}
-	if h < 0 {
-		h += 360
-	}
-	var s float64
-	if hi > 0 {
-		s = d / hi
-	}
-	out := hub.HSV{H: int(math.Round(h)), S: int(math.Round(s * 100)), V: int(math.Round(hi * 100))}
-	if out.H == 360 {
-		out.H = 0
-	}
-	return out
+	return hub.HSVFromRGB(float64(rgb>>16&0xFF)/255, float64(rgb>>8&0xFF)/255, float64(rgb&0xFF)/255)
 }
 
 // kelvinToRGB approximates the color of a black body at k kelvin, for
