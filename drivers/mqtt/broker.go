@@ -2,9 +2,13 @@ package mqtt
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
 
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -13,8 +17,9 @@ import (
 )
 
 // embeddedMaxPacket protects the gateway's memory from a huge publish; the
-// driver's own MaxPayload is smaller and is checked per message.
-const embeddedMaxPacket = 1 << 20
+// driver's own MaxPayload is smaller and is checked per message. It leaves
+// room for Zigbee2MQTT's bridge/devices list (maxBridgePayload).
+const embeddedMaxPacket = maxBridgePayload + 64<<10
 
 // embedded is the in-process broker used when Options.Broker is empty.
 type embedded struct {
@@ -34,7 +39,7 @@ func startEmbedded(opts Options, log *slog.Logger) (*embedded, error) {
 	caps.MaximumPacketSize = embeddedMaxPacket
 	srv := mochi.New(&mochi.Options{
 		Capabilities: caps,
-		Logger:       log.With("component", "broker"),
+		Logger:       slog.New(quietHandler{log.Handler()}).With("component", "broker"),
 	})
 	h := &authHook{
 		hubUser:  []byte(opts.Username),
@@ -121,3 +126,58 @@ func (h *authHook) isHub(cl *mochi.Client) bool {
 }
 
 func eq(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
+
+// quietHandler passes the broker's log records on, except that the
+// warning its listener logs, with an empty message, for every client
+// connection that ends is demoted to debug when the connection ended the
+// ordinary way: the client disconnected or went away, or the broker is
+// stopping ("use of closed network connection"). Other ends (a refused
+// login, a protocol error) stay warnings, with a message that says what
+// they are.
+type quietHandler struct{ h slog.Handler }
+
+func (q quietHandler) Enabled(ctx context.Context, l slog.Level) bool { return q.h.Enabled(ctx, l) }
+
+func (q quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietHandler{q.h.WithAttrs(as)}
+}
+
+func (q quietHandler) WithGroup(name string) slog.Handler { return quietHandler{q.h.WithGroup(name)} }
+
+func (q quietHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level != slog.LevelWarn || r.Message != "" {
+		return q.h.Handle(ctx, r)
+	}
+	var err error
+	r.Attrs(func(a slog.Attr) bool {
+		if e, ok := a.Value.Any().(error); ok && a.Key == "error" {
+			err = e
+			return false
+		}
+		return true
+	})
+	level, msg := slog.LevelWarn, "client connection ended with an error"
+	if routineEnd(err) {
+		level, msg = slog.LevelDebug, "client connection ended"
+	}
+	if !q.h.Enabled(ctx, level) {
+		return nil
+	}
+	out := slog.NewRecord(r.Time, level, msg, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(a)
+		return true
+	})
+	return q.h.Handle(ctx, out)
+}
+
+// routineEnd reports whether a client connection's end is business as
+// usual for a broker.
+func routineEnd(err error) bool {
+	if err == nil {
+		return true
+	}
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, mochi.ErrConnectionClosed) || errors.Is(err, packets.CodeDisconnect) ||
+		errors.Is(err, packets.ErrServerShuttingDown)
+}

@@ -7,18 +7,88 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"hubd/hub"
 )
 
 // update is what a decoder learned from one message: state values (those
-// in State.Set) and the device's availability.
+// in State.Set), the device's availability, and what it said about itself
+// (only the non-empty Info fields are news).
 type update struct {
 	State hub.State
 	Avail hub.Availability
+	Info  *hub.Info
 }
 
-func (u *update) empty() bool { return u.State.Set.Empty() && u.Avail == hub.AvailUnchanged }
+func (u *update) empty() bool {
+	return u.State.Set.Empty() && u.Avail == hub.AvailUnchanged && u.Info == nil
+}
+
+// maxInfoText caps one Info field a device reports (a model name, a
+// firmware version); longer text is not what the field promises.
+const maxInfoText = 128
+
+// infoText decodes a short, printable string for a hub.Info field; null
+// is the empty string.
+func infoText(key string, raw json.RawMessage) (string, error) {
+	if isNull(raw) {
+		return "", nil
+	}
+	s, err := str(key, raw)
+	if err != nil {
+		return "", err
+	}
+	s = strings.TrimSpace(s)
+	if len(s) > maxInfoText {
+		return "", badf("%s: %d bytes, want at most %d", key, len(s), maxInfoText)
+	}
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return "", badf("%s: control characters in %.40q", key, s)
+	}
+	return s, nil
+}
+
+// infoKey names a JSON member and the Info field it fills.
+type infoKey struct {
+	key string
+	dst *string
+}
+
+// infoFields reads members of m into Info fields, in order: the first
+// non-empty member for a field wins, so later keys are fallbacks. Absent
+// and null members are skipped.
+func infoFields(m map[string]json.RawMessage, keys ...infoKey) error {
+	for _, k := range keys {
+		raw, ok := m[k.key]
+		if !ok {
+			continue
+		}
+		s, err := infoText(k.key, raw)
+		if err != nil {
+			return err
+		}
+		if s != "" && *k.dst == "" {
+			*k.dst = s
+		}
+	}
+	return nil
+}
+
+// mergeInfo copies the non-empty fields of src over dst.
+func mergeInfo(dst *hub.Info, src hub.Info) {
+	for _, f := range []struct {
+		d *string
+		s string
+	}{
+		{&dst.Manufacturer, src.Manufacturer}, {&dst.Model, src.Model},
+		{&dst.Hardware, src.Hardware}, {&dst.Firmware, src.Firmware},
+	} {
+		if f.s != "" {
+			*f.d = f.s
+		}
+	}
+}
 
 func (u *update) setOn(on bool) {
 	u.State.On = on

@@ -167,8 +167,10 @@ func FuzzDecode(f *testing.F) {
 		{DialectShelly1, shellyRelay}, {DialectShelly1, shellyPower}, {DialectShelly1, shellyEnergy},
 		{DialectShelly1, shellyOnline}, {DialectShelly1, shellyLight},
 		{DialectShelly2, kindS2Status}, {DialectShelly2, kindS2Event}, {DialectShelly2, kindS2Online},
+		// Messages that say what a device is.
+		{DialectTasmota, "INFO1"}, {DialectTasmota, "STATUS2"}, {DialectShelly1, shellyAnnounce},
 	}
-	for _, tc := range decodeCases {
+	for _, tc := range append(decodeCases, infoCases...) {
 		for i, k := range kinds {
 			if k.dialect == tc.dialect && k.kind == tc.kind {
 				f.Add(uint8(i), []byte(tc.payload))
@@ -180,6 +182,14 @@ func FuzzDecode(f *testing.F) {
 			if u, err := decodeShelly2Result(r.Result); err == nil {
 				if err := u.State.Validate(); err != nil {
 					t.Fatalf("rpc reply %q: decoded state invalid: %v", p, err)
+				}
+				if u.Info != nil {
+					checkInfo(t, "rpc reply", *u.Info)
+				}
+			}
+			if r.Error != "" {
+				if err := rpcFailure(r.Code); !errors.Is(err, hub.ErrInvalidValue) && !errors.Is(err, hub.ErrNotSupported) && !errors.Is(err, hub.ErrUnreachable) {
+					t.Fatalf("rpc error %d maps to %v", r.Code, err)
 				}
 			}
 		}
@@ -196,6 +206,9 @@ func FuzzDecode(f *testing.F) {
 		}
 		if u.empty() {
 			t.Fatalf("%s/%s %q: empty update without ErrIgnored", k.dialect, k.kind, p)
+		}
+		if u.Info != nil {
+			checkInfo(t, k.dialect+"/"+k.kind, *u.Info)
 		}
 	})
 }

@@ -62,6 +62,12 @@ func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
 		} else {
 			dv = &device{id: hd.ID, dialect: dialect, name: name, base: d.base(dialect, name), q: make([]item, d.opts.QueueLen)}
 			dv.fields.Store(uint32(hd.Fields))
+			dv.info, dv.infoSent = hd.Info, hd.Info
+			if bi := d.bridgeInfo.Load(); bi != nil && dialect == DialectZ2M {
+				if in, ok := (*bi)[name]; ok {
+					mergeInfo(&dv.info, in)
+				}
+			}
 			p.added = append(p.added, dv)
 		}
 		if err := d.route(t, dv); err != nil {
@@ -69,6 +75,17 @@ func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
 		}
 		t.devs = append(t.devs, dv)
 		t.byID[hd.ID] = dv
+		if dialect == DialectZ2M {
+			bridge := d.opts.Z2MBase + "/" + z2mBridgeDevices
+			if _, ok := t.exact[bridge]; !ok {
+				// Claimed after the device routes, and only with a z2m
+				// device: a device of that name conflicts with the hub's.
+				if err := claim(t.exact, bridge, route{d: d.bridgeDev, kind: kindZ2MBridge}); err != nil {
+					return plan{}, err
+				}
+				t.subs[bridge] = 1
+			}
+		}
 	}
 	return p, nil
 }
@@ -109,7 +126,7 @@ func (d *Driver) route(t *table, dv *device) error {
 		}
 		topics = []string{dv.base, dv.base + "/availability"}
 	case DialectShelly1:
-		for _, sub := range []string{shellyRelay, shellyPower, shellyEnergy, shellyOnline, shellyLight} {
+		for _, sub := range []string{shellyRelay, shellyPower, shellyEnergy, shellyOnline, shellyLight, shellyAnnounce} {
 			if err := claim(t.exact, dv.base+sub, route{d: dv, kind: sub}); err != nil {
 				return err
 			}
@@ -137,6 +154,8 @@ func claim(m map[string]route, topic string, r route) error {
 		return nil
 	case old.d.id == "":
 		return fmt.Errorf("%w: device %s: topic %q is the hub's own", ErrBadOptions, r.d.id, topic)
+	case r.d.id == "":
+		return fmt.Errorf("%w: device %s: topic %q is the hub's own", ErrBadOptions, old.d.id, topic)
 	default:
 		return fmt.Errorf("%w: devices %s and %s share topic %q", ErrBadOptions, old.d.id, r.d.id, topic)
 	}
@@ -242,10 +261,7 @@ func (d *Driver) SetDevices(devs []hub.Device) error {
 		}
 	}
 	for _, dv := range p.added {
-		for _, m := range d.query(dv) {
-			c.Publish(m.Topic, 1, false, m.Payload)
-			d.msgsOut.Add(1)
-		}
+		d.ask(c, dv, true)
 	}
 	return nil
 }

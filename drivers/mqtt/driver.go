@@ -30,7 +30,29 @@ const (
 	DefaultQueueLen     = 8
 	DefaultWorkers      = 4
 	DefaultReconnectMax = 30 * time.Second
+	// DefaultRefreshInterval is how often each device is asked for its
+	// state: well inside the hub's default 2 minutes of silence before a
+	// device is stale, while Tasmota reports only every 5 minutes.
+	DefaultRefreshInterval = 60 * time.Second
 )
+
+// maxBridgePayload caps Zigbee2MQTT's bridge/devices, one message listing
+// every paired device with its whole definition (a few KB each), so far
+// larger than any device's own message.
+const maxBridgePayload = 4 << 20
+
+// rpcTimeout bounds the wait for a Shelly Gen2 RPC reply when the caller's
+// context has no earlier deadline.
+const rpcTimeout = 5 * time.Second
+
+// bridgeFresh is how lately a Zigbee2MQTT device must have been heard from
+// for what the bridge's list says of it to be reported at once; others
+// learn it with their next report.
+const bridgeFresh = 30 * time.Second
+
+// minRefreshStep is the shortest pause between refresh queries; with more
+// devices than fit at that pace, several are asked per step.
+const minRefreshStep = 20 * time.Millisecond
 
 // Options configure a Driver.
 type Options struct {
@@ -78,16 +100,25 @@ type Options struct {
 	// ReconnectMax caps the reconnect backoff (which starts at 1 s).
 	// Zero: DefaultReconnectMax.
 	ReconnectMax time.Duration
+	// RefreshInterval is how often every device is asked for its current
+	// state (the query sent after connecting), so that devices whose own
+	// reports are rarer than the hub's StaleAfter do not turn stale. The
+	// queries are spread evenly over the interval, a device heard from in
+	// the last half interval is skipped, and nothing is sent while the
+	// broker connection is down. Zero: DefaultRefreshInterval; negative:
+	// no refresh.
+	RefreshInterval time.Duration
 }
 
 // Message kinds a route carries to a decoder.
 const (
-	kindZ2MState = "state"
-	kindZ2MAvail = "availability"
-	kindS2Status = "status"
-	kindS2Event  = "events"
-	kindS2Online = "online"
-	kindS2Reply  = "reply"
+	kindZ2MState  = "state"
+	kindZ2MAvail  = "availability"
+	kindS2Status  = "status"
+	kindS2Event   = "events"
+	kindS2Online  = "online"
+	kindS2Reply   = "reply"
+	kindZ2MBridge = "bridge"
 )
 
 type device struct {
@@ -104,6 +135,19 @@ type device struct {
 	// SetDevices can wait out the last one of a removed device.
 	busy sync.Mutex
 
+	// heard is when a report of the device (other than "offline") was
+	// last applied, in Unix nanoseconds; the refresh skips devices heard
+	// from lately.
+	heard atomic.Int64
+	// online is the device's own last word on its availability.
+	online atomic.Bool
+
+	// info is what the device is, as configured and then as it said;
+	// infoSent is what the hub was told last. A difference rides along
+	// with the device's next report (see takeInfo).
+	infoMu         sync.Mutex
+	info, infoSent hub.Info
+
 	mu        sync.Mutex
 	q         []item // ring of queued messages
 	head, n   int
@@ -114,8 +158,9 @@ type device struct {
 func (dv *device) Fields() hub.FieldSet { return hub.FieldSet(dv.fields.Load()) }
 
 type item struct {
-	kind    string
-	payload []byte
+	kind     string
+	payload  []byte
+	retained bool
 }
 
 type route struct {
@@ -138,6 +183,14 @@ type Driver struct {
 	subMu   sync.Mutex
 	lastKey atomic.Uint64
 	rpcDev  *device // pseudo device whose queue holds Gen2 RPC replies
+	// bridgeDev's queue holds Zigbee2MQTT's bridge/devices lists; the last
+	// one decoded is kept for devices added later.
+	bridgeDev  *device
+	bridgeInfo atomic.Pointer[map[string]hub.Info]
+
+	// pending are the Gen2 RPC calls Execute waits on, by id.
+	pendMu  sync.Mutex
+	pending map[uint64]chan shelly2Reply
 
 	// Devices with queued messages wait in rq for a worker; wake tells
 	// the workers that rq is not empty.
@@ -152,8 +205,8 @@ type Driver struct {
 
 	rpcSeq atomic.Uint64
 
-	msgsIn, msgsOut, bad, dropped, attempts atomic.Uint64
-	connects                                atomic.Uint64
+	msgsIn, msgsOut, bad, dropped, attempts, refreshes atomic.Uint64
+	connects                                           atomic.Uint64
 
 	mu        sync.Mutex
 	connected bool
@@ -187,6 +240,9 @@ func New(opts Options) (*Driver, error) {
 	if opts.ReconnectMax <= 0 {
 		opts.ReconnectMax = DefaultReconnectMax
 	}
+	if opts.RefreshInterval == 0 {
+		opts.RefreshInterval = DefaultRefreshInterval
+	}
 	if opts.Z2MBase == "" {
 		opts.Z2MBase = DefaultZ2MBase
 	}
@@ -209,8 +265,12 @@ func New(opts Options) (*Driver, error) {
 		avail: "hubd/" + opts.ClientID + "/availability",
 		src:   "hubd/" + opts.ClientID,
 		wake:  make(chan struct{}, 1),
+
+		pending: map[uint64]chan shelly2Reply{},
 	}
 	d.rpcDev = &device{q: make([]item, 4*opts.QueueLen), dialect: DialectShelly2}
+	// Only the latest list matters: a short queue.
+	d.bridgeDev = &device{q: make([]item, 2), dialect: DialectZ2M}
 	p, err := d.build(opts.Devices, &table{})
 	if err != nil {
 		return nil, err
@@ -281,6 +341,13 @@ func (d *Driver) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			d.work(stop)
+		}()
+	}
+	if d.opts.RefreshInterval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.refresh(stop)
 		}()
 	}
 	// With ConnectRetry the token completes only once connected (or on
@@ -360,11 +427,72 @@ func (d *Driver) onConnect(c paho.Client) {
 	d.log.Info("connected", "broker", d.brokerURL, "connects", n)
 	d.event("info", "", fmt.Sprintf("connected to MQTT broker %s", d.brokerAddr))
 	for _, dv := range t.devs {
-		for _, m := range d.query(dv) {
-			c.Publish(m.Topic, 1, false, m.Payload)
-			d.msgsOut.Add(1)
+		d.ask(c, dv, true)
+	}
+}
+
+// ask publishes dv's state query and, with identify, the query for what
+// the device is.
+func (d *Driver) ask(c paho.Client, dv *device, identify bool) {
+	msgs := d.query(dv)
+	if identify {
+		msgs = append(msgs, d.identify(dv)...)
+	}
+	for _, m := range msgs {
+		c.Publish(m.Topic, 1, false, m.Payload)
+		d.msgsOut.Add(1)
+	}
+}
+
+// refresh asks every device for its state once per RefreshInterval,
+// spread evenly over it, while the connection is up. The device set is
+// read afresh at every step, so SetDevices takes effect within a step.
+func (d *Driver) refresh(stop <-chan struct{}) {
+	every := d.opts.RefreshInterval
+	timer := time.NewTimer(every)
+	defer timer.Stop()
+	next := 0 // index into the device list of the next device to ask
+	for {
+		step, batch := refreshStep(every, len(d.tab.Load().devs))
+		timer.Reset(step)
+		select {
+		case <-stop:
+			return
+		case <-timer.C:
+		}
+		c := d.client
+		if !c.IsConnectionOpen() {
+			continue
+		}
+		devs := d.tab.Load().devs
+		recent := time.Now().Add(-every / 2).UnixNano()
+		for range min(batch, len(devs)) {
+			if next >= len(devs) {
+				next = 0
+			}
+			dv := devs[next]
+			next++
+			if dv.heard.Load() > recent {
+				continue // it spoke lately: no need to ask
+			}
+			d.ask(c, dv, false)
+			d.refreshes.Add(1)
 		}
 	}
+}
+
+// refreshStep is the pause between refresh steps and how many devices
+// each step asks, so that n devices are asked once per interval.
+func refreshStep(every time.Duration, n int) (time.Duration, int) {
+	if n <= 0 {
+		return every, 0
+	}
+	step := every / time.Duration(n)
+	if step >= minRefreshStep {
+		return step, 1
+	}
+	batch := int((time.Duration(n)*minRefreshStep + every - 1) / every)
+	return every * time.Duration(batch) / time.Duration(n), batch
 }
 
 // subscribe makes the subscriptions in chunks (a broker may cap a packet).
@@ -451,11 +579,15 @@ func (d *Driver) onMessage(_ paho.Client, m paho.Message) {
 		kind = topic[i+1:]
 	}
 	p := m.Payload()
-	if len(p) > d.opts.MaxPayload {
-		d.badMessage(r.d, topic, fmt.Errorf("%w: %d bytes (limit %d)", ErrOversize, len(p), d.opts.MaxPayload))
+	limit := d.opts.MaxPayload
+	if r.d == d.bridgeDev {
+		limit = max(limit, maxBridgePayload)
+	}
+	if len(p) > limit {
+		d.badMessage(r.d, topic, fmt.Errorf("%w: %d bytes (limit %d)", ErrOversize, len(p), limit))
 		return
 	}
-	d.enqueue(r.d, item{kind: kind, payload: p})
+	d.enqueue(r.d, item{kind: kind, payload: p, retained: m.Retained()})
 }
 
 // enqueue adds it to dv's ring, dropping the oldest message when full, and
@@ -546,8 +678,12 @@ func (d *Driver) drain(dv *device) {
 }
 
 func (d *Driver) handle(dv *device, it item) {
-	if dv == d.rpcDev {
+	switch dv {
+	case d.rpcDev:
 		d.handleReply(it.payload)
+		return
+	case d.bridgeDev:
+		d.handleBridge(it.payload)
 		return
 	}
 	u, err := decode(dv.dialect, it.kind, it.payload)
@@ -558,12 +694,95 @@ func (d *Driver) handle(dv *device, it item) {
 		d.badMessage(dv, it.kind, err)
 		return
 	}
-	d.apply(dv, u)
+	d.apply(dv, u, !it.retained)
 }
 
-func (d *Driver) apply(dv *device, u update) {
-	if err := d.report(dv, hub.Report{Device: dv.id, State: u.State, Avail: u.Avail}); err != nil {
+// apply reports u; live is false for a retained message the broker kept.
+func (d *Driver) apply(dv *device, u update, live bool) {
+	r := hub.Report{Device: dv.id, State: u.State, Avail: u.Avail, Info: dv.takeInfo(u.Info)}
+	if err := d.report(dv, r); err != nil {
 		d.badMessage(dv, "report", err)
+		return
+	}
+	switch u.Avail {
+	case hub.AvailOffline:
+		dv.online.Store(false)
+		return
+	case hub.AvailOnline:
+		if !dv.online.Swap(true) && live {
+			d.cameOnline(dv)
+		}
+	}
+	dv.heard.Store(time.Now().UnixNano())
+}
+
+// cameOnline asks a device that just said it is online, live (it connected
+// after the hub did, or came back), for its state and what it is: the
+// queries sent on connect did not reach it. A retained "online", delivered
+// with the subscription, is older than those queries.
+func (d *Driver) cameOnline(dv *device) {
+	if c := d.client; c != nil && c.IsConnectionOpen() {
+		d.ask(c, dv, true)
+	}
+}
+
+// takeInfo merges what a message said about the device (in, maybe nil)
+// into its info, and returns the info for a report if the hub has not
+// seen it yet. Info learned elsewhere (Zigbee2MQTT's bridge list) thus
+// reaches the hub with the device's own next report: a report with Info
+// says the device is alive, which only the device itself can say.
+func (dv *device) takeInfo(in *hub.Info) *hub.Info {
+	dv.infoMu.Lock()
+	defer dv.infoMu.Unlock()
+	if in != nil {
+		mergeInfo(&dv.info, *in)
+	}
+	if dv.info == dv.infoSent {
+		return nil
+	}
+	dv.infoSent = dv.info
+	out := dv.info
+	return &out
+}
+
+// learnInfo merges in into the device's info without reporting it.
+func (dv *device) learnInfo(in hub.Info) {
+	dv.infoMu.Lock()
+	mergeInfo(&dv.info, in)
+	dv.infoMu.Unlock()
+}
+
+// handleBridge takes Zigbee2MQTT's list of devices: each of ours in it
+// learns what it is.
+func (d *Driver) handleBridge(p []byte) {
+	infos, skipped, err := decodeZ2MBridgeDevices(p)
+	if err != nil {
+		d.badMessage(nil, "z2m "+z2mBridgeDevices, err)
+		return
+	}
+	if skipped > 0 {
+		d.lim.log(d.log, "z2m bridge/devices: malformed entries skipped", "skipped", skipped)
+	}
+	d.bridgeInfo.Store(&infos)
+	fresh := time.Now().Add(-bridgeFresh).UnixNano()
+	for _, dv := range d.tab.Load().devs {
+		if dv.dialect != DialectZ2M {
+			continue
+		}
+		in, ok := infos[dv.name]
+		if !ok {
+			continue
+		}
+		dv.learnInfo(in)
+		// A device heard from a moment ago is alive: tell the hub now
+		// rather than at its next report.
+		if dv.heard.Load() > fresh {
+			if in := dv.takeInfo(nil); in != nil {
+				if err := d.report(dv, hub.Report{Device: dv.id, Info: in}); err != nil {
+					d.badMessage(dv, "report", err)
+				}
+			}
+		}
 	}
 }
 
@@ -618,16 +837,19 @@ func (d *Driver) handleReply(p []byte) {
 		d.badMessage(nil, "rpc reply", err)
 		return
 	}
+	awaited := d.deliver(r)
 	key := r.ID >> rpcSeqBits
 	dv := d.tab.Load().byKey[key]
 	if dv == nil {
-		if key == 0 || key > d.lastKey.Load() {
+		if !awaited && (key == 0 || key > d.lastKey.Load()) {
 			d.badMessage(nil, "rpc reply", fmt.Errorf("%w: reply id %d matches no request", ErrBadPayload, r.ID))
 		}
 		return // else a late reply for a removed device
 	}
 	if r.Error != "" {
-		d.lim.log(d.log, "shelly rpc error", "device", dv.id, "error", r.Error)
+		if !awaited { // else Execute says so
+			d.lim.log(d.log, "shelly rpc error", "device", dv.id, "error", r.Error, "code", r.Code)
+		}
 		return
 	}
 	u, err := decodeShelly2Result(r.Result)
@@ -638,7 +860,7 @@ func (d *Driver) handleReply(p []byte) {
 		d.badMessage(dv, "rpc reply", err)
 		return
 	}
-	d.apply(dv, u)
+	d.apply(dv, u, true)
 }
 
 func (d *Driver) badMessage(dv *device, where string, err error) {
@@ -651,6 +873,51 @@ func (d *Driver) badMessage(dv *device, where string, err error) {
 	d.lastErr = fmt.Sprintf("%s %s: %v", id, where, err)
 	d.mu.Unlock()
 	d.lim.log(d.log, "bad message", "device", id, "where", where, "err", err)
+}
+
+// deliver hands r to the Execute waiting for it, if any.
+func (d *Driver) deliver(r shelly2Reply) bool {
+	d.pendMu.Lock()
+	ch, ok := d.pending[r.ID]
+	delete(d.pending, r.ID)
+	d.pendMu.Unlock()
+	if ok {
+		ch <- r // buffered, and taken out of pending: never blocks
+	}
+	return ok
+}
+
+// await registers RPC ids whose replies Execute waits for; done forgets
+// those still pending.
+func (d *Driver) await(ids []uint64) (chans []chan shelly2Reply, done func()) {
+	d.pendMu.Lock()
+	for _, id := range ids {
+		ch := make(chan shelly2Reply, 1)
+		d.pending[id] = ch
+		chans = append(chans, ch)
+	}
+	d.pendMu.Unlock()
+	return chans, func() {
+		d.pendMu.Lock()
+		for _, id := range ids {
+			delete(d.pending, id)
+		}
+		d.pendMu.Unlock()
+	}
+}
+
+// identify returns the messages that make dv say what it is. Zigbee2MQTT
+// devices need none: the bridge's retained list says it.
+func (d *Driver) identify(dv *device) []message {
+	switch dv.dialect {
+	case DialectTasmota:
+		return tasmotaIdentify(dv.base)
+	case DialectShelly1:
+		return shelly1Identify(dv.base)
+	case DialectShelly2:
+		return []message{{dv.base + "/rpc", shelly2RPC(d.rpcID(dv.key), d.src, "Shelly.GetDeviceInfo", nil)}}
+	}
+	return nil
 }
 
 // query returns the messages that make dv report its current state.
@@ -678,25 +945,43 @@ func (d *Driver) commands(dv *device, cmd hub.Command) []message {
 	case DialectShelly1:
 		return shelly1Commands(dv.base, dv.Fields(), cmd)
 	case DialectShelly2:
-		key := dv.key
-		var out []message
-		if cmd.Identify {
-			for range 2 {
-				out = append(out, message{dv.base + "/rpc", shelly2RPC(d.rpcID(key), d.src, "Switch.Toggle", map[string]any{"id": 0})})
-			}
-		}
-		if cmd.Set.Set.Has(hub.FieldOn) {
-			out = append(out, message{dv.base + "/rpc", shelly2RPC(d.rpcID(key), d.src, "Switch.Set", map[string]any{"id": 0, "on": cmd.Set.On})})
-		}
+		out, _ := d.shelly2Calls(dv, cmd)
 		return out
 	}
 	return nil
+}
+
+// shelly2Calls encodes cmd for a Gen2 device as RPC calls, with their ids.
+func (d *Driver) shelly2Calls(dv *device, cmd hub.Command) ([]message, []uint64) {
+	var out []message
+	var ids []uint64
+	call := func(method string, params map[string]any) {
+		id := d.rpcID(dv.key)
+		out = append(out, message{dv.base + "/rpc", shelly2RPC(id, d.src, method, params)})
+		ids = append(ids, id)
+	}
+	if cmd.Identify {
+		for range 2 {
+			call("Switch.Toggle", map[string]any{"id": 0})
+		}
+	}
+	if cmd.Set.Set.Has(hub.FieldOn) {
+		call("Switch.Set", map[string]any{"id": 0, "on": cmd.Set.On})
+	}
+	return out, ids
 }
 
 // Execute publishes cmd to the device (QoS 1, never retained) and returns
 // once the broker took it. The hub waits for the state echo. While the
 // broker connection is down the command fails with ErrNotConnected
 // (wrapping hub.ErrUnreachable) and is not kept for later.
+//
+// A Shelly Gen2 device answers every call, but announces a change only:
+// switching on a plug that is on brings no NotifyStatus. So Execute waits
+// for the RPC replies (until ctx ends, at most rpcTimeout); an error reply
+// fails the command with ErrRejected and the hub error that fits its code
+// (see rpcFailure). After a successful Switch.Set it asks for the switch's
+// status, whose reply is the state echo the hub waits for.
 func (d *Driver) Execute(ctx context.Context, dev hub.Device, cmd hub.Command) error {
 	dv, ok := d.tab.Load().byID[dev.ID]
 	if !ok {
@@ -705,13 +990,25 @@ func (d *Driver) Execute(ctx context.Context, dev hub.Device, cmd hub.Command) e
 	if unsupported := cmd.Set.Set.Minus(supported(dv.dialect, dv.Fields())); !unsupported.Empty() {
 		return fmt.Errorf("%w: %s (%s) cannot set %s", hub.ErrNotSupported, dev.ID, dv.dialect, unsupported)
 	}
-	msgs := d.commands(dv, cmd)
+	var msgs []message
+	var ids []uint64
+	if dv.dialect == DialectShelly2 {
+		msgs, ids = d.shelly2Calls(dv, cmd)
+	} else {
+		msgs = d.commands(dv, cmd)
+	}
 	if len(msgs) == 0 {
 		return nil
 	}
 	c := d.client
 	if c == nil || !c.IsConnectionOpen() {
 		return fmt.Errorf("%w: %w", ErrNotConnected, hub.ErrUnreachable)
+	}
+	var replies []chan shelly2Reply
+	if len(ids) > 0 {
+		var done func()
+		replies, done = d.await(ids)
+		defer done()
 	}
 	var toks []paho.Token
 	for _, m := range msgs {
@@ -726,6 +1023,36 @@ func (d *Driver) Execute(ctx context.Context, dev hub.Device, cmd hub.Command) e
 			}
 		case <-ctx.Done():
 			return fmt.Errorf("mqtt: publish to %s: %w", dev.ID, ctx.Err())
+		}
+	}
+	if len(replies) == 0 {
+		return nil
+	}
+	if err := d.awaitReplies(ctx, dev.ID, replies); err != nil {
+		return err
+	}
+	if cmd.Set.Set.Has(hub.FieldOn) {
+		get := shelly2RPC(d.rpcID(dv.key), d.src, "Switch.GetStatus", map[string]any{"id": 0})
+		c.Publish(dv.base+"/rpc", 1, false, get)
+		d.msgsOut.Add(1)
+	}
+	return nil
+}
+
+// awaitReplies waits for every reply; the first error reply fails.
+func (d *Driver) awaitReplies(ctx context.Context, id string, replies []chan shelly2Reply) error {
+	timer := time.NewTimer(rpcTimeout)
+	defer timer.Stop()
+	for _, ch := range replies {
+		select {
+		case r := <-ch:
+			if r.Error != "" {
+				return fmt.Errorf("%w: %s: %s (code %d): %w", ErrRejected, id, r.Error, r.Code, rpcFailure(r.Code))
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("mqtt: %s: no RPC reply: %w", id, ctx.Err())
+		case <-timer.C:
+			return fmt.Errorf("mqtt: %s: no RPC reply within %v: %w", id, rpcTimeout, hub.ErrUnreachable)
 		}
 	}
 	return nil
@@ -768,11 +1095,14 @@ type Stats struct {
 	Dropped  uint64 // messages dropped from full device queues
 	Connects uint64 // successful (re)connects
 	Attempts uint64 // reconnect attempts
+	// Refreshes counts devices asked for their state by the periodic
+	// refresh (devices heard from lately are not asked).
+	Refreshes uint64
 }
 
 // Stats returns the driver's extra counters.
 func (d *Driver) Stats() Stats {
-	return Stats{Dropped: d.dropped.Load(), Connects: d.connects.Load(), Attempts: d.attempts.Load()}
+	return Stats{Dropped: d.dropped.Load(), Connects: d.connects.Load(), Attempts: d.attempts.Load(), Refreshes: d.refreshes.Load()}
 }
 
 // limiter lets through one log line per second and counts the rest.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -32,12 +33,15 @@ type rig struct {
 }
 
 type rigOpts struct {
-	broker    string // "" = embedded on 127.0.0.1:0
-	specs     []mqttsim.Spec
-	telemetry time.Duration
-	fullTopic string
-	reconnect time.Duration
-	extra     []mqttsim.Spec // run by the simulator, unknown to the hub and driver
+	broker     string // "" = embedded on 127.0.0.1:0
+	specs      []mqttsim.Spec
+	telemetry  time.Duration
+	fullTopic  string
+	reconnect  time.Duration
+	extra      []mqttsim.Spec // run by the simulator, unknown to the hub and driver
+	staleAfter time.Duration  // the hub's; 0: its default
+	refresh    time.Duration  // the driver's RefreshInterval; 0: its default
+	logger     *slog.Logger   // the driver's; nil: discard
 }
 
 func testSpecs() []mqttsim.Spec {
@@ -60,7 +64,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	for _, s := range o.specs {
 		devs = append(devs, s.Device())
 	}
-	h, err := hub.New(devs, nil, hub.Options{CommandTimeout: 3 * time.Second})
+	h, err := hub.New(devs, nil, hub.Options{CommandTimeout: 3 * time.Second, StaleAfter: o.staleAfter})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +81,8 @@ func newRig(t testing.TB, o rigOpts) *rig {
 		Apply:            h.Apply,
 		ReconnectMax:     o.reconnect,
 		Events:           h.Log,
+		RefreshInterval:  o.refresh,
+		Logger:           o.logger,
 	}
 	if o.broker != "" {
 		mo.Username, mo.Password, mo.Users = "", "", nil

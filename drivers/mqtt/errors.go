@@ -29,6 +29,12 @@ var (
 	ErrUnknownDevice = errors.New("mqtt: unknown device")
 
 	// ErrIgnored is returned by decoders for a well-formed message that
-	// carries nothing the hub uses (a Tasmota INFO1, a Shelly NotifyEvent).
+	// carries nothing the hub uses (a Tasmota INFO2, a Shelly NotifyEvent).
 	ErrIgnored = errors.New("mqtt: message ignored")
+
+	// ErrRejected is returned by Execute when a device answered a command
+	// with an error (a Shelly Gen2 RPC error reply). It is wrapped together
+	// with the hub error that fits: hub.ErrInvalidValue, hub.ErrNotSupported
+	// or hub.ErrUnreachable.
+	ErrRejected = errors.New("mqtt: device rejected the command")
 )

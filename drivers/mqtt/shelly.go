@@ -15,7 +15,14 @@ const (
 	shellyEnergy = "relay/0/energy"
 	shellyOnline = "online"
 	shellyLight  = "light/0/status"
+	// shellyAnnounce carries what the device is, sent after connecting
+	// and when asked with "announce".
+	shellyAnnounce = "announce"
 )
+
+// shellyVendor is the manufacturer of every device that speaks the Shelly
+// dialects; their model codes (SHPLG-S, SNPL-00112EU) are its own.
+const shellyVendor = "Shelly"
 
 // decodeShelly1 decodes a Gen1 message; sub is the topic below
 // shellies/<id>/.
@@ -76,9 +83,31 @@ func decodeShelly1(sub string, p []byte) (update, error) {
 		if u.empty() {
 			return u, ErrIgnored
 		}
+	case shellyAnnounce:
+		return decodeShelly1Announce(p)
 	default:
 		return u, ErrIgnored
 	}
+	return u, nil
+}
+
+// decodeShelly1Announce reads {"id":..,"model":"SHPLG-S","mac":..,
+// "fw_ver":"20230913-112234/v1.14.0-gcb84623",...}.
+func decodeShelly1Announce(p []byte) (update, error) {
+	var u update
+	m, err := object(p)
+	if err != nil {
+		return u, fmt.Errorf("announce: %w", err)
+	}
+	var in hub.Info
+	if err := infoFields(m, infoKey{"model", &in.Model}, infoKey{"fw_ver", &in.Firmware}); err != nil {
+		return u, fmt.Errorf("announce: %w", err)
+	}
+	if in == (hub.Info{}) {
+		return u, ErrIgnored
+	}
+	in.Manufacturer = shellyVendor
+	u.Info = &in
 	return u, nil
 }
 
@@ -111,6 +140,11 @@ func shelly1Commands(base string, fields hub.FieldSet, cmd hub.Command) []messag
 // shelly1Query makes a Gen1 device publish all its status topics.
 func shelly1Query(base string) []message {
 	return []message{{base + "command", "update"}}
+}
+
+// shelly1Identify makes a Gen1 device publish its announce.
+func shelly1Identify(base string) []message {
+	return []message{{base + "command", "announce"}}
 }
 
 // shelly2Switch decodes a Gen2+ switch status object (complete, from
@@ -211,7 +245,29 @@ func decodeShelly2Event(p []byte) (update, error) {
 type shelly2Reply struct {
 	ID     uint64
 	Result json.RawMessage
-	Error  string
+	Error  string // the error's message (or raw JSON); empty: success
+	Code   int    // the error's code, 0 if it gave none
+}
+
+// Shelly Gen2 RPC error codes that say what went wrong with a call.
+const (
+	shelly2InvalidArgument = -103 // a parameter out of range or of the wrong type
+	shelly2NotFound        = -105 // no such component (switch:1 on a one-relay device)
+	shelly2NoHandler       = 404  // no such method on this device
+)
+
+// rpcFailure maps a failed RPC to the hub's command outcomes: a value the
+// device refuses is ErrInvalidValue, a switch or method it does not have
+// ErrNotSupported, anything else (busy, unavailable, deadline, auth)
+// ErrUnreachable: the command did not take effect.
+func rpcFailure(code int) error {
+	switch code {
+	case shelly2InvalidArgument:
+		return hub.ErrInvalidValue
+	case shelly2NotFound, shelly2NoHandler:
+		return hub.ErrNotSupported
+	}
+	return hub.ErrUnreachable
 }
 
 // decodeShelly2Reply reads an RPC reply frame's id, result and error.
@@ -232,22 +288,52 @@ func decodeShelly2Reply(p []byte) (shelly2Reply, error) {
 	r.ID = uint64(id)
 	if e, ok := m["error"]; ok && !isNull(e) {
 		r.Error = fmt.Sprintf("%.200s", e)
+		// {"code":-103,"message":"..."}; anything else stays raw.
+		if em, err := object(e); err == nil {
+			if c, ok := em["code"]; ok {
+				if code, err := intIn("error.code", c, -1e6, 1e6); err == nil {
+					r.Code = code
+				}
+			}
+			if msg, ok := em["message"]; ok {
+				if s, err := str("error.message", msg); err == nil && s != "" {
+					r.Error = fmt.Sprintf("%.200s", s)
+				}
+			}
+		}
 	}
 	r.Result = m["result"]
 	return r, nil
 }
 
-// decodeShelly2Result decodes the result of a Switch.GetStatus call; the
-// results of Switch.Set ({"was_on":...}) carry no state and are ignored.
+// decodeShelly2Result decodes the result of a Switch.GetStatus call (a
+// switch status) or of Shelly.GetDeviceInfo ({"model":"SNPL-00112EU",
+// "ver":"1.0.8","fw_id":...}); the results of Switch.Set ({"was_on":...})
+// carry neither and are ignored.
 func decodeShelly2Result(raw json.RawMessage) (update, error) {
 	if isNull(raw) {
 		return update{}, ErrIgnored
 	}
 	u, err := shelly2Switch(raw)
-	if err == nil && u.empty() {
+	if err != nil {
+		return u, err
+	}
+	m, err := object(raw) // an object: shelly2Switch said so
+	if err != nil {
+		return u, err
+	}
+	var in hub.Info
+	if err := infoFields(m, infoKey{"model", &in.Model}, infoKey{"ver", &in.Firmware}, infoKey{"fw_id", &in.Firmware}); err != nil {
+		return u, fmt.Errorf("device info: %w", err)
+	}
+	if in != (hub.Info{}) {
+		in.Manufacturer = shellyVendor
+		u.Info = &in
+	}
+	if u.empty() {
 		return u, ErrIgnored
 	}
-	return u, err
+	return u, nil
 }
 
 // shelly2RPC encodes one RPC request frame.

@@ -88,9 +88,11 @@ func decodeTasmota(name string, p []byte) (update, error) {
 		return u, nil
 	case strings.HasPrefix(up, "POWER"):
 		return u, ErrIgnored // other relays of a multi-relay device
+	case up == "INFO1":
+		return decodeTasmotaInfo1(p)
 	case up == "RESULT" || up == "STATE" || up == "SENSOR" || strings.HasPrefix(up, "STATUS"):
 	default:
-		return u, ErrIgnored // INFO1, UPTIME, MARGINS, ...
+		return u, ErrIgnored // INFO2, UPTIME, MARGINS, ...
 	}
 	m, err := object(p)
 	if err != nil {
@@ -105,7 +107,49 @@ func decodeTasmota(name string, p []byte) (update, error) {
 	return u, nil
 }
 
+// decodeTasmotaInfo1 decodes tele/<t>/INFO1, sent after every connect:
+// {"Info1":{"Module":"Sonoff Basic","Version":"13.2.0(tasmota)",...}}, or
+// the same members unwrapped from older firmware (which always carries a
+// Version).
+func decodeTasmotaInfo1(p []byte) (update, error) {
+	var u update
+	m, err := object(p)
+	if err != nil {
+		return u, fmt.Errorf("INFO1: %w", err)
+	}
+	if raw, ok := m["Info1"]; ok {
+		if m, err = object(raw); err != nil {
+			return u, fmt.Errorf("INFO1: Info1: %w", err)
+		}
+	} else if _, ok := m["Version"]; !ok {
+		return u, ErrIgnored
+	}
+	var in hub.Info
+	if err := infoFields(m, infoKey{"Module", &in.Model}, infoKey{"Version", &in.Firmware}); err != nil {
+		return u, fmt.Errorf("INFO1: %w", err)
+	}
+	if in == (hub.Info{}) {
+		return u, ErrIgnored
+	}
+	u.Info = &in
+	return u, nil
+}
+
 func tasmotaObject(u *update, m map[string]json.RawMessage) error {
+	// STATUS2 (the reply to "STATUS 2") says which firmware runs on what.
+	if raw, ok := m["StatusFWR"]; ok && !isNull(raw) {
+		fwr, err := object(raw)
+		if err != nil {
+			return fmt.Errorf("StatusFWR: %w", err)
+		}
+		var in hub.Info
+		if err := infoFields(fwr, infoKey{"Version", &in.Firmware}, infoKey{"Hardware", &in.Hardware}); err != nil {
+			return fmt.Errorf("StatusFWR: %w", err)
+		}
+		if in != (hub.Info{}) {
+			u.Info = &in
+		}
+	}
 	// Status replies wrap the same objects: STATUS8/10 StatusSNS is a SENSOR,
 	// STATUS11 StatusSTS is a STATE.
 	for _, k := range []string{"StatusSNS", "StatusSTS"} {
@@ -287,6 +331,11 @@ func tasmotaCommands(cmnd string, cmd hub.Command) []message {
 		out = append(out, message{cmnd + "State", ""})
 	}
 	return out
+}
+
+// tasmotaIdentify asks a device for its firmware version and chip.
+func tasmotaIdentify(cmnd string) []message {
+	return []message{{cmnd + "STATUS", "2"}}
 }
 
 // tasmotaQuery asks a device for its state (and its meter, if it has one).

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -240,4 +241,63 @@ func z2mGet(fields hub.FieldSet) string {
 	}
 	b, _ := json.Marshal(m)
 	return string(b)
+}
+
+// z2mBridgeDevices is the topic, below the base, where Zigbee2MQTT keeps
+// its (retained) list of paired devices.
+const z2mBridgeDevices = "bridge/devices"
+
+// decodeZ2MBridgeDevices reads the list on <base>/bridge/devices into what
+// each device is, by friendly name: definition.vendor and
+// definition.model (what Zigbee2MQTT recognised it as), falling back on
+// the device's own manufacturer and model_id for unsupported devices, and
+// software_build_id as its firmware. The payload must be a JSON array; an
+// entry that is malformed is skipped and counted, so one odd device does
+// not hide the others. Entries without a name or any of these members
+// (the coordinator) are left out.
+func decodeZ2MBridgeDevices(p []byte) (infos map[string]hub.Info, skipped int, err error) {
+	p = bytes.TrimSpace(p)
+	if len(p) == 0 || p[0] != '[' {
+		return nil, 0, badf("bridge/devices: not a JSON array")
+	}
+	var entries []json.RawMessage
+	if err := json.Unmarshal(p, &entries); err != nil {
+		return nil, 0, badf("bridge/devices: %v", err)
+	}
+	infos = make(map[string]hub.Info, len(entries))
+	for _, raw := range entries {
+		name, in, err := z2mBridgeEntry(raw)
+		switch {
+		case err != nil:
+			skipped++
+		case name != "" && in != (hub.Info{}):
+			infos[name] = in
+		}
+	}
+	return infos, skipped, nil
+}
+
+func z2mBridgeEntry(raw json.RawMessage) (string, hub.Info, error) {
+	var in hub.Info
+	m, err := object(raw)
+	if err != nil {
+		return "", in, err
+	}
+	var name string
+	if raw, ok := m["friendly_name"]; ok && !isNull(raw) {
+		if name, err = str("friendly_name", raw); err != nil {
+			return "", in, err
+		}
+	}
+	if def, ok := m["definition"]; ok && !isNull(def) {
+		dm, err := object(def)
+		if err != nil {
+			return "", in, fmt.Errorf("definition: %w", err)
+		}
+		if err := infoFields(dm, infoKey{"vendor", &in.Manufacturer}, infoKey{"model", &in.Model}); err != nil {
+			return "", in, fmt.Errorf("definition: %w", err)
+		}
+	}
+	err = infoFields(m, infoKey{"manufacturer", &in.Manufacturer}, infoKey{"model_id", &in.Model}, infoKey{"software_build_id", &in.Firmware})
+	return name, in, err
 }

@@ -71,6 +71,9 @@ type dev struct {
 	mu sync.Mutex
 	st state
 
+	// rpcFail, when set, is the error the next Gen2 switch calls answer.
+	rpcFail atomic.Pointer[rpcError]
+
 	connMu sync.Mutex
 	conn   *dropConn
 	hold   time.Time // no reconnect before this (a dropped device stays away a while)
@@ -133,11 +136,157 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 			return nil, err
 		}
 	}
+	if err := s.publishBridge(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if opts.Telemetry > 0 {
 		s.wg.Add(1)
 		go s.telemetry()
 	}
 	return s, nil
+}
+
+// publishBridge publishes, retained, the list of paired devices a
+// Zigbee2MQTT bridge keeps on <base>/bridge/devices: the coordinator and
+// every z2m device. The first z2m device's connection carries it.
+func (s *Sim) publishBridge() error {
+	var first *dev
+	list := []map[string]any{{
+		"ieee_address": "0x00124b0000000000", "type": "Coordinator", "network_address": 0,
+		"friendly_name": "Coordinator", "supported": false, "disabled": false, "definition": nil,
+		"interview_completed": true,
+	}}
+	for i, d := range s.devs {
+		if d.spec.Dialect != Z2M {
+			continue
+		}
+		if first == nil {
+			first = d
+		}
+		vendor, model, modelID, desc := "IKEA", "LED1624G9", "TRADFRI bulb E27 CWS opal 600lm", "TRADFRI LED bulb E27 600 lumen, dimmable, color, opal white"
+		if d.spec.Kind != "light" {
+			vendor, model, modelID, desc = "Innr", "SP 120", "SP 120", "Smart plug"
+		}
+		list = append(list, map[string]any{
+			"ieee_address": fmt.Sprintf("0x00158d00%08x", i), "type": "Router", "network_address": 1000 + i,
+			"friendly_name": d.spec.Name, "supported": true, "disabled": false, "interview_completed": true,
+			"manufacturer": vendor, "model_id": modelID, "power_source": "Mains (single phase)",
+			"software_build_id": d.firmware(), "date_code": "20230412",
+			"definition": map[string]any{
+				"vendor": vendor, "model": model, "description": desc,
+				"exposes": []any{map[string]any{"type": "switch", "features": []any{map[string]any{"type": "binary", "name": "state", "property": "state", "access": 7, "value_on": "ON", "value_off": "OFF"}}}},
+			},
+		})
+	}
+	if first == nil {
+		return nil
+	}
+	b, _ := json.Marshal(list)
+	t := first.c.Publish(s.opts.Z2MBase+"/bridge/devices", 1, true, b)
+	if !t.WaitTimeout(5*time.Second) || t.Error() != nil {
+		return fmt.Errorf("mqttsim: publish z2m bridge/devices: %v", t.Error())
+	}
+	return nil
+}
+
+// rpcError is a Gen2 RPC error reply's error object.
+type rpcError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// FailRPC makes a Shelly Gen2 device answer its switch calls (Switch.Set,
+// Switch.Toggle) with an RPC error of the given code and message, leaving
+// the switch as it is, until FailRPC is called with code 0.
+func (s *Sim) FailRPC(name string, code int, message string) error {
+	d, err := s.dev(name)
+	if err != nil {
+		return err
+	}
+	if d.spec.Dialect != Shelly2 {
+		return fmt.Errorf("mqttsim: %s: RPC is for Shelly Gen2 devices", name)
+	}
+	if code == 0 {
+		d.rpcFail.Store(nil)
+	} else {
+		d.rpcFail.Store(&rpcError{Code: code, Message: message})
+	}
+	return nil
+}
+
+// Model is the model the device says it is.
+func (s *Sim) Model(name string) string {
+	d, err := s.dev(name)
+	if err != nil {
+		return ""
+	}
+	return d.model()
+}
+
+// Firmware is the firmware version the device says it runs.
+func (s *Sim) Firmware(name string) string {
+	d, err := s.dev(name)
+	if err != nil {
+		return ""
+	}
+	return d.firmware()
+}
+
+// model and firmware are what the emulated device says it is, in each
+// dialect's own words.
+func (d *dev) model() string {
+	light := d.spec.Kind == "light"
+	switch d.spec.Dialect {
+	case Tasmota:
+		return onOff(light, "Sonoff B1", "Sonoff S31")
+	case Z2M:
+		return onOff(light, "LED1624G9", "SP 120")
+	case Shelly1:
+		return "SHPLG-S"
+	case Shelly2:
+		return "SNPL-00112EU"
+	}
+	return ""
+}
+
+func (d *dev) firmware() string {
+	switch d.spec.Dialect {
+	case Tasmota:
+		return "13.2.0(tasmota)"
+	case Z2M:
+		return onOff(d.spec.Kind == "light", "2.3.086", "1.2.3")
+	case Shelly1:
+		return "20230913-112234/v1.14.0-gcb84623"
+	case Shelly2:
+		return "1.0.8"
+	}
+	return ""
+}
+
+// announce publishes what the device publishes about itself after
+// connecting.
+func (d *dev) announce() {
+	switch d.spec.Dialect {
+	case Tasmota:
+		d.pubJSON(d.tasmota("tele")+"INFO1", map[string]any{"Info1": map[string]any{
+			"Module": d.model(), "Version": d.firmware(),
+			"FallbackTopic": "cmnd/DVES_" + d.mac()[6:] + "_fb/", "GroupTopic": "cmnd/tasmotas/",
+		}})
+	case Shelly1:
+		a := map[string]any{"id": d.spec.Name, "model": d.model(), "mac": d.mac(), "ip": "192.0.2.10", "new_fw": false, "fw_ver": d.firmware()}
+		d.pubJSON("shellies/"+d.spec.Name+"/announce", a)
+		d.pubJSON("shellies/announce", a)
+	}
+}
+
+// mac is a stable, made-up MAC address for the device.
+func (d *dev) mac() string {
+	h := uint32(2166136261)
+	for _, c := range []byte(d.spec.Dialect + ":" + d.spec.Name) {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return fmt.Sprintf("C45BBE%06X", h&0xFFFFFF)
 }
 
 // Close disconnects every device cleanly (their wills do not fire).
@@ -363,7 +512,9 @@ func (d *dev) onConnect(c paho.Client) {
 	t := c.SubscribeMultiple(m, d.onMessage)
 	t.WaitTimeout(5 * time.Second)
 	d.pub(d.will, d.online, true)
-	// Like the real firmware, announce the whole state after connecting.
+	// Like the real firmware, announce itself and the whole state after
+	// connecting.
+	d.announce()
 	d.report()
 	if d.spec.Kind != "light" {
 		d.tele()
@@ -538,8 +689,14 @@ func (d *dev) tasmotaCmd(name, arg string) {
 	case "STATE":
 		d.pubJSON(stat+"RESULT", d.tasmotaState())
 	case "STATUS":
-		if arg == "8" || arg == "10" {
+		switch arg {
+		case "8", "10":
 			d.pubJSON(stat+"STATUS"+arg, map[string]any{"StatusSNS": map[string]any{"ENERGY": d.tasmotaEnergy()}})
+		case "2":
+			d.pubJSON(stat+"STATUS2", map[string]any{"StatusFWR": map[string]any{
+				"Version": d.firmware(), "BuildDateTime": "2023-10-13T10:06:02", "Boot": 31, "Core": "2_7_4_9",
+				"SDK": "2.2.2-dev(38a443e)", "CpuFrequency": 80, "Hardware": "ESP8266EX", "CR": "375/699",
+			}})
 		}
 	default:
 		d.pubJSON(stat+"RESULT", map[string]string{"Command": "Unknown"})
@@ -625,8 +782,11 @@ func (d *dev) shelly1Status() {
 
 func (d *dev) shelly1Cmd(relay bool, arg string) {
 	if !relay {
-		if arg == "update" || arg == "announce" {
+		switch arg {
+		case "update":
 			d.shelly1Status()
+		case "announce":
+			d.announce()
 		}
 		return
 	}
@@ -672,8 +832,10 @@ func (d *dev) shelly2Cmd(p []byte) {
 	}
 	reply := map[string]any{"id": req.ID, "src": d.spec.Name, "dst": req.Src}
 	changed := false
-	switch req.Method {
-	case "Switch.Set", "Switch.Toggle":
+	switch fail := d.rpcFail.Load(); {
+	case fail != nil && (req.Method == "Switch.Set" || req.Method == "Switch.Toggle"):
+		reply["error"] = fail
+	case req.Method == "Switch.Set" || req.Method == "Switch.Toggle":
 		d.cmds.Add(1)
 		d.mu.Lock()
 		was := d.st.on
@@ -685,8 +847,14 @@ func (d *dev) shelly2Cmd(p []byte) {
 		changed = was != d.st.on
 		d.mu.Unlock()
 		reply["result"] = map[string]bool{"was_on": was}
-	case "Switch.GetStatus":
+	case req.Method == "Switch.GetStatus":
 		reply["result"] = d.shelly2Status()
+	case req.Method == "Shelly.GetDeviceInfo":
+		reply["result"] = map[string]any{
+			"name": nil, "id": d.spec.Name, "mac": d.mac(), "slot": 0, "model": d.model(), "gen": 2,
+			"fw_id": "20231107-164738/" + d.firmware() + "-g8c7bb8d", "ver": d.firmware(), "app": "PlusPlugS",
+			"auth_en": false, "auth_domain": nil,
+		}
 	default:
 		reply["error"] = map[string]any{"code": 404, "message": "No handler for " + req.Method}
 	}
