@@ -173,3 +173,29 @@ func BenchmarkIngest_Mosquitto(b *testing.B) {
 			total, in, applied, dropped, el, float64(applied)/el.Seconds())
 	}
 }
+
+// BenchmarkExecute_Shelly2 measures hub.Execute on a Gen2 plug over the
+// embedded broker, from the call until the command is confirmed: the RPC
+// reply, then the Switch.GetStatus echo. Half the commands change nothing
+// (on when on), which only the RPC reply can confirm.
+func BenchmarkExecute_Shelly2(b *testing.B) {
+	specs := []mqttsim.Spec{{ID: "plug", Dialect: mqttsim.Shelly2, Name: "bench-plus", Kind: hub.KindSocket}}
+	r := newRig(b, rigOpts{specs: specs})
+	r.waitState(b)
+	const n = 200
+	lat := make([]time.Duration, 0, n)
+	b.ResetTimer()
+	for i := range n {
+		cmd := hub.Command{Device: "plug", Set: hub.State{Set: hub.Fields(hub.FieldOn), On: i%4 < 2}}
+		start := time.Now()
+		if err := r.hub.Execute(context.Background(), cmd); err != nil {
+			b.Fatalf("command %d: %v", i, err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	p50, p99 := pct(lat, 0.5), pct(lat, 0.99)
+	b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
+	b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
+	b.Logf("%d Gen2 commands (half of them no change): confirmed p50 %v p99 %v", n, p50, p99)
+}

@@ -19,4 +19,18 @@
 // reload): new devices are subscribed and asked, removed ones unsubscribed.
 // Commands are published with QoS 1 and never retained; a command issued
 // while the connection is down fails at once and is never replayed.
+//
+// Devices whose own reports are rarer than the hub's StaleAfter (Tasmota
+// sends telemetry every 5 minutes) are asked for their state once per
+// Options.RefreshInterval, spread evenly over it. A device that says it
+// is online live (it connected after the hub) is asked at once.
+//
+// Shelly Gen2 commands wait for the RPC reply: an error reply fails the
+// command (ErrRejected), a successful Switch.Set is followed by
+// Switch.GetStatus, whose reply confirms it even when nothing changed.
+//
+// What a device is (hub.Info) comes from Tasmota's STATUS2 and INFO1,
+// Zigbee2MQTT's bridge/devices list, Shelly Gen1's announce and Gen2's
+// Shelly.GetDeviceInfo; it is merged over the configured Info and rides
+// with the device's next report.
 package mqtt

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"hubd/drivers/mqtt"
 	"hubd/drivers/mqtt/mqttsim"
 	"hubd/hub"
@@ -193,6 +195,16 @@ func TestBroker_GracefulStop_LogsNoEmptyWarnings(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, 5*time.Second, "lamp-2 offline", func() bool { return !r.snap("lamp-2").Online })
+		// A refused login is worth a warning.
+		c := paho.NewClient(paho.NewClientOptions().AddBroker(r.url).SetClientID("intruder").
+			SetUsername(devUser).SetPassword("wrong").SetConnectTimeout(3 * time.Second))
+		if tok := c.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+			c.Disconnect(0)
+			t.Fatal("wrong password accepted")
+		}
+		waitFor(t, 5*time.Second, "refused login logged", func() bool {
+			return strings.Contains(buf.String(), `level=WARN msg="client connection ended with an error"`)
+		})
 	}) // cleanups: the devices disconnect, the driver stops the broker
 	out := buf.String()
 	for _, line := range strings.Split(out, "\n") {
