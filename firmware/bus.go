@@ -168,6 +168,9 @@ func (b *Bus) handle(ctx context.Context, f wire.Frame) (wire.Frame, bool) {
 		return wire.Frame{}, false
 	}
 	resp, reply := d.Handle(f, now)
+	if reply && d.Faults().dropReply() {
+		return wire.Frame{}, false
+	}
 	if reply && delay > 0 {
 		t := time.NewTimer(delay)
 		select {

@@ -27,6 +27,11 @@ type Faults struct {
 	mu    sync.Mutex
 	delay time.Duration
 	mute  bool
+
+	dropNext  int // replies still to swallow
+	dropEvery int // swallow every n-th reply; 0: none
+	replies   int
+	dropped   int
 }
 
 // SetDelay makes the device answer d late (a slow device).
@@ -34,6 +39,36 @@ func (f *Faults) SetDelay(d time.Duration) { f.mu.Lock(); f.delay = d; f.mu.Unlo
 
 // SetMute makes the device ignore every frame (a dead or unplugged device).
 func (f *Faults) SetMute(m bool) { f.mu.Lock(); f.mute = m; f.mu.Unlock() }
+
+// DropReplies makes the device act on the next n requests but swallow
+// their replies, as if line noise destroyed them.
+func (f *Faults) DropReplies(n int) { f.mu.Lock(); f.dropNext = n; f.mu.Unlock() }
+
+// DropEvery makes the device swallow every n-th reply after acting on its
+// request; 0 stops it.
+func (f *Faults) DropEvery(n int) { f.mu.Lock(); f.dropEvery, f.replies = n, 0; f.mu.Unlock() }
+
+// Dropped counts replies swallowed by DropReplies and DropEvery.
+func (f *Faults) Dropped() int { f.mu.Lock(); defer f.mu.Unlock(); return f.dropped }
+
+// dropReply reports whether the reply about to go out is to be swallowed.
+func (f *Faults) dropReply() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.replies++
+	drop := false
+	switch {
+	case f.dropNext > 0:
+		f.dropNext--
+		drop = true
+	case f.dropEvery > 0 && f.replies%f.dropEvery == 0:
+		drop = true
+	}
+	if drop {
+		f.dropped++
+	}
+	return drop
+}
 
 func (f *Faults) get() (time.Duration, bool) {
 	f.mu.Lock()
@@ -62,7 +97,9 @@ type core struct {
 	executed   int
 	boots      int
 
-	flash []byte // survives Reboot: the only state that does
+	flash []byte // survives Reboot, as do the firmware slots in fw
+
+	fw updater
 }
 
 func checkAddr(addr uint8) error {
@@ -141,6 +178,7 @@ func (c *core) reboot() {
 	c.lastReq = nil
 	c.blinkUntil = time.Time{}
 	c.boots++
+	c.fw.boot(c)
 }
 
 // Flash layout: magic 'H', version 1, body, CRC-16/MODBUS of magic..body.

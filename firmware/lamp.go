@@ -1,6 +1,7 @@
 package firmware
 
 import (
+	"crypto/ed25519"
 	"time"
 
 	"hubd/firmware/wire"
@@ -11,7 +12,13 @@ import (
 type LampConfig struct {
 	Model, Vendor string
 	MinK, MaxK    uint16
-	FW            [3]uint8
+	FW            [3]uint8 // the factory firmware's version
+	// VendorKey verifies firmware images (PROTOCOL.md section 12); nil:
+	// the lamp refuses updates with ERROR 0x07.
+	VendorKey ed25519.PublicKey
+	// BootTime is how long the lamp is silent while it reboots into new
+	// firmware; 0: DefaultBootTime.
+	BootTime time.Duration
 }
 
 // Lamp is the firmware of a dimmable color lamp: on/off, brightness, HSV
@@ -54,6 +61,7 @@ func NewLamp(addr uint8, cfg LampConfig) (*Lamp, error) {
 	}
 	l := &Lamp{cfg: cfg}
 	l.addr, l.boots = addr, 1
+	l.fw.init(cfg.Model, cfg.FW, cfg.VendorKey, cfg.BootTime)
 	l.factory()
 	l.save()
 	return l, nil
@@ -72,7 +80,7 @@ func (l *Lamp) Handle(req wire.Frame, now time.Time) (wire.Frame, bool) {
 func (l *Lamp) info() wire.Info {
 	return wire.Info{
 		Kind: wire.KindLamp, Caps: wire.FOn | wire.FBrightness | wire.FColor | wire.FTemp | wire.FMode,
-		MinK: l.cfg.MinK, MaxK: l.cfg.MaxK, FW: l.cfg.FW, HWRev: 1, Model: l.cfg.Model, Vendor: l.cfg.Vendor,
+		MinK: l.cfg.MinK, MaxK: l.cfg.MaxK, FW: l.fw.version(), HWRev: 1, Model: l.cfg.Model, Vendor: l.cfg.Vendor,
 	}
 }
 
@@ -132,6 +140,13 @@ func (l *Lamp) State() wire.State {
 func (l *Lamp) Reboot() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.restart(time.Time{})
+}
+
+// shutdown has nothing to do: the lamp writes its settings at once.
+func (l *Lamp) shutdown(time.Time) {}
+
+func (l *Lamp) restart(time.Time) {
 	l.core.reboot()
 	l.pending = false
 	if err := l.load(l.flash); err != nil {

@@ -21,6 +21,11 @@ type logic interface {
 	news(now time.Time) bool
 	// reported records that the state just sent is what the master knows.
 	reported(s wire.State)
+	// restart power-cycles the device: RAM lost, settings back from flash,
+	// the bootloader run.
+	restart(now time.Time)
+	// shutdown saves what RAM holds before a planned reboot.
+	shutdown(now time.Time)
 }
 
 // handle runs one request through the device: duplicate detection, then
@@ -31,6 +36,9 @@ func (c *core) handle(l logic, req wire.Frame, now time.Time) (wire.Frame, bool)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if now.Before(c.fw.bootUntil) {
+		return wire.Frame{}, false // rebooting: deaf and mute
+	}
 	if req.Addr == wire.Broadcast {
 		switch req.Cmd {
 		case wire.CmdSetState, wire.CmdBlink:
@@ -44,6 +52,13 @@ func (c *core) handle(l logic, req wire.Frame, now time.Time) (wire.Frame, bool)
 	}
 	resp := c.exec(l, req, now)
 	c.remember(req, resp)
+	if c.fw.rebootNow {
+		// A committed image: the reply goes out, then the device reboots
+		// into the new slot and is silent while it boots.
+		l.shutdown(now)
+		l.restart(now)
+		c.fw.bootUntil = now.Add(c.fw.bootTime)
+	}
 	return resp, true
 }
 
@@ -101,6 +116,8 @@ func (c *core) exec(l logic, req wire.Frame, now time.Time) wire.Frame {
 		}
 		c.blink(secs, now)
 		return reply(wire.ReplyAck, nil)
+	case wire.CmdUpdateBegin, wire.CmdUpdateChunk, wire.CmdUpdateCommit, wire.CmdUpdateAbort:
+		return c.handleUpdate(req, now)
 	}
 	return errorReply(req, c.addr, wire.ErrCodeUnknownCmd, uint8(req.Cmd))
 }

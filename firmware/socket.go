@@ -1,6 +1,7 @@
 package firmware
 
 import (
+	"crypto/ed25519"
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
@@ -13,8 +14,14 @@ import (
 // model "HS-16", vendor "Hubd", firmware 2.0.7, a 60 W load plugged in.
 type SocketConfig struct {
 	Model, Vendor string
-	FW            [3]uint8
-	LoadW         float64 // what the plugged-in appliance draws when the relay is on
+	FW            [3]uint8 // the factory firmware's version
+	LoadW         float64  // what the plugged-in appliance draws when the relay is on
+	// VendorKey verifies firmware images (PROTOCOL.md section 12); nil:
+	// the socket refuses updates with ERROR 0x07.
+	VendorKey ed25519.PublicKey
+	// BootTime is how long the socket is silent while it reboots into new
+	// firmware; 0: DefaultBootTime.
+	BootTime time.Duration
 }
 
 // Socket is the firmware of a relay socket with an energy meter. The meter
@@ -65,6 +72,7 @@ func NewSocket(addr uint8, cfg SocketConfig) (*Socket, error) {
 	}
 	s := &Socket{cfg: cfg, rng: rand.New(rand.NewPCG(uint64(addr), 0x50c4e7)), loadW: cfg.LoadW, voltageV: 230}
 	s.addr, s.boots = addr, 1
+	s.fw.init(cfg.Model, cfg.FW, cfg.VendorKey, cfg.BootTime)
 	s.save()
 	return s, nil
 }
@@ -77,7 +85,7 @@ func (s *Socket) Handle(req wire.Frame, now time.Time) (wire.Frame, bool) {
 func (s *Socket) info() wire.Info {
 	return wire.Info{
 		Kind: wire.KindSocket, Caps: wire.FOn | wire.FPower | wire.FVoltage | wire.FCurrent | wire.FEnergy,
-		FW: s.cfg.FW, HWRev: 3, Model: s.cfg.Model, Vendor: s.cfg.Vendor,
+		FW: s.fw.version(), HWRev: 3, Model: s.cfg.Model, Vendor: s.cfg.Vendor,
 	}
 }
 
@@ -192,6 +200,17 @@ func (s *Socket) EnergyWh(now time.Time) float64 {
 func (s *Socket) Reboot(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.restart(now)
+}
+
+// shutdown brings the meter up to date and saves the counter, so that a
+// planned reboot (new firmware) loses no energy.
+func (s *Socket) shutdown(now time.Time) {
+	s.tick(now)
+	s.save()
+}
+
+func (s *Socket) restart(now time.Time) {
 	s.core.reboot()
 	on, wh, err := s.loadFlash(s.flash)
 	if err != nil {

@@ -70,6 +70,16 @@ func (c Cmd) String() string {
 		return "STATE"
 	case ReplyError:
 		return "ERROR"
+	case CmdUpdateBegin:
+		return "UPDATE_BEGIN"
+	case CmdUpdateChunk:
+		return "UPDATE_CHUNK"
+	case CmdUpdateCommit:
+		return "UPDATE_COMMIT"
+	case CmdUpdateAbort:
+		return "UPDATE_ABORT"
+	case ReplyUpdateStatus:
+		return "UPDATE_STATUS"
 	}
 	return fmt.Sprintf("CMD(0x%02X)", uint8(c))
 }

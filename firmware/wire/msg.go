@@ -310,6 +310,15 @@ func (e ErrorReply) Error() string {
 		ErrCodeUnsupported: "unsupported field",
 		ErrCodeBusy:        "busy",
 		ErrCodeInternal:    "internal error",
+
+		ErrCodeUpdateDisabled: "updates disabled (no vendor key)",
+		ErrCodeWrongModel:     "image for another model",
+		ErrCodeBadSignature:   "bad image signature",
+		ErrCodeBadImage:       "bad image (CRC or format)",
+		ErrCodeBadOffset:      "unexpected chunk offset",
+		ErrCodeUpdateBusy:     "another update in progress",
+		ErrCodeNoUpdate:       "no update in progress",
+		ErrCodeIncomplete:     "image incomplete",
 	}[e.Code]
 	if name == "" {
 		name = "error"

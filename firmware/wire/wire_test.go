@@ -42,6 +42,24 @@ var frameTable = []struct {
 	{"poll no news", "A5 03 02 16 80 AE 60", Frame{Addr: 2, Seq: 0x16, Cmd: ReplyAck}},
 	{"error range", "A5 05 01 17 8F 03 03 49 20", Frame{Addr: 1, Seq: 0x17, Cmd: ReplyError, Payload: []byte{3, 3}}},
 	{"broadcast all off", "A5 06 FF 18 03 01 00 00 18 89", Frame{Addr: Broadcast, Seq: 0x18, Cmd: CmdSetState, Payload: []byte{0x01, 0x00, 0x00}}},
+
+	// Firmware update (PROTOCOL.md section 12).
+	{"update begin", "A5 15 01 20 10 6A 04 00 00 26 39 F4 CB 01 03 00 06 48 4C 2D 31 30 30 92 BB",
+		Frame{Addr: 1, Seq: 0x20, Cmd: CmdUpdateBegin, Payload: []byte{0x6A, 0x04, 0, 0, 0x26, 0x39, 0xF4, 0xCB, 1, 3, 0, 6, 'H', 'L', '-', '1', '0', '0'}}},
+	{"update status 0", "A5 08 01 20 90 00 00 00 00 3C 90 7F", Frame{Addr: 1, Seq: 0x20, Cmd: ReplyUpdateStatus, Payload: []byte{0, 0, 0, 0, 60}}},
+	{"update chunk 0", "A5 0F 01 21 11 00 00 00 00 48 42 46 57 01 06 48 4C ED C4",
+		Frame{Addr: 1, Seq: 0x21, Cmd: CmdUpdateChunk, Payload: []byte{0, 0, 0, 0, 'H', 'B', 'F', 'W', 1, 6, 'H', 'L'}}},
+	{"update status 8", "A5 08 01 21 90 08 00 00 00 3C 61 7E", Frame{Addr: 1, Seq: 0x21, Cmd: ReplyUpdateStatus, Payload: []byte{8, 0, 0, 0, 60}}},
+	{"update chunk last", "A5 09 01 22 11 68 04 00 00 AB CD 68 F5", Frame{Addr: 1, Seq: 0x22, Cmd: CmdUpdateChunk, Payload: []byte{0x68, 0x04, 0, 0, 0xAB, 0xCD}}},
+	{"update status end", "A5 08 01 22 90 6A 04 00 00 3C AA 86", Frame{Addr: 1, Seq: 0x22, Cmd: ReplyUpdateStatus, Payload: []byte{0x6A, 0x04, 0, 0, 60}}},
+	{"update commit", "A5 07 01 23 12 26 39 F4 CB 72 6F", Frame{Addr: 1, Seq: 0x23, Cmd: CmdUpdateCommit, Payload: []byte{0x26, 0x39, 0xF4, 0xCB}}},
+	{"update committed", "A5 03 01 23 80 49 30", Frame{Addr: 1, Seq: 0x23, Cmd: ReplyAck}},
+	{"update error wrong model", "A5 05 01 20 8F 08 00 00 65", Frame{Addr: 1, Seq: 0x20, Cmd: ReplyError, Payload: []byte{ErrCodeWrongModel, 0}}},
+	{"update error bad signature", "A5 05 01 23 8F 09 00 01 B1", Frame{Addr: 1, Seq: 0x23, Cmd: ReplyError, Payload: []byte{ErrCodeBadSignature, 0}}},
+	{"update error bad offset", "A5 05 01 24 8F 0B 00 01 A5", Frame{Addr: 1, Seq: 0x24, Cmd: ReplyError, Payload: []byte{ErrCodeBadOffset, 0}}},
+	{"update error busy", "A5 05 01 25 8F 0C 00 02 69", Frame{Addr: 1, Seq: 0x25, Cmd: ReplyError, Payload: []byte{ErrCodeUpdateBusy, 0}}},
+	{"update error disabled", "A5 05 02 26 8F 07 00 41 1D", Frame{Addr: 2, Seq: 0x26, Cmd: ReplyError, Payload: []byte{ErrCodeUpdateDisabled, 0}}},
+	{"update abort", "A5 03 01 27 13 0B 9D", Frame{Addr: 1, Seq: 0x27, Cmd: CmdUpdateAbort}},
 }
 
 // crcBitwise is CRC-16/MODBUS computed bit by bit from its definition, to
@@ -320,6 +338,7 @@ func FuzzDecoder(f *testing.F) {
 			DecodeInfo(fr.Payload)
 			DecodeError(fr.Payload)
 			DecodeBlink(fr.Payload)
+			checkUpdatePayloads(t, fr.Payload)
 			if _, err := Encode(fr); err != nil {
 				t.Fatalf("re-encode %v: %v", fr, err)
 			}
@@ -335,6 +354,7 @@ func FuzzDecoder(f *testing.F) {
 		// Payload parsers must also survive the raw bytes.
 		DecodeState(data)
 		DecodeInfo(data)
+		checkUpdatePayloads(t, data)
 	})
 }
 
