@@ -69,6 +69,10 @@ type MQTTConfig struct {
 	ClientID         string `yaml:"client_id"`
 	TasmotaFullTopic string `yaml:"tasmota_full_topic"`
 	Z2MBase          string `yaml:"zigbee2mqtt_base"`
+	// RefreshInterval: every device is asked for its state this often, so
+	// devices that report rarely (Tasmota's TelePeriod is 5 min) are not
+	// taken for stale. Keep it under stale_after. Default 60s.
+	RefreshInterval time.Duration `yaml:"refresh_interval"`
 }
 
 type RangeConfig struct {
@@ -434,6 +438,12 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 		}
 		if m.Broker == "" && (m.Username == "" || m.Password == "") {
 			add(lineOf(root, "mqtt"), "the embedded MQTT broker needs mqtt.username and mqtt.password")
+		}
+		if m.RefreshInterval != 0 && (m.RefreshInterval < time.Second || m.RefreshInterval >= c.StaleAfter) {
+			add(lineOf(root, "mqtt", "refresh_interval"), "mqtt.refresh_interval %v must be at least 1s and shorter than stale_after (%v)", m.RefreshInterval, c.StaleAfter)
+		}
+		if m.RefreshInterval == 0 && c.StaleAfter <= time.Minute {
+			add(lineOf(root, "stale_after"), "stale_after %v is not longer than the MQTT state refresh (60s): set mqtt.refresh_interval shorter", c.StaleAfter)
 		}
 		if m.Broker == "" && m.Listen != "" {
 			if _, _, err := net.SplitHostPort(m.Listen); err != nil {

@@ -168,7 +168,8 @@ func mqttOptions(c *Config, devs []hub.Device, m *Main) mqtt.Options {
 	o := mqtt.Options{
 		Broker: mc.Broker, Listen: mc.Listen, Username: mc.Username, Password: mc.Password,
 		CAFile: mc.CAFile, ClientID: mc.ClientID, TasmotaFullTopic: mc.TasmotaFullTopic, Z2MBase: mc.Z2MBase,
-		Apply: m.Hub.Apply, Logger: m.Log, Events: m.Hub.Log,
+		RefreshInterval: mc.RefreshInterval,
+		Apply:           m.Hub.Apply, Logger: m.Log, Events: m.Hub.Log,
 	}
 	o.Devices = devicesOf(devs, mqtt.DriverName)
 	return o

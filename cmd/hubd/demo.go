@@ -58,7 +58,7 @@ func demoConfig(o DemoOptions, port, mqttPass string) (*Config, error) {
 		CommandTimeout: 2 * time.Second,
 		Log:            LogConfig{Level: o.LogLevel},
 		Serial:         []SerialConfig{{Name: "demo0", Port: port, Baud: 115200, PollInterval: time.Second, Timeout: 200 * time.Millisecond}},
-		MQTT:           &MQTTConfig{Broker: o.Broker, Listen: "127.0.0.1:0", Username: demoMQTTUser, Password: mqttPass},
+		MQTT:           &MQTTConfig{Broker: o.Broker, Listen: "127.0.0.1:0", Username: demoMQTTUser, Password: mqttPass, RefreshInterval: 5 * time.Second},
 		Devices: []DeviceConfig{
 			{ID: "lamp-1", Name: "Lobby lamp", Kind: "light", Driver: "serial", Bus: "demo0", Address: 1, TemperatureK: &RangeConfig{Min: 2700, Max: 6500}},
 			{ID: "socket-1", Name: "Lobby socket", Kind: "socket", Driver: "serial", Bus: "demo0", Address: 2},

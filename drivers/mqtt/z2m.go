@@ -147,27 +147,12 @@ func xyToHSV(x, y float64) hub.HSV {
 	b := 0.0557*X - 0.2040*Y + 1.0570*Z
 	r, g, b = max(r, 0), max(g, 0), max(b, 0)
 	hi := max(r, g, b)
-	lo := min(r, g, b)
 	if hi <= 0 {
 		return hub.HSV{V: 100}
 	}
-	var h float64
-	d := hi - lo
-	switch {
-	case d == 0:
-		h = 0
-	case hi == r:
-		h = 60 * math.Mod((g-b)/d, 6)
-	case hi == g:
-		h = 60 * ((b-r)/d + 2)
-	default:
-		h = 60 * ((r-g)/d + 4)
-	}
-	if h < 0 {
-		h += 360
-	}
-	hue := int(math.Round(h)) % 360
-	return hub.HSV{H: hue, S: int(math.Round(d / hi * 100)), V: 100}
+	c := hub.HSVFromRGB(r/hi, g/hi, b/hi)
+	c.V = 100
+	return c
 }
 
 // decodeZ2MAvailability accepts the 1.x plain form ("online") and the 2.x
