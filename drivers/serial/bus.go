@@ -34,7 +34,8 @@ type request struct {
 	node     *node
 	set      *wire.State
 	identify bool
-	done     chan error // buffered: the bus never blocks on it
+	raw      *rawExchange // one request of a firmware update instead
+	done     chan error   // buffered: the bus never blocks on it
 }
 
 // bus is one serial line and the goroutine that owns it.
@@ -229,6 +230,9 @@ func (b *bus) pending() error {
 			if err := b.command(r); err != nil {
 				return err
 			}
+			if r.raw != nil && r.raw.bulk {
+				return nil // one update chunk per gap: the next device's poll goes first
+			}
 		default:
 			return nil
 		}
@@ -365,6 +369,9 @@ func (b *bus) command(r *request) error {
 	if err := r.ctx.Err(); err != nil {
 		r.done <- err
 		return nil
+	}
+	if r.raw != nil {
+		return b.rawCommand(r)
 	}
 	deadline, ok := r.ctx.Deadline()
 	if !ok {

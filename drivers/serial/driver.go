@@ -49,6 +49,13 @@ type Options struct {
 	// Events, optional (e.g. (*hub.Hub).Log), hears what a technician
 	// should see: a port lost, reopened, a device that stopped answering.
 	Events func(level, source, device, text string)
+
+	// UpdateStall bounds a firmware update that makes no progress (no
+	// chunk acknowledged, the port gone): it fails after this long. 0: 15 s.
+	UpdateStall time.Duration
+	// RebootWait bounds how long UpdateFirmware waits for a device to
+	// identify again after it committed an image. 0: 30 s.
+	RebootWait time.Duration
 }
 
 // Name is the driver name devices carry in hub.Device.Driver.
@@ -68,6 +75,9 @@ type Driver struct {
 
 	runMu   sync.Mutex
 	running bool
+
+	updMu    sync.Mutex
+	updating map[string]bool // device ids with an UpdateFirmware running
 }
 
 type target struct {
@@ -114,7 +124,13 @@ func New(opts Options) (*Driver, error) {
 	if opts.Events == nil {
 		opts.Events = func(string, string, string, string) {}
 	}
-	d := &Driver{opts: opts, log: opts.Logger.With("driver", Name), devs: map[string]target{}, byName: map[string]*bus{}}
+	if opts.UpdateStall <= 0 {
+		opts.UpdateStall = 15 * time.Second
+	}
+	if opts.RebootWait <= 0 {
+		opts.RebootWait = 30 * time.Second
+	}
+	d := &Driver{opts: opts, log: opts.Logger.With("driver", Name), devs: map[string]target{}, byName: map[string]*bus{}, updating: map[string]bool{}}
 	for _, c := range opts.Buses {
 		if c.Name == "" || strings.Contains(c.Name, "/") {
 			return nil, fmt.Errorf("%w: bus name %q", ErrConfig, c.Name)

@@ -30,4 +30,27 @@ var (
 	// ErrBadReply is returned when a reply does not fit its request (for
 	// example an INFO payload that does not parse).
 	ErrBadReply = errors.New("serial: malformed reply")
+
+	// ErrUpdateRefused is returned by UpdateFirmware when the device
+	// refused the image: a bad signature, an image for another model, a
+	// corrupt image, or a device without a vendor key. It comes wrapped
+	// with hub.ErrInvalidValue (hub.ErrNotSupported for the last).
+	ErrUpdateRefused = errors.New("serial: firmware image refused")
+
+	// ErrWrongModel is returned by UpdateFirmware, before anything is
+	// sent, when the image is for another model than the device's.
+	ErrWrongModel = errors.New("serial: firmware image is for another model")
+
+	// ErrSameVersion is returned by UpdateFirmware when the device already
+	// runs the image's version (success could not be told from rollback).
+	ErrSameVersion = errors.New("serial: device already runs this firmware version")
+
+	// ErrRolledBack is returned by UpdateFirmware when the device accepted
+	// the image but came back with its old firmware: the new one failed to
+	// boot.
+	ErrRolledBack = errors.New("serial: new firmware failed to boot; device rolled back")
+
+	// ErrUpdating is returned by UpdateFirmware when an update of the same
+	// device is already running. It comes wrapped with hub.ErrBusy.
+	ErrUpdating = errors.New("serial: firmware update already running for device")
 )
