@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -21,7 +22,9 @@ func init() {
 	commands["serial"] = runSerial
 }
 
-// runSerial serves emulated lamps and sockets on PTYs or a real port.
+// runSerial serves emulated lamps and sockets on PTYs or a real port. They
+// accept firmware updates signed with firmware.DemoVendorKey (demo only:
+// build images with "devsim firmware-image -demo-key").
 func runSerial(args []string) error {
 	fs := flag.NewFlagSet("serial", flag.ContinueOnError)
 	usePTY := fs.Bool("pty", false, "serve on new pseudo-terminals and print their paths")
@@ -46,6 +49,7 @@ func runSerial(args []string) error {
 	if *port != "" && len(buses) > 1 {
 		return fmt.Errorf("serial: -port serves one bus; %d devices need %d", *n, len(buses))
 	}
+	fmt.Printf("devices accept firmware signed with the demo vendor key %s (demo only; build images with devsim firmware-image -demo-key)\n", hex.EncodeToString(firmware.DemoVendorPublicKey()))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -144,9 +148,9 @@ func buildBuses(spec string, lamps, sockets, n, perBus int) ([]*firmware.Bus, er
 			var fd firmware.Device
 			switch d.kind {
 			case "lamp":
-				fd, err = firmware.NewLamp(uint8(d.addr), firmware.LampConfig{})
+				fd, err = firmware.NewLamp(uint8(d.addr), firmware.LampConfig{VendorKey: firmware.DemoVendorPublicKey()})
 			case "socket":
-				fd, err = firmware.NewSocket(uint8(d.addr), firmware.SocketConfig{})
+				fd, err = firmware.NewSocket(uint8(d.addr), firmware.SocketConfig{VendorKey: firmware.DemoVendorPublicKey()})
 			default:
 				return nil, fmt.Errorf("serial: unknown device kind %q (lamp or socket)", d.kind)
 			}
