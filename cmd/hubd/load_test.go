@@ -180,6 +180,7 @@ func TestLoad_ThousandDevices_EveryReportApplied(t *testing.T) {
 		online   float64
 		mqttIn   float64
 		rejected float64
+		reconn   float64
 	}
 	var samples []sample
 	take := func() sample {
@@ -194,6 +195,7 @@ func TestLoad_ThousandDevices_EveryReportApplied(t *testing.T) {
 			online:   m.sum("hubd_devices", `state="online"`),
 			mqttIn:   m.sum("hubd_mqtt_messages_total", `direction="in"`),
 			rejected: m.sum("hubd_reports_total", `result="rejected"`) + m.sum("hubd_mqtt_messages_total", `direction="bad"`),
+			reconn:   m.sum("hubd_mqtt_reconnects_total"),
 		}
 	}
 	every := time.NewTicker(10 * time.Second)
@@ -204,7 +206,7 @@ loop:
 		case <-every.C:
 			s := take()
 			samples = append(samples, s)
-			t.Logf("t=%4ds  rss=%7d KiB  sent=%8d  applied=%8.0f  online=%4.0f", int(s.at.Seconds()), s.rss, s.sent, s.applied, s.online)
+			t.Logf("t=%4ds  rss=%7d KiB  sent=%8d  applied=%8.0f  online=%4.0f  hub reconnects=%.0f", int(s.at.Seconds()), s.rss, s.sent, s.applied, s.online, s.reconn)
 		case <-end:
 			break loop
 		}
@@ -245,7 +247,7 @@ loop:
 		totalErr += m.errors
 	}
 	lmu.Unlock()
-	fmt.Fprintf(&b, "\nreports: sent by devices %d, applied by the hub %.0f, rejected or bad %.0f; hub messages seen %d\n", final.sent, final.applied, final.rejected, hubMsgs.Load())
+	fmt.Fprintf(&b, "\nreports: sent by devices %d, applied by the hub %.0f, rejected or bad %.0f; hub messages seen %d; hub broker reconnects %.0f\n", final.sent, final.applied, final.rejected, hubMsgs.Load(), final.reconn)
 	if len(samples) >= 2 {
 		h := len(samples) / 2
 		var a, z int64
@@ -257,7 +259,29 @@ loop:
 		}
 		fmt.Fprintf(&b, "memory trend: max RSS first half %d KiB, second half %d KiB (%+d KiB)\n", a, z, z-a)
 	}
+	// What the daemon complained about, for the post-mortem of a failure.
+	var complaints []string
+	for _, line := range strings.Split(d.out.String(), "\n") {
+		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+			complaints = append(complaints, line)
+		}
+	}
+	fmt.Fprintf(&b, "daemon warnings and errors: %d\n", len(complaints))
+	for i, c := range complaints {
+		if i == 20 {
+			fmt.Fprintf(&b, "  ...\n")
+			break
+		}
+		fmt.Fprintf(&b, "  %.300s\n", c)
+	}
 	t.Log(b.String())
+	if final.reconn > 0 {
+		// A lost broker connection makes the driver report every device
+		// offline (applied reports no device sent) and loses what was
+		// published meanwhile: the counts can not match, and the daemon
+		// should not have lost its local broker under this load anyway.
+		t.Errorf("the hub lost its connection to the embedded broker %.0f times under load", final.reconn)
+	}
 
 	if float64(final.sent) != final.applied {
 		t.Errorf("devices sent %d reports, the hub applied %.0f", final.sent, final.applied)
