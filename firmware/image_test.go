@@ -242,3 +242,30 @@ func FuzzParseImage(f *testing.F) {
 		}
 	})
 }
+
+// TestBuildImage_MatchesProtocolExample checks the example image of
+// PROTOCOL.md section 11 (Ed25519 signatures are deterministic) and the
+// demo public key printed there.
+func TestBuildImage_MatchesProtocolExample(t *testing.T) {
+	const doc = `48 42 46 57 01 06 48 4C 2D 31 30 30 00 00 00 00
+		00 00 00 00 00 00 00 00 00 00 00 00 00 00 01 03
+		00 00 03 00 00 00 7A 7A 6F ED 68 69 0A 6C C6 0E
+		15 39 E7 21 B7 99 A4 6F 56 16 CE AD E5 D7 34 9A
+		03 3B A5 09 A4 5B EE 1D B9 83 06 F7 FF 80 4A 96
+		BB CF F8 4E 18 FE B7 80 D6 41 8E 40 5C 02 32 97
+		F5 9A 5B C9 B1 C2 D4 BE FB F5 1B 84 08`
+	want, err := hex.DecodeString(strings.Join(strings.Fields(doc), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := mustImage(t, "HL-100", [3]uint8{1, 3, 0}, []byte("hi\n"), DemoVendorKey())
+	if !bytes.Equal(got, want) {
+		t.Errorf("image\n% X\nwant\n% X", got, want)
+	}
+	if pub := hex.EncodeToString(DemoVendorPublicKey()); pub != "23f5c4d5447853258f7aa0536cd4d71a2fb2f4f4cfcbf5e23bd21239d238b5c9" {
+		t.Errorf("demo public key %s differs from PROTOCOL.md", pub)
+	}
+	if crc32.ChecksumIEEE([]byte("123456789")) != 0xCBF43926 {
+		t.Error("not the IEEE CRC-32")
+	}
+}
