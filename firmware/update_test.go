@@ -367,3 +367,60 @@ func TestFaults_DropReplies_ActsButSwallows(t *testing.T) {
 		t.Errorf("every 2nd dropped: %d of 10 answered", replies)
 	}
 }
+
+// FuzzLamp_HandleUpdate feeds a lamp a sequence of update requests cut
+// from the input (command byte, length byte, payload): nothing may panic,
+// every reply must encode, and a transfer never holds more than its size.
+func FuzzLamp_HandleUpdate(f *testing.F) {
+	img, err := BuildImage("HL-100", [3]uint8{1, 3, 0}, []byte("fw"), testKey())
+	if err != nil {
+		f.Fatal(err)
+	}
+	begin, _ := wire.AppendUpdateBegin(nil, &wire.UpdateBegin{Size: uint32(len(img)), CRC: crc32.ChecksumIEEE(img), Version: [3]uint8{1, 3, 0}, Model: "HL-100"})
+	seq := func(reqs ...[]byte) []byte {
+		var b []byte
+		for _, r := range reqs {
+			b = append(b, r[0], byte(len(r)-1))
+			b = append(b, r[1:]...)
+		}
+		return b
+	}
+	req := func(cmd wire.Cmd, p []byte) []byte { return append([]byte{byte(cmd)}, p...) }
+	chunk := func(off int, d []byte) []byte {
+		p, _ := wire.AppendUpdateChunk(nil, &wire.UpdateChunk{Offset: uint32(off), Data: d})
+		return req(wire.CmdUpdateChunk, p)
+	}
+	full := [][]byte{req(wire.CmdUpdateBegin, begin)}
+	for off := 0; off < len(img); off += wire.MaxChunk {
+		full = append(full, chunk(off, img[off:min(off+wire.MaxChunk, len(img))]))
+	}
+	full = append(full, req(wire.CmdUpdateCommit, wire.AppendUpdateCommit(nil, crc32.ChecksumIEEE(img))))
+	f.Add(seq(full...))
+	f.Add(seq(req(wire.CmdUpdateBegin, begin), chunk(0, img[:10]), chunk(5, img[5:20]), chunk(30, img[30:40])))
+	f.Add(seq(req(wire.CmdUpdateChunk, []byte{0xFF, 0xFF, 0xFF, 0xFF, 1}), req(wire.CmdUpdateAbort, nil)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := NewLamp(1, LampConfig{VendorKey: testKey().Public().(ed25519.PublicKey), BootTime: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := t0
+		for i := 0; len(data) >= 2; i++ {
+			n := min(int(data[1]), len(data)-2, wire.MaxPayload)
+			req := wire.Frame{Addr: 1, Seq: uint8(i), Cmd: wire.Cmd(data[0]), Payload: data[2 : 2+n]}
+			data = data[2+n:]
+			now = now.Add(10 * time.Millisecond)
+			resp, ok := l.Handle(req, now)
+			if ok {
+				if _, err := wire.Encode(resp); err != nil {
+					t.Fatalf("reply to %v does not encode: %v", req, err)
+				}
+			}
+			if got, size, ok := l.Transfer(); ok && got > size {
+				t.Fatalf("transfer holds %d of %d bytes", got, size)
+			}
+		}
+		if v := l.FirmwareVersion(); v != [3]uint8{1, 2, 0} && v != [3]uint8{1, 3, 0} {
+			t.Fatalf("running version %v was never signed", v)
+		}
+	})
+}
