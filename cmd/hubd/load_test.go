@@ -96,14 +96,13 @@ func TestLoad_ThousandDevices_EveryReportApplied(t *testing.T) {
 	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("observer subscribe: %v", tok.Error())
 	}
-	m0 := mustScrape(t, d.addr)
-	applied0 := m0.sum("hubd_reports_total", `driver="mqtt"`, `result="ok"`)
-	rss0, _ := rssKB(pid)
-
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	connStart := time.Now()
-	sim, err := mqttsim.Start(ctx, mqttsim.Options{Broker: "tcp://" + broker, Username: "hubd", Password: "load-pass", Devices: specs, Telemetry: time.Second})
+	// The devices connect and announce themselves; their telemetry is
+	// driven below, once the announcements (some of which carry the
+	// information of many devices at once) have settled.
+	sim, err := mqttsim.Start(ctx, mqttsim.Options{Broker: "tcp://" + broker, Username: "hubd", Password: "load-pass", Devices: specs, Telemetry: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +112,44 @@ func TestLoad_ThousandDevices_EveryReportApplied(t *testing.T) {
 			sim.Close()
 		}
 	}()
-	t.Logf("%d devices connected in %v; daemon RSS before %d KiB", devices, time.Since(connStart).Round(time.Millisecond), rss0)
+	connected := time.Since(connStart)
+	applied := func() float64 {
+		return mustScrape(t, d.addr).sum("hubd_reports_total", `driver="mqtt"`, `result="ok"`)
+	}
+	var applied0 float64
+	var sent0 int64
+	for i := 0; i < 60; i++ {
+		a, s := applied(), sent.Load()
+		time.Sleep(2 * time.Second)
+		if a == applied() && s == sent.Load() {
+			applied0, sent0 = a, s
+			break
+		}
+	}
+	if applied0 == 0 {
+		t.Fatal("the hub's report counter did not settle after the devices connected")
+	}
+	rss0, _ := rssKB(pid)
+	t.Logf("%d devices connected in %v and announced; daemon RSS %d KiB", devices, connected.Round(time.Millisecond), rss0)
+
+	// Telemetry: every device reports once a second.
+	stopTele := make(chan struct{})
+	teleDone := make(chan struct{})
+	go func() {
+		defer close(teleDone)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-stopTele:
+				return
+			case <-tick.C:
+			}
+			for _, sp := range specs {
+				sim.SetLoad(sp.Name, float64(20+n%40))
+			}
+		}
+	}()
 
 	// The query load: qps requests a second, 10 random devices each.
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
@@ -190,7 +226,7 @@ func TestLoad_ThousandDevices_EveryReportApplied(t *testing.T) {
 			t.Fatalf("daemon RSS: %v", err)
 		}
 		return sample{
-			at: time.Since(loadStart), rss: kb, sent: sent.Load(),
+			at: time.Since(loadStart), rss: kb, sent: sent.Load() - sent0,
 			applied:  m.sum("hubd_reports_total", `driver="mqtt"`, `result="ok"`) - applied0,
 			online:   m.sum("hubd_devices", `state="online"`),
 			mqttIn:   m.sum("hubd_mqtt_messages_total", `direction="in"`),
@@ -214,6 +250,8 @@ loop:
 	every.Stop()
 	close(stopLoad)
 	wg.Wait()
+	close(stopTele)
+	<-teleDone
 	sim.Close()
 	simClosed = true
 
