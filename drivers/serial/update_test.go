@@ -256,3 +256,39 @@ func TestDriver_UpdateFirmware_CrashingImageRollsBack(t *testing.T) {
 		t.Errorf("hub firmware %q", r.firmware("lamp-1"))
 	}
 }
+
+func TestDriver_UpdateFirmware_SurvivesPortVanishing(t *testing.T) {
+	lamp := updLamp(t, 1)
+	r := startRig(t, BusConfig{}, []hub.Device{lampDev("lamp-1", 1)}, lamp)
+	waitFor(t, "online", func() bool { return r.online("lamp-1") })
+	img := image(t, "HL-100", "1.3.0", payload(20000, 9), firmware.DemoVendorKey())
+	var back chan error
+	err := r.drv.UpdateFirmware(context.Background(), "lamp-1", img, func(sent, total int) {
+		if back == nil && sent > total/3 {
+			// Unplugged mid-transfer, plugged back in 300 ms later.
+			back = make(chan error, 1)
+			if err := r.h.Stop(); err != nil {
+				t.Error(err)
+			}
+			go func() {
+				time.Sleep(300 * time.Millisecond)
+				back <- r.h.Restart()
+			}()
+		}
+	})
+	if back == nil {
+		t.Fatal("the port was never unplugged")
+	}
+	if e := <-back; e != nil {
+		t.Fatal(e)
+	}
+	if err != nil {
+		t.Fatalf("update across a port loss: %v", err)
+	}
+	if !bytes.Equal(lamp.FirmwareImage(), img) || r.firmware("lamp-1") != "1.3.0" {
+		t.Errorf("after the port came back: hub %q", r.firmware("lamp-1"))
+	}
+	if r.drv.Status()[0].Reconnects == 0 {
+		t.Error("the port was not reopened")
+	}
+}
