@@ -13,4 +13,9 @@
 //
 // SetDevices changes the device set of the running driver (a config
 // reload) without closing any port; the buses themselves are fixed at New.
+//
+// UpdateFirmware installs a signed firmware image (firmware.ParseImage) on
+// one device over its bus, one chunk between two polls of the others,
+// resuming after lost replies and interruptions, and checks that the
+// device comes back with the new version (PROTOCOL.md section 12).
 package serial
