@@ -158,11 +158,11 @@ func runDemo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error
 	if err := os.MkdirAll(ptyDir, 0o700); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	lamp, err := firmware.NewLamp(1, firmware.LampConfig{Model: "HL-1 demo lamp", Vendor: "hubd", MinK: 2700, MaxK: 6500, FW: [3]uint8{1, 2, 0}})
+	lamp, err := firmware.NewLamp(1, firmware.LampConfig{Model: "HL-1 demo lamp", Vendor: "hubd", MinK: 2700, MaxK: 6500, FW: [3]uint8{1, 2, 0}, VendorKey: firmware.DemoVendorPublicKey()})
 	if err != nil {
 		return err
 	}
-	sock, err := firmware.NewSocket(2, firmware.SocketConfig{Model: "HS-1 demo socket", Vendor: "hubd", FW: [3]uint8{1, 0, 3}, LoadW: 60})
+	sock, err := firmware.NewSocket(2, firmware.SocketConfig{Model: "HS-1 demo socket", Vendor: "hubd", FW: [3]uint8{1, 0, 3}, LoadW: 60, VendorKey: firmware.DemoVendorPublicKey()})
 	if err != nil {
 		return err
 	}
