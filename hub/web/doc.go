@@ -17,6 +17,7 @@
 //	GET  /api/session            who is signed in, and the CSRF token
 //	POST /login, /logout         session cookie handling
 //	POST /api/devices/{id}/command   on/off, brightness, identify
+//	POST /api/devices/{id}/firmware  start a firmware update (raw image body)
 //	POST /api/alexa/sync         run an Alexa sync now
 //	GET  /healthz                200, or 503 with the reason
 //	GET  /metrics                Prometheus text format, names hubd_*
@@ -25,4 +26,8 @@
 // CSRF token in the X-CSRF-Token header (or a csrf form field), and a request
 // that comes from the page's own origin. Every control is logged with the
 // user who ran it.
+//
+// A firmware update runs in the background (minutes on a 115200-baud line):
+// the POST answers 202 at once, and the progress and outcome appear as the
+// device's firmware_update in /api/status and the feed.
 package web

@@ -41,6 +41,22 @@ var (
 	// without a name, a password hash that is not bcrypt).
 	ErrInvalidOptions = errors.New("web: invalid options")
 
+	// ErrTooLarge is returned when an upload is larger than the page
+	// accepts (a firmware image over 1 MiB).
+	ErrTooLarge = errors.New("web: upload too large")
+
+	// ErrUnsupportedMedia is returned when an upload has a content type the
+	// endpoint does not take.
+	ErrUnsupportedMedia = errors.New("web: unsupported content type")
+
+	// ErrUpdateRunning is returned when a firmware update is asked for a
+	// device whose previous one has not finished.
+	ErrUpdateRunning = errors.New("web: a firmware update of this device is already running")
+
+	// ErrTooManyUpdates is returned when Options.MaxFirmwareUpdates updates
+	// are already running.
+	ErrTooManyUpdates = errors.New("web: too many firmware updates running")
+
 	// ErrClosed is returned when the server has been closed.
 	ErrClosed = errors.New("web: closed")
 )

@@ -32,6 +32,12 @@ type feed struct {
 	mu      sync.Mutex
 	clients map[*client]struct{}
 
+	// touched holds devices whose view changed outside the hub (firmware
+	// update progress); kick wakes the feed to send them.
+	touchMu sync.Mutex
+	touched map[string]struct{}
+	kick    chan struct{}
+
 	dropped    atomic.Uint64 // clients dropped for being slow
 	lostChange atomic.Uint64 // hub changes that did not fit the subscription
 	flushes    atomic.Uint64
@@ -43,7 +49,19 @@ type client struct {
 }
 
 func newFeed(s *Server) *feed {
-	return &feed{s: s, done: make(chan struct{}), clients: map[*client]struct{}{}}
+	return &feed{s: s, done: make(chan struct{}), clients: map[*client]struct{}{},
+		touched: map[string]struct{}{}, kick: make(chan struct{}, 1)}
+}
+
+// touch asks the feed to resend device id; it never blocks.
+func (f *feed) touch(id string) {
+	f.touchMu.Lock()
+	f.touched[id] = struct{}{}
+	f.touchMu.Unlock()
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
 }
 
 func (f *feed) add() (*client, error) {
@@ -138,6 +156,18 @@ func (f *feed) run() {
 					resync = true
 				}
 			}
+			if !armed {
+				timer.Reset(s.opts.Coalesce)
+				armed = true
+			}
+			continue
+		case <-f.kick:
+			f.touchMu.Lock()
+			for id := range f.touched {
+				dirty[id] = struct{}{}
+			}
+			clear(f.touched)
+			f.touchMu.Unlock()
 			if !armed {
 				timer.Reset(s.opts.Coalesce)
 				armed = true

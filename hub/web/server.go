@@ -61,6 +61,15 @@ type Options struct {
 	Alexa func() hub.SyncStatus
 	// SyncNow runs an Alexa sync at once; nil: the control is not offered.
 	SyncNow func(context.Context) error
+	// UpdateFirmware installs a firmware image on a device, reporting the
+	// bytes confirmed so far through progress; it is
+	// (*serial.Driver).UpdateFirmware. The page runs it in the background
+	// with a context cancelled by Close. Nil: firmware updates are off, the
+	// page offers none and POST /api/devices/{id}/firmware answers 404.
+	UpdateFirmware func(ctx context.Context, deviceID string, image []byte, progress func(sent, total int)) error
+	// FirmwareCapable reports whether a device's firmware can be updated
+	// from the page. Nil: devices of the "serial" driver.
+	FirmwareCapable func(d hub.Device) bool
 	// StoreSize is the size of the state file in bytes; nil: unknown.
 	StoreSize func() int64
 	// Health returns nil when the store and listeners are up, or the reason
@@ -72,6 +81,13 @@ type Options struct {
 	CommandTimeout time.Duration
 	// SyncTimeout bounds SyncNow. Zero: 2 minutes.
 	SyncTimeout time.Duration
+	// FirmwareTimeout bounds one firmware update, from upload to the
+	// device running the new image. Zero: 15 minutes (a 1 MiB image at
+	// 115200 baud, between the polls of a busy bus, with room for retries).
+	FirmwareTimeout time.Duration
+	// MaxFirmwareUpdates caps updates running at once across devices (each
+	// holds its image in memory and shares its bus). Zero: 4.
+	MaxFirmwareUpdates int
 	// Coalesce is how long the live feed gathers changes before sending
 	// them, so a burst of reports becomes one message per device.
 	// Zero: 100 milliseconds.
@@ -99,6 +115,7 @@ type Server struct {
 	auth    *auth
 	metrics *metrics
 	feed    *feed
+	fw      *firmware
 
 	healthCache healthCache
 
@@ -136,6 +153,12 @@ func New(h *hub.Hub, opts Options) (*Server, error) {
 	if opts.SyncTimeout <= 0 {
 		opts.SyncTimeout = 2 * time.Minute
 	}
+	if opts.FirmwareTimeout <= 0 {
+		opts.FirmwareTimeout = 15 * time.Minute
+	}
+	if opts.MaxFirmwareUpdates <= 0 {
+		opts.MaxFirmwareUpdates = 4
+	}
 	if opts.Coalesce <= 0 {
 		opts.Coalesce = 100 * time.Millisecond
 	}
@@ -161,15 +184,18 @@ func New(h *hub.Hub, opts Options) (*Server, error) {
 	}
 	s.metrics = newMetrics(s)
 	s.feed = newFeed(s)
+	s.fw = newFirmware(s)
 	s.routes()
 	go s.feed.run()
 	return s, nil
 }
 
-// Close stops the live feed and ends every open event stream, so that an
-// http.Server.Shutdown that follows does not wait for them.
+// Close cancels running firmware updates (waiting up to 10 seconds for them
+// to return), stops the live feed and ends every open event stream, so that
+// an http.Server.Shutdown that follows does not wait for them.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		s.fw.close()
 		close(s.closed)
 		<-s.feed.done
 	})
@@ -197,6 +223,7 @@ func (s *Server) routes() {
 	m.Handle("POST /login", s.api(s.serveLogin))
 	m.Handle("POST /logout", s.api(s.serveLogout))
 	m.Handle("POST /api/devices/{id}/command", s.api(s.serveCommand))
+	m.Handle("POST /api/devices/{id}/firmware", s.api(s.serveFirmware))
 	m.Handle("POST /api/alexa/sync", s.api(s.serveSync))
 	s.mux = m
 }
@@ -242,9 +269,15 @@ func errorStatus(err error) int {
 		return http.StatusTooManyRequests
 	case errors.Is(err, ErrBadRequest):
 		return http.StatusBadRequest
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrUnsupportedMedia):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, ErrUpdateRunning):
+		return http.StatusConflict
 	case errors.Is(err, ErrNotConfigured):
 		return http.StatusNotImplemented
-	case errors.Is(err, ErrTooManyClients), errors.Is(err, ErrClosed), errors.Is(err, ErrUnhealthy):
+	case errors.Is(err, ErrTooManyClients), errors.Is(err, ErrTooManyUpdates), errors.Is(err, ErrClosed), errors.Is(err, ErrUnhealthy):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, hub.ErrNotFound):
 		return http.StatusNotFound

@@ -38,8 +38,9 @@ type Gateway struct {
 
 // Controls lists what may be done from the page.
 type Controls struct {
-	Login   bool `json:"login"`    // users are configured
-	SyncNow bool `json:"sync_now"` // an Alexa sync can be started
+	Login    bool `json:"login"`    // users are configured
+	SyncNow  bool `json:"sync_now"` // an Alexa sync can be started
+	Firmware bool `json:"firmware"` // firmware updates are enabled
 }
 
 // DeviceView is one device as the page shows it.
@@ -60,6 +61,11 @@ type DeviceView struct {
 	State     StateView `json:"state"`
 	Info      hub.Info  `json:"info"`
 	Seq       uint64    `json:"seq"`
+	// FirmwareUpdatable: the page can update this device's firmware.
+	FirmwareUpdatable bool `json:"firmware_updatable,omitempty"`
+	// FirmwareUpdate is the latest update started from the page, running
+	// or finished; nil: none since the daemon started.
+	FirmwareUpdate *FirmwareJob `json:"firmware_update,omitempty"`
 }
 
 // StateView holds the reported values; absent fields were never reported.
@@ -145,6 +151,10 @@ func (s *Server) deviceView(id string, site *hub.Site) (DeviceView, bool) {
 	if v.Name == "" {
 		v.Name = d.ID
 	}
+	v.FirmwareUpdatable = s.fw.capable(d)
+	if j, ok := s.fw.job(d.ID); ok {
+		v.FirmwareUpdate = &j
+	}
 	if d.Fields.Has(hub.FieldTemperatureK) {
 		v.TempMinK, v.TempMaxK = d.TempMinK, d.TempMaxK
 	}
@@ -199,7 +209,7 @@ func (s *Server) status() Status {
 		Devices:  []DeviceView{},
 		Site:     []*NodeView{},
 		Events:   s.h.Events(),
-		Controls: Controls{Login: s.auth.hasUsers(), SyncNow: s.opts.SyncNow != nil},
+		Controls: Controls{Login: s.auth.hasUsers(), SyncNow: s.opts.SyncNow != nil, Firmware: s.fw.enabled()},
 	}
 	for _, d := range s.h.Devices() {
 		if v, ok := s.deviceView(d.ID, site); ok {

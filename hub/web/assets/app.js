@@ -293,6 +293,106 @@ function buildControls(d, card) {
   return box;
 }
 
+// ---- firmware updates ----
+
+// buildFirmware makes the card's firmware part: a button that opens a file
+// picker, a confirmation of the chosen file, and the update's progress,
+// which comes from the server (device.firmware_update) over the feed.
+function buildFirmware(d, card) {
+  const input = el('input', { type: 'file', hidden: true, 'data-action': 'firmware-file', 'aria-label': 'Firmware image file' });
+  const pick = el('button', { class: 'btn ghost', type: 'button', 'data-action': 'firmware', onclick: () => { input.value = ''; input.click(); } }, 'Update firmware');
+  const name = el('span', { class: 'fw-file' });
+  const install = el('button', { class: 'btn primary', type: 'button', 'data-action': 'firmware-install', onclick: () => uploadFirmware(d.id, card) }, 'Install');
+  const cancel = el('button', { class: 'btn ghost', type: 'button', 'data-action': 'firmware-cancel', onclick: () => { card.fwFile = null; renderFirmware(card); } }, 'Cancel');
+  const confirm = el('div', { class: 'fw-confirm', hidden: true }, name, el('div', { class: 'row' }, install, cancel));
+  const bar = el('progress', { max: 1, value: 0, 'aria-label': 'Firmware update progress' });
+  const text = el('p', { class: 'fw-text', role: 'status', 'aria-live': 'polite' });
+  const status = el('div', { class: 'fw-status', 'data-field': 'firmware', hidden: true }, bar, text);
+  const note = el('p', { class: 'result', hidden: true });
+  input.addEventListener('change', () => {
+    const f = input.files && input.files[0];
+    if (!f) return;
+    card.fwFile = f;
+    card.fwNote = null;
+    renderFirmware(card);
+  });
+  Object.assign(card, { fwInput: input, fwPick: pick, fwConfirm: confirm, fwName: name, fwBar: bar, fwText: text, fwStatus: status, fwNoteEl: note, fwFile: null, fwBusy: false, fwNote: null });
+  return el('div', { class: 'fw' }, el('div', { class: 'row' }, pick), input, confirm, status, note);
+}
+
+const MAX_FIRMWARE = 1 << 20;
+
+function renderFirmware(card) {
+  const d = S.devices.get(card.id);
+  if (!d) return;
+  const control = !!(S.session && S.session.can_control) && !!d.firmware_updatable;
+  const j = d.firmware_update;
+  const running = !!(j && j.state === 'running');
+  card.fwPick.hidden = !control;
+  card.fwPick.disabled = card.fwBusy || running;
+  card.fwConfirm.hidden = !(control && card.fwFile);
+  card.fwConfirm.querySelectorAll('button').forEach(b => { b.disabled = card.fwBusy || running; });
+  if (card.fwFile) card.fwName.textContent = `Install ${card.fwFile.name} (${bytes(card.fwFile.size)}) on ${d.name}?`;
+  card.fwStatus.hidden = !j;
+  if (j) {
+    card.fwStatus.dataset.state = j.state;
+    card.fwStatus.className = 'fw-status ' + (j.state === 'done' ? 'ok' : j.state === 'failed' ? 'bad' : '');
+    card.fwBar.max = Math.max(j.total, 1);
+    card.fwBar.value = j.state === 'done' ? card.fwBar.max : j.sent;
+    const pct = j.total ? Math.floor(100 * j.sent / j.total) : 0;
+    card.fwBar.hidden = j.state === 'failed';
+    card.fwText.textContent =
+      j.state === 'running' ? `Updating firmware: ${bytes(j.sent)} of ${bytes(j.total)} (${pct} %), started by ${j.user}` :
+      j.state === 'done' ? `Firmware update done (by ${j.user}, ${ago(j.finished)})` :
+      `Firmware update failed: ${j.error || j.result || 'unknown error'}`;
+  }
+  card.fwNoteEl.hidden = !card.fwNote;
+  if (card.fwNote) {
+    card.fwNoteEl.className = 'result ' + card.fwNote.cls;
+    card.fwNoteEl.textContent = card.fwNote.text;
+  }
+  card.fw.hidden = !control && !j;
+}
+
+async function uploadFirmware(id, card) {
+  const f = card.fwFile;
+  if (!f) return;
+  if (f.size === 0 || f.size > MAX_FIRMWARE + 4096) {
+    card.fwNote = { cls: 'bad', text: f.size ? `${f.name} is ${bytes(f.size)}; a firmware image is at most 1 MiB.` : `${f.name} is empty.` };
+    card.fwFile = null;
+    renderFirmware(card);
+    return;
+  }
+  card.fwBusy = true;
+  card.fwNote = { cls: '', text: `Uploading ${f.name}…` };
+  renderFirmware(card);
+  try {
+    const headers = { 'Accept': 'application/json', 'Content-Type': 'application/octet-stream' };
+    if (S.session && S.session.csrf) headers['X-CSRF-Token'] = S.session.csrf;
+    const r = await fetch('/api/devices/' + encodeURIComponent(id) + '/firmware', { method: 'POST', headers, body: f, credentials: 'same-origin' });
+    let data = {};
+    try { data = await r.json(); } catch (_) { /* not JSON */ }
+    if (r.ok) {
+      card.fwFile = null;
+      card.fwNote = null;
+      const d = S.devices.get(id);
+      // The feed may already have sent a newer view of this very job.
+      if (d && (!d.firmware_update || Date.parse(d.firmware_update.started) < Date.parse(data.started))) d.firmware_update = data;
+    } else if (r.status === 401) {
+      card.fwNote = { cls: 'bad', text: 'Sign in first.' };
+      showLogin('Your session ended. Sign in again.');
+    } else {
+      const why = { 409: 'an update of this device is already running', 413: 'the file is over 1 MiB', 503: 'the gateway is busy' }[r.status];
+      card.fwNote = { cls: 'bad', text: 'Firmware update refused: ' + (data.error || why || r.status) };
+    }
+  } catch (e) {
+    card.fwNote = { cls: 'bad', text: 'Firmware upload: gateway did not answer' };
+  } finally {
+    card.fwBusy = false;
+    renderFirmware(card);
+  }
+}
+
 function renderDevice(id) {
   const d = S.devices.get(id);
   if (!d) return;
@@ -301,8 +401,10 @@ function renderDevice(id) {
     card = { root: el('article', { class: 'card', 'data-device': id, id: 'dev-' + id }) };
     card.info = el('div');
     card.result = el('p', { class: 'result', role: 'status', 'aria-live': 'polite' });
+    card.id = id;
     card.controls = buildControls(d, card);
-    card.root.append(card.info, card.controls, card.result);
+    card.fw = buildFirmware(d, card);
+    card.root.append(card.info, card.controls, card.result, card.fw);
     S.cards.set(id, card);
     $('dev-list').append(card.root);
   }
@@ -329,6 +431,7 @@ function renderDevice(id) {
   card.controls.querySelectorAll('[data-action=on],[data-action=off]').forEach(b => {
     b.classList.toggle('active', d.state.on === (b.dataset.action === 'on'));
   });
+  renderFirmware(card);
   applyFilter(card);
 }
 
