@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"hubd/hub"
 )
@@ -188,5 +191,49 @@ func BenchmarkFeed_ReportToBrowser(b *testing.B) {
 		b.ReportMetric(float64(reports)/float64(max(msgs, 1)), "reports/message")
 		b.ReportMetric(float64(reports)/elapsed.Seconds(), "reports/s")
 		b.ReportMetric(float64(coalesce.Microseconds()), "coalesce-µs")
+	}
+}
+
+// BenchmarkFirmware_Upload1MiB: POST of a full-size (1 MiB) image over
+// loopback, from the first byte to the 202 (the update itself is a fake
+// that finishes at once), and the upload throughput.
+func BenchmarkFirmware_Upload1MiB(b *testing.B) {
+	h := benchHub(b, 10)
+	hash, err := bcrypt.GenerateFromPassword([]byte(testPass), bcrypt.MinCost)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(h, Options{Users: []User{{Name: testUser, PasswordHash: string(hash)}},
+		UpdateFirmware: func(context.Context, string, []byte, func(int, int)) error { return nil }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	br := newBrowser(b, ts.URL)
+	br.login(testUser, testPass)
+	img := string(testImage(maxFirmwareImage))
+	const uploads = 20
+	for b.Loop() {
+		lat := make([]time.Duration, 0, uploads)
+		for range uploads {
+			waitFor(b, "the previous update to finish", func() bool {
+				j, ok := s.fw.job("lamp-0000")
+				return !ok || j.State != FirmwareRunning
+			})
+			start := time.Now()
+			resp, body := br.do("POST", "/api/devices/lamp-0000/firmware", img, map[string]string{"Content-Type": "application/octet-stream"})
+			if resp.StatusCode != http.StatusAccepted {
+				b.Fatalf("upload: %d %s", resp.StatusCode, body)
+			}
+			lat = append(lat, time.Since(start))
+		}
+		var total time.Duration
+		for _, l := range lat {
+			total += l
+		}
+		percentiles(b, lat, "µs")
+		b.ReportMetric(float64(uploads*maxFirmwareImage)/(1<<20)/total.Seconds(), "MiB/s")
 	}
 }

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -194,4 +196,106 @@ func TestPage_Chromium_PhoneWidth(t *testing.T) {
 	if overflow {
 		t.Fatal("the page scrolls sideways at 375 px")
 	}
+}
+
+// TestPage_Chromium_FirmwareUpdate picks an image through the card's file
+// input at phone width, installs it, watches the progress bar, and sees the
+// card reach "done"; a failing update shows the driver's reason.
+func TestPage_Chromium_FirmwareUpdate(t *testing.T) {
+	fake := newFakeUpdater(1000, true)
+	opts := Options{Name: "Demo House gateway", AllowAnonymousView: true, Coalesce: 20 * time.Millisecond,
+		UpdateFirmware: func(ctx context.Context, id string, image []byte, progress func(int, int)) error {
+			if id == "socket-1" {
+				progress(0, len(image))
+				return fmt.Errorf("serial: update socket-1: %w: image is for model HL-100, device is HS-200", hub.ErrInvalidValue)
+			}
+			return fake.update(ctx, id, image, progress)
+		}}
+	ts := newTestServer(t, opts)
+	ctx := chromium(t, 375, 812)
+
+	img := testImage(3000)
+	file := filepath.Join(t.TempDir(), "lamp-1.hfw")
+	if err := os.WriteFile(file, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lamp := `article[data-device="lamp-1"]`
+	poll := func(what, expr string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+			html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('`+lamp+`').outerHTML`))
+			t.Fatalf("%s: %v\n%s", what, err, html)
+		}
+	}
+	visible := func(sel string) string {
+		return `(() => { const e = document.querySelector('` + sel + `'); return !!e && e.offsetParent !== null; })()`
+	}
+
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(375, 812, chromedp.EmulateScale(2)),
+		chromedp.Navigate(ts.url+"/"),
+		chromedp.WaitVisible(css(lamp)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if shown, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](visible(lamp+` [data-action="firmware"]`))); shown {
+		t.Fatal("Update firmware is offered before sign-in")
+	}
+	if err := chromedp.Do(ctx, signIn(), chromedp.WaitVisible(css(lamp+` [data-action="firmware"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if shown, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](visible(`article[data-device="lamp-2"] [data-action="firmware"]`))); shown {
+		t.Fatal("Update firmware is offered on an MQTT device")
+	}
+
+	if err := chromedp.Do(ctx,
+		chromedp.SetUploadFiles(css(lamp+` input[type="file"]`), []string{file}),
+		chromedp.WaitVisible(css(lamp+` [data-action="firmware-install"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	confirm, err := chromedp.Run(ctx, chromedp.Text(css(lamp+` .fw-confirm`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(confirm, "lamp-1.hfw") || !strings.Contains(confirm, "2.9 KiB") {
+		t.Fatalf("confirmation %q does not name the file and its size", confirm)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(css(lamp+` [data-action="firmware-install"]`), chromedp.NodeVisible)); err != nil {
+		t.Fatal(err)
+	}
+	// The fake holds after the first 1000 bytes: the bar must show them.
+	status := lamp + ` [data-field="firmware"]`
+	poll("progress bar at 1000 of 3000", `(() => { const s = document.querySelector('`+status+`');
+		return s && !s.hidden && s.dataset.state === 'running' && s.querySelector('progress').value === 1000 &&
+			s.querySelector('progress').max === 3000 && s.textContent.includes('33\u00a0%'); })()`)
+	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keepScreenshot(t, "phone-375-firmware.png", png)
+	if overflow {
+		t.Fatal("the page scrolls sideways at 375 px during a firmware update")
+	}
+
+	close(fake.gate)
+	poll("the card to reach done", `(() => { const s = document.querySelector('`+status+`');
+		return s.dataset.state === 'done' && s.textContent.includes('Firmware update done'); })()`)
+	if got, _ := fake.got(); !bytes.Equal(got, img) {
+		t.Fatalf("the driver got %d bytes that differ from the file", len(got))
+	}
+
+	socket := `article[data-device="socket-1"]`
+	if err := chromedp.Do(ctx,
+		chromedp.SetUploadFiles(css(socket+` input[type="file"]`), []string{file}),
+		chromedp.Click(css(socket+` [data-action="firmware-install"]`), chromedp.NodeVisible),
+	); err != nil {
+		t.Fatal(err)
+	}
+	poll("the failure on the socket's card", `(() => { const s = document.querySelector('`+socket+` [data-field="firmware"]');
+		return s && s.dataset.state === 'failed' && s.textContent.includes('device is HS-200'); })()`)
 }

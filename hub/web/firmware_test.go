@@ -1,12 +1,14 @@
 package web
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -254,6 +256,25 @@ func TestFirmware_Upload_RefusesBadRequests(t *testing.T) {
 	}
 	if n := fake.calls.Load(); n != 0 {
 		t.Fatalf("a refused upload reached the driver %d times", n)
+	}
+
+	// An upload cut short (the phone lost Wi-Fi) gets a clear 400.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /api/devices/lamp-1/firmware HTTP/1.1\r\nHost: %s\r\nOrigin: %s\r\nCookie: %s=%s\r\n%s: %s\r\n"+
+		"Content-Type: application/octet-stream\r\nContent-Length: 5000\r\n\r\n%s",
+		strings.TrimPrefix(ts.url, "http://"), b.origin, cookieName, b.cookie().Value, csrfHeader, b.csrf, testImage(1200))
+	conn.(*net.TCPConn).CloseWrite()
+	cut, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cutBody, _ := io.ReadAll(cut.Body)
+	if cut.StatusCode != http.StatusBadRequest || !strings.Contains(string(cutBody), "cut short after 1200 bytes") {
+		t.Fatalf("truncated upload: %d %s, want 400 naming the cut", cut.StatusCode, cutBody)
 	}
 
 	// Exactly 1 MiB is a valid size, and it arrives intact.

@@ -411,8 +411,15 @@ func TestServer_Status_Golden(t *testing.T) {
 	opts := Options{Name: "Demo House gateway", Version: "1.2.3", Commit: "0123456789ab", Now: clock.Now,
 		Started: clock.t.Add(-90 * time.Minute), AllowAnonymousView: true}
 	fakeLinks(&opts)
+	opts.UpdateFirmware = newFakeUpdater(4096, false).update
 	ts := newTestServer(t, opts)
-	_, body := newBrowser(t, ts.url).do("GET", "/api/status", "", nil)
+	b := newBrowser(t, ts.url)
+	b.login(testUser, testPass)
+	if resp, body := b.upload("lamp-1", testImage(10000), nil); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("firmware upload: %d %s", resp.StatusCode, body)
+	}
+	waitJob(t, b, "lamp-1", "the firmware update to finish", func(j *FirmwareJob) bool { return j.State == FirmwareDone })
+	_, body := b.do("GET", "/api/status", "", nil)
 	var pretty bytes.Buffer
 	if err := json.Indent(&pretty, []byte(body), "", "  "); err != nil {
 		t.Fatal(err)

@@ -342,7 +342,7 @@ function renderFirmware(card) {
     const pct = j.total ? Math.floor(100 * j.sent / j.total) : 0;
     card.fwBar.hidden = j.state === 'failed';
     card.fwText.textContent =
-      j.state === 'running' ? `Updating firmware: ${bytes(j.sent)} of ${bytes(j.total)} (${pct} %), started by ${j.user}` :
+      j.state === 'running' ? `Updating firmware: ${bytes(j.sent)} of ${bytes(j.total)} (${pct}\u00a0%), started by ${j.user}` :
       j.state === 'done' ? `Firmware update done (by ${j.user}, ${ago(j.finished)})` :
       `Firmware update failed: ${j.error || j.result || 'unknown error'}`;
   }
