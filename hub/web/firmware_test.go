@@ -448,10 +448,17 @@ func TestFirmware_Update_OddDriversFailCleanly(t *testing.T) {
 func TestFirmware_Update_ThrottlesProgressPushes(t *testing.T) {
 	steps := make(chan int)
 	update := func(ctx context.Context, id string, image []byte, progress func(int, int)) error {
-		for v := range steps {
-			progress(v, len(image))
+		for {
+			select {
+			case v, ok := <-steps:
+				if !ok {
+					return nil
+				}
+				progress(v, len(image))
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
-		return nil
 	}
 	ts, b := firmwareServer(t, nil, Options{UpdateFirmware: update, Coalesce: 10 * time.Millisecond})
 	sse := openSSE(t, ts.url, nil)
