@@ -216,6 +216,7 @@ func (m *Main) webOptions() web.Options {
 	}
 	if len(c.Serial) > 0 {
 		o.Buses = func() []hub.BusStatus { return m.Serial.Status() }
+		o.UpdateFirmware = m.Serial.UpdateFirmware
 	}
 	if c.MQTT != nil {
 		o.Brokers = func() []hub.BrokerStatus { return m.MQTT.Status() }
