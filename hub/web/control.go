@@ -83,11 +83,16 @@ func DecodeCommand(id string, body []byte) (hub.Command, string, error) {
 }
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	// An announced oversize body is refused before a byte of it is read,
+	// so a client can not hold the request open by promising one.
+	if r.ContentLength > maxBody {
+		return nil, fmt.Errorf("%w: body of %d bytes is over %d", ErrTooLarge, r.ContentLength, maxBody)
+	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, fmt.Errorf("%w: body is over %d bytes", ErrBadRequest, maxBody)
+			return nil, fmt.Errorf("%w: body is over %d bytes", ErrTooLarge, maxBody)
 		}
 		return nil, fmt.Errorf("%w: reading body: %v", ErrBadRequest, err)
 	}

@@ -41,9 +41,10 @@ var (
 	// without a name, a password hash that is not bcrypt).
 	ErrInvalidOptions = errors.New("web: invalid options")
 
-	// ErrTooLarge is returned when an upload is larger than the page
-	// accepts (a firmware image over 1 MiB).
-	ErrTooLarge = errors.New("web: upload too large")
+	// ErrTooLarge is returned when a request body is larger than the page
+	// accepts (4 KiB for logins and controls, about 1 MiB for a firmware
+	// image).
+	ErrTooLarge = errors.New("web: request body too large")
 
 	// ErrUnsupportedMedia is returned when an upload has a content type the
 	// endpoint does not take.

@@ -1,10 +1,13 @@
 package web
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -119,7 +122,7 @@ func TestServer_Command_ResultsPerOutcome(t *testing.T) {
 		{"device never confirms", "/api/devices/lamp-2/command", `{"on":true}`, true, 504, "unreachable"},
 		{"bad json", "/api/devices/lamp-1/command", `{"on":`, false, 400, ""},
 		{"out of range", "/api/devices/lamp-1/command", `{"brightness":101}`, false, 400, ""},
-		{"oversize", "/api/devices/lamp-1/command", `{"on":true,"x":"` + strings.Repeat("a", 8000) + `"}`, false, 400, ""},
+		{"oversize", "/api/devices/lamp-1/command", `{"on":true,"x":"` + strings.Repeat("a", 8000) + `"}`, false, 413, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -211,7 +214,7 @@ func TestServer_Login_RefusesGarbage(t *testing.T) {
 		{"not json", "user=tech", "application/json", 400},
 		{"unknown field", `{"user":"tech","password":"x","admin":true}`, "application/json", 400},
 		{"missing password", `{"user":"tech"}`, "application/json", 400},
-		{"oversize", `{"user":"` + strings.Repeat("u", 10000) + `","password":"x"}`, "application/json", 400},
+		{"oversize", `{"user":"` + strings.Repeat("u", 10000) + `","password":"x"}`, "application/json", 413},
 		{"form wrong password", "user=tech&password=nope", "application/x-www-form-urlencoded", 401},
 		{"form bad escape", "user=%zz&password=x", "application/x-www-form-urlencoded", 400},
 		{"password over 72 bytes", `{"user":"tech","password":"` + strings.Repeat("p", 100) + `"}`, "application/json", 401},
@@ -499,5 +502,32 @@ func TestServer_SetUsers_EndsSessionsOfRemovedUsers(t *testing.T) {
 	}
 	if resp := newBrowser(t, ts.url).login("other", "other-pass"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("new user cannot log in: %d", resp.StatusCode)
+	}
+}
+
+func TestServer_AnnouncedOversizeBody_RefusedBeforeReading(t *testing.T) {
+	ts := newTestServer(t, Options{AllowAnonymousView: true})
+	// The client announces a large body and sends nothing: the answer must
+	// come at once, not after the server waited for the body.
+	for _, path := range []string{"/login", "/api/devices/lamp-1/command"} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(ts.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nOrigin: %s\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n", path, ts.url)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: no answer while the body is pending: %v", path, err)
+		}
+		want := resp.StatusCode == http.StatusRequestEntityTooLarge
+		if path != "/login" {
+			// A control is refused for its missing session before its body.
+			want = want || resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden
+		}
+		if !want {
+			t.Fatalf("%s: status %d", path, resp.StatusCode)
+		}
+		conn.Close()
 	}
 }
