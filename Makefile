@@ -5,7 +5,7 @@ COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BUILD   := $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 
-.PHONY: all build test bench demo arm64 armv7 deb lint soak fuzz clean
+.PHONY: all build deps test bench demo arm64 armv7 deb lint soak fuzz clean
 
 all: build
 
@@ -13,9 +13,13 @@ build:
 	$(BUILD) -o bin/hubd ./cmd/hubd
 	$(BUILD) -o bin/devsim ./cmd/devsim
 
-# Every test, with the race detector. .ci/run calls exactly this.
-test:
+# Every test, with the race detector, after installing the Debian packages
+# some tests need when they are missing. .ci/run calls exactly this.
+test: deps
 	$(GO) test -race -count=1 -timeout 14m ./...
+
+deps:
+	@sh .ci/install-deps
 
 # Benchmarks print their figures (latency percentiles, rates, ratios).
 bench:
