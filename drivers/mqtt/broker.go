@@ -21,6 +21,23 @@ import (
 // room for Zigbee2MQTT's bridge/devices list (maxBridgePayload).
 const embeddedMaxPacket = maxBridgePayload + 64<<10
 
+// The embedded broker's per-client buffers. mochi makes them when a
+// client connects, for every client: with 1,000 devices its defaults
+// (8,192 pending writes, 64 KiB of pointers, and a 2 KiB read buffer per
+// client) cost more than the rest of the daemon. The hub itself calls
+// into the broker (inlineConn) and needs none of them, and a device is
+// sent a few commands and queries at a time.
+const (
+	// DefaultBrokerQueueLen is the default of Options.BrokerQueueLen.
+	DefaultBrokerQueueLen = 256
+	// brokerReadBuffer holds a client's incoming bytes; a device's
+	// messages are a few hundred bytes, larger ones are read in pieces.
+	brokerReadBuffer = 512
+	// brokerWriteBuffer is where queued outgoing packets are gathered
+	// into one write; it exists only while a client has a backlog.
+	brokerWriteBuffer = 2 << 10
+)
+
 // embedded is the in-process broker used when Options.Broker is empty.
 type embedded struct {
 	srv  *mochi.Server
@@ -37,9 +54,13 @@ func startEmbedded(opts Options, log *slog.Logger) (*embedded, error) {
 	// day: no enforced expiry (mochi drops them after 24 h by default).
 	caps.MaximumMessageExpiryInterval = 0
 	caps.MaximumPacketSize = embeddedMaxPacket
+	caps.MaximumClientWritesPending = int32(opts.BrokerQueueLen)
 	srv := mochi.New(&mochi.Options{
-		Capabilities: caps,
-		Logger:       slog.New(quietHandler{log.Handler()}).With("component", "broker"),
+		Capabilities:             caps,
+		ClientNetReadBufferSize:  brokerReadBuffer,
+		ClientNetWriteBufferSize: brokerWriteBuffer,
+		InlineClient:             true,
+		Logger:                   slog.New(quietHandler{log.Handler()}).With("component", "broker"),
 	})
 	h := &authHook{
 		hubUser:  []byte(opts.Username),
@@ -89,6 +110,9 @@ func (h *authHook) Provides(b byte) bool {
 
 func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 	user, pass := pk.Connect.Username, pk.Connect.Password
+	if cl.ID == mochi.InlineClientId {
+		return false // the broker's own client, through which the hub talks to it
+	}
 	if h.anon {
 		return true
 	}

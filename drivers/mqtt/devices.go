@@ -60,7 +60,7 @@ func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
 				p.fields[dv] = hd.Fields
 			}
 		} else {
-			dv = &device{id: hd.ID, dialect: dialect, name: name, base: d.base(dialect, name), q: make([]item, d.opts.QueueLen)}
+			dv = &device{id: hd.ID, dialect: dialect, name: name, base: d.base(dialect, name), qmax: d.opts.QueueLen}
 			dv.fields.Store(uint32(hd.Fields))
 			dv.info, dv.infoSent = hd.Info, hd.Info
 			if bi := d.bridgeInfo.Load(); bi != nil && dialect == DialectZ2M {

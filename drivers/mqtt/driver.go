@@ -95,6 +95,12 @@ type Options struct {
 	// QueueLen bounds each device's queue of unprocessed messages. Zero:
 	// DefaultQueueLen.
 	QueueLen int
+	// BrokerQueueLen bounds how many messages the embedded broker holds
+	// for one client that reads slower than they come; beyond it the
+	// broker drops them (Stats.BrokerDropped). Devices are sent a few at
+	// a time; a tool subscribed to "#" gets every device's reports. The
+	// hub's own subscriptions do not queue. Zero: DefaultBrokerQueueLen.
+	BrokerQueueLen int
 	// Workers decode and apply queued messages. Zero: DefaultWorkers.
 	Workers int
 	// ReconnectMax caps the reconnect backoff (which starts at 1 s).
@@ -148,8 +154,12 @@ type device struct {
 	infoMu         sync.Mutex
 	info, infoSent hub.Info
 
-	mu        sync.Mutex
-	q         []item // ring of queued messages
+	mu sync.Mutex
+	// q is the ring of queued messages. It grows up to qmax as messages
+	// pile up: most devices never have more than one waiting, and a ring
+	// of the full length for each of thousands of devices adds up.
+	q         []item
+	qmax      int
 	head, n   int
 	scheduled bool
 }
@@ -198,7 +208,7 @@ type Driver struct {
 	rq   []*device
 	wake chan struct{}
 
-	client     paho.Client
+	client     conn
 	broker     *embedded
 	brokerURL  string
 	brokerAddr string
@@ -237,6 +247,9 @@ func New(opts Options) (*Driver, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = DefaultWorkers
 	}
+	if opts.BrokerQueueLen <= 0 {
+		opts.BrokerQueueLen = DefaultBrokerQueueLen
+	}
 	if opts.ReconnectMax <= 0 {
 		opts.ReconnectMax = DefaultReconnectMax
 	}
@@ -268,9 +281,9 @@ func New(opts Options) (*Driver, error) {
 
 		pending: map[uint64]chan shelly2Reply{},
 	}
-	d.rpcDev = &device{q: make([]item, 4*opts.QueueLen), dialect: DialectShelly2}
+	d.rpcDev = &device{qmax: 4 * opts.QueueLen, dialect: DialectShelly2}
 	// Only the latest list matters: a short queue.
-	d.bridgeDev = &device{q: make([]item, 2), dialect: DialectZ2M}
+	d.bridgeDev = &device{qmax: 2, dialect: DialectZ2M}
 	p, err := d.build(opts.Devices, &table{})
 	if err != nil {
 		return nil, err
@@ -297,11 +310,13 @@ func New(opts Options) (*Driver, error) {
 		d.brokerURL = opts.Broker
 		d.brokerAddr = u.Host
 	}
+	if d.broker != nil {
+		// The hub calls into its own broker: no loopback connection.
+		d.client = newInlineConn(d.broker.srv, d.onConnect, d.receive)
+		return d, nil
+	}
 	co, err := d.clientOptions()
 	if err != nil {
-		if d.broker != nil {
-			d.broker.close()
-		}
 		return nil, err
 	}
 	d.client = paho.NewClient(co)
@@ -385,7 +400,7 @@ func (d *Driver) clientOptions() (*paho.ClientOptions, error) {
 		SetOrderMatters(true). // handlers run in order; ours never block
 		SetWill(d.avail, "offline", 1, true).
 		SetDefaultPublishHandler(d.onMessage).
-		SetOnConnectHandler(d.onConnect).
+		SetOnConnectHandler(func(c paho.Client) { d.onConnect(c) }).
 		SetConnectionLostHandler(d.onLost).
 		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) { d.attempts.Add(1) })
 	u, _ := url.Parse(d.brokerURL)
@@ -409,7 +424,7 @@ func (d *Driver) clientOptions() (*paho.ClientOptions, error) {
 
 // onConnect runs in its own goroutine after every (re)connect: subscribe,
 // say the hub is online, ask every device for its state.
-func (d *Driver) onConnect(c paho.Client) {
+func (d *Driver) onConnect(c conn) {
 	n := d.connects.Add(1)
 	d.subMu.Lock()
 	defer d.subMu.Unlock()
@@ -433,7 +448,7 @@ func (d *Driver) onConnect(c paho.Client) {
 
 // ask publishes dv's state query and, with identify, the query for what
 // the device is.
-func (d *Driver) ask(c paho.Client, dv *device, identify bool) {
+func (d *Driver) ask(c conn, dv *device, identify bool) {
 	msgs := d.query(dv)
 	if identify {
 		msgs = append(msgs, d.identify(dv)...)
@@ -496,7 +511,7 @@ func refreshStep(every time.Duration, n int) (time.Duration, int) {
 }
 
 // subscribe makes the subscriptions in chunks (a broker may cap a packet).
-func (d *Driver) subscribe(c paho.Client, subs map[string]byte) error {
+func (d *Driver) subscribe(c conn, subs map[string]byte) error {
 	const chunk = 200
 	batch := map[string]byte{}
 	flush := func() error {
@@ -560,11 +575,17 @@ func (d *Driver) fail(text string) {
 	d.log.Warn(text)
 }
 
-// onMessage is paho's handler for every message. It must never block: it
-// routes by topic and queues.
+// onMessage is paho's handler for every message.
 func (d *Driver) onMessage(_ paho.Client, m paho.Message) {
+	d.receive(m.Topic(), m.Payload(), m.Retained())
+}
+
+// receive takes every message the broker delivers (from paho's handler,
+// or on the embedded broker's goroutine that read it). It must never
+// block: it routes by topic and queues. retained is true for a retained
+// message the broker replayed on subscribing.
+func (d *Driver) receive(topic string, p []byte, retained bool) {
 	d.msgsIn.Add(1)
-	topic := m.Topic()
 	t := d.tab.Load()
 	r, ok := t.exact[topic]
 	kind := r.kind
@@ -578,7 +599,6 @@ func (d *Driver) onMessage(_ paho.Client, m paho.Message) {
 		}
 		kind = topic[i+1:]
 	}
-	p := m.Payload()
 	limit := d.opts.MaxPayload
 	if r.d == d.bridgeDev {
 		limit = max(limit, maxBridgePayload)
@@ -587,7 +607,7 @@ func (d *Driver) onMessage(_ paho.Client, m paho.Message) {
 		d.badMessage(r.d, topic, fmt.Errorf("%w: %d bytes (limit %d)", ErrOversize, len(p), limit))
 		return
 	}
-	d.enqueue(r.d, item{kind: kind, payload: p, retained: m.Retained()})
+	d.enqueue(r.d, item{kind: kind, payload: p, retained: retained})
 }
 
 // enqueue adds it to dv's ring, dropping the oldest message when full, and
@@ -597,6 +617,9 @@ func (d *Driver) enqueue(dv *device, it item) {
 	if dv.gone.Load() {
 		dv.mu.Unlock()
 		return
+	}
+	if dv.n == len(dv.q) && len(dv.q) < dv.qmax {
+		dv.grow()
 	}
 	if dv.n == len(dv.q) {
 		dv.q[dv.head] = item{}
@@ -612,6 +635,15 @@ func (d *Driver) enqueue(dv *device, it item) {
 	if sched {
 		d.schedule(dv)
 	}
+}
+
+// grow doubles dv's full ring, up to qmax. dv.mu is held.
+func (dv *device) grow() {
+	q := make([]item, min(max(2*len(dv.q), 1), dv.qmax))
+	for i := range dv.n {
+		q[i] = dv.q[(dv.head+i)%len(dv.q)]
+	}
+	dv.q, dv.head = q, 0
 }
 
 // schedule queues dv for a worker; a device is queued at most once.
@@ -1098,11 +1130,18 @@ type Stats struct {
 	// Refreshes counts devices asked for their state by the periodic
 	// refresh (devices heard from lately are not asked).
 	Refreshes uint64
+	// BrokerDropped counts messages the embedded broker dropped because a
+	// client's queue (Options.BrokerQueueLen) was full.
+	BrokerDropped uint64
 }
 
 // Stats returns the driver's extra counters.
 func (d *Driver) Stats() Stats {
-	return Stats{Dropped: d.dropped.Load(), Connects: d.connects.Load(), Attempts: d.attempts.Load(), Refreshes: d.refreshes.Load()}
+	st := Stats{Dropped: d.dropped.Load(), Connects: d.connects.Load(), Attempts: d.attempts.Load(), Refreshes: d.refreshes.Load()}
+	if d.broker != nil {
+		st.BrokerDropped = uint64(max(0, atomic.LoadInt64(&d.broker.srv.Info.MessagesDropped)))
+	}
+	return st
 }
 
 // limiter lets through one log line per second and counts the rest.

@@ -1,0 +1,167 @@
+package mqtt
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// conn is what the driver needs of its broker connection: a paho client
+// for an external broker, an inlineConn for the embedded one.
+type conn interface {
+	Connect() paho.Token
+	IsConnectionOpen() bool
+	Publish(topic string, qos byte, retained bool, payload any) paho.Token
+	SubscribeMultiple(filters map[string]byte, callback paho.MessageHandler) paho.Token
+	Unsubscribe(topics ...string) paho.Token
+	Disconnect(quiesce uint)
+}
+
+var (
+	_ conn = paho.Client(nil)
+	_ conn = (*inlineConn)(nil)
+)
+
+// errInlineClosed is the error of a publish after Disconnect.
+var errInlineClosed = errors.New("mqtt: embedded broker connection closed")
+
+// inlineSubID identifies the hub's subscriptions in the embedded broker.
+const inlineSubID = 1
+
+// inlineConn is the hub's connection to its embedded broker: calls into
+// the broker instead of a TCP client. A device's message reaches receive
+// on the broker goroutine that read it, with no queue in between, so the
+// broker needs no deep per-client write queue for the hub (which, being
+// one per client in mochi, would be paid by every device connection), and
+// nothing is encoded, written and parsed again on loopback.
+type inlineConn struct {
+	srv       *mochi.Server
+	onConnect func(conn)
+	// receive gets every message of a subscription; retained is true only
+	// for the retained messages a new subscription replays, as a broker
+	// tells a network client (live messages lose the flag).
+	receive func(topic string, payload []byte, retained bool)
+
+	mu      sync.Mutex
+	open    bool
+	filters map[string]struct{}
+}
+
+func newInlineConn(srv *mochi.Server, onConnect func(conn), receive func(string, []byte, bool)) *inlineConn {
+	return &inlineConn{srv: srv, onConnect: onConnect, receive: receive, filters: map[string]struct{}{}}
+}
+
+// Connect opens the connection and runs onConnect in its own goroutine,
+// as paho does.
+func (c *inlineConn) Connect() paho.Token {
+	c.mu.Lock()
+	c.open = true
+	c.mu.Unlock()
+	go c.onConnect(c)
+	return doneToken{}
+}
+
+func (c *inlineConn) IsConnectionOpen() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.open
+}
+
+// Publish hands the message to the broker, which delivers it to the
+// subscribers' queues before returning.
+func (c *inlineConn) Publish(topic string, qos byte, retained bool, payload any) paho.Token {
+	if !c.IsConnectionOpen() {
+		return doneToken{errInlineClosed}
+	}
+	var p []byte
+	switch v := payload.(type) {
+	case string:
+		p = []byte(v)
+	case []byte:
+		p = v
+	default:
+		return doneToken{fmt.Errorf("mqtt: publish %s: payload of type %T", topic, payload)}
+	}
+	if topic == "" || !mochi.IsValidFilter(topic, true) {
+		return doneToken{fmt.Errorf("mqtt: publish: invalid topic %q", topic)}
+	}
+	if err := c.srv.Publish(topic, p, retained, qos); err != nil {
+		return doneToken{fmt.Errorf("mqtt: publish %s: %w", topic, err)}
+	}
+	return doneToken{}
+}
+
+// SubscribeMultiple subscribes every filter (callback is ignored: every
+// message goes to receive), then replays the retained messages that
+// match it, flagged retained.
+func (c *inlineConn) SubscribeMultiple(filters map[string]byte, _ paho.MessageHandler) paho.Token {
+	if !c.IsConnectionOpen() {
+		return doneToken{errInlineClosed}
+	}
+	for f := range filters {
+		if !mochi.IsValidFilter(f, false) {
+			return doneToken{fmt.Errorf("mqtt: subscribe: invalid filter %q", f)}
+		}
+	}
+	for f := range filters {
+		c.mu.Lock()
+		c.filters[f] = struct{}{}
+		c.mu.Unlock()
+		c.srv.Topics.InlineSubscribe(mochi.InlineSubscription{
+			Subscription: packets.Subscription{Filter: f, Identifier: inlineSubID},
+			Handler:      c.live,
+		})
+		for _, pk := range c.srv.Topics.Messages(f) {
+			c.receive(pk.TopicName, pk.Payload, true)
+		}
+	}
+	return doneToken{}
+}
+
+// live takes a message published while subscribed.
+func (c *inlineConn) live(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
+	c.receive(pk.TopicName, pk.Payload, false)
+}
+
+func (c *inlineConn) Unsubscribe(topics ...string) paho.Token {
+	for _, f := range topics {
+		c.mu.Lock()
+		delete(c.filters, f)
+		c.mu.Unlock()
+		c.srv.Topics.InlineUnsubscribe(inlineSubID, f)
+	}
+	return doneToken{}
+}
+
+// Disconnect closes the connection and drops every subscription.
+func (c *inlineConn) Disconnect(uint) {
+	c.mu.Lock()
+	c.open = false
+	fs := c.filters
+	c.filters = map[string]struct{}{}
+	c.mu.Unlock()
+	for f := range fs {
+		c.srv.Topics.InlineUnsubscribe(inlineSubID, f)
+	}
+}
+
+// doneToken is a paho.Token that completed when it was made.
+type doneToken struct{ err error }
+
+var _ paho.Token = doneToken{}
+
+func (doneToken) Wait() bool                     { return true }
+func (doneToken) WaitTimeout(time.Duration) bool { return true }
+func (doneToken) Done() <-chan struct{}          { return closedChan }
+func (t doneToken) Error() error                 { return t.err }
+
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
