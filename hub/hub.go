@@ -103,13 +103,28 @@ type Event struct {
 	Text   string    `json:"text"`
 }
 
-// Subscription receives changes. Sends never block the hub: when C is full
-// the change is dropped and counted.
+// Subscription receives changes. Sends never block the hub: when the
+// subscription holds as many changes as it has room for, the change is
+// dropped and counted.
+//
+// The changes wait in a queue that grows with the backlog and is let go
+// once drained, not in a channel of the full room: a Change is a few
+// hundred bytes, and subscribers ask for room for thousands to ride out
+// a burst of reports from every device at once.
 type Subscription struct {
 	C       <-chan Change
 	c       chan Change
 	dropped atomic.Uint64
+
+	mu     sync.Mutex
+	q      []Change // waiting changes, oldest first
+	room   int
+	closed bool
+	wake   chan struct{} // q is not empty, or the subscription closed
 }
+
+// keepQueue is the capacity a drained subscription queue may keep.
+const keepQueue = 16
 
 // Dropped is how many changes did not fit in the channel.
 func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
@@ -604,27 +619,34 @@ func (h *Hub) Reachable(s *Snapshot) bool {
 	return s.Reachable(h.opts.Now(), h.opts.StaleAfter)
 }
 
-// Subscribe returns a subscription with room for buf changes.
+// Subscribe returns a subscription with room for buf changes (zero or
+// less: 1024).
 func (h *Hub) Subscribe(buf int) *Subscription {
 	if buf <= 0 {
 		buf = 1024
 	}
-	c := make(chan Change, buf)
-	s := &Subscription{C: c, c: c}
+	c := make(chan Change)
+	s := &Subscription{C: c, c: c, room: buf, wake: make(chan struct{}, 1)}
 	h.subMu.Lock()
 	h.subs = append(h.subs, s)
 	h.subMu.Unlock()
+	go s.pump()
 	return s
 }
 
-// Unsubscribe stops deliveries to s and closes its channel.
+// Unsubscribe stops deliveries to s; its channel is closed once the
+// changes still queued are dropped.
 func (h *Hub) Unsubscribe(s *Subscription) {
 	h.subMu.Lock()
 	defer h.subMu.Unlock()
 	for i, x := range h.subs {
 		if x == s {
 			h.subs = append(h.subs[:i], h.subs[i+1:]...)
-			close(s.c)
+			s.mu.Lock()
+			s.closed = true
+			s.q = nil
+			s.mu.Unlock()
+			s.signal()
 			return
 		}
 	}
@@ -633,13 +655,63 @@ func (h *Hub) Unsubscribe(s *Subscription) {
 func (h *Hub) publish(c Change) {
 	h.subMu.RLock()
 	for _, s := range h.subs {
-		select {
-		case s.c <- c:
-		default:
-			s.dropped.Add(1)
-		}
+		s.offer(c)
 	}
 	h.subMu.RUnlock()
+}
+
+// offer queues c unless the subscription is full or closed.
+func (s *Subscription) offer(c Change) {
+	s.mu.Lock()
+	if s.closed || len(s.q) >= s.room {
+		s.mu.Unlock()
+		s.dropped.Add(1)
+		return
+	}
+	s.q = append(s.q, c)
+	s.mu.Unlock()
+	s.signal()
+}
+
+func (s *Subscription) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// pump hands the queued changes to C, one at a time, until the
+// subscription is closed; then it closes C.
+func (s *Subscription) pump() {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			close(s.c)
+			return
+		}
+		if len(s.q) == 0 {
+			if cap(s.q) > keepQueue {
+				s.q = nil // a burst is over: let its queue go
+			}
+			s.mu.Unlock()
+			<-s.wake
+			continue
+		}
+		c := s.q[0]
+		s.mu.Unlock()
+		select {
+		case s.c <- c:
+			s.mu.Lock()
+			if len(s.q) > 0 && !s.closed {
+				s.q[0] = Change{}
+				s.q = s.q[1:]
+			}
+			s.mu.Unlock()
+		case <-s.wake:
+			// Closed, or more queued: look again (c is still first).
+		}
+	}
 }
 
 // Log records an event for the status page and fans it out.
