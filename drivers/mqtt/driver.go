@@ -198,9 +198,11 @@ type Driver struct {
 	bridgeDev  *device
 	bridgeInfo atomic.Pointer[map[string]hub.Info]
 
-	// pending are the Gen2 RPC calls Execute waits on, by id.
-	pendMu  sync.Mutex
-	pending map[uint64]chan shelly2Reply
+	// calls remembers the last Gen2 RPC calls (see rpcID); rpcSeq is the
+	// last id given.
+	pendMu sync.Mutex
+	calls  []rpcCall
+	rpcSeq uint32
 
 	// Devices with queued messages wait in rq for a worker; wake tells
 	// the workers that rq is not empty.
@@ -212,8 +214,6 @@ type Driver struct {
 	broker     *embedded
 	brokerURL  string
 	brokerAddr string
-
-	rpcSeq atomic.Uint64
 
 	msgsIn, msgsOut, bad, dropped, attempts, refreshes atomic.Uint64
 	connects                                           atomic.Uint64
@@ -278,8 +278,6 @@ func New(opts Options) (*Driver, error) {
 		avail: "hubd/" + opts.ClientID + "/availability",
 		src:   "hubd/" + opts.ClientID,
 		wake:  make(chan struct{}, 1),
-
-		pending: map[uint64]chan shelly2Reply{},
 	}
 	d.rpcDev = &device{qmax: 4 * opts.QueueLen, dialect: DialectShelly2}
 	// Only the latest list matters: a short queue.
@@ -853,14 +851,63 @@ func decode(dialect, kind string, p []byte) (update, error) {
 	return update{}, ErrIgnored
 }
 
-// Gen2 RPC ids carry the key of the device they were sent for in their
-// high bits, so a reply finds its device without a table of pending calls.
-// Keys count devices ever added, far below the 2^32 that keeps ids under
-// the 2^52 a reply's id is allowed.
-const rpcSeqBits = 20
+// Gen2 RPC ids count up from 1 and wrap below rpcIDLimit: far below 2^31
+// and the 1e9 the decoders allow a number, whatever the number of devices
+// (ids that carried the device in their high bits outgrew both past
+// about 950 devices). The last rpcWindow calls are remembered in a ring
+// indexed by id, each with the key of its device and, while Execute waits
+// for it, a channel: a reply finds its device there, and a reply whose id
+// is not among them matches no request the driver remembers.
+const (
+	rpcWindow   = 1 << 12 // a burst of calls (two per Gen2 device on connect) fits
+	rpcIDLimit  = 1 << 29 // a multiple of rpcWindow: an id keeps its slot
+	rpcFirstSeq = 1       // id 0 is never sent, so an empty slot matches nothing
+)
 
+// rpcCall is a remembered Gen2 RPC call.
+type rpcCall struct {
+	id  uint32
+	key uint32 // the device's key (keys count devices ever added)
+	ch  chan shelly2Reply
+}
+
+// rpcID returns a new call id for the device with key and remembers it.
 func (d *Driver) rpcID(key uint64) uint64 {
-	return key<<rpcSeqBits | d.rpcSeq.Add(1)&(1<<rpcSeqBits-1)
+	d.pendMu.Lock()
+	defer d.pendMu.Unlock()
+	if d.calls == nil {
+		d.calls = make([]rpcCall, rpcWindow)
+	}
+	d.rpcSeq++
+	if d.rpcSeq < rpcFirstSeq || d.rpcSeq >= rpcIDLimit {
+		d.rpcSeq = rpcFirstSeq
+	}
+	id := d.rpcSeq
+	d.calls[id%rpcWindow] = rpcCall{id: id, key: uint32(key)}
+	return uint64(id)
+}
+
+// takeReply looks up the call r answers: the key of its device, whether
+// it is known, and whether Execute was waiting for it (it is handed r).
+func (d *Driver) takeReply(r shelly2Reply) (key uint64, known, awaited bool) {
+	d.pendMu.Lock()
+	if r.ID == 0 || r.ID >= rpcIDLimit || d.calls == nil {
+		d.pendMu.Unlock()
+		return 0, false, false
+	}
+	c := &d.calls[r.ID%rpcWindow]
+	if uint64(c.id) != r.ID {
+		d.pendMu.Unlock()
+		return 0, false, false
+	}
+	ch := c.ch
+	c.ch = nil
+	key = uint64(c.key)
+	d.pendMu.Unlock()
+	if ch != nil {
+		ch <- r // buffered, and taken out of the call: never blocks
+	}
+	return key, true, ch != nil
 }
 
 func (d *Driver) handleReply(p []byte) {
@@ -869,14 +916,14 @@ func (d *Driver) handleReply(p []byte) {
 		d.badMessage(nil, "rpc reply", err)
 		return
 	}
-	awaited := d.deliver(r)
-	key := r.ID >> rpcSeqBits
+	key, known, awaited := d.takeReply(r)
+	if !known {
+		d.badMessage(nil, "rpc reply", fmt.Errorf("%w: reply id %d matches no request", ErrBadPayload, r.ID))
+		return
+	}
 	dv := d.tab.Load().byKey[key]
 	if dv == nil {
-		if !awaited && (key == 0 || key > d.lastKey.Load()) {
-			d.badMessage(nil, "rpc reply", fmt.Errorf("%w: reply id %d matches no request", ErrBadPayload, r.ID))
-		}
-		return // else a late reply for a removed device
+		return // a late reply for a removed device
 	}
 	if r.Error != "" {
 		if !awaited { // else Execute says so
@@ -907,32 +954,26 @@ func (d *Driver) badMessage(dv *device, where string, err error) {
 	d.lim.log(d.log, "bad message", "device", id, "where", where, "err", err)
 }
 
-// deliver hands r to the Execute waiting for it, if any.
-func (d *Driver) deliver(r shelly2Reply) bool {
-	d.pendMu.Lock()
-	ch, ok := d.pending[r.ID]
-	delete(d.pending, r.ID)
-	d.pendMu.Unlock()
-	if ok {
-		ch <- r // buffered, and taken out of pending: never blocks
-	}
-	return ok
-}
-
-// await registers RPC ids whose replies Execute waits for; done forgets
-// those still pending.
+// await makes Execute the receiver of the replies to calls ids; done
+// stops waiting for those not answered yet (a late reply is still
+// applied). A call forgotten already (more than rpcWindow calls ago) gets
+// a channel that never receives: Execute times out.
 func (d *Driver) await(ids []uint64) (chans []chan shelly2Reply, done func()) {
 	d.pendMu.Lock()
 	for _, id := range ids {
 		ch := make(chan shelly2Reply, 1)
-		d.pending[id] = ch
+		if c := &d.calls[id%rpcWindow]; uint64(c.id) == id {
+			c.ch = ch
+		}
 		chans = append(chans, ch)
 	}
 	d.pendMu.Unlock()
 	return chans, func() {
 		d.pendMu.Lock()
-		for _, id := range ids {
-			delete(d.pending, id)
+		for i, id := range ids {
+			if c := &d.calls[id%rpcWindow]; uint64(c.id) == id && c.ch == chans[i] {
+				c.ch = nil
+			}
 		}
 		d.pendMu.Unlock()
 	}

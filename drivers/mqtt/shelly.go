@@ -281,11 +281,11 @@ func decodeShelly2Reply(p []byte) (shelly2Reply, error) {
 	if !ok {
 		return r, badf("rpc reply: no id")
 	}
-	id, err := intIn("id", raw, 0, 1<<52)
+	id, err := rpcReplyID(raw)
 	if err != nil {
 		return r, err
 	}
-	r.ID = uint64(id)
+	r.ID = id
 	if e, ok := m["error"]; ok && !isNull(e) {
 		r.Error = fmt.Sprintf("%.200s", e)
 		// {"code":-103,"message":"..."}; anything else stays raw.
@@ -304,6 +304,20 @@ func decodeShelly2Reply(p []byte) (shelly2Reply, error) {
 	}
 	r.Result = m["result"]
 	return r, nil
+}
+
+// maxRPCID is the largest reply id taken: JSON numbers are exact up to
+// 2^53. Which ids match a call is the driver's business, not the
+// decoder's: any whole number in range decodes.
+const maxRPCID = 1 << 53
+
+// rpcReplyID decodes a reply's id, a whole number 0..maxRPCID.
+func rpcReplyID(raw json.RawMessage) (uint64, error) {
+	var id uint64
+	if err := json.Unmarshal(raw, &id); err != nil || id > maxRPCID {
+		return 0, badf("id: want a whole number 0..2^53, got %.40s", raw)
+	}
+	return id, nil
 }
 
 // decodeShelly2Result decodes the result of a Switch.GetStatus call (a

@@ -1,0 +1,151 @@
+package mqtt
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"hubd/hub"
+)
+
+// rpcSeqBits is how many low bits of a Gen2 RPC id the driver once kept
+// for a sequence number (the device's key filled the rest): tests use it
+// to make ids the driver never issued.
+const rpcSeqBits = 20
+
+// gen2Devices are n Shelly Gen2 plugs, plus-0000 ... in order.
+func gen2Devices(n int) []hub.Device {
+	out := make([]hub.Device, n)
+	for i := range out {
+		out[i] = hub.Device{ID: fmt.Sprintf("s2-%04d", i), Kind: hub.KindSocket, Driver: DriverName,
+			Address: fmt.Sprintf("%s:plus-%04d", DialectShelly2, i), Fields: hub.Fields(hub.FieldOn, hub.FieldPower)}
+	}
+	return out
+}
+
+// sentID is the id of the RPC request frame m carries.
+func sentID(t *testing.T, m message) uint64 {
+	t.Helper()
+	var req struct {
+		ID uint64 `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(m.Payload), &req); err != nil {
+		t.Fatalf("request %q: %v", m.Payload, err)
+	}
+	return req.ID
+}
+
+// With 1,200 Gen2 devices every device's replies are applied: ids stay
+// small whatever the device's place in the list.
+func TestDriver_Shelly2_RepliesOfEveryDeviceOfMany_Applied(t *testing.T) {
+	var rep reports
+	devs := gen2Devices(1200)
+	d, err := New(Options{Broker: "tcp://127.0.0.1:1", ClientID: "hubd-test", Apply: rep.apply, Devices: devs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab := d.tab.Load()
+	for i, hd := range devs {
+		dv := tab.byID[hd.ID]
+		msgs := append(d.query(dv), d.identify(dv)...)
+		if len(msgs) != 2 {
+			t.Fatalf("%s: %d requests, want a query and an identify", hd.ID, len(msgs))
+		}
+		q, ident := sentID(t, msgs[0]), sentID(t, msgs[1])
+		for _, id := range []uint64{q, ident} {
+			if id == 0 || id >= 1<<31 || float64(id) > 1e9 {
+				t.Fatalf("%s: RPC id %d out of the safe range", hd.ID, id)
+			}
+		}
+		d.handleReply(fmt.Appendf(nil, `{"id":%d,"src":"plus-%04d","dst":"hubd/hubd-test","result":{"id":0,"output":true,"apower":%d}}`, q, i, i))
+		d.handleReply(fmt.Appendf(nil, `{"id":%d,"src":"plus-%04d","result":{"model":"SNPL-00112EU","ver":"1.0.8"}}`, ident, i))
+	}
+	if n := d.bad.Load(); n != 0 {
+		t.Fatalf("%d replies counted bad; last: %s", n, d.Status()[0].LastError)
+	}
+	for i, hd := range devs {
+		got := rep.of(hd.ID)
+		if len(got) != 2 {
+			t.Fatalf("%s (device %d): %d reports, want 2: %+v", hd.ID, i, len(got), got)
+		}
+		if s := got[0].State; !s.On || s.Power != float64(i) {
+			t.Errorf("%s: state %+v, want on at %d W", hd.ID, s, i)
+		}
+		if in := got[1].Info; in == nil || in.Model != "SNPL-00112EU" {
+			t.Errorf("%s: info %+v", hd.ID, got[1].Info)
+		}
+	}
+}
+
+// Ids wrap below rpcIDLimit; a reply to a call forgotten long ago, or to
+// an id never given, matches nothing and is counted bad.
+func TestDriver_Shelly2_RPCIDsWrapAndForget(t *testing.T) {
+	var rep reports
+	d, err := New(Options{Broker: "tcp://127.0.0.1:1", ClientID: "hubd-test", Apply: rep.apply, Devices: gen2Devices(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dv := d.tab.Load().byID["s2-0002"]
+	d.rpcSeq = rpcIDLimit - 2
+	a, b, c := d.rpcID(uint64(dv.key)), d.rpcID(uint64(dv.key)), d.rpcID(uint64(dv.key))
+	if a != rpcIDLimit-1 || b != rpcFirstSeq || c != rpcFirstSeq+1 {
+		t.Fatalf("ids around the wrap: %d %d %d", a, b, c)
+	}
+	reply := func(id uint64) []byte {
+		return fmt.Appendf(nil, `{"id":%d,"result":{"id":0,"output":true}}`, id)
+	}
+	for _, id := range []uint64{a, b, c} {
+		d.handleReply(reply(id))
+	}
+	if got := len(rep.of("s2-0002")); got != 3 || d.bad.Load() != 0 {
+		t.Fatalf("replies around the wrap: %d applied, %d bad", got, d.bad.Load())
+	}
+	for range rpcWindow {
+		d.rpcID(uint64(dv.key))
+	}
+	for _, id := range []uint64{a, b, 0, rpcIDLimit, 1 << 40} {
+		d.handleReply(reply(id))
+	}
+	if n := d.bad.Load(); n != 5 {
+		t.Errorf("forgotten and never given ids: bad = %d, want 5", n)
+	}
+	if got := len(rep.of("s2-0002")); got != 3 {
+		t.Errorf("a forgotten call's reply was applied: %d reports", got)
+	}
+}
+
+// Execute's wait gets the reply of its call even among many others, and
+// a second copy of the reply is applied but not delivered twice.
+func TestDriver_Shelly2_AwaitedReplyDeliveredOnce(t *testing.T) {
+	var rep reports
+	d, err := New(Options{Broker: "tcp://127.0.0.1:1", ClientID: "hubd-test", Apply: rep.apply, Devices: gen2Devices(1200)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dv := d.tab.Load().byID["s2-1199"]
+	id := d.rpcID(uint64(dv.key))
+	chans, done := d.await([]uint64{id})
+	defer done()
+	for range 100 {
+		d.rpcID(uint64(dv.key)) // other calls in between
+	}
+	frame := fmt.Appendf(nil, `{"id":%d,"result":{"was_on":false}}`, id)
+	d.handleReply(frame)
+	d.handleReply(frame)
+	select {
+	case r := <-chans[0]:
+		if r.ID != id || r.Error != "" {
+			t.Fatalf("delivered %+v", r)
+		}
+	default:
+		t.Fatal("the awaited reply was not delivered")
+	}
+	select {
+	case r := <-chans[0]:
+		t.Fatalf("delivered twice: %+v", r)
+	default:
+	}
+	if n := d.bad.Load(); n != 0 {
+		t.Errorf("bad = %d", n)
+	}
+}
