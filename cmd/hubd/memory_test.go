@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"hubd/drivers/mqtt/mqttsim"
+)
+
+// memoryTarget is the product's budget for the daemon's resident memory
+// with 1,000 MQTT devices.
+const memoryTarget = 30 << 10 // KiB
+
+// BenchmarkDaemon_Memory1000 runs `hubd run` as a child process with
+// 1,000 emulated MQTT devices (every dialect, from this process) reporting
+// every second, and reports the child's resident memory (VmRSS) after
+// start, once the devices are online, half way and at the end of the run,
+// and the Go heap in use if /metrics has it. MEMORY_DURATION sets the run
+// (default 60s, so the samples are at 30 s and 60 s).
+//
+// "embedded": the devices connect to the daemon's embedded broker, whose
+// per-connection cost is the daemon's. "mosquitto": they connect to an
+// external Mosquitto, which the daemon connects to once; skipped without
+// mosquitto.
+func BenchmarkDaemon_Memory1000(b *testing.B) {
+	dur := 60 * time.Second
+	if v := os.Getenv("MEMORY_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 2*time.Second {
+			b.Fatalf("MEMORY_DURATION=%q: want a duration of at least 2s", v)
+		}
+		dur = d
+	}
+	b.Run("embedded", func(b *testing.B) {
+		broker := freePortTB(b)
+		benchMemory(b, dur, broker, "tcp://"+broker, "mem-pass", nil)
+	})
+	b.Run("mosquitto", func(b *testing.B) {
+		url := startMosquittoTB(b)
+		benchMemory(b, dur, "", url, "", func(c *Config) {
+			c.MQTT.Broker, c.MQTT.Listen, c.MQTT.Username, c.MQTT.Password = url, "", "", ""
+		})
+	})
+}
+
+// benchMemory runs the daemon with its embedded broker on listen (and
+// the devices with the hub's account, password pass), or, with listen
+// empty, on the broker edit configures.
+func benchMemory(b *testing.B, dur time.Duration, listen, brokerURL, pass string, edit func(*Config)) {
+	const devices = 1000
+	specs := mqttsim.Mass(devices)
+	dir := b.TempDir()
+	cfg := mqttRunConfig(b, dir, listen, "hubd", "mem-pass", specs, edit)
+	d := startDaemon(b, "run", "-config", cfg)
+	pid := d.cmd.Process.Pid
+	rssStart, err := rssKB(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	so := mqttsim.Options{Broker: brokerURL, Devices: specs, Telemetry: time.Second}
+	if pass != "" {
+		so.Username, so.Password = "hubd", pass
+	}
+	sim, err := mqttsim.Start(ctx, so)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sim.Close()
+	eventually(b, 60*time.Second, "every device online", func() bool {
+		return mustScrape(b, d.addr).sum("hubd_devices", `state="online"`) == devices
+	})
+
+	sample := func(at string) int64 {
+		rss, err := rssKB(pid)
+		if err != nil {
+			b.Fatalf("daemon RSS: %v", err)
+		}
+		m := mustScrape(b, d.addr)
+		heap := ""
+		if h := m.sum("go_memstats_heap_inuse_bytes"); h > 0 {
+			heap = fmt.Sprintf("  Go heap in use %5.1f MiB", h/(1<<20))
+		}
+		b.Logf("%-9s VmRSS %7d KiB%s  reports applied %7.0f", at, rss, heap,
+			m.sum("hubd_reports_total", `driver="mqtt"`, `result="ok"`))
+		return rss
+	}
+	b.Logf("daemon with %d MQTT devices on %s, telemetry every second, %v", devices, brokerURL, dur)
+	b.Logf("%-9s VmRSS %7d KiB", "start", rssStart)
+	rssOnline := sample("online")
+	time.Sleep(dur / 2)
+	rssMid := sample(fmt.Sprint(dur / 2))
+	time.Sleep(dur - dur/2)
+	rssEnd := sample(fmt.Sprint(dur))
+
+	b.ReportMetric(float64(rssStart), "start-rss-KiB")
+	b.ReportMetric(float64(rssOnline), "online-rss-KiB")
+	b.ReportMetric(float64(rssMid), "mid-rss-KiB")
+	b.ReportMetric(float64(rssEnd), "end-rss-KiB")
+	if h := mustScrape(b, d.addr).sum("go_memstats_heap_inuse_bytes"); h > 0 {
+		b.ReportMetric(h/(1<<20), "end-heap-MiB")
+	}
+	if m := max(rssMid, rssEnd); m > memoryTarget {
+		b.Logf("over the %d KiB target by %d KiB", memoryTarget, m-memoryTarget)
+	} else {
+		b.Logf("within the %d KiB target", memoryTarget)
+	}
+}
+
+// freePortTB is a free loopback address (a port nothing listens on now).
+func freePortTB(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startMosquittoTB runs an anonymous Mosquitto on loopback for the test
+// and returns its URL; it skips the test without mosquitto.
+func startMosquittoTB(tb testing.TB) string {
+	tb.Helper()
+	bin := lookTool("mosquitto", "/usr/sbin/mosquitto")
+	if bin == "" {
+		tb.Skip("mosquitto not installed: apt-get install -y mosquitto")
+	}
+	addr := freePortTB(tb)
+	_, port, _ := net.SplitHostPort(addr)
+	conf := filepath.Join(tb.TempDir(), "mosquitto.conf")
+	text := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 10000\n", port)
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", conf)
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "tcp://" + addr
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("mosquitto did not listen on %s", addr)
+		}
+	}
+}
