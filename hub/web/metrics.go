@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	rtmetrics "runtime/metrics"
 	"strconv"
 	"sync"
 	"time"
@@ -64,6 +65,7 @@ type collector struct {
 	alexaCalls, alexaLastOK, alexaPending, alexaUnits      *prometheus.Desc
 	notifications, notifyPending, storeSize, sseClients    *prometheus.Desc
 	sseDropped, feedLost                                   *prometheus.Desc
+	goMemory, goroutines                                   *prometheus.Desc
 }
 
 func newCollector(s *Server) *collector {
@@ -95,6 +97,8 @@ func newCollector(s *Server) *collector {
 		sseClients:     d("web_live_clients", "Status pages connected to the live feed."),
 		sseDropped:     d("web_live_clients_dropped_total", "Live-feed clients dropped for reading too slowly."),
 		feedLost:       d("web_feed_changes_lost_total", "Hub changes the live feed missed (each caused a full resync)."),
+		goMemory:       d("go_memory_bytes", "Memory the Go runtime holds, by class (heap: in use by objects and their spans' free room; stacks: goroutine stacks; heap_free: free, not yet returned to the OS; total: mapped).", "class"),
+		goroutines:     d("goroutines", "Goroutines running now."),
 	}
 }
 
@@ -105,7 +109,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.mqttUp, c.mqttReconnects, c.mqttMsgs,
 		c.alexaCalls, c.alexaLastOK, c.alexaPending, c.alexaUnits,
 		c.notifications, c.notifyPending, c.storeSize, c.sseClients,
-		c.sseDropped, c.feedLost,
+		c.sseDropped, c.feedLost, c.goMemory, c.goroutines,
 	} {
 		ch <- d
 	}
@@ -129,6 +133,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(c.build, 1, o.Version, o.Commit, goarch())
 	gauge(c.start, float64(o.Started.UnixNano())/1e9)
+	rt := readRuntime()
+	gauge(c.goMemory, rt.heap, "heap")
+	gauge(c.goMemory, rt.stacks, "stacks")
+	gauge(c.goMemory, rt.heapFree, "heap_free")
+	gauge(c.goMemory, rt.total, "total")
+	gauge(c.goroutines, rt.goroutines)
 
 	var online, offline int
 	for _, d := range s.h.Devices() {
@@ -215,4 +225,35 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.sseClients, float64(s.feed.count()))
 	counter(c.sseDropped, s.feed.dropped.Load())
 	counter(c.feedLost, s.feed.lostChange.Load())
+}
+
+// runtimeFigures are the Go runtime's memory and goroutines, for /metrics.
+type runtimeFigures struct {
+	heap, stacks, heapFree, total, goroutines float64
+}
+
+// runtimeSamples are read with runtime/metrics, which does not stop the
+// world (runtime.ReadMemStats does).
+var runtimeSamples = []string{
+	"/memory/classes/heap/objects:bytes",
+	"/memory/classes/heap/unused:bytes",
+	"/memory/classes/heap/stacks:bytes",
+	"/memory/classes/heap/free:bytes",
+	"/memory/classes/total:bytes",
+	"/sched/goroutines:goroutines",
+}
+
+func readRuntime() runtimeFigures {
+	ss := make([]rtmetrics.Sample, len(runtimeSamples))
+	for i, n := range runtimeSamples {
+		ss[i].Name = n
+	}
+	rtmetrics.Read(ss)
+	v := func(i int) float64 {
+		if ss[i].Value.Kind() != rtmetrics.KindUint64 {
+			return 0 // not in this Go version
+		}
+		return float64(ss[i].Value.Uint64())
+	}
+	return runtimeFigures{heap: v(0) + v(1), stacks: v(2), heapFree: v(3), total: v(4), goroutines: v(5)}
 }
