@@ -21,7 +21,7 @@ const memoryTarget = 30 << 10 // KiB
 // 1,000 emulated MQTT devices (every dialect, from this process) reporting
 // every second, and reports the child's resident memory (VmRSS) after
 // start, once the devices are online, half way and at the end of the run,
-// and the Go heap in use if /metrics has it. MEMORY_DURATION sets the run
+// and the Go heap and goroutine stacks from /metrics. MEMORY_DURATION sets the run
 // (default 60s, so the samples are at 30 s and 60 s).
 //
 // "embedded": the devices connect to the daemon's embedded broker, whose
@@ -86,8 +86,9 @@ func benchMemory(b *testing.B, dur time.Duration, listen, brokerURL, pass string
 		}
 		m := mustScrape(b, d.addr)
 		heap := ""
-		if h := m.sum("go_memstats_heap_inuse_bytes"); h > 0 {
-			heap = fmt.Sprintf("  Go heap in use %5.1f MiB", h/(1<<20))
+		if h := m.sum("hubd_go_memory_bytes", `class="heap"`); h > 0 {
+			heap = fmt.Sprintf("  Go heap %5.1f MiB, stacks %5.1f MiB, free heap %5.1f MiB", h/(1<<20),
+				m.sum("hubd_go_memory_bytes", `class="stacks"`)/(1<<20), m.sum("hubd_go_memory_bytes", `class="heap_free"`)/(1<<20))
 		}
 		b.Logf("%-9s VmRSS %7d KiB%s  reports applied %7.0f", at, rss, heap,
 			m.sum("hubd_reports_total", `driver="mqtt"`, `result="ok"`))
@@ -105,8 +106,9 @@ func benchMemory(b *testing.B, dur time.Duration, listen, brokerURL, pass string
 	b.ReportMetric(float64(rssOnline), "online-rss-KiB")
 	b.ReportMetric(float64(rssMid), "mid-rss-KiB")
 	b.ReportMetric(float64(rssEnd), "end-rss-KiB")
-	if h := mustScrape(b, d.addr).sum("go_memstats_heap_inuse_bytes"); h > 0 {
-		b.ReportMetric(h/(1<<20), "end-heap-MiB")
+	if m := mustScrape(b, d.addr); m.sum("hubd_go_memory_bytes", `class="heap"`) > 0 {
+		b.ReportMetric(m.sum("hubd_go_memory_bytes", `class="heap"`)/(1<<20), "end-heap-MiB")
+		b.ReportMetric(m.sum("hubd_go_memory_bytes", `class="stacks"`)/(1<<20), "end-stacks-MiB")
 	}
 	if m := max(rssMid, rssEnd); m > memoryTarget {
 		b.Logf("over the %d KiB target by %d KiB", memoryTarget, m-memoryTarget)
