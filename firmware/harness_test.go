@@ -114,7 +114,17 @@ func TestHarness_MuteAndCorrupt(t *testing.T) {
 	if resp, err := exchange(t, p, wire.Frame{Addr: 1, Seq: 2, Cmd: wire.CmdGetState}); err != nil || resp.Seq != 2 {
 		t.Errorf("retry after corrupt reply: %v %v", resp, err)
 	}
-	if c := h.Bus().Counters(); c.FramesIn < 2 || c.FramesOut < 2 {
-		t.Errorf("counters %+v", c)
+	// The bus counts a reply after writing it, so the count may trail the
+	// reply the test already read by a moment.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		c := h.Bus().Counters()
+		if c.FramesIn >= 2 && c.FramesOut >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counters %+v", c)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
