@@ -70,6 +70,9 @@ func (m *Main) Open() (err error) {
 	}
 	defer func() {
 		if err != nil {
+			if m.Hub != nil {
+				m.Hub.Close()
+			}
 			m.DB.Close()
 		}
 	}()
@@ -326,6 +329,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Log.Info("hubd stopping")
 	sctx, scancel := context.WithTimeout(context.Background(), shutdownTimeout-time.Second)
 	defer scancel()
+	// The status page's live streams never go idle: end them first, or
+	// Shutdown would wait for them until its deadline.
+	m.Web.Close()
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 	}

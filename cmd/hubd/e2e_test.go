@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -350,5 +351,23 @@ func TestCheckConfig_NamesTheLine(t *testing.T) {
 	cmd.Env = append(os.Environ(), e2eArgsEnv+"=check-config\x1f-config\x1f"+good)
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "ok (2 devices") {
 		t.Fatalf("check-config good: %v\n%s", err, out)
+	}
+}
+
+func TestDemo_SIGTERM_WithALiveStatusPageStopsPromptly(t *testing.T) {
+	d := startDaemon(t, "demo", "-http", "127.0.0.1:0", "-data", t.TempDir())
+	resp, err := http.Get("http://" + d.addr + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 64)
+	if n, err := resp.Body.Read(buf); n == 0 {
+		t.Fatalf("live feed sent nothing: %v", err)
+	}
+	// A technician's open page must not hold the shutdown up: the unit
+	// gives hubd 8 s, and it promises 5.
+	if took := d.stop(); took > 2*time.Second {
+		t.Fatalf("SIGTERM took %v with a live feed open", took)
 	}
 }
