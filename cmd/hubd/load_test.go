@@ -42,6 +42,8 @@ func soakDuration(t *testing.T) time.Duration {
 // (a report) rather than by the hub (commands, queries, its availability).
 func deviceSide(topic string, shelly2 map[string]bool) bool {
 	switch {
+	case strings.HasPrefix(topic, "hubd/") && strings.HasSuffix(topic, "/rpc"):
+		return true // a Gen2 device's reply to the hub's request
 	case strings.HasPrefix(topic, "cmnd/"), strings.HasPrefix(topic, "hubd/"):
 		return false
 	case strings.HasSuffix(topic, "/set"), strings.HasSuffix(topic, "/get"), strings.HasSuffix(topic, "/command"):
