@@ -323,8 +323,16 @@ loop:
 		t.Errorf("the hub lost its connection to the embedded broker %.0f times under load", final.reconn)
 	}
 
-	if float64(final.sent) != final.applied {
-		t.Errorf("devices sent %d reports, the hub applied %.0f", final.sent, final.applied)
+	// Fewer applied than sent is a lost report: never allowed. A few more
+	// applied than the observer counted is not a loss: the observer is an
+	// ordinary QoS 0 "#" subscriber of the same broker, and the hub also
+	// applies replies to its own state and info requests; more than one in
+	// 10,000 would point at reports counted twice.
+	switch {
+	case final.applied < float64(final.sent):
+		t.Errorf("reports lost: devices sent %d, the hub applied %.0f", final.sent, final.applied)
+	case final.applied > float64(final.sent)*1.0001:
+		t.Errorf("devices sent %d reports, the hub applied %.0f: more than 1 in 10,000 extra", final.sent, final.applied)
 	}
 	if final.rejected != 0 {
 		t.Errorf("%.0f reports rejected or messages not understood", final.rejected)
