@@ -77,26 +77,11 @@ func demoConfig(o DemoOptions, port, mqttPass string) (*Config, error) {
 	}
 	names := map[string]string{"lamp-2": "Room 101 lamp", "socket-2": "Room 101 plug", "lamp-3": "Room 201 lamp"}
 	for _, s := range mqttsim.Demo() {
-		d := DeviceConfig{ID: s.ID, Name: names[s.ID], Kind: string(s.Kind), Topic: s.Name}
-		if d.Name == "" {
-			d.Name = s.ID
+		name := names[s.ID]
+		if name == "" {
+			name = s.ID
 		}
-		switch s.Dialect {
-		case mqttsim.Tasmota:
-			d.Driver = "tasmota"
-		case mqttsim.Z2M:
-			d.Driver = "zigbee2mqtt"
-		case mqttsim.Shelly1:
-			d.Driver = "shelly"
-		default:
-			d.Driver = "shelly2"
-		}
-		for _, f := range s.Fields().List() {
-			d.Capabilities = append(d.Capabilities, f.String())
-		}
-		if hd := s.Device(); hd.TempMaxK > 0 {
-			d.TemperatureK = &RangeConfig{Min: hd.TempMinK, Max: hd.TempMaxK}
-		}
+		d := simDeviceConfig(s, name)
 		c.Devices = append(c.Devices, d)
 	}
 	alexaURL := o.Alexa
@@ -107,6 +92,28 @@ func demoConfig(o DemoOptions, port, mqttPass string) (*Config, error) {
 		SyncInterval: time.Minute,
 	}
 	return c, nil
+}
+
+// simDeviceConfig is the config entry of an emulated MQTT device.
+func simDeviceConfig(s mqttsim.Spec, name string) DeviceConfig {
+	d := DeviceConfig{ID: s.ID, Name: name, Kind: string(s.Kind), Topic: s.Name}
+	switch s.Dialect {
+	case mqttsim.Tasmota:
+		d.Driver = "tasmota"
+	case mqttsim.Z2M:
+		d.Driver = "zigbee2mqtt"
+	case mqttsim.Shelly1:
+		d.Driver = "shelly"
+	default:
+		d.Driver = "shelly2"
+	}
+	for _, f := range s.Fields().List() {
+		d.Capabilities = append(d.Capabilities, f.String())
+	}
+	if hd := s.Device(); hd.TempMaxK > 0 {
+		d.TemperatureK = &RangeConfig{Min: hd.TempMinK, Max: hd.TempMaxK}
+	}
+	return d
 }
 
 func isLoopback(addr string) bool {

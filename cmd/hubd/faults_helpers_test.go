@@ -45,23 +45,7 @@ func mqttRunConfig(t testing.TB, dir, listen, user, pass string, specs []mqttsim
 	}
 	room := &NodeConfig{ID: "room-1", Name: "Room 1", Kind: "room"}
 	for _, s := range specs {
-		d := DeviceConfig{ID: s.ID, Name: s.ID, Kind: string(s.Kind), Topic: s.Name}
-		switch s.Dialect {
-		case mqttsim.Tasmota:
-			d.Driver = "tasmota"
-		case mqttsim.Z2M:
-			d.Driver = "zigbee2mqtt"
-		case mqttsim.Shelly1:
-			d.Driver = "shelly"
-		default:
-			d.Driver = "shelly2"
-		}
-		for _, f := range s.Fields().List() {
-			d.Capabilities = append(d.Capabilities, f.String())
-		}
-		if hd := s.Device(); hd.TempMaxK > 0 {
-			d.TemperatureK = &RangeConfig{Min: hd.TempMinK, Max: hd.TempMaxK}
-		}
+		d := simDeviceConfig(s, s.ID)
 		c.Devices = append(c.Devices, d)
 		room.Devices = append(room.Devices, s.ID)
 	}
