@@ -247,38 +247,21 @@ func (s *scanner) number() error {
 // meaning would depend on the reader.
 func decodeQuery(body []byte, ids []string) ([]string, error) {
 	s := scanner{b: body}
-	if err := s.expect('{'); err != nil {
-		return ids, err
-	}
 	seen := false
-	if s.peek() == '}' {
-		s.i++
-	} else {
-		for {
-			k, err := s.key()
-			if err != nil {
-				return ids, err
-			}
-			if string(k) == "devices" {
-				if seen {
-					return ids, fmt.Errorf("%w: \"devices\" given twice", ErrMalformed)
-				}
-				seen = true
-				if ids, err = s.queryDevices(ids); err != nil {
-					return ids, err
-				}
-			} else if err := s.skip(); err != nil {
-				return ids, err
-			}
-			if s.peek() == ',' {
-				s.i++
-				continue
-			}
-			if err := s.expect('}'); err != nil {
-				return ids, err
-			}
-			break
+	err := s.object(func(k []byte) error {
+		if string(k) != "devices" {
+			return s.skip()
 		}
+		if seen {
+			return fmt.Errorf("%w: \"devices\" given twice", ErrMalformed)
+		}
+		seen = true
+		var err error
+		ids, err = s.queryDevices(ids)
+		return err
+	})
+	if err != nil {
+		return ids, err
 	}
 	if s.ws(); s.i < len(s.b) {
 		return ids, s.errf("data after the body")
@@ -287,6 +270,32 @@ func decodeQuery(body []byte, ids []string) ([]string, error) {
 		return ids, fmt.Errorf("%w: no \"devices\" list", ErrMalformed)
 	}
 	return ids, nil
+}
+
+// object reads a JSON object, calling fn with each key; fn must consume
+// the value (s.skip for keys it does not want).
+func (s *scanner) object(fn func(key []byte) error) error {
+	if err := s.expect('{'); err != nil {
+		return err
+	}
+	if s.peek() == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		k, err := s.key()
+		if err != nil {
+			return err
+		}
+		if err := fn(k); err != nil {
+			return err
+		}
+		if s.peek() == ',' {
+			s.i++
+			continue
+		}
+		return s.expect('}')
+	}
 }
 
 func (s *scanner) queryDevices(ids []string) ([]string, error) {
@@ -298,38 +307,21 @@ func (s *scanner) queryDevices(ids []string) ([]string, error) {
 		return ids, nil
 	}
 	for {
-		if err := s.expect('{'); err != nil {
-			return ids, err
-		}
 		id, found := "", false
-		if s.peek() == '}' {
-			s.i++
-		} else {
-			for {
-				k, err := s.key()
-				if err != nil {
-					return ids, err
-				}
-				if string(k) == "id" {
-					if found {
-						return ids, fmt.Errorf("%w: device %d has \"id\" twice", ErrMalformed, len(ids)+1)
-					}
-					if id, err = s.str(); err != nil {
-						return ids, err
-					}
-					found = true
-				} else if err := s.skip(); err != nil {
-					return ids, err
-				}
-				if s.peek() == ',' {
-					s.i++
-					continue
-				}
-				if err := s.expect('}'); err != nil {
-					return ids, err
-				}
-				break
+		err := s.object(func(k []byte) error {
+			if string(k) != "id" {
+				return s.skip()
 			}
+			if found {
+				return fmt.Errorf("%w: device %d has \"id\" twice", ErrMalformed, len(ids)+1)
+			}
+			var err error
+			id, err = s.str()
+			found = true
+			return err
+		})
+		if err != nil {
+			return ids, err
 		}
 		if !found {
 			return ids, fmt.Errorf("%w: device %d has no \"id\"", ErrMalformed, len(ids)+1)
