@@ -49,6 +49,7 @@ type Main struct {
 	Addr     string // the bound HTTP address
 
 	started time.Time
+	cfgMu   sync.Mutex // Config is replaced by Reload while Run reads it
 	wg      sync.WaitGroup
 	lnErr   error
 	lnMu    sync.Mutex
@@ -285,7 +286,7 @@ func (m *Main) Run(ctx context.Context) error {
 		goRun("notifier", m.Notifier.Run)
 	}
 	if m.Alexa != nil {
-		interval := m.Config.Alexa.SyncInterval
+		interval := m.config().Alexa.SyncInterval
 		goRun("alexa", func(ctx context.Context) error { return m.Alexa.Run(ctx, interval) })
 	}
 	if m.Extra != nil {
@@ -296,12 +297,13 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	ln, err := net.Listen("tcp", m.Config.HTTP.Listen)
+	cfg := m.config()
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		cancel()
 		m.wg.Wait()
 		m.close()
-		return fmt.Errorf("http: listen %s: %w", m.Config.HTTP.Listen, err)
+		return fmt.Errorf("http: listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	m.Addr = ln.Addr().String()
 	srv := &http.Server{
@@ -314,7 +316,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
-	m.Log.Info("hubd started", "version", versionString(), "http", m.Addr, "devices", len(m.Hub.Devices()), "data", m.Config.DataDir)
+	m.Log.Info("hubd started", "version", versionString(), "http", m.Addr, "devices", len(m.Hub.Devices()), "data", cfg.DataDir)
 	if m.Ready != nil {
 		m.Ready(m.Addr)
 	}
@@ -365,7 +367,8 @@ func (m *Main) Reload(path string) error {
 	if err != nil {
 		return err
 	}
-	if c.DataDir != m.Config.DataDir || c.HTTP.Listen != m.Config.HTTP.Listen {
+	old := m.config()
+	if c.DataDir != old.DataDir || c.HTTP.Listen != old.HTTP.Listen {
 		return errors.New("reload: data_dir and http.listen change only with a restart")
 	}
 	if (len(c.Serial) > 0) != (m.Serial != nil) || (c.MQTT != nil) != (m.MQTT != nil) {
@@ -417,8 +420,16 @@ func (m *Main) Reload(path string) error {
 	if err := m.DB.PutSite(site); err != nil {
 		return err
 	}
+	m.cfgMu.Lock()
 	m.Config = c
+	m.cfgMu.Unlock()
 	return nil
+}
+
+func (m *Main) config() *Config {
+	m.cfgMu.Lock()
+	defer m.cfgMu.Unlock()
+	return m.Config
 }
 
 // runService runs production: config from path, SIGHUP reloads (a bad file
