@@ -1,0 +1,432 @@
+package broker
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Defaults of Options' zero values.
+const (
+	DefaultMaxPacket      = 256 << 10
+	DefaultQueueLen       = 1024
+	DefaultMaxClients     = 10_000
+	DefaultMaxRetained    = 100_000
+	DefaultSessionExpiry  = 24 * time.Hour
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultWriteTimeout   = 10 * time.Second
+)
+
+// readBuffer is each connection's read buffer: a device's packets are a
+// few hundred bytes, and larger ones are read through it in pieces.
+const readBuffer = 512
+
+// maxQoS2 bounds the QoS 2 packet ids a client may hold open at once.
+const maxQoS2 = 1024
+
+// Message is an application message.
+type Message struct {
+	Topic   string
+	Payload []byte
+	QoS     byte
+	// Retain is the publisher's retain flag; a subscriber sees it set only
+	// on the retained messages replayed when it subscribes.
+	Retain bool
+}
+
+// Client is who a network connection says it is, for Options'
+// Authenticate and CanPublish.
+type Client struct {
+	ID       string
+	Username string
+	Remote   string
+}
+
+// Options configure a Broker. Zero values take the defaults above.
+type Options struct {
+	// Listen is the TCP address to accept clients on.
+	Listen string
+	// Authenticate admits a client; nil admits everyone.
+	Authenticate func(c Client, password []byte) bool
+	// CanPublish says whether a client may publish (or leave a will) on
+	// topic; nil lets everyone publish everywhere. A refused QoS 1
+	// message is still acknowledged, as MQTT 3.1.1 has no way to refuse
+	// one, and then dropped.
+	CanPublish func(c Client, topic string) bool
+	// MaxPacket is the largest packet accepted, in bytes; a client that
+	// sends a larger one is disconnected.
+	MaxPacket int
+	// QueueLen bounds each client's messages waiting to be written or
+	// acknowledged; beyond it messages to that client are dropped and
+	// counted (Stats.Dropped).
+	QueueLen int
+	// MaxClients bounds connected clients; more are refused with "server
+	// unavailable".
+	MaxClients int
+	// MaxRetained bounds retained topics; a retained message on a new
+	// topic beyond it is delivered but not retained.
+	MaxRetained int
+	// SessionExpiry is how long a persistent (clean session off) session
+	// of a client that went away keeps its subscriptions and queue.
+	SessionExpiry time.Duration
+	// ConnectTimeout is how long a new connection has to send CONNECT;
+	// WriteTimeout how long a client has to take what is written to it.
+	ConnectTimeout, WriteTimeout time.Duration
+	// Logger gets connection errors (warn) and routine ends (debug).
+	Logger *slog.Logger
+}
+
+// Stats are the broker's counters.
+type Stats struct {
+	Clients  int    // connected now
+	Sessions int    // connected and persistent ones kept for a client
+	Retained int    // retained topics
+	Received uint64 // PUBLISH packets from clients
+	Sent     uint64 // PUBLISH packets written to clients
+	Dropped  uint64 // messages not queued because a client's queue was full
+	Refused  uint64 // connections refused or ended by a protocol error
+}
+
+// Broker is an MQTT 3.1.1 broker (3.1 clients are accepted too) with
+// QoS 0 and 1 delivery (QoS 2 publishes are taken and delivered at QoS
+// 1), retained messages, wills, keep-alive, persistent sessions and
+// in-process subscribers. Each connection costs one goroutine, which
+// reads; writing is done by a short-lived goroutine while the
+// connection has a backlog.
+type Broker struct {
+	opts Options
+	log  *slog.Logger
+	ln   net.Listener
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	clients  int
+	closed   bool
+	conns    sync.WaitGroup
+
+	subMu sync.RWMutex
+	tree  node
+
+	retMu    sync.RWMutex
+	retained map[string]*Message
+
+	received, sent, dropped, refused atomic.Uint64
+
+	done chan struct{}
+}
+
+// New binds the listener; Serve accepts clients.
+func New(opts Options) (*Broker, error) {
+	if opts.MaxPacket <= 0 {
+		opts.MaxPacket = DefaultMaxPacket
+	}
+	opts.MaxPacket = min(opts.MaxPacket, maxRemaining)
+	if opts.QueueLen <= 0 {
+		opts.QueueLen = DefaultQueueLen
+	}
+	if opts.MaxClients <= 0 {
+		opts.MaxClients = DefaultMaxClients
+	}
+	if opts.MaxRetained <= 0 {
+		opts.MaxRetained = DefaultMaxRetained
+	}
+	if opts.SessionExpiry <= 0 {
+		opts.SessionExpiry = DefaultSessionExpiry
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = DefaultConnectTimeout
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = DefaultWriteTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("broker: listen on %s: %w", opts.Listen, err)
+	}
+	return &Broker{
+		opts:     opts,
+		log:      opts.Logger,
+		ln:       ln,
+		sessions: map[string]*session{},
+		retained: map[string]*Message{},
+		done:     make(chan struct{}),
+	}, nil
+}
+
+// Addr is the bound listen address.
+func (b *Broker) Addr() string { return b.ln.Addr().String() }
+
+// Serve accepts clients until Close; it returns nil after Close.
+func (b *Broker) Serve() error {
+	go b.expire()
+	var delay time.Duration
+	for {
+		conn, err := b.ln.Accept()
+		if err != nil {
+			select {
+			case <-b.done:
+				return nil
+			default:
+			}
+			if retryable(err) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				b.log.Warn("accepting a client failed, retrying", "error", err, "in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("broker: accept: %w", err)
+		}
+		delay = 0
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			conn.Close()
+			return nil
+		}
+		b.conns.Add(1)
+		b.mu.Unlock()
+		go b.serveConn(conn)
+	}
+}
+
+// retryable reports whether an accept error is one to wait out: out of
+// file descriptors, or a connection that went away before it was taken.
+func retryable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) ||
+		errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED)
+}
+
+// Close stops accepting, closes every connection (publishing no wills)
+// and waits for their goroutines.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	close(b.done)
+	var live []*conn
+	for _, s := range b.sessions {
+		s.mu.Lock()
+		if s.c != nil {
+			live = append(live, s.c)
+		}
+		s.mu.Unlock()
+	}
+	b.mu.Unlock()
+	err := b.ln.Close()
+	for _, c := range live {
+		c.shut(ErrClosed)
+	}
+	b.conns.Wait()
+	return err
+}
+
+// Stats returns the counters.
+func (b *Broker) Stats() Stats {
+	b.mu.Lock()
+	st := Stats{Clients: b.clients, Sessions: len(b.sessions)}
+	b.mu.Unlock()
+	b.retMu.RLock()
+	st.Retained = len(b.retained)
+	b.retMu.RUnlock()
+	st.Received, st.Sent, st.Dropped, st.Refused = b.received.Load(), b.sent.Load(), b.dropped.Load(), b.refused.Load()
+	return st
+}
+
+// Publish delivers a message from inside the process (no access check):
+// to network subscribers through their queues, and to Local subscribers
+// on the caller's goroutine before Publish returns. qos above 1 is sent
+// as 1.
+func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) error {
+	if err := ValidTopic(topic); err != nil {
+		return err
+	}
+	if qos > 2 {
+		return fmt.Errorf("broker: publish %s: QoS %d", topic, qos)
+	}
+	select {
+	case <-b.done:
+		return ErrClosed
+	default:
+	}
+	b.route(&Message{Topic: topic, Payload: append([]byte(nil), payload...), QoS: min(qos, 1), Retain: retain})
+	return nil
+}
+
+// Retained returns copies of the retained messages under filter.
+func (b *Broker) Retained(filter string) []Message {
+	if ValidFilter(filter) != nil {
+		return nil
+	}
+	ms := b.retainedUnder(filter)
+	out := make([]Message, len(ms))
+	for i, m := range ms {
+		out[i] = *m
+	}
+	return out
+}
+
+// route retains m if asked and hands it to every matching subscriber.
+func (b *Broker) route(m *Message) {
+	if m.Retain {
+		b.retain(m)
+	}
+	var buf [8]sub
+	b.subMu.RLock()
+	targets := b.tree.match(m.Topic, buf[:0])
+	b.subMu.RUnlock()
+	for _, t := range targets {
+		q := min(m.QoS, t.qos)
+		if t.l != nil {
+			t.l.fn(m.Topic, m.Payload)
+			continue
+		}
+		t.s.enqueue(out{kind: typePublish, msg: m, qos: q})
+	}
+}
+
+// retain stores (or, with an empty payload, forgets) m as its topic's
+// retained message.
+func (b *Broker) retain(m *Message) {
+	b.retMu.Lock()
+	defer b.retMu.Unlock()
+	if len(m.Payload) == 0 {
+		delete(b.retained, m.Topic)
+		return
+	}
+	if _, ok := b.retained[m.Topic]; !ok && len(b.retained) >= b.opts.MaxRetained {
+		b.log.Warn("retained message not kept: the broker holds its maximum of retained topics",
+			"topic", m.Topic, "max", b.opts.MaxRetained)
+		return
+	}
+	b.retained[m.Topic] = m
+}
+
+// expire drops persistent sessions whose client has been away longer
+// than SessionExpiry.
+func (b *Broker) expire() {
+	t := time.NewTicker(min(b.opts.SessionExpiry/4, time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-b.done:
+			return
+		case now := <-t.C:
+			b.mu.Lock()
+			for id, s := range b.sessions {
+				s.mu.Lock()
+				old := s.c == nil && now.Sub(s.left) > b.opts.SessionExpiry
+				s.mu.Unlock()
+				if old {
+					delete(b.sessions, id)
+					b.unsubscribeAll(s)
+				}
+			}
+			b.mu.Unlock()
+		}
+	}
+}
+
+// unsubscribeAll removes every subscription of s.
+func (b *Broker) unsubscribeAll(s *session) {
+	s.mu.Lock()
+	filters := s.subs
+	s.subs = nil
+	s.mu.Unlock()
+	b.subMu.Lock()
+	for f := range filters {
+		b.tree.remove(f, sub{s: s})
+	}
+	b.subMu.Unlock()
+}
+
+// Local is an in-process subscriber: its function is called with each
+// matching message, on the goroutine that published it (a client's
+// reader, or Publish's caller). It must not block.
+type Local struct {
+	b  *Broker
+	fn func(topic string, payload []byte)
+
+	mu      sync.Mutex
+	filters map[string]bool
+}
+
+// NewLocal makes an in-process subscriber; it has no subscriptions yet.
+func (b *Broker) NewLocal(fn func(topic string, payload []byte)) *Local {
+	return &Local{b: b, fn: fn, filters: map[string]bool{}}
+}
+
+// Subscribe adds a filter; a message matching several of l's filters
+// arrives once. Retained messages are not replayed (see Retained).
+func (l *Local) Subscribe(filter string) error {
+	if err := ValidFilter(filter); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.filters[filter] = true
+	l.b.subMu.Lock()
+	l.b.tree.add(filter, sub{l: l, qos: 1})
+	l.b.subMu.Unlock()
+	return nil
+}
+
+// Unsubscribe removes a filter.
+func (l *Local) Unsubscribe(filter string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.filters[filter] {
+		return
+	}
+	delete(l.filters, filter)
+	l.b.subMu.Lock()
+	l.b.tree.remove(filter, sub{l: l})
+	l.b.subMu.Unlock()
+}
+
+// Close removes every filter.
+func (l *Local) Close() {
+	l.mu.Lock()
+	fs := l.filters
+	l.filters = map[string]bool{}
+	l.mu.Unlock()
+	l.b.subMu.Lock()
+	for f := range fs {
+		l.b.tree.remove(f, sub{l: l})
+	}
+	l.b.subMu.Unlock()
+}
+
+// newClientID names a client that connected with an empty id.
+func newClientID() string {
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	return "auto-" + hex.EncodeToString(r[:])
+}
+
+// routine reports whether a connection's end is business as usual.
+func routine(err error) bool {
+	return err == nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrTakenOver) ||
+		errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "connection reset by peer") ||
+		errors.Is(err, errEOF)
+}
+
+// errEOF marks a client that closed its connection between packets.
+var errEOF = errors.New("broker: client closed the connection")
+
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}

@@ -1,0 +1,572 @@
+package broker
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// out is one packet waiting to be written to a client.
+type out struct {
+	kind        byte
+	pid         uint16
+	msg         *Message // PUBLISH
+	qos         byte
+	retain, dup bool
+	raw         []byte // CONNACK, SUBACK: encoded already
+}
+
+// unacked is a QoS 1 message written to a client and not yet
+// acknowledged.
+type unacked struct {
+	pid    uint16
+	msg    *Message
+	retain bool
+}
+
+// session is a client id's state: its subscriptions, and the messages
+// queued for it or awaiting its PUBACK. A persistent session outlives
+// its connection; a clean one ends with it.
+type session struct {
+	b     *Broker
+	id    string
+	clean bool
+
+	mu       sync.Mutex
+	c        *conn // nil while the client is away
+	subs     map[string]byte
+	queue    []out
+	inflight []unacked
+	nextPID  uint16
+	left     time.Time
+}
+
+// enqueue queues o for the client and starts a writer if none runs.
+// Publishes beyond QueueLen are dropped and counted; while the client is
+// away only QoS 1 publishes to a persistent session are kept.
+func (s *session) enqueue(o out) {
+	s.mu.Lock()
+	if o.kind == typePublish {
+		if s.c == nil && (o.qos == 0 || s.clean) {
+			s.mu.Unlock()
+			return
+		}
+		if len(s.queue)+len(s.inflight) >= s.b.opts.QueueLen {
+			s.mu.Unlock()
+			s.b.dropped.Add(1)
+			return
+		}
+	}
+	s.queue = append(s.queue, o)
+	c := s.c
+	start := c != nil && !c.writing
+	if start {
+		c.writing = true
+	}
+	s.mu.Unlock()
+	if start {
+		go c.flush()
+	}
+}
+
+// ack forgets the unacknowledged message pid.
+func (s *session) ack(pid uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, u := range s.inflight {
+		if u.pid == pid {
+			s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
+			if len(s.inflight) == 0 {
+				s.inflight = nil
+			}
+			return
+		}
+	}
+}
+
+// newPID is a packet id not in flight. s.mu is held; QueueLen keeps the
+// flight far below 65,535.
+func (s *session) newPID() uint16 {
+	for {
+		s.nextPID++
+		if s.nextPID == 0 {
+			continue
+		}
+		used := false
+		for _, u := range s.inflight {
+			if u.pid == s.nextPID {
+				used = true
+				break
+			}
+		}
+		if !used {
+			return s.nextPID
+		}
+	}
+}
+
+// conn is one network connection.
+type conn struct {
+	b         *Broker
+	nc        net.Conn
+	s         *session
+	info      Client
+	will      *Message
+	keepAlive time.Duration
+	writing   bool // a flush goroutine runs; guarded by s.mu
+	qos2      map[uint16]bool
+	denied    bool // a refused publish was logged
+
+	once sync.Once
+	why  error
+	done chan struct{} // closed once the connection's end is dealt with
+}
+
+// shut closes the connection, remembering why.
+func (c *conn) shut(why error) {
+	c.once.Do(func() {
+		c.why = why
+		_ = c.nc.Close()
+	})
+}
+
+func (b *Broker) serveConn(nc net.Conn) {
+	defer b.conns.Done()
+	c := &conn{b: b, nc: nc, info: Client{Remote: nc.RemoteAddr().String()}, done: make(chan struct{})}
+	normal, err := c.run()
+	c.end(normal)
+	if c.why != nil && (err == nil || errors.Is(err, net.ErrClosed)) {
+		err = c.why
+	}
+	attrs := []any{"client", c.info.ID, "remote", c.info.Remote}
+	if c.info.Username != "" {
+		attrs = append(attrs, "user", c.info.Username)
+	}
+	if routine(err) {
+		b.log.Debug("client disconnected", append(attrs, "error", err)...)
+		return
+	}
+	b.refused.Add(1)
+	b.log.Warn("client connection ended with an error", append(attrs, "error", err)...)
+}
+
+// run serves the connection until it ends; normal is true when the
+// client said DISCONNECT.
+func (c *conn) run() (normal bool, err error) {
+	b := c.b
+	r := bufio.NewReaderSize(c.nc, readBuffer)
+	_ = c.nc.SetReadDeadline(time.Now().Add(b.opts.ConnectTimeout))
+	h, body, err := readPacket(r, b.opts.MaxPacket)
+	if err != nil {
+		return false, fmt.Errorf("waiting for CONNECT: %w", c.readErr(err, true))
+	}
+	if h>>4 != typeConnect || h&0x0f != 0 {
+		return false, fmt.Errorf("%w: first packet is %s (%#02x), not CONNECT", ErrProtocol, typeNames[h>>4], h)
+	}
+	cp, code, err := parseConnect(body)
+	if err != nil {
+		if code != 0 {
+			c.refuse(code)
+		}
+		return false, err
+	}
+	c.info.ID, c.info.Username = cp.clientID, cp.username
+	if c.info.ID == "" {
+		if !cp.clean {
+			c.refuse(codeBadClientID)
+			return false, fmt.Errorf("%w: an empty client id needs a clean session", ErrRefused)
+		}
+		c.info.ID = newClientID()
+	}
+	if b.opts.Authenticate != nil && !b.opts.Authenticate(c.info, cp.password) {
+		if cp.hasUser {
+			c.refuse(codeBadCredentials)
+			return false, fmt.Errorf("%w: bad user name or password", ErrRefused)
+		}
+		c.refuse(codeNotAuthorized)
+		return false, fmt.Errorf("%w: not authorized (no user name given)", ErrRefused)
+	}
+	if cp.will != nil && b.opts.CanPublish != nil && !b.opts.CanPublish(c.info, cp.will.Topic) {
+		c.refuse(codeNotAuthorized)
+		return false, fmt.Errorf("%w: not allowed to leave a will on %q", ErrRefused, cp.will.Topic)
+	}
+	c.will = cp.will
+	if c.will != nil {
+		c.will.QoS = min(c.will.QoS, 1)
+	}
+	c.keepAlive = time.Duration(cp.keepAlive) * time.Second
+	if err := b.attach(c, cp.clean); err != nil {
+		if errors.Is(err, ErrRefused) {
+			c.refuse(codeUnavailable)
+		}
+		return false, err
+	}
+	for {
+		deadline := time.Time{}
+		if c.keepAlive > 0 {
+			deadline = time.Now().Add(c.keepAlive * 3 / 2)
+		}
+		_ = c.nc.SetReadDeadline(deadline)
+		h, body, err := readPacket(r, b.opts.MaxPacket)
+		if err != nil {
+			return false, c.readErr(err, false)
+		}
+		switch t := h >> 4; {
+		case t == typeDisconnect && h == 0xe0:
+			return true, nil
+		case t == typePublish:
+			err = c.publish(h, body)
+		case t == typePuback && h == 0x40 && len(body) == 2:
+			c.s.ack(uint16(body[0])<<8 | uint16(body[1]))
+		case t == typePubrel && h == 0x62 && len(body) == 2:
+			pid := uint16(body[0])<<8 | uint16(body[1])
+			delete(c.qos2, pid)
+			c.s.enqueue(out{kind: typePubcomp, pid: pid})
+		case t == typeSubscribe && h == 0x82:
+			err = c.subscribe(body)
+		case t == typeUnsubscribe && h == 0xa2:
+			err = c.unsubscribe(body)
+		case t == typePingreq && h == 0xc0 && len(body) == 0:
+			c.s.enqueue(out{kind: typePingresp})
+		default:
+			err = fmt.Errorf("%w: unexpected %s (%#02x, %d bytes)", ErrProtocol, typeNames[t], h, len(body))
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+}
+
+// readErr names why a read failed.
+func (c *conn) readErr(err error, first bool) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF):
+		return errEOF
+	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
+		if first {
+			return fmt.Errorf("%w: no CONNECT within %v", ErrProtocol, c.b.opts.ConnectTimeout)
+		}
+		return fmt.Errorf("%w: nothing heard for %v (keep-alive %v)", ErrKeepAlive, c.keepAlive*3/2, c.keepAlive)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w: connection closed in the middle of a packet", ErrMalformed)
+	}
+	return err
+}
+
+// refuse writes a CONNACK with a refusal code.
+func (c *conn) refuse(code byte) {
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.b.opts.WriteTimeout))
+	_, _ = c.nc.Write([]byte{typeConnack << 4, 2, 0, code})
+}
+
+// attach gives c its session: a new one, or the persistent one of its
+// client id. A connection already using the id is closed first, and its
+// will published, before c is accepted.
+func (b *Broker) attach(c *conn, clean bool) error {
+	for {
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			return ErrClosed
+		}
+		s := b.sessions[c.info.ID]
+		if s != nil {
+			s.mu.Lock()
+			old := s.c
+			s.mu.Unlock()
+			if old != nil {
+				b.mu.Unlock()
+				old.shut(ErrTakenOver)
+				<-old.done
+				continue
+			}
+		}
+		if b.clients >= b.opts.MaxClients {
+			b.mu.Unlock()
+			return fmt.Errorf("%w: %d clients connected, the maximum", ErrRefused, b.opts.MaxClients)
+		}
+		if s != nil && (clean || s.clean) {
+			delete(b.sessions, s.id)
+			b.unsubscribeAll(s)
+			s = nil
+		}
+		present := s != nil
+		if s == nil {
+			s = &session{b: b, id: c.info.ID, clean: clean, subs: map[string]byte{}}
+			b.sessions[s.id] = s
+		}
+		b.clients++
+		var ack byte
+		if present {
+			ack = 1
+		}
+		s.mu.Lock()
+		s.c, c.s = c, s
+		// CONNACK, then what the client did not acknowledge last time
+		// (flagged as a duplicate), then what waited for it.
+		q := make([]out, 0, 1+len(s.inflight)+len(s.queue))
+		q = append(q, out{kind: typeConnack, raw: []byte{typeConnack << 4, 2, ack, codeAccepted}})
+		for _, u := range s.inflight {
+			q = append(q, out{kind: typePublish, msg: u.msg, qos: 1, retain: u.retain, dup: true, pid: u.pid})
+		}
+		s.inflight = nil
+		s.queue = append(q, s.queue...)
+		c.writing = true
+		s.mu.Unlock()
+		b.mu.Unlock()
+		go c.flush()
+		return nil
+	}
+}
+
+// end detaches c from its session, ends a clean session, and publishes
+// the will unless the client said DISCONNECT (or the broker is closing).
+func (c *conn) end(normal bool) {
+	c.shut(nil)
+	defer close(c.done)
+	s := c.s
+	if s == nil {
+		return
+	}
+	b := c.b
+	b.mu.Lock()
+	closing := b.closed
+	s.mu.Lock()
+	s.c = nil
+	s.left = time.Now()
+	if s.clean {
+		s.queue, s.inflight = nil, nil
+	} else {
+		// Keep the QoS 1 messages; control packets were for c alone.
+		kept := s.queue[:0]
+		for _, o := range s.queue {
+			if o.kind == typePublish && o.qos == 1 {
+				o.pid, o.dup = 0, false
+				kept = append(kept, o)
+			}
+		}
+		clear(s.queue[len(kept):])
+		s.queue = kept
+	}
+	s.mu.Unlock()
+	b.clients--
+	if s.clean && b.sessions[s.id] == s {
+		delete(b.sessions, s.id)
+	}
+	b.mu.Unlock()
+	if s.clean {
+		b.unsubscribeAll(s)
+	}
+	if !normal && !closing && c.will != nil {
+		b.route(c.will)
+	}
+}
+
+// flush writes the session's queue while c is its connection and the
+// queue is not empty, then ends.
+func (c *conn) flush() {
+	s := c.s
+	w := writers.Get().(*bufio.Writer)
+	w.Reset(c.nc)
+	defer func() {
+		w.Reset(nil)
+		writers.Put(w)
+	}()
+	for {
+		s.mu.Lock()
+		if s.c != c || len(s.queue) == 0 {
+			c.writing = false
+			s.queue = shrink(s.queue)
+			s.mu.Unlock()
+			return
+		}
+		batch := s.queue
+		s.queue = nil
+		for i := range batch {
+			o := &batch[i]
+			if o.kind == typePublish && o.qos == 1 {
+				if o.pid == 0 {
+					o.pid = s.newPID()
+				}
+				s.inflight = append(s.inflight, unacked{pid: o.pid, msg: o.msg, retain: o.retain})
+			}
+		}
+		s.mu.Unlock()
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.b.opts.WriteTimeout))
+		var err error
+		sent := 0
+		for i := range batch {
+			o := &batch[i]
+			if _, err = w.Write(appendOut(w.AvailableBuffer(), o)); err != nil {
+				break
+			}
+			if o.kind == typePublish {
+				sent++
+			}
+		}
+		if err == nil {
+			err = w.Flush()
+		}
+		c.b.sent.Add(uint64(sent))
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				err = fmt.Errorf("%w (%v): %w", ErrSlowClient, c.b.opts.WriteTimeout, err)
+			}
+			c.shut(err)
+			s.mu.Lock()
+			c.writing = false
+			s.mu.Unlock()
+			return
+		}
+	}
+}
+
+// shrink keeps an empty queue's array unless it is large.
+func shrink(q []out) []out {
+	if cap(q) > 64 {
+		return nil
+	}
+	return q
+}
+
+// appendOut encodes o.
+func appendOut(b []byte, o *out) []byte {
+	switch o.kind {
+	case typePublish:
+		return appendPublish(b, o.msg, o.qos, o.retain, o.dup, o.pid)
+	case typePuback, typePubrec, typePubcomp, typeUnsuback:
+		return append(b, o.kind<<4, 2, byte(o.pid>>8), byte(o.pid))
+	case typePingresp:
+		return append(b, typePingresp<<4, 0)
+	}
+	return append(b, o.raw...)
+}
+
+// publish takes a client's PUBLISH.
+func (c *conn) publish(h byte, body []byte) error {
+	p, err := parsePublish(h, body)
+	if err != nil {
+		return err
+	}
+	b := c.b
+	b.received.Add(1)
+	allowed := b.opts.CanPublish == nil || b.opts.CanPublish(c.info, p.msg.Topic)
+	if !allowed && !c.denied {
+		c.denied = true
+		b.log.Warn("client may not publish on this topic; message dropped (further ones from this connection are not logged)",
+			"client", c.info.ID, "user", c.info.Username, "topic", p.msg.Topic)
+	}
+	m := p.msg
+	m.QoS = min(m.QoS, 1)
+	switch p.msg.QoS {
+	case 0:
+		if allowed {
+			b.route(&m)
+		}
+	case 1:
+		if allowed {
+			b.route(&m)
+		}
+		c.s.enqueue(out{kind: typePuback, pid: p.pid})
+	case 2:
+		if !c.qos2[p.pid] {
+			if len(c.qos2) >= maxQoS2 {
+				return fmt.Errorf("%w: more than %d QoS 2 messages awaiting PUBREL", ErrProtocol, maxQoS2)
+			}
+			if c.qos2 == nil {
+				c.qos2 = map[uint16]bool{}
+			}
+			c.qos2[p.pid] = true
+			if allowed {
+				b.route(&m)
+			}
+		}
+		c.s.enqueue(out{kind: typePubrec, pid: p.pid})
+	}
+	return nil
+}
+
+// subscribe takes a SUBSCRIBE: grants at most QoS 1, refuses malformed
+// filters one by one, then replays the retained messages.
+func (c *conn) subscribe(body []byte) error {
+	pid, reqs, err := parseSubscribe(body, true)
+	if err != nil {
+		return err
+	}
+	b, s := c.b, c.s
+	ack := make([]byte, 0, 5+len(reqs))
+	ack = append(ack, typeSuback<<4)
+	ack = appendLength(ack, 2+len(reqs))
+	ack = append(ack, byte(pid>>8), byte(pid))
+	for _, r := range reqs {
+		if r.qos == 0x80 {
+			ack = append(ack, 0x80)
+			continue
+		}
+		q := min(r.qos, 1)
+		ack = append(ack, q)
+		s.mu.Lock()
+		s.subs[r.filter] = q
+		s.mu.Unlock()
+		b.subMu.Lock()
+		b.tree.add(r.filter, sub{s: s, qos: q})
+		b.subMu.Unlock()
+	}
+	s.enqueue(out{kind: typeSuback, raw: ack})
+	for i, r := range reqs {
+		if ack[len(ack)-len(reqs)+i] == 0x80 {
+			continue
+		}
+		for _, m := range b.retainedUnder(r.filter) {
+			s.enqueue(out{kind: typePublish, msg: m, qos: min(m.QoS, r.qos, 1), retain: true})
+		}
+	}
+	return nil
+}
+
+func (c *conn) unsubscribe(body []byte) error {
+	pid, reqs, err := parseSubscribe(body, false)
+	if err != nil {
+		return err
+	}
+	b, s := c.b, c.s
+	for _, r := range reqs {
+		s.mu.Lock()
+		_, ok := s.subs[r.filter]
+		delete(s.subs, r.filter)
+		s.mu.Unlock()
+		if ok {
+			b.subMu.Lock()
+			b.tree.remove(r.filter, sub{s: s})
+			b.subMu.Unlock()
+		}
+	}
+	s.enqueue(out{kind: typeUnsuback, pid: pid})
+	return nil
+}
+
+// retainedUnder returns the retained messages under filter.
+func (b *Broker) retainedUnder(filter string) []*Message {
+	b.retMu.RLock()
+	defer b.retMu.RUnlock()
+	if !wildcard(filter) {
+		if m := b.retained[filter]; m != nil {
+			return []*Message{m}
+		}
+		return nil
+	}
+	var ms []*Message
+	for t, m := range b.retained {
+		if Matches(filter, t) {
+			ms = append(ms, m)
+		}
+	}
+	return ms
+}

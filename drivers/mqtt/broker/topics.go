@@ -1,0 +1,206 @@
+package broker
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// maxTopic is the longest topic a length prefix can carry.
+const maxTopic = 65535
+
+func validText(kind, s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%w: empty %s", ErrBadTopic, kind)
+	case len(s) > maxTopic:
+		return fmt.Errorf("%w: %s of %d bytes", ErrBadTopic, kind, len(s))
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%w: %s %q is not UTF-8", ErrBadTopic, kind, s)
+	case strings.IndexByte(s, 0) >= 0:
+		return fmt.Errorf("%w: %s %q holds U+0000", ErrBadTopic, kind, s)
+	}
+	return nil
+}
+
+// ValidTopic checks a topic name one publishes to: not empty, UTF-8,
+// no wildcards.
+func ValidTopic(topic string) error {
+	if err := validText("topic", topic); err != nil {
+		return err
+	}
+	if strings.ContainsAny(topic, "+#") {
+		return fmt.Errorf("%w: topic %q holds a wildcard", ErrBadTopic, topic)
+	}
+	return nil
+}
+
+// ValidFilter checks a subscription's topic filter: '+' only as a whole
+// level, '#' only as the whole last level.
+func ValidFilter(filter string) error {
+	if err := validText("filter", filter); err != nil {
+		return err
+	}
+	rest := filter
+	for {
+		level, tail, more := strings.Cut(rest, "/")
+		if len(level) > 1 && strings.ContainsAny(level, "+#") || level == "#" && more {
+			return fmt.Errorf("%w: filter %q: a wildcard must be a whole level, and '#' the last", ErrBadTopic, filter)
+		}
+		if !more {
+			return nil
+		}
+		rest = tail
+	}
+}
+
+// Matches reports whether topic falls under filter (both valid). As the
+// protocol says, a filter starting with a wildcard does not match topics
+// starting with '$'.
+func Matches(filter, topic string) bool {
+	if strings.HasPrefix(topic, "$") && (filter[0] == '+' || filter[0] == '#') {
+		return false
+	}
+	for {
+		fl, frest, fmore := strings.Cut(filter, "/")
+		if fl == "#" {
+			return true
+		}
+		tl, trest, tmore := strings.Cut(topic, "/")
+		if fl != "+" && fl != tl {
+			return false
+		}
+		switch {
+		case !fmore && !tmore:
+			return true
+		case !tmore:
+			return frest == "#" // "a/#" matches "a"
+		case !fmore:
+			return false
+		}
+		filter, topic = frest, trest
+	}
+}
+
+// wildcard reports whether a filter has '+' or '#'.
+func wildcard(filter string) bool { return strings.ContainsAny(filter, "+#") }
+
+// sub is one subscriber of a filter: a network session or an in-process
+// Local, with the QoS it was granted.
+type sub struct {
+	s   *session
+	l   *Local
+	qos byte
+}
+
+func (a sub) same(b sub) bool { return a.s == b.s && a.l == b.l }
+
+// node is a level of the subscription tree.
+type node struct {
+	children map[string]*node
+	subs     []sub
+}
+
+// add subscribes x to filter, replacing an earlier grant.
+func (n *node) add(filter string, x sub) {
+	for _, level := range strings.Split(filter, "/") {
+		c := n.children[level]
+		if c == nil {
+			if n.children == nil {
+				n.children = map[string]*node{}
+			}
+			c = &node{}
+			n.children[level] = c
+		}
+		n = c
+	}
+	for i := range n.subs {
+		if n.subs[i].same(x) {
+			n.subs[i].qos = x.qos
+			return
+		}
+	}
+	n.subs = append(n.subs, x)
+}
+
+// remove drops x's subscription to filter and prunes emptied levels. It
+// reports whether n itself is now empty.
+func (n *node) remove(filter string, x sub) bool {
+	level, rest, more := strings.Cut(filter, "/")
+	c := n.children[level]
+	if c == nil {
+		return false
+	}
+	if more {
+		if c.remove(rest, x) {
+			delete(n.children, level)
+		}
+	} else {
+		for i := range c.subs {
+			if c.subs[i].same(x) {
+				last := len(c.subs) - 1
+				c.subs[i] = c.subs[last]
+				c.subs[last] = sub{}
+				c.subs = c.subs[:last]
+				if last == 0 {
+					c.subs = nil
+				}
+				break
+			}
+		}
+		if len(c.subs) == 0 && len(c.children) == 0 {
+			delete(n.children, level)
+		}
+	}
+	return len(n.subs) == 0 && len(n.children) == 0
+}
+
+// match appends to out the subscribers whose filters match topic, one
+// entry per subscriber with the highest QoS it holds.
+func (n *node) match(topic string, out []sub) []sub {
+	dollar := strings.HasPrefix(topic, "$")
+	return n.walk(topic, !dollar, out)
+}
+
+func (n *node) walk(topic string, wild bool, out []sub) []sub {
+	level, rest, more := strings.Cut(topic, "/")
+	if wild {
+		if c := n.children["#"]; c != nil {
+			out = merge(out, c.subs)
+		}
+		if c := n.children["+"]; c != nil {
+			out = c.next(rest, more, out)
+		}
+	}
+	if c := n.children[level]; c != nil {
+		out = c.next(rest, more, out)
+	}
+	return out
+}
+
+func (n *node) next(rest string, more bool, out []sub) []sub {
+	if more {
+		return n.walk(rest, true, out)
+	}
+	out = merge(out, n.subs)
+	if c := n.children["#"]; c != nil {
+		out = merge(out, c.subs)
+	}
+	return out
+}
+
+// merge adds subs to out, keeping one entry per subscriber (the highest
+// QoS): the protocol allows one copy where filters overlap.
+func merge(out, subs []sub) []sub {
+next:
+	for _, x := range subs {
+		for i := range out {
+			if out[i].same(x) {
+				out[i].qos = max(out[i].qos, x.qos)
+				continue next
+			}
+		}
+		out = append(out, x)
+	}
+	return out
+}
