@@ -1,118 +1,138 @@
 package web
 
 import (
+	"maps"
 	"net/http"
 	rtmetrics "runtime/metrics"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // maxEndpoints caps the endpoint label of the API latency histogram, so a
 // caller passing raw paths can not grow the series without bound.
 const maxEndpoints = 64
 
-// metrics owns the Prometheus registry of /metrics. Everything but the API
-// latency histogram is read from the hub and Options functions at scrape
-// time by collector, so the numbers are never stale or double-counted.
-type metrics struct {
-	reg     *prometheus.Registry
-	api     *prometheus.HistogramVec
-	handler http.Handler
+// apiBuckets are the bounds of the API latency histogram, in seconds.
+var apiBuckets = newBuckets(.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5)
 
-	mu        sync.Mutex
-	endpoints map[string]bool
+// The families of /metrics.
+var (
+	mAPI = newMetricDesc("hubd_api_request_duration_seconds", "Time to answer a voice platform API request, by endpoint and HTTP status.", kindHistogram, "endpoint", "code")
+
+	mBuild          = gaugeDesc("build_info", "Version, commit and architecture of the running hubd; always 1.", "version", "commit", "goarch")
+	mStart          = gaugeDesc("start_time_seconds", "When hubd started, in Unix seconds.")
+	mDevices        = gaugeDesc("devices", "Devices by reachability (online: heard from and not stale).", "state")
+	mReports        = counterDesc("reports_total", "Device reports applied or rejected, by driver.", "driver", "result")
+	mCommands       = counterDesc("commands_total", "Commands sent to devices, by driver and result.", "driver", "result")
+	mBusOpen        = gaugeDesc("serial_bus_open", "1 when the serial port is open.", "bus")
+	mBusFrames      = counterDesc("serial_frames_total", "Serial frames by bus and direction.", "bus", "direction")
+	mBusCRC         = counterDesc("serial_crc_errors_total", "Serial frames dropped for a bad CRC.", "bus")
+	mBusTimeouts    = counterDesc("serial_timeouts_total", "Serial requests that got no answer in time.", "bus")
+	mBusReconnects  = counterDesc("serial_reconnects_total", "Times a serial port was reopened.", "bus")
+	mMQTTUp         = gaugeDesc("mqtt_connected", "1 when connected to the MQTT broker.", "broker")
+	mMQTTReconnects = counterDesc("mqtt_reconnects_total", "MQTT reconnections.", "broker")
+	mMQTTMsgs       = counterDesc("mqtt_messages_total", "MQTT messages by direction (in, out, bad: received but not understood).", "broker", "direction")
+	mAlexaCalls     = counterDesc("alexa_calls_total", "Alexa API calls by result.", "result")
+	mAlexaLastOK    = gaugeDesc("alexa_sync_last_success_timestamp_seconds", "When the Alexa sync last succeeded (0: never).")
+	mAlexaPending   = gaugeDesc("alexa_sync_pending_steps", "Steps of the Alexa sync plan not yet done.")
+	mAlexaUnits     = gaugeDesc("alexa_units", "Site nodes by whether Alexa has a unit for them.", "state")
+	mNotifications  = counterDesc("notifications_total", "Yandex state notifications by result.", "result")
+	mNotifyPending  = gaugeDesc("notifications_pending", "Yandex state notifications waiting to be sent.")
+	mStoreSize      = gaugeDesc("store_size_bytes", "Size of the state file.")
+	mSSEClients     = gaugeDesc("web_live_clients", "Status pages connected to the live feed.")
+	mSSEDropped     = counterDesc("web_live_clients_dropped_total", "Live-feed clients dropped for reading too slowly.")
+	mFeedLost       = counterDesc("web_feed_changes_lost_total", "Hub changes the live feed missed (each caused a full resync).")
+	mGoMemory       = gaugeDesc("go_memory_bytes", "Memory the Go runtime holds, by class (heap: in use by objects and their spans' free room; stacks: goroutine stacks; heap_free: free, not yet returned to the OS; total: mapped).", "class")
+	mGoroutines     = gaugeDesc("goroutines", "Goroutines running now.")
+)
+
+func gaugeDesc(name, help string, labels ...string) *metricDesc {
+	return newMetricDesc("hubd_"+name, help, kindGauge, labels...)
 }
 
-var _ prometheus.Collector = (*collector)(nil)
+func counterDesc(name, help string, labels ...string) *metricDesc {
+	return newMetricDesc("hubd_"+name, help, kindCounter, labels...)
+}
+
+// metrics serves /metrics. Everything but the API latency histogram is read
+// from the hub and Options functions at scrape time, so the numbers are
+// never stale or double-counted.
+type metrics struct {
+	s       *Server
+	handler http.Handler // what server.go routes GET /metrics to
+
+	// api holds the API latency series. ObserveAPI reads it without a
+	// lock; a new series copies the map under mu (at most a few hundred
+	// series, made once each).
+	api       atomic.Pointer[map[apiKey]*histogram]
+	mu        sync.Mutex
+	endpoints map[string]bool // endpoint labels in use, at most maxEndpoints+1 ("other")
+	lastSize  atomic.Int64    // bytes of the last scrape, to size the next one's buffer
+}
+
+// apiKey names one series of the API latency histogram.
+type apiKey struct {
+	endpoint string
+	status   int
+}
 
 func newMetrics(s *Server) *metrics {
-	m := &metrics{reg: prometheus.NewRegistry(), endpoints: map[string]bool{}}
-	m.api = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "hubd_api_request_duration_seconds",
-		Help:    "Time to answer a voice platform API request, by endpoint and HTTP status.",
-		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-	}, []string{"endpoint", "code"})
-	m.reg.MustRegister(m.api, newCollector(s))
-	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	m := &metrics{s: s, endpoints: map[string]bool{}}
+	m.api.Store(&map[apiKey]*histogram{})
+	m.handler = http.HandlerFunc(m.serve)
 	return m
 }
 
 // ObserveAPI records one API request; the Yandex package's Observe hook is
 // wired here. Endpoints beyond the first 64 distinct ones count as "other".
+// It is on every voice request's path: once a series exists, it costs a
+// map lookup and two atomic adds, and takes no lock.
 func (s *Server) ObserveAPI(endpoint string, status int, d time.Duration) {
 	m := s.metrics
+	h := (*m.api.Load())[apiKey{endpoint, status}]
+	if h == nil {
+		h = m.apiSeries(endpoint, status)
+	}
+	h.observe(d)
+}
+
+// apiSeries finds or makes the series for endpoint and status, applying
+// the endpoint cap.
+func (m *metrics) apiSeries(endpoint string, status int) *histogram {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	if !m.endpoints[endpoint] {
 		if len(m.endpoints) >= maxEndpoints {
 			endpoint = "other"
 		}
 		m.endpoints[endpoint] = true
 	}
-	m.mu.Unlock()
-	m.api.WithLabelValues(endpoint, strconv.Itoa(status)).Observe(d.Seconds())
+	k := apiKey{endpoint, status}
+	old := *m.api.Load()
+	if h := old[k]; h != nil {
+		return h
+	}
+	h := newHistogram(apiBuckets)
+	series := make(map[apiKey]*histogram, len(old)+1)
+	maps.Copy(series, old)
+	series[k] = h
+	m.api.Store(&series)
+	return h
 }
 
-type collector struct {
-	s *Server
-
-	build, start, devices, reports, commands               *prometheus.Desc
-	busOpen, busFrames, busCRC, busTimeouts, busReconnects *prometheus.Desc
-	mqttUp, mqttReconnects, mqttMsgs                       *prometheus.Desc
-	alexaCalls, alexaLastOK, alexaPending, alexaUnits      *prometheus.Desc
-	notifications, notifyPending, storeSize, sseClients    *prometheus.Desc
-	sseDropped, feedLost                                   *prometheus.Desc
-	goMemory, goroutines                                   *prometheus.Desc
-}
-
-func newCollector(s *Server) *collector {
-	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc("hubd_"+name, help, labels, nil)
+// serve writes the exposition (GET and HEAD, as routed).
+func (m *metrics) serve(w http.ResponseWriter, r *http.Request) {
+	b := m.collect().appendText(make([]byte, 0, m.lastSize.Load()+1024))
+	m.lastSize.Store(int64(len(b)))
+	h := w.Header()
+	h.Set("Content-Type", expoContentType)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	if r.Method == http.MethodHead {
+		return
 	}
-	return &collector{
-		s:              s,
-		build:          d("build_info", "Version, commit and architecture of the running hubd; always 1.", "version", "commit", "goarch"),
-		start:          d("start_time_seconds", "When hubd started, in Unix seconds."),
-		devices:        d("devices", "Devices by reachability (online: heard from and not stale).", "state"),
-		reports:        d("reports_total", "Device reports applied or rejected, by driver.", "driver", "result"),
-		commands:       d("commands_total", "Commands sent to devices, by driver and result.", "driver", "result"),
-		busOpen:        d("serial_bus_open", "1 when the serial port is open.", "bus"),
-		busFrames:      d("serial_frames_total", "Serial frames by bus and direction.", "bus", "direction"),
-		busCRC:         d("serial_crc_errors_total", "Serial frames dropped for a bad CRC.", "bus"),
-		busTimeouts:    d("serial_timeouts_total", "Serial requests that got no answer in time.", "bus"),
-		busReconnects:  d("serial_reconnects_total", "Times a serial port was reopened.", "bus"),
-		mqttUp:         d("mqtt_connected", "1 when connected to the MQTT broker.", "broker"),
-		mqttReconnects: d("mqtt_reconnects_total", "MQTT reconnections.", "broker"),
-		mqttMsgs:       d("mqtt_messages_total", "MQTT messages by direction (in, out, bad: received but not understood).", "broker", "direction"),
-		alexaCalls:     d("alexa_calls_total", "Alexa API calls by result.", "result"),
-		alexaLastOK:    d("alexa_sync_last_success_timestamp_seconds", "When the Alexa sync last succeeded (0: never)."),
-		alexaPending:   d("alexa_sync_pending_steps", "Steps of the Alexa sync plan not yet done."),
-		alexaUnits:     d("alexa_units", "Site nodes by whether Alexa has a unit for them.", "state"),
-		notifications:  d("notifications_total", "Yandex state notifications by result.", "result"),
-		notifyPending:  d("notifications_pending", "Yandex state notifications waiting to be sent."),
-		storeSize:      d("store_size_bytes", "Size of the state file."),
-		sseClients:     d("web_live_clients", "Status pages connected to the live feed."),
-		sseDropped:     d("web_live_clients_dropped_total", "Live-feed clients dropped for reading too slowly."),
-		feedLost:       d("web_feed_changes_lost_total", "Hub changes the live feed missed (each caused a full resync)."),
-		goMemory:       d("go_memory_bytes", "Memory the Go runtime holds, by class (heap: in use by objects and their spans' free room; stacks: goroutine stacks; heap_free: free, not yet returned to the OS; total: mapped).", "class"),
-		goroutines:     d("goroutines", "Goroutines running now."),
-	}
-}
-
-func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{
-		c.build, c.start, c.devices, c.reports, c.commands,
-		c.busOpen, c.busFrames, c.busCRC, c.busTimeouts, c.busReconnects,
-		c.mqttUp, c.mqttReconnects, c.mqttMsgs,
-		c.alexaCalls, c.alexaLastOK, c.alexaPending, c.alexaUnits,
-		c.notifications, c.notifyPending, c.storeSize, c.sseClients,
-		c.sseDropped, c.feedLost, c.goMemory, c.goroutines,
-	} {
-		ch <- d
-	}
+	w.Write(b) // an error means the scraper went away; nothing to do
 }
 
 func b2f(b bool) float64 {
@@ -122,23 +142,25 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	s := c.s
+// collect reads every figure now.
+func (m *metrics) collect() *exposition {
+	s := m.s
 	o := &s.opts
-	gauge := func(d *prometheus.Desc, v float64, l ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	e := newExposition()
+	count := func(d *metricDesc, v uint64, l ...string) { e.add(d, float64(v), l...) }
+
+	for k, h := range *m.api.Load() {
+		e.addHistogram(mAPI, h.snapshot(), k.endpoint, strconv.Itoa(k.status))
 	}
-	counter := func(d *prometheus.Desc, v uint64, l ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
-	}
-	gauge(c.build, 1, o.Version, o.Commit, goarch())
-	gauge(c.start, float64(o.Started.UnixNano())/1e9)
+
+	e.add(mBuild, 1, o.Version, o.Commit, goarch())
+	e.add(mStart, float64(o.Started.UnixNano())/1e9)
 	rt := readRuntime()
-	gauge(c.goMemory, rt.heap, "heap")
-	gauge(c.goMemory, rt.stacks, "stacks")
-	gauge(c.goMemory, rt.heapFree, "heap_free")
-	gauge(c.goMemory, rt.total, "total")
-	gauge(c.goroutines, rt.goroutines)
+	e.add(mGoMemory, rt.heap, "heap")
+	e.add(mGoMemory, rt.stacks, "stacks")
+	e.add(mGoMemory, rt.heapFree, "heap_free")
+	e.add(mGoMemory, rt.total, "total")
+	e.add(mGoroutines, rt.goroutines)
 
 	var online, offline int
 	for _, d := range s.h.Devices() {
@@ -148,60 +170,52 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			offline++
 		}
 	}
-	gauge(c.devices, float64(online), "online")
-	gauge(c.devices, float64(offline), "offline")
+	e.add(mDevices, float64(online), "online")
+	e.add(mDevices, float64(offline), "offline")
 
 	st := s.h.Stats()
 	for drv, n := range st.Reports {
-		counter(c.reports, n, drv, "ok")
+		count(mReports, n, drv, "ok")
 	}
 	for drv, n := range st.Rejected {
-		counter(c.reports, n, drv, "rejected")
+		count(mReports, n, drv, "rejected")
 	}
 	for k, n := range st.Commands {
-		counter(c.commands, n, k[0], k[1])
+		count(mCommands, n, k[0], k[1])
 	}
 
+	// Two buses or brokers of the same name: the exposition keeps the
+	// first one's series, as a duplicate label set would fail the scrape.
 	if o.Buses != nil {
-		seen := map[string]bool{}
 		for _, b := range o.Buses() {
-			if seen[b.Name] {
-				continue // duplicate label sets would fail the scrape
-			}
-			seen[b.Name] = true
-			gauge(c.busOpen, b2f(b.Open), b.Name)
-			counter(c.busFrames, b.FramesIn, b.Name, "in")
-			counter(c.busFrames, b.FramesOut, b.Name, "out")
-			counter(c.busCRC, b.CRCErrors, b.Name)
-			counter(c.busTimeouts, b.Timeouts, b.Name)
-			counter(c.busReconnects, b.Reconnects, b.Name)
+			e.add(mBusOpen, b2f(b.Open), b.Name)
+			count(mBusFrames, b.FramesIn, b.Name, "in")
+			count(mBusFrames, b.FramesOut, b.Name, "out")
+			count(mBusCRC, b.CRCErrors, b.Name)
+			count(mBusTimeouts, b.Timeouts, b.Name)
+			count(mBusReconnects, b.Reconnects, b.Name)
 		}
 	}
 	if o.Brokers != nil {
-		seen := map[string]bool{}
 		for _, b := range o.Brokers() {
-			if seen[b.Broker] {
-				continue
-			}
-			seen[b.Broker] = true
-			gauge(c.mqttUp, b2f(b.Connected), b.Broker)
-			counter(c.mqttReconnects, b.Reconnects, b.Broker)
-			counter(c.mqttMsgs, b.MsgsIn, b.Broker, "in")
-			counter(c.mqttMsgs, b.MsgsOut, b.Broker, "out")
-			counter(c.mqttMsgs, b.BadMsgs, b.Broker, "bad")
+			e.add(mMQTTUp, b2f(b.Connected), b.Broker)
+			count(mMQTTReconnects, b.Reconnects, b.Broker)
+			count(mMQTTMsgs, b.MsgsIn, b.Broker, "in")
+			count(mMQTTMsgs, b.MsgsOut, b.Broker, "out")
+			count(mMQTTMsgs, b.BadMsgs, b.Broker, "bad")
 		}
 	}
 	if o.Alexa != nil {
 		a := o.Alexa()
 		failed := min(a.CallsFailed, a.Calls)
-		counter(c.alexaCalls, a.Calls-failed, "ok")
-		counter(c.alexaCalls, failed, "error")
+		count(mAlexaCalls, a.Calls-failed, "ok")
+		count(mAlexaCalls, failed, "error")
 		var last float64
 		if !a.LastOK.IsZero() {
 			last = float64(a.LastOK.UnixNano()) / 1e9
 		}
-		gauge(c.alexaLastOK, last)
-		gauge(c.alexaPending, float64(len(a.Plan)))
+		e.add(mAlexaLastOK, last)
+		e.add(mAlexaPending, float64(len(a.Plan)))
 		var synced, unsynced int
 		for _, u := range a.Units {
 			if u.UnitID != "" {
@@ -210,21 +224,22 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				unsynced++
 			}
 		}
-		gauge(c.alexaUnits, float64(synced), "synced")
-		gauge(c.alexaUnits, float64(unsynced), "pending")
+		e.add(mAlexaUnits, float64(synced), "synced")
+		e.add(mAlexaUnits, float64(unsynced), "pending")
 	}
 	if o.Notifier != nil {
 		n := o.Notifier()
-		counter(c.notifications, n.Sent, "sent")
-		counter(c.notifications, n.Failed, "failed")
-		gauge(c.notifyPending, float64(n.Pending))
+		count(mNotifications, n.Sent, "sent")
+		count(mNotifications, n.Failed, "failed")
+		e.add(mNotifyPending, float64(n.Pending))
 	}
 	if o.StoreSize != nil {
-		gauge(c.storeSize, float64(o.StoreSize()))
+		e.add(mStoreSize, float64(o.StoreSize()))
 	}
-	gauge(c.sseClients, float64(s.feed.count()))
-	counter(c.sseDropped, s.feed.dropped.Load())
-	counter(c.feedLost, s.feed.lostChange.Load())
+	e.add(mSSEClients, float64(s.feed.count()))
+	count(mSSEDropped, s.feed.dropped.Load())
+	count(mFeedLost, s.feed.lostChange.Load())
+	return e
 }
 
 // runtimeFigures are the Go runtime's memory and goroutines, for /metrics.
