@@ -13,6 +13,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -97,6 +98,12 @@ type serviceCtl struct {
 	log           *slog.Logger // nil discards
 	// ensureUser makes sure the service user exists (install only).
 	ensureUser func() error
+	// configReadable reports whether the service user can read the config
+	// (install only; nil skips the check).
+	configReadable func(path string) (bool, error)
+	// unitState asks systemd for the unit's LoadState, ActiveState and
+	// SubState (status only; nil falls back to the library's answer).
+	unitState func() (load, active, sub string, err error)
 }
 
 // serviceControl runs `hubd <action>` for one of install, uninstall, start,
@@ -152,6 +159,10 @@ func serviceControl(action, configPath string, logger *slog.Logger) error {
 		out:           os.Stdout,
 		log:           logger,
 		ensureUser:    ensureServiceUser,
+		configReadable: func(p string) (bool, error) {
+			return readableBy(p, serviceUser)
+		},
+		unitState: systemdUnitState,
 	}
 	return c.do(action)
 }
@@ -183,6 +194,14 @@ func (c *serviceCtl) do(action string) error {
 				return err
 			}
 		}
+		if c.configReadable != nil {
+			// The unit runs as hubd: a config only root can read makes
+			// every start fail with "permission denied".
+			if ok, err := c.configReadable(c.config); err == nil && !ok {
+				fmt.Fprintf(c.out, "note: user %s cannot read %s; give it to group %s: chgrp %s %s && chmod 0640 %s\n",
+					serviceUser, c.config, serviceUser, serviceUser, c.config, c.config)
+			}
+		}
 		if err := c.svc.Install(); err != nil {
 			return c.mapErr("install", err)
 		}
@@ -206,8 +225,14 @@ func (c *serviceCtl) do(action string) error {
 		fmt.Fprintf(c.out, "hubd: uninstalled %s; state in /var/lib/hubd and the config are kept\n", c.unitPath)
 		return nil
 	case "status":
-		st, err := c.svc.Status()
-		msg, err := statusMessage(st, err, own || packaged != "")
+		var msg string
+		var err error
+		if c.unitState != nil {
+			msg, err = unitStatusMessage(c.unitState())
+		} else {
+			st, serr := c.svc.Status()
+			msg, err = statusMessage(st, serr, own || packaged != "")
+		}
 		if msg != "" {
 			fmt.Fprintln(c.out, "hubd:", msg)
 		}
@@ -278,6 +303,88 @@ func statusMessage(st service.Status, err error, unitExists bool) (string, error
 		return "", fmt.Errorf("service: status: %w", err)
 	}
 	return "unknown", nil
+}
+
+// systemdUnitState asks systemctl for the unit's states. kardianos/service
+// reads `systemctl is-active` and takes "activating" for running, also when
+// the daemon crashed and waits for its restart, and "reloading" or
+// "deactivating" for not installed.
+func systemdUnitState() (load, active, sub string, err error) {
+	out, err := exec.Command("systemctl", "show", "--property=LoadState,ActiveState,SubState", serviceName+".service").Output()
+	if err != nil {
+		return "", "", "", fmt.Errorf("systemctl show: %w", err)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(l), "=")
+		switch k {
+		case "LoadState":
+			load = v
+		case "ActiveState":
+			active = v
+		case "SubState":
+			sub = v
+		}
+	}
+	if load == "" || active == "" {
+		return "", "", "", fmt.Errorf("systemctl show: unexpected output %q", out)
+	}
+	return load, active, sub, nil
+}
+
+// unitStatusMessage maps systemd's unit states to what `hubd status` says.
+// A crashed daemon waiting for its restart and a failed unit are errors.
+func unitStatusMessage(load, active, sub string, err error) (string, error) {
+	const see = " (see `journalctl -u hubd`"
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("service: status: %w", err)
+	case load == "not-found":
+		return "not installed", nil
+	case active == "active" || active == "reloading":
+		return "running", nil
+	case active == "activating" && sub == "auto-restart":
+		return "failing: it exited and systemd restarts it shortly" + see + ")", errServiceFailed
+	case active == "activating":
+		return "starting", nil
+	case active == "deactivating":
+		return "stopping", nil
+	case active == "inactive":
+		return "stopped", nil
+	case active == "failed":
+		return "failed" + see + "; `systemctl reset-failed hubd` re-arms restarts)", errServiceFailed
+	}
+	return active + " (" + sub + ")", nil
+}
+
+// readableBy reports whether the account name may read path, judged by the
+// file's owner, group and mode bits (ACLs are not looked at).
+func readableBy(path, name string) (bool, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return false, err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false, fmt.Errorf("%s: no owner information", path)
+	}
+	perm := fi.Mode().Perm()
+	if u.Uid == strconv.FormatUint(uint64(st.Uid), 10) {
+		return perm&0o400 != 0, nil
+	}
+	gids, err := u.GroupIds()
+	if err != nil {
+		return false, err
+	}
+	for _, g := range gids {
+		if g == strconv.FormatUint(uint64(st.Gid), 10) {
+			return perm&0o040 != 0, nil
+		}
+	}
+	return perm&0o004 != 0, nil
 }
 
 // unitPathOK matches paths the unit can hold without systemd quoting, and
