@@ -1180,7 +1180,7 @@ type Stats struct {
 func (d *Driver) Stats() Stats {
 	st := Stats{Dropped: d.dropped.Load(), Connects: d.connects.Load(), Attempts: d.attempts.Load(), Refreshes: d.refreshes.Load()}
 	if d.broker != nil {
-		st.BrokerDropped = uint64(max(0, atomic.LoadInt64(&d.broker.srv.Info.MessagesDropped)))
+		st.BrokerDropped = d.broker.srv.Stats().Dropped
 	}
 	return st
 }

@@ -212,7 +212,7 @@ func TestBroker_GracefulStop_LogsNoEmptyWarnings(t *testing.T) {
 			t.Errorf("empty warning: %s", line)
 		}
 	}
-	if !strings.Contains(out, `level=DEBUG msg="client connection ended"`) {
+	if !strings.Contains(out, `level=DEBUG msg="client disconnected"`) {
 		t.Errorf("no connection end logged at debug:\n%s", out)
 	}
 }

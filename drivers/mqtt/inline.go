@@ -7,8 +7,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
+
+	"hubd/drivers/mqtt/broker"
 )
 
 // conn is what the driver needs of its broker connection: a paho client
@@ -30,9 +30,6 @@ var (
 // errInlineClosed is the error of a publish after Disconnect.
 var errInlineClosed = errors.New("mqtt: embedded broker connection closed")
 
-// inlineSubID identifies the hub's subscriptions in the embedded broker.
-const inlineSubID = 1
-
 // inlineConn is the hub's connection to its embedded broker: calls into
 // the broker instead of a TCP client. A device's message reaches receive
 // on the broker goroutine that read it, with no queue in between, so the
@@ -40,7 +37,8 @@ const inlineSubID = 1
 // one per client in mochi, would be paid by every device connection), and
 // nothing is encoded, written and parsed again on loopback.
 type inlineConn struct {
-	srv       *mochi.Server
+	srv       *broker.Broker
+	local     *broker.Local
 	onConnect func(conn)
 	// receive gets every message of a subscription; retained is true only
 	// for the retained messages a new subscription replays, as a broker
@@ -52,8 +50,10 @@ type inlineConn struct {
 	filters map[string]struct{}
 }
 
-func newInlineConn(srv *mochi.Server, onConnect func(conn), receive func(string, []byte, bool)) *inlineConn {
-	return &inlineConn{srv: srv, onConnect: onConnect, receive: receive, filters: map[string]struct{}{}}
+func newInlineConn(srv *broker.Broker, onConnect func(conn), receive func(string, []byte, bool)) *inlineConn {
+	c := &inlineConn{srv: srv, onConnect: onConnect, receive: receive, filters: map[string]struct{}{}}
+	c.local = srv.NewLocal(c.live)
+	return c
 }
 
 // Connect opens the connection and runs onConnect in its own goroutine,
@@ -87,9 +87,6 @@ func (c *inlineConn) Publish(topic string, qos byte, retained bool, payload any)
 	default:
 		return doneToken{fmt.Errorf("mqtt: publish %s: payload of type %T", topic, payload)}
 	}
-	if topic == "" || !mochi.IsValidFilter(topic, true) {
-		return doneToken{fmt.Errorf("mqtt: publish: invalid topic %q", topic)}
-	}
 	if err := c.srv.Publish(topic, p, retained, qos); err != nil {
 		return doneToken{fmt.Errorf("mqtt: publish %s: %w", topic, err)}
 	}
@@ -104,28 +101,27 @@ func (c *inlineConn) SubscribeMultiple(filters map[string]byte, _ paho.MessageHa
 		return doneToken{errInlineClosed}
 	}
 	for f := range filters {
-		if !mochi.IsValidFilter(f, false) {
-			return doneToken{fmt.Errorf("mqtt: subscribe: invalid filter %q", f)}
+		if err := broker.ValidFilter(f); err != nil {
+			return doneToken{fmt.Errorf("mqtt: subscribe: %w", err)}
 		}
 	}
 	for f := range filters {
 		c.mu.Lock()
 		c.filters[f] = struct{}{}
 		c.mu.Unlock()
-		c.srv.Topics.InlineSubscribe(mochi.InlineSubscription{
-			Subscription: packets.Subscription{Filter: f, Identifier: inlineSubID},
-			Handler:      c.live,
-		})
-		for _, pk := range c.srv.Topics.Messages(f) {
-			c.receive(pk.TopicName, pk.Payload, true)
+		if err := c.local.Subscribe(f); err != nil {
+			return doneToken{fmt.Errorf("mqtt: subscribe: %w", err)}
+		}
+		for _, m := range c.srv.Retained(f) {
+			c.receive(m.Topic, m.Payload, true)
 		}
 	}
 	return doneToken{}
 }
 
 // live takes a message published while subscribed.
-func (c *inlineConn) live(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
-	c.receive(pk.TopicName, pk.Payload, false)
+func (c *inlineConn) live(topic string, payload []byte) {
+	c.receive(topic, payload, false)
 }
 
 func (c *inlineConn) Unsubscribe(topics ...string) paho.Token {
@@ -133,7 +129,7 @@ func (c *inlineConn) Unsubscribe(topics ...string) paho.Token {
 		c.mu.Lock()
 		delete(c.filters, f)
 		c.mu.Unlock()
-		c.srv.Topics.InlineUnsubscribe(inlineSubID, f)
+		c.local.Unsubscribe(f)
 	}
 	return doneToken{}
 }
@@ -146,7 +142,7 @@ func (c *inlineConn) Disconnect(uint) {
 	c.filters = map[string]struct{}{}
 	c.mu.Unlock()
 	for f := range fs {
-		c.srv.Topics.InlineUnsubscribe(inlineSubID, f)
+		c.local.Unsubscribe(f)
 	}
 }
 

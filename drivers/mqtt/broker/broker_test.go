@@ -294,7 +294,7 @@ func TestBroker_PersistentSession_KeepsSubscriptionsAndQueuedQoS1(t *testing.T) 
 	eventually(t, "the client gone", func() bool { return b.Stats().Clients == 1 })
 	pub.Publish("cmnd/socket/POWER", 1, false, "OFF").Wait()
 	pub.Publish("cmnd/socket/POWER", 0, false, "lost").Wait() // QoS 0 is not kept
-	pub.Publish("sync", 1, false, "").Wait()                   // the broker has routed "lost"
+	pub.Publish("sync", 1, false, "").Wait()                  // the broker has routed "lost"
 
 	r = dial(t, b)
 	if present, code := r.connect(connectSpec{id: "socket", clean: false}); !present || code != 0 {
@@ -464,7 +464,7 @@ func TestBroker_SlowSubscriber_DropsForItAloneAndCounts(t *testing.T) {
 	pub := pahoClient(t, b, "pub", nil)
 	const n = 200
 	for i := range n {
-		if tok := pub.Publish(fmt.Sprintf("flood/%d", i), 1, false, "x"); !tok.WaitTimeout(5*time.Second) {
+		if tok := pub.Publish(fmt.Sprintf("flood/%d", i), 1, false, "x"); !tok.WaitTimeout(5 * time.Second) {
 			t.Fatalf("publish %d not acknowledged: the stuck client held the publisher up", i)
 		}
 		select {
@@ -488,7 +488,7 @@ func TestBroker_BadInput_ClosesTheConnectionAndSaysWhy(t *testing.T) {
 		name, send, log string
 	}{
 		{"publish before connect", string(publishPacket("a", "b", 0, false, 0)), "first packet is PUBLISH"},
-		{"not mqtt", "GET / HTTP/1.1\r\n\r\n", "not CONNECT"},
+		{"not mqtt", "GET / HTTP/1.1\r\n\r\n", "first packet is PUBACK (0x47)"},
 		{"oversize connect", string(append([]byte{0x10, 0xff, 0xff, 0x03}, make([]byte, 64)...)), "packet too large: CONNECT of 65535 bytes"},
 		{"length of five bytes", "\x10\xff\xff\xff\xff\x01", "remaining length longer than 4 bytes"},
 		{"truncated connect", string(good[:len(good)-2]), "no CONNECT within"},
@@ -534,9 +534,7 @@ func TestBroker_BadInput_ClosesTheConnectionAndSaysWhy(t *testing.T) {
 	}
 	// The broker still serves.
 	pahoClient(t, b, "after", nil)
-	if st := b.Stats(); st.Refused < uint64(len(cases)) {
-		t.Errorf("refused %d, want at least %d", st.Refused, len(cases))
-	}
+	eventually(t, fmt.Sprintf("%d refusals counted", len(cases)), func() bool { return b.Stats().Refused >= uint64(len(cases)) })
 }
 
 func TestBroker_Close_EndsEveryConnectionWithoutWills(t *testing.T) {

@@ -148,7 +148,10 @@ func (b *Broker) serveConn(nc net.Conn) {
 		attrs = append(attrs, "user", c.info.Username)
 	}
 	if routine(err) {
-		b.log.Debug("client disconnected", append(attrs, "error", err)...)
+		if err != nil {
+			attrs = append(attrs, "reason", err)
+		}
+		b.log.Debug("client disconnected", attrs...)
 		return
 	}
 	b.refused.Add(1)
@@ -161,12 +164,14 @@ func (c *conn) run() (normal bool, err error) {
 	b := c.b
 	r := bufio.NewReaderSize(c.nc, readBuffer)
 	_ = c.nc.SetReadDeadline(time.Now().Add(b.opts.ConnectTimeout))
-	h, body, err := readPacket(r, b.opts.MaxPacket)
+	// Something else than MQTT (a web browser, a scanner) is told off at
+	// its first byte, before its length is believed.
+	if first, err := r.Peek(1); err == nil && first[0] != typeConnect<<4 {
+		return false, fmt.Errorf("%w: first packet is %s (%#02x), not CONNECT", ErrProtocol, typeNames[first[0]>>4], first[0])
+	}
+	_, body, err := readPacket(r, b.opts.MaxPacket)
 	if err != nil {
 		return false, fmt.Errorf("waiting for CONNECT: %w", c.readErr(err, true))
-	}
-	if h>>4 != typeConnect || h&0x0f != 0 {
-		return false, fmt.Errorf("%w: first packet is %s (%#02x), not CONNECT", ErrProtocol, typeNames[h>>4], h)
 	}
 	cp, code, err := parseConnect(body)
 	if err != nil {
