@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -569,4 +570,63 @@ func TestBroker_Close_EndsEveryConnectionWithoutWills(t *testing.T) {
 	if err := b.Publish("x", nil, false, 0); err != ErrClosed {
 		t.Errorf("publish after close: %v", err)
 	}
+}
+
+// Mosquitto's command-line clients (another MQTT implementation) work
+// against the broker: retained and live messages at QoS 1, and a login.
+func TestBroker_MosquittoClients_PublishAndSubscribe(t *testing.T) {
+	sub, err := exec.LookPath("mosquitto_sub")
+	if err != nil {
+		t.Skip("mosquitto_sub not installed: apt-get install -y mosquitto-clients")
+	}
+	pub, err := exec.LookPath("mosquitto_pub")
+	if err != nil {
+		t.Skip("mosquitto_pub not installed: apt-get install -y mosquitto-clients")
+	}
+	b, _ := start(t, func(o *Options) {
+		o.Authenticate = func(c Client, pass []byte) bool { return c.Username == "dev" && string(pass) == "pw" }
+	})
+	host, port, _ := net.SplitHostPort(b.Addr())
+	args := func(extra ...string) []string {
+		return append([]string{"-h", host, "-p", port, "-u", "dev", "-P", "pw", "-V", "mqttv311"}, extra...)
+	}
+	if out, err := exec.Command(pub, args("-t", "stat/lamp/POWER", "-m", "ON", "-r", "-q", "1")...).CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_pub: %v: %s", err, out)
+	}
+	cmd := exec.Command(sub, args("-t", "stat/#", "-q", "1", "-v", "-C", "3", "-W", "10")...)
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "mosquitto_sub subscribed", func() bool { return b.Stats().Clients == 1 && len(b.Retained("#")) == 1 && subscribed(b, "stat/#") })
+	for _, m := range []string{"OFF", "ON"} {
+		if out, err := exec.Command(pub, args("-t", "stat/lamp/POWER", "-m", m, "-q", "1")...).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_pub: %v: %s", err, out)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("mosquitto_sub: %v: %s", err, stdout.String())
+	}
+	if got, want := stdout.String(), "stat/lamp/POWER ON\nstat/lamp/POWER OFF\nstat/lamp/POWER ON\n"; got != want {
+		t.Errorf("mosquitto_sub printed %q, want %q", got, want)
+	}
+	if out, err := exec.Command(pub, append(args("-t", "x", "-m", "y"), "-P", "wrong")...).CombinedOutput(); err == nil {
+		t.Errorf("mosquitto_pub with a wrong password succeeded: %s", out)
+	}
+}
+
+// subscribed reports whether some client holds filter.
+func subscribed(b *Broker, filter string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, s := range b.sessions {
+		s.mu.Lock()
+		_, ok := s.subs[filter]
+		s.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	return false
 }
