@@ -1,6 +1,7 @@
 // Package mqtt is hubd's MQTT driver: one client connection per broker, an
-// embedded broker used when no external one is configured, and one dialect
-// per device family (Tasmota, Zigbee2MQTT, Shelly Gen1 and Gen2+).
+// embedded broker (package broker) used when no external one is configured,
+// and one dialect per device family (Tasmota, Zigbee2MQTT, Shelly Gen1 and
+// Gen2+).
 //
 // Device addresses name the dialect and the device within it:
 //

@@ -1,0 +1,25 @@
+// Package broker is the MQTT broker hubd embeds when no external broker is
+// configured: MQTT 3.1.1 (and 3.1) for the few hundred to few thousand
+// devices of one building, on a gateway with little memory.
+//
+// It keeps what devices rely on: QoS 0 and 1 both ways (a QoS 2 publish
+// is taken with its full handshake and passed on at QoS 1), retained
+// messages, wills, keep-alive, persistent sessions that keep their
+// subscriptions and QoS 1 messages while a client is away (for
+// Options.SessionExpiry), session takeover, '+' and '#' filters with the
+// '$' rule, user/password authentication and a publish check per topic.
+// It leaves out MQTT 5, QoS 2 delivery to subscribers, TLS (put the broker
+// on loopback or a trusted segment, or use an external broker) and
+// bridging.
+//
+// Memory is the design constraint. A connection costs one goroutine,
+// blocked reading, with a 512-byte read buffer; what is written to a
+// client waits in a slice that exists only while there is a backlog, and
+// a goroutine that writes it exists only as long. Each client's backlog
+// (queued plus unacknowledged messages) is bounded by Options.QueueLen;
+// beyond it messages to that client are dropped and counted, and a client
+// that takes nothing for Options.WriteTimeout is disconnected, so one
+// stuck client never holds up the others. In-process subscribers (Local)
+// are called on the publisher's goroutine: the hub's MQTT driver reads
+// its devices without a loopback connection.
+package broker
