@@ -98,6 +98,8 @@ func TestUnit_HardeningDirectives(t *testing.T) {
 		{"Service", "StateDirectory", []string{"hubd"}},
 		{"Service", "StateDirectoryMode", []string{"0700"}},
 		{"Service", "ConfigurationDirectory", []string{"hubd"}},
+		// ConfigurationDirectory= lifts ProtectSystem=strict for /etc/hubd.
+		{"Service", "ReadOnlyPaths", []string{"-/etc/hubd"}},
 		{"Service", "LimitNOFILE", []string{"8192"}},
 		{"Service", "DevicePolicy", []string{"closed"}},
 		{"Service", "DeviceAllow", []string{"char-ttyUSB rw", "char-ttyACM rw", "char-ttyS rw", "char-ttyAMA rw", "char-ttymxc rw"}},
