@@ -64,7 +64,10 @@ func appendSnapshot(b []byte, s *hub.Snapshot) []byte {
 	lastSec, lastNsec := unixOf(s.LastSeen)
 	b = binary.AppendVarint(b, lastSec)
 	b = binary.AppendUvarint(b, uint64(lastNsec))
-	for _, f := range set.List() {
+	for f := range hub.Field(hub.NumFields) {
+		if !set.Has(f) {
+			continue
+		}
 		switch f {
 		case hub.FieldOn:
 		case hub.FieldBrightness:

@@ -1,8 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,9 +34,14 @@ type Stats struct {
 type writer struct {
 	db *DB
 
+	// pending and flight hold encoded records, not snapshots: a record is
+	// a third of a hub.Snapshot's size or less, the map keeps a slice in
+	// its own slots (a value over 128 bytes is allocated one by one), and
+	// the commit has nothing left to encode.
 	mu      sync.Mutex
-	pending map[string]hub.Snapshot
-	flight  map[string]hub.Snapshot // the batch being committed
+	pending map[string][]byte
+	flight  map[string][]byte // the batch being committed
+	scratch []byte            // Put encodes here
 	waiters []chan error
 	closed  bool
 	stats   Stats
@@ -52,7 +58,7 @@ type writer struct {
 
 func (w *writer) init(db *DB) {
 	w.db = db
-	w.pending = make(map[string]hub.Snapshot)
+	w.pending = make(map[string][]byte)
 	w.wake = make(chan struct{}, 1)
 	w.kick = make(chan struct{}, 1)
 	w.quit = make(chan struct{})
@@ -80,10 +86,20 @@ func (db *DB) Put(id string, snap hub.Snapshot) {
 		return
 	}
 	w.stats.Puts++
-	if _, ok := w.pending[id]; ok {
+	// Encode into the scratch buffer, then copy over the record this one
+	// replaces (pending's records are its own: a commit takes the whole
+	// map) or into a new exact-size one.
+	w.scratch = appendSnapshot(w.scratch[:0], &snap)
+	if old, ok := w.pending[id]; ok {
 		w.stats.Coalesced++
+		if cap(old) >= len(w.scratch) {
+			w.pending[id] = append(old[:0], w.scratch...)
+		} else {
+			w.pending[id] = bytes.Clone(w.scratch)
+		}
+	} else {
+		w.pending[id] = bytes.Clone(w.scratch)
 	}
-	w.pending[id] = snap
 	n := len(w.pending)
 	w.mu.Unlock()
 	if n == 1 {
@@ -225,8 +241,7 @@ func (w *writer) urgent() bool {
 }
 
 type record struct {
-	id  string
-	val []byte
+	key, val []byte
 }
 
 // commit writes every pending snapshot in one transaction and answers the
@@ -236,7 +251,7 @@ func (w *writer) commit() error {
 	batch := w.pending
 	waiters := w.waiters
 	if len(batch) > 0 {
-		w.pending = make(map[string]hub.Snapshot, len(batch))
+		w.pending = make(map[string][]byte, len(batch))
 		w.flight = batch
 	}
 	w.waiters = nil
@@ -248,13 +263,19 @@ func (w *writer) commit() error {
 		}
 		return nil
 	}
-	// Encode outside the transaction, and write in key order: bbolt splits
-	// fewer pages when keys arrive sorted.
+	// Write in key order: bbolt splits fewer pages when keys arrive
+	// sorted. The keys share one buffer, as bbolt wants them as bytes.
 	recs := make([]record, 0, len(batch))
-	for id, s := range batch {
-		recs = append(recs, record{id, appendSnapshot(nil, &s)})
+	n := 0
+	for id := range batch {
+		n += len(id)
 	}
-	sort.Slice(recs, func(i, j int) bool { return recs[i].id < recs[j].id })
+	keys := make([]byte, 0, n)
+	for id, val := range batch {
+		keys = append(keys, id...)
+		recs = append(recs, record{key: keys[len(keys)-len(id):], val: val})
+	}
+	slices.SortFunc(recs, func(a, b record) int { return bytes.Compare(a.key, b.key) })
 
 	start := time.Now()
 	w.mu.Lock()
@@ -266,8 +287,8 @@ func (w *writer) commit() error {
 			return fmt.Errorf("%w: %s: state bucket is missing", ErrCorrupt, w.db.path)
 		}
 		for _, r := range recs {
-			if err := b.Put([]byte(r.id), r.val); err != nil {
-				return fmt.Errorf("device %q: %w", r.id, err)
+			if err := b.Put(r.key, r.val); err != nil {
+				return fmt.Errorf("device %q: %w", r.key, err)
 			}
 		}
 		if fail != nil {

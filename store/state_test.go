@@ -76,6 +76,35 @@ func TestDB_Put_KeepsLastValue(t *testing.T) {
 	}
 }
 
+func TestDB_Put_CoalescedRecordsOfAnyLengthKeepTheLast(t *testing.T) {
+	db := openTest(t, Options{NoSync: true, FlushInterval: time.Hour})
+	// Records grow and shrink between coalesced puts (firmware strings
+	// come and go), so that a replacement is written both over the old
+	// record and into a new one.
+	for round, lens := range [][]int{{0, 200, 3, 900, 1}, {50, 10}, {1000, 0}} {
+		var last hub.Snapshot
+		for k, n := range lens {
+			last = snap(1, uint64(round*10+k))
+			last.Info.Firmware = strings.Repeat("v", n)
+			db.Put("lamp-1", last)
+			db.Put("lamp-2", snap(2, uint64(k)))
+		}
+		if err := db.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.LoadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameSnapshot(got["lamp-1"], last) {
+			t.Fatalf("round %d: stored %+v, want %+v", round, got["lamp-1"], last)
+		}
+		if want := snap(2, uint64(len(lens)-1)); !sameSnapshot(got["lamp-2"], want) {
+			t.Fatalf("round %d: lamp-2 stored %+v, want %+v", round, got["lamp-2"], want)
+		}
+	}
+}
+
 func TestDB_Put_CommitsWithinFlushInterval(t *testing.T) {
 	db := openTest(t, Options{NoSync: true, FlushInterval: 20 * time.Millisecond})
 	db.Put("socket-1", snap(1, 1))
