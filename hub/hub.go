@@ -107,17 +107,21 @@ type Event struct {
 // subscription holds as many changes as it has room for, the change is
 // dropped and counted.
 //
-// The changes wait in a queue that grows with the backlog and is let go
-// once drained, not in a channel of the full room: a Change is a few
-// hundred bytes, and subscribers ask for room for thousands to ride out
-// a burst of reports from every device at once.
+// The changes wait in a ring that grows with the backlog and is let go
+// once drained, not in a channel of the full room: a Change is about half
+// a kilobyte, and subscribers ask for room for thousands to ride out a
+// burst of reports from every device at once. A ring, not a slice that
+// is appended to at the back and cut at the front, so that a steady
+// stream of changes does not reallocate the queue again and again.
 type Subscription struct {
 	C       <-chan Change
 	c       chan Change
 	dropped atomic.Uint64
 
 	mu     sync.Mutex
-	q      []Change // waiting changes, oldest first
+	q      []Change // ring of waiting changes: n of them from q[head] on
+	head   int
+	n      int
 	room   int
 	closed bool
 	wake   chan struct{} // q is not empty, or the subscription closed
@@ -125,6 +129,9 @@ type Subscription struct {
 
 // keepQueue is the capacity a drained subscription queue may keep.
 const keepQueue = 16
+
+// minQueue is the capacity a subscription queue starts with.
+const minQueue = 8
 
 // Dropped is how many changes did not fit in the channel.
 func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
@@ -644,7 +651,7 @@ func (h *Hub) Unsubscribe(s *Subscription) {
 			h.subs = append(h.subs[:i], h.subs[i+1:]...)
 			s.mu.Lock()
 			s.closed = true
-			s.q = nil
+			s.q, s.head, s.n = nil, 0, 0
 			s.mu.Unlock()
 			s.signal()
 			return
@@ -663,14 +670,27 @@ func (h *Hub) publish(c Change) {
 // offer queues c unless the subscription is full or closed.
 func (s *Subscription) offer(c Change) {
 	s.mu.Lock()
-	if s.closed || len(s.q) >= s.room {
+	if s.closed || s.n >= s.room {
 		s.mu.Unlock()
 		s.dropped.Add(1)
 		return
 	}
-	s.q = append(s.q, c)
+	if s.n == len(s.q) {
+		s.grow()
+	}
+	s.q[(s.head+s.n)%len(s.q)] = c
+	s.n++
 	s.mu.Unlock()
 	s.signal()
+}
+
+// grow doubles the ring, up to the room, and lays the queued changes out
+// from its start. The caller holds s.mu.
+func (s *Subscription) grow() {
+	q := make([]Change, min(max(2*len(s.q), minQueue), s.room))
+	k := copy(q, s.q[s.head:])
+	copy(q[k:], s.q[:s.head])
+	s.q, s.head = q, 0
 }
 
 func (s *Subscription) signal() {
@@ -690,22 +710,23 @@ func (s *Subscription) pump() {
 			close(s.c)
 			return
 		}
-		if len(s.q) == 0 {
-			if cap(s.q) > keepQueue {
-				s.q = nil // a burst is over: let its queue go
+		if s.n == 0 {
+			if len(s.q) > keepQueue {
+				s.q, s.head = nil, 0 // a burst is over: let its queue go
 			}
 			s.mu.Unlock()
 			<-s.wake
 			continue
 		}
-		c := s.q[0]
+		c := s.q[s.head]
 		s.mu.Unlock()
 		select {
 		case s.c <- c:
 			s.mu.Lock()
-			if len(s.q) > 0 && !s.closed {
-				s.q[0] = Change{}
-				s.q = s.q[1:]
+			if s.n > 0 && !s.closed {
+				s.q[s.head] = Change{}
+				s.head = (s.head + 1) % len(s.q)
+				s.n--
 			}
 			s.mu.Unlock()
 		case <-s.wake:

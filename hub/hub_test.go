@@ -147,6 +147,51 @@ func TestHub_Subscribe_FullSubscriberNeverBlocksReports(t *testing.T) {
 	}
 }
 
+func TestHub_Subscribe_KeepsOrderWhileTheQueueWrapsAndGrows(t *testing.T) {
+	h := newHub(t, hub.Options{})
+	sub := h.Subscribe(4096)
+	next := func() int {
+		t.Helper()
+		timeout := time.After(2 * time.Second)
+		for {
+			select {
+			case c := <-sub.C:
+				if c.Kind == hub.ChangeState {
+					return c.Snapshot.State.Brightness
+				}
+			case <-timeout:
+				t.Fatal("no change within 2s")
+			}
+		}
+	}
+	// Five changes in, three out, so that the backlog creeps up while the
+	// queue's head moves round: it wraps and grows many times over.
+	var sent, got []int
+	for i := range 600 {
+		b := i % 101 // consecutive values differ: every report is a change
+		if err := h.Apply(hub.Report{Device: "lamp-1", State: hub.State{Set: hub.Fields(hub.FieldBrightness), Brightness: b}}); err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, b)
+		if i%5 == 4 {
+			for range 3 {
+				got = append(got, next())
+			}
+		}
+	}
+	for len(got) < len(sent) {
+		got = append(got, next())
+	}
+	for i := range sent {
+		if got[i] != sent[i] {
+			t.Fatalf("change %d: brightness %d, want %d (got %v)", i, got[i], sent[i], got[max(0, i-3):i+1])
+		}
+	}
+	if d := sub.Dropped(); d != 0 {
+		t.Fatalf("dropped %d changes with room to spare", d)
+	}
+}
+
 func TestHub_Execute_WaitsForEcho(t *testing.T) {
 	h := newHub(t, hub.Options{CommandTimeout: time.Second})
 	h.Apply(hub.Report{Device: "lamp-1", Avail: hub.AvailOnline})
