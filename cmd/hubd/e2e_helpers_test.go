@@ -50,6 +50,19 @@ func startDaemon(t testing.TB, args ...string) *daemon {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), e2eArgsEnv+"="+strings.Join(args, "\x1f"))
+	return startCmd(t, cmd, args)
+}
+
+// startBinary runs a built hubd (see buildHubd) with args, for figures
+// that must be the shipped binary's own, such as its resident memory (the
+// test binary carries the test code and its libraries).
+func startBinary(t testing.TB, bin string, args ...string) *daemon {
+	t.Helper()
+	return startCmd(t, exec.Command(bin, args...), args)
+}
+
+func startCmd(t testing.TB, cmd *exec.Cmd, args []string) *daemon {
+	t.Helper()
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -17,7 +18,8 @@ import (
 // with 1,000 MQTT devices.
 const memoryTarget = 30 << 10 // KiB
 
-// BenchmarkDaemon_Memory1000 runs `hubd run` as a child process with
+// BenchmarkDaemon_Memory1000 runs `hubd run` (the release build: static,
+// stripped, as make and the package build it) as a child process with
 // 1,000 emulated MQTT devices (every dialect, from this process) reporting
 // every second, and reports the child's resident memory (VmRSS) after
 // start, once the devices are online, half way and at the end of the run,
@@ -57,7 +59,7 @@ func benchMemory(b *testing.B, dur time.Duration, listen, brokerURL, pass string
 	specs := mqttsim.Mass(devices)
 	dir := b.TempDir()
 	cfg := mqttRunConfig(b, dir, listen, "hubd", "mem-pass", specs, edit)
-	d := startDaemon(b, "run", "-config", cfg)
+	d := startBinary(b, buildHubd(b, b.TempDir(), runtime.GOARCH, "memory"), "run", "-config", cfg)
 	pid := d.cmd.Process.Pid
 	rssStart, err := rssKB(pid)
 	if err != nil {
