@@ -17,6 +17,7 @@ build:
 # some tests need when they are missing. .ci/run calls exactly this.
 test: deps
 	$(GO) test -race -count=1 -timeout 14m ./...
+	$(GO) test -race -count=1 ./drivers/mqtt/broker -args -goroutine-reader
 
 deps:
 	@sh .ci/install-deps

@@ -630,3 +630,58 @@ func subscribed(b *Broker, filter string) bool {
 	}
 	return false
 }
+
+// A packet may come a byte at a time, several may come in one write, and
+// a large one spans many reads.
+func TestBroker_PacketsInPieces_Reassembled(t *testing.T) {
+	b, _ := start(t, nil)
+	ch := collect(t, pahoClient(t, b, "sub", nil), "pieces/#", 1)
+	r := dial(t, b)
+	hello := connectSpec{id: "slow", clean: true}.packet()
+	for i := range hello {
+		r.send(hello[i : i+1])
+		time.Sleep(time.Millisecond)
+	}
+	if h, _ := r.next(); h != 0x20 {
+		t.Fatalf("want CONNACK, got %#02x", h)
+	}
+	one := publishPacket("pieces/a", "first", 1, false, 1)
+	for i := range one {
+		r.send(one[i : i+1])
+	}
+	big := strings.Repeat("0123456789", 20_000)
+	two := append(publishPacket("pieces/b", "second", 0, false, 0), publishPacket("pieces/c", big, 0, false, 0)...)
+	r.send(two)
+	for _, want := range []string{"first", "second", big} {
+		if g := wait(t, ch); g.payload != want {
+			t.Fatalf("got %.40q (%d bytes), want %.40q", g.payload, len(g.payload), want)
+		}
+	}
+	if h, body := r.next(); h != 0x40 || !bytes.Equal(body, []byte{0, 1}) {
+		t.Errorf("want PUBACK 1, got %#02x % x", h, body)
+	}
+}
+
+// Close does not wait for a connection that never sent CONNECT.
+func TestBroker_Close_DoesNotWaitForSilentConnections(t *testing.T) {
+	b, err := New(Options{Listen: "127.0.0.1:0", GoroutinePerConn: *goroutineReader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go b.Serve()
+	r := dial(t, b)
+	r.send([]byte{0x10}) // the start of a CONNECT, and nothing more
+	eventually(t, "the connection accepted", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.all) == 1
+	})
+	began := time.Now()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(began); d > time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	r.closed()
+}

@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -122,27 +124,60 @@ type conn struct {
 	qos2      map[uint16]bool
 	denied    bool // a refused publish was logged
 
-	once sync.Once
-	why  error
-	done chan struct{} // closed once the connection's end is dealt with
+	once  sync.Once
+	why   error
+	ended atomic.Bool   // the end is being dealt with (epoll reader)
+	done  chan struct{} // closed once the connection's end is dealt with
+
+	// With the epoll reader (poll set): the socket, the bytes of a packet
+	// not complete yet, and when the client must have said something.
+	poll      *poller
+	raw       syscall.RawConn
+	fd        int
+	in        []byte
+	connected bool
+	deadline  time.Time
 }
 
-// shut closes the connection, remembering why.
+// shut ends the connection, remembering why: its reader sees the socket
+// closed and deals with the end; with the epoll reader the end is dealt
+// with before shut returns.
 func (c *conn) shut(why error) {
+	if c.poll != nil {
+		c.poll.terminate(c, false, why)
+		return
+	}
+	c.closeSocket(why)
+}
+
+// closeSocket closes the socket once, remembering the first reason.
+func (c *conn) closeSocket(why error) {
 	c.once.Do(func() {
 		c.why = why
 		_ = c.nc.Close()
 	})
 }
 
-func (b *Broker) serveConn(nc net.Conn) {
+// serveConn serves a connection with a goroutine of its own that reads
+// (Options.GoroutinePerConn, or where there is no epoll).
+func (b *Broker) serveConn(c *conn) {
 	defer b.conns.Done()
-	c := &conn{b: b, nc: nc, info: Client{Remote: nc.RemoteAddr().String()}, done: make(chan struct{})}
 	normal, err := c.run()
+	c.finish(normal, err)
+}
+
+func (b *Broker) newConn(nc net.Conn) *conn {
+	return &conn{b: b, nc: nc, info: Client{Remote: nc.RemoteAddr().String()}, done: make(chan struct{}), fd: -1}
+}
+
+// finish ends the connection (see end) and logs why: routine ends at
+// debug, the rest as warnings.
+func (c *conn) finish(normal bool, err error) {
 	c.end(normal)
 	if c.why != nil && (err == nil || errors.Is(err, net.ErrClosed)) {
 		err = c.why
 	}
+	b := c.b
 	attrs := []any{"client", c.info.ID, "remote", c.info.Remote}
 	if c.info.Username != "" {
 		attrs = append(attrs, "user", c.info.Username)
@@ -158,57 +193,22 @@ func (b *Broker) serveConn(nc net.Conn) {
 	b.log.Warn("client connection ended with an error", append(attrs, "error", err)...)
 }
 
-// run serves the connection until it ends; normal is true when the
-// client said DISCONNECT.
+// run reads the connection until it ends; normal is true when the client
+// said DISCONNECT.
 func (c *conn) run() (normal bool, err error) {
 	b := c.b
 	r := bufio.NewReaderSize(c.nc, readBuffer)
 	_ = c.nc.SetReadDeadline(time.Now().Add(b.opts.ConnectTimeout))
-	// Something else than MQTT (a web browser, a scanner) is told off at
-	// its first byte, before its length is believed.
-	if first, err := r.Peek(1); err == nil && first[0] != typeConnect<<4 {
-		return false, fmt.Errorf("%w: first packet is %s (%#02x), not CONNECT", ErrProtocol, typeNames[first[0]>>4], first[0])
+	if first, err := r.Peek(1); err == nil {
+		if err := notConnect(first[0]); err != nil {
+			return false, err
+		}
 	}
 	_, body, err := readPacket(r, b.opts.MaxPacket)
 	if err != nil {
 		return false, fmt.Errorf("waiting for CONNECT: %w", c.readErr(err, true))
 	}
-	cp, code, err := parseConnect(body)
-	if err != nil {
-		if code != 0 {
-			c.refuse(code)
-		}
-		return false, err
-	}
-	c.info.ID, c.info.Username = cp.clientID, cp.username
-	if c.info.ID == "" {
-		if !cp.clean {
-			c.refuse(codeBadClientID)
-			return false, fmt.Errorf("%w: an empty client id needs a clean session", ErrRefused)
-		}
-		c.info.ID = newClientID()
-	}
-	if b.opts.Authenticate != nil && !b.opts.Authenticate(c.info, cp.password) {
-		if cp.hasUser {
-			c.refuse(codeBadCredentials)
-			return false, fmt.Errorf("%w: bad user name or password", ErrRefused)
-		}
-		c.refuse(codeNotAuthorized)
-		return false, fmt.Errorf("%w: not authorized (no user name given)", ErrRefused)
-	}
-	if cp.will != nil && b.opts.CanPublish != nil && !b.opts.CanPublish(c.info, cp.will.Topic) {
-		c.refuse(codeNotAuthorized)
-		return false, fmt.Errorf("%w: not allowed to leave a will on %q", ErrRefused, cp.will.Topic)
-	}
-	c.will = cp.will
-	if c.will != nil {
-		c.will.QoS = min(c.will.QoS, 1)
-	}
-	c.keepAlive = time.Duration(cp.keepAlive) * time.Second
-	if err := b.attach(c, cp.clean); err != nil {
-		if errors.Is(err, ErrRefused) {
-			c.refuse(codeUnavailable)
-		}
+	if err := c.connect(body); err != nil {
 		return false, err
 	}
 	for {
@@ -221,30 +221,90 @@ func (c *conn) run() (normal bool, err error) {
 		if err != nil {
 			return false, c.readErr(err, false)
 		}
-		switch t := h >> 4; {
-		case t == typeDisconnect && h == 0xe0:
-			return true, nil
-		case t == typePublish:
-			err = c.publish(h, body)
-		case t == typePuback && h == 0x40 && len(body) == 2:
-			c.s.ack(uint16(body[0])<<8 | uint16(body[1]))
-		case t == typePubrel && h == 0x62 && len(body) == 2:
-			pid := uint16(body[0])<<8 | uint16(body[1])
-			delete(c.qos2, pid)
-			c.s.enqueue(out{kind: typePubcomp, pid: pid})
-		case t == typeSubscribe && h == 0x82:
-			err = c.subscribe(body)
-		case t == typeUnsubscribe && h == 0xa2:
-			err = c.unsubscribe(body)
-		case t == typePingreq && h == 0xc0 && len(body) == 0:
-			c.s.enqueue(out{kind: typePingresp})
-		default:
-			err = fmt.Errorf("%w: unexpected %s (%#02x, %d bytes)", ErrProtocol, typeNames[t], h, len(body))
-		}
-		if err != nil {
-			return false, err
+		if bye, err := c.packet(h, body); bye || err != nil {
+			return bye, err
 		}
 	}
+}
+
+// notConnect refuses a first packet that is not a CONNECT: something
+// else than MQTT (a web browser, a scanner) is told off at its first
+// byte, before its length is believed.
+func notConnect(first byte) error {
+	if first == typeConnect<<4 {
+		return nil
+	}
+	return fmt.Errorf("%w: first packet is %s (%#02x), not CONNECT", ErrProtocol, typeNames[first>>4], first)
+}
+
+// connect takes the CONNECT packet: checks it, authenticates the client
+// and attaches its session, or refuses it with a CONNACK saying why.
+func (c *conn) connect(body []byte) error {
+	b := c.b
+	cp, code, err := parseConnect(body)
+	if err != nil {
+		if code != 0 {
+			c.refuse(code)
+		}
+		return err
+	}
+	c.info.ID, c.info.Username = cp.clientID, cp.username
+	if c.info.ID == "" {
+		if !cp.clean {
+			c.refuse(codeBadClientID)
+			return fmt.Errorf("%w: an empty client id needs a clean session", ErrRefused)
+		}
+		c.info.ID = newClientID()
+	}
+	if b.opts.Authenticate != nil && !b.opts.Authenticate(c.info, cp.password) {
+		if cp.hasUser {
+			c.refuse(codeBadCredentials)
+			return fmt.Errorf("%w: bad user name or password", ErrRefused)
+		}
+		c.refuse(codeNotAuthorized)
+		return fmt.Errorf("%w: not authorized (no user name given)", ErrRefused)
+	}
+	if cp.will != nil && b.opts.CanPublish != nil && !b.opts.CanPublish(c.info, cp.will.Topic) {
+		c.refuse(codeNotAuthorized)
+		return fmt.Errorf("%w: not allowed to leave a will on %q", ErrRefused, cp.will.Topic)
+	}
+	c.will = cp.will
+	if c.will != nil {
+		c.will.QoS = min(c.will.QoS, 1)
+	}
+	c.keepAlive = time.Duration(cp.keepAlive) * time.Second
+	if err := b.attach(c, cp.clean); err != nil {
+		if errors.Is(err, ErrRefused) {
+			c.refuse(codeUnavailable)
+		}
+		return err
+	}
+	return nil
+}
+
+// packet takes one packet after CONNECT; bye is true on DISCONNECT.
+func (c *conn) packet(h byte, body []byte) (bye bool, err error) {
+	switch t := h >> 4; {
+	case t == typeDisconnect && h == 0xe0:
+		return true, nil
+	case t == typePublish:
+		err = c.publish(h, body)
+	case t == typePuback && h == 0x40 && len(body) == 2:
+		c.s.ack(uint16(body[0])<<8 | uint16(body[1]))
+	case t == typePubrel && h == 0x62 && len(body) == 2:
+		pid := uint16(body[0])<<8 | uint16(body[1])
+		delete(c.qos2, pid)
+		c.s.enqueue(out{kind: typePubcomp, pid: pid})
+	case t == typeSubscribe && h == 0x82:
+		err = c.subscribe(body)
+	case t == typeUnsubscribe && h == 0xa2:
+		err = c.unsubscribe(body)
+	case t == typePingreq && h == 0xc0 && len(body) == 0:
+		c.s.enqueue(out{kind: typePingresp})
+	default:
+		err = fmt.Errorf("%w: unexpected %s (%#02x, %d bytes)", ErrProtocol, typeNames[t], h, len(body))
+	}
+	return false, err
 }
 
 // readErr names why a read failed.
@@ -333,8 +393,11 @@ func (b *Broker) attach(c *conn, clean bool) error {
 // end detaches c from its session, ends a clean session, and publishes
 // the will unless the client said DISCONNECT (or the broker is closing).
 func (c *conn) end(normal bool) {
-	c.shut(nil)
+	c.closeSocket(nil)
 	defer close(c.done)
+	c.b.mu.Lock()
+	delete(c.b.all, c)
+	c.b.mu.Unlock()
 	s := c.s
 	if s == nil {
 		return
@@ -574,4 +637,92 @@ func (b *Broker) retainedUnder(filter string) []*Message {
 		}
 	}
 	return ms
+}
+
+// errBye ends the connection of a client that said DISCONNECT.
+var errBye = errors.New("broker: client said DISCONNECT")
+
+// feed takes bytes read from the connection by the epoll reader and
+// handles each complete packet; the rest waits in c.in for more.
+func (c *conn) feed(data []byte) error {
+	if len(c.in) > 0 {
+		c.in = append(c.in, data...)
+		data = c.in
+	}
+	whole := len(data)
+	limit := c.b.opts.MaxPacket
+	for len(data) > 0 && !c.ended.Load() {
+		if !c.connected {
+			if err := notConnect(data[0]); err != nil {
+				return err
+			}
+		}
+		n, hl, err := header(data, limit)
+		if err != nil {
+			return err
+		}
+		if hl == 0 || len(data) < hl+n {
+			break
+		}
+		h := data[0]
+		body := make([]byte, n)
+		copy(body, data[hl:hl+n])
+		data = data[hl+n:]
+		if err := c.take(h, body); err != nil {
+			return err
+		}
+	}
+	switch {
+	case len(data) == 0:
+		c.in = nil
+	case len(data) == whole && len(c.in) > 0:
+		// Nothing complete yet: c.in holds it all already.
+	default:
+		need := len(data)
+		if n, hl, _ := header(data, limit); hl > 0 {
+			need = max(need, hl+n)
+		}
+		c.in = append(make([]byte, 0, need), data...)
+	}
+	return nil
+}
+
+// take handles one complete packet read by the epoll reader and moves
+// the keep-alive deadline.
+func (c *conn) take(h byte, body []byte) error {
+	if !c.connected {
+		if err := c.connect(body); err != nil {
+			return err
+		}
+		c.connected = true
+	} else if bye, err := c.packet(h, body); bye {
+		return errBye
+	} else if err != nil {
+		return err
+	}
+	c.deadline = time.Time{}
+	if c.keepAlive > 0 {
+		c.deadline = time.Now().Add(c.keepAlive * 3 / 2)
+	}
+	return nil
+}
+
+// header reads a packet's remaining length from the start of b: n, and
+// hl the length of the fixed header; hl is 0 while b is too short to say.
+func header(b []byte, limit int) (n, hl int, err error) {
+	shift := 0
+	for i := 1; i < len(b) && i <= 4; i++ {
+		n |= int(b[i]&0x7f) << shift
+		if b[i]&0x80 == 0 {
+			if n > limit {
+				return 0, 0, fmt.Errorf("%w: %s of %d bytes (limit %d)", ErrTooLarge, typeNames[b[0]>>4], n, limit)
+			}
+			return n, i + 1, nil
+		}
+		shift += 7
+	}
+	if len(b) > 4 {
+		return 0, 0, fmt.Errorf("%w: remaining length longer than 4 bytes", ErrMalformed)
+	}
+	return 0, 0, nil
 }

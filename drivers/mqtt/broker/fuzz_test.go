@@ -78,7 +78,7 @@ func FuzzBroker_ClientBytes(f *testing.F) {
 		served := make(chan struct{})
 		go func() {
 			defer close(served)
-			b.serveConn(server)
+			b.serveConn(b.newConn(server))
 		}()
 		go func() { _, _ = io.Copy(io.Discard, client) }()
 		_ = client.SetWriteDeadline(time.Now().Add(2 * time.Second))

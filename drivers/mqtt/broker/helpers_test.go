@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,12 +14,17 @@ import (
 	"time"
 )
 
+// goroutineReader runs the tests with a reading goroutine per connection
+// instead of the epoll reader (make test runs both).
+var goroutineReader = flag.Bool("goroutine-reader", false, "read each connection with its own goroutine")
+
 // start runs a broker on a loopback port for the test; edit may change
 // its options first. Its log is kept in the returned buffer.
 func start(t testing.TB, edit func(*Options)) (*Broker, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
 	o := Options{Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	o.GoroutinePerConn = *goroutineReader
 	if edit != nil {
 		edit(&o)
 	}

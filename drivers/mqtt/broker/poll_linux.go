@@ -1,0 +1,233 @@
+//go:build linux
+
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// pollBuffer is the one read buffer of the epoll reader.
+const pollBuffer = 64 << 10
+
+// poller reads every connection from one goroutine: an epoll set says
+// which sockets have bytes, the goroutine reads them into one buffer and
+// handles the complete packets. A client costs no goroutine and no
+// buffer of its own while it is quiet, only the bytes of a packet that
+// has not fully arrived. Writes stay with the connections (flush), as
+// the Go runtime does them. A socket is read through its RawConn, so it
+// is never closed (and its number reused) while it is being read.
+type poller struct {
+	b    *Broker
+	epfd int
+	ep   *os.File // epfd, for the Go runtime to wait on
+	wake int      // an eventfd that stop writes to
+	buf  []byte
+
+	mu    sync.Mutex
+	conns map[int]*conn // by socket
+
+	done chan struct{}
+}
+
+func newPoller(b *Broker) (*poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("broker: epoll: %w", os.NewSyscallError("epoll_create1", err))
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("broker: epoll: %w", os.NewSyscallError("eventfd", err))
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, fmt.Errorf("broker: epoll: %w", os.NewSyscallError("epoll_ctl", err))
+	}
+	// The reader waits for the epoll set to have events through the Go
+	// runtime's own poller (an epoll fd is itself pollable), so no thread
+	// is held in epoll_wait and a wake-up is an ordinary goroutine wake-up.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, fmt.Errorf("broker: epoll: %w", os.NewSyscallError("fcntl", err))
+	}
+	ep := os.NewFile(uintptr(epfd), "epoll")
+	return &poller{b: b, epfd: epfd, ep: ep, wake: wake, conns: map[int]*conn{}, done: make(chan struct{})}, nil
+}
+
+// add watches a new connection, which has until ConnectTimeout to send
+// CONNECT.
+func (p *poller) add(c *conn) error {
+	sc, ok := c.nc.(syscall.Conn)
+	if !ok {
+		return fmt.Errorf("broker: %T has no socket", c.nc)
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("broker: socket: %w", err)
+	}
+	c.raw, c.poll = raw, p
+	c.deadline = time.Now().Add(p.b.opts.ConnectTimeout)
+	var cerr error
+	err = raw.Control(func(fd uintptr) {
+		c.fd = int(fd)
+		p.mu.Lock()
+		p.conns[c.fd] = c
+		p.mu.Unlock()
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}
+		cerr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+	})
+	if err == nil && cerr != nil {
+		err = os.NewSyscallError("epoll_ctl", cerr)
+	}
+	if err != nil {
+		p.mu.Lock()
+		delete(p.conns, c.fd)
+		p.mu.Unlock()
+		c.poll = nil
+		return fmt.Errorf("broker: watching a connection: %w", err)
+	}
+	return nil
+}
+
+// terminate deals with a connection's end once: it leaves the epoll set,
+// its socket is closed, and its session learns of it (see end).
+func (p *poller) terminate(c *conn, normal bool, why error) {
+	if !c.ended.CompareAndSwap(false, true) {
+		return
+	}
+	p.mu.Lock()
+	if p.conns[c.fd] == c {
+		delete(p.conns, c.fd)
+	}
+	p.mu.Unlock()
+	_ = c.raw.Control(func(fd uintptr) {
+		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+	})
+	c.closeSocket(why)
+	c.finish(normal, why)
+	p.b.conns.Done()
+}
+
+// run is the reader: until stop, it reads the sockets epoll reports and,
+// once a second, ends the connections whose keep-alive (or CONNECT
+// deadline) passed.
+func (p *poller) run() {
+	defer close(p.done)
+	defer unix.Close(p.wake)
+	defer p.ep.Close()
+	p.buf = make([]byte, pollBuffer)
+	events := make([]unix.EpollEvent, 128)
+	raw, err := p.ep.SyscallConn()
+	if err != nil {
+		p.b.log.Error("epoll: the broker reads nothing", "error", err)
+		return
+	}
+	last := time.Now()
+	for {
+		_ = p.ep.SetReadDeadline(last.Add(time.Second))
+		var n int
+		var werr error
+		err := raw.Read(func(fd uintptr) bool {
+			n, werr = unix.EpollWait(int(fd), events, 0)
+			return n != 0 || werr != nil && !errors.Is(werr, unix.EINTR)
+		})
+		switch {
+		case werr != nil:
+			p.b.log.Error("epoll_wait failed; the broker reads no more", "error", werr)
+			return
+		case err != nil && !errors.Is(err, os.ErrDeadlineExceeded):
+			p.b.log.Error("waiting for epoll failed; the broker reads no more", "error", err)
+			return
+		}
+		for _, ev := range events[:n] {
+			if int(ev.Fd) == p.wake {
+				return
+			}
+			p.read(int(ev.Fd))
+		}
+		if now := time.Now(); now.Sub(last) >= time.Second {
+			last = now
+			p.sweep(now)
+		}
+	}
+}
+
+// stop ends run and waits for it.
+func (p *poller) stop() {
+	var one = [8]byte{1}
+	if _, err := unix.Write(p.wake, one[:]); err != nil {
+		p.b.log.Error("cannot wake the epoll reader", "error", err)
+		return
+	}
+	<-p.done
+}
+
+// read takes what a socket has and handles the complete packets.
+func (p *poller) read(fd int) {
+	p.mu.Lock()
+	c := p.conns[fd]
+	p.mu.Unlock()
+	if c == nil {
+		return // ended since epoll saw it
+	}
+	var n int
+	var rerr error
+	if err := c.raw.Read(func(fd uintptr) bool {
+		n, rerr = unix.Read(int(fd), p.buf)
+		return true
+	}); err != nil {
+		return // closed meanwhile
+	}
+	switch {
+	case errors.Is(rerr, unix.EAGAIN) || errors.Is(rerr, unix.EINTR):
+		return
+	case rerr != nil:
+		p.terminate(c, false, os.NewSyscallError("read", rerr))
+		return
+	case n == 0:
+		err := errEOF
+		if len(c.in) > 0 {
+			err = fmt.Errorf("%w: connection closed in the middle of a packet", ErrMalformed)
+		} else if !c.connected {
+			err = fmt.Errorf("waiting for CONNECT: %w", errEOF)
+		}
+		p.terminate(c, false, err)
+		return
+	}
+	if err := c.feed(p.buf[:n]); err != nil {
+		if errors.Is(err, errBye) {
+			p.terminate(c, true, nil)
+			return
+		}
+		p.terminate(c, false, err)
+	}
+}
+
+// sweep ends the connections that have been silent too long.
+func (p *poller) sweep(now time.Time) {
+	var late []*conn
+	p.mu.Lock()
+	for _, c := range p.conns {
+		if !c.deadline.IsZero() && now.After(c.deadline) {
+			late = append(late, c)
+		}
+	}
+	p.mu.Unlock()
+	for _, c := range late {
+		if !c.connected {
+			p.terminate(c, false, fmt.Errorf("waiting for CONNECT: %w: no CONNECT within %v", ErrProtocol, p.b.opts.ConnectTimeout))
+			continue
+		}
+		p.terminate(c, false, fmt.Errorf("%w: nothing heard for %v (keep-alive %v)", ErrKeepAlive, c.keepAlive*3/2, c.keepAlive))
+	}
+}

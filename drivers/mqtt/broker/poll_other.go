@@ -1,0 +1,19 @@
+//go:build !linux
+
+package broker
+
+import "errors"
+
+// poller exists on Linux only; elsewhere every connection has a reading
+// goroutine (Options.GoroutinePerConn).
+type poller struct{}
+
+func newPoller(*Broker) (*poller, error) { return nil, nil }
+
+func (*poller) add(*conn) error { return errors.New("broker: no epoll on this system") }
+
+func (*poller) terminate(*conn, bool, error) {}
+
+func (*poller) run() {}
+
+func (*poller) stop() {}
