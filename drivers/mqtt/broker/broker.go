@@ -104,9 +104,9 @@ type Stats struct {
 // Broker is an MQTT 3.1.1 broker (3.1 clients are accepted too) with
 // QoS 0 and 1 delivery (QoS 2 publishes are taken and delivered at QoS
 // 1), retained messages, wills, keep-alive, persistent sessions and
-// in-process subscribers. Each connection costs one goroutine, which
-// reads; writing is done by a short-lived goroutine while the
-// connection has a backlog.
+// in-process subscribers. Connections are read by one epoll reader (see
+// the package documentation); writing is done by a short-lived goroutine
+// while a connection has a backlog.
 type Broker struct {
 	opts Options
 	log  *slog.Logger
