@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,7 +80,8 @@ func TestLoad_ThousandDevices_EveryReportApplied(t *testing.T) {
 	dir := t.TempDir()
 	broker := freePort(t)
 	cfg := mqttRunConfig(t, dir, broker, "hubd", "load-pass", specs, func(c *Config) { c.StaleAfter = 10 * time.Minute })
-	d := startDaemon(t, "run", "-config", cfg)
+	// The release build, so that its resident memory is the shipped one.
+	d := startBinary(t, buildHubd(t, t.TempDir(), runtime.GOARCH, "load"), "run", "-config", cfg)
 	pid := d.cmd.Process.Pid
 
 	// An independent observer counts what the devices publish.
