@@ -187,7 +187,7 @@ func (b *Broker) Addr() string { return b.ln.Addr().String() }
 func (b *Broker) Serve() error {
 	go b.expire()
 	if b.poll != nil {
-		go b.poll.run()
+		b.poll.start()
 	}
 	var delay time.Duration
 	for {
@@ -259,6 +259,7 @@ func (b *Broker) Close() error {
 	b.conns.Wait()
 	if b.poll != nil {
 		b.poll.stop()
+		b.poll.close()
 	}
 	return err
 }

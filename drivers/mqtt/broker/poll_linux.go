@@ -30,8 +30,10 @@ type poller struct {
 	wake int      // an eventfd that stop writes to
 	buf  []byte
 
-	mu    sync.Mutex
-	conns map[int]*conn // by socket
+	mu      sync.Mutex
+	conns   map[int]*conn // by socket
+	running bool          // run was started and not stopped
+	stopped bool          // stop was called: run never starts again
 
 	done chan struct{}
 }
@@ -118,13 +120,22 @@ func (p *poller) terminate(c *conn, normal bool, why error) {
 	p.b.conns.Done()
 }
 
+// start runs the reader, unless stop came first.
+func (p *poller) start() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.running || p.stopped {
+		return
+	}
+	p.running = true
+	go p.run()
+}
+
 // run is the reader: until stop, it reads the sockets epoll reports and,
 // once a second, ends the connections whose keep-alive (or CONNECT
 // deadline) passed.
 func (p *poller) run() {
 	defer close(p.done)
-	defer unix.Close(p.wake)
-	defer p.ep.Close()
 	p.buf = make([]byte, pollBuffer)
 	events := make([]unix.EpollEvent, 128)
 	raw, err := p.ep.SyscallConn()
@@ -162,14 +173,29 @@ func (p *poller) run() {
 	}
 }
 
-// stop ends run and waits for it.
+// stop ends run, if it was started, and waits for it. The epoll set
+// stays open for the connections to leave it (see close).
 func (p *poller) stop() {
+	p.mu.Lock()
+	running := p.running
+	p.running, p.stopped = false, true
+	p.mu.Unlock()
+	if !running {
+		return
+	}
 	var one = [8]byte{1}
 	if _, err := unix.Write(p.wake, one[:]); err != nil {
 		p.b.log.Error("cannot wake the epoll reader", "error", err)
 		return
 	}
 	<-p.done
+}
+
+// close releases the epoll set and the eventfd, once the reader stopped
+// and every connection ended.
+func (p *poller) close() {
+	_ = p.ep.Close()
+	_ = unix.Close(p.wake)
 }
 
 // read takes what a socket has and handles the complete packets.

@@ -14,6 +14,8 @@ func (*poller) add(*conn) error { return errors.New("broker: no epoll on this sy
 
 func (*poller) terminate(*conn, bool, error) {}
 
-func (*poller) run() {}
+func (*poller) start() {}
 
 func (*poller) stop() {}
+
+func (*poller) close() {}
