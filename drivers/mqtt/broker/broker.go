@@ -216,12 +216,16 @@ func (b *Broker) Serve() error {
 		b.conns.Add(1)
 		c := b.newConn(conn)
 		b.all[c] = struct{}{}
-		b.mu.Unlock()
 		if b.poll == nil {
+			b.mu.Unlock()
 			go b.serveConn(c)
 			continue
 		}
-		if err := b.poll.add(c); err != nil {
+		// Watched before b.mu is let go: Close must not see (and end) a
+		// connection that is half added to the epoll set.
+		err = b.poll.add(c)
+		b.mu.Unlock()
+		if err != nil {
 			b.log.Error("cannot watch a new connection; closed", "remote", c.info.Remote, "error", err)
 			c.finish(false, err)
 			b.conns.Done()
@@ -253,12 +257,16 @@ func (b *Broker) Close() error {
 	}
 	b.mu.Unlock()
 	err := b.ln.Close()
+	if b.poll != nil {
+		// The reader stops first, so that no connection is ended here
+		// while the reader is in the middle of one of its packets.
+		b.poll.stop()
+	}
 	for _, c := range live {
 		c.shut(ErrClosed)
 	}
 	b.conns.Wait()
 	if b.poll != nil {
-		b.poll.stop()
 		b.poll.close()
 	}
 	return err
