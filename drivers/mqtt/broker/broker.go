@@ -332,7 +332,7 @@ func (b *Broker) route(m *Message) {
 			t.l.fn(m.Topic, m.Payload)
 			continue
 		}
-		t.s.enqueue(out{kind: typePublish, msg: m, qos: q})
+		t.s.enqueue(out{kind: typePublish, msg: m, qos: q}, nil)
 	}
 }
 

@@ -50,9 +50,16 @@ type session struct {
 
 // enqueue queues o for the client and starts a writer if none runs.
 // Publishes beyond QueueLen are dropped and counted; while the client is
-// away only QoS 1 publishes to a persistent session are kept.
-func (s *session) enqueue(o out) {
+// away only QoS 1 publishes to a persistent session are kept. A reply
+// (to not nil) is only for that connection: it is dropped once to has
+// ended, as with the epoll reader a write error can end a connection
+// while the reader still handles the packets it read.
+func (s *session) enqueue(o out, to *conn) {
 	s.mu.Lock()
+	if to != nil && s.c != to {
+		s.mu.Unlock()
+		return
+	}
 	if o.kind == typePublish {
 		if s.c == nil && (o.qos == 0 || s.clean) {
 			s.mu.Unlock()
@@ -294,13 +301,13 @@ func (c *conn) packet(h byte, body []byte) (bye bool, err error) {
 	case t == typePubrel && h == 0x62 && len(body) == 2:
 		pid := uint16(body[0])<<8 | uint16(body[1])
 		delete(c.qos2, pid)
-		c.s.enqueue(out{kind: typePubcomp, pid: pid})
+		c.s.enqueue(out{kind: typePubcomp, pid: pid}, c)
 	case t == typeSubscribe && h == 0x82:
 		err = c.subscribe(body)
 	case t == typeUnsubscribe && h == 0xa2:
 		err = c.unsubscribe(body)
 	case t == typePingreq && h == 0xc0 && len(body) == 0:
-		c.s.enqueue(out{kind: typePingresp})
+		c.s.enqueue(out{kind: typePingresp}, c)
 	default:
 		err = fmt.Errorf("%w: unexpected %s (%#02x, %d bytes)", ErrProtocol, typeNames[t], h, len(body))
 	}
@@ -542,7 +549,7 @@ func (c *conn) publish(h byte, body []byte) error {
 		if allowed {
 			b.route(&m)
 		}
-		c.s.enqueue(out{kind: typePuback, pid: p.pid})
+		c.s.enqueue(out{kind: typePuback, pid: p.pid}, c)
 	case 2:
 		if !c.qos2[p.pid] {
 			if len(c.qos2) >= maxQoS2 {
@@ -556,7 +563,7 @@ func (c *conn) publish(h byte, body []byte) error {
 				b.route(&m)
 			}
 		}
-		c.s.enqueue(out{kind: typePubrec, pid: p.pid})
+		c.s.enqueue(out{kind: typePubrec, pid: p.pid}, c)
 	}
 	return nil
 }
@@ -579,21 +586,27 @@ func (c *conn) subscribe(body []byte) error {
 			continue
 		}
 		q := min(r.qos, 1)
-		ack = append(ack, q)
 		s.mu.Lock()
+		if s.c != c {
+			// c ended meanwhile (see enqueue): a clean session is gone,
+			// and a persistent one does not take what c was not told of.
+			s.mu.Unlock()
+			return nil
+		}
 		s.subs[r.filter] = q
-		s.mu.Unlock()
 		b.subMu.Lock()
 		b.tree.add(r.filter, sub{s: s, qos: q})
 		b.subMu.Unlock()
+		s.mu.Unlock()
+		ack = append(ack, q)
 	}
-	s.enqueue(out{kind: typeSuback, raw: ack})
+	s.enqueue(out{kind: typeSuback, raw: ack}, c)
 	for i, r := range reqs {
 		if ack[len(ack)-len(reqs)+i] == 0x80 {
 			continue
 		}
 		for _, m := range b.retainedUnder(r.filter) {
-			s.enqueue(out{kind: typePublish, msg: m, qos: min(m.QoS, r.qos, 1), retain: true})
+			s.enqueue(out{kind: typePublish, msg: m, qos: min(m.QoS, r.qos, 1), retain: true}, nil)
 		}
 	}
 	return nil
@@ -616,7 +629,7 @@ func (c *conn) unsubscribe(body []byte) error {
 			b.subMu.Unlock()
 		}
 	}
-	s.enqueue(out{kind: typeUnsuback, pid: pid})
+	s.enqueue(out{kind: typeUnsuback, pid: pid}, c)
 	return nil
 }
 

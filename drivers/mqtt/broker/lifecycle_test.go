@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"net"
 	"sync"
@@ -77,4 +79,80 @@ func TestBroker_Close_WhileClientsArrive(t *testing.T) {
 			t.Errorf("serve: %v", err)
 		}
 	}
+}
+
+// connOf returns the broker's connection of client id.
+func connOf(t *testing.T, b *Broker, id string) *conn {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.sessions[id]
+	if s == nil {
+		t.Fatalf("no session %q", id)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c == nil {
+		t.Fatalf("session %q has no connection", id)
+	}
+	return s.c
+}
+
+// With the epoll reader a connection can be ended by its writer (a write
+// error) while the reader is still handling a packet it read: such a
+// late packet must leave nothing behind, neither a subscription of a
+// clean session that is gone (held by the tree forever) nor replies
+// queued for whoever takes the persistent session next.
+func TestBroker_PacketAfterItsConnectionEnded_LeavesNothing(t *testing.T) {
+	b, _ := start(t, nil)
+	for _, clean := range []bool{true, false} {
+		id := fmt.Sprint("late-", clean)
+		r := dial(t, b)
+		r.connect(connectSpec{id: id, clean: clean})
+		c := connOf(t, b, id)
+		s := c.s
+		c.shut(ErrSlowClient) // as flush does on a write error
+		<-c.done
+		// What the reader still had in hand.
+		if _, body := splitPacket(t, subscribePacket(3, 1, "late/#")); c.subscribe(body) != nil {
+			t.Fatal("subscribe failed")
+		}
+		if _, err := c.packet(0xc0, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.packet(0x62, []byte{0, 5}); err != nil {
+			t.Fatal(err)
+		}
+		b.subMu.RLock()
+		held := b.tree.match("late/x", nil)
+		b.subMu.RUnlock()
+		if len(held) != 0 {
+			t.Errorf("clean=%v: the ended connection's subscription is in the tree", clean)
+		}
+		s.mu.Lock()
+		queued := len(s.queue)
+		s.mu.Unlock()
+		if queued != 0 {
+			t.Errorf("clean=%v: %d packets queued for the next connection", clean, queued)
+		}
+		if clean {
+			continue
+		}
+		// The next connection gets its CONNACK and nothing else.
+		r = dial(t, b)
+		r.connect(connectSpec{id: id, clean: false})
+		if h, body, err := r.tryNext(200 * time.Millisecond); err == nil {
+			t.Errorf("the resumed session got %#02x % x, meant for the ended connection", h, body)
+		}
+	}
+}
+
+// splitPacket returns an encoded packet's first byte and body.
+func splitPacket(t *testing.T, p []byte) (byte, []byte) {
+	t.Helper()
+	h, body, err := readPacket(bufio.NewReader(bytes.NewReader(p)), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, body
 }
