@@ -691,9 +691,11 @@ func (c *conn) feed(data []byte) error {
 	case len(data) == whole && len(c.in) > 0:
 		// Nothing complete yet: c.in holds it all already.
 	default:
+		// Room for the rest of the packet, but no more than what arrived:
+		// a length announced and not sent holds little.
 		need := len(data)
 		if n, hl, _ := header(data, limit); hl > 0 {
-			need = max(need, hl+n)
+			need = max(need, min(hl+n, 2*len(data)))
 		}
 		c.in = append(make([]byte, 0, need), data...)
 	}

@@ -68,11 +68,33 @@ func readPacket(r *bufio.Reader, limit int) (byte, []byte, error) {
 	if n > limit {
 		return h, nil, fmt.Errorf("%w: %s of %d bytes (limit %d)", ErrTooLarge, typeNames[h>>4], n, limit)
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
+	body, err := readBody(r, n)
+	if err != nil {
 		return h, nil, truncated(err)
 	}
 	return h, body, nil
+}
+
+// readBody reads n bytes into memory that grows as they arrive (up to
+// twice what arrived), so that a length announced and not sent holds
+// little. The body's capacity is n.
+func readBody(r io.Reader, n int) ([]byte, error) {
+	const first = 4 << 10
+	body := make([]byte, min(n, first))
+	got := 0
+	for {
+		m, err := io.ReadFull(r, body[got:])
+		got += m
+		if err != nil {
+			return nil, err
+		}
+		if got == n {
+			return body, nil
+		}
+		grown := make([]byte, min(n, 2*len(body)))
+		copy(grown, body)
+		body = grown
+	}
 }
 
 func truncated(err error) error {
