@@ -17,13 +17,14 @@ import (
 
 // Defaults of Options' zero values.
 const (
-	DefaultMaxPacket      = 256 << 10
-	DefaultQueueLen       = 1024
-	DefaultMaxClients     = 10_000
-	DefaultMaxRetained    = 100_000
-	DefaultSessionExpiry  = 24 * time.Hour
-	DefaultConnectTimeout = 10 * time.Second
-	DefaultWriteTimeout   = 10 * time.Second
+	DefaultMaxPacket        = 256 << 10
+	DefaultQueueLen         = 1024
+	DefaultMaxClients       = 10_000
+	DefaultMaxRetained      = 100_000
+	DefaultMaxSubscriptions = 1000
+	DefaultSessionExpiry    = 24 * time.Hour
+	DefaultConnectTimeout   = 10 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
 )
 
 // readBuffer is each connection's read buffer: a device's packets are a
@@ -72,6 +73,9 @@ type Options struct {
 	// MaxClients bounds connected clients; more are refused with "server
 	// unavailable".
 	MaxClients int
+	// MaxSubscriptions bounds the topic filters one client holds; a
+	// filter beyond it is refused (SUBACK 0x80).
+	MaxSubscriptions int
 	// MaxRetained bounds retained topics; a retained message on a new
 	// topic beyond it is delivered but not retained.
 	MaxRetained int
@@ -142,6 +146,9 @@ func New(opts Options) (*Broker, error) {
 	}
 	if opts.MaxClients <= 0 {
 		opts.MaxClients = DefaultMaxClients
+	}
+	if opts.MaxSubscriptions <= 0 {
+		opts.MaxSubscriptions = DefaultMaxSubscriptions
 	}
 	if opts.MaxRetained <= 0 {
 		opts.MaxRetained = DefaultMaxRetained

@@ -130,6 +130,7 @@ type conn struct {
 	writing   bool // a flush goroutine runs; guarded by s.mu
 	qos2      map[uint16]bool
 	denied    bool // a refused publish was logged
+	subsFull  bool // a filter refused for MaxSubscriptions was logged
 
 	once  sync.Once
 	why   error
@@ -592,6 +593,16 @@ func (c *conn) subscribe(body []byte) error {
 			// and a persistent one does not take what c was not told of.
 			s.mu.Unlock()
 			return nil
+		}
+		if _, had := s.subs[r.filter]; !had && len(s.subs) >= b.opts.MaxSubscriptions {
+			s.mu.Unlock()
+			ack = append(ack, 0x80)
+			if !c.subsFull {
+				c.subsFull = true
+				b.log.Warn("client holds its maximum of subscriptions; filter refused (further ones from this connection are not logged)",
+					"client", c.info.ID, "filter", short(r.filter), "max", b.opts.MaxSubscriptions)
+			}
+			continue
 		}
 		s.subs[r.filter] = q
 		b.subMu.Lock()

@@ -1,8 +1,12 @@
 package broker
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
 	"net"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -42,4 +46,61 @@ func TestBroker_AnnouncedLength_HoldsNoMemory(t *testing.T) {
 		t.Errorf("%d clients that sent 12 bytes each made the heap grow by %d MiB", clients, grew>>20)
 	}
 	runtime.KeepAlive(cs)
+}
+
+// Every level of a filter is a node of the subscription tree (about 300
+// bytes), so a filter's levels are bounded: a 64 KiB filter of 32,768
+// levels would hold about 9 MiB.
+func TestBroker_DeepFilter_Refused(t *testing.T) {
+	b, _ := start(t, nil)
+	deep := strings.Repeat("a/", maxLevels) + "b"
+	if err := ValidFilter(deep); !errors.Is(err, ErrBadTopic) || !strings.Contains(err.Error(), fmt.Sprintf("at most %d", maxLevels)) || len(err.Error()) > 200 {
+		t.Errorf("ValidFilter of %d levels: %v", maxLevels+1, err)
+	}
+	if err := ValidFilter(strings.Repeat("+/", maxLevels-1) + "#"); err != nil {
+		t.Errorf("a filter of %d levels: %v", maxLevels, err)
+	}
+	r := dial(t, b)
+	r.connect(connectSpec{id: "deep", clean: true})
+	huge := strings.Repeat("a/", 30_000) + "b"
+	before := heapNow()
+	r.send(subscribePacket(1, 1, deep, huge, "ok/#"))
+	if h, body := r.next(); h != 0x90 || !bytes.Equal(body, []byte{0, 1, 0x80, 0x80, 1}) {
+		t.Errorf("SUBACK %#02x % x, want 00 01 80 80 01", h, body)
+	}
+	if grew := int64(heapNow()) - int64(before); grew > 1<<20 {
+		t.Errorf("a SUBSCRIBE of %d bytes made the heap grow by %d KiB", len(huge), grew>>10)
+	}
+}
+
+// A client holds at most MaxSubscriptions filters; more are refused one
+// by one, and replacing or dropping one is always possible.
+func TestBroker_MaxSubscriptions_RefusesFiltersBeyond(t *testing.T) {
+	b, logs := start(t, func(o *Options) { o.MaxSubscriptions = 3 })
+	b.Publish("f/4", []byte("retained"), true, 1)
+	r := dial(t, b)
+	r.connect(connectSpec{id: "many", clean: true})
+	r.send(subscribePacket(1, 1, "f/1", "f/2", "f/3", "f/4"))
+	if h, body := r.next(); h != 0x90 || !bytes.Equal(body, []byte{0, 1, 1, 1, 1, 0x80}) {
+		t.Fatalf("SUBACK %#02x % x, want 00 01 01 01 01 80", h, body)
+	}
+	if _, _, err := r.tryNext(100 * time.Millisecond); err == nil {
+		t.Error("a refused filter's retained message was sent")
+	}
+	r.send(subscribePacket(2, 0, "f/1"))
+	if h, body := r.next(); h != 0x90 || !bytes.Equal(body, []byte{0, 2, 0}) {
+		t.Errorf("replacing a filter at the limit: SUBACK %#02x % x", h, body)
+	}
+	r.send(packet(0xa2, append([]byte{0, 3}, appendStr(nil, "f/2")...)))
+	if h, _ := r.next(); h != 0xb0 {
+		t.Fatalf("want UNSUBACK, got %#02x", h)
+	}
+	r.send(subscribePacket(4, 1, "f/4"))
+	if h, body := r.next(); h != 0x90 || !bytes.Equal(body, []byte{0, 4, 1}) {
+		t.Errorf("after an unsubscribe: SUBACK %#02x % x", h, body)
+	}
+	if p := r.readPublish(); string(p.msg.Payload) != "retained" {
+		t.Errorf("replay %+v", p)
+	}
+	eventually(t, "a log line saying why", func() bool { return strings.Contains(logs.String(), "maximum of subscriptions") }, logs)
 }

@@ -9,6 +9,10 @@ import (
 // maxTopic is the longest topic a length prefix can carry.
 const maxTopic = 65535
 
+// maxLevels bounds a filter's levels: each is a node of the subscription
+// tree, about 300 bytes. Real topics have a handful.
+const maxLevels = 64
+
 func validText(kind, s string) error {
 	switch {
 	case s == "":
@@ -40,6 +44,9 @@ func ValidTopic(topic string) error {
 func ValidFilter(filter string) error {
 	if err := validText("filter", filter); err != nil {
 		return err
+	}
+	if n := strings.Count(filter, "/") + 1; n > maxLevels {
+		return fmt.Errorf("%w: filter of %d levels (at most %d)", ErrBadTopic, n, maxLevels)
 	}
 	rest := filter
 	for {
@@ -80,6 +87,19 @@ func Matches(filter, topic string) bool {
 		}
 		filter, topic = frest, trest
 	}
+}
+
+// short is a topic or filter as an error or log line shows it: cut after
+// 100 bytes.
+func short(s string) string {
+	if len(s) <= 100 {
+		return s
+	}
+	cut := 100
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("... (%d bytes)", len(s))
 }
 
 // wildcard reports whether a filter has '+' or '#'.
