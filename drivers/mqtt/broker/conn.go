@@ -54,10 +54,20 @@ type session struct {
 // (to not nil) is only for that connection: it is dropped once to has
 // ended, as with the epoll reader a write error can end a connection
 // while the reader still handles the packets it read.
+//
+// Replies are not bounded by QueueLen, but a client that keeps sending
+// and reads nothing would pile them up until WriteTimeout: past twice
+// QueueLen it is ended as too slow.
 func (s *session) enqueue(o out, to *conn) {
 	s.mu.Lock()
 	if to != nil && s.c != to {
 		s.mu.Unlock()
+		return
+	}
+	if to != nil && len(s.queue) >= 2*s.b.opts.QueueLen {
+		n := len(s.queue)
+		s.mu.Unlock()
+		to.shut(fmt.Errorf("%w: it reads nothing while %d packets wait for it", ErrSlowClient, n))
 		return
 	}
 	if o.kind == typePublish {
