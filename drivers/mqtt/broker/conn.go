@@ -20,7 +20,7 @@ type out struct {
 	msg         *Message // PUBLISH
 	qos         byte
 	retain, dup bool
-	raw         []byte // CONNACK, SUBACK: encoded already
+	raw         []byte // CONNACK, SUBACK: encoded already; typeSubscribe: see replay
 }
 
 // unacked is a QoS 1 message written to a client and not yet
@@ -429,10 +429,11 @@ func (c *conn) end(normal bool) {
 	if s.clean {
 		s.queue, s.inflight = nil, nil
 	} else {
-		// Keep the QoS 1 messages; control packets were for c alone.
+		// Keep the QoS 1 messages and the retained ones to send for a
+		// subscription; control packets were for c alone.
 		kept := s.queue[:0]
 		for _, o := range s.queue {
-			if o.kind == typePublish && o.qos == 1 {
+			if o.kind == typePublish && o.qos == 1 || o.kind == typeSubscribe {
 				o.pid, o.dup = 0, false
 				kept = append(kept, o)
 			}
@@ -489,6 +490,15 @@ func (c *conn) flush() {
 		sent := 0
 		for i := range batch {
 			o := &batch[i]
+			if o.kind == typeSubscribe {
+				var n int
+				n, err = c.replay(w, o.raw)
+				sent += n
+				if err != nil {
+					break
+				}
+				continue
+			}
 			if _, err = w.Write(appendOut(w.AvailableBuffer(), o)); err != nil {
 				break
 			}
@@ -591,6 +601,10 @@ func (c *conn) subscribe(body []byte) error {
 	ack = append(ack, typeSuback<<4)
 	ack = appendLength(ack, 2+len(reqs))
 	ack = append(ack, byte(pid>>8), byte(pid))
+	// The filters whose retained messages are to be sent, each once, for
+	// c's writer (see replay): each length-prefixed, then its QoS.
+	var replay []byte
+	var at map[string]int // where a filter's QoS is in replay
 	for _, r := range reqs {
 		if r.qos == 0x80 {
 			ack = append(ack, 0x80)
@@ -620,17 +634,66 @@ func (c *conn) subscribe(body []byte) error {
 		b.subMu.Unlock()
 		s.mu.Unlock()
 		ack = append(ack, q)
-	}
-	s.enqueue(out{kind: typeSuback, raw: ack}, c)
-	for i, r := range reqs {
-		if ack[len(ack)-len(reqs)+i] == 0x80 {
+		if i, ok := at[r.filter]; ok {
+			replay[i] = q
 			continue
 		}
-		for _, m := range b.retainedUnder(r.filter) {
-			s.enqueue(out{kind: typePublish, msg: m, qos: min(m.QoS, r.qos, 1), retain: true}, nil)
+		replay = append(replay, byte(len(r.filter)>>8), byte(len(r.filter)))
+		replay = append(replay, r.filter...)
+		if len(reqs) > 1 {
+			if at == nil {
+				at = map[string]int{}
+			}
+			at[r.filter] = len(replay)
 		}
+		replay = append(replay, q)
+	}
+	s.enqueue(out{kind: typeSuback, raw: ack}, c)
+	if len(replay) > 0 {
+		s.enqueue(out{kind: typeSubscribe, raw: replay}, c)
 	}
 	return nil
+}
+
+// replay writes the retained messages under the filters a SUBSCRIBE was
+// granted (list, see subscribe), flagged retained. It runs on c's writer
+// when the queue reaches it, not on the reader: looking under a wildcard
+// means looking at every retained topic, and a client sending many
+// filters would stall every other one. A QoS 1 message awaits its PUBACK
+// like any other, within QueueLen; at QoS 0 the client takes them as
+// fast as it can.
+func (c *conn) replay(w *bufio.Writer, list []byte) (sent int, err error) {
+	b, s := c.b, c.s
+	f := fields{b: list}
+	for len(f.b) > 0 && f.err == nil {
+		filter := string(f.bytes("filter"))
+		granted := f.byte("QoS")
+		_ = c.nc.SetWriteDeadline(time.Now().Add(b.opts.WriteTimeout))
+		for _, m := range b.retainedUnder(filter) {
+			q := min(m.QoS, granted)
+			var pid uint16
+			if q == 1 {
+				s.mu.Lock()
+				if s.c != c {
+					s.mu.Unlock()
+					return sent, nil
+				}
+				if len(s.queue)+len(s.inflight) >= b.opts.QueueLen {
+					s.mu.Unlock()
+					b.dropped.Add(1)
+					continue
+				}
+				pid = s.newPID()
+				s.inflight = append(s.inflight, unacked{pid: pid, msg: m, retain: true})
+				s.mu.Unlock()
+			}
+			if _, err := w.Write(appendPublish(w.AvailableBuffer(), m, q, true, false, pid)); err != nil {
+				return sent, err
+			}
+			sent++
+		}
+	}
+	return sent, nil
 }
 
 func (c *conn) unsubscribe(body []byte) error {

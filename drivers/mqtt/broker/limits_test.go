@@ -148,3 +148,37 @@ func TestBroker_ClientThatDoesNotRead_EndedWhenRepliesPileUp(t *testing.T) {
 		t.Errorf("%d packets queued for a client that reads nothing (QueueLen %d)", most, queue)
 	}
 }
+
+// A SUBSCRIBE replays the retained messages under each filter, which
+// means a look at every retained topic for a wildcard. That look must
+// not be taken by the reader of every connection: a client that sends
+// one filter many times (or many filters) would stall every device.
+func TestBroker_RetainedReplay_DoesNotHoldUpOtherClients(t *testing.T) {
+	b, _ := start(t, nil)
+	for i := range 10_000 {
+		b.Publish(fmt.Sprintf("tele/dev%d/STATE", i), []byte("x"), true, 0)
+	}
+	b.Publish("zz/match", []byte("found"), true, 1)
+	other := dial(t, b)
+	other.connect(connectSpec{id: "other", clean: true})
+	heavy := dial(t, b)
+	heavy.connect(connectSpec{id: "heavy", clean: true})
+	fs := make([]string, 20_000)
+	for i := range fs {
+		fs[i] = "+/nomatch"
+	}
+	fs = append(fs, "+/match")
+	heavy.send(subscribePacket(1, 1, fs...))
+	time.Sleep(10 * time.Millisecond) // for the reader to be on it
+	began := time.Now()
+	other.send([]byte{0xc0, 0})
+	if h, _ := other.next(); h != 0xd0 {
+		t.Fatalf("want PINGRESP, got %#02x", h)
+	}
+	if d := time.Since(began); d > time.Second {
+		t.Errorf("another client's PINGREQ took %v while a SUBSCRIBE was handled", d)
+	}
+	if p := heavy.readPublish(); string(p.msg.Payload) != "found" || p.msg.Topic != "zz/match" || !p.msg.Retain || p.msg.QoS != 1 {
+		t.Errorf("replay %+v", p)
+	}
+}
