@@ -408,21 +408,27 @@ func (b *Broker) attach(c *conn, clean bool) error {
 	}
 }
 
-// end detaches c from its session, ends a clean session, and publishes
-// the will unless the client said DISCONNECT (or the broker is closing).
+// end publishes the will unless the client said DISCONNECT (or the
+// broker is closing), then detaches c from its session and ends a clean
+// session. The will comes first: while c is its session's connection, a
+// new connection of the client waits for c's end (attach), and so comes
+// after the will.
 func (c *conn) end(normal bool) {
 	c.closeSocket(nil)
 	defer close(c.done)
-	c.b.mu.Lock()
-	delete(c.b.all, c)
-	c.b.mu.Unlock()
+	b := c.b
+	b.mu.Lock()
+	delete(b.all, c)
+	closing := b.closed
+	b.mu.Unlock()
 	s := c.s
 	if s == nil {
 		return
 	}
-	b := c.b
+	if !normal && !closing && c.will != nil {
+		b.route(c.will)
+	}
 	b.mu.Lock()
-	closing := b.closed
 	s.mu.Lock()
 	s.c = nil
 	s.left = time.Now()
@@ -449,9 +455,6 @@ func (c *conn) end(normal bool) {
 	b.mu.Unlock()
 	if s.clean {
 		b.unsubscribeAll(s)
-	}
-	if !normal && !closing && c.will != nil {
-		b.route(c.will)
 	}
 }
 

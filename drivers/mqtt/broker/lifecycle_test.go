@@ -156,3 +156,39 @@ func splitPacket(t *testing.T, p []byte) (byte, []byte) {
 	}
 	return h, body
 }
+
+// A connection that is ending on another goroutine (a write error, or
+// its own reader) when the client comes back must have published its
+// will before the new connection is accepted: otherwise the device's
+// "online" can come before its old "offline", which then stays retained.
+func TestBroker_ReconnectWhileTheOldConnectionEnds_WillComesFirst(t *testing.T) {
+	for _, clean := range []bool{true, false} {
+		t.Run(fmt.Sprint("clean=", clean), func(t *testing.T) {
+			b, _ := start(t, nil)
+			inWill, release := make(chan struct{}), make(chan struct{})
+			l := b.NewLocal(func(topic string, p []byte) {
+				if string(p) == "offline" {
+					close(inWill)
+					<-release
+				}
+			})
+			if err := l.Subscribe("avail/dev"); err != nil {
+				t.Fatal(err)
+			}
+			old := dial(t, b)
+			old.connect(connectSpec{id: "dev", clean: clean, will: &Message{Topic: "avail/dev", Payload: []byte("offline"), Retain: true}})
+			go connOf(t, b, "dev").shut(ErrSlowClient) // as flush does on a write error
+			<-inWill
+			fresh := dial(t, b)
+			fresh.send(connectSpec{id: "dev", clean: clean}.packet())
+			if h, body, err := fresh.tryNext(300 * time.Millisecond); err == nil {
+				close(release)
+				t.Fatalf("got %#02x % x while the old connection's will was being published", h, body)
+			}
+			close(release)
+			if h, _ := fresh.next(); h != 0x20 {
+				t.Fatalf("want CONNACK, got %#02x", h)
+			}
+		})
+	}
+}
