@@ -685,3 +685,21 @@ func TestBroker_Close_DoesNotWaitForSilentConnections(t *testing.T) {
 	}
 	r.closed()
 }
+
+// MQTT 3.1 has no session-present flag: the first CONNACK byte is
+// reserved, so a 3.1 client resuming its session is sent 0 there.
+func TestBroker_MQTT31_ConnackHasNoSessionPresent(t *testing.T) {
+	b, _ := start(t, nil)
+	for i, want := range []bool{false, false} {
+		r := dial(t, b)
+		if present, code := r.connect(connectSpec{id: "old-device", level: 3}); present != want || code != 0 {
+			t.Errorf("connection %d: present=%v code=%d", i, present, code)
+		}
+		r.c.Close()
+		eventually(t, "the client gone", func() bool { return b.Stats().Clients == 0 })
+	}
+	r := dial(t, b)
+	if present, _ := r.connect(connectSpec{id: "old-device", level: 4}); !present {
+		t.Error("the session a 3.1 client left is not present for 3.1.1")
+	}
+}

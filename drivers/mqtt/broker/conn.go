@@ -291,7 +291,7 @@ func (c *conn) connect(body []byte) error {
 		c.will.QoS = min(c.will.QoS, 1)
 	}
 	c.keepAlive = time.Duration(cp.keepAlive) * time.Second
-	if err := b.attach(c, cp.clean); err != nil {
+	if err := b.attach(c, cp.clean, cp.level == 4); err != nil {
 		if errors.Is(err, ErrRefused) {
 			c.refuse(codeUnavailable)
 		}
@@ -350,8 +350,10 @@ func (c *conn) refuse(code byte) {
 
 // attach gives c its session: a new one, or the persistent one of its
 // client id. A connection already using the id is closed first, and its
-// will published, before c is accepted.
-func (b *Broker) attach(c *conn, clean bool) error {
+// will published, before c is accepted. The CONNACK says whether the
+// session was there if the client speaks 3.1.1 (in 3.1 the flag's byte
+// is reserved).
+func (b *Broker) attach(c *conn, clean, v311 bool) error {
 	for {
 		b.mu.Lock()
 		if b.closed {
@@ -386,7 +388,7 @@ func (b *Broker) attach(c *conn, clean bool) error {
 		}
 		b.clients++
 		var ack byte
-		if present {
+		if present && v311 {
 			ack = 1
 		}
 		s.mu.Lock()
