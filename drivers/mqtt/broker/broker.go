@@ -21,6 +21,7 @@ const (
 	DefaultQueueLen         = 1024
 	DefaultMaxClients       = 10_000
 	DefaultMaxRetained      = 100_000
+	DefaultMaxRetainedBytes = 64 << 20
 	DefaultMaxSubscriptions = 1000
 	DefaultSessionExpiry    = 24 * time.Hour
 	DefaultConnectTimeout   = 10 * time.Second
@@ -79,6 +80,10 @@ type Options struct {
 	// MaxRetained bounds retained topics; a retained message on a new
 	// topic beyond it is delivered but not retained.
 	MaxRetained int
+	// MaxRetainedBytes bounds the bytes (topics and payloads) of the
+	// retained messages; a retained message beyond it is delivered but
+	// not retained, and its topic's former one is forgotten.
+	MaxRetainedBytes int
 	// SessionExpiry is how long a persistent (clean session off) session
 	// of a client that went away keeps its subscriptions and queue.
 	SessionExpiry time.Duration
@@ -96,13 +101,14 @@ type Options struct {
 
 // Stats are the broker's counters.
 type Stats struct {
-	Clients  int    // connected now
-	Sessions int    // connected and persistent ones kept for a client
-	Retained int    // retained topics
-	Received uint64 // PUBLISH packets from clients
-	Sent     uint64 // PUBLISH packets written to clients
-	Dropped  uint64 // messages not queued because a client's queue was full
-	Refused  uint64 // connections refused or ended by a protocol error
+	Clients       int    // connected now
+	Sessions      int    // connected and persistent ones kept for a client
+	Retained      int    // retained topics
+	RetainedBytes int    // their topics' and payloads' bytes
+	Received      uint64 // PUBLISH packets from clients
+	Sent          uint64 // PUBLISH packets written to clients
+	Dropped       uint64 // messages not queued because a client's queue was full
+	Refused       uint64 // connections refused or ended by a protocol error
 }
 
 // Broker is an MQTT 3.1.1 broker (3.1 clients are accepted too) with
@@ -129,6 +135,8 @@ type Broker struct {
 
 	retMu    sync.RWMutex
 	retained map[string]*Message
+	retBytes int  // topics and payloads of retained
+	retFull  bool // a bound on retained was reached and logged
 
 	received, sent, dropped, refused atomic.Uint64
 
@@ -152,6 +160,9 @@ func New(opts Options) (*Broker, error) {
 	}
 	if opts.MaxRetained <= 0 {
 		opts.MaxRetained = DefaultMaxRetained
+	}
+	if opts.MaxRetainedBytes <= 0 {
+		opts.MaxRetainedBytes = DefaultMaxRetainedBytes
 	}
 	if opts.SessionExpiry <= 0 {
 		opts.SessionExpiry = DefaultSessionExpiry
@@ -285,7 +296,7 @@ func (b *Broker) Stats() Stats {
 	st := Stats{Clients: b.clients, Sessions: len(b.sessions)}
 	b.mu.Unlock()
 	b.retMu.RLock()
-	st.Retained = len(b.retained)
+	st.Retained, st.RetainedBytes = len(b.retained), b.retBytes
 	b.retMu.RUnlock()
 	st.Received, st.Sent, st.Dropped, st.Refused = b.received.Load(), b.sent.Load(), b.dropped.Load(), b.refused.Load()
 	return st
@@ -344,21 +355,45 @@ func (b *Broker) route(m *Message) {
 }
 
 // retain stores (or, with an empty payload, forgets) m as its topic's
-// retained message.
+// retained message, within MaxRetained and MaxRetainedBytes. Reaching a
+// bound is logged once, until the retained messages are below it again.
 func (b *Broker) retain(m *Message) {
 	b.retMu.Lock()
 	defer b.retMu.Unlock()
-	if len(m.Payload) == 0 {
+	old := b.retained[m.Topic]
+	if old != nil {
 		delete(b.retained, m.Topic)
+		b.retBytes -= retainedSize(old)
+	}
+	switch {
+	case len(m.Payload) == 0:
+	case old == nil && len(b.retained) >= b.opts.MaxRetained:
+		b.retainedFull("retained message not kept: the broker holds its maximum of retained topics (MaxRetained)",
+			"topic", short(m.Topic), "max", b.opts.MaxRetained)
+		return
+	case b.retBytes+retainedSize(m) > b.opts.MaxRetainedBytes:
+		b.retainedFull("retained message not kept, and its topic's former one forgotten: the retained messages would take more than MaxRetainedBytes",
+			"topic", short(m.Topic), "bytes", retainedSize(m), "max", b.opts.MaxRetainedBytes)
+		return
+	default:
+		b.retained[m.Topic] = m
+		b.retBytes += retainedSize(m)
 		return
 	}
-	if _, ok := b.retained[m.Topic]; !ok && len(b.retained) >= b.opts.MaxRetained {
-		b.log.Warn("retained message not kept: the broker holds its maximum of retained topics",
-			"topic", m.Topic, "max", b.opts.MaxRetained)
-		return
-	}
-	b.retained[m.Topic] = m
+	b.retFull = false
 }
+
+// retainedFull logs that a bound on retained messages was reached,
+// unless it was and has not been left since. b.retMu is held.
+func (b *Broker) retainedFull(msg string, attrs ...any) {
+	if !b.retFull {
+		b.retFull = true
+		b.log.Warn(msg+" (further ones are not logged until there is room)", attrs...)
+	}
+}
+
+// retainedSize is what Options.MaxRetainedBytes counts of a message.
+func retainedSize(m *Message) int { return len(m.Topic) + len(m.Payload) }
 
 // expire drops persistent sessions whose client has been away longer
 // than SessionExpiry.

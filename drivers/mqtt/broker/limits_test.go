@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -180,5 +181,49 @@ func TestBroker_RetainedReplay_DoesNotHoldUpOtherClients(t *testing.T) {
 	}
 	if p := heavy.readPublish(); string(p.msg.Payload) != "found" || p.msg.Topic != "zz/match" || !p.msg.Retain || p.msg.QoS != 1 {
 		t.Errorf("replay %+v", p)
+	}
+}
+
+// Retained messages are bounded in bytes as well as in topics; a message
+// that does not fit is delivered, not retained, and its topic's former
+// retained message is forgotten rather than left stale.
+func TestBroker_MaxRetainedBytes(t *testing.T) {
+	b, logs := start(t, func(o *Options) { o.MaxRetainedBytes = 1000 })
+	delivered := 0
+	l := b.NewLocal(func(string, []byte) { delivered++ })
+	if err := l.Subscribe("r/#"); err != nil {
+		t.Fatal(err)
+	}
+	p300 := bytes.Repeat([]byte("x"), 300)
+	for i := range 4 {
+		b.Publish(fmt.Sprint("r/", i), p300, true, 0)
+	}
+	if delivered != 4 {
+		t.Errorf("%d of 4 delivered", delivered)
+	}
+	topics := func() (ts []string) {
+		for _, m := range b.Retained("r/#") {
+			ts = append(ts, m.Topic)
+		}
+		slices.Sort(ts)
+		return ts
+	}
+	if got := topics(); !slices.Equal(got, []string{"r/0", "r/1", "r/2"}) {
+		t.Errorf("retained %v, want r/0..2 (303 bytes each, 1000 at most)", got)
+	}
+	if st := b.Stats(); st.RetainedBytes != 909 {
+		t.Errorf("stats %+v, want 909 retained bytes", st)
+	}
+	b.Publish("r/1", bytes.Repeat([]byte("y"), 600), true, 0)
+	if got := topics(); !slices.Equal(got, []string{"r/0", "r/2"}) {
+		t.Errorf("after a too large r/1: retained %v; the old r/1 must not stay", got)
+	}
+	b.Publish("r/2", nil, true, 0)
+	b.Publish("r/3", p300, true, 0)
+	if got := topics(); !slices.Equal(got, []string{"r/0", "r/3"}) {
+		t.Errorf("after freeing r/2: retained %v", got)
+	}
+	if n := strings.Count(logs.String(), "MaxRetainedBytes"); n != 1 {
+		t.Errorf("%d log lines about the bound, want 1 until it is no longer reached:\n%s", n, logs)
 	}
 }
