@@ -22,6 +22,7 @@ const (
 	DefaultMaxClients       = 10_000
 	DefaultMaxRetained      = 100_000
 	DefaultMaxRetainedBytes = 64 << 20
+	DefaultMaxAwaySessions  = 1000
 	DefaultMaxSubscriptions = 1000
 	DefaultSessionExpiry    = 24 * time.Hour
 	DefaultConnectTimeout   = 10 * time.Second
@@ -84,6 +85,9 @@ type Options struct {
 	// retained messages; a retained message beyond it is delivered but
 	// not retained, and its topic's former one is forgotten.
 	MaxRetainedBytes int
+	// MaxAwaySessions bounds the persistent sessions kept for clients
+	// that are away; beyond it the one away longest is dropped.
+	MaxAwaySessions int
 	// SessionExpiry is how long a persistent (clean session off) session
 	// of a client that went away keeps its subscriptions and queue.
 	SessionExpiry time.Duration
@@ -126,6 +130,7 @@ type Broker struct {
 	sessions map[string]*session
 	all      map[*conn]struct{} // every open connection, CONNECT or not
 	clients  int
+	away     int // sessions kept for clients that are away
 	closed   bool
 	conns    sync.WaitGroup
 	poll     *poller // nil: a goroutine per connection
@@ -163,6 +168,9 @@ func New(opts Options) (*Broker, error) {
 	}
 	if opts.MaxRetainedBytes <= 0 {
 		opts.MaxRetainedBytes = DefaultMaxRetainedBytes
+	}
+	if opts.MaxAwaySessions <= 0 {
+		opts.MaxAwaySessions = DefaultMaxAwaySessions
 	}
 	if opts.SessionExpiry <= 0 {
 		opts.SessionExpiry = DefaultSessionExpiry
@@ -412,12 +420,35 @@ func (b *Broker) expire() {
 				s.mu.Unlock()
 				if old {
 					delete(b.sessions, id)
+					b.away--
 					b.unsubscribeAll(s)
 				}
 			}
 			b.mu.Unlock()
 		}
 	}
+}
+
+// dropAway drops the session away longest, as more than
+// MaxAwaySessions are kept. b.mu is held.
+func (b *Broker) dropAway() {
+	var oldest *session
+	var left time.Time
+	for _, s := range b.sessions {
+		s.mu.Lock()
+		if s.c == nil && (oldest == nil || s.left.Before(left)) {
+			oldest, left = s, s.left
+		}
+		s.mu.Unlock()
+	}
+	if oldest == nil {
+		return
+	}
+	delete(b.sessions, oldest.id)
+	b.away--
+	b.unsubscribeAll(oldest)
+	b.log.Info("session of a client that is away dropped: more than MaxAwaySessions are kept",
+		"client", oldest.id, "left", left, "max", b.opts.MaxAwaySessions)
 }
 
 // unsubscribeAll removes every subscription of s.

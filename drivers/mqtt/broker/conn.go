@@ -376,6 +376,9 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 			b.mu.Unlock()
 			return fmt.Errorf("%w: %d clients connected, the maximum", ErrRefused, b.opts.MaxClients)
 		}
+		if s != nil {
+			b.away-- // s.c is nil: the client was away
+		}
 		if s != nil && (clean || s.clean) {
 			delete(b.sessions, s.id)
 			b.unsubscribeAll(s)
@@ -451,8 +454,14 @@ func (c *conn) end(normal bool) {
 	}
 	s.mu.Unlock()
 	b.clients--
-	if s.clean && b.sessions[s.id] == s {
+	switch {
+	case s.clean && b.sessions[s.id] == s:
 		delete(b.sessions, s.id)
+	case !s.clean:
+		b.away++
+		if b.away > b.opts.MaxAwaySessions {
+			b.dropAway()
+		}
 	}
 	b.mu.Unlock()
 	if s.clean {

@@ -227,3 +227,39 @@ func TestBroker_MaxRetainedBytes(t *testing.T) {
 		t.Errorf("%d log lines about the bound, want 1 until it is no longer reached:\n%s", n, logs)
 	}
 }
+
+// Persistent sessions of clients that are away are bounded: each can
+// hold QueueLen messages, and a client can make up client ids. Beyond
+// MaxAwaySessions the one away longest is dropped.
+func TestBroker_MaxAwaySessions_DropsTheOldest(t *testing.T) {
+	b, _ := start(t, func(o *Options) { o.MaxAwaySessions = 2 })
+	leave := func(id string) {
+		r := dial(t, b)
+		r.connect(connectSpec{id: id, clean: false})
+		r.send(subscribePacket(1, 1, "cmnd/"+id+"/#"))
+		r.next()
+		r.c.Close()
+		eventually(t, id+" gone", func() bool { return b.Stats().Clients == 0 })
+		time.Sleep(2 * time.Millisecond) // distinct leaving times
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		leave(id)
+	}
+	if st := b.Stats(); st.Sessions != 2 {
+		t.Errorf("%d sessions kept, want 2", st.Sessions)
+	}
+	if subscribed(b, "cmnd/a/#") {
+		t.Error("the dropped session's subscription is still there")
+	}
+	for id, want := range map[string]bool{"a": false, "c": true} {
+		r := dial(t, b)
+		if present, _ := r.connect(connectSpec{id: id, clean: false}); present != want {
+			t.Errorf("%s: session present %v, want %v", id, present, want)
+		}
+	}
+	// Connected clients do not count: b was kept while a and c are here.
+	r := dial(t, b)
+	if present, _ := r.connect(connectSpec{id: "b", clean: false}); !present {
+		t.Error("b's session was dropped")
+	}
+}
