@@ -507,6 +507,8 @@ func TestBroker_BadInput_ClosesTheConnectionAndSaysWhy(t *testing.T) {
 		{"nul in topic", string(good) + "\x30\x05\x00\x02a\x00x", "U+0000"},
 		{"packet id 0", string(good) + "\x32\x05\x00\x01a\x00\x00", "packet id 0"},
 		{"cut mid-packet", "\x30\x10\x00\x01", "connection closed in the middle of a packet"},
+		{"tls on the plain port", "\x16\x03\x01\x00\x05hello", "a TLS handshake"},
+		{"connect with flags", "\x12\x00", "CONNECT with reserved flags set (0x12)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -249,8 +249,13 @@ func (c *conn) run() (normal bool, err error) {
 // else than MQTT (a web browser, a scanner) is told off at its first
 // byte, before its length is believed.
 func notConnect(first byte) error {
-	if first == typeConnect<<4 {
+	switch {
+	case first == typeConnect<<4:
 		return nil
+	case first == 0x16:
+		return fmt.Errorf("%w: the client starts a TLS handshake (0x16), not an MQTT CONNECT: this broker speaks MQTT without TLS", ErrProtocol)
+	case first>>4 == typeConnect:
+		return fmt.Errorf("%w: CONNECT with reserved flags set (%#02x)", ErrProtocol, first)
 	}
 	return fmt.Errorf("%w: first packet is %s (%#02x), not CONNECT", ErrProtocol, typeNames[first>>4], first)
 }
@@ -284,7 +289,7 @@ func (c *conn) connect(body []byte) error {
 	}
 	if cp.will != nil && b.opts.CanPublish != nil && !b.opts.CanPublish(c.info, cp.will.Topic) {
 		c.refuse(codeNotAuthorized)
-		return fmt.Errorf("%w: not allowed to leave a will on %q", ErrRefused, cp.will.Topic)
+		return fmt.Errorf("%w: not allowed to leave a will on %s", ErrRefused, quoted(cp.will.Topic))
 	}
 	c.will = cp.will
 	if c.will != nil {
@@ -571,7 +576,7 @@ func (c *conn) publish(h byte, body []byte) error {
 	if !allowed && !c.denied {
 		c.denied = true
 		b.log.Warn("client may not publish on this topic; message dropped (further ones from this connection are not logged)",
-			"client", c.info.ID, "user", c.info.Username, "topic", p.msg.Topic)
+			"client", c.info.ID, "user", c.info.Username, "topic", short(p.msg.Topic))
 	}
 	m := p.msg
 	m.QoS = min(m.QoS, 1)

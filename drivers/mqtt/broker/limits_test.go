@@ -263,3 +263,22 @@ func TestBroker_MaxAwaySessions_DropsTheOldest(t *testing.T) {
 		t.Error("b's session was dropped")
 	}
 }
+
+// An error about a long topic shows its start, not all of it.
+func TestBroker_LongTopicInAnError_Shortened(t *testing.T) {
+	b, logs := start(t, nil)
+	r := dial(t, b)
+	r.connect(connectSpec{id: "long", clean: true})
+	long := strings.Repeat("abcd/", 12_000) + "#"
+	r.send(publishPacket(long, "x", 0, false, 0))
+	r.closed()
+	eventually(t, "the log line", func() bool { return strings.Contains(logs.String(), "holds a wildcard") }, logs)
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if len(line) > 1000 {
+			t.Errorf("a log line of %d bytes: %.300s...", len(line), line)
+		}
+	}
+	if err := ValidTopic(long); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("(%d bytes)", len(long))) {
+		t.Errorf("ValidTopic: %v", err)
+	}
+}

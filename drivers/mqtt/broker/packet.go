@@ -198,7 +198,7 @@ func parseConnect(body []byte) (*connect, byte, error) {
 	case proto == "MQTT" || proto == "MQIsdp":
 		return nil, codeBadVersion, fmt.Errorf("%w: protocol %s level %d (this broker speaks MQTT 3.1 and 3.1.1)", ErrRefused, proto, level)
 	default:
-		return nil, 0, fmt.Errorf("%w: protocol name %q is not MQTT", ErrProtocol, proto)
+		return nil, 0, fmt.Errorf("%w: protocol name %s is not MQTT", ErrProtocol, quoted(proto))
 	}
 	flags := f.byte("connect flags")
 	c := &connect{level: level, clean: flags&0x02 != 0, hasUser: flags&0x80 != 0, hasPass: flags&0x40 != 0}

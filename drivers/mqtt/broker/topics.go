@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -20,9 +21,9 @@ func validText(kind, s string) error {
 	case len(s) > maxTopic:
 		return fmt.Errorf("%w: %s of %d bytes", ErrBadTopic, kind, len(s))
 	case !utf8.ValidString(s):
-		return fmt.Errorf("%w: %s %q is not UTF-8", ErrBadTopic, kind, s)
+		return fmt.Errorf("%w: %s %s is not UTF-8", ErrBadTopic, kind, quoted(s))
 	case strings.IndexByte(s, 0) >= 0:
-		return fmt.Errorf("%w: %s %q holds U+0000", ErrBadTopic, kind, s)
+		return fmt.Errorf("%w: %s %s holds U+0000", ErrBadTopic, kind, quoted(s))
 	}
 	return nil
 }
@@ -34,7 +35,7 @@ func ValidTopic(topic string) error {
 		return err
 	}
 	if strings.ContainsAny(topic, "+#") {
-		return fmt.Errorf("%w: topic %q holds a wildcard", ErrBadTopic, topic)
+		return fmt.Errorf("%w: topic %s holds a wildcard", ErrBadTopic, quoted(topic))
 	}
 	return nil
 }
@@ -52,7 +53,7 @@ func ValidFilter(filter string) error {
 	for {
 		level, tail, more := strings.Cut(rest, "/")
 		if len(level) > 1 && strings.ContainsAny(level, "+#") || level == "#" && more {
-			return fmt.Errorf("%w: filter %q: a wildcard must be a whole level, and '#' the last", ErrBadTopic, filter)
+			return fmt.Errorf("%w: filter %s: a wildcard must be a whole level, and '#' the last", ErrBadTopic, quoted(filter))
 		}
 		if !more {
 			return nil
@@ -89,8 +90,8 @@ func Matches(filter, topic string) bool {
 	}
 }
 
-// short is a topic or filter as an error or log line shows it: cut after
-// 100 bytes.
+// short is a topic or filter as a log line shows it: cut after 100
+// bytes.
 func short(s string) string {
 	if len(s) <= 100 {
 		return s
@@ -100,6 +101,16 @@ func short(s string) string {
 		cut--
 	}
 	return s[:cut] + fmt.Sprintf("... (%d bytes)", len(s))
+}
+
+// quoted is a topic or filter as an error shows it: quoted, and cut
+// after 100 bytes.
+func quoted(s string) string {
+	if short := short(s); len(short) < len(s) {
+		head, tail, _ := strings.Cut(short, "... (")
+		return strconv.Quote(head) + "... (" + tail
+	}
+	return strconv.Quote(s)
 }
 
 // wildcard reports whether a filter has '+' or '#'.
