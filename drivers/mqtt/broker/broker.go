@@ -466,7 +466,8 @@ func (b *Broker) unsubscribeAll(s *session) {
 
 // Local is an in-process subscriber: its function is called with each
 // matching message, on the goroutine that published it (a client's
-// reader, or Publish's caller). It must not block.
+// reader, Publish's caller, or for a will the goroutine ending that
+// client's connection). It must not block.
 type Local struct {
 	b  *Broker
 	fn func(topic string, payload []byte)

@@ -23,8 +23,15 @@
 // as long. Each client's backlog (queued plus unacknowledged messages) is
 // bounded by Options.QueueLen; beyond it messages to that client are
 // dropped and counted, and a client that takes nothing for
-// Options.WriteTimeout is disconnected, so one stuck client never holds
-// up the others. In-process subscribers (Local) are called on the
-// reading goroutine: the hub's MQTT driver reads its devices without a
-// loopback connection, and must not block.
+// Options.WriteTimeout (or keeps sending while it reads nothing) is
+// disconnected, so one stuck client never holds up the others. The
+// retained messages a SUBSCRIBE asks for are looked up by that client's
+// writer, not by the reader. What one client can make the broker hold
+// is bounded: a packet's memory grows as its bytes arrive (up to
+// MaxPacket), filters per client (MaxSubscriptions, 64 levels each),
+// retained messages (MaxRetained, MaxRetainedBytes) and sessions kept
+// for clients that are away (MaxAwaySessions). In-process subscribers
+// (Local) are called on the goroutine that publishes: mostly the
+// reading goroutine (the hub's MQTT driver reads its devices without a
+// loopback connection), and must not block.
 package broker
