@@ -143,6 +143,30 @@ func (r *rig) waitState(t testing.TB) {
 	}
 }
 
+// settle waits until no device's snapshot changes for 300 ms: the
+// devices' info replies (STATUS2, announce, bridge list) can arrive after
+// waitState and move a device's sequence number.
+func (r *rig) settle(t testing.TB) {
+	t.Helper()
+	seqs := func() string {
+		var b strings.Builder
+		for _, s := range r.specs {
+			fmt.Fprint(&b, r.snap(s.ID).Seq, " ")
+		}
+		return b.String()
+	}
+	last := seqs()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(300 * time.Millisecond)
+		now := seqs()
+		if now == last {
+			return
+		}
+		last = now
+	}
+	t.Fatal("device snapshots still changing after 10 s")
+}
+
 func rawClient(t testing.TB, url, user, pass string) paho.Client {
 	t.Helper()
 	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("raw-%d", time.Now().UnixNano())).
@@ -276,6 +300,7 @@ func subscribedTopics(specs []mqttsim.Spec) []string {
 func TestDriver_BadPayloads_CountedStateUntouched(t *testing.T) {
 	r := newRig(t, rigOpts{})
 	r.waitState(t)
+	r.settle(t)
 	before := map[string]hub.Snapshot{}
 	for _, s := range r.specs {
 		before[s.ID] = r.snap(s.ID)
