@@ -99,3 +99,45 @@ func FuzzBroker_ClientBytes(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBroker_EpollClientBytes is FuzzBroker_ClientBytes over real
+// loopback sockets, so that the epoll reader (the one Linux uses) takes
+// the bytes: the connection must end once the client closes, and the
+// broker must go on serving.
+func FuzzBroker_EpollClientBytes(f *testing.F) {
+	for _, p := range packetSeeds {
+		f.Add(p)
+	}
+	f.Add(bytes.Join(packetSeeds[3:], nil))
+	b, _ := start(f, func(o *Options) { o.MaxPacket = 4096 })
+	hello := connectSpec{id: "fuzz", clean: true, will: &Message{Topic: "w", Payload: []byte("x")}}.packet()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := net.Dial("tcp", b.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		// Whatever the broker writes is read and thrown away, until it
+		// closes the connection.
+		ended := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(io.Discard, c)
+			ended <- err
+		}()
+		_, _ = c.Write(hello)
+		_, _ = c.Write(data)
+		_ = c.(*net.TCPConn).CloseWrite()
+		if err := <-ended; err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatal("the broker kept the connection open 5 s after the client closed its side")
+			}
+		}
+		eventually(t, "the connection ended", func() bool {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return len(b.all) == 0
+		})
+	})
+}
