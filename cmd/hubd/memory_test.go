@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +25,8 @@ const memoryTarget = 30 << 10 // KiB
 // 1,000 emulated MQTT devices (every dialect, from this process) reporting
 // every second, and reports the child's resident memory (VmRSS) after
 // start, once the devices are online, half way and at the end of the run,
-// and the Go heap and goroutine stacks from /metrics. MEMORY_DURATION sets the run
+// and the Go heap and goroutine stacks from /metrics, and the CPU time the
+// daemon used in all and from online to the end. MEMORY_DURATION sets the run
 // (default 60s, so the samples are at 30 s and 60 s).
 //
 // "embedded": the devices connect to the daemon's embedded broker, whose
@@ -99,15 +102,22 @@ func benchMemory(b *testing.B, dur time.Duration, listen, brokerURL, pass string
 	b.Logf("daemon with %d MQTT devices on %s, telemetry every second, %v", devices, brokerURL, dur)
 	b.Logf("%-9s VmRSS %7d KiB", "start", rssStart)
 	rssOnline := sample("online")
+	cpuOnline := mustCPU(b, pid)
 	time.Sleep(dur / 2)
 	rssMid := sample(fmt.Sprint(dur / 2))
 	time.Sleep(dur - dur/2)
 	rssEnd := sample(fmt.Sprint(dur))
+	cpuEnd := mustCPU(b, pid)
+	steady := cpuEnd - cpuOnline
+	b.Logf("CPU       %.2f s in all, %.2f s from online to the end (%.1f%% of a core)",
+		cpuEnd.Seconds(), steady.Seconds(), 100*steady.Seconds()/dur.Seconds())
 
 	b.ReportMetric(float64(rssStart), "start-rss-KiB")
 	b.ReportMetric(float64(rssOnline), "online-rss-KiB")
 	b.ReportMetric(float64(rssMid), "mid-rss-KiB")
 	b.ReportMetric(float64(rssEnd), "end-rss-KiB")
+	b.ReportMetric(cpuEnd.Seconds(), "cpu-s")
+	b.ReportMetric(steady.Seconds(), "steady-cpu-s")
 	if m := mustScrape(b, d.addr); m.sum("hubd_go_memory_bytes", `class="heap"`) > 0 {
 		b.ReportMetric(m.sum("hubd_go_memory_bytes", `class="heap"`)/(1<<20), "end-heap-MiB")
 		b.ReportMetric(m.sum("hubd_go_memory_bytes", `class="stacks"`)/(1<<20), "end-stacks-MiB")
@@ -117,6 +127,42 @@ func benchMemory(b *testing.B, dur time.Duration, listen, brokerURL, pass string
 	} else {
 		b.Logf("within the %d KiB target", memoryTarget)
 	}
+}
+
+// cpuTime is the user and system CPU time process pid has used, from
+// /proc/PID/stat (utime and stime, in the kernel's USER_HZ ticks, which
+// are 1/100 s on every architecture Linux exports them from).
+func cpuTime(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name in parentheses may hold spaces; the fields after
+	// it start with the state (field 3), so utime and stime (fields 14
+	// and 15) are the 12th and 13th.
+	i := strings.LastIndexByte(string(data), ')')
+	f := strings.Fields(string(data[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format %q", pid, data)
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * (time.Second / 100), nil
+}
+
+func mustCPU(tb testing.TB, pid int) time.Duration {
+	tb.Helper()
+	d, err := cpuTime(pid)
+	if err != nil {
+		tb.Fatalf("daemon CPU: %v", err)
+	}
+	return d
 }
 
 // freePortTB is a free loopback address (a port nothing listens on now).
