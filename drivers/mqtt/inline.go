@@ -31,11 +31,11 @@ var (
 var errInlineClosed = errors.New("mqtt: embedded broker connection closed")
 
 // inlineConn is the hub's connection to its embedded broker: calls into
-// the broker instead of a TCP client. A device's message reaches receive
-// on the broker goroutine that read it, with no queue in between, so the
-// broker needs no deep per-client write queue for the hub (which, being
-// one per client in mochi, would be paid by every device connection), and
-// nothing is encoded, written and parsed again on loopback.
+// the broker (a broker.Local subscriber) instead of a TCP client. A
+// device's message reaches receive on the broker goroutine that read it,
+// with no queue in between, and nothing is encoded, written and parsed
+// again on loopback; receive only routes and queues, so it never holds up
+// the broker's reader.
 type inlineConn struct {
 	srv       *broker.Broker
 	local     *broker.Local
