@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"hubd/drivers/mqtt/mosquittotest"
 	"hubd/drivers/mqtt/mqttsim"
 )
 
@@ -47,7 +46,7 @@ func BenchmarkDaemon_Memory1000(b *testing.B) {
 		benchMemory(b, dur, broker, "tcp://"+broker, "mem-pass", nil)
 	})
 	b.Run("mosquitto", func(b *testing.B) {
-		url := startMosquittoTB(b)
+		url := mosquittotest.Start(b).URL()
 		benchMemory(b, dur, "", url, "", func(c *Config) {
 			c.MQTT.Broker, c.MQTT.Listen, c.MQTT.Username, c.MQTT.Password = url, "", "", ""
 		})
@@ -174,35 +173,4 @@ func freePortTB(tb testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// startMosquittoTB runs an anonymous Mosquitto on loopback for the test
-// and returns its URL; it skips the test without mosquitto.
-func startMosquittoTB(tb testing.TB) string {
-	tb.Helper()
-	bin := lookTool("mosquitto", "/usr/sbin/mosquitto")
-	if bin == "" {
-		tb.Skip("mosquitto not installed: apt-get install -y mosquitto")
-	}
-	addr := freePortTB(tb)
-	_, port, _ := net.SplitHostPort(addr)
-	conf := filepath.Join(tb.TempDir(), "mosquitto.conf")
-	text := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 10000\n", port)
-	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", conf)
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return "tcp://" + addr
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("mosquitto did not listen on %s", addr)
-		}
-	}
 }

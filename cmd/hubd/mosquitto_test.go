@@ -2,93 +2,30 @@ package main
 
 import (
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"hubd/drivers/mqtt/mosquittotest"
 )
 
-// broker is a real Mosquitto on a loopback port.
-type broker struct {
-	t    *testing.T
-	bin  string
-	conf string
-	port int
-	cmd  *exec.Cmd
-}
-
-func lookTool(names ...string) string {
-	for _, n := range names {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-		if _, err := os.Stat(n); err == nil {
-			return n
-		}
-	}
-	return ""
-}
-
-func startBroker(t *testing.T) *broker {
+// startBroker runs a real Mosquitto for the test; it skips without
+// mosquitto or mosquitto_pub.
+func startBroker(t *testing.T) *mosquittotest.Broker {
 	t.Helper()
-	bin := lookTool("mosquitto", "/usr/sbin/mosquitto")
-	if bin == "" || lookTool("mosquitto_pub") == "" {
-		t.Skip("mosquitto not installed: apt-get install -y mosquitto mosquitto-clients")
+	if mosquittotest.Tool("mosquitto_pub") == "" {
+		t.Skip("mosquitto_pub not installed: " + mosquittotest.Install)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return mosquittotest.Start(t)
+}
+
+// mosquittoPub publishes with Mosquitto's own client.
+func mosquittoPub(t *testing.T, b *mosquittotest.Broker, topic, payload string) {
+	t.Helper()
+	out, err := exec.Command("mosquitto_pub", "-h", "127.0.0.1", "-p", fmt.Sprint(b.Port()), "-t", topic, "-m", payload).CombinedOutput()
 	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	text := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port)
-	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b := &broker{t: t, bin: bin, conf: conf, port: port}
-	b.start()
-	t.Cleanup(b.stop)
-	return b
-}
-
-func (b *broker) url() string { return fmt.Sprintf("tcp://127.0.0.1:%d", b.port) }
-
-func (b *broker) start() {
-	b.t.Helper()
-	b.cmd = exec.Command(b.bin, "-c", b.conf)
-	if err := b.cmd.Start(); err != nil {
-		b.t.Fatal(err)
-	}
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", b.port))
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("mosquitto did not listen: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (b *broker) stop() {
-	if b.cmd != nil && b.cmd.Process != nil {
-		b.cmd.Process.Kill()
-		b.cmd.Wait()
-		b.cmd = nil
-	}
-}
-
-func (b *broker) pub(topic, payload string) {
-	b.t.Helper()
-	out, err := exec.Command("mosquitto_pub", "-h", "127.0.0.1", "-p", fmt.Sprint(b.port), "-t", topic, "-m", payload).CombinedOutput()
-	if err != nil {
-		b.t.Fatalf("mosquitto_pub %s: %v %s", topic, err, out)
+		t.Fatalf("mosquitto_pub %s: %v %s", topic, err, out)
 	}
 }
 
@@ -97,7 +34,7 @@ func (b *broker) pub(topic, payload string) {
 // devices/query; Mosquitto restarted, the devices answer again.
 func TestDemo_Mosquitto_PublishedStateShowsInQuery(t *testing.T) {
 	b := startBroker(t)
-	d := startDaemon(t, "demo", "-http", "127.0.0.1:0", "-data", t.TempDir(), "-broker", b.url())
+	d := startDaemon(t, "demo", "-http", "127.0.0.1:0", "-data", t.TempDir(), "-broker", b.URL())
 	eventually(t, 15*time.Second, "MQTT devices online", func() bool {
 		q := query(t, d.addr, "lamp-2", "socket-2", "lamp-3")
 		for _, id := range []string{"lamp-2", "socket-2", "lamp-3"} {
@@ -116,27 +53,27 @@ func TestDemo_Mosquitto_PublishedStateShowsInQuery(t *testing.T) {
 		t.Fatalf("switching on: %d %s", code, data)
 	}
 
-	b.pub("tele/demo-lamp-2/STATE", `{"POWER":"OFF","Dimmer":20}`)
+	mosquittoPub(t, b, "tele/demo-lamp-2/STATE", `{"POWER":"OFF","Dimmer":20}`)
 	eventually(t, 5*time.Second, "lamp-2 off at 20%", func() bool {
 		l := query(t, d.addr, "lamp-2")["lamp-2"]
 		on, _ := l.value("on")
 		bri, _ := l.value("brightness")
 		return on == "false" && bri == "20"
 	})
-	b.pub("zigbee2mqtt/demo-lamp-3", `{"state":"OFF"}`)
+	mosquittoPub(t, b, "zigbee2mqtt/demo-lamp-3", `{"state":"OFF"}`)
 	eventually(t, 5*time.Second, "lamp-3 off", func() bool {
 		on, _ := query(t, d.addr, "lamp-3")["lamp-3"].value("on")
 		return on == "false"
 	})
-	b.pub("shellies/shellyplug-s-demo2/relay/0/power", "42.5")
+	mosquittoPub(t, b, "shellies/shellyplug-s-demo2/relay/0/power", "42.5")
 	eventually(t, 5*time.Second, "socket-2 at 42.5 W", func() bool {
 		p, _ := query(t, d.addr, "socket-2")["socket-2"].value("power")
 		return p == "42.5"
 	})
 
 	// Garbage on a subscribed topic changes nothing.
-	b.pub("tele/demo-lamp-2/STATE", `{"POWER":"OFF","Dimmer":"bright"`)
-	b.pub("zigbee2mqtt/demo-lamp-3", `not json at all`)
+	mosquittoPub(t, b, "tele/demo-lamp-2/STATE", `{"POWER":"OFF","Dimmer":"bright"`)
+	mosquittoPub(t, b, "zigbee2mqtt/demo-lamp-3", `not json at all`)
 	time.Sleep(300 * time.Millisecond)
 	if bri, _ := query(t, d.addr, "lamp-2")["lamp-2"].value("brightness"); bri != "20" {
 		t.Fatalf("garbage changed lamp-2 brightness to %s", bri)
@@ -144,9 +81,9 @@ func TestDemo_Mosquitto_PublishedStateShowsInQuery(t *testing.T) {
 
 	// Mosquitto goes away and comes back: the hub reconnects and its
 	// devices answer commands again.
-	b.stop()
+	b.Stop()
 	time.Sleep(500 * time.Millisecond)
-	b.start()
+	b.Run()
 	lampOn := `{"payload":{"devices":[{"id":"lamp-2","capabilities":[{"type":"devices.capabilities.on_off","state":{"instance":"on","value":true}}]}]}}`
 	eventually(t, 30*time.Second, "lamp-2 answers after the broker restart", func() bool {
 		code, data := yandexCall(t, d.addr, "/v1.0/user/devices/action", "again", lampOn)

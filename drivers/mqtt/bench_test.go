@@ -93,7 +93,7 @@ func BenchmarkLatency_Embedded(b *testing.B) {
 func BenchmarkLatency_Mosquitto(b *testing.B) {
 	mq := startMosquitto(b)
 	for range b.N {
-		benchLatency(b, mq.url())
+		benchLatency(b, mq.URL())
 	}
 }
 
@@ -116,7 +116,7 @@ func BenchmarkIngest_Mosquitto(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		drv, err := mqtt.New(mqtt.Options{Broker: mq.url(), ClientID: "hubd-ingest", Devices: devs, Apply: h.Apply, QueueLen: 64})
+		drv, err := mqtt.New(mqtt.Options{Broker: mq.URL(), ClientID: "hubd-ingest", Devices: devs, Apply: h.Apply, QueueLen: 64})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -129,7 +129,7 @@ func BenchmarkIngest_Mosquitto(b *testing.B) {
 		start := time.Now()
 		var wg sync.WaitGroup
 		for p := range publishers {
-			c := rawClient(b, mq.url(), "", "")
+			c := rawClient(b, mq.URL(), "", "")
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

@@ -3,103 +3,31 @@ package mqtt_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"hubd/drivers/mqtt"
+	"hubd/drivers/mqtt/mosquittotest"
 	"hubd/hub"
 )
 
-// mosquitto runs a real Mosquitto broker on a loopback port.
-type mosquitto struct {
-	t    testing.TB
-	bin  string
-	conf string
-	port int
-	cmd  *exec.Cmd
-}
-
-func startMosquitto(t testing.TB) *mosquitto {
-	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
-			if _, err := os.Stat(p); err == nil {
-				bin = p
-			}
-		}
-	}
-	if bin == "" {
-		t.Skip("mosquitto not installed: apt-get install -y mosquitto mosquitto-clients")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "mosquitto.conf")
-	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n", port)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m := &mosquitto{t: t, bin: bin, conf: conf, port: port}
-	m.start()
-	t.Cleanup(m.stop)
-	return m
-}
-
-func (m *mosquitto) url() string { return fmt.Sprintf("tcp://127.0.0.1:%d", m.port) }
-
-func (m *mosquitto) start() {
-	m.t.Helper()
-	m.cmd = exec.Command(m.bin, "-c", m.conf)
-	if err := m.cmd.Start(); err != nil {
-		m.t.Fatalf("start mosquitto: %v", err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", m.port), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			m.t.Fatalf("mosquitto did not listen on %d: %v", m.port, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (m *mosquitto) stop() {
-	if m.cmd == nil || m.cmd.Process == nil {
-		return
-	}
-	m.cmd.Process.Kill()
-	m.cmd.Wait()
-	m.cmd = nil
-}
+// startMosquitto runs a real Mosquitto on a loopback port (skips without).
+func startMosquitto(t testing.TB) *mosquittotest.Broker { return mosquittotest.Start(t) }
 
 func TestDriver_Mosquitto_RestartReconnectsWithoutReplay(t *testing.T) {
 	mq := startMosquitto(t)
-	r := newRig(t, rigOpts{broker: mq.url(), reconnect: time.Second})
+	r := newRig(t, rigOpts{broker: mq.URL(), reconnect: time.Second})
 	r.waitState(t)
 	ctx := context.Background()
 	on := hub.Command{Device: "lamp-2", Set: hub.State{Set: hub.Fields(hub.FieldOn), On: true}}
 	if err := r.hub.Execute(ctx, on); err != nil {
 		t.Fatal(err)
 	}
-	if v := hubAvailability(t, mq.url(), r.drv.AvailabilityTopic()); v != "online" {
+	if v := hubAvailability(t, mq.URL(), r.drv.AvailabilityTopic()); v != "online" {
 		t.Errorf("hub availability = %q, want online", v)
 	}
 
-	mq.stop()
+	mq.Stop()
 	waitFor(t, 10*time.Second, "connection loss noticed", func() bool { return !r.drv.Status()[0].Connected })
 	cmdsBefore := map[string]int64{}
 	for _, s := range r.specs {
@@ -117,7 +45,7 @@ func TestDriver_Mosquitto_RestartReconnectsWithoutReplay(t *testing.T) {
 		}
 	}
 
-	mq.start()
+	mq.Run()
 	waitFor(t, 15*time.Second, "reconnected", func() bool { return r.drv.Stats().Connects >= 2 && r.drv.Status()[0].Connected })
 	r.waitState(t)
 	time.Sleep(200 * time.Millisecond) // a replayed command would have arrived by now
@@ -137,7 +65,7 @@ func TestDriver_Mosquitto_RestartReconnectsWithoutReplay(t *testing.T) {
 	if st := r.drv.Status()[0]; st.Reconnects < 1 || st.LastError == "" {
 		t.Errorf("status after restart: %+v", st)
 	}
-	if v := hubAvailability(t, mq.url(), r.drv.AvailabilityTopic()); v != "online" {
+	if v := hubAvailability(t, mq.URL(), r.drv.AvailabilityTopic()); v != "online" {
 		t.Errorf("hub availability after restart = %q, want online", v)
 	}
 }
@@ -146,7 +74,7 @@ func TestDriver_Mosquitto_CleanShutdownPublishesOffline(t *testing.T) {
 	mq := startMosquitto(t)
 	h, _ := hub.New(nil, nil, hub.Options{})
 	defer h.Close()
-	drv, err := mqtt.New(mqtt.Options{Broker: mq.url(), ClientID: "hubd-shutdown", Apply: h.Apply})
+	drv, err := mqtt.New(mqtt.Options{Broker: mq.URL(), ClientID: "hubd-shutdown", Apply: h.Apply})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,12 +82,12 @@ func TestDriver_Mosquitto_CleanShutdownPublishesOffline(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- drv.Run(ctx) }()
 	waitFor(t, 10*time.Second, "connected", func() bool { return drv.Status()[0].Connected })
-	waitFor(t, 5*time.Second, "online published", func() bool { return hubAvailability(t, mq.url(), drv.AvailabilityTopic()) == "online" })
+	waitFor(t, 5*time.Second, "online published", func() bool { return hubAvailability(t, mq.URL(), drv.AvailabilityTopic()) == "online" })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if v := hubAvailability(t, mq.url(), drv.AvailabilityTopic()); v != "offline" {
+	if v := hubAvailability(t, mq.URL(), drv.AvailabilityTopic()); v != "offline" {
 		t.Errorf("after shutdown availability = %q, want offline", v)
 	}
 }
