@@ -1017,11 +1017,8 @@ func (d *Driver) commands(dv *device, cmd hub.Command) []message {
 		return []message{{dv.base + "/set", z2mSet(cmd)}}
 	case DialectShelly1:
 		return shelly1Commands(dv.base, dv.Fields(), cmd)
-	case DialectShelly2:
-		out, _ := d.shelly2Calls(dv, cmd)
-		return out
 	}
-	return nil
+	return nil // Shelly Gen2: Execute sends shelly2Calls, whose replies it awaits
 }
 
 // shelly2Calls encodes cmd for a Gen2 device as RPC calls, with their ids.

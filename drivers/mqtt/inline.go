@@ -45,13 +45,12 @@ type inlineConn struct {
 	// tells a network client (live messages lose the flag).
 	receive func(topic string, payload []byte, retained bool)
 
-	mu      sync.Mutex
-	open    bool
-	filters map[string]struct{}
+	mu   sync.Mutex
+	open bool
 }
 
 func newInlineConn(srv *broker.Broker, onConnect func(conn), receive func(string, []byte, bool)) *inlineConn {
-	c := &inlineConn{srv: srv, onConnect: onConnect, receive: receive, filters: map[string]struct{}{}}
+	c := &inlineConn{srv: srv, onConnect: onConnect, receive: receive}
 	c.local = srv.NewLocal(c.live)
 	return c
 }
@@ -106,9 +105,6 @@ func (c *inlineConn) SubscribeMultiple(filters map[string]byte, _ paho.MessageHa
 		}
 	}
 	for f := range filters {
-		c.mu.Lock()
-		c.filters[f] = struct{}{}
-		c.mu.Unlock()
 		if err := c.local.Subscribe(f); err != nil {
 			return doneToken{fmt.Errorf("mqtt: subscribe: %w", err)}
 		}
@@ -126,9 +122,6 @@ func (c *inlineConn) live(topic string, payload []byte) {
 
 func (c *inlineConn) Unsubscribe(topics ...string) paho.Token {
 	for _, f := range topics {
-		c.mu.Lock()
-		delete(c.filters, f)
-		c.mu.Unlock()
 		c.local.Unsubscribe(f)
 	}
 	return doneToken{}
@@ -138,12 +131,8 @@ func (c *inlineConn) Unsubscribe(topics ...string) paho.Token {
 func (c *inlineConn) Disconnect(uint) {
 	c.mu.Lock()
 	c.open = false
-	fs := c.filters
-	c.filters = map[string]struct{}{}
 	c.mu.Unlock()
-	for f := range fs {
-		c.local.Unsubscribe(f)
-	}
+	c.local.Close()
 }
 
 // doneToken is a paho.Token that completed when it was made.

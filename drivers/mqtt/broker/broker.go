@@ -348,10 +348,15 @@ func (b *Broker) route(m *Message) {
 	if m.Retain {
 		b.retain(m)
 	}
-	var buf [8]sub
+	buf := targetBufs.Get().(*[]sub)
 	b.subMu.RLock()
-	targets := b.tree.match(m.Topic, buf[:0])
+	targets := b.tree.match(m.Topic, (*buf)[:0])
 	b.subMu.RUnlock()
+	defer func() {
+		clear(targets)
+		*buf = targets[:0]
+		targetBufs.Put(buf)
+	}()
 	for _, t := range targets {
 		q := min(m.QoS, t.qos)
 		if t.l != nil {
@@ -361,6 +366,10 @@ func (b *Broker) route(m *Message) {
 		t.s.enqueue(out{kind: typePublish, msg: m, qos: q}, nil)
 	}
 }
+
+// targetBufs hold route's list of subscribers between messages (a
+// buffer on the stack would escape through the tree's recursion).
+var targetBufs = sync.Pool{New: func() any { s := make([]sub, 0, 8); return &s }}
 
 // retain stores (or, with an empty payload, forgets) m as its topic's
 // retained message, within MaxRetained and MaxRetainedBytes. Reaching a

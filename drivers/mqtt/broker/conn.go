@@ -44,6 +44,7 @@ type session struct {
 	subs     map[string]byte
 	queue    []out
 	inflight []unacked
+	inUse    map[uint16]struct{} // the packet ids in inflight
 	nextPID  uint16
 	left     time.Time
 }
@@ -93,37 +94,53 @@ func (s *session) enqueue(o out, to *conn) {
 	}
 }
 
-// ack forgets the unacknowledged message pid.
+// ack forgets the unacknowledged message pid. Clients acknowledge in
+// order, so the first one is tried before a search.
 func (s *session) ack(pid uint16) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, u := range s.inflight {
-		if u.pid == pid {
-			s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
-			if len(s.inflight) == 0 {
-				s.inflight = nil
-			}
-			return
-		}
+	if _, ok := s.inUse[pid]; !ok {
+		return
+	}
+	delete(s.inUse, pid)
+	i := 0
+	for i < len(s.inflight) && s.inflight[i].pid != pid {
+		i++
+	}
+	if i == 0 {
+		s.inflight[0] = unacked{}
+		s.inflight = s.inflight[1:]
+	} else {
+		s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
+	}
+	if len(s.inflight) == 0 {
+		s.clearInflight()
 	}
 }
+
+// sent records a QoS 1 message written and awaiting its PUBACK; it takes
+// a new packet id unless u has one (a message sent again). s.mu is held.
+func (s *session) sent(u unacked) uint16 {
+	if u.pid == 0 {
+		u.pid = s.newPID()
+	}
+	if s.inUse == nil {
+		s.inUse = map[uint16]struct{}{}
+	}
+	s.inUse[u.pid] = struct{}{}
+	s.inflight = append(s.inflight, u)
+	return u.pid
+}
+
+// clearInflight forgets every unacknowledged message. s.mu is held.
+func (s *session) clearInflight() { s.inflight, s.inUse = nil, nil }
 
 // newPID is a packet id not in flight. s.mu is held; QueueLen keeps the
 // flight far below 65,535.
 func (s *session) newPID() uint16 {
 	for {
 		s.nextPID++
-		if s.nextPID == 0 {
-			continue
-		}
-		used := false
-		for _, u := range s.inflight {
-			if u.pid == s.nextPID {
-				used = true
-				break
-			}
-		}
-		if !used {
+		if _, used := s.inUse[s.nextPID]; s.nextPID != 0 && !used {
 			return s.nextPID
 		}
 	}
@@ -408,7 +425,7 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 		for _, u := range s.inflight {
 			q = append(q, out{kind: typePublish, msg: u.msg, qos: 1, retain: u.retain, dup: true, pid: u.pid})
 		}
-		s.inflight = nil
+		s.clearInflight()
 		s.queue = append(q, s.queue...)
 		c.writing = true
 		s.mu.Unlock()
@@ -443,7 +460,8 @@ func (c *conn) end(normal bool) {
 	s.c = nil
 	s.left = time.Now()
 	if s.clean {
-		s.queue, s.inflight = nil, nil
+		s.queue = nil
+		s.clearInflight()
 	} else {
 		// Keep the QoS 1 messages and the retained ones to send for a
 		// subscription; control packets were for c alone.
@@ -497,10 +515,7 @@ func (c *conn) flush() {
 		for i := range batch {
 			o := &batch[i]
 			if o.kind == typePublish && o.qos == 1 {
-				if o.pid == 0 {
-					o.pid = s.newPID()
-				}
-				s.inflight = append(s.inflight, unacked{pid: o.pid, msg: o.msg, retain: o.retain})
+				o.pid = s.sent(unacked{pid: o.pid, msg: o.msg, retain: o.retain})
 			}
 		}
 		s.mu.Unlock()
@@ -702,8 +717,7 @@ func (c *conn) replay(w *bufio.Writer, list []byte) (sent int, err error) {
 					b.dropped.Add(1)
 					continue
 				}
-				pid = s.newPID()
-				s.inflight = append(s.inflight, unacked{pid: pid, msg: m, retain: true})
+				pid = s.sent(unacked{msg: m, retain: true})
 				s.mu.Unlock()
 			}
 			if _, err := w.Write(appendPublish(w.AvailableBuffer(), m, q, true, false, pid)); err != nil {

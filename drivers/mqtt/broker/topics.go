@@ -223,6 +223,9 @@ func (n *node) next(rest string, more bool, out []sub) []sub {
 // merge adds subs to out, keeping one entry per subscriber (the highest
 // QoS): the protocol allows one copy where filters overlap.
 func merge(out, subs []sub) []sub {
+	if len(out) == 0 {
+		return append(out, subs...) // one node holds a subscriber once
+	}
 next:
 	for _, x := range subs {
 		for i := range out {
