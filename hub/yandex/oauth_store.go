@@ -248,7 +248,8 @@ func (s *issued) forget(ds [][sha256.Size]byte) error {
 // rotate exchanges a live refresh token for a new pair of the same grant.
 // The old refresh token stops working at once, even when the exchange
 // fails later, so two concurrent uses of one refresh token can not both
-// succeed; it comes back only when persisting the new pair fails.
+// succeed; it comes back only when persisting the new pair fails, and not
+// when the account was unlinked meanwhile.
 func (s *issued) rotate(refresh string, now time.Time, accessTTL, refreshTTL time.Duration) (pair, issuedToken, error) {
 	d := sha256.Sum256([]byte(refresh))
 	s.mu.Lock()
@@ -266,9 +267,17 @@ func (s *issued) rotate(refresh string, now time.Time, accessTTL, refreshTTL tim
 	}
 	p, err := s.issue(old.User, old.Grant, old.Scope, now, accessTTL, refreshTTL)
 	if err != nil {
+		// Back only if the account was not unlinked meanwhile: the unlink
+		// could not see this token, so it is forgotten here.
 		s.mu.Lock()
-		s.toks[d] = t
+		_, unlinked := s.gone[old.Grant]
+		if !unlinked {
+			s.toks[d] = t
+		}
 		s.mu.Unlock()
+		if unlinked {
+			s.forget([][sha256.Size]byte{d})
+		}
 		return pair{}, issuedToken{}, err
 	}
 	s.forget([][sha256.Size]byte{d})

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -740,3 +741,39 @@ func TestOAuth_Refresh_RacingUnlinkDoesNotRevive(t *testing.T) {
 }
 
 func sha256Sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+// A refresh that races an unlink (the grant is revoked while rotate holds
+// the old refresh token, so revokeGrant does not see it) must not put the
+// old token back: once the memory of revoked grants is pruned it would
+// refresh an unlinked account again.
+func TestIssued_RotateRacingUnlink_LeavesNoTokenBehind(t *testing.T) {
+	kv := &mapKV{}
+	now := time.Now()
+	s, err := newIssued(kv, 8, slog.New(slog.DiscardHandler), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.issue("owner", "grant-1", "home", now, time.Hour, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256([]byte(p.refresh))
+	// revokeGrant ran inside rotate's window: it recorded the grant as
+	// gone but could not drop the refresh token rotate had taken out.
+	s.mu.Lock()
+	s.gone["grant-1"] = now
+	s.mu.Unlock()
+	if _, _, err := s.rotate(p.refresh, now, time.Hour, 24*time.Hour); !errors.Is(err, ErrInvalidGrant) {
+		t.Fatalf("rotate for an unlinked grant: %v, want ErrInvalidGrant", err)
+	}
+	s.mu.Lock()
+	_, inMemory := s.toks[d]
+	clear(s.gone) // the memory of revoked grants is pruned after a while
+	s.mu.Unlock()
+	if _, stored, _ := kv.Get(issuedKey(d)); inMemory || stored {
+		t.Errorf("the old refresh token is still held: in memory %v, stored %v", inMemory, stored)
+	}
+	if _, _, err := s.rotate(p.refresh, now.Add(11*time.Minute), time.Hour, 24*time.Hour); err == nil {
+		t.Error("the unlinked account's old refresh token refreshed again")
+	}
+}
