@@ -1,15 +1,12 @@
 package main
 
 import (
-	"encoding/base64"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"os"
-	"reflect"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -206,8 +203,6 @@ func LoadConfig(path string) (*Config, error) {
 }
 
 // ParseConfig parses and validates config text; name is used in messages.
-// The text is parsed once, into a node tree: validate needs the tree for
-// line numbers, and the Config is decoded from it.
 func ParseConfig(name string, data []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -216,250 +211,25 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 	if len(root.Content) == 0 {
 		return nil, ConfigErrors{{File: name, Line: 1, Msg: "file is empty"}}
 	}
-	c, es := decodeConfig(name, &root)
-	if len(es) > 0 {
-		return nil, es
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			var es ConfigErrors
+			for _, m := range te.Errors {
+				es = append(es, yamlError(name, errors.New(m)))
+			}
+			return nil, es
+		}
+		return nil, ConfigErrors{yamlError(name, err)}
 	}
 	c.applyDefaults()
 	if es := c.validate(name, root.Content[0]); len(es) > 0 {
 		return nil, es
 	}
-	return c, nil
-}
-
-// decodeConfig decodes the tree yaml.Unmarshal made of a non-empty file,
-// with the errors a Decoder with KnownFields(true) would give, in line order.
-func decodeConfig(name string, root *yaml.Node) (*Config, ConfigErrors) {
-	var c Config
-	var msgs []string
-	if err := root.Decode(&c); err != nil {
-		var te *yaml.TypeError
-		if !errors.As(err, &te) {
-			return nil, ConfigErrors{yamlError(name, err)}
-		}
-		msgs = te.Errors
-	}
-	// Node.Decode has no KnownFields: look for unknown keys here, and
-	// only after a decode that went through, which bounds the aliases the
-	// walk follows as it bounded the decoder's.
-	msgs = append(msgs, unknownFields(root, reflect.TypeFor[Config]())...)
-	if len(msgs) == 0 {
-		return &c, nil
-	}
-	es := make(ConfigErrors, 0, len(msgs))
-	for _, m := range msgs {
-		es = append(es, yamlError(name, errors.New(m)))
-	}
-	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
-	return nil, es
-}
-
-var (
-	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
-	nodeType        = reflect.TypeFor[yaml.Node]()
-)
-
-// unknownFields returns "line N: field K not found in type T" for every
-// mapping key in n that no field of t takes, the messages yaml.v3's
-// Decoder gives with KnownFields(true). It follows the decoder's rules:
-// aliases are followed, "<<" merges a mapping (or a list of them) in
-// without repeating keys already given, an ",inline" map takes any key,
-// and a type with its own UnmarshalYAML is left to it.
-func unknownFields(n *yaml.Node, t reflect.Type) []string {
-	var out []string
-	type structFields struct {
-		fields map[string]reflect.Type
-		rest   reflect.Type
-	}
-	known := map[reflect.Type]structFields{} // a thousand devices, one DeviceConfig
-	var walk func(n *yaml.Node, t reflect.Type)
-	var walkStruct func(n *yaml.Node, t reflect.Type, seen map[string]bool)
-	walk = func(n *yaml.Node, t reflect.Type) {
-		n = unalias(n)
-		if n.Kind == yaml.DocumentNode {
-			if len(n.Content) != 1 {
-				return
-			}
-			n = unalias(n.Content[0])
-		}
-		for t.Kind() == reflect.Pointer {
-			t = t.Elem()
-		}
-		if t == nodeType || t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
-			return
-		}
-		switch {
-		case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
-			walkStruct(n, t, nil)
-		case (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && n.Kind == yaml.SequenceNode:
-			for _, e := range n.Content {
-				walk(e, t.Elem())
-			}
-		case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode && !duplicateKeys(n):
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if !isMergeKey(n.Content[i]) {
-					walk(n.Content[i+1], t.Elem())
-					continue
-				}
-				for _, m := range mergedMappings(n.Content[i+1]) {
-					walk(m, t)
-				}
-			}
-		}
-	}
-	walkStruct = func(n *yaml.Node, t reflect.Type, seen map[string]bool) {
-		if duplicateKeys(n) {
-			return // the decoder reports them and skips the mapping
-		}
-		sf, ok := known[t]
-		if !ok {
-			sf.fields, sf.rest = yamlFields(t)
-			known[t] = sf
-		}
-		fields, rest := sf.fields, sf.rest
-		var merge *yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if isMergeKey(k) {
-				merge = v
-				continue
-			}
-			key, ok := keyName(k)
-			if !ok {
-				continue // the decoder reports a key that is not a string
-			}
-			if seen != nil {
-				if seen[key] {
-					continue
-				}
-				seen[key] = true
-			}
-			if ft, ok := fields[key]; ok {
-				walk(v, ft)
-			} else if rest != nil {
-				walk(v, rest)
-			} else {
-				out = append(out, fmt.Sprintf("line %d: field %s not found in type %s", k.Line, key, t))
-			}
-		}
-		if merge == nil {
-			return
-		}
-		if seen == nil {
-			seen = map[string]bool{}
-			for i := 0; i < len(n.Content); i += 2 {
-				if k := unalias(n.Content[i]); k.Kind == yaml.ScalarNode && (k.ShortTag() == "!!str" || k.ShortTag() == "!!binary") {
-					if key, ok := keyName(k); ok {
-						seen[key] = true
-					}
-				}
-			}
-		}
-		for _, m := range mergedMappings(merge) {
-			walkStruct(m, t, seen)
-		}
-	}
-	walk(n, t)
-	return out
-}
-
-// duplicateKeys is whether mapping n has a key twice, as the decoder
-// compares them: the same kind and text.
-func duplicateKeys(n *yaml.Node) bool {
-	for i := 0; i < len(n.Content); i += 2 {
-		for j := i + 2; j < len(n.Content); j += 2 {
-			if n.Content[i].Kind == n.Content[j].Kind && n.Content[i].Value == n.Content[j].Value {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func isMergeKey(k *yaml.Node) bool {
-	return k.Kind == yaml.ScalarNode && k.Value == "<<" && (k.Tag == "" || k.Tag == "!" || k.ShortTag() == "!!merge")
-}
-
-// mergedMappings are the mappings a "<<" key's value v brings in: v
-// itself or the items of a list, through aliases.
-func mergedMappings(v *yaml.Node) []*yaml.Node {
-	items := []*yaml.Node{v}
-	if v = unalias(v); v.Kind == yaml.SequenceNode {
-		items = v.Content
-	}
-	var out []*yaml.Node
-	for _, m := range items {
-		if m = unalias(m); m.Kind == yaml.MappingNode {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func unalias(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
-}
-
-// keyName is a mapping key as the decoder reads it into a string.
-func keyName(k *yaml.Node) (string, bool) {
-	k = unalias(k)
-	if k.Kind != yaml.ScalarNode {
-		return "", false
-	}
-	switch k.ShortTag() {
-	case "!!null":
-		return "", false // the decoder skips a null key
-	case "!!binary":
-		b, err := base64.StdEncoding.DecodeString(k.Value)
-		return string(b), err == nil
-	}
-	return k.Value, true
-}
-
-// yamlFields maps the keys struct type t takes to their types, the way
-// yaml.v3 names them: the tag's name, else the lower-cased field name;
-// ",inline" structs add their keys, an ",inline" map (rest) takes the others.
-func yamlFields(t reflect.Type) (fields map[string]reflect.Type, rest reflect.Type) {
-	fields = map[string]reflect.Type{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() && !f.Anonymous {
-			continue
-		}
-		tag := f.Tag.Get("yaml")
-		if tag == "" && !strings.Contains(string(f.Tag), ":") {
-			tag = string(f.Tag)
-		}
-		if tag == "-" {
-			continue
-		}
-		name, flags, _ := strings.Cut(tag, ",")
-		if slices.Contains(strings.Split(flags, ","), "inline") {
-			ft := f.Type
-			for ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			switch ft.Kind() {
-			case reflect.Map:
-				rest = ft.Elem()
-			case reflect.Struct:
-				inner, innerRest := yamlFields(ft)
-				maps.Copy(fields, inner)
-				if innerRest != nil {
-					rest = innerRest
-				}
-			}
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		fields[name] = f.Type
-	}
-	return fields, rest
+	return &c, nil
 }
 
 // yamlError turns "yaml: line 7: ..." into a ConfigError on line 7.

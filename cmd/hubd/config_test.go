@@ -1,17 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"cmp"
-	"errors"
 	"os"
 	"path/filepath"
-	"reflect"
-	"slices"
 	"strings"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 
 	"hubd/hub"
 )
@@ -134,88 +127,4 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("valid config gives invalid site: %v", err)
 		}
 	})
-}
-
-// decodeKnownFields is how a config used to be decoded: a second parse by
-// a Decoder with KnownFields(true). decodeConfig must give the same.
-func decodeKnownFields(name string, data []byte) (*Config, ConfigErrors) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	var c Config
-	if err := dec.Decode(&c); err != nil {
-		var te *yaml.TypeError
-		if !errors.As(err, &te) {
-			return nil, ConfigErrors{yamlError(name, err)}
-		}
-		var es ConfigErrors
-		for _, m := range te.Errors {
-			es = append(es, yamlError(name, errors.New(m)))
-		}
-		return nil, es
-	}
-	return &c, nil
-}
-
-// sameDecode fails t unless decodeConfig on data's node tree gives the
-// config, or the errors (in any order), that decodeKnownFields gives.
-func sameDecode(t *testing.T, data []byte) {
-	t.Helper()
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil || len(root.Content) == 0 {
-		return // ParseConfig stops before decoding
-	}
-	got, gotErr := decodeConfig("c.yaml", &root)
-	want, wantErr := decodeKnownFields("c.yaml", data)
-	sortErrs := func(es ConfigErrors) ConfigErrors {
-		es = slices.Clone(es)
-		slices.SortFunc(es, func(a, b ConfigError) int {
-			return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Msg, b.Msg))
-		})
-		return es
-	}
-	if !slices.Equal(sortErrs(gotErr), sortErrs(wantErr)) {
-		t.Fatalf("errors\n%v\nwant\n%v\nfor\n%s", gotErr, wantErr, data)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("config\n%+v\nwant\n%+v\nfor\n%s", got, want, data)
-	}
-}
-
-var decodeSeeds = []string{
-	goodConfig,
-	"http:\n  listn: x\n",
-	"nosuch: 1\nhttp:\n  listen: a\n  other: b\nserial:\n  - name: b\n    baud: fast\n    speed: 9600\n",
-	"devices:\n  - id: a\n    colour: red\n    temperature_k: {min: 1, maxx: 2}\n",
-	"site:\n  - id: b\n    children:\n      - id: r\n        room: yes\n        children: [{id: x, bogus: 1}]\n",
-	"base: &b {level: info, formatt: json}\nlog:\n  <<: *b\n  level: debug\n",
-	"log:\n  <<: [{level: info, nope: 1}, {nope: 2, format: json}]\n  nope: 3\n",
-	"x: &d {id: a, bad: 1}\ndevices: [*d, *d]\n",
-	"~: 1\n",
-	"? !!binary aGVsbG8=\n: 1\n",
-	"? [a, b]\n: 1\n",
-	"http: {listen: a, listen: b}\n",
-	"gateway: {name: a}\ngateway: {name: b}\n",
-	"stale_after: 1m\ncommand_timeout: fast\nmqtt:\n  broker: tcp://x:1\n  refresh: 1s\n",
-	"alexa:\n  region: EU\n  sync: 1m\nyandex:\n  users: [{id: u, token: x}]\n  oauth: {client: x}\n  notify: {url: x, skill: y}\nweb:\n  users: [{name: a, pass: b}]\n",
-	"serial: {name: b}\n",
-	"devices: 7\nsite: [1, {id: x}]\n",
-	"a: &a [*a]\n",
-	"log: !!map {level: info, x: 1}\n",
-	"--- {http: {listn: a}}\n--- {nosuch: 1}\n",
-}
-
-func TestConfig_DecodeFromTreeMatchesKnownFieldsDecoder(t *testing.T) {
-	if b, err := os.ReadFile("../../systemd/hubd.yaml"); err == nil {
-		sameDecode(t, b)
-	}
-	for _, s := range decodeSeeds {
-		sameDecode(t, []byte(s))
-	}
-}
-
-func FuzzDecodeConfig(f *testing.F) {
-	for _, s := range decodeSeeds {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) { sameDecode(t, data) })
 }
