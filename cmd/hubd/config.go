@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"hubd/drivers/mqtt"
 	"hubd/hub"
 )
 
@@ -442,8 +443,8 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 		if m.RefreshInterval != 0 && (m.RefreshInterval < time.Second || m.RefreshInterval >= c.StaleAfter) {
 			add(lineOf(root, "mqtt", "refresh_interval"), "mqtt.refresh_interval %v must be at least 1s and shorter than stale_after (%v)", m.RefreshInterval, c.StaleAfter)
 		}
-		if m.RefreshInterval == 0 && c.StaleAfter <= time.Minute {
-			add(lineOf(root, "stale_after"), "stale_after %v is not longer than the MQTT state refresh (60s): set mqtt.refresh_interval shorter", c.StaleAfter)
+		if m.RefreshInterval == 0 && c.StaleAfter <= mqtt.DefaultRefreshInterval {
+			add(lineOf(root, "stale_after"), "stale_after %v is not longer than the MQTT state refresh (%v): set mqtt.refresh_interval shorter", c.StaleAfter, mqtt.DefaultRefreshInterval)
 		}
 		if m.Broker == "" && m.Listen != "" {
 			if _, _, err := net.SplitHostPort(m.Listen); err != nil {
