@@ -210,9 +210,6 @@ func New(devs []Device, site *Site, opts Options) (*Hub, error) {
 			Commands: map[[2]string]uint64{},
 		},
 	}
-	if site == nil {
-		site = &Site{}
-	}
 	if err := h.setDevices(devs, site); err != nil {
 		return nil, err
 	}
@@ -236,6 +233,9 @@ func New(devs []Device, site *Site, opts Options) (*Hub, error) {
 }
 
 func (h *Hub) setDevices(devs []Device, site *Site) error {
+	if site == nil {
+		site = &Site{} // no rooms
+	}
 	m := make(map[string]*entry, len(devs))
 	order := make([]string, 0, len(devs))
 	for _, d := range devs {
@@ -272,9 +272,6 @@ func (h *Hub) setDevices(devs []Device, site *Site) error {
 // Reconfigure replaces the device set and site (a config reload). State of
 // devices that stay is kept. On error nothing changes.
 func (h *Hub) Reconfigure(devs []Device, site *Site) error {
-	if site == nil {
-		site = &Site{}
-	}
 	h.mu.Lock()
 	err := h.setDevices(devs, site)
 	h.mu.Unlock()
