@@ -80,7 +80,6 @@ type serviceManager interface {
 	Start() error
 	Stop() error
 	Restart() error
-	Status() (service.Status, error)
 }
 
 var _ serviceManager = service.Service(nil)
@@ -102,7 +101,7 @@ type serviceCtl struct {
 	// (install only; nil skips the check).
 	configReadable func(path string) (bool, error)
 	// unitState asks systemd for the unit's LoadState, ActiveState and
-	// SubState (status only; nil falls back to the library's answer).
+	// SubState (status only; nil asks systemctl through systemdUnitState).
 	unitState func() (load, active, sub string, err error)
 }
 
@@ -225,14 +224,11 @@ func (c *serviceCtl) do(action string) error {
 		fmt.Fprintf(c.out, "hubd: uninstalled %s; state in /var/lib/hubd and the config are kept\n", c.unitPath)
 		return nil
 	case "status":
-		var msg string
-		var err error
-		if c.unitState != nil {
-			msg, err = unitStatusMessage(c.unitState())
-		} else {
-			st, serr := c.svc.Status()
-			msg, err = statusMessage(st, serr, own || packaged != "")
+		state := c.unitState
+		if state == nil {
+			state = systemdUnitState
 		}
+		msg, err := unitStatusMessage(state())
 		if msg != "" {
 			fmt.Fprintln(c.out, "hubd:", msg)
 		}
@@ -284,25 +280,6 @@ func (c *serviceCtl) mapErr(action string, err error) error {
 		return fmt.Errorf("%w, nothing to %s", errNotInstalled, action)
 	}
 	return fmt.Errorf("service: %s failed: %w; see `systemctl status hubd` and `journalctl -u hubd`", action, err)
-}
-
-// statusMessage maps the library's status reply to running, stopped, not
-// installed or failed. unitExists guards against the library's reading of
-// an unknown unit as "stopped".
-func statusMessage(st service.Status, err error, unitExists bool) (string, error) {
-	switch {
-	case err == nil && st == service.StatusRunning:
-		return "running", nil
-	case err == nil && st == service.StatusStopped && unitExists:
-		return "stopped", nil
-	case err == nil && st == service.StatusStopped, errors.Is(err, service.ErrNotInstalled):
-		return "not installed", nil
-	case err != nil && strings.Contains(err.Error(), "failed state"):
-		return "failed (see `journalctl -u hubd`; `systemctl reset-failed hubd` re-arms restarts)", errServiceFailed
-	case err != nil:
-		return "", fmt.Errorf("service: status: %w", err)
-	}
-	return "unknown", nil
 }
 
 // systemdUnitState asks systemctl for the unit's states. kardianos/service

@@ -248,8 +248,6 @@ type fakeManager struct {
 	unitPath string
 	calls    []string
 	err      map[string]error
-	status   service.Status
-	stErr    error
 }
 
 func (m *fakeManager) call(name string) error {
@@ -271,10 +269,6 @@ func (m *fakeManager) Uninstall() error {
 func (m *fakeManager) Start() error   { return m.call("start") }
 func (m *fakeManager) Stop() error    { return m.call("stop") }
 func (m *fakeManager) Restart() error { return m.call("restart") }
-func (m *fakeManager) Status() (service.Status, error) {
-	m.calls = append(m.calls, "status")
-	return m.status, m.stErr
-}
 
 func TestServiceCtl_Actions_ClearMessages(t *testing.T) {
 	tests := []struct {
@@ -282,8 +276,8 @@ func TestServiceCtl_Actions_ClearMessages(t *testing.T) {
 		own, pkg  bool // unit present before the action
 		action    string
 		err       map[string]error
-		status    service.Status
-		stErr     error
+		unit      [3]string // LoadState, ActiveState, SubState systemd reports
+		unitErr   error     // systemctl show failed
 		wantErr   error
 		wantFail  bool // an error without a sentinel of its own
 		wantCalls string
@@ -304,11 +298,16 @@ func TestServiceCtl_Actions_ClearMessages(t *testing.T) {
 		{name: "start fails", own: true, action: "start", err: map[string]error{"start": errors.New("exit status 1")}, wantFail: true, wantCalls: "start"},
 		{name: "restart", own: true, action: "restart", wantCalls: "restart"},
 		{name: "stop", pkg: true, action: "stop", wantCalls: "stop"},
-		{name: "status running", own: true, action: "status", status: service.StatusRunning, wantCalls: "status", wantOut: "hubd: running"},
-		{name: "status stopped", pkg: true, action: "status", status: service.StatusStopped, wantCalls: "status", wantOut: "hubd: stopped"},
-		{name: "status not installed", action: "status", stErr: service.ErrNotInstalled, wantCalls: "status", wantOut: "hubd: not installed"},
-		{name: "status stopped without unit", action: "status", status: service.StatusStopped, wantCalls: "status", wantOut: "hubd: not installed"},
-		{name: "status failed", own: true, action: "status", stErr: errors.New("service in failed state"), wantErr: errServiceFailed, wantCalls: "status", wantOut: "hubd: failed"},
+		{name: "status running", own: true, action: "status", unit: [3]string{"loaded", "active", "running"}, wantCalls: "status", wantOut: "hubd: running\n"},
+		{name: "status reloading", own: true, action: "status", unit: [3]string{"loaded", "reloading", "reload"}, wantCalls: "status", wantOut: "hubd: running\n"},
+		{name: "status stopped", pkg: true, action: "status", unit: [3]string{"loaded", "inactive", "dead"}, wantCalls: "status", wantOut: "hubd: stopped\n"},
+		{name: "status not installed", action: "status", unit: [3]string{"not-found", "inactive", "dead"}, wantCalls: "status", wantOut: "hubd: not installed\n"},
+		{name: "status starting", own: true, action: "status", unit: [3]string{"loaded", "activating", "start"}, wantCalls: "status", wantOut: "hubd: starting\n"},
+		{name: "status stopping", own: true, action: "status", unit: [3]string{"loaded", "deactivating", "stop-sigterm"}, wantCalls: "status", wantOut: "hubd: stopping\n"},
+		{name: "status crash looping", own: true, action: "status", unit: [3]string{"loaded", "activating", "auto-restart"}, wantErr: errServiceFailed, wantCalls: "status", wantOut: "hubd: failing: it exited and systemd restarts it shortly (see `journalctl -u hubd`)\n"},
+		{name: "status failed", own: true, action: "status", unit: [3]string{"loaded", "failed", "failed"}, wantErr: errServiceFailed, wantCalls: "status", wantOut: "hubd: failed (see `journalctl -u hubd`; `systemctl reset-failed hubd` re-arms restarts)\n"},
+		{name: "status other state", own: true, action: "status", unit: [3]string{"loaded", "maintenance", "cleaning"}, wantCalls: "status", wantOut: "hubd: maintenance (cleaning)\n"},
+		{name: "status systemctl fails", own: true, action: "status", unitErr: errors.New("systemctl show: exit status 1"), wantFail: true, wantCalls: "status", wantOut: ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -323,12 +322,19 @@ func TestServiceCtl_Actions_ClearMessages(t *testing.T) {
 			if tt.pkg {
 				os.WriteFile(pkgPath, []byte(systemd.Unit), 0o644)
 			}
-			m := &fakeManager{unitPath: ownPath, err: tt.err, status: tt.status, stErr: tt.stErr}
+			m := &fakeManager{unitPath: ownPath, err: tt.err}
 			var out bytes.Buffer
 			c := &serviceCtl{
 				svc: m, unitPath: ownPath, packagedUnits: []string{filepath.Join(dir, "usr", "hubd.service"), pkgPath},
 				exe: "/usr/local/bin/hubd", config: filepath.Join(dir, "hubd.yaml"), out: &out,
 				ensureUser: func() error { m.calls = append(m.calls, "user"); return nil },
+				unitState: func() (string, string, string, error) {
+					m.calls = append(m.calls, "status")
+					if tt.unitErr != nil {
+						return "", "", "", tt.unitErr
+					}
+					return tt.unit[0], tt.unit[1], tt.unit[2], nil
+				},
 			}
 			err := c.do(tt.action)
 			switch {
@@ -348,7 +354,16 @@ func TestServiceCtl_Actions_ClearMessages(t *testing.T) {
 			if got := strings.Join(m.calls, " "); got != tt.wantCalls {
 				t.Errorf("calls %q, want %q", got, tt.wantCalls)
 			}
-			if !strings.Contains(out.String(), tt.wantOut) {
+			if tt.action == "status" {
+				// status prints exactly one line, or nothing when it could not
+				// learn the state.
+				if out.String() != tt.wantOut {
+					t.Errorf("output %q, want %q", out.String(), tt.wantOut)
+				}
+				if tt.unitErr != nil && (err == nil || !errors.Is(err, tt.unitErr)) {
+					t.Errorf("err = %v, want it to wrap %v", err, tt.unitErr)
+				}
+			} else if !strings.Contains(out.String(), tt.wantOut) {
 				t.Errorf("output %q, want it to contain %q", out.String(), tt.wantOut)
 			}
 		})
