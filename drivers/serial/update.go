@@ -63,6 +63,12 @@ var errRestart = errors.New("serial: update out of step")
 // maxRestarts bounds how often one update resynchronizes before it gives up.
 const maxRestarts = 8
 
+// maxStuckChunks bounds the chunks in a row that a device answers without
+// taking them (Next stays at the chunk's offset). Every reply resets the
+// UpdateStall clock, so without it such a device would be fed the same
+// chunk for ever.
+const maxStuckChunks = 8
+
 // session is one UpdateFirmware call.
 type session struct {
 	d     *Driver
@@ -349,6 +355,7 @@ func (s *session) refused(e wire.ErrorReply) error {
 // send streams the image from off. It returns errRestart when the device
 // lost step (a chunk it did not expect, or no transfer at all).
 func (s *session) send(off, chunk int) error {
+	stuck := 0 // chunks in a row that did not move Next
 	for off < s.total {
 		end := min(off+chunk, s.total)
 		p, err := wire.AppendUpdateChunk(nil, &wire.UpdateChunk{Offset: uint32(off), Data: s.img[off:end]})
@@ -364,6 +371,13 @@ func (s *session) send(off, chunk int) error {
 			st, err := wire.DecodeUpdateStatus(resp.Payload)
 			if err != nil || int(st.Next) > s.total || int(st.Next) < off {
 				return fmt.Errorf("serial: update %s: %w: UPDATE_STATUS %+v after a chunk at %d (%v)", s.id, ErrBadReply, st, off, err)
+			}
+			if int(st.Next) == off {
+				if stuck++; stuck >= maxStuckChunks {
+					return fmt.Errorf("serial: update %s: %w: device took no data at offset %d after %d chunks", s.id, ErrBadReply, off, stuck)
+				}
+			} else {
+				stuck = 0
 			}
 			off, chunk = int(st.Next), int(st.MaxChunk)
 			s.progress(off, s.total)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"hubd/firmware"
+	"hubd/firmware/wire"
 	"hubd/hub"
 )
 
@@ -290,5 +291,58 @@ func TestDriver_UpdateFirmware_SurvivesPortVanishing(t *testing.T) {
 	}
 	if r.drv.Status()[0].Reconnects == 0 {
 		t.Error("the port was not reopened")
+	}
+}
+
+// stuckLamp is a real lamp that answers every UPDATE_CHUNK with
+// UPDATE_STATUS Next=0 without storing the data: it replies, but never
+// takes anything.
+type stuckLamp struct {
+	*firmware.Lamp
+	status []byte // the UPDATE_STATUS payload every chunk gets
+
+	mu     sync.Mutex
+	chunks int
+}
+
+func (l *stuckLamp) Handle(req wire.Frame, now time.Time) (wire.Frame, bool) {
+	if req.Cmd != wire.CmdUpdateChunk {
+		return l.Lamp.Handle(req, now)
+	}
+	l.mu.Lock()
+	l.chunks++
+	l.mu.Unlock()
+	return wire.Frame{Addr: req.Addr, Seq: req.Seq, Cmd: wire.ReplyUpdateStatus, Payload: l.status}, true
+}
+
+func (l *stuckLamp) chunksSeen() int { l.mu.Lock(); defer l.mu.Unlock(); return l.chunks }
+
+func TestDriver_UpdateFirmware_DeviceTakingNoDataFailsInsteadOfLooping(t *testing.T) {
+	status, err := wire.AppendUpdateStatus(nil, &wire.UpdateStatus{Next: 0, MaxChunk: wire.MaxChunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lamp := &stuckLamp{Lamp: updLamp(t, 1), status: status}
+	r := startRig(t, BusConfig{}, []hub.Device{lampDev("lamp-1", 1)}, lamp)
+	waitFor(t, "online", func() bool { return r.online("lamp-1") && r.firmware("lamp-1") == "1.2.0" })
+	img := image(t, "HL-100", "1.3.0", payload(4000, 10), firmware.DemoVendorKey())
+	// Long enough for any bounded give-up; a regression ends here with
+	// context.DeadlineExceeded instead of hanging the test binary.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = r.drv.UpdateFirmware(ctx, "lamp-1", img, nil)
+	took := time.Since(start)
+	if !errors.Is(err, ErrBadReply) {
+		t.Fatalf("update against a device that takes no data: err = %v after %v and %d chunks, want ErrBadReply", err, took, lamp.chunksSeen())
+	}
+	if took > 5*time.Second {
+		t.Errorf("gave up after %v", took)
+	}
+	if n := lamp.chunksSeen(); n < 2 || n > 100 {
+		t.Errorf("device saw %d chunks before the driver gave up", n)
+	}
+	if lamp.FirmwareVersion() != [3]uint8{1, 2, 0} || !r.online("lamp-1") {
+		t.Errorf("after the failed update: lamp %v, online %v", lamp.FirmwareVersion(), r.online("lamp-1"))
 	}
 }
