@@ -677,8 +677,11 @@ func (s *Subscription) offer(c Change) {
 	}
 	s.q[(s.head+s.n)%len(s.q)] = c
 	s.n++
+	first := s.n == 1
 	s.mu.Unlock()
-	s.signal()
+	if first {
+		s.signal() // the pump waits only on an empty queue (or a close)
+	}
 }
 
 // grow doubles the ring, up to the room, and lays the queued changes out
@@ -727,7 +730,7 @@ func (s *Subscription) pump() {
 			}
 			s.mu.Unlock()
 		case <-s.wake:
-			// Closed, or more queued: look again (c is still first).
+			// Closed (or a stale wake-up): look again (c is still first).
 		}
 	}
 }
