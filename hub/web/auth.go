@@ -383,11 +383,10 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
-	if r.ContentLength > maxBody {
-		s.writeError(w, r, fmt.Errorf("%w: body of %d bytes is over %d", ErrTooLarge, r.ContentLength, maxBody))
+	if err := limitBody(w, r, maxBody); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := sameOrigin(r); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -430,11 +429,10 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
-	if r.ContentLength > maxBody {
-		s.writeError(w, r, fmt.Errorf("%w: body of %d bytes is over %d", ErrTooLarge, r.ContentLength, maxBody))
+	if err := limitBody(w, r, maxBody); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	user, _, err := s.control(r)
 	if err != nil {
 		s.writeError(w, r, err)

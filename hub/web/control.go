@@ -82,13 +82,24 @@ func DecodeCommand(id string, body []byte) (hub.Command, string, error) {
 	return cmd, action, nil
 }
 
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	// An announced oversize body is refused before a byte of it is read,
-	// so a client can not hold the request open by promising one.
-	if r.ContentLength > maxBody {
-		return nil, fmt.Errorf("%w: body of %d bytes is over %d", ErrTooLarge, r.ContentLength, maxBody)
+// limitBody caps r's body at max bytes. A body announced as larger is
+// refused with ErrTooLarge before a byte of it is read, so a client can not
+// hold the request open by promising one; otherwise r.Body is replaced by a
+// reader that fails with *http.MaxBytesError past max, which also covers
+// chunked bodies that announce no length.
+func limitBody(w http.ResponseWriter, r *http.Request, max int64) error {
+	if r.ContentLength > max {
+		return fmt.Errorf("%w: body of %d bytes is over %d", ErrTooLarge, r.ContentLength, max)
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	r.Body = http.MaxBytesReader(w, r.Body, max)
+	return nil
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if err := limitBody(w, r, maxBody); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {

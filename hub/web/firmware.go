@@ -270,14 +270,14 @@ func readImage(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 			return nil, fmt.Errorf("%w: content type %.60q; send the image as application/octet-stream", ErrUnsupportedMedia, ct)
 		}
 	}
-	if r.ContentLength > maxFirmwareBody {
+	if err := limitBody(w, r, maxFirmwareBody); err != nil {
 		return nil, fmt.Errorf("%w: %d bytes; a firmware image is at most %d", ErrTooLarge, r.ContentLength, maxFirmwareImage)
 	}
 	var buf bytes.Buffer
 	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength))
 	}
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxFirmwareBody)); err != nil {
+	if _, err := buf.ReadFrom(r.Body); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, fmt.Errorf("%w: over %d bytes; a firmware image is at most %d", ErrTooLarge, maxFirmwareBody, maxFirmwareImage)
