@@ -260,17 +260,31 @@ func TestDriver_CustomFullTopic(t *testing.T) {
 func TestDriver_DeviceWill_MarksOfflineThenBack(t *testing.T) {
 	r := newRig(t, rigOpts{})
 	r.waitState(t)
+	// The hub's changes, not polls of its state: a device is offline for
+	// only about half a second before it reconnects by itself.
+	sub := r.hub.Subscribe(4096)
+	defer r.hub.Unsubscribe(sub)
 	for _, s := range r.specs {
 		if err := r.sim.Drop(s.Name); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, s := range r.specs {
-		waitFor(t, 5*time.Second, s.ID+" offline", func() bool { return !r.snap(s.ID).Online })
-	}
-	// The devices reconnect by themselves and announce themselves again.
-	for _, s := range r.specs {
-		waitFor(t, 10*time.Second, s.ID+" back online", func() bool { return r.snap(s.ID).Online })
+	wentOff, cameBack := map[string]bool{}, map[string]bool{}
+	deadline := time.After(15 * time.Second)
+	for len(cameBack) < len(r.specs) {
+		select {
+		case c := <-sub.C:
+			if c.Kind != hub.ChangeState && c.Kind != hub.ChangeOnline {
+				continue
+			}
+			if !c.Snapshot.Online {
+				wentOff[c.Device] = true
+			} else if wentOff[c.Device] {
+				cameBack[c.Device] = true
+			}
+		case <-deadline:
+			t.Fatalf("after 15 s: offline %v, back online %v (of %d devices)", wentOff, cameBack, len(r.specs))
+		}
 	}
 	t.Logf("%+v", r.drv.Status())
 }

@@ -430,6 +430,8 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 		c.writing = true
 		s.mu.Unlock()
 		b.mu.Unlock()
+		b.log.Debug("client connected", "client", c.info.ID, "remote", c.info.Remote, "user", c.info.Username,
+			"clean", clean, "session_present", present)
 		go c.flush()
 		return nil
 	}

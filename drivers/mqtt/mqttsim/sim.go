@@ -74,8 +74,10 @@ type dev struct {
 	// rpcFail, when set, is the error the next Gen2 switch calls answer.
 	rpcFail atomic.Pointer[rpcError]
 
+	ready  atomic.Bool // the on-connect handler of the current connection is done
 	connMu sync.Mutex
 	conn   *dropConn
+	upAt   time.Time // when conn was dialled
 	hold   time.Time // no reconnect before this (a dropped device stays away a while)
 
 	// topics
@@ -387,6 +389,18 @@ func (s *Sim) Drop(name string) error {
 	if err != nil {
 		return err
 	}
+	// A cut while the device is still subscribing and announcing itself
+	// (its on-connect handler waits for the SUBACK) can leave paho without
+	// a reconnect: the device is cut once it is fully up, as a device
+	// that loses its link has been for a while.
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		d.connMu.Lock()
+		up := d.upAt
+		d.connMu.Unlock()
+		if d.ready.Load() && time.Since(up) >= 100*time.Millisecond {
+			break
+		}
+	}
 	d.connMu.Lock()
 	defer d.connMu.Unlock()
 	d.hold = time.Now().Add(500 * time.Millisecond)
@@ -469,8 +483,9 @@ func (d *dev) dial(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
 		return nil, err
 	}
 	dc := &dropConn{Conn: c}
+	d.ready.Store(false)
 	d.connMu.Lock()
-	d.conn = dc
+	d.conn, d.upAt = dc, time.Now()
 	d.connMu.Unlock()
 	return dc, nil
 }
@@ -519,6 +534,7 @@ func (d *dev) onConnect(c paho.Client) {
 	if d.spec.Kind != "light" {
 		d.tele()
 	}
+	d.ready.Store(true)
 }
 
 func (d *dev) pub(topic, payload string, retain bool) {
