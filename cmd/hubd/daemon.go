@@ -212,9 +212,10 @@ func (m *Main) webOptions() web.Options {
 	o := web.Options{
 		Name: c.Gateway.Name, Version: version, Commit: commit, Started: m.started,
 		Users: webUsers(c), AllowAnonymousView: c.Web.AnonymousView,
-		StoreSize: func() int64 { n, _ := m.DB.Size(); return n },
-		Health:    m.health,
-		Logger:    m.Log.With("component", "web"),
+		StoreSize:    func() int64 { n, _ := m.DB.Size(); return n },
+		StorePending: func() int { return m.DB.Stats().Pending },
+		Health:       m.health,
+		Logger:       m.Log.With("component", "web"),
 	}
 	if o.Version == "" {
 		o.Version = "dev"

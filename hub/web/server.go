@@ -72,6 +72,9 @@ type Options struct {
 	FirmwareCapable func(d hub.Device) bool
 	// StoreSize is the size of the state file in bytes; nil: unknown.
 	StoreSize func() int64
+	// StorePending is the number of device states not yet committed to
+	// the state file; nil: not exported.
+	StorePending func() int
 	// Health returns nil when the store and listeners are up, or the reason
 	// they are not. Nil: only the server itself is checked.
 	Health func() error
