@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-
 	"hubd/systemd"
 )
 
