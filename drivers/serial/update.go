@@ -230,12 +230,24 @@ func (s *session) exchange(cmd wire.Cmd, payload []byte, attempts int, bulk bool
 	}
 }
 
+// busyPause is how long the master waits before it repeats a request that
+// the device answered with ERROR 0x05 busy (PROTOCOL.md section 12).
+const busyPause = 50 * time.Millisecond
+
 // call is exchange with the bus's retries, repeated (with a new sequence
 // number, which the device's offset logic makes harmless) until a reply
-// comes or the update has stalled for UpdateStall.
+// comes or the update has stalled for UpdateStall. A device that answers
+// busy (erasing its slot) is asked again every busyPause; busy replies are
+// no progress, so a device busy for UpdateStall fails the update.
 func (s *session) call(cmd wire.Cmd, payload []byte, bulk bool) (wire.Frame, error) {
 	for {
 		resp, err := s.exchange(cmd, payload, 1+s.t.bus.cfg.Retries, bulk)
+		if err == nil && isBusy(resp) {
+			if err := s.busyWait(); err != nil {
+				return wire.Frame{}, err
+			}
+			continue
+		}
 		if err == nil {
 			s.lastOK = time.Now()
 			return resp, nil
@@ -253,6 +265,25 @@ func (s *session) call(cmd wire.Cmd, payload []byte, bulk bool) (wire.Frame, err
 			}
 		}
 	}
+}
+
+// busyWait pauses before a request the device answered busy is repeated;
+// it fails the update once the device has made no progress for
+// UpdateStall.
+func (s *session) busyWait() error {
+	if time.Since(s.lastOK) > s.d.opts.UpdateStall {
+		return fmt.Errorf("serial: update %s: %w: device busy for %v", s.id, hub.ErrBusy, s.d.opts.UpdateStall)
+	}
+	return s.sleep(busyPause)
+}
+
+// isBusy reports whether resp is ERROR 0x05 busy.
+func isBusy(resp wire.Frame) bool {
+	if resp.Cmd != wire.ReplyError {
+		return false
+	}
+	e, err := wire.DecodeError(resp.Payload)
+	return err == nil && e.Code == wire.ErrCodeBusy
 }
 
 // fatal passes through the errors that end an update at once.
@@ -399,6 +430,13 @@ func (s *session) send(off, chunk int) error {
 // when no reply came: the device may have rebooted, or never heard it.
 func (s *session) commit() (committed bool, err error) {
 	resp, err := s.exchange(wire.CmdUpdateCommit, wire.AppendUpdateCommit(nil, s.crc), 1+s.t.bus.cfg.Retries, false)
+	for err == nil && isBusy(resp) {
+		// Still busy (verifying, writing): ask again, as call does.
+		if err := s.busyWait(); err != nil {
+			return false, err
+		}
+		resp, err = s.exchange(wire.CmdUpdateCommit, wire.AppendUpdateCommit(nil, s.crc), 1+s.t.bus.cfg.Retries, false)
+	}
 	if err != nil {
 		if f := s.fatal(err); f != nil {
 			return false, f

@@ -147,6 +147,25 @@ func TestDriver_UpdateFirmware_LostRepliesResumeWithoutCorruption(t *testing.T) 
 	}
 }
 
+// PROTOCOL.md section 12: a device that needs time to erase its slot
+// answers UPDATE_BEGIN (and anything but ABORT) with ERROR 0x05 busy until
+// it is done, and the master repeats; it once failed the update at once.
+func TestDriver_UpdateFirmware_BusyWhileErasingIsRepeated(t *testing.T) {
+	lamp, err := firmware.NewLamp(1, firmware.LampConfig{VendorKey: firmware.DemoVendorPublicKey(), BootTime: 100 * time.Millisecond, EraseTime: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startRig(t, BusConfig{}, []hub.Device{lampDev("lamp-1", 1)}, lamp)
+	waitFor(t, "online", func() bool { return r.online("lamp-1") })
+	img := image(t, "HL-100", "1.3.0", payload(3000, 3), firmware.DemoVendorKey())
+	if err := r.drv.UpdateFirmware(context.Background(), "lamp-1", img, nil); err != nil {
+		t.Fatalf("update of a lamp that is busy erasing first: %v", err)
+	}
+	if !bytes.Equal(lamp.FirmwareImage(), img) || lamp.FirmwareVersion() != [3]uint8{1, 3, 0} {
+		t.Errorf("lamp runs %v after the update", lamp.FirmwareVersion())
+	}
+}
+
 func TestDriver_UpdateFirmware_InterruptedTransferResumes(t *testing.T) {
 	lamp := updLamp(t, 1)
 	r := startRig(t, BusConfig{}, []hub.Device{lampDev("lamp-1", 1)}, lamp)
