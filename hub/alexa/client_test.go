@@ -235,7 +235,7 @@ func TestOptions_Regions(t *testing.T) {
 		t.Errorf("unknown region: %v", err)
 	}
 	o, _ := Options{}.withDefaults()
-	if o.TokenURL != DefaultTokenURL || o.SkillStage != "LIVE" {
+	if o.TokenURL != DefaultTokenURL || o.SkillStage != "live" {
 		t.Errorf("defaults: %+v", o)
 	}
 }

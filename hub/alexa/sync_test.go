@@ -79,7 +79,8 @@ func TestSyncer_Sync_RenameMakesOnePut(t *testing.T) {
 }
 
 func TestSyncer_Sync_RemovedFloorDeletesRoomsThenFloor(t *testing.T) {
-	f := newFixture(t, alexatest.Options{})
+	// Endpoints come only from AddEndpoint here: discovery finds none.
+	f := newFixture(t, alexatest.Options{Relax: alexatest.Relax{NoDiscoveryEndpoints: true}})
 	site := buildSite(3, 20)
 	s := f.syncer(t, site)
 	mustSync(t, s)
@@ -114,7 +115,8 @@ func TestSyncer_Sync_RemovedFloorDeletesRoomsThenFloor(t *testing.T) {
 }
 
 func TestSyncer_Sync_RefusesDeleteWhileUnitHasForeignChildren(t *testing.T) {
-	f := newFixture(t, alexatest.Options{})
+	// Endpoints come only from AddEndpoint here: discovery finds none.
+	f := newFixture(t, alexatest.Options{Relax: alexatest.Relax{NoDiscoveryEndpoints: true}})
 	site := buildSite(2, 2)
 	s := f.syncer(t, site)
 	mustSync(t, s)
@@ -140,7 +142,8 @@ func TestSyncer_Sync_RefusesDeleteWhileUnitHasForeignChildren(t *testing.T) {
 }
 
 func TestSyncer_Sync_EndpointRefusalIsClear(t *testing.T) {
-	f := newFixture(t, alexatest.Options{})
+	// Endpoints come only from AddEndpoint here: discovery finds none.
+	f := newFixture(t, alexatest.Options{Relax: alexatest.Relax{NoDiscoveryEndpoints: true}})
 	site := buildSite(1, 2)
 	s := f.syncer(t, site)
 	mustSync(t, s)
@@ -288,7 +291,8 @@ func TestSyncer_Sync_LostReplyOfPreviousRunIsAdopted(t *testing.T) {
 }
 
 func TestSyncer_Sync_RecreatesUnitDeletedOutsideHubd(t *testing.T) {
-	f := newFixture(t, alexatest.Options{})
+	// Endpoints come only from AddEndpoint here: discovery finds none.
+	f := newFixture(t, alexatest.Options{Relax: alexatest.Relax{NoDiscoveryEndpoints: true}})
 	site := buildSite(1, 2)
 	s := f.syncer(t, site)
 	mustSync(t, s)

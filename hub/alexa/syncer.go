@@ -26,6 +26,8 @@ type Syncer struct {
 	site   *hub.Site
 	status hub.SyncStatus
 	disc   map[string]string // node -> last discovery status
+	// nodeWarn holds the last sync's warning per node (an occupied home).
+	nodeWarn map[string]string
 }
 
 // Result sums up one Sync.
@@ -72,6 +74,9 @@ func (s *Syncer) SetSite(site *hub.Site) error {
 		}
 		return fmt.Errorf("alexa: %w", err)
 	}
+	if _, err := siteTargets(site, s.opts.Residential); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	s.site = site
 	s.status.Units = nil // rebuilt from the new site on the next Status
@@ -114,6 +119,9 @@ func (s *Syncer) plan(ctx context.Context) (Plan, *snapshot, error) {
 	}
 	snap, err := s.readSnapshot(ctx, tgts)
 	if err != nil {
+		return Plan{}, nil, err
+	}
+	if err := fitsUnder(tgts, snap.parentLevel); err != nil {
 		return Plan{}, nil, err
 	}
 	now := s.opts.Now()
@@ -163,23 +171,42 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 	}
 	res := Result{Plan: p}
 	var errs []error
-	a := &applier{s: s, ids: map[string]string{}, owned: ownedIDs(snap.kv), snap: snap, notEnabled: map[string]bool{}}
+	a := &applier{s: s, ids: map[string]string{}, owned: ownedIDs(snap.kv), snap: snap, notEnabled: map[string]bool{}, kept: map[string]bool{}}
 	for k, v := range snap.kv {
 		a.ids[k] = v
 	}
 	var pending []string
+	var waits []Step
+	nodeWarn := map[string]string{}
+	warn := func(st Step, msg string) {
+		res.Warnings = append(res.Warnings, msg)
+		s.log.Warn("alexa: change skipped", "step", msg)
+		if st.Node != "" {
+			nodeWarn[st.Node] = msg
+		}
+	}
 	for _, st := range p.Steps {
 		if ctx.Err() != nil {
 			errs = append(errs, fmt.Errorf("alexa: sync interrupted: %w", ctx.Err()))
 			pending = append(pending, st.String())
 			continue
 		}
-		if st.Op == OpSkip {
-			res.Warnings = append(res.Warnings, st.String())
-			s.log.Warn("alexa: change skipped", "step", st.String())
+		switch st.Op {
+		case OpSkip:
+			warn(st, st.String())
+			continue
+		case OpWait:
+			waits = append(waits, st)
 			continue
 		}
-		if err := a.apply(ctx, st); err != nil {
+		err := a.apply(ctx, st)
+		if errors.Is(err, ErrReadOnlyHome) {
+			// An occupied or linked home: a warning for that home, the
+			// rest of the sync goes on.
+			warn(st, err.Error())
+			continue
+		}
+		if err != nil {
 			res.Failed++
 			res.Errors = append(res.Errors, err.Error())
 			errs = append(errs, err)
@@ -194,7 +221,15 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 		res.Sessions = sessions
 		errs = append(errs, perr...)
 	}
+	for _, st := range waits {
+		if !a.finishMove(ctx, st) {
+			pending = append(pending, st.String())
+		}
+	}
 	res.Calls = s.client.Calls() - start
+	s.mu.Lock()
+	s.nodeWarn = nodeWarn
+	s.mu.Unlock()
 	s.refreshUnits()
 	s.mu.Lock()
 	s.status.Plan = append([]string{}, pending...)
@@ -282,6 +317,7 @@ func (s *Syncer) refreshUnits() {
 			}
 		}
 		u.Discovery = kv[kvDiscState+n.ID]
+		u.Warning = s.nodeWarn[n.ID]
 		if raw, ok := kv[kvSession+n.ID]; ok {
 			var sess session
 			if decodeSession(raw, &sess) {
@@ -313,6 +349,8 @@ type applier struct {
 	// notEnabled holds property nodes whose skill enablement failed in
 	// this sync: their children are not created (Alexa would refuse).
 	notEnabled map[string]bool
+	// kept holds homes whose delete the API refused as read-only.
+	kept map[string]bool
 }
 
 func (a *applier) put(key, value string) error {
@@ -339,6 +377,9 @@ func (a *applier) apply(ctx context.Context, st Step) error {
 	switch st.Op {
 	case OpAdopt:
 		a.owned[st.ID] = true
+		if err := a.dropDiscovery(st.Node); err != nil {
+			return err
+		}
 		return a.put(key, st.ID)
 	case OpCreate:
 		parentID := s.opts.ParentID
@@ -366,6 +407,9 @@ func (a *applier) apply(ctx context.Context, st Step) error {
 		}
 		a.owned[id] = true
 		s.log.Info("alexa: created", "kind", st.Kind, "node", st.Node, "id", id)
+		if err := a.dropDiscovery(st.Node); err != nil {
+			return err
+		}
 		return a.put(key, id)
 	case OpRename:
 		var err error
@@ -373,8 +417,7 @@ func (a *applier) apply(ctx context.Context, st Step) error {
 		case KindCommunity:
 			err = s.client.UpdateCommunity(ctx, Community{ID: st.ID, Name: st.Name, OrganizationID: s.opts.ParentID})
 		case KindHome:
-			o := a.snap.objs[st.ID]
-			err = s.client.UpdateHome(ctx, Home{ID: st.ID, Name: st.Name, HomeCommunityID: o.Parent, State: o.State})
+			err = s.client.UpdateHome(ctx, Home{ID: st.ID, Name: st.Name, HomeCommunityID: a.snap.objs[st.ID].Parent})
 		default:
 			err = s.client.RenameUnit(ctx, st.ID, st.Name)
 		}
@@ -391,33 +434,48 @@ func (a *applier) apply(ctx context.Context, st Step) error {
 	case OpPoll:
 		return nil // pollSessions does it
 	case OpDelete:
-		var err error
-		switch st.Kind {
-		case KindCommunity:
-			err = s.client.DeleteCommunity(ctx, st.ID)
-		case KindHome:
-			err = s.client.DeleteHome(ctx, st.ID)
-		default:
-			err = s.client.DeleteUnit(ctx, st.ID)
-		}
-		var apiErr *APIError
-		if errors.As(err, &apiErr) && (apiErr.Status == http.StatusBadRequest || apiErr.Status == http.StatusConflict) {
-			return fmt.Errorf("alexa: delete %s %s %q (node %s): %w; the API refused: %w", st.Kind, st.ID, st.Name, st.Node, ErrUnitNotEmpty, err)
-		}
-		if err != nil {
-			return fmt.Errorf("alexa: delete %s %s (node %s): %w", st.Kind, st.ID, st.Node, err)
-		}
-		s.log.Info("alexa: deleted", "kind", st.Kind, "node", st.Node, "id", st.ID)
-		return a.forget(st)
+		return a.delete(ctx, st)
 	case OpForget:
 		return a.forget(st)
 	case OpRefuse:
-		if st.Kind == KindHome {
-			return fmt.Errorf("alexa: %s: %w", st.String(), ErrReadOnlyHome)
+		if st.cause != nil {
+			a.notEnabled[st.Node] = true
+			return fmt.Errorf("alexa: %s: %w", st.String(), st.cause)
 		}
 		return fmt.Errorf("alexa: %s: %w", st.String(), ErrUnitNotEmpty)
 	}
 	return fmt.Errorf("alexa: unknown step %q", st.Op)
+}
+
+// delete deletes an object and forgets it. A home the API refuses as
+// read-only is kept, and so is its community.
+func (a *applier) delete(ctx context.Context, st Step) error {
+	s := a.s
+	var err error
+	switch st.Kind {
+	case KindCommunity:
+		if home := a.keptChild(st.ID); home != "" {
+			return fmt.Errorf("alexa: delete community %s %q (node %s): kept, since its home %s is: %w", st.ID, st.Name, st.Node, home, ErrReadOnlyHome)
+		}
+		err = s.client.DeleteCommunity(ctx, st.ID)
+	case KindHome:
+		err = s.client.DeleteHome(ctx, st.ID)
+		if errors.Is(err, ErrReadOnlyHome) {
+			a.kept[st.ID] = true
+			return fmt.Errorf("alexa: delete home %s %q (node %s): refused, the home is occupied or linked: it stays until vacant: %w", st.ID, st.Name, st.Node, err)
+		}
+	default:
+		err = s.client.DeleteUnit(ctx, st.ID)
+	}
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && (apiErr.Status == http.StatusBadRequest || apiErr.Status == http.StatusConflict) {
+		return fmt.Errorf("alexa: delete %s %s %q (node %s): %w; the API refused: %w", st.Kind, st.ID, st.Name, st.Node, ErrUnitNotEmpty, err)
+	}
+	if err != nil {
+		return fmt.Errorf("alexa: delete %s %s (node %s): %w", st.Kind, st.ID, st.Node, err)
+	}
+	s.log.Info("alexa: deleted", "kind", st.Kind, "node", st.Node, "id", st.ID)
+	return a.forget(st)
 }
 
 // forget drops the id map entries of a deleted or vanished object.

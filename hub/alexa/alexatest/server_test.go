@@ -90,11 +90,11 @@ func call(t *testing.T, s *Server, method, path, body string) (int, map[string]a
 }
 
 func TestServer_Enablement_RequiredOnPropertyAndOnce(t *testing.T) {
-	s := New(Options{RequireEnablement: true, SubscriptionSkillID: "sub"})
+	s := New(Options{SubscriptionSkillID: "sub"})
 	defer s.Close()
 	prop, _ := s.AddUnit(DemoOrg, "Property")
 	create := `{"name":{"type":"PLAIN","value":{"text":"Floor"}},"parentId":"` + prop + `"}`
-	if code, m := call(t, s, "POST", "/v2/units", create); code != 400 || m["type"] != "SKILL_NOT_ENABLED" {
+	if code, m := call(t, s, "POST", "/v2/units", create); code != 403 {
 		t.Fatalf("child before enablement: %d %v", code, m)
 	}
 	enable := `{"unitId":"` + prop + `","stage":"live"}`
