@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -130,7 +131,7 @@ func (t *TokenSource) Token(ctx context.Context) (string, error) {
 		return t.access, nil
 	}
 	if t.clientID == "" || t.secret == "" || t.refresh == "" {
-		return "", fmt.Errorf("%w: client id, client secret and refresh token are required", ErrNotConfigured)
+		return "", fmt.Errorf("%w: client id, client secret and refresh token are required (get one with hubd alexa login)", ErrNotConfigured)
 	}
 	if t.rejected != "" && t.rejected == t.refresh {
 		return "", ErrInvalidGrant
@@ -144,40 +145,117 @@ func (t *TokenSource) grant(ctx context.Context) (string, error) {
 	form := url.Values{
 		"grant_type":    {"refresh_token"},
 		"refresh_token": {t.refresh},
-		"client_id":     {t.clientID},
-		"client_secret": {t.secret},
 	}
+	start := t.now()
+	r, expires, reqID, err := t.post(ctx, form)
+	if errors.Is(err, ErrInvalidGrant) {
+		t.rejected = t.refresh
+		t.access = ""
+		t.log.Error("alexa: refresh token rejected; an operator must log in again (hubd alexa login)", "request_id", reqID)
+		return "", err
+	}
+	if err != nil {
+		return "", err
+	}
+	t.keep(r, start, expires)
+	if r.RefreshToken != "" && r.RefreshToken != t.refresh {
+		if err := t.store(r.RefreshToken); err != nil {
+			t.log.Error("alexa: cannot store rotated refresh token", "err", err)
+		}
+		t.log.Info("alexa: refresh token rotated and stored")
+	}
+	t.log.Debug("alexa: access token refreshed", "expires_in", expires.String(), "request_id", reqID)
+	return t.access, nil
+}
+
+// Login exchanges an authorization code from an administrator's Login with
+// Amazon consent (scope alexa::enterprise:management, REFERENCE.md section
+// 2) for a refresh token, and stores that in the KV, where it is used from
+// then on (until the configured refresh token changes). The token is never
+// logged or returned.
+func (t *TokenSource) Login(ctx context.Context, code, redirectURI string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.clientID == "" || t.secret == "" {
+		return fmt.Errorf("%w: client id and client secret are required", ErrNotConfigured)
+	}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}}
+	start := t.now()
+	r, expires, reqID, err := t.post(ctx, form)
+	if errors.Is(err, ErrInvalidGrant) {
+		return fmt.Errorf("%w: the authorization code was refused (expired, used, or for another redirect URI; request id %q)", ErrToken, reqID)
+	}
+	if err != nil {
+		return err
+	}
+	if r.RefreshToken == "" {
+		return fmt.Errorf("%w: %w: the token reply has no refresh_token", ErrToken, ErrMalformedReply)
+	}
+	if err := t.store(r.RefreshToken); err != nil {
+		return fmt.Errorf("%w: store refresh token: %v", ErrToken, err)
+	}
+	t.keep(r, start, expires)
+	t.loaded, t.rejected = true, ""
+	t.log.Info("alexa: logged in; refresh token stored", "request_id", reqID)
+	return nil
+}
+
+// keep caches an access token, to be replaced a minute before it expires.
+func (t *TokenSource) keep(r tokenReply, start time.Time, expires time.Duration) {
+	early := time.Minute
+	if expires <= 2*early {
+		early = expires / 2
+	}
+	t.access = r.AccessToken
+	t.expiry = start.Add(expires - early)
+}
+
+// store makes tok the refresh token and writes it to the KV, tied to the
+// configured one.
+func (t *TokenSource) store(tok string) error {
+	t.refresh = tok
+	if t.kv == nil {
+		return nil
+	}
+	// Origin first: a crash in between leaves the old pair usable.
+	if err := t.kv.Put(kvRefreshOrigin, fingerprint(t.configured)); err != nil {
+		return err
+	}
+	return t.kv.Put(kvRefreshToken, tok)
+}
+
+// post sends one grant to the token endpoint (client credentials added)
+// and checks the reply. A refused grant is ErrInvalidGrant.
+func (t *TokenSource) post(ctx context.Context, form url.Values) (tokenReply, time.Duration, string, error) {
+	form.Set("client_id", t.clientID)
+	form.Set("client_secret", t.secret)
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(form.Encode()))
 	if err != nil {
-		return "", fmt.Errorf("%w: bad token URL: %v", ErrNotConfigured, redactURLError(err))
+		return tokenReply{}, 0, "", fmt.Errorf("%w: bad token URL: %v", ErrNotConfigured, redactURLError(err))
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	start := t.now()
 	t.calls++
 	resp, err := t.http.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrToken, redactURLError(err))
+		return tokenReply{}, 0, "", fmt.Errorf("%w: %v", ErrToken, redactURLError(err))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, t.maxReply+1))
 	if err != nil {
-		return "", fmt.Errorf("%w: read reply: %v", ErrToken, err)
+		return tokenReply{}, 0, "", fmt.Errorf("%w: read reply: %v", ErrToken, err)
 	}
 	if int64(len(body)) > t.maxReply {
-		return "", fmt.Errorf("%w: %w: token reply over %d bytes", ErrToken, ErrReplyTooLarge, t.maxReply)
+		return tokenReply{}, 0, "", fmt.Errorf("%w: %w: token reply over %d bytes", ErrToken, ErrReplyTooLarge, t.maxReply)
 	}
 	reqID := resp.Header.Get("X-Amzn-RequestId")
 	var r tokenReply
 	jerr := strictJSON(body, &r)
 	if resp.StatusCode != http.StatusOK {
 		if jerr == nil && r.Error == "invalid_grant" {
-			t.rejected = t.refresh
-			t.access = ""
-			t.log.Error("alexa: refresh token rejected; an operator must log in again", "request_id", reqID)
-			return "", ErrInvalidGrant
+			return tokenReply{}, 0, reqID, ErrInvalidGrant
 		}
 		code := "no error code"
 		if jerr == nil && r.Error != "" {
@@ -186,38 +264,20 @@ func (t *TokenSource) grant(ctx context.Context) (string, error) {
 				code += ": " + clip(r.Description, 256)
 			}
 		}
-		return "", fmt.Errorf("%w: token endpoint answered %d (%s, request id %q)", ErrToken, resp.StatusCode, code, reqID)
+		t.log.Warn("alexa: token endpoint error", "status", resp.StatusCode, "request_id", reqID)
+		return tokenReply{}, 0, reqID, fmt.Errorf("%w: token endpoint answered %d (%s, request id %q)", ErrToken, resp.StatusCode, code, reqID)
 	}
 	if jerr != nil {
-		return "", fmt.Errorf("%w: %w: token reply: %v", ErrToken, ErrMalformedReply, jerr)
+		return tokenReply{}, 0, reqID, fmt.Errorf("%w: %w: token reply: %v", ErrToken, ErrMalformedReply, jerr)
 	}
 	expires, err := parseExpiresIn(r.ExpiresIn)
 	if r.AccessToken == "" || err != nil {
-		return "", fmt.Errorf("%w: %w: token reply lacks access_token or a valid expires_in", ErrToken, ErrMalformedReply)
+		return tokenReply{}, 0, reqID, fmt.Errorf("%w: %w: token reply lacks access_token or a valid expires_in", ErrToken, ErrMalformedReply)
 	}
 	if r.TokenType != "" && !strings.EqualFold(r.TokenType, "bearer") {
-		return "", fmt.Errorf("%w: %w: token type %q is not bearer", ErrToken, ErrMalformedReply, clip(r.TokenType, 32))
+		return tokenReply{}, 0, reqID, fmt.Errorf("%w: %w: token type %q is not bearer", ErrToken, ErrMalformedReply, clip(r.TokenType, 32))
 	}
-	early := time.Minute
-	if expires <= 2*early {
-		early = expires / 2
-	}
-	t.access = r.AccessToken
-	t.expiry = start.Add(expires - early)
-	if r.RefreshToken != "" && r.RefreshToken != t.refresh {
-		t.refresh = r.RefreshToken
-		if t.kv != nil {
-			// Origin first: a crash in between leaves the old pair usable.
-			if err := t.kv.Put(kvRefreshOrigin, fingerprint(t.configured)); err != nil {
-				t.log.Error("alexa: cannot store rotated refresh token", "err", err)
-			} else if err := t.kv.Put(kvRefreshToken, r.RefreshToken); err != nil {
-				t.log.Error("alexa: cannot store rotated refresh token", "err", err)
-			}
-		}
-		t.log.Info("alexa: refresh token rotated and stored")
-	}
-	t.log.Debug("alexa: access token refreshed", "expires_in", expires.String(), "request_id", reqID)
-	return t.access, nil
+	return r, expires, reqID, nil
 }
 
 // parseExpiresIn accepts an integer or numeric string of seconds.
