@@ -172,6 +172,20 @@ func CheckSite(site *hub.Site, residential bool, parentLevel int) error {
 	return fitsUnder(tgts, parentLevel)
 }
 
+// NeedsSubscriptionSkill reports whether syncing site under the
+// organization creates units below a property (a building synced as a
+// unit, with children), which Alexa refuses until a subscription skill is
+// enabled on the property (REFERENCE.md section 2).
+func NeedsSubscriptionSkill(site *hub.Site, residential bool) bool {
+	tgts, _ := siteTargets(site, residential)
+	for _, t := range tgts {
+		if t.parent != nil && t.parent.parent == nil && t.parent.kind == KindUnit {
+			return true
+		}
+	}
+	return false
+}
+
 // MaxLevel is the deepest level a unit may have; the organization is level 0.
 const MaxLevel = 15
 
