@@ -282,7 +282,13 @@ func (s *Syncer) readSnapshot(ctx context.Context, tgts []*target) (*snapshot, e
 		default:
 			continue
 		}
-		if _, ok := snap.objs[id]; ok || id == "" {
+		if o, ok := snap.objs[id]; ok || id == "" {
+			if ok && o.Kind == KindUnit && kind != KindUnit {
+				// A community or home of ours that only the units list
+				// showed (the lists lag apart): the id map knows its kind.
+				o.Kind = kind
+				snap.objs[id] = o
+			}
 			continue
 		}
 		o, found, err := s.getObj(ctx, kind, id)
