@@ -3,6 +3,8 @@ package alexa
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -238,5 +240,31 @@ func TestClient_Calls_LogRequestIDs(t *testing.T) {
 	}
 	if !strings.Contains(logs, "level=WARN msg=\"alexa: call answered with an error\"") || !strings.Contains(logs, "status=404") {
 		t.Fatalf("no warn line for the error:\n%s", logs)
+	}
+}
+
+// hideHomes answers every homes list with no homes, as a homes list
+// lagging behind the units list would.
+type hideHomes struct{ next http.RoundTripper }
+
+func (h hideHomes) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodGet && r.URL.Path == "/enterprise/residential/v1/homes" {
+		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(`{"homes":[]}`)), Request: r}, nil
+	}
+	return h.next.RoundTrip(r)
+}
+
+func TestSyncer_Sync_HomeOnlyInTheUnitsListKeepsItsKind(t *testing.T) {
+	f := newFixture(t, alexatest.Options{})
+	f.opts.Residential = true
+	s := f.syncer(t, apartmentSite(2))
+	mustSync(t, s)
+	f.opts.HTTPClient = &http.Client{Transport: hideHomes{http.DefaultTransport}}
+	s = f.syncer(t, apartmentSite(2))
+	f.srv.ResetCounts()
+	res := mustSync(t, s)
+	if w := f.srv.Writes(); w != 0 {
+		t.Fatalf("%d writes: %v\n%s", w, f.srv.Counts(), res.Plan)
 	}
 }
