@@ -204,7 +204,7 @@ func TestClient_Do_TimesOut(t *testing.T) {
 	}
 }
 
-func TestLimiter_Wait_SpacesCalls(t *testing.T) {
+func TestNewLimiter_SpacesCalls(t *testing.T) {
 	l := NewLimiter(1000)
 	ctx := context.Background()
 	start := time.Now()

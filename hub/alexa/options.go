@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Regional API hosts.
@@ -81,7 +83,7 @@ type Options struct {
 	RatePerSecond float64
 	// Limiter, when set, is shared with other clients of the same
 	// organization.
-	Limiter *Limiter
+	Limiter *rate.Limiter
 	// MaxReplyBytes limits reply bodies; default 1 MiB.
 	MaxReplyBytes int64
 
