@@ -384,14 +384,7 @@ func itoaTest(i int) string { return strconv.Itoa(i) }
 
 func TestSyncer_Sync_15LevelsReachTheSimulatorLimit(t *testing.T) {
 	f := newFixture(t, alexatest.Options{})
-	n := &hub.Node{ID: "n1", Name: "L1", Kind: hub.NodeBuilding}
-	b := n
-	for i := 2; i <= 15; i++ {
-		c := &hub.Node{ID: "n" + itoaTest(i), Name: "L" + itoaTest(i), Kind: hub.NodeWing}
-		n.Children = []*hub.Node{c}
-		n = c
-	}
-	site := &hub.Site{Buildings: []*hub.Node{b}}
+	site := chain(15)
 	s := f.syncer(t, site)
 	mustSync(t, s)
 	samePaths(t, f.srv.Paths(), sitePaths(site))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -170,65 +171,22 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 			"deletes", p.Count(OpDelete), "discoveries", p.Count(OpDiscover))
 	}
 	res := Result{Plan: p}
-	var errs []error
-	a := &applier{s: s, ids: map[string]string{}, owned: ownedIDs(snap.kv), snap: snap, notEnabled: map[string]bool{}, kept: map[string]bool{}}
-	for k, v := range snap.kv {
-		a.ids[k] = v
-	}
-	var pending []string
-	var waits []Step
-	nodeWarn := map[string]string{}
-	warn := func(st Step, msg string) {
-		res.Warnings = append(res.Warnings, msg)
-		s.log.Warn("alexa: change skipped", "step", msg)
-		if st.Node != "" {
-			nodeWarn[st.Node] = msg
-		}
-	}
-	for _, st := range p.Steps {
-		if ctx.Err() != nil {
-			errs = append(errs, fmt.Errorf("alexa: sync interrupted: %w", ctx.Err()))
-			pending = append(pending, st.String())
-			continue
-		}
-		switch st.Op {
-		case OpSkip:
-			warn(st, st.String())
-			continue
-		case OpWait:
-			waits = append(waits, st)
-			continue
-		}
-		err := a.apply(ctx, st)
-		if errors.Is(err, ErrReadOnlyHome) {
-			// An occupied or linked home: a warning for that home, the
-			// rest of the sync goes on.
-			warn(st, err.Error())
-			continue
-		}
-		if err != nil {
-			res.Failed++
-			res.Errors = append(res.Errors, err.Error())
-			errs = append(errs, err)
-			pending = append(pending, st.String())
-			s.log.Warn("alexa: step failed", "step", st.String(), "err", err)
-			continue
-		}
-		res.Applied++
-	}
+	a := &applier{s: s, ids: maps.Clone(snap.kv), owned: ownedIDs(snap.kv), snap: snap, notEnabled: map[string]bool{}, kept: map[string]bool{}}
+	out := a.applyAll(ctx, p, &res)
+	errs, pending := out.errs, out.pending
 	if s.opts.SkillID != "" {
 		sessions, perr := s.pollSessions(ctx)
 		res.Sessions = sessions
 		errs = append(errs, perr...)
 	}
-	for _, st := range waits {
+	for _, st := range out.waits {
 		if !a.finishMove(ctx, st) {
 			pending = append(pending, st.String())
 		}
 	}
 	res.Calls = s.client.Calls() - start
 	s.mu.Lock()
-	s.nodeWarn = nodeWarn
+	s.nodeWarn = out.nodeWarn
 	s.mu.Unlock()
 	s.refreshUnits()
 	s.mu.Lock()
@@ -338,6 +296,60 @@ func (s *Syncer) refreshUnits() {
 // the start was attempted).
 func decodeSession(raw string, sess *session) bool {
 	return json.Unmarshal([]byte(raw), sess) == nil && (sess.Location != "" || !sess.Started.IsZero())
+}
+
+// applied is what applyAll leaves for the rest of Sync.
+type applied struct {
+	errs     []error
+	pending  []string          // steps not done, for the status page
+	waits    []Step            // deletes to try after discovery (OpWait)
+	nodeWarn map[string]string // node -> its warning
+}
+
+// applyAll applies the plan's steps in order; a failed step does not stop
+// the others. Skips and read-only homes become warnings.
+func (a *applier) applyAll(ctx context.Context, p Plan, res *Result) applied {
+	s := a.s
+	out := applied{nodeWarn: map[string]string{}}
+	warn := func(st Step, msg string) {
+		res.Warnings = append(res.Warnings, msg)
+		s.log.Warn("alexa: change skipped", "step", msg)
+		if st.Node != "" {
+			out.nodeWarn[st.Node] = msg
+		}
+	}
+	for _, st := range p.Steps {
+		if ctx.Err() != nil {
+			out.errs = append(out.errs, fmt.Errorf("alexa: sync interrupted: %w", ctx.Err()))
+			out.pending = append(out.pending, st.String())
+			continue
+		}
+		switch st.Op {
+		case OpSkip:
+			warn(st, st.String())
+			continue
+		case OpWait:
+			out.waits = append(out.waits, st)
+			continue
+		}
+		err := a.apply(ctx, st)
+		if errors.Is(err, ErrReadOnlyHome) {
+			// An occupied or linked home: a warning for that home, the
+			// rest of the sync goes on.
+			warn(st, err.Error())
+			continue
+		}
+		if err != nil {
+			res.Failed++
+			res.Errors = append(res.Errors, err.Error())
+			out.errs = append(out.errs, err)
+			out.pending = append(out.pending, st.String())
+			s.log.Warn("alexa: step failed", "step", st.String(), "err", err)
+			continue
+		}
+		res.Applied++
+	}
+	return out
 }
 
 // applier applies one plan, keeping the id map current as it goes.

@@ -332,3 +332,23 @@ func TestServer_Token_AuthorizationCodeOnceForItsRedirect(t *testing.T) {
 		t.Fatalf("new refresh token refused: %d", st)
 	}
 }
+
+func TestServer_Relax_AnyStageCase(t *testing.T) {
+	s := New(Options{Relax: Relax{AnyStageCase: true, NoEnablement: true}})
+	defer s.Close()
+	room, _ := s.AddUnit(DemoOrg, "Room")
+	body := `{"endpointReporter":{"type":"SKILL","value":{"skillId":"` + DemoSkill + `","skillStage":"LIVE"}}}`
+	if code, m := call(t, s, "POST", "/v1/discoverySessions?unit="+room, body); code != 201 {
+		t.Fatalf("LIVE relaxed: %d %v", code, m)
+	}
+	prop, _ := s.AddUnit(DemoOrg, "Property")
+	if code, _ := call(t, s, "POST", "/v1/skills/x/enablements", `{"unitId":"`+prop+`","stage":"LIVE"}`); code != 204 {
+		t.Fatalf("enablement LIVE relaxed: %d", code)
+	}
+	strict := New(Options{})
+	defer strict.Close()
+	prop, _ = strict.AddUnit(DemoOrg, "Property")
+	if code, _ := call(t, strict, "POST", "/v1/skills/x/enablements", `{"unitId":"`+prop+`","stage":"LIVE"}`); code != 400 {
+		t.Fatalf("enablement LIVE strict: %d", code)
+	}
+}
