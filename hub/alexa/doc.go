@@ -5,7 +5,8 @@
 //
 // The package has three layers:
 //
-//   - TokenSource: the Login with Amazon refresh-token grant. Access tokens
+//   - TokenSource: the Login with Amazon refresh-token grant (and the
+//     authorization-code login), sent through golang.org/x/oauth2. Access tokens
 //     are cached until a minute before they expire; a rotated refresh token
 //     is stored in the KV; a rejected refresh token (invalid_grant) is
 //     surfaced as ErrInvalidGrant and not retried until it changes.

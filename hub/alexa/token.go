@@ -7,13 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // KV keys of the token source.
@@ -44,16 +45,6 @@ type TokenSource struct {
 	expiry   time.Time // when to stop using access (a minute early)
 	rejected string    // refresh token that got invalid_grant
 	calls    int
-}
-
-// tokenReply is the token endpoint's body, success or error.
-type tokenReply struct {
-	AccessToken  string          `json:"access_token"`
-	RefreshToken string          `json:"refresh_token"`
-	TokenType    string          `json:"token_type"`
-	ExpiresIn    json.RawMessage `json:"expires_in"`
-	Error        string          `json:"error"`
-	Description  string          `json:"error_description"`
 }
 
 func newTokenSource(o *Options, kv KV, log *slog.Logger) *TokenSource {
@@ -142,29 +133,28 @@ func (t *TokenSource) Token(ctx context.Context) (string, error) {
 // grant runs the refresh-token grant. Called with mu held: concurrent
 // callers wait for one refresh instead of racing.
 func (t *TokenSource) grant(ctx context.Context) (string, error) {
-	form := url.Values{
-		"grant_type":    {"refresh_token"},
-		"refresh_token": {t.refresh},
-	}
 	start := t.now()
-	r, expires, reqID, err := t.post(ctx, form)
+	old := &oauth2.Token{RefreshToken: t.refresh} // no access token: oauth2 refreshes
+	r, err := t.fetch(ctx, func(ctx context.Context) (*oauth2.Token, error) {
+		return t.lwaConfig().TokenSource(ctx, old).Token()
+	})
 	if errors.Is(err, ErrInvalidGrant) {
 		t.rejected = t.refresh
 		t.access = ""
-		t.log.Error("alexa: refresh token rejected; an operator must log in again (hubd alexa login)", "request_id", reqID)
+		t.log.Error("alexa: refresh token rejected; an operator must log in again (hubd alexa login)", "request_id", r.requestID)
 		return "", err
 	}
 	if err != nil {
 		return "", err
 	}
-	t.keep(r, start, expires)
-	if r.RefreshToken != "" && r.RefreshToken != t.refresh {
-		if err := t.store(r.RefreshToken); err != nil {
+	t.keep(r, start)
+	if r.refresh != "" && r.refresh != t.refresh {
+		if err := t.store(r.refresh); err != nil {
 			t.log.Error("alexa: cannot store rotated refresh token", "err", err)
 		}
 		t.log.Info("alexa: refresh token rotated and stored")
 	}
-	t.log.Debug("alexa: access token refreshed", "expires_in", expires.String(), "request_id", reqID)
+	t.log.Debug("alexa: access token refreshed", "expires_in", r.expires.String(), "request_id", r.requestID)
 	return t.access, nil
 }
 
@@ -179,35 +169,38 @@ func (t *TokenSource) Login(ctx context.Context, code, redirectURI string) error
 	if t.clientID == "" || t.secret == "" {
 		return fmt.Errorf("%w: client id and client secret are required", ErrNotConfigured)
 	}
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}}
 	start := t.now()
-	r, expires, reqID, err := t.post(ctx, form)
+	r, err := t.fetch(ctx, func(ctx context.Context) (*oauth2.Token, error) {
+		c := t.lwaConfig()
+		c.RedirectURL = redirectURI
+		return c.Exchange(ctx, code)
+	})
 	if errors.Is(err, ErrInvalidGrant) {
-		return fmt.Errorf("%w: the authorization code was refused (expired, used, or for another redirect URI; request id %q)", ErrToken, reqID)
+		return fmt.Errorf("%w: the authorization code was refused (expired, used, or for another redirect URI; request id %q)", ErrToken, r.requestID)
 	}
 	if err != nil {
 		return err
 	}
-	if r.RefreshToken == "" {
+	if r.refresh == "" {
 		return fmt.Errorf("%w: %w: the token reply has no refresh_token", ErrToken, ErrMalformedReply)
 	}
-	if err := t.store(r.RefreshToken); err != nil {
+	if err := t.store(r.refresh); err != nil {
 		return fmt.Errorf("%w: store refresh token: %v", ErrToken, err)
 	}
-	t.keep(r, start, expires)
+	t.keep(r, start)
 	t.loaded, t.rejected = true, ""
-	t.log.Info("alexa: logged in; refresh token stored", "request_id", reqID)
+	t.log.Info("alexa: logged in; refresh token stored", "request_id", r.requestID)
 	return nil
 }
 
 // keep caches an access token, to be replaced a minute before it expires.
-func (t *TokenSource) keep(r tokenReply, start time.Time, expires time.Duration) {
+func (t *TokenSource) keep(r grantReply, start time.Time) {
 	early := time.Minute
-	if expires <= 2*early {
-		early = expires / 2
+	if r.expires <= 2*early {
+		early = r.expires / 2
 	}
-	t.access = r.AccessToken
-	t.expiry = start.Add(expires - early)
+	t.access = r.access
+	t.expiry = start.Add(r.expires - early)
 }
 
 // store makes tok the refresh token and writes it to the KV, tied to the
@@ -224,67 +217,14 @@ func (t *TokenSource) store(tok string) error {
 	return t.kv.Put(kvRefreshToken, tok)
 }
 
-// post sends one grant to the token endpoint (client credentials added)
-// and checks the reply. A refused grant is ErrInvalidGrant.
-func (t *TokenSource) post(ctx context.Context, form url.Values) (tokenReply, time.Duration, string, error) {
-	form.Set("client_id", t.clientID)
-	form.Set("client_secret", t.secret)
-	ctx, cancel := context.WithTimeout(ctx, t.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(form.Encode()))
-	if err != nil {
-		return tokenReply{}, 0, "", fmt.Errorf("%w: bad token URL: %v", ErrNotConfigured, redactURLError(err))
+// parseExpiresIn accepts an integer or numeric string of seconds, as the
+// token reply's decoded JSON holds it.
+func parseExpiresIn(raw any) (time.Duration, error) {
+	s := fmt.Sprint(raw)
+	if f, ok := raw.(float64); ok {
+		s = strconv.FormatFloat(f, 'f', -1, 64)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	t.calls++
-	resp, err := t.http.Do(req)
-	if err != nil {
-		return tokenReply{}, 0, "", fmt.Errorf("%w: %v", ErrToken, redactURLError(err))
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, t.maxReply+1))
-	if err != nil {
-		return tokenReply{}, 0, "", fmt.Errorf("%w: read reply: %v", ErrToken, err)
-	}
-	if int64(len(body)) > t.maxReply {
-		return tokenReply{}, 0, "", fmt.Errorf("%w: %w: token reply over %d bytes", ErrToken, ErrReplyTooLarge, t.maxReply)
-	}
-	reqID := resp.Header.Get("X-Amzn-RequestId")
-	var r tokenReply
-	jerr := strictJSON(body, &r)
-	if resp.StatusCode != http.StatusOK {
-		if jerr == nil && r.Error == "invalid_grant" {
-			return tokenReply{}, 0, reqID, ErrInvalidGrant
-		}
-		code := "no error code"
-		if jerr == nil && r.Error != "" {
-			code = clip(r.Error, 64)
-			if r.Description != "" {
-				code += ": " + clip(r.Description, 256)
-			}
-		}
-		t.log.Warn("alexa: token endpoint error", "status", resp.StatusCode, "request_id", reqID)
-		return tokenReply{}, 0, reqID, fmt.Errorf("%w: token endpoint answered %d (%s, request id %q)", ErrToken, resp.StatusCode, code, reqID)
-	}
-	if jerr != nil {
-		return tokenReply{}, 0, reqID, fmt.Errorf("%w: %w: token reply: %v", ErrToken, ErrMalformedReply, jerr)
-	}
-	expires, err := parseExpiresIn(r.ExpiresIn)
-	if r.AccessToken == "" || err != nil {
-		return tokenReply{}, 0, reqID, fmt.Errorf("%w: %w: token reply lacks access_token or a valid expires_in", ErrToken, ErrMalformedReply)
-	}
-	if r.TokenType != "" && !strings.EqualFold(r.TokenType, "bearer") {
-		return tokenReply{}, 0, reqID, fmt.Errorf("%w: %w: token type %q is not bearer", ErrToken, ErrMalformedReply, clip(r.TokenType, 32))
-	}
-	return r, expires, reqID, nil
-}
-
-// parseExpiresIn accepts an integer or numeric string of seconds.
-func parseExpiresIn(raw json.RawMessage) (time.Duration, error) {
-	var n json.Number
-	s := strings.Trim(string(raw), `"`)
-	n = json.Number(s)
+	n := json.Number(s)
 	v, err := n.Int64()
 	if err != nil || v <= 0 || v > 10*365*24*3600 {
 		return 0, fmt.Errorf("expires_in %q", clip(s, 32))
