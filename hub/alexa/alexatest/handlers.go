@@ -251,7 +251,19 @@ func (s *Server) renameUnit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusNotFound, "NOT_FOUND", "unit not found")
 		return
 	}
+	if h, ok := s.homes[u.id]; ok && readOnly(h) {
+		s.readOnlyHit++
+		s.fail(w, http.StatusForbidden, "FORBIDDEN", "the home is "+h.state)
+		return
+	}
 	u.name = body.Name.Value.Text
+	// Communities and homes are units: one object, one name.
+	if c, ok := s.communities[u.id]; ok {
+		c.name = u.name
+	}
+	if h, ok := s.homes[u.id]; ok {
+		h.name = u.name
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -272,6 +284,13 @@ func (s *Server) deleteUnit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "a unit with endpoints cannot be deleted")
 		return
 	}
+	if h, ok := s.homes[id]; ok && readOnly(h) {
+		s.readOnlyHit++
+		s.fail(w, http.StatusForbidden, "FORBIDDEN", "the home is "+h.state)
+		return
+	}
+	delete(s.communities, id)
+	delete(s.homes, id)
 	s.detach(id)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -352,3 +352,26 @@ func TestServer_Relax_AnyStageCase(t *testing.T) {
 		t.Fatalf("enablement LIVE strict: %d", code)
 	}
 }
+
+func TestServer_UnitsAPIOnAHomeIsTheSameObject(t *testing.T) {
+	s := New(Options{})
+	defer s.Close()
+	_, m := call(t, s, "POST", "/enterprise/residential/v1/homeCommunities", `{"name":"Tower","organizationId":"`+DemoOrg+`"}`)
+	hc := m["id"].(string)
+	_, m = call(t, s, "POST", "/enterprise/residential/v1/homes", `{"name":"Apt 1","homeCommunityId":"`+hc+`"}`)
+	home := m["id"].(string)
+	if code, _ := call(t, s, "PUT", "/v2/units/"+home, `{"name":{"type":"PLAIN","value":{"text":"Apt 1A"}}}`); code != 204 {
+		t.Fatalf("rename: %d", code)
+	}
+	if got := s.HomePaths(); len(got) != 1 || got[0] != "Tower/Apt 1A" {
+		t.Fatalf("homes %v", got)
+	}
+	s.SetHomeState(home, "OCCUPIED")
+	if code, _ := call(t, s, "DELETE", "/v2/units/"+home, ""); code != 403 {
+		t.Fatalf("delete occupied: %d", code)
+	}
+	s.SetHomeState(home, "VACANT")
+	if code, _ := call(t, s, "DELETE", "/v2/units/"+home, ""); code != 204 || len(s.HomePaths()) != 0 {
+		t.Fatalf("delete: %d, homes %v", code, s.HomePaths())
+	}
+}
