@@ -131,7 +131,7 @@ func TestSyncer_Sync_MoveOnlyAPersonCanFinishIsAWarningNotALoop(t *testing.T) {
 }
 
 func TestClient_StartDiscovery_SendsTheDocumentedStageCase(t *testing.T) {
-	// #4: the discovery document's example has "live" (line 652).
+	// #4: the discovery document's example has "live" (line 59).
 	for _, stage := range []string{"", "LIVE", "development", "DEVELOPMENT"} {
 		f := newFixture(t, alexatest.Options{})
 		f.opts.SkillStage = stage

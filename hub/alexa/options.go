@@ -44,7 +44,7 @@ type Options struct {
 	// SkillID and SkillStage name the endpoint reporter of discovery
 	// sessions. SkillStage is "live" (default) or "development", sent in
 	// lower case as the discovery document's example has it (discovery doc
-	// line 652) and as skill enablements take it (REFERENCE.md section 2);
+	// line 59) and as skill enablements take it (REFERENCE.md section 2);
 	// other casings are folded. Without SkillID no discovery sessions are
 	// started.
 	SkillID, SkillStage string

@@ -72,7 +72,7 @@ type Relax struct {
 	// line 46).
 	BareToken bool
 	// AnyStageCase accepts skill stages in any letter case. Strict: the
-	// documented "live" / "development" (discovery doc line 58,
+	// documented "live" / "development" (discovery doc line 59,
 	// REFERENCE.md section 2 for enablements).
 	AnyStageCase bool
 	// ParentID404 answers a units list without parentId with 404 as the
@@ -214,7 +214,7 @@ func New(opts Options) *Server {
 	}
 	if opts.DiscoveryFinal == "" {
 		// Invented: the documents name only IN_PROGRESS (discovery doc
-		// line 757); a final value is needed, and hubd treats any other
+		// line 164); a final value is needed, and hubd treats any other
 		// value as final.
 		opts.DiscoveryFinal = "SUCCEEDED"
 	}
@@ -659,7 +659,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // fail writes an error in the units/discovery shape {"type","message"}.
 // The documents show one type, BAD_REQUEST (units doc line 463, discovery
-// doc line 795). The others the simulator sends (UNAUTHORIZED, FORBIDDEN,
+// doc line 202). The others the simulator sends (UNAUTHORIZED, FORBIDDEN,
 // NOT_FOUND, RATE_EXCEEDED, INTERNAL_FAILURE, CONFLICT) are invented so
 // its logs read well; hubd must not branch on them, and does not.
 func (s *Server) fail(w http.ResponseWriter, status int, typ, msg string) {
