@@ -152,6 +152,7 @@ func TestCheckConfig_AlexaRefusesWhatTheAPIWould(t *testing.T) {
 	sub := "  subscription_skill_id: s\n"
 	cases := []struct{ name, extra, site, want string }{
 		{"stage", sub + "  skill_stage: beta\n", twoFloors, "skill_stage"},
+		{"negative level", sub + "  parent_level: -1\n", twoFloors, "parent_level"},
 		{"no subscription skill", "", twoFloors, "alexa.subscription_skill_id is required"},
 		{"too deep under a property", "  parent_level: 1\n", deep, "level 16"},
 		{"residential lobby", sub + "  residential: true\n", "  - id: b\n    name: B\n    kind: building\n    children:\n      - {id: lobby, name: Lobby, kind: room, devices: [lamp-1]}\n      - {id: h1, name: Apt 1, kind: home}\n" + devicesSection, "neither a home nor inside one"},
