@@ -295,6 +295,9 @@ func (s *Server) deleteUnit(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// listEndpoints serves GET /v2/endpoints?associatedUnits.id= (REFERENCE.md
+// section 2 names only the path): the reply's shape, {"results":[{"id",
+// "associatedUnits"}]} paged like units, is the simulator's assumption.
 func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -319,7 +322,10 @@ func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, reply)
 }
 
-// enableSkill enables a subscription skill on a property (level 1) unit;
+// enableSkill enables a subscription skill on a property (level 1) unit.
+// Only the path and body come from REFERENCE.md section 2; its statuses
+// (204 done, 404 other skill, 400 not a property, 409 below) are the
+// simulator's assumptions, in the units API's set except 409;
 // a second enablement answers 409 CONFLICT.
 func (s *Server) enableSkill(w http.ResponseWriter, r *http.Request) {
 	var body struct {
@@ -574,6 +580,8 @@ func (s *Server) deleteCommunity(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, h := range s.homes {
 		if h.community == id {
+			// Assumed, as for units (units doc line 110): a parent with
+			// children is not deleted; 400 is the documented "malformed".
 			s.failResidential(w, http.StatusBadRequest, "the home community still has homes")
 			return
 		}
@@ -708,6 +716,8 @@ func (s *Server) deleteHome(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(s.endpoints[h.id]) > 0 {
+		// Assumed: a home is a unit (residential doc line 494), and a unit
+		// with endpoints cannot be deleted (units doc line 110).
 		s.failResidential(w, http.StatusBadRequest, "a home with endpoints cannot be deleted")
 		return
 	}
