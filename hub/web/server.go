@@ -80,10 +80,16 @@ type Options struct {
 	SyncNow func(context.Context) error
 	// UpdateFirmware installs a firmware image on a device, reporting the
 	// bytes confirmed so far through progress; it is
-	// (*serial.Driver).UpdateFirmware. The page runs it in the background
+	// (*serial.Driver).UpdateFirmwareWith. It must refuse an image older
+	// than the device's firmware unless allowDowngrade (the technician
+	// ticked "downgrade"). The page runs it in the background
 	// with a context cancelled by Close. Nil: firmware updates are off, the
 	// page offers none and POST /api/devices/{id}/firmware answers 404.
-	UpdateFirmware func(ctx context.Context, deviceID string, image []byte, progress func(sent, total int)) error
+	UpdateFirmware func(ctx context.Context, deviceID string, image []byte, allowDowngrade bool, progress func(sent, total int)) error
+	// InspectFirmware reads an image's model and version for the confirm
+	// step and the early downgrade refusal (firmware.ParseImage). Nil: the
+	// page can not show them and leaves the downgrade check to the driver.
+	InspectFirmware func(image []byte) (FirmwareImage, error)
 	// FirmwareCapable reports whether a device's firmware can be updated
 	// from the page. Nil: devices of the "serial" driver.
 	FirmwareCapable func(d hub.Device) bool
@@ -272,6 +278,7 @@ func (s *Server) routes() {
 	m.Handle("POST /logout", s.api(s.serveLogout))
 	m.Handle("POST /api/devices/{id}/command", s.api(s.serveCommand))
 	m.Handle("POST /api/devices/{id}/firmware", s.api(s.serveFirmware))
+	m.Handle("POST /api/devices/{id}/firmware/check", s.api(s.serveFirmwareCheck))
 	m.Handle("POST /api/alexa/sync", s.api(s.serveSync))
 	s.mux = m
 }
