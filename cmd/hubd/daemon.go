@@ -124,6 +124,7 @@ func (m *Main) Open() (err error) {
 		yo.OAuth = &yandex.OAuthOptions{
 			ClientID: o.ClientID, ClientSecretHash: o.ClientSecretHash, RedirectURIs: o.RedirectURIs,
 			AccessTTL: o.AccessTTL, RefreshTTL: o.RefreshTTL, Tokens: m.DB.Bucket("yandex-tokens"),
+			ClientIP: m.Web.ClientAddr, // web.trusted_proxies apply to the OAuth login too
 		}
 	}
 	m.Yandex, err = yandex.New(m.Hub, yo)

@@ -94,6 +94,11 @@ func (g *requestGuard) clientAddr(r *http.Request) string {
 	return client.String()
 }
 
+// ClientAddr is the address a request comes from, by the rules of
+// Options.TrustedProxies (see clientAddr); the daemon hands it to the other
+// handlers on the listener (the Yandex OAuth login limit).
+func (s *Server) ClientAddr(r *http.Request) string { return s.guard.clientAddr(r) }
+
 // secure reports whether the client's connection is HTTPS: TLS here, or a
 // trusted proxy saying in X-Forwarded-Proto (its last value, which the
 // nearest proxy wrote) that it terminated TLS.
