@@ -30,9 +30,9 @@
 // that comes from the page's own origin. Every control is logged with the
 // user who ran it.
 //
-// Before any route, Guard refuses a Host header that is not a name of the
-// gateway (Options.Hosts, IP literals, localhost on loopback): DNS
-// rebinding. X-Forwarded-For and X-Forwarded-Proto count only from
+// Before any route but /healthz, Guard refuses a Host header that is not a
+// name of the gateway (Options.Hosts, IP literals, localhost on loopback):
+// DNS rebinding. X-Forwarded-For and X-Forwarded-Proto count only from
 // Options.TrustedProxies. Logins are rate-limited per client address (IPv6
 // per /64) and per account; live-feed streams are capped in all and per
 // address.

@@ -155,9 +155,13 @@ func loopbackConn(ctx context.Context) bool {
 // request whose Host header names another site is answered 421 and never
 // reaches next. The Server's own Handler is guarded already; the daemon
 // wraps its other routes (the Yandex API, OAuth) with it too.
+//
+// /healthz is exempt: probes and load balancers send whatever Host they were
+// configured with, and it tells a caller without a session only the status
+// code (a rebound page never carries the gateway's session cookie).
 func (s *Server) Guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.guard.hostAllowed(r) {
+		if r.URL.Path != "/healthz" && !s.guard.hostAllowed(r) {
 			s.guard.refusedHost.Add(1)
 			s.log.Debug("web: request for another host refused", "host", clipped(r.Host), "client", s.guard.clientAddr(r), "path", r.URL.Path)
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -86,7 +86,7 @@ func TestLogin_TrustedProxy_ClientAddressAndSecureCookie(t *testing.T) {
 // before it is looked at.
 func TestServer_RebindingHost_IsRefused(t *testing.T) {
 	ts := newTestServer(t, Options{Hosts: []string{"gw.example.net"}})
-	for _, path := range []string{"/login", "/api/status", "/healthz"} {
+	for _, path := range []string{"/login", "/api/status", "/metrics"} {
 		req, _ := http.NewRequest("POST", ts.url+path, strings.NewReader(`{"user":"tech","password":"`+testPass+`"}`))
 		if path != "/login" {
 			req.Method = "GET"
@@ -105,6 +105,17 @@ func TestServer_RebindingHost_IsRefused(t *testing.T) {
 	}
 	if n := ts.guard.refusedHost.Load(); n != 3 {
 		t.Fatalf("refused-host counter %d, want 3", n)
+	}
+	// /healthz answers a probe whatever Host it sends: the status code only.
+	req, _ := http.NewRequest("GET", ts.url+"/healthz", nil)
+	req.Host = "hubd"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz with Host hubd: %d, want 200", resp.StatusCode)
 	}
 }
 
