@@ -150,8 +150,9 @@ type AlexaConfig struct {
 }
 
 type WebConfig struct {
-	AnonymousView bool      `yaml:"anonymous_view"`
-	Users         []WebUser `yaml:"users"`
+	AnonymousView bool           `yaml:"anonymous_view"`
+	Users         []WebUser      `yaml:"users"`
+	Guard         WebGuardConfig `yaml:",inline"` // config_web.go
 }
 
 type WebUser struct {
@@ -580,6 +581,7 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 			add(lineOf(root, "web", "users", i, "password_hash"), "web user %q: password_hash must be a bcrypt hash (make one with `hubd hash-password`)", u.Name)
 		}
 	}
+	c.Web.Guard.validate(add, root)
 	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
 	return es
 }

@@ -124,6 +124,7 @@ func (m *Main) Open() (err error) {
 		yo.OAuth = &yandex.OAuthOptions{
 			ClientID: o.ClientID, ClientSecretHash: o.ClientSecretHash, RedirectURIs: o.RedirectURIs,
 			AccessTTL: o.AccessTTL, RefreshTTL: o.RefreshTTL, Tokens: m.DB.Bucket("yandex-tokens"),
+			ClientIP: m.Web.ClientAddr, // web.trusted_proxies apply to the OAuth login too
 		}
 	}
 	m.Yandex, err = yandex.New(m.Hub, yo)
@@ -220,9 +221,12 @@ func (m *Main) webOptions() web.Options {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
+	m.applyWebGuard(&o)
 	if len(c.Serial) > 0 {
 		o.Buses = func() []hub.BusStatus { return m.Serial.Status() }
-		o.UpdateFirmware = m.Serial.UpdateFirmware
+		o.UpdateFirmware = func(ctx context.Context, id string, image []byte, downgrade bool, progress func(sent, total int)) error {
+			return m.Serial.UpdateFirmwareWith(ctx, id, image, serial.UpdateOptions{AllowDowngrade: downgrade}, progress)
+		}
 	}
 	if c.MQTT != nil {
 		o.Brokers = func() []hub.BrokerStatus { return m.MQTT.Status() }
@@ -261,7 +265,7 @@ func (m *Main) Handler() http.Handler {
 	mux.Handle("/v1.0/", m.Yandex)
 	mux.Handle("/oauth/", m.Yandex)
 	mux.Handle("/", m.Web.Handler())
-	return mux
+	return m.Web.Guard(mux)
 }
 
 // Run starts the drivers, integrations and the listener, and blocks until

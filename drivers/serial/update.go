@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"time"
 
 	"hubd/firmware"
@@ -82,6 +83,15 @@ type session struct {
 
 	progress func(sent, total int)
 	lastOK   time.Time // last acknowledged step, for the stall limit
+	opts     UpdateOptions
+}
+
+// UpdateOptions change what UpdateFirmwareWith accepts.
+type UpdateOptions struct {
+	// AllowDowngrade installs an image older than the running firmware
+	// (a technician going back to a known-good release). False: such an
+	// image is refused with ErrDowngrade before anything is sent.
+	AllowDowngrade bool
 }
 
 // UpdateFirmware installs a firmware image on a device, over its bus,
@@ -101,11 +111,17 @@ type session struct {
 // progress, if not nil, is called with the bytes the device has confirmed.
 // ctx bounds the whole update. Errors wrap hub.ErrNotFound (unknown
 // device), hub.ErrInvalidValue (bad image, wrong model, same version, bad
-// signature, rolled back), hub.ErrNotSupported (device without a vendor
+// signature, rolled back, older than the running one: ErrDowngrade),
+// hub.ErrNotSupported (device without a vendor
 // key), hub.ErrBusy (an update of the device is already running) or
 // hub.ErrUnreachable (no progress for Options.UpdateStall, ctx done, no
 // identify within Options.RebootWait).
 func (d *Driver) UpdateFirmware(ctx context.Context, deviceID string, image []byte, progress func(sent, total int)) error {
+	return d.UpdateFirmwareWith(ctx, deviceID, image, UpdateOptions{}, progress)
+}
+
+// UpdateFirmwareWith is UpdateFirmware with options (a forced downgrade).
+func (d *Driver) UpdateFirmwareWith(ctx context.Context, deviceID string, image []byte, o UpdateOptions, progress func(sent, total int)) error {
 	d.mu.RLock()
 	t, ok := d.devs[deviceID]
 	d.mu.RUnlock()
@@ -132,11 +148,14 @@ func (d *Driver) UpdateFirmware(ctx context.Context, deviceID string, image []by
 		progress = func(int, int) {}
 	}
 	s := &session{d: d, t: t, ctx: ctx, id: deviceID, img: image, im: im, crc: crc32.ChecksumIEEE(image),
-		total: len(image), progress: progress, lastOK: time.Now()}
+		total: len(image), progress: progress, lastOK: time.Now(), opts: o}
 	start := time.Now()
 	old, err := s.run()
 	log := d.log.With("device", deviceID, "image", im.VersionString(), "bytes", len(image))
 	switch {
+	case err == nil && o.AllowDowngrade && slices.Compare(im.Version[:], old[:]) < 0:
+		log.Warn("firmware downgraded (forced)", "from", firmware.VersionString(old), "took", time.Since(start))
+		t.bus.event("warn", deviceID, fmt.Sprintf("firmware of %s downgraded %s -> %s (forced)", deviceID, firmware.VersionString(old), im.VersionString()))
 	case err == nil:
 		log.Info("firmware updated", "from", firmware.VersionString(old), "took", time.Since(start))
 		t.bus.event("info", deviceID, fmt.Sprintf("firmware of %s updated %s -> %s", deviceID, firmware.VersionString(old), im.VersionString()))
@@ -162,6 +181,9 @@ func (s *session) run() (old [3]uint8, err error) {
 	}
 	if in.FW == s.im.Version {
 		return old, fmt.Errorf("serial: update %s: %w: %w: %s", s.id, hub.ErrInvalidValue, ErrSameVersion, s.im.VersionString())
+	}
+	if slices.Compare(s.im.Version[:], in.FW[:]) < 0 && !s.opts.AllowDowngrade {
+		return old, fmt.Errorf("serial: update %s: %w: %w: image %s, device runs %s", s.id, hub.ErrInvalidValue, ErrDowngrade, s.im.VersionString(), firmware.VersionString(old))
 	}
 	restarts := 0
 	for {

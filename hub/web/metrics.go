@@ -243,6 +243,7 @@ func (m *metrics) collect() *exposition {
 	e.add(mSSEClients, float64(s.feed.count()))
 	count(mSSEDropped, s.feed.dropped.Load())
 	count(mFeedLost, s.feed.lostChange.Load())
+	s.addGuardMetrics(e)
 	return e
 }
 
