@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"hubd/hub"
 )
 
 // User is one account of the platform linked to this hub: its Yandex-side
@@ -67,6 +69,10 @@ type tokenEntry struct {
 type userSet struct {
 	list     []tokenEntry
 	password map[string][]byte // user id -> bcrypt hash; nil hash: no login
+	// dummy is the hash a login naming an unknown user is compared with:
+	// made on first use, at the cost of the configured hashes
+	// (hub.PasswordCost), so that it takes as long as a known user's.
+	dummy func() []byte
 }
 
 func (s *userSet) has(id string) bool {
@@ -88,6 +94,7 @@ type tokens struct {
 func buildUsers(users []User) (*userSet, error) {
 	set := &userSet{password: make(map[string][]byte, len(users))}
 	seenHash := map[[sha256.Size]byte]string{}
+	var hashes []string
 	for _, u := range users {
 		if u.ID == "" {
 			return nil, fmt.Errorf("%w: a user has no id", ErrInvalidOptions)
@@ -101,6 +108,7 @@ func buildUsers(users []User) (*userSet, error) {
 			if _, err := bcrypt.Cost(pw); err != nil {
 				return nil, fmt.Errorf("%w: user %q: password hash is not a bcrypt hash", ErrInvalidOptions, u.ID)
 			}
+			hashes = append(hashes, u.PasswordHash)
 		}
 		set.password[u.ID] = pw
 		for _, h := range u.TokenHashes {
@@ -115,6 +123,11 @@ func buildUsers(users []User) (*userSet, error) {
 			set.list = append(set.list, tokenEntry{digest: d, user: u.ID})
 		}
 	}
+	cost := hub.PasswordCost(hashes, bcrypt.DefaultCost)
+	set.dummy = sync.OnceValue(func() []byte {
+		h, _ := bcrypt.GenerateFromPassword([]byte("no such user"), cost)
+		return h
+	})
 	return set, nil
 }
 
