@@ -40,14 +40,20 @@ type OAuthOptions struct {
 	// RefreshTTL is the life of a refresh token; every refresh issues a new
 	// one. Zero: 90 days.
 	RefreshTTL time.Duration
+	// RefreshReuse is how long after a refresh token was exchanged the same
+	// token still gets the same answer (a client retrying a request whose
+	// answer it lost). Later, or after a restart, presenting it again
+	// revokes the whole linking (RFC 9700 §4.14.2). Zero: 10 s; negative:
+	// no window, every reuse revokes.
+	RefreshReuse time.Duration
 	// CodeTTL is the life of an authorization code. Zero: 60 s.
 	CodeTTL time.Duration
 	// Tokens persists issued tokens (sha256 digests only) under the key
 	// prefix "oauth/"; it may be the same KV as Options.Revoked. Nil keeps
 	// them in memory: every link is lost at restart.
 	Tokens KV
-	// MaxTokensPerUser bounds a user's live tokens; the oldest go first.
-	// Zero: 20.
+	// MaxTokensPerUser bounds a user's tokens, the records of rotated
+	// refresh tokens included; those go first, then the oldest. Zero: 20.
 	MaxTokensPerUser int
 	// LoginBurst login attempts are allowed per client address, refilled at
 	// one per LoginEvery. Zero: 5 and 12 s.
@@ -139,6 +145,9 @@ func newOAuth(o OAuthOptions, log *slog.Logger, now time.Time) (*oauthServer, er
 	if o.MaxTokensPerUser <= 0 {
 		o.MaxTokensPerUser = 20
 	}
+	if o.RefreshReuse == 0 {
+		o.RefreshReuse = defaultRefreshReuse
+	}
 	// A linking needs an access and a refresh token at least.
 	o.MaxTokensPerUser = max(o.MaxTokensPerUser, 2)
 	if o.LoginBurst <= 0 {
@@ -159,6 +168,7 @@ func newOAuth(o OAuthOptions, log *slog.Logger, now time.Time) (*oauthServer, er
 	if err != nil {
 		return nil, err
 	}
+	s.store.reuse = max(o.RefreshReuse, 0)
 	s.lastPrune = now
 	return s, nil
 }
