@@ -169,6 +169,9 @@ func newOAuth(o OAuthOptions, log *slog.Logger, now time.Time) (*oauthServer, er
 		return nil, err
 	}
 	s.store.reuse = max(o.RefreshReuse, 0)
+	if err := s.loadCodes(now); err != nil {
+		return nil, err
+	}
 	s.lastPrune = now
 	return s, nil
 }
@@ -225,12 +228,15 @@ func (o *oauthServer) maybePrune(now time.Time) {
 		return
 	}
 	o.lastPrune = now
+	var gone [][sha256.Size]byte
 	for k, ac := range o.codes {
 		if !now.Before(ac.exp) {
 			delete(o.codes, k)
+			gone = append(gone, k)
 		}
 	}
 	o.mu.Unlock()
+	o.dropCodes(gone)
 	o.limit.prune(now)
 	o.store.prune(now)
 }
@@ -390,26 +396,38 @@ func (o *oauthServer) login(users *userSet, user, password string) bool {
 	return ok && err == nil
 }
 
-// newCode stores a code and returns it.
+// newCode stores a code, in memory and in the KV, and returns it.
 func (o *oauthServer) newCode(ac *authCode, now time.Time) (string, error) {
 	var g [16]byte
 	_, _ = rand.Read(g[:])
 	ac.grant = hex.EncodeToString(g[:])
 	code := newSecret()
 	d := sha256.Sum256([]byte(code))
+	if err := o.persistCode(d, ac); err != nil {
+		return "", err
+	}
 	o.mu.Lock()
-	defer o.mu.Unlock()
+	var gone [][sha256.Size]byte
 	if len(o.codes) >= maxCodes {
 		for k, c := range o.codes {
 			if !now.Before(c.exp) {
 				delete(o.codes, k)
+				gone = append(gone, k)
 			}
 		}
-		if len(o.codes) >= maxCodes {
-			return "", errors.New("yandex: oauth: too many pending authorization codes")
-		}
 	}
-	o.codes[d] = ac
+	full := len(o.codes) >= maxCodes
+	if !full {
+		o.codes[d] = ac
+	}
+	o.mu.Unlock()
+	if full {
+		gone = append(gone, d)
+	}
+	o.dropCodes(gone)
+	if full {
+		return "", errors.New("yandex: oauth: too many pending authorization codes")
+	}
 	return code, nil
 }
 
@@ -588,6 +606,7 @@ func (h *Handler) exchangeCode(req *tokenRequest, c *call, now time.Time) (pair,
 		err = fmt.Errorf("%w: unknown authorization code", ErrInvalidGrant)
 	case !now.Before(ac.exp):
 		delete(o.codes, d)
+		defer o.dropCodes([][sha256.Size]byte{d})
 		err = fmt.Errorf("%w: authorization code expired", ErrInvalidGrant)
 	case ac.used:
 		err = fmt.Errorf("%w: authorization code was already used", ErrInvalidGrant)
@@ -608,6 +627,13 @@ func (h *Handler) exchangeCode(req *tokenRequest, c *call, now time.Time) (pair,
 		acCopy = *ac
 	}
 	o.mu.Unlock()
+	if err == nil {
+		// Used in the store before any token exists: a restart can not
+		// make the code work twice.
+		if perr := o.persistCode(d, &acCopy); perr != nil {
+			return pair{}, perr
+		}
+	}
 	if reused != nil {
 		if rerr := o.store.revokeGrant(reused.grant, now); rerr != nil {
 			h.log.Warn("revoking tokens of a replayed code", "err", rerr)
