@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -85,6 +86,14 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, err.Error())
 		return
+	}
+	// Alarms do not fail the check: systemd and load balancers would only
+	// restart or drop a gateway that serves; the body says what is wrong.
+	if s.opts.Alarms != nil {
+		if a := s.opts.Alarms(); len(a) > 0 {
+			fmt.Fprintln(w, "degraded: "+strings.Join(a, "; "))
+			return
+		}
 	}
 	fmt.Fprintln(w, "ok")
 }
