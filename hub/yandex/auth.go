@@ -38,6 +38,16 @@ type KV interface {
 	All() (map[string]string, error)
 }
 
+// Journal records revocations of configured tokens outside the store, so
+// that a store lost, damaged or put back from an older copy does not
+// bring a revoked token back (store.Ledger implements it). It is the
+// authority: a token it holds is refused whatever the KV says.
+type Journal interface {
+	IsRevoked(digest [sha256.Size]byte) bool
+	// Revoke records digest, durably, before it returns nil.
+	Revoke(digest [sha256.Size]byte, at time.Time) error
+}
+
 const hashPrefix = "sha256:"
 
 // HashToken returns the form of a token that configuration files hold.
@@ -89,6 +99,7 @@ type tokens struct {
 	mu      sync.RWMutex
 	revoked map[[sha256.Size]byte]bool
 	kv      KV
+	journal Journal // nil: the KV alone
 }
 
 func buildUsers(users []User) (*userSet, error) {
@@ -181,6 +192,7 @@ func (t *tokens) check(token string, now time.Time) (grant, error) {
 		t.mu.RLock()
 		revoked := t.revoked[g.digest]
 		t.mu.RUnlock()
+		revoked = revoked || t.journal != nil && t.journal.IsRevoked(g.digest)
 		if revoked {
 			return g, ErrUnauthorized
 		}
@@ -205,6 +217,11 @@ func (t *tokens) revoke(d [sha256.Size]byte, at time.Time) error {
 	t.mu.Lock()
 	t.revoked[d] = true
 	t.mu.Unlock()
+	if t.journal != nil {
+		if err := t.journal.Revoke(d, at); err != nil {
+			return fmt.Errorf("yandex: record revoked token: %w", err)
+		}
+	}
 	if t.kv == nil {
 		return nil
 	}
