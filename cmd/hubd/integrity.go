@@ -39,7 +39,8 @@ func (m *Main) openLedger() error {
 
 // syncRevokedBucket compares the store's revocations with the journal,
 // which is the authority. A store that names a revocation the journal does
-// not know was changed (a flipped byte): that is reported. The journal's
+// not know was changed (a flipped byte): that is reported and the record
+// deleted. The journal's
 // revocations missing from the store are put back. On the first start with
 // a ledger the store's revocations are taken into the journal.
 func (m *Main) syncRevokedBucket() (alarm string) {
@@ -58,7 +59,11 @@ func (m *Main) syncRevokedBucket() (alarm string) {
 				return fmt.Sprintf("the revocations in hubd.db could not be taken into the journal: %v", err)
 			}
 		case !ok || !m.Ledger.IsRevoked(d):
+			// Reported once, then gone: the journal is the authority.
 			changed++
+			if err := kv.Delete(k); err != nil {
+				m.Log.Warn("changed revocation record not deleted", "err", err)
+			}
 		}
 		have[d] = ok
 	}

@@ -185,6 +185,15 @@ func TestRun_StateDamaged_RevokedTokenStaysRevokedAndIsReported(t *testing.T) {
 			if log := d.out.String(); !strings.Contains(log, "level=ERROR") || !strings.Contains(log, "state integrity") {
 				t.Errorf("no error in the log:\n%s", log)
 			}
+			d.stop()
+			// Handled: the next start is clean and the token still refused.
+			d = startDaemon(t, "run", "-config", cfg)
+			if healthz, list := alarms(t, d.addr); strings.TrimSpace(healthz) != "ok" || len(list) != 0 {
+				t.Errorf("the start after: /healthz %q, alarms %q", healthz, list)
+			}
+			if c := devicesStatus(t, d.addr, demoToken); c != http.StatusUnauthorized {
+				t.Errorf("the start after: the unlinked token answers %d", c)
+			}
 		})
 	}
 }
