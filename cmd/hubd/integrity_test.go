@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"hubd/hub/web"
 	"hubd/hub/yandex"
 	"hubd/store"
@@ -51,18 +49,7 @@ func integrityConfig(t *testing.T, dir string) string {
 		},
 		Web: WebConfig{AnonymousView: true},
 	}
-	data, err := yaml.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "hubd.yaml")
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LoadConfig(p); err != nil {
-		t.Fatalf("config: %v\n%s", err, data)
-	}
-	return p
+	return writeConfig(t, dir, c)
 }
 
 // devicesStatus is the status of GET /v1.0/user/devices with token.

@@ -9,16 +9,7 @@ import (
 )
 
 // codeEntries is how many authorization codes kv holds.
-func codeEntries(kv KV) int {
-	all, _ := kv.All()
-	n := 0
-	for k := range all {
-		if strings.HasPrefix(k, codePrefix) {
-			n++
-		}
-	}
-	return n
-}
+func codeEntries(kv KV) int { return entries(kv, codePrefix) }
 
 func TestOAuth_Code_SurvivesARestartAndStaysSingleUse(t *testing.T) {
 	kv := &mapKV{}

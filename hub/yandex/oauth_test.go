@@ -717,18 +717,21 @@ func (k *failingTokensKV) Put(key, value string) error {
 	return k.mapKV.Put(key, value)
 }
 
-// tokenEntries is how many issued tokens kv holds (used codes stay until
-// they expire).
-func tokenEntries(kv KV) int {
+// entries is how many keys of kv start with prefix.
+func entries(kv KV, prefix string) int {
 	all, _ := kv.All()
 	n := 0
 	for k := range all {
-		if strings.HasPrefix(k, issuedPrefix) {
+		if strings.HasPrefix(k, prefix) {
 			n++
 		}
 	}
 	return n
 }
+
+// tokenEntries is how many issued tokens kv holds (used codes stay until
+// they expire).
+func tokenEntries(kv KV) int { return entries(kv, issuedPrefix) }
 
 func TestOAuth_Token_PersistFailureIsServerError(t *testing.T) {
 	f := newOAuthFixture(t, &failingTokensKV{}, nil)
