@@ -131,7 +131,8 @@ func (s *issued) markRotated(d [sha256.Size]byte, t *issuedToken) {
 }
 
 // pruneRotationsLocked forgets answers older than the reuse window, which
-// bounds the table by the rotations of one window.
+// bounds the table by the rotations of one window; each needs a live
+// refresh token, of which there are at most MaxTokensPerUser per user.
 func (s *issued) pruneRotationsLocked(now time.Time) {
 	for d, r := range s.rotations {
 		if now.Sub(r.at) > s.reuse {
