@@ -309,3 +309,37 @@ func TestRun_OlderStorePutBack_DropsAccountLinks(t *testing.T) {
 	}
 
 }
+
+// A gateway upgraded from a hubd without the ledger keeps the revocations
+// its store holds: the first start takes them into the journal, so the
+// store's loss afterwards does not bring them back.
+func TestRun_FirstStartWithTheLedger_TakesTheStoresRevocations(t *testing.T) {
+	dir := t.TempDir()
+	cfg := integrityConfig(t, dir)
+	p := filepath.Join(dir, "data", "hubd.db")
+	db, err := store.Open(p, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Bucket(bucketRevoked).Put(yandex.HashToken(demoToken), "2026-01-01T00:00:00Z"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, "run", "-config", cfg)
+	if healthz, list := alarms(t, d.addr); strings.TrimSpace(healthz) != "ok" || len(list) != 0 {
+		t.Errorf("upgrade: /healthz %q, alarms %q", healthz, list)
+	}
+	d.stop()
+	if err := os.Truncate(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	d = startDaemon(t, "run", "-config", cfg)
+	if c := devicesStatus(t, d.addr, demoToken); c != http.StatusUnauthorized {
+		t.Errorf("the token revoked before the upgrade answers %d once the store is lost", c)
+	}
+	if c := devicesStatus(t, d.addr, intOtherToken); c != http.StatusOK {
+		t.Errorf("the other token answers %d", c)
+	}
+}
