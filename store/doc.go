@@ -20,4 +20,10 @@
 //
 // All access goes through View/Update closures; bytes are copied out before a
 // transaction ends.
+//
+// Next to the file, the ledger (OpenLedger, ledger.go) keeps what must
+// survive the file's loss: an authenticated journal of revoked credentials
+// and a generation that is also kept in the file, so that a file lost,
+// damaged or put back from an older copy is found at start and can never
+// bring a revoked credential back.
 package store

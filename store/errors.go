@@ -36,3 +36,10 @@ var (
 	// ErrTooLarge is returned when a value exceeds MaxValueSize.
 	ErrTooLarge = errors.New("store: value too large")
 )
+
+var (
+	// ErrLedger is returned when the ledger's files in the data directory
+	// (the integrity key, the revocation journal, the generation sidecar)
+	// can not be read or written.
+	ErrLedger = errors.New("store: ledger")
+)

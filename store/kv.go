@@ -172,3 +172,25 @@ func (kv *KV) All() (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// Clear removes every key of the namespace in one transaction.
+func (kv *KV) Clear() error {
+	return kv.write("clear", func(b *bolt.Bucket) error {
+		var keys [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			if v != nil {
+				keys = append(keys, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -79,6 +79,11 @@ type DB struct {
 
 	w writer
 
+	// created: Open laid out a new store (no file, an empty one, or a
+	// corrupt one moved aside to movedAside).
+	created    bool
+	movedAside string
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -111,34 +116,36 @@ func Open(path string, opts Options) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: open %s: create directory: %w", path, err)
 	}
-	b, err := openBolt(path, opts)
+	b, created, err := openBolt(path, opts)
+	var aside string
 	if errors.Is(err, ErrCorrupt) && opts.MoveAsideCorrupt {
-		aside := fmt.Sprintf("%s.corrupt-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+		aside = fmt.Sprintf("%s.corrupt-%s", path, time.Now().UTC().Format("20060102T150405Z"))
 		if rerr := os.Rename(path, aside); rerr != nil {
 			return nil, fmt.Errorf("%w (moving it aside failed: %v)", err, rerr)
 		}
 		syncDir(filepath.Dir(path))
 		opts.Logger.Error("store: corrupt database moved aside, starting empty", "path", path, "moved_to", aside, "err", err)
-		b, err = openBolt(path, opts)
+		b, created, err = openBolt(path, opts)
 	}
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{path: path, bolt: b, log: opts.Logger, opts: opts}
+	db := &DB{path: path, bolt: b, log: opts.Logger, opts: opts, created: created, movedAside: aside}
 	db.w.init(db)
 	go db.w.run()
 	return db, nil
 }
 
 // openBolt checks the file, opens it, and verifies or creates the schema.
-func openBolt(path string, opts Options) (*bolt.DB, error) {
+// created reports that it laid out a new store.
+func openBolt(path string, opts Options) (b *bolt.DB, created bool, err error) {
 	fresh, err := preflight(path)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		if err := os.Chmod(path, 0o600); err != nil {
-			return nil, fmt.Errorf("store: open %s: restrict permissions: %w", path, err)
+			return nil, false, fmt.Errorf("store: open %s: restrict permissions: %w", path, err)
 		}
 	}
 
@@ -156,7 +163,6 @@ func openBolt(path string, opts Options) (*bolt.DB, error) {
 			return f, err
 		},
 	}
-	var b *bolt.DB
 	err = guard(path, "open", func() error {
 		var err error
 		b, err = bolt.Open(path, 0o600, bopts)
@@ -168,22 +174,23 @@ func openBolt(path string, opts Options) (*bolt.DB, error) {
 		}
 		switch {
 		case errors.Is(err, berrors.ErrTimeout):
-			return nil, fmt.Errorf("%w: %s is locked by another process (waited %v)", ErrLocked, path, opts.LockTimeout)
+			return nil, false, fmt.Errorf("%w: %s is locked by another process (waited %v)", ErrLocked, path, opts.LockTimeout)
 		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
-			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+			return nil, false, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 		case errors.Is(err, ErrCorrupt):
-			return nil, err
+			return nil, false, err
 		}
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, false, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	if fresh {
 		syncDir(filepath.Dir(path))
 	}
-	if err := checkSchema(b, path, !opts.SkipCheck); err != nil {
+	created, err = checkSchema(b, path, !opts.SkipCheck)
+	if err != nil {
 		b.Close()
-		return nil, err
+		return nil, false, err
 	}
-	return b, nil
+	return b, created, nil
 }
 
 // preflight validates an existing file before bbolt maps it (see
@@ -249,10 +256,10 @@ func readMeta(f *os.File, off int64) (*boltMeta, error) {
 
 // checkSchema verifies the meta bucket of an existing file, or lays out an
 // empty one, and optionally runs bbolt's consistency check.
-func checkSchema(b *bolt.DB, path string, check bool) error {
+func checkSchema(b *bolt.DB, path string, check bool) (created bool, err error) {
 	var empty bool
 	var version uint32
-	err := guard(path, "read schema", func() error {
+	err = guard(path, "read schema", func() error {
 		return b.View(func(tx *bolt.Tx) error {
 			var names []string
 			tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
@@ -286,21 +293,21 @@ func checkSchema(b *bolt.DB, path string, check bool) error {
 		})
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !empty && version > SchemaVersion {
-		return fmt.Errorf("%w: %s has schema %d, this hubd reads up to %d", ErrSchemaTooNew, path, version, SchemaVersion)
+		return false, fmt.Errorf("%w: %s has schema %d, this hubd reads up to %d", ErrSchemaTooNew, path, version, SchemaVersion)
 	}
 	if !empty && version == 0 {
-		return fmt.Errorf("%w: %s: schema version 0", ErrCorrupt, path)
+		return false, fmt.Errorf("%w: %s: schema version 0", ErrCorrupt, path)
 	}
 	if !empty && check {
 		if err := checkFile(b, path); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if empty || version < SchemaVersion {
-		return guard(path, "write schema", func() error {
+		return empty, guard(path, "write schema", func() error {
 			return b.Update(func(tx *bolt.Tx) error {
 				for _, name := range [][]byte{bucketMeta, bucketState, bucketSite, bucketKV} {
 					if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -319,7 +326,7 @@ func checkSchema(b *bolt.DB, path string, check bool) error {
 			})
 		})
 	}
-	return nil
+	return false, nil
 }
 
 // errRollback ends a write transaction that only held the write lock.

@@ -40,6 +40,7 @@ type Main struct {
 	AlexaHTTP *http.Client
 
 	DB       *store.DB
+	Ledger   *store.Ledger
 	Hub      *hub.Hub
 	Serial   *serial.Driver
 	MQTT     *mqtt.Driver
@@ -50,6 +51,7 @@ type Main struct {
 	Addr     string // the bound HTTP address
 
 	started time.Time
+	alarms  []string   // what the ledger found at start
 	cfgMu   sync.Mutex // Config is replaced by Reload while Run reads it
 	wg      sync.WaitGroup
 	lnErr   error
@@ -66,7 +68,9 @@ func (m *Main) Open() (err error) {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	m.DB, err = store.Open(filepath.Join(c.DataDir, "hubd.db"), store.Options{Logger: m.Log.With("component", "store")})
+	// A corrupt file is moved aside: the ledger reports it and keeps what
+	// was revoked revoked.
+	m.DB, err = store.Open(filepath.Join(c.DataDir, "hubd.db"), store.Options{Logger: m.Log.With("component", "store"), MoveAsideCorrupt: true})
 	if err != nil {
 		return err
 	}
@@ -78,6 +82,9 @@ func (m *Main) Open() (err error) {
 			m.DB.Close()
 		}
 	}()
+	if err := m.openLedger(); err != nil {
+		return err
+	}
 	devs, err := c.HubDevices()
 	if err != nil {
 		return err
@@ -115,7 +122,8 @@ func (m *Main) Open() (err error) {
 	}
 	yo := yandex.Options{
 		Users:      yandexUsers(c),
-		Revoked:    m.DB.Bucket("yandex-revoked"),
+		Revoked:    m.DB.Bucket(bucketRevoked),
+		Journal:    m.Ledger,
 		Logger:     m.Log.With("component", "yandex"),
 		Observe:    m.Web.ObserveAPI,
 		Reportable: c.Yandex.Notify != nil,
@@ -123,7 +131,7 @@ func (m *Main) Open() (err error) {
 	if o := c.Yandex.OAuth; o != nil {
 		yo.OAuth = &yandex.OAuthOptions{
 			ClientID: o.ClientID, ClientSecretHash: o.ClientSecretHash, RedirectURIs: o.RedirectURIs,
-			AccessTTL: o.AccessTTL, RefreshTTL: o.RefreshTTL, Tokens: m.DB.Bucket("yandex-tokens"),
+			AccessTTL: o.AccessTTL, RefreshTTL: o.RefreshTTL, Tokens: guardedKV{m.DB.Bucket(bucketTokens), m.Ledger},
 			ClientIP: m.Web.ClientAddr, // web.trusted_proxies apply to the OAuth login too
 		}
 	}
@@ -216,6 +224,7 @@ func (m *Main) webOptions() web.Options {
 		StoreSize:    func() int64 { n, _ := m.DB.Size(); return n },
 		StorePending: func() int { return m.DB.Stats().Pending },
 		Health:       m.health,
+		Alarms:       m.Alarms,
 		Logger:       m.Log.With("component", "web"),
 	}
 	if o.Version == "" {

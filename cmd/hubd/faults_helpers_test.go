@@ -53,6 +53,13 @@ func mqttRunConfig(t testing.TB, dir, listen, user, pass string, specs []mqttsim
 	if edit != nil {
 		edit(c)
 	}
+	return writeConfig(t, dir, c)
+}
+
+// writeConfig writes c to dir/hubd.yaml, checks that it loads, and
+// returns its path.
+func writeConfig(t testing.TB, dir string, c *Config) string {
+	t.Helper()
 	data, err := yaml.Marshal(c)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"hubd/hub"
 )
 
 const (
@@ -82,7 +84,7 @@ func newAuth(users []User, ttl time.Duration, limit *loginLimiter, now func() ti
 // are gone or whose password changed end at once. On error nothing changes.
 func (a *auth) setUsers(users []User) error {
 	m := map[string][]byte{}
-	cost := bcrypt.DefaultCost
+	hashes := make([]string, 0, len(users))
 	for i, u := range users {
 		if u.Name == "" || len(u.Name) > 64 {
 			return fmt.Errorf("%w: user %d: name must be 1..64 characters", ErrInvalidOptions, i+1)
@@ -90,14 +92,13 @@ func (a *auth) setUsers(users []User) error {
 		if _, dup := m[u.Name]; dup {
 			return fmt.Errorf("%w: user %q is listed twice", ErrInvalidOptions, u.Name)
 		}
-		c, err := bcrypt.Cost([]byte(u.PasswordHash))
-		if err != nil {
+		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
 			return fmt.Errorf("%w: user %q: password hash is not bcrypt: %v", ErrInvalidOptions, u.Name, err)
 		}
-		cost = c
+		hashes = append(hashes, u.PasswordHash)
 		m[u.Name] = []byte(u.PasswordHash)
 	}
-	d, err := bcrypt.GenerateFromPassword([]byte("no such user"), cost)
+	d, err := bcrypt.GenerateFromPassword([]byte("no such user"), hub.PasswordCost(hashes, bcrypt.DefaultCost))
 	if err != nil {
 		return fmt.Errorf("web: dummy hash: %w", err)
 	}

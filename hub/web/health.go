@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,12 +103,26 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	err := s.health.get(0, s.opts.HealthTimeout)
+	_, _, signedIn := s.auth.session(r)
 	if err == nil {
+		// Alarms do not fail the check: systemd and load balancers would
+		// only restart or drop a gateway that serves; the body says what
+		// is wrong, to a signed-in technician.
+		if s.opts.Alarms != nil {
+			if a := s.opts.Alarms(); len(a) > 0 {
+				if signedIn {
+					fmt.Fprintln(w, "degraded: "+strings.Join(a, "; "))
+				} else {
+					fmt.Fprintln(w, "degraded; sign in to the status page for the reason")
+				}
+				return
+			}
+		}
 		fmt.Fprintln(w, "ok")
 		return
 	}
 	w.WriteHeader(http.StatusServiceUnavailable)
-	if _, _, ok := s.auth.session(r); ok {
+	if signedIn {
 		fmt.Fprintln(w, err.Error())
 		return
 	}

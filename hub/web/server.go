@@ -101,6 +101,11 @@ type Options struct {
 	// Health returns nil when the store and listeners are up, or the reason
 	// they are not. Nil: only the server itself is checked.
 	Health func() error
+	// Alarms returns what a technician must know that does not make the
+	// gateway unhealthy, such as state found lost or rolled back at start;
+	// /healthz answers "degraded" (still 200), the status JSON lists them
+	// and the page shows a banner. Nil: none.
+	Alarms func() []string
 
 	// CommandTimeout bounds a control from click to the device's
 	// confirmation. Zero: 5 seconds.

@@ -34,6 +34,7 @@ type Gateway struct {
 	UptimeSec  int64     `json:"uptime_s"`
 	StoreBytes *int64    `json:"store_bytes"`
 	Health     string    `json:"health"` // "ok" or the reason it is not
+	Alarms     []string  `json:"alarms"` // Options.Alarms; empty when none
 }
 
 // Controls lists what may be done from the page.
@@ -191,6 +192,10 @@ func (s *Server) gateway() Gateway {
 		Now:       now,
 		UptimeSec: int64(now.Sub(s.opts.Started) / time.Second),
 		Health:    "ok",
+		Alarms:    []string{},
+	}
+	if s.opts.Alarms != nil {
+		g.Alarms = append(g.Alarms, s.opts.Alarms()...)
 	}
 	if s.opts.StoreSize != nil {
 		g.StoreBytes = ptr(s.opts.StoreSize())

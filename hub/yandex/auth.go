@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"hubd/hub"
 )
 
 // User is one account of the platform linked to this hub: its Yandex-side
@@ -34,6 +36,16 @@ type KV interface {
 	Put(key, value string) error
 	Delete(key string) error
 	All() (map[string]string, error)
+}
+
+// Journal records revocations of configured tokens outside the store, so
+// that a store lost, damaged or put back from an older copy does not
+// bring a revoked token back (store.Ledger implements it). It is the
+// authority: a token it holds is refused whatever the KV says.
+type Journal interface {
+	IsRevoked(digest [sha256.Size]byte) bool
+	// Revoke records digest, durably, before it returns nil.
+	Revoke(digest [sha256.Size]byte, at time.Time) error
 }
 
 const hashPrefix = "sha256:"
@@ -67,6 +79,10 @@ type tokenEntry struct {
 type userSet struct {
 	list     []tokenEntry
 	password map[string][]byte // user id -> bcrypt hash; nil hash: no login
+	// dummy is the hash a login naming an unknown user is compared with:
+	// made on first use, at the cost of the configured hashes
+	// (hub.PasswordCost), so that it takes as long as a known user's.
+	dummy func() []byte
 }
 
 func (s *userSet) has(id string) bool {
@@ -83,11 +99,13 @@ type tokens struct {
 	mu      sync.RWMutex
 	revoked map[[sha256.Size]byte]bool
 	kv      KV
+	journal Journal // nil: the KV alone
 }
 
 func buildUsers(users []User) (*userSet, error) {
 	set := &userSet{password: make(map[string][]byte, len(users))}
 	seenHash := map[[sha256.Size]byte]string{}
+	var hashes []string
 	for _, u := range users {
 		if u.ID == "" {
 			return nil, fmt.Errorf("%w: a user has no id", ErrInvalidOptions)
@@ -101,6 +119,7 @@ func buildUsers(users []User) (*userSet, error) {
 			if _, err := bcrypt.Cost(pw); err != nil {
 				return nil, fmt.Errorf("%w: user %q: password hash is not a bcrypt hash", ErrInvalidOptions, u.ID)
 			}
+			hashes = append(hashes, u.PasswordHash)
 		}
 		set.password[u.ID] = pw
 		for _, h := range u.TokenHashes {
@@ -115,6 +134,11 @@ func buildUsers(users []User) (*userSet, error) {
 			set.list = append(set.list, tokenEntry{digest: d, user: u.ID})
 		}
 	}
+	cost := hub.PasswordCost(hashes, bcrypt.DefaultCost)
+	set.dummy = sync.OnceValue(func() []byte {
+		h, _ := bcrypt.GenerateFromPassword([]byte("no such user"), cost)
+		return h
+	})
 	return set, nil
 }
 
@@ -168,6 +192,7 @@ func (t *tokens) check(token string, now time.Time) (grant, error) {
 		t.mu.RLock()
 		revoked := t.revoked[g.digest]
 		t.mu.RUnlock()
+		revoked = revoked || t.journal != nil && t.journal.IsRevoked(g.digest)
 		if revoked {
 			return g, ErrUnauthorized
 		}
@@ -192,6 +217,11 @@ func (t *tokens) revoke(d [sha256.Size]byte, at time.Time) error {
 	t.mu.Lock()
 	t.revoked[d] = true
 	t.mu.Unlock()
+	if t.journal != nil {
+		if err := t.journal.Revoke(d, at); err != nil {
+			return fmt.Errorf("yandex: record revoked token: %w", err)
+		}
+	}
 	if t.kv == nil {
 		return nil
 	}

@@ -26,10 +26,12 @@
 // rotates the refresh token; the previous access token lives on until it
 // expires, so requests in flight do not fail. Unlink with an issued token
 // revokes its whole linking (access and refresh tokens), a replayed
-// authorization code revokes what the code issued (RFC 6749 §4.1.2), and a
-// user dropped by SetUsers loses its tokens at once. Codes live in memory
-// only: a restart during the 60 s between login and exchange means logging
-// in again. Each user keeps at most MaxTokensPerUser live tokens, the
+// authorization code revokes what the code issued (RFC 6749 §4.1.2), a
+// replayed refresh token revokes its whole linking (RFC 9700 §4.14.2;
+// a retry within OAuthOptions.RefreshReuse gets the same answer, see
+// oauth_rotate.go), and a user dropped by SetUsers loses its tokens at once. Codes are kept in
+// OAuthOptions.Tokens too (oauth_codes.go), marked used there before their
+// tokens are issued, so they survive a restart and stay single-use. Each user keeps at most MaxTokensPerUser live tokens, the
 // oldest going first, and expired ones are pruned at start and at most once
 // a minute from the OAuth endpoints, so the store stays bounded.
 //

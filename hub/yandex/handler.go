@@ -26,6 +26,10 @@ type Options struct {
 	// Revoked persists tokens revoked by unlink; nil keeps them in memory
 	// only (they come back after a restart).
 	Revoked KV
+	// Journal, when set, records revoked configured tokens first, outside
+	// the store, and is consulted on every request: a token it holds stays
+	// refused even if Revoked is lost or rolled back.
+	Journal Journal
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Observe, when set, is called once per request with the endpoint name
@@ -85,6 +89,7 @@ func New(h *hub.Hub, opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.journal = opts.Journal
 	log := opts.Logger.With("api", "yandex")
 	var osrv *oauthServer
 	if opts.OAuth != nil {

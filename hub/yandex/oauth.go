@@ -40,14 +40,20 @@ type OAuthOptions struct {
 	// RefreshTTL is the life of a refresh token; every refresh issues a new
 	// one. Zero: 90 days.
 	RefreshTTL time.Duration
+	// RefreshReuse is how long after a refresh token was exchanged the same
+	// token still gets the same answer (a client retrying a request whose
+	// answer it lost). Later, or after a restart, presenting it again
+	// revokes the whole linking (RFC 9700 §4.14.2). Zero: 10 s; negative:
+	// no window, every reuse revokes.
+	RefreshReuse time.Duration
 	// CodeTTL is the life of an authorization code. Zero: 60 s.
 	CodeTTL time.Duration
 	// Tokens persists issued tokens (sha256 digests only) under the key
 	// prefix "oauth/"; it may be the same KV as Options.Revoked. Nil keeps
 	// them in memory: every link is lost at restart.
 	Tokens KV
-	// MaxTokensPerUser bounds a user's live tokens; the oldest go first.
-	// Zero: 20.
+	// MaxTokensPerUser bounds a user's tokens, the records of rotated
+	// refresh tokens included; those go first, then the oldest. Zero: 20.
 	MaxTokensPerUser int
 	// LoginBurst login attempts are allowed per client address, refilled at
 	// one per LoginEvery. Zero: 5 and 12 s.
@@ -68,10 +74,6 @@ const (
 	grantTypeCode  = "authorization_code"
 	grantTypeRenew = "refresh_token"
 )
-
-// dummyHash is compared against when a login names an unknown user, so
-// that the answer takes as long as for a known one.
-var dummyHash = []byte("$2a$10$s86YUMeKWCIAb6MQwtrx4eY1cENwuwNvjifsnso.rwpNYi4vhESHy")
 
 type authCode struct {
 	user, clientID, redirectURI, scope string
@@ -143,6 +145,9 @@ func newOAuth(o OAuthOptions, log *slog.Logger, now time.Time) (*oauthServer, er
 	if o.MaxTokensPerUser <= 0 {
 		o.MaxTokensPerUser = 20
 	}
+	if o.RefreshReuse == 0 {
+		o.RefreshReuse = defaultRefreshReuse
+	}
 	// A linking needs an access and a refresh token at least.
 	o.MaxTokensPerUser = max(o.MaxTokensPerUser, 2)
 	if o.LoginBurst <= 0 {
@@ -161,6 +166,10 @@ func newOAuth(o OAuthOptions, log *slog.Logger, now time.Time) (*oauthServer, er
 	}
 	s.store, err = newIssued(o.Tokens, o.MaxTokensPerUser, log, now)
 	if err != nil {
+		return nil, err
+	}
+	s.store.reuse = max(o.RefreshReuse, 0)
+	if err := s.loadCodes(now); err != nil {
 		return nil, err
 	}
 	s.lastPrune = now
@@ -219,12 +228,15 @@ func (o *oauthServer) maybePrune(now time.Time) {
 		return
 	}
 	o.lastPrune = now
+	var gone [][sha256.Size]byte
 	for k, ac := range o.codes {
 		if !now.Before(ac.exp) {
 			delete(o.codes, k)
+			gone = append(gone, k)
 		}
 	}
 	o.mu.Unlock()
+	o.dropCodes(gone)
 	o.limit.prune(now)
 	o.store.prune(now)
 }
@@ -378,32 +390,44 @@ func (h *Handler) authorizePost(w http.ResponseWriter, r *http.Request, c *call,
 func (o *oauthServer) login(users *userSet, user, password string) bool {
 	hash, ok := users.password[user]
 	if hash == nil {
-		hash, ok = dummyHash, false
+		hash, ok = users.dummy(), false
 	}
 	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
 	return ok && err == nil
 }
 
-// newCode stores a code and returns it.
+// newCode stores a code, in memory and in the KV, and returns it.
 func (o *oauthServer) newCode(ac *authCode, now time.Time) (string, error) {
 	var g [16]byte
 	_, _ = rand.Read(g[:])
 	ac.grant = hex.EncodeToString(g[:])
 	code := newSecret()
 	d := sha256.Sum256([]byte(code))
+	if err := o.persistCode(d, ac); err != nil {
+		return "", err
+	}
 	o.mu.Lock()
-	defer o.mu.Unlock()
+	var gone [][sha256.Size]byte
 	if len(o.codes) >= maxCodes {
 		for k, c := range o.codes {
 			if !now.Before(c.exp) {
 				delete(o.codes, k)
+				gone = append(gone, k)
 			}
 		}
-		if len(o.codes) >= maxCodes {
-			return "", errors.New("yandex: oauth: too many pending authorization codes")
-		}
 	}
-	o.codes[d] = ac
+	full := len(o.codes) >= maxCodes
+	if !full {
+		o.codes[d] = ac
+	}
+	o.mu.Unlock()
+	if full {
+		gone = append(gone, d)
+	}
+	o.dropCodes(gone)
+	if full {
+		return "", errors.New("yandex: oauth: too many pending authorization codes")
+	}
 	return code, nil
 }
 
@@ -582,6 +606,7 @@ func (h *Handler) exchangeCode(req *tokenRequest, c *call, now time.Time) (pair,
 		err = fmt.Errorf("%w: unknown authorization code", ErrInvalidGrant)
 	case !now.Before(ac.exp):
 		delete(o.codes, d)
+		defer o.dropCodes([][sha256.Size]byte{d})
 		err = fmt.Errorf("%w: authorization code expired", ErrInvalidGrant)
 	case ac.used:
 		err = fmt.Errorf("%w: authorization code was already used", ErrInvalidGrant)
@@ -602,6 +627,13 @@ func (h *Handler) exchangeCode(req *tokenRequest, c *call, now time.Time) (pair,
 		acCopy = *ac
 	}
 	o.mu.Unlock()
+	if err == nil {
+		// Used in the store before any token exists: a restart can not
+		// make the code work twice.
+		if perr := o.persistCode(d, &acCopy); perr != nil {
+			return pair{}, perr
+		}
+	}
 	if reused != nil {
 		if rerr := o.store.revokeGrant(reused.grant, now); rerr != nil {
 			h.log.Warn("revoking tokens of a replayed code", "err", rerr)

@@ -37,6 +37,10 @@ type issuedToken struct {
 	IssuedAt int64  `json:"iat"` // unix milliseconds
 	Expires  int64  `json:"exp"` // unix milliseconds
 	Seq      uint64 `json:"n"`   // issue order, for tokens of the same millisecond
+	// Rotated is when a refresh token was exchanged (unix milliseconds);
+	// zero while it is live. A rotated token is kept until it expires so
+	// that a replay of it is noticed (see rotate).
+	Rotated int64 `json:"rot,omitempty"`
 }
 
 func (t *issuedToken) expired(now time.Time) bool { return now.UnixMilli() >= t.Expires }
@@ -55,6 +59,10 @@ type issued struct {
 	// gone remembers recently revoked grants, so a refresh racing with an
 	// unlink can not bring its grant back.
 	gone map[string]time.Time
+	// reuse is the window in which a rotated refresh token presented again
+	// gets the same answer (a client's retry); zero: none.
+	reuse     time.Duration
+	rotations map[[sha256.Size]byte]*rotation
 }
 
 // goneFor is how long a revoked grant is remembered; a refresh takes
@@ -66,7 +74,8 @@ func issuedKey(d [sha256.Size]byte) string { return issuedPrefix + hex.EncodeToS
 // newIssued loads the persisted tokens, dropping expired or unreadable
 // entries and trimming users over the bound.
 func newIssued(kv KV, perUser int, log *slog.Logger, now time.Time) (*issued, error) {
-	s := &issued{kv: kv, perUser: perUser, log: log, toks: map[[sha256.Size]byte]*issuedToken{}, gone: map[string]time.Time{}}
+	s := &issued{kv: kv, perUser: perUser, log: log, toks: map[[sha256.Size]byte]*issuedToken{}, gone: map[string]time.Time{},
+		rotations: map[[sha256.Size]byte]*rotation{}}
 	if kv == nil {
 		return s, nil
 	}
@@ -196,9 +205,10 @@ func (s *issued) expiredLocked(user string, now time.Time) [][sha256.Size]byte {
 	return out
 }
 
-// trimLocked removes user's oldest tokens until at most keep remain.
-// Within one issue the access token counts as older than its refresh
-// token, so a bound of 2k keeps k whole linkings.
+// trimLocked removes user's oldest tokens until at most keep remain,
+// records of rotated refresh tokens first. Within one issue the access
+// token counts as older than its refresh token, so a bound of 2k keeps k
+// whole linkings.
 func (s *issued) trimLocked(user string, keep int) [][sha256.Size]byte {
 	type aged struct {
 		d [sha256.Size]byte
@@ -213,7 +223,11 @@ func (s *issued) trimLocked(user string, keep int) [][sha256.Size]byte {
 	if len(mine) <= keep {
 		return nil
 	}
+	// Records of rotated refresh tokens go before any live token.
 	slices.SortFunc(mine, func(a, b aged) int {
+		if c := cmp.Compare(min(b.t.Rotated, 1), min(a.t.Rotated, 1)); c != 0 {
+			return c
+		}
 		if c := cmp.Compare(a.t.IssuedAt, b.t.IssuedAt); c != 0 {
 			return c
 		}
@@ -245,45 +259,6 @@ func (s *issued) forget(ds [][sha256.Size]byte) error {
 	return first
 }
 
-// rotate exchanges a live refresh token for a new pair of the same grant.
-// The old refresh token stops working at once, even when the exchange
-// fails later, so two concurrent uses of one refresh token can not both
-// succeed; it comes back only when persisting the new pair fails, and not
-// when the account was unlinked meanwhile.
-func (s *issued) rotate(refresh string, now time.Time, accessTTL, refreshTTL time.Duration) (pair, issuedToken, error) {
-	d := sha256.Sum256([]byte(refresh))
-	s.mu.Lock()
-	t, ok := s.toks[d]
-	if !ok || t.Kind != kindRefresh {
-		s.mu.Unlock()
-		return pair{}, issuedToken{}, fmt.Errorf("%w: unknown or already used refresh token", ErrInvalidGrant)
-	}
-	delete(s.toks, d)
-	old := *t
-	s.mu.Unlock()
-	if old.expired(now) {
-		s.forget([][sha256.Size]byte{d})
-		return pair{}, issuedToken{}, fmt.Errorf("%w: refresh token expired", ErrInvalidGrant)
-	}
-	p, err := s.issue(old.User, old.Grant, old.Scope, now, accessTTL, refreshTTL)
-	if err != nil {
-		// Back only if the account was not unlinked meanwhile: the unlink
-		// could not see this token, so it is forgotten here.
-		s.mu.Lock()
-		_, unlinked := s.gone[old.Grant]
-		if !unlinked {
-			s.toks[d] = t
-		}
-		s.mu.Unlock()
-		if unlinked {
-			s.forget([][sha256.Size]byte{d})
-		}
-		return pair{}, issuedToken{}, err
-	}
-	s.forget([][sha256.Size]byte{d})
-	return p, old, nil
-}
-
 // revokeGrant drops every token of one account linking.
 func (s *issued) revokeGrant(grantID string, now time.Time) error {
 	s.mu.Lock()
@@ -310,6 +285,7 @@ func (s *issued) prune(now time.Time) {
 			delete(s.gone, g)
 		}
 	}
+	s.pruneRotationsLocked(now)
 	var gone [][sha256.Size]byte
 	for d, t := range s.toks {
 		if t.expired(now) {

@@ -224,6 +224,9 @@ function renderGateway() {
   h.textContent = g.health === 'ok' ? 'Healthy' : 'Unhealthy';
   h.title = g.health;
   h.className = 'pill ' + (g.health === 'ok' ? 'ok' : 'bad');
+  const alarms = g.alarms || [];
+  $('alarms').hidden = alarms.length === 0;
+  $('alarms').replaceChildren(...alarms.map(a => el('p', { text: a })));
   const online = S.status.devices.filter(d => d.reachable).length;
   $('gw-facts').replaceChildren(...[
     ['Version', g.version || 'dev'], ['Commit', g.commit || 'unknown'], ['Uptime', duration(g.uptime_s)],
