@@ -65,6 +65,11 @@ type Options struct {
 	// message is still acknowledged, as MQTT 3.1.1 has no way to refuse
 	// one, and then dropped.
 	CanPublish func(c Client, topic string) bool
+	// CanSubscribe says whether a client may subscribe to filter; nil
+	// lets everyone subscribe to everything. A refused filter gets the
+	// SUBACK failure code 0x80, is not added and replays no retained
+	// message; the other filters of the same SUBSCRIBE are unaffected.
+	CanSubscribe func(c Client, filter string) bool
 	// MaxPacket is the largest packet accepted, in bytes; a client that
 	// sends a larger one is disconnected.
 	MaxPacket int

@@ -157,6 +157,7 @@ type conn struct {
 	writing   bool // a flush goroutine runs; guarded by s.mu
 	qos2      map[uint16]bool
 	denied    bool // a refused publish was logged
+	subDenied bool // a refused filter was logged
 	subsFull  bool // a filter refused for MaxSubscriptions was logged
 
 	once  sync.Once
@@ -642,7 +643,7 @@ func (c *conn) subscribe(body []byte) error {
 	var replay []byte
 	var at map[string]int // where a filter's QoS is in replay
 	for _, r := range reqs {
-		if r.qos == 0x80 {
+		if r.qos == 0x80 || !c.maySubscribe(r.filter) {
 			ack = append(ack, 0x80)
 			continue
 		}
@@ -689,6 +690,21 @@ func (c *conn) subscribe(body []byte) error {
 		s.enqueue(out{kind: typeSubscribe, raw: replay}, c)
 	}
 	return nil
+}
+
+// maySubscribe asks Options.CanSubscribe about filter, logging the
+// first refusal of the connection.
+func (c *conn) maySubscribe(filter string) bool {
+	b := c.b
+	if b.opts.CanSubscribe == nil || b.opts.CanSubscribe(c.info, filter) {
+		return true
+	}
+	if !c.subDenied {
+		c.subDenied = true
+		b.log.Warn("client may not subscribe to this filter; refused (further ones from this connection are not logged)",
+			"client", c.info.ID, "user", c.info.Username, "filter", short(filter))
+	}
+	return false
 }
 
 // replay writes the retained messages under the filters a SUBSCRIBE was
