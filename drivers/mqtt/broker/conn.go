@@ -45,8 +45,13 @@ type session struct {
 	queue    []out
 	inflight []unacked
 	inUse    map[uint16]struct{} // the packet ids in inflight
-	nextPID  uint16
-	left     time.Time
+	// qos2 holds the packet ids of the QoS 2 messages taken from the
+	// client and not yet released (PUBREL): part of the session, so a
+	// message sent again after a reconnect is not passed on twice
+	// (MQTT-4.3.3-2).
+	qos2    map[uint16]struct{}
+	nextPID uint16
+	left    time.Time
 }
 
 // enqueue queues o for the client and starts a writer if none runs.
@@ -118,6 +123,39 @@ func (s *session) ack(pid uint16) {
 	}
 }
 
+// received records the QoS 2 message pid taken from c's client; first
+// is false if the session holds it already (the client sent it again,
+// maybe on an earlier connection). Past maxQoS2 open ids the client is
+// in breach.
+func (s *session) received(pid uint16, c *conn) (first bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c != c {
+		return false, nil // c ended meanwhile (see enqueue)
+	}
+	if _, ok := s.qos2[pid]; ok {
+		return false, nil
+	}
+	if len(s.qos2) >= maxQoS2 {
+		return false, fmt.Errorf("%w: more than %d QoS 2 messages awaiting PUBREL", ErrProtocol, maxQoS2)
+	}
+	if s.qos2 == nil {
+		s.qos2 = map[uint16]struct{}{}
+	}
+	s.qos2[pid] = struct{}{}
+	return true, nil
+}
+
+// released forgets the QoS 2 message pid: the client released it.
+func (s *session) released(pid uint16) {
+	s.mu.Lock()
+	delete(s.qos2, pid)
+	if len(s.qos2) == 0 {
+		s.qos2 = nil
+	}
+	s.mu.Unlock()
+}
+
 // sent records a QoS 1 message written and awaiting its PUBACK; it takes
 // a new packet id unless u has one (a message sent again). s.mu is held.
 func (s *session) sent(u unacked) uint16 {
@@ -155,7 +193,6 @@ type conn struct {
 	will      *Message
 	keepAlive time.Duration
 	writing   bool // a flush goroutine runs; guarded by s.mu
-	qos2      map[uint16]bool
 	denied    bool // a refused publish was logged
 	subDenied bool // a refused filter was logged
 	subsFull  bool // a filter refused for MaxSubscriptions was logged
@@ -334,7 +371,7 @@ func (c *conn) packet(h byte, body []byte) (bye bool, err error) {
 		c.s.ack(uint16(body[0])<<8 | uint16(body[1]))
 	case t == typePubrel && h == 0x62 && len(body) == 2:
 		pid := uint16(body[0])<<8 | uint16(body[1])
-		delete(c.qos2, pid)
+		c.s.released(pid)
 		c.s.enqueue(out{kind: typePubcomp, pid: pid}, c)
 	case t == typeSubscribe && h == 0x82:
 		err = c.subscribe(body)
@@ -463,7 +500,7 @@ func (c *conn) end(normal bool) {
 	s.c = nil
 	s.left = time.Now()
 	if s.clean {
-		s.queue = nil
+		s.queue, s.qos2 = nil, nil
 		s.clearInflight()
 	} else {
 		// Keep the QoS 1 messages and the retained ones to send for a
@@ -609,17 +646,12 @@ func (c *conn) publish(h byte, body []byte) error {
 		}
 		c.s.enqueue(out{kind: typePuback, pid: p.pid}, c)
 	case 2:
-		if !c.qos2[p.pid] {
-			if len(c.qos2) >= maxQoS2 {
-				return fmt.Errorf("%w: more than %d QoS 2 messages awaiting PUBREL", ErrProtocol, maxQoS2)
-			}
-			if c.qos2 == nil {
-				c.qos2 = map[uint16]bool{}
-			}
-			c.qos2[p.pid] = true
-			if allowed {
-				b.route(&m)
-			}
+		first, err := c.s.received(p.pid, c)
+		if err != nil {
+			return err
+		}
+		if first && allowed {
+			b.route(&m)
 		}
 		c.s.enqueue(out{kind: typePubrec, pid: p.pid}, c)
 	}
