@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bufio"
+	"container/list"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -20,12 +21,16 @@ const (
 	DefaultMaxPacket        = 256 << 10
 	DefaultQueueLen         = 1024
 	DefaultMaxClients       = 10_000
+	DefaultMaxConnections   = 5000
+	DefaultMaxPending       = 1024
+	DefaultMaxQueueBytes    = 4 << 20
+	DefaultMaxQueuedBytes   = 64 << 20
 	DefaultMaxRetained      = 100_000
 	DefaultMaxRetainedBytes = 64 << 20
 	DefaultMaxAwaySessions  = 1000
 	DefaultMaxSubscriptions = 1000
 	DefaultSessionExpiry    = 24 * time.Hour
-	DefaultConnectTimeout   = 10 * time.Second
+	DefaultConnectTimeout   = 5 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
 )
 
@@ -75,11 +80,33 @@ type Options struct {
 	MaxPacket int
 	// QueueLen bounds each client's messages waiting to be written or
 	// acknowledged; beyond it messages to that client are dropped and
-	// counted (Stats.Dropped).
+	// counted (Stats.Dropped). A client whose replies (acknowledgements)
+	// reach it is read no more until its writer takes them.
 	QueueLen int
+	// MaxQueueBytes bounds the bytes (topics and payloads) of each
+	// client's messages waiting to be written or acknowledged; beyond it
+	// messages to that client are dropped and counted
+	// (Stats.DroppedBytes). Zero means DefaultMaxQueueBytes or twice
+	// MaxPacket, whichever is larger.
+	MaxQueueBytes int
+	// MaxQueuedBytes bounds the same bytes across every client's queue,
+	// connected or away; beyond it messages are dropped and counted
+	// (Stats.DroppedMemory). Zero means DefaultMaxQueuedBytes; it is
+	// raised to MaxQueueBytes if lower.
+	MaxQueuedBytes int
 	// MaxClients bounds connected clients; more are refused with "server
 	// unavailable".
 	MaxClients int
+	// MaxConnections bounds open connections, logged in or not; one more
+	// is closed as soon as it is accepted (Stats.ConnectionsRefused), so
+	// the process keeps file descriptors for its other work. Keep it
+	// under the open-file limit (systemd's LimitNOFILE).
+	MaxConnections int
+	// MaxPending bounds the connections that have not been admitted by a
+	// CONNECT yet; a new one beyond it closes the oldest of them
+	// (Stats.PendingClosed), so idle connections cannot keep devices
+	// from logging in.
+	MaxPending int
 	// MaxSubscriptions bounds the topic filters one client holds; a
 	// filter beyond it is refused (SUBACK 0x80).
 	MaxSubscriptions int
@@ -97,7 +124,8 @@ type Options struct {
 	// of a client that went away keeps its subscriptions and queue.
 	SessionExpiry time.Duration
 	// ConnectTimeout is how long a new connection has to send CONNECT;
-	// WriteTimeout how long a client has to take what is written to it.
+	// WriteTimeout how long a client may take no byte of what is written
+	// to it before it is ended as too slow (Stats.SlowClients).
 	ConnectTimeout, WriteTimeout time.Duration
 	// Logger gets connection errors (warn) and routine ends (debug).
 	Logger *slog.Logger
@@ -118,6 +146,16 @@ type Stats struct {
 	Sent          uint64 // PUBLISH packets written to clients
 	Dropped       uint64 // messages not queued because a client's queue was full
 	Refused       uint64 // connections refused or ended by a protocol error
+
+	Connections int // open connections, logged in or not
+	Pending     int // of them, the ones not admitted by a CONNECT yet
+	QueuedBytes int // topics and payloads in every client's queue
+
+	DroppedBytes       uint64 // messages not queued: MaxQueueBytes of their client
+	DroppedMemory      uint64 // messages not queued: MaxQueuedBytes
+	ConnectionsRefused uint64 // connections closed on accepting: MaxConnections
+	PendingClosed      uint64 // connections closed before CONNECT: MaxPending
+	SlowClients        uint64 // clients ended for taking nothing for WriteTimeout
 }
 
 // Broker is an MQTT 3.1.1 broker (3.1 clients are accepted too) with
@@ -134,6 +172,7 @@ type Broker struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	all      map[*conn]struct{} // every open connection, CONNECT or not
+	pending  list.List          // of *conn: those without CONNECT, oldest first
 	clients  int
 	away     int // sessions kept for clients that are away
 	closed   bool
@@ -149,6 +188,12 @@ type Broker struct {
 	retFull  bool // a bound on retained was reached and logged
 
 	received, sent, dropped, refused atomic.Uint64
+	droppedBytes, droppedMemory      atomic.Uint64
+	connsRefused, pendingClosed      atomic.Uint64
+	slow                             atomic.Uint64
+	queued                           atomic.Int64 // bytes in every queue (see session.hold)
+	// Rate-limited warnings, one per bound.
+	logFull, logPending, logQueueBytes, logMemory, logUnadmitted rateLog
 
 	done chan struct{}
 }
@@ -161,6 +206,19 @@ func New(opts Options) (*Broker, error) {
 	opts.MaxPacket = min(opts.MaxPacket, maxRemaining)
 	if opts.QueueLen <= 0 {
 		opts.QueueLen = DefaultQueueLen
+	}
+	if opts.MaxQueueBytes <= 0 {
+		opts.MaxQueueBytes = max(DefaultMaxQueueBytes, 2*opts.MaxPacket)
+	}
+	if opts.MaxQueuedBytes <= 0 {
+		opts.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	opts.MaxQueuedBytes = max(opts.MaxQueuedBytes, opts.MaxQueueBytes)
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = DefaultMaxConnections
+	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = DefaultMaxPending
 	}
 	if opts.MaxClients <= 0 {
 		opts.MaxClients = DefaultMaxClients
@@ -238,23 +296,45 @@ func (b *Broker) Serve() error {
 			return fmt.Errorf("broker: accept: %w", err)
 		}
 		delay = 0
-		b.mu.Lock()
-		if b.closed {
-			b.mu.Unlock()
-			conn.Close()
+		if !b.admit(conn) {
 			return nil
 		}
-		b.conns.Add(1)
-		c := b.newConn(conn)
-		b.all[c] = struct{}{}
-		if b.poll == nil {
-			b.mu.Unlock()
-			go b.serveConn(c)
-			continue
-		}
+	}
+}
+
+// admit starts serving a connection just accepted, within MaxConnections
+// and MaxPending; it is false once the broker is closed.
+func (b *Broker) admit(nc net.Conn) bool {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		nc.Close()
+		return false
+	}
+	if len(b.all) >= b.opts.MaxConnections {
+		b.mu.Unlock()
+		nc.Close()
+		b.connsRefused.Add(1)
+		b.logFull.warn(b.log, "connection closed on accepting: the broker has its maximum of connections open (MaxConnections)",
+			"remote", nc.RemoteAddr().String(), "max", b.opts.MaxConnections)
+		return true
+	}
+	var oldest *conn
+	if b.pending.Len() >= b.opts.MaxPending {
+		oldest = b.pending.Remove(b.pending.Front()).(*conn)
+		oldest.pending, oldest.evicted = nil, true
+	}
+	b.conns.Add(1)
+	c := b.newConn(nc)
+	b.all[c] = struct{}{}
+	c.pending = b.pending.PushBack(c)
+	if b.poll == nil {
+		b.mu.Unlock()
+		go b.serveConn(c)
+	} else {
 		// Watched before b.mu is let go: Close must not see (and end) a
 		// connection that is half added to the epoll set.
-		err = b.poll.add(c)
+		err := b.poll.add(c)
 		b.mu.Unlock()
 		if err != nil {
 			b.log.Error("cannot watch a new connection; closed", "remote", c.info.Remote, "error", err)
@@ -262,6 +342,13 @@ func (b *Broker) Serve() error {
 			b.conns.Done()
 		}
 	}
+	if oldest != nil {
+		b.pendingClosed.Add(1)
+		b.logPending.warn(b.log, "connection without CONNECT closed to make room for a new one (MaxPending)",
+			"remote", oldest.info.Remote, "max", b.opts.MaxPending)
+		oldest.shut(fmt.Errorf("%w: %d connections had not sent CONNECT (MaxPending)", ErrCrowded, b.opts.MaxPending))
+	}
+	return true
 }
 
 // retryable reports whether an accept error is one to wait out: out of
@@ -306,12 +393,15 @@ func (b *Broker) Close() error {
 // Stats returns the counters.
 func (b *Broker) Stats() Stats {
 	b.mu.Lock()
-	st := Stats{Clients: b.clients, Sessions: len(b.sessions)}
+	st := Stats{Clients: b.clients, Sessions: len(b.sessions), Connections: len(b.all), Pending: b.pending.Len()}
 	b.mu.Unlock()
 	b.retMu.RLock()
 	st.Retained, st.RetainedBytes = len(b.retained), b.retBytes
 	b.retMu.RUnlock()
 	st.Received, st.Sent, st.Dropped, st.Refused = b.received.Load(), b.sent.Load(), b.dropped.Load(), b.refused.Load()
+	st.QueuedBytes = int(b.queued.Load())
+	st.DroppedBytes, st.DroppedMemory = b.droppedBytes.Load(), b.droppedMemory.Load()
+	st.ConnectionsRefused, st.PendingClosed, st.SlowClients = b.connsRefused.Load(), b.pendingClosed.Load(), b.slow.Load()
 	return st
 }
 
@@ -435,7 +525,7 @@ func (b *Broker) expire() {
 				if old {
 					delete(b.sessions, id)
 					b.away--
-					b.unsubscribeAll(s)
+					b.forget(s)
 				}
 			}
 			b.mu.Unlock()
@@ -460,16 +550,18 @@ func (b *Broker) dropAway() {
 	}
 	delete(b.sessions, oldest.id)
 	b.away--
-	b.unsubscribeAll(oldest)
+	b.forget(oldest)
 	b.log.Info("session of a client that is away dropped: more than MaxAwaySessions are kept",
 		"client", oldest.id, "left", left, "max", b.opts.MaxAwaySessions)
 }
 
-// unsubscribeAll removes every subscription of s.
-func (b *Broker) unsubscribeAll(s *session) {
+// forget removes every subscription of s and drops what it holds: s is
+// gone, or its client's connection ended a clean session.
+func (b *Broker) forget(s *session) {
 	s.mu.Lock()
 	filters := s.subs
 	s.subs = nil
+	s.discard()
 	s.mu.Unlock()
 	b.subMu.Lock()
 	for f := range filters {
@@ -545,7 +637,7 @@ func newClientID() string {
 
 // routine reports whether a connection's end is business as usual.
 func routine(err error) bool {
-	return err == nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrTakenOver) ||
+	return err == nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrTakenOver) || errors.Is(err, ErrCrowded) ||
 		errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "connection reset by peer") ||
 		errors.Is(err, errEOF)
 }

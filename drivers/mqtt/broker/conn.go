@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bufio"
+	"container/list"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +53,52 @@ type session struct {
 	qos2    map[uint16]struct{}
 	nextPID uint16
 	left    time.Time
+	bytes   int // topics and payloads of the messages in queue and inflight
+}
+
+// size is what MaxQueueBytes and MaxQueuedBytes count of a message.
+func size(m *Message) int { return len(m.Topic) + len(m.Payload) }
+
+// hold counts n more (or, negative, fewer) bytes as queued for s, and
+// for the broker. s.mu is held.
+func (s *session) hold(n int) {
+	s.bytes += n
+	s.b.queued.Add(int64(n))
+}
+
+// room reports whether a message of n bytes may be queued for s within
+// MaxQueueBytes and MaxQueuedBytes, and if so counts it (hold); if not,
+// the drop is counted and logged. s.mu is held.
+func (s *session) room(n int) bool {
+	b := s.b
+	if s.bytes+n > b.opts.MaxQueueBytes {
+		b.droppedBytes.Add(1)
+		b.logQueueBytes.warn(b.log, "message to a client dropped: its queue holds its maximum of bytes (MaxQueueBytes)",
+			"client", s.id, "queued", s.bytes, "bytes", n, "max", b.opts.MaxQueueBytes)
+		return false
+	}
+	for {
+		all := b.queued.Load()
+		if all+int64(n) > int64(b.opts.MaxQueuedBytes) {
+			b.droppedMemory.Add(1)
+			b.logMemory.warn(b.log, "message to a client dropped: all queues together hold their maximum of bytes (MaxQueuedBytes)",
+				"client", s.id, "queued", all, "bytes", n, "max", b.opts.MaxQueuedBytes)
+			return false
+		}
+		if b.queued.CompareAndSwap(all, all+int64(n)) {
+			s.bytes += n
+			return true
+		}
+	}
+}
+
+// discard drops the messages queued for s, unacknowledged or taken from
+// its client, as its session ends. s.mu is held.
+func (s *session) discard() {
+	clear(s.queue)
+	s.queue, s.qos2 = nil, nil
+	s.clearInflight()
+	s.hold(-s.bytes)
 }
 
 // enqueue queues o for the client and starts a writer if none runs.
@@ -86,6 +133,10 @@ func (s *session) enqueue(o out, to *conn) {
 			s.b.dropped.Add(1)
 			return
 		}
+		if !s.room(size(o.msg)) {
+			s.mu.Unlock()
+			return
+		}
 	}
 	s.queue = append(s.queue, o)
 	c := s.c
@@ -112,6 +163,10 @@ func (s *session) ack(pid uint16) {
 	for i < len(s.inflight) && s.inflight[i].pid != pid {
 		i++
 	}
+	if i == len(s.inflight) {
+		return
+	}
+	s.hold(-size(s.inflight[i].msg))
 	if i == 0 {
 		s.inflight[0] = unacked{}
 		s.inflight = s.inflight[1:]
@@ -193,6 +248,17 @@ type conn struct {
 	will      *Message
 	keepAlive time.Duration
 	writing   bool // a flush goroutine runs; guarded by s.mu
+
+	// Guarded by b.mu: c's place in b.pending until its CONNECT is
+	// taken, and whether it was closed to make room there.
+	pending *list.Element
+	evicted bool
+
+	// Guarded by s.mu: the reader reads no more of c until its writer
+	// took the backlog (see backlogged); with a reading goroutine,
+	// resumed is closed then.
+	paused    bool
+	resumed   chan struct{}
 	denied    bool // a refused publish was logged
 	subDenied bool // a refused filter was logged
 	subsFull  bool // a filter refused for MaxSubscriptions was logged
@@ -210,6 +276,7 @@ type conn struct {
 	in        []byte
 	connected bool
 	deadline  time.Time
+	disarmed  bool // its socket is out of the epoll set's interest (paused)
 }
 
 // shut ends the connection, remembering why: its reader sees the socket
@@ -263,6 +330,11 @@ func (c *conn) finish(normal bool, err error) {
 		return
 	}
 	b.refused.Add(1)
+	if c.s == nil {
+		// Not admitted: anyone on the network can do it, many times.
+		b.logUnadmitted.warn(b.log, "connection refused or ended before it was admitted", append(attrs, "error", err)...)
+		return
+	}
 	b.log.Warn("client connection ended with an error", append(attrs, "error", err)...)
 }
 
@@ -297,7 +369,43 @@ func (c *conn) run() (normal bool, err error) {
 		if bye, err := c.packet(h, body); bye || err != nil {
 			return bye, err
 		}
+		if c.backlogged() {
+			<-c.resumed
+		}
 	}
+}
+
+// backlogged reports, after a packet of c's client, whether QueueLen
+// packets wait to be written to it: its reader then takes no more from
+// it until c's writer takes them (resume). A client that sends without
+// pause gets the flow control of TCP, not a disconnection, as long as it
+// reads; one that does not read is ended by its writer (WriteTimeout).
+func (c *conn) backlogged() bool {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c != c || len(s.queue) < s.b.opts.QueueLen {
+		return false
+	}
+	c.paused = true
+	if c.poll == nil {
+		c.resumed = make(chan struct{})
+	}
+	return true
+}
+
+// resume lets c's reader go on, if it waits for the backlog to be
+// taken. s.mu is held.
+func (c *conn) resume() {
+	if !c.paused {
+		return
+	}
+	c.paused = false
+	if c.poll != nil {
+		c.poll.kick(c)
+		return
+	}
+	close(c.resumed)
 }
 
 // notConnect refuses a first packet that is not a CONNECT: something
@@ -420,6 +528,10 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 			b.mu.Unlock()
 			return ErrClosed
 		}
+		if c.evicted {
+			b.mu.Unlock()
+			return fmt.Errorf("%w (MaxPending)", ErrCrowded)
+		}
 		s := b.sessions[c.info.ID]
 		if s != nil {
 			s.mu.Lock()
@@ -441,7 +553,7 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 		}
 		if s != nil && (clean || s.clean) {
 			delete(b.sessions, s.id)
-			b.unsubscribeAll(s)
+			b.forget(s)
 			s = nil
 		}
 		present := s != nil
@@ -450,6 +562,7 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 			b.sessions[s.id] = s
 		}
 		b.clients++
+		b.unpend(c)
 		var ack byte
 		if present && v311 {
 			ack = 1
@@ -475,6 +588,14 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 	}
 }
 
+// unpend takes c off the connections waiting for CONNECT. b.mu is held.
+func (b *Broker) unpend(c *conn) {
+	if c.pending != nil {
+		b.pending.Remove(c.pending)
+		c.pending = nil
+	}
+}
+
 // end publishes the will unless the client said DISCONNECT (or the
 // broker is closing), then detaches c from its session and ends a clean
 // session. The will comes first: while c is its session's connection, a
@@ -486,6 +607,7 @@ func (c *conn) end(normal bool) {
 	b := c.b
 	b.mu.Lock()
 	delete(b.all, c)
+	b.unpend(c)
 	closing := b.closed
 	b.mu.Unlock()
 	s := c.s
@@ -500,8 +622,7 @@ func (c *conn) end(normal bool) {
 	s.c = nil
 	s.left = time.Now()
 	if s.clean {
-		s.queue, s.qos2 = nil, nil
-		s.clearInflight()
+		s.discard()
 	} else {
 		// Keep the QoS 1 messages and the retained ones to send for a
 		// subscription; control packets were for c alone.
@@ -510,6 +631,8 @@ func (c *conn) end(normal bool) {
 			if o.kind == typePublish && o.qos == 1 || o.kind == typeSubscribe {
 				o.pid, o.dup = 0, false
 				kept = append(kept, o)
+			} else if o.kind == typePublish {
+				s.hold(-size(o.msg))
 			}
 		}
 		clear(s.queue[len(kept):])
@@ -528,7 +651,7 @@ func (c *conn) end(normal bool) {
 	}
 	b.mu.Unlock()
 	if s.clean {
-		b.unsubscribeAll(s)
+		b.forget(s)
 	}
 }
 
@@ -537,13 +660,14 @@ func (c *conn) end(normal bool) {
 func (c *conn) flush() {
 	s := c.s
 	w := writers.Get().(*bufio.Writer)
-	w.Reset(c.nc)
+	w.Reset(progress{c})
 	defer func() {
 		w.Reset(nil)
 		writers.Put(w)
 	}()
 	for {
 		s.mu.Lock()
+		c.resume()
 		if s.c != c || len(s.queue) == 0 {
 			c.writing = false
 			s.queue = shrink(s.queue)
@@ -554,12 +678,15 @@ func (c *conn) flush() {
 		s.queue = nil
 		for i := range batch {
 			o := &batch[i]
-			if o.kind == typePublish && o.qos == 1 {
+			switch {
+			case o.kind != typePublish:
+			case o.qos == 1:
 				o.pid = s.sent(unacked{pid: o.pid, msg: o.msg, retain: o.retain})
+			default:
+				s.hold(-size(o.msg)) // being written, and then gone
 			}
 		}
 		s.mu.Unlock()
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.b.opts.WriteTimeout))
 		var err error
 		sent := 0
 		for i := range batch {
@@ -587,15 +714,39 @@ func (c *conn) flush() {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				err = fmt.Errorf("%w (%v): %w", ErrSlowClient, c.b.opts.WriteTimeout, err)
+				c.b.slow.Add(1)
+				err = fmt.Errorf("%w: it took no byte for %v: %w", ErrSlowClient, c.b.opts.WriteTimeout, err)
 			}
 			c.shut(err)
 			s.mu.Lock()
 			c.writing = false
+			c.resume()
 			s.mu.Unlock()
 			return
 		}
 	}
+}
+
+// writeChunk is the most written to a socket in one call: a client is
+// given WriteTimeout for each.
+const writeChunk = 32 << 10
+
+// progress is a connection's socket as its writer sees it: each chunk
+// has WriteTimeout to be taken, so a client is judged by whether it
+// reads, however much waits for it.
+type progress struct{ c *conn }
+
+func (p progress) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		_ = p.c.nc.SetWriteDeadline(time.Now().Add(p.c.b.opts.WriteTimeout))
+		m, err := p.c.nc.Write(b[n:min(len(b), n+writeChunk)])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // shrink keeps an empty queue's array unless it is large.
@@ -752,7 +903,6 @@ func (c *conn) replay(w *bufio.Writer, list []byte) (sent int, err error) {
 	for len(f.b) > 0 && f.err == nil {
 		filter := string(f.bytes("filter"))
 		granted := f.byte("QoS")
-		_ = c.nc.SetWriteDeadline(time.Now().Add(b.opts.WriteTimeout))
 		for _, m := range b.retainedUnder(filter) {
 			q := min(m.QoS, granted)
 			var pid uint16
@@ -765,6 +915,10 @@ func (c *conn) replay(w *bufio.Writer, list []byte) (sent int, err error) {
 				if len(s.queue)+len(s.inflight) >= b.opts.QueueLen {
 					s.mu.Unlock()
 					b.dropped.Add(1)
+					continue
+				}
+				if !s.room(size(m)) {
+					s.mu.Unlock()
 					continue
 				}
 				pid = s.sent(unacked{msg: m, retain: true})
@@ -824,7 +978,7 @@ var errBye = errors.New("broker: client said DISCONNECT")
 
 // feed takes bytes read from the connection by the epoll reader and
 // handles each complete packet; the rest waits in c.in for more.
-func (c *conn) feed(data []byte) error {
+func (c *conn) feed(data []byte) (paused bool, err error) {
 	if len(c.in) > 0 {
 		c.in = append(c.in, data...)
 		data = c.in
@@ -834,12 +988,12 @@ func (c *conn) feed(data []byte) error {
 	for len(data) > 0 && !c.ended.Load() {
 		if !c.connected {
 			if err := notConnect(data[0]); err != nil {
-				return err
+				return false, err
 			}
 		}
 		n, hl, err := header(data, limit)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if hl == 0 || len(data) < hl+n {
 			break
@@ -849,7 +1003,11 @@ func (c *conn) feed(data []byte) error {
 		copy(body, data[hl:hl+n])
 		data = data[hl+n:]
 		if err := c.take(h, body); err != nil {
-			return err
+			return false, err
+		}
+		if c.backlogged() {
+			paused = true
+			break
 		}
 	}
 	switch {
@@ -866,7 +1024,7 @@ func (c *conn) feed(data []byte) error {
 		}
 		c.in = append(make([]byte, 0, need), data...)
 	}
-	return nil
+	return paused, nil
 }
 
 // take handles one complete packet read by the epoll reader and moves
