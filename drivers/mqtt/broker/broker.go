@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"container/list"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -61,8 +62,16 @@ type Client struct {
 
 // Options configure a Broker. Zero values take the defaults above.
 type Options struct {
-	// Listen is the TCP address to accept clients on.
+	// Listen is the TCP address to accept clients on without TLS. It
+	// may be empty if TLSListen is set: the broker then speaks TLS only.
 	Listen string
+	// TLSListen is the TCP address to accept clients on with TLS (1.2 or
+	// later), with the certificate chain and key of the PEM files
+	// TLSCert and TLSKey; empty means no TLS listener. ReloadTLS reads
+	// the files again. A TLS connection is read by a goroutine of its
+	// own whatever GoroutinePerConn says (its records are decrypted by
+	// crypto/tls), so it costs some 40 KiB more than a plain one.
+	TLSListen, TLSCert, TLSKey string
 	// Authenticate admits a client; nil admits everyone.
 	Authenticate func(c Client, password []byte) bool
 	// CanPublish says whether a client may publish (or leave a will) on
@@ -165,9 +174,11 @@ type Stats struct {
 // the package documentation); writing is done by a short-lived goroutine
 // while a connection has a backlog.
 type Broker struct {
-	opts Options
-	log  *slog.Logger
-	ln   net.Listener
+	opts  Options
+	log   *slog.Logger
+	ln    net.Listener // nil: TLS only
+	tlsLn net.Listener // nil: no TLS
+	certs *certs
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -247,40 +258,91 @@ func New(opts Options) (*Broker, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	ln, err := net.Listen("tcp", opts.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("broker: listen on %s: %w", opts.Listen, err)
-	}
 	b := &Broker{
 		opts:     opts,
 		log:      opts.Logger,
-		ln:       ln,
 		sessions: map[string]*session{},
 		all:      map[*conn]struct{}{},
 		retained: map[string]*Message{},
 		done:     make(chan struct{}),
 	}
-	if !opts.GoroutinePerConn {
-		if b.poll, err = newPoller(b); err != nil {
-			ln.Close()
-			return nil, err
-		}
+	if err := b.listen(); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
 
-// Addr is the bound listen address.
-func (b *Broker) Addr() string { return b.ln.Addr().String() }
+// listen binds the listeners and makes the epoll reader.
+func (b *Broker) listen() (err error) {
+	opts := b.opts
+	defer func() {
+		if err != nil {
+			b.closeListeners()
+		}
+	}()
+	if opts.TLSListen != "" {
+		if b.tlsLn, b.certs, err = listenTLS(opts); err != nil {
+			return err
+		}
+	}
+	if opts.Listen != "" || opts.TLSListen == "" {
+		if b.ln, err = net.Listen("tcp", opts.Listen); err != nil {
+			return fmt.Errorf("broker: listen on %s: %w", opts.Listen, err)
+		}
+	}
+	if !opts.GoroutinePerConn {
+		b.poll, err = newPoller(b)
+	}
+	return err
+}
 
-// Serve accepts clients until Close; it returns nil after Close.
+// closeListeners closes the listeners; the first error is returned.
+func (b *Broker) closeListeners() error {
+	var errs []error
+	for _, ln := range []net.Listener{b.ln, b.tlsLn} {
+		if ln != nil {
+			errs = append(errs, ln.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Addr is the bound address of the listener without TLS, or "" if the
+// broker speaks TLS only.
+func (b *Broker) Addr() string {
+	if b.ln == nil {
+		return ""
+	}
+	return b.ln.Addr().String()
+}
+
+// Serve accepts clients until Close; it returns nil after Close, or why
+// a listener stopped accepting.
 func (b *Broker) Serve() error {
 	go b.expire()
 	if b.poll != nil {
 		b.poll.start()
 	}
+	errs := make(chan error, 2)
+	n := 0
+	for _, ln := range []net.Listener{b.ln, b.tlsLn} {
+		if ln != nil {
+			n++
+			go func() { errs <- b.accept(ln) }()
+		}
+	}
+	var all []error
+	for range n {
+		all = append(all, <-errs)
+	}
+	return errors.Join(all...)
+}
+
+// accept takes the clients of one listener until Close.
+func (b *Broker) accept(ln net.Listener) error {
 	var delay time.Duration
 	for {
-		conn, err := b.ln.Accept()
+		conn, err := ln.Accept()
 		if err != nil {
 			select {
 			case <-b.done:
@@ -328,7 +390,7 @@ func (b *Broker) admit(nc net.Conn) bool {
 	c := b.newConn(nc)
 	b.all[c] = struct{}{}
 	c.pending = b.pending.PushBack(c)
-	if b.poll == nil {
+	if _, tls := nc.(*tls.Conn); b.poll == nil || tls {
 		b.mu.Unlock()
 		go b.serveConn(c)
 	} else {
@@ -374,7 +436,7 @@ func (b *Broker) Close() error {
 		live = append(live, c)
 	}
 	b.mu.Unlock()
-	err := b.ln.Close()
+	err := b.closeListeners()
 	if b.poll != nil {
 		// The reader stops first, so that no connection is ended here
 		// while the reader is in the middle of one of its packets.

@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"container/list"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -290,10 +291,16 @@ func (c *conn) shut(why error) {
 	c.closeSocket(why)
 }
 
-// closeSocket closes the socket once, remembering the first reason.
+// closeSocket closes the socket once, remembering the first reason. A
+// TLS connection's socket is closed under it: a close_notify alert could
+// wait seconds for a client that does not read, and MQTT has DISCONNECT.
 func (c *conn) closeSocket(why error) {
 	c.once.Do(func() {
 		c.why = why
+		if tc, ok := c.nc.(*tls.Conn); ok {
+			_ = tc.NetConn().Close()
+			return
+		}
 		_ = c.nc.Close()
 	})
 }
@@ -330,12 +337,13 @@ func (c *conn) finish(normal bool, err error) {
 		return
 	}
 	b.refused.Add(1)
+	const msg = "client connection ended with an error"
 	if c.s == nil {
 		// Not admitted: anyone on the network can do it, many times.
-		b.logUnadmitted.warn(b.log, "connection refused or ended before it was admitted", append(attrs, "error", err)...)
+		b.logUnadmitted.warn(b.log, msg, append(attrs, "error", err)...)
 		return
 	}
-	b.log.Warn("client connection ended with an error", append(attrs, "error", err)...)
+	b.log.Warn(msg, append(attrs, "error", err)...)
 }
 
 // run reads the connection until it ends; normal is true when the client
