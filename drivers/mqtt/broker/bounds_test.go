@@ -174,3 +174,25 @@ func warnings(logs *syncBuffer, what string) int {
 	}
 	return n
 }
+
+// A connection not admitted yet may send a CONNECT of MaxConnect bytes
+// at most: one announcing more is closed before its bytes are read, and
+// a device's CONNECT gets through.
+func TestBroker_MaxConnect_RefusesALargerConnect(t *testing.T) {
+	b, logs := start(t, func(o *Options) { o.MaxConnect = 1 << 10 })
+	r := dial(t, b)
+	r.send(connectSpec{id: strings.Repeat("x", 2<<10), clean: true}.packet())
+	r.closed()
+	eventually(t, "a log line saying why", func() bool { return strings.Contains(logs.String(), "packet too large: CONNECT") }, logs)
+	ok := dial(t, b)
+	if _, code := ok.connect(connectSpec{id: strings.Repeat("y", 900), clean: true}); code != 0 {
+		t.Errorf("CONNECT under the bound: code %d", code)
+	}
+	// After CONNECT, MaxPacket is the bound.
+	ok.send(subscribePacket(1, 0, "big/#"))
+	ok.next()
+	ok.send(publishPacket("big/1", strings.Repeat("z", 4<<10), 0, false, 0))
+	if p := ok.readPublish(); len(p.msg.Payload) != 4<<10 {
+		t.Errorf("got %d bytes", len(p.msg.Payload))
+	}
+}

@@ -24,6 +24,7 @@ const (
 	DefaultMaxClients       = 10_000
 	DefaultMaxConnections   = 5000
 	DefaultMaxPending       = 1024
+	DefaultMaxConnect       = 16 << 10
 	DefaultMaxQueueBytes    = 4 << 20
 	DefaultMaxQueuedBytes   = 64 << 20
 	DefaultMaxRetained      = 100_000
@@ -87,6 +88,10 @@ type Options struct {
 	// MaxPacket is the largest packet accepted, in bytes; a client that
 	// sends a larger one is disconnected.
 	MaxPacket int
+	// MaxConnect is the largest CONNECT accepted (client id, will,
+	// credentials), in bytes, at most MaxPacket: what a connection not
+	// admitted yet can make the broker hold, MaxPending times.
+	MaxConnect int
 	// QueueLen bounds each client's messages waiting to be written or
 	// acknowledged; beyond it messages to that client are dropped and
 	// counted (Stats.Dropped). A client whose replies (acknowledgements)
@@ -215,6 +220,10 @@ func New(opts Options) (*Broker, error) {
 		opts.MaxPacket = DefaultMaxPacket
 	}
 	opts.MaxPacket = min(opts.MaxPacket, maxRemaining)
+	if opts.MaxConnect <= 0 {
+		opts.MaxConnect = DefaultMaxConnect
+	}
+	opts.MaxConnect = min(opts.MaxConnect, opts.MaxPacket)
 	if opts.QueueLen <= 0 {
 		opts.QueueLen = DefaultQueueLen
 	}

@@ -357,7 +357,7 @@ func (c *conn) run() (normal bool, err error) {
 			return false, err
 		}
 	}
-	_, body, err := readPacket(r, b.opts.MaxPacket)
+	_, body, err := readPacket(r, b.opts.MaxConnect)
 	if err != nil {
 		return false, fmt.Errorf("waiting for CONNECT: %w", c.readErr(err, true))
 	}
@@ -992,8 +992,11 @@ func (c *conn) feed(data []byte) (paused bool, err error) {
 		data = c.in
 	}
 	whole := len(data)
-	limit := c.b.opts.MaxPacket
 	for len(data) > 0 && !c.ended.Load() {
+		limit := c.b.opts.MaxPacket
+		if !c.connected {
+			limit = c.b.opts.MaxConnect
+		}
 		if !c.connected {
 			if err := notConnect(data[0]); err != nil {
 				return false, err
@@ -1027,7 +1030,7 @@ func (c *conn) feed(data []byte) (paused bool, err error) {
 		// Room for the rest of the packet, but no more than what arrived:
 		// a length announced and not sent holds little.
 		need := len(data)
-		if n, hl, _ := header(data, limit); hl > 0 {
+		if n, hl, _ := header(data, c.b.opts.MaxPacket); hl > 0 {
 			need = max(need, min(hl+n, 2*len(data)))
 		}
 		c.in = append(make([]byte, 0, need), data...)

@@ -26,7 +26,7 @@ func heapNow() uint64 {
 func TestBroker_AnnouncedLength_HoldsNoMemory(t *testing.T) {
 	const maxPacket = 8 << 20
 	const clients = 16
-	b, _ := start(t, func(o *Options) { o.MaxPacket = maxPacket })
+	b, _ := start(t, func(o *Options) { o.MaxPacket, o.MaxConnect = maxPacket, maxPacket })
 	before := heapNow()
 	var cs []net.Conn
 	for range clients {
