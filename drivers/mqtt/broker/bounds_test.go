@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -195,4 +196,41 @@ func TestBroker_MaxConnect_RefusesALargerConnect(t *testing.T) {
 	if p := ok.readPublish(); len(p.msg.Payload) != 4<<10 {
 		t.Errorf("got %d bytes", len(p.msg.Payload))
 	}
+}
+
+// Connections closed for MaxPending while their CONNECT is being taken
+// leave nothing behind: every one is admitted or closed, and the counts
+// come back to zero.
+func TestBroker_MaxPending_WhileConnectsArrive(t *testing.T) {
+	b, _ := start(t, func(o *Options) { o.MaxPending = 2 })
+	const n = 40
+	done := make(chan byte, n)
+	for i := range n {
+		go func() {
+			c, err := net.Dial("tcp", b.Addr())
+			if err != nil {
+				done <- 0xff
+				return
+			}
+			defer c.Close()
+			r := &rawClient{t: t, c: c, r: bufio.NewReader(c)}
+			if _, err := c.Write(connectSpec{id: fmt.Sprint("d", i), clean: true}.packet()); err != nil {
+				done <- 0xfe
+				return
+			}
+			h, _, err := r.tryNext(5 * time.Second)
+			if err != nil {
+				done <- 0xfd // closed for a newer one
+				return
+			}
+			done <- h
+		}()
+	}
+	for range n {
+		if h := <-done; h != 0x20 && h != 0xfd {
+			t.Errorf("a client got %#x", h)
+		}
+	}
+	eventually(t, "every connection gone", func() bool { st := b.Stats(); return st.Connections == 0 && st.Pending == 0 && st.Clients == 0 })
+	pahoClient(t, b, "after", nil)
 }

@@ -417,9 +417,18 @@ func (b *Broker) admit(nc net.Conn) bool {
 		b.pendingClosed.Add(1)
 		b.logPending.warn(b.log, "connection without CONNECT closed to make room for a new one (MaxPending)",
 			"remote", oldest.info.Remote, "max", b.opts.MaxPending)
-		oldest.shut(fmt.Errorf("%w: %d connections had not sent CONNECT (MaxPending)", ErrCrowded, b.opts.MaxPending))
+		if oldest.poll != nil {
+			oldest.poll.evict(oldest) // the reader may be in its CONNECT
+		} else {
+			oldest.shut(errCrowded(b))
+		}
 	}
 	return true
+}
+
+// errCrowded is why a connection is closed for a newer one.
+func errCrowded(b *Broker) error {
+	return fmt.Errorf("%w: %d connections had not sent CONNECT (MaxPending)", ErrCrowded, b.opts.MaxPending)
 }
 
 // retryable reports whether an accept error is one to wait out: out of

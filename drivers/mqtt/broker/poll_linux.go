@@ -34,6 +34,7 @@ type poller struct {
 	mu      sync.Mutex
 	conns   map[int]*conn // by socket
 	kicked  []*conn       // paused connections to read again (kick)
+	evicted []*conn       // connections to end (evict)
 	running bool          // run was started and not stopped
 	stopped bool          // stop was called: run never starts again
 
@@ -245,15 +246,31 @@ func (p *poller) kick(c *conn) {
 	}
 }
 
-// resumeKicked takes the packets the kicked connections had sent before
-// they were paused, and watches their sockets again.
+// evict has the reader end c, closed to make room (MaxPending): c may
+// be in the middle of its CONNECT, which only the reader may touch.
+func (p *poller) evict(c *conn) {
+	p.mu.Lock()
+	p.evicted = append(p.evicted, c)
+	p.mu.Unlock()
+	var one = [8]byte{1}
+	if _, err := unix.Write(p.kickfd, one[:]); err != nil {
+		p.b.log.Error("cannot wake the epoll reader to end a connection", "error", err)
+	}
+}
+
+// resumeKicked ends the evicted connections, takes the packets the
+// kicked ones had sent before they were paused, and watches their
+// sockets again.
 func (p *poller) resumeKicked() {
 	var count [8]byte
 	_, _ = unix.Read(p.kickfd, count[:])
 	p.mu.Lock()
-	kicked := p.kicked
-	p.kicked = nil
+	kicked, evicted := p.kicked, p.evicted
+	p.kicked, p.evicted = nil, nil
 	p.mu.Unlock()
+	for _, c := range evicted {
+		p.terminate(c, false, errCrowded(p.b))
+	}
 	for _, c := range kicked {
 		if c.ended.Load() || !c.disarmed {
 			continue
