@@ -234,3 +234,25 @@ func TestBroker_MaxPending_WhileConnectsArrive(t *testing.T) {
 	eventually(t, "every connection gone", func() bool { st := b.Stats(); return st.Connections == 0 && st.Pending == 0 && st.Clients == 0 })
 	pahoClient(t, b, "after", nil)
 }
+
+// Beyond MaxClients a CONNECT is refused with "server unavailable" and
+// counted; once a client leaves, one gets in again.
+func TestBroker_MaxClients_RefusesOneMore(t *testing.T) {
+	b, logs := start(t, func(o *Options) { o.MaxClients = 2 })
+	first := dial(t, b)
+	first.connect(connectSpec{id: "a", clean: true})
+	dial(t, b).connect(connectSpec{id: "b", clean: true})
+	extra := dial(t, b)
+	if _, code := extra.connect(connectSpec{id: "c", clean: true}); code != 3 {
+		t.Errorf("CONNACK %d beyond MaxClients, want 3", code)
+	}
+	extra.closed()
+	eventually(t, "the refusal counted and logged", func() bool {
+		return b.Stats().Refused == 1 && strings.Contains(logs.String(), "clients connected, the maximum")
+	}, logs)
+	first.send([]byte{0xe0, 0})
+	eventually(t, "a client gone", func() bool { return b.Stats().Clients == 1 })
+	if _, code := dial(t, b).connect(connectSpec{id: "c", clean: true}); code != 0 {
+		t.Errorf("CONNACK %d after a client left", code)
+	}
+}

@@ -163,13 +163,13 @@ type Stats struct {
 
 	Connections int // open connections, logged in or not
 	Pending     int // of them, the ones not admitted by a CONNECT yet
-	QueuedBytes int // topics and payloads in every client's queue
+	QueuedBytes int // topics and payloads queued or unacknowledged, all clients
 
 	DroppedBytes       uint64 // messages not queued: MaxQueueBytes of their client
 	DroppedMemory      uint64 // messages not queued: MaxQueuedBytes
 	ConnectionsRefused uint64 // connections closed on accepting: MaxConnections
 	PendingClosed      uint64 // connections closed before CONNECT: MaxPending
-	SlowClients        uint64 // clients ended for taking nothing for WriteTimeout
+	SlowClients        uint64 // clients ended for taking no byte for WriteTimeout
 }
 
 // Broker is an MQTT 3.1.1 broker (3.1 clients are accepted too) with

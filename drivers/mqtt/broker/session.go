@@ -100,9 +100,10 @@ func (s *session) discard() {
 // ended, as with the epoll reader a write error can end a connection
 // while the reader still handles the packets it read.
 //
-// Replies are not bounded by QueueLen, but a client that keeps sending
-// and reads nothing would pile them up until WriteTimeout: past twice
-// QueueLen it is ended as too slow.
+// Replies are not bounded by QueueLen: the reader stops reading a client
+// once QueueLen packets wait for it (conn.backlogged), so a packet or two
+// more is the most they pass it by. Twice QueueLen would be a reader that
+// goes on regardless; the client is ended as too slow then.
 func (s *session) enqueue(o out, to *conn) {
 	s.mu.Lock()
 	if to != nil && s.c != to {
@@ -112,6 +113,7 @@ func (s *session) enqueue(o out, to *conn) {
 	if to != nil && len(s.queue) >= 2*s.b.opts.QueueLen {
 		n := len(s.queue)
 		s.mu.Unlock()
+		s.b.slow.Add(1)
 		to.shut(fmt.Errorf("%w: it reads nothing while %d packets wait for it", ErrSlowClient, n))
 		return
 	}
