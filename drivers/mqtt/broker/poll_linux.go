@@ -222,15 +222,20 @@ func (p *poller) close() {
 	_ = unix.Close(p.kickfd)
 }
 
-// watch sets the events epoll reports of c's socket: none while c is
-// paused (see conn.backlogged), so that its bytes wait in the kernel and
-// the client's sending is held up by TCP.
-func (p *poller) watch(c *conn, events uint32) {
+// watch puts c's socket back in the epoll set, or takes it out while c
+// is paused (see conn.backlogged), so that its bytes wait in the kernel
+// and TCP holds the client's sending up. Out of the set, not just
+// without events: epoll would report a hang-up regardless.
+func (p *poller) watch(c *conn, on bool) {
 	_ = c.raw.Control(func(fd uintptr) {
-		ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
+		if on {
+			ev := unix.EpollEvent{Events: watched, Fd: int32(fd)}
+			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+		} else {
+			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+		}
 	})
-	c.disarmed = events == 0
+	c.disarmed = !on
 }
 
 // kick has the reader read c again: its writer took its backlog. It is
@@ -282,7 +287,7 @@ func (p *poller) resumeKicked() {
 		if paused {
 			continue // paused again since: a later kick comes
 		}
-		p.watch(c, watched)
+		p.watch(c, true)
 		if c.keepAlive > 0 {
 			c.deadline = time.Now().Add(c.keepAlive * 3 / 2)
 		}
@@ -334,7 +339,7 @@ func (p *poller) handle(c *conn, data []byte) {
 	case err != nil:
 		p.terminate(c, false, err)
 	case paused:
-		p.watch(c, 0)
+		p.watch(c, false)
 	}
 }
 
