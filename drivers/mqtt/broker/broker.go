@@ -94,8 +94,8 @@ type Options struct {
 	MaxConnect int
 	// QueueLen bounds each client's messages waiting to be written or
 	// acknowledged; beyond it messages to that client are dropped and
-	// counted (Stats.Dropped). A client whose replies (acknowledgements)
-	// reach it is read no more until its writer takes them.
+	// counted (Stats.Dropped). Once QueueLen packets wait to be written
+	// to a client, it is read no more until its writer takes them.
 	QueueLen int
 	// MaxQueueBytes bounds the bytes (topics and payloads) of each
 	// client's messages waiting to be written or acknowledged; beyond it
@@ -364,7 +364,10 @@ func (b *Broker) accept(ln net.Listener) error {
 				time.Sleep(delay)
 				continue
 			}
-			return fmt.Errorf("broker: accept: %w", err)
+			err = fmt.Errorf("broker: accept on %s: %w", ln.Addr(), err)
+			// Serve returns it once every listener stopped.
+			b.log.Error("listener stopped accepting clients", "error", err)
+			return err
 		}
 		delay = 0
 		if !b.admit(conn) {
