@@ -387,10 +387,10 @@ func (b *Broker) admit(nc net.Conn) bool {
 	}
 	if len(b.all) >= b.opts.MaxConnections {
 		b.mu.Unlock()
-		nc.Close()
 		b.connsRefused.Add(1)
 		b.logFull.warn(b.log, "connection closed on accepting: the broker has its maximum of connections open (MaxConnections)",
 			"remote", nc.RemoteAddr().String(), "max", b.opts.MaxConnections)
+		nc.Close()
 		return true
 	}
 	var oldest *conn
@@ -541,7 +541,7 @@ func (b *Broker) route(m *Message) {
 			t.l.fn(m.Topic, m.Payload)
 			continue
 		}
-		t.s.enqueue(out{kind: typePublish, msg: m, qos: q}, nil)
+		t.s.deliver(out{kind: typePublish, msg: m, qos: q})
 	}
 }
 
