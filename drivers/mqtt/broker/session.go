@@ -45,7 +45,10 @@ type session struct {
 	qos2    map[uint16]struct{}
 	nextPID uint16
 	left    time.Time
-	bytes   int // topics and payloads of the messages in queue and inflight
+	// bytes counts the topics and payloads of the messages in queue and
+	// inflight, and of the QoS 0 ones a writer is writing.
+	bytes int
+	ended bool // discarded: bytes is no longer counted
 }
 
 // size is what MaxQueueBytes and MaxQueuedBytes count of a message.
@@ -91,6 +94,15 @@ func (s *session) discard() {
 	s.queue, s.qos2 = nil, nil
 	s.clearInflight()
 	s.hold(-s.bytes)
+	s.ended = true
+}
+
+// written lets go of n bytes of QoS 0 messages a writer has written (or
+// failed to), unless s ended meanwhile. s.mu is held.
+func (s *session) written(n int) {
+	if !s.ended {
+		s.hold(-n)
+	}
 }
 
 // deliver queues a message for the client and starts a writer if none
