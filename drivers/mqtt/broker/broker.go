@@ -71,7 +71,7 @@ type Options struct {
 	// TLSCert and TLSKey; empty means no TLS listener. ReloadTLS reads
 	// the files again. A TLS connection is read by a goroutine of its
 	// own whatever GoroutinePerConn says (its records are decrypted by
-	// crypto/tls), so it costs some 40 KiB more than a plain one.
+	// crypto/tls), so it costs some 10 to 15 KiB more than a plain one.
 	TLSListen, TLSCert, TLSKey string
 	// Authenticate admits a client; nil admits everyone.
 	Authenticate func(c Client, password []byte) bool
