@@ -17,7 +17,8 @@ func (c *conn) backlogged() bool {
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.c != c || len(s.queue) < s.b.opts.QueueLen {
+	// Without a writer (it failed: c is ending) nothing would resume c.
+	if s.c != c || !c.writing || len(s.queue) < s.b.opts.QueueLen {
 		return false
 	}
 	c.paused = true
