@@ -214,59 +214,41 @@ type Broker struct {
 	done chan struct{}
 }
 
-// New binds the listener; Serve accepts clients.
-func New(opts Options) (*Broker, error) {
-	if opts.MaxPacket <= 0 {
-		opts.MaxPacket = DefaultMaxPacket
-	}
+// fill gives the options left zero their defaults.
+func (opts *Options) fill() {
+	orDefault(&opts.MaxPacket, DefaultMaxPacket)
 	opts.MaxPacket = min(opts.MaxPacket, maxRemaining)
-	if opts.MaxConnect <= 0 {
-		opts.MaxConnect = DefaultMaxConnect
-	}
+	orDefault(&opts.MaxConnect, DefaultMaxConnect)
 	opts.MaxConnect = min(opts.MaxConnect, opts.MaxPacket)
-	if opts.QueueLen <= 0 {
-		opts.QueueLen = DefaultQueueLen
-	}
-	if opts.MaxQueueBytes <= 0 {
-		opts.MaxQueueBytes = max(DefaultMaxQueueBytes, 2*opts.MaxPacket)
-	}
-	if opts.MaxQueuedBytes <= 0 {
-		opts.MaxQueuedBytes = DefaultMaxQueuedBytes
-	}
+	orDefault(&opts.QueueLen, DefaultQueueLen)
+	orDefault(&opts.MaxQueueBytes, max(DefaultMaxQueueBytes, 2*opts.MaxPacket))
+	orDefault(&opts.MaxQueuedBytes, DefaultMaxQueuedBytes)
 	opts.MaxQueuedBytes = max(opts.MaxQueuedBytes, opts.MaxQueueBytes)
-	if opts.MaxConnections <= 0 {
-		opts.MaxConnections = DefaultMaxConnections
-	}
-	if opts.MaxPending <= 0 {
-		opts.MaxPending = DefaultMaxPending
-	}
-	if opts.MaxClients <= 0 {
-		opts.MaxClients = DefaultMaxClients
-	}
-	if opts.MaxSubscriptions <= 0 {
-		opts.MaxSubscriptions = DefaultMaxSubscriptions
-	}
-	if opts.MaxRetained <= 0 {
-		opts.MaxRetained = DefaultMaxRetained
-	}
-	if opts.MaxRetainedBytes <= 0 {
-		opts.MaxRetainedBytes = DefaultMaxRetainedBytes
-	}
-	if opts.MaxAwaySessions <= 0 {
-		opts.MaxAwaySessions = DefaultMaxAwaySessions
-	}
-	if opts.SessionExpiry <= 0 {
-		opts.SessionExpiry = DefaultSessionExpiry
-	}
-	if opts.ConnectTimeout <= 0 {
-		opts.ConnectTimeout = DefaultConnectTimeout
-	}
-	if opts.WriteTimeout <= 0 {
-		opts.WriteTimeout = DefaultWriteTimeout
-	}
+	orDefault(&opts.MaxConnections, DefaultMaxConnections)
+	orDefault(&opts.MaxPending, DefaultMaxPending)
+	orDefault(&opts.MaxClients, DefaultMaxClients)
+	orDefault(&opts.MaxSubscriptions, DefaultMaxSubscriptions)
+	orDefault(&opts.MaxRetained, DefaultMaxRetained)
+	orDefault(&opts.MaxRetainedBytes, DefaultMaxRetainedBytes)
+	orDefault(&opts.MaxAwaySessions, DefaultMaxAwaySessions)
+	orDefault(&opts.SessionExpiry, DefaultSessionExpiry)
+	orDefault(&opts.ConnectTimeout, DefaultConnectTimeout)
+	orDefault(&opts.WriteTimeout, DefaultWriteTimeout)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+}
+
+// orDefault sets *v to d if it is zero or less.
+func orDefault[T int | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
+// New binds the listeners; Serve accepts clients.
+func New(opts Options) (*Broker, error) {
+	opts.fill()
 	b := &Broker{
 		opts:     opts,
 		log:      opts.Logger,

@@ -190,14 +190,7 @@ func TestNew_TLSWithoutAPair_Refused(t *testing.T) {
 // denied (SUBACK 0x80) by CanSubscribe, and gets what mosquitto_pub
 // publishes on the filter it may read.
 func TestBroker_TLS_MosquittoClientsAndADeniedFilter(t *testing.T) {
-	sub, err := exec.LookPath("mosquitto_sub")
-	if err != nil {
-		t.Skip("mosquitto_sub not installed: apt-get install -y mosquitto-clients")
-	}
-	pub, err := exec.LookPath("mosquitto_pub")
-	if err != nil {
-		t.Skip("mosquitto_pub not installed: apt-get install -y mosquitto-clients")
-	}
+	sub, pub := mosquittoClients(t)
 	dir := t.TempDir()
 	writeCert(t, dir, "one")
 	b, _ := start(t, func(o *Options) {
