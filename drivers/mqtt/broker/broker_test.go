@@ -351,8 +351,10 @@ func TestBroker_Authenticate_RefusesWithTheRightCode(t *testing.T) {
 			r.closed()
 		}
 	}
-	if !strings.Contains(logs.String(), "bad user name or password") || strings.Contains(logs.String(), "wrong") {
-		t.Errorf("the log must say why and never show the password:\n%s", logs)
+	// The refused connection's end is logged after its socket is closed.
+	eventually(t, "a log line saying why", func() bool { return strings.Contains(logs.String(), "bad user name or password") }, logs)
+	if strings.Contains(logs.String(), "wrong") {
+		t.Errorf("the log must never show the password:\n%s", logs)
 	}
 	// paho sees the refusal too.
 	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetUsername("dev").SetPassword("nope"))
@@ -577,14 +579,7 @@ func TestBroker_Close_EndsEveryConnectionWithoutWills(t *testing.T) {
 // Mosquitto's command-line clients (another MQTT implementation) work
 // against the broker: retained and live messages at QoS 1, and a login.
 func TestBroker_MosquittoClients_PublishAndSubscribe(t *testing.T) {
-	sub, err := exec.LookPath("mosquitto_sub")
-	if err != nil {
-		t.Skip("mosquitto_sub not installed: apt-get install -y mosquitto-clients")
-	}
-	pub, err := exec.LookPath("mosquitto_pub")
-	if err != nil {
-		t.Skip("mosquitto_pub not installed: apt-get install -y mosquitto-clients")
-	}
+	sub, pub := mosquittoClients(t)
 	b, _ := start(t, func(o *Options) {
 		o.Authenticate = func(c Client, pass []byte) bool { return c.Username == "dev" && string(pass) == "pw" }
 	})
@@ -616,6 +611,20 @@ func TestBroker_MosquittoClients_PublishAndSubscribe(t *testing.T) {
 	if out, err := exec.Command(pub, append(args("-t", "x", "-m", "y"), "-P", "wrong")...).CombinedOutput(); err == nil {
 		t.Errorf("mosquitto_pub with a wrong password succeeded: %s", out)
 	}
+}
+
+// mosquittoClients finds mosquitto_sub and mosquitto_pub, or skips t.
+func mosquittoClients(t *testing.T) (sub, pub string) {
+	t.Helper()
+	var paths [2]string
+	for i, name := range []string{"mosquitto_sub", "mosquitto_pub"} {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			t.Skip(name + " not installed: apt-get install -y mosquitto-clients")
+		}
+		paths[i] = p
+	}
+	return paths[0], paths[1]
 }
 
 // subscribed reports whether some client holds filter.

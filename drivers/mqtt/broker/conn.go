@@ -2,6 +2,8 @@ package broker
 
 import (
 	"bufio"
+	"container/list"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -13,139 +15,6 @@ import (
 	"time"
 )
 
-// out is one packet waiting to be written to a client.
-type out struct {
-	kind        byte
-	pid         uint16
-	msg         *Message // PUBLISH
-	qos         byte
-	retain, dup bool
-	raw         []byte // CONNACK, SUBACK: encoded already; typeSubscribe: see replay
-}
-
-// unacked is a QoS 1 message written to a client and not yet
-// acknowledged.
-type unacked struct {
-	pid    uint16
-	msg    *Message
-	retain bool
-}
-
-// session is a client id's state: its subscriptions, and the messages
-// queued for it or awaiting its PUBACK. A persistent session outlives
-// its connection; a clean one ends with it.
-type session struct {
-	b     *Broker
-	id    string
-	clean bool
-
-	mu       sync.Mutex
-	c        *conn // nil while the client is away
-	subs     map[string]byte
-	queue    []out
-	inflight []unacked
-	inUse    map[uint16]struct{} // the packet ids in inflight
-	nextPID  uint16
-	left     time.Time
-}
-
-// enqueue queues o for the client and starts a writer if none runs.
-// Publishes beyond QueueLen are dropped and counted; while the client is
-// away only QoS 1 publishes to a persistent session are kept. A reply
-// (to not nil) is only for that connection: it is dropped once to has
-// ended, as with the epoll reader a write error can end a connection
-// while the reader still handles the packets it read.
-//
-// Replies are not bounded by QueueLen, but a client that keeps sending
-// and reads nothing would pile them up until WriteTimeout: past twice
-// QueueLen it is ended as too slow.
-func (s *session) enqueue(o out, to *conn) {
-	s.mu.Lock()
-	if to != nil && s.c != to {
-		s.mu.Unlock()
-		return
-	}
-	if to != nil && len(s.queue) >= 2*s.b.opts.QueueLen {
-		n := len(s.queue)
-		s.mu.Unlock()
-		to.shut(fmt.Errorf("%w: it reads nothing while %d packets wait for it", ErrSlowClient, n))
-		return
-	}
-	if o.kind == typePublish {
-		if s.c == nil && (o.qos == 0 || s.clean) {
-			s.mu.Unlock()
-			return
-		}
-		if len(s.queue)+len(s.inflight) >= s.b.opts.QueueLen {
-			s.mu.Unlock()
-			s.b.dropped.Add(1)
-			return
-		}
-	}
-	s.queue = append(s.queue, o)
-	c := s.c
-	start := c != nil && !c.writing
-	if start {
-		c.writing = true
-	}
-	s.mu.Unlock()
-	if start {
-		go c.flush()
-	}
-}
-
-// ack forgets the unacknowledged message pid. Clients acknowledge in
-// order, so the first one is tried before a search.
-func (s *session) ack(pid uint16) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.inUse[pid]; !ok {
-		return
-	}
-	delete(s.inUse, pid)
-	i := 0
-	for i < len(s.inflight) && s.inflight[i].pid != pid {
-		i++
-	}
-	if i == 0 {
-		s.inflight[0] = unacked{}
-		s.inflight = s.inflight[1:]
-	} else {
-		s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
-	}
-	if len(s.inflight) == 0 {
-		s.clearInflight()
-	}
-}
-
-// sent records a QoS 1 message written and awaiting its PUBACK; it takes
-// a new packet id unless u has one (a message sent again). s.mu is held.
-func (s *session) sent(u unacked) uint16 {
-	if u.pid == 0 {
-		u.pid = s.newPID()
-	}
-	if s.inUse == nil {
-		s.inUse = map[uint16]struct{}{}
-	}
-	s.inUse[u.pid] = struct{}{}
-	s.inflight = append(s.inflight, u)
-	return u.pid
-}
-
-// clearInflight forgets every unacknowledged message. s.mu is held.
-func (s *session) clearInflight() { s.inflight, s.inUse = nil, nil }
-
-// newPID is a packet id not in flight. s.mu is held; QueueLen keeps the
-// flight far below 65,535.
-func (s *session) newPID() uint16 {
-	for {
-		s.nextPID++
-		if _, used := s.inUse[s.nextPID]; s.nextPID != 0 && !used {
-			return s.nextPID
-		}
-	}
-}
-
 // conn is one network connection.
 type conn struct {
 	b         *Broker
@@ -155,8 +24,19 @@ type conn struct {
 	will      *Message
 	keepAlive time.Duration
 	writing   bool // a flush goroutine runs; guarded by s.mu
-	qos2      map[uint16]bool
+
+	// Guarded by b.mu: c's place in b.pending until its CONNECT is
+	// taken, and whether it was closed to make room there.
+	pending *list.Element
+	evicted bool
+
+	// Guarded by s.mu: the reader reads no more of c until its writer
+	// took the backlog (see backlogged); with a reading goroutine,
+	// resumed is closed then.
+	paused    bool
+	resumed   chan struct{}
 	denied    bool // a refused publish was logged
+	subDenied bool // a refused filter was logged
 	subsFull  bool // a filter refused for MaxSubscriptions was logged
 
 	once  sync.Once
@@ -172,6 +52,7 @@ type conn struct {
 	in        []byte
 	connected bool
 	deadline  time.Time
+	disarmed  bool // its socket is out of the epoll set's interest (paused)
 }
 
 // shut ends the connection, remembering why: its reader sees the socket
@@ -185,10 +66,16 @@ func (c *conn) shut(why error) {
 	c.closeSocket(why)
 }
 
-// closeSocket closes the socket once, remembering the first reason.
+// closeSocket closes the socket once, remembering the first reason. A
+// TLS connection's socket is closed under it: a close_notify alert could
+// wait seconds for a client that does not read, and MQTT has DISCONNECT.
 func (c *conn) closeSocket(why error) {
 	c.once.Do(func() {
 		c.why = why
+		if tc, ok := c.nc.(*tls.Conn); ok {
+			_ = tc.NetConn().Close()
+			return
+		}
 		_ = c.nc.Close()
 	})
 }
@@ -225,7 +112,13 @@ func (c *conn) finish(normal bool, err error) {
 		return
 	}
 	b.refused.Add(1)
-	b.log.Warn("client connection ended with an error", append(attrs, "error", err)...)
+	const msg = "client connection ended with an error"
+	if c.s == nil {
+		// Not admitted: anyone on the network can do it, many times.
+		b.logUnadmitted.warn(b.log, msg, append(attrs, "error", err)...)
+		return
+	}
+	b.log.Warn(msg, append(attrs, "error", err)...)
 }
 
 // run reads the connection until it ends; normal is true when the client
@@ -239,7 +132,7 @@ func (c *conn) run() (normal bool, err error) {
 			return false, err
 		}
 	}
-	_, body, err := readPacket(r, b.opts.MaxPacket)
+	_, body, err := readPacket(r, b.opts.MaxConnect)
 	if err != nil {
 		return false, fmt.Errorf("waiting for CONNECT: %w", c.readErr(err, true))
 	}
@@ -258,6 +151,9 @@ func (c *conn) run() (normal bool, err error) {
 		}
 		if bye, err := c.packet(h, body); bye || err != nil {
 			return bye, err
+		}
+		if c.backlogged() {
+			<-c.resumed
 		}
 	}
 }
@@ -333,14 +229,14 @@ func (c *conn) packet(h byte, body []byte) (bye bool, err error) {
 		c.s.ack(uint16(body[0])<<8 | uint16(body[1]))
 	case t == typePubrel && h == 0x62 && len(body) == 2:
 		pid := uint16(body[0])<<8 | uint16(body[1])
-		delete(c.qos2, pid)
-		c.s.enqueue(out{kind: typePubcomp, pid: pid}, c)
+		c.s.released(pid)
+		c.s.reply(c, out{kind: typePubcomp, pid: pid})
 	case t == typeSubscribe && h == 0x82:
 		err = c.subscribe(body)
 	case t == typeUnsubscribe && h == 0xa2:
 		err = c.unsubscribe(body)
 	case t == typePingreq && h == 0xc0 && len(body) == 0:
-		c.s.enqueue(out{kind: typePingresp}, c)
+		c.s.reply(c, out{kind: typePingresp})
 	default:
 		err = fmt.Errorf("%w: unexpected %s (%#02x, %d bytes)", ErrProtocol, typeNames[t], h, len(body))
 	}
@@ -382,6 +278,10 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 			b.mu.Unlock()
 			return ErrClosed
 		}
+		if c.evicted {
+			b.mu.Unlock()
+			return fmt.Errorf("%w (MaxPending)", ErrCrowded)
+		}
 		s := b.sessions[c.info.ID]
 		if s != nil {
 			s.mu.Lock()
@@ -403,7 +303,7 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 		}
 		if s != nil && (clean || s.clean) {
 			delete(b.sessions, s.id)
-			b.unsubscribeAll(s)
+			b.forget(s)
 			s = nil
 		}
 		present := s != nil
@@ -412,6 +312,7 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 			b.sessions[s.id] = s
 		}
 		b.clients++
+		b.unpend(c)
 		var ack byte
 		if present && v311 {
 			ack = 1
@@ -437,6 +338,14 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 	}
 }
 
+// unpend takes c off the connections waiting for CONNECT. b.mu is held.
+func (b *Broker) unpend(c *conn) {
+	if c.pending != nil {
+		b.pending.Remove(c.pending)
+		c.pending = nil
+	}
+}
+
 // end publishes the will unless the client said DISCONNECT (or the
 // broker is closing), then detaches c from its session and ends a clean
 // session. The will comes first: while c is its session's connection, a
@@ -448,6 +357,7 @@ func (c *conn) end(normal bool) {
 	b := c.b
 	b.mu.Lock()
 	delete(b.all, c)
+	b.unpend(c)
 	closing := b.closed
 	b.mu.Unlock()
 	s := c.s
@@ -462,8 +372,7 @@ func (c *conn) end(normal bool) {
 	s.c = nil
 	s.left = time.Now()
 	if s.clean {
-		s.queue = nil
-		s.clearInflight()
+		s.discard()
 	} else {
 		// Keep the QoS 1 messages and the retained ones to send for a
 		// subscription; control packets were for c alone.
@@ -472,6 +381,8 @@ func (c *conn) end(normal bool) {
 			if o.kind == typePublish && o.qos == 1 || o.kind == typeSubscribe {
 				o.pid, o.dup = 0, false
 				kept = append(kept, o)
+			} else if o.kind == typePublish {
+				s.hold(-size(o.msg))
 			}
 		}
 		clear(s.queue[len(kept):])
@@ -490,95 +401,8 @@ func (c *conn) end(normal bool) {
 	}
 	b.mu.Unlock()
 	if s.clean {
-		b.unsubscribeAll(s)
+		b.forget(s)
 	}
-}
-
-// flush writes the session's queue while c is its connection and the
-// queue is not empty, then ends.
-func (c *conn) flush() {
-	s := c.s
-	w := writers.Get().(*bufio.Writer)
-	w.Reset(c.nc)
-	defer func() {
-		w.Reset(nil)
-		writers.Put(w)
-	}()
-	for {
-		s.mu.Lock()
-		if s.c != c || len(s.queue) == 0 {
-			c.writing = false
-			s.queue = shrink(s.queue)
-			s.mu.Unlock()
-			return
-		}
-		batch := s.queue
-		s.queue = nil
-		for i := range batch {
-			o := &batch[i]
-			if o.kind == typePublish && o.qos == 1 {
-				o.pid = s.sent(unacked{pid: o.pid, msg: o.msg, retain: o.retain})
-			}
-		}
-		s.mu.Unlock()
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.b.opts.WriteTimeout))
-		var err error
-		sent := 0
-		for i := range batch {
-			o := &batch[i]
-			if o.kind == typeSubscribe {
-				var n int
-				n, err = c.replay(w, o.raw)
-				sent += n
-				if err != nil {
-					break
-				}
-				continue
-			}
-			if _, err = w.Write(appendOut(w.AvailableBuffer(), o)); err != nil {
-				break
-			}
-			if o.kind == typePublish {
-				sent++
-			}
-		}
-		if err == nil {
-			err = w.Flush()
-		}
-		c.b.sent.Add(uint64(sent))
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				err = fmt.Errorf("%w (%v): %w", ErrSlowClient, c.b.opts.WriteTimeout, err)
-			}
-			c.shut(err)
-			s.mu.Lock()
-			c.writing = false
-			s.mu.Unlock()
-			return
-		}
-	}
-}
-
-// shrink keeps an empty queue's array unless it is large.
-func shrink(q []out) []out {
-	if cap(q) > 64 {
-		return nil
-	}
-	return q
-}
-
-// appendOut encodes o.
-func appendOut(b []byte, o *out) []byte {
-	switch o.kind {
-	case typePublish:
-		return appendPublish(b, o.msg, o.qos, o.retain, o.dup, o.pid)
-	case typePuback, typePubrec, typePubcomp, typeUnsuback:
-		return append(b, o.kind<<4, 2, byte(o.pid>>8), byte(o.pid))
-	case typePingresp:
-		return append(b, typePingresp<<4, 0)
-	}
-	return append(b, o.raw...)
 }
 
 // publish takes a client's PUBLISH.
@@ -606,21 +430,16 @@ func (c *conn) publish(h byte, body []byte) error {
 		if allowed {
 			b.route(&m)
 		}
-		c.s.enqueue(out{kind: typePuback, pid: p.pid}, c)
+		c.s.reply(c, out{kind: typePuback, pid: p.pid})
 	case 2:
-		if !c.qos2[p.pid] {
-			if len(c.qos2) >= maxQoS2 {
-				return fmt.Errorf("%w: more than %d QoS 2 messages awaiting PUBREL", ErrProtocol, maxQoS2)
-			}
-			if c.qos2 == nil {
-				c.qos2 = map[uint16]bool{}
-			}
-			c.qos2[p.pid] = true
-			if allowed {
-				b.route(&m)
-			}
+		first, err := c.s.received(p.pid, c)
+		if err != nil {
+			return err
 		}
-		c.s.enqueue(out{kind: typePubrec, pid: p.pid}, c)
+		if first && allowed {
+			b.route(&m)
+		}
+		c.s.reply(c, out{kind: typePubrec, pid: p.pid})
 	}
 	return nil
 }
@@ -642,14 +461,14 @@ func (c *conn) subscribe(body []byte) error {
 	var replay []byte
 	var at map[string]int // where a filter's QoS is in replay
 	for _, r := range reqs {
-		if r.qos == 0x80 {
+		if r.qos == 0x80 || !c.maySubscribe(r.filter) {
 			ack = append(ack, 0x80)
 			continue
 		}
 		q := min(r.qos, 1)
 		s.mu.Lock()
 		if s.c != c {
-			// c ended meanwhile (see enqueue): a clean session is gone,
+			// c ended meanwhile (see reply): a clean session is gone,
 			// and a persistent one does not take what c was not told of.
 			s.mu.Unlock()
 			return nil
@@ -684,51 +503,29 @@ func (c *conn) subscribe(body []byte) error {
 		}
 		replay = append(replay, q)
 	}
-	s.enqueue(out{kind: typeSuback, raw: ack}, c)
+	// At once: a message retained between a SUBACK and the look for
+	// retained messages would reach the client twice.
 	if len(replay) > 0 {
-		s.enqueue(out{kind: typeSubscribe, raw: replay}, c)
+		s.reply(c, out{kind: typeSuback, raw: ack}, out{kind: typeSubscribe, raw: replay})
+	} else {
+		s.reply(c, out{kind: typeSuback, raw: ack})
 	}
 	return nil
 }
 
-// replay writes the retained messages under the filters a SUBSCRIBE was
-// granted (list, see subscribe), flagged retained. It runs on c's writer
-// when the queue reaches it, not on the reader: looking under a wildcard
-// means looking at every retained topic, and a client sending many
-// filters would stall every other one. A QoS 1 message awaits its PUBACK
-// like any other, within QueueLen; at QoS 0 the client takes them as
-// fast as it can.
-func (c *conn) replay(w *bufio.Writer, list []byte) (sent int, err error) {
-	b, s := c.b, c.s
-	f := fields{b: list}
-	for len(f.b) > 0 && f.err == nil {
-		filter := string(f.bytes("filter"))
-		granted := f.byte("QoS")
-		_ = c.nc.SetWriteDeadline(time.Now().Add(b.opts.WriteTimeout))
-		for _, m := range b.retainedUnder(filter) {
-			q := min(m.QoS, granted)
-			var pid uint16
-			if q == 1 {
-				s.mu.Lock()
-				if s.c != c {
-					s.mu.Unlock()
-					return sent, nil
-				}
-				if len(s.queue)+len(s.inflight) >= b.opts.QueueLen {
-					s.mu.Unlock()
-					b.dropped.Add(1)
-					continue
-				}
-				pid = s.sent(unacked{msg: m, retain: true})
-				s.mu.Unlock()
-			}
-			if _, err := w.Write(appendPublish(w.AvailableBuffer(), m, q, true, false, pid)); err != nil {
-				return sent, err
-			}
-			sent++
-		}
+// maySubscribe asks Options.CanSubscribe about filter, logging the
+// first refusal of the connection.
+func (c *conn) maySubscribe(filter string) bool {
+	b := c.b
+	if b.opts.CanSubscribe == nil || b.opts.CanSubscribe(c.info, filter) {
+		return true
 	}
-	return sent, nil
+	if !c.subDenied {
+		c.subDenied = true
+		b.log.Warn("client may not subscribe to this filter; refused (further ones from this connection are not logged)",
+			"client", c.info.ID, "user", c.info.Username, "filter", short(filter))
+	}
+	return false
 }
 
 func (c *conn) unsubscribe(body []byte) error {
@@ -748,7 +545,7 @@ func (c *conn) unsubscribe(body []byte) error {
 			b.subMu.Unlock()
 		}
 	}
-	s.enqueue(out{kind: typeUnsuback, pid: pid}, c)
+	s.reply(c, out{kind: typeUnsuback, pid: pid})
 	return nil
 }
 
@@ -776,22 +573,25 @@ var errBye = errors.New("broker: client said DISCONNECT")
 
 // feed takes bytes read from the connection by the epoll reader and
 // handles each complete packet; the rest waits in c.in for more.
-func (c *conn) feed(data []byte) error {
+func (c *conn) feed(data []byte) (paused bool, err error) {
 	if len(c.in) > 0 {
 		c.in = append(c.in, data...)
 		data = c.in
 	}
 	whole := len(data)
-	limit := c.b.opts.MaxPacket
 	for len(data) > 0 && !c.ended.Load() {
+		limit := c.b.opts.MaxPacket
+		if !c.connected {
+			limit = c.b.opts.MaxConnect
+		}
 		if !c.connected {
 			if err := notConnect(data[0]); err != nil {
-				return err
+				return false, err
 			}
 		}
 		n, hl, err := header(data, limit)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if hl == 0 || len(data) < hl+n {
 			break
@@ -801,7 +601,11 @@ func (c *conn) feed(data []byte) error {
 		copy(body, data[hl:hl+n])
 		data = data[hl+n:]
 		if err := c.take(h, body); err != nil {
-			return err
+			return false, err
+		}
+		if c.backlogged() {
+			paused = true
+			break
 		}
 	}
 	switch {
@@ -813,12 +617,12 @@ func (c *conn) feed(data []byte) error {
 		// Room for the rest of the packet, but no more than what arrived:
 		// a length announced and not sent holds little.
 		need := len(data)
-		if n, hl, _ := header(data, limit); hl > 0 {
+		if n, hl, _ := header(data, c.b.opts.MaxPacket); hl > 0 {
 			need = max(need, min(hl+n, 2*len(data)))
 		}
 		c.in = append(make([]byte, 0, need), data...)
 	}
-	return nil
+	return paused, nil
 }
 
 // take handles one complete packet read by the epoll reader and moves

@@ -16,6 +16,10 @@ func (*poller) terminate(*conn, bool, error) {}
 
 func (*poller) start() {}
 
+func (*poller) kick(*conn) {}
+
+func (*poller) evict(*conn) {}
+
 func (*poller) stop() {}
 
 func (*poller) close() {}
