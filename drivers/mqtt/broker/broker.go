@@ -157,6 +157,7 @@ type Stats struct {
 	Retained      int    // retained topics
 	RetainedBytes int    // their topics' and payloads' bytes
 	Received      uint64 // PUBLISH packets from clients
+	BytesIn       uint64 // bytes read from clients' sockets and handled
 	Sent          uint64 // PUBLISH packets written to clients
 	Dropped       uint64 // messages not queued because a client's queue was full
 	Refused       uint64 // connections refused or ended by a protocol error
@@ -204,6 +205,7 @@ type Broker struct {
 	retFull  bool // a bound on retained was reached and logged
 
 	received, sent, dropped, refused atomic.Uint64
+	bytesIn                          atomic.Uint64
 	droppedBytes, droppedMemory      atomic.Uint64
 	connsRefused, pendingClosed      atomic.Uint64
 	slow                             atomic.Uint64
@@ -464,6 +466,7 @@ func (b *Broker) Stats() Stats {
 	st.Retained, st.RetainedBytes = len(b.retained), b.retBytes
 	b.retMu.RUnlock()
 	st.Received, st.Sent, st.Dropped, st.Refused = b.received.Load(), b.sent.Load(), b.dropped.Load(), b.refused.Load()
+	st.BytesIn = b.bytesIn.Load()
 	st.QueuedBytes = int(b.queued.Load())
 	st.DroppedBytes, st.DroppedMemory = b.droppedBytes.Load(), b.droppedMemory.Load()
 	st.ConnectionsRefused, st.PendingClosed, st.SlowClients = b.connsRefused.Load(), b.pendingClosed.Load(), b.slow.Load()

@@ -121,11 +121,25 @@ func (c *conn) finish(normal bool, err error) {
 	b.log.Warn(msg, append(attrs, "error", err)...)
 }
 
+// countingReader counts the bytes read from a client's socket
+// (Stats.BytesIn). A packet's memory is taken before its bytes are read
+// into it, so the count never runs ahead of what they cost.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Uint64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(uint64(n))
+	return n, err
+}
+
 // run reads the connection until it ends; normal is true when the client
 // said DISCONNECT.
 func (c *conn) run() (normal bool, err error) {
 	b := c.b
-	r := bufio.NewReaderSize(c.nc, readBuffer)
+	r := bufio.NewReaderSize(countingReader{c.nc, &b.bytesIn}, readBuffer)
 	_ = c.nc.SetReadDeadline(time.Now().Add(b.opts.ConnectTimeout))
 	if first, err := r.Peek(1); err == nil {
 		if err := notConnect(first[0]); err != nil {

@@ -28,20 +28,19 @@ func TestBroker_AnnouncedLength_HoldsNoMemory(t *testing.T) {
 	const clients = 16
 	b, _ := start(t, func(o *Options) { o.MaxPacket, o.MaxConnect = maxPacket, maxPacket })
 	before := heapNow()
+	in0 := b.Stats().BytesIn
 	var cs []net.Conn
+	sent := 0
 	for range clients {
 		r := dial(t, b)
 		// CONNECT announcing maxPacket-1 bytes, and the first few of them.
 		hdr := appendLength([]byte{0x10}, maxPacket-1)
-		r.send(append(hdr, 0, 4, 'M', 'Q', 'T', 'T', 4))
+		pkt := append(hdr, 0, 4, 'M', 'Q', 'T', 'T', 4)
+		r.send(pkt)
+		sent += len(pkt)
 		cs = append(cs, r.c)
 	}
-	eventually(t, "the connections accepted", func() bool {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		return len(b.all) == clients
-	})
-	time.Sleep(200 * time.Millisecond) // for the broker to read what was sent
+	eventually(t, "the broker to read what was sent", func() bool { return b.Stats().BytesIn-in0 >= uint64(sent) })
 	grew := int64(heapNow()) - int64(before)
 	if grew > clients*maxPacket/8 {
 		t.Errorf("%d clients that sent 12 bytes each made the heap grow by %d MiB", clients, grew>>20)
@@ -125,8 +124,12 @@ func TestBroker_RetainedReplay_DoesNotHoldUpOtherClients(t *testing.T) {
 		fs[i] = "+/nomatch"
 	}
 	fs = append(fs, "+/match")
-	heavy.send(subscribePacket(1, 1, fs...))
-	time.Sleep(10 * time.Millisecond) // for the reader to be on it
+	in0 := b.Stats().BytesIn
+	sub := subscribePacket(1, 1, fs...)
+	heavy.send(sub)
+	// Once the broker has read the whole SUBSCRIBE, its reader is on it
+	// (or done): the PINGREQ must not wait behind it.
+	eventually(t, "the SUBSCRIBE read", func() bool { return b.Stats().BytesIn-in0 >= uint64(len(sub)) })
 	began := time.Now()
 	other.send([]byte{0xc0, 0})
 	if h, _ := other.next(); h != 0xd0 {

@@ -323,6 +323,7 @@ func (p *poller) read(fd int) {
 		return
 	}
 	p.handle(c, p.buf[:n])
+	c.b.bytesIn.Add(uint64(n))
 }
 
 // handle feeds c what was read of it, and ends or pauses it as told.
