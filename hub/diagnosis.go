@@ -39,6 +39,13 @@ const (
 	// CauseRefused: the device answered a command with an error.
 	// Params: error (what the device said).
 	CauseRefused CauseCode = "refused"
+
+	// The status page words two more, which it derives rather than the
+	// hub: CauseNeverSeen, a device not heard from since the daemon
+	// started; CauseNoAnswer, an MQTT device still silent after its
+	// broker came back (its fault says broker_down, the broker is up).
+	CauseNeverSeen CauseCode = "never_seen"
+	CauseNoAnswer  CauseCode = "no_answer"
 )
 
 // Severity of a Fault.

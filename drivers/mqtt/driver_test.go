@@ -80,7 +80,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 		Devices:          devs,
 		Apply:            h.Apply,
 		ReconnectMax:     o.reconnect,
-		Events:           h.Log,
+		Events:           h.LogEvent,
 		RefreshInterval:  o.refresh,
 		Logger:           o.logger,
 	}
@@ -278,8 +278,15 @@ func TestDriver_DeviceWill_MarksOfflineThenBack(t *testing.T) {
 				continue
 			}
 			if !c.Snapshot.Online {
+				// The broker delivered the device's will: that is the cause.
+				if f := c.Snapshot.Fault; f == nil || f.Code != hub.CauseWill || f.Severity != hub.SeverityError {
+					t.Fatalf("%s went offline with diagnosis %+v, want the will", c.Device, f)
+				}
 				wentOff[c.Device] = true
 			} else if wentOff[c.Device] {
+				if c.Snapshot.Fault != nil {
+					t.Fatalf("%s is back but keeps %+v", c.Device, c.Snapshot.Fault)
+				}
 				cameBack[c.Device] = true
 			}
 		case <-deadline:

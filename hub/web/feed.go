@@ -135,6 +135,9 @@ func (f *feed) run() {
 	armed := false
 	refresh := time.NewTicker(s.opts.RefreshEvery)
 	defer refresh.Stop()
+	heartbeat := time.NewTicker(heartbeatEvery)
+	defer heartbeat.Stop()
+	seen := map[string]time.Time{}
 
 	for {
 		select {
@@ -178,9 +181,15 @@ func (f *feed) run() {
 		case <-refresh.C:
 			if f.count() > 0 {
 				var st Status
-				st.Gateway = s.gateway()
-				s.sections(&st)
+				l := s.links()
+				st.Gateway = s.gateway(&l)
+				s.sections(&st, &l)
 				f.broadcast(sseMessage(nil, "sections", st))
+			}
+			continue
+		case <-heartbeat.C:
+			if f.count() > 0 {
+				f.broadcast(sseMessage(nil, "tick", s.tick(seen)))
 			}
 			continue
 		}
@@ -201,10 +210,15 @@ func (f *feed) run() {
 		} else {
 			var buf []byte
 			site := s.h.Site()
+			l := s.links()
 			for id := range dirty {
-				if v, ok := s.deviceView(id, site); ok {
+				if v, ok := s.deviceView(id, site, &l); ok {
 					buf = sseMessage(buf, "device", v)
 				}
+			}
+			if len(dirty) > 0 {
+				// A device's change may change the verdict in the header.
+				buf = sseMessage(buf, "gateway", s.gateway(&l))
 			}
 			for _, ev := range events {
 				buf = sseMessage(buf, "event", ev)
