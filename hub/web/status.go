@@ -68,13 +68,13 @@ type DeviceView struct {
 	// nil: nothing wrong.
 	Fault *hub.Fault `json:"fault,omitempty"`
 	// Link is link quality as the device or its bus reported it.
-	Link *hub.Link `json:"link,omitempty"`
-	Fields    []string  `json:"fields"`
-	TempMinK  int       `json:"temp_min_k,omitempty"`
-	TempMaxK  int       `json:"temp_max_k,omitempty"`
-	State     StateView `json:"state"`
-	Info      hub.Info  `json:"info"`
-	Seq       uint64    `json:"seq"`
+	Link     *hub.Link `json:"link,omitempty"`
+	Fields   []string  `json:"fields"`
+	TempMinK int       `json:"temp_min_k,omitempty"`
+	TempMaxK int       `json:"temp_max_k,omitempty"`
+	State    StateView `json:"state"`
+	Info     hub.Info  `json:"info"`
+	Seq      uint64    `json:"seq"`
 	// FirmwareUpdatable: the page can update this device's firmware.
 	FirmwareUpdatable bool `json:"firmware_updatable,omitempty"`
 	// FirmwareUpdate is the latest update started from the page, running
