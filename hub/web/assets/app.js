@@ -494,7 +494,7 @@ function newCard(d) {
   // On a phone the particulars fold away: the name, the diagnosis, the
   // state and the controls are what a technician walking the floor needs.
   card.more = el('details', { class: 'more' });
-  card.more.open = window.matchMedia('(min-width: 700px)').matches;
+  card.more.open = wide();
   card.root.append(card.info, card.controls, card.result, card.more, card.fw);
   return card;
 }
@@ -582,6 +582,15 @@ function renderTree() {
   $('tree').replaceChildren(site.length ? el('ul', {}, site.map(node)) : el('p', { class: 'notconf', text: t('rooms.none') }));
 }
 
+// wide is true where cards show their particulars unfolded; on a phone
+// they fold under "More" so a card is its name, state and controls.
+function wide() { return window.matchMedia('(min-width: 700px)').matches; }
+function moreEl(...content) {
+  const d = el('details', { class: 'more' }, el('summary', { text: t('card.more') }), ...content);
+  d.open = wide();
+  return d;
+}
+
 function notConfigured(key) { return el('p', { class: 'notconf', text: t(key) }); }
 
 function busCard(b) {
@@ -589,9 +598,9 @@ function busCard(b) {
   return el('div', { class: 'card ' + cls, 'data-bus': b.name },
     el('div', { class: 'card-head' }, el('h3', { class: 'card-title', text: b.name }), el('span', { class: 'pill ' + cls, text: b.open ? t('link.open') : t('link.closed') })),
     el('div', { class: 'card-sub', text: b.port }),
-    facts([[t('link.devices'), b.devices], [t('link.frames'), b.frames_in + ' / ' + b.frames_out], [t('link.crc'), b.crc_errors],
+    moreEl(facts([[t('link.devices'), b.devices], [t('link.frames'), b.frames_in + ' / ' + b.frames_out], [t('link.crc'), b.crc_errors],
       [t('link.timeouts'), b.timeouts], [t('link.reconnects'), b.reconnects], b.open_since && [t('link.open_since'), timeEl(b.open_since)],
-      !b.open && b.last_error && [t('link.last_error'), rawEl(b.last_error)]]));
+      !b.open && b.last_error && [t('link.last_error'), rawEl(b.last_error)]])));
 }
 
 function brokerCard(b) {
@@ -599,8 +608,8 @@ function brokerCard(b) {
   return el('div', { class: 'card ' + cls, 'data-broker': b.broker },
     el('div', { class: 'card-head' }, el('h3', { class: 'card-title', text: b.broker + (b.embedded ? ' ' + t('link.embedded') : '') }),
       el('span', { class: 'pill ' + cls, text: b.connected ? t('link.connected') : t('link.disconnected') })),
-    facts([[t('link.messages'), b.messages_in + ' / ' + b.messages_out], [t('link.bad'), b.bad_messages], [t('link.reconnects'), b.reconnects],
-      b.since && [t('link.since'), timeEl(b.since)], !b.connected && b.last_error && [t('link.last_error'), rawEl(b.last_error)]]));
+    moreEl(facts([[t('link.messages'), b.messages_in + ' / ' + b.messages_out], [t('link.bad'), b.bad_messages], [t('link.reconnects'), b.reconnects],
+      b.since && [t('link.since'), timeEl(b.since)], !b.connected && b.last_error && [t('link.last_error'), rawEl(b.last_error)]])));
 }
 
 function renderLinks() {
@@ -614,8 +623,8 @@ function renderLinks() {
     el('div', { class: 'card ' + (!n.enabled ? '' : n.last_error && (!n.last_success || n.last_error_at > n.last_success) ? 'warn' : 'ok') },
       el('div', { class: 'card-head' }, el('h3', { class: 'card-title', text: t('notif.title') }),
         el('span', { class: 'pill ' + (n.enabled ? 'ok' : 'muted'), text: n.enabled ? t('notif.enabled') : t('notif.disabled') })),
-      facts([[t('notif.sent'), n.sent], [t('notif.failed'), n.failed], [t('notif.pending'), n.pending], [t('notif.last_success'), timeEl(n.last_success)],
-        n.last_error && [t('link.last_error'), rawEl(n.last_error)], n.last_error_at && [t('notif.error_at'), timeEl(n.last_error_at)]])));
+      moreEl(facts([[t('notif.sent'), n.sent], [t('notif.failed'), n.failed], [t('notif.pending'), n.pending], [t('notif.last_success'), timeEl(n.last_success)],
+        n.last_error && [t('link.last_error'), rawEl(n.last_error)], n.last_error_at && [t('notif.error_at'), timeEl(n.last_error_at)]]))));
 }
 
 async function syncNow() {
@@ -650,7 +659,7 @@ function renderAlexa() {
     plan.length ? el('ol', { class: 'plan' }, plan.map(p => el('li', { text: p }))) : null,
     units.length ? el('div', { class: 'cards compact' }, units.map(u => el('div', { class: 'card ' + (u.unit_id ? 'ok' : 'warn') },
       el('h3', { class: 'card-title', text: u.name }),
-      facts([[t('alexa.node'), u.node], [t('alexa.unit'), u.unit_id || t('alexa.unit_none')], [t('alexa.discovery'), u.discovery || '—']])))) : null));
+      moreEl(facts([[t('alexa.node'), u.node], [t('alexa.unit'), u.unit_id || t('alexa.unit_none')], [t('alexa.discovery'), u.discovery || '—']]))))) : null));
 }
 
 function tick() {

@@ -126,6 +126,12 @@ function eventText(e) {
   if (e.code === 'device_offline' && p.cause) p.cause = diagTitle({ code: p.cause, params: e.params }, d);
   if (e.code === 'device_offline' && !p.cause) return t('ev.device_offline_bare', p);
   if (e.code === 'command_failed') p.result = t('cmd.' + (p.result || 'error'));
+  if (e.code === 'control') {
+    const [verb, value] = (p.action || '').split(' ');
+    const key = 'ev.action.' + (verb === 'alexa' ? 'alexa_sync' : verb);
+    p.action = hasText(key) ? t(key, { v: value || '' }) : p.action;
+    p.result = p.result === 'ok' ? t('ev.result.ok') : t('cmd.' + p.result);
+  }
   if (e.code && hasText('ev.' + e.code)) return t('ev.' + e.code, p);
   return e.text;
 }
