@@ -703,7 +703,8 @@ document.addEventListener('DOMContentLoaded', async () => {
     renderDevices();
   });
   for (const id of ['ev-device', 'ev-room', 'ev-level']) $(id).addEventListener('change', renderEvents);
-  window.addEventListener('resize', headerHeight);
+  // The header grows and shrinks (a note, a wrapped line): keep up.
+  new ResizeObserver(headerHeight).observe($('top'));
   setInterval(tick, 1000);
   try { await loadCatalogue(storedLang()); } catch (_) { /* the page still works, in message keys */ }
   headerHeight();
