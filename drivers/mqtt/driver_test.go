@@ -451,3 +451,33 @@ func hubAvailability(t *testing.T, url, topic string) string {
 		return ""
 	}
 }
+
+// TestDriver_PowerCut_WillUntilPowerBack: a device that loses power stays
+// diagnosed by its will until it is powered again.
+func TestDriver_PowerCut_WillUntilPowerBack(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	r.waitState(t)
+	sp := r.specs[0]
+	if err := r.sim.PowerCut(sp.Name, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the will", func() bool {
+		f := r.snap(sp.ID).Fault
+		return f != nil && f.Code == hub.CauseWill && !r.snap(sp.ID).Online
+	})
+	// The marker: a device dropped after the cut went and came back
+	// (Drop keeps it away half a second); the cut one must still be away.
+	other := r.specs[1]
+	if err := r.sim.Drop(other.Name); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, other.ID+" dropped", func() bool { return !r.snap(other.ID).Online })
+	waitFor(t, 10*time.Second, other.ID+" back", func() bool { return r.snap(other.ID).Online })
+	if s := r.snap(sp.ID); s.Online || s.Fault == nil || s.Fault.Code != hub.CauseWill {
+		t.Fatalf("%s came back without power: online %v fault %+v", sp.ID, s.Online, s.Fault)
+	}
+	if err := r.sim.PowerOn(sp.Name); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "back on power", func() bool { return r.snap(sp.ID).Online && r.snap(sp.ID).Fault == nil })
+}
