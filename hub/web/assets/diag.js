@@ -63,7 +63,9 @@ function problems() {
   const devs = [...S.devices.values()].filter(d => d.fault);
   devs.sort((a, b) => problemRank(a) - problemRank(b) || Date.parse(a.fault.since) - Date.parse(b.fault.since) || (a.name < b.name ? -1 : 1));
   for (const d of devs) {
-    out.push({ sev: d.fault.severity, kind: 'device', device: d, title: diagTitle(d.fault, d), next: diagNext(d.fault, d), since: d.fault.since, href: '#dev-' + d.id });
+    // The next step is on the card the entry links to: the summary stays
+    // short enough to take in at a glance on a phone.
+    out.push({ sev: d.fault.severity, kind: 'device', device: d, title: diagTitle(d.fault, d), since: d.fault.since, href: '#dev-' + d.id });
   }
   return out;
 }
@@ -85,7 +87,7 @@ function renderSummary() {
       p.device && p.device.room_path ? el('span', { class: 'card-sub', text: p.device.room_path.join(' › ') }) : null),
     el('p', { class: 'problem-title' }, p.href && !p.device ? el('a', { href: p.href }, p.title) : p.title),
     p.since ? el('p', { class: 'diag-since' }, t('card.since'), ' ', timeEl(p.since)) : null,
-    el('p', { class: 'diag-next' }, el('span', { class: 'diag-next-label', text: t('card.next') + ': ' }), p.next),
+    p.next ? el('p', { class: 'diag-next' }, el('span', { class: 'diag-next-label', text: t('card.next') + ': ' }), p.next) : null,
     p.raw ? rawEl(p.raw) : null)));
 }
 
