@@ -279,6 +279,12 @@ func TestPage_Chromium_SilentFeedAndRestart(t *testing.T) {
 	r.poll("live again", `document.getElementById('health').dataset.state === 'healthy' &&
 		document.getElementById('live').textContent === 'Live' && document.querySelectorAll('article.card.ok').length === 5`, heartbeatEvery)
 
+	// The daemon is down: nothing listens. The feed errors at once; the
+	// page says so at its next tick.
+	r.proxy.restart("127.0.0.1:1")
+	r.poll("no contact once the daemon is down", `document.getElementById('health').dataset.state === 'nocontact' &&
+		document.querySelectorAll('article.card.ok').length === 0`, time.Second)
+
 	// A new daemon behind the same address: it has no sessions.
 	s2, err := New(r.ts.h.Hub, Options{AllowAnonymousView: true, Users: []User{{Name: testUser, PasswordHash: testHash(t, testPass)}}})
 	if err != nil {
@@ -425,6 +431,9 @@ func TestPage_Chromium_Accessibility(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("page height at 375 px, signed in, 5 devices: %.0f px", height)
+	if height > 4000 {
+		t.Errorf("the phone page is %.0f px tall for 5 devices", height)
+	}
 	r.screenshot("a11y")
 }
 
