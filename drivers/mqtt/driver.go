@@ -1131,7 +1131,8 @@ func (d *Driver) awaitReplies(ctx context.Context, id string, replies []chan she
 		select {
 		case r := <-ch:
 			if r.Error != "" {
-				return fmt.Errorf("%w: %s: %s (code %d): %w", ErrRejected, id, r.Error, r.Code, rpcFailure(r.Code))
+				// A refusal, so the hub shows the device's own words.
+				return fmt.Errorf("%w: %s: %w", ErrRejected, id, &hub.Refusal{Reason: fmt.Sprintf("%s (code %d)", r.Error, r.Code), Err: rpcFailure(r.Code)})
 			}
 		case <-ctx.Done():
 			return fmt.Errorf("mqtt: %s: no RPC reply: %w", id, ctx.Err())
