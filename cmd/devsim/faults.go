@@ -26,15 +26,23 @@ type serialFault struct {
 	n    int
 }
 
+// listItems splits a comma-separated flag value into its trimmed,
+// non-empty items.
+func listItems(spec string) []string {
+	var out []string
+	for _, item := range strings.Split(spec, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
 const serialFaultsHelp = "bench faults, comma-separated: mute:ADDR, slow:ADDR=DUR, noisy:ADDR=N (every N-th reply with a bad CRC), flap:ADDR=PERIOD"
 
 func parseSerialFaults(spec string) ([]serialFault, error) {
 	var out []serialFault
-	for _, item := range strings.Split(spec, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
+	for _, item := range listItems(spec) {
 		kind, rest, _ := strings.Cut(item, ":")
 		addrS, arg, hasArg := strings.Cut(rest, "=")
 		a, err := strconv.Atoi(addrS)
@@ -124,11 +132,7 @@ const powerCutHelp = "cut devices' power, comma-separated NAME=AFTER[/FOR]: afte
 
 func parsePowerCuts(spec string) ([]powerCut, error) {
 	var out []powerCut
-	for _, item := range strings.Split(spec, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
+	for _, item := range listItems(spec) {
 		name, when, ok := strings.Cut(item, "=")
 		after, back, hasBack := strings.Cut(when, "/")
 		p := powerCut{name: name}
