@@ -456,3 +456,23 @@ func TestPage_Chromium_Russian(t *testing.T) {
 	r.poll("English after the switch", `document.documentElement.lang === 'en' && document.getElementById('health').textContent === 'Degraded' &&
 		document.querySelector('article[data-device="lamp-1"] [data-field="diagnosis"]')?.innerText.includes('No reply at bus0 address 1')`, time.Second)
 }
+
+// TestPage_Chromium_AlexaWithoutUnitsOrWarnings: the parts the sync does
+// not have are left out, never printed as "null".
+func TestPage_Chromium_AlexaWithoutUnitsOrWarnings(t *testing.T) {
+	opts := Options{AllowAnonymousView: true}
+	fakeLinks(&opts)
+	opts.Alexa = func() hub.SyncStatus { return hub.SyncStatus{Enabled: true, Calls: 3} }
+	ts := newTestServer(t, opts)
+	ctx := chromium(t, 1280, 900)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/"), chromedp.WaitVisible(css(`#alexa-body .pill`))); err != nil {
+		t.Fatal(err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('alexa').innerText + document.querySelector('main').innerText`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(text, "null") || strings.Contains(text, "undefined") || !strings.Contains(text, "Nothing pending") {
+		t.Errorf("Alexa section:\n%s", text)
+	}
+}
