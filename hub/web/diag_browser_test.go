@@ -434,6 +434,19 @@ func TestPage_Chromium_Accessibility(t *testing.T) {
 	if height > 4000 {
 		t.Errorf("the phone page is %.0f px tall for 5 devices", height)
 	}
+	// A command to an offline lamp fails in red; the red goes once the
+	// lamp is back.
+	r.ts.h.Apply(hub.Report{Device: "lamp-1", Avail: hub.AvailOffline, Cause: noReplyCause("1")})
+	r.poll("lamp-1 offline", `document.querySelector('article[data-device="lamp-1"]').classList.contains('bad')`, testCoalesce)
+	if err := chromedp.Do(r.ctx, chromedp.Click(css(`article[data-device="lamp-1"] [data-action="off"]`), chromedp.NodeVisible)); err != nil {
+		t.Fatal(err)
+	}
+	r.poll("the failure in red", `(() => { const p = document.querySelector('article[data-device="lamp-1"] .result');
+		return p.classList.contains('bad') && p.textContent === 'Switch off: the device did not answer'; })()`, time.Second)
+	r.ts.h.Apply(hub.Report{Device: "lamp-1", Avail: hub.AvailOnline})
+	r.poll("the red gone once lamp-1 is back", `(() => { const c = document.querySelector('article[data-device="lamp-1"]');
+		return c.classList.contains('ok') && c.querySelector('.result').textContent === ''; })()`, testCoalesce)
+
 	r.screenshot("a11y")
 }
 

@@ -113,9 +113,9 @@ function fillSelect(sel, options) {
 
 function renderEventFilters() {
   const devs = [...S.devices.values()].sort((a, b) => a.name < b.name ? -1 : 1);
-  fillSelect($('ev-device'), [['', t('ev.all')], ...devs.map(d => [d.id, d.name])]);
-  fillSelect($('ev-room'), [['', t('ev.all')], ...rooms().map(r => [r.id, r.name])]);
-  fillSelect($('ev-level'), [['', t('ev.all')], ['warn', t('ev.level_warn_up')], ['error', t('ev.level_error')]]);
+  fillSelect($('ev-device'), [['', t('ev.all_devices')], ...devs.map(d => [d.id, d.name])]);
+  fillSelect($('ev-room'), [['', t('ev.all_rooms')], ...rooms().map(r => [r.id, r.name])]);
+  fillSelect($('ev-level'), [['', t('ev.all_levels')], ['warn', t('ev.level_warn_up')], ['error', t('ev.level_error')]]);
 }
 
 const LEVELS = { info: 0, warn: 1, error: 2 };
