@@ -198,7 +198,7 @@ func (h *Hub) commandFault(id string, err error) {
 	e.snap.Seq++
 	snap := e.snap
 	h.mu.Unlock()
-	h.publish(Change{Kind: ChangeOnline, Device: id, Snapshot: snap})
+	h.publish(Change{Kind: ChangeFault, Device: id, Snapshot: snap})
 }
 
 // secs formats d as whole seconds, the unit of duration Params.

@@ -155,3 +155,26 @@ func TestAssess(t *testing.T) {
 		}
 	}
 }
+
+// TestHub_Diagnosis_WarningIsAFaultChangeNotOnline: subscribers that care
+// about reachability (the Yandex notifier resends a device's state when it
+// is back online) do not hear of warnings coming and going.
+func TestHub_Diagnosis_WarningIsAFaultChangeNotOnline(t *testing.T) {
+	h := newHub(t, hub.Options{})
+	h.Apply(hub.Report{Device: "lamp-1", Avail: hub.AvailOnline})
+	sub := h.Subscribe(64)
+	crc := &hub.Cause{Code: hub.CauseCRC, Params: map[string]string{"bus": "bus0", "address": "1", "count": "1"}}
+	h.Apply(hub.Report{Device: "lamp-1", Avail: hub.AvailOnline, Cause: crc})
+	h.Apply(hub.Report{Device: "lamp-1", Avail: hub.AvailOnline})
+	h.Log("info", "test", "", "marker")
+	var kinds []hub.ChangeKind
+	for c := range sub.C {
+		if c.Kind == hub.ChangeEvent && c.Event.Text == "marker" {
+			break
+		}
+		kinds = append(kinds, c.Kind)
+	}
+	if len(kinds) != 2 || kinds[0] != hub.ChangeFault || kinds[1] != hub.ChangeFault {
+		t.Fatalf("changes %v, want two ChangeFault (%d)", kinds, hub.ChangeFault)
+	}
+}

@@ -90,6 +90,9 @@ const (
 	ChangeInfo                          // a device identified itself
 	ChangeDevices                       // the device set or site changed
 	ChangeEvent                         // a notable event for people
+	// ChangeFault: only the device's diagnosis changed (a warning came or
+	// went, an offline device's cause changed); reachability did not.
+	ChangeFault
 )
 
 // Change is fanned out to subscribers.
@@ -392,11 +395,11 @@ func (h *Hub) Apply(r Report) error {
 	if !changed.Empty() {
 		h.publish(Change{Kind: ChangeState, Device: r.Device, Fields: changed, Snapshot: snap})
 	}
-	if onlineChanged || faultChanged {
-		h.publish(Change{Kind: ChangeOnline, Device: r.Device, Snapshot: snap})
-	}
 	if onlineChanged {
+		h.publish(Change{Kind: ChangeOnline, Device: r.Device, Snapshot: snap})
 		h.logOnline(driver, r.Device, &snap)
+	} else if faultChanged {
+		h.publish(Change{Kind: ChangeFault, Device: r.Device, Snapshot: snap})
 	}
 	if infoChanged {
 		h.publish(Change{Kind: ChangeInfo, Device: r.Device, Snapshot: snap})

@@ -98,7 +98,7 @@ func TestSerialFaults_HubDiagnosesEach(t *testing.T) {
 	for !(want["dev-1 crc_errors"] && want["dev-2 no_reply"] && want["dev-3 no_reply"] && want["dev-3 back"]) {
 		select {
 		case c := <-sub.C:
-			if c.Kind != hub.ChangeOnline {
+			if c.Kind != hub.ChangeOnline && c.Kind != hub.ChangeFault {
 				continue
 			}
 			if f := c.Snapshot.Fault; f != nil && f.Severity == hub.SeverityError {

@@ -148,7 +148,7 @@ func (f *feed) run() {
 				return
 			}
 			switch c.Kind {
-			case hub.ChangeState, hub.ChangeOnline, hub.ChangeInfo:
+			case hub.ChangeState, hub.ChangeOnline, hub.ChangeInfo, hub.ChangeFault:
 				dirty[c.Device] = struct{}{}
 			case hub.ChangeDevices:
 				resync = true
