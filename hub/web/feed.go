@@ -207,29 +207,33 @@ func (f *feed) run() {
 		f.flushes.Add(1)
 		if resync {
 			f.broadcast(sseMessage(nil, "snapshot", s.status()))
-		} else {
-			var buf []byte
-			site := s.h.Site()
-			l := s.links()
-			for id := range dirty {
-				if v, ok := s.deviceView(id, site, &l); ok {
-					buf = sseMessage(buf, "device", v)
-				}
-			}
-			if len(dirty) > 0 {
-				// A device's change may change the verdict in the header.
-				buf = sseMessage(buf, "gateway", s.gateway(&l))
-			}
-			for _, ev := range events {
-				buf = sseMessage(buf, "event", ev)
-			}
-			if len(buf) > 0 {
-				f.broadcast(buf)
-			}
+		} else if buf := f.deltas(dirty, events); len(buf) > 0 {
+			f.broadcast(buf)
 		}
 		clear(dirty)
 		events, resync = events[:0], false
 	}
+}
+
+// deltas is one flush's messages: the changed devices, the header's
+// verdict they may have changed, and the new events.
+func (f *feed) deltas(dirty map[string]struct{}, events []hub.Event) []byte {
+	s := f.s
+	var buf []byte
+	site := s.h.Site()
+	l := s.links()
+	for id := range dirty {
+		if v, ok := s.deviceView(id, site, &l); ok {
+			buf = sseMessage(buf, "device", v)
+		}
+	}
+	if len(dirty) > 0 {
+		buf = sseMessage(buf, "gateway", s.gateway(&l))
+	}
+	for _, ev := range events {
+		buf = sseMessage(buf, "event", ev)
+	}
+	return buf
 }
 
 // sseMessage appends one server-sent event to buf. encoding/json never emits
