@@ -224,6 +224,26 @@ func TestPage_Chromium_DiagnosesAndRecovery(t *testing.T) {
 	}
 }
 
+// TestPage_Chromium_ProblemsFirstAndOnly: the toggles put failing
+// devices on top, then show only them.
+func TestPage_Chromium_ProblemsFirstAndOnly(t *testing.T) {
+	r := newPageRig(t, 375, "")
+	r.ts.h.Apply(hub.Report{Device: "lamp-3", Avail: hub.AvailOffline, Cause: &hub.Cause{Code: hub.CauseWill}})
+	firstCard := `document.querySelector('#dev-list article:not([hidden])').dataset.device`
+	r.poll("lamp-3 failing, last by room", `document.querySelector('article[data-device="lamp-3"]').classList.contains('bad') &&
+		[...document.querySelectorAll('#dev-list article')].pop().dataset.device === 'lamp-3'`, testCoalesce)
+	if err := chromedp.Do(r.ctx, chromedp.Click(css(`#problems-first`), chromedp.NodeVisible)); err != nil {
+		t.Fatal(err)
+	}
+	r.poll("lamp-3 first", firstCard+` === 'lamp-3' && document.getElementById('problems-first').getAttribute('aria-pressed') === 'true'`, time.Second)
+	if err := chromedp.Do(r.ctx, chromedp.Click(css(`#problems-only`), chromedp.NodeVisible)); err != nil {
+		t.Fatal(err)
+	}
+	r.poll("only lamp-3", `document.querySelectorAll('#dev-list article:not([hidden])').length === 1 && `+firstCard+` === 'lamp-3'`, time.Second)
+	r.ts.h.Apply(hub.Report{Device: "lamp-3", Avail: hub.AvailOnline})
+	r.poll("none once lamp-3 is back", `document.querySelectorAll('#dev-list article:not([hidden])').length === 0`, testCoalesce)
+}
+
 // TestPage_Chromium_EventFilters narrows the log by room, device and
 // severity.
 func TestPage_Chromium_EventFilters(t *testing.T) {

@@ -9,6 +9,7 @@ const S = {
   lastMsg: 0, // Date.now() of the feed's last message
   opened: false, // the feed opened once: a later open is a reconnect
   problemsFirst: false,
+  problemsOnly: false,
 };
 const $ = (id) => document.getElementById(id);
 
@@ -565,7 +566,9 @@ function renderDevices() {
 
 function applyFilter(card) {
   const q = $('filter').value.trim().toLowerCase();
-  card.root.hidden = q !== '' && !card.root.dataset.search.includes(q);
+  const d = S.devices.get(card.id);
+  const fine = d && d.reachable && !d.fault;
+  card.root.hidden = (q !== '' && !card.root.dataset.search.includes(q)) || (S.problemsOnly && fine);
 }
 
 function renderTree() {
@@ -697,11 +700,13 @@ document.addEventListener('DOMContentLoaded', async () => {
   $('sync-now').addEventListener('click', syncNow);
   $('lang').addEventListener('change', (e) => setLanguage(e.target.value));
   $('filter').addEventListener('input', () => { for (const c of S.cards.values()) applyFilter(c); });
-  $('problems-first').addEventListener('click', () => {
-    S.problemsFirst = !S.problemsFirst;
-    $('problems-first').setAttribute('aria-pressed', String(S.problemsFirst));
-    renderDevices();
-  });
+  for (const [id, key] of [['problems-first', 'problemsFirst'], ['problems-only', 'problemsOnly']]) {
+    $(id).addEventListener('click', () => {
+      S[key] = !S[key];
+      $(id).setAttribute('aria-pressed', String(S[key]));
+      renderDevices();
+    });
+  }
   for (const id of ['ev-device', 'ev-room', 'ev-level']) $(id).addEventListener('change', renderEvents);
   // The header grows and shrinks (a note, a wrapped line): keep up.
   new ResizeObserver(headerHeight).observe($('top'));
