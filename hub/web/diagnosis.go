@@ -21,10 +21,14 @@ type Tick struct {
 	Seen    map[string]time.Time `json:"seen,omitempty"`
 }
 
-// links reads the buses and brokers once for a status or a tick.
+// links reads the gateway's links once for a status or a tick: buses,
+// brokers, and the cloud links (Yandex notifications, Alexa sync). Nil:
+// not configured.
 type links struct {
-	buses   []hub.BusStatus
-	brokers []hub.BrokerStatus
+	buses    []hub.BusStatus
+	brokers  []hub.BrokerStatus
+	notifier *hub.NotifierStatus
+	alexa    *hub.SyncStatus
 }
 
 func (s *Server) links() links {
@@ -35,7 +39,25 @@ func (s *Server) links() links {
 	if s.opts.Brokers != nil {
 		l.brokers = nonNil(s.opts.Brokers())
 	}
+	if s.opts.Notifier != nil {
+		l.notifier = ptr(s.opts.Notifier())
+	}
+	if s.opts.Alexa != nil {
+		a := s.opts.Alexa()
+		a.Plan, a.Units = nonNil(a.Plan), nonNil(a.Units)
+		l.alexa = &a
+	}
 	return l
+}
+
+// notifierFailing: the last push to Yandex failed and none worked since.
+func notifierFailing(n *hub.NotifierStatus) bool {
+	return n != nil && n.Enabled && n.LastError != "" && n.LastErrorAt.After(n.LastSuccess)
+}
+
+// alexaFailing: the last Alexa sync failed.
+func alexaFailing(a *hub.SyncStatus) bool {
+	return a != nil && a.Enabled && a.LastError != ""
 }
 
 // brokerUp reports whether an MQTT broker is connected.
@@ -59,6 +81,17 @@ func (l *links) tally(t *hub.Tally) {
 	for _, b := range l.brokers {
 		t.Links++
 		if !b.Connected {
+			t.LinksDown++
+		}
+	}
+	for _, cloud := range []struct{ on, failing bool }{
+		{l.notifier != nil && l.notifier.Enabled, notifierFailing(l.notifier)},
+		{l.alexa != nil && l.alexa.Enabled, alexaFailing(l.alexa)},
+	} {
+		if cloud.on {
+			t.Links++
+		}
+		if cloud.failing {
 			t.LinksDown++
 		}
 	}

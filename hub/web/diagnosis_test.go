@@ -220,3 +220,28 @@ func TestMetrics_DeviceFaultsAndLinkQuality(t *testing.T) {
 		}
 	}
 }
+
+// TestStatus_CloudLinkFailing_IsDegraded: Yandex notifications or the Alexa
+// sync failing is a link down, not Healthy.
+func TestStatus_CloudLinkFailing_IsDegraded(t *testing.T) {
+	var failing atomic.Bool
+	opts := Options{AllowAnonymousView: true}
+	fakeLinks(&opts)
+	ok := opts.Notifier
+	opts.Notifier = func() hub.NotifierStatus {
+		n := ok()
+		if failing.Load() {
+			n.LastErrorAt = n.LastSuccess.Add(time.Minute)
+		}
+		return n
+	}
+	ts := newTestServer(t, opts)
+	ts.h.Apply(hub.Report{Device: "lamp-3", Avail: hub.AvailOnline})
+	if g := getStatus(t, ts.url).Gateway; g.State != hub.LevelHealthy || g.LinksDown != 0 {
+		t.Fatalf("an old notifier error: %+v", g)
+	}
+	failing.Store(true)
+	if g := getStatus(t, ts.url).Gateway; g.State != hub.LevelDegraded || g.LinksDown != 1 || g.Online != 5 {
+		t.Fatalf("notifications failing: %+v", g)
+	}
+}

@@ -247,20 +247,7 @@ func (s *Server) status() Status {
 
 // sections fills the parts that come from Options functions.
 func (s *Server) sections(st *Status, l *links) {
-	st.Buses, st.Brokers = l.buses, l.brokers
-	if s.opts.Notifier != nil {
-		st.Notifier = ptr(s.opts.Notifier())
-	}
-	if s.opts.Alexa != nil {
-		a := s.opts.Alexa()
-		if a.Plan == nil {
-			a.Plan = []string{}
-		}
-		if a.Units == nil {
-			a.Units = []hub.UnitStatus{}
-		}
-		st.Alexa = &a
-	}
+	st.Buses, st.Brokers, st.Notifier, st.Alexa = l.buses, l.brokers, l.notifier, l.alexa
 }
 
 func nonNil[T any](s []T) []T {

@@ -60,6 +60,14 @@ function problems() {
   for (const b of st.brokers || []) {
     if (!b.connected) out.push({ sev: 'error', kind: 'broker', title: t('sum.broker_down', { broker: b.broker }), next: t('sum.broker_next'), raw: b.last_error, href: '#links' });
   }
+  const n = st.notifier;
+  if (n && n.enabled && n.last_error && (!n.last_success || Date.parse(n.last_error_at) > Date.parse(n.last_success))) {
+    out.push({ sev: 'warn', kind: 'notifier', title: t('sum.notifier_failing'), next: t('sum.notifier_next'), raw: n.last_error, since: n.last_error_at, href: '#links' });
+  }
+  const a = st.alexa;
+  if (a && a.enabled && a.last_error) {
+    out.push({ sev: 'warn', kind: 'alexa', title: t('sum.alexa_failing'), next: t('sum.alexa_next'), raw: a.last_error, href: '#alexa' });
+  }
   const devs = [...S.devices.values()].filter(d => d.fault);
   devs.sort((a, b) => problemRank(a) - problemRank(b) || Date.parse(a.fault.since) - Date.parse(b.fault.since) || (a.name < b.name ? -1 : 1));
   for (const d of devs) {
