@@ -150,11 +150,20 @@ func TestPage_Chromium_DiagnosesAndRecovery(t *testing.T) {
 
 			// Noise on the line: the socket still answers, with a warning.
 			h.Apply(hub.Report{Device: "socket-1", Avail: hub.AvailOnline, Link: &hub.Link{CRCErrors: 12, Timeouts: 1},
-				Cause: &hub.Cause{Code: hub.CauseCRC, Params: map[string]string{"bus": "bus0", "address": "2", "count": "12"}}})
+				Cause: &hub.Cause{Code: hub.CauseCRC, Params: map[string]string{"bus": "bus0", "address": "2", "count": "12"}, Raw: "12 corrupt frames"}})
 			r.expectCause("socket-1", "crc_errors", "CRC errors rising on bus0 at address 2", testCoalesce)
 			if link := r.text(`article[data-device="socket-1"] [data-field="link"]`); !strings.Contains(link, "1 timeouts, 12 CRC errors") {
 				t.Errorf("socket-1 link quality %q", link)
 			}
+			// Details opened by the technician stay open while the card
+			// updates under them.
+			if err := chromedp.Do(r.ctx, chromedp.Click(css(`article[data-device="socket-1"] details.raw summary`), chromedp.NodeVisible)); err != nil {
+				t.Fatal(err)
+			}
+			h.Apply(hub.Report{Device: "socket-1", State: hub.State{Set: hub.Fields(hub.FieldPower), Power: 7}, Link: &hub.Link{CRCErrors: 13},
+				Cause: &hub.Cause{Code: hub.CauseCRC, Params: map[string]string{"bus": "bus0", "address": "2", "count": "13"}, Raw: "13 corrupt frames"}})
+			r.poll("details still open after an update", `(() => { const c = document.querySelector('article[data-device="socket-1"]');
+				return c.innerText.includes('13 so far') && c.innerText.includes('7.0 W') && c.querySelector('details.raw').open; })()`, testCoalesce)
 
 			// The broker goes: every MQTT device with it, the link too.
 			r.links.brokerUp.Store(false)

@@ -239,8 +239,16 @@ function applyTick(tk) {
   S.status.buses = tk.buses;
   S.status.brokers = tk.brokers;
   for (const [id, seen] of Object.entries(tk.seen || {})) {
-    const d = S.devices.get(id);
-    if (d) { d.last_seen = seen; renderDevice(id); }
+    const d = S.devices.get(id), card = S.cards.get(id);
+    if (!d) continue;
+    d.last_seen = seen;
+    // Only the time moves: the card is not rebuilt under the reader.
+    if (card && card.seenEl && d.reachable && S.contact) {
+      card.seenEl.dataset.ago = seen;
+      card.seenEl.dateTime = seen;
+      card.seenEl.title = stamp(seen);
+      card.seenEl.textContent = ago(seen);
+    } else renderDevice(id);
   }
   applyGateway(tk.gateway);
   renderLinks();
@@ -516,6 +524,9 @@ function renderDevice(id) {
     card.result.className = 'result';
   }
   card.lastCls = cls;
+  // A Details toggle the technician opened stays open through updates of
+  // the same diagnosis.
+  const rawOpen = card.root.dataset.fault === (d.fault ? d.fault.code : '') && !!card.info.querySelector('details.raw[open]');
   card.labels.forEach(fn => fn());
   card.root.className = 'card ' + cls;
   card.root.dataset.online = d.reachable ? 'true' : 'false';
@@ -533,9 +544,11 @@ function renderDevice(id) {
       live ? null : el('span', { class: 'last-known-note', 'data-field': 'last-known' }, t('card.last_known', { ago: ago(d.last_seen) })),
       stateChips(d)),
     linkEl(d)));
+  const raw = card.info.querySelector('details.raw');
+  if (raw) raw.open = rawOpen;
   card.more.replaceChildren(el('summary', { text: t('card.more') }), facts([
     [t('card.kind'), t('kind.' + d.kind)], [t('card.driver'), d.driver], [t('card.address'), d.address || '—'], [t('card.id'), d.id],
-    [t('card.last_seen'), timeEl(d.last_seen)], [t('card.firmware'), fw || t('gw.unknown')],
+    [t('card.last_seen'), card.seenEl = timeEl(d.last_seen)], [t('card.firmware'), fw || t('gw.unknown')],
   ]));
   const control = !!(S.session && S.session.can_control);
   card.controls.hidden = !control || !(d.fields.includes('on') || d.fields.includes('brightness'));
