@@ -500,6 +500,15 @@ function newCard(d) {
   card.result = el('p', { class: 'result', role: 'status', 'aria-live': 'polite' });
   card.controls = buildControls(d, card);
   card.fw = buildFirmware(d, card);
+  // The firmware controls are named with the device too.
+  card.labels.push(() => {
+    const name = (el, key) => { if (el) el.setAttribute('aria-label', t(key, { name: d.name })); };
+    name(card.fwPick, 'fw.update_named');
+    name(card.fwInput, 'fw.file_named');
+    name(card.fwBar, 'fw.progress_named');
+    name(card.fwConfirm && card.fwConfirm.querySelector('[data-action="firmware-install"]'), 'fw.install_named');
+    name(card.fwConfirm && card.fwConfirm.querySelector('[data-action="firmware-cancel"]'), 'fw.cancel_named');
+  });
   // On a phone the particulars fold away: the name, the diagnosis, the
   // state and the controls are what a technician walking the floor needs.
   card.more = el('details', { class: 'more' });
