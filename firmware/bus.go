@@ -171,6 +171,9 @@ func (b *Bus) handle(ctx context.Context, f wire.Frame) (wire.Frame, bool) {
 	if reply && d.Faults().dropReply() {
 		return wire.Frame{}, false
 	}
+	if reply && d.Faults().corruptReply() {
+		b.corrupt.Add(1) // Serve damages the reply it writes next: this one
+	}
 	if reply && delay > 0 {
 		t := time.NewTimer(delay)
 		select {

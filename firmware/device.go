@@ -32,6 +32,9 @@ type Faults struct {
 	dropEvery int // swallow every n-th reply; 0: none
 	replies   int
 	dropped   int
+
+	corruptEvery int // send every n-th reply with a bad CRC; 0: none
+	sent         int // replies counted for corruptEvery
 }
 
 // SetDelay makes the device answer d late (a slow device).
@@ -47,6 +50,21 @@ func (f *Faults) DropReplies(n int) { f.mu.Lock(); f.dropNext = n; f.mu.Unlock()
 // DropEvery makes the device swallow every n-th reply after acting on its
 // request; 0 stops it.
 func (f *Faults) DropEvery(n int) { f.mu.Lock(); f.dropEvery, f.replies = n, 0; f.mu.Unlock() }
+
+// CorruptEvery makes every n-th reply of the device go out with a bad CRC
+// (a noisy line at this device); 0 stops it.
+func (f *Faults) CorruptEvery(n int) { f.mu.Lock(); f.corruptEvery, f.sent = n, 0; f.mu.Unlock() }
+
+// corruptReply reports whether the reply about to go out is to be damaged.
+func (f *Faults) corruptReply() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.corruptEvery <= 0 {
+		return false
+	}
+	f.sent++
+	return f.sent%f.corruptEvery == 0
+}
 
 // Dropped counts replies swallowed by DropReplies and DropEvery.
 func (f *Faults) Dropped() int { f.mu.Lock(); defer f.mu.Unlock(); return f.dropped }

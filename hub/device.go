@@ -306,6 +306,11 @@ type Snapshot struct {
 	Online   bool      // the device (or its driver) says it is reachable
 	Info     Info      // last identify
 	Seq      uint64    // increases with every change to this device
+	// Fault is the device's current problem; nil: none. Not persisted:
+	// a restarted hub learns faults afresh.
+	Fault *Fault
+	// Link is the device's last reported link quality.
+	Link Link
 }
 
 // Reachable reports whether the snapshot may be served as current: the

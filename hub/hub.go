@@ -49,6 +49,13 @@ type Report struct {
 	State  State     // values in State.Set; Updated is ignored
 	Avail  Availability
 	Info   *Info // set when the device identified itself
+	// Cause says why, when the driver knows: with AvailOffline, why the
+	// device is unreachable; on a report that keeps the device online, a
+	// warning the driver still sees (CRC errors rising). A report without
+	// one clears the driver's warning.
+	Cause *Cause
+	// Link is link quality the device or its bus reported; nil: none.
+	Link *Link
 }
 
 // Command asks a device to change state or to identify itself.
@@ -83,6 +90,9 @@ const (
 	ChangeInfo                          // a device identified itself
 	ChangeDevices                       // the device set or site changed
 	ChangeEvent                         // a notable event for people
+	// ChangeFault: only the device's diagnosis changed (a warning came or
+	// went, an offline device's cause changed); reachability did not.
+	ChangeFault
 )
 
 // Change is fanned out to subscribers.
@@ -95,12 +105,19 @@ type Change struct {
 }
 
 // Event is something a technician should see in the recent events list.
+//
+// Text is English for logs and old clients; the page words an event from
+// Code and Params in the technician's language, and shows Raw (an error's
+// own text) only when asked for details.
 type Event struct {
-	At     time.Time `json:"at"`
-	Level  string    `json:"level"` // info, warn, error
-	Source string    `json:"source"`
-	Device string    `json:"device,omitempty"`
-	Text   string    `json:"text"`
+	At     time.Time         `json:"at"`
+	Level  string            `json:"level"` // info, warn, error
+	Source string            `json:"source"`
+	Device string            `json:"device,omitempty"`
+	Text   string            `json:"text"`
+	Code   string            `json:"code,omitempty"`
+	Params map[string]string `json:"params,omitempty"`
+	Raw    string            `json:"raw,omitempty"`
 }
 
 // Subscription receives changes. Sends never block the hub: when the
@@ -339,6 +356,13 @@ func (h *Hub) Apply(r Report) error {
 		e.snap.LastSeen = at
 		e.stale = false
 	}
+	faultChanged := false
+	if r.Avail == AvailOffline || e.snap.Online {
+		faultChanged = diagnose(e, &r, at, r.Avail != AvailOffline)
+	}
+	if r.Link != nil {
+		e.snap.Link.merge(r.Link)
+	}
 	infoChanged := false
 	if r.Info != nil && *r.Info != e.dev.Info {
 		e.dev.Info = *r.Info
@@ -346,7 +370,7 @@ func (h *Hub) Apply(r Report) error {
 		infoChanged = true
 	}
 	onlineChanged := wasOnline != e.snap.Online
-	if !changed.Empty() || onlineChanged || infoChanged {
+	if !changed.Empty() || onlineChanged || infoChanged || faultChanged {
 		e.snap.Seq++
 	}
 	if len(e.waiters) > 0 && !r.State.Set.Empty() {
@@ -373,11 +397,9 @@ func (h *Hub) Apply(r Report) error {
 	}
 	if onlineChanged {
 		h.publish(Change{Kind: ChangeOnline, Device: r.Device, Snapshot: snap})
-		if !snap.Online {
-			h.Log("warn", driver, r.Device, "device went offline")
-		} else {
-			h.Log("info", driver, r.Device, "device is online")
-		}
+		h.logOnline(driver, r.Device, &snap)
+	} else if faultChanged {
+		h.publish(Change{Kind: ChangeFault, Device: r.Device, Snapshot: snap})
 	}
 	if infoChanged {
 		h.publish(Change{Kind: ChangeInfo, Device: r.Device, Snapshot: snap})
@@ -467,7 +489,7 @@ func (h *Hub) Execute(ctx context.Context, cmd Command) (err error) {
 	drv := h.drivers[dev.Driver]
 	reachable := e.snap.Reachable(h.opts.Now(), h.opts.StaleAfter) || e.snap.LastSeen.IsZero() && e.snap.Online
 	h.mu.Unlock()
-	defer func() { h.countCommand(dev.Driver, err) }()
+	defer func() { h.countCommand(dev.Driver, dev.ID, err) }()
 
 	if missing := cmd.Set.Set.Minus(dev.Fields); !missing.Empty() {
 		return fmt.Errorf("%w: %s has no %s", ErrNotSupported, dev.ID, missing)
@@ -497,7 +519,9 @@ func (h *Hub) Execute(ctx context.Context, cmd Command) (err error) {
 		h.mu.Unlock()
 		defer h.dropWaiter(cmd.Device, w)
 	}
-	if err := drv.Execute(ctx, dev, cmd); err != nil {
+	err = drv.Execute(ctx, dev, cmd)
+	h.commandFault(dev.ID, err)
+	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			return fmt.Errorf("%w: %s: %v", ErrUnreachable, dev.ID, err)
 		}
@@ -549,13 +573,14 @@ func ResultOf(err error) string {
 	}
 }
 
-func (h *Hub) countCommand(driver string, err error) {
+func (h *Hub) countCommand(driver, device string, err error) {
 	res := ResultOf(err)
 	h.statMu.Lock()
 	h.stats.Commands[[2]string{driver, res}]++
 	h.statMu.Unlock()
 	if err != nil && res != "not_supported" && res != "invalid_value" {
-		h.Log("warn", driver, "", "command failed: "+err.Error())
+		h.LogEvent(Event{Level: "warn", Source: driver, Device: device, Text: "command failed: " + err.Error(),
+			Code: "command_failed", Params: map[string]string{"result": res}, Raw: err.Error()})
 	}
 }
 
@@ -737,7 +762,15 @@ func (s *Subscription) pump() {
 
 // Log records an event for the status page and fans it out.
 func (h *Hub) Log(level, source, device, text string) {
-	ev := Event{At: h.opts.Now(), Level: level, Source: source, Device: device, Text: text}
+	h.LogEvent(Event{Level: level, Source: source, Device: device, Text: text})
+}
+
+// LogEvent records ev (stamped now if its time is zero) for the status
+// page and fans it out.
+func (h *Hub) LogEvent(ev Event) {
+	if ev.At.IsZero() {
+		ev.At = h.opts.Now()
+	}
 	h.evMu.Lock()
 	if len(h.events) >= maxEvents {
 		copy(h.events, h.events[1:])
@@ -745,7 +778,7 @@ func (h *Hub) Log(level, source, device, text string) {
 	}
 	h.events = append(h.events, ev)
 	h.evMu.Unlock()
-	h.publish(Change{Kind: ChangeEvent, Device: device, Event: ev})
+	h.publish(Change{Kind: ChangeEvent, Device: ev.Device, Event: ev})
 }
 
 // Events returns recent events, oldest first.
@@ -780,6 +813,8 @@ func (h *Hub) watchStale() {
 		for id, e := range h.devs {
 			if e.snap.Online && !e.stale && !e.snap.LastSeen.IsZero() && now.Sub(e.snap.LastSeen) > h.opts.StaleAfter {
 				e.stale = true
+				e.snap.Fault = newFault(Cause{Code: CauseStale, Params: map[string]string{"for": secs(h.opts.StaleAfter)}},
+					SeverityError, e.snap.Fault, e.snap.LastSeen.Add(h.opts.StaleAfter))
 				e.snap.Seq++
 				gone = append(gone, Change{Kind: ChangeOnline, Device: id, Snapshot: e.snap})
 			}
@@ -787,7 +822,7 @@ func (h *Hub) watchStale() {
 		h.mu.Unlock()
 		for _, c := range gone {
 			h.publish(c)
-			h.Log("warn", "hub", c.Device, fmt.Sprintf("no report for %v: device is stale", h.opts.StaleAfter))
+			h.logOnline("hub", c.Device, &c.Snapshot)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -29,7 +30,12 @@ func runMQTT(args []string) error {
 	z2mBase := fs.String("z2m-base", "zigbee2mqtt", "Zigbee2MQTT base topic")
 	tele := fs.Duration("telemetry", 30*time.Second, "telemetry period (negative: none)")
 	verbose := fs.Bool("v", false, "log debug output")
+	cutSpec := fs.String("power-cut", "", powerCutHelp)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cuts, err := parsePowerCuts(*cutSpec)
+	if err != nil {
 		return err
 	}
 	if *n < 0 || *n > 100000 {
@@ -44,6 +50,9 @@ func runMQTT(args []string) error {
 	if *n > 0 {
 		specs = mqttsim.Mass(*n)
 	}
+	if err := checkCutNames(cuts, specs); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sim, err := mqttsim.Start(ctx, mqttsim.Options{
@@ -54,6 +63,13 @@ func runMQTT(args []string) error {
 		return err
 	}
 	defer sim.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stop() // first: the power cuts end with ctx
+	for _, c := range cuts {
+		wg.Add(1)
+		go cutPower(ctx, &wg, sim, c, log)
+	}
 	for i, s := range specs {
 		if i == 10 && len(specs) > 12 {
 			log.Info("...", "more", len(specs)-10)
@@ -63,4 +79,35 @@ func runMQTT(args []string) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+func checkCutNames(cuts []powerCut, specs []mqttsim.Spec) error {
+	names := map[string]bool{}
+	for _, s := range specs {
+		names[s.Name] = true
+	}
+	for _, c := range cuts {
+		if !names[c.name] {
+			return fmt.Errorf("mqtt: power cut: no device %q", c.name)
+		}
+	}
+	return nil
+}
+
+// cutPower waits c.after, then cuts the device's power for c.dur (for
+// good without one).
+func cutPower(ctx context.Context, wg *sync.WaitGroup, sim *mqttsim.Sim, c powerCut, log *slog.Logger) {
+	defer wg.Done()
+	t := time.NewTimer(c.after)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-t.C:
+	}
+	if err := sim.PowerCut(c.name, c.dur); err != nil {
+		log.Warn("power cut failed", "device", c.name, "err", err)
+		return
+	}
+	log.Info("power cut", "device", c.name, "back_in", c.dur)
 }

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,7 +37,12 @@ func runSerial(args []string) error {
 	sockets := fs.Int("sockets", 0, "emulate N sockets after the lamps")
 	n := fs.Int("n", 0, "mass emulation: N devices, lamps and sockets alternating, -per-bus on each PTY")
 	perBus := fs.Int("per-bus", 32, "devices per bus with -n")
+	faultSpec := fs.String("faults", "", serialFaultsHelp)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	faults, err := parseSerialFaults(*faultSpec)
+	if err != nil {
 		return err
 	}
 	if *usePTY == (*port != "") {
@@ -52,6 +58,15 @@ func runSerial(args []string) error {
 	fmt.Printf("devices accept firmware signed with the demo vendor key %s (demo only; build images with devsim firmware-image -demo-key)\n", hex.EncodeToString(firmware.DemoVendorPublicKey()))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stop() // first: the flapping goroutines end with ctx
+	if err := applySerialFaults(ctx, &wg, buses, faults); err != nil {
+		return err
+	}
+	for _, f := range faults {
+		fmt.Printf("fault: %s at address %d\n", f.kind, f.addr)
+	}
 
 	if *port != "" {
 		p, err := serial.OpenPort(&serial.Config{Name: *port, Baud: *baud, ReadTimeout: 100 * time.Millisecond})

@@ -158,7 +158,7 @@ func (m *Main) Open() (err error) {
 }
 
 func serialOptions(c *Config, devs []hub.Device, m *Main) serial.Options {
-	o := serial.Options{Apply: m.Hub.Apply, Logger: m.Log, Events: m.Hub.Log}
+	o := serial.Options{Apply: m.Hub.Apply, Logger: m.Log, Events: m.Hub.LogEvent}
 	for _, b := range c.Serial {
 		o.Buses = append(o.Buses, serial.BusConfig{Name: b.Name, Port: b.Port, Baud: b.Baud, PollInterval: b.PollInterval, Timeout: b.Timeout})
 	}
@@ -183,7 +183,7 @@ func mqttOptions(c *Config, devs []hub.Device, m *Main) mqtt.Options {
 		Broker: mc.Broker, Listen: mc.Listen, Username: mc.Username, Password: mc.Password,
 		CAFile: mc.CAFile, ClientID: mc.ClientID, TasmotaFullTopic: mc.TasmotaFullTopic, Z2MBase: mc.Z2MBase,
 		RefreshInterval: mc.RefreshInterval,
-		Apply:           m.Hub.Apply, Logger: m.Log, Events: m.Hub.Log,
+		Apply:           m.Hub.Apply, Logger: m.Log, Events: m.Hub.LogEvent,
 	}
 	o.Devices = devicesOf(devs, mqtt.DriverName)
 	return o

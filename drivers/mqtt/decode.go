@@ -19,10 +19,11 @@ type update struct {
 	State hub.State
 	Avail hub.Availability
 	Info  *hub.Info
+	Link  *hub.Link // link quality, when the message carried it
 }
 
 func (u *update) empty() bool {
-	return u.State.Set.Empty() && u.Avail == hub.AvailUnchanged && u.Info == nil
+	return u.State.Set.Empty() && u.Avail == hub.AvailUnchanged && u.Info == nil && u.Link == nil
 }
 
 // maxInfoText caps one Info field a device reports (a model name, a

@@ -75,7 +75,20 @@ var decodeCases = []decodeCase{
 	{"z2m brightness string", DialectZ2M, kindZ2MState, `{"brightness":"high"}`, nil, ErrBadPayload},
 	{"z2m state number", DialectZ2M, kindZ2MState, `{"state":1}`, nil, ErrBadPayload},
 	{"z2m state word", DialectZ2M, kindZ2MState, `{"state":"MAYBE"}`, nil, ErrBadPayload},
-	{"z2m only linkquality", DialectZ2M, kindZ2MState, `{"linkquality":3}`, nil, ErrIgnored},
+	{"z2m only linkquality", DialectZ2M, kindZ2MState, `{"linkquality":3}`, func(u update) bool {
+		return u.State.Set.Empty() && u.Link != nil && u.Link.LQI != nil && *u.Link.LQI == 3 && u.Link.RSSI == nil
+	}, nil},
+	{"z2m linkquality beyond 255", DialectZ2M, kindZ2MState, `{"linkquality":300}`, nil, ErrBadPayload},
+	{"z2m linkquality string", DialectZ2M, kindZ2MState, `{"linkquality":"good"}`, nil, ErrBadPayload},
+	{"tasmota STATE wifi signal", DialectTasmota, "STATE", `{"POWER":"ON","Wifi":{"AP":1,"SSId":"x","RSSI":84,"Signal":-58}}`, func(u update) bool {
+		return u.State.On && u.Link != nil && u.Link.RSSI != nil && *u.Link.RSSI == -58 && u.Link.LQI == nil
+	}, nil},
+	{"tasmota STATE wifi positive dBm", DialectTasmota, "STATE", `{"Wifi":{"Signal":12}}`, nil, ErrBadPayload},
+	{"tasmota STATE wifi not object", DialectTasmota, "STATE", `{"Wifi":"strong"}`, nil, ErrBadPayload},
+	{"shelly2 notify wifi", DialectShelly2, kindS2Event, `{"method":"NotifyStatus","params":{"wifi":{"rssi":-71,"ssid":"x"}}}`, func(u update) bool {
+		return u.State.Set.Empty() && u.Link != nil && *u.Link.RSSI == -71
+	}, nil},
+	{"shelly2 notify wifi garbage", DialectShelly2, kindS2Event, `{"method":"NotifyStatus","params":{"wifi":{"rssi":"low"}}}`, nil, ErrBadPayload},
 	{"z2m truncated", DialectZ2M, kindZ2MState, `{"state":"ON","bri`, nil, ErrBadPayload},
 	{"z2m avail 1.x", DialectZ2M, kindZ2MAvail, `online`, func(u update) bool { return u.Avail == hub.AvailOnline }, nil},
 	{"z2m avail 2.x", DialectZ2M, kindZ2MAvail, `{"state":"offline"}`, func(u update) bool { return u.Avail == hub.AvailOffline }, nil},

@@ -87,9 +87,9 @@ type Options struct {
 	Apply func(hub.Report) error
 	// Logger; nil discards.
 	Logger *slog.Logger
-	// Events, optional, records events for people (e.g. (*hub.Hub).Log):
-	// connection lost, connected.
-	Events func(level, source, device, text string)
+	// Events, optional, records events for people (e.g.
+	// (*hub.Hub).LogEvent): connection lost, connected.
+	Events func(hub.Event)
 	// MaxPayload caps an incoming message. Zero: DefaultMaxPayload.
 	MaxPayload int
 	// QueueLen bounds each device's queue of unprocessed messages. Zero:
@@ -431,14 +431,14 @@ func (d *Driver) onConnect(c conn) {
 		// Usually the connection dropped again (the next connect retries);
 		// otherwise the broker refused: say so loudly.
 		d.fail("subscribe: " + err.Error())
-		d.event("error", "", "MQTT subscribe failed: "+err.Error())
+		d.event("error", "subscribe_failed", err, "MQTT subscribe failed")
 		return
 	}
 	c.Publish(d.avail, 1, true, "online")
 	d.msgsOut.Add(1)
 	d.setConnected(true, "")
 	d.log.Info("connected", "broker", d.brokerURL, "connects", n)
-	d.event("info", "", fmt.Sprintf("connected to MQTT broker %s", d.brokerAddr))
+	d.event("info", "broker_connected", nil, fmt.Sprintf("connected to MQTT broker %s", d.brokerAddr))
 	for _, dv := range t.devs {
 		d.ask(c, dv, true)
 	}
@@ -537,21 +537,31 @@ func (d *Driver) subscribe(c conn, subs map[string]byte) error {
 func (d *Driver) onLost(_ paho.Client, err error) {
 	d.setConnected(false, err.Error())
 	d.log.Warn("broker connection lost", "broker", d.brokerURL, "err", err)
-	d.event("warn", "", "MQTT broker connection lost: "+err.Error())
+	d.event("warn", "broker_lost", err, "MQTT broker connection lost")
 	// Nothing can reach the devices now: say so, rather than serve their
 	// last state as current. They come back as soon as they answer the
 	// query made after the reconnect.
+	cause := &hub.Cause{Code: hub.CauseBrokerDown, Params: map[string]string{"broker": d.brokerAddr}, Raw: err.Error()}
 	go func() {
 		for _, dv := range d.tab.Load().devs {
-			d.report(dv, hub.Report{Device: dv.id, Avail: hub.AvailOffline})
+			d.report(dv, hub.Report{Device: dv.id, Avail: hub.AvailOffline, Cause: cause})
 		}
 	}()
 }
 
-func (d *Driver) event(level, dev, text string) {
-	if d.opts.Events != nil {
-		d.opts.Events(level, DriverName, dev, text)
+// event tells a technician about the broker connection: code words it on
+// the status page, text is the English for logs, err (maybe nil) the raw
+// detail.
+func (d *Driver) event(level, code string, err error, text string) {
+	if d.opts.Events == nil {
+		return
 	}
+	ev := hub.Event{Level: level, Source: DriverName, Code: code, Params: map[string]string{"broker": d.brokerAddr}, Text: text}
+	if err != nil {
+		ev.Raw = err.Error()
+		ev.Text += ": " + ev.Raw
+	}
+	d.opts.Events(ev)
 }
 
 func (d *Driver) setConnected(up bool, errText string) {
@@ -729,7 +739,11 @@ func (d *Driver) handle(dv *device, it item) {
 
 // apply reports u; live is false for a retained message the broker kept.
 func (d *Driver) apply(dv *device, u update, live bool) {
-	r := hub.Report{Device: dv.id, State: u.State, Avail: u.Avail, Info: dv.takeInfo(u.Info)}
+	r := hub.Report{Device: dv.id, State: u.State, Avail: u.Avail, Info: dv.takeInfo(u.Info), Link: u.Link}
+	if u.Avail == hub.AvailOffline {
+		// Only the device's will (or Zigbee2MQTT on its behalf) says so.
+		r.Cause = &hub.Cause{Code: hub.CauseWill}
+	}
 	if err := d.report(dv, r); err != nil {
 		d.badMessage(dv, "report", err)
 		return
@@ -1117,7 +1131,8 @@ func (d *Driver) awaitReplies(ctx context.Context, id string, replies []chan she
 		select {
 		case r := <-ch:
 			if r.Error != "" {
-				return fmt.Errorf("%w: %s: %s (code %d): %w", ErrRejected, id, r.Error, r.Code, rpcFailure(r.Code))
+				// A refusal, so the hub shows the device's own words.
+				return fmt.Errorf("%w: %s: %w", ErrRejected, id, &hub.Refusal{Reason: fmt.Sprintf("%s (code %d)", r.Error, r.Code), Err: rpcFailure(r.Code)})
 			}
 		case <-ctx.Done():
 			return fmt.Errorf("mqtt: %s: no RPC reply: %w", id, ctx.Err())

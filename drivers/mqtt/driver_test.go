@@ -80,7 +80,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 		Devices:          devs,
 		Apply:            h.Apply,
 		ReconnectMax:     o.reconnect,
-		Events:           h.Log,
+		Events:           h.LogEvent,
 		RefreshInterval:  o.refresh,
 		Logger:           o.logger,
 	}
@@ -278,8 +278,15 @@ func TestDriver_DeviceWill_MarksOfflineThenBack(t *testing.T) {
 				continue
 			}
 			if !c.Snapshot.Online {
+				// The broker delivered the device's will: that is the cause.
+				if f := c.Snapshot.Fault; f == nil || f.Code != hub.CauseWill || f.Severity != hub.SeverityError {
+					t.Fatalf("%s went offline with diagnosis %+v, want the will", c.Device, f)
+				}
 				wentOff[c.Device] = true
 			} else if wentOff[c.Device] {
+				if c.Snapshot.Fault != nil {
+					t.Fatalf("%s is back but keeps %+v", c.Device, c.Snapshot.Fault)
+				}
 				cameBack[c.Device] = true
 			}
 		case <-deadline:
@@ -446,4 +453,34 @@ func hubAvailability(t *testing.T, url, topic string) string {
 	case <-time.After(3 * time.Second):
 		return ""
 	}
+}
+
+// TestDriver_PowerCut_WillUntilPowerBack: a device that loses power stays
+// diagnosed by its will until it is powered again.
+func TestDriver_PowerCut_WillUntilPowerBack(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	r.waitState(t)
+	sp := r.specs[0]
+	if err := r.sim.PowerCut(sp.Name, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the will", func() bool {
+		f := r.snap(sp.ID).Fault
+		return f != nil && f.Code == hub.CauseWill && !r.snap(sp.ID).Online
+	})
+	// The marker: a device dropped after the cut went and came back
+	// (Drop keeps it away half a second); the cut one must still be away.
+	other := r.specs[1]
+	if err := r.sim.Drop(other.Name); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, other.ID+" dropped", func() bool { return !r.snap(other.ID).Online })
+	waitFor(t, 10*time.Second, other.ID+" back", func() bool { return r.snap(other.ID).Online })
+	if s := r.snap(sp.ID); s.Online || s.Fault == nil || s.Fault.Code != hub.CauseWill {
+		t.Fatalf("%s came back without power: online %v fault %+v", sp.ID, s.Online, s.Fault)
+	}
+	if err := r.sim.PowerOn(sp.Name); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "back on power", func() bool { return r.snap(sp.ID).Online && r.snap(sp.ID).Fault == nil })
 }

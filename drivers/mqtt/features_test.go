@@ -115,12 +115,18 @@ func TestDriver_Shelly2_RPCErrorFailsCommand(t *testing.T) {
 		if r.sim.On(name) || r.snap("socket-3").State.On {
 			t.Errorf("code %d: switched on anyway", tc.code)
 		}
+		if f := r.snap("socket-3").Fault; f == nil || f.Code != hub.CauseRefused || !strings.Contains(f.Params["error"], tc.msg) {
+			t.Errorf("code %d: diagnosis %+v, want the refusal in the device's words", tc.code, f)
+		}
 	}
 	if err := r.sim.FailRPC(name, 0, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.hub.Execute(context.Background(), on); err != nil {
 		t.Fatalf("after the device recovered: %v", err)
+	}
+	if f := r.snap("socket-3").Fault; f != nil {
+		t.Errorf("the refusal stays after a command worked: %+v", f)
 	}
 }
 

@@ -29,6 +29,12 @@ func TestDriver_Mosquitto_RestartReconnectsWithoutReplay(t *testing.T) {
 
 	mq.Stop()
 	waitFor(t, 10*time.Second, "connection loss noticed", func() bool { return !r.drv.Status()[0].Connected })
+	for _, sp := range r.specs {
+		waitFor(t, 5*time.Second, sp.ID+" diagnosed broker down", func() bool {
+			f := r.snap(sp.ID).Fault
+			return f != nil && f.Code == hub.CauseBrokerDown && f.Params["broker"] != "" && f.Raw != ""
+		})
+	}
 	cmdsBefore := map[string]int64{}
 	for _, s := range r.specs {
 		cmdsBefore[s.Name] = r.sim.Commands(s.Name)
@@ -48,6 +54,9 @@ func TestDriver_Mosquitto_RestartReconnectsWithoutReplay(t *testing.T) {
 	mq.Run()
 	waitFor(t, 15*time.Second, "reconnected", func() bool { return r.drv.Stats().Connects >= 2 && r.drv.Status()[0].Connected })
 	r.waitState(t)
+	for _, sp := range r.specs {
+		waitFor(t, 5*time.Second, sp.ID+" diagnosis cleared", func() bool { return r.snap(sp.ID).Fault == nil })
+	}
 	// One new command per device, confirmed by the device: a command
 	// replayed on reconnect would have been published before it, on the
 	// same connection, so each device must have seen exactly this one.

@@ -230,15 +230,19 @@ func decodeShelly2Event(p []byte) (update, error) {
 	if err != nil {
 		return update{}, fmt.Errorf("events: params: %w", err)
 	}
-	sw, ok := pm["switch:0"]
-	if !ok || isNull(sw) {
-		return update{}, ErrIgnored
+	var u update
+	if sw, ok := pm["switch:0"]; ok && !isNull(sw) {
+		if u, err = shelly2Switch(sw); err != nil {
+			return u, err
+		}
 	}
-	u, err := shelly2Switch(sw)
-	if err == nil && u.empty() {
+	if err := rssiIn(&u, pm, "wifi", "rssi"); err != nil {
+		return u, err
+	}
+	if u.empty() {
 		return u, ErrIgnored
 	}
-	return u, err
+	return u, nil
 }
 
 // shelly2Reply is an RPC reply frame on <src>/rpc.

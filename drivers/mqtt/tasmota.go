@@ -251,7 +251,7 @@ func tasmotaObject(u *update, m map[string]json.RawMessage) error {
 			u.setFloat(x.f, v)
 		}
 	}
-	return nil
+	return rssiIn(u, m, "Wifi", "Signal")
 }
 
 func numberOrArray(key string, raw json.RawMessage, sum bool) (float64, error) {

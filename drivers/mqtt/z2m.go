@@ -91,6 +91,9 @@ func decodeZ2MState(p []byte) (update, error) {
 			u.setFloat(x.f, v)
 		}
 	}
+	if err := z2mLink(&u, m); err != nil {
+		return u, err
+	}
 	if u.empty() {
 		return u, ErrIgnored
 	}

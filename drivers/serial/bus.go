@@ -22,8 +22,12 @@ type node struct {
 	addr       uint8
 	gone       atomic.Bool // removed by SetDevices: no more polls, reports or commands
 	identified bool
-	online     bool // as last reported to the hub
-	fails      int  // failed exchanges in a row
+	online     bool      // as last reported to the hub
+	fails      int       // failed exchanges in a row
+	timeouts   uint64    // exchanges that got no reply
+	crcErrors  uint64    // corrupt frames heard while this node was awaited
+	lastCRC    time.Time // when the last of them came
+	linkSent   [2]uint64 // timeouts and crcErrors as last reported
 	lastFull   time.Time
 	nextTry    time.Time // when an offline device is tried again
 }
@@ -97,8 +101,30 @@ func (b *bus) stat(fn func(s *hub.BusStatus)) {
 	b.mu.Unlock()
 }
 
-func (b *bus) event(level, device, text string) {
-	b.d.opts.Events(level, Name, device, fmt.Sprintf("bus %s (%s): %s", b.cfg.Name, b.cfg.Port, text))
+// event tells a technician about the bus. Code and params (the bus and
+// port are added) word it on the status page; text is the English for
+// logs; err, maybe nil, is kept as the raw detail.
+func (b *bus) event(level, device, code string, params map[string]string, err error, text string) {
+	ev := hub.Event{Level: level, Source: Name, Device: device, Code: code,
+		Params: map[string]string{"bus": b.cfg.Name, "port": b.cfg.Port},
+		Text:   fmt.Sprintf("bus %s (%s): %s", b.cfg.Name, b.cfg.Port, text)}
+	for k, v := range params {
+		ev.Params[k] = v
+	}
+	if err != nil {
+		ev.Raw = err.Error()
+		ev.Text += ": " + ev.Raw
+	}
+	b.d.opts.Events(ev)
+}
+
+// portGone is the cause of every device of a bus whose port is not open.
+func (b *bus) portGone(err error) *hub.Cause {
+	c := &hub.Cause{Code: hub.CausePortGone, Params: map[string]string{"bus": b.cfg.Name, "port": b.cfg.Port}}
+	if err != nil {
+		c.Raw = err.Error()
+	}
+	return c
 }
 
 const minBackoff = 100 * time.Millisecond
@@ -113,7 +139,8 @@ func (b *bus) run(ctx context.Context) {
 			b.stat(func(s *hub.BusStatus) { s.LastError = err.Error() })
 			if !failing {
 				b.log.Warn("open failed", "err", err)
-				b.event("error", "", "cannot open port: "+err.Error())
+				b.event("error", "", "port_open_failed", nil, err, "cannot open port")
+				b.allOffline(err)
 				failing = true
 			}
 			b.idle(ctx, backoff)
@@ -125,13 +152,14 @@ func (b *bus) run(ctx context.Context) {
 		reopen := b.opened
 		b.opened = true
 		b.status.Open, b.status.OpenSince = true, time.Now()
+		b.status.LastError = "" // an error from before the port opened is history
 		if reopen {
 			b.status.Reconnects++
 		}
 		b.mu.Unlock()
 		if reopen {
 			b.log.Info("port reopened")
-			b.event("info", "", "port reopened")
+			b.event("info", "", "port_reopened", nil, nil, "port reopened")
 		} else {
 			b.log.Info("port open")
 		}
@@ -148,12 +176,12 @@ func (b *bus) run(ctx context.Context) {
 				s.LastError = err.Error()
 			}
 		})
-		b.allOffline()
 		if ctx.Err() != nil {
 			return
 		}
+		b.allOffline(err)
 		b.log.Warn("port lost", "err", err)
-		b.event("error", "", fmt.Sprintf("port lost: %v", err))
+		b.event("error", "", "port_lost", nil, err, "port lost")
 		if heard > 0 {
 			backoff = minBackoff // the port worked: come back fast
 		}
@@ -178,14 +206,15 @@ func (b *bus) idle(ctx context.Context, d time.Duration) {
 	}
 }
 
-// allOffline reports every device offline when the port is lost.
-func (b *bus) allOffline() {
+// allOffline reports every device offline when the port is lost or does
+// not open; err says why.
+func (b *bus) allOffline(err error) {
 	for _, n := range b.nodeList() {
 		n.identified, n.fails, n.nextTry = false, 0, time.Time{}
 		// Reported even when this run never saw the device: the hub may
 		// hold it as online from the state stored before a restart.
 		n.online = false
-		b.apply(n, hub.Report{Device: n.id, Avail: hub.AvailOffline})
+		b.apply(n, hub.Report{Device: n.id, Avail: hub.AvailOffline, Cause: b.portGone(err)})
 	}
 }
 
@@ -324,7 +353,7 @@ func (b *bus) takeState(n *node, resp wire.Frame) error {
 	}
 	n.fails = 0
 	n.online = true
-	b.apply(n, hub.Report{Device: n.id, State: toHub(s)})
+	b.apply(n, b.linkReport(n, hub.Report{Device: n.id, State: toHub(s)}))
 	return nil
 }
 
@@ -333,7 +362,7 @@ func (b *bus) takeState(n *node, resp wire.Frame) error {
 func (b *bus) alive(n *node) {
 	n.fails = 0
 	n.online = true
-	b.apply(n, hub.Report{Device: n.id, Avail: hub.AvailOnline})
+	b.apply(n, b.linkReport(n, hub.Report{Device: n.id, Avail: hub.AvailOnline}))
 }
 
 // failed counts a failed exchange and reports the device offline after
@@ -347,12 +376,10 @@ func (b *bus) failed(n *node, err error) error {
 		n.identified = false
 		n.nextTry = time.Now().Add(max(5*b.cfg.PollInterval, 2*time.Second))
 		b.log.Warn("device not answering", "device", n.id, "addr", n.addr, "err", err)
-		if n.online {
-			b.event("warn", n.id, fmt.Sprintf("device %d stopped answering: %v", n.addr, err))
-		}
 		// Reported even when this run never saw the device (see allOffline).
+		// The hub logs the event, with the cause.
 		n.online = false
-		b.apply(n, hub.Report{Device: n.id, Avail: hub.AvailOffline})
+		b.apply(n, b.linkReport(n, hub.Report{Device: n.id, Avail: hub.AvailOffline, Cause: b.silentCause(n, err)}))
 	}
 	return err
 }
@@ -457,7 +484,15 @@ func (b *bus) transact(ctx context.Context, n *node, cmd wire.Cmd, payload []byt
 		}
 		b.stat(func(s *hub.BusStatus) { s.FramesOut++ })
 		wait := min(b.cfg.Timeout, time.Until(deadline))
+		crcs := b.dec.CRCErrors
 		resp, err := b.await(ctx, n.addr, req.Seq, wait)
+		if c := b.dec.CRCErrors - crcs; c > 0 {
+			n.crcErrors += c
+			n.lastCRC = time.Now()
+		}
+		if errors.Is(err, ErrTimeout) {
+			n.timeouts++
+		}
 		if err == nil {
 			return resp, nil
 		}

@@ -2,6 +2,7 @@ package serial
 
 import (
 	"fmt"
+	"strings"
 
 	"hubd/firmware/wire"
 	"hubd/hub"
@@ -91,13 +92,16 @@ func toInfo(in wire.Info) *hub.Info {
 
 // errorOf maps a device's ERROR reply to the hub's errors.
 func errorOf(e wire.ErrorReply) error {
+	// The reason is the device's own words ("device error 0x03 (value out
+	// of range), detail 3"), without the Go package that decoded them.
+	r := &hub.Refusal{Reason: strings.TrimPrefix(e.Error(), "wire: "), Err: ErrDevice}
 	switch e.Code {
 	case wire.ErrCodeRange:
-		return fmt.Errorf("%w: %v", hub.ErrInvalidValue, e)
+		r.Err = hub.ErrInvalidValue
 	case wire.ErrCodeUnsupported:
-		return fmt.Errorf("%w: %v", hub.ErrNotSupported, e)
+		r.Err = hub.ErrNotSupported
 	case wire.ErrCodeBusy:
-		return fmt.Errorf("%w: %v", hub.ErrBusy, e)
+		r.Err = hub.ErrBusy
 	}
-	return fmt.Errorf("%w: %v", ErrDevice, e)
+	return r
 }

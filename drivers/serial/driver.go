@@ -46,9 +46,10 @@ type Options struct {
 	Open func(port string, baud int) (io.ReadWriteCloser, error)
 	// Logger; nil discards.
 	Logger *slog.Logger
-	// Events, optional (e.g. (*hub.Hub).Log), hears what a technician
-	// should see: a port lost, reopened, a device that stopped answering.
-	Events func(level, source, device, text string)
+	// Events, optional (e.g. (*hub.Hub).LogEvent), hears what a
+	// technician should see: a port lost, reopened, a firmware update.
+	// Devices that stop answering reach the hub as reports with a Cause.
+	Events func(hub.Event)
 
 	// UpdateStall bounds a firmware update that makes no progress (no
 	// chunk acknowledged, the port gone): it fails after this long. 0: 15 s.
@@ -118,11 +119,11 @@ func New(opts Options) (*Driver, error) {
 	if opts.Open == nil {
 		opts.Open = OpenTarm
 	}
+	if opts.Events == nil {
+		opts.Events = func(hub.Event) {}
+	}
 	if opts.Apply == nil {
 		opts.Apply = func(hub.Report) error { return nil }
-	}
-	if opts.Events == nil {
-		opts.Events = func(string, string, string, string) {}
 	}
 	if opts.UpdateStall <= 0 {
 		opts.UpdateStall = 15 * time.Second

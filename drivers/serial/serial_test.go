@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,11 +58,11 @@ func startRig(t *testing.T, cfg BusConfig, devs []hub.Device, fw ...firmware.Dev
 	}
 	drv, err := New(Options{
 		Buses: []BusConfig{cfg}, Devices: devs, Apply: hb.Apply,
-		Events: func(level, source, device, text string) {
+		Events: func(ev hub.Event) {
 			r.evMu.Lock()
-			r.events = append(r.events, level+" "+text)
+			r.events = append(r.events, ev.Level+" "+ev.Text)
 			r.evMu.Unlock()
-			hb.Log(level, source, device, text)
+			hb.LogEvent(ev)
 		},
 	})
 	if err != nil {
@@ -179,6 +180,10 @@ func TestDriver_Execute_MapsDeviceErrors(t *testing.T) {
 	if !errors.Is(err, hub.ErrInvalidValue) {
 		t.Errorf("kelvin beyond the lamp: %v", err)
 	}
+	var ref *hub.Refusal
+	if !errors.As(err, &ref) || !strings.Contains(ref.Reason, "(value out of range)") || strings.Contains(ref.Reason, "wire:") {
+		t.Errorf("the lamp's own words are not in %v", err)
+	}
 	sdev, _ := r.hub.Device("socket-1")
 	err = r.drv.Execute(ctx, sdev, hub.Command{Device: "socket-1", Set: hub.State{Set: hub.Fields(hub.FieldBrightness), Brightness: 3}})
 	if !errors.Is(err, hub.ErrNotSupported) {
@@ -211,6 +216,12 @@ func TestDriver_MuteDevice_GoesOfflineAndReturns(t *testing.T) {
 	waitFor(t, "online", func() bool { return r.online("lamp-1") })
 	lamp.Faults().SetMute(true)
 	waitFor(t, "lamp offline", func() bool { return !r.online("lamp-1") })
+	if f := r.fault("lamp-1"); f == nil || f.Code != hub.CauseNoReply || f.Params["bus"] != "bus0" || f.Params["address"] != "1" {
+		t.Errorf("diagnosis of a mute lamp: %+v", f)
+	}
+	if _, s, _ := r.hub.Snapshot("lamp-1"); s.Link.Timeouts == 0 {
+		t.Errorf("no timeouts in the lamp's link: %+v", s.Link)
+	}
 	if !r.online("socket-1") {
 		t.Error("a mute lamp took the socket offline")
 	}
@@ -226,6 +237,14 @@ func TestDriver_MuteDevice_GoesOfflineAndReturns(t *testing.T) {
 	}
 	lamp.Faults().SetMute(false)
 	waitFor(t, "lamp back", func() bool { return r.online("lamp-1") })
+	if f := r.fault("lamp-1"); f != nil {
+		t.Errorf("diagnosis stays after the lamp is back: %+v", f)
+	}
+}
+
+func (r *rig) fault(id string) *hub.Fault {
+	_, s, _ := r.hub.Snapshot(id)
+	return s.Fault
 }
 
 func TestDriver_SlowDevice_IsRetriedNotDuplicated(t *testing.T) {
@@ -298,6 +317,14 @@ func TestDriver_LineNoise_IsSurvived(t *testing.T) {
 	if st := r.drv.Status()[0]; st.CRCErrors == 0 {
 		t.Errorf("no CRC errors counted: %+v", st)
 	}
+	// The lamp answers, but its line is noisy: a warning, with the count.
+	waitFor(t, "CRC warning", func() bool {
+		f := r.fault("lamp-1")
+		return f != nil && f.Code == hub.CauseCRC && f.Severity == hub.SeverityWarn && f.Params["address"] == "1"
+	})
+	if _, s, _ := r.hub.Snapshot("lamp-1"); s.Link.CRCErrors == 0 || !s.Online {
+		t.Errorf("lamp link %+v online %v", s.Link, s.Online)
+	}
 }
 
 func TestDriver_PortVanishes_DevicesReturnWithoutLeaks(t *testing.T) {
@@ -311,6 +338,10 @@ func TestDriver_PortVanishes_DevicesReturnWithoutLeaks(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, "devices offline", func() bool { return !r.online("lamp-1") && !r.online("socket-1") })
+		waitFor(t, "port-gone diagnosis", func() bool {
+			f := r.fault("socket-1")
+			return f != nil && f.Code == hub.CausePortGone && f.Params["bus"] == "bus0" && f.Params["port"] == r.h.Path()
+		})
 		waitFor(t, "port closed", func() bool { return !r.drv.Status()[0].Open })
 		dev, _ := r.hub.Device("lamp-1")
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -324,11 +355,15 @@ func TestDriver_PortVanishes_DevicesReturnWithoutLeaks(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, "devices back", func() bool { return r.online("lamp-1") && r.online("socket-1") })
+		if f := r.fault("socket-1"); f != nil {
+			t.Errorf("diagnosis stays after the port is back: %+v", f)
+		}
 		if err := r.hub.Execute(context.Background(), hub.Command{Device: "lamp-1", Set: hub.State{Set: hub.Fields(hub.FieldOn), On: true}}); err != nil {
 			t.Fatalf("command after reopen: %v", err)
 		}
 		st := r.drv.Status()[0]
-		if st.Reconnects < 1 || !st.Open || st.LastError == "" {
+		// The error that closed the port is history once it is open again.
+		if st.Reconnects < 1 || !st.Open || st.LastError != "" {
 			t.Errorf("status after reopen %+v", st)
 		}
 		r.evMu.Lock()

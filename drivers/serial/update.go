@@ -155,16 +155,20 @@ func (d *Driver) UpdateFirmwareWith(ctx context.Context, deviceID string, image 
 	switch {
 	case err == nil && o.AllowDowngrade && slices.Compare(im.Version[:], old[:]) < 0:
 		log.Warn("firmware downgraded (forced)", "from", firmware.VersionString(old), "took", time.Since(start))
-		t.bus.event("warn", deviceID, fmt.Sprintf("firmware of %s downgraded %s -> %s (forced)", deviceID, firmware.VersionString(old), im.VersionString()))
+		t.bus.event("warn", deviceID, "firmware_downgraded", versions(old, im), nil,
+			fmt.Sprintf("firmware of %s downgraded %s -> %s (forced)", deviceID, firmware.VersionString(old), im.VersionString()))
 	case err == nil:
 		log.Info("firmware updated", "from", firmware.VersionString(old), "took", time.Since(start))
-		t.bus.event("info", deviceID, fmt.Sprintf("firmware of %s updated %s -> %s", deviceID, firmware.VersionString(old), im.VersionString()))
+		t.bus.event("info", deviceID, "firmware_updated", versions(old, im), nil,
+			fmt.Sprintf("firmware of %s updated %s -> %s", deviceID, firmware.VersionString(old), im.VersionString()))
 	case errors.Is(err, ErrRolledBack):
 		log.Warn("firmware update rolled back", "err", err)
-		t.bus.event("warn", deviceID, fmt.Sprintf("firmware %s did not boot on %s; it rolled back to %s", im.VersionString(), deviceID, firmware.VersionString(old)))
+		t.bus.event("warn", deviceID, "firmware_rolled_back", versions(old, im), nil,
+			fmt.Sprintf("firmware %s did not boot on %s; it rolled back to %s", im.VersionString(), deviceID, firmware.VersionString(old)))
 	default:
 		log.Warn("firmware update failed", "err", err)
-		t.bus.event("warn", deviceID, fmt.Sprintf("firmware update of %s to %s failed: %v", deviceID, im.VersionString(), err))
+		t.bus.event("warn", deviceID, "firmware_failed", versions(old, im), err,
+			fmt.Sprintf("firmware update of %s to %s failed", deviceID, im.VersionString()))
 	}
 	return err
 }
@@ -497,4 +501,10 @@ func (s *session) awaitReboot() (wire.Info, error) {
 			return wire.Info{}, err
 		}
 	}
+}
+
+// versions are the params of a firmware event: the version the device ran
+// and the image's.
+func versions(old [3]uint8, im firmware.Image) map[string]string {
+	return map[string]string{"from": firmware.VersionString(old), "to": im.VersionString()}
 }

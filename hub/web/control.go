@@ -139,7 +139,7 @@ func (s *Server) serveCommand(w http.ResponseWriter, r *http.Request) {
 	took := time.Since(start)
 	res := CommandResult{Device: id, Action: action, Result: hub.ResultOf(err), TookMS: took.Milliseconds()}
 	s.log.Info("web: control", "user", user, "device", id, "action", action, "result", res.Result, "took", took)
-	s.h.Log(level(err), "web", id, fmt.Sprintf("%s: %s by %s: %s", id, action, user, res.Result))
+	s.h.LogEvent(controlEvent(level(err), id, user, action, res.Result, err))
 	code := http.StatusOK
 	if err != nil {
 		res.Error = err.Error()
@@ -180,6 +180,21 @@ func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.log.Info("web: control", "user", user, "action", "alexa sync", "result", res.Result, "took", took)
-	s.h.Log(level(err), "web", "", fmt.Sprintf("alexa sync by %s: %s", user, res.Result))
+	s.h.LogEvent(controlEvent(level(err), "", user, "alexa sync", res.Result, err))
 	writeJSON(w, code, res)
+}
+
+// controlEvent records a control run from the page: the page words it
+// from the code ("control") and params; Text stays for logs.
+func controlEvent(lvl, device, user, action, result string, err error) hub.Event {
+	ev := hub.Event{Level: lvl, Source: "web", Device: device, Code: "control",
+		Params: map[string]string{"user": user, "action": action, "result": result},
+		Text:   fmt.Sprintf("%s by %s: %s", action, user, result)}
+	if device != "" {
+		ev.Text = device + ": " + ev.Text
+	}
+	if err != nil {
+		ev.Raw = err.Error()
+	}
+	return ev
 }

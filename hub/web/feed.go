@@ -157,6 +157,9 @@ func (f *feed) run() {
 	armed := false
 	refresh := time.NewTicker(s.opts.RefreshEvery)
 	defer refresh.Stop()
+	heartbeat := time.NewTicker(heartbeatEvery)
+	defer heartbeat.Stop()
+	seen := map[string]time.Time{}
 
 	for {
 		select {
@@ -167,7 +170,7 @@ func (f *feed) run() {
 				return
 			}
 			switch c.Kind {
-			case hub.ChangeState, hub.ChangeOnline, hub.ChangeInfo:
+			case hub.ChangeState, hub.ChangeOnline, hub.ChangeInfo, hub.ChangeFault:
 				dirty[c.Device] = struct{}{}
 			case hub.ChangeDevices:
 				resync = true
@@ -200,9 +203,15 @@ func (f *feed) run() {
 		case <-refresh.C:
 			if f.count() > 0 {
 				var st Status
-				st.Gateway = s.gateway()
-				s.sections(&st)
+				l := s.links()
+				st.Gateway = s.gateway(&l)
+				s.sections(&st, &l)
 				f.broadcast(sseMessage(nil, "sections", st))
+			}
+			continue
+		case <-heartbeat.C:
+			if f.count() > 0 {
+				f.broadcast(sseMessage(nil, "tick", s.tick(seen)))
 			}
 			continue
 		}
@@ -220,24 +229,33 @@ func (f *feed) run() {
 		f.flushes.Add(1)
 		if resync {
 			f.broadcast(sseMessage(nil, "snapshot", s.status()))
-		} else {
-			var buf []byte
-			site := s.h.Site()
-			for id := range dirty {
-				if v, ok := s.deviceView(id, site); ok {
-					buf = sseMessage(buf, "device", v)
-				}
-			}
-			for _, ev := range events {
-				buf = sseMessage(buf, "event", ev)
-			}
-			if len(buf) > 0 {
-				f.broadcast(buf)
-			}
+		} else if buf := f.deltas(dirty, events); len(buf) > 0 {
+			f.broadcast(buf)
 		}
 		clear(dirty)
 		events, resync = events[:0], false
 	}
+}
+
+// deltas is one flush's messages: the changed devices, the header's
+// verdict they may have changed, and the new events.
+func (f *feed) deltas(dirty map[string]struct{}, events []hub.Event) []byte {
+	s := f.s
+	var buf []byte
+	site := s.h.Site()
+	l := s.links()
+	for id := range dirty {
+		if v, ok := s.deviceView(id, site, &l); ok {
+			buf = sseMessage(buf, "device", v)
+		}
+	}
+	if len(dirty) > 0 {
+		buf = sseMessage(buf, "gateway", s.gateway(&l))
+	}
+	for _, ev := range events {
+		buf = sseMessage(buf, "event", ev)
+	}
+	return buf
 }
 
 // sseMessage appends one server-sent event to buf. encoding/json never emits

@@ -163,16 +163,7 @@ func (m *metrics) collect() *exposition {
 	e.add(mGoMemory, rt.total, "total")
 	e.add(mGoroutines, rt.goroutines)
 
-	var online, offline int
-	for _, d := range s.h.Devices() {
-		if _, snap, ok := s.h.Snapshot(d.ID); ok && s.h.Reachable(&snap) {
-			online++
-		} else {
-			offline++
-		}
-	}
-	e.add(mDevices, float64(online), "online")
-	e.add(mDevices, float64(offline), "offline")
+	m.collectDevices(e)
 
 	st := s.h.Stats()
 	for drv, n := range st.Reports {

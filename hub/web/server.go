@@ -282,6 +282,7 @@ func (s *Server) routes() {
 	m.Handle("GET /events", s.api(s.serveEvents))
 	m.Handle("GET /api/status", s.api(s.serveStatus))
 	m.Handle("GET /api/session", s.api(s.serveSession))
+	m.Handle("GET /api/i18n", s.api(s.serveI18n))
 	m.Handle("POST /login", s.api(s.serveLogin))
 	m.Handle("POST /logout", s.api(s.serveLogout))
 	m.Handle("POST /api/devices/{id}/command", s.api(s.serveCommand))

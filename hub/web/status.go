@@ -35,6 +35,15 @@ type Gateway struct {
 	StoreBytes *int64    `json:"store_bytes"`
 	Health     string    `json:"health"` // "ok" or the reason it is not
 	Alarms     []string  `json:"alarms"` // Options.Alarms; empty when none
+	// State is the page's verdict, hub.Assess's: healthy, degraded, down.
+	// Health is only the daemon's own check, as /healthz gives systemd.
+	State     hub.Level `json:"state"`
+	Online    int       `json:"online"`     // devices reachable now
+	Total     int       `json:"total"`      // devices configured
+	Faulty    int       `json:"faulty"`     // devices with a diagnosis
+	LinksDown int       `json:"links_down"` // buses and brokers down
+	// HeartbeatMS is how often the live feed sends a tick.
+	HeartbeatMS int64 `json:"heartbeat_ms"`
 }
 
 // Controls lists what may be done from the page.
@@ -56,12 +65,17 @@ type DeviceView struct {
 	Online    bool      `json:"online"`
 	Reachable bool      `json:"reachable"` // online and not stale
 	LastSeen  time.Time `json:"last_seen,omitzero"`
-	Fields    []string  `json:"fields"`
-	TempMinK  int       `json:"temp_min_k,omitempty"`
-	TempMaxK  int       `json:"temp_max_k,omitempty"`
-	State     StateView `json:"state"`
-	Info      hub.Info  `json:"info"`
-	Seq       uint64    `json:"seq"`
+	// Fault is the diagnosis: why the device does not work, since when;
+	// nil: nothing wrong.
+	Fault *hub.Fault `json:"fault,omitempty"`
+	// Link is link quality as the device or its bus reported it.
+	Link     *hub.Link `json:"link,omitempty"`
+	Fields   []string  `json:"fields"`
+	TempMinK int       `json:"temp_min_k,omitempty"`
+	TempMaxK int       `json:"temp_max_k,omitempty"`
+	State    StateView `json:"state"`
+	Info     hub.Info  `json:"info"`
+	Seq      uint64    `json:"seq"`
 	// FirmwareUpdatable: the page can update this device's firmware.
 	FirmwareUpdatable bool `json:"firmware_updatable,omitempty"`
 	// FirmwareUpdate is the latest update started from the page, running
@@ -129,11 +143,12 @@ func stateView(st *hub.State) StateView {
 }
 
 // deviceView describes device id, or reports false when it is gone.
-func (s *Server) deviceView(id string, site *hub.Site) (DeviceView, bool) {
+func (s *Server) deviceView(id string, site *hub.Site, l *links) (DeviceView, bool) {
 	d, snap, ok := s.h.Snapshot(id)
 	if !ok {
 		return DeviceView{}, false
 	}
+	reachable := s.h.Reachable(&snap)
 	v := DeviceView{
 		ID:        d.ID,
 		Name:      d.Name,
@@ -142,8 +157,10 @@ func (s *Server) deviceView(id string, site *hub.Site) (DeviceView, bool) {
 		Driver:    d.Driver,
 		Address:   d.Address,
 		Online:    snap.Online,
-		Reachable: s.h.Reachable(&snap),
+		Reachable: reachable,
 		LastSeen:  snap.LastSeen,
+		Fault:     s.fault(&snap, reachable, l),
+		Link:      linkView(snap.Link),
 		Fields:    []string{},
 		State:     stateView(&snap.State),
 		Info:      d.Info,
@@ -181,7 +198,7 @@ func nodeViews(nodes []*hub.Node) []*NodeView {
 	return out
 }
 
-func (s *Server) gateway() Gateway {
+func (s *Server) gateway(l *links) Gateway {
 	now := s.opts.Now()
 	g := Gateway{
 		Name:      s.opts.Name,
@@ -203,21 +220,23 @@ func (s *Server) gateway() Gateway {
 	if err := s.healthCached(); err != nil {
 		g.Health = err.Error()
 	}
+	s.assess(&g, l)
 	return g
 }
 
 // status builds the whole snapshot.
 func (s *Server) status() Status {
 	site := s.h.Site()
+	l := s.links()
 	st := Status{
-		Gateway:  s.gateway(),
+		Gateway:  s.gateway(&l),
 		Devices:  []DeviceView{},
 		Site:     []*NodeView{},
 		Events:   s.h.Events(),
 		Controls: Controls{Login: s.auth.hasUsers(), SyncNow: s.opts.SyncNow != nil, Firmware: s.fw.enabled()},
 	}
 	for _, d := range s.h.Devices() {
-		if v, ok := s.deviceView(d.ID, site); ok {
+		if v, ok := s.deviceView(d.ID, site, &l); ok {
 			st.Devices = append(st.Devices, v)
 		}
 	}
@@ -227,31 +246,13 @@ func (s *Server) status() Status {
 	if st.Events == nil {
 		st.Events = []hub.Event{}
 	}
-	s.sections(&st)
+	s.sections(&st, &l)
 	return st
 }
 
 // sections fills the parts that come from Options functions.
-func (s *Server) sections(st *Status) {
-	if s.opts.Buses != nil {
-		st.Buses = nonNil(s.opts.Buses())
-	}
-	if s.opts.Brokers != nil {
-		st.Brokers = nonNil(s.opts.Brokers())
-	}
-	if s.opts.Notifier != nil {
-		st.Notifier = ptr(s.opts.Notifier())
-	}
-	if s.opts.Alexa != nil {
-		a := s.opts.Alexa()
-		if a.Plan == nil {
-			a.Plan = []string{}
-		}
-		if a.Units == nil {
-			a.Units = []hub.UnitStatus{}
-		}
-		st.Alexa = &a
-	}
+func (s *Server) sections(st *Status, l *links) {
+	st.Buses, st.Brokers, st.Notifier, st.Alexa = l.buses, l.brokers, l.notifier, l.alexa
 }
 
 func nonNil[T any](s []T) []T {

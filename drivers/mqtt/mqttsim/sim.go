@@ -384,7 +384,12 @@ func (s *Sim) SetLoad(name string, watts float64) error {
 // Drop cuts a device's connection without a DISCONNECT, so the broker
 // publishes its will; the device stays away for about a second, then
 // reconnects by itself.
-func (s *Sim) Drop(name string) error {
+func (s *Sim) Drop(name string) error { return s.PowerCut(name, 500*time.Millisecond) }
+
+// PowerCut is a device losing power: its connection ends without a
+// DISCONNECT, so the broker publishes its will, and it stays away for
+// away (zero or less: until PowerOn), then reconnects by itself.
+func (s *Sim) PowerCut(name string, away time.Duration) error {
 	d, err := s.dev(name)
 	if err != nil {
 		return err
@@ -403,11 +408,27 @@ func (s *Sim) Drop(name string) error {
 	}
 	d.connMu.Lock()
 	defer d.connMu.Unlock()
-	d.hold = time.Now().Add(500 * time.Millisecond)
+	d.hold = time.Now().Add(away)
+	if away <= 0 {
+		d.hold = time.Now().Add(100 * 365 * 24 * time.Hour)
+	}
 	if d.conn != nil {
 		d.conn.dropped.Store(true)
 		d.conn.Close()
 	}
+	return nil
+}
+
+// PowerOn lets a device cut by PowerCut reconnect (within the client's
+// reconnect interval, 2 s at most).
+func (s *Sim) PowerOn(name string) error {
+	d, err := s.dev(name)
+	if err != nil {
+		return err
+	}
+	d.connMu.Lock()
+	d.hold = time.Time{}
+	d.connMu.Unlock()
 	return nil
 }
 

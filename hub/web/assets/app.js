@@ -1,8 +1,16 @@
 // hubd status page. Plain JS, no dependencies: the gateway may have no
-// internet. Data arrives as a snapshot and then as changes over /events.
+// internet. Data arrives as a snapshot and then as changes over /events;
+// a tick every couple of seconds proves the gateway is still there.
 'use strict';
 
-const S = { status: null, session: null, devices: new Map(), events: [], es: null, cards: new Map() };
+const S = {
+  status: null, session: null, devices: new Map(), events: [], es: null, cards: new Map(),
+  contact: false, // the feed spoke within two heartbeats
+  lastMsg: 0, // Date.now() of the feed's last message
+  opened: false, // the feed opened once: a later open is a reconnect
+  problemsFirst: false,
+  problemsOnly: false,
+};
 const $ = (id) => document.getElementById(id);
 
 // el builds an element; text goes through textContent, never innerHTML.
@@ -21,25 +29,13 @@ function el(tag, attrs, ...kids) {
   }
   return e;
 }
+// kids drops the empty entries a list of optional parts has: replaceChildren
+// would print them as "null".
+function kids(...list) { return list.flat(Infinity).filter(k => k !== null && k !== undefined && k !== false); }
 
-function ago(t) {
-  if (!t) return 'never';
-  const s = Math.round((Date.now() - Date.parse(t)) / 1000);
-  if (!isFinite(s)) return '?';
-  if (s < 5) return 'just now';
-  if (s < 90) return s + ' s ago';
-  if (s < 5400) return Math.round(s / 60) + ' min ago';
-  if (s < 172800) return Math.round(s / 3600) + ' h ago';
-  return Math.round(s / 86400) + ' d ago';
-}
-function stamp(t) { return t ? new Date(t).toLocaleString() : ''; }
-function timeEl(t) { return el('time', { datetime: t || '', title: stamp(t), 'data-ago': t || '' }, ago(t)); }
-function duration(sec) {
-  const d = Math.floor(sec / 86400), h = Math.floor(sec % 86400 / 3600), m = Math.floor(sec % 3600 / 60);
-  return d ? `${d} d ${h} h` : h ? `${h} h ${m} min` : `${m} min ${sec % 60} s`;
-}
+function timeEl(ts) { return el('time', { datetime: ts || '', title: stamp(ts), 'data-ago': ts || '' }, ago(ts)); }
 function bytes(n) {
-  if (n === null || n === undefined) return 'unknown';
+  if (n === null || n === undefined) return t('gw.unknown');
   const u = ['B', 'KiB', 'MiB', 'GiB'];
   let i = 0;
   while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
@@ -50,12 +46,14 @@ function facts(pairs) {
   return el('dl', { class: 'kv' }, pairs.filter(p => p).map(([k, v]) => [el('dt', { text: k }), el('dd', {}, v)]));
 }
 
+// toast shows a short note inside the sticky header, where it covers no
+// control.
 function toast(msg) {
-  const t = $('toast');
-  t.textContent = msg;
-  t.hidden = false;
+  const tt = $('toast');
+  tt.textContent = msg;
+  tt.hidden = false;
   clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => { t.hidden = true; }, 4000);
+  toast.timer = setTimeout(() => { tt.hidden = true; }, 4000);
 }
 
 // ---- session and login ----
@@ -71,31 +69,35 @@ async function api(method, path, body) {
 }
 
 async function loadSession() {
+  const before = S.session && S.session.user;
   try {
     const r = await api('GET', '/api/session');
     S.session = r.ok ? r.data : { can_view: false, can_control: false };
   } catch (_) {
     S.session = { can_view: false, can_control: false };
   }
+  // The daemon restarted (or the session expired): say so, do not keep
+  // showing "Signed in".
+  if (before && !S.session.user) toast(t('toast.session_ended'));
   renderSession();
 }
 
 function renderSession() {
   const s = S.session || {};
-  $('who').textContent = s.user ? 'Signed in as ' + s.user : (s.can_view ? 'View only' : '');
+  $('who').textContent = s.user ? t('who.user', { user: s.user }) : (s.can_view ? t('who.view') : '');
   $('signin').hidden = !!s.user || !s.users_configured;
   $('signout').hidden = !s.user;
   $('sync-now').hidden = !(s.can_control && S.status && S.status.controls.sync_now);
   document.body.classList.toggle('can-control', !!s.can_control);
   if (!s.can_view) {
-    showLogin('Sign in to see this gateway.');
+    showLogin(t('login.why_view'));
   }
   for (const id of S.devices.keys()) renderDevice(id);
 }
 
 function showLogin(why) {
   $('login').hidden = false;
-  $('login-why').textContent = why || 'Sign in to switch devices and run a sync.';
+  $('login-why').textContent = why || t('login.why');
   $('login-cancel').hidden = !(S.session && S.session.can_view);
   $('login-user').focus();
 }
@@ -108,7 +110,7 @@ async function onLogin(ev) {
   try {
     const r = await api('POST', '/login', { user: $('login-user').value, password: $('login-pass').value });
     if (!r.ok) {
-      err.textContent = r.status === 401 ? 'Wrong user name or password.' : (r.data.error || 'Sign-in failed (' + r.status + ').');
+      err.textContent = r.status === 401 ? t('login.wrong') : r.status === 429 ? t('login.too_many') : t('login.failed', { status: r.status });
       err.hidden = false;
       return;
     }
@@ -116,10 +118,10 @@ async function onLogin(ev) {
     $('login-pass').value = '';
     $('login').hidden = true;
     renderSession();
-    toast('Signed in as ' + r.data.user);
+    toast(t('toast.signed_in', { user: r.data.user }));
     if (!S.es || S.es.readyState === EventSource.CLOSED) connect();
   } catch (e) {
-    err.textContent = 'Gateway did not answer: ' + e.message;
+    err.textContent = t('login.no_answer');
     err.hidden = false;
   } finally {
     $('login-submit').disabled = false;
@@ -128,44 +130,76 @@ async function onLogin(ev) {
 
 async function onLogout() {
   await api('POST', '/logout');
+  S.session = null;
   await loadSession();
-  toast('Signed out');
+  toast(t('toast.signed_out'));
   if (!S.session.can_view) { disconnect(); }
 }
 
-// ---- live feed ----
+// ---- live feed and liveness ----
 
-function setLive(on, text) {
+// silentAfter is how long without a message means the gateway is gone:
+// two heartbeats and a second.
+function silentAfter() { return 2 * ((S.status && S.status.gateway.heartbeat_ms) || 2000) + 1000; }
+
+function heard() {
+  S.lastMsg = Date.now();
+  if (!S.contact) { S.contact = true; renderAll(); }
+}
+
+function lostContact() {
+  if (!S.contact) return;
+  S.contact = false;
+  renderAll();
+}
+
+function renderLive() {
   const l = $('live');
+  const connected = S.es && S.es.readyState === EventSource.OPEN;
+  let on = false, text;
+  if (S.contact) { on = true; text = t('live.on'); }
+  else if (!S.es) text = t('live.off');
+  else if (S.lastMsg) text = t('live.silent', { s: Math.round((Date.now() - S.lastMsg) / 1000) });
+  else text = connected ? t('live.waiting') : t('live.connecting');
   l.className = 'live ' + (on ? 'on' : 'off');
   l.textContent = text;
 }
 
 function disconnect() {
   if (S.es) { S.es.close(); S.es = null; }
-  setLive(false, 'Not connected');
+  lostContact();
+  renderLive();
 }
 
 function connect() {
   if (S.es) S.es.close();
   const es = new EventSource('/events');
   S.es = es;
-  es.onopen = () => setLive(true, 'Live');
+  es.onopen = () => {
+    // A reopened feed may be a restarted daemon, which forgot sessions.
+    if (S.opened) loadSession();
+    S.opened = true;
+  };
   es.onerror = () => {
-    setLive(false, 'Reconnecting…');
+    lostContact();
+    renderLive();
     // A closed stream may mean the session ended: ask again.
     if (es.readyState === EventSource.CLOSED) {
-      setTimeout(async () => { await loadSession(); if (S.session.can_view) connect(); }, 3000);
+      setTimeout(async () => { await loadSession(); if (S.session.can_view && S.es === es) connect(); }, 3000);
     }
   };
-  es.addEventListener('snapshot', (e) => applySnapshot(JSON.parse(e.data)));
-  es.addEventListener('device', (e) => applyDevice(JSON.parse(e.data)));
-  es.addEventListener('event', (e) => addEvents([JSON.parse(e.data)]));
-  es.addEventListener('sections', (e) => applySections(JSON.parse(e.data)));
+  const on = (name, fn) => es.addEventListener(name, (e) => { fn(JSON.parse(e.data)); heard(); });
+  on('snapshot', applySnapshot);
+  on('device', applyDevice);
+  on('event', (e) => addEvents([e]));
+  on('sections', applySections);
+  on('gateway', applyGateway);
+  on('tick', applyTick);
 }
 
 function applySnapshot(st) {
   S.status = st;
+  learnClock(st.gateway.now);
   S.devices = new Map(st.devices.map(d => [d.id, d]));
   S.events = [];
   // Keep the cards of devices that stay, so a control in flight keeps its
@@ -176,11 +210,8 @@ function applySnapshot(st) {
   const empty = $('dev-list').querySelector('.notconf');
   if (empty) empty.remove();
   addEvents(st.events || [], true);
-  renderGateway();
-  renderDevices();
-  renderTree();
-  renderLinks();
-  renderAlexa();
+  renderEventFilters();
+  renderAll();
   renderSession();
 }
 
@@ -190,17 +221,48 @@ function applyDevice(d) {
   S.devices.set(d.id, d);
   renderDevice(d.id);
   renderTree();
+  renderSummary();
+}
+
+function applyGateway(g) {
+  if (!S.status) return;
+  S.status.gateway = g;
+  learnClock(g.now);
+  renderGateway();
+  renderSummary();
+}
+
+// applyTick takes the heartbeat: the verdict, the links, and devices heard
+// from whose values did not change.
+function applyTick(tk) {
+  if (!S.status) return;
+  S.status.buses = tk.buses;
+  S.status.brokers = tk.brokers;
+  for (const [id, seen] of Object.entries(tk.seen || {})) {
+    const d = S.devices.get(id), card = S.cards.get(id);
+    if (!d) continue;
+    d.last_seen = seen;
+    // Only the time moves: the card is not rebuilt under the reader.
+    if (card && card.seenEl && d.reachable && S.contact) {
+      card.seenEl.dataset.ago = seen;
+      card.seenEl.dateTime = seen;
+      card.seenEl.title = stamp(seen);
+      card.seenEl.textContent = ago(seen);
+    } else renderDevice(id);
+  }
+  applyGateway(tk.gateway);
+  renderLinks();
 }
 
 function applySections(st) {
   if (!S.status) return;
-  for (const k of ['gateway', 'buses', 'brokers', 'notifier', 'alexa']) S.status[k] = st[k];
-  renderGateway();
+  for (const k of ['buses', 'brokers', 'notifier', 'alexa']) S.status[k] = st[k];
+  applyGateway(st.gateway);
   renderLinks();
   renderAlexa();
 }
 
-function addEvents(list, reset) {
+function addEvents(list) {
   const key = (e) => e.at + '|' + e.source + '|' + e.device + '|' + e.text;
   const seen = new Set(S.events.map(key));
   for (const e of list) if (!seen.has(key(e))) { S.events.push(e); seen.add(key(e)); }
@@ -208,12 +270,27 @@ function addEvents(list, reset) {
   renderEvents();
 }
 
+function renderAll() {
+  if (!S.status) { renderLive(); return; }
+  renderGateway();
+  renderDevices();
+  renderSummary();
+  renderTree();
+  renderLinks();
+  renderAlexa();
+  renderEvents();
+  renderLive();
+}
+
 // ---- rendering ----
 
+// health is a card's class and word: unknown while the page has no
+// contact with the gateway, whatever the last word was.
 function health(d) {
-  if (d.reachable) return ['ok', 'Online'];
-  if (d.online) return ['warn', 'Stale'];
-  return ['bad', 'Offline'];
+  if (!S.contact) return ['unknown', t('card.unknown')];
+  if (d.reachable && !d.fault) return ['ok', t('card.online')];
+  if (d.reachable) return ['warn', t('card.warning')];
+  return ['bad', t('card.offline')];
 }
 
 function renderGateway() {
@@ -221,78 +298,100 @@ function renderGateway() {
   $('gw-name').textContent = g.name;
   document.title = g.name + ' · hubd';
   const h = $('health');
-  h.textContent = g.health === 'ok' ? 'Healthy' : 'Unhealthy';
-  h.title = g.health;
-  h.className = 'pill ' + (g.health === 'ok' ? 'ok' : 'bad');
+  const state = S.contact ? g.state : 'nocontact';
+  h.textContent = t('state.' + state);
+  h.title = S.contact ? t('state.' + state + '.hint') : t('state.nocontact.hint');
+  h.className = 'pill ' + ({ healthy: 'ok', degraded: 'warn', down: 'bad', nocontact: 'bad' }[state] || 'muted');
+  h.dataset.state = state;
   const alarms = g.alarms || [];
   $('alarms').hidden = alarms.length === 0;
   $('alarms').replaceChildren(...alarms.map(a => el('p', { text: a })));
-  const online = S.status.devices.filter(d => d.reachable).length;
+  const online = t('hdr.online', { n: g.online, m: g.total });
+  $('hdr-online').textContent = online;
+  $('hdr-online').classList.toggle('stale-text', !S.contact);
   $('gw-facts').replaceChildren(...[
-    ['Version', g.version || 'dev'], ['Commit', g.commit || 'unknown'], ['Uptime', duration(g.uptime_s)],
-    ['Arch', g.goarch], ['Store', bytes(g.store_bytes)], ['Devices online', online + ' of ' + S.status.devices.length],
-    g.health === 'ok' ? null : ['Problem', g.health],
+    [t('gw.state'), t('state.' + state)], [t('gw.devices_online'), online],
+    [t('gw.version'), g.version || 'dev'], [t('gw.commit'), g.commit || t('gw.unknown')], [t('gw.uptime'), duration(g.uptime_s)],
+    [t('gw.arch'), g.goarch], [t('gw.store'), bytes(g.store_bytes)],
+    g.health === 'ok' ? null : [t('gw.check'), g.health],
   ].filter(Boolean).map(([k, v]) => el('div', {}, el('dt', { text: k }), el('dd', { text: v }))));
-  $('foot').textContent = `${g.name} · hubd ${g.version || 'dev'} (${g.commit || 'unknown'}) · ${g.goarch}`;
+  $('foot').textContent = `${g.name} · hubd ${g.version || 'dev'} (${g.commit || '?'}) · ${g.goarch}`;
 }
 
 function stateChips(d) {
   const s = d.state, out = [];
-  if (s.on !== undefined) out.push(el('span', { class: 'chip ' + (s.on ? 'on' : 'offstate'), 'data-field': 'on', text: s.on ? 'On' : 'Off' }));
+  if (s.on !== undefined) out.push(el('span', { class: 'chip ' + (s.on ? 'on' : 'offstate'), 'data-field': 'on', text: s.on ? t('ctl.on') : t('ctl.off') }));
   if (s.brightness !== undefined) out.push(el('span', { class: 'chip', 'data-field': 'brightness', text: s.brightness + ' %' }));
   if (s.color && s.mode !== 'temperature') {
     const sw = el('span', { class: 'swatch' });
     sw.style.background = `hsl(${s.color.h} ${s.color.s}% ${Math.max(20, s.color.v / 2)}%)`;
-    out.push(el('span', { class: 'chip', 'data-field': 'color', title: 'hue/sat/value' }, sw, `${s.color.h}° ${s.color.s}% ${s.color.v}%`));
+    out.push(el('span', { class: 'chip', 'data-field': 'color', title: t('card.hsv') }, sw, `${s.color.h}° ${s.color.s}% ${s.color.v}%`));
   }
   if (s.temperature_k !== undefined && s.mode !== 'color') out.push(el('span', { class: 'chip', 'data-field': 'temperature_k', text: s.temperature_k + ' K' }));
   if (s.power !== undefined) out.push(el('span', { class: 'chip', 'data-field': 'power', text: num(s.power, 1, 'W') }));
   if (s.voltage !== undefined) out.push(el('span', { class: 'chip', 'data-field': 'voltage', text: num(s.voltage, 1, 'V') }));
   if (s.current !== undefined) out.push(el('span', { class: 'chip', 'data-field': 'current', text: num(s.current, 2, 'A') }));
   if (s.energy !== undefined) out.push(el('span', { class: 'chip', 'data-field': 'energy', text: num(s.energy, 2, 'kWh') }));
-  if (!out.length) out.push(el('span', { class: 'chip muted-text', text: 'No state reported yet' }));
+  if (!out.length) out.push(el('span', { class: 'chip muted-text', text: t('card.no_state') }));
   return out;
 }
+
+const COMMAND_LABELS = { on: 'res.switch_on', off: 'res.switch_off', identify: 'res.identify' };
 
 async function command(d, body, label, card) {
   const buttons = card.controls.querySelectorAll('button, input');
   buttons.forEach(b => { b.disabled = true; });
   card.result.className = 'result';
-  card.result.textContent = label + '…';
+  card.result.textContent = t('res.running', { label });
+  card.result.title = '';
   try {
     const r = await api('POST', '/api/devices/' + encodeURIComponent(d.id) + '/command', body);
     if (r.ok) {
       card.result.className = 'result ok';
-      card.result.textContent = `${label}: done (${r.data.took_ms} ms)`;
+      card.result.textContent = t('res.done', { label, ms: r.data.took_ms });
     } else {
       card.result.className = 'result bad';
-      if (r.status === 401) { card.result.textContent = 'Sign in first.'; showLogin('Your session ended. Sign in again.'); }
-      else card.result.textContent = `${label}: ${r.data.result || 'failed'}: ${r.data.error || r.status}`;
+      if (r.status === 401) { card.result.textContent = t('res.sign_in'); showLogin(t('login.ended')); }
+      else {
+        card.result.textContent = t('res.failed', { label, why: t('cmd.' + (r.data.result || 'error')) });
+        card.result.title = r.data.error || String(r.status); // the raw error, for support
+      }
     }
   } catch (e) {
     card.result.className = 'result bad';
-    card.result.textContent = label + ': gateway did not answer';
+    card.result.textContent = t('res.no_answer', { label });
   } finally {
     buttons.forEach(b => { b.disabled = false; });
   }
 }
 
+// buildControls makes a card's controls; every one is named with the
+// device, so a screen reader says "Switch on Lobby lamp", not "On".
 function buildControls(d, card) {
-  const box = el('div', { class: 'controls' });
+  const box = el('div', { class: 'controls', role: 'group' });
+  const named = (key) => t(key, { name: d.name });
   if (d.fields.includes('on')) {
+    const btn = (action, key, body, cls) => {
+      const b = el('button', { class: cls, type: 'button', 'data-action': action, onclick: () => command(d, body, t(COMMAND_LABELS[action]), card) });
+      card.labels.push(() => { b.textContent = t('ctl.' + action); b.setAttribute('aria-label', named(key)); });
+      return b;
+    };
     box.append(el('div', { class: 'row' },
-      el('button', { class: 'btn', type: 'button', 'data-action': 'on', onclick: () => command(d, { on: true }, 'Switch on', card) }, 'On'),
-      el('button', { class: 'btn', type: 'button', 'data-action': 'off', onclick: () => command(d, { on: false }, 'Switch off', card) }, 'Off'),
-      el('button', { class: 'btn ghost', type: 'button', 'data-action': 'identify', title: 'Blink or click so you can find it', onclick: () => command(d, { identify: true }, 'Identify', card) }, 'Identify')));
+      btn('on', 'ctl.on_named', { on: true }, 'btn'),
+      btn('off', 'ctl.off_named', { on: false }, 'btn'),
+      btn('identify', 'ctl.identify_named', { identify: true }, 'btn ghost')));
   }
   if (d.fields.includes('brightness')) {
     const out = el('output', {}, '');
-    const range = el('input', { type: 'range', min: 1, max: 100, step: 1, 'aria-label': 'Brightness', 'data-action': 'brightness' });
+    const range = el('input', { type: 'range', min: 1, max: 100, step: 1, 'data-action': 'brightness' });
+    const lab = el('label', {});
     range.addEventListener('input', () => { out.textContent = range.value + ' %'; });
-    range.addEventListener('change', () => command(d, { brightness: +range.value }, 'Brightness ' + range.value + ' %', card));
+    range.addEventListener('change', () => command(d, { brightness: +range.value }, t('res.brightness', { v: range.value }), card));
+    card.labels.push(() => { lab.textContent = t('ctl.brightness'); range.setAttribute('aria-label', named('ctl.brightness_named')); });
     card.range = range; card.rangeOut = out;
-    box.append(el('div', { class: 'dim' }, el('label', { text: 'Brightness' }), range, out));
+    box.append(el('div', { class: 'dim' }, lab, range, out));
   }
+  card.labels.push(() => box.setAttribute('aria-label', named('ctl.group_named')));
   return box;
 }
 
@@ -432,35 +531,73 @@ async function checkFirmware(id, card, f) {
   renderFirmware(card);
 }
 
+// newCard builds the parts of a card that stay while the device does.
+function newCard(d) {
+  const id = d.id;
+  const card = { id, labels: [], root: el('article', { class: 'card', 'data-device': id, id: 'dev-' + id, 'aria-labelledby': 'dev-name-' + id }) };
+  card.info = el('div');
+  card.result = el('p', { class: 'result', role: 'status', 'aria-live': 'polite' });
+  card.controls = buildControls(d, card);
+  card.fw = buildFirmware(d, card);
+  // The firmware controls are named with the device too.
+  card.labels.push(() => {
+    const name = (el, key) => { if (el) el.setAttribute('aria-label', t(key, { name: d.name })); };
+    name(card.fwPick, 'fw.update_named');
+    name(card.fwInput, 'fw.file_named');
+    name(card.fwBar, 'fw.progress_named');
+    name(card.fwConfirm && card.fwConfirm.querySelector('[data-action="firmware-install"]'), 'fw.install_named');
+    name(card.fwConfirm && card.fwConfirm.querySelector('[data-action="firmware-cancel"]'), 'fw.cancel_named');
+  });
+  // On a phone the particulars fold away: the name, the diagnosis, the
+  // state and the controls are what a technician walking the floor needs.
+  card.more = el('details', { class: 'more' });
+  card.more.open = wide();
+  card.root.append(card.info, card.controls, card.result, card.more, card.fw);
+  return card;
+}
+
 function renderDevice(id) {
   const d = S.devices.get(id);
   if (!d) return;
   let card = S.cards.get(id);
   if (!card) {
-    card = { root: el('article', { class: 'card', 'data-device': id, id: 'dev-' + id }) };
-    card.info = el('div');
-    card.result = el('p', { class: 'result', role: 'status', 'aria-live': 'polite' });
-    card.id = id;
-    card.controls = buildControls(d, card);
-    card.fw = buildFirmware(d, card);
-    card.root.append(card.info, card.controls, card.result, card.fw);
+    card = newCard(d);
     S.cards.set(id, card);
     $('dev-list').append(card.root);
   }
   const [cls, label] = health(d);
+  // A red result line from a failed command goes once the device is fine.
+  if (cls === 'ok' && card.lastCls && card.lastCls !== 'ok' && card.result.classList.contains('bad')) {
+    card.result.textContent = '';
+    card.result.className = 'result';
+  }
+  card.lastCls = cls;
+  // A Details toggle the technician opened stays open through updates of
+  // the same diagnosis.
+  const rawOpen = card.root.dataset.fault === (d.fault ? d.fault.code : '') && !!card.info.querySelector('details.raw[open]');
+  card.labels.forEach(fn => fn());
   card.root.className = 'card ' + cls;
   card.root.dataset.online = d.reachable ? 'true' : 'false';
+  card.root.dataset.fault = d.fault ? d.fault.code : '';
   card.root.dataset.search = [d.id, d.name, d.address, d.driver, d.kind, ...(d.room_path || [])].join(' ').toLowerCase();
+  const live = d.reachable && S.contact;
   const fw = [d.info.firmware && 'fw ' + d.info.firmware, d.info.model, d.info.manufacturer].filter(Boolean).join(' · ');
-  card.info.replaceChildren(
+  card.info.replaceChildren(...kids(
     el('div', { class: 'card-head' },
-      el('div', {}, el('div', { class: 'card-title' }, d.name), el('div', { class: 'card-sub' }, d.id + ' · ' + (d.room_path || ['no room']).join(' › '))),
+      el('div', {}, el('h3', { class: 'card-title', id: 'dev-name-' + id }, d.name),
+        el('div', { class: 'card-sub' }, (d.room_path || [t('dev.no_room')]).join(' › '))),
       el('span', { class: 'pill ' + cls, 'data-field': 'online' }, label)),
-    el('div', { class: 'state' }, stateChips(d)),
-    facts([
-      ['Kind', d.kind], ['Driver', d.driver], ['Address', d.address || '—'],
-      ['Last seen', timeEl(d.last_seen)], ['Firmware', fw || 'unknown'],
-    ]));
+    d.fault ? diagnosisEl(d) : null,
+    el('div', { class: 'state' + (live ? '' : ' last-known'), 'data-live': live ? 'true' : 'false' },
+      live ? null : el('span', { class: 'last-known-note', 'data-field': 'last-known' }, t('card.last_known', { ago: ago(d.last_seen) })),
+      stateChips(d)),
+    linkEl(d)));
+  const raw = card.info.querySelector('details.raw');
+  if (raw) raw.open = rawOpen;
+  card.more.replaceChildren(el('summary', { text: t('card.more') }), facts([
+    [t('card.kind'), t('kind.' + d.kind)], [t('card.driver'), d.driver], [t('card.address'), d.address || '—'], [t('card.id'), d.id],
+    [t('card.last_seen'), card.seenEl = timeEl(d.last_seen)], [t('card.firmware'), fw || t('gw.unknown')],
+  ]));
   const control = !!(S.session && S.session.can_control);
   card.controls.hidden = !control || !(d.fields.includes('on') || d.fields.includes('brightness'));
   if (card.range && document.activeElement !== card.range && d.state.brightness !== undefined) {
@@ -474,113 +611,146 @@ function renderDevice(id) {
   applyFilter(card);
 }
 
+// problemRank orders devices: unreachable first, then warnings, then fine.
+function problemRank(d) { return !d.fault ? 2 : d.fault.severity === 'error' ? 0 : 1; }
+
 function renderDevices() {
   for (const id of S.devices.keys()) renderDevice(id);
   // Technicians walk the building: order cards by room, then name.
-  const key = (d) => (d.room_path || ['\uffff']).join('\u0000') + '\u0001' + d.name + '\u0001' + d.id;
+  const key = (d) => (S.problemsFirst ? problemRank(d) : '') + '\u0001' + (d.room_path || ['\uffff']).join('\u0000') + '\u0001' + d.name + '\u0001' + d.id;
   const list = $('dev-list');
   [...S.devices.values()].sort((a, b) => key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)
     .forEach(d => { const c = S.cards.get(d.id); if (c) list.append(c.root); });
   $('dev-count').textContent = '(' + S.devices.size + ')';
-  if (!S.devices.size) $('dev-list').replaceChildren(el('p', { class: 'notconf', text: 'No devices configured.' }));
+  if (!S.devices.size) $('dev-list').replaceChildren(el('p', { class: 'notconf', text: t('dev.none') }));
 }
 
 function applyFilter(card) {
   const q = $('filter').value.trim().toLowerCase();
-  card.root.hidden = q !== '' && !card.root.dataset.search.includes(q);
+  const d = S.devices.get(card.id);
+  const fine = d && d.reachable && !d.fault;
+  card.root.hidden = (q !== '' && !card.root.dataset.search.includes(q)) || (S.problemsOnly && fine);
 }
 
 function renderTree() {
   if (!S.status) return;
   const node = (n) => el('li', {},
-    el('div', { class: 'node' }, el('strong', { text: n.name }), el('span', { class: 'node-kind', text: n.kind }),
+    el('div', { class: 'node' }, el('strong', { text: n.name }), el('span', { class: 'node-kind', text: t('node.' + n.kind) }),
       (n.devices || []).map(id => {
         const d = S.devices.get(id);
-        const cls = d ? health(d)[0] : 'bad';
-        return el('a', { class: 'dev-link', href: '#dev-' + id, title: d ? health(d)[1] : 'unknown' }, el('span', { class: 'dot ' + cls }), id);
+        const [cls, word] = d ? health(d) : ['bad', t('card.unknown')];
+        return el('a', { class: 'dev-link', href: '#dev-' + id, title: word }, el('span', { class: 'dot ' + cls, 'aria-hidden': 'true' }), d ? d.name : id);
       })),
     n.children && n.children.length ? el('ul', {}, n.children.map(node)) : null);
   const site = S.status.site || [];
-  $('tree').replaceChildren(site.length ? el('ul', {}, site.map(node)) : el('p', { class: 'notconf', text: 'No site configured.' }));
+  $('tree').replaceChildren(site.length ? el('ul', {}, site.map(node)) : el('p', { class: 'notconf', text: t('rooms.none') }));
 }
 
-function notConfigured(what) { return el('p', { class: 'notconf', text: what + ' not configured on this gateway.' }); }
+// wide is true where cards show their particulars unfolded; on a phone
+// they fold under "More" so a card is its name, state and controls.
+function wide() { return window.matchMedia('(min-width: 700px)').matches; }
+function moreEl(...content) {
+  const d = el('details', { class: 'more' }, el('summary', { text: t('card.more') }), ...content);
+  d.open = wide();
+  return d;
+}
+
+function notConfigured(key) { return el('p', { class: 'notconf', text: t(key) }); }
+
+function busCard(b) {
+  const cls = !S.contact ? 'unknown' : b.open ? 'ok' : 'bad';
+  return el('div', { class: 'card ' + cls, 'data-bus': b.name },
+    el('div', { class: 'card-head' }, el('h3', { class: 'card-title', text: b.name }), el('span', { class: 'pill ' + cls, text: b.open ? t('link.open') : t('link.closed') })),
+    el('div', { class: 'card-sub', text: b.port }),
+    moreEl(facts([[t('link.devices'), b.devices], [t('link.frames'), b.frames_in + ' / ' + b.frames_out], [t('link.crc'), b.crc_errors],
+      [t('link.timeouts'), b.timeouts], [t('link.reconnects'), b.reconnects], b.open_since && [t('link.open_since'), timeEl(b.open_since)],
+      !b.open && b.last_error && [t('link.last_error'), rawEl(b.last_error)]])));
+}
+
+function brokerCard(b) {
+  const cls = !S.contact ? 'unknown' : b.connected ? 'ok' : 'bad';
+  return el('div', { class: 'card ' + cls, 'data-broker': b.broker },
+    el('div', { class: 'card-head' }, el('h3', { class: 'card-title', text: b.broker + (b.embedded ? ' ' + t('link.embedded') : '') }),
+      el('span', { class: 'pill ' + cls, text: b.connected ? t('link.connected') : t('link.disconnected') })),
+    moreEl(facts([[t('link.messages'), b.messages_in + ' / ' + b.messages_out], [t('link.bad'), b.bad_messages], [t('link.reconnects'), b.reconnects],
+      b.since && [t('link.since'), timeEl(b.since)], !b.connected && b.last_error && [t('link.last_error'), rawEl(b.last_error)]])));
+}
 
 function renderLinks() {
   const st = S.status;
-  $('buses').replaceChildren(...(st.buses === null ? [notConfigured('Serial')] :
-    !st.buses.length ? [notConfigured('No serial buses;')] :
-    st.buses.map(b => el('div', { class: 'card ' + (b.open ? 'ok' : 'bad') },
-      el('div', { class: 'card-head' }, el('div', { class: 'card-title', text: b.name }), el('span', { class: 'pill ' + (b.open ? 'ok' : 'bad'), text: b.open ? 'Open' : 'Closed' })),
-      el('div', { class: 'card-sub', text: b.port }),
-      facts([['Devices', b.devices], ['Frames in/out', b.frames_in + ' / ' + b.frames_out], ['CRC errors', b.crc_errors],
-        ['Timeouts', b.timeouts], ['Reconnects', b.reconnects], b.open_since && ['Open since', timeEl(b.open_since)],
-        b.last_error && ['Last error', b.last_error]])))));
-  $('brokers').replaceChildren(...(st.brokers === null ? [notConfigured('MQTT')] :
-    !st.brokers.length ? [notConfigured('No MQTT connections;')] :
-    st.brokers.map(b => el('div', { class: 'card ' + (b.connected ? 'ok' : 'bad') },
-      el('div', { class: 'card-head' }, el('div', { class: 'card-title', text: b.broker + (b.embedded ? ' (embedded)' : '') }),
-        el('span', { class: 'pill ' + (b.connected ? 'ok' : 'bad'), text: b.connected ? 'Connected' : 'Disconnected' })),
-      facts([['Messages in/out', b.messages_in + ' / ' + b.messages_out], ['Bad messages', b.bad_messages], ['Reconnects', b.reconnects],
-        b.since && ['Since', timeEl(b.since)], b.last_error && ['Last error', b.last_error]])))));
+  $('buses').replaceChildren(...(st.buses === null ? [notConfigured('links.serial_none')] :
+    !st.buses.length ? [notConfigured('links.serial_empty')] : st.buses.map(busCard)));
+  $('brokers').replaceChildren(...(st.brokers === null ? [notConfigured('links.mqtt_none')] :
+    !st.brokers.length ? [notConfigured('links.mqtt_empty')] : st.brokers.map(brokerCard)));
   const n = st.notifier;
-  $('notifier').replaceChildren(n === null ? notConfigured('Yandex notifications') :
+  $('notifier').replaceChildren(n === null ? notConfigured('links.yandex_none') :
     el('div', { class: 'card ' + (!n.enabled ? '' : n.last_error && (!n.last_success || n.last_error_at > n.last_success) ? 'warn' : 'ok') },
-      el('div', { class: 'card-head' }, el('div', { class: 'card-title', text: 'State notifications' }),
-        el('span', { class: 'pill ' + (n.enabled ? 'ok' : 'muted'), text: n.enabled ? 'Enabled' : 'Disabled' })),
-      facts([['Sent', n.sent], ['Failed', n.failed], ['Pending', n.pending], ['Last success', timeEl(n.last_success)],
-        n.last_error && ['Last error', n.last_error], n.last_error_at && ['Error at', timeEl(n.last_error_at)]])));
+      el('div', { class: 'card-head' }, el('h3', { class: 'card-title', text: t('notif.title') }),
+        el('span', { class: 'pill ' + (n.enabled ? 'ok' : 'muted'), text: n.enabled ? t('notif.enabled') : t('notif.disabled') })),
+      moreEl(facts([[t('notif.sent'), n.sent], [t('notif.failed'), n.failed], [t('notif.pending'), n.pending], [t('notif.last_success'), timeEl(n.last_success)],
+        n.last_error && [t('link.last_error'), rawEl(n.last_error)], n.last_error_at && [t('notif.error_at'), timeEl(n.last_error_at)]]))));
 }
 
 async function syncNow() {
   const b = $('sync-now');
   b.disabled = true;
-  b.textContent = 'Syncing…';
+  b.textContent = t('alexa.syncing');
   try {
     const r = await api('POST', '/api/alexa/sync');
-    toast(r.ok ? `Alexa sync done (${r.data.took_ms} ms)` : 'Alexa sync failed: ' + (r.data.error || r.status));
+    toast(r.ok ? t('alexa.done', { ms: r.data.took_ms }) : t('alexa.failed', { why: r.data.error || r.status }));
   } catch (e) {
-    toast('Alexa sync: gateway did not answer');
+    toast(t('alexa.no_answer'));
   } finally {
     b.disabled = false;
-    b.textContent = 'Sync now';
+    b.textContent = t('alexa.sync_now');
   }
 }
 
 function renderAlexa() {
   const a = S.status.alexa;
   const body = $('alexa-body');
-  if (a === null) { body.replaceChildren(notConfigured('Alexa sync')); return; }
-  const steps = (n) => n + (n === 1 ? ' change' : ' changes');
-  const cls = !a.enabled ? 'muted' : a.running ? 'warn' : a.last_error ? 'bad' : a.plan.length ? 'warn' : 'ok';
-  const text = !a.enabled ? 'Disabled' : a.running ? 'Running' : a.last_error ? 'Failing' : a.plan.length ? steps(a.plan.length) + ' pending' : 'In sync';
-  body.replaceChildren(
+  if (a === null || a === undefined) { body.replaceChildren(notConfigured('alexa.none')); return; }
+  const plan = a.plan || [], units = a.units || [], warnings = a.warnings || [];
+  const cls = !a.enabled ? 'muted' : a.running ? 'warn' : a.last_error ? 'bad' : plan.length ? 'warn' : 'ok';
+  const text = !a.enabled ? t('alexa.disabled') : a.running ? t('alexa.running') : a.last_error ? t('alexa.failing') : plan.length ? t('alexa.pending', { n: plan.length }) : t('alexa.in_sync');
+  body.replaceChildren(...kids(
     el('div', { class: 'row' }, el('span', { class: 'pill ' + cls, text })),
-    facts([['Last run', timeEl(a.last_run)], ['Last success', timeEl(a.last_ok)], ['API calls', a.calls + (a.calls_failed ? ` (${a.calls_failed} failed)` : '')],
-      a.last_error && ['Last error', a.last_error]]),
-    a.warnings && a.warnings.length ? el('ul', { class: 'plan' }, a.warnings.map(w => el('li', { class: 'lvl-warn', text: w }))) : null,
-    el('h3', { class: 'card-sub', text: a.plan.length ? 'Pending plan: ' + steps(a.plan.length) : 'Nothing pending' }),
-    a.plan.length ? el('ol', { class: 'plan' }, a.plan.map(p => el('li', { text: p }))) : null,
-    a.units.length ? el('div', { class: 'cards compact' }, a.units.map(u => el('div', { class: 'card ' + (u.unit_id ? 'ok' : 'warn') },
-      el('div', { class: 'card-title', text: u.name }),
-      facts([['Node', u.node], ['Unit', u.unit_id || 'not created yet'], ['Discovery', u.discovery || '—']])))) : null);
-}
-
-function renderEvents() {
-  const list = S.events.slice(-100).reverse();
-  $('event-list').replaceChildren(...(list.length ? list.map(e => el('li', { class: 'lvl-' + e.level },
-    timeEl(e.at),
-    el('div', {}, el('div', { class: 'lvl-' + e.level, text: e.text }), el('div', { class: 'ev-src', text: [e.source, e.device].filter(Boolean).join(' · ') })))) :
-    [el('li', {}, el('span'), el('span', { class: 'muted-text', text: 'No events yet.' }))]));
+    facts([[t('alexa.last_run'), timeEl(a.last_run)], [t('alexa.last_ok'), timeEl(a.last_ok)],
+      [t('alexa.calls'), a.calls_failed ? t('alexa.calls_failed', { n: a.calls, f: a.calls_failed }) : String(a.calls)],
+      a.last_error && [t('link.last_error'), rawEl(a.last_error)]]),
+    warnings.length ? el('ul', { class: 'plan' }, warnings.map(w => el('li', { class: 'lvl-warn', text: w }))) : null,
+    el('h3', { class: 'card-sub', text: plan.length ? t('alexa.plan', { n: plan.length }) : t('alexa.nothing') }),
+    plan.length ? el('ol', { class: 'plan' }, plan.map(p => el('li', { text: p }))) : null,
+    units.length ? el('div', { class: 'cards compact' }, units.map(u => el('div', { class: 'card ' + (u.unit_id ? 'ok' : 'warn') },
+      el('h3', { class: 'card-title', text: u.name }),
+      moreEl(facts([[t('alexa.node'), u.node], [t('alexa.unit'), u.unit_id || t('alexa.unit_none')], [t('alexa.discovery'), u.discovery || '—']]))))) : null));
 }
 
 function tick() {
-  for (const t of document.querySelectorAll('time[data-ago]')) {
-    if (t.dataset.ago) t.textContent = ago(t.dataset.ago);
+  if (S.contact && Date.now() - S.lastMsg > silentAfter()) lostContact();
+  for (const tm of document.querySelectorAll('time[data-ago]')) {
+    if (tm.dataset.ago) tm.textContent = ago(tm.dataset.ago);
   }
   if (S.status) {
     S.status.gateway.uptime_s++;
+    if (!S.contact) renderSummary(); // the "no contact for N s" count
   }
+  renderLive();
+}
+
+// headerHeight tells the CSS how tall the sticky header is, so that a jump
+// link's target lands below it, not under it.
+function headerHeight() {
+  document.documentElement.style.setProperty('--head-h', $('top').offsetHeight + 'px');
+}
+
+async function setLanguage(lang) {
+  try { localStorage.setItem(LANG_KEY, lang); } catch (_) { /* private mode */ }
+  await loadCatalogue(lang);
+  renderEventFilters();
+  renderAll();
+  renderSession();
+  headerHeight();
 }
 
 document.addEventListener('DOMContentLoaded', async () => {
@@ -589,9 +759,22 @@ document.addEventListener('DOMContentLoaded', async () => {
   $('signin').addEventListener('click', () => showLogin());
   $('signout').addEventListener('click', onLogout);
   $('sync-now').addEventListener('click', syncNow);
+  $('lang').addEventListener('change', (e) => setLanguage(e.target.value));
   $('filter').addEventListener('input', () => { for (const c of S.cards.values()) applyFilter(c); });
+  for (const [id, key] of [['problems-first', 'problemsFirst'], ['problems-only', 'problemsOnly']]) {
+    $(id).addEventListener('click', () => {
+      S[key] = !S[key];
+      $(id).setAttribute('aria-pressed', String(S[key]));
+      renderDevices();
+    });
+  }
+  for (const id of ['ev-device', 'ev-room', 'ev-level']) $(id).addEventListener('change', renderEvents);
+  // The header grows and shrinks (a note, a wrapped line): keep up.
+  new ResizeObserver(headerHeight).observe($('top'));
   setInterval(tick, 1000);
+  try { await loadCatalogue(storedLang()); } catch (_) { /* the page still works, in message keys */ }
+  headerHeight();
+  renderLive();
   await loadSession();
   if (S.session.can_view) connect();
-  else setLive(false, 'Not connected');
 });

@@ -1,0 +1,174 @@
+package web
+
+import (
+	"time"
+
+	"hubd/hub"
+)
+
+// heartbeatEvery is how often the live feed sends a tick, so that a page
+// can tell a quiet gateway from a silent (frozen, unreachable) one: a page
+// that hears nothing for two ticks and a second says it lost contact.
+const heartbeatEvery = 2 * time.Second
+
+// Tick is the feed's heartbeat: how the gateway is doing, its links, and
+// the devices heard from since the last tick (a report that changes no
+// value sends no device event, but moves "last seen").
+type Tick struct {
+	Gateway Gateway              `json:"gateway"`
+	Buses   []hub.BusStatus      `json:"buses"`
+	Brokers []hub.BrokerStatus   `json:"brokers"`
+	Seen    map[string]time.Time `json:"seen,omitempty"`
+}
+
+// links reads the gateway's links once for a status or a tick: buses,
+// brokers, and the cloud links (Yandex notifications, Alexa sync). Nil:
+// not configured.
+type links struct {
+	buses    []hub.BusStatus
+	brokers  []hub.BrokerStatus
+	notifier *hub.NotifierStatus
+	alexa    *hub.SyncStatus
+}
+
+func (s *Server) links() links {
+	var l links
+	if s.opts.Buses != nil {
+		l.buses = nonNil(s.opts.Buses())
+	}
+	if s.opts.Brokers != nil {
+		l.brokers = nonNil(s.opts.Brokers())
+	}
+	if s.opts.Notifier != nil {
+		l.notifier = ptr(s.opts.Notifier())
+	}
+	if s.opts.Alexa != nil {
+		a := s.opts.Alexa()
+		a.Plan, a.Units = nonNil(a.Plan), nonNil(a.Units)
+		l.alexa = &a
+	}
+	return l
+}
+
+// notifierFailing: the last push to Yandex failed and none worked since.
+func notifierFailing(n *hub.NotifierStatus) bool {
+	return n != nil && n.Enabled && n.LastError != "" && n.LastErrorAt.After(n.LastSuccess)
+}
+
+// alexaFailing: the last Alexa sync failed.
+func alexaFailing(a *hub.SyncStatus) bool {
+	return a != nil && a.Enabled && a.LastError != ""
+}
+
+// brokerUp reports whether an MQTT broker is connected.
+func (l *links) brokerUp() bool {
+	for _, b := range l.brokers {
+		if b.Connected {
+			return true
+		}
+	}
+	return false
+}
+
+// tally counts what hub.Assess weighs.
+func (l *links) tally(t *hub.Tally) {
+	for _, b := range l.buses {
+		t.Links++
+		if !b.Open {
+			t.LinksDown++
+		}
+	}
+	for _, b := range l.brokers {
+		t.Links++
+		if !b.Connected {
+			t.LinksDown++
+		}
+	}
+	for _, cloud := range []struct{ on, failing bool }{
+		{l.notifier != nil && l.notifier.Enabled, notifierFailing(l.notifier)},
+		{l.alexa != nil && l.alexa.Enabled, alexaFailing(l.alexa)},
+	} {
+		if cloud.on {
+			t.Links++
+		}
+		if cloud.failing {
+			t.LinksDown++
+		}
+	}
+}
+
+// fault is the diagnosis the page shows for a device: the hub's, or for an
+// unreachable device the hub holds none for, what can still be said.
+func (s *Server) fault(snap *hub.Snapshot, reachable bool, l *links) *hub.Fault {
+	f := snap.Fault
+	switch {
+	case f != nil && f.Code == hub.CauseBrokerDown && l.brokerUp():
+		g := *f
+		g.Code = hub.CauseNoAnswer
+		return &g
+	case f != nil || reachable:
+		return f
+	case snap.LastSeen.IsZero():
+		return &hub.Fault{Cause: hub.Cause{Code: hub.CauseNeverSeen}, Severity: hub.SeverityError, Since: s.opts.Started}
+	}
+	return &hub.Fault{Cause: hub.Cause{Code: hub.CauseOffline}, Severity: hub.SeverityError, Since: snap.LastSeen}
+}
+
+// linkView is the device's link quality, or nil when nothing was reported.
+func linkView(l hub.Link) *hub.Link {
+	if l == (hub.Link{}) {
+		return nil
+	}
+	return &l
+}
+
+// assess fills the gateway's verdict: healthy, degraded or down, with the
+// counts behind it.
+func (s *Server) assess(g *Gateway, l *links) {
+	t := hub.Tally{CheckFailed: g.Health != "ok"}
+	for _, d := range s.h.Devices() {
+		_, snap, ok := s.h.Snapshot(d.ID)
+		if !ok {
+			continue
+		}
+		t.Devices++
+		reachable := s.h.Reachable(&snap)
+		if reachable {
+			t.Reachable++
+		}
+		if s.fault(&snap, reachable, l) != nil {
+			t.Faulty++
+		}
+	}
+	l.tally(&t)
+	g.State = hub.Assess(t)
+	g.Online, g.Total = t.Reachable, t.Devices
+	g.Faulty, g.LinksDown = t.Faulty, t.LinksDown
+	g.HeartbeatMS = heartbeatEvery.Milliseconds()
+}
+
+// tick builds the heartbeat; seen holds the last-seen times already sent
+// and is updated.
+func (s *Server) tick(seen map[string]time.Time) Tick {
+	l := s.links()
+	t := Tick{Gateway: s.gateway(&l), Buses: l.buses, Brokers: l.brokers}
+	ids := map[string]bool{}
+	for _, d := range s.h.Devices() {
+		ids[d.ID] = true
+		_, snap, ok := s.h.Snapshot(d.ID)
+		if !ok || snap.LastSeen.Equal(seen[d.ID]) {
+			continue
+		}
+		seen[d.ID] = snap.LastSeen
+		if t.Seen == nil {
+			t.Seen = map[string]time.Time{}
+		}
+		t.Seen[d.ID] = snap.LastSeen
+	}
+	for id := range seen {
+		if !ids[id] {
+			delete(seen, id)
+		}
+	}
+	return t
+}
