@@ -133,7 +133,8 @@ func (m *Main) Open() (err error) {
 	if n := c.Yandex.Notify; n != nil {
 		m.Notifier, err = yandex.NewNotifier(m.Hub, yandex.NotifierOptions{
 			BaseURL: n.URL, SkillID: n.SkillID, OAuthToken: n.OAuthToken, UserID: n.UserID,
-			Logger: m.Log.With("component", "notifier"),
+			Recipients: notifyRecipients(m.Yandex, n.UserID),
+			Logger:     m.Log.With("component", "notifier"),
 		})
 		if err != nil {
 			return err
@@ -183,7 +184,7 @@ func mqttOptions(c *Config, devs []hub.Device, m *Main) mqtt.Options {
 func yandexUsers(c *Config) []yandex.User {
 	var out []yandex.User
 	for _, u := range c.Yandex.Users {
-		out = append(out, yandex.User{ID: u.ID, TokenHashes: append([]string(nil), u.Tokens...), PasswordHash: u.PasswordHash})
+		out = append(out, yandex.User{ID: u.ID, TokenHashes: append([]string(nil), u.Tokens...), PasswordHash: u.PasswordHash, Scope: scopeOf(u)})
 	}
 	return out
 }

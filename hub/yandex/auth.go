@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"hubd/hub"
 )
 
 // User is one account of the platform linked to this hub: its Yandex-side
@@ -25,6 +27,9 @@ type User struct {
 	// bcrypt.GenerateFromPassword) of the password typed on the OAuth login
 	// page. Empty: the user cannot link an account by logging in.
 	PasswordHash string
+	// Scope is what the user sees and controls; accounts linked by logging
+	// in as this user get it too. The zero Scope covers no device.
+	Scope hub.Scope
 }
 
 // KV persists small strings; the store package implements it. Revoked token
@@ -67,6 +72,7 @@ type tokenEntry struct {
 type userSet struct {
 	list     []tokenEntry
 	password map[string][]byte // user id -> bcrypt hash; nil hash: no login
+	scope    map[string]hub.Scope
 }
 
 func (s *userSet) has(id string) bool {
@@ -86,7 +92,7 @@ type tokens struct {
 }
 
 func buildUsers(users []User) (*userSet, error) {
-	set := &userSet{password: make(map[string][]byte, len(users))}
+	set := &userSet{password: make(map[string][]byte, len(users)), scope: make(map[string]hub.Scope, len(users))}
 	seenHash := map[[sha256.Size]byte]string{}
 	for _, u := range users {
 		if u.ID == "" {
@@ -103,6 +109,7 @@ func buildUsers(users []User) (*userSet, error) {
 			}
 		}
 		set.password[u.ID] = pw
+		set.scope[u.ID] = u.Scope
 		for _, h := range u.TokenHashes {
 			d, err := parseHash(h)
 			if err != nil {
@@ -143,6 +150,7 @@ func newTokens(users []User, kv KV) (*tokens, error) {
 // token the OAuth server issued, the linking it came from.
 type grant struct {
 	user   string
+	scope  hub.Scope
 	digest [sha256.Size]byte
 	id     string // issued tokens only: the grant (account linking) id
 }
@@ -172,6 +180,7 @@ func (t *tokens) check(token string, now time.Time) (grant, error) {
 			return g, ErrUnauthorized
 		}
 		g.user = set.list[match].user
+		g.scope = set.scope[g.user]
 		return g, nil
 	}
 	if t.issued == nil {
@@ -182,6 +191,7 @@ func (t *tokens) check(token string, now time.Time) (grant, error) {
 		return g, ErrUnauthorized
 	}
 	g.user, g.id = it.User, it.Grant
+	g.scope = set.scope[g.user]
 	return g, nil
 }
 

@@ -210,7 +210,7 @@ func TestHandler_Action_RelativeBrightness(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := api.plan(devs[0])
+			p := api.plan(devs[0], staff)
 			if err := p.capErrs[0]; err != nil {
 				if _, code := classify(err); code != tt.want {
 					t.Errorf("error %v (%s), want %s", err, code, tt.want)

@@ -1,0 +1,123 @@
+package yandex
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"hubd/hub"
+)
+
+// Recipient is a linked user the notifier writes to, with what it may see.
+type Recipient struct {
+	UserID string
+	Scope  hub.Scope
+}
+
+// Recipients returns the configured users that are linked now: they hold a
+// configured token that was not revoked, or a live token the OAuth server
+// issued, and their scope covers something. Ordered by user id.
+func (h *Handler) Recipients() []Recipient {
+	set := h.tokens.users.Load()
+	linked := map[string]bool{}
+	h.tokens.mu.RLock()
+	for _, e := range set.list {
+		if !h.tokens.revoked[e.digest] {
+			linked[e.user] = true
+		}
+	}
+	h.tokens.mu.RUnlock()
+	if h.tokens.issued != nil {
+		for u := range h.tokens.issued.holders(h.hub.Now()) {
+			if set.has(u) {
+				linked[u] = true
+			}
+		}
+	}
+	out := make([]Recipient, 0, len(linked))
+	for u := range linked {
+		if sc := set.scope[u]; sc.Staff || len(sc.Homes) > 0 {
+			out = append(out, Recipient{UserID: u, Scope: sc})
+		}
+	}
+	slices.SortFunc(out, func(a, b Recipient) int {
+		switch {
+		case a.UserID < b.UserID:
+			return -1
+		case a.UserID > b.UserID:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// RevokeHome ends every access of a home's residents: each configured
+// user whose scope names home (staff users are not residents) loses its
+// configured tokens and every token the OAuth server issued to it. It
+// returns the users it revoked, so the caller can tell the platform. A
+// revocation takes effect in memory even when persisting it fails; the
+// first such error is returned.
+func (h *Handler) RevokeHome(home string) ([]string, error) {
+	now := h.hub.Now()
+	set := h.tokens.users.Load()
+	var users []string
+	for u, sc := range set.scope {
+		if !sc.Staff && sc.HasHome(home) {
+			users = append(users, u)
+		}
+	}
+	slices.Sort(users)
+	var first error
+	keep := func(err error) {
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	for _, u := range users {
+		for _, e := range set.list {
+			if e.user == u {
+				keep(h.tokens.revoke(e.digest, now))
+			}
+		}
+		if h.tokens.issued != nil {
+			keep(h.tokens.issued.revokeUser(u, now))
+		}
+	}
+	if first != nil {
+		return users, fmt.Errorf("yandex: revoke home %q: %w", home, first)
+	}
+	return users, nil
+}
+
+// holders returns the users that hold a live issued token.
+func (s *issued) holders(now time.Time) map[string]bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := map[string]bool{}
+	for _, t := range s.toks {
+		if !t.expired(now) {
+			out[t.User] = true
+		}
+	}
+	return out
+}
+
+// revokeUser drops every token of every account linking of user.
+func (s *issued) revokeUser(user string, now time.Time) error {
+	s.mu.RLock()
+	grants := map[string]bool{}
+	for _, t := range s.toks {
+		if t.User == user {
+			grants[t.Grant] = true
+		}
+	}
+	s.mu.RUnlock()
+	var first error
+	for g := range grants {
+		if err := s.revokeGrant(g, now); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
