@@ -3,6 +3,7 @@ package hub
 import (
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Scope is what one user of a voice platform may see and control: the
@@ -142,4 +143,27 @@ func (h *Hub) DevicesIn(sc Scope) []Device {
 		}
 	}
 	return out
+}
+
+// HomeStatus is a home as the people who manage residents see it. It
+// never holds a secret.
+type HomeStatus struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Devices []string `json:"devices"`
+	// Login is the account-linking login name of the home's residents;
+	// empty: none was given.
+	Login      string    `json:"login,omitempty"`
+	LoginSetAt time.Time `json:"login_set_at,omitzero"`
+	LoginSetBy string    `json:"login_set_by,omitempty"`
+}
+
+// HomeCredentials is a home's new resident login. The password exists
+// only in this value: it is shown once and stored hashed.
+type HomeCredentials struct {
+	Home     string `json:"home"`
+	Login    string `json:"login"`
+	Password string `json:"password"`
+	// Revoked names the accounts whose tokens a check-out revoked.
+	Revoked []string `json:"revoked,omitempty"`
 }

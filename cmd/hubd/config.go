@@ -537,13 +537,8 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 				add(lineOf(root, "yandex", "oauth", "redirect_uris", j), "yandex.oauth redirect URI %q must be https://", u)
 			}
 		}
-		hasLogin := false
-		for _, u := range c.Yandex.Users {
-			hasLogin = hasLogin || u.PasswordHash != ""
-		}
-		if !hasLogin {
-			add(l, "yandex.oauth is on but no yandex user has a password_hash to log in with")
-		}
+		// Logins may also come from `hubd home set-login` (the store), so
+		// none in the file is fine.
 	}
 	if n := c.Yandex.Notify; n != nil {
 		if n.SkillID == "" || n.OAuthToken == "" {

@@ -48,6 +48,8 @@ type Main struct {
 	Alexa    *alexa.Syncer
 	Web      *web.Server
 	Addr     string // the bound HTTP address
+	// Residents gives homes their resident logins and checks them out.
+	Residents *residents
 
 	started time.Time
 	cfgMu   sync.Mutex // Config is replaced by Reload while Run reads it
@@ -113,8 +115,13 @@ func (m *Main) Open() (err error) {
 	if err != nil {
 		return err
 	}
+	m.Residents = &residents{m: m}
+	users, err := m.Residents.users(c)
+	if err != nil {
+		return err
+	}
 	yo := yandex.Options{
-		Users:      yandexUsers(c),
+		Users:      users,
 		Revoked:    m.DB.Bucket("yandex-revoked"),
 		Logger:     m.Log.With("component", "yandex"),
 		Observe:    m.Web.ObserveAPI,
@@ -308,6 +315,11 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("http: listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	m.Addr = ln.Addr().String()
+	stopAdmin, err := m.startAdmin(cfg.DataDir)
+	if err != nil {
+		stopAdmin = func() {}
+		m.Log.Warn("admin socket is off: `hubd home ...` can not reach this daemon", "err", err)
+	}
 	srv := &http.Server{
 		Handler:           m.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -344,6 +356,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 	}
+	stopAdmin()
 	cancel()
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()
@@ -413,7 +426,7 @@ func (m *Main) Reload(path string) error {
 			return err
 		}
 	}
-	if err := m.Yandex.SetUsers(yandexUsers(c)); err != nil {
+	if err := m.Residents.apply(c); err != nil {
 		return err
 	}
 	if err := m.Web.SetUsers(webUsers(c)); err != nil {

@@ -59,7 +59,6 @@ func (h *Handler) Recipients() []Recipient {
 // revocation takes effect in memory even when persisting it fails; the
 // first such error is returned.
 func (h *Handler) RevokeHome(home string) ([]string, error) {
-	now := h.hub.Now()
 	set := h.tokens.users.Load()
 	var users []string
 	for u, sc := range set.scope {
@@ -69,19 +68,9 @@ func (h *Handler) RevokeHome(home string) ([]string, error) {
 	}
 	slices.Sort(users)
 	var first error
-	keep := func(err error) {
-		if err != nil && first == nil {
-			first = err
-		}
-	}
 	for _, u := range users {
-		for _, e := range set.list {
-			if e.user == u {
-				keep(h.tokens.revoke(e.digest, now))
-			}
-		}
-		if h.tokens.issued != nil {
-			keep(h.tokens.issued.revokeUser(u, now))
+		if err := h.RevokeUser(u); err != nil && first == nil {
+			first = err
 		}
 	}
 	if first != nil {
@@ -120,4 +109,28 @@ func (s *issued) revokeUser(user string, now time.Time) error {
 		}
 	}
 	return first
+}
+
+// RevokeUser ends every access of one configured user: its configured
+// tokens and every token the OAuth server issued to it.
+func (h *Handler) RevokeUser(user string) error {
+	now := h.hub.Now()
+	set := h.tokens.users.Load()
+	var first error
+	for _, e := range set.list {
+		if e.user == user {
+			if err := h.tokens.revoke(e.digest, now); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	if h.tokens.issued != nil {
+		if err := h.tokens.issued.revokeUser(user, now); err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return fmt.Errorf("yandex: revoke user %q: %w", user, first)
+	}
+	return nil
 }

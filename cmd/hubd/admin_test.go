@@ -1,0 +1,81 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// asNobody runs a Python snippet as uid 65534 and returns its output.
+func asNobody(t *testing.T, script string, args ...string) string {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run a client as another user (CI runs as root)")
+	}
+	const py = "/usr/bin/python3" // the system's, which every user may run
+	if _, err := os.Stat(py); err != nil {
+		t.Skip("needs /usr/bin/python3: apt-get install -y python3")
+	}
+	cmd := exec.Command(py, append([]string{"-c", script}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.Dir = "/"
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python3 as nobody: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+const adminProbe = `
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+except OSError as e:
+    print("refused:", e); sys.exit()
+s.sendall(b"POST /homes/room-101/checkout HTTP/1.0\r\n\r\n")
+print(s.recv(4096).decode(errors="replace"))
+`
+
+// TestAdmin_Socket_RefusesOtherUsers is the admin socket from the side of
+// a local user who is neither root nor the daemon's: the file system stops
+// them, and were the socket opened up, the daemon's own uid check would.
+func TestAdmin_Socket_RefusesOtherUsers(t *testing.T) {
+	d := startTenancyDaemon(t)
+	c, err := LoadConfig(d.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := adminSocketPath(c.DataDir)
+	st, err := os.Stat(sock)
+	if err != nil || st.Mode().Perm() != 0o600 || st.Mode().Type() != os.ModeSocket {
+		t.Fatalf("admin socket %s: %v %v, want a socket with mode 0600", sock, st.Mode(), err)
+	}
+	if out := asNobody(t, adminProbe, sock); !strings.Contains(out, "refused:") {
+		t.Fatalf("another user reached the admin socket:\n%s", out)
+	}
+	// Open every directory up to the socket, and the socket itself.
+	for p := sock; p != "/" && p != filepath.Dir(os.TempDir()); p = filepath.Dir(p) {
+		mode := os.FileMode(0o755)
+		if p == sock {
+			mode = 0o666
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := asNobody(t, adminProbe, sock); !strings.Contains(out, "403 Forbidden") || !strings.Contains(out, "only root and the daemon's user") {
+		t.Fatalf("another user got past the uid check:\n%s", out)
+	}
+	// Root, the party that may, gets through.
+	if out, err := hubdCLI(t, "home", "list", "-config", d.cfg); err != nil || !strings.Contains(out, "room-101") {
+		t.Fatalf("root's home list: %v\n%s", err, out)
+	}
+	// Nothing was checked out by the refused calls.
+	if code, _ := d.listed(t, tenTok101); code != 200 {
+		t.Errorf("Room 101's token answers %d after refused check-outs", code)
+	}
+}
