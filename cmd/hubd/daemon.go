@@ -111,11 +111,11 @@ func (m *Main) Open() (err error) {
 		}
 		m.Hub.SetDriver(mqtt.DriverName, m.MQTT)
 	}
+	m.Residents = &residents{m: m}
 	m.Web, err = web.New(m.Hub, m.webOptions())
 	if err != nil {
 		return err
 	}
-	m.Residents = &residents{m: m}
 	users, err := m.Residents.users(c)
 	if err != nil {
 		return err
@@ -210,7 +210,7 @@ func alexaOptions(a *AlexaConfig, m *Main) alexa.Options {
 func webUsers(c *Config) []web.User {
 	var out []web.User
 	for _, u := range c.Web.Users {
-		out = append(out, web.User{Name: u.Name, PasswordHash: u.PasswordHash})
+		out = append(out, web.User{Name: u.Name, PasswordHash: u.PasswordHash, Role: u.Role})
 	}
 	return out
 }
@@ -222,6 +222,7 @@ func (m *Main) webOptions() web.Options {
 		Users: webUsers(c), AllowAnonymousView: c.Web.AnonymousView,
 		StoreSize: func() int64 { n, _ := m.DB.Size(); return n },
 		Health:    m.health,
+		Homes:     m.Residents,
 		Logger:    m.Log.With("component", "web"),
 	}
 	if o.Version == "" {

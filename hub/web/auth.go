@@ -49,6 +49,7 @@ func HashPassword(password string) (string, error) {
 
 type session struct {
 	user    string
+	role    string
 	csrf    string
 	expires time.Time
 }
@@ -61,6 +62,7 @@ type bucket struct {
 // auth holds users, sessions and the login rate limiter.
 type auth struct {
 	users map[string][]byte
+	roles map[string]string
 	// dummy is compared against when the user is unknown, so a wrong name
 	// costs as long as a wrong password and does not reveal who exists.
 	dummy []byte
@@ -93,6 +95,7 @@ func newAuth(users []User, ttl time.Duration, burst int, every time.Duration, no
 // are gone or whose password changed end at once. On error nothing changes.
 func (a *auth) setUsers(users []User) error {
 	m := map[string][]byte{}
+	roles := map[string]string{}
 	cost := bcrypt.DefaultCost
 	for i, u := range users {
 		if u.Name == "" || len(u.Name) > 64 {
@@ -107,6 +110,14 @@ func (a *auth) setUsers(users []User) error {
 		}
 		cost = c
 		m[u.Name] = []byte(u.PasswordHash)
+		switch u.Role {
+		case "", RoleTechnician:
+			roles[u.Name] = RoleTechnician
+		case RoleManager:
+			roles[u.Name] = RoleManager
+		default:
+			return fmt.Errorf("%w: user %q: role %q is not %s or %s", ErrInvalidOptions, u.Name, u.Role, RoleTechnician, RoleManager)
+		}
 	}
 	d, err := bcrypt.GenerateFromPassword([]byte("no such user"), cost)
 	if err != nil {
@@ -115,11 +126,11 @@ func (a *auth) setUsers(users []User) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for id, sess := range a.sessions {
-		if !bytes.Equal(m[sess.user], a.users[sess.user]) || m[sess.user] == nil {
+		if !bytes.Equal(m[sess.user], a.users[sess.user]) || m[sess.user] == nil || roles[sess.user] != sess.role {
 			delete(a.sessions, id)
 		}
 	}
-	a.users, a.dummy = m, d
+	a.users, a.roles, a.dummy = m, roles, d
 	return nil
 }
 
@@ -172,6 +183,7 @@ func (a *auth) pruneLimits(now time.Time) {
 func (a *auth) login(name, password string) (id string, s *session, err error) {
 	a.mu.Lock()
 	hash, ok := a.users[name]
+	role := a.roles[name]
 	dummy := a.dummy
 	a.mu.Unlock()
 	if !ok || len(password) > maxPassword {
@@ -190,7 +202,7 @@ func (a *auth) login(name, password string) (id string, s *session, err error) {
 		return "", nil, err
 	}
 	now := a.now()
-	s = &session{user: name, csrf: csrf, expires: now.Add(a.ttl)}
+	s = &session{user: name, role: role, csrf: csrf, expires: now.Add(a.ttl)}
 	a.mu.Lock()
 	if len(a.sessions) >= maxSessions {
 		a.evictSessions(now)
@@ -364,6 +376,8 @@ type sessionBody struct {
 	Expires    string `json:"expires,omitempty"`
 	CanView    bool   `json:"can_view"`
 	CanControl bool   `json:"can_control"`
+	Role       string `json:"role,omitempty"`
+	CanManage  bool   `json:"can_manage"` // residents' logins and check-out
 	Users      bool   `json:"users_configured"`
 }
 
@@ -373,6 +387,8 @@ func (s *Server) sessionOf(sess *session) sessionBody {
 		b.User, b.CSRF = sess.user, sess.csrf
 		b.Expires = sess.expires.UTC().Format(time.RFC3339)
 		b.CanView, b.CanControl = true, true
+		b.Role = sess.role
+		b.CanManage = sess.role == RoleManager && s.opts.Homes != nil
 	}
 	return b
 }

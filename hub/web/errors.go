@@ -58,6 +58,10 @@ var (
 	// are already running.
 	ErrTooManyUpdates = errors.New("web: too many firmware updates running")
 
+	// ErrForbidden is returned when a signed-in user's role may not do what
+	// was asked (a technician managing residents).
+	ErrForbidden = errors.New("web: your role may not do this")
+
 	// ErrClosed is returned when the server has been closed.
 	ErrClosed = errors.New("web: closed")
 )
