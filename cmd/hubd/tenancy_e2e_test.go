@@ -378,3 +378,69 @@ func TestTenancy_CheckOut_RevokesTokensTellsYandexAndLogsWho(t *testing.T) {
 		t.Errorf("the event log does not name who checked out:\n%s", b)
 	}
 }
+
+// webAs signs in to the status page and returns a function that POSTs as
+// that user (with the session cookie and CSRF token).
+func (d *tenancyDaemon) webAs(t *testing.T, user, pass string) func(path string) (int, []byte) {
+	t.Helper()
+	base := "http://" + d.addr
+	resp, err := e2eClient.Post(base+"/login", "application/json", strings.NewReader(`{"user":"`+user+`","password":"`+pass+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb struct{ CSRF string }
+	json.NewDecoder(resp.Body).Decode(&sb)
+	resp.Body.Close()
+	var cookie string
+	for _, c := range resp.Cookies() {
+		cookie = c.Name + "=" + c.Value
+	}
+	if resp.StatusCode != 200 || cookie == "" {
+		t.Fatalf("web login as %s: %s", user, resp.Status)
+	}
+	return func(path string) (int, []byte) {
+		req, _ := http.NewRequest("POST", base+path, nil)
+		req.Header.Set("Cookie", cookie)
+		req.Header.Set("X-CSRF-Token", sb.CSRF)
+		resp, err := e2eClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+}
+
+// TestTenancy_StatusPage_ManagerGivesALoginTechnicianCanNot gives Room 201
+// a resident login from the status page as the manager; the technician,
+// who may switch lamps, is refused the same request.
+func TestTenancy_StatusPage_ManagerGivesALoginTechnicianCanNot(t *testing.T) {
+	d := startTenancyDaemon(t)
+	tech := d.webAs(t, "tech", tenTechPass)
+	for _, p := range []string{"/api/homes/room-201/login", "/api/homes/room-201/checkout"} {
+		if code, b := tech(p); code != http.StatusForbidden {
+			t.Errorf("technician %s: %d %s, want 403", p, code, b)
+		}
+	}
+	if code, _ := tech("/api/devices/t-00/command"); code == http.StatusForbidden || code == http.StatusUnauthorized {
+		t.Errorf("the technician may no longer run controls: %d", code)
+	}
+	boss := d.webAs(t, "boss", tenMgrPass)
+	code, b := boss("/api/homes/room-201/login")
+	var cr struct{ Login, Password string }
+	if code != 200 || json.Unmarshal(b, &cr) != nil || cr.Password == "" {
+		t.Fatalf("manager set-login: %d %s", code, b)
+	}
+	access, _ := d.oauthLink(t, cr.Login, cr.Password)
+	if code, ids := d.listed(t, access); code != 200 || !slices.Equal(ids, []string{"t-03"}) {
+		t.Errorf("Room 201's new resident lists %d %v, want [t-03]", code, ids)
+	}
+	if code, _ := d.listed(t, tenTok201); code != 200 {
+		t.Errorf("a new login must not end the home's configured resident: %d", code)
+	}
+	out, err := hubdCLI(t, "home", "list", "-config", d.cfg)
+	if err != nil || !strings.Contains(out, "login "+cr.Login) || !strings.Contains(out, "by web:boss") || strings.Contains(out, cr.Password) {
+		t.Errorf("home list after the manager's set-login: %v\n%s", err, out)
+	}
+}
