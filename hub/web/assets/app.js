@@ -91,6 +91,7 @@ function renderSession() {
     showLogin('Sign in to see this gateway.');
   }
   for (const id of S.devices.keys()) renderDevice(id);
+  if (typeof renderHomes === 'function') renderHomes();
 }
 
 function showLogin(why) {
