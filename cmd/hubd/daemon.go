@@ -111,7 +111,7 @@ func (m *Main) Open() (err error) {
 		}
 		m.Hub.SetDriver(mqtt.DriverName, m.MQTT)
 	}
-	m.Residents = &residents{m: m}
+	m.Residents = &residents{m: m, cfg: c}
 	m.Web, err = web.New(m.Hub, m.webOptions())
 	if err != nil {
 		return err

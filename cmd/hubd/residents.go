@@ -33,8 +33,9 @@ type residentLogin struct {
 // admin socket (`hubd home ...`) and the status page both go through it;
 // one lock orders its changes and config reloads.
 type residents struct {
-	m  *Main
-	mu sync.Mutex
+	m   *Main
+	mu  sync.Mutex
+	cfg *Config // the config whose users the API has; set by apply
 }
 
 func (r *residents) logins() (map[string]residentLogin, error) {
@@ -81,11 +82,16 @@ func (r *residents) users(c *Config) ([]yandex.User, error) {
 	return out, nil
 }
 
-// apply gives the API the users of c and the stored logins.
+// apply gives the API the users of c and the stored logins (a reload);
+// later changes of logins keep c's users.
 func (r *residents) apply(c *Config) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.applyLocked(c)
+	if err := r.applyLocked(c); err != nil {
+		return err
+	}
+	r.cfg = c
+	return nil
 }
 
 func (r *residents) applyLocked(c *Config) error {
@@ -188,7 +194,7 @@ func (r *residents) rotateLocked(home, by string) (hub.HomeCredentials, string, 
 	if err := r.m.DB.Bucket(residentsBucket).Put(home, string(v)); err != nil {
 		return hub.HomeCredentials{}, "", fmt.Errorf("homes: store resident login: %w", err)
 	}
-	if err := r.applyLocked(r.m.config()); err != nil {
+	if err := r.applyLocked(r.cfg); err != nil {
 		return hub.HomeCredentials{}, "", err
 	}
 	return cr, logins[home].Login, nil
