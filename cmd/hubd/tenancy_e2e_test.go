@@ -160,6 +160,12 @@ func (d *tenancyDaemon) api(t *testing.T, method, path, token, body string) (int
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("X-Request-Id", "r")
+	return send(t, req)
+}
+
+// send does one request and returns the status and body.
+func send(t *testing.T, req *http.Request) (int, []byte) {
+	t.Helper()
 	resp, err := e2eClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -248,25 +254,21 @@ func (d *tenancyDaemon) oauthLink(t *testing.T, user, pass string) (string, stri
 	}
 	tok := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {tenRedirect}, "client_id": {"yc"}, "client_secret": {tenOAuthSec}}
 	st, b := d.tokenCall(t, tok)
-	var tr struct{ AccessToken, RefreshToken string }
-	var raw map[string]string
-	json.Unmarshal(b, &raw)
-	tr.AccessToken, tr.RefreshToken = raw["access_token"], raw["refresh_token"]
-	if st != 200 || tr.AccessToken == "" {
+	var tr struct {
+		Access  string `json:"access_token"`
+		Refresh string `json:"refresh_token"`
+	}
+	if st != 200 || json.Unmarshal(b, &tr) != nil || tr.Access == "" {
 		t.Fatalf("token: %d %s", st, b)
 	}
-	return tr.AccessToken, tr.RefreshToken
+	return tr.Access, tr.Refresh
 }
 
 func (d *tenancyDaemon) tokenCall(t *testing.T, form url.Values) (int, []byte) {
 	t.Helper()
-	resp, err := e2eClient.PostForm("http://"+d.addr+"/oauth/token", form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	req, _ := http.NewRequest("POST", "http://"+d.addr+"/oauth/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return send(t, req)
 }
 
 func TestTenancy_ThreeUsers_EachSeesAndSwitchesOnlyTheirDevices(t *testing.T) {
@@ -402,13 +404,7 @@ func (d *tenancyDaemon) webAs(t *testing.T, user, pass string) func(path string)
 		req, _ := http.NewRequest("POST", base+path, nil)
 		req.Header.Set("Cookie", cookie)
 		req.Header.Set("X-CSRF-Token", sb.CSRF)
-		resp, err := e2eClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		return send(t, req)
 	}
 }
 

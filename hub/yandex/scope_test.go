@@ -96,20 +96,6 @@ func TestHandler_Scope_OtherHomesAnswerLikeUnknownIds(t *testing.T) {
 	}
 }
 
-func queryOneAs(t *testing.T, f *fixture, token, id string) map[string]any {
-	t.Helper()
-	_, body := f.do(t, http.MethodPost, "/v1.0/user/devices/query", token, `{"devices":[{"id":"`+id+`"}]}`)
-	var r struct {
-		Payload struct {
-			Devices []map[string]any `json:"devices"`
-		} `json:"payload"`
-	}
-	if err := json.Unmarshal(body, &r); err != nil || len(r.Payload.Devices) != 1 {
-		t.Fatalf("query: %v %s", err, body)
-	}
-	return r.Payload.Devices[0]
-}
-
 func TestHandler_RevokeHome_EndsTheResidentsTokensOnly(t *testing.T) {
 	kv := &mapKV{}
 	users := tenancyUsers()
