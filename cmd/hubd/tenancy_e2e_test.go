@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -438,5 +439,45 @@ func TestTenancy_StatusPage_ManagerGivesALoginTechnicianCanNot(t *testing.T) {
 	out, err := hubdCLI(t, "home", "list", "-config", d.cfg)
 	if err != nil || !strings.Contains(out, "login "+cr.Login) || !strings.Contains(out, "by web:boss") || strings.Contains(out, cr.Password) {
 		t.Errorf("home list after the manager's set-login: %v\n%s", err, out)
+	}
+}
+
+// TestTenancy_ResidentLogin_SurvivesReloadAndRestart: logins live in the
+// store, not in the file, so neither a SIGHUP reload nor a restart drops
+// them; the old login stays dead after a new one is set.
+func TestTenancy_ResidentLogin_SurvivesReloadAndRestart(t *testing.T) {
+	d := startTenancyDaemon(t)
+	out, err := hubdCLI(t, "home", "set-login", "room-201", "-config", d.cfg)
+	first := credRe.FindStringSubmatch(out)
+	if err != nil || first == nil {
+		t.Fatalf("set-login: %v\n%s", err, out)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	eventually(t, 10*time.Second, "the reload", func() bool {
+		resp, err := e2eClient.Get("http://" + d.addr + "/api/status")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return bytes.Contains(b, []byte("config reloaded"))
+	})
+	access, _ := d.oauthLink(t, first[1], first[2])
+	if code, ids := d.listed(t, access); code != 200 || !slices.Equal(ids, []string{"t-03"}) {
+		t.Fatalf("after a reload the resident lists %d %v", code, ids)
+	}
+	out, err = hubdCLI(t, "home", "set-login", "room-201", "-config", d.cfg)
+	second := credRe.FindStringSubmatch(out)
+	if err != nil || second == nil {
+		t.Fatalf("second set-login: %v\n%s", err, out)
+	}
+	if code, _ := d.listed(t, access); code != http.StatusUnauthorized {
+		t.Errorf("an account linked with the replaced login answers %d, want 401", code)
+	}
+	d.stop()
+	d2 := &tenancyDaemon{daemon: startDaemon(t, "run", "-config", d.cfg), cfg: d.cfg, cb: d.cb}
+	access, _ = d2.oauthLink(t, second[1], second[2])
+	if code, ids := d2.listed(t, access); code != 200 || !slices.Equal(ids, []string{"t-03"}) {
+		t.Errorf("after a restart the resident lists %d %v", code, ids)
 	}
 }
