@@ -481,3 +481,22 @@ func TestTenancy_ResidentLogin_SurvivesReloadAndRestart(t *testing.T) {
 		t.Errorf("after a restart the resident lists %d %v", code, ids)
 	}
 }
+
+// TestDemo_Tokens_EachSeesTheirHome holds the demo to DESIGN.md: staff's
+// demo-token sees every device, demo-101 Room 101's, demo-201 Room 201's.
+func TestDemo_Tokens_EachSeesTheirHome(t *testing.T) {
+	addr, _, _ := startDemo(t, DemoOptions{})
+	d := &tenancyDaemon{daemon: &daemon{addr: addr}}
+	for tok, want := range map[string][]string{
+		demoToken:    {"lamp-1", "lamp-2", "lamp-3", "socket-1", "socket-2"},
+		demoToken101: {"lamp-2", "socket-2"},
+		demoToken201: {"lamp-3"},
+	} {
+		if code, got := d.listed(t, tok); code != 200 || !slices.Equal(got, want) {
+			t.Errorf("%s lists %d %v, want %v", tok, code, got, want)
+		}
+	}
+	if dv := d.query(t, demoToken201, "lamp-2")["lamp-2"]; dv.ErrorCode != "DEVICE_NOT_FOUND" {
+		t.Errorf("demo-201 asking for Room 101's lamp: %+v, want DEVICE_NOT_FOUND", dv)
+	}
+}
