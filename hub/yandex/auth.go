@@ -89,6 +89,10 @@ type tokens struct {
 	mu      sync.RWMutex
 	revoked map[[sha256.Size]byte]bool
 	kv      KV
+	// deadLogins are passwords revoked with their user (a check-out):
+	// user id -> the bcrypt hash that no longer logs in (scope.go).
+	deadLogins map[string]string
+	setMu      sync.Mutex // orders replacements of users
 }
 
 func buildUsers(users []User) (*userSet, error) {
@@ -130,19 +134,20 @@ func newTokens(users []User, kv KV) (*tokens, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &tokens{revoked: map[[sha256.Size]byte]bool{}, kv: kv}
-	t.users.Store(set)
+	t := &tokens{revoked: map[[sha256.Size]byte]bool{}, kv: kv, deadLogins: map[string]string{}}
 	if kv != nil {
 		all, err := kv.All()
 		if err != nil {
 			return nil, fmt.Errorf("yandex: load revoked tokens: %w", err)
 		}
-		for k := range all {
+		for k, v := range all {
 			if d, err := parseHash(k); err == nil {
 				t.revoked[d] = true
 			}
+			t.loadDeadLogin(k, v)
 		}
 	}
+	t.setUsers(set)
 	return t, nil
 }
 

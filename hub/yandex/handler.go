@@ -116,7 +116,7 @@ func (h *Handler) SetUsers(users []User) error {
 	if err != nil {
 		return err
 	}
-	h.tokens.users.Store(set)
+	h.tokens.setUsers(set)
 	return nil
 }
 

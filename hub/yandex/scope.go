@@ -2,7 +2,9 @@ package yandex
 
 import (
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"hubd/hub"
@@ -112,11 +114,12 @@ func (s *issued) revokeUser(user string, now time.Time) error {
 }
 
 // RevokeUser ends every access of one configured user: its configured
-// tokens and every token the OAuth server issued to it.
+// tokens, every token the OAuth server issued to it, and its password on
+// the login page, until its configuration gives it another one.
 func (h *Handler) RevokeUser(user string) error {
 	now := h.hub.Now()
 	set := h.tokens.users.Load()
-	var first error
+	first := h.tokens.killLogin(user)
 	for _, e := range set.list {
 		if e.user == user {
 			if err := h.tokens.revoke(e.digest, now); err != nil && first == nil {
@@ -131,6 +134,63 @@ func (h *Handler) RevokeUser(user string) error {
 	}
 	if first != nil {
 		return fmt.Errorf("yandex: revoke user %q: %w", user, first)
+	}
+	return nil
+}
+
+// deadLoginPrefix starts the Revoked KV key of a revoked password:
+// "login/<user id>" -> its bcrypt hash.
+const deadLoginPrefix = "login/"
+
+func (t *tokens) loadDeadLogin(k, v string) {
+	if u, ok := strings.CutPrefix(k, deadLoginPrefix); ok && u != "" && v != "" {
+		t.deadLogins[u] = v
+	}
+}
+
+// setUsers makes set (nil: the current users) the users, without the
+// passwords revoked with them.
+func (t *tokens) setUsers(set *userSet) {
+	t.setMu.Lock()
+	defer t.setMu.Unlock()
+	if set == nil {
+		set = t.users.Load()
+	}
+	t.mu.RLock()
+	var dead []string
+	for u, h := range t.deadLogins {
+		if pw := set.password[u]; pw != nil && string(pw) == h {
+			dead = append(dead, u)
+		}
+	}
+	t.mu.RUnlock()
+	if len(dead) > 0 {
+		cp := *set
+		cp.password = maps.Clone(set.password)
+		for _, u := range dead {
+			cp.password[u] = nil
+		}
+		set = &cp
+	}
+	t.users.Store(set)
+}
+
+// killLogin revokes user's current password: it logs in no more, also
+// after a restart, until the configuration sets another hash.
+func (t *tokens) killLogin(user string) error {
+	pw := t.users.Load().password[user]
+	if pw == nil {
+		return nil
+	}
+	t.mu.Lock()
+	t.deadLogins[user] = string(pw)
+	t.mu.Unlock()
+	t.setUsers(nil)
+	if t.kv == nil {
+		return nil
+	}
+	if err := t.kv.Put(deadLoginPrefix+user, string(pw)); err != nil {
+		return fmt.Errorf("yandex: persist revoked login: %w", err)
 	}
 	return nil
 }

@@ -127,14 +127,28 @@ func TestHandler_RevokeHome_EndsTheResidentsTokensOnly(t *testing.T) {
 	if got := recipients(f.api); !slices.Equal(got, []string{"res-201", "staff"}) {
 		t.Errorf("recipients after check-out = %v", got)
 	}
-	// The revocation of the configured token outlives a restart.
-	f2, err := New(f.hub, Options{Users: users, Revoked: kv})
+	// The old password links no account any more.
+	c := browser(t)
+	if r := postLogin(t, f, c, openLogin(t, f, c, authorizeQuery("again")), "res-101", "alice-pass"); r.status != http.StatusUnauthorized {
+		t.Errorf("the checked-out resident's password logs in: %d", r.status)
+	}
+	// The revocations outlive a restart.
+	f2, err := New(f.hub, Options{Users: users, Revoked: kv, OAuth: oauthOptions(kv)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f2.tokens.check(token101, f.clock.Now()); err == nil {
 		t.Error("the configured token of the checked-out home works again after a restart")
 	}
+	if f2.tokens.users.Load().password["res-101"] != nil {
+		t.Error("the checked-out resident's password logs in again after a restart")
+	}
+	// A new password in the configuration (the next tenant) logs in.
+	users[0].PasswordHash = passwordHashes()["bob"]
+	if err := f.api.SetUsers(users); err != nil {
+		t.Fatal(err)
+	}
+	mustTokens(t, exchange(t, f, login(t, f, "res-101", "bob-pass")))
 }
 
 func recipients(h *Handler) []string {
