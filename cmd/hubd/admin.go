@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,7 +32,48 @@ const adminSocketName = "admin.sock"
 // admin socket.
 var errAdminPeer = errors.New("admin: only root and the daemon's user may use the admin socket")
 
+// defaultAdminConns is the admin socket's connection bound when
+// Main.AdminMaxConns is zero: `hubd home` opens one at a time.
+const defaultAdminConns = 4
+
 func adminSocketPath(dataDir string) string { return filepath.Join(dataDir, adminSocketName) }
+
+// limitListener closes connections beyond max at once, counting them,
+// rather than letting them wait in the kernel's backlog.
+type limitListener struct {
+	net.Listener
+	slots   chan struct{}
+	refused *atomic.Uint64
+	log     *slog.Logger
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &limitConn{Conn: c, slots: l.slots}, nil
+		default:
+			n := l.refused.Add(1)
+			l.log.Warn("admin socket: connection refused, too many open", "max", cap(l.slots), "refused_total", n)
+			c.Close()
+		}
+	}
+}
+
+type limitConn struct {
+	net.Conn
+	slots chan struct{}
+	once  sync.Once
+}
+
+func (c *limitConn) Close() error {
+	c.once.Do(func() { <-c.slots })
+	return c.Conn.Close()
+}
 
 type connKey struct{}
 
@@ -51,6 +95,11 @@ func (m *Main) startAdmin(dataDir string) (stop func(), err error) {
 		ln.Close()
 		return nil, fmt.Errorf("admin: %w", err)
 	}
+	maxConns := m.AdminMaxConns
+	if maxConns <= 0 {
+		maxConns = defaultAdminConns
+	}
+	ln = &limitListener{Listener: ln, slots: make(chan struct{}, maxConns), refused: &m.adminRefused, log: m.Log}
 	srv := &http.Server{
 		Handler:           m.adminHandler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -73,7 +122,11 @@ func (m *Main) startAdmin(dataDir string) (stop func(), err error) {
 // peerName names the process at the other end of r's connection, or
 // fails when its user may not administer the daemon.
 func peerName(r *http.Request) (string, error) {
-	uc, ok := r.Context().Value(connKey{}).(*net.UnixConn)
+	c, _ := r.Context().Value(connKey{}).(net.Conn)
+	if lc, ok := c.(*limitConn); ok {
+		c = lc.Conn
+	}
+	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return "", errAdminPeer
 	}

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // asNobody runs a Python snippet as uid 65534 and returns its output.
@@ -78,4 +81,50 @@ func TestAdmin_Socket_RefusesOtherUsers(t *testing.T) {
 	if code, _ := d.listed(t, tenTok101); code != 200 {
 		t.Errorf("Room 101's token answers %d after refused check-outs", code)
 	}
+}
+
+// TestAdmin_Socket_BoundsOpenConnections holds the admin socket's four
+// connections open: a fifth is closed at once and counted, and once one is
+// let go, the CLI gets through again.
+func TestAdmin_Socket_BoundsOpenConnections(t *testing.T) {
+	d := startTenancyDaemon(t)
+	c, err := LoadConfig(d.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := adminSocketPath(c.DataDir)
+	var held []net.Conn
+	defer func() {
+		for _, h := range held {
+			h.Close()
+		}
+	}()
+	for range defaultAdminConns {
+		h, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, h)
+	}
+	// Accepted connections are taken in order: the one after the four is
+	// the one refused, whatever the timing.
+	extra, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	extra.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := extra.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("a fifth connection was not closed: read %d, %v", n, err)
+	}
+	// The daemon's log reaches the test through a pipe, a little later.
+	eventually(t, 10*time.Second, "the refusal counted in the log", func() bool {
+		return strings.Contains(d.out.String(), "refused_total=1")
+	})
+	held[0].Close()
+	held = held[1:]
+	eventually(t, 10*time.Second, "the CLI after a connection was let go", func() bool {
+		out, err := hubdCLI(t, "home", "list", "-config", d.cfg)
+		return err == nil && strings.Contains(out, "room-101")
+	})
 }

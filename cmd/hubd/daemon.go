@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"hubd/drivers/mqtt"
@@ -50,6 +51,10 @@ type Main struct {
 	Addr     string // the bound HTTP address
 	// Residents gives homes their resident logins and checks them out.
 	Residents *residents
+	// AdminMaxConns bounds the admin socket's open connections; more are
+	// closed at once and counted in adminRefused. Zero: 4.
+	AdminMaxConns int
+	adminRefused  atomic.Uint64
 
 	started time.Time
 	cfgMu   sync.Mutex // Config is replaced by Reload while Run reads it
