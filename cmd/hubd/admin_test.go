@@ -128,3 +128,43 @@ func TestAdmin_Socket_BoundsOpenConnections(t *testing.T) {
 		return err == nil && strings.Contains(out, "room-101")
 	})
 }
+
+// TestAdmin_Socket_Garbage_AnswersClearly sends what is not a request, an
+// oversize header and ids that are no home: clear HTTP errors, no panic,
+// and the daemon keeps answering.
+func TestAdmin_Socket_Garbage_AnswersClearly(t *testing.T) {
+	d := startTenancyDaemon(t)
+	c, err := LoadConfig(d.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := adminSocketPath(c.DataDir)
+	raw := func(req string) string {
+		conn, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		conn.Write([]byte(req))
+		b, _ := io.ReadAll(conn)
+		return string(b)
+	}
+	for req, want := range map[string]string{
+		"\x00\xff garbage\r\n\r\n": "400 Bad Request",
+		"GET /homes HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 64<<10) + "\r\n\r\n": "431 Request Header Fields Too Large",
+		"POST /homes/lobby/checkout HTTP/1.0\r\n\r\n":                                          "404 Not Found",
+		"POST /homes/" + strings.Repeat("%E2%98%83", 500) + "/login HTTP/1.0\r\n\r\n":          "404 Not Found",
+		"DELETE /homes HTTP/1.0\r\n\r\n":                                                       "405 Method Not Allowed",
+	} {
+		if got := raw(req); !strings.Contains(got, want) {
+			t.Errorf("%.40q: answered %.200q, want %s", req, got, want)
+		}
+	}
+	if out, err := hubdCLI(t, "home", "checkout", "nowhere", "-config", d.cfg); err == nil || !strings.Contains(out, `"nowhere" is not a site node`) {
+		t.Errorf("checkout of an unknown home: %v\n%s", err, out)
+	}
+	if out, err := hubdCLI(t, "home", "list", "-config", d.cfg); err != nil || !strings.Contains(out, "room-201") {
+		t.Errorf("home list after garbage: %v\n%s", err, out)
+	}
+}
