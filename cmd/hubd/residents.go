@@ -122,16 +122,20 @@ func (r *residents) List() ([]hub.HomeStatus, error) {
 }
 
 // SetLogin gives a home a new resident login, ending the old one and every
-// account linked with it. The password is in the result only.
+// account linked with it (the platform is told to drop its devices). The
+// password is in the result only.
 func (r *residents) SetLogin(home, by string) (hub.HomeCredentials, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	linked := r.linked()
 	cr, old, err := r.rotateLocked(home, by)
 	if err != nil {
 		return cr, err
 	}
 	if old != "" {
-		if err := r.m.Yandex.RevokeUser(old); err != nil {
+		err := r.m.Yandex.RevokeUser(old)
+		r.tellPlatform(linked, []string{old})
+		if err != nil {
 			return cr, err
 		}
 	}
@@ -146,6 +150,7 @@ func (r *residents) SetLogin(home, by string) (hub.HomeCredentials, error) {
 func (r *residents) CheckOut(home, by string) (hub.HomeCredentials, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	linked := r.linked()
 	cr, old, err := r.rotateLocked(home, by)
 	if err != nil {
 		return cr, err
@@ -158,9 +163,7 @@ func (r *residents) CheckOut(home, by string) (hub.HomeCredentials, error) {
 	revoked = slices.DeleteFunc(revoked, func(u string) bool { return u == cr.Login })
 	slices.Sort(revoked)
 	cr.Revoked = slices.Compact(revoked)
-	if r.m.Notifier != nil {
-		r.m.Notifier.Discover(cr.Revoked...)
-	}
+	r.tellPlatform(linked, cr.Revoked)
 	msg := fmt.Sprintf("check-out of %s by %s: %d accounts revoked (%s), resident login rotated", home, by, len(cr.Revoked), strings.Join(cr.Revoked, ", "))
 	if err != nil {
 		r.event(msg + "; persisting a revocation failed: " + err.Error())
@@ -168,6 +171,28 @@ func (r *residents) CheckOut(home, by string) (hub.HomeCredentials, error) {
 	}
 	r.event(msg)
 	return cr, nil
+}
+
+// linked returns the users linked now (before a change ends some).
+func (r *residents) linked() map[string]bool {
+	out := map[string]bool{}
+	for _, rc := range r.m.Yandex.Recipients() {
+		out[rc.UserID] = true
+	}
+	return out
+}
+
+// tellPlatform owes a discovery callback to those of users that were
+// linked, so the platform drops the devices they lost.
+func (r *residents) tellPlatform(linked map[string]bool, users []string) {
+	if r.m.Notifier == nil {
+		return
+	}
+	for _, u := range users {
+		if linked[u] {
+			r.m.Notifier.Discover(u)
+		}
+	}
 }
 
 func (r *residents) event(text string) {

@@ -474,6 +474,10 @@ func TestTenancy_ResidentLogin_SurvivesReloadAndRestart(t *testing.T) {
 	if code, _ := d.listed(t, access); code != http.StatusUnauthorized {
 		t.Errorf("an account linked with the replaced login answers %d, want 401", code)
 	}
+	eventually(t, 10*time.Second, "a discovery callback for the replaced login's account", func() bool {
+		_, ok := d.cb.byUser(t, true)[first[1]]
+		return ok
+	})
 	d.stop()
 	d2 := &tenancyDaemon{daemon: startDaemon(t, "run", "-config", d.cfg), cfg: d.cfg, cb: d.cb}
 	access, _ = d2.oauthLink(t, second[1], second[2])
