@@ -293,7 +293,8 @@ func (n *Notifier) discoveryDue() bool {
 // own devices, in chunks of maxPerCall. A chunk refused for good is
 // dropped and the chunks after it still go; on a passing failure what was
 // not sent goes back into pending, merged with newer changes, and the
-// push stops until the retry. It returns the first error.
+// push stops until the retry. It returns that passing error, or else the
+// first error.
 func (n *Notifier) flush(ctx context.Context, recips []Recipient) error {
 	n.mu.Lock()
 	if len(n.pending) == 0 {
@@ -327,7 +328,7 @@ func (n *Notifier) flush(ctx context.Context, recips []Recipient) error {
 				if ri+1 < len(recips) {
 					n.restore(ids, batch)
 				}
-				return first
+				return err
 			}
 			mine = mine[len(chunk):]
 		}

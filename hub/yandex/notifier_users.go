@@ -109,7 +109,8 @@ func (n *Notifier) checkSets(recips []Recipient) {
 }
 
 // sendDiscoveries sends the discovery callbacks owed. Those refused for
-// good are dropped; on a passing failure the rest wait for the retry.
+// good are dropped; on a passing failure, returned, the rest wait for the
+// retry.
 func (n *Notifier) sendDiscoveries(ctx context.Context) error {
 	n.mu.Lock()
 	users := make([]string, 0, len(n.discover))
@@ -125,7 +126,7 @@ func (n *Notifier) sendDiscoveries(ctx context.Context) error {
 			first = err
 		}
 		if err != nil && retryable(err) {
-			return first
+			return err
 		}
 		n.mu.Lock()
 		delete(n.discover, u)
