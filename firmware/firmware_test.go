@@ -169,6 +169,16 @@ func TestDevice_Handle_BroadcastActsSilently(t *testing.T) {
 	if !bus.Device(1).(*Lamp).State().On || !bus.Device(2).(*Lamp).State().On || !bus.Device(3).(*Socket).State(t0).On {
 		t.Error("not every device acted on the broadcast")
 	}
+	// No reply told the master: each device's next POLL carries the change
+	// (PROTOCOL.md section 6), and the one after it is quiet again.
+	for _, addr := range []uint8{1, 2, 3} {
+		for i, want := range []wire.Cmd{wire.ReplyState, wire.ReplyAck} {
+			resp := mustHandle(t, bus.Device(addr), wire.Frame{Addr: addr, Seq: uint8(10 + i), Cmd: wire.CmdPoll})
+			if resp.Cmd != want {
+				t.Errorf("device %d, POLL %d after the broadcast: %v, want %v", addr, i+1, resp.Cmd, want)
+			}
+		}
+	}
 }
 
 func TestDevice_Handle_BlinkIdentifies(t *testing.T) {

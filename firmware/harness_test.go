@@ -110,21 +110,23 @@ func TestHarness_MuteAndCorrupt(t *testing.T) {
 	// The corrupt reply is dropped by the decoder; the retry gets through.
 	b, _ := wire.Encode(wire.Frame{Addr: 1, Seq: 2, Cmd: wire.CmdGetState})
 	p.Write(b)
-	time.Sleep(50 * time.Millisecond)
+	waitCounters(t, h.Bus(), "the damaged reply written", func(c BusCounters) bool { return c.FramesOut >= 1 })
 	if resp, err := exchange(t, p, wire.Frame{Addr: 1, Seq: 2, Cmd: wire.CmdGetState}); err != nil || resp.Seq != 2 {
 		t.Errorf("retry after corrupt reply: %v %v", resp, err)
 	}
 	// The bus counts a reply after writing it, so the count may trail the
 	// reply the test already read by a moment.
+	waitCounters(t, h.Bus(), "both requests and replies counted", func(c BusCounters) bool { return c.FramesIn >= 2 && c.FramesOut >= 2 })
+}
+
+// waitCounters polls the bus's counters until ok holds, for at most 2 s.
+func waitCounters(t *testing.T, b *Bus, what string, ok func(BusCounters) bool) {
+	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
-	for {
-		c := h.Bus().Counters()
-		if c.FramesIn >= 2 && c.FramesOut >= 2 {
-			break
-		}
+	for c := b.Counters(); !ok(c); c = b.Counters() {
 		if time.Now().After(deadline) {
-			t.Fatalf("counters %+v", c)
+			t.Fatalf("waiting for %s: counters %+v", what, c)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 }

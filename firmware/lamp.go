@@ -19,6 +19,10 @@ type LampConfig struct {
 	// BootTime is how long the lamp is silent while it reboots into new
 	// firmware; 0: DefaultBootTime.
 	BootTime time.Duration
+	// EraseTime is how long the lamp takes to erase its inactive slot when
+	// an update begins; meanwhile it answers ERROR 0x05 busy (PROTOCOL.md
+	// section 12). 0: at once.
+	EraseTime time.Duration
 }
 
 // Lamp is the firmware of a dimmable color lamp: on/off, brightness, HSV
@@ -61,7 +65,7 @@ func NewLamp(addr uint8, cfg LampConfig) (*Lamp, error) {
 	}
 	l := &Lamp{cfg: cfg}
 	l.addr, l.boots = addr, 1
-	l.fw.init(cfg.Model, cfg.FW, cfg.VendorKey, cfg.BootTime)
+	l.fw.init(cfg.Model, cfg.FW, cfg.VendorKey, cfg.BootTime, cfg.EraseTime)
 	l.factory()
 	l.save()
 	return l, nil
@@ -117,6 +121,7 @@ func (l *Lamp) set(s wire.State, _ time.Time) (uint8, uint8) {
 
 func (l *Lamp) news(time.Time) bool { return l.pending }
 func (l *Lamp) reported(wire.State) { l.pending = false }
+func (l *Lamp) changedUnseen()      { l.pending = true }
 
 // Press is the lamp's wall button: it toggles the light and leaves news for
 // the master's next POLL.

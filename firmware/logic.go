@@ -21,6 +21,9 @@ type logic interface {
 	news(now time.Time) bool
 	// reported records that the state just sent is what the master knows.
 	reported(s wire.State)
+	// changedUnseen marks news: the state changed in a way no reply told
+	// the master (a broadcast SET_STATE, which is never answered).
+	changedUnseen()
 	// restart power-cycles the device: RAM lost, settings back from flash,
 	// the bootloader run.
 	restart(now time.Time)
@@ -42,8 +45,14 @@ func (c *core) handle(l logic, req wire.Frame, now time.Time) (wire.Frame, bool)
 	if req.Addr == wire.Broadcast {
 		switch req.Cmd {
 		case wire.CmdSetState, wire.CmdBlink:
-			c.exec(l, req, now)
+			resp := c.exec(l, req, now)
 			c.executed++
+			if req.Cmd == wire.CmdSetState && resp.Cmd == wire.ReplyState {
+				// The change was applied but the reply that would tell the
+				// master is not sent: it is news for the next POLL
+				// (PROTOCOL.md section 6).
+				l.changedUnseen()
+			}
 		}
 		return wire.Frame{}, false
 	}

@@ -22,6 +22,10 @@ type SocketConfig struct {
 	// BootTime is how long the socket is silent while it reboots into new
 	// firmware; 0: DefaultBootTime.
 	BootTime time.Duration
+	// EraseTime is how long the socket takes to erase its inactive slot when
+	// an update begins; meanwhile it answers ERROR 0x05 busy (PROTOCOL.md
+	// section 12). 0: at once.
+	EraseTime time.Duration
 }
 
 // Socket is the firmware of a relay socket with an energy meter. The meter
@@ -72,7 +76,7 @@ func NewSocket(addr uint8, cfg SocketConfig) (*Socket, error) {
 	}
 	s := &Socket{cfg: cfg, rng: rand.New(rand.NewPCG(uint64(addr), 0x50c4e7)), loadW: cfg.LoadW, voltageV: 230}
 	s.addr, s.boots = addr, 1
-	s.fw.init(cfg.Model, cfg.FW, cfg.VendorKey, cfg.BootTime)
+	s.fw.init(cfg.Model, cfg.FW, cfg.VendorKey, cfg.BootTime, cfg.EraseTime)
 	s.save()
 	return s, nil
 }
@@ -158,6 +162,8 @@ func (s *Socket) news(now time.Time) bool {
 func (s *Socket) reported(st wire.State) {
 	s.repOn, s.repPower, s.repEnergy, s.relayNews = st.On, float64(st.PowerCW)/100, st.EnergyWh, false
 }
+
+func (s *Socket) changedUnseen() { s.relayNews = true }
 
 // Press is the socket's own button: it toggles the relay and leaves news
 // for the master's next POLL.

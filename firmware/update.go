@@ -43,6 +43,10 @@ type updater struct {
 	key      ed25519.PublicKey
 	model    string
 	bootTime time.Duration
+	// eraseTime is how long erasing the inactive slot takes; until
+	// eraseUntil, update requests but ABORT get ERROR 0x05 busy.
+	eraseTime  time.Duration
+	eraseUntil time.Time
 
 	slots   [2]fwSlot // survive reboots: they are flash
 	active  int
@@ -56,11 +60,11 @@ type updater struct {
 	rollbacks int // images that failed to boot
 }
 
-func (u *updater) init(model string, fw [3]uint8, key ed25519.PublicKey, bootTime time.Duration) {
+func (u *updater) init(model string, fw [3]uint8, key ed25519.PublicKey, bootTime, eraseTime time.Duration) {
 	if bootTime <= 0 {
 		bootTime = DefaultBootTime
 	}
-	u.model, u.bootTime = model, bootTime
+	u.model, u.bootTime, u.eraseTime = model, bootTime, eraseTime
 	if len(key) == ed25519.PublicKeySize {
 		u.key = append(ed25519.PublicKey(nil), key...)
 	}
@@ -76,6 +80,7 @@ func (u *updater) version() [3]uint8 { return u.slots[u.active].version }
 func (u *updater) boot(c *core) {
 	u.xfer = nil
 	u.rebootNow = false
+	u.eraseUntil = time.Time{}
 	if !u.pending {
 		return
 	}
@@ -100,6 +105,9 @@ func (c *core) handleUpdate(req wire.Frame, now time.Time) wire.Frame {
 	}
 	if u.key == nil {
 		return fail(wire.ErrCodeUpdateDisabled)
+	}
+	if req.Cmd != wire.CmdUpdateAbort && now.Before(u.eraseUntil) {
+		return fail(wire.ErrCodeBusy) // still erasing: the master repeats
 	}
 	switch req.Cmd {
 	case wire.CmdUpdateBegin:
@@ -127,6 +135,12 @@ func (c *core) handleUpdate(req wire.Frame, now time.Time) wire.Frame {
 		u.slots[1-u.active] = fwSlot{}
 		u.pending = false
 		u.xfer = &transfer{begin: b, buf: make([]byte, 0, b.Size), last: now}
+		if u.eraseTime > 0 {
+			// The erase has begun; a repeated BEGIN resumes the transfer
+			// once it is done.
+			u.eraseUntil = now.Add(u.eraseTime)
+			return fail(wire.ErrCodeBusy)
+		}
 		return status()
 
 	case wire.CmdUpdateChunk:

@@ -47,6 +47,9 @@ type UnitStatus struct {
 	Name      string `json:"name"`
 	UnitID    string `json:"unit_id,omitempty"`
 	Discovery string `json:"discovery,omitempty"` // last discovery session status
+	// Warning is what the last sync could not change here and why (an
+	// occupied or linked home refusing a rename); "" when all went well.
+	Warning string `json:"warning,omitempty"`
 }
 
 // SyncStatus describes the Alexa sync.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -49,6 +50,10 @@ type writer struct {
 	// failNext, when set by a test, makes commits fail as a stuck disk
 	// would, inside the real transaction (which is rolled back).
 	failNext func() error
+	// gathering counts the times the writer began waiting out a flush
+	// interval with a batch under MaxBatch: tests wait on it to know
+	// that a non-urgent batch was seen and held back.
+	gathering atomic.Int64
 
 	wake chan struct{} // something is pending
 	kick chan struct{} // commit now: a batch is full or Flush waits
@@ -180,6 +185,7 @@ func (w *writer) run() {
 		}
 		if !w.urgent() {
 			// Let reports of other devices join this batch.
+			w.gathering.Add(1)
 			t.Reset(interval)
 			select {
 			case <-t.C:

@@ -120,8 +120,10 @@ func TestDB_Put_FullBatchCommitsBeforeInterval(t *testing.T) {
 	for i := range 49 {
 		db.Put(devID(i), snap(i, 1))
 	}
-	// 49 pending: under MaxBatch, so nothing is due for an hour.
-	time.Sleep(50 * time.Millisecond)
+	// 49 pending: under MaxBatch, so nothing is due for an hour. Once the
+	// writer is waiting out its interval, a commit could only come from
+	// a kick.
+	waitFor(t, "the writer to hold the batch back", func() bool { return db.w.gathering.Load() > 0 })
 	if n := db.Committed(); n != 0 {
 		t.Fatalf("committed %d before the batch was full", n)
 	}

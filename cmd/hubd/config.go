@@ -147,13 +147,15 @@ type AlexaConfig struct {
 	// SubscriptionSkillID is enabled on a property unit the sync creates
 	// directly under an organization, before its floors and rooms.
 	SubscriptionSkillID string        `yaml:"subscription_skill_id"`
+	ParentLevel         int           `yaml:"parent_level"` // level of parent_id: 0 the organization, 1 a property (config_alexa.go)
 	Residential         bool          `yaml:"residential"`
 	SyncInterval        time.Duration `yaml:"sync_interval"`
 }
 
 type WebConfig struct {
-	AnonymousView bool      `yaml:"anonymous_view"`
-	Users         []WebUser `yaml:"users"`
+	AnonymousView bool           `yaml:"anonymous_view"`
+	Users         []WebUser      `yaml:"users"`
+	Guard         WebGuardConfig `yaml:",inline"` // config_web.go
 }
 
 type WebUser struct {
@@ -554,8 +556,8 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 		default:
 			add(lineOf(root, "alexa", "region"), "alexa.region %q is not NA, EU or FE", a.Region)
 		}
-		if a.ClientID == "" || a.ClientSecret == "" || a.RefreshToken == "" || a.ParentID == "" || a.SkillID == "" {
-			add(lineOf(root, "alexa"), "alexa needs client_id, client_secret, refresh_token, parent_id and skill_id")
+		if a.ClientID == "" || a.ClientSecret == "" || a.ParentID == "" || a.SkillID == "" {
+			add(lineOf(root, "alexa"), "alexa needs client_id, client_secret, parent_id and skill_id (and a refresh_token or a `hubd alexa login`)")
 		}
 		if a.SyncInterval < time.Minute {
 			add(lineOf(root, "alexa", "sync_interval"), "alexa.sync_interval %v is shorter than 1m", a.SyncInterval)
@@ -563,6 +565,7 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 		if a.Residential && a.Region != "NA" {
 			add(lineOf(root, "alexa", "residential"), "Alexa for Residential is only available in the NA region (US, CA)")
 		}
+		c.validateAlexa(root, add)
 	}
 	webUsers := map[string]bool{}
 	for i, u := range c.Web.Users {
@@ -578,6 +581,7 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 			add(lineOf(root, "web", "users", i, "password_hash"), "web user %q: password_hash must be a bcrypt hash (make one with `hubd hash-password`)", u.Name)
 		}
 	}
+	c.Web.Guard.validate(add, root)
 	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
 	return es
 }

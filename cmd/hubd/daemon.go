@@ -136,6 +136,7 @@ func (m *Main) Open() (err error) {
 		yo.OAuth = &yandex.OAuthOptions{
 			ClientID: o.ClientID, ClientSecretHash: o.ClientSecretHash, RedirectURIs: o.RedirectURIs,
 			AccessTTL: o.AccessTTL, RefreshTTL: o.RefreshTTL, Tokens: m.DB.Bucket("yandex-tokens"),
+			ClientIP: m.Web.ClientAddr, // web.trusted_proxies apply to the OAuth login too
 		}
 	}
 	m.Yandex, err = yandex.New(m.Hub, yo)
@@ -225,17 +226,21 @@ func (m *Main) webOptions() web.Options {
 	o := web.Options{
 		Name: c.Gateway.Name, Version: version, Commit: commit, Started: m.started,
 		Users: webUsers(c), AllowAnonymousView: c.Web.AnonymousView,
-		StoreSize: func() int64 { n, _ := m.DB.Size(); return n },
-		Health:    m.health,
-		Homes:     m.Residents,
-		Logger:    m.Log.With("component", "web"),
+		StoreSize:    func() int64 { n, _ := m.DB.Size(); return n },
+		StorePending: func() int { return m.DB.Stats().Pending },
+		Health:       m.health,
+		Homes:        m.Residents,
+		Logger:       m.Log.With("component", "web"),
 	}
 	if o.Version == "" {
 		o.Version = "dev"
 	}
+	m.applyWebGuard(&o)
 	if len(c.Serial) > 0 {
 		o.Buses = func() []hub.BusStatus { return m.Serial.Status() }
-		o.UpdateFirmware = m.Serial.UpdateFirmware
+		o.UpdateFirmware = func(ctx context.Context, id string, image []byte, downgrade bool, progress func(sent, total int)) error {
+			return m.Serial.UpdateFirmwareWith(ctx, id, image, serial.UpdateOptions{AllowDowngrade: downgrade}, progress)
+		}
 	}
 	if c.MQTT != nil {
 		o.Brokers = func() []hub.BrokerStatus { return m.MQTT.Status() }
@@ -274,7 +279,7 @@ func (m *Main) Handler() http.Handler {
 	mux.Handle("/v1.0/", m.Yandex)
 	mux.Handle("/oauth/", m.Yandex)
 	mux.Handle("/", m.Web.Handler())
-	return mux
+	return m.Web.Guard(mux)
 }
 
 // Run starts the drivers, integrations and the listener, and blocks until

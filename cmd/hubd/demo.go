@@ -94,8 +94,11 @@ func demoConfig(o DemoOptions, port, mqttPass string) (*Config, error) {
 	c.Alexa = &AlexaConfig{
 		Region: "NA", APIURL: alexaURL, TokenURL: strings.TrimSuffix(alexaURL, "/") + "/auth/o2/token",
 		ClientID: alexatest.DemoClientID, ClientSecret: alexatest.DemoClientSecret, RefreshToken: alexatest.DemoRefreshToken,
-		ParentID: alexatest.DemoOrg, SkillID: alexatest.DemoSkill, SkillStage: "DEVELOPMENT",
-		SyncInterval: time.Minute,
+		ParentID: alexatest.DemoOrg, SkillID: alexatest.DemoSkill, SkillStage: "development",
+		// The demo house is a property under the organization: Alexa creates
+		// its floors only once a subscription skill is enabled on it.
+		SubscriptionSkillID: alexatest.DemoSubscriptionSkill,
+		SyncInterval:        time.Minute,
 	}
 	return c, nil
 }

@@ -267,8 +267,13 @@ func TestRun_KillNine_ServesLastStateFromStoreAtOnce(t *testing.T) {
 	if code, data := yandexCall(t, d.addr, "/v1.0/user/devices/action", "a1", body); code != 200 || strings.Count(string(data), `"DONE"`) != 2 {
 		t.Fatalf("action: %d %s", code, data)
 	}
-	// Give the store's coalescing writer one flush interval, then kill.
-	time.Sleep(300 * time.Millisecond)
+	// Kill once the store's coalescing writer has committed the action's
+	// state (applied before the action answered): nothing left pending.
+	eventually(t, 10*time.Second, "the action's state committed", func() bool {
+		m, err := scrape(d.addr)
+		pending, ok := m["hubd_store_pending_states"]
+		return err == nil && ok && pending == 0
+	})
 	d.kill()
 
 	// The lamp now keeps silent: whatever the restarted daemon serves

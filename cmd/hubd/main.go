@@ -62,6 +62,7 @@ const usage = `usage:
   hubd check-config -config FILE
   hubd alexa plan|sync -config FILE
   hubd home list|set-login HOME|checkout HOME [-config FILE]
+  hubd alexa login -config FILE [-redirect URL]
   hubd install|uninstall|start|stop|restart|status [-config FILE]
   hubd hash-token [TOKEN]      print the sha256: form of an API token (makes one if none given)
   hubd hash-password           read a password on stdin, print its bcrypt hash
@@ -130,6 +131,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s: ok (%d devices, %d serial buses)\n", path, len(c.Devices), len(c.Serial))
 		return nil
 	case "alexa":
+		if len(args) > 0 && args[0] == "login" {
+			return runAlexaLogin(context.Background(), args[1:], stdin, stdout, stderr)
+		}
 		if len(args) == 0 || (args[0] != "plan" && args[0] != "sync") {
 			return usageError("usage: hubd alexa plan|sync -config FILE")
 		}

@@ -74,7 +74,13 @@ func TestDemo_Mosquitto_PublishedStateShowsInQuery(t *testing.T) {
 	// Garbage on a subscribed topic changes nothing.
 	mosquittoPub(t, b, "tele/demo-lamp-2/STATE", `{"POWER":"OFF","Dimmer":"bright"`)
 	mosquittoPub(t, b, "zigbee2mqtt/demo-lamp-3", `not json at all`)
-	time.Sleep(300 * time.Millisecond)
+	// A marker on the same topic, after the garbage: once it is applied,
+	// the garbage before it has been handled too.
+	mosquittoPub(t, b, "tele/demo-lamp-2/STATE", `{"POWER":"ON"}`)
+	eventually(t, 5*time.Second, "lamp-2 on (the marker)", func() bool {
+		on, _ := query(t, d.addr, "lamp-2")["lamp-2"].value("on")
+		return on == "true"
+	})
 	if bri, _ := query(t, d.addr, "lamp-2")["lamp-2"].value("brightness"); bri != "20" {
 		t.Fatalf("garbage changed lamp-2 brightness to %s", bri)
 	}

@@ -84,7 +84,7 @@ func startSecDaemon(t *testing.T) *secDaemon {
 		c.Alexa = &AlexaConfig{
 			Region: "NA", APIURL: s.alexa.URL(), TokenURL: s.alexa.TokenURL(),
 			ClientID: alexatest.DemoClientID, ClientSecret: secAlexaSecret, RefreshToken: secAlexaRefr,
-			ParentID: alexatest.DemoOrg, SkillID: alexatest.DemoSkill, SkillStage: "DEVELOPMENT",
+			ParentID: alexatest.DemoOrg, SkillID: alexatest.DemoSkill, SkillStage: "development", SubscriptionSkillID: alexatest.DemoSubscriptionSkill,
 			SyncInterval: time.Minute,
 		}
 		c.Web = WebConfig{Users: []WebUser{{Name: "tech", PasswordHash: webHash}}}

@@ -109,6 +109,10 @@ type serviceCtl struct {
 // stop, restart and status against the local systemd. configPath is the
 // file the installed unit passes to `hubd run -config` (relative paths are
 // made absolute). It prints what it did to stdout.
+// servicePlatform names the init system the service actions would drive;
+// tests replace it to check the refusal on a machine that does run systemd.
+var servicePlatform = service.Platform
+
 func serviceControl(action, configPath string, logger *slog.Logger) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -116,8 +120,8 @@ func serviceControl(action, configPath string, logger *slog.Logger) error {
 	if !validAction(action) {
 		return fmt.Errorf("%w %q (want one of %s)", errAction, action, strings.Join(serviceActions, ", "))
 	}
-	if service.Platform() != systemdPlatform {
-		return fmt.Errorf("%w (found %s); install the hubd Debian package or run `hubd run` from your own init", errNoSystemd, service.Platform())
+	if p := servicePlatform(); p != systemdPlatform {
+		return fmt.Errorf("%w (found %s); install the hubd Debian package or run `hubd run` from your own init", errNoSystemd, p)
 	}
 	if action != "status" && os.Geteuid() != 0 {
 		return fmt.Errorf("%w: hubd %s", errNeedRoot, action)

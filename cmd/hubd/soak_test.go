@@ -176,7 +176,7 @@ func TestAlexaSync_APIFaults_ConvergesWithoutDuplicates(t *testing.T) {
 			c.Alexa = &AlexaConfig{
 				Region: "NA", APIURL: sim.URL(), TokenURL: sim.TokenURL(),
 				ClientID: alexatest.DemoClientID, ClientSecret: alexatest.DemoClientSecret, RefreshToken: alexatest.DemoRefreshToken,
-				ParentID: alexatest.DemoOrg, SkillID: alexatest.DemoSkill, SkillStage: "DEVELOPMENT", SyncInterval: time.Minute,
+				ParentID: alexatest.DemoOrg, SkillID: alexatest.DemoSkill, SkillStage: "development", SubscriptionSkillID: alexatest.DemoSubscriptionSkill, SyncInterval: time.Minute,
 			}
 		})
 	}

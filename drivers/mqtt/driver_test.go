@@ -365,7 +365,10 @@ func TestDriver_BadPayloads_CountedStateUntouched(t *testing.T) {
 	}
 }
 
-func TestDriver_QueueOverflow_DropsOldestKeepsLatest(t *testing.T) {
+// A burst far larger than a device's queue ends on its last value; which
+// ones were dropped on the way depends on scheduling (the drop rule itself
+// is TestEnqueue_Full_DropsOldestKeepsLatest).
+func TestDriver_Burst_LastValueWins(t *testing.T) {
 	specs := []mqttsim.Spec{{ID: "socket-2", Dialect: mqttsim.Shelly1, Name: "shellyplug-s-demo2", Kind: hub.KindSocket}}
 	r := newRig(t, rigOpts{specs: specs})
 	r.waitState(t)

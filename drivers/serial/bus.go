@@ -483,12 +483,19 @@ func (b *bus) ioError(err error) bool {
 // await reads until the reply from addr with seq arrives or wait passes.
 // Frames that do not match (a late reply to an earlier attempt, another
 // device) are dropped.
+//
+// wait is the reply timeout of PROTOCOL.md section 8, and it is kept to the
+// millisecond: a reply whose last byte arrives after it is late and is
+// dropped, as a timeout. A port read returns as soon as bytes arrive but
+// waits up to its read step (100 ms with tarm/serial) when none do, so the
+// silence itself may be noticed up to one step after the deadline.
 func (b *bus) await(ctx context.Context, addr, seq uint8, wait time.Duration) (wire.Frame, error) {
 	deadline := time.Now().Add(wait)
 	quickEOF := 0
 	for {
 		start := time.Now()
 		n, err := b.port.Read(b.buf)
+		arrived := time.Now()
 		if n > 0 {
 			b.ioErrs, quickEOF = 0, 0
 			b.dec.Write(b.buf[:n])
@@ -500,6 +507,10 @@ func (b *bus) await(ctx context.Context, addr, seq uint8, wait time.Duration) (w
 				b.stat(func(s *hub.BusStatus) { s.FramesIn++ })
 				if f.Cmd.IsReply() && f.Addr == addr && f.Seq == seq {
 					b.countCRC()
+					if arrived.After(deadline) {
+						b.log.Debug("late reply dropped", "addr", addr, "late", arrived.Sub(deadline))
+						return wire.Frame{}, ErrTimeout
+					}
 					return f, nil
 				}
 				b.log.Debug("unexpected frame", "frame", f)

@@ -45,6 +45,11 @@ var (
 	// runs the image's version (success could not be told from rollback).
 	ErrSameVersion = errors.New("serial: device already runs this firmware version")
 
+	// ErrDowngrade is returned by UpdateFirmware, before anything is sent,
+	// when the image is older than the firmware the device runs and the
+	// caller did not allow a downgrade (UpdateOptions.AllowDowngrade).
+	ErrDowngrade = errors.New("serial: firmware image is older than the running one")
+
 	// ErrRolledBack is returned by UpdateFirmware when the device accepted
 	// the image but came back with its old firmware: the new one failed to
 	// boot.

@@ -246,6 +246,30 @@ func TestDriver_SlowDevice_IsRetriedNotDuplicated(t *testing.T) {
 	}
 }
 
+// PROTOCOL.md section 8: the master's reply timeout is 150 ms per attempt.
+// A reply 100 ms late is taken; one 180 ms late is late on every attempt
+// (the port's 100 ms read step once let it through on the second step).
+func TestDriver_ReplyTimeout_IsTheDocumentedOne(t *testing.T) {
+	lamp := newLamp(t, 1)
+	r := startRig(t, BusConfig{PollInterval: time.Hour}, []hub.Device{lampDev("lamp-1", 1)}, lamp)
+	waitFor(t, "online", func() bool { return r.online("lamp-1") })
+	on := func(v bool) error {
+		return r.hub.Execute(context.Background(), hub.Command{Device: "lamp-1", Set: hub.State{Set: hub.Fields(hub.FieldOn), On: v}})
+	}
+	lamp.Faults().SetDelay(100 * time.Millisecond)
+	if err := on(true); err != nil {
+		t.Fatalf("a reply 100 ms after the request: %v", err)
+	}
+	timeouts := r.drv.Status()[0].Timeouts
+	lamp.Faults().SetDelay(180 * time.Millisecond)
+	if err := on(false); !errors.Is(err, hub.ErrUnreachable) {
+		t.Fatalf("replies 180 ms after each attempt: err = %v, want unreachable", err)
+	}
+	if got := r.drv.Status()[0].Timeouts - timeouts; got != 3 {
+		t.Errorf("%d attempts timed out, want all 3", got)
+	}
+}
+
 func TestDriver_LineNoise_IsSurvived(t *testing.T) {
 	lamp := newLamp(t, 1)
 	r := startRig(t, BusConfig{}, []hub.Device{lampDev("lamp-1", 1)}, lamp)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"time"
 
 	"hubd/firmware"
@@ -82,6 +83,15 @@ type session struct {
 
 	progress func(sent, total int)
 	lastOK   time.Time // last acknowledged step, for the stall limit
+	opts     UpdateOptions
+}
+
+// UpdateOptions change what UpdateFirmwareWith accepts.
+type UpdateOptions struct {
+	// AllowDowngrade installs an image older than the running firmware
+	// (a technician going back to a known-good release). False: such an
+	// image is refused with ErrDowngrade before anything is sent.
+	AllowDowngrade bool
 }
 
 // UpdateFirmware installs a firmware image on a device, over its bus,
@@ -101,11 +111,17 @@ type session struct {
 // progress, if not nil, is called with the bytes the device has confirmed.
 // ctx bounds the whole update. Errors wrap hub.ErrNotFound (unknown
 // device), hub.ErrInvalidValue (bad image, wrong model, same version, bad
-// signature, rolled back), hub.ErrNotSupported (device without a vendor
+// signature, rolled back, older than the running one: ErrDowngrade),
+// hub.ErrNotSupported (device without a vendor
 // key), hub.ErrBusy (an update of the device is already running) or
 // hub.ErrUnreachable (no progress for Options.UpdateStall, ctx done, no
 // identify within Options.RebootWait).
 func (d *Driver) UpdateFirmware(ctx context.Context, deviceID string, image []byte, progress func(sent, total int)) error {
+	return d.UpdateFirmwareWith(ctx, deviceID, image, UpdateOptions{}, progress)
+}
+
+// UpdateFirmwareWith is UpdateFirmware with options (a forced downgrade).
+func (d *Driver) UpdateFirmwareWith(ctx context.Context, deviceID string, image []byte, o UpdateOptions, progress func(sent, total int)) error {
 	d.mu.RLock()
 	t, ok := d.devs[deviceID]
 	d.mu.RUnlock()
@@ -132,11 +148,14 @@ func (d *Driver) UpdateFirmware(ctx context.Context, deviceID string, image []by
 		progress = func(int, int) {}
 	}
 	s := &session{d: d, t: t, ctx: ctx, id: deviceID, img: image, im: im, crc: crc32.ChecksumIEEE(image),
-		total: len(image), progress: progress, lastOK: time.Now()}
+		total: len(image), progress: progress, lastOK: time.Now(), opts: o}
 	start := time.Now()
 	old, err := s.run()
 	log := d.log.With("device", deviceID, "image", im.VersionString(), "bytes", len(image))
 	switch {
+	case err == nil && o.AllowDowngrade && slices.Compare(im.Version[:], old[:]) < 0:
+		log.Warn("firmware downgraded (forced)", "from", firmware.VersionString(old), "took", time.Since(start))
+		t.bus.event("warn", deviceID, fmt.Sprintf("firmware of %s downgraded %s -> %s (forced)", deviceID, firmware.VersionString(old), im.VersionString()))
 	case err == nil:
 		log.Info("firmware updated", "from", firmware.VersionString(old), "took", time.Since(start))
 		t.bus.event("info", deviceID, fmt.Sprintf("firmware of %s updated %s -> %s", deviceID, firmware.VersionString(old), im.VersionString()))
@@ -162,6 +181,9 @@ func (s *session) run() (old [3]uint8, err error) {
 	}
 	if in.FW == s.im.Version {
 		return old, fmt.Errorf("serial: update %s: %w: %w: %s", s.id, hub.ErrInvalidValue, ErrSameVersion, s.im.VersionString())
+	}
+	if slices.Compare(s.im.Version[:], in.FW[:]) < 0 && !s.opts.AllowDowngrade {
+		return old, fmt.Errorf("serial: update %s: %w: %w: image %s, device runs %s", s.id, hub.ErrInvalidValue, ErrDowngrade, s.im.VersionString(), firmware.VersionString(old))
 	}
 	restarts := 0
 	for {
@@ -230,12 +252,24 @@ func (s *session) exchange(cmd wire.Cmd, payload []byte, attempts int, bulk bool
 	}
 }
 
+// busyPause is how long the master waits before it repeats a request that
+// the device answered with ERROR 0x05 busy (PROTOCOL.md section 12).
+const busyPause = 50 * time.Millisecond
+
 // call is exchange with the bus's retries, repeated (with a new sequence
 // number, which the device's offset logic makes harmless) until a reply
-// comes or the update has stalled for UpdateStall.
+// comes or the update has stalled for UpdateStall. A device that answers
+// busy (erasing its slot) is asked again every busyPause; busy replies are
+// no progress, so a device busy for UpdateStall fails the update.
 func (s *session) call(cmd wire.Cmd, payload []byte, bulk bool) (wire.Frame, error) {
 	for {
 		resp, err := s.exchange(cmd, payload, 1+s.t.bus.cfg.Retries, bulk)
+		if err == nil && isBusy(resp) {
+			if err := s.busyWait(); err != nil {
+				return wire.Frame{}, err
+			}
+			continue
+		}
 		if err == nil {
 			s.lastOK = time.Now()
 			return resp, nil
@@ -253,6 +287,25 @@ func (s *session) call(cmd wire.Cmd, payload []byte, bulk bool) (wire.Frame, err
 			}
 		}
 	}
+}
+
+// busyWait pauses before a request the device answered busy is repeated;
+// it fails the update once the device has made no progress for
+// UpdateStall.
+func (s *session) busyWait() error {
+	if time.Since(s.lastOK) > s.d.opts.UpdateStall {
+		return fmt.Errorf("serial: update %s: %w: device busy for %v", s.id, hub.ErrBusy, s.d.opts.UpdateStall)
+	}
+	return s.sleep(busyPause)
+}
+
+// isBusy reports whether resp is ERROR 0x05 busy.
+func isBusy(resp wire.Frame) bool {
+	if resp.Cmd != wire.ReplyError {
+		return false
+	}
+	e, err := wire.DecodeError(resp.Payload)
+	return err == nil && e.Code == wire.ErrCodeBusy
 }
 
 // fatal passes through the errors that end an update at once.
@@ -399,6 +452,13 @@ func (s *session) send(off, chunk int) error {
 // when no reply came: the device may have rebooted, or never heard it.
 func (s *session) commit() (committed bool, err error) {
 	resp, err := s.exchange(wire.CmdUpdateCommit, wire.AppendUpdateCommit(nil, s.crc), 1+s.t.bus.cfg.Retries, false)
+	for err == nil && isBusy(resp) {
+		// Still busy (verifying, writing): ask again, as call does.
+		if err := s.busyWait(); err != nil {
+			return false, err
+		}
+		resp, err = s.exchange(wire.CmdUpdateCommit, wire.AppendUpdateCommit(nil, s.crc), 1+s.t.bus.cfg.Retries, false)
+	}
 	if err != nil {
 		if f := s.fatal(err); f != nil {
 			return false, f

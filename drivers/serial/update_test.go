@@ -147,6 +147,25 @@ func TestDriver_UpdateFirmware_LostRepliesResumeWithoutCorruption(t *testing.T) 
 	}
 }
 
+// PROTOCOL.md section 12: a device that needs time to erase its slot
+// answers UPDATE_BEGIN (and anything but ABORT) with ERROR 0x05 busy until
+// it is done, and the master repeats; it once failed the update at once.
+func TestDriver_UpdateFirmware_BusyWhileErasingIsRepeated(t *testing.T) {
+	lamp, err := firmware.NewLamp(1, firmware.LampConfig{VendorKey: firmware.DemoVendorPublicKey(), BootTime: 100 * time.Millisecond, EraseTime: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startRig(t, BusConfig{}, []hub.Device{lampDev("lamp-1", 1)}, lamp)
+	waitFor(t, "online", func() bool { return r.online("lamp-1") })
+	img := image(t, "HL-100", "1.3.0", payload(3000, 3), firmware.DemoVendorKey())
+	if err := r.drv.UpdateFirmware(context.Background(), "lamp-1", img, nil); err != nil {
+		t.Fatalf("update of a lamp that is busy erasing first: %v", err)
+	}
+	if !bytes.Equal(lamp.FirmwareImage(), img) || lamp.FirmwareVersion() != [3]uint8{1, 3, 0} {
+		t.Errorf("lamp runs %v after the update", lamp.FirmwareVersion())
+	}
+}
+
 func TestDriver_UpdateFirmware_InterruptedTransferResumes(t *testing.T) {
 	lamp := updLamp(t, 1)
 	r := startRig(t, BusConfig{}, []hub.Device{lampDev("lamp-1", 1)}, lamp)
@@ -206,6 +225,7 @@ func TestDriver_UpdateFirmware_RefusesBadImagesAndKeepsOldFirmware(t *testing.T)
 		{"garbage", "lamp-1", payload(500, 6), []error{hub.ErrInvalidValue, firmware.ErrBadMagic}, false},
 		{"payload bit flip", "lamp-1", func() []byte { b := bytes.Clone(good); b[100] ^= 4; return b }(), []error{hub.ErrInvalidValue, firmware.ErrImageCRC}, false},
 		{"same version", "lamp-1", image(t, "HL-100", "1.2.0", nil, firmware.DemoVendorKey()), []error{hub.ErrInvalidValue, ErrSameVersion}, false},
+		{"older version", "lamp-1", image(t, "HL-100", "1.1.9", payload(100, 7), firmware.DemoVendorKey()), []error{hub.ErrInvalidValue, ErrDowngrade}, false},
 		{"device without vendor key", "socket-1", image(t, "HS-16", "2.1.0", nil, firmware.DemoVendorKey()), []error{hub.ErrNotSupported, ErrUpdateRefused}, true},
 		{"unknown device", "ghost", good, []error{hub.ErrNotFound, ErrUnknownDevice}, false},
 	}
@@ -231,6 +251,19 @@ func TestDriver_UpdateFirmware_RefusesBadImagesAndKeepsOldFirmware(t *testing.T)
 	}
 	if !r.online("lamp-1") || !r.online("socket-1") {
 		t.Error("refused updates took a device offline")
+	}
+}
+
+func TestDriver_UpdateFirmwareWith_AllowDowngradeInstallsOlderImage(t *testing.T) {
+	lamp := updLamp(t, 1)
+	r := startRig(t, BusConfig{}, []hub.Device{lampDev("lamp-1", 1)}, lamp)
+	waitFor(t, "online", func() bool { return r.firmware("lamp-1") == "1.2.0" })
+	img := image(t, "HL-100", "1.0.4", payload(2000, 8), firmware.DemoVendorKey())
+	if err := r.drv.UpdateFirmwareWith(context.Background(), "lamp-1", img, UpdateOptions{AllowDowngrade: true}, nil); err != nil {
+		t.Fatalf("forced downgrade: %v", err)
+	}
+	if lamp.FirmwareVersion() != [3]uint8{1, 0, 4} || r.firmware("lamp-1") != "1.0.4" {
+		t.Fatalf("after a forced downgrade the lamp runs %v, hub says %q; want 1.0.4", lamp.FirmwareVersion(), r.firmware("lamp-1"))
 	}
 }
 

@@ -115,6 +115,10 @@ func (c *Client) do(ctx context.Context, r request) (reply, error) {
 			return rep, nil
 		}
 		apiErr := decodeError(r.op(), rep.status, rep.header, rep.body)
+		// Every error at warn with its X-Amzn-RequestId, so a support case
+		// can be traced (residential doc line 35, REFERENCE.md section 2).
+		c.log.Warn("alexa: call answered with an error", "op", r.op(), "status", rep.status,
+			"type", apiErr.Type, "request_id", apiErr.RequestID, "attempt", attempt+1)
 		switch {
 		case rep.status == http.StatusUnauthorized && !reauthed:
 			// The cached token may have been revoked early: fetch a new one once.
@@ -137,7 +141,6 @@ func (c *Client) do(ctx context.Context, r request) (reply, error) {
 		case r.create && rep.status >= 500:
 			return reply{}, fmt.Errorf("%w: %w", ErrOutcomeUnknown, apiErr)
 		}
-		c.log.Debug("alexa: call refused", "op", r.op(), "status", rep.status, "type", apiErr.Type, "request_id", apiErr.RequestID)
 		return reply{}, apiErr
 	}
 }
@@ -178,6 +181,8 @@ func (c *Client) once(ctx context.Context, r request, u string, payload []byte) 
 		c.failed.Add(1)
 		return reply{}, fmt.Errorf("read reply: %w", err)
 	}
+	// Every call at debug with its X-Amzn-RequestId.
+	c.log.Debug("alexa: call", "op", r.op(), "status", resp.StatusCode, "request_id", resp.Header.Get("X-Amzn-RequestId"))
 	if int64(len(data)) > c.opts.MaxReplyBytes {
 		c.failed.Add(1)
 		// Drain a little so the connection can be reused, then fail.

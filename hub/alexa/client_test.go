@@ -204,7 +204,7 @@ func TestClient_Do_TimesOut(t *testing.T) {
 	}
 }
 
-func TestLimiter_Wait_SpacesCalls(t *testing.T) {
+func TestNewLimiter_SpacesCalls(t *testing.T) {
 	l := NewLimiter(1000)
 	ctx := context.Background()
 	start := time.Now()
@@ -235,7 +235,7 @@ func TestOptions_Regions(t *testing.T) {
 		t.Errorf("unknown region: %v", err)
 	}
 	o, _ := Options{}.withDefaults()
-	if o.TokenURL != DefaultTokenURL || o.SkillStage != "LIVE" {
+	if o.TokenURL != DefaultTokenURL || o.SkillStage != "live" {
 		t.Errorf("defaults: %+v", o)
 	}
 }

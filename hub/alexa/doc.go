@@ -5,7 +5,8 @@
 //
 // The package has three layers:
 //
-//   - TokenSource: the Login with Amazon refresh-token grant. Access tokens
+//   - TokenSource: the Login with Amazon refresh-token grant (and the
+//     authorization-code login), sent through golang.org/x/oauth2. Access tokens
 //     are cached until a minute before they expire; a rotated refresh token
 //     is stored in the KV; a rejected refresh token (invalid_grant) is
 //     surfaced as ErrInvalidGrant and not retried until it changes.
@@ -28,7 +29,9 @@
 //     leaves the decision to the API, which refuses such deletes too.
 //   - Subscription skill (Options.SubscriptionSkillID): a unit is a
 //     property (level 1) when it is created directly under ParentID and
-//     ParentID is level 0, the organization. That level is read from the
+//     ParentID is level 0, the organization. Without the option, a property
+//     with children is refused in the plan (ErrNoSubscriptionSkill), naming
+//     the setting. That level is read from the
 //     expanded units list (a child's level minus one) or, with no children,
 //     from GET /v2/units/{ParentID}; if the parent cannot be read (404, 403)
 //     it is taken to be the organization. The enablement (OpEnable) is
@@ -42,9 +45,21 @@
 //   - Lost creates: the parent's children are listed up to
 //     CreateCheckTries times with doubling delays before creating again,
 //     since lists may lag behind writes.
-//   - Occupied or linked homes: a rename or delete the enterprise may not
-//     make is skipped (OpSkip) and reported in Result.Warnings and
-//     hub.SyncStatus.Warnings; it does not fail the sync.
+//   - Occupied or linked homes: the home object has no state, so the API's
+//     403 to a rename or delete of a home is taken as that refusal
+//     (ErrReadOnlyHome): a warning in Result.Warnings, hub.SyncStatus.Warnings
+//     and the node's hub.UnitStatus.Warning, not a failure; a community
+//     whose home is kept is kept too.
+//   - Communities and homes are units: the units list shows them, and they
+//     keep the kind their own lists (or the id map) give them.
+//   - Moves: the API cannot move a unit, so a node under a new parent gets
+//     a new object and discovery there; its old object is deleted after
+//     that discovery (OpWait) once its endpoints are gone, and when they
+//     stay, the plan says what a person must remove (OpSkip, a warning).
+//   - Depth counts from the organization: the configured parent's level
+//     plus the site's depth must not pass MaxLevel (CheckSite).
+//   - Residential: devices outside homes are refused (ErrCommonArea):
+//     Alexa for Residential has only communities and homes.
 //
 // Secrets (client secret, refresh token, access token) never appear in
 // logs, errors, plans or status.

@@ -46,9 +46,18 @@ var (
 	// creating again.
 	ErrOutcomeUnknown = errors.New("alexa: outcome unknown")
 
-	// ErrSiteTooDeep is returned when the site tree is deeper than the 15
-	// levels Alexa units allow.
-	ErrSiteTooDeep = errors.New("alexa: site deeper than 15 levels")
+	// ErrSiteTooDeep is returned when a unit of the site would lie deeper
+	// than the 15 levels Alexa allows, counted from the organization.
+	ErrSiteTooDeep = errors.New("alexa: site deeper than 15 levels below the organization")
+
+	// ErrCommonArea is returned in residential mode when a node with devices
+	// is neither a home nor inside one (a lobby, a corridor).
+	ErrCommonArea = errors.New("alexa: devices outside any home in a residential building")
+
+	// ErrNoSubscriptionSkill is returned when units must be created under a
+	// property unit directly below the organization and no subscription
+	// skill is configured to enable on it.
+	ErrNoSubscriptionSkill = errors.New("alexa: no subscription skill configured")
 
 	// ErrUnitNotEmpty is returned when a unit to delete still has child units
 	// or endpoints.

@@ -47,19 +47,20 @@ func newFixture(t testing.TB, so alexatest.Options) *fixture {
 	t.Cleanup(srv.Close)
 	f := &fixture{srv: srv, kv: NewMemKV(), logs: &syncedBuffer{}}
 	f.opts = Options{
-		APIBase:       srv.URL(),
-		TokenURL:      srv.TokenURL(),
-		ClientID:      alexatest.DemoClientID,
-		ClientSecret:  alexatest.DemoClientSecret,
-		RefreshToken:  alexatest.DemoRefreshToken,
-		ParentID:      alexatest.DemoOrg,
-		SkillID:       alexatest.DemoSkill,
-		KV:            f.kv,
-		Logger:        slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		RetryBase:     time.Millisecond,
-		RatePerSecond: -1,
-		DiscoveryPoll: time.Millisecond,
-		CallTimeout:   5 * time.Second,
+		APIBase:             srv.URL(),
+		TokenURL:            srv.TokenURL(),
+		ClientID:            alexatest.DemoClientID,
+		ClientSecret:        alexatest.DemoClientSecret,
+		RefreshToken:        alexatest.DemoRefreshToken,
+		ParentID:            alexatest.DemoOrg,
+		SkillID:             alexatest.DemoSkill,
+		SubscriptionSkillID: alexatest.DemoSubscriptionSkill,
+		KV:                  f.kv,
+		Logger:              slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		RetryBase:           time.Millisecond,
+		RatePerSecond:       -1,
+		DiscoveryPoll:       time.Millisecond,
+		CallTimeout:         5 * time.Second,
 	}
 	return f
 }

@@ -2,49 +2,24 @@ package alexa
 
 import (
 	"context"
-	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
-// Limiter spaces calls evenly: at most perSecond calls start per second, no
-// bursts. Share one Limiter across every client of an organization (see
-// Options.Limiter): Alexa throttles per organization, not per connection.
-type Limiter struct {
-	mu       sync.Mutex
-	interval time.Duration
-	next     time.Time
+// NewLimiter returns the limiter every call of an organization waits on:
+// at most perSecond calls start per second, no bursts (burst 1), since
+// Alexa throttles per organization (REFERENCE.md section 2: "share one rate
+// limiter across all calls for an organization"). Zero or less means
+// unlimited. Share it across clients through Options.Limiter.
+func NewLimiter(perSecond float64) *rate.Limiter {
+	if perSecond <= 0 {
+		return rate.NewLimiter(rate.Inf, 1)
+	}
+	return rate.NewLimiter(rate.Limit(perSecond), 1)
 }
 
-// NewLimiter returns a limiter allowing perSecond calls a second; zero or
-// less means unlimited.
-func NewLimiter(perSecond float64) *Limiter {
-	l := &Limiter{}
-	if perSecond > 0 {
-		l.interval = time.Duration(float64(time.Second) / perSecond)
-	}
-	return l
-}
-
-// Wait blocks until the caller may make its call, or ctx is done.
-func (l *Limiter) Wait(ctx context.Context) error {
-	if l == nil || l.interval <= 0 {
-		return ctx.Err()
-	}
-	l.mu.Lock()
-	now := time.Now()
-	at := l.next
-	if at.Before(now) {
-		at = now
-	}
-	l.next = at.Add(l.interval)
-	l.mu.Unlock()
-	d := at.Sub(now)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	return sleep(ctx, d)
-}
-
+// sleep waits d or until ctx is done.
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Regional API hosts.
@@ -40,8 +42,11 @@ type Options struct {
 	// created under (and the organization id of home communities).
 	ParentID string
 	// SkillID and SkillStage name the endpoint reporter of discovery
-	// sessions. SkillStage defaults to "LIVE". Without SkillID no discovery
-	// sessions are started.
+	// sessions. SkillStage is "live" (default) or "development", sent in
+	// lower case as the discovery document's example has it (discovery doc
+	// line 59) and as skill enablements take it (REFERENCE.md section 2);
+	// other casings are folded. Without SkillID no discovery sessions are
+	// started.
 	SkillID, SkillStage string
 	// SubscriptionSkillID is the subscription skill Alexa requires on a
 	// property (level 1) unit before units can be created under it. When
@@ -78,7 +83,7 @@ type Options struct {
 	RatePerSecond float64
 	// Limiter, when set, is shared with other clients of the same
 	// organization.
-	Limiter *Limiter
+	Limiter *rate.Limiter
 	// MaxReplyBytes limits reply bodies; default 1 MiB.
 	MaxReplyBytes int64
 
@@ -125,8 +130,13 @@ func (o Options) withDefaults() (Options, error) {
 	if o.TokenURL == "" {
 		o.TokenURL = DefaultTokenURL
 	}
-	if o.SkillStage == "" {
-		o.SkillStage = "LIVE"
+	o.SkillStage = strings.ToLower(o.SkillStage)
+	switch o.SkillStage {
+	case "":
+		o.SkillStage = "live"
+	case "live", "development":
+	default:
+		return o, fmt.Errorf("%w: skill stage %q (want live or development)", ErrNotConfigured, o.SkillStage)
 	}
 	if o.KV == nil {
 		o.KV = NewMemKV()

@@ -18,7 +18,8 @@ const (
 	OpForget   Op = "forget"   // the object is already gone: drop it from the id map, no call
 	OpRefuse   Op = "refuse"   // a change that must not be made (children or endpoints left): the sync fails
 	OpEnable   Op = "enable"   // enable the subscription skill on a property unit before its children are created
-	OpSkip     Op = "skip"     // a change the enterprise may not make (occupied or linked home): a warning, not a failure
+	OpSkip     Op = "skip"     // a change hubd may not or cannot make (occupied home, endpoints only a person can move): a warning, not a failure
+	OpWait     Op = "wait"     // delete the old object of a moved node once discovery on its new one has taken its endpoints: tried again after this sync's discovery
 )
 
 // Object kinds on the Alexa side.
@@ -38,8 +39,10 @@ type Step struct {
 	ID      string   // Alexa id, when known
 	Parent  string   // create: parent node id; "" for the configured parent
 	Devices []string // discover: the device set the session is for
-	Reason  string   // refuse: why; create: "moved" when the node's old object is left behind
+	Reason  string   // refuse, skip, wait: why; create: "moved" when the node's old object is left behind
+	Moved   string   // delete, wait, skip of an orphan: the node that moved away from it
 	key     string   // delete, forget: the id map key the object is under
+	cause   error    // refuse: the sentinel error the step fails with
 }
 
 // writes reports whether the step makes a write call.
@@ -62,6 +65,9 @@ func (s Step) String() string {
 		if s.Parent != "" {
 			parent = "node " + s.Parent
 		}
+		if s.Reason == "moved" {
+			return fmt.Sprintf("create %s %q for node %s under %s (moved: its old %s %s stays until its endpoints have followed)", s.Kind, s.Name, node, parent, s.Kind, s.ID)
+		}
 		return fmt.Sprintf("create %s %q for node %s under %s", s.Kind, s.Name, node, parent)
 	case OpAdopt:
 		return fmt.Sprintf("adopt existing %s %s %q for node %s", s.Kind, s.ID, s.Name, node)
@@ -72,7 +78,16 @@ func (s Step) String() string {
 	case OpPoll:
 		return fmt.Sprintf("poll running discovery session for node %s", node)
 	case OpDelete:
+		if s.Moved != "" {
+			return fmt.Sprintf("delete old %s %s %q of moved node %s", s.Kind, s.ID, s.Name, s.Moved)
+		}
 		return fmt.Sprintf("delete %s %s %q (node %s)", s.Kind, s.ID, s.Name, node)
+	case OpWait:
+		what := "node " + node
+		if s.Moved != "" {
+			what = "moved node " + s.Moved
+		}
+		return fmt.Sprintf("delete old %s %s %q of %s after discovery: %s", s.Kind, s.ID, s.Name, what, s.Reason)
 	case OpForget:
 		return fmt.Sprintf("forget %s %s (node %s): already gone", s.Kind, s.ID, node)
 	case OpRefuse:
@@ -84,6 +99,9 @@ func (s Step) String() string {
 		}
 		return fmt.Sprintf("enable the subscription skill on property unit %s %q (node %s)", id, s.Name, node)
 	case OpSkip:
+		if s.Moved != "" {
+			return fmt.Sprintf("skip deleting old %s %s %q of moved node %s: %s", s.Kind, s.ID, s.Name, s.Moved, s.Reason)
+		}
 		return fmt.Sprintf("skip %s %s %q (node %s): %s", s.Kind, s.ID, s.Name, node, s.Reason)
 	}
 	return fmt.Sprintf("%s %s %s", s.Op, s.Kind, node)
@@ -145,6 +163,9 @@ func (p Plan) String() string {
 	}
 	if n := p.Count(OpSkip); n > 0 {
 		fmt.Fprintf(&b, ", %d skipped (warnings)", n)
+	}
+	if n := p.Count(OpWait); n > 0 {
+		fmt.Fprintf(&b, ", %d deletes after discovery", n)
 	}
 	b.WriteByte('\n')
 	for _, l := range p.Lines() {

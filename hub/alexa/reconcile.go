@@ -8,18 +8,22 @@ import (
 	"time"
 )
 
+// candidate is an object the plan may delete: mapped to a node that left
+// the site, or left behind by a node that moved (orphan).
+type candidate struct {
+	kind, node, id, key string
+	orphan              bool
+}
+
 // computePlan compares the targets with the snapshot. It makes no calls.
 func (s *Syncer) computePlan(tgts []*target, snap *snapshot, now time.Time) Plan {
-	var steps, discover, deletes []Step
+	var steps, discover []Step
 	owned := ownedIDs(snap.kv)
 	claimed := map[string]bool{}
 	resolved := map[*target]string{}
 	wantKeys := map[string]bool{}
 	wanted := map[string]bool{}
-	type candidate struct {
-		kind, node, id, key string
-		orphan              bool
-	}
+	discovering := map[string]bool{} // nodes with a discovery step in this plan
 	var cands []candidate
 
 	for _, t := range tgts {
@@ -33,70 +37,86 @@ func (s *Syncer) computePlan(tgts []*target, snap *snapshot, now time.Time) Plan
 		}
 		id := snap.kv[key]
 		o, exists := snap.objs[id]
+		fresh := false // the node gets a new object: its discovery records are the old one's
 		if id != "" && exists && o.Kind == t.kind && (o.Parent == "" || (parentKnown && o.Parent == parentID)) {
 			resolved[t] = id
 			wanted[id] = true
 			if o.Name != t.node.Name {
-				if o.ReadOnly {
-					steps = append(steps, Step{Op: OpSkip, Kind: t.kind, Node: t.node.ID, ID: id, Name: t.node.Name, OldName: o.Name,
-						Reason: "home is " + o.State + " and read-only, rename to " + quote(t.node.Name) +
-							" skipped: rename it in Alexa or change the site back to " + quote(o.Name)})
-				} else {
-					steps = append(steps, Step{Op: OpRename, Kind: t.kind, Node: t.node.ID, ID: id, Name: t.node.Name, OldName: o.Name})
-				}
+				steps = append(steps, Step{Op: OpRename, Kind: t.kind, Node: t.node.ID, ID: id, Name: t.node.Name, OldName: o.Name})
 			}
+		} else if adopted := adoptable(t, parentID, parentKnown, snap, owned, claimed); adopted != "" {
+			claimed[adopted] = true
+			wanted[adopted] = true
+			resolved[t] = adopted
+			fresh = adopted != id
+			steps = append(steps, Step{Op: OpAdopt, Kind: t.kind, Node: t.node.ID, ID: adopted, Name: t.node.Name})
 		} else {
-			adopted := ""
-			if parentKnown {
-				for _, cid := range snap.children[parentID] {
-					c := snap.objs[cid]
-					if c.Kind == t.kind && c.Name == t.node.Name && !owned[cid] && !claimed[cid] {
-						adopted = cid
-						break
-					}
-				}
+			fresh = true
+			st := Step{Op: OpCreate, Kind: t.kind, Node: t.node.ID, Name: t.node.Name, Parent: parentNode}
+			if id != "" && exists {
+				// The node moved (or changed kind): the API cannot move a
+				// unit (PUT changes only the name, units doc line 384), so
+				// its old object is left behind and deleted once empty.
+				st.ID = id
+				st.Reason = "moved"
+				cands = append(cands, candidate{kind: o.Kind, node: t.node.ID, id: id, key: kvOrphan + o.Kind + "/" + id, orphan: true})
 			}
-			if adopted != "" {
-				claimed[adopted] = true
-				wanted[adopted] = true
-				resolved[t] = adopted
-				steps = append(steps, Step{Op: OpAdopt, Kind: t.kind, Node: t.node.ID, ID: adopted, Name: t.node.Name})
-			} else {
-				st := Step{Op: OpCreate, Kind: t.kind, Node: t.node.ID, Name: t.node.Name, Parent: parentNode}
-				if id != "" && exists {
-					// The node moved (or changed kind): its old object is
-					// left behind and deleted once empty.
-					st.ID = id
-					st.Reason = "moved"
-					cands = append(cands, candidate{kind: o.Kind, node: t.node.ID, id: id, key: kvOrphan + o.Kind + "/" + id, orphan: true})
-				}
-				steps = append(steps, st)
-			}
+			steps = append(steps, st)
 		}
-		if s.needsEnablement(t, snap) {
-			if uid := resolved[t]; uid == "" || snap.kv[kvEnabled+t.node.ID] != uid {
-				steps = append(steps, Step{Op: OpEnable, Kind: t.kind, Node: t.node.ID, ID: uid, Name: t.node.Name})
-			}
-		}
+		steps = append(steps, s.enableSteps(t, snap, resolved[t])...)
 		if s.opts.SkillID != "" && t.kind != KindCommunity {
-			discover = append(discover, s.discoveryStep(t, snap, now)...)
+			d := s.discoveryStep(t, snap, now, fresh)
+			if len(d) > 0 && d[0].Op == OpDiscover {
+				discovering[t.node.ID] = true
+			}
+			discover = append(discover, d...)
 		}
 	}
+	cands = append(cands, leftBehind(snap.kv, wantKeys, cands)...)
+	steps = append(steps, discover...)
+	steps = append(steps, planDeletes(cands, snap, wanted, discovering)...)
+	return Plan{Steps: steps}
+}
 
-	// Deletes: mapped objects whose node left the site, and orphans.
-	for k, v := range snap.kv {
+// adoptable returns an existing, unmapped object of t's kind and name under
+// its parent, or "".
+func adoptable(t *target, parentID string, parentKnown bool, snap *snapshot, owned, claimed map[string]bool) string {
+	if !parentKnown {
+		return ""
+	}
+	for _, cid := range snap.children[parentID] {
+		c := snap.objs[cid]
+		if c.Kind == t.kind && c.Name == t.node.Name && !owned[cid] && !claimed[cid] {
+			return cid
+		}
+	}
+	return ""
+}
+
+// leftBehind returns the mapped objects whose node left the site, and the
+// orphans of earlier moves not yet in cands.
+func leftBehind(kv map[string]string, wantKeys map[string]bool, cands []candidate) []candidate {
+	var out []candidate
+	for k, v := range kv {
 		for _, p := range []string{kvUnit, kvCommunity, kvHome} {
 			if strings.HasPrefix(k, p) && !wantKeys[k] {
-				cands = append(cands, candidate{kind: kindOf(p), node: strings.TrimPrefix(k, p), id: v, key: k})
+				out = append(out, candidate{kind: kindOf(p), node: strings.TrimPrefix(k, p), id: v, key: k})
 			}
 		}
 		if strings.HasPrefix(k, kvOrphan) {
 			kind, id, _ := strings.Cut(strings.TrimPrefix(k, kvOrphan), "/")
 			if !slices.ContainsFunc(cands, func(c candidate) bool { return c.key == k }) {
-				cands = append(cands, candidate{kind: kind, node: v, id: id, key: k, orphan: true})
+				out = append(out, candidate{kind: kind, node: v, id: id, key: k, orphan: true})
 			}
 		}
 	}
+	return out
+}
+
+// planDeletes orders the candidates bottom-up and decides for each: delete,
+// forget (gone already), wait (an orphan whose endpoints discovery on the
+// moved node's new unit is taking over), or refuse.
+func planDeletes(cands []candidate, snap *snapshot, wanted, discovering map[string]bool) []Step {
 	rank := map[string]int{KindHome: 0, KindUnit: 1, KindCommunity: 2}
 	slices.SortFunc(cands, func(a, b candidate) int {
 		if a.kind != b.kind {
@@ -108,57 +128,96 @@ func (s *Syncer) computePlan(tgts []*target, snap *snapshot, now time.Time) Plan
 		}
 		return strings.Compare(a.key, b.key)
 	})
-	gone := map[string]bool{}
+	var out []Step
+	gone, waiting := map[string]bool{}, map[string]bool{}
 	for _, c := range cands {
 		o, exists := snap.objs[c.id]
 		node := c.node
 		if c.orphan {
 			node = ""
 		}
-		switch {
-		case wanted[c.id]:
-			// Still used by a node of the site: only the stale mapping goes.
-			deletes = append(deletes, Step{Op: OpForget, Kind: c.kind, Node: node, ID: c.id, key: c.key})
-		case !exists:
-			gone[c.id] = true
-			deletes = append(deletes, Step{Op: OpForget, Kind: c.kind, Node: node, ID: c.id, key: c.key})
-		case o.ReadOnly:
-			deletes = append(deletes, Step{Op: OpSkip, Kind: c.kind, Node: node, ID: c.id, Name: o.Name,
-				Reason: "home is " + o.State + " and read-only, delete skipped: the enterprise cannot delete it; it is deleted once it is vacant"})
-		case snap.endpoints[c.id] > 0:
-			n := snap.endpoints[c.id]
-			deletes = append(deletes, Step{Op: OpRefuse, Kind: c.kind, Node: node, ID: c.id, Name: o.Name,
-				Reason: fmt.Sprintf("%s %q still has %d endpoint(s) associated; Alexa cannot delete it: move or remove its endpoints in Alexa first", c.kind, o.Name, n)})
-		default:
-			left := 0
-			for _, ch := range snap.children[c.id] {
-				if !gone[ch] {
-					left++
-				}
+		st := Step{Kind: c.kind, Node: node, ID: c.id, Name: o.Name, key: c.key, Moved: movedNode(c)}
+		left, wait := 0, false
+		for _, ch := range snap.children[c.id] {
+			if waiting[ch] {
+				wait = true
+			} else if !gone[ch] {
+				left++
 			}
-			if left > 0 {
-				deletes = append(deletes, Step{Op: OpRefuse, Kind: c.kind, Node: node, ID: c.id, Name: o.Name,
-					Reason: "it still has " + strconv.Itoa(left) + " child objects that are not in the site; move or delete them first"})
-				continue
-			}
-			gone[c.id] = true
-			deletes = append(deletes, Step{Op: OpDelete, Kind: c.kind, Node: node, ID: c.id, Name: o.Name, key: c.key})
 		}
+		switch eps := snap.endpoints[c.id]; {
+		case wanted[c.id] || !exists:
+			// Still used by a node of the site (only the stale mapping
+			// goes), or already gone.
+			gone[c.id] = !exists
+			st.Op = OpForget
+		case eps > 0 && c.orphan && (discovering[c.node] || sessionRunning(snap, c.node)):
+			waiting[c.id] = true
+			st.Op, st.Reason = OpWait, fmt.Sprintf("its %d endpoint(s) move to the new %s once discovery there finishes", eps, c.kind)
+		case eps > 0 && c.orphan:
+			st.Op, st.Reason = OpSkip, fmt.Sprintf("old %s of moved node %s still has %d endpoint(s) after discovery on its new %s: "+
+				"only a person can finish the move: remove them from %s %s in the Alexa Smart Properties console; the next sync deletes it",
+				c.kind, c.node, eps, c.kind, c.kind, c.id)
+		case eps > 0:
+			st.Op, st.Reason = OpRefuse, fmt.Sprintf("%s %q still has %d endpoint(s) associated; Alexa cannot delete it: move or remove its endpoints in Alexa first", c.kind, o.Name, eps)
+		case wait:
+			waiting[c.id] = true
+			st.Op, st.Reason = OpWait, "deleted after its children, which wait for discovery"
+		case left > 0:
+			st.Op, st.Reason = OpRefuse, "it still has "+strconv.Itoa(left)+" child objects that are not in the site; move or delete them first"
+		default:
+			gone[c.id] = true
+			st.Op = OpDelete
+		}
+		out = append(out, st)
 	}
-	steps = append(steps, discover...)
-	steps = append(steps, deletes...)
-	return Plan{Steps: steps}
+	return out
 }
 
-// needsEnablement reports whether t is a property (level 1) unit that needs
-// the subscription skill: a unit directly under the configured parent when
-// that parent is the organization (level 0).
-func (s *Syncer) needsEnablement(t *target, snap *snapshot) bool {
-	return s.opts.SubscriptionSkillID != "" && t.kind == KindUnit && t.parent == nil && snap.parentLevel == 0
+func movedNode(c candidate) string {
+	if c.orphan {
+		return c.node
+	}
+	return ""
+}
+
+// sessionRunning reports whether a discovery session is recorded for node.
+func sessionRunning(snap *snapshot, node string) bool {
+	_, ok := snap.kv[kvSession+node]
+	return ok
+}
+
+// enableSteps returns the subscription skill step of a property target:
+// enable it, or, with no skill configured, refuse (the API would answer
+// 403 to every child, units doc line 100).
+func (s *Syncer) enableSteps(t *target, snap *snapshot, uid string) []Step {
+	if t.kind != KindUnit || t.parent != nil || snap.parentLevel != 0 {
+		return nil
+	}
+	if s.opts.SubscriptionSkillID == "" {
+		if len(t.node.Children) == 0 {
+			return nil
+		}
+		return []Step{{Op: OpRefuse, Kind: t.kind, Node: t.node.ID, ID: uid, Name: t.node.Name, cause: ErrNoSubscriptionSkill,
+			Reason: "the configured parent is the organization, so this building is a property unit, and Alexa creates no units under a property " +
+				"until a subscription skill is enabled on it: set alexa.subscription_skill_id"}}
+	}
+	if uid == "" || snap.kv[kvEnabled+t.node.ID] != uid {
+		return []Step{{Op: OpEnable, Kind: t.kind, Node: t.node.ID, ID: uid, Name: t.node.Name}}
+	}
+	return nil
 }
 
 // discoveryStep returns the discovery step for a target, if any.
-func (s *Syncer) discoveryStep(t *target, snap *snapshot, now time.Time) []Step {
+// fresh: the node gets a new object, so records of discovery on its old
+// one do not count.
+func (s *Syncer) discoveryStep(t *target, snap *snapshot, now time.Time, fresh bool) []Step {
+	if fresh {
+		if len(t.devices) == 0 {
+			return nil
+		}
+		return []Step{{Op: OpDiscover, Kind: t.kind, Node: t.node.ID, Devices: slices.Clone(t.devices)}}
+	}
 	if raw, ok := snap.kv[kvSession+t.node.ID]; ok {
 		var sess session
 		if decodeSession(raw, &sess) && now.Before(sess.Started.Add(DiscoverySessionTTL)) {

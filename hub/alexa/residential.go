@@ -3,6 +3,7 @@ package alexa
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -19,48 +20,24 @@ type Community struct {
 	OrganizationID string `json:"organizationId"`
 }
 
-// Home is an Alexa for Residential home. State, when the API reports one
-// (field "state" or "status"), says whether the enterprise may change it.
+// Home is an Alexa for Residential home. The documented home object
+// (residential doc lines 389-398) has no state: whether a home is OCCUPIED
+// or LINKED, and so read-only for the enterprise (REFERENCE.md section 2),
+// shows only as a 403 to PUT or DELETE (residential doc lines 541, 591).
 type Home struct {
 	ID              string `json:"id"`
 	Name            string `json:"name"`
 	HomeCommunityID string `json:"homeCommunityId"`
-	State           string `json:"state,omitempty"`
-}
-
-// ReadOnly reports whether the home is OCCUPIED or LINKED: the enterprise
-// must not rename or delete it.
-func (h Home) ReadOnly() bool {
-	s := strings.ToUpper(h.State)
-	return strings.Contains(s, "OCCUPIED") || strings.Contains(s, "LINKED")
 }
 
 func decodeHome(raw []byte) (Home, error) {
-	var w struct {
-		Home
-		Status json.RawMessage `json:"status"`
-	}
-	if err := json.Unmarshal(raw, &w); err != nil {
+	var h Home
+	if err := json.Unmarshal(raw, &h); err != nil {
 		return Home{}, fmt.Errorf("%w: home: %v", ErrMalformedReply, err)
 	}
-	h := w.Home
 	if h.ID == "" {
 		return Home{}, fmt.Errorf("%w: home without id", ErrMalformedReply)
 	}
-	if h.State == "" && len(w.Status) > 0 {
-		var s string
-		if json.Unmarshal(w.Status, &s) == nil {
-			h.State = s
-		} else {
-			var o struct {
-				Value string `json:"value"`
-			}
-			if json.Unmarshal(w.Status, &o) == nil {
-				h.State = o.Value
-			}
-		}
-	}
-	h.State = clip(h.State, 64)
 	return h, nil
 }
 
@@ -195,21 +172,31 @@ func (c *Client) ListHomes(ctx context.Context, communityID string) ([]Home, err
 	return all, err
 }
 
-// UpdateHome renames a home. It refuses a home known to be read-only.
+// UpdateHome renames a home. A 403 (an occupied or linked home, which the
+// enterprise may not change) comes back wrapping ErrReadOnlyHome.
 func (c *Client) UpdateHome(ctx context.Context, h Home) error {
-	if h.ReadOnly() {
-		return fmt.Errorf("alexa: update home %q: %w (state %s)", h.ID, ErrReadOnlyHome, h.State)
-	}
-	body := Home{ID: h.ID, Name: h.Name, HomeCommunityID: h.HomeCommunityID}
 	_, err := c.do(ctx, request{method: http.MethodPut, path: residentialBase + "/homes/" + url.PathEscape(h.ID),
-		body: body, ok: []int{http.StatusOK, http.StatusNoContent}})
-	return err
+		body: h, ok: []int{http.StatusOK, http.StatusNoContent}})
+	return readOnlyHome(err)
 }
 
-// DeleteHome deletes a home; one already gone counts as deleted.
+// DeleteHome deletes a home; one already gone counts as deleted. A 403
+// comes back wrapping ErrReadOnlyHome, as for UpdateHome.
 func (c *Client) DeleteHome(ctx context.Context, id string) error {
 	_, err := c.do(ctx, request{method: http.MethodDelete, path: residentialBase + "/homes/" + url.PathEscape(id),
 		ok: []int{http.StatusOK, http.StatusNoContent, http.StatusNotFound}})
+	return readOnlyHome(err)
+}
+
+// readOnlyHome marks a 403 to a home change as ErrReadOnlyHome: the API
+// answers 403 when "the user doesn't have permission" (residential doc
+// lines 541, 591), which for a home the token may otherwise change is an
+// OCCUPIED or LINKED home (REFERENCE.md section 2).
+func readOnlyHome(err error) error {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusForbidden {
+		return fmt.Errorf("%w: %w", ErrReadOnlyHome, err)
+	}
 	return err
 }
 

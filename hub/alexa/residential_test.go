@@ -13,11 +13,12 @@ import (
 )
 
 // apartmentSite is a building with a lobby and n apartments (homes), each
-// with a living room holding one device.
+// with a living room holding one device. The lobby has no devices: in
+// residential mode devices outside homes are refused (ErrCommonArea).
 func apartmentSite(n int) *hub.Site {
 	b := &hub.Node{ID: "tower", Name: "Tower", Kind: hub.NodeBuilding}
 	fl := &hub.Node{ID: "tower-f1", Name: "Floor 1", Kind: hub.NodeFloor}
-	fl.Children = append(fl.Children, &hub.Node{ID: "lobby", Name: "Lobby", Kind: hub.NodeRoom, Devices: []string{"lobby-lamp"}})
+	fl.Children = append(fl.Children, &hub.Node{ID: "lobby", Name: "Lobby", Kind: hub.NodeRoom})
 	for i := 1; i <= n; i++ {
 		id := fmt.Sprintf("apt%d", i)
 		fl.Children = append(fl.Children, &hub.Node{ID: id, Name: fmt.Sprintf("Apartment %d", i), Kind: hub.NodeHome,
@@ -40,7 +41,7 @@ func TestSyncer_Sync_ResidentialHomesInCommunities(t *testing.T) {
 	if len(homes) != 12 || homes[0] != "Tower/Apartment 1" {
 		t.Fatalf("homes = %v", homes)
 	}
-	if f.srv.UnitCount() != 12 || len(f.srv.Paths()) != 0 {
+	if f.srv.UnitCount() != 0 || len(f.srv.Paths()) != 0 {
 		t.Fatalf("plain units created in residential mode: %v", f.srv.Paths())
 	}
 	// Devices of rooms inside a home are discovered on the home.
@@ -53,8 +54,8 @@ func TestSyncer_Sync_ResidentialHomesInCommunities(t *testing.T) {
 		t.Fatalf("rerun wrote: %v", f.srv.Counts())
 	}
 
-	// An occupied home is read-only: its rename is skipped with a warning,
-	// not attempted, and the rest of the sync goes on (see
+	// An occupied home is read-only: its rename is refused (403) and kept
+	// as a warning, and the rest of the sync goes on (see
 	// TestSyncer_Sync_OccupiedHomeRenameIsAWarningNotAFailure).
 	occupied := f.srv.HomeID("Apartment 3")
 	f.srv.SetHomeState(occupied, "OCCUPIED")
@@ -64,18 +65,19 @@ func TestSyncer_Sync_ResidentialHomesInCommunities(t *testing.T) {
 	fl := site.Buildings[0].Children[0]
 	fl.Children = slices.DeleteFunc(fl.Children, func(n *hub.Node) bool { return n.ID == "apt12" })
 	_ = s.SetSite(site)
+	f.srv.ClearEndpoints(f.srv.HomeID("Apartment 12")) // its devices left with it
 	f.srv.ResetCounts()
 	res, err := s.Sync(context.Background())
 	if err != nil {
 		t.Fatalf("err = %v, want none: an occupied home's rename is a warning", err)
 	}
-	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "OCCUPIED") {
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "occupied or linked") || !strings.Contains(res.Warnings[0], "apt3") {
 		t.Fatalf("warnings = %v", res.Warnings)
 	}
-	if f.srv.ReadOnlyViolations() != 0 {
-		t.Fatal("a write reached an occupied home")
+	if f.srv.ReadOnlyViolations() != 1 {
+		t.Fatal("the occupied home's rename was not refused by the API")
 	}
-	if f.srv.Calls(http.MethodPut) != 1 || f.srv.Calls(http.MethodDelete) != 1 {
+	if f.srv.Calls(http.MethodPut) != 2 || f.srv.Calls(http.MethodDelete) != 1 {
 		t.Fatalf("calls = %v", f.srv.Counts())
 	}
 	homes = f.srv.HomePaths()

@@ -37,13 +37,11 @@ func kindPrefix(kind string) string {
 
 // remoteObj is a unit, community or home as the API reports it.
 type remoteObj struct {
-	Kind     string
-	ID       string
-	Name     string
-	Parent   string // parent unit, organization or community id
-	Level    int
-	State    string // homes
-	ReadOnly bool
+	Kind   string
+	ID     string
+	Name   string
+	Parent string // parent unit, organization or community id
+	Level  int
 }
 
 // snapshot is what the API holds, read once per plan.
@@ -54,14 +52,20 @@ type snapshot struct {
 	// endpoints counts the endpoints of units (and homes) the plan would
 	// delete; filled by readEndpoints.
 	endpoints map[string]int
-	// parentLevel is the level of Options.ParentID (0: the organization);
-	// -1 when unknown (not needed: no subscription skill configured).
+	// parentLevel is the level of Options.ParentID (0: the organization).
 	parentLevel int
 }
 
+// add records an object. Home communities and homes are units too
+// (residential doc lines 81, 494), so GET /v2/units lists them: a
+// community or home seen again in its own list takes over the unit entry,
+// so it is neither adopted, created again nor deleted as a plain unit.
 func (s *snapshot) add(o remoteObj) {
-	if _, ok := s.objs[o.ID]; ok {
-		return
+	if old, ok := s.objs[o.ID]; ok {
+		if old.Kind != KindUnit || o.Kind == KindUnit {
+			return
+		}
+		s.children[old.Parent] = slices.DeleteFunc(s.children[old.Parent], func(id string) bool { return id == o.ID })
 	}
 	s.objs[o.ID] = o
 	s.children[o.Parent] = append(s.children[o.Parent], o.ID)
@@ -81,11 +85,21 @@ type target struct {
 	node    *hub.Node
 	kind    string
 	parent  *target // nil: under the configured parent
+	depth   int     // 1 for a building
 	devices []string
 }
 
 // targets maps the site onto Alexa objects, parents first.
 func (s *Syncer) targets(site *hub.Site) ([]*target, error) {
+	return siteTargets(site, s.opts.Residential)
+}
+
+// siteTargets maps a site onto Alexa objects, parents first. With
+// residential, a building holding homes is a home community and its homes
+// are homes; the nodes between them are structure only, and a node with
+// devices that is neither a home nor inside one is refused (ErrCommonArea):
+// Alexa for Residential has nothing but communities and homes.
+func siteTargets(site *hub.Site, residential bool) ([]*target, error) {
 	var out []*target
 	var err error
 	var walk func(n *hub.Node, parent *target, depth int, inCommunity bool)
@@ -99,25 +113,29 @@ func (s *Syncer) targets(site *hub.Site) ([]*target, error) {
 		}
 		var t *target
 		switch {
-		case depth == 1 && s.opts.Residential && hasHome(n):
-			t = &target{node: n, kind: KindCommunity}
+		case depth == 1 && residential && hasHome(n):
+			t = &target{node: n, kind: KindCommunity, depth: depth}
 			inCommunity = true
 		case inCommunity && n.Kind == hub.NodeHome:
-			t = &target{node: n, kind: KindHome, parent: parent}
+			t = &target{node: n, kind: KindHome, parent: parent, depth: depth}
+		case inCommunity && parent != nil && parent.kind == KindHome:
+			// Inside a home: its devices are the home's (DESIGN.md, homes).
+			parent.devices = append(parent.devices, n.Devices...)
 		case inCommunity:
-			// Not representable in Alexa for Residential: its devices
-			// belong to the home above, if any.
-			if parent != nil && parent.kind == KindHome {
-				parent.devices = append(parent.devices, n.Devices...)
+			if len(n.Devices) > 0 {
+				err = commonAreaError(n)
+				return
 			}
 		default:
-			t = &target{node: n, kind: KindUnit, parent: parent}
+			t = &target{node: n, kind: KindUnit, parent: parent, depth: depth}
+		}
+		if t != nil && t.kind == KindCommunity && len(n.Devices) > 0 {
+			err = commonAreaError(n)
+			return
 		}
 		next := parent
 		if t != nil {
-			if t.kind != KindCommunity {
-				t.devices = append(t.devices, n.Devices...)
-			}
+			t.devices = append(t.devices, n.Devices...)
 			out = append(out, t)
 			next = t
 		}
@@ -133,6 +151,54 @@ func (s *Syncer) targets(site *hub.Site) ([]*target, error) {
 		t.devices = slices.Compact(t.devices)
 	}
 	return out, err
+}
+
+func commonAreaError(n *hub.Node) error {
+	return fmt.Errorf("%w: node %q (%s) holds %d device(s) but is neither a home nor inside one; "+
+		"Alexa for Residential has only home communities and homes (residential doc lines 5, 301), so they could not reach Alexa: "+
+		"move them into a home, or sync this site with residential off", ErrCommonArea, n.ID, n.Name, len(n.Devices))
+}
+
+// CheckSite reports whether site can be synced: with residential as in
+// Options.Residential, under a parent unit at parentLevel (0: the
+// organization, 1: a property). Units may be at most MaxLevel levels below
+// the root (units doc line 4), so a building under a property has one level
+// less than under the organization.
+func CheckSite(site *hub.Site, residential bool, parentLevel int) error {
+	tgts, err := siteTargets(site, residential)
+	if err != nil {
+		return err
+	}
+	return fitsUnder(tgts, parentLevel)
+}
+
+// NeedsSubscriptionSkill reports whether syncing site under the
+// organization creates units below a property (a building synced as a
+// unit, with children), which Alexa refuses until a subscription skill is
+// enabled on the property (REFERENCE.md section 2).
+func NeedsSubscriptionSkill(site *hub.Site, residential bool) bool {
+	tgts, _ := siteTargets(site, residential)
+	for _, t := range tgts {
+		if t.parent != nil && t.parent.parent == nil && t.parent.kind == KindUnit {
+			return true
+		}
+	}
+	return false
+}
+
+// MaxLevel is the deepest level a unit may have; the organization is level 0.
+const MaxLevel = 15
+
+// fitsUnder refuses targets whose units would lie deeper than MaxLevel
+// under a parent at parentLevel.
+func fitsUnder(tgts []*target, parentLevel int) error {
+	for _, t := range tgts {
+		if t.kind == KindUnit && parentLevel+t.depth > MaxLevel {
+			return fmt.Errorf("%w: node %q (%s) would be a unit at level %d (the configured parent is at level %d, the limit is %d)",
+				ErrSiteTooDeep, t.node.ID, t.node.Name, parentLevel+t.depth, parentLevel, MaxLevel)
+		}
+	}
+	return nil
 }
 
 func hasHome(n *hub.Node) bool {
@@ -155,7 +221,7 @@ func (s *Syncer) readSnapshot(ctx context.Context, tgts []*target) (*snapshot, e
 		return nil, fmt.Errorf("alexa: read id map: %w", err)
 	}
 	snap := &snapshot{objs: map[string]remoteObj{}, children: map[string][]string{}, kv: kv,
-		endpoints: map[string]int{}, parentLevel: -1}
+		endpoints: map[string]int{}}
 	units, err := s.client.ListUnits(ctx, ListQuery{ParentID: s.opts.ParentID, All: true, Expand: true})
 	if err != nil {
 		return nil, fmt.Errorf("alexa: list units under the configured parent: %w", err)
@@ -163,10 +229,10 @@ func (s *Syncer) readSnapshot(ctx context.Context, tgts []*target) (*snapshot, e
 	for _, u := range units {
 		snap.add(remoteObj{Kind: KindUnit, ID: u.ID, Name: u.Name, Parent: u.ParentID, Level: u.Level})
 	}
-	if s.opts.SubscriptionSkillID != "" {
-		if snap.parentLevel, err = s.parentLevel(ctx, units); err != nil {
-			return nil, err
-		}
+	// The level is needed for the subscription skill (is the parent the
+	// organization?) and for the depth limit, counted from the root.
+	if snap.parentLevel, err = s.parentLevel(ctx, units); err != nil {
+		return nil, err
 	}
 	residential := s.opts.Residential
 	for k := range kv {
@@ -216,7 +282,13 @@ func (s *Syncer) readSnapshot(ctx context.Context, tgts []*target) (*snapshot, e
 		default:
 			continue
 		}
-		if _, ok := snap.objs[id]; ok || id == "" {
+		if o, ok := snap.objs[id]; ok || id == "" {
+			if ok && o.Kind == KindUnit && kind != KindUnit {
+				// A community or home of ours that only the units list
+				// showed (the lists lag apart): the id map knows its kind.
+				o.Kind = kind
+				snap.objs[id] = o
+			}
 			continue
 		}
 		o, found, err := s.getObj(ctx, kind, id)
@@ -281,7 +353,7 @@ func homeObj(h Home, community string) remoteObj {
 	if h.HomeCommunityID != "" {
 		community = h.HomeCommunityID
 	}
-	return remoteObj{Kind: KindHome, ID: h.ID, Name: h.Name, Parent: community, Level: 2, State: h.State, ReadOnly: h.ReadOnly()}
+	return remoteObj{Kind: KindHome, ID: h.ID, Name: h.Name, Parent: community, Level: 2}
 }
 
 // getObj fetches one object; found is false when the API says 404.

@@ -79,7 +79,8 @@ func TestSyncer_Sync_RenameMakesOnePut(t *testing.T) {
 }
 
 func TestSyncer_Sync_RemovedFloorDeletesRoomsThenFloor(t *testing.T) {
-	f := newFixture(t, alexatest.Options{})
+	// Endpoints come only from AddEndpoint here: discovery finds none.
+	f := newFixture(t, alexatest.Options{Relax: alexatest.Relax{NoDiscoveryEndpoints: true}})
 	site := buildSite(3, 20)
 	s := f.syncer(t, site)
 	mustSync(t, s)
@@ -114,7 +115,8 @@ func TestSyncer_Sync_RemovedFloorDeletesRoomsThenFloor(t *testing.T) {
 }
 
 func TestSyncer_Sync_RefusesDeleteWhileUnitHasForeignChildren(t *testing.T) {
-	f := newFixture(t, alexatest.Options{})
+	// Endpoints come only from AddEndpoint here: discovery finds none.
+	f := newFixture(t, alexatest.Options{Relax: alexatest.Relax{NoDiscoveryEndpoints: true}})
 	site := buildSite(2, 2)
 	s := f.syncer(t, site)
 	mustSync(t, s)
@@ -140,7 +142,8 @@ func TestSyncer_Sync_RefusesDeleteWhileUnitHasForeignChildren(t *testing.T) {
 }
 
 func TestSyncer_Sync_EndpointRefusalIsClear(t *testing.T) {
-	f := newFixture(t, alexatest.Options{})
+	// Endpoints come only from AddEndpoint here: discovery finds none.
+	f := newFixture(t, alexatest.Options{Relax: alexatest.Relax{NoDiscoveryEndpoints: true}})
 	site := buildSite(1, 2)
 	s := f.syncer(t, site)
 	mustSync(t, s)
@@ -288,7 +291,8 @@ func TestSyncer_Sync_LostReplyOfPreviousRunIsAdopted(t *testing.T) {
 }
 
 func TestSyncer_Sync_RecreatesUnitDeletedOutsideHubd(t *testing.T) {
-	f := newFixture(t, alexatest.Options{})
+	// Endpoints come only from AddEndpoint here: discovery finds none.
+	f := newFixture(t, alexatest.Options{Relax: alexatest.Relax{NoDiscoveryEndpoints: true}})
 	site := buildSite(1, 2)
 	s := f.syncer(t, site)
 	mustSync(t, s)
@@ -380,14 +384,7 @@ func itoaTest(i int) string { return strconv.Itoa(i) }
 
 func TestSyncer_Sync_15LevelsReachTheSimulatorLimit(t *testing.T) {
 	f := newFixture(t, alexatest.Options{})
-	n := &hub.Node{ID: "n1", Name: "L1", Kind: hub.NodeBuilding}
-	b := n
-	for i := 2; i <= 15; i++ {
-		c := &hub.Node{ID: "n" + itoaTest(i), Name: "L" + itoaTest(i), Kind: hub.NodeWing}
-		n.Children = []*hub.Node{c}
-		n = c
-	}
-	site := &hub.Site{Buildings: []*hub.Node{b}}
+	site := chain(15)
 	s := f.syncer(t, site)
 	mustSync(t, s)
 	samePaths(t, f.srv.Paths(), sitePaths(site))

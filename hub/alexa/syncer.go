@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -26,6 +27,8 @@ type Syncer struct {
 	site   *hub.Site
 	status hub.SyncStatus
 	disc   map[string]string // node -> last discovery status
+	// nodeWarn holds the last sync's warning per node (an occupied home).
+	nodeWarn map[string]string
 }
 
 // Result sums up one Sync.
@@ -72,6 +75,9 @@ func (s *Syncer) SetSite(site *hub.Site) error {
 		}
 		return fmt.Errorf("alexa: %w", err)
 	}
+	if _, err := siteTargets(site, s.opts.Residential); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	s.site = site
 	s.status.Units = nil // rebuilt from the new site on the next Status
@@ -114,6 +120,9 @@ func (s *Syncer) plan(ctx context.Context) (Plan, *snapshot, error) {
 	}
 	snap, err := s.readSnapshot(ctx, tgts)
 	if err != nil {
+		return Plan{}, nil, err
+	}
+	if err := fitsUnder(tgts, snap.parentLevel); err != nil {
 		return Plan{}, nil, err
 	}
 	now := s.opts.Now()
@@ -162,39 +171,23 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 			"deletes", p.Count(OpDelete), "discoveries", p.Count(OpDiscover))
 	}
 	res := Result{Plan: p}
-	var errs []error
-	a := &applier{s: s, ids: map[string]string{}, owned: ownedIDs(snap.kv), snap: snap, notEnabled: map[string]bool{}}
-	for k, v := range snap.kv {
-		a.ids[k] = v
-	}
-	var pending []string
-	for _, st := range p.Steps {
-		if ctx.Err() != nil {
-			errs = append(errs, fmt.Errorf("alexa: sync interrupted: %w", ctx.Err()))
-			pending = append(pending, st.String())
-			continue
-		}
-		if st.Op == OpSkip {
-			res.Warnings = append(res.Warnings, st.String())
-			s.log.Warn("alexa: change skipped", "step", st.String())
-			continue
-		}
-		if err := a.apply(ctx, st); err != nil {
-			res.Failed++
-			res.Errors = append(res.Errors, err.Error())
-			errs = append(errs, err)
-			pending = append(pending, st.String())
-			s.log.Warn("alexa: step failed", "step", st.String(), "err", err)
-			continue
-		}
-		res.Applied++
-	}
+	a := &applier{s: s, ids: maps.Clone(snap.kv), owned: ownedIDs(snap.kv), snap: snap, notEnabled: map[string]bool{}, kept: map[string]bool{}}
+	out := a.applyAll(ctx, p, &res)
+	errs, pending := out.errs, out.pending
 	if s.opts.SkillID != "" {
 		sessions, perr := s.pollSessions(ctx)
 		res.Sessions = sessions
 		errs = append(errs, perr...)
 	}
+	for _, st := range out.waits {
+		if !a.finishMove(ctx, st) {
+			pending = append(pending, st.String())
+		}
+	}
 	res.Calls = s.client.Calls() - start
+	s.mu.Lock()
+	s.nodeWarn = out.nodeWarn
+	s.mu.Unlock()
 	s.refreshUnits()
 	s.mu.Lock()
 	s.status.Plan = append([]string{}, pending...)
@@ -282,6 +275,7 @@ func (s *Syncer) refreshUnits() {
 			}
 		}
 		u.Discovery = kv[kvDiscState+n.ID]
+		u.Warning = s.nodeWarn[n.ID]
 		if raw, ok := kv[kvSession+n.ID]; ok {
 			var sess session
 			if decodeSession(raw, &sess) {
@@ -304,6 +298,60 @@ func decodeSession(raw string, sess *session) bool {
 	return json.Unmarshal([]byte(raw), sess) == nil && (sess.Location != "" || !sess.Started.IsZero())
 }
 
+// applied is what applyAll leaves for the rest of Sync.
+type applied struct {
+	errs     []error
+	pending  []string          // steps not done, for the status page
+	waits    []Step            // deletes to try after discovery (OpWait)
+	nodeWarn map[string]string // node -> its warning
+}
+
+// applyAll applies the plan's steps in order; a failed step does not stop
+// the others. Skips and read-only homes become warnings.
+func (a *applier) applyAll(ctx context.Context, p Plan, res *Result) applied {
+	s := a.s
+	out := applied{nodeWarn: map[string]string{}}
+	warn := func(st Step, msg string) {
+		res.Warnings = append(res.Warnings, msg)
+		s.log.Warn("alexa: change skipped", "step", msg)
+		if st.Node != "" {
+			out.nodeWarn[st.Node] = msg
+		}
+	}
+	for _, st := range p.Steps {
+		if ctx.Err() != nil {
+			out.errs = append(out.errs, fmt.Errorf("alexa: sync interrupted: %w", ctx.Err()))
+			out.pending = append(out.pending, st.String())
+			continue
+		}
+		switch st.Op {
+		case OpSkip:
+			warn(st, st.String())
+			continue
+		case OpWait:
+			out.waits = append(out.waits, st)
+			continue
+		}
+		err := a.apply(ctx, st)
+		if errors.Is(err, ErrReadOnlyHome) {
+			// An occupied or linked home: a warning for that home, the
+			// rest of the sync goes on.
+			warn(st, err.Error())
+			continue
+		}
+		if err != nil {
+			res.Failed++
+			res.Errors = append(res.Errors, err.Error())
+			out.errs = append(out.errs, err)
+			out.pending = append(out.pending, st.String())
+			s.log.Warn("alexa: step failed", "step", st.String(), "err", err)
+			continue
+		}
+		res.Applied++
+	}
+	return out
+}
+
 // applier applies one plan, keeping the id map current as it goes.
 type applier struct {
 	s     *Syncer
@@ -313,6 +361,8 @@ type applier struct {
 	// notEnabled holds property nodes whose skill enablement failed in
 	// this sync: their children are not created (Alexa would refuse).
 	notEnabled map[string]bool
+	// kept holds homes whose delete the API refused as read-only.
+	kept map[string]bool
 }
 
 func (a *applier) put(key, value string) error {
@@ -339,6 +389,9 @@ func (a *applier) apply(ctx context.Context, st Step) error {
 	switch st.Op {
 	case OpAdopt:
 		a.owned[st.ID] = true
+		if err := a.dropDiscovery(st.Node); err != nil {
+			return err
+		}
 		return a.put(key, st.ID)
 	case OpCreate:
 		parentID := s.opts.ParentID
@@ -366,6 +419,9 @@ func (a *applier) apply(ctx context.Context, st Step) error {
 		}
 		a.owned[id] = true
 		s.log.Info("alexa: created", "kind", st.Kind, "node", st.Node, "id", id)
+		if err := a.dropDiscovery(st.Node); err != nil {
+			return err
+		}
 		return a.put(key, id)
 	case OpRename:
 		var err error
@@ -373,8 +429,7 @@ func (a *applier) apply(ctx context.Context, st Step) error {
 		case KindCommunity:
 			err = s.client.UpdateCommunity(ctx, Community{ID: st.ID, Name: st.Name, OrganizationID: s.opts.ParentID})
 		case KindHome:
-			o := a.snap.objs[st.ID]
-			err = s.client.UpdateHome(ctx, Home{ID: st.ID, Name: st.Name, HomeCommunityID: o.Parent, State: o.State})
+			err = s.client.UpdateHome(ctx, Home{ID: st.ID, Name: st.Name, HomeCommunityID: a.snap.objs[st.ID].Parent})
 		default:
 			err = s.client.RenameUnit(ctx, st.ID, st.Name)
 		}
@@ -391,33 +446,48 @@ func (a *applier) apply(ctx context.Context, st Step) error {
 	case OpPoll:
 		return nil // pollSessions does it
 	case OpDelete:
-		var err error
-		switch st.Kind {
-		case KindCommunity:
-			err = s.client.DeleteCommunity(ctx, st.ID)
-		case KindHome:
-			err = s.client.DeleteHome(ctx, st.ID)
-		default:
-			err = s.client.DeleteUnit(ctx, st.ID)
-		}
-		var apiErr *APIError
-		if errors.As(err, &apiErr) && (apiErr.Status == http.StatusBadRequest || apiErr.Status == http.StatusConflict) {
-			return fmt.Errorf("alexa: delete %s %s %q (node %s): %w; the API refused: %w", st.Kind, st.ID, st.Name, st.Node, ErrUnitNotEmpty, err)
-		}
-		if err != nil {
-			return fmt.Errorf("alexa: delete %s %s (node %s): %w", st.Kind, st.ID, st.Node, err)
-		}
-		s.log.Info("alexa: deleted", "kind", st.Kind, "node", st.Node, "id", st.ID)
-		return a.forget(st)
+		return a.delete(ctx, st)
 	case OpForget:
 		return a.forget(st)
 	case OpRefuse:
-		if st.Kind == KindHome {
-			return fmt.Errorf("alexa: %s: %w", st.String(), ErrReadOnlyHome)
+		if st.cause != nil {
+			a.notEnabled[st.Node] = true
+			return fmt.Errorf("alexa: %s: %w", st.String(), st.cause)
 		}
 		return fmt.Errorf("alexa: %s: %w", st.String(), ErrUnitNotEmpty)
 	}
 	return fmt.Errorf("alexa: unknown step %q", st.Op)
+}
+
+// delete deletes an object and forgets it. A home the API refuses as
+// read-only is kept, and so is its community.
+func (a *applier) delete(ctx context.Context, st Step) error {
+	s := a.s
+	var err error
+	switch st.Kind {
+	case KindCommunity:
+		if home := a.keptChild(st.ID); home != "" {
+			return fmt.Errorf("alexa: delete community %s %q (node %s): kept, since its home %s is: %w", st.ID, st.Name, st.Node, home, ErrReadOnlyHome)
+		}
+		err = s.client.DeleteCommunity(ctx, st.ID)
+	case KindHome:
+		err = s.client.DeleteHome(ctx, st.ID)
+		if errors.Is(err, ErrReadOnlyHome) {
+			a.kept[st.ID] = true
+			return fmt.Errorf("alexa: delete home %s %q (node %s): refused, the home is occupied or linked: it stays until vacant: %w", st.ID, st.Name, st.Node, err)
+		}
+	default:
+		err = s.client.DeleteUnit(ctx, st.ID)
+	}
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && (apiErr.Status == http.StatusBadRequest || apiErr.Status == http.StatusConflict) {
+		return fmt.Errorf("alexa: delete %s %s %q (node %s): %w; the API refused: %w", st.Kind, st.ID, st.Name, st.Node, ErrUnitNotEmpty, err)
+	}
+	if err != nil {
+		return fmt.Errorf("alexa: delete %s %s (node %s): %w", st.Kind, st.ID, st.Node, err)
+	}
+	s.log.Info("alexa: deleted", "kind", st.Kind, "node", st.Node, "id", st.ID)
+	return a.forget(st)
 }
 
 // forget drops the id map entries of a deleted or vanished object.

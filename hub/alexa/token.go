@@ -5,14 +5,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // KV keys of the token source.
@@ -43,16 +45,6 @@ type TokenSource struct {
 	expiry   time.Time // when to stop using access (a minute early)
 	rejected string    // refresh token that got invalid_grant
 	calls    int
-}
-
-// tokenReply is the token endpoint's body, success or error.
-type tokenReply struct {
-	AccessToken  string          `json:"access_token"`
-	RefreshToken string          `json:"refresh_token"`
-	TokenType    string          `json:"token_type"`
-	ExpiresIn    json.RawMessage `json:"expires_in"`
-	Error        string          `json:"error"`
-	Description  string          `json:"error_description"`
 }
 
 func newTokenSource(o *Options, kv KV, log *slog.Logger) *TokenSource {
@@ -130,7 +122,7 @@ func (t *TokenSource) Token(ctx context.Context) (string, error) {
 		return t.access, nil
 	}
 	if t.clientID == "" || t.secret == "" || t.refresh == "" {
-		return "", fmt.Errorf("%w: client id, client secret and refresh token are required", ErrNotConfigured)
+		return "", fmt.Errorf("%w: client id, client secret and refresh token are required (get one with hubd alexa login)", ErrNotConfigured)
 	}
 	if t.rejected != "" && t.rejected == t.refresh {
 		return "", ErrInvalidGrant
@@ -141,90 +133,98 @@ func (t *TokenSource) Token(ctx context.Context) (string, error) {
 // grant runs the refresh-token grant. Called with mu held: concurrent
 // callers wait for one refresh instead of racing.
 func (t *TokenSource) grant(ctx context.Context) (string, error) {
-	form := url.Values{
-		"grant_type":    {"refresh_token"},
-		"refresh_token": {t.refresh},
-		"client_id":     {t.clientID},
-		"client_secret": {t.secret},
-	}
-	ctx, cancel := context.WithTimeout(ctx, t.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", fmt.Errorf("%w: bad token URL: %v", ErrNotConfigured, redactURLError(err))
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
 	start := t.now()
-	t.calls++
-	resp, err := t.http.Do(req)
+	old := &oauth2.Token{RefreshToken: t.refresh} // no access token: oauth2 refreshes
+	r, err := t.fetch(ctx, func(ctx context.Context) (*oauth2.Token, error) {
+		return t.lwaConfig().TokenSource(ctx, old).Token()
+	})
+	if errors.Is(err, ErrInvalidGrant) {
+		t.rejected = t.refresh
+		t.access = ""
+		t.log.Error("alexa: refresh token rejected; an operator must log in again (hubd alexa login)", "request_id", r.requestID)
+		return "", err
+	}
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrToken, redactURLError(err))
+		return "", err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, t.maxReply+1))
-	if err != nil {
-		return "", fmt.Errorf("%w: read reply: %v", ErrToken, err)
-	}
-	if int64(len(body)) > t.maxReply {
-		return "", fmt.Errorf("%w: %w: token reply over %d bytes", ErrToken, ErrReplyTooLarge, t.maxReply)
-	}
-	reqID := resp.Header.Get("X-Amzn-RequestId")
-	var r tokenReply
-	jerr := strictJSON(body, &r)
-	if resp.StatusCode != http.StatusOK {
-		if jerr == nil && r.Error == "invalid_grant" {
-			t.rejected = t.refresh
-			t.access = ""
-			t.log.Error("alexa: refresh token rejected; an operator must log in again", "request_id", reqID)
-			return "", ErrInvalidGrant
-		}
-		code := "no error code"
-		if jerr == nil && r.Error != "" {
-			code = clip(r.Error, 64)
-			if r.Description != "" {
-				code += ": " + clip(r.Description, 256)
-			}
-		}
-		return "", fmt.Errorf("%w: token endpoint answered %d (%s, request id %q)", ErrToken, resp.StatusCode, code, reqID)
-	}
-	if jerr != nil {
-		return "", fmt.Errorf("%w: %w: token reply: %v", ErrToken, ErrMalformedReply, jerr)
-	}
-	expires, err := parseExpiresIn(r.ExpiresIn)
-	if r.AccessToken == "" || err != nil {
-		return "", fmt.Errorf("%w: %w: token reply lacks access_token or a valid expires_in", ErrToken, ErrMalformedReply)
-	}
-	if r.TokenType != "" && !strings.EqualFold(r.TokenType, "bearer") {
-		return "", fmt.Errorf("%w: %w: token type %q is not bearer", ErrToken, ErrMalformedReply, clip(r.TokenType, 32))
-	}
-	early := time.Minute
-	if expires <= 2*early {
-		early = expires / 2
-	}
-	t.access = r.AccessToken
-	t.expiry = start.Add(expires - early)
-	if r.RefreshToken != "" && r.RefreshToken != t.refresh {
-		t.refresh = r.RefreshToken
-		if t.kv != nil {
-			// Origin first: a crash in between leaves the old pair usable.
-			if err := t.kv.Put(kvRefreshOrigin, fingerprint(t.configured)); err != nil {
-				t.log.Error("alexa: cannot store rotated refresh token", "err", err)
-			} else if err := t.kv.Put(kvRefreshToken, r.RefreshToken); err != nil {
-				t.log.Error("alexa: cannot store rotated refresh token", "err", err)
-			}
+	t.keep(r, start)
+	if r.refresh != "" && r.refresh != t.refresh {
+		if err := t.store(r.refresh); err != nil {
+			t.log.Error("alexa: cannot store rotated refresh token", "err", err)
 		}
 		t.log.Info("alexa: refresh token rotated and stored")
 	}
-	t.log.Debug("alexa: access token refreshed", "expires_in", expires.String(), "request_id", reqID)
+	t.log.Debug("alexa: access token refreshed", "expires_in", r.expires.String(), "request_id", r.requestID)
 	return t.access, nil
 }
 
-// parseExpiresIn accepts an integer or numeric string of seconds.
-func parseExpiresIn(raw json.RawMessage) (time.Duration, error) {
-	var n json.Number
-	s := strings.Trim(string(raw), `"`)
-	n = json.Number(s)
+// Login exchanges an authorization code from an administrator's Login with
+// Amazon consent (scope alexa::enterprise:management, REFERENCE.md section
+// 2) for a refresh token, and stores that in the KV, where it is used from
+// then on (until the configured refresh token changes). The token is never
+// logged or returned.
+func (t *TokenSource) Login(ctx context.Context, code, redirectURI string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.clientID == "" || t.secret == "" {
+		return fmt.Errorf("%w: client id and client secret are required", ErrNotConfigured)
+	}
+	start := t.now()
+	r, err := t.fetch(ctx, func(ctx context.Context) (*oauth2.Token, error) {
+		c := t.lwaConfig()
+		c.RedirectURL = redirectURI
+		return c.Exchange(ctx, code)
+	})
+	if errors.Is(err, ErrInvalidGrant) {
+		return fmt.Errorf("%w: the authorization code was refused (expired, used, or for another redirect URI; request id %q)", ErrToken, r.requestID)
+	}
+	if err != nil {
+		return err
+	}
+	if r.refresh == "" {
+		return fmt.Errorf("%w: %w: the token reply has no refresh_token", ErrToken, ErrMalformedReply)
+	}
+	if err := t.store(r.refresh); err != nil {
+		return fmt.Errorf("%w: store refresh token: %v", ErrToken, err)
+	}
+	t.keep(r, start)
+	t.loaded, t.rejected = true, ""
+	t.log.Info("alexa: logged in; refresh token stored", "request_id", r.requestID)
+	return nil
+}
+
+// keep caches an access token, to be replaced a minute before it expires.
+func (t *TokenSource) keep(r grantReply, start time.Time) {
+	early := time.Minute
+	if r.expires <= 2*early {
+		early = r.expires / 2
+	}
+	t.access = r.access
+	t.expiry = start.Add(r.expires - early)
+}
+
+// store makes tok the refresh token and writes it to the KV, tied to the
+// configured one.
+func (t *TokenSource) store(tok string) error {
+	t.refresh = tok
+	if t.kv == nil {
+		return nil
+	}
+	// Origin first: a crash in between leaves the old pair usable.
+	if err := t.kv.Put(kvRefreshOrigin, fingerprint(t.configured)); err != nil {
+		return err
+	}
+	return t.kv.Put(kvRefreshToken, tok)
+}
+
+// parseExpiresIn accepts an integer or numeric string of seconds, as the
+// token reply's decoded JSON holds it.
+func parseExpiresIn(raw any) (time.Duration, error) {
+	s := fmt.Sprint(raw)
+	if f, ok := raw.(float64); ok {
+		s = strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	n := json.Number(s)
 	v, err := n.Int64()
 	if err != nil || v <= 0 || v > 10*365*24*3600 {
 		return 0, fmt.Errorf("expires_in %q", clip(s, 32))

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
+
 	"net/http"
 	"net/url"
 	"strings"
@@ -28,8 +28,6 @@ const (
 	maxBody = 4 << 10
 	// maxSessions bounds memory if something signs in in a loop.
 	maxSessions = 1024
-	// maxLimiters bounds the per-address login limiter table.
-	maxLimiters = 4096
 	// maxPassword is bcrypt's own input limit.
 	maxPassword = 72
 )
@@ -54,12 +52,7 @@ type session struct {
 	expires time.Time
 }
 
-type bucket struct {
-	tokens float64
-	at     time.Time
-}
-
-// auth holds users, sessions and the login rate limiter.
+// auth holds users and sessions; the login rate limiter is loginLimiter.
 type auth struct {
 	users map[string][]byte
 	roles map[string]string
@@ -67,23 +60,19 @@ type auth struct {
 	// costs as long as a wrong password and does not reveal who exists.
 	dummy []byte
 	ttl   time.Duration
-	burst float64
-	every time.Duration
 	now   func() time.Time
+	limit *loginLimiter
 
 	mu       sync.Mutex
 	sessions map[string]*session
-	limits   map[string]*bucket
 }
 
-func newAuth(users []User, ttl time.Duration, burst int, every time.Duration, now func() time.Time) (*auth, error) {
+func newAuth(users []User, ttl time.Duration, limit *loginLimiter, now func() time.Time) (*auth, error) {
 	a := &auth{
 		ttl:      ttl,
-		burst:    float64(burst),
-		every:    every,
 		now:      now,
+		limit:    limit,
 		sessions: map[string]*session{},
-		limits:   map[string]*bucket{},
 	}
 	if err := a.setUsers(users); err != nil {
 		return nil, err
@@ -131,6 +120,11 @@ func (a *auth) setUsers(users []User) error {
 		}
 	}
 	a.users, a.roles, a.dummy = m, roles, d
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	a.limit.setUsers(names)
 	return nil
 }
 
@@ -139,44 +133,6 @@ func (a *auth) hasUsers() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return len(a.users) > 0
-}
-
-// allow takes one login attempt from key's bucket.
-func (a *auth) allow(key string) bool {
-	now := a.now()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	b, ok := a.limits[key]
-	if !ok {
-		if len(a.limits) >= maxLimiters {
-			a.pruneLimits(now)
-		}
-		b = &bucket{tokens: a.burst, at: now}
-		a.limits[key] = b
-	}
-	b.tokens += float64(now.Sub(b.at)) / float64(a.every)
-	if b.tokens > a.burst {
-		b.tokens = a.burst
-	}
-	b.at = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
-// pruneLimits drops buckets that have refilled; if the table is still full
-// (an address flood), it starts over rather than growing without bound.
-func (a *auth) pruneLimits(now time.Time) {
-	for k, b := range a.limits {
-		if b.tokens+float64(now.Sub(b.at))/float64(a.every) >= a.burst {
-			delete(a.limits, k)
-		}
-	}
-	if len(a.limits) >= maxLimiters {
-		clear(a.limits)
-	}
 }
 
 // login checks a user's password and opens a session.
@@ -332,14 +288,6 @@ func isForm(r *http.Request) bool {
 	return mt == "application/x-www-form-urlencoded"
 }
 
-func clientKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 type loginRequest struct {
 	User     string `json:"user"`
 	Password string `json:"password"`
@@ -407,10 +355,11 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	key := clientKey(r)
-	if !s.auth.allow(key) {
-		s.log.Warn("web: login rate-limited", "client", key)
-		s.writeError(w, r, ErrTooManyAttempts)
+	client := s.guard.clientAddr(r)
+	now := s.opts.Now()
+	if !s.limit.allowAddr(client, now) {
+		s.log.Warn("web: login rate-limited", "client", client, "by", "address")
+		s.writeError(w, r, fmt.Errorf("%w from this address", ErrTooManyAttempts))
 		return
 	}
 	lr, err := decodeLogin(r)
@@ -418,15 +367,23 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	refund, ok := s.limit.reserveAccount(lr.User, now)
+	if !ok {
+		s.log.Warn("web: login rate-limited", "client", client, "by", "account", "user", clipped(lr.User))
+		w.Header().Set("Retry-After", fmt.Sprint(int(s.opts.LoginAccountEvery.Seconds()+0.999)))
+		s.writeError(w, r, fmt.Errorf("%w for this account", ErrTooManyAttempts))
+		return
+	}
 	id, sess, err := s.auth.login(lr.User, lr.Password)
 	if err != nil {
 		if errors.Is(err, ErrBadLogin) {
-			s.log.Warn("web: login failed", "user", lr.User, "client", key)
+			s.log.Warn("web: login failed", "user", clipped(lr.User), "client", client)
 		}
 		s.writeError(w, r, err)
 		return
 	}
-	s.log.Info("web: login", "user", sess.user, "client", key)
+	refund()
+	s.log.Info("web: login", "user", sess.user, "client", client)
 	http.SetCookie(w, &http.Cookie{
 		Name:     cookieName,
 		Value:    id,
@@ -434,7 +391,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		Expires:  sess.expires,
 		MaxAge:   int(s.opts.SessionTTL.Seconds()),
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   s.guard.secure(r),
 		SameSite: http.SameSiteStrictMode,
 	})
 	if isForm(r) && !strings.Contains(r.Header.Get("Accept"), "application/json") {
@@ -460,7 +417,7 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("web: logout", "user", user)
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: s.guard.secure(r), SameSite: http.SameSiteStrictMode,
 	})
 	writeJSON(w, http.StatusOK, s.sessionOf(nil))
 }

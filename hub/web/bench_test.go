@@ -204,7 +204,7 @@ func BenchmarkFirmware_Upload1MiB(b *testing.B) {
 		b.Fatal(err)
 	}
 	s, err := New(h, Options{Users: []User{{Name: testUser, PasswordHash: string(hash)}},
-		UpdateFirmware: func(context.Context, string, []byte, func(int, int)) error { return nil }})
+		UpdateFirmware: func(context.Context, string, []byte, bool, func(int, int)) error { return nil }})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -204,12 +204,12 @@ func TestPage_Chromium_PhoneWidth(t *testing.T) {
 func TestPage_Chromium_FirmwareUpdate(t *testing.T) {
 	fake := newFakeUpdater(1000, true)
 	opts := Options{Name: "Demo House gateway", AllowAnonymousView: true, Coalesce: 20 * time.Millisecond,
-		UpdateFirmware: func(ctx context.Context, id string, image []byte, progress func(int, int)) error {
+		UpdateFirmware: func(ctx context.Context, id string, image []byte, down bool, progress func(int, int)) error {
 			if id == "socket-1" {
 				progress(0, len(image))
 				return fmt.Errorf("serial: update socket-1: %w: image is for model HL-100, device is HS-200", hub.ErrInvalidValue)
 			}
-			return fake.update(ctx, id, image, progress)
+			return fake.update(ctx, id, image, down, progress)
 		}}
 	ts := newTestServer(t, opts)
 	ctx := chromium(t, 375, 812)

@@ -109,7 +109,7 @@ func FuzzServeLogin(f *testing.F) {
 		f.Add(tc.ctype, []byte(tc.body))
 	}
 	h := newEchoHub(f, nil)
-	s, err := New(h.Hub, Options{Users: []User{{Name: testUser, PasswordHash: testHash(f, testPass)}}, LoginBurst: 1 << 30, LoginEvery: time.Nanosecond})
+	s, err := New(h.Hub, Options{Users: []User{{Name: testUser, PasswordHash: testHash(f, testPass)}}, LoginBurst: 1 << 30, LoginEvery: time.Nanosecond, Hosts: []string{"example.com"}})
 	if err != nil {
 		f.Fatal(err)
 	}

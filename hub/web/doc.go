@@ -17,15 +17,25 @@
 //	GET  /api/session            who is signed in, and the CSRF token
 //	POST /login, /logout         session cookie handling
 //	POST /api/devices/{id}/command   on/off, brightness, identify
-//	POST /api/devices/{id}/firmware  start a firmware update (raw image body)
+//	POST /api/devices/{id}/firmware  start a firmware update (raw image body;
+//	                                 ?downgrade=1 to install an older image)
+//	POST /api/devices/{id}/firmware/check  what the image is against what the
+//	                                 device runs (the confirm step)
 //	POST /api/alexa/sync         run an Alexa sync now
-//	GET  /healthz                200, or 503 with the reason
+//	GET  /healthz                200, or 503 (the reason for a signed-in user)
 //	GET  /metrics                Prometheus text format, names hubd_*
 //
 // Controls need a session (bcrypt-hashed users from the config), a per-session
 // CSRF token in the X-CSRF-Token header (or a csrf form field), and a request
 // that comes from the page's own origin. Every control is logged with the
 // user who ran it.
+//
+// Before any route but /healthz, Guard refuses a Host header that is not a
+// name of the gateway (Options.Hosts, IP literals, localhost on loopback):
+// DNS rebinding. X-Forwarded-For and X-Forwarded-Proto count only from
+// Options.TrustedProxies. Logins are rate-limited per client address (IPv6
+// per /64) and per account; live-feed streams are capped in all and per
+// address.
 //
 // A firmware update runs in the background (minutes on a 115200-baud line):
 // the POST answers 202 at once, and the progress and outcome appear as the

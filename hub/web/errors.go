@@ -62,6 +62,14 @@ var (
 	// was asked (a technician managing residents).
 	ErrForbidden = errors.New("web: your role may not do this")
 
+	// ErrWrongHost is returned (as a 421 answer) when a request's Host
+	// header is not a name of this gateway (Options.Hosts).
+	ErrWrongHost = errors.New("web: request for another host")
+
+	// ErrDowngrade is returned when a firmware image is older than the
+	// firmware the device runs and the upload did not ask to downgrade.
+	ErrDowngrade = errors.New("web: firmware image is older than the running one")
+
 	// ErrClosed is returned when the server has been closed.
 	ErrClosed = errors.New("web: closed")
 )

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,7 @@ type feed struct {
 
 	mu      sync.Mutex
 	clients map[*client]struct{}
+	perAddr map[string]int // clients by addrKey of their address
 
 	// touched holds devices whose view changed outside the hub (firmware
 	// update progress); kick wakes the feed to send them.
@@ -39,6 +41,8 @@ type feed struct {
 	kick    chan struct{}
 
 	dropped    atomic.Uint64 // clients dropped for being slow
+	refused    atomic.Uint64 // clients refused: the total cap
+	refusedPer atomic.Uint64 // clients refused: their address's cap
 	lostChange atomic.Uint64 // hub changes that did not fit the subscription
 	flushes    atomic.Uint64
 }
@@ -46,10 +50,11 @@ type feed struct {
 type client struct {
 	ch   chan []byte
 	gone chan struct{} // closed when the feed drops the client
+	addr string        // addrKey of the client's address
 }
 
 func newFeed(s *Server) *feed {
-	return &feed{s: s, done: make(chan struct{}), clients: map[*client]struct{}{},
+	return &feed{s: s, done: make(chan struct{}), clients: map[*client]struct{}{}, perAddr: map[string]int{},
 		touched: map[string]struct{}{}, kick: make(chan struct{}, 1)}
 }
 
@@ -64,7 +69,10 @@ func (f *feed) touch(id string) {
 	}
 }
 
-func (f *feed) add() (*client, error) {
+// add registers a client from addr. Each address (an IPv6 /64) may hold
+// Options.MaxClientsPerAddress streams, so that one address can not take
+// every one of the Options.MaxClients slots from the other viewers.
+func (f *feed) add(addr string) (*client, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	select {
@@ -72,20 +80,36 @@ func (f *feed) add() (*client, error) {
 		return nil, ErrClosed
 	default:
 	}
+	key := addrKey(addr)
+	if n := f.perAddr[key]; n >= f.s.opts.MaxClientsPerAddress {
+		f.refusedPer.Add(1)
+		return nil, fmt.Errorf("%w: %d streams from your address already", ErrTooManyClients, n)
+	}
 	if len(f.clients) >= f.s.opts.MaxClients {
+		f.refused.Add(1)
 		return nil, ErrTooManyClients
 	}
-	c := &client{ch: make(chan []byte, clientBuffer), gone: make(chan struct{})}
+	c := &client{ch: make(chan []byte, clientBuffer), gone: make(chan struct{}), addr: key}
 	f.clients[c] = struct{}{}
+	f.perAddr[key]++
 	return c, nil
+}
+
+// dropLocked forgets c and tells its stream to end.
+func (f *feed) dropLocked(c *client) {
+	if _, ok := f.clients[c]; !ok {
+		return
+	}
+	delete(f.clients, c)
+	if f.perAddr[c.addr]--; f.perAddr[c.addr] <= 0 {
+		delete(f.perAddr, c.addr)
+	}
+	close(c.gone)
 }
 
 func (f *feed) remove(c *client) {
 	f.mu.Lock()
-	if _, ok := f.clients[c]; ok {
-		delete(f.clients, c)
-		close(c.gone)
-	}
+	f.dropLocked(c)
 	f.mu.Unlock()
 }
 
@@ -104,8 +128,7 @@ func (f *feed) broadcast(msg []byte) {
 		select {
 		case c.ch <- msg:
 		default:
-			delete(f.clients, c)
-			close(c.gone)
+			f.dropLocked(c)
 			f.dropped.Add(1)
 		}
 	}
@@ -118,8 +141,7 @@ func (f *feed) run() {
 		s.h.Unsubscribe(sub)
 		f.mu.Lock()
 		for c := range f.clients {
-			delete(f.clients, c)
-			close(c.gone)
+			f.dropLocked(c)
 		}
 		close(f.done)
 		f.mu.Unlock()
@@ -237,7 +259,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, ErrUnauthorized)
 		return
 	}
-	c, err := s.feed.add()
+	c, err := s.feed.add(s.guard.clientAddr(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -25,17 +25,24 @@ type sseClient struct {
 
 func openSSE(t testing.TB, url string, hdr http.Header) *sseClient {
 	t.Helper()
+	return openSSEWith(t, http.DefaultClient, url, hdr)
+}
+
+// openSSEWith opens the stream with hc (one dialling from a given address).
+func openSSEWith(t testing.TB, hc *http.Client, url string, hdr http.Header) *sseClient {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/events", nil)
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
 	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
 		cancel()
 		t.Fatalf("/events: %d", resp.StatusCode)
 	}
@@ -150,11 +157,11 @@ func TestFeed_CoalescesBursts(t *testing.T) {
 
 func TestFeed_DropsSlowClientWithoutBlocking(t *testing.T) {
 	ts := newTestServer(t, Options{AllowAnonymousView: true})
-	slow, err := ts.feed.add()
+	slow, err := ts.feed.add("192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	fast, err := ts.feed.add()
+	fast, err := ts.feed.add("192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,5 +217,34 @@ func TestFeed_SectionsRefresh(t *testing.T) {
 	mustJSON(t, c.next(t, "sections").data, &raw)
 	if _, ok := raw["brokers"]; !ok {
 		t.Fatal("sections lack brokers")
+	}
+}
+
+// 64 anonymous streams from one address take only that address's share:
+// a viewer from another address still gets the feed.
+func TestFeed_OneAddressCanNotTakeEverySlot(t *testing.T) {
+	ts := newTestServer(t, Options{AllowAnonymousView: true})
+	hog := clientFrom(t, "127.0.0.7")
+	codes := map[int]int{}
+	for range 64 {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		req, _ := http.NewRequestWithContext(ctx, "GET", ts.url+"/events", nil)
+		resp, err := hog.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		codes[resp.StatusCode]++
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+		}
+	}
+	if codes[http.StatusOK] != 8 || codes[http.StatusServiceUnavailable] != 56 {
+		t.Fatalf("64 streams from one address: %v, want 8 served and 56 refused", codes)
+	}
+	viewer := openSSEWith(t, clientFrom(t, "127.0.0.8"), ts.url, nil)
+	viewer.next(t, "snapshot")
+	if n := ts.feed.refusedPer.Load(); n != 56 {
+		t.Fatalf("per-address refusals counted %d, want 56", n)
 	}
 }

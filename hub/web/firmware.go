@@ -124,7 +124,7 @@ func (f *firmware) check(id string) error {
 }
 
 // start records a running update of id and runs it in the background.
-func (f *firmware) start(id, user string, image []byte) (FirmwareJob, error) {
+func (f *firmware) start(id, user string, image []byte, downgrade bool) (FirmwareJob, error) {
 	f.mu.Lock()
 	if err := f.busy(id); err != nil {
 		f.mu.Unlock()
@@ -149,16 +149,16 @@ func (f *firmware) start(id, user string, image []byte) (FirmwareJob, error) {
 	f.s.log.Info("web: firmware update started", "user", user, "device", id, "bytes", len(image))
 	f.s.h.Log("info", "web", id, fmt.Sprintf("%s: firmware update (%d bytes) started by %s", id, len(image), user))
 	f.s.feed.touch(id)
-	go f.run(j, id, user, image)
+	go f.run(j, id, user, image, downgrade)
 	return view, nil
 }
 
-func (f *firmware) run(j *fwJob, id, user string, image []byte) {
+func (f *firmware) run(j *fwJob, id, user string, image []byte, downgrade bool) {
 	defer f.wg.Done()
 	ctx, cancel := context.WithTimeout(f.ctx, f.s.opts.FirmwareTimeout)
 	defer cancel()
 	began := time.Now()
-	err := f.call(ctx, id, image, func(sent, total int) { f.progress(j, sent, total) })
+	err := f.call(ctx, id, image, downgrade, func(sent, total int) { f.progress(j, sent, total) })
 	if err != nil && f.ctx.Err() != nil {
 		err = fmt.Errorf("%w (gateway shutting down): %w", ErrClosed, err)
 	} else if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -198,13 +198,13 @@ func (f *firmware) run(j *fwJob, id, user string, image []byte) {
 
 // call runs Options.UpdateFirmware; a panic in it fails the update rather
 // than the daemon.
-func (f *firmware) call(ctx context.Context, id string, image []byte, progress func(int, int)) (err error) {
+func (f *firmware) call(ctx context.Context, id string, image []byte, downgrade bool, progress func(int, int)) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("web: firmware update of %s panicked: %v", id, p)
 		}
 	}()
-	return f.s.opts.UpdateFirmware(ctx, id, image, progress)
+	return f.s.opts.UpdateFirmware(ctx, id, image, downgrade, progress)
 }
 
 // progress records what the driver reported and pushes it to the feed at
@@ -294,25 +294,12 @@ func readImage(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 }
 
 func (s *Server) serveFirmware(w http.ResponseWriter, r *http.Request) {
-	if !s.fw.enabled() {
-		s.writeError(w, r, fmt.Errorf("%w: firmware updates are not enabled on this gateway", hub.ErrNotFound))
-		return
-	}
-	user, _, err := s.control(r)
+	user, d, err := s.firmwareTarget(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	id := r.PathValue("id")
-	d, ok := s.h.Device(id)
-	if !ok {
-		s.writeError(w, r, fmt.Errorf("%w: %q", hub.ErrNotFound, id))
-		return
-	}
-	if !s.fw.capable(d) {
-		s.writeError(w, r, fmt.Errorf("%w: %s: firmware can not be updated from this page", hub.ErrNotSupported, id))
-		return
-	}
+	id := d.ID
 	// Refuse before reading a megabyte that would be thrown away.
 	if err := s.fw.check(id); err != nil {
 		s.writeError(w, r, err)
@@ -323,7 +310,12 @@ func (s *Server) serveFirmware(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	job, err := s.fw.start(id, user, image)
+	downgrade := r.URL.Query().Get("downgrade") == "1"
+	if err := s.allowInstall(user, id, image, downgrade); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	job, err := s.fw.start(id, user, image, downgrade)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

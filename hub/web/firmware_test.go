@@ -27,11 +27,12 @@ type fakeUpdater struct {
 	gate  chan struct{}
 	fail  error
 
-	calls    atomic.Int64
-	progress atomic.Int64
-	mu       sync.Mutex
-	image    []byte
-	ctxErr   error // ctx.Err() when the update ended
+	calls     atomic.Int64
+	progress  atomic.Int64
+	downgrade atomic.Bool // the last call allowed a downgrade
+	mu        sync.Mutex
+	image     []byte
+	ctxErr    error // ctx.Err() when the update ended
 }
 
 func newFakeUpdater(chunk int, gated bool) *fakeUpdater {
@@ -42,8 +43,9 @@ func newFakeUpdater(chunk int, gated bool) *fakeUpdater {
 	return f
 }
 
-func (f *fakeUpdater) update(ctx context.Context, id string, image []byte, progress func(sent, total int)) error {
+func (f *fakeUpdater) update(ctx context.Context, id string, image []byte, downgrade bool, progress func(sent, total int)) error {
 	f.calls.Add(1)
+	f.downgrade.Store(downgrade)
 	f.mu.Lock()
 	f.image = bytes.Clone(image)
 	f.mu.Unlock()
@@ -418,7 +420,7 @@ func TestFirmware_Update_FailureTextShown(t *testing.T) {
 // reports nonsense progress ends the update, not the daemon.
 func TestFirmware_Update_OddDriversFailCleanly(t *testing.T) {
 	var mode atomic.Int32
-	update := func(ctx context.Context, id string, image []byte, progress func(int, int)) error {
+	update := func(ctx context.Context, id string, image []byte, _ bool, progress func(int, int)) error {
 		switch mode.Load() {
 		case 0:
 			panic("driver bug")
@@ -447,7 +449,7 @@ func TestFirmware_Update_OddDriversFailCleanly(t *testing.T) {
 // the update runs on.
 func TestFirmware_Update_ThrottlesProgressPushes(t *testing.T) {
 	steps := make(chan int)
-	update := func(ctx context.Context, id string, image []byte, progress func(int, int)) error {
+	update := func(ctx context.Context, id string, image []byte, _ bool, progress func(int, int)) error {
 		for {
 			select {
 			case v, ok := <-steps:

@@ -4,87 +4,112 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-type healthCache struct {
-	mu      sync.Mutex
-	err     error
-	at      time.Time
-	running bool
+// healthChecker runs Options.Health with at most one check in flight. A
+// caller that finds a check running waits for that one (up to
+// Options.HealthTimeout) instead of starting another, so a check that
+// hangs (a store stuck on its lock) costs one goroutine however often
+// /healthz is asked, and answers 503 until it returns.
+type healthChecker struct {
+	s *Server
+
+	mu       sync.Mutex
+	inflight chan struct{} // non-nil while a check runs; closed when it ends
+	started  time.Time
+	err      error
+	at       time.Time // when the last check ended; zero: none has
+
+	runs atomic.Uint64 // checks started
 }
 
-// healthTimeout bounds Options.Health: a check that hangs (a store stuck on
-// its lock, say) is itself a reason to answer 503.
-const healthTimeout = 2 * time.Second
+func newHealthChecker(s *Server) *healthChecker { return &healthChecker{s: s} }
 
-// health returns nil when the gateway is healthy, or why it is not.
-func (s *Server) health() error {
+// get returns the result of a check that ended at most fresh ago, starting
+// one if none is running and the last is older. It waits for a running
+// check up to wait; a zero wait returns the last result at once (when
+// there is one).
+func (h *healthChecker) get(fresh, wait time.Duration) error {
 	select {
-	case <-s.closed:
+	case <-h.s.closed:
 		return ErrClosed
 	default:
 	}
-	if s.opts.Health == nil {
+	if h.s.opts.Health == nil {
 		return nil
 	}
-	res := make(chan error, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				res <- fmt.Errorf("%w: health check panicked: %v", ErrUnhealthy, p)
-			}
-		}()
-		res <- s.opts.Health()
-	}()
-	t := time.NewTimer(healthTimeout)
+	h.mu.Lock()
+	if h.inflight == nil && (h.at.IsZero() || time.Since(h.at) > fresh) {
+		h.inflight = make(chan struct{})
+		h.started = time.Now()
+		h.runs.Add(1)
+		go h.run(h.inflight)
+	}
+	ch, started, last, have := h.inflight, h.started, h.err, !h.at.IsZero()
+	h.mu.Unlock()
+	if ch == nil || (wait == 0 && have) {
+		return last
+	}
+	if wait == 0 {
+		wait = h.s.opts.HealthTimeout
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
-	case err := <-res:
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrUnhealthy, err)
-		}
-		return nil
+	case <-ch:
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.err
 	case <-t.C:
-		return fmt.Errorf("%w: health check did not answer within %v", ErrUnhealthy, healthTimeout)
+		return fmt.Errorf("%w: health check did not answer within %v (running for %v)", ErrUnhealthy, wait, time.Since(started).Round(time.Millisecond))
 	}
 }
 
-// healthCached is for the page: it returns the last result, refreshing it in
-// the background when older than a second, so a hanging check never stalls
-// the live feed. The first call checks synchronously.
+// run is the one check in flight; it ends when Options.Health returns.
+func (h *healthChecker) run(done chan struct{}) {
+	err := h.call()
+	h.mu.Lock()
+	h.err, h.at, h.inflight = err, time.Now(), nil
+	h.mu.Unlock()
+	close(done)
+}
+
+func (h *healthChecker) call() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: health check panicked: %v", ErrUnhealthy, p)
+		}
+	}()
+	if err := h.s.opts.Health(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnhealthy, err)
+	}
+	return nil
+}
+
+// healthCached is for the page: the last result, refreshed in the
+// background when older than a second, so a hanging check never stalls the
+// live feed. The first call waits for a result.
 func (s *Server) healthCached() error {
-	c := &s.healthCache
-	c.mu.Lock()
-	if c.at.IsZero() {
-		c.mu.Unlock()
-		err := s.health()
-		c.mu.Lock()
-		c.err, c.at = err, time.Now()
-		c.mu.Unlock()
-		return err
-	}
-	err := c.err
-	if time.Since(c.at) > time.Second && !c.running {
-		c.running = true
-		go func() {
-			err := s.health()
-			c.mu.Lock()
-			c.err, c.at, c.running = err, time.Now(), false
-			c.mu.Unlock()
-		}()
-	}
-	c.mu.Unlock()
-	return err
+	return s.health.get(time.Second, 0)
 }
 
+// serveHealth answers systemd and load balancers: the status code is for
+// everyone, the reason (file paths, store errors) only for a signed-in
+// technician; /api/status carries it for the page.
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err := s.health(); err != nil {
-		w.WriteHeader(http.StatusServiceUnavailable)
+	err := s.health.get(0, s.opts.HealthTimeout)
+	if err == nil {
+		fmt.Fprintln(w, "ok")
+		return
+	}
+	w.WriteHeader(http.StatusServiceUnavailable)
+	if _, _, ok := s.auth.session(r); ok {
 		fmt.Fprintln(w, err.Error())
 		return
 	}
-	fmt.Fprintln(w, "ok")
+	fmt.Fprintln(w, "unhealthy; sign in to the status page for the reason")
 }

@@ -41,6 +41,7 @@ var (
 	mNotifications  = counterDesc("notifications_total", "Yandex state notifications by result.", "result")
 	mNotifyPending  = gaugeDesc("notifications_pending", "Yandex state notifications waiting to be sent.")
 	mStoreSize      = gaugeDesc("store_size_bytes", "Size of the state file.")
+	mStorePending   = gaugeDesc("store_pending_states", "Device states applied but not yet committed to the state file.")
 	mSSEClients     = gaugeDesc("web_live_clients", "Status pages connected to the live feed.")
 	mSSEDropped     = counterDesc("web_live_clients_dropped_total", "Live-feed clients dropped for reading too slowly.")
 	mFeedLost       = counterDesc("web_feed_changes_lost_total", "Hub changes the live feed missed (each caused a full resync).")
@@ -236,9 +237,13 @@ func (m *metrics) collect() *exposition {
 	if o.StoreSize != nil {
 		e.add(mStoreSize, float64(o.StoreSize()))
 	}
+	if o.StorePending != nil {
+		e.add(mStorePending, float64(o.StorePending()))
+	}
 	e.add(mSSEClients, float64(s.feed.count()))
 	count(mSSEDropped, s.feed.dropped.Load())
 	count(mFeedLost, s.feed.lostChange.Load())
+	s.addGuardMetrics(e)
 	return e
 }
 

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -48,6 +49,22 @@ type Options struct {
 	// Zero: 5 attempts, then one every 12 seconds.
 	LoginBurst int
 	LoginEvery time.Duration
+	// LoginAccountBurst and LoginAccountEvery rate-limit failed logins per
+	// user name, from any number of addresses. Zero: 10, then one every
+	// minute.
+	LoginAccountBurst int
+	LoginAccountEvery time.Duration
+	// MaxLoginAddresses bounds each login limiter table (client addresses,
+	// unknown user names). When it is full of limited entries, newcomers
+	// share one limiter (hubd_web_login_limiter_overflows_total). Zero: 4096.
+	MaxLoginAddresses int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
+	// X-Forwarded-Proto headers are believed. None: the headers are ignored.
+	TrustedProxies []netip.Prefix
+	// Hosts are the host names the gateway answers to, besides IP literals
+	// (and localhost on a loopback connection); a request naming any other
+	// host is refused with 421 (DNS rebinding). None: no names at all.
+	Hosts []string
 
 	// The functions below are called on every page load, feed refresh and
 	// scrape: they must be quick, non-blocking snapshots, safe to call from
@@ -65,10 +82,16 @@ type Options struct {
 	SyncNow func(context.Context) error
 	// UpdateFirmware installs a firmware image on a device, reporting the
 	// bytes confirmed so far through progress; it is
-	// (*serial.Driver).UpdateFirmware. The page runs it in the background
+	// (*serial.Driver).UpdateFirmwareWith. It must refuse an image older
+	// than the device's firmware unless allowDowngrade (the technician
+	// ticked "downgrade"). The page runs it in the background
 	// with a context cancelled by Close. Nil: firmware updates are off, the
 	// page offers none and POST /api/devices/{id}/firmware answers 404.
-	UpdateFirmware func(ctx context.Context, deviceID string, image []byte, progress func(sent, total int)) error
+	UpdateFirmware func(ctx context.Context, deviceID string, image []byte, allowDowngrade bool, progress func(sent, total int)) error
+	// InspectFirmware reads an image's model and version for the confirm
+	// step and the early downgrade refusal (firmware.ParseImage). Nil: the
+	// page can not show them and leaves the downgrade check to the driver.
+	InspectFirmware func(image []byte) (FirmwareImage, error)
 	// FirmwareCapable reports whether a device's firmware can be updated
 	// from the page. Nil: devices of the "serial" driver.
 	FirmwareCapable func(d hub.Device) bool
@@ -78,6 +101,9 @@ type Options struct {
 
 	// StoreSize is the size of the state file in bytes; nil: unknown.
 	StoreSize func() int64
+	// StorePending is the number of device states not yet committed to
+	// the state file; nil: not exported.
+	StorePending func() int
 	// Health returns nil when the store and listeners are up, or the reason
 	// they are not. Nil: only the server itself is checked.
 	Health func() error
@@ -104,6 +130,11 @@ type Options struct {
 	RefreshEvery time.Duration
 	// MaxClients caps concurrent live-feed clients. Zero: 64.
 	MaxClients int
+	// MaxClientsPerAddress caps the live-feed clients of one client address
+	// (an IPv6 /64). Zero: 8.
+	MaxClientsPerAddress int
+	// HealthTimeout bounds how long /healthz waits for Health. Zero: 2 s.
+	HealthTimeout time.Duration
 
 	// Logger receives one line per control with the user; nil discards.
 	Logger *slog.Logger
@@ -119,11 +150,13 @@ type Server struct {
 	mux  *http.ServeMux
 
 	auth    *auth
+	guard   *requestGuard
+	limit   *loginLimiter
 	metrics *metrics
 	feed    *feed
 	fw      *firmware
 
-	healthCache healthCache
+	health *healthChecker
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -153,6 +186,15 @@ func New(h *hub.Hub, opts Options) (*Server, error) {
 	if opts.LoginEvery <= 0 {
 		opts.LoginEvery = 12 * time.Second
 	}
+	if opts.LoginAccountBurst <= 0 {
+		opts.LoginAccountBurst = 10
+	}
+	if opts.LoginAccountEvery <= 0 {
+		opts.LoginAccountEvery = time.Minute
+	}
+	if opts.MaxLoginAddresses <= 0 {
+		opts.MaxLoginAddresses = 4096
+	}
 	if opts.CommandTimeout <= 0 {
 		opts.CommandTimeout = 5 * time.Second
 	}
@@ -174,10 +216,21 @@ func New(h *hub.Hub, opts Options) (*Server, error) {
 	if opts.MaxClients <= 0 {
 		opts.MaxClients = 64
 	}
+	if opts.MaxClientsPerAddress <= 0 {
+		opts.MaxClientsPerAddress = 8
+	}
+	if opts.HealthTimeout <= 0 {
+		opts.HealthTimeout = 2 * time.Second
+	}
 	if opts.Name == "" {
 		opts.Name = "hubd"
 	}
-	a, err := newAuth(opts.Users, opts.SessionTTL, opts.LoginBurst, opts.LoginEvery, opts.Now)
+	guard, err := newRequestGuard(&opts)
+	if err != nil {
+		return nil, err
+	}
+	limit := newLoginLimiter(&opts)
+	a, err := newAuth(opts.Users, opts.SessionTTL, limit, opts.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -186,8 +239,11 @@ func New(h *hub.Hub, opts Options) (*Server, error) {
 		opts:   opts,
 		log:    opts.Logger,
 		auth:   a,
+		guard:  guard,
+		limit:  limit,
 		closed: make(chan struct{}),
 	}
+	s.health = newHealthChecker(s)
 	s.metrics = newMetrics(s)
 	s.feed = newFeed(s)
 	s.fw = newFirmware(s)
@@ -208,8 +264,9 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// Handler serves every route of the page; mount it at "/".
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler serves every route of the page; mount it at "/". Requests for
+// another host are refused (see Guard).
+func (s *Server) Handler() http.Handler { return s.Guard(s.mux) }
 
 // SetUsers replaces the users who may log in (a config reload). Sessions of
 // removed users, or users whose password changed, end at once.
@@ -230,6 +287,7 @@ func (s *Server) routes() {
 	m.Handle("POST /logout", s.api(s.serveLogout))
 	m.Handle("POST /api/devices/{id}/command", s.api(s.serveCommand))
 	m.Handle("POST /api/devices/{id}/firmware", s.api(s.serveFirmware))
+	m.Handle("POST /api/devices/{id}/firmware/check", s.api(s.serveFirmwareCheck))
 	m.Handle("POST /api/alexa/sync", s.api(s.serveSync))
 	s.homeRoutes(m)
 	s.mux = m
@@ -274,6 +332,8 @@ func errorStatus(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, ErrTooManyAttempts):
 		return http.StatusTooManyRequests
+	case errors.Is(err, ErrDowngrade):
+		return http.StatusConflict
 	case errors.Is(err, ErrBadRequest):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrTooLarge):
@@ -310,7 +370,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == http.StatusInternalServerError {
 		s.log.Error("web: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if code == http.StatusTooManyRequests {
+	if code == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", fmt.Sprint(int(s.opts.LoginEvery.Seconds()+0.999)))
 	}
 	writeJSON(w, code, errorBody{Error: err.Error()})

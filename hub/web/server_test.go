@@ -311,32 +311,6 @@ func TestServer_Page_HasSecurityHeaders(t *testing.T) {
 	}
 }
 
-func TestServer_Healthz(t *testing.T) {
-	var healthErr error
-	ts := newTestServer(t, Options{Health: func() error { return healthErr }})
-	b := newBrowser(t, ts.url)
-	if resp, body := b.do("GET", "/healthz", "", nil); resp.StatusCode != 200 || strings.TrimSpace(body) != "ok" {
-		t.Fatalf("healthy: %d %q", resp.StatusCode, body)
-	}
-	healthErr = errors.New("store: bbolt file is locked")
-	resp, body := b.do("GET", "/healthz", "", nil)
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "bbolt file is locked") {
-		t.Fatalf("unhealthy: %d %q, want 503 with the reason", resp.StatusCode, body)
-	}
-	healthErr = nil
-	ts.Close()
-	if resp, body := b.do("GET", "/healthz", "", nil); resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("after Close: %d %q, want 503", resp.StatusCode, body)
-	}
-}
-
-func TestServer_Healthz_PanickingCheckIs503(t *testing.T) {
-	ts := newTestServer(t, Options{Health: func() error { panic("boom") }})
-	if resp, body := newBrowser(t, ts.url).do("GET", "/healthz", "", nil); resp.StatusCode != 503 || !strings.Contains(body, "panicked") {
-		t.Fatalf("%d %q", resp.StatusCode, body)
-	}
-}
-
 func TestNew_RefusesBadOptions(t *testing.T) {
 	h := newEchoHub(t, nil)
 	good := testHash(t, "x")
@@ -514,7 +488,7 @@ func TestServer_AnnouncedOversizeBody_RefusedBeforeReading(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nOrigin: %s\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n", path, ts.url)
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nOrigin: %s\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n", path, strings.TrimPrefix(ts.url, "http://"), ts.url)
 		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 		if err != nil {

@@ -1,71 +1,38 @@
 package yandex
 
 import (
-	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
+
+	"hubd/hub"
 )
 
 // limiter is a token bucket per key (a client address): burst attempts at
-// once, one more every per. It remembers at most max keys, so a flood of
-// addresses can not grow it without bound.
+// once, one more every per. The buckets are golang.org/x/time/rate's; the
+// table is hub.RateTable, which the status page's login limiter uses too,
+// so both bound and evict alike: at most max keys, a key forgotten only
+// once its bucket has refilled, and newcomers to a table full of limited
+// keys sharing one overflow bucket rather than refreshing anyone.
 type limiter struct {
-	burst float64
-	per   time.Duration
-	max   int
-
-	mu sync.Mutex
-	m  map[string]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
+	t *hub.RateTable[*rate.Limiter]
 }
 
 func newLimiter(burst int, per time.Duration, max int) *limiter {
-	return &limiter{burst: float64(burst), per: per, max: max, m: map[string]*bucket{}}
+	fresh := func() *rate.Limiter { return rate.NewLimiter(rate.Every(per), burst) }
+	idle := func(l *rate.Limiter, now time.Time) bool { return l.TokensAt(now) >= float64(l.Burst()) }
+	return &limiter{t: hub.NewRateTable(max, fresh, idle)}
 }
 
 // allow takes one attempt for key, or says how long until the next.
 func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.m[key]
-	if b == nil {
-		if len(l.m) >= l.max {
-			l.pruneLocked(now)
-		}
-		if len(l.m) >= l.max {
-			for k := range l.m { // evict one at random
-				delete(l.m, k)
-				break
-			}
-		}
-		b = &bucket{tokens: l.burst, last: now}
-		l.m[key] = b
+	r := l.t.Get(key, now).ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
 	}
-	if el := now.Sub(b.last); el > 0 {
-		b.tokens = min(l.burst, b.tokens+float64(el)/float64(l.per))
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false, time.Duration((1 - b.tokens) * float64(l.per))
-	}
-	b.tokens--
 	return true, 0
 }
 
 // prune forgets keys whose bucket is full again.
-func (l *limiter) prune(now time.Time) {
-	l.mu.Lock()
-	l.pruneLocked(now)
-	l.mu.Unlock()
-}
-
-func (l *limiter) pruneLocked(now time.Time) {
-	for k, b := range l.m {
-		if b.tokens+float64(now.Sub(b.last))/float64(l.per) >= l.burst {
-			delete(l.m, k)
-		}
-	}
-}
+func (l *limiter) prune(now time.Time) { l.t.Prune(now) }

@@ -27,8 +27,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
-	if f.Get("grant_type") != "refresh_token" {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type", "error_description": "only refresh_token is supported"})
+	grant := f.Get("grant_type")
+	if grant != "refresh_token" && grant != "authorization_code" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type", "error_description": "refresh_token or authorization_code"})
 		return
 	}
 	if f.Get("client_id") != s.opts.ClientID || f.Get("client_secret") != s.opts.ClientSecret {
@@ -36,6 +37,18 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt := f.Get("refresh_token")
+	if grant == "authorization_code" {
+		// An administrator's one-time login (REFERENCE.md section 2): the
+		// code is good once, and only with the redirect_uri it was issued for.
+		redirect, ok := s.authCodes[f.Get("code")]
+		delete(s.authCodes, f.Get("code"))
+		if !ok || redirect != f.Get("redirect_uri") {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant", "error_description": "the authorization code is invalid, used or for another redirect_uri"})
+			return
+		}
+		rt = s.nextID("Atzr|sim-refresh-")
+		s.refresh[rt] = true
+	}
 	if !s.refresh[rt] {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant", "error_description": "the refresh token is invalid or revoked"})
 		return
@@ -43,7 +56,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	access := s.nextID("Atza|sim-access-")
 	s.tokens[access] = time.Now().Add(s.opts.TokenTTL)
 	reply := map[string]any{"access_token": access, "token_type": "bearer", "expires_in": int(s.opts.TokenTTL / time.Second)}
-	if s.opts.RotateRefreshToken {
+	if s.opts.RotateRefreshToken && grant == "refresh_token" {
 		next := s.nextID("Atzr|sim-refresh-")
 		delete(s.refresh, rt)
 		s.refresh[next] = true
@@ -77,16 +90,36 @@ func (s *Server) addUnit(parentID, name string) (*unit, int, string) {
 	if !ok {
 		return nil, http.StatusNotFound, "parent unit not found"
 	}
-	if strings.TrimSpace(name) == "" || len(name) > 256 {
-		return nil, http.StatusBadRequest, "name must be 1..256 characters"
+	if !nameOK(name) {
+		return nil, http.StatusBadRequest, "name must be 1.." + strconv.Itoa(MaxNameLength) + " characters"
 	}
 	if p.level+1 > MaxLevel {
 		return nil, http.StatusBadRequest, "a hierarchy has at most 15 levels"
 	}
-	u := &unit{id: s.nextID("amzn1.alexa.unit.did.sim-"), name: name, parent: parentID, level: p.level + 1}
+	return s.attach(&unit{id: s.nextID("amzn1.alexa.unit.did.sim-"), name: name, kind: kindUnit}, p), 0, ""
+}
+
+// attach makes u a child of p. Called with mu held.
+func (s *Server) attach(u, p *unit) *unit {
+	u.parent, u.level = p.id, p.level+1
 	s.units[u.id] = u
 	p.children = append(p.children, u.id)
-	return u, 0, ""
+	return u
+}
+
+// detach removes a unit (of any kind) and its endpoints. Called with mu held.
+func (s *Server) detach(id string) {
+	u := s.units[id]
+	delete(s.enabled, id)
+	delete(s.endpoints, id)
+	delete(s.units, id)
+	if p := s.units[u.parent]; p != nil {
+		p.children = slices.DeleteFunc(p.children, func(c string) bool { return c == id })
+	}
+}
+
+func nameOK(name string) bool {
+	return strings.TrimSpace(name) != "" && len(name) <= MaxNameLength
 }
 
 func (s *Server) createUnit(w http.ResponseWriter, r *http.Request) {
@@ -99,9 +132,10 @@ func (s *Server) createUnit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	if p, ok := s.units[body.ParentID]; ok && s.opts.RequireEnablement && p.level == 1 && !s.enabled[p.id] {
+	if p, ok := s.units[body.ParentID]; ok && !s.opts.Relax.NoEnablement && p.level == 1 && p.kind == kindUnit && !s.enabled[p.id] {
 		s.mu.Unlock()
-		s.fail(w, http.StatusBadRequest, "SKILL_NOT_ENABLED", "enable the subscription skill on the property unit before creating units under it")
+		// 403: "the requested operation isn't allowed" (units doc line 100).
+		s.fail(w, http.StatusForbidden, "FORBIDDEN", "enable the subscription skill on the property unit before creating units under it")
 		return
 	}
 	u, status, msg := s.addUnit(body.ParentID, body.Name.Value.Text)
@@ -140,6 +174,12 @@ func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if q.Get("parentId") == "" && !s.opts.Relax.ParentID404 {
+		// parentId is required (units doc lines 276-282): a malformed
+		// request, 400, not a missing resource.
+		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "parentId is required")
+		return
+	}
 	p, ok := s.units[q.Get("parentId")]
 	if !ok {
 		s.fail(w, http.StatusNotFound, "NOT_FOUND", "parent unit not found")
@@ -166,6 +206,9 @@ func (s *Server) listUnits(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, c := range u.children {
+			if s.units[c].kind != kindUnit && s.opts.Relax.HideResidentialUnits {
+				continue
+			}
 			if s.units[c].visibleAt < s.listCalls {
 				all = append(all, s.units[c])
 			}
@@ -194,8 +237,11 @@ func (s *Server) renameUnit(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Name wireName `json:"name"`
 	}
-	if err := readBody(r, &body); err != nil || strings.TrimSpace(body.Name.Value.Text) == "" {
-		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "name is required")
+	err := readBody(r, &body)
+	strict := !s.opts.Relax.LoosePut
+	if err != nil || strings.TrimSpace(body.Name.Value.Text) == "" ||
+		strict && (body.Name.Type != "PLAIN" || !nameOK(body.Name.Value.Text)) {
+		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "name (PLAIN, 1.."+strconv.Itoa(MaxNameLength)+" characters) is required")
 		return
 	}
 	s.mu.Lock()
@@ -205,7 +251,19 @@ func (s *Server) renameUnit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusNotFound, "NOT_FOUND", "unit not found")
 		return
 	}
+	if h, ok := s.homes[u.id]; ok && readOnly(h) {
+		s.readOnlyHit++
+		s.fail(w, http.StatusForbidden, "FORBIDDEN", "the home is "+h.state)
+		return
+	}
 	u.name = body.Name.Value.Text
+	// Communities and homes are units: one object, one name.
+	if c, ok := s.communities[u.id]; ok {
+		c.name = u.name
+	}
+	if h, ok := s.homes[u.id]; ok {
+		h.name = u.name
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -226,19 +284,20 @@ func (s *Server) deleteUnit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "a unit with endpoints cannot be deleted")
 		return
 	}
-	delete(s.enabled, id)
-	delete(s.endpoints, id)
-	p := s.units[u.parent]
-	for i, c := range p.children {
-		if c == id {
-			p.children = append(p.children[:i:i], p.children[i+1:]...)
-			break
-		}
+	if h, ok := s.homes[id]; ok && readOnly(h) {
+		s.readOnlyHit++
+		s.fail(w, http.StatusForbidden, "FORBIDDEN", "the home is "+h.state)
+		return
 	}
-	delete(s.units, id)
+	delete(s.communities, id)
+	delete(s.homes, id)
+	s.detach(id)
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// listEndpoints serves GET /v2/endpoints?associatedUnits.id= (REFERENCE.md
+// section 2 names only the path): the reply's shape, {"results":[{"id",
+// "associatedUnits"}]} paged like units, is the simulator's assumption.
 func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -263,7 +322,10 @@ func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, reply)
 }
 
-// enableSkill enables a subscription skill on a property (level 1) unit;
+// enableSkill enables a subscription skill on a property (level 1) unit.
+// Only the path and body come from REFERENCE.md section 2; its statuses
+// (204 done, 404 other skill, 400 not a property, 409 below) are the
+// simulator's assumptions, in the units API's set except 409;
 // a second enablement answers 409 CONFLICT.
 func (s *Server) enableSkill(w http.ResponseWriter, r *http.Request) {
 	var body struct {
@@ -274,7 +336,7 @@ func (s *Server) enableSkill(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "unitId is required")
 		return
 	}
-	if st := strings.ToLower(body.Stage); st != "live" && st != "development" {
+	if st := s.stageCase(body.Stage); st != "live" && st != "development" {
 		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "stage must be live or development")
 		return
 	}
@@ -294,6 +356,9 @@ func (s *Server) enableSkill(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.enabled[u.id] {
+		// Invented: no document says what a second enablement answers.
+		// 409 lets a client that repeats an enablement after a lost reply
+		// tell "already done" from a refusal.
 		s.fail(w, http.StatusConflict, "CONFLICT", "the skill is already enabled on this unit")
 		return
 	}
@@ -318,8 +383,8 @@ func (s *Server) startDiscovery(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "endpointReporter of type SKILL is required")
 		return
 	}
-	stage := strings.ToUpper(body.EndpointReporter.Value.SkillStage)
-	if body.EndpointReporter.Value.SkillID != s.opts.SkillID || (stage != "" && stage != "LIVE" && stage != "DEVELOPMENT") {
+	stage := s.stageCase(body.EndpointReporter.Value.SkillStage)
+	if body.EndpointReporter.Value.SkillID != s.opts.SkillID || (stage != "" && stage != "live" && stage != "development") {
 		s.fail(w, http.StatusBadRequest, "BAD_REQUEST", "unknown skill or stage")
 		return
 	}
@@ -332,6 +397,9 @@ func (s *Server) startDiscovery(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, d := range s.sessions {
 		if d.unit == unitID && d.status == "IN_PROGRESS" {
+			// Invented: the documents only say not to start overlapping
+			// sessions (REFERENCE.md section 2); 409 is the simulator's
+			// choice, which hubd treats as "a session may be running".
 			s.overlaps++
 			s.fail(w, http.StatusConflict, "CONFLICT", "a discovery session is already running for this unit")
 			return
@@ -362,9 +430,40 @@ func (s *Server) getDiscovery(w http.ResponseWriter, r *http.Request) {
 		d.polls++
 		if d.polls > s.opts.DiscoveryPolls {
 			d.status = s.opts.DiscoveryFinal
+			s.associate(d.unit)
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": map[string]string{"value": d.status}})
+}
+
+// stageCase returns a skill stage as the strict check sees it: as sent, or
+// lower-cased when any case is allowed.
+func (s *Server) stageCase(stage string) string {
+	if s.opts.Relax.AnyStageCase {
+		return strings.ToLower(stage)
+	}
+	return stage
+}
+
+// associate gives a unit the endpoints its succeeded discovery found,
+// taking them from any unit that had them. Called with mu held.
+func (s *Server) associate(unitID string) {
+	u, ok := s.units[unitID]
+	if !ok || s.opts.Relax.NoDiscoveryEndpoints || s.opts.DiscoveryFinal == "FAILED" {
+		return
+	}
+	found := s.opts.Reporter(u.id, u.name)
+	for id, eps := range s.endpoints {
+		eps = slices.DeleteFunc(eps, func(e string) bool { return slices.Contains(found, e) })
+		if len(eps) == 0 {
+			delete(s.endpoints, id)
+		} else {
+			s.endpoints[id] = eps
+		}
+	}
+	if len(found) > 0 {
+		s.endpoints[unitID] = slices.Clone(found)
+	}
 }
 
 // ---- residential ----
@@ -374,7 +473,7 @@ func (s *Server) createCommunity(w http.ResponseWriter, r *http.Request) {
 		Name           string `json:"name"`
 		OrganizationID string `json:"organizationId"`
 	}
-	if err := readBody(r, &body); err != nil || strings.TrimSpace(body.Name) == "" {
+	if err := readBody(r, &body); err != nil || !nameOK(body.Name) || body.OrganizationID == "" {
 		s.failResidential(w, http.StatusBadRequest, "name and organizationId are required")
 		return
 	}
@@ -384,8 +483,12 @@ func (s *Server) createCommunity(w http.ResponseWriter, r *http.Request) {
 		s.failResidential(w, http.StatusForbidden, "no access to this organization")
 		return
 	}
-	c := &community{id: s.nextID("amzn1.alexa.unit.did.sim-hc-"), name: body.Name, org: body.OrganizationID}
+	c := &community{id: s.nextID("amzn1.alexa.unit.did.sim-hc-"), name: body.Name, org: body.OrganizationID,
+		visibleAt: s.listCalls + s.opts.ListLag}
 	s.communities[c.id] = c
+	// A home community is a unit (residential doc line 81) under the
+	// organization.
+	s.attach(&unit{id: c.id, name: c.name, kind: kindCommunity, visibleAt: c.visibleAt}, s.units[s.opts.OrgID])
 	lose := s.loseReply()
 	s.mu.Unlock()
 	if lose {
@@ -415,9 +518,14 @@ func (s *Server) listCommunities(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	org := r.URL.Query().Get("organizationId")
+	if org == "" {
+		s.failResidential(w, http.StatusBadRequest, "organizationId is required")
+		return
+	}
+	s.listCalls++
 	var all []*community
 	for _, c := range s.communities {
-		if c.org == org {
+		if c.org == org && c.visibleAt < s.listCalls {
 			all = append(all, c)
 		}
 	}
@@ -440,10 +548,14 @@ func (s *Server) listCommunities(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) updateCommunity(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Name string `json:"name"`
+		ID             string `json:"id"`
+		Name           string `json:"name"`
+		OrganizationID string `json:"organizationId"`
 	}
-	if err := readBody(r, &body); err != nil || strings.TrimSpace(body.Name) == "" {
-		s.failResidential(w, http.StatusBadRequest, "name is required")
+	// id, organizationId and name are all required (residential doc
+	// lines 208-211).
+	if err := readBody(r, &body); err != nil || !nameOK(body.Name) || body.ID != r.PathValue("id") || body.OrganizationID == "" {
+		s.failResidential(w, http.StatusBadRequest, "id, organizationId and name are required")
 		return
 	}
 	s.mu.Lock()
@@ -454,6 +566,7 @@ func (s *Server) updateCommunity(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.name = body.Name
+	s.units[c.id].name = body.Name
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -467,11 +580,14 @@ func (s *Server) deleteCommunity(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, h := range s.homes {
 		if h.community == id {
+			// Assumed, as for units (units doc line 110): a parent with
+			// children is not deleted; 400 is the documented "malformed".
 			s.failResidential(w, http.StatusBadRequest, "the home community still has homes")
 			return
 		}
 	}
 	delete(s.communities, id)
+	s.detach(id)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -480,7 +596,7 @@ func (s *Server) createHome(w http.ResponseWriter, r *http.Request) {
 		Name            string `json:"name"`
 		HomeCommunityID string `json:"homeCommunityId"`
 	}
-	if err := readBody(r, &body); err != nil || strings.TrimSpace(body.Name) == "" {
+	if err := readBody(r, &body); err != nil || !nameOK(body.Name) || body.HomeCommunityID == "" {
 		s.failResidential(w, http.StatusBadRequest, "name and homeCommunityId are required")
 		return
 	}
@@ -490,9 +606,12 @@ func (s *Server) createHome(w http.ResponseWriter, r *http.Request) {
 		s.failResidential(w, http.StatusBadRequest, "unknown home community")
 		return
 	}
-	h := &home{id: s.nextID("amzn1.alexa.unit.did.sim-home-"), name: body.Name, community: body.HomeCommunityID, state: "VACANT"}
+	h := &home{id: s.nextID("amzn1.alexa.unit.did.sim-home-"), name: body.Name, community: body.HomeCommunityID, state: "VACANT",
+		visibleAt: s.listCalls + s.opts.ListLag}
 	s.homes[h.id] = h
-	s.units[h.id] = &unit{id: h.id, name: h.name, level: 2} // a home is a unit: discovery works on it
+	// A home is a unit (residential doc line 494) under its community:
+	// discovery and endpoints work on it.
+	s.attach(&unit{id: h.id, name: h.name, kind: kindHome, visibleAt: h.visibleAt}, s.units[h.community])
 	lose := s.loseReply()
 	s.mu.Unlock()
 	if lose {
@@ -503,8 +622,10 @@ func (s *Server) createHome(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{"id": h.id})
 }
 
+// homeJSON is the documented home object (residential doc lines 389-398):
+// no state.
 func homeJSON(h *home) map[string]string {
-	return map[string]string{"id": h.id, "name": h.name, "homeCommunityId": h.community, "state": h.state}
+	return map[string]string{"id": h.id, "name": h.name, "homeCommunityId": h.community}
 }
 
 func (s *Server) getHome(w http.ResponseWriter, r *http.Request) {
@@ -522,9 +643,14 @@ func (s *Server) listHomes(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cid := r.URL.Query().Get("homeCommunityId")
+	if cid == "" {
+		s.failResidential(w, http.StatusBadRequest, "homeCommunityId is required")
+		return
+	}
+	s.listCalls++
 	var all []*home
 	for _, h := range s.homes {
-		if h.community == cid {
+		if h.community == cid && h.visibleAt < s.listCalls {
 			all = append(all, h)
 		}
 	}
@@ -549,10 +675,14 @@ func readOnly(h *home) bool { return h.state == "OCCUPIED" || h.state == "LINKED
 
 func (s *Server) updateHome(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Name string `json:"name"`
+		ID              string `json:"id"`
+		Name            string `json:"name"`
+		HomeCommunityID string `json:"homeCommunityId"`
 	}
-	if err := readBody(r, &body); err != nil || strings.TrimSpace(body.Name) == "" {
-		s.failResidential(w, http.StatusBadRequest, "name is required")
+	// id, homeCommunityId and name are all required (residential doc
+	// lines 504-509).
+	if err := readBody(r, &body); err != nil || !nameOK(body.Name) || body.ID != r.PathValue("id") || body.HomeCommunityID == "" {
+		s.failResidential(w, http.StatusBadRequest, "id, homeCommunityId and name are required")
 		return
 	}
 	s.mu.Lock()
@@ -586,11 +716,13 @@ func (s *Server) deleteHome(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(s.endpoints[h.id]) > 0 {
+		// Assumed: a home is a unit (residential doc line 494), and a unit
+		// with endpoints cannot be deleted (units doc line 110).
 		s.failResidential(w, http.StatusBadRequest, "a home with endpoints cannot be deleted")
 		return
 	}
 	delete(s.homes, h.id)
-	delete(s.units, h.id)
+	s.detach(h.id)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -26,13 +26,70 @@ const (
 	DemoRefreshToken = "demo-refresh"
 	DemoOrg          = "amzn1.alexa.unit.did.demo-org"
 	DemoSkill        = "amzn1.ask.skill.demo"
+	// DemoSubscriptionSkill is the subscription skill the demo enables on
+	// its property unit before creating floors under it.
+	DemoSubscriptionSkill = "amzn1.ask.skill.demo-subscription"
 
 	// TokenPath is where the token endpoint is served.
 	TokenPath = "/auth/o2/token"
 
-	// MaxLevel is the deepest unit level (the organization is level 0).
+	// MaxLevel is the deepest unit level (the organization is level 0):
+	// "up to 15 levels of units" (units doc line 4; REFERENCE.md section 2).
 	MaxLevel = 15
+
+	// MaxNameLength bounds unit, community and home names. The documents
+	// give no limit; this one is the simulator's own assumption, applied
+	// alike to creates and renames so a client that checks names on one
+	// path and not the other is caught.
+	MaxNameLength = 256
 )
+
+// Relax turns off one strict rule each, for tests that focus on something
+// else. The zero value is strict: the simulator enforces what the documents
+// in ../shared/specs say, as the real service does.
+type Relax struct {
+	// HideResidentialUnits keeps home communities and homes out of
+	// GET /v2/units lists. Strict: they are listed, since they are units
+	// ("amzn1.alexa.unit.did..." ids, residential doc lines 81, 199, 494).
+	HideResidentialUnits bool
+	// NoEnablement lets units be created under a property (level 1) unit
+	// without the subscription skill. Strict: 403, since "a subscription
+	// skill must be enabled on it before children can be created"
+	// (REFERENCE.md section 2) and the operation is "not allowed" (units
+	// doc line 100).
+	NoEnablement bool
+	// NoDiscoveryEndpoints makes discovery sessions find nothing. Strict: a
+	// session that succeeds associates the endpoints Reporter gives with
+	// its unit, so GET /v2/endpoints?associatedUnits.id= lists them and the
+	// unit cannot be deleted (units doc line 110).
+	NoDiscoveryEndpoints bool
+	// LoosePut accepts PUT /v2/units names that are not of type PLAIN or
+	// are too long. Strict: the same NameValue rules as on POST (units doc
+	// lines 415-429, 474-488).
+	LoosePut bool
+	// BareToken accepts an Authorization header without the "Bearer "
+	// prefix. Strict: "Authorization: Bearer {access token}" (units doc
+	// line 46).
+	BareToken bool
+	// AnyStageCase accepts skill stages in any letter case. Strict: the
+	// documented "live" / "development" (discovery doc line 59,
+	// REFERENCE.md section 2 for enablements).
+	AnyStageCase bool
+	// ParentID404 answers a units list without parentId with 404 as the
+	// simulator used to. Strict: 400, a required parameter is missing
+	// (units doc lines 276-282, 370).
+	ParentID404 bool
+}
+
+// Reporter returns the endpoints the skill reports for a unit when a
+// discovery session on it succeeds.
+type Reporter func(unitID, unitName string) []string
+
+// NameReporter is the default Reporter: one endpoint per unit, named after
+// the unit's name. It stands for a skill that reports a room's devices; a
+// room recreated under another parent keeps its name, so discovery on the
+// new unit takes its endpoint over from the old one.
+func NameReporter(_, unitName string) []string { return []string{"sim-endpoint:" + unitName} }
 
 // Options configure a Server; zero values give the demo setup.
 type Options struct {
@@ -52,14 +109,17 @@ type Options struct {
 	// SubscriptionSkillID is the subscription skill whose enablement
 	// counts; empty: an enablement of any skill counts.
 	SubscriptionSkillID string
-	// RequireEnablement refuses (400 SKILL_NOT_ENABLED) to create children
-	// under a property (level 1) unit before the subscription skill was
-	// enabled on it, as Alexa does. Off by default.
-	RequireEnablement bool
-	// ListLag models read-after-write lag: a unit created through the API
-	// stays out of unit lists for the next ListLag list calls (GET of the
-	// unit itself sees it at once). Zero: no lag.
+	// ListLag models read-after-write lag ("changes can take minutes to
+	// propagate", REFERENCE.md section 2): a unit, home community or home
+	// created through the API stays out of every list for the next ListLag
+	// list calls (GET of the object itself sees it at once). Zero: no lag.
 	ListLag int
+	// Reporter gives the endpoints a successful discovery session finds;
+	// default NameReporter. An endpoint belongs to one unit at a time:
+	// discovering it for another unit moves it there.
+	Reporter Reporter
+	// Relax turns off strict rules one by one; zero: strict.
+	Relax Relax
 }
 
 // Server is the simulator.
@@ -92,10 +152,19 @@ type Server struct {
 	communities map[string]*community
 	homes       map[string]*home
 	readOnlyHit int
+	authCodes   map[string]string // authorization code -> redirect_uri
 }
+
+// Kinds of units: home communities and homes are units too.
+const (
+	kindUnit      = "unit"
+	kindCommunity = "community"
+	kindHome      = "home"
+)
 
 type unit struct {
 	id, name, parent string
+	kind             string
 	level            int
 	children         []string
 	visibleAt        int // list calls up to this number do not show the unit
@@ -107,9 +176,18 @@ type dsession struct {
 	status   string
 }
 
-type community struct{ id, name, org string }
+type community struct {
+	id, name, org string
+	visibleAt     int
+}
 
-type home struct{ id, name, community, state string }
+// home keeps its occupancy to itself: the documented home object has no
+// state (residential doc lines 389-398); the API shows it only by refusing
+// changes with 403.
+type home struct {
+	id, name, community, state string
+	visibleAt                  int
+}
 
 // New starts a simulator on loopback.
 func New(opts Options) *Server {
@@ -135,11 +213,18 @@ func New(opts Options) *Server {
 		opts.DiscoveryPolls = 2
 	}
 	if opts.DiscoveryFinal == "" {
+		// Invented: the documents name only IN_PROGRESS (discovery doc
+		// line 164); a final value is needed, and hubd treats any other
+		// value as final.
 		opts.DiscoveryFinal = "SUCCEEDED"
+	}
+	if opts.Reporter == nil {
+		opts.Reporter = NameReporter
 	}
 	s := &Server{
 		opts:        opts,
-		units:       map[string]*unit{opts.OrgID: {id: opts.OrgID, name: "Organization"}},
+		units:       map[string]*unit{opts.OrgID: {id: opts.OrgID, name: "Organization", kind: kindUnit}},
+		authCodes:   map[string]string{},
 		tokens:      map[string]time.Time{},
 		refresh:     map[string]bool{opts.RefreshToken: true},
 		calls:       map[string]int{},
@@ -325,7 +410,8 @@ func (s *Server) ResetCounts() {
 }
 
 // Paths returns every unit under the organization as its names joined by
-// "/" from level 1 down, sorted; duplicates appear twice.
+// "/" from level 1 down, sorted; duplicates appear twice. Home communities
+// and homes are left out (see HomePaths).
 func (s *Server) Paths() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -333,6 +419,9 @@ func (s *Server) Paths() []string {
 	var walk func(id, prefix string)
 	walk = func(id, prefix string) {
 		for _, c := range s.units[id].children {
+			if s.units[c].kind != kindUnit {
+				continue
+			}
 			p := prefix + s.units[c].name
 			out = append(out, p)
 			walk(c, p+"/")
@@ -343,11 +432,18 @@ func (s *Server) Paths() []string {
 	return out
 }
 
-// UnitCount returns the number of units below the organization.
+// UnitCount returns the number of units below the organization, home
+// communities and homes left out.
 func (s *Server) UnitCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.units) - 1
+	n := 0
+	for _, u := range s.units {
+		if u.kind == kindUnit {
+			n++
+		}
+	}
+	return n - 1
 }
 
 // UnitName returns a unit's name and whether it exists.
@@ -473,7 +569,9 @@ func (s *Server) CommunityNames() []string {
 }
 
 // SetHomeState sets a home's state (e.g. "OCCUPIED", "LINKED"); such homes
-// refuse updates and deletes with 403.
+// refuse updates and deletes with 403 ("the user doesn't have permission",
+// residential doc lines 541, 591): the state itself is never shown, since
+// the documented home object has no such field.
 func (s *Server) SetHomeState(id, state string) {
 	s.mu.Lock()
 	if h, ok := s.homes[id]; ok {
@@ -513,8 +611,9 @@ func (s *Server) route(mux *http.ServeMux, pattern string, h func(http.ResponseW
 		s.total++
 		inject := s.failEvery > 0 && s.total%s.failEvery == 0
 		status, retryAfter := s.failStatus, s.retryAfter
-		auth := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		auth, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		exp, ok := s.tokens[auth]
+		ok = ok && (bearer || s.opts.Relax.BareToken)
 		s.mu.Unlock()
 		if !ok || time.Now().After(exp) {
 			s.fail(w, http.StatusUnauthorized, "UNAUTHORIZED", "the access token is missing, expired or invalid")
@@ -535,6 +634,18 @@ func (s *Server) route(mux *http.ServeMux, pattern string, h func(http.ResponseW
 	})
 }
 
+// IssueAuthCode returns a one-time authorization code for redirectURI, as
+// if an administrator had logged in with Login with Amazon and consented to
+// the scope alexa::enterprise:management; the token endpoint exchanges it
+// for a refresh token (grant_type=authorization_code).
+func (s *Server) IssueAuthCode(redirectURI string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	code := s.nextID("ANsim-code-")
+	s.authCodes[code] = redirectURI
+	return code
+}
+
 func (s *Server) nextID(prefix string) string {
 	s.seq++
 	return prefix + strconv.Itoa(s.seq)
@@ -547,6 +658,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // fail writes an error in the units/discovery shape {"type","message"}.
+// The documents show one type, BAD_REQUEST (units doc line 463, discovery
+// doc line 202). The others the simulator sends (UNAUTHORIZED, FORBIDDEN,
+// NOT_FOUND, RATE_EXCEEDED, INTERNAL_FAILURE, CONFLICT) are invented so
+// its logs read well; hubd must not branch on them, and does not.
 func (s *Server) fail(w http.ResponseWriter, status int, typ, msg string) {
 	writeJSON(w, status, map[string]string{"type": typ, "message": msg})
 }

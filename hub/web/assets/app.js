@@ -305,7 +305,10 @@ function buildFirmware(d, card) {
   const name = el('span', { class: 'fw-file' });
   const install = el('button', { class: 'btn primary', type: 'button', 'data-action': 'firmware-install', onclick: () => uploadFirmware(d.id, card) }, 'Install');
   const cancel = el('button', { class: 'btn ghost', type: 'button', 'data-action': 'firmware-cancel', onclick: () => { card.fwFile = null; renderFirmware(card); } }, 'Cancel');
-  const confirm = el('div', { class: 'fw-confirm', hidden: true }, name, el('div', { class: 'row' }, install, cancel));
+  const versions = el('span', { class: 'fw-versions', 'data-field': 'firmware-versions' });
+  const down = el('input', { type: 'checkbox', 'data-action': 'firmware-downgrade', onchange: () => renderFirmware(card) });
+  const downLabel = el('label', { class: 'fw-downgrade', hidden: true }, down, el('span', {}));
+  const confirm = el('div', { class: 'fw-confirm', hidden: true }, name, versions, downLabel, el('div', { class: 'row' }, install, cancel));
   const bar = el('progress', { max: 1, value: 0, 'aria-label': 'Firmware update progress' });
   const text = el('p', { class: 'fw-text', role: 'status', 'aria-live': 'polite' });
   const status = el('div', { class: 'fw-status', 'data-field': 'firmware', hidden: true }, bar, text);
@@ -315,9 +318,12 @@ function buildFirmware(d, card) {
     if (!f) return;
     card.fwFile = f;
     card.fwNote = null;
+    card.fwCheck = null;
+    down.checked = false;
     renderFirmware(card);
+    checkFirmware(d.id, card, f);
   });
-  Object.assign(card, { fwInput: input, fwPick: pick, fwConfirm: confirm, fwName: name, fwBar: bar, fwText: text, fwStatus: status, fwNoteEl: note, fwFile: null, fwBusy: false, fwNote: null });
+  Object.assign(card, { fwInput: input, fwPick: pick, fwConfirm: confirm, fwName: name, fwVersions: versions, fwDown: down, fwDownLabel: downLabel, fwBar: bar, fwText: text, fwStatus: status, fwNoteEl: note, fwFile: null, fwCheck: null, fwBusy: false, fwNote: null });
   return el('div', { class: 'fw' }, el('div', { class: 'row' }, pick), input, confirm, status, note);
 }
 
@@ -332,8 +338,16 @@ function renderFirmware(card) {
   card.fwPick.hidden = !control;
   card.fwPick.disabled = card.fwBusy || running;
   card.fwConfirm.hidden = !(control && card.fwFile);
-  card.fwConfirm.querySelectorAll('button').forEach(b => { b.disabled = card.fwBusy || running; });
+  const c = card.fwCheck;
+  const needsDown = !!(c && c.downgrade);
+  card.fwConfirm.querySelectorAll('button').forEach(b => { b.disabled = card.fwBusy || running || (needsDown && !card.fwDown.checked && b.dataset.action === 'firmware-install'); });
   if (card.fwFile) card.fwName.textContent = `Install ${card.fwFile.name} (${bytes(card.fwFile.size)}) on ${d.name}?`;
+  card.fwVersions.textContent = !c ? '' :
+    `Image: ${c.model} ${c.version}. ${d.name}: ${c.device_model || 'model unknown'}, runs ${c.current || 'an unknown version'} \u2192 ${c.version}.` +
+    (c.wrong_model ? ` This image is for ${c.model}, not ${c.device_model}; the device will refuse it.` : '') +
+    (c.same ? ' The device already runs this version.' : '');
+  card.fwDownLabel.hidden = !needsDown;
+  if (needsDown) card.fwDownLabel.lastChild.textContent = `Install the older version anyway (downgrade ${c.current} \u2192 ${c.version}; it is logged)`;
   card.fwStatus.hidden = !j;
   if (j) {
     card.fwStatus.dataset.state = j.state;
@@ -370,11 +384,13 @@ async function uploadFirmware(id, card) {
   try {
     const headers = { 'Accept': 'application/json', 'Content-Type': 'application/octet-stream' };
     if (S.session && S.session.csrf) headers['X-CSRF-Token'] = S.session.csrf;
-    const r = await fetch('/api/devices/' + encodeURIComponent(id) + '/firmware', { method: 'POST', headers, body: f, credentials: 'same-origin' });
+    const q = card.fwCheck && card.fwCheck.downgrade && card.fwDown.checked ? '?downgrade=1' : '';
+    const r = await fetch('/api/devices/' + encodeURIComponent(id) + '/firmware' + q, { method: 'POST', headers, body: f, credentials: 'same-origin' });
     let data = {};
     try { data = await r.json(); } catch (_) { /* not JSON */ }
     if (r.ok) {
       card.fwFile = null;
+      card.fwCheck = null;
       card.fwNote = null;
       const d = S.devices.get(id);
       // The feed may already have sent a newer view of this very job.
@@ -392,6 +408,26 @@ async function uploadFirmware(id, card) {
     card.fwBusy = false;
     renderFirmware(card);
   }
+}
+
+// checkFirmware asks the gateway what the chosen image is (model and
+// version) against what the device runs, for the confirm step; an older
+// image needs the downgrade box ticked.
+async function checkFirmware(id, card, f) {
+  if (f.size === 0 || f.size > MAX_FIRMWARE + 4096) return;
+  try {
+    const headers = { 'Accept': 'application/json', 'Content-Type': 'application/octet-stream' };
+    if (S.session && S.session.csrf) headers['X-CSRF-Token'] = S.session.csrf;
+    const r = await fetch('/api/devices/' + encodeURIComponent(id) + '/firmware/check', { method: 'POST', headers, body: f, credentials: 'same-origin' });
+    let data = {};
+    try { data = await r.json(); } catch (_) { /* not JSON */ }
+    if (card.fwFile !== f) return; // another file was chosen meanwhile
+    if (r.ok) card.fwCheck = data;
+    else if (r.status !== 501) card.fwNote = { cls: 'bad', text: 'Firmware image: ' + (data.error || r.status) };
+  } catch (e) {
+    if (card.fwFile === f) card.fwNote = { cls: 'bad', text: 'Firmware check: gateway did not answer' };
+  }
+  renderFirmware(card);
 }
 
 function renderDevice(id) {

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"hubd/hub/alexa"
+	"hubd/hub/alexa/alexatest"
+)
+
+// alexaConfig writes a config whose alexa section points at sim; extra
+// goes into the alexa section, site is the site section.
+func alexaConfig(t *testing.T, dir string, sim *alexatest.Server, extra, site string) string {
+	t.Helper()
+	text := "data_dir: " + dir + "\nhttp:\n  listen: 127.0.0.1:0\n" +
+		"alexa:\n  region: NA\n  api_url: " + sim.URL() + "\n  token_url: " + sim.TokenURL() +
+		"\n  client_id: " + alexatest.DemoClientID + "\n  client_secret: " + alexatest.DemoClientSecret +
+		"\n  parent_id: " + alexatest.DemoOrg + "\n  skill_id: " + alexatest.DemoSkill + "\n  sync_interval: 15m\n" + extra +
+		"site:\n" + site
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const twoFloors = `  - id: b
+    name: House
+    kind: building
+    children:
+      - id: f1
+        name: Floor 1
+        kind: floor
+        children:
+          - {id: r101, name: Room 101, kind: room}
+      - id: f2
+        name: Floor 2
+        kind: floor
+`
+
+const twoFloorsMoved = `  - id: b
+    name: House
+    kind: building
+    children:
+      - id: f1
+        name: Floor 1
+        kind: floor
+      - id: f2
+        name: Floor 2
+        kind: floor
+        children:
+          - {id: r101, name: Room 101, kind: room}
+`
+
+func TestAlexaLogin_StoresTheRefreshTokenForLaterRuns(t *testing.T) {
+	sim := alexatest.New(alexatest.Options{})
+	defer sim.Close()
+	dir := t.TempDir()
+	cfg := alexaConfig(t, dir, sim, "  subscription_skill_id: "+alexatest.DemoSubscriptionSkill+"\n", twoFloors)
+	// Without a login there is no refresh token: the plan says how to get one.
+	var out, errw bytes.Buffer
+	if err := run([]string{"alexa", "plan", "-config", cfg}, strings.NewReader(""), &out, &errw); err == nil ||
+		!strings.Contains(err.Error(), "hubd alexa login") {
+		t.Fatalf("plan before login: %v", err)
+	}
+	code := sim.IssueAuthCode(defaultRedirect)
+	in := strings.NewReader(defaultRedirect + "?code=" + code + "&scope=alexa%3A%3Aenterprise%3Amanagement\n")
+	out.Reset()
+	if err := run([]string{"alexa", "login", "-config", cfg}, in, &out, &errw); err != nil {
+		t.Fatalf("login: %v\n%s", err, errw.String())
+	}
+	if !strings.Contains(out.String(), "scope=alexa%3A%3Aenterprise%3Amanagement") || !strings.Contains(out.String(), "logged in") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	if strings.Contains(out.String()+errw.String(), "Atzr|") {
+		t.Fatal("the refresh token was printed")
+	}
+	out.Reset()
+	if err := run([]string{"alexa", "sync", "-config", cfg}, strings.NewReader(""), &out, &errw); err != nil {
+		t.Fatalf("sync after login: %v\n%s", err, out.String())
+	}
+	if got := strings.Join(sim.Paths(), ","); got != "House,House/Floor 1,House/Floor 1/Room 101,House/Floor 2" {
+		t.Fatalf("units %s", got)
+	}
+	// A used code is refused, with no token stored over the good one.
+	in = strings.NewReader(code + "\n")
+	if err := run([]string{"alexa", "login", "-config", cfg}, in, &out, &errw); !errors.Is(err, alexa.ErrToken) {
+		t.Fatalf("used code: %v", err)
+	}
+	for _, garbage := range []string{"", "two words\n", strings.Repeat("x", 5000)} {
+		if err := run([]string{"alexa", "login", "-config", cfg}, strings.NewReader(garbage), &out, &errw); err == nil {
+			t.Fatalf("input %.20q accepted", garbage)
+		}
+	}
+}
+
+func TestAlexaPlan_MovedRoomPrintsTheFullMove(t *testing.T) {
+	sim := alexatest.New(alexatest.Options{})
+	defer sim.Close()
+	dir := t.TempDir()
+	extra := "  refresh_token: " + alexatest.DemoRefreshToken + "\n  subscription_skill_id: " + alexatest.DemoSubscriptionSkill + "\n"
+	cfg := alexaConfig(t, dir, sim, extra, strings.Replace(twoFloors, "kind: room}", "kind: room, devices: [lamp-1]}", 1)+devicesSection)
+	var out, errw bytes.Buffer
+	if err := run([]string{"alexa", "sync", "-config", cfg}, nil, &out, &errw); err != nil {
+		t.Fatalf("sync: %v\n%s", err, out.String())
+	}
+	cfg = alexaConfig(t, dir, sim, extra, strings.Replace(twoFloorsMoved, "kind: room}", "kind: room, devices: [lamp-1]}", 1)+devicesSection)
+	out.Reset()
+	if err := run([]string{"alexa", "plan", "-config", cfg}, nil, &out, &errw); err != nil {
+		t.Fatal(err)
+	}
+	plan := out.String()
+	for _, want := range []string{
+		`create unit "Room 101" for node r101 under node f2 (moved: its old unit`,
+		"start discovery for node r101 (1 devices: lamp-1)",
+		`"Room 101" of moved node r101 after discovery`,
+	} {
+		if !strings.Contains(plan, want) {
+			t.Fatalf("plan lacks %q:\n%s", want, plan)
+		}
+	}
+}
+
+const devicesSection = `serial:
+  - name: bus0
+    port: /dev/ttyUSB0
+devices:
+  - id: lamp-1
+    kind: light
+    driver: serial
+    bus: bus0
+    address: 1
+`
+
+func TestCheckConfig_AlexaRefusesWhatTheAPIWould(t *testing.T) {
+	sim := alexatest.New(alexatest.Options{})
+	defer sim.Close()
+	deep := "  - id: n1\n    name: L1\n    kind: building\n"
+	indent := "    "
+	for i := 2; i <= 15; i++ {
+		deep += indent + "children:\n" + indent + "  - id: n" + strconv.Itoa(i) + "\n" + indent + "    name: L" + strconv.Itoa(i) + "\n" + indent + "    kind: wing\n"
+		indent += "    "
+	}
+	sub := "  subscription_skill_id: s\n"
+	cases := []struct{ name, extra, site, want string }{
+		{"stage", sub + "  skill_stage: beta\n", twoFloors, "skill_stage"},
+		{"negative level", sub + "  parent_level: -1\n", twoFloors, "parent_level"},
+		{"no subscription skill", "", twoFloors, "alexa.subscription_skill_id is required"},
+		{"too deep under a property", "  parent_level: 1\n", deep, "level 16"},
+		{"residential lobby", sub + "  residential: true\n", "  - id: b\n    name: B\n    kind: building\n    children:\n      - {id: lobby, name: Lobby, kind: room, devices: [lamp-1]}\n      - {id: h1, name: Apt 1, kind: home}\n" + devicesSection, "neither a home nor inside one"},
+	}
+	for _, tc := range cases {
+		cfg := alexaConfig(t, t.TempDir(), sim, tc.extra, tc.site)
+		var out, errw bytes.Buffer
+		err := run([]string{"check-config", "-config", cfg}, nil, &out, &errw)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s: err = %v", tc.name, err)
+		}
+	}
+	// The controls: the same sites pass where they fit.
+	for _, tc := range []struct{ extra, site string }{{sub + "  skill_stage: development\n", twoFloors}, {sub, deep}, {"  parent_level: 1\n", twoFloors}} {
+		extra := tc.extra
+		cfg := alexaConfig(t, t.TempDir(), sim, extra, tc.site)
+		var out, errw bytes.Buffer
+		if err := run([]string{"check-config", "-config", cfg}, nil, &out, &errw); err != nil {
+			t.Fatalf("%q: %v", extra, err)
+		}
+	}
+}
+
+func TestDemo_AlexaSyncsItsSiteWithoutWarningsAgainstTheStrictSimulator(t *testing.T) {
+	sim := alexatest.New(alexatest.Options{DiscoveryPolls: 1})
+	defer sim.Close()
+	c, err := demoConfig(DemoOptions{Alexa: sim.URL()}, "/dev/null", "pass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Alexa.SkillStage != "development" {
+		t.Fatalf("demo skill_stage %q is not the documented casing", c.Alexa.SkillStage)
+	}
+	var logs bytes.Buffer
+	m := &Main{Config: c, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	o := alexaOptions(c.Alexa, m)
+	o.KV, o.DiscoveryPoll, o.RatePerSecond = alexa.NewMemKV(), time.Millisecond, -1
+	s, err := alexa.New(c.HubSite(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for run := range 2 {
+		res, err := s.Sync(context.Background())
+		if err != nil || len(res.Warnings) != 0 {
+			t.Fatalf("run %d: err %v, warnings %q\n%s", run, err, res.Warnings, res.Plan)
+		}
+	}
+	if strings.Contains(logs.String(), "level=WARN") || strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("demo sync logged warnings:\n%s", logs.String())
+	}
+	if !sim.SkillEnabled(func() string { id, _, _ := o.KV.Get("unit/demo-house"); return id }()) {
+		t.Fatal("the demo did not enable its subscription skill")
+	}
+}
