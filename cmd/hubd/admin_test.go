@@ -48,11 +48,7 @@ print(s.recv(4096).decode(errors="replace"))
 // them, and were the socket opened up, the daemon's own uid check would.
 func TestAdmin_Socket_RefusesOtherUsers(t *testing.T) {
 	d := startTenancyDaemon(t)
-	c, err := LoadConfig(d.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := adminSocketPath(c.DataDir)
+	sock := d.adminSocket(t)
 	st, err := os.Stat(sock)
 	if err != nil || st.Mode().Perm() != 0o600 || st.Mode().Type() != os.ModeSocket {
 		t.Fatalf("admin socket %s: %v %v, want a socket with mode 0600", sock, st.Mode(), err)
@@ -88,11 +84,7 @@ func TestAdmin_Socket_RefusesOtherUsers(t *testing.T) {
 // let go, the CLI gets through again.
 func TestAdmin_Socket_BoundsOpenConnections(t *testing.T) {
 	d := startTenancyDaemon(t)
-	c, err := LoadConfig(d.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := adminSocketPath(c.DataDir)
+	sock := d.adminSocket(t)
 	var held []net.Conn
 	defer func() {
 		for _, h := range held {
@@ -134,11 +126,7 @@ func TestAdmin_Socket_BoundsOpenConnections(t *testing.T) {
 // and the daemon keeps answering.
 func TestAdmin_Socket_Garbage_AnswersClearly(t *testing.T) {
 	d := startTenancyDaemon(t)
-	c, err := LoadConfig(d.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := adminSocketPath(c.DataDir)
+	sock := d.adminSocket(t)
 	raw := func(req string) string {
 		conn, err := net.Dial("unix", sock)
 		if err != nil {
@@ -167,4 +155,14 @@ func TestAdmin_Socket_Garbage_AnswersClearly(t *testing.T) {
 	if out, err := hubdCLI(t, "home", "list", "-config", d.cfg); err != nil || !strings.Contains(out, "room-201") {
 		t.Errorf("home list after garbage: %v\n%s", err, out)
 	}
+}
+
+// adminSocket is the path of the daemon's admin socket.
+func (d *tenancyDaemon) adminSocket(t *testing.T) string {
+	t.Helper()
+	c, err := LoadConfig(d.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return adminSocketPath(c.DataDir)
 }

@@ -5,21 +5,9 @@ import (
 	"testing"
 )
 
-const homesConfig = `
-serial:
-  - name: bus0
-    port: /dev/ttyUSB0
-devices:
-  - id: lamp-1
-    kind: light
-    driver: serial
-    bus: bus0
-    address: 1
-site:
-  - id: b
-    name: B
-    kind: building
-    children:
+// homesConfig is goodConfig with Room 101 a home under the building, a
+// lobby that is not, a resident and a manager.
+var homesConfig = strings.Replace(goodConfig, "    devices: [lamp-1]\n", `    children:
       - id: r101
         name: Room 101
         kind: home
@@ -27,7 +15,7 @@ site:
       - id: lobby
         name: Lobby
         kind: room
-yandex:
+`, 1) + `yandex:
   users:
     - id: u
       homes: [r101]
@@ -52,12 +40,12 @@ func TestConfig_Homes_AcceptsHomesStaffAndRoles(t *testing.T) {
 
 func TestConfig_Homes_ErrorsNameTheirLine(t *testing.T) {
 	cases := []struct{ name, old, new, want string }{
-		{"neither", "      homes: [r101]\n", "      tokens: []\n", `config.yaml:25: yandex user "u" needs homes: [<home node id>, ...] or staff: true`},
-		{"both", "homes: [r101]", "homes: [r101]\n      staff: true", `config.yaml:27: yandex user "u" has both homes and staff`},
-		{"unknown home", "homes: [r101]", "homes: [r101, r999]", `config.yaml:26: yandex user "u": home "r999" is not a site node of kind home`},
-		{"not a home", "homes: [r101]", "homes: [lobby]", `config.yaml:26: yandex user "u": home "lobby" is not a site node of kind home`},
+		{"neither", "      homes: [r101]\n", "      tokens: []\n", `config.yaml:27: yandex user "u" needs homes: [<home node id>, ...] or staff: true`},
+		{"both", "homes: [r101]", "homes: [r101]\n      staff: true", `config.yaml:29: yandex user "u" has both homes and staff`},
+		{"unknown home", "homes: [r101]", "homes: [r101, r999]", `config.yaml:28: yandex user "u": home "r999" is not a site node of kind home`},
+		{"not a home", "homes: [r101]", "homes: [lobby]", `config.yaml:28: yandex user "u": home "lobby" is not a site node of kind home`},
 		{"twice", "homes: [r101]", "homes: [r101, r101]", `home "r101" twice`},
-		{"bad role", "role: manager", "role: admin", `config.yaml:31: web user "boss": role "admin" is not technician or manager`},
+		{"bad role", "role: manager", "role: admin", `config.yaml:33: web user "boss": role "admin" is not technician or manager`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -127,8 +127,7 @@ func (r *residents) List() ([]hub.HomeStatus, error) {
 func (r *residents) SetLogin(home, by string) (hub.HomeCredentials, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	linked := r.linked()
-	cr, old, err := r.rotateLocked(home, by)
+	cr, old, linked, err := r.rotateLocked(home, by)
 	if err != nil {
 		return cr, err
 	}
@@ -150,8 +149,7 @@ func (r *residents) SetLogin(home, by string) (hub.HomeCredentials, error) {
 func (r *residents) CheckOut(home, by string) (hub.HomeCredentials, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	linked := r.linked()
-	cr, old, err := r.rotateLocked(home, by)
+	cr, old, linked, err := r.rotateLocked(home, by)
 	if err != nil {
 		return cr, err
 	}
@@ -201,28 +199,30 @@ func (r *residents) event(text string) {
 }
 
 // rotateLocked stores a new login for home and gives it to the API. It
-// returns the new credentials and the old login's name.
-func (r *residents) rotateLocked(home, by string) (hub.HomeCredentials, string, error) {
+// returns the new credentials, the old login's name and the users that
+// were linked before.
+func (r *residents) rotateLocked(home, by string) (cr hub.HomeCredentials, old string, linked map[string]bool, err error) {
 	if err := r.m.Hub.Site().CheckScope(hub.Scope{Homes: []string{home}}); err != nil {
-		return hub.HomeCredentials{}, "", err
+		return cr, "", nil, err
 	}
 	logins, err := r.logins()
 	if err != nil {
-		return hub.HomeCredentials{}, "", err
+		return cr, "", nil, err
 	}
-	cr := hub.HomeCredentials{Home: home, Login: home + "-" + randomWord(4), Password: randomWord(12)}
-	hash, err := bcrypt.GenerateFromPassword([]byte(cr.Password), bcrypt.DefaultCost)
+	linked = r.linked()
+	next := hub.HomeCredentials{Home: home, Login: home + "-" + randomWord(4), Password: randomWord(12)}
+	hash, err := bcrypt.GenerateFromPassword([]byte(next.Password), bcrypt.DefaultCost)
 	if err != nil {
-		return hub.HomeCredentials{}, "", fmt.Errorf("homes: hash password: %w", err)
+		return cr, "", nil, fmt.Errorf("homes: hash password: %w", err)
 	}
-	v, _ := json.Marshal(residentLogin{Login: cr.Login, Hash: string(hash), SetAt: r.m.Hub.Now().UTC(), SetBy: by})
+	v, _ := json.Marshal(residentLogin{Login: next.Login, Hash: string(hash), SetAt: r.m.Hub.Now().UTC(), SetBy: by})
 	if err := r.m.DB.Bucket(residentsBucket).Put(home, string(v)); err != nil {
-		return hub.HomeCredentials{}, "", fmt.Errorf("homes: store resident login: %w", err)
+		return cr, "", nil, fmt.Errorf("homes: store resident login: %w", err)
 	}
 	if err := r.applyLocked(r.cfg); err != nil {
-		return hub.HomeCredentials{}, "", err
+		return cr, "", nil, err
 	}
-	return cr, logins[home].Login, nil
+	return next, logins[home].Login, linked, nil
 }
 
 // randomWord returns n random bytes in lower-case base32: 1.6 characters
