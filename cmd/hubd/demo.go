@@ -41,6 +41,8 @@ const (
 	demoToken201 = "demo-201"   // resident of Room 201: lamp-3
 	demoTechUser = "tech"
 	demoTechPass = "demo-pass"
+	demoMgrUser  = "manager" // role manager: the Homes and residents panel
+	demoMgrPass  = "demo-manager"
 	demoMQTTUser = "hubd"
 	demoMQTTPass = "demo-mqtt"
 )
@@ -49,6 +51,10 @@ const (
 // on the PTY at port, three MQTT devices, the demo site.
 func demoConfig(o DemoOptions, port, mqttPass string) (*Config, error) {
 	techHash, err := web.HashPassword(demoTechPass)
+	if err != nil {
+		return nil, err
+	}
+	mgrHash, err := web.HashPassword(demoMgrPass)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +85,8 @@ func demoConfig(o DemoOptions, port, mqttPass string) (*Config, error) {
 			{ID: "demo-101", Tokens: []string{yandex.HashToken(demoToken101)}, Homes: []string{"room-101"}},
 			{ID: "demo-201", Tokens: []string{yandex.HashToken(demoToken201)}, Homes: []string{"room-201"}},
 		}},
-		Web: WebConfig{AnonymousView: true, Users: []WebUser{{Name: demoTechUser, PasswordHash: techHash}}},
+		Web: WebConfig{AnonymousView: true, Users: []WebUser{{Name: demoTechUser, PasswordHash: techHash},
+			{Name: demoMgrUser, PasswordHash: mgrHash, Role: roleManager}}},
 	}
 	names := map[string]string{"lamp-2": "Room 101 lamp", "socket-2": "Room 101 plug", "lamp-3": "Room 201 lamp"}
 	for _, s := range mqttsim.Demo() {
@@ -223,9 +230,10 @@ func runDemo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error
   Alexa API:    %s
   try:          curl -s -H 'Authorization: Bearer %s' -H 'X-Request-Id: r1' -d '{"devices":[{"id":"lamp-1"},{"id":"socket-1"},{"id":"nope"}]}' %s/v1.0/user/devices/query
   tokens:       %s (staff: every device), %s (Room 101: lamp-2, socket-2), %s (Room 201: lamp-3)
+  residents:    status page login %s / %s, or: hubd home list -data %s
 Press Ctrl-C to stop.
 `, o.DataDir, base, demoTechUser, demoTechPass, harness.Path(), m.MQTT.BrokerURL(), demoMQTTUser, demoMQTTPass, o.Alexa, demoToken, base,
-			demoToken, demoToken101, demoToken201)
+			demoToken, demoToken101, demoToken201, demoMgrUser, demoMgrPass, o.DataDir)
 		if o.Ready != nil {
 			o.Ready(addr, m)
 		}

@@ -16,10 +16,11 @@ import (
 )
 
 const homeUsage = `usage:
-  hubd home list [-config FILE]               homes, their devices and resident logins (never a password)
-  hubd home set-login HOME [-config FILE]     give HOME a new resident login for account linking (shown once)
-  hubd home checkout HOME [-config FILE]      end HOME's tenancy: revoke its tokens, rotate its login, tell Yandex
-hubd home talks to the running daemon through DATA_DIR/admin.sock (root or the daemon's user).`
+  hubd home list [-config FILE | -data DIR]             homes, their devices and resident logins (never a password)
+  hubd home set-login HOME [-config FILE | -data DIR]   give HOME a new resident login for account linking (shown once)
+  hubd home checkout HOME [-config FILE | -data DIR]    end HOME's tenancy: revoke its tokens, rotate its login, tell Yandex
+hubd home talks to the running daemon through DATA_DIR/admin.sock (root or the daemon's user);
+DATA_DIR is the config's data_dir, or -data (e.g. the demo's state directory).`
 
 // runHome is `hubd home ...`.
 func runHome(args []string, stdout, stderr io.Writer) error {
@@ -34,6 +35,7 @@ func runHome(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("home "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", defaultConfig, "configuration file")
+	dataDir := fs.String("data", "", "the daemon's data directory (instead of reading -config)")
 	if err := fs.Parse(rest); err != nil {
 		return usageError(err.Error())
 	}
@@ -49,11 +51,14 @@ func runHome(args []string, stdout, stderr io.Writer) error {
 	default:
 		return usageError(homeUsage)
 	}
-	c, err := LoadConfig(*path)
-	if err != nil {
-		return err
+	if *dataDir == "" {
+		c, err := LoadConfig(*path)
+		if err != nil {
+			return err
+		}
+		*dataDir = c.DataDir
 	}
-	body, err := adminCall(adminSocketPath(c.DataDir), method, url)
+	body, err := adminCall(adminSocketPath(*dataDir), method, url)
 	if err != nil {
 		return err
 	}

@@ -489,7 +489,7 @@ func TestTenancy_ResidentLogin_SurvivesReloadAndRestart(t *testing.T) {
 // TestDemo_Tokens_EachSeesTheirHome holds the demo to DESIGN.md: staff's
 // demo-token sees every device, demo-101 Room 101's, demo-201 Room 201's.
 func TestDemo_Tokens_EachSeesTheirHome(t *testing.T) {
-	addr, _, _ := startDemo(t, DemoOptions{})
+	addr, m, _ := startDemo(t, DemoOptions{})
 	d := &tenancyDaemon{daemon: &daemon{addr: addr}}
 	for tok, want := range map[string][]string{
 		demoToken:    {"lamp-1", "lamp-2", "lamp-3", "socket-1", "socket-2"},
@@ -502,5 +502,15 @@ func TestDemo_Tokens_EachSeesTheirHome(t *testing.T) {
 	}
 	if dv := d.query(t, demoToken201, "lamp-2")["lamp-2"]; dv.ErrorCode != "DEVICE_NOT_FOUND" {
 		t.Errorf("demo-201 asking for Room 101's lamp: %+v, want DEVICE_NOT_FOUND", dv)
+	}
+	// The demo's homes are managed like a building's: its manager on the
+	// status page, and the CLI on its data directory.
+	out, err := hubdCLI(t, "home", "list", "-data", m.Config.DataDir)
+	if err != nil || !strings.Contains(out, "room-101\tRoom 101\t[lamp-2, socket-2]") || !strings.Contains(out, "room-201\tRoom 201\t[lamp-3]") {
+		t.Errorf("hubd home list on the demo: %v\n%s", err, out)
+	}
+	boss := d.webAs(t, demoMgrUser, demoMgrPass)
+	if code, b := boss("/api/homes/room-201/login"); code != 200 || !bytes.Contains(b, []byte(`"login":"room-201-`)) {
+		t.Errorf("the demo's manager giving Room 201 a login: %d %s", code, b)
 	}
 }
