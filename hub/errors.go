@@ -28,6 +28,10 @@ var (
 	// ids, too deep, a device in two rooms, an unknown device).
 	ErrInvalidSite = errors.New("hub: invalid site")
 
+	// ErrNotHome is returned when a scope names a site node that does not
+	// exist or is not of kind home.
+	ErrNotHome = errors.New("hub: not a home")
+
 	// ErrInvalidDevice is returned when a device definition is malformed.
 	ErrInvalidDevice = errors.New("hub: invalid device")
 

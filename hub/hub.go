@@ -158,6 +158,7 @@ type entry struct {
 	snap    Snapshot
 	waiters []*waiter
 	stale   bool
+	homes   []string // the homes the device sits in (Site.homesOf)
 }
 
 type waiter struct {
@@ -276,10 +277,12 @@ func (h *Hub) setDevices(devs []Device, site *Site) error {
 	if err := site.Validate(func(id string) bool { _, ok := m[id]; return ok }); err != nil {
 		return err
 	}
+	homes := site.homesOf()
 	for _, id := range order {
 		if n, _ := site.RoomOf(id); n != nil {
 			m[id].dev.Room = n.ID
 		}
+		m[id].homes = homes[id]
 	}
 	sort.Strings(order)
 	h.devs, h.order, h.site = m, order, site

@@ -62,7 +62,7 @@ func storeHub(b *testing.B, n int) (*hub.Hub, *store.DB, string) {
 	if err := db.Flush(); err != nil {
 		b.Fatal(err)
 	}
-	api, err := yandex.New(h, yandex.Options{Users: []yandex.User{{ID: "u", TokenHashes: []string{yandex.HashToken("t")}}}})
+	api, err := yandex.New(h, yandex.Options{Users: []yandex.User{{ID: "u", TokenHashes: []string{yandex.HashToken("t")}, Scope: hub.Scope{Staff: true}}}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func BenchmarkDaemon_ActionsSerial(b *testing.B) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	api, err := yandex.New(h, yandex.Options{Users: []yandex.User{{ID: "u", TokenHashes: []string{yandex.HashToken("t")}}}})
+	api, err := yandex.New(h, yandex.Options{Users: []yandex.User{{ID: "u", TokenHashes: []string{yandex.HashToken("t")}, Scope: hub.Scope{Staff: true}}}})
 	if err != nil {
 		b.Fatal(err)
 	}

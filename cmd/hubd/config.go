@@ -112,6 +112,9 @@ type YandexUser struct {
 	ID           string   `yaml:"id"`
 	Tokens       []string `yaml:"tokens"`        // sha256:<hex> (see `hubd hash-token`)
 	PasswordHash string   `yaml:"password_hash"` // bcrypt; for account linking (oauth)
+	// Exactly one of Homes and Staff (see config_homes.go).
+	Homes []string `yaml:"homes"` // ids of site nodes of kind home
+	Staff bool     `yaml:"staff"` // every device of the site
 }
 
 // OAuthConfig turns on the account-linking server the platform uses to get
@@ -158,6 +161,7 @@ type WebConfig struct {
 type WebUser struct {
 	Name         string `yaml:"name"`
 	PasswordHash string `yaml:"password_hash"` // bcrypt (see `hubd hash-password`)
+	Role         string `yaml:"role"`          // technician (default) or manager (config_homes.go)
 }
 
 // ConfigError is one problem in a config file, with the line it is on.
@@ -499,6 +503,7 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 		}
 	}
 	walk(c.Site, []any{"site"}, 1)
+	es = append(es, c.validateTenancy(name, root)...)
 
 	users := map[string]bool{}
 	for i, u := range c.Yandex.Users {
@@ -534,17 +539,12 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 				add(lineOf(root, "yandex", "oauth", "redirect_uris", j), "yandex.oauth redirect URI %q must be https://", u)
 			}
 		}
-		hasLogin := false
-		for _, u := range c.Yandex.Users {
-			hasLogin = hasLogin || u.PasswordHash != ""
-		}
-		if !hasLogin {
-			add(l, "yandex.oauth is on but no yandex user has a password_hash to log in with")
-		}
+		// Logins may also come from `hubd home set-login` (the store), so
+		// none in the file is fine.
 	}
 	if n := c.Yandex.Notify; n != nil {
-		if n.SkillID == "" || n.OAuthToken == "" || n.UserID == "" {
-			add(lineOf(root, "yandex", "notify"), "yandex.notify needs skill_id, oauth_token and user_id")
+		if n.SkillID == "" || n.OAuthToken == "" {
+			add(lineOf(root, "yandex", "notify"), "yandex.notify needs skill_id and oauth_token")
 		}
 		if n.UserID != "" && !users[n.UserID] {
 			add(lineOf(root, "yandex", "notify", "user_id"), "yandex.notify.user_id %q is not one of yandex.users", n.UserID)

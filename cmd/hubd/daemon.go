@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"hubd/drivers/mqtt"
@@ -49,6 +50,12 @@ type Main struct {
 	Alexa    *alexa.Syncer
 	Web      *web.Server
 	Addr     string // the bound HTTP address
+	// Residents gives homes their resident logins and checks them out.
+	Residents *residents
+	// AdminMaxConns bounds the admin socket's open connections; more are
+	// closed at once and counted in adminRefused. Zero: 4.
+	AdminMaxConns int
+	adminRefused  atomic.Uint64
 
 	started time.Time
 	alarms  []string   // what the ledger found at start
@@ -116,12 +123,17 @@ func (m *Main) Open() (err error) {
 		}
 		m.Hub.SetDriver(mqtt.DriverName, m.MQTT)
 	}
+	m.Residents = &residents{m: m, cfg: c}
 	m.Web, err = web.New(m.Hub, m.webOptions())
 	if err != nil {
 		return err
 	}
+	users, err := m.Residents.users(c)
+	if err != nil {
+		return err
+	}
 	yo := yandex.Options{
-		Users:      yandexUsers(c),
+		Users:      users,
 		Revoked:    m.DB.Bucket(bucketRevoked),
 		Journal:    m.Ledger,
 		Logger:     m.Log.With("component", "yandex"),
@@ -142,7 +154,8 @@ func (m *Main) Open() (err error) {
 	if n := c.Yandex.Notify; n != nil {
 		m.Notifier, err = yandex.NewNotifier(m.Hub, yandex.NotifierOptions{
 			BaseURL: n.URL, SkillID: n.SkillID, OAuthToken: n.OAuthToken, UserID: n.UserID,
-			Logger: m.Log.With("component", "notifier"),
+			Recipients: notifyRecipients(m.Yandex, n.UserID),
+			Logger:     m.Log.With("component", "notifier"),
 		})
 		if err != nil {
 			return err
@@ -192,7 +205,7 @@ func mqttOptions(c *Config, devs []hub.Device, m *Main) mqtt.Options {
 func yandexUsers(c *Config) []yandex.User {
 	var out []yandex.User
 	for _, u := range c.Yandex.Users {
-		out = append(out, yandex.User{ID: u.ID, TokenHashes: append([]string(nil), u.Tokens...), PasswordHash: u.PasswordHash})
+		out = append(out, yandex.User{ID: u.ID, TokenHashes: append([]string(nil), u.Tokens...), PasswordHash: u.PasswordHash, Scope: scopeOf(u)})
 	}
 	return out
 }
@@ -211,7 +224,7 @@ func alexaOptions(a *AlexaConfig, m *Main) alexa.Options {
 func webUsers(c *Config) []web.User {
 	var out []web.User
 	for _, u := range c.Web.Users {
-		out = append(out, web.User{Name: u.Name, PasswordHash: u.PasswordHash})
+		out = append(out, web.User{Name: u.Name, PasswordHash: u.PasswordHash, Role: u.Role})
 	}
 	return out
 }
@@ -225,6 +238,7 @@ func (m *Main) webOptions() web.Options {
 		StorePending: func() int { return m.DB.Stats().Pending },
 		Health:       m.health,
 		Alarms:       m.Alarms,
+		Homes:        m.Residents,
 		Logger:       m.Log.With("component", "web"),
 	}
 	if o.Version == "" {
@@ -321,6 +335,11 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("http: listen %s: %w", cfg.HTTP.Listen, err)
 	}
 	m.Addr = ln.Addr().String()
+	stopAdmin, err := m.startAdmin(cfg.DataDir)
+	if err != nil {
+		stopAdmin = func() {}
+		m.Log.Warn("admin socket is off: `hubd home ...` can not reach this daemon", "err", err)
+	}
 	srv := &http.Server{
 		Handler:           m.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -357,6 +376,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 	}
+	stopAdmin()
 	cancel()
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()
@@ -426,7 +446,7 @@ func (m *Main) Reload(path string) error {
 			return err
 		}
 	}
-	if err := m.Yandex.SetUsers(yandexUsers(c)); err != nil {
+	if err := m.Residents.apply(c); err != nil {
 		return err
 	}
 	if err := m.Web.SetUsers(webUsers(c)); err != nil {

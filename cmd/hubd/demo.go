@@ -36,9 +36,13 @@ type DemoOptions struct {
 // The demo's fixed credentials (DESIGN.md). The demo only listens on
 // loopback, so they protect nothing but the habit of logging in.
 const (
-	demoToken    = "demo-token"
+	demoToken    = "demo-token" // staff: every device
+	demoToken101 = "demo-101"   // resident of Room 101: lamp-2, socket-2
+	demoToken201 = "demo-201"   // resident of Room 201: lamp-3
 	demoTechUser = "tech"
 	demoTechPass = "demo-pass"
+	demoMgrUser  = "manager" // role manager: the Homes and residents panel
+	demoMgrPass  = "demo-manager"
 	demoMQTTUser = "hubd"
 	demoMQTTPass = "demo-mqtt"
 )
@@ -47,6 +51,10 @@ const (
 // on the PTY at port, three MQTT devices, the demo site.
 func demoConfig(o DemoOptions, port, mqttPass string) (*Config, error) {
 	techHash, err := web.HashPassword(demoTechPass)
+	if err != nil {
+		return nil, err
+	}
+	mgrHash, err := web.HashPassword(demoMgrPass)
 	if err != nil {
 		return nil, err
 	}
@@ -66,14 +74,19 @@ func demoConfig(o DemoOptions, port, mqttPass string) (*Config, error) {
 		Site: []*NodeConfig{{ID: "demo-house", Name: "Demo House", Kind: "building", Children: []*NodeConfig{
 			{ID: "floor-1", Name: "Floor 1", Kind: "floor", Children: []*NodeConfig{
 				{ID: "lobby", Name: "Lobby", Kind: "room", Devices: []string{"lamp-1", "socket-1"}},
-				{ID: "room-101", Name: "Room 101", Kind: "room", Devices: []string{"lamp-2", "socket-2"}},
+				{ID: "room-101", Name: "Room 101", Kind: "home", Devices: []string{"lamp-2", "socket-2"}},
 			}},
 			{ID: "floor-2", Name: "Floor 2", Kind: "floor", Children: []*NodeConfig{
-				{ID: "room-201", Name: "Room 201", Kind: "room", Devices: []string{"lamp-3"}},
+				{ID: "room-201", Name: "Room 201", Kind: "home", Devices: []string{"lamp-3"}},
 			}},
 		}}},
-		Yandex: YandexConfig{Users: []YandexUser{{ID: "demo-user", Tokens: []string{yandex.HashToken(demoToken)}}}},
-		Web:    WebConfig{AnonymousView: true, Users: []WebUser{{Name: demoTechUser, PasswordHash: techHash}}},
+		Yandex: YandexConfig{Users: []YandexUser{
+			{ID: "demo-user", Tokens: []string{yandex.HashToken(demoToken)}, Staff: true},
+			{ID: "demo-101", Tokens: []string{yandex.HashToken(demoToken101)}, Homes: []string{"room-101"}},
+			{ID: "demo-201", Tokens: []string{yandex.HashToken(demoToken201)}, Homes: []string{"room-201"}},
+		}},
+		Web: WebConfig{AnonymousView: true, Users: []WebUser{{Name: demoTechUser, PasswordHash: techHash},
+			{Name: demoMgrUser, PasswordHash: mgrHash, Role: roleManager}}},
 	}
 	names := map[string]string{"lamp-2": "Room 101 lamp", "socket-2": "Room 101 plug", "lamp-3": "Room 201 lamp"}
 	for _, s := range mqttsim.Demo() {
@@ -216,8 +229,11 @@ func runDemo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error
   MQTT broker:  %s  (login %s / %s; lamp-2 Tasmota, socket-2 Shelly, lamp-3 Zigbee2MQTT)
   Alexa API:    %s
   try:          curl -s -H 'Authorization: Bearer %s' -H 'X-Request-Id: r1' -d '{"devices":[{"id":"lamp-1"},{"id":"socket-1"},{"id":"nope"}]}' %s/v1.0/user/devices/query
+  tokens:       %s (staff: every device), %s (Room 101: lamp-2, socket-2), %s (Room 201: lamp-3)
+  residents:    status page login %s / %s, or: hubd home list -data %s
 Press Ctrl-C to stop.
-`, o.DataDir, base, demoTechUser, demoTechPass, harness.Path(), m.MQTT.BrokerURL(), demoMQTTUser, demoMQTTPass, o.Alexa, demoToken, base)
+`, o.DataDir, base, demoTechUser, demoTechPass, harness.Path(), m.MQTT.BrokerURL(), demoMQTTUser, demoMQTTPass, o.Alexa, demoToken, base,
+			demoToken, demoToken101, demoToken201, demoMgrUser, demoMgrPass, o.DataDir)
 		if o.Ready != nil {
 			o.Ready(addr, m)
 		}

@@ -224,6 +224,7 @@ devices:
 yandex:
   users:
     - id: owner
+      staff: true
       tokens:
 %s`, filepath.Join(dir, "data"), port, extraDev, roomName, extraRoom, tok.String())
 	p := filepath.Join(dir, "hubd.yaml")

@@ -41,7 +41,7 @@ func mqttRunConfig(t testing.TB, dir, listen, user, pass string, specs []mqttsim
 		CommandTimeout: 2 * time.Second,
 		Log:            LogConfig{Level: "info"},
 		MQTT:           &MQTTConfig{Listen: listen, Username: user, Password: pass, ClientID: "hubd-fault-test"},
-		Yandex:         YandexConfig{Users: []YandexUser{{ID: "owner", Tokens: []string{yandex.HashToken(demoToken)}}}},
+		Yandex:         YandexConfig{Users: []YandexUser{{ID: "owner", Tokens: []string{yandex.HashToken(demoToken)}, Staff: true}}},
 	}
 	room := &NodeConfig{ID: "room-1", Name: "Room 1", Kind: "room"}
 	for _, s := range specs {

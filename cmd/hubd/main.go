@@ -7,6 +7,7 @@
 //	hubd run -config FILE
 //	hubd check-config -config FILE
 //	hubd alexa plan|sync -config FILE
+//	hubd home list|set-login HOME|checkout HOME [-config FILE]
 //	hubd install|uninstall|start|stop|restart|status [-config FILE]
 //	hubd hash-token [TOKEN] | hash-password
 //	hubd version
@@ -60,6 +61,7 @@ const usage = `usage:
   hubd run -config FILE
   hubd check-config -config FILE
   hubd alexa plan|sync -config FILE
+  hubd home list|set-login HOME|checkout HOME [-config FILE]
   hubd alexa login -config FILE [-redirect URL]
   hubd install|uninstall|start|stop|restart|status [-config FILE]
   hubd hash-token [TOKEN]      print the sha256: form of an API token (makes one if none given)
@@ -142,6 +144,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		ctx, cancel := signalContext()
 		defer cancel()
 		return runAlexa(ctx, args[0], path, stdout, stderr)
+	case "home":
+		return runHome(args, stdout, stderr)
 	case "install", "uninstall", "start", "stop", "restart", "status":
 		path := defaultConfig
 		if cmd == "install" {

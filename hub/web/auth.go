@@ -49,6 +49,7 @@ func HashPassword(password string) (string, error) {
 
 type session struct {
 	user    string
+	role    string
 	csrf    string
 	expires time.Time
 }
@@ -56,6 +57,7 @@ type session struct {
 // auth holds users and sessions; the login rate limiter is loginLimiter.
 type auth struct {
 	users map[string][]byte
+	roles map[string]string
 	// dummy is compared against when the user is unknown, so a wrong name
 	// costs as long as a wrong password and does not reveal who exists.
 	dummy []byte
@@ -85,6 +87,7 @@ func newAuth(users []User, ttl time.Duration, limit *loginLimiter, now func() ti
 func (a *auth) setUsers(users []User) error {
 	m := map[string][]byte{}
 	hashes := make([]string, 0, len(users))
+	roles := map[string]string{}
 	for i, u := range users {
 		if u.Name == "" || len(u.Name) > 64 {
 			return fmt.Errorf("%w: user %d: name must be 1..64 characters", ErrInvalidOptions, i+1)
@@ -97,6 +100,14 @@ func (a *auth) setUsers(users []User) error {
 		}
 		hashes = append(hashes, u.PasswordHash)
 		m[u.Name] = []byte(u.PasswordHash)
+		switch u.Role {
+		case "", RoleTechnician:
+			roles[u.Name] = RoleTechnician
+		case RoleManager:
+			roles[u.Name] = RoleManager
+		default:
+			return fmt.Errorf("%w: user %q: role %q is not %s or %s", ErrInvalidOptions, u.Name, u.Role, RoleTechnician, RoleManager)
+		}
 	}
 	d, err := bcrypt.GenerateFromPassword([]byte("no such user"), hub.PasswordCost(hashes, bcrypt.DefaultCost))
 	if err != nil {
@@ -105,11 +116,11 @@ func (a *auth) setUsers(users []User) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for id, sess := range a.sessions {
-		if !bytes.Equal(m[sess.user], a.users[sess.user]) || m[sess.user] == nil {
+		if !bytes.Equal(m[sess.user], a.users[sess.user]) || m[sess.user] == nil || roles[sess.user] != sess.role {
 			delete(a.sessions, id)
 		}
 	}
-	a.users, a.dummy = m, d
+	a.users, a.roles, a.dummy = m, roles, d
 	names := make([]string, 0, len(m))
 	for n := range m {
 		names = append(names, n)
@@ -129,6 +140,7 @@ func (a *auth) hasUsers() bool {
 func (a *auth) login(name, password string) (id string, s *session, err error) {
 	a.mu.Lock()
 	hash, ok := a.users[name]
+	role := a.roles[name]
 	dummy := a.dummy
 	a.mu.Unlock()
 	if !ok || len(password) > maxPassword {
@@ -147,7 +159,7 @@ func (a *auth) login(name, password string) (id string, s *session, err error) {
 		return "", nil, err
 	}
 	now := a.now()
-	s = &session{user: name, csrf: csrf, expires: now.Add(a.ttl)}
+	s = &session{user: name, role: role, csrf: csrf, expires: now.Add(a.ttl)}
 	a.mu.Lock()
 	if len(a.sessions) >= maxSessions {
 		a.evictSessions(now)
@@ -313,6 +325,8 @@ type sessionBody struct {
 	Expires    string `json:"expires,omitempty"`
 	CanView    bool   `json:"can_view"`
 	CanControl bool   `json:"can_control"`
+	Role       string `json:"role,omitempty"`
+	CanManage  bool   `json:"can_manage"` // residents' logins and check-out
 	Users      bool   `json:"users_configured"`
 }
 
@@ -322,6 +336,8 @@ func (s *Server) sessionOf(sess *session) sessionBody {
 		b.User, b.CSRF = sess.user, sess.csrf
 		b.Expires = sess.expires.UTC().Format(time.RFC3339)
 		b.CanView, b.CanControl = true, true
+		b.Role = sess.role
+		b.CanManage = sess.role == RoleManager && s.opts.Homes != nil
 	}
 	return b
 }

@@ -40,4 +40,13 @@
 // A firmware update runs in the background (minutes on a 115200-baud line):
 // the POST answers 202 at once, and the progress and outcome appear as the
 // device's firmware_update in /api/status and the feed.
+//
+// Users have a role (homes.go): a technician runs the controls above; a
+// manager also manages residents through Options.Homes:
+//
+//	GET  /api/homes                 homes, devices, login names (no secret)
+//	POST /api/homes/{id}/login      a new resident login, password shown once
+//	POST /api/homes/{id}/checkout   end the home's tenancy
+//
+// Anyone else gets 401 (no session) or 403 (another role).
 package web

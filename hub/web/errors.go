@@ -58,6 +58,10 @@ var (
 	// are already running.
 	ErrTooManyUpdates = errors.New("web: too many firmware updates running")
 
+	// ErrForbidden is returned when a signed-in user's role may not do what
+	// was asked (a technician managing residents).
+	ErrForbidden = errors.New("web: your role may not do this")
+
 	// ErrWrongHost is returned (as a 421 answer) when a request's Host
 	// header is not a name of this gateway (Options.Hosts).
 	ErrWrongHost = errors.New("web: request for another host")

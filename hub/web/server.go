@@ -25,6 +25,8 @@ type User struct {
 	// PasswordHash is a bcrypt hash ($2a$, $2b$ or $2y$), as made by
 	// HashPassword or `htpasswd -nbBC 10`.
 	PasswordHash string
+	// Role is RoleTechnician (also when empty) or RoleManager (homes.go).
+	Role string
 }
 
 // Options configure a Server. The zero value serves a read-only page with no
@@ -93,6 +95,10 @@ type Options struct {
 	// FirmwareCapable reports whether a device's firmware can be updated
 	// from the page. Nil: devices of the "serial" driver.
 	FirmwareCapable func(d hub.Device) bool
+	// Homes manages residents (homes.go); nil: the homes routes answer
+	// 501. Only users of RoleManager reach it.
+	Homes HomesAdmin
+
 	// StoreSize is the size of the state file in bytes; nil: unknown.
 	StoreSize func() int64
 	// StorePending is the number of device states not yet committed to
@@ -289,6 +295,7 @@ func (s *Server) routes() {
 	m.Handle("POST /api/devices/{id}/firmware", s.api(s.serveFirmware))
 	m.Handle("POST /api/devices/{id}/firmware/check", s.api(s.serveFirmwareCheck))
 	m.Handle("POST /api/alexa/sync", s.api(s.serveSync))
+	s.homeRoutes(m)
 	s.mux = m
 }
 
@@ -327,7 +334,7 @@ func errorStatus(err error) int {
 	switch {
 	case errors.Is(err, ErrUnauthorized), errors.Is(err, ErrBadLogin):
 		return http.StatusUnauthorized
-	case errors.Is(err, ErrCrossSite), errors.Is(err, ErrBadCSRFToken):
+	case errors.Is(err, ErrCrossSite), errors.Is(err, ErrBadCSRFToken), errors.Is(err, ErrForbidden):
 		return http.StatusForbidden
 	case errors.Is(err, ErrTooManyAttempts):
 		return http.StatusTooManyRequests
@@ -345,7 +352,7 @@ func errorStatus(err error) int {
 		return http.StatusNotImplemented
 	case errors.Is(err, ErrTooManyClients), errors.Is(err, ErrTooManyUpdates), errors.Is(err, ErrClosed), errors.Is(err, ErrUnhealthy):
 		return http.StatusServiceUnavailable
-	case errors.Is(err, hub.ErrNotFound):
+	case errors.Is(err, hub.ErrNotFound), errors.Is(err, hub.ErrNotHome):
 		return http.StatusNotFound
 	case errors.Is(err, hub.ErrNotSupported), errors.Is(err, hub.ErrInvalidValue):
 		return http.StatusUnprocessableEntity

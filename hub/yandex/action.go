@@ -58,10 +58,10 @@ type devPlan struct {
 
 // plan checks each capability against the device and builds one command
 // with every valid one.
-func (h *Handler) plan(d actionDevice) devPlan {
+func (h *Handler) plan(d actionDevice, sc hub.Scope) devPlan {
 	p := devPlan{out: actionDevOut{ID: d.ID}}
 	dev, snap, ok := h.hub.Snapshot(d.ID)
-	if !ok {
+	if !ok || !sc.Staff && !h.hub.InScope(sc, d.ID) {
 		r := resultOf(fmt.Errorf("%w: %q", hub.ErrNotFound, d.ID))
 		p.out.ActionResult = &r
 		return p
@@ -243,7 +243,7 @@ func (h *Handler) serveAction(c *call, w http.ResponseWriter, r *http.Request) e
 	sem := make(chan struct{}, maxParallel)
 	waiting := 0
 	for i, d := range devs {
-		plans[i] = h.plan(d)
+		plans[i] = h.plan(d, c.scope)
 		if !plans[i].run {
 			continue
 		}

@@ -27,6 +27,9 @@ type User struct {
 	// bcrypt.GenerateFromPassword) of the password typed on the OAuth login
 	// page. Empty: the user cannot link an account by logging in.
 	PasswordHash string
+	// Scope is what the user sees and controls; accounts linked by logging
+	// in as this user get it too. The zero Scope covers no device.
+	Scope hub.Scope
 }
 
 // KV persists small strings; the store package implements it. Revoked token
@@ -83,6 +86,7 @@ type userSet struct {
 	// made on first use, at the cost of the configured hashes
 	// (hub.PasswordCost), so that it takes as long as a known user's.
 	dummy func() []byte
+	scope map[string]hub.Scope
 }
 
 func (s *userSet) has(id string) bool {
@@ -100,10 +104,14 @@ type tokens struct {
 	revoked map[[sha256.Size]byte]bool
 	kv      KV
 	journal Journal // nil: the KV alone
+	// deadLogins are passwords revoked with their user (a check-out):
+	// user id -> the bcrypt hash that no longer logs in (scope.go).
+	deadLogins map[string]string
+	setMu      sync.Mutex // orders replacements of users
 }
 
 func buildUsers(users []User) (*userSet, error) {
-	set := &userSet{password: make(map[string][]byte, len(users))}
+	set := &userSet{password: make(map[string][]byte, len(users)), scope: make(map[string]hub.Scope, len(users))}
 	seenHash := map[[sha256.Size]byte]string{}
 	var hashes []string
 	for _, u := range users {
@@ -122,6 +130,7 @@ func buildUsers(users []User) (*userSet, error) {
 			hashes = append(hashes, u.PasswordHash)
 		}
 		set.password[u.ID] = pw
+		set.scope[u.ID] = u.Scope
 		for _, h := range u.TokenHashes {
 			d, err := parseHash(h)
 			if err != nil {
@@ -147,19 +156,20 @@ func newTokens(users []User, kv KV) (*tokens, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &tokens{revoked: map[[sha256.Size]byte]bool{}, kv: kv}
-	t.users.Store(set)
+	t := &tokens{revoked: map[[sha256.Size]byte]bool{}, kv: kv, deadLogins: map[string]string{}}
 	if kv != nil {
 		all, err := kv.All()
 		if err != nil {
 			return nil, fmt.Errorf("yandex: load revoked tokens: %w", err)
 		}
-		for k := range all {
+		for k, v := range all {
 			if d, err := parseHash(k); err == nil {
 				t.revoked[d] = true
 			}
+			t.loadDeadLogin(k, v)
 		}
 	}
+	t.setUsers(set)
 	return t, nil
 }
 
@@ -167,6 +177,7 @@ func newTokens(users []User, kv KV) (*tokens, error) {
 // token the OAuth server issued, the linking it came from.
 type grant struct {
 	user   string
+	scope  hub.Scope
 	digest [sha256.Size]byte
 	id     string // issued tokens only: the grant (account linking) id
 }
@@ -197,6 +208,7 @@ func (t *tokens) check(token string, now time.Time) (grant, error) {
 			return g, ErrUnauthorized
 		}
 		g.user = set.list[match].user
+		g.scope = set.scope[g.user]
 		return g, nil
 	}
 	if t.issued == nil {
@@ -207,6 +219,7 @@ func (t *tokens) check(token string, now time.Time) (grant, error) {
 		return g, ErrUnauthorized
 	}
 	g.user, g.id = it.User, it.Grant
+	g.scope = set.scope[g.user]
 	return g, nil
 }
 

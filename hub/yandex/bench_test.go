@@ -110,7 +110,7 @@ func pct(lat []time.Duration, p float64) float64 {
 // size, in alternating rounds so both see the same machine load.
 func BenchmarkQuery(b *testing.B) {
 	h := benchHub(b, 1000)
-	api, err := New(h, Options{Users: []User{{ID: "u", TokenHashes: []string{HashToken("t")}}}})
+	api, err := New(h, Options{Users: []User{{ID: "u", TokenHashes: []string{HashToken("t")}, Scope: staff}}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func BenchmarkQuery(b *testing.B) {
 // 20,000 queries of 10 devices.
 func BenchmarkQueryInProcess(b *testing.B) {
 	h := benchHub(b, 1000)
-	api, err := New(h, Options{Users: []User{{ID: "u", TokenHashes: []string{HashToken("t")}}}})
+	api, err := New(h, Options{Users: []User{{ID: "u", TokenHashes: []string{HashToken("t")}, Scope: staff}}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func BenchmarkQueryInProcess(b *testing.B) {
 // loopback HTTP: 10 devices per request.
 func BenchmarkAction(b *testing.B) {
 	h := benchHub(b, 1000)
-	api, err := New(h, Options{Users: []User{{ID: "u", TokenHashes: []string{HashToken("t")}}}})
+	api, err := New(h, Options{Users: []User{{ID: "u", TokenHashes: []string{HashToken("t")}, Scope: staff}}})
 	if err != nil {
 		b.Fatal(err)
 	}

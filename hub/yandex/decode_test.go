@@ -210,7 +210,7 @@ func FuzzPlanAction(f *testing.F) {
 			return
 		}
 		for _, d := range devs {
-			p := fx.api.plan(d)
+			p := fx.api.plan(d, staff)
 			if !p.run {
 				continue
 			}

@@ -162,13 +162,13 @@ func (h *Handler) describe(d hub.Device, site *hub.Site) discDevice {
 	return out
 }
 
-// serveDevices answers discovery: every device of the hub.
+// serveDevices answers discovery: every device in the caller's scope.
 func (h *Handler) serveDevices(c *call, w http.ResponseWriter, r *http.Request) error {
 	var resp discoveryResponse
 	resp.RequestID = c.rid
 	resp.Payload.UserID = c.user
 	site := h.hub.Site()
-	devs := h.hub.Devices()
+	devs := h.hub.DevicesIn(c.scope)
 	resp.Payload.Devices = make([]discDevice, 0, len(devs))
 	for _, d := range devs {
 		resp.Payload.Devices = append(resp.Payload.Devices, h.describe(d, site))

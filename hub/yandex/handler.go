@@ -121,7 +121,7 @@ func (h *Handler) SetUsers(users []User) error {
 	if err != nil {
 		return err
 	}
-	h.tokens.users.Store(set)
+	h.tokens.setUsers(set)
 	return nil
 }
 
@@ -129,6 +129,7 @@ func (h *Handler) SetUsers(users []User) error {
 type call struct {
 	rid    string
 	user   string
+	scope  hub.Scope // what user may see and control
 	digest [sha256.Size]byte
 	grant  string // set when the bearer token was issued by the OAuth server
 	body   []byte
@@ -200,7 +201,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case ep.auth:
 		var g grant
 		g, err = h.tokens.check(bearer(r), h.hub.Now())
-		c.user, c.digest, c.grant = g.user, g.digest, g.id
+		c.user, c.scope, c.digest, c.grant = g.user, g.scope, g.digest, g.id
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hubd"`)
 		}
@@ -387,7 +388,7 @@ func (h *Handler) serveQuery(c *call, w http.ResponseWriter, r *http.Request) er
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = h.appendQueried(b, id, now)
+		b = h.appendQueried(b, id, c.scope, now)
 	}
 	b = append(b, "]}}\n"...)
 	c.out = b
@@ -405,9 +406,11 @@ type frag struct {
 	b      []byte
 }
 
-func (h *Handler) appendQueried(b []byte, id string, now time.Time) []byte {
+// appendQueried answers one id of a query. A device outside the caller's
+// scope answers exactly as an unknown id does.
+func (h *Handler) appendQueried(b []byte, id string, sc hub.Scope, now time.Time) []byte {
 	dev, snap, ok := h.hub.Snapshot(id)
-	if !ok {
+	if !ok || !sc.Staff && !h.hub.InScope(sc, id) {
 		return appendDeviceError(b, id, "DEVICE_NOT_FOUND", "no such device")
 	}
 	reach := snap.Reachable(now, h.hub.StaleAfter())

@@ -97,10 +97,16 @@ func TestHandler_Query_Golden(t *testing.T) {
 	golden(t, "query_offline", body)
 }
 
-// queryOne returns the decoded entry of one device.
+// queryOne returns the decoded entry of one device, asked as alice.
 func queryOne(t *testing.T, f *fixture, id string) map[string]any {
 	t.Helper()
-	code, body := f.do(t, http.MethodPost, "/v1.0/user/devices/query", tokenAlice, `{"devices":[{"id":"`+id+`"}]}`)
+	return queryOneAs(t, f, tokenAlice, id)
+}
+
+// queryOneAs returns the decoded entry of one device, asked with token.
+func queryOneAs(t *testing.T, f *fixture, token, id string) map[string]any {
+	t.Helper()
+	code, body := f.do(t, http.MethodPost, "/v1.0/user/devices/query", token, `{"devices":[{"id":"`+id+`"}]}`)
 	if code != http.StatusOK {
 		t.Fatalf("status %d: %s", code, body)
 	}
@@ -210,7 +216,7 @@ func TestHandler_Action_RelativeBrightness(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := api.plan(devs[0])
+			p := api.plan(devs[0], staff)
 			if err := p.capErrs[0]; err != nil {
 				if _, code := classify(err); code != tt.want {
 					t.Errorf("error %v (%s), want %s", err, code, tt.want)

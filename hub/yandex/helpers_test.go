@@ -63,10 +63,10 @@ func demoSite() *hub.Site {
 		Children: []*hub.Node{
 			{ID: "f1", Name: "Floor 1", Kind: hub.NodeFloor, Children: []*hub.Node{
 				{ID: "lobby", Name: "Lobby", Kind: hub.NodeRoom, Devices: []string{"lamp-1", "socket-1"}},
-				{ID: "r101", Name: "Room 101", Kind: hub.NodeRoom, Devices: []string{"lamp-2", "socket-2"}},
+				{ID: "r101", Name: "Room 101", Kind: hub.NodeHome, Devices: []string{"lamp-2", "socket-2"}},
 			}},
 			{ID: "f2", Name: "Floor 2", Kind: hub.NodeFloor, Children: []*hub.Node{
-				{ID: "r201", Name: "Room 201", Kind: hub.NodeRoom, Devices: []string{"lamp-3"}},
+				{ID: "r201", Name: "Room 201", Kind: hub.NodeHome, Devices: []string{"lamp-3"}},
 			}},
 		},
 	}}}
@@ -102,10 +102,12 @@ type fixture struct {
 	clock *clock
 }
 
+var staff = hub.Scope{Staff: true}
+
 func testUsers() []User {
 	return []User{
-		{ID: "alice", TokenHashes: []string{HashToken(tokenAlice)}},
-		{ID: "bob", TokenHashes: []string{HashToken(tokenBob), HashToken("bob-other")}},
+		{ID: "alice", TokenHashes: []string{HashToken(tokenAlice)}, Scope: staff},
+		{ID: "bob", TokenHashes: []string{HashToken(tokenBob), HashToken("bob-other")}, Scope: staff},
 	}
 }
 

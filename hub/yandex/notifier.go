@@ -19,7 +19,7 @@ import (
 )
 
 // NotifierOptions configure a Notifier. Zero values are documented per
-// field; SkillID, OAuthToken and UserID are required.
+// field; SkillID, OAuthToken and one of UserID and Recipients are required.
 type NotifierOptions struct {
 	// BaseURL of the platform's API. Zero: https://dialogs.yandex.net.
 	BaseURL string
@@ -27,8 +27,14 @@ type NotifierOptions struct {
 	SkillID string
 	// OAuthToken is the skill owner's token, sent as "Authorization: OAuth".
 	OAuthToken string
-	// UserID is the platform user whose devices these are.
+	// UserID, when Recipients is nil, is the one platform user every
+	// device's changes go to.
 	UserID string
+	// Recipients returns the linked users, each of whom is sent only the
+	// changes of the devices its Scope covers, under its own user id
+	// ((*Handler).Recipients). It is called once per push, so it must be
+	// quick. Nil: UserID, as staff.
+	Recipients func() []Recipient
 	// Batch is how long changes are collected before a push. Zero: 1 s.
 	Batch time.Duration
 	// FloatEvery re-sends every float property this often so the platform's
@@ -61,8 +67,12 @@ type Notifier struct {
 
 	mu          sync.Mutex
 	pending     map[string]*pend
-	discoveryAt time.Time // zero: no discovery callback due
+	discoveryAt time.Time // zero: no device set check due
 	status      hub.NotifierStatus
+	// sets is the last known signature of each recipient's device set;
+	// discover holds the users a discovery callback is owed to.
+	sets     map[string]string
+	discover map[string]bool
 }
 
 type pend struct {
@@ -75,8 +85,8 @@ type pend struct {
 
 // NewNotifier builds a notifier for h. Run starts it.
 func NewNotifier(h *hub.Hub, opts NotifierOptions) (*Notifier, error) {
-	if h == nil || opts.SkillID == "" || opts.OAuthToken == "" || opts.UserID == "" {
-		return nil, fmt.Errorf("%w: the notifier needs a hub, SkillID, OAuthToken and UserID", ErrInvalidOptions)
+	if h == nil || opts.SkillID == "" || opts.OAuthToken == "" || opts.UserID == "" && opts.Recipients == nil {
+		return nil, fmt.Errorf("%w: the notifier needs a hub, SkillID, OAuthToken and UserID or Recipients", ErrInvalidOptions)
 	}
 	if opts.BaseURL == "" {
 		opts.BaseURL = "https://dialogs.yandex.net"
@@ -107,11 +117,13 @@ func NewNotifier(h *hub.Hub, opts NotifierOptions) (*Notifier, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Notifier{
-		hub:     h,
-		opts:    opts,
-		log:     opts.Logger.With("notifier", "yandex"),
-		pending: map[string]*pend{},
-		status:  hub.NotifierStatus{Enabled: true},
+		hub:      h,
+		opts:     opts,
+		log:      opts.Logger.With("notifier", "yandex"),
+		pending:  map[string]*pend{},
+		status:   hub.NotifierStatus{Enabled: true},
+		sets:     map[string]string{},
+		discover: map[string]bool{},
 	}, nil
 }
 
@@ -136,6 +148,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 	defer n.running.Store(false)
 	sub := n.hub.Subscribe(4096)
 	defer n.hub.Unsubscribe(sub)
+	n.baseline(n.recipients())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -160,6 +173,9 @@ func (n *Notifier) Run(ctx context.Context) error {
 				// Changes were lost: send everything once more.
 				dropped = d
 				n.markAll(^hub.FieldSet(0))
+				n.mu.Lock()
+				n.discoveryAt = n.hub.Now().Add(n.opts.Settle)
+				n.mu.Unlock()
 			}
 		case <-floats.C:
 			n.markAll(hub.MeterFields)
@@ -233,23 +249,11 @@ func (n *Notifier) sendLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		var err error
-		if n.discoveryDue() {
-			if err = n.sendDiscovery(ctx); err == nil {
-				n.mu.Lock()
-				n.discoveryAt = time.Time{}
-				n.mu.Unlock()
-			}
-		}
-		if err == nil {
-			err = n.flush(ctx)
-		}
+		again := n.push(ctx)
 		switch {
-		case err == nil:
-			backoff = 0
 		case ctx.Err() != nil:
 			return
-		case retryable(err):
+		case again:
 			backoff = min(max(2*backoff, n.opts.RetryMin), n.opts.RetryMax)
 		default:
 			backoff = 0
@@ -258,15 +262,40 @@ func (n *Notifier) sendLoop(ctx context.Context) {
 	}
 }
 
+// push sends the discovery callbacks owed and the pending changes. It
+// reports whether a passing failure calls for a retry after a backoff.
+func (n *Notifier) push(ctx context.Context) bool {
+	recips := n.recipients()
+	n.baseline(recips)
+	if n.discoveryDue() {
+		n.checkSets(recips)
+	}
+	if err := n.sendDiscoveries(ctx); err != nil && retryable(err) {
+		return true
+	}
+	err := n.flush(ctx, recips)
+	return err != nil && retryable(err)
+}
+
+// discoveryDue reports whether the device set settled since it changed,
+// and if so takes the check off the schedule.
 func (n *Notifier) discoveryDue() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return !n.discoveryAt.IsZero() && !n.hub.Now().Before(n.discoveryAt)
+	due := !n.discoveryAt.IsZero() && !n.hub.Now().Before(n.discoveryAt)
+	if due {
+		n.discoveryAt = time.Time{}
+	}
+	return due
 }
 
-// flush sends everything pending. What could not be sent for a passing
-// reason goes back into pending, merged with newer changes.
-func (n *Notifier) flush(ctx context.Context) error {
+// flush sends everything pending: to each recipient the changes of its
+// own devices, in chunks of maxPerCall. A chunk refused for good is
+// dropped and the chunks after it still go; on a passing failure what was
+// not sent goes back into pending, merged with newer changes, and the
+// push stops until the retry. It returns that passing error, or else the
+// first error.
+func (n *Notifier) flush(ctx context.Context, recips []Recipient) error {
 	n.mu.Lock()
 	if len(n.pending) == 0 {
 		n.mu.Unlock()
@@ -282,22 +311,29 @@ func (n *Notifier) flush(ctx context.Context) error {
 	}
 	// Sorted for stable bodies (and tests).
 	slices.Sort(ids)
-	for len(ids) > 0 {
-		chunk := ids[:min(len(ids), maxPerCall)]
-		body := n.stateBody(chunk, batch)
-		var err error
-		if body != nil {
-			err = n.post(ctx, "/callback/state", body)
-		}
-		if err != nil {
-			if retryable(err) {
-				n.restore(ids, batch)
+	var first error
+	for ri, r := range recips {
+		mine := n.inScope(r.Scope, ids)
+		for len(mine) > 0 {
+			chunk := mine[:min(len(mine), maxPerCall)]
+			var err error
+			if body := n.stateBody(r.UserID, chunk, batch); body != nil {
+				err = n.post(ctx, "/callback/state", body)
 			}
-			return err
+			if err != nil && first == nil {
+				first = err
+			}
+			if err != nil && retryable(err) {
+				n.restore(mine, batch)
+				if ri+1 < len(recips) {
+					n.restore(ids, batch)
+				}
+				return err
+			}
+			mine = mine[len(chunk):]
 		}
-		ids = ids[len(chunk):]
 	}
-	return nil
+	return first
 }
 
 func (n *Notifier) restore(ids []string, batch map[string]*pend) {
@@ -310,11 +346,11 @@ func (n *Notifier) restore(ids []string, batch map[string]*pend) {
 
 // stateBody builds a state callback, or nil when none of the devices has
 // anything to say.
-func (n *Notifier) stateBody(ids []string, batch map[string]*pend) []byte {
+func (n *Notifier) stateBody(user string, ids []string, batch map[string]*pend) []byte {
 	b := append([]byte(nil), `{"ts":`...)
 	b = appendTS(b, n.hub.Now())
 	b = append(b, `,"payload":{"user_id":`...)
-	b = appendString(b, n.opts.UserID)
+	b = appendString(b, user)
 	b = append(b, `,"devices":[`...)
 	count := 0
 	for _, id := range ids {
@@ -361,11 +397,11 @@ func appendTS(b []byte, t time.Time) []byte {
 	return strconv.AppendFloat(b, float64(t.UnixMilli())/1000, 'f', 3, 64)
 }
 
-func (n *Notifier) sendDiscovery(ctx context.Context) error {
+func (n *Notifier) sendDiscovery(ctx context.Context, user string) error {
 	b := append([]byte(nil), `{"ts":`...)
 	b = appendTS(b, n.hub.Now())
 	b = append(b, `,"payload":{"user_id":`...)
-	b = appendString(b, n.opts.UserID)
+	b = appendString(b, user)
 	b = append(b, "}}"...)
 	return n.post(ctx, "/callback/discovery", b)
 }

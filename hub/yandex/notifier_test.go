@@ -24,6 +24,8 @@ type platform struct {
 	down atomic.Bool  // answer 503
 	hang atomic.Bool  // never answer (until the client gives up)
 	hits atomic.Int64 // every request, failed ones included
+	// refuse, when set, answers 400 to the bodies it picks.
+	refuse atomic.Pointer[func(body []byte) bool]
 
 	mu     sync.Mutex
 	states [][]byte
@@ -38,6 +40,11 @@ func newPlatform(t *testing.T) *platform {
 		body, _ := io.ReadAll(r.Body)
 		if p.hang.Load() {
 			<-r.Context().Done()
+			return
+		}
+		if f := p.refuse.Load(); f != nil && (*f)(body) {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"request_id":"x","status":"error","error_code":"BAD_REQUEST","error_message":"refused"}`)
 			return
 		}
 		if p.down.Load() {
@@ -255,7 +262,9 @@ func TestNotifier_DevicesChange_SendsDiscoveryOnceSettled(t *testing.T) {
 	startNotifier(t, f.hub, p, NotifierOptions{Batch: 20 * time.Millisecond, Settle: 50 * time.Millisecond})
 	// The hub's clock is fixed; move it past the settle time by hand.
 	for i := 0; i < 3; i++ {
-		if err := f.hub.Reconfigure(demoDevices(), demoSite()); err != nil {
+		devs := demoDevices()
+		devs[0].Name = fmt.Sprintf("Lobby lamp %d", i) // what discovery shows changes
+		if err := f.hub.Reconfigure(devs, demoSite()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -93,6 +93,7 @@ function renderSession() {
     showLogin(t('login.why_view'));
   }
   for (const id of S.devices.keys()) renderDevice(id);
+  if (typeof renderHomes === 'function') renderHomes();
 }
 
 function showLogin(why) {

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"hubd/hub"
+)
+
+// The admin socket is how `hubd home ...` reaches the running daemon (the
+// store is locked while it runs): HTTP over a unix socket in the data
+// directory. The directory is 0700 and the socket 0600, both the daemon's
+// user's, and the daemon also checks the peer's uid (SO_PEERCRED): only
+// root and the daemon's own user get through. The uid names who did what
+// in the event log.
+const adminSocketName = "admin.sock"
+
+// errAdminPeer is returned when a process of another user reaches the
+// admin socket.
+var errAdminPeer = errors.New("admin: only root and the daemon's user may use the admin socket")
+
+// defaultAdminConns is the admin socket's connection bound when
+// Main.AdminMaxConns is zero: `hubd home` opens one at a time.
+const defaultAdminConns = 4
+
+func adminSocketPath(dataDir string) string { return filepath.Join(dataDir, adminSocketName) }
+
+// limitListener closes connections beyond max at once, counting them,
+// rather than letting them wait in the kernel's backlog.
+type limitListener struct {
+	net.Listener
+	slots   chan struct{}
+	refused *atomic.Uint64
+	log     *slog.Logger
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &limitConn{Conn: c, slots: l.slots}, nil
+		default:
+			n := l.refused.Add(1)
+			l.log.Warn("admin socket: connection refused, too many open", "max", cap(l.slots), "refused_total", n)
+			c.Close()
+		}
+	}
+}
+
+type limitConn struct {
+	net.Conn
+	slots chan struct{}
+	once  sync.Once
+}
+
+func (c *limitConn) Close() error {
+	c.once.Do(func() { <-c.slots })
+	return c.Conn.Close()
+}
+
+type connKey struct{}
+
+// startAdmin serves the admin socket until stop is called.
+func (m *Main) startAdmin(dataDir string) (stop func(), err error) {
+	path := adminSocketPath(dataDir)
+	// A socket left by a daemon that was killed: the store's lock says
+	// that no other daemon runs on this directory.
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("admin: listen %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	maxConns := m.AdminMaxConns
+	if maxConns <= 0 {
+		maxConns = defaultAdminConns
+	}
+	ln = &limitListener{Listener: ln, slots: make(chan struct{}, maxConns), refused: &m.adminRefused, log: m.Log}
+	srv := &http.Server{
+		Handler:           m.adminHandler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		MaxHeaderBytes:    8 << 10,
+		ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ln) }()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if srv.Shutdown(ctx) != nil {
+			srv.Close()
+		}
+		<-done
+		os.Remove(path)
+	}, nil
+}
+
+// peerName names the process at the other end of r's connection, or
+// fails when its user may not administer the daemon.
+func peerName(r *http.Request) (string, error) {
+	c, _ := r.Context().Value(connKey{}).(net.Conn)
+	if lc, ok := c.(*limitConn); ok {
+		c = lc.Conn
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return "", errAdminPeer
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return "", err
+	}
+	var cred *syscall.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	}); err != nil || cerr != nil {
+		return "", fmt.Errorf("admin: peer credentials: %w", errors.Join(err, cerr))
+	}
+	if cred.Uid != 0 && int(cred.Uid) != os.Getuid() {
+		return "", fmt.Errorf("%w (uid %d)", errAdminPeer, cred.Uid)
+	}
+	name := strconv.Itoa(int(cred.Uid))
+	if u, err := user.LookupId(name); err == nil {
+		name = u.Username
+	}
+	return "cli:" + name, nil
+}
+
+func (m *Main) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /homes", func(w http.ResponseWriter, r *http.Request) {
+		m.admin(w, r, func(string) (any, error) { return m.Residents.List() })
+	})
+	mux.HandleFunc("POST /homes/{id}/login", func(w http.ResponseWriter, r *http.Request) {
+		m.admin(w, r, func(by string) (any, error) { return m.Residents.SetLogin(r.PathValue("id"), by) })
+	})
+	mux.HandleFunc("POST /homes/{id}/checkout", func(w http.ResponseWriter, r *http.Request) {
+		m.admin(w, r, func(by string) (any, error) { return m.Residents.CheckOut(r.PathValue("id"), by) })
+	})
+	return mux
+}
+
+// admin runs one admin request as its peer and answers JSON.
+func (m *Main) admin(w http.ResponseWriter, r *http.Request, fn func(by string) (any, error)) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	by, err := peerName(r)
+	var out any
+	if err == nil {
+		out, err = fn(by)
+	}
+	status := http.StatusOK
+	switch {
+	case errors.Is(err, errAdminPeer):
+		status = http.StatusForbidden
+	case errors.Is(err, hub.ErrNotHome):
+		status = http.StatusNotFound
+	case err != nil:
+		status = http.StatusInternalServerError
+	}
+	if err != nil {
+		m.Log.Warn("admin request failed", "path", r.URL.Path, "by", by, "err", err)
+		out = map[string]string{"error": err.Error()}
+	}
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(out)
+}
