@@ -42,8 +42,8 @@ func integrityConfig(t *testing.T, dir string) string {
 		Site:    []*NodeConfig{{ID: "building", Name: "Building", Kind: "building"}},
 		Yandex: YandexConfig{
 			Users: []YandexUser{
-				{ID: "owner", Tokens: []string{yandex.HashToken(demoToken)}, PasswordHash: pw},
-				{ID: "other", Tokens: []string{yandex.HashToken(intOtherToken)}},
+				{ID: "owner", Tokens: []string{yandex.HashToken(demoToken)}, PasswordHash: pw, Staff: true},
+				{ID: "other", Tokens: []string{yandex.HashToken(intOtherToken)}, Staff: true},
 			},
 			OAuth: &OAuthConfig{ClientID: "yandex-client", ClientSecretHash: yandex.HashToken(intOAuthSecret), RedirectURIs: []string{intRedirect}},
 		},
