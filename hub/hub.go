@@ -666,6 +666,13 @@ func (h *Hub) Subscribe(buf int) *Subscription {
 	return s
 }
 
+// Subscribers is the number of subscriptions changes are delivered to.
+func (h *Hub) Subscribers() int {
+	h.subMu.Lock()
+	defer h.subMu.Unlock()
+	return len(h.subs)
+}
+
 // Unsubscribe stops deliveries to s; its channel is closed once the
 // changes still queued are dropped.
 func (h *Hub) Unsubscribe(s *Subscription) {

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -100,12 +101,13 @@ func startNotifier(t *testing.T, h *hub.Hub, p *platform, opts NotifierOptions) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	subs := h.Subscribers()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { n.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	// Let Run subscribe before the test makes changes.
-	time.Sleep(20 * time.Millisecond)
+	// Run subscribes before the test makes changes.
+	eventually(t, "the notifier subscribed", func() bool { return h.Subscribers() > subs })
 	return n
 }
 
@@ -167,18 +169,28 @@ func TestNotifier_Burst_SendsOneBatchWithLastValues(t *testing.T) {
 		f.hub.Apply(hub.Report{Device: "socket-1", State: hub.State{Set: hub.Fields(hub.FieldPower), Power: float64(i) + 0.5}})
 	}
 	eventually(t, "a state callback", func() bool { return len(p.stateBodies()) > 0 })
-	time.Sleep(700 * time.Millisecond) // two more windows: nothing else is due
-	bodies := p.stateBodies()
-	// A burst that straddles a window boundary may take two batches; the
-	// last value of each instance must win either way.
-	if len(bodies) > 2 {
-		t.Fatalf("a burst of 150 changes took %d callbacks", len(bodies))
-	}
+	// A marker change after the burst: once its callback is in, every
+	// batch of the burst has been sent before it.
+	f.hub.Apply(hub.Report{Device: "socket-2", State: hub.State{Set: hub.Fields(hub.FieldPower), Power: 777}})
+	eventually(t, "the marker's callback", func() bool {
+		bodies := p.stateBodies()
+		return len(bodies) > 0 && instances(t, bodies[len(bodies)-1])["socket-2/power"] == "777"
+	})
+	// A burst that straddles a window boundary may take two batches (the
+	// second perhaps with the marker); the last value of each instance
+	// must win either way.
 	last := map[string]string{}
-	for _, b := range bodies {
-		for k, v := range instances(t, b) {
-			last[k] = v
+	burst := 0
+	for _, b := range p.stateBodies() {
+		got := instances(t, b)
+		delete(got, "socket-2/power") // the marker
+		if len(got) > 0 {
+			burst++
 		}
+		maps.Copy(last, got)
+	}
+	if burst > 2 {
+		t.Fatalf("a burst of 150 changes took %d callbacks", burst)
 	}
 	want := map[string]string{"lamp-1/brightness": "50", "lamp-2/temperature_k": "3500", "socket-1/power": "50.5"}
 	for k, v := range want {
@@ -268,7 +280,22 @@ func TestNotifier_DevicesChange_SendsDiscoveryOnceSettled(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(100 * time.Millisecond)
+	// A state change after the reconfigurations is a marker: once its
+	// callback is in, the notifier has seen them and had the chance to
+	// send discovery early.
+	marker := func(w float64) {
+		t.Helper()
+		f.hub.Apply(hub.Report{Device: "socket-2", State: hub.State{Set: hub.Fields(hub.FieldPower), Power: w}})
+		eventually(t, "the marker's callback", func() bool {
+			for _, b := range p.stateBodies() {
+				if instances(t, b)["socket-2/power"] == strconv.FormatFloat(w, 'f', -1, 64) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	marker(701)
 	p.mu.Lock()
 	early := len(p.discos)
 	p.mu.Unlock()
@@ -277,7 +304,7 @@ func TestNotifier_DevicesChange_SendsDiscoveryOnceSettled(t *testing.T) {
 	}
 	f.clock.Add(time.Second)
 	eventually(t, "discovery callback", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.discos) > 0 })
-	time.Sleep(100 * time.Millisecond)
+	marker(702) // a second discovery would be due by now
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.discos) != 1 || !strings.Contains(string(p.discos[0]), `"user_id":"alice"`) {
