@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"hubd/drivers/modbus"
 	"hubd/drivers/mqtt"
 	"hubd/drivers/serial"
 	"hubd/hub"
@@ -42,6 +43,7 @@ type Main struct {
 	DB       *store.DB
 	Hub      *hub.Hub
 	Serial   *serial.Driver
+	Modbus   *modbus.Driver
 	MQTT     *mqtt.Driver
 	Yandex   *yandex.Handler
 	Notifier *yandex.Notifier
@@ -102,6 +104,9 @@ func (m *Main) Open() (err error) {
 		}
 		m.Hub.SetDriver(serial.Name, m.Serial)
 	}
+	if err := m.openModbus(); err != nil {
+		return err
+	}
 	if c.MQTT != nil {
 		m.MQTT, err = mqtt.New(mqttOptions(c, devs, m))
 		if err != nil {
@@ -151,6 +156,9 @@ func (m *Main) Open() (err error) {
 func serialOptions(c *Config, devs []hub.Device, m *Main) serial.Options {
 	o := serial.Options{Apply: m.Hub.Apply, Logger: m.Log, Events: m.Hub.Log}
 	for _, b := range c.Serial {
+		if b.isModbus() {
+			continue
+		}
 		o.Buses = append(o.Buses, serial.BusConfig{Name: b.Name, Port: b.Port, Baud: b.Baud, PollInterval: b.PollInterval, Timeout: b.Timeout})
 	}
 	o.Devices = devicesOf(devs, serial.Name)
@@ -220,7 +228,7 @@ func (m *Main) webOptions() web.Options {
 		o.Version = "dev"
 	}
 	if len(c.Serial) > 0 {
-		o.Buses = func() []hub.BusStatus { return m.Serial.Status() }
+		o.Buses = m.busStatus
 		o.UpdateFirmware = m.Serial.UpdateFirmware
 	}
 	if c.MQTT != nil {
@@ -279,6 +287,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if m.Serial != nil {
 		goRun("serial", m.Serial.Run)
+	}
+	if m.Modbus != nil {
+		goRun("modbus", m.Modbus.Run)
 	}
 	if m.MQTT != nil {
 		goRun("mqtt", m.MQTT.Run)
@@ -379,6 +390,9 @@ func (m *Main) Reload(path string) error {
 	}
 	if (len(c.Serial) > 0) != (m.Serial != nil) || (c.MQTT != nil) != (m.MQTT != nil) {
 		return errors.New("reload: adding or removing the serial or mqtt section needs a restart")
+	}
+	if err := checkModbusReload(old, c); err != nil {
+		return err
 	}
 	devs, err := c.HubDevices()
 	if err != nil {

@@ -125,7 +125,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: ok (%d devices, %d serial buses)\n", path, len(c.Devices), len(c.Serial))
+		fmt.Fprintf(stdout, "%s: ok (%d devices, %d serial buses%s)\n", path, len(c.Devices), len(c.Serial), describeModbus(c))
 		return nil
 	case "alexa":
 		if len(args) == 0 || (args[0] != "plan" && args[0] != "sync") {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"hubd/drivers/modbus/pymodbustest"
 	"hubd/drivers/modbus/rtu"
 	"hubd/hub"
 )
@@ -23,9 +24,9 @@ func pyDevices() []Device {
 	}
 }
 
-func startPyRig(t *testing.T, cfg BusConfig, devs ...Device) (*pySlave, *rig) {
+func startPyRig(t *testing.T, cfg BusConfig, devs ...Device) (*pymodbustest.Slave, *rig) {
 	t.Helper()
-	s := startPySlave(t)
+	s := pymodbustest.Start(t)
 	cfg.Name, cfg.Port = "rs485", s.Port
 	if cfg.Baud == 0 {
 		cfg.Baud = 19200
@@ -45,10 +46,10 @@ func TestDriver_PyModbus_SwitchesRelayChannelsThroughTheHub(t *testing.T) {
 	if err := r.exec(t, "socket", on(true)); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.get(t, 1, "co", 1); got != "1" {
+	if got := s.Get(t, 1, "co", 1); got != "1" {
 		t.Fatalf("coil 1 (channel 2) is %s after on", got)
 	}
-	if s.get(t, 1, "co", 0) != "0" || s.get(t, 1, "co", 2) != "0" {
+	if s.Get(t, 1, "co", 0) != "0" || s.Get(t, 1, "co", 2) != "0" {
 		t.Fatal("switching channel 2 moved another channel")
 	}
 	if st := r.snap("socket").State; !st.On {
@@ -57,13 +58,13 @@ func TestDriver_PyModbus_SwitchesRelayChannelsThroughTheHub(t *testing.T) {
 	if err := r.exec(t, "socket", on(false)); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.get(t, 1, "co", 1); got != "0" {
+	if got := s.Get(t, 1, "co", 1); got != "0" {
 		t.Fatalf("coil 1 is %s after off", got)
 	}
 	if err := r.exec(t, "relay-c", on(true)); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.get(t, 1, "co", 2); got != "1" {
+	if got := s.Get(t, 1, "co", 2); got != "1" {
 		t.Fatalf("coil 2 (channel 3) is %s after on", got)
 	}
 }
@@ -73,13 +74,13 @@ func TestDriver_PyModbus_DimsAndRestoresTheLevel(t *testing.T) {
 	if err := r.exec(t, "dimmer", level(40)); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.get(t, 2, "hr", 0); got != "40" {
+	if got := s.Get(t, 2, "hr", 0); got != "40" {
 		t.Fatalf("dimmer register is %s after 40 %%", got)
 	}
 	if err := r.exec(t, "dimmer", on(false)); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.get(t, 2, "hr", 0); got != "0" {
+	if got := s.Get(t, 2, "hr", 0); got != "0" {
 		t.Fatalf("dimmer register is %s after off", got)
 	}
 	if st := r.snap("dimmer").State; st.On || st.Brightness != 40 {
@@ -88,7 +89,7 @@ func TestDriver_PyModbus_DimsAndRestoresTheLevel(t *testing.T) {
 	if err := r.exec(t, "dimmer", on(true)); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.get(t, 2, "hr", 0); got != "40" {
+	if got := s.Get(t, 2, "hr", 0); got != "40" {
 		t.Fatalf("dimmer register is %s after on, want the last level 40", got)
 	}
 }
@@ -103,16 +104,16 @@ func TestDriver_PyModbus_MeterOnARelayChannel(t *testing.T) {
 	if r.snap("relay-c").State.Set.Has(hub.FieldPower) {
 		t.Fatal("a channel without a meter got meter readings")
 	}
-	s.do(t, "float 3 12 1500.5")
+	s.Do(t, "float 3 12 1500.5")
 	r.waitFor(t, "new power reading", func() bool { return r.snap("socket").State.Power == 1500.5 })
 	// A change made at the device (a person at the panel) shows up too.
-	s.do(t, "set 1 co 2 1")
+	s.Do(t, "set 1 co 2 1")
 	r.waitFor(t, "relay-c on from the device", func() bool { return r.snap("relay-c").State.On })
 }
 
 func TestDriver_PyModbus_SilentSlaveGoesOfflineAndReturns(t *testing.T) {
 	s, r := startPyRig(t, BusConfig{Timeout: 50 * time.Millisecond, Retries: -1, OfflineAfter: 2})
-	s.do(t, "mute")
+	s.Do(t, "mute")
 	r.waitFor(t, "relay offline", func() bool { return !r.snap("relay-a").Online })
 	err := r.exec(t, "relay-a", on(true))
 	if !errors.Is(err, hub.ErrUnreachable) {
@@ -122,7 +123,7 @@ func TestDriver_PyModbus_SilentSlaveGoesOfflineAndReturns(t *testing.T) {
 	if st.Timeouts == 0 || slaveStat(st, 1).Timeouts == 0 {
 		t.Fatalf("timeouts not counted: bus %d, unit 1 %+v", st.Timeouts, slaveStat(st, 1))
 	}
-	s.do(t, "answer")
+	s.Do(t, "answer")
 	r.waitFor(t, "relay back online", func() bool { return r.snap("relay-a").Online })
 	if err := r.exec(t, "relay-a", on(true)); err != nil {
 		t.Fatalf("command after the slave came back: %v", err)
@@ -174,14 +175,14 @@ func mustProfiles(t *testing.T) map[string]*Profile {
 
 func TestDriver_PyModbus_BusySlaveIsRetriedThenRefused(t *testing.T) {
 	s, r := startPyRig(t, BusConfig{Retries: 2, PollInterval: time.Hour}) // commands only, after the first cycle
-	s.do(t, "busy 2")
+	s.Do(t, "busy 2")
 	if err := r.exec(t, "relay-a", on(true)); err != nil {
 		t.Fatalf("busy twice with two retries: %v", err)
 	}
-	if got := s.get(t, 1, "co", 0); got != "1" {
+	if got := s.Get(t, 1, "co", 0); got != "1" {
 		t.Fatalf("coil 0 is %s", got)
 	}
-	s.do(t, "busy 100")
+	s.Do(t, "busy 100")
 	err := r.exec(t, "relay-a", on(false))
 	if !errors.Is(err, hub.ErrBusy) {
 		t.Fatalf("always busy: %v, want ErrBusy", err)
@@ -189,12 +190,12 @@ func TestDriver_PyModbus_BusySlaveIsRetriedThenRefused(t *testing.T) {
 	if slaveStat(r.drv.Status()[0], 1).Exceptions < 5 {
 		t.Fatalf("exceptions counted: %+v", r.drv.Status()[0].Slaves)
 	}
-	s.do(t, "busy 0")
+	s.Do(t, "busy 0")
 }
 
 func TestDriver_PyModbus_BadCRCIsCountedAndRetried(t *testing.T) {
 	s, r := startPyRig(t, BusConfig{Retries: 1, PollInterval: time.Hour})
-	s.do(t, "badcrc 1")
+	s.Do(t, "badcrc 1")
 	if err := r.exec(t, "relay-a", on(true)); err != nil {
 		t.Fatalf("one bad CRC with a retry: %v", err)
 	}
@@ -202,7 +203,7 @@ func TestDriver_PyModbus_BadCRCIsCountedAndRetried(t *testing.T) {
 	if st.CRCErrors != 1 || slaveStat(st, 1).CRCErrors != 1 {
 		t.Fatalf("CRC errors: bus %d, unit 1 %+v; want 1", st.CRCErrors, slaveStat(st, 1))
 	}
-	if got := s.get(t, 1, "co", 0); got != "1" {
+	if got := s.Get(t, 1, "co", 0); got != "1" {
 		t.Fatalf("coil 0 is %s", got)
 	}
 }

@@ -473,10 +473,11 @@ function renderLinks() {
     !st.buses.length ? [notConfigured('No serial buses;')] :
     st.buses.map(b => el('div', { class: 'card ' + (b.open ? 'ok' : 'bad') },
       el('div', { class: 'card-head' }, el('div', { class: 'card-title', text: b.name }), el('span', { class: 'pill ' + (b.open ? 'ok' : 'bad'), text: b.open ? 'Open' : 'Closed' })),
-      el('div', { class: 'card-sub', text: b.port }),
+      el('div', { class: 'card-sub', text: b.port + (b.protocol ? ' (' + b.protocol + ')' : '') }),
       facts([['Devices', b.devices], ['Frames in/out', b.frames_in + ' / ' + b.frames_out], ['CRC errors', b.crc_errors],
         ['Timeouts', b.timeouts], ['Reconnects', b.reconnects], b.open_since && ['Open since', timeEl(b.open_since)],
-        b.last_error && ['Last error', b.last_error]])))));
+        b.last_error && ['Last error', b.last_error],
+        b.slaves && b.slaves.length && ['Failures by address', b.slaves.map(s => s.addr + ': ' + s.timeouts + ' timeouts, ' + s.crc_errors + ' CRC, ' + s.exceptions + ' exceptions').join('; ')]])))));
   $('brokers').replaceChildren(...(st.brokers === null ? [notConfigured('MQTT')] :
     !st.brokers.length ? [notConfigured('No MQTT connections;')] :
     st.brokers.map(b => el('div', { class: 'card ' + (b.connected ? 'ok' : 'bad') },
