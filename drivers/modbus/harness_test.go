@@ -16,7 +16,7 @@ type rig struct {
 	done   chan struct{}
 }
 
-func startRig(t *testing.T, cfg BusConfig, profiles []Profile, devs ...Device) *rig {
+func startRig(t testing.TB, cfg BusConfig, profiles []Profile, devs ...Device) *rig {
 	t.Helper()
 	profs, err := Profiles(profiles)
 	if err != nil {
@@ -60,7 +60,7 @@ func startRig(t *testing.T, cfg BusConfig, profiles []Profile, devs ...Device) *
 
 // waitFor waits until cond holds, checking again at every change the hub
 // publishes (10 s at most).
-func (r *rig) waitFor(t *testing.T, what string, cond func() bool) {
+func (r *rig) waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	sub := r.hub.Subscribe(64)
 	defer r.hub.Unsubscribe(sub)
@@ -79,7 +79,7 @@ func (r *rig) snap(id string) hub.Snapshot {
 	return s
 }
 
-func (r *rig) exec(t *testing.T, id string, set hub.State) error {
+func (r *rig) exec(t testing.TB, id string, set hub.State) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
