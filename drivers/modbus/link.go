@@ -163,9 +163,10 @@ func (b *bus) takeFrame(unit uint8, req rtu.Request) (data []byte, done bool, er
 }
 
 // drain reads and drops what is left of a bad frame until the line is
-// silent for a read timeout, so that the next reply starts clean.
+// silent for a read timeout, so that the next reply starts clean; a line
+// that babbles on is given up on after one reply timeout.
 func (b *bus) drain(ctx context.Context) error {
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(b.cfg.Timeout)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		n, err := b.port.Read(b.rd)
 		if n == 0 {

@@ -34,6 +34,10 @@ func decode(r Register, start uint16, data []byte) (float64, error) {
 	}
 	var raw float64
 	switch r.Type {
+	case Bool: // a holding register used as a switch: non-zero is on
+		if words[0] != 0 {
+			raw = 1
+		}
 	case Uint16:
 		raw = float64(words[0])
 	case Int16:

@@ -272,3 +272,10 @@ func (b *Bus) pace(chars int) {
 	bits := rtu.CharBits(false, 1)
 	time.Sleep(time.Duration(chars)*rtu.CharTime(b.Baud, bits) + rtu.FrameGap(b.Baud, bits))
 }
+
+// Demo is the demo's Modbus devices: unit 1 a 4-channel relay, unit 2 a
+// dimmer, unit 3 an SDM120 metering a 120 W load on relay channel 1.
+func Demo() []*Slave {
+	relay := NewRelay(1, 4)
+	return []*Slave{relay, NewDimmer(2, 1), NewSDM120(3, 120, func() bool { return relay.Coil(0) })}
+}
