@@ -66,10 +66,11 @@ yandex:
 func TestRun_Modbus_ActionAndQueryAgainstPymodbus(t *testing.T) {
 	s := pymodbustest.Start(t)
 	d := startDaemon(t, "run", "-config", writeModbusConfig(t, s.Port))
-	eventually(t, 10*time.Second, "relay-1 and its meter online", func() bool {
-		got := query(t, d.addr, "relay-1")["relay-1"]
-		p, ok := got.value("power")
-		return ok && p == "288"
+	eventually(t, 10*time.Second, "relay-1 with its meter and dim-1 online", func() bool {
+		got := query(t, d.addr, "relay-1", "dim-1")
+		p, _ := got["relay-1"].value("power")
+		_, dim := got["dim-1"].value("on")
+		return p == "288" && dim
 	})
 	got := query(t, d.addr, "relay-1")["relay-1"]
 	for inst, want := range map[string]string{"on": "false", "voltage": "230.5", "amperage": "1.25", "power": "288"} {
@@ -98,4 +99,28 @@ func TestRun_Modbus_ActionAndQueryAgainstPymodbus(t *testing.T) {
 	eventually(t, 15*time.Second, "relay-1 unreachable", func() bool {
 		return query(t, d.addr, "relay-1")["relay-1"].ErrorCode == "DEVICE_UNREACHABLE"
 	})
+}
+
+func TestDemo_Modbus_Relay1InTheLobbySwitchesAndMeters(t *testing.T) {
+	addr, m, _ := startDemo(t, DemoOptions{})
+	if room, _ := m.Hub.Site().RoomOf("relay-1"); room == nil || room.Name != "Lobby" {
+		t.Fatalf("relay-1 is in %+v, want the Lobby", room)
+	}
+	eventually(t, 10*time.Second, "relay-1 online with its meter", func() bool {
+		_, ok := query(t, addr, "relay-1")["relay-1"].value("power")
+		return ok
+	})
+	body := `{"payload":{"devices":[{"id":"relay-1","capabilities":[{"type":"devices.capabilities.on_off","state":{"instance":"on","value":true}}]}]}}`
+	if code, data := yandexCall(t, addr, "/v1.0/user/devices/action", "a1", body); code != 200 || !strings.Contains(string(data), `"DONE"`) {
+		t.Fatalf("action: %d %s", code, data)
+	}
+	// The emulated meter follows the relay: 120 W once it is on.
+	eventually(t, 10*time.Second, "relay-1 drawing 120 W", func() bool {
+		p, _ := query(t, addr, "relay-1")["relay-1"].value("power")
+		return p == "120"
+	})
+	st := m.busStatus()
+	if len(st) != 2 || st[1].Protocol != "modbus" || st[1].FramesIn == 0 {
+		t.Fatalf("bus status %+v", st)
+	}
 }
