@@ -126,3 +126,28 @@ func TestConfig_Modbus_ErrorsNameTheirLine(t *testing.T) {
 		})
 	}
 }
+
+func TestReload_ModbusChangesNeedARestart(t *testing.T) {
+	parse := func(text string) *Config {
+		t.Helper()
+		c, err := ParseConfig("config.yaml", []byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	old := parse(modbusConfig)
+	if err := checkModbusReload(old, parse(strings.Replace(modbusConfig, "name: B", "name: Renamed", 1))); err != nil {
+		t.Fatalf("a reload that leaves Modbus alone: %v", err)
+	}
+	for _, change := range [][2]string{
+		{"channel: 8", "channel: 7"},
+		{"baud: 19200", "baud: 9600"},
+		{"address: 100", "address: 101"},
+		{"meter_interval: 5s", "meter_interval: 6s"},
+	} {
+		if err := checkModbusReload(old, parse(strings.Replace(modbusConfig, change[0], change[1], 1))); err == nil {
+			t.Errorf("%s -> %s was taken by a reload", change[0], change[1])
+		}
+	}
+}

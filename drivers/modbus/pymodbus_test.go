@@ -207,3 +207,18 @@ func TestDriver_PyModbus_BadCRCIsCountedAndRetried(t *testing.T) {
 		t.Fatalf("coil 0 is %s", got)
 	}
 }
+
+func TestDriver_PyModbus_SilentMeterLeavesTheRelayOnline(t *testing.T) {
+	devs := []Device{{ID: "socket", Unit: 1, Profile: "relay4", Channel: 2, Meter: &Meter{Unit: 9, Profile: "sdm120"}, MeterEvery: time.Millisecond}}
+	_, r := startPyRig(t, BusConfig{Timeout: 30 * time.Millisecond, Retries: -1}, devs...)
+	waitUntil(t, "meter timeouts", func() bool { return slaveStat(r.drv.Status()[0], 9).Timeouts >= 3 })
+	if !r.snap("socket").Online {
+		t.Fatal("the relay went offline with its meter")
+	}
+	if r.snap("socket").State.Set.Has(hub.FieldPower) {
+		t.Fatal("power from a meter that never answered")
+	}
+	if err := r.exec(t, "socket", on(true)); err != nil {
+		t.Fatal(err)
+	}
+}
