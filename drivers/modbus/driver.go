@@ -264,7 +264,9 @@ func (d *Driver) Execute(ctx context.Context, dev hub.Device, cmd hub.Command) e
 		return err
 	}
 	if cmd.Set.Set.Empty() {
-		return nil // Identify: a relay module has no way to show itself
+		// Identify alone: a relay module has no light to blink, and
+		// clicking a relay would switch whatever hangs on it.
+		return fmt.Errorf("%w: %s: a Modbus device cannot identify itself", hub.ErrNotSupported, dev.ID)
 	}
 	r := &request{ctx: ctx, node: t.node, set: cmd.Set, done: make(chan error, 1)}
 	select {

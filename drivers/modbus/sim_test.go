@@ -1,12 +1,14 @@
 package modbus
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"hubd/drivers/modbus/modbussim"
 	"hubd/firmware"
+	"hubd/hub"
 )
 
 // startSim serves modbussim slaves on a PTY that the test can unplug.
@@ -95,4 +97,18 @@ func startRelays(t testing.TB, n, baud int) ([]*modbussim.Slave, *rig) {
 	last := devs[len(devs)-1].ID
 	r.waitFor(t, "every relay online", func() bool { return r.snap(last).Online })
 	return slaves, r
+}
+
+func TestDriver_Identify_IsNotSupported(t *testing.T) {
+	relay := modbussim.NewRelay(1, 1)
+	h := startSim(t, relay)
+	r := startRig(t, BusConfig{Name: "bus0", Port: h.Path(), Line: Line{Baud: 115200}}, nil, Device{ID: "relay-a", Unit: 1, Profile: "relay"})
+	r.waitFor(t, "online", func() bool { return r.snap("relay-a").Online })
+	err := r.drv.Execute(t.Context(), hub.Device{ID: "relay-a"}, hub.Command{Device: "relay-a", Identify: true})
+	if !errors.Is(err, hub.ErrNotSupported) {
+		t.Fatalf("identify: %v, want ErrNotSupported", err)
+	}
+	if relay.Coil(0) {
+		t.Fatal("identify switched the relay")
+	}
 }
