@@ -55,6 +55,14 @@ type ModbusProfileConfig struct {
 	Voltage  *ModbusRegisterConfig `yaml:"voltage"`
 	Current  *ModbusRegisterConfig `yaml:"current"`
 	Energy   *ModbusRegisterConfig `yaml:"energy"`
+	Ident    *ModbusIdentConfig    `yaml:"ident"` // for modbus-scan
+}
+
+// ModbusIdentConfig is a register that reads, optionally with value, on
+// the profile's devices: how modbus-scan recognizes them.
+type ModbusIdentConfig struct {
+	ModbusRegisterConfig `yaml:",inline"`
+	Value                *float64 `yaml:"value"`
 }
 
 // ModbusRegisterConfig is one register of a profile.
@@ -168,7 +176,15 @@ func (p ModbusProfileConfig) toProfile() modbus.Profile {
 		Switch: p.Switch.toRegister(), Level: p.Level.toRegister(),
 		Power: p.Power.toRegister(), Voltage: p.Voltage.toRegister(),
 		Current: p.Current.toRegister(), Energy: p.Energy.toRegister(),
+		Ident: p.Ident.toIdent(),
 	}
+}
+
+func (id *ModbusIdentConfig) toIdent() *modbus.Ident {
+	if id == nil {
+		return nil
+	}
+	return &modbus.Ident{Register: *id.toRegister(), Value: id.Value}
 }
 
 // registers are p's registers by their key in the file.
@@ -178,6 +194,9 @@ func (p ModbusProfileConfig) registers() map[string]*ModbusRegisterConfig {
 		if r != nil {
 			out[k] = r
 		}
+	}
+	if p.Ident != nil {
+		out["ident"] = &p.Ident.ModbusRegisterConfig
 	}
 	return out
 }

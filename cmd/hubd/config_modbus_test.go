@@ -110,6 +110,8 @@ func TestConfig_Modbus_ErrorsNameTheirLine(t *testing.T) {
 		{"profile table", "table: holding", "table: eeprom", `config.yaml:14: modbus profile "relay8-hr": switch: table "eeprom" is not coil`},
 		{"profile type", "stride: 1}", "stride: 1, type: float32}", `config.yaml:12: modbus: invalid configuration: profile "relay8-hr": switch: holding float32 does not fit`},
 		{"profile twice", "name: relay8-hr", "name: relay", `profile "relay" is defined twice`},
+		{"ident table", "stride: 1}", "stride: 1}\n    ident: {table: rom, address: 1}", `config.yaml:15: modbus profile "relay8-hr": ident: table "rom"`},
+		{"ident type", "stride: 1}", "stride: 1}\n    ident: {table: input, type: bool}", `profile "relay8-hr": ident: type bool does not fit the input table`},
 		{"same channel", "channel: 2\n", "channel: 1\n    meter: {address: 3, profile: sdm120}\n  - id: relay-2\n    kind: socket\n    driver: modbus\n    bus: rs485\n    address: 1\n    channel: 1\n    profile: relay\n", "share rs485/1/1"},
 		{"serial driver on modbus bus", "driver: modbus\n    bus: rs485\n    address: 2", "driver: serial\n    bus: rs485\n    address: 2", `device "dim-1": bus "rs485" speaks modbus`},
 		{"modbus driver on hubd bus", "protocol: modbus", "protocol: hubd", `bus "rs485" is not a serial bus with protocol: modbus`},

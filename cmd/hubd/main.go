@@ -59,6 +59,7 @@ const usage = `usage:
   hubd demo [-http ADDR] [-data DIR] [-broker URL] [-alexa URL]
   hubd run -config FILE
   hubd check-config -config FILE
+  hubd modbus-scan -config FILE -bus NAME [-units 1-247]   list the Modbus slaves that answer (stop hubd first)
   hubd alexa plan|sync -config FILE
   hubd install|uninstall|start|stop|restart|status [-config FILE]
   hubd hash-token [TOKEN]      print the sha256: form of an API token (makes one if none given)
@@ -116,6 +117,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		tuneGC(os.Getenv)
 		return runService(path, stderr)
+	case "modbus-scan":
+		return runModbusScan(args, stdout, stderr)
 	case "check-config":
 		path, err := configFlag("check-config", args, stderr)
 		if err != nil {

@@ -30,6 +30,7 @@ modbus_profiles:
   - name: relay4
     channels: 4
     switch: {table: coil, address: 0}
+    ident: {table: coil, address: 3, value: 0}   # only a 4-channel relay has coil 3
 devices:
   - id: relay-1
     kind: socket
@@ -122,5 +123,34 @@ func TestDemo_Modbus_Relay1InTheLobbySwitchesAndMeters(t *testing.T) {
 	st := m.busStatus()
 	if len(st) != 2 || st[1].Protocol != "modbus" || st[1].FramesIn == 0 {
 		t.Fatalf("bus status %+v", st)
+	}
+}
+
+func TestModbusScan_ListsSlavesProfilesAndConfiguredDevices(t *testing.T) {
+	s := pymodbustest.Start(t)
+	cfg := writeModbusConfig(t, s.Port)
+	var out, errOut strings.Builder
+	if err := run([]string{"modbus-scan", "-config", cfg, "-bus", "rs485", "-units", "1-4"}, nil, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{
+		"rs485 (" + s.Port + "): 3 of 4 addresses answer",
+		"unit 1: profile relay or relay4 (choose one); configured: relay-1",
+		"unit 2: no profile recognizes it: give its devices a profile; configured: dim-1",
+		"unit 3: profile sdm120 or sdm630 (choose one); configured: relay-1 (meter)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, bad := range [][]string{
+		{"modbus-scan", "-config", cfg, "-bus", "nope"},
+		{"modbus-scan", "-config", cfg, "-bus", "rs485", "-units", "0-3"},
+		{"modbus-scan", "-config", cfg, "-bus", "rs485", "-units", "9-2"},
+		{"modbus-scan", "-config", cfg, "-bus", "rs485", "-units", "x"},
+	} {
+		if err := run(bad, nil, &out, &errOut); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
 	}
 }

@@ -137,6 +137,17 @@ type Profile struct {
 	// amperes, kilowatt-hours after Scale. They are per device, not per
 	// channel (Stride is ignored).
 	Power, Voltage, Current, Energy *Register
+
+	// Ident recognizes the profile's devices in a bus scan; nil: a scan
+	// never proposes the profile.
+	Ident *Ident
+}
+
+// Ident is a register that reads on a profile's devices, optionally with a
+// given value (after Scale).
+type Ident struct {
+	Register
+	Value *float64 // nil: any value
 }
 
 // MaxChannels bounds Profile.Channels.
@@ -207,6 +218,11 @@ func (p *Profile) Validate() error {
 			return bad("%v: %v (a measurement is a holding or input register)", m.field, err)
 		}
 	}
+	if id := p.Ident; id != nil {
+		if err := id.Register.check(1, true); err != nil {
+			return bad("ident: %v", err)
+		}
+	}
 	return nil
 }
 
@@ -238,7 +254,7 @@ func (r Register) check(chans int, fits bool) error {
 // Builtin profiles. Eastron's registers are from the SDM120 and SDM630
 // Modbus protocol documents: input registers, float32, high word first.
 var Builtin = []Profile{
-	{Name: "relay", Channels: 64, Switch: &Register{Table: Coil, Addr: 0}},
+	{Name: "relay", Channels: 64, Switch: &Register{Table: Coil, Addr: 0}, Ident: &Ident{Register: Register{Table: Coil}}},
 	{Name: "dimmer", Channels: 16, Level: &Register{Table: Holding, Addr: 0}},
 	{
 		Name:    "sdm120",
@@ -246,6 +262,7 @@ var Builtin = []Profile{
 		Current: &Register{Table: Input, Addr: 0x0006, Type: Float32},
 		Power:   &Register{Table: Input, Addr: 0x000C, Type: Float32},
 		Energy:  &Register{Table: Input, Addr: 0x0156, Type: Float32},
+		Ident:   sdmIdent,
 	},
 	{
 		Name:    "sdm630",
@@ -253,8 +270,13 @@ var Builtin = []Profile{
 		Current: &Register{Table: Input, Addr: 0x0030, Type: Float32}, // sum of line currents
 		Power:   &Register{Table: Input, Addr: 0x0034, Type: Float32}, // total system power
 		Energy:  &Register{Table: Input, Addr: 0x0156, Type: Float32}, // total active energy
+		Ident:   sdmIdent,
 	},
 }
+
+// sdmIdent: Eastron meters answer their total energy register. It does not
+// tell an SDM120 from an SDM630: a scan proposes both and asks.
+var sdmIdent = &Ident{Register: Register{Table: Input, Addr: 0x0156, Type: Float32}}
 
 // Profiles merges custom profiles with the builtin ones and validates
 // them all. A custom profile may not reuse a builtin name.

@@ -42,7 +42,9 @@ def block(values):
 
 
 def slaves():
-    empty = lambda: block([0])
+    # A table the device does not have: one register far away, so reads of
+    # the low addresses answer "illegal data address".
+    empty = lambda: ModbusSequentialDataBlock(60000, [0])
     relay = ModbusSlaveContext(co=block([0] * 4), di=empty(), hr=empty(), ir=empty(), zero_mode=True)
     dimmer = ModbusSlaveContext(co=empty(), di=empty(), hr=block([0]), ir=empty(), zero_mode=True)
     meter = ModbusSlaveContext(co=empty(), di=empty(), hr=empty(),
