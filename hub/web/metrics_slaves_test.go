@@ -9,7 +9,7 @@ import (
 func TestMetrics_ModbusSlaveFailuresByAddress(t *testing.T) {
 	opts := Options{AllowAnonymousView: true}
 	opts.Buses = func() []hub.BusStatus {
-		return []hub.BusStatus{{Name: "rs485", Port: "/dev/ttyUSB1", Protocol: "modbus", Open: true, Timeouts: 9, CRCErrors: 2,
+		return []hub.BusStatus{{Name: "rs485", Port: "/dev/ttyUSB1", Protocol: "modbus", Open: true, Timeouts: 9, CRCErrors: 2, QueueFull: 6,
 			Slaves: []hub.SlaveStatus{{Addr: 3, Timeouts: 4, CRCErrors: 2}, {Addr: 17, Timeouts: 5, Exceptions: 1}}}}
 	}
 	ts := newTestServer(t, opts)
@@ -25,6 +25,9 @@ func TestMetrics_ModbusSlaveFailuresByAddress(t *testing.T) {
 		if got := value(t, fams, "hubd_serial_slave_failures_total", labels); got != tc.want {
 			t.Errorf("%v = %v, want %v", labels, got, tc.want)
 		}
+	}
+	if got := value(t, fams, "hubd_serial_queue_full_total", map[string]string{"bus": "rs485"}); got != 6 {
+		t.Errorf("queue full %v, want 6", got)
 	}
 	if got := value(t, fams, "hubd_serial_timeouts_total", map[string]string{"bus": "rs485"}); got != 9 {
 		t.Errorf("bus timeouts %v, want 9", got)
