@@ -3,6 +3,7 @@ package firmware
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,6 +17,7 @@ import (
 // Restart, so a test or the demo can make the port vanish and come back.
 type Harness struct {
 	bus  *Bus
+	srv  Server
 	link string
 
 	mu     sync.Mutex
@@ -39,7 +41,23 @@ func StartPTY(dir string, devs ...Device) (*Harness, error) {
 
 // StartBus is StartPTY for a bus built by the caller.
 func StartBus(dir string, bus *Bus) (*Harness, error) {
-	h := &Harness{bus: bus}
+	h, err := StartServer(dir, bus)
+	if h != nil {
+		h.bus = bus
+	}
+	return h, err
+}
+
+// Server is what a Harness runs on its PTY: the devices of a bus, of
+// hubd's protocol (Bus) or another one (a Modbus slave emulator). Serve
+// returns when rw fails or ctx ends.
+type Server interface {
+	Serve(ctx context.Context, rw io.ReadWriter) error
+}
+
+// StartServer is StartBus for any Server; Bus of the harness is nil.
+func StartServer(dir string, srv Server) (*Harness, error) {
+	h := &Harness{srv: srv}
 	m, s, err := openRaw()
 	if err != nil {
 		return nil, err
@@ -111,7 +129,7 @@ func (h *Harness) serve(m, s *os.File) {
 	h.done = done
 	go func() {
 		defer close(done)
-		h.bus.Serve(ctx, m) // ends when Stop closes the master
+		h.srv.Serve(ctx, m) // ends when Stop closes the master
 	}()
 }
 

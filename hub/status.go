@@ -15,6 +15,22 @@ type BusStatus struct {
 	Timeouts   uint64    `json:"timeouts"`
 	Reconnects uint64    `json:"reconnects"`
 	Devices    int       `json:"devices"`
+	// Protocol is the bus's protocol when it is not hubd's own ("modbus").
+	Protocol string `json:"protocol,omitempty"`
+	// QueueFull counts commands that found the bus's queue full and
+	// waited for room.
+	QueueFull uint64 `json:"queue_full,omitempty"`
+	// Slaves counts failures per device address, in address order (Modbus
+	// buses; the hubd protocol's buses count per bus only).
+	Slaves []SlaveStatus `json:"slaves,omitempty"`
+}
+
+// SlaveStatus counts the failed exchanges with one address on a bus.
+type SlaveStatus struct {
+	Addr       int    `json:"addr"`
+	Timeouts   uint64 `json:"timeouts"`
+	CRCErrors  uint64 `json:"crc_errors"`
+	Exceptions uint64 `json:"exceptions"`
 }
 
 // BrokerStatus describes an MQTT connection.

@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"hubd/drivers/modbus"
 	"hubd/drivers/mqtt"
 	"hubd/hub"
 )
@@ -38,6 +39,7 @@ type Config struct {
 	Yandex         YandexConfig   `yaml:"yandex"`
 	Alexa          *AlexaConfig   `yaml:"alexa"`
 	Web            WebConfig      `yaml:"web"`
+	ModbusConfig   `yaml:",inline"`
 }
 
 type GatewayConfig struct {
@@ -59,6 +61,7 @@ type SerialConfig struct {
 	Baud         int           `yaml:"baud"`
 	PollInterval time.Duration `yaml:"poll_interval"`
 	Timeout      time.Duration `yaml:"timeout"`
+	SerialLine   `yaml:",inline"`
 }
 
 type MQTTConfig struct {
@@ -92,6 +95,7 @@ type DeviceConfig struct {
 	Capabilities []string     `yaml:"capabilities"`
 	TemperatureK *RangeConfig `yaml:"temperature_k"`
 	Slow         bool         `yaml:"slow"`
+	ModbusDevice `yaml:",inline"`
 }
 
 type NodeConfig struct {
@@ -277,7 +281,7 @@ func (c *Config) applyDefaults() {
 	for i := range c.Serial {
 		s := &c.Serial[i]
 		if s.Baud == 0 {
-			s.Baud = 115200
+			s.Baud = s.defaultBaud()
 		}
 	}
 	for i := range c.Devices {
@@ -332,7 +336,7 @@ func lineOf(n *yaml.Node, path ...any) int {
 	return line
 }
 
-var deviceDrivers = map[string]bool{"serial": true, "tasmota": true, "zigbee2mqtt": true, "shelly": true, "shelly2": true}
+var deviceDrivers = map[string]bool{"serial": true, "tasmota": true, "zigbee2mqtt": true, "shelly": true, "shelly2": true, "modbus": true}
 
 func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 	var es ConfigErrors
@@ -398,7 +402,7 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 			add(lineOf(root, "devices", i, "kind"), "device %q: kind %q is not light or socket", d.ID, d.Kind)
 		}
 		if !deviceDrivers[d.Driver] {
-			add(lineOf(root, "devices", i, "driver"), "device %q: driver %q is not one of serial, tasmota, zigbee2mqtt, shelly, shelly2", d.ID, d.Driver)
+			add(lineOf(root, "devices", i, "driver"), "device %q: driver %q is not one of serial, tasmota, zigbee2mqtt, shelly, shelly2, modbus", d.ID, d.Driver)
 			continue
 		}
 		if d.Driver == "serial" {
@@ -413,7 +417,7 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 				add(lineOf(root, "devices", i, "address"), "device %q: bus %s address %d is already used by %q", d.ID, d.Bus, d.Address, other)
 			}
 			serialAddr[key] = d.ID
-		} else {
+		} else if d.Driver != modbus.Name {
 			needMQTT = true
 			if d.Topic == "" {
 				add(l, "device %q: driver %s needs a topic", d.ID, d.Driver)
@@ -582,6 +586,7 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 		}
 	}
 	c.Web.Guard.validate(add, root)
+	c.validateModbus(root, add)
 	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
 	return es
 }
@@ -629,6 +634,9 @@ func (c *Config) device(i int) (hub.Device, error) {
 		dev.Fields = hub.LightFields
 	} else {
 		dev.Fields = hub.MeterFields.With(hub.FieldOn)
+	}
+	if d.Driver == modbus.Name {
+		c.modbusHubDevice(d, &dev)
 	}
 	if dev.Fields.Has(hub.FieldTemperatureK) {
 		dev.TempMinK, dev.TempMaxK = 2700, 6500

@@ -18,7 +18,7 @@ func TestConfig_ExampleFileIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(devs) != 5 || devs[0].Address != "bus0/1" || devs[2].Address != "tasmota:r101-lamp" {
+	if len(devs) != 6 || devs[0].Address != "bus0/1" || devs[2].Address != "tasmota:r101-lamp" || devs[5].Address != "modbus0/1/3" {
 		t.Fatalf("devices = %+v", devs)
 	}
 	site := c.HubSite()

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"hubd/drivers/modbus"
 	"hubd/drivers/mqtt"
 	"hubd/drivers/serial"
 	"hubd/hub"
@@ -44,6 +45,7 @@ type Main struct {
 	Ledger   *store.Ledger
 	Hub      *hub.Hub
 	Serial   *serial.Driver
+	Modbus   *modbus.Driver
 	MQTT     *mqtt.Driver
 	Yandex   *yandex.Handler
 	Notifier *yandex.Notifier
@@ -116,6 +118,9 @@ func (m *Main) Open() (err error) {
 		}
 		m.Hub.SetDriver(serial.Name, m.Serial)
 	}
+	if err := m.openModbus(); err != nil {
+		return err
+	}
 	if c.MQTT != nil {
 		m.MQTT, err = mqtt.New(mqttOptions(c, devs, m))
 		if err != nil {
@@ -173,6 +178,9 @@ func (m *Main) Open() (err error) {
 func serialOptions(c *Config, devs []hub.Device, m *Main) serial.Options {
 	o := serial.Options{Apply: m.Hub.Apply, Logger: m.Log, Events: m.Hub.LogEvent}
 	for _, b := range c.Serial {
+		if b.isModbus() {
+			continue
+		}
 		o.Buses = append(o.Buses, serial.BusConfig{Name: b.Name, Port: b.Port, Baud: b.Baud, PollInterval: b.PollInterval, Timeout: b.Timeout})
 	}
 	o.Devices = devicesOf(devs, serial.Name)
@@ -246,9 +254,11 @@ func (m *Main) webOptions() web.Options {
 	}
 	m.applyWebGuard(&o)
 	if len(c.Serial) > 0 {
-		o.Buses = func() []hub.BusStatus { return m.Serial.Status() }
-		o.UpdateFirmware = func(ctx context.Context, id string, image []byte, downgrade bool, progress func(sent, total int)) error {
-			return m.Serial.UpdateFirmwareWith(ctx, id, image, serial.UpdateOptions{AllowDowngrade: downgrade}, progress)
+		o.Buses = m.busStatus
+		if m.Serial != nil {
+			o.UpdateFirmware = func(ctx context.Context, id string, image []byte, downgrade bool, progress func(sent, total int)) error {
+				return m.Serial.UpdateFirmwareWith(ctx, id, image, serial.UpdateOptions{AllowDowngrade: downgrade}, progress)
+			}
 		}
 	}
 	if c.MQTT != nil {
@@ -307,6 +317,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if m.Serial != nil {
 		goRun("serial", m.Serial.Run)
+	}
+	if m.Modbus != nil {
+		goRun("modbus", m.Modbus.Run)
 	}
 	if m.MQTT != nil {
 		goRun("mqtt", m.MQTT.Run)
@@ -413,6 +426,9 @@ func (m *Main) Reload(path string) error {
 	}
 	if (len(c.Serial) > 0) != (m.Serial != nil) || (c.MQTT != nil) != (m.MQTT != nil) {
 		return errors.New("reload: adding or removing the serial or mqtt section needs a restart")
+	}
+	if err := checkModbusReload(old, c); err != nil {
+		return err
 	}
 	devs, err := c.HubDevices()
 	if err != nil {

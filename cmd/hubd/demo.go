@@ -197,6 +197,11 @@ func runDemo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error
 	if o.Harness != nil {
 		o.Harness(harness)
 	}
+	mbHarness, err := startDemoModbus(ptyDir)
+	if err != nil {
+		return err
+	}
+	defer mbHarness.Close()
 
 	if o.Alexa == "" {
 		sim := alexatest.New(alexatest.Options{})
@@ -207,6 +212,7 @@ func runDemo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	addDemoModbus(c, mbHarness.Path())
 	var sim *mqttsim.Sim
 	m := &Main{Config: c, Log: log}
 	m.Extra = func(ctx context.Context, m *Main) error {
@@ -226,13 +232,14 @@ func runDemo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, `hubd demo is running (state in %s)
   status page:  %s/   (controls: login %s / %s)
   serial bus:   %s  (lamp-1, socket-1)
+  modbus bus:   %s  (relay-1: relay unit 1 channel 1, SDM120 meter unit 3)
   MQTT broker:  %s  (login %s / %s; lamp-2 Tasmota, socket-2 Shelly, lamp-3 Zigbee2MQTT)
   Alexa API:    %s
   try:          curl -s -H 'Authorization: Bearer %s' -H 'X-Request-Id: r1' -d '{"devices":[{"id":"lamp-1"},{"id":"socket-1"},{"id":"nope"}]}' %s/v1.0/user/devices/query
   tokens:       %s (staff: every device), %s (Room 101: lamp-2, socket-2), %s (Room 201: lamp-3)
   residents:    status page login %s / %s, or: hubd home list -data %s
 Press Ctrl-C to stop.
-`, o.DataDir, base, demoTechUser, demoTechPass, harness.Path(), m.MQTT.BrokerURL(), demoMQTTUser, demoMQTTPass, o.Alexa, demoToken, base,
+`, o.DataDir, base, demoTechUser, demoTechPass, harness.Path(), mbHarness.Path(), m.MQTT.BrokerURL(), demoMQTTUser, demoMQTTPass, o.Alexa, demoToken, base,
 			demoToken, demoToken101, demoToken201, demoMgrUser, demoMgrPass, o.DataDir)
 		if o.Ready != nil {
 			o.Ready(addr, m)

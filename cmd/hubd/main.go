@@ -60,6 +60,7 @@ const usage = `usage:
   hubd demo [-http ADDR] [-data DIR] [-broker URL] [-alexa URL]
   hubd run -config FILE
   hubd check-config -config FILE
+  hubd modbus-scan -config FILE -bus NAME [-units 1-247]   list the Modbus slaves that answer (stop hubd first)
   hubd alexa plan|sync -config FILE
   hubd home list|set-login HOME|checkout HOME [-config FILE]
   hubd alexa login -config FILE [-redirect URL]
@@ -119,6 +120,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		tuneGC(os.Getenv)
 		return runService(path, stderr)
+	case "modbus-scan":
+		return runModbusScan(args, stdout, stderr)
 	case "check-config":
 		path, err := configFlag("check-config", args, stderr)
 		if err != nil {
@@ -128,7 +131,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: ok (%d devices, %d serial buses)\n", path, len(c.Devices), len(c.Serial))
+		fmt.Fprintf(stdout, "%s: ok (%d devices, %d serial buses%s)\n", path, len(c.Devices), len(c.Serial), describeModbus(c))
 		return nil
 	case "alexa":
 		if len(args) > 0 && args[0] == "login" {

@@ -31,6 +31,8 @@ var (
 	mBusCRC         = counterDesc("serial_crc_errors_total", "Serial frames dropped for a bad CRC.", "bus")
 	mBusTimeouts    = counterDesc("serial_timeouts_total", "Serial requests that got no answer in time.", "bus")
 	mBusReconnects  = counterDesc("serial_reconnects_total", "Times a serial port was reopened.", "bus")
+	mBusQueueFull   = counterDesc("serial_queue_full_total", "Commands that found a bus's command queue full and waited for room.", "bus")
+	mSlaveFailures  = counterDesc("serial_slave_failures_total", "Failed exchanges with one device address on a Modbus bus, by kind (timeout, crc, exception).", "bus", "address", "kind")
 	mMQTTUp         = gaugeDesc("mqtt_connected", "1 when connected to the MQTT broker.", "broker")
 	mMQTTReconnects = counterDesc("mqtt_reconnects_total", "MQTT reconnections.", "broker")
 	mMQTTMsgs       = counterDesc("mqtt_messages_total", "MQTT messages by direction (in, out, bad: received but not understood).", "broker", "direction")
@@ -186,6 +188,13 @@ func (m *metrics) collect() *exposition {
 			count(mBusCRC, b.CRCErrors, b.Name)
 			count(mBusTimeouts, b.Timeouts, b.Name)
 			count(mBusReconnects, b.Reconnects, b.Name)
+			count(mBusQueueFull, b.QueueFull, b.Name)
+			for _, sl := range b.Slaves {
+				a := strconv.Itoa(sl.Addr)
+				count(mSlaveFailures, sl.Timeouts, b.Name, a, "timeout")
+				count(mSlaveFailures, sl.CRCErrors, b.Name, a, "crc")
+				count(mSlaveFailures, sl.Exceptions, b.Name, a, "exception")
+			}
 		}
 	}
 	if o.Brokers != nil {

@@ -662,10 +662,11 @@ function busCard(b) {
   const cls = !S.contact ? 'unknown' : b.open ? 'ok' : 'bad';
   return el('div', { class: 'card ' + cls, 'data-bus': b.name },
     el('div', { class: 'card-head' }, el('h3', { class: 'card-title', text: b.name }), el('span', { class: 'pill ' + cls, text: b.open ? t('link.open') : t('link.closed') })),
-    el('div', { class: 'card-sub', text: b.port }),
+    el('div', { class: 'card-sub', text: b.port + (b.protocol ? ' (' + b.protocol + ')' : '') }),
     moreEl(facts([[t('link.devices'), b.devices], [t('link.frames'), b.frames_in + ' / ' + b.frames_out], [t('link.crc'), b.crc_errors],
       [t('link.timeouts'), b.timeouts], [t('link.reconnects'), b.reconnects], b.open_since && [t('link.open_since'), timeEl(b.open_since)],
-      !b.open && b.last_error && [t('link.last_error'), rawEl(b.last_error)]])));
+      !b.open && b.last_error && [t('link.last_error'), rawEl(b.last_error)],
+      b.slaves && b.slaves.length && [t('link.slaves'), b.slaves.map(s => t('link.slave', { addr: s.addr, timeouts: s.timeouts, crc: s.crc_errors, exc: s.exceptions })).join('; ')]])));
 }
 
 function brokerCard(b) {
