@@ -1,10 +1,8 @@
 package mqtt
 
 import (
-	"crypto/subtle"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"hubd/drivers/mqtt/broker"
 )
@@ -33,23 +31,21 @@ type embedded struct {
 	served chan struct{}
 }
 
-func startEmbedded(opts Options, log *slog.Logger) (*embedded, error) {
+// startEmbedded starts the embedded broker; a is its access control, whose
+// account table the driver keeps up to date.
+func startEmbedded(opts Options, a *access, log *slog.Logger) (*embedded, error) {
 	anon := opts.Username == "" && len(opts.Users) == 0
 	if anon && !isLoopback(opts.Listen) {
 		return nil, fmt.Errorf("%w: the embedded broker on %s needs a username and password (anonymous access is for loopback only)", ErrBadOptions, opts.Listen)
 	}
-	a := &access{
-		hubUser:  []byte(opts.Username),
-		hubPass:  []byte(opts.Password),
-		hubID:    opts.ClientID,
-		users:    opts.Users,
-		anon:     anon,
-		reserved: "hubd/",
-	}
+	a.hubUser, a.hubPass, a.hubID = []byte(opts.Username), []byte(opts.Password), opts.ClientID
+	a.anon, a.reserved = anon, "hubd/"
+	a.checkPassword, a.log = opts.CheckPassword, log.With("component", "acl")
 	srv, err := broker.New(broker.Options{
 		Listen:       opts.Listen,
 		Authenticate: a.authenticate,
 		CanPublish:   a.canPublish,
+		CanSubscribe: a.canSubscribe,
 		MaxPacket:    embeddedMaxPacket,
 		QueueLen:     opts.BrokerQueueLen,
 		Logger:       log.With("component", "broker"),
@@ -80,49 +76,3 @@ func (e *embedded) close() {
 		<-e.served
 	}
 }
-
-// access admits the hub's account, the device accounts, and (only on a
-// loopback broker without accounts) anonymous clients. Only the hub may
-// publish under hubd/ (its availability and RPC replies are there) or take
-// the hub's client id.
-type access struct {
-	hubUser, hubPass []byte
-	hubID            string
-	users            map[string]string
-	anon             bool
-	reserved         string
-}
-
-func (a *access) authenticate(c broker.Client, pass []byte) bool {
-	if a.anon {
-		return true
-	}
-	user := []byte(c.Username)
-	if len(a.hubUser) > 0 && eq(user, a.hubUser) && eq(pass, a.hubPass) {
-		return true
-	}
-	if c.ID == a.hubID {
-		return false // only the hub's account may take the hub's client id
-	}
-	want, ok := a.users[c.Username]
-	// Compare even when the user is unknown, so timing says nothing.
-	good := eq(pass, []byte(want))
-	return ok && good && len(user) > 0
-}
-
-func (a *access) canPublish(c broker.Client, topic string) bool {
-	if a.isHub(c) || !strings.HasPrefix(topic, a.reserved) {
-		return true
-	}
-	// Shelly Gen2 devices answer RPCs on hubd/<id>/rpc.
-	return strings.HasSuffix(topic, "/rpc")
-}
-
-func (a *access) isHub(c broker.Client) bool {
-	if a.anon {
-		return c.ID == a.hubID
-	}
-	return len(a.hubUser) > 0 && c.Username == string(a.hubUser)
-}
-
-func eq(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

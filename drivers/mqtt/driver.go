@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -67,9 +68,19 @@ type Options struct {
 	// without any credentials accepts anonymous clients, and is only
 	// allowed on a loopback address.
 	Username, Password string
-	// Users are extra accounts (username -> password) the embedded broker
-	// accepts, for the devices. They may not publish under hubd/.
+	// Users are shared device accounts (username -> password) the
+	// embedded broker accepts: one named like a device account (see
+	// DeviceAccounts) is that account; any other may do what any device
+	// may (the union of their rules; see Accounts).
 	Users map[string]string
+	// DeviceAccounts names the embedded broker's account of each device
+	// (device id -> account name); a device not in it uses
+	// DefaultAccount. Devices that share an account share its rules.
+	DeviceAccounts map[string]string
+	// CheckPassword checks a device account's password for the embedded
+	// broker (normally against the hashes kept in the store). nil: only
+	// the hub's account and Users log in.
+	CheckPassword func(account string, password []byte) bool
 	// CAFile is a PEM bundle to verify an ssl:// broker with. Empty: the
 	// system roots.
 	CAFile string
@@ -210,6 +221,10 @@ type Driver struct {
 	rq   []*device
 	wake chan struct{}
 
+	topics topics
+	names  atomic.Pointer[map[string]string] // Options.DeviceAccounts, as last set
+	acl    *access
+
 	client     conn
 	broker     *embedded
 	brokerURL  string
@@ -261,24 +276,27 @@ func New(opts Options) (*Driver, error) {
 	}
 	opts.Z2MBase = strings.TrimSuffix(opts.Z2MBase, "/")
 	if opts.ClientID == "" {
-		host, _ := os.Hostname()
-		opts.ClientID = "hubd-" + host
+		opts.ClientID = defaultClientID()
 	}
 	if strings.ContainsAny(opts.ClientID, "/+#") {
 		return nil, fmt.Errorf("%w: client id %q may not contain / + #", ErrBadOptions, opts.ClientID)
 	}
-	ft, err := ParseFullTopic(opts.TasmotaFullTopic)
+	tp, err := topicsOf(opts)
 	if err != nil {
 		return nil, err
 	}
 	d := &Driver{
-		opts:  opts,
-		log:   opts.Logger.With("driver", DriverName),
-		ft:    ft,
-		avail: "hubd/" + opts.ClientID + "/availability",
-		src:   "hubd/" + opts.ClientID,
-		wake:  make(chan struct{}, 1),
+		opts:   opts,
+		log:    opts.Logger.With("driver", DriverName),
+		ft:     tp.ft,
+		avail:  tp.avail,
+		src:    "hubd/" + opts.ClientID,
+		wake:   make(chan struct{}, 1),
+		topics: tp,
+		acl:    newAccess(opts.Users),
 	}
+	names := maps.Clone(opts.DeviceAccounts)
+	d.names.Store(&names)
 	d.rpcDev = &device{qmax: 4 * opts.QueueLen, dialect: DialectShelly2}
 	// Only the latest list matters: a short queue.
 	d.bridgeDev = &device{qmax: 2, dialect: DialectZ2M}
@@ -293,7 +311,7 @@ func New(opts Options) (*Driver, error) {
 			opts.Listen = DefaultListen
 			d.opts.Listen = DefaultListen
 		}
-		b, err := startEmbedded(d.opts, d.log)
+		b, err := startEmbedded(d.opts, d.acl, d.log)
 		if err != nil {
 			return nil, err
 		}

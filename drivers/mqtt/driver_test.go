@@ -42,6 +42,7 @@ type rigOpts struct {
 	staleAfter time.Duration  // the hub's; 0: its default
 	refresh    time.Duration  // the driver's RefreshInterval; 0: its default
 	logger     *slog.Logger   // the driver's; nil: discard
+	accounts   bool           // devices log in with device accounts (acctPass), not devUser
 }
 
 func testSpecs() []mqttsim.Spec {
@@ -87,6 +88,9 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	if o.broker != "" {
 		mo.Username, mo.Password, mo.Users = "", "", nil
 	}
+	if o.accounts {
+		mo.CheckPassword = func(a string, pw []byte) bool { return string(pw) == acctPass(a) }
+	}
 	drv, err := mqtt.New(mo)
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +110,12 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	so := mqttsim.Options{Broker: r.url, Devices: append(slices.Clone(o.specs), o.extra...), Telemetry: o.telemetry, TasmotaFullTopic: o.fullTopic}
 	if o.broker == "" {
 		so.Username, so.Password = devUser, devPass
+	}
+	if o.accounts {
+		so.Login = func(s mqttsim.Spec) (string, string) {
+			a := mqtt.DefaultAccount(s.Device())
+			return a, acctPass(a)
+		}
 	}
 	sim, err := mqttsim.Start(ctx, so)
 	if err != nil {
