@@ -21,6 +21,9 @@ type Status struct {
 	Events   []hub.Event         `json:"events"`
 	// Controls says which controls this gateway offers at all.
 	Controls Controls `json:"controls"`
+
+	// MQTTAccounts: the embedded broker's device accounts (nil: none).
+	MQTTAccounts []MQTTAccount `json:"mqtt_accounts,omitempty"`
 }
 
 // Gateway is who this gateway is.
@@ -233,6 +236,9 @@ func (s *Server) sections(st *Status) {
 	}
 	if s.opts.Brokers != nil {
 		st.Brokers = nonNil(s.opts.Brokers())
+	}
+	if s.opts.MQTTAccounts != nil {
+		st.MQTTAccounts = s.opts.MQTTAccounts()
 	}
 	if s.opts.Notifier != nil {
 		st.Notifier = ptr(s.opts.Notifier())
