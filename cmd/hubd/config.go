@@ -92,6 +92,7 @@ type DeviceConfig struct {
 	Capabilities []string     `yaml:"capabilities"`
 	TemperatureK *RangeConfig `yaml:"temperature_k"`
 	Slow         bool         `yaml:"slow"`
+	MQTTAccount  string       `yaml:"mqtt_account"` // embedded broker account; default: the id (zigbee2mqtt: "zigbee2mqtt")
 }
 
 type NodeConfig struct {
@@ -578,6 +579,7 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 			add(lineOf(root, "web", "users", i, "password_hash"), "web user %q: password_hash must be a bcrypt hash (make one with `hubd hash-password`)", u.Name)
 		}
 	}
+	es = append(es, c.validateMQTTAccounts(name, root)...)
 	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
 	return es
 }

@@ -49,6 +49,8 @@ type Main struct {
 	Web      *web.Server
 	Addr     string // the bound HTTP address
 
+	mqttCreds *mqttCredentials // device accounts' passwords (mqtt section only)
+
 	started time.Time
 	cfgMu   sync.Mutex // Config is replaced by Reload while Run reads it
 	wg      sync.WaitGroup
@@ -103,6 +105,9 @@ func (m *Main) Open() (err error) {
 		m.Hub.SetDriver(serial.Name, m.Serial)
 	}
 	if c.MQTT != nil {
+		if m.mqttCreds, err = loadMQTTCredentials(m.DB.Bucket(mqttAccountsBucket)); err != nil {
+			return err
+		}
 		m.MQTT, err = mqtt.New(mqttOptions(c, devs, m))
 		if err != nil {
 			return err
@@ -177,6 +182,7 @@ func mqttOptions(c *Config, devs []hub.Device, m *Main) mqtt.Options {
 		Apply:           m.Hub.Apply, Logger: m.Log, Events: m.Hub.Log,
 	}
 	o.Devices = devicesOf(devs, mqtt.DriverName)
+	o.DeviceAccounts, o.CheckPassword = c.mqttDeviceAccounts(), m.mqttCreds.Check
 	return o
 }
 
@@ -225,6 +231,7 @@ func (m *Main) webOptions() web.Options {
 	}
 	if c.MQTT != nil {
 		o.Brokers = func() []hub.BrokerStatus { return m.MQTT.Status() }
+		o.MQTTAccounts = m.mqttAccountsView
 	}
 	if c.Yandex.Notify != nil {
 		o.Notifier = func() hub.NotifierStatus { return m.Notifier.Status() }
@@ -298,6 +305,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	m.startAdmin(ctx)
 	cfg := m.config()
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -409,6 +417,9 @@ func (m *Main) Reload(path string) error {
 	}
 	if m.MQTT != nil {
 		if err := m.MQTT.SetDevices(mqttDevs); err != nil {
+			return err
+		}
+		if err := m.MQTT.SetDeviceAccounts(c.mqttDeviceAccounts()); err != nil {
 			return err
 		}
 	}
