@@ -575,11 +575,12 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 			add(l, "web user %q is defined twice", u.Name)
 		}
 		webUsers[u.Name] = true
-		if !validBcrypt(u.PasswordHash) {
+		if !validBcrypt(u.PasswordHash) && !isPlaceholder(u.PasswordHash) {
 			add(lineOf(root, "web", "users", i, "password_hash"), "web user %q: password_hash must be a bcrypt hash (make one with `hubd hash-password`)", u.Name)
 		}
 	}
 	es = append(es, c.validateMQTTAccounts(name, root)...)
+	es = append(es, c.validatePlaceholders(name, root)...)
 	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
 	return es
 }

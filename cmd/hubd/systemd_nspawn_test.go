@@ -152,7 +152,7 @@ func writeNspawnConfig(t *testing.T, path string) {
 		"listen: 0.0.0.0:8080", "listen: "+nspawnHTTP,
 		"listen: 0.0.0.0:1883", "listen: 127.0.0.1:1883",
 		"name: riverside-gw-1", "name: nspawn-gw",
-	).Replace(string(example))
+	).Replace(withOwnSecrets(t, string(example)))
 	if !strings.Contains(cfg, "listen: "+nspawnHTTP) || !strings.Contains(cfg, "data_dir: /var/lib/hubd") {
 		t.Fatal("example config no longer has the listen/data_dir lines this test relies on")
 	}
@@ -191,6 +191,18 @@ func nspawnInstall(t *testing.T, c *container, deb string) {
 	}
 	if got := c.sh(t, "systemctl is-active hubd || true"); got != "inactive" {
 		t.Errorf("is-active after first install = %q, want inactive (the example config is not the site's)", got)
+	}
+	// Started anyway, the shipped config is refused with its lines named:
+	// no published password serves the building.
+	mqttLine, webLine := placeholderLines(t, c.sh(t, "cat /etc/hubd/hubd.yaml"))
+	if out, err := c.run("systemctl", "start", "hubd"); err == nil {
+		t.Errorf("systemctl start with the shipped config succeeded:\n%s", out)
+	}
+	j := c.sh(t, "systemctl stop hubd; systemctl reset-failed hubd; journalctl -u hubd --no-pager -o cat")
+	for _, want := range []string{fmt.Sprintf("/etc/hubd/hubd.yaml:%d: mqtt.password is a placeholder", mqttLine), fmt.Sprintf("/etc/hubd/hubd.yaml:%d: web user \"tech\": password_hash is a placeholder", webLine)} {
+		if !strings.Contains(j, want) {
+			t.Errorf("journal lacks %q:\n%s", want, j)
+		}
 	}
 	// The site's config, as a technician would put it there.
 	c.sh(t, "install -m 0640 -o root -g hubd "+nspawnFiles+"/hubd.yaml /etc/hubd/hubd.yaml && hubd check-config -config /etc/hubd/hubd.yaml")
