@@ -45,6 +45,10 @@ func BenchmarkDaemon_Memory1000(b *testing.B) {
 		broker := freePortTB(b)
 		benchMemory(b, dur, broker, "tcp://"+broker, "mem-pass", nil)
 	})
+	b.Run("embedded-accounts", func(b *testing.B) {
+		broker := freePortTB(b)
+		benchMemory(b, dur, broker, "tcp://"+broker, accountsPass, nil)
+	})
 	b.Run("mosquitto", func(b *testing.B) {
 		url := mosquittotest.Start(b).URL()
 		benchMemory(b, dur, "", url, "", func(c *Config) {
@@ -54,13 +58,18 @@ func BenchmarkDaemon_Memory1000(b *testing.B) {
 }
 
 // benchMemory runs the daemon with its embedded broker on listen (and
-// the devices with the hub's account, password pass), or, with listen
-// empty, on the broker edit configures.
+// the devices with the hub's account, password pass, or each with its
+// device account when pass is accountsPass), or, with listen empty, on the
+// broker edit configures.
 func benchMemory(b *testing.B, dur time.Duration, listen, brokerURL, pass string, edit func(*Config)) {
 	const devices = 1000
 	specs := mqttsim.Mass(devices)
 	dir := b.TempDir()
 	cfg := mqttRunConfig(b, dir, listen, "hubd", "mem-pass", specs, edit)
+	var login func(mqttsim.Spec) (string, string)
+	if pass == accountsPass {
+		login, pass = storeDeviceAccounts(b, cfg), ""
+	}
 	d := startBinary(b, buildHubd(b, b.TempDir(), runtime.GOARCH, "memory"), "run", "-config", cfg)
 	pid := d.cmd.Process.Pid
 	rssStart, err := rssKB(pid)
@@ -74,6 +83,7 @@ func benchMemory(b *testing.B, dur time.Duration, listen, brokerURL, pass string
 	if pass != "" {
 		so.Username, so.Password = "hubd", pass
 	}
+	so.Login = login
 	sim, err := mqttsim.Start(ctx, so)
 	if err != nil {
 		b.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"hubd/drivers/mqtt/mqttsim"
 	"hubd/hub"
+	"hubd/store"
 )
 
 func TestMQTTHash_RoundTripAndRefusals(t *testing.T) {
@@ -203,4 +204,43 @@ print(s.recv(200).decode().split("\r\n")[0])`
 	if out, err := mqttAccountCmd(t, "create", "lamp-1", "-config", cfg); err != nil || passwordRe.FindString(out) == "" {
 		t.Errorf("root: %v\n%s", err, out)
 	}
+}
+
+// accountsPass, as benchMemory's password, has the devices log in with
+// their device accounts.
+const accountsPass = "\x00device-accounts"
+
+// storeDeviceAccounts gives every device account of the config at cfg a
+// password in its (not yet opened) store, and returns the devices' logins.
+func storeDeviceAccounts(tb testing.TB, cfg string) func(mqttsim.Spec) (string, string) {
+	tb.Helper()
+	c, err := LoadConfig(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	db, err := store.Open(filepath.Join(c.DataDir, "hubd.db"), store.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	creds, err := loadMQTTCredentials(db.Bucket(mqttAccountsBucket))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	accts, err := c.mqttAccounts()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	adm := accountAdmin{creds: creds, accounts: c.mqttAccounts}
+	byDevice := map[string][2]string{}
+	for _, a := range accts {
+		info, err := adm.setPassword(a.Name, false)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, id := range a.Devices {
+			byDevice[id] = [2]string{a.Name, info.Password}
+		}
+	}
+	return func(s mqttsim.Spec) (string, string) { l := byDevice[s.ID]; return l[0], l[1] }
 }
