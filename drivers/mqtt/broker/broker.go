@@ -2,7 +2,9 @@ package broker
 
 import (
 	"bufio"
+	"container/list"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,12 +22,17 @@ const (
 	DefaultMaxPacket        = 256 << 10
 	DefaultQueueLen         = 1024
 	DefaultMaxClients       = 10_000
+	DefaultMaxConnections   = 5000
+	DefaultMaxPending       = 1024
+	DefaultMaxConnect       = 16 << 10
+	DefaultMaxQueueBytes    = 4 << 20
+	DefaultMaxQueuedBytes   = 64 << 20
 	DefaultMaxRetained      = 100_000
 	DefaultMaxRetainedBytes = 64 << 20
 	DefaultMaxAwaySessions  = 1000
 	DefaultMaxSubscriptions = 1000
 	DefaultSessionExpiry    = 24 * time.Hour
-	DefaultConnectTimeout   = 10 * time.Second
+	DefaultConnectTimeout   = 5 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
 )
 
@@ -56,8 +63,16 @@ type Client struct {
 
 // Options configure a Broker. Zero values take the defaults above.
 type Options struct {
-	// Listen is the TCP address to accept clients on.
+	// Listen is the TCP address to accept clients on without TLS. It
+	// may be empty if TLSListen is set: the broker then speaks TLS only.
 	Listen string
+	// TLSListen is the TCP address to accept clients on with TLS (1.2 or
+	// later), with the certificate chain and key of the PEM files
+	// TLSCert and TLSKey; empty means no TLS listener. ReloadTLS reads
+	// the files again. A TLS connection is read by a goroutine of its
+	// own whatever GoroutinePerConn says (its records are decrypted by
+	// crypto/tls), so it costs some 40 KiB more than a plain one.
+	TLSListen, TLSCert, TLSKey string
 	// Authenticate admits a client; nil admits everyone.
 	Authenticate func(c Client, password []byte) bool
 	// CanPublish says whether a client may publish (or leave a will) on
@@ -73,13 +88,39 @@ type Options struct {
 	// MaxPacket is the largest packet accepted, in bytes; a client that
 	// sends a larger one is disconnected.
 	MaxPacket int
+	// MaxConnect is the largest CONNECT accepted (client id, will,
+	// credentials), in bytes, at most MaxPacket: what a connection not
+	// admitted yet can make the broker hold, MaxPending times.
+	MaxConnect int
 	// QueueLen bounds each client's messages waiting to be written or
 	// acknowledged; beyond it messages to that client are dropped and
-	// counted (Stats.Dropped).
+	// counted (Stats.Dropped). A client whose replies (acknowledgements)
+	// reach it is read no more until its writer takes them.
 	QueueLen int
+	// MaxQueueBytes bounds the bytes (topics and payloads) of each
+	// client's messages waiting to be written or acknowledged; beyond it
+	// messages to that client are dropped and counted
+	// (Stats.DroppedBytes). Zero means DefaultMaxQueueBytes or twice
+	// MaxPacket, whichever is larger.
+	MaxQueueBytes int
+	// MaxQueuedBytes bounds the same bytes across every client's queue,
+	// connected or away; beyond it messages are dropped and counted
+	// (Stats.DroppedMemory). Zero means DefaultMaxQueuedBytes; it is
+	// raised to MaxQueueBytes if lower.
+	MaxQueuedBytes int
 	// MaxClients bounds connected clients; more are refused with "server
 	// unavailable".
 	MaxClients int
+	// MaxConnections bounds open connections, logged in or not; one more
+	// is closed as soon as it is accepted (Stats.ConnectionsRefused), so
+	// the process keeps file descriptors for its other work. Keep it
+	// under the open-file limit (systemd's LimitNOFILE).
+	MaxConnections int
+	// MaxPending bounds the connections that have not been admitted by a
+	// CONNECT yet; a new one beyond it closes the oldest of them
+	// (Stats.PendingClosed), so idle connections cannot keep devices
+	// from logging in.
+	MaxPending int
 	// MaxSubscriptions bounds the topic filters one client holds; a
 	// filter beyond it is refused (SUBACK 0x80).
 	MaxSubscriptions int
@@ -97,7 +138,8 @@ type Options struct {
 	// of a client that went away keeps its subscriptions and queue.
 	SessionExpiry time.Duration
 	// ConnectTimeout is how long a new connection has to send CONNECT;
-	// WriteTimeout how long a client has to take what is written to it.
+	// WriteTimeout how long a client may take no byte of what is written
+	// to it before it is ended as too slow (Stats.SlowClients).
 	ConnectTimeout, WriteTimeout time.Duration
 	// Logger gets connection errors (warn) and routine ends (debug).
 	Logger *slog.Logger
@@ -118,6 +160,16 @@ type Stats struct {
 	Sent          uint64 // PUBLISH packets written to clients
 	Dropped       uint64 // messages not queued because a client's queue was full
 	Refused       uint64 // connections refused or ended by a protocol error
+
+	Connections int // open connections, logged in or not
+	Pending     int // of them, the ones not admitted by a CONNECT yet
+	QueuedBytes int // topics and payloads in every client's queue
+
+	DroppedBytes       uint64 // messages not queued: MaxQueueBytes of their client
+	DroppedMemory      uint64 // messages not queued: MaxQueuedBytes
+	ConnectionsRefused uint64 // connections closed on accepting: MaxConnections
+	PendingClosed      uint64 // connections closed before CONNECT: MaxPending
+	SlowClients        uint64 // clients ended for taking nothing for WriteTimeout
 }
 
 // Broker is an MQTT 3.1.1 broker (3.1 clients are accepted too) with
@@ -127,13 +179,16 @@ type Stats struct {
 // the package documentation); writing is done by a short-lived goroutine
 // while a connection has a backlog.
 type Broker struct {
-	opts Options
-	log  *slog.Logger
-	ln   net.Listener
+	opts  Options
+	log   *slog.Logger
+	ln    net.Listener // nil: TLS only
+	tlsLn net.Listener // nil: no TLS
+	certs *certs
 
 	mu       sync.Mutex
 	sessions map[string]*session
 	all      map[*conn]struct{} // every open connection, CONNECT or not
+	pending  list.List          // of *conn: those without CONNECT, oldest first
 	clients  int
 	away     int // sessions kept for clients that are away
 	closed   bool
@@ -149,6 +204,12 @@ type Broker struct {
 	retFull  bool // a bound on retained was reached and logged
 
 	received, sent, dropped, refused atomic.Uint64
+	droppedBytes, droppedMemory      atomic.Uint64
+	connsRefused, pendingClosed      atomic.Uint64
+	slow                             atomic.Uint64
+	queued                           atomic.Int64 // bytes in every queue (see session.hold)
+	// Rate-limited warnings, one per bound.
+	logFull, logPending, logQueueBytes, logMemory, logUnadmitted rateLog
 
 	done chan struct{}
 }
@@ -159,8 +220,25 @@ func New(opts Options) (*Broker, error) {
 		opts.MaxPacket = DefaultMaxPacket
 	}
 	opts.MaxPacket = min(opts.MaxPacket, maxRemaining)
+	if opts.MaxConnect <= 0 {
+		opts.MaxConnect = DefaultMaxConnect
+	}
+	opts.MaxConnect = min(opts.MaxConnect, opts.MaxPacket)
 	if opts.QueueLen <= 0 {
 		opts.QueueLen = DefaultQueueLen
+	}
+	if opts.MaxQueueBytes <= 0 {
+		opts.MaxQueueBytes = max(DefaultMaxQueueBytes, 2*opts.MaxPacket)
+	}
+	if opts.MaxQueuedBytes <= 0 {
+		opts.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	opts.MaxQueuedBytes = max(opts.MaxQueuedBytes, opts.MaxQueueBytes)
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = DefaultMaxConnections
+	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = DefaultMaxPending
 	}
 	if opts.MaxClients <= 0 {
 		opts.MaxClients = DefaultMaxClients
@@ -189,40 +267,91 @@ func New(opts Options) (*Broker, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	ln, err := net.Listen("tcp", opts.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("broker: listen on %s: %w", opts.Listen, err)
-	}
 	b := &Broker{
 		opts:     opts,
 		log:      opts.Logger,
-		ln:       ln,
 		sessions: map[string]*session{},
 		all:      map[*conn]struct{}{},
 		retained: map[string]*Message{},
 		done:     make(chan struct{}),
 	}
-	if !opts.GoroutinePerConn {
-		if b.poll, err = newPoller(b); err != nil {
-			ln.Close()
-			return nil, err
-		}
+	if err := b.listen(); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
 
-// Addr is the bound listen address.
-func (b *Broker) Addr() string { return b.ln.Addr().String() }
+// listen binds the listeners and makes the epoll reader.
+func (b *Broker) listen() (err error) {
+	opts := b.opts
+	defer func() {
+		if err != nil {
+			b.closeListeners()
+		}
+	}()
+	if opts.TLSListen != "" {
+		if b.tlsLn, b.certs, err = listenTLS(opts); err != nil {
+			return err
+		}
+	}
+	if opts.Listen != "" || opts.TLSListen == "" {
+		if b.ln, err = net.Listen("tcp", opts.Listen); err != nil {
+			return fmt.Errorf("broker: listen on %s: %w", opts.Listen, err)
+		}
+	}
+	if !opts.GoroutinePerConn {
+		b.poll, err = newPoller(b)
+	}
+	return err
+}
 
-// Serve accepts clients until Close; it returns nil after Close.
+// closeListeners closes the listeners; the first error is returned.
+func (b *Broker) closeListeners() error {
+	var errs []error
+	for _, ln := range []net.Listener{b.ln, b.tlsLn} {
+		if ln != nil {
+			errs = append(errs, ln.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Addr is the bound address of the listener without TLS, or "" if the
+// broker speaks TLS only.
+func (b *Broker) Addr() string {
+	if b.ln == nil {
+		return ""
+	}
+	return b.ln.Addr().String()
+}
+
+// Serve accepts clients until Close; it returns nil after Close, or why
+// a listener stopped accepting.
 func (b *Broker) Serve() error {
 	go b.expire()
 	if b.poll != nil {
 		b.poll.start()
 	}
+	errs := make(chan error, 2)
+	n := 0
+	for _, ln := range []net.Listener{b.ln, b.tlsLn} {
+		if ln != nil {
+			n++
+			go func() { errs <- b.accept(ln) }()
+		}
+	}
+	var all []error
+	for range n {
+		all = append(all, <-errs)
+	}
+	return errors.Join(all...)
+}
+
+// accept takes the clients of one listener until Close.
+func (b *Broker) accept(ln net.Listener) error {
 	var delay time.Duration
 	for {
-		conn, err := b.ln.Accept()
+		conn, err := ln.Accept()
 		if err != nil {
 			select {
 			case <-b.done:
@@ -238,23 +367,45 @@ func (b *Broker) Serve() error {
 			return fmt.Errorf("broker: accept: %w", err)
 		}
 		delay = 0
-		b.mu.Lock()
-		if b.closed {
-			b.mu.Unlock()
-			conn.Close()
+		if !b.admit(conn) {
 			return nil
 		}
-		b.conns.Add(1)
-		c := b.newConn(conn)
-		b.all[c] = struct{}{}
-		if b.poll == nil {
-			b.mu.Unlock()
-			go b.serveConn(c)
-			continue
-		}
+	}
+}
+
+// admit starts serving a connection just accepted, within MaxConnections
+// and MaxPending; it is false once the broker is closed.
+func (b *Broker) admit(nc net.Conn) bool {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		nc.Close()
+		return false
+	}
+	if len(b.all) >= b.opts.MaxConnections {
+		b.mu.Unlock()
+		nc.Close()
+		b.connsRefused.Add(1)
+		b.logFull.warn(b.log, "connection closed on accepting: the broker has its maximum of connections open (MaxConnections)",
+			"remote", nc.RemoteAddr().String(), "max", b.opts.MaxConnections)
+		return true
+	}
+	var oldest *conn
+	if b.pending.Len() >= b.opts.MaxPending {
+		oldest = b.pending.Remove(b.pending.Front()).(*conn)
+		oldest.pending, oldest.evicted = nil, true
+	}
+	b.conns.Add(1)
+	c := b.newConn(nc)
+	b.all[c] = struct{}{}
+	c.pending = b.pending.PushBack(c)
+	if _, tls := nc.(*tls.Conn); b.poll == nil || tls {
+		b.mu.Unlock()
+		go b.serveConn(c)
+	} else {
 		// Watched before b.mu is let go: Close must not see (and end) a
 		// connection that is half added to the epoll set.
-		err = b.poll.add(c)
+		err := b.poll.add(c)
 		b.mu.Unlock()
 		if err != nil {
 			b.log.Error("cannot watch a new connection; closed", "remote", c.info.Remote, "error", err)
@@ -262,6 +413,13 @@ func (b *Broker) Serve() error {
 			b.conns.Done()
 		}
 	}
+	if oldest != nil {
+		b.pendingClosed.Add(1)
+		b.logPending.warn(b.log, "connection without CONNECT closed to make room for a new one (MaxPending)",
+			"remote", oldest.info.Remote, "max", b.opts.MaxPending)
+		oldest.shut(fmt.Errorf("%w: %d connections had not sent CONNECT (MaxPending)", ErrCrowded, b.opts.MaxPending))
+	}
+	return true
 }
 
 // retryable reports whether an accept error is one to wait out: out of
@@ -287,7 +445,7 @@ func (b *Broker) Close() error {
 		live = append(live, c)
 	}
 	b.mu.Unlock()
-	err := b.ln.Close()
+	err := b.closeListeners()
 	if b.poll != nil {
 		// The reader stops first, so that no connection is ended here
 		// while the reader is in the middle of one of its packets.
@@ -306,12 +464,15 @@ func (b *Broker) Close() error {
 // Stats returns the counters.
 func (b *Broker) Stats() Stats {
 	b.mu.Lock()
-	st := Stats{Clients: b.clients, Sessions: len(b.sessions)}
+	st := Stats{Clients: b.clients, Sessions: len(b.sessions), Connections: len(b.all), Pending: b.pending.Len()}
 	b.mu.Unlock()
 	b.retMu.RLock()
 	st.Retained, st.RetainedBytes = len(b.retained), b.retBytes
 	b.retMu.RUnlock()
 	st.Received, st.Sent, st.Dropped, st.Refused = b.received.Load(), b.sent.Load(), b.dropped.Load(), b.refused.Load()
+	st.QueuedBytes = int(b.queued.Load())
+	st.DroppedBytes, st.DroppedMemory = b.droppedBytes.Load(), b.droppedMemory.Load()
+	st.ConnectionsRefused, st.PendingClosed, st.SlowClients = b.connsRefused.Load(), b.pendingClosed.Load(), b.slow.Load()
 	return st
 }
 
@@ -435,7 +596,7 @@ func (b *Broker) expire() {
 				if old {
 					delete(b.sessions, id)
 					b.away--
-					b.unsubscribeAll(s)
+					b.forget(s)
 				}
 			}
 			b.mu.Unlock()
@@ -460,16 +621,18 @@ func (b *Broker) dropAway() {
 	}
 	delete(b.sessions, oldest.id)
 	b.away--
-	b.unsubscribeAll(oldest)
+	b.forget(oldest)
 	b.log.Info("session of a client that is away dropped: more than MaxAwaySessions are kept",
 		"client", oldest.id, "left", left, "max", b.opts.MaxAwaySessions)
 }
 
-// unsubscribeAll removes every subscription of s.
-func (b *Broker) unsubscribeAll(s *session) {
+// forget removes every subscription of s and drops what it holds: s is
+// gone, or its client's connection ended a clean session.
+func (b *Broker) forget(s *session) {
 	s.mu.Lock()
 	filters := s.subs
 	s.subs = nil
+	s.discard()
 	s.mu.Unlock()
 	b.subMu.Lock()
 	for f := range filters {
@@ -545,7 +708,7 @@ func newClientID() string {
 
 // routine reports whether a connection's end is business as usual.
 func routine(err error) bool {
-	return err == nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrTakenOver) ||
+	return err == nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrTakenOver) || errors.Is(err, ErrCrowded) ||
 		errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "connection reset by peer") ||
 		errors.Is(err, errEOF)
 }

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"bufio"
+	"container/list"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -45,8 +47,59 @@ type session struct {
 	queue    []out
 	inflight []unacked
 	inUse    map[uint16]struct{} // the packet ids in inflight
-	nextPID  uint16
-	left     time.Time
+	// qos2 holds the packet ids of the QoS 2 messages taken from the
+	// client and not yet released (PUBREL): part of the session, so a
+	// message sent again after a reconnect is not passed on twice
+	// (MQTT-4.3.3-2).
+	qos2    map[uint16]struct{}
+	nextPID uint16
+	left    time.Time
+	bytes   int // topics and payloads of the messages in queue and inflight
+}
+
+// size is what MaxQueueBytes and MaxQueuedBytes count of a message.
+func size(m *Message) int { return len(m.Topic) + len(m.Payload) }
+
+// hold counts n more (or, negative, fewer) bytes as queued for s, and
+// for the broker. s.mu is held.
+func (s *session) hold(n int) {
+	s.bytes += n
+	s.b.queued.Add(int64(n))
+}
+
+// room reports whether a message of n bytes may be queued for s within
+// MaxQueueBytes and MaxQueuedBytes, and if so counts it (hold); if not,
+// the drop is counted and logged. s.mu is held.
+func (s *session) room(n int) bool {
+	b := s.b
+	if s.bytes+n > b.opts.MaxQueueBytes {
+		b.droppedBytes.Add(1)
+		b.logQueueBytes.warn(b.log, "message to a client dropped: its queue holds its maximum of bytes (MaxQueueBytes)",
+			"client", s.id, "queued", s.bytes, "bytes", n, "max", b.opts.MaxQueueBytes)
+		return false
+	}
+	for {
+		all := b.queued.Load()
+		if all+int64(n) > int64(b.opts.MaxQueuedBytes) {
+			b.droppedMemory.Add(1)
+			b.logMemory.warn(b.log, "message to a client dropped: all queues together hold their maximum of bytes (MaxQueuedBytes)",
+				"client", s.id, "queued", all, "bytes", n, "max", b.opts.MaxQueuedBytes)
+			return false
+		}
+		if b.queued.CompareAndSwap(all, all+int64(n)) {
+			s.bytes += n
+			return true
+		}
+	}
+}
+
+// discard drops the messages queued for s, unacknowledged or taken from
+// its client, as its session ends. s.mu is held.
+func (s *session) discard() {
+	clear(s.queue)
+	s.queue, s.qos2 = nil, nil
+	s.clearInflight()
+	s.hold(-s.bytes)
 }
 
 // enqueue queues o for the client and starts a writer if none runs.
@@ -81,6 +134,10 @@ func (s *session) enqueue(o out, to *conn) {
 			s.b.dropped.Add(1)
 			return
 		}
+		if !s.room(size(o.msg)) {
+			s.mu.Unlock()
+			return
+		}
 	}
 	s.queue = append(s.queue, o)
 	c := s.c
@@ -107,6 +164,10 @@ func (s *session) ack(pid uint16) {
 	for i < len(s.inflight) && s.inflight[i].pid != pid {
 		i++
 	}
+	if i == len(s.inflight) {
+		return
+	}
+	s.hold(-size(s.inflight[i].msg))
 	if i == 0 {
 		s.inflight[0] = unacked{}
 		s.inflight = s.inflight[1:]
@@ -116,6 +177,39 @@ func (s *session) ack(pid uint16) {
 	if len(s.inflight) == 0 {
 		s.clearInflight()
 	}
+}
+
+// received records the QoS 2 message pid taken from c's client; first
+// is false if the session holds it already (the client sent it again,
+// maybe on an earlier connection). Past maxQoS2 open ids the client is
+// in breach.
+func (s *session) received(pid uint16, c *conn) (first bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c != c {
+		return false, nil // c ended meanwhile (see enqueue)
+	}
+	if _, ok := s.qos2[pid]; ok {
+		return false, nil
+	}
+	if len(s.qos2) >= maxQoS2 {
+		return false, fmt.Errorf("%w: more than %d QoS 2 messages awaiting PUBREL", ErrProtocol, maxQoS2)
+	}
+	if s.qos2 == nil {
+		s.qos2 = map[uint16]struct{}{}
+	}
+	s.qos2[pid] = struct{}{}
+	return true, nil
+}
+
+// released forgets the QoS 2 message pid: the client released it.
+func (s *session) released(pid uint16) {
+	s.mu.Lock()
+	delete(s.qos2, pid)
+	if len(s.qos2) == 0 {
+		s.qos2 = nil
+	}
+	s.mu.Unlock()
 }
 
 // sent records a QoS 1 message written and awaiting its PUBACK; it takes
@@ -155,7 +249,17 @@ type conn struct {
 	will      *Message
 	keepAlive time.Duration
 	writing   bool // a flush goroutine runs; guarded by s.mu
-	qos2      map[uint16]bool
+
+	// Guarded by b.mu: c's place in b.pending until its CONNECT is
+	// taken, and whether it was closed to make room there.
+	pending *list.Element
+	evicted bool
+
+	// Guarded by s.mu: the reader reads no more of c until its writer
+	// took the backlog (see backlogged); with a reading goroutine,
+	// resumed is closed then.
+	paused    bool
+	resumed   chan struct{}
 	denied    bool // a refused publish was logged
 	subDenied bool // a refused filter was logged
 	subsFull  bool // a filter refused for MaxSubscriptions was logged
@@ -173,6 +277,7 @@ type conn struct {
 	in        []byte
 	connected bool
 	deadline  time.Time
+	disarmed  bool // its socket is out of the epoll set's interest (paused)
 }
 
 // shut ends the connection, remembering why: its reader sees the socket
@@ -186,10 +291,16 @@ func (c *conn) shut(why error) {
 	c.closeSocket(why)
 }
 
-// closeSocket closes the socket once, remembering the first reason.
+// closeSocket closes the socket once, remembering the first reason. A
+// TLS connection's socket is closed under it: a close_notify alert could
+// wait seconds for a client that does not read, and MQTT has DISCONNECT.
 func (c *conn) closeSocket(why error) {
 	c.once.Do(func() {
 		c.why = why
+		if tc, ok := c.nc.(*tls.Conn); ok {
+			_ = tc.NetConn().Close()
+			return
+		}
 		_ = c.nc.Close()
 	})
 }
@@ -226,7 +337,13 @@ func (c *conn) finish(normal bool, err error) {
 		return
 	}
 	b.refused.Add(1)
-	b.log.Warn("client connection ended with an error", append(attrs, "error", err)...)
+	const msg = "client connection ended with an error"
+	if c.s == nil {
+		// Not admitted: anyone on the network can do it, many times.
+		b.logUnadmitted.warn(b.log, msg, append(attrs, "error", err)...)
+		return
+	}
+	b.log.Warn(msg, append(attrs, "error", err)...)
 }
 
 // run reads the connection until it ends; normal is true when the client
@@ -240,7 +357,7 @@ func (c *conn) run() (normal bool, err error) {
 			return false, err
 		}
 	}
-	_, body, err := readPacket(r, b.opts.MaxPacket)
+	_, body, err := readPacket(r, b.opts.MaxConnect)
 	if err != nil {
 		return false, fmt.Errorf("waiting for CONNECT: %w", c.readErr(err, true))
 	}
@@ -260,7 +377,43 @@ func (c *conn) run() (normal bool, err error) {
 		if bye, err := c.packet(h, body); bye || err != nil {
 			return bye, err
 		}
+		if c.backlogged() {
+			<-c.resumed
+		}
 	}
+}
+
+// backlogged reports, after a packet of c's client, whether QueueLen
+// packets wait to be written to it: its reader then takes no more from
+// it until c's writer takes them (resume). A client that sends without
+// pause gets the flow control of TCP, not a disconnection, as long as it
+// reads; one that does not read is ended by its writer (WriteTimeout).
+func (c *conn) backlogged() bool {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c != c || len(s.queue) < s.b.opts.QueueLen {
+		return false
+	}
+	c.paused = true
+	if c.poll == nil {
+		c.resumed = make(chan struct{})
+	}
+	return true
+}
+
+// resume lets c's reader go on, if it waits for the backlog to be
+// taken. s.mu is held.
+func (c *conn) resume() {
+	if !c.paused {
+		return
+	}
+	c.paused = false
+	if c.poll != nil {
+		c.poll.kick(c)
+		return
+	}
+	close(c.resumed)
 }
 
 // notConnect refuses a first packet that is not a CONNECT: something
@@ -334,7 +487,7 @@ func (c *conn) packet(h byte, body []byte) (bye bool, err error) {
 		c.s.ack(uint16(body[0])<<8 | uint16(body[1]))
 	case t == typePubrel && h == 0x62 && len(body) == 2:
 		pid := uint16(body[0])<<8 | uint16(body[1])
-		delete(c.qos2, pid)
+		c.s.released(pid)
 		c.s.enqueue(out{kind: typePubcomp, pid: pid}, c)
 	case t == typeSubscribe && h == 0x82:
 		err = c.subscribe(body)
@@ -383,6 +536,10 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 			b.mu.Unlock()
 			return ErrClosed
 		}
+		if c.evicted {
+			b.mu.Unlock()
+			return fmt.Errorf("%w (MaxPending)", ErrCrowded)
+		}
 		s := b.sessions[c.info.ID]
 		if s != nil {
 			s.mu.Lock()
@@ -404,7 +561,7 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 		}
 		if s != nil && (clean || s.clean) {
 			delete(b.sessions, s.id)
-			b.unsubscribeAll(s)
+			b.forget(s)
 			s = nil
 		}
 		present := s != nil
@@ -413,6 +570,7 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 			b.sessions[s.id] = s
 		}
 		b.clients++
+		b.unpend(c)
 		var ack byte
 		if present && v311 {
 			ack = 1
@@ -438,6 +596,14 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 	}
 }
 
+// unpend takes c off the connections waiting for CONNECT. b.mu is held.
+func (b *Broker) unpend(c *conn) {
+	if c.pending != nil {
+		b.pending.Remove(c.pending)
+		c.pending = nil
+	}
+}
+
 // end publishes the will unless the client said DISCONNECT (or the
 // broker is closing), then detaches c from its session and ends a clean
 // session. The will comes first: while c is its session's connection, a
@@ -449,6 +615,7 @@ func (c *conn) end(normal bool) {
 	b := c.b
 	b.mu.Lock()
 	delete(b.all, c)
+	b.unpend(c)
 	closing := b.closed
 	b.mu.Unlock()
 	s := c.s
@@ -463,8 +630,7 @@ func (c *conn) end(normal bool) {
 	s.c = nil
 	s.left = time.Now()
 	if s.clean {
-		s.queue = nil
-		s.clearInflight()
+		s.discard()
 	} else {
 		// Keep the QoS 1 messages and the retained ones to send for a
 		// subscription; control packets were for c alone.
@@ -473,6 +639,8 @@ func (c *conn) end(normal bool) {
 			if o.kind == typePublish && o.qos == 1 || o.kind == typeSubscribe {
 				o.pid, o.dup = 0, false
 				kept = append(kept, o)
+			} else if o.kind == typePublish {
+				s.hold(-size(o.msg))
 			}
 		}
 		clear(s.queue[len(kept):])
@@ -491,7 +659,7 @@ func (c *conn) end(normal bool) {
 	}
 	b.mu.Unlock()
 	if s.clean {
-		b.unsubscribeAll(s)
+		b.forget(s)
 	}
 }
 
@@ -500,13 +668,14 @@ func (c *conn) end(normal bool) {
 func (c *conn) flush() {
 	s := c.s
 	w := writers.Get().(*bufio.Writer)
-	w.Reset(c.nc)
+	w.Reset(progress{c})
 	defer func() {
 		w.Reset(nil)
 		writers.Put(w)
 	}()
 	for {
 		s.mu.Lock()
+		c.resume()
 		if s.c != c || len(s.queue) == 0 {
 			c.writing = false
 			s.queue = shrink(s.queue)
@@ -517,12 +686,15 @@ func (c *conn) flush() {
 		s.queue = nil
 		for i := range batch {
 			o := &batch[i]
-			if o.kind == typePublish && o.qos == 1 {
+			switch {
+			case o.kind != typePublish:
+			case o.qos == 1:
 				o.pid = s.sent(unacked{pid: o.pid, msg: o.msg, retain: o.retain})
+			default:
+				s.hold(-size(o.msg)) // being written, and then gone
 			}
 		}
 		s.mu.Unlock()
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.b.opts.WriteTimeout))
 		var err error
 		sent := 0
 		for i := range batch {
@@ -550,15 +722,39 @@ func (c *conn) flush() {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				err = fmt.Errorf("%w (%v): %w", ErrSlowClient, c.b.opts.WriteTimeout, err)
+				c.b.slow.Add(1)
+				err = fmt.Errorf("%w: it took no byte for %v: %w", ErrSlowClient, c.b.opts.WriteTimeout, err)
 			}
 			c.shut(err)
 			s.mu.Lock()
 			c.writing = false
+			c.resume()
 			s.mu.Unlock()
 			return
 		}
 	}
+}
+
+// writeChunk is the most written to a socket in one call: a client is
+// given WriteTimeout for each.
+const writeChunk = 32 << 10
+
+// progress is a connection's socket as its writer sees it: each chunk
+// has WriteTimeout to be taken, so a client is judged by whether it
+// reads, however much waits for it.
+type progress struct{ c *conn }
+
+func (p progress) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		_ = p.c.nc.SetWriteDeadline(time.Now().Add(p.c.b.opts.WriteTimeout))
+		m, err := p.c.nc.Write(b[n:min(len(b), n+writeChunk)])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // shrink keeps an empty queue's array unless it is large.
@@ -609,17 +805,12 @@ func (c *conn) publish(h byte, body []byte) error {
 		}
 		c.s.enqueue(out{kind: typePuback, pid: p.pid}, c)
 	case 2:
-		if !c.qos2[p.pid] {
-			if len(c.qos2) >= maxQoS2 {
-				return fmt.Errorf("%w: more than %d QoS 2 messages awaiting PUBREL", ErrProtocol, maxQoS2)
-			}
-			if c.qos2 == nil {
-				c.qos2 = map[uint16]bool{}
-			}
-			c.qos2[p.pid] = true
-			if allowed {
-				b.route(&m)
-			}
+		first, err := c.s.received(p.pid, c)
+		if err != nil {
+			return err
+		}
+		if first && allowed {
+			b.route(&m)
 		}
 		c.s.enqueue(out{kind: typePubrec, pid: p.pid}, c)
 	}
@@ -720,7 +911,6 @@ func (c *conn) replay(w *bufio.Writer, list []byte) (sent int, err error) {
 	for len(f.b) > 0 && f.err == nil {
 		filter := string(f.bytes("filter"))
 		granted := f.byte("QoS")
-		_ = c.nc.SetWriteDeadline(time.Now().Add(b.opts.WriteTimeout))
 		for _, m := range b.retainedUnder(filter) {
 			q := min(m.QoS, granted)
 			var pid uint16
@@ -733,6 +923,10 @@ func (c *conn) replay(w *bufio.Writer, list []byte) (sent int, err error) {
 				if len(s.queue)+len(s.inflight) >= b.opts.QueueLen {
 					s.mu.Unlock()
 					b.dropped.Add(1)
+					continue
+				}
+				if !s.room(size(m)) {
+					s.mu.Unlock()
 					continue
 				}
 				pid = s.sent(unacked{msg: m, retain: true})
@@ -792,22 +986,25 @@ var errBye = errors.New("broker: client said DISCONNECT")
 
 // feed takes bytes read from the connection by the epoll reader and
 // handles each complete packet; the rest waits in c.in for more.
-func (c *conn) feed(data []byte) error {
+func (c *conn) feed(data []byte) (paused bool, err error) {
 	if len(c.in) > 0 {
 		c.in = append(c.in, data...)
 		data = c.in
 	}
 	whole := len(data)
-	limit := c.b.opts.MaxPacket
 	for len(data) > 0 && !c.ended.Load() {
+		limit := c.b.opts.MaxPacket
+		if !c.connected {
+			limit = c.b.opts.MaxConnect
+		}
 		if !c.connected {
 			if err := notConnect(data[0]); err != nil {
-				return err
+				return false, err
 			}
 		}
 		n, hl, err := header(data, limit)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if hl == 0 || len(data) < hl+n {
 			break
@@ -817,7 +1014,11 @@ func (c *conn) feed(data []byte) error {
 		copy(body, data[hl:hl+n])
 		data = data[hl+n:]
 		if err := c.take(h, body); err != nil {
-			return err
+			return false, err
+		}
+		if c.backlogged() {
+			paused = true
+			break
 		}
 	}
 	switch {
@@ -829,12 +1030,12 @@ func (c *conn) feed(data []byte) error {
 		// Room for the rest of the packet, but no more than what arrived:
 		// a length announced and not sent holds little.
 		need := len(data)
-		if n, hl, _ := header(data, limit); hl > 0 {
+		if n, hl, _ := header(data, c.b.opts.MaxPacket); hl > 0 {
 			need = max(need, min(hl+n, 2*len(data)))
 		}
 		c.in = append(make([]byte, 0, need), data...)
 	}
-	return nil
+	return paused, nil
 }
 
 // take handles one complete packet read by the epoll reader and moves

@@ -28,6 +28,12 @@ var (
 	// ErrSlowClient is returned when a client did not take its messages
 	// within the write timeout.
 	ErrSlowClient = errors.New("broker: client too slow to take its messages")
+	// ErrCrowded is returned when a connection that had not sent CONNECT
+	// was closed for a newer one, past Options.MaxPending.
+	ErrCrowded = errors.New("broker: closed to make room for a newer connection")
+	// ErrTLS is returned when the TLS listener's certificate and key
+	// cannot be used (missing, unreadable, not a pair).
+	ErrTLS = errors.New("broker: TLS certificate")
 	// ErrClosed is returned by Serve after Close, and by Publish and
 	// Subscribe on a closed broker.
 	ErrClosed = errors.New("broker: closed")

@@ -99,7 +99,7 @@ func (r *rawClient) next() (byte, []byte) {
 
 func (r *rawClient) tryNext(d time.Duration) (byte, []byte, error) {
 	_ = r.c.SetReadDeadline(time.Now().Add(d))
-	return readPacket(r.r, 1<<20)
+	return readPacket(r.r, 8<<20)
 }
 
 // closed waits for the broker to close the connection.

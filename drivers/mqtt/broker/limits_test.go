@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -28,7 +26,7 @@ func heapNow() uint64 {
 func TestBroker_AnnouncedLength_HoldsNoMemory(t *testing.T) {
 	const maxPacket = 8 << 20
 	const clients = 16
-	b, _ := start(t, func(o *Options) { o.MaxPacket = maxPacket })
+	b, _ := start(t, func(o *Options) { o.MaxPacket, o.MaxConnect = maxPacket, maxPacket })
 	before := heapNow()
 	var cs []net.Conn
 	for range clients {
@@ -106,48 +104,6 @@ func TestBroker_MaxSubscriptions_RefusesFiltersBeyond(t *testing.T) {
 		t.Errorf("replay %+v", p)
 	}
 	eventually(t, "a log line saying why", func() bool { return strings.Contains(logs.String(), "maximum of subscriptions") }, logs)
-}
-
-// A client that sends and does not read has the broker's replies pile
-// up (a PINGRESP, a PUBACK per packet): past twice QueueLen the client
-// is ended as too slow, instead of holding memory until WriteTimeout.
-func TestBroker_ClientThatDoesNotRead_EndedWhenRepliesPileUp(t *testing.T) {
-	const queue = 16
-	b, logs := start(t, func(o *Options) { o.QueueLen = queue; o.MaxPacket = 2 << 20; o.WriteTimeout = time.Minute })
-	big := bytes.Repeat([]byte("x"), 1<<20)
-	for i := range 8 {
-		b.Publish(fmt.Sprint("big/", i), big, true, 0)
-	}
-	// A small receive buffer, so that the broker's writes block soon.
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-	}}
-	nc, err := d.Dial("tcp", b.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rawClient{t: t, c: nc, r: bufio.NewReader(nc)}
-	t.Cleanup(func() { nc.Close() })
-	r.connect(connectSpec{id: "deaf", clean: true})
-	r.send(subscribePacket(1, 0, "big/#")) // 8 MiB to write
-	s := connOf(t, b, "deaf").s
-	pings := bytes.Repeat([]byte{0xc0, 0}, 10_000)
-	for range 10 {
-		_ = nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if _, err := nc.Write(pings); err != nil {
-			break // ended
-		}
-	}
-	most := 0
-	eventually(t, "the client ended as too slow", func() bool {
-		s.mu.Lock()
-		most = max(most, len(s.queue))
-		s.mu.Unlock()
-		return most > 2*queue+1 || strings.Contains(logs.String(), "too slow")
-	}, logs)
-	if most > 2*queue+1 {
-		t.Errorf("%d packets queued for a client that reads nothing (QueueLen %d)", most, queue)
-	}
 }
 
 // A SUBSCRIBE replays the retained messages under each filter, which

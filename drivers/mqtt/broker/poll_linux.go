@@ -24,14 +24,16 @@ const pollBuffer = 64 << 10
 // the Go runtime does them. A socket is read through its RawConn, so it
 // is never closed (and its number reused) while it is being read.
 type poller struct {
-	b    *Broker
-	epfd int
-	ep   *os.File // epfd, for the Go runtime to wait on
-	wake int      // an eventfd that stop writes to
-	buf  []byte
+	b      *Broker
+	epfd   int
+	ep     *os.File // epfd, for the Go runtime to wait on
+	wake   int      // an eventfd that stop writes to
+	kickfd int      // an eventfd that kick writes to
+	buf    []byte
 
 	mu      sync.Mutex
 	conns   map[int]*conn // by socket
+	kicked  []*conn       // paused connections to read again (kick)
 	running bool          // run was started and not stopped
 	stopped bool          // stop was called: run never starts again
 
@@ -43,28 +45,44 @@ func newPoller(b *Broker) (*poller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: epoll: %w", os.NewSyscallError("epoll_create1", err))
 	}
-	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		unix.Close(epfd)
-		return nil, fmt.Errorf("broker: epoll: %w", os.NewSyscallError("eventfd", err))
-	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
-		unix.Close(epfd)
-		unix.Close(wake)
-		return nil, fmt.Errorf("broker: epoll: %w", os.NewSyscallError("epoll_ctl", err))
+	var fds [2]int
+	for i := range fds {
+		if fds[i], err = eventfd(epfd); err != nil {
+			for _, fd := range append([]int{epfd}, fds[:i]...) {
+				unix.Close(fd)
+			}
+			return nil, err
+		}
 	}
 	// The reader waits for the epoll set to have events through the Go
 	// runtime's own poller (an epoll fd is itself pollable), so no thread
 	// is held in epoll_wait and a wake-up is an ordinary goroutine wake-up.
 	if err := unix.SetNonblock(epfd, true); err != nil {
 		unix.Close(epfd)
-		unix.Close(wake)
+		unix.Close(fds[0])
+		unix.Close(fds[1])
 		return nil, fmt.Errorf("broker: epoll: %w", os.NewSyscallError("fcntl", err))
 	}
 	ep := os.NewFile(uintptr(epfd), "epoll")
-	return &poller{b: b, epfd: epfd, ep: ep, wake: wake, conns: map[int]*conn{}, done: make(chan struct{})}, nil
+	return &poller{b: b, epfd: epfd, ep: ep, wake: fds[0], kickfd: fds[1], conns: map[int]*conn{}, done: make(chan struct{})}, nil
 }
+
+// eventfd makes an eventfd in the epoll set epfd.
+func eventfd(epfd int) (int, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return -1, fmt.Errorf("broker: epoll: %w", os.NewSyscallError("eventfd", err))
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("broker: epoll: %w", os.NewSyscallError("epoll_ctl", err))
+	}
+	return fd, nil
+}
+
+// watched are the events the reader waits for on a connection.
+const watched = unix.EPOLLIN | unix.EPOLLRDHUP
 
 // add watches a new connection, which has until ConnectTimeout to send
 // CONNECT.
@@ -85,7 +103,7 @@ func (p *poller) add(c *conn) error {
 		p.mu.Lock()
 		p.conns[c.fd] = c
 		p.mu.Unlock()
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}
+		ev := unix.EpollEvent{Events: watched, Fd: int32(fd)}
 		cerr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
 	})
 	if err == nil && cerr != nil {
@@ -161,10 +179,14 @@ func (p *poller) run() {
 			return
 		}
 		for _, ev := range events[:n] {
-			if int(ev.Fd) == p.wake {
+			switch int(ev.Fd) {
+			case p.wake:
 				return
+			case p.kickfd:
+				p.resumeKicked()
+			default:
+				p.read(int(ev.Fd))
 			}
-			p.read(int(ev.Fd))
 		}
 		if now := time.Now(); now.Sub(last) >= time.Second {
 			last = now
@@ -196,6 +218,59 @@ func (p *poller) stop() {
 func (p *poller) close() {
 	_ = p.ep.Close()
 	_ = unix.Close(p.wake)
+	_ = unix.Close(p.kickfd)
+}
+
+// watch sets the events epoll reports of c's socket: none while c is
+// paused (see conn.backlogged), so that its bytes wait in the kernel and
+// the client's sending is held up by TCP.
+func (p *poller) watch(c *conn, events uint32) {
+	_ = c.raw.Control(func(fd uintptr) {
+		ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
+	})
+	c.disarmed = events == 0
+}
+
+// kick has the reader read c again: its writer took its backlog. It is
+// called with c's session's lock held, so it only queues c and writes to
+// the eventfd.
+func (p *poller) kick(c *conn) {
+	p.mu.Lock()
+	p.kicked = append(p.kicked, c)
+	p.mu.Unlock()
+	var one = [8]byte{1}
+	if _, err := unix.Write(p.kickfd, one[:]); err != nil {
+		p.b.log.Error("cannot wake the epoll reader for a paused client", "error", err)
+	}
+}
+
+// resumeKicked takes the packets the kicked connections had sent before
+// they were paused, and watches their sockets again.
+func (p *poller) resumeKicked() {
+	var count [8]byte
+	_, _ = unix.Read(p.kickfd, count[:])
+	p.mu.Lock()
+	kicked := p.kicked
+	p.kicked = nil
+	p.mu.Unlock()
+	for _, c := range kicked {
+		if c.ended.Load() || !c.disarmed {
+			continue
+		}
+		s := c.s
+		s.mu.Lock()
+		paused := c.paused
+		s.mu.Unlock()
+		if paused {
+			continue // paused again since: a later kick comes
+		}
+		p.watch(c, watched)
+		if c.keepAlive > 0 {
+			c.deadline = time.Now().Add(c.keepAlive * 3 / 2)
+		}
+		p.handle(c, nil)
+	}
 }
 
 // read takes what a socket has and handles the complete packets.
@@ -230,12 +305,19 @@ func (p *poller) read(fd int) {
 		p.terminate(c, false, err)
 		return
 	}
-	if err := c.feed(p.buf[:n]); err != nil {
-		if errors.Is(err, errBye) {
-			p.terminate(c, true, nil)
-			return
-		}
+	p.handle(c, p.buf[:n])
+}
+
+// handle feeds c what was read of it, and ends or pauses it as told.
+func (p *poller) handle(c *conn, data []byte) {
+	paused, err := c.feed(data)
+	switch {
+	case errors.Is(err, errBye):
+		p.terminate(c, true, nil)
+	case err != nil:
 		p.terminate(c, false, err)
+	case paused:
+		p.watch(c, 0)
 	}
 }
 
@@ -244,7 +326,7 @@ func (p *poller) sweep(now time.Time) {
 	var late []*conn
 	p.mu.Lock()
 	for _, c := range p.conns {
-		if !c.deadline.IsZero() && now.After(c.deadline) {
+		if !c.disarmed && !c.deadline.IsZero() && now.After(c.deadline) {
 			late = append(late, c)
 		}
 	}

@@ -16,6 +16,8 @@ func (*poller) terminate(*conn, bool, error) {}
 
 func (*poller) start() {}
 
+func (*poller) kick(*conn) {}
+
 func (*poller) stop() {}
 
 func (*poller) close() {}

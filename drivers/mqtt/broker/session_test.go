@@ -1,0 +1,103 @@
+package broker
+
+import (
+	"bytes"
+	"testing"
+)
+
+// expect reads an acknowledgement: packet h carrying packet id pid.
+func (r *rawClient) expect(h byte, pid uint16, what string) {
+	r.t.Helper()
+	gh, body := r.next()
+	if gh != h || !bytes.Equal(body, []byte{byte(pid >> 8), byte(pid)}) {
+		r.t.Fatalf("want %s %d, got %#02x % x", what, pid, gh, body)
+	}
+}
+
+// A publisher with clean session off loses its connection before it
+// reads PUBREC and sends its QoS 2 message again, flagged DUP, on a new
+// connection: the subscriber gets it exactly once (MQTT-4.3.3-2), as the
+// ids received are session state (3.1.2.4), not connection state.
+func TestBroker_QoS2_ExactlyOnceAcrossAPublisherReconnect(t *testing.T) {
+	b, _ := start(t, nil)
+	sub := collect(t, pahoClient(t, b, "sub", nil), "z/#", 1)
+	p := publishPacket("z/1", "once", 2, false, 9)
+
+	r := dial(t, b)
+	r.connect(connectSpec{id: "pub", keepAlive: 60})
+	r.send(p)
+	if g := wait(t, sub); g.payload != "once" {
+		t.Fatalf("got %+v", g)
+	}
+	r.c.Close() // before the PUBREC is read
+
+	r2 := dial(t, b)
+	if present, code := r2.connect(connectSpec{id: "pub", keepAlive: 60}); !present || code != 0 {
+		t.Fatalf("reconnect: session present %v, code %d", present, code)
+	}
+	dup := bytes.Clone(p)
+	dup[0] |= 0x08
+	r2.send(dup)
+	r2.expect(0x50, 9, "PUBREC")
+	r2.send([]byte{0x62, 2, 0, 9})
+	r2.expect(0x70, 9, "PUBCOMP")
+	// Released, the id is free: a new message with it is a new message.
+	r2.send(publishPacket("z/1", "next", 2, false, 9))
+	r2.expect(0x50, 9, "PUBREC")
+	if g := wait(t, sub); g.payload != "next" {
+		t.Fatalf("the DUP was delivered again: got %+v, want the next message", g)
+	}
+	quiet(t, sub, "a third message")
+}
+
+// A PUBREL sent on a new connection for a message whose PUBREC came on
+// the old one is completed, and the id released there.
+func TestBroker_QoS2_PubrelOnANewConnectionCompletes(t *testing.T) {
+	b, _ := start(t, nil)
+	sub := collect(t, pahoClient(t, b, "sub", nil), "z/#", 1)
+	r := dial(t, b)
+	r.connect(connectSpec{id: "pub", keepAlive: 60})
+	r.send(publishPacket("z/1", "one", 2, false, 4))
+	r.expect(0x50, 4, "PUBREC")
+	r.c.Close()
+	wait(t, sub)
+	r2 := dial(t, b)
+	r2.connect(connectSpec{id: "pub", keepAlive: 60})
+	r2.send([]byte{0x62, 2, 0, 4})
+	r2.expect(0x70, 4, "PUBCOMP")
+	b.mu.Lock()
+	s := b.sessions["pub"]
+	b.mu.Unlock()
+	s.mu.Lock()
+	open := len(s.qos2)
+	s.mu.Unlock()
+	if open != 0 {
+		t.Errorf("%d QoS 2 ids held after PUBREL", open)
+	}
+}
+
+// A clean session starts with no state: the same packet id on a clean
+// reconnect is a new message and is delivered (3.1.2.4), and a clean
+// session leaves nothing behind.
+func TestBroker_QoS2_CleanSessionForgetsReceivedIDs(t *testing.T) {
+	b, _ := start(t, nil)
+	sub := collect(t, pahoClient(t, b, "sub", nil), "z/#", 1)
+	for i, payload := range []string{"first", "second"} {
+		r := dial(t, b)
+		r.connect(connectSpec{id: "pub", clean: i == 1, keepAlive: 60})
+		r.send(publishPacket("z/1", payload, 2, false, 5))
+		r.expect(0x50, 5, "PUBREC")
+		if g := wait(t, sub); g.payload != payload {
+			t.Fatalf("got %+v, want %s", g, payload)
+		}
+		r.c.Close()
+		eventually(t, "the publisher gone", func() bool {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return b.clients == 1
+		})
+	}
+	if b.Stats().Sessions != 1 {
+		t.Errorf("sessions %d, want only the subscriber's", b.Stats().Sessions)
+	}
+}
