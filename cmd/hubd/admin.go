@@ -118,14 +118,14 @@ func (m *Main) adminHandler() http.Handler {
 		}
 		info, err := adm().setPassword(r.PathValue("name"), op == "rotate")
 		if err == nil {
-			m.Hub.Log("info", "hubd", "", "MQTT account "+info.Name+": password "+op+"d")
+			m.auditAccount(info.Name, op+"d")
 		}
 		adminReply(w, info, err)
 	})
 	mux.HandleFunc("DELETE /mqtt-accounts/{name}", func(w http.ResponseWriter, r *http.Request) {
 		info, err := adm().remove(r.PathValue("name"))
 		if err == nil {
-			m.Hub.Log("info", "hubd", "", "MQTT account "+info.Name+": password deleted")
+			m.auditAccount(info.Name, "deleted")
 		}
 		adminReply(w, info, err)
 	})
@@ -141,6 +141,13 @@ func (m *Main) adminHandler() http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// auditAccount records a change of an account's password in the journal
+// and the status page's events.
+func (m *Main) auditAccount(name, what string) {
+	m.Log.Info("MQTT account password "+what, "account", name)
+	m.Hub.Log("info", "hubd", "", "MQTT account "+name+": password "+what)
 }
 
 // adminReply writes v as JSON, or err with its status.

@@ -74,6 +74,12 @@ type MQTTConfig struct {
 	// devices that report rarely (Tasmota's TelePeriod is 5 min) are not
 	// taken for stale. Keep it under stale_after. Default 60s.
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	// The embedded broker's TLS listener (listen "" then means TLS only)
+	// and bounds: see config_mqtt_broker.go.
+	TLSListen   string     `yaml:"tls_listen"`
+	TLSCertFile string     `yaml:"tls_cert_file"` // PEM chain; read again on SIGHUP
+	TLSKeyFile  string     `yaml:"tls_key_file"`
+	Limits      MQTTLimits `yaml:"limits"`
 }
 
 type RangeConfig struct {
@@ -581,6 +587,7 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 	}
 	es = append(es, c.validateMQTTAccounts(name, root)...)
 	es = append(es, c.validatePlaceholders(name, root)...)
+	es = append(es, c.validateMQTTBroker(name, root)...)
 	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
 	return es
 }

@@ -183,6 +183,7 @@ func mqttOptions(c *Config, devs []hub.Device, m *Main) mqtt.Options {
 	}
 	o.Devices = devicesOf(devs, mqtt.DriverName)
 	o.DeviceAccounts, o.CheckPassword = c.mqttDeviceAccounts(), m.mqttCreds.Check
+	mc.embeddedBrokerOptions(&o)
 	return o
 }
 
@@ -388,6 +389,9 @@ func (m *Main) Reload(path string) error {
 	if (len(c.Serial) > 0) != (m.Serial != nil) || (c.MQTT != nil) != (m.MQTT != nil) {
 		return errors.New("reload: adding or removing the serial or mqtt section needs a restart")
 	}
+	if c.MQTT != nil && c.MQTT.brokerRestartKeys() != m.config().MQTT.brokerRestartKeys() {
+		return errors.New("reload: mqtt broker, listen, tls_listen, tls_cert_file, tls_key_file and limits change only with a restart")
+	}
 	devs, err := c.HubDevices()
 	if err != nil {
 		return err
@@ -421,6 +425,10 @@ func (m *Main) Reload(path string) error {
 		}
 		if err := m.MQTT.SetDeviceAccounts(c.mqttDeviceAccounts()); err != nil {
 			return err
+		}
+		if err := m.MQTT.ReloadTLS(); err != nil {
+			m.Log.Error("MQTT TLS certificate not reloaded, the old one stays", "err", err)
+			m.Hub.Log("error", "hubd", "", "MQTT TLS certificate not reloaded, the old one stays: "+err.Error())
 		}
 	}
 	if err := m.Yandex.SetUsers(yandexUsers(c)); err != nil {

@@ -131,11 +131,14 @@ func (a accountAdmin) list() ([]mqttAccountInfo, error) {
 }
 
 // mqttAccountsView is the status page's and /metrics' view of the
-// embedded broker's accounts.
+// embedded broker's accounts: those refused at least once, as a building
+// has one account per device and the rest would be a thousand zeros.
 func (m *Main) mqttAccountsView() []web.MQTTAccount {
 	var out []web.MQTTAccount
 	for _, a := range m.MQTT.Accounts() {
-		out = append(out, web.MQTTAccount{Name: a.Name, Devices: a.Devices, DeniedPublish: a.DeniedPublish, DeniedSubscribe: a.DeniedSubscribe})
+		if a.DeniedPublish+a.DeniedSubscribe > 0 {
+			out = append(out, web.MQTTAccount{Name: a.Name, Devices: a.Devices, DeniedPublish: a.DeniedPublish, DeniedSubscribe: a.DeniedSubscribe})
+		}
 	}
 	return out
 }

@@ -114,7 +114,7 @@ func TestMQTTAccountCLI_RunningDaemonTakesItAtOnce(t *testing.T) {
 	dir := t.TempDir()
 	broker := freePort(t)
 	cfg := mqttRunConfig(t, dir, broker, "hubd", "hub-pass-1", accountSpecs(), nil)
-	startDaemon(t, "run", "-config", cfg)
+	d := startDaemon(t, "run", "-config", cfg)
 
 	out, err := mqttAccountCmd(t, "create", "lamp-1", "-config", cfg)
 	m := passwordRe.FindStringSubmatch(out)
@@ -125,7 +125,14 @@ func TestMQTTAccountCLI_RunningDaemonTakesItAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the new account does not log in: %v", err)
 	}
+	// Switching the plug is refused, and counted for the lamp's account.
+	if tok := c.Publish("shellies/shellyplug-s-1/relay/0/command", 1, false, "on"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
 	c.Disconnect(0)
+	if n := mustScrape(t, d.addr).sum("hubd_mqtt_acl_denied_total", `account="lamp-1"`, `action="publish"`); n != 1 {
+		t.Errorf("denied publishes of lamp-1 in /metrics = %v, want 1", n)
+	}
 
 	out, err = mqttAccountCmd(t, "rotate", "lamp-1", "-config", cfg)
 	m2 := passwordRe.FindStringSubmatch(out)

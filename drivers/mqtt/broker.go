@@ -3,6 +3,7 @@ package mqtt
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"hubd/drivers/mqtt/broker"
 )
@@ -25,35 +26,49 @@ const DefaultBrokerQueueLen = 4096
 
 // embedded is the in-process broker used when Options.Broker is empty.
 type embedded struct {
-	srv    *broker.Broker
-	addr   string
-	log    *slog.Logger
-	served chan struct{}
+	srv     *broker.Broker
+	addr    string // "" when it speaks TLS only
+	tlsAddr string // "" without TLS
+	log     *slog.Logger
+	served  chan struct{}
 }
 
 // startEmbedded starts the embedded broker; a is its access control, whose
 // account table the driver keeps up to date.
 func startEmbedded(opts Options, a *access, log *slog.Logger) (*embedded, error) {
 	anon := opts.Username == "" && len(opts.Users) == 0
-	if anon && !isLoopback(opts.Listen) {
-		return nil, fmt.Errorf("%w: the embedded broker on %s needs a username and password (anonymous access is for loopback only)", ErrBadOptions, opts.Listen)
+	for _, ln := range []string{opts.Listen, opts.TLSListen} {
+		if anon && ln != "" && !isLoopback(ln) {
+			return nil, fmt.Errorf("%w: the embedded broker on %s needs a username and password (anonymous access is for loopback only)", ErrBadOptions, ln)
+		}
 	}
 	a.hubUser, a.hubPass, a.hubID = []byte(opts.Username), []byte(opts.Password), opts.ClientID
 	a.anon, a.reserved = anon, "hubd/"
 	a.checkPassword, a.log = opts.CheckPassword, log.With("component", "acl")
+	l := opts.BrokerLimits
 	srv, err := broker.New(broker.Options{
-		Listen:       opts.Listen,
-		Authenticate: a.authenticate,
-		CanPublish:   a.canPublish,
-		CanSubscribe: a.canSubscribe,
-		MaxPacket:    embeddedMaxPacket,
-		QueueLen:     opts.BrokerQueueLen,
-		Logger:       log.With("component", "broker"),
+		Listen:          opts.Listen,
+		TLSListen:       opts.TLSListen,
+		TLSCert:         opts.TLSCert,
+		TLSKey:          opts.TLSKey,
+		Authenticate:    a.authenticate,
+		CanPublish:      a.canPublish,
+		CanSubscribe:    a.canSubscribe,
+		MaxPacket:       embeddedMaxPacket,
+		QueueLen:        opts.BrokerQueueLen,
+		MaxQueueBytes:   l.MaxQueueBytes,
+		MaxQueuedBytes:  l.MaxQueuedBytes,
+		MaxConnections:  l.MaxConnections,
+		MaxPending:      l.MaxPending,
+		MaxAwaySessions: l.MaxAwaySessions,
+		SessionExpiry:   l.SessionExpiry,
+		ConnectTimeout:  l.ConnectTimeout,
+		Logger:          log.With("component", "broker"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: embedded broker: %w", err)
 	}
-	return &embedded{srv: srv, addr: srv.Addr(), log: log}, nil
+	return &embedded{srv: srv, addr: srv.Addr(), tlsAddr: srv.TLSAddr(), log: log}, nil
 }
 
 // serve starts accepting clients in the background; an accept loop that
@@ -75,4 +90,41 @@ func (e *embedded) close() {
 	if e.served != nil {
 		<-e.served
 	}
+}
+
+// BrokerLimits bound the embedded broker's resources. Each zero field
+// takes the broker package's default (see drivers/mqtt/broker); beyond a
+// bound the broker refuses or drops, counts it and logs (rate-limited).
+type BrokerLimits struct {
+	// MaxConnections bounds open connections, logged in or not (keep it
+	// under the unit's LimitNOFILE); MaxPending those not admitted by a
+	// CONNECT yet (a new one closes the oldest); ConnectTimeout is how
+	// long a new connection has to send its CONNECT.
+	MaxConnections, MaxPending int
+	ConnectTimeout             time.Duration
+	// MaxQueueBytes bounds one client's queued messages in bytes,
+	// MaxQueuedBytes all clients' queues together, connected or away.
+	MaxQueueBytes, MaxQueuedBytes int
+	// MaxAwaySessions bounds the persistent sessions kept for clients that
+	// are away, SessionExpiry how long one is kept.
+	MaxAwaySessions int
+	SessionExpiry   time.Duration
+}
+
+// ReloadTLS reads the embedded broker's TLS certificate and key files
+// again (on SIGHUP, after a renewal); the pair in use stays if they are
+// not a valid pair. Without an embedded TLS listener it does nothing.
+func (d *Driver) ReloadTLS() error {
+	if d.broker == nil || d.broker.tlsAddr == "" {
+		return nil
+	}
+	return d.broker.srv.ReloadTLS()
+}
+
+// BrokerTLSAddr is the embedded broker's bound TLS address, or "".
+func (d *Driver) BrokerTLSAddr() string {
+	if d.broker == nil {
+		return ""
+	}
+	return d.broker.tlsAddr
 }

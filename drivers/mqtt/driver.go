@@ -60,9 +60,17 @@ type Options struct {
 	// Broker is the URL of an external broker, "tcp://host:port" or
 	// "ssl://host:port". Empty: run the embedded broker on Listen.
 	Broker string
-	// Listen is the embedded broker's address. Empty: DefaultListen; use
-	// "127.0.0.1:0" in tests and read BrokerAddr.
+	// Listen is the embedded broker's address without TLS. Empty:
+	// DefaultListen, or none if TLSListen is set; use "127.0.0.1:0" in
+	// tests and read BrokerAddr.
 	Listen string
+	// TLSListen is the embedded broker's TLS address, TLSCert and TLSKey
+	// its PEM certificate chain and key files (ReloadTLS reads them
+	// again). Empty: no TLS listener.
+	TLSListen, TLSCert, TLSKey string
+	// BrokerLimits bound the embedded broker's connections, queues and
+	// sessions; zero fields take the defaults.
+	BrokerLimits BrokerLimits
 	// Username and Password authenticate the hub to the broker. The
 	// embedded broker accepts them too (plus Users). An embedded broker
 	// without any credentials accepts anonymous clients, and is only
@@ -307,7 +315,7 @@ func New(opts Options) (*Driver, error) {
 	d.install(p)
 
 	if opts.Broker == "" {
-		if opts.Listen == "" {
+		if opts.Listen == "" && opts.TLSListen == "" {
 			opts.Listen = DefaultListen
 			d.opts.Listen = DefaultListen
 		}
@@ -316,8 +324,10 @@ func New(opts Options) (*Driver, error) {
 			return nil, err
 		}
 		d.broker = b
-		d.brokerAddr = b.addr
-		d.brokerURL = "tcp://" + b.addr
+		d.brokerAddr, d.brokerURL = b.addr, "tcp://"+b.addr
+		if b.addr == "" {
+			d.brokerAddr, d.brokerURL = b.tlsAddr, "ssl://"+b.tlsAddr
+		}
 	} else {
 		u, err := url.Parse(opts.Broker)
 		if err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "tls" && u.Scheme != "mqtt" && u.Scheme != "mqtts") || u.Host == "" {
