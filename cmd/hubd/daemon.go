@@ -232,7 +232,7 @@ func (m *Main) webOptions() web.Options {
 	}
 	if c.MQTT != nil {
 		o.Brokers = func() []hub.BrokerStatus { return m.MQTT.Status() }
-		o.MQTTAccounts = m.mqttAccountsView
+		m.mqttWebOptions(&o)
 	}
 	if c.Yandex.Notify != nil {
 		o.Notifier = func() hub.NotifierStatus { return m.Notifier.Status() }

@@ -130,6 +130,23 @@ func (a accountAdmin) list() ([]mqttAccountInfo, error) {
 	return out, nil
 }
 
+// mqttWebOptions gives the status page and /metrics the embedded broker's
+// accounts and figures.
+func (m *Main) mqttWebOptions(o *web.Options) {
+	if m.config().MQTT.Broker != "" {
+		return
+	}
+	o.MQTTAccounts = m.mqttAccountsView
+	o.MQTTBroker = func() web.MQTTBroker {
+		st, _ := m.MQTT.BrokerStats()
+		return web.MQTTBroker{
+			Clients: st.Clients, Connections: st.Connections, Pending: st.Pending, QueuedBytes: st.QueuedBytes,
+			DroppedQueueLen: st.Dropped, DroppedQueueBytes: st.DroppedBytes, DroppedMemory: st.DroppedMemory,
+			ClosedMaxConnections: st.ConnectionsRefused, ClosedMaxPending: st.PendingClosed, ClosedSlow: st.SlowClients, Refused: st.Refused,
+		}
+	}
+}
+
 // mqttAccountsView is the status page's and /metrics' view of the
 // embedded broker's accounts: those refused at least once, as a building
 // has one account per device and the rest would be a thousand zeros.

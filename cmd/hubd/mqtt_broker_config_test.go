@@ -135,7 +135,7 @@ func TestMQTTLimits_MaxConnectionsBites(t *testing.T) {
 	cfg := mqttRunConfig(t, dir, broker, "hubd", "hub-pass-1", accountSpecs(), func(c *Config) {
 		c.MQTT.Limits.MaxConnections = 3
 	})
-	startDaemon(t, "run", "-config", cfg)
+	d := startDaemon(t, "run", "-config", cfg)
 	var idle []net.Conn
 	for range 3 {
 		c, err := net.Dial("tcp", broker)
@@ -155,6 +155,13 @@ func TestMQTTLimits_MaxConnectionsBites(t *testing.T) {
 		_, err = c.Read(make([]byte, 1))
 		return err != nil && !os.IsTimeout(err)
 	})
+	met := mustScrape(t, d.addr)
+	if n := met.sum("hubd_mqtt_broker_connections_closed_total", `reason="max_connections"`); n < 1 {
+		t.Errorf("connections closed at max_connections in /metrics = %v, want at least 1", n)
+	}
+	if n := met.sum("hubd_mqtt_broker_connections", `state="open"`); n != 3 {
+		t.Errorf("open connections in /metrics = %v, want 3", n)
+	}
 	idle[0].Close()
 	if c, err := mqttConnect(broker, "hub-tool", "hubd", "hub-pass-1", 5*time.Second); err != nil {
 		t.Errorf("after one idle connection went: %v", err)

@@ -128,3 +128,12 @@ func (d *Driver) BrokerTLSAddr() string {
 	}
 	return d.broker.tlsAddr
 }
+
+// BrokerStats are the embedded broker's figures; ok is false with an
+// external broker.
+func (d *Driver) BrokerStats() (st broker.Stats, ok bool) {
+	if d.broker == nil {
+		return broker.Stats{}, false
+	}
+	return d.broker.srv.Stats(), true
+}

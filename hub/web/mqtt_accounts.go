@@ -11,15 +11,48 @@ type MQTTAccount struct {
 	DeniedSubscribe uint64 `json:"denied_subscribe"`
 }
 
-var mMQTTDenied = counterDesc("mqtt_acl_denied_total", "Publishes (dropped) and subscribes (refused) outside a device account's ACL, by account.", "account", "action")
+// MQTTBroker is what the embedded MQTT broker holds and how often its
+// bounds bit, for /metrics.
+type MQTTBroker struct {
+	Clients, Connections, Pending, QueuedBytes int
+	// Messages not queued for a client: its queue_len, its
+	// max_queue_bytes, or max_queued_bytes across all queues.
+	DroppedQueueLen, DroppedQueueBytes, DroppedMemory uint64
+	// Connections closed: at max_connections, beyond max_pending, for
+	// taking nothing written to them, or refused at CONNECT or ended by
+	// a protocol error.
+	ClosedMaxConnections, ClosedMaxPending, ClosedSlow, Refused uint64
+}
 
-// mqttAccountMetrics adds the accounts' refusals to e.
-func (s *Server) mqttAccountMetrics(e *exposition) {
-	if s.opts.MQTTAccounts == nil {
+var (
+	mMQTTDenied      = counterDesc("mqtt_acl_denied_total", "Publishes (dropped) and subscribes (refused) outside a device account's ACL, by account (accounts refused at least once).", "account", "action")
+	mBrokerConns     = gaugeDesc("mqtt_broker_connections", "Embedded MQTT broker connections by state (pending: no CONNECT yet; clients: logged in).", "state")
+	mBrokerQueued    = gaugeDesc("mqtt_broker_queued_bytes", "Bytes of topics and payloads in the embedded broker's client queues.")
+	mBrokerDropped   = counterDesc("mqtt_broker_dropped_total", "Messages the embedded broker did not queue for a client, by the bound that bit.", "bound")
+	mBrokerConnsShut = counterDesc("mqtt_broker_connections_closed_total", "Connections the embedded broker closed or refused, by reason.", "reason")
+)
+
+// mqttMetrics adds the device accounts' refusals and the embedded
+// broker's figures to e.
+func (s *Server) mqttMetrics(e *exposition) {
+	if s.opts.MQTTAccounts != nil {
+		for _, a := range s.opts.MQTTAccounts() {
+			e.add(mMQTTDenied, float64(a.DeniedPublish), a.Name, "publish")
+			e.add(mMQTTDenied, float64(a.DeniedSubscribe), a.Name, "subscribe")
+		}
+	}
+	if s.opts.MQTTBroker == nil {
 		return
 	}
-	for _, a := range s.opts.MQTTAccounts() {
-		e.add(mMQTTDenied, float64(a.DeniedPublish), a.Name, "publish")
-		e.add(mMQTTDenied, float64(a.DeniedSubscribe), a.Name, "subscribe")
+	b := s.opts.MQTTBroker()
+	e.add(mBrokerConns, float64(b.Connections), "open")
+	e.add(mBrokerConns, float64(b.Pending), "pending")
+	e.add(mBrokerConns, float64(b.Clients), "clients")
+	e.add(mBrokerQueued, float64(b.QueuedBytes))
+	for bound, n := range map[string]uint64{"queue_len": b.DroppedQueueLen, "max_queue_bytes": b.DroppedQueueBytes, "max_queued_bytes": b.DroppedMemory} {
+		e.add(mBrokerDropped, float64(n), bound)
+	}
+	for reason, n := range map[string]uint64{"max_connections": b.ClosedMaxConnections, "max_pending": b.ClosedMaxPending, "slow": b.ClosedSlow, "refused": b.Refused} {
+		e.add(mBrokerConnsShut, float64(n), reason)
 	}
 }

@@ -11,8 +11,26 @@ func TestMQTTAccounts_InMetricsAndStatus(t *testing.T) {
 		{Name: "plug-1", Devices: []string{"plug-1"}, DeniedPublish: 3, DeniedSubscribe: 1},
 		{Name: "zigbee2mqtt", Devices: []string{"lamp-3", "lamp-4"}},
 	}
-	ts := newTestServer(t, Options{AllowAnonymousView: true, MQTTAccounts: func() []MQTTAccount { return accts }})
+	brk := MQTTBroker{Clients: 7, Connections: 9, Pending: 2, QueuedBytes: 1234, DroppedMemory: 5, ClosedMaxPending: 3}
+	ts := newTestServer(t, Options{AllowAnonymousView: true, MQTTAccounts: func() []MQTTAccount { return accts }, MQTTBroker: func() MQTTBroker { return brk }})
 	fams := scrape(t, ts.url)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"hubd_mqtt_broker_connections", map[string]string{"state": "open"}, 9},
+		{"hubd_mqtt_broker_connections", map[string]string{"state": "pending"}, 2},
+		{"hubd_mqtt_broker_connections", map[string]string{"state": "clients"}, 7},
+		{"hubd_mqtt_broker_queued_bytes", nil, 1234},
+		{"hubd_mqtt_broker_dropped_total", map[string]string{"bound": "max_queued_bytes"}, 5},
+		{"hubd_mqtt_broker_dropped_total", map[string]string{"bound": "queue_len"}, 0},
+		{"hubd_mqtt_broker_connections_closed_total", map[string]string{"reason": "max_pending"}, 3},
+	} {
+		if got := value(t, fams, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
 	for _, c := range []struct {
 		account, action string
 		want            float64
@@ -37,7 +55,10 @@ func TestMQTTAccounts_InMetricsAndStatus(t *testing.T) {
 
 func TestMQTTAccounts_AbsentWithoutSource(t *testing.T) {
 	ts := newTestServer(t, Options{AllowAnonymousView: true})
-	if _, ok := scrape(t, ts.url)["hubd_mqtt_acl_denied_total"]; ok {
-		t.Error("denied counter exported without accounts")
+	fams := scrape(t, ts.url)
+	for _, name := range []string{"hubd_mqtt_acl_denied_total", "hubd_mqtt_broker_connections"} {
+		if _, ok := fams[name]; ok {
+			t.Errorf("%s exported without an embedded broker", name)
+		}
 	}
 }

@@ -55,8 +55,10 @@ type Options struct {
 	Buses func() []hub.BusStatus
 	// Brokers reports the MQTT connections; nil: no MQTT configured.
 	Brokers func() []hub.BrokerStatus
-	// MQTTAccounts lists the embedded broker's device accounts; nil: none.
+	// MQTTAccounts lists the embedded broker's device accounts and
+	// MQTTBroker its figures; nil: no embedded broker.
 	MQTTAccounts func() []MQTTAccount
+	MQTTBroker   func() MQTTBroker
 	// Notifier reports the Yandex state notifications; nil: not configured.
 	Notifier func() hub.NotifierStatus
 	// Alexa reports the Alexa sync; nil: not configured.
