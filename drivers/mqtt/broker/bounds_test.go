@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -194,5 +195,64 @@ func TestBroker_MaxConnect_RefusesALargerConnect(t *testing.T) {
 	ok.send(publishPacket("big/1", strings.Repeat("z", 4<<10), 0, false, 0))
 	if p := ok.readPublish(); len(p.msg.Payload) != 4<<10 {
 		t.Errorf("got %d bytes", len(p.msg.Payload))
+	}
+}
+
+// Connections closed for MaxPending while their CONNECT is being taken
+// leave nothing behind: every one is admitted or closed, and the counts
+// come back to zero.
+func TestBroker_MaxPending_WhileConnectsArrive(t *testing.T) {
+	b, _ := start(t, func(o *Options) { o.MaxPending = 2 })
+	const n = 40
+	done := make(chan byte, n)
+	for i := range n {
+		go func() {
+			c, err := net.Dial("tcp", b.Addr())
+			if err != nil {
+				done <- 0xff
+				return
+			}
+			defer c.Close()
+			r := &rawClient{t: t, c: c, r: bufio.NewReader(c)}
+			if _, err := c.Write(connectSpec{id: fmt.Sprint("d", i), clean: true}.packet()); err != nil {
+				done <- 0xfe
+				return
+			}
+			h, _, err := r.tryNext(5 * time.Second)
+			if err != nil {
+				done <- 0xfd // closed for a newer one
+				return
+			}
+			done <- h
+		}()
+	}
+	for range n {
+		if h := <-done; h != 0x20 && h != 0xfd {
+			t.Errorf("a client got %#x", h)
+		}
+	}
+	eventually(t, "every connection gone", func() bool { st := b.Stats(); return st.Connections == 0 && st.Pending == 0 && st.Clients == 0 })
+	pahoClient(t, b, "after", nil)
+}
+
+// Beyond MaxClients a CONNECT is refused with "server unavailable" and
+// counted; once a client leaves, one gets in again.
+func TestBroker_MaxClients_RefusesOneMore(t *testing.T) {
+	b, logs := start(t, func(o *Options) { o.MaxClients = 2 })
+	first := dial(t, b)
+	first.connect(connectSpec{id: "a", clean: true})
+	dial(t, b).connect(connectSpec{id: "b", clean: true})
+	extra := dial(t, b)
+	if _, code := extra.connect(connectSpec{id: "c", clean: true}); code != 3 {
+		t.Errorf("CONNACK %d beyond MaxClients, want 3", code)
+	}
+	extra.closed()
+	eventually(t, "the refusal counted and logged", func() bool {
+		return b.Stats().Refused == 1 && strings.Contains(logs.String(), "clients connected, the maximum")
+	}, logs)
+	first.send([]byte{0xe0, 0})
+	eventually(t, "a client gone", func() bool { return b.Stats().Clients == 1 })
+	if _, code := dial(t, b).connect(connectSpec{id: "c", clean: true}); code != 0 {
+		t.Errorf("CONNACK %d after a client left", code)
 	}
 }

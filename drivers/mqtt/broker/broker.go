@@ -94,8 +94,8 @@ type Options struct {
 	MaxConnect int
 	// QueueLen bounds each client's messages waiting to be written or
 	// acknowledged; beyond it messages to that client are dropped and
-	// counted (Stats.Dropped). A client whose replies (acknowledgements)
-	// reach it is read no more until its writer takes them.
+	// counted (Stats.Dropped). Once QueueLen packets wait to be written
+	// to a client, it is read no more until its writer takes them.
 	QueueLen int
 	// MaxQueueBytes bounds the bytes (topics and payloads) of each
 	// client's messages waiting to be written or acknowledged; beyond it
@@ -163,13 +163,13 @@ type Stats struct {
 
 	Connections int // open connections, logged in or not
 	Pending     int // of them, the ones not admitted by a CONNECT yet
-	QueuedBytes int // topics and payloads in every client's queue
+	QueuedBytes int // topics and payloads queued or unacknowledged, all clients
 
 	DroppedBytes       uint64 // messages not queued: MaxQueueBytes of their client
 	DroppedMemory      uint64 // messages not queued: MaxQueuedBytes
 	ConnectionsRefused uint64 // connections closed on accepting: MaxConnections
 	PendingClosed      uint64 // connections closed before CONNECT: MaxPending
-	SlowClients        uint64 // clients ended for taking nothing for WriteTimeout
+	SlowClients        uint64 // clients ended for taking no byte for WriteTimeout
 }
 
 // Broker is an MQTT 3.1.1 broker (3.1 clients are accepted too) with
@@ -364,7 +364,10 @@ func (b *Broker) accept(ln net.Listener) error {
 				time.Sleep(delay)
 				continue
 			}
-			return fmt.Errorf("broker: accept: %w", err)
+			err = fmt.Errorf("broker: accept on %s: %w", ln.Addr(), err)
+			// Serve returns it once every listener stopped.
+			b.log.Error("listener stopped accepting clients", "error", err)
+			return err
 		}
 		delay = 0
 		if !b.admit(conn) {
@@ -417,9 +420,18 @@ func (b *Broker) admit(nc net.Conn) bool {
 		b.pendingClosed.Add(1)
 		b.logPending.warn(b.log, "connection without CONNECT closed to make room for a new one (MaxPending)",
 			"remote", oldest.info.Remote, "max", b.opts.MaxPending)
-		oldest.shut(fmt.Errorf("%w: %d connections had not sent CONNECT (MaxPending)", ErrCrowded, b.opts.MaxPending))
+		if oldest.poll != nil {
+			oldest.poll.evict(oldest) // the reader may be in its CONNECT
+		} else {
+			oldest.shut(errCrowded(b))
+		}
 	}
 	return true
+}
+
+// errCrowded is why a connection is closed for a newer one.
+func errCrowded(b *Broker) error {
+	return fmt.Errorf("%w: %d connections had not sent CONNECT (MaxPending)", ErrCrowded, b.opts.MaxPending)
 }
 
 // retryable reports whether an accept error is one to wait out: out of

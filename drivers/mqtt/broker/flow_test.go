@@ -92,8 +92,15 @@ func pipeline(r *rawClient, n int, p func(i int) []byte) chan error {
 // broker's backlog of replies holds the client's sending up, it does not
 // end it.
 func TestBroker_SubscribeBurstFromAReadingClient_Completes(t *testing.T) {
+	// With the default QueueLen, and a tiny one: many pauses.
+	for _, queue := range []int{0, 4} {
+		t.Run(fmt.Sprint("QueueLen ", queue), func(t *testing.T) { subscribeBurst(t, queue) })
+	}
+}
+
+func subscribeBurst(t *testing.T, queue int) {
 	const n = 10_000
-	b, logs := start(t, nil)
+	b, logs := start(t, func(o *Options) { o.QueueLen = queue })
 	r := dialSmall(t, b)
 	r.connect(connectSpec{id: "burst", clean: true})
 	wrote := pipeline(r, n, func(i int) []byte { return subscribePacket(uint16(i+1), 1, fmt.Sprint("s/", i%500)) })

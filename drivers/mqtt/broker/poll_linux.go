@@ -34,6 +34,7 @@ type poller struct {
 	mu      sync.Mutex
 	conns   map[int]*conn // by socket
 	kicked  []*conn       // paused connections to read again (kick)
+	evicted []*conn       // connections to end (evict)
 	running bool          // run was started and not stopped
 	stopped bool          // stop was called: run never starts again
 
@@ -221,15 +222,20 @@ func (p *poller) close() {
 	_ = unix.Close(p.kickfd)
 }
 
-// watch sets the events epoll reports of c's socket: none while c is
-// paused (see conn.backlogged), so that its bytes wait in the kernel and
-// the client's sending is held up by TCP.
-func (p *poller) watch(c *conn, events uint32) {
+// watch puts c's socket back in the epoll set, or takes it out while c
+// is paused (see conn.backlogged), so that its bytes wait in the kernel
+// and TCP holds the client's sending up. Out of the set, not just
+// without events: epoll would report a hang-up regardless.
+func (p *poller) watch(c *conn, on bool) {
 	_ = c.raw.Control(func(fd uintptr) {
-		ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
+		if on {
+			ev := unix.EpollEvent{Events: watched, Fd: int32(fd)}
+			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+		} else {
+			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+		}
 	})
-	c.disarmed = events == 0
+	c.disarmed = !on
 }
 
 // kick has the reader read c again: its writer took its backlog. It is
@@ -245,15 +251,31 @@ func (p *poller) kick(c *conn) {
 	}
 }
 
-// resumeKicked takes the packets the kicked connections had sent before
-// they were paused, and watches their sockets again.
+// evict has the reader end c, closed to make room (MaxPending): c may
+// be in the middle of its CONNECT, which only the reader may touch.
+func (p *poller) evict(c *conn) {
+	p.mu.Lock()
+	p.evicted = append(p.evicted, c)
+	p.mu.Unlock()
+	var one = [8]byte{1}
+	if _, err := unix.Write(p.kickfd, one[:]); err != nil {
+		p.b.log.Error("cannot wake the epoll reader to end a connection", "error", err)
+	}
+}
+
+// resumeKicked ends the evicted connections, takes the packets the
+// kicked ones had sent before they were paused, and watches their
+// sockets again.
 func (p *poller) resumeKicked() {
 	var count [8]byte
 	_, _ = unix.Read(p.kickfd, count[:])
 	p.mu.Lock()
-	kicked := p.kicked
-	p.kicked = nil
+	kicked, evicted := p.kicked, p.evicted
+	p.kicked, p.evicted = nil, nil
 	p.mu.Unlock()
+	for _, c := range evicted {
+		p.terminate(c, false, errCrowded(p.b))
+	}
 	for _, c := range kicked {
 		if c.ended.Load() || !c.disarmed {
 			continue
@@ -265,7 +287,7 @@ func (p *poller) resumeKicked() {
 		if paused {
 			continue // paused again since: a later kick comes
 		}
-		p.watch(c, watched)
+		p.watch(c, true)
 		if c.keepAlive > 0 {
 			c.deadline = time.Now().Add(c.keepAlive * 3 / 2)
 		}
@@ -317,7 +339,7 @@ func (p *poller) handle(c *conn, data []byte) {
 	case err != nil:
 		p.terminate(c, false, err)
 	case paused:
-		p.watch(c, 0)
+		p.watch(c, false)
 	}
 }
 

@@ -18,6 +18,8 @@ func (*poller) start() {}
 
 func (*poller) kick(*conn) {}
 
+func (*poller) evict(*conn) {}
+
 func (*poller) stop() {}
 
 func (*poller) close() {}

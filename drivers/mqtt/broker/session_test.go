@@ -3,6 +3,7 @@ package broker
 import (
 	"bytes"
 	"testing"
+	"time"
 )
 
 // expect reads an acknowledgement: packet h carrying packet id pid.
@@ -99,5 +100,32 @@ func TestBroker_QoS2_CleanSessionForgetsReceivedIDs(t *testing.T) {
 	}
 	if b.Stats().Sessions != 1 {
 		t.Errorf("sessions %d, want only the subscriber's", b.Stats().Sessions)
+	}
+}
+
+// A persistent session whose client stays away longer than
+// SessionExpiry is dropped with what it held: its queue's bytes are
+// released and the client finds no session when it is back.
+func TestBroker_SessionExpiry_DropsTheSessionAndItsQueue(t *testing.T) {
+	b, _ := start(t, func(o *Options) { o.SessionExpiry = 200 * time.Millisecond })
+	r := dial(t, b)
+	r.connect(connectSpec{id: "away", keepAlive: 60})
+	r.send(subscribePacket(1, 1, "q/#"))
+	r.next()
+	r.c.Close()
+	eventually(t, "the client away", func() bool { return b.Stats().Clients == 0 })
+	if err := b.Publish("q/1", []byte("kept for a while"), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	if q := b.Stats().QueuedBytes; q == 0 {
+		t.Fatal("nothing queued for the away session")
+	}
+	eventually(t, "the session expired", func() bool { st := b.Stats(); return st.Sessions == 0 && st.QueuedBytes == 0 })
+	r2 := dial(t, b)
+	if present, _ := r2.connect(connectSpec{id: "away", keepAlive: 60}); present {
+		t.Error("session present after it expired")
+	}
+	if subscribed(b, "q/#") {
+		t.Error("the expired session's filter is still subscribed")
 	}
 }
