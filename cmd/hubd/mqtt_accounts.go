@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"hubd/drivers/mqtt"
+	"hubd/hub"
 	"hubd/hub/web"
 )
 
@@ -133,6 +134,7 @@ func (a accountAdmin) list() ([]mqttAccountInfo, error) {
 // mqttWebOptions gives the status page and /metrics the embedded broker's
 // accounts and figures.
 func (m *Main) mqttWebOptions(o *web.Options) {
+	o.SetMQTTPassword = m.webSetMQTTPassword
 	if m.config().MQTT.Broker != "" {
 		return
 	}
@@ -145,6 +147,21 @@ func (m *Main) mqttWebOptions(o *web.Options) {
 			ClosedMaxConnections: st.ConnectionsRefused, ClosedMaxPending: st.PendingClosed, ClosedSlow: st.SlowClients, Refused: st.Refused,
 		}
 	}
+}
+
+// webSetMQTTPassword is web.Options.SetMQTTPassword: the status page's
+// create and rotate, for a signed-in technician.
+func (m *Main) webSetMQTTPassword(name string, rotate bool) (web.MQTTPassword, error) {
+	info, err := accountAdmin{creds: m.mqttCreds, accounts: m.config().mqttAccounts}.setPassword(name, rotate)
+	switch {
+	case errors.Is(err, errNoMQTTAccount):
+		return web.MQTTPassword{}, fmt.Errorf("%w: %w", hub.ErrNotFound, err)
+	case errors.Is(err, errMQTTAccountExists), errors.Is(err, errMQTTAccountNoPassword):
+		return web.MQTTPassword{}, fmt.Errorf("%w: %w", hub.ErrInvalidValue, err)
+	case err != nil:
+		return web.MQTTPassword{}, err
+	}
+	return web.MQTTPassword{Account: info.Name, Devices: info.Devices, Password: info.Password, PasswordFileLine: info.Name + ":" + info.Hash}, nil
 }
 
 // mqttAccountsView is the status page's and /metrics' view of the

@@ -251,3 +251,40 @@ func storeDeviceAccounts(tb testing.TB, cfg string) func(mqttsim.Spec) (string, 
 	}
 	return func(s mqttsim.Spec) (string, string) { l := byDevice[s.ID]; return l[0], l[1] }
 }
+
+// The status page's create and rotate reach the same accounts, with the
+// errors its one error table maps.
+func TestWebSetMQTTPassword_SameAccountsAndMappedErrors(t *testing.T) {
+	dir := t.TempDir()
+	c, err := LoadConfig(mqttRunConfig(t, dir, "127.0.0.1:0", "hubd", "hub-pass-1", accountSpecs(), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(filepath.Join(dir, "hubd.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	creds, err := loadMQTTCredentials(db.Bucket(mqttAccountsBucket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Main{Config: c, mqttCreds: creds}
+	pw, err := m.webSetMQTTPassword("bulb-1", false)
+	if err != nil || pw.Account != "zigbee2mqtt" || !creds.Check("zigbee2mqtt", []byte(pw.Password)) || !strings.HasPrefix(pw.PasswordFileLine, "zigbee2mqtt:$7$101$") {
+		t.Fatalf("create by device: %+v, %v", pw, err)
+	}
+	if _, err := m.webSetMQTTPassword("zigbee2mqtt", false); !errors.Is(err, hub.ErrInvalidValue) {
+		t.Errorf("second create: %v, want hub.ErrInvalidValue", err)
+	}
+	if _, err := m.webSetMQTTPassword("lamp-1", true); !errors.Is(err, hub.ErrInvalidValue) {
+		t.Errorf("rotate without password: %v, want hub.ErrInvalidValue", err)
+	}
+	if _, err := m.webSetMQTTPassword("nobody", false); !errors.Is(err, hub.ErrNotFound) {
+		t.Errorf("unknown: %v, want hub.ErrNotFound", err)
+	}
+	again, err := m.webSetMQTTPassword("zigbee2mqtt", true)
+	if err != nil || creds.Check("zigbee2mqtt", []byte(pw.Password)) || !creds.Check("zigbee2mqtt", []byte(again.Password)) {
+		t.Errorf("rotate: %v; the old password must stop and the new one work", err)
+	}
+}

@@ -1,5 +1,10 @@
 package web
 
+import (
+	"fmt"
+	"net/http"
+)
+
 // MQTTAccount is a device account of the embedded MQTT broker and how often
 // the broker refused it, for the status page and /metrics.
 type MQTTAccount struct {
@@ -55,4 +60,42 @@ func (s *Server) mqttMetrics(e *exposition) {
 	for reason, n := range map[string]uint64{"max_connections": b.ClosedMaxConnections, "max_pending": b.ClosedMaxPending, "slow": b.ClosedSlow, "refused": b.Refused} {
 		e.add(mBrokerConnsShut, float64(n), reason)
 	}
+}
+
+// MQTTPassword is a device account's new password, shown this once.
+type MQTTPassword struct {
+	Account  string   `json:"account"`
+	Devices  []string `json:"devices"`
+	Password string   `json:"password"`
+	// PasswordFileLine is the account's line for an external Mosquitto's
+	// password_file.
+	PasswordFileLine string `json:"password_file_line"`
+}
+
+// serveMQTTPassword makes (op "create") or replaces (op "rotate") the
+// password of the device account {name} names (an account or a device),
+// for a signed-in technician.
+func (s *Server) serveMQTTPassword(w http.ResponseWriter, r *http.Request) {
+	user, _, err := s.control(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	op := r.PathValue("op")
+	if s.opts.SetMQTTPassword == nil {
+		s.writeError(w, r, fmt.Errorf("%w: no embedded MQTT broker", ErrNotConfigured))
+		return
+	}
+	if op != "create" && op != "rotate" {
+		s.writeError(w, r, fmt.Errorf("%w: %q is not create or rotate", ErrBadRequest, op))
+		return
+	}
+	pw, err := s.opts.SetMQTTPassword(r.PathValue("name"), op == "rotate")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.Info("web: MQTT account password set", "user", user, "account", pw.Account, "op", op)
+	s.h.Log("info", "web", "", fmt.Sprintf("MQTT account %s: password %sd by %s", pw.Account, op, user))
+	writeJSON(w, http.StatusOK, pw)
 }

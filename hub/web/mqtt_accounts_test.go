@@ -2,8 +2,11 @@ package web
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
+
+	"hubd/hub"
 )
 
 func TestMQTTAccounts_InMetricsAndStatus(t *testing.T) {
@@ -60,5 +63,63 @@ func TestMQTTAccounts_AbsentWithoutSource(t *testing.T) {
 		if _, ok := fams[name]; ok {
 			t.Errorf("%s exported without an embedded broker", name)
 		}
+	}
+}
+
+func TestMQTTPassword_OnlyForASignedInTechnician(t *testing.T) {
+	calls := 0
+	set := func(name string, rotate bool) (MQTTPassword, error) {
+		calls++
+		if name != "plug-1" {
+			return MQTTPassword{}, fmt.Errorf("%w: %q", hub.ErrNotFound, name)
+		}
+		if rotate {
+			return MQTTPassword{}, fmt.Errorf("%w: no password yet", hub.ErrInvalidValue)
+		}
+		return MQTTPassword{Account: "plug-1", Devices: []string{"plug-1"}, Password: "s3cret", PasswordFileLine: "plug-1:$7$x"}, nil
+	}
+	ts := newTestServer(t, Options{AllowAnonymousView: true, SetMQTTPassword: set})
+	const path = "/api/mqtt-accounts/plug-1/create"
+
+	anon := newBrowser(t, ts.url)
+	if resp, _ := anon.do("POST", path, "", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("anonymous: %d, want 401", resp.StatusCode)
+	}
+	b := newBrowser(t, ts.url)
+	if resp := b.login(testUser, testPass); resp.StatusCode != 200 {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	if resp, _ := b.do("POST", path, "", map[string]string{"Origin": "http://evil.example"}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site: %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := b.do("POST", path, "", map[string]string{csrfHeader: ""}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("without the CSRF token: %d, want 403", resp.StatusCode)
+	}
+	if calls != 0 {
+		t.Fatalf("refused requests reached the accounts (%d calls)", calls)
+	}
+	resp, body := b.do("POST", path, "", nil)
+	var pw MQTTPassword
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &pw) != nil || pw.Password != "s3cret" || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("technician: %d %s (Cache-Control %q)", resp.StatusCode, body, resp.Header.Get("Cache-Control"))
+	}
+	for p, want := range map[string]int{
+		"/api/mqtt-accounts/nobody/create": http.StatusNotFound,
+		"/api/mqtt-accounts/plug-1/rotate": http.StatusUnprocessableEntity,
+		"/api/mqtt-accounts/plug-1/delete": http.StatusBadRequest,
+	} {
+		if resp, body := b.do("POST", p, "", nil); resp.StatusCode != want {
+			t.Errorf("%s: %d %s, want %d", p, resp.StatusCode, body, want)
+		}
+	}
+	if resp, _ := b.do("GET", path, "", nil); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET: %d, want 405", resp.StatusCode)
+	}
+
+	none := newTestServer(t, Options{})
+	nb := newBrowser(t, none.url)
+	nb.login(testUser, testPass)
+	if resp, _ := nb.do("POST", path, "", nil); resp.StatusCode != http.StatusNotImplemented {
+		t.Errorf("without accounts: %d, want 501", resp.StatusCode)
 	}
 }

@@ -59,6 +59,11 @@ type Options struct {
 	// MQTTBroker its figures; nil: no embedded broker.
 	MQTTAccounts func() []MQTTAccount
 	MQTTBroker   func() MQTTBroker
+	// SetMQTTPassword gives the device account name names (an account or
+	// a device) a new password, for POST /api/mqtt-accounts/{name}/create
+	// or rotate (rotate: the account has one already). Errors wrapping
+	// hub.ErrNotFound answer 404, hub.ErrInvalidValue 422. nil: 501.
+	SetMQTTPassword func(name string, rotate bool) (MQTTPassword, error)
 	// Notifier reports the Yandex state notifications; nil: not configured.
 	Notifier func() hub.NotifierStatus
 	// Alexa reports the Alexa sync; nil: not configured.
@@ -229,6 +234,7 @@ func (s *Server) routes() {
 	m.Handle("POST /api/devices/{id}/command", s.api(s.serveCommand))
 	m.Handle("POST /api/devices/{id}/firmware", s.api(s.serveFirmware))
 	m.Handle("POST /api/alexa/sync", s.api(s.serveSync))
+	m.Handle("POST /api/mqtt-accounts/{name}/{op}", s.api(s.serveMQTTPassword))
 	s.mux = m
 }
 
