@@ -105,7 +105,7 @@ func (m *Main) Open() (err error) {
 		m.Hub.SetDriver(serial.Name, m.Serial)
 	}
 	if c.MQTT != nil {
-		if m.mqttCreds, err = loadMQTTCredentials(m.DB.Bucket(mqttAccountsBucket)); err != nil {
+		if err := m.openMQTTCredentials(); err != nil {
 			return err
 		}
 		m.MQTT, err = mqtt.New(mqttOptions(c, devs, m))

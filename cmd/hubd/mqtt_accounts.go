@@ -131,6 +131,20 @@ func (a accountAdmin) list() ([]mqttAccountInfo, error) {
 	return out, nil
 }
 
+// openMQTTCredentials loads the device accounts' passwords from the
+// store; damaged entries are logged and left out.
+func (m *Main) openMQTTCredentials() error {
+	creds, bad, err := loadMQTTCredentials(m.DB.Bucket(mqttAccountsBucket))
+	if err != nil {
+		return err
+	}
+	if len(bad) > 0 {
+		m.Log.Error("MQTT device accounts with a damaged stored password cannot log in until `hubd mqtt-account create` makes a new one", "accounts", bad)
+	}
+	m.mqttCreds = creds
+	return nil
+}
+
 // mqttWebOptions gives the status page and /metrics the embedded broker's
 // accounts and figures.
 func (m *Main) mqttWebOptions(o *web.Options) {

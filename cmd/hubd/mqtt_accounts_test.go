@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"hubd/drivers/mqtt"
 	"hubd/drivers/mqtt/mqttsim"
 	"hubd/hub"
 	"hubd/store"
@@ -230,7 +231,7 @@ func storeDeviceAccounts(tb testing.TB, cfg string) func(mqttsim.Spec) (string, 
 		tb.Fatal(err)
 	}
 	defer db.Close()
-	creds, err := loadMQTTCredentials(db.Bucket(mqttAccountsBucket))
+	creds, _, err := loadMQTTCredentials(db.Bucket(mqttAccountsBucket))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -265,7 +266,7 @@ func TestWebSetMQTTPassword_SameAccountsAndMappedErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	creds, err := loadMQTTCredentials(db.Bucket(mqttAccountsBucket))
+	creds, _, err := loadMQTTCredentials(db.Bucket(mqttAccountsBucket))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,5 +287,37 @@ func TestWebSetMQTTPassword_SameAccountsAndMappedErrors(t *testing.T) {
 	again, err := m.webSetMQTTPassword("zigbee2mqtt", true)
 	if err != nil || creds.Check("zigbee2mqtt", []byte(pw.Password)) || !creds.Check("zigbee2mqtt", []byte(again.Password)) {
 		t.Errorf("rotate: %v; the old password must stop and the new one work", err)
+	}
+}
+
+// A damaged stored entry locks out its own account only, and create mends
+// it; the daemon still starts.
+func TestMQTTCredentials_DamagedEntryLocksOutOnlyItsAccount(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "hubd.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	kv := db.Bucket(mqttAccountsBucket)
+	h, _ := hashMQTTPassword("good-one")
+	for k, v := range map[string]string{"x": "\xff{not json", "y": `{"hash":"$7$101$AA$AA"}`, "z": `{"hash":"` + h + `"}`} {
+		if err := kv.Put(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	creds, bad, err := loadMQTTCredentials(kv)
+	if err != nil || strings.Join(bad, ",") != "x,y" {
+		t.Fatalf("load: bad %v, %v", bad, err)
+	}
+	if !creds.Check("z", []byte("good-one")) || creds.Check("y", []byte("")) || creds.Check("x", []byte("")) {
+		t.Error("the good entry must log in and the damaged ones not")
+	}
+	adm := accountAdmin{creds: creds, accounts: func() ([]mqtt.Account, error) { return []mqtt.Account{{Name: "x", Devices: []string{"x"}}}, nil }}
+	info, err := adm.setPassword("x", false)
+	if err != nil || !creds.Check("x", []byte(info.Password)) {
+		t.Fatalf("create over a damaged entry: %v", err)
+	}
+	if again, bad, _ := loadMQTTCredentials(kv); len(bad) != 1 || !again.Check("x", []byte(info.Password)) {
+		t.Errorf("after create, reloaded: bad %v", bad)
 	}
 }

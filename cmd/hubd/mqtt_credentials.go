@@ -106,20 +106,29 @@ type mqttCredentials struct {
 	byName map[string]mqttCredential
 }
 
-func loadMQTTCredentials(kv credKV) (*mqttCredentials, error) {
+// loadMQTTCredentials reads the stored accounts. An entry that is not one
+// (a damaged store) is left out, so that account cannot log in until its
+// password is made again, and named in bad; the others work.
+func loadMQTTCredentials(kv credKV) (c *mqttCredentials, bad []string, err error) {
 	all, err := kv.All()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	c := &mqttCredentials{kv: kv, byName: make(map[string]mqttCredential, len(all))}
+	c = &mqttCredentials{kv: kv, byName: make(map[string]mqttCredential, len(all))}
 	for name, v := range all {
 		var cr mqttCredential
-		if err := json.Unmarshal([]byte(v), &cr); err != nil {
-			return nil, fmt.Errorf("hubd: mqtt account %q in the store: %w", name, err)
+		if json.Unmarshal([]byte(v), &cr) != nil {
+			bad = append(bad, name)
+			continue
+		}
+		if _, _, _, err := parseMQTTHash(cr.Hash); err != nil {
+			bad = append(bad, name)
+			continue
 		}
 		c.byName[name] = cr
 	}
-	return c, nil
+	sort.Strings(bad)
+	return c, bad, nil
 }
 
 // Check is mqtt.Options.CheckPassword.
