@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"hubd/drivers/mqtt"
+	"hubd/drivers/mqtt/mqttsim"
 	"hubd/hub"
 	"hubd/hub/web"
 )
@@ -143,6 +144,35 @@ func (m *Main) openMQTTCredentials() error {
 	}
 	m.mqttCreds = creds
 	return nil
+}
+
+// demoDeviceLogins gives every device account of the demo a new password
+// and returns the emulated devices' logins: each on its own account, as
+// on a real site, and the hub's for a device no account covers.
+func (m *Main) demoDeviceLogins() (func(mqttsim.Spec) (string, string), error) {
+	c := m.config()
+	adm := accountAdmin{creds: m.mqttCreds, accounts: c.mqttAccounts}
+	accts, err := c.mqttAccounts()
+	if err != nil {
+		return nil, err
+	}
+	logins := map[string][2]string{}
+	for _, a := range accts {
+		_, has := m.mqttCreds.get(a.Name)
+		info, err := adm.setPassword(a.Name, has)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range a.Devices {
+			logins[id] = [2]string{a.Name, info.Password}
+		}
+	}
+	return func(s mqttsim.Spec) (string, string) {
+		if l, ok := logins[s.ID]; ok {
+			return l[0], l[1]
+		}
+		return c.MQTT.Username, c.MQTT.Password
+	}, nil
 }
 
 // mqttWebOptions gives the status page and /metrics the embedded broker's

@@ -109,3 +109,39 @@ func untilMarker(t *testing.T, c paho.Client, seen chan string, tag string) []st
 		}
 	}
 }
+
+// The demo's MQTT devices log in with their own device accounts, and all
+// their traffic, commands answered included, stays within their ACLs.
+func TestDemo_MQTTDevicesOnTheirOwnAccounts(t *testing.T) {
+	start := time.Now().Add(-time.Second).UTC().Truncate(time.Second)
+	addr, m, _ := startDemo(t, DemoOptions{})
+	ids := []string{"lamp-2", "socket-2", "lamp-3"}
+	eventually(t, 15*time.Second, "the demo's MQTT devices online", func() bool {
+		q := query(t, addr, ids...)
+		for _, id := range ids {
+			if _, ok := q[id].value("on"); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	for _, id := range ids {
+		body := `{"payload":{"devices":[{"id":"` + id + `","capabilities":[{"type":"devices.capabilities.on_off","state":{"instance":"on","value":true}}]}]}}`
+		if code, data := yandexCall(t, addr, "/v1.0/user/devices/action", "a-"+id, body); code != 200 || !strings.Contains(string(data), `"DONE"`) {
+			t.Errorf("%s: %d %s", id, code, data)
+		}
+	}
+	accts := m.MQTT.Accounts()
+	if len(accts) != 3 {
+		t.Errorf("demo accounts %+v, want lamp-2, socket-2 and zigbee2mqtt", accts)
+	}
+	for _, a := range accts {
+		if a.DeniedPublish+a.DeniedSubscribe != 0 {
+			t.Errorf("demo account %s refused its own traffic: %+v", a.Name, a)
+		}
+		// The demo made each account's password for its devices now.
+		if cr, ok := m.mqttCreds.get(a.Name); !ok || cr.Changed.Before(start) {
+			t.Errorf("demo account %s: password %v set at %v, want one made by this demo", a.Name, ok, cr.Changed)
+		}
+	}
+}
