@@ -256,3 +256,21 @@ func TestBroker_MaxClients_RefusesOneMore(t *testing.T) {
 		t.Errorf("CONNACK %d after a client left", code)
 	}
 }
+
+// The bytes counted for queues come back to zero once what was queued
+// is written (QoS 0) or acknowledged (QoS 1).
+func TestBroker_QueuedBytes_ReleasedWhenWrittenOrAcknowledged(t *testing.T) {
+	b, _ := start(t, nil)
+	zero := collect(t, pahoClient(t, b, "zero", nil), "n/#", 0)
+	one := collect(t, pahoClient(t, b, "one", nil), "n/#", 1)
+	for i := range 100 {
+		if err := b.Publish(fmt.Sprint("n/", i), bytes.Repeat([]byte("p"), 1000), false, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 100 {
+		wait(t, zero)
+		wait(t, one)
+	}
+	eventually(t, "no bytes counted", func() bool { return b.Stats().QueuedBytes == 0 })
+}

@@ -579,14 +579,7 @@ func TestBroker_Close_EndsEveryConnectionWithoutWills(t *testing.T) {
 // Mosquitto's command-line clients (another MQTT implementation) work
 // against the broker: retained and live messages at QoS 1, and a login.
 func TestBroker_MosquittoClients_PublishAndSubscribe(t *testing.T) {
-	sub, err := exec.LookPath("mosquitto_sub")
-	if err != nil {
-		t.Skip("mosquitto_sub not installed: apt-get install -y mosquitto-clients")
-	}
-	pub, err := exec.LookPath("mosquitto_pub")
-	if err != nil {
-		t.Skip("mosquitto_pub not installed: apt-get install -y mosquitto-clients")
-	}
+	sub, pub := mosquittoClients(t)
 	b, _ := start(t, func(o *Options) {
 		o.Authenticate = func(c Client, pass []byte) bool { return c.Username == "dev" && string(pass) == "pw" }
 	})
@@ -618,6 +611,20 @@ func TestBroker_MosquittoClients_PublishAndSubscribe(t *testing.T) {
 	if out, err := exec.Command(pub, append(args("-t", "x", "-m", "y"), "-P", "wrong")...).CombinedOutput(); err == nil {
 		t.Errorf("mosquitto_pub with a wrong password succeeded: %s", out)
 	}
+}
+
+// mosquittoClients finds mosquitto_sub and mosquitto_pub, or skips t.
+func mosquittoClients(t *testing.T) (sub, pub string) {
+	t.Helper()
+	var paths [2]string
+	for i, name := range []string{"mosquitto_sub", "mosquitto_pub"} {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			t.Skip(name + " not installed: apt-get install -y mosquitto-clients")
+		}
+		paths[i] = p
+	}
+	return paths[0], paths[1]
 }
 
 // subscribed reports whether some client holds filter.

@@ -230,13 +230,13 @@ func (c *conn) packet(h byte, body []byte) (bye bool, err error) {
 	case t == typePubrel && h == 0x62 && len(body) == 2:
 		pid := uint16(body[0])<<8 | uint16(body[1])
 		c.s.released(pid)
-		c.s.enqueue(out{kind: typePubcomp, pid: pid}, c)
+		c.s.reply(c, out{kind: typePubcomp, pid: pid})
 	case t == typeSubscribe && h == 0x82:
 		err = c.subscribe(body)
 	case t == typeUnsubscribe && h == 0xa2:
 		err = c.unsubscribe(body)
 	case t == typePingreq && h == 0xc0 && len(body) == 0:
-		c.s.enqueue(out{kind: typePingresp}, c)
+		c.s.reply(c, out{kind: typePingresp})
 	default:
 		err = fmt.Errorf("%w: unexpected %s (%#02x, %d bytes)", ErrProtocol, typeNames[t], h, len(body))
 	}
@@ -430,7 +430,7 @@ func (c *conn) publish(h byte, body []byte) error {
 		if allowed {
 			b.route(&m)
 		}
-		c.s.enqueue(out{kind: typePuback, pid: p.pid}, c)
+		c.s.reply(c, out{kind: typePuback, pid: p.pid})
 	case 2:
 		first, err := c.s.received(p.pid, c)
 		if err != nil {
@@ -439,7 +439,7 @@ func (c *conn) publish(h byte, body []byte) error {
 		if first && allowed {
 			b.route(&m)
 		}
-		c.s.enqueue(out{kind: typePubrec, pid: p.pid}, c)
+		c.s.reply(c, out{kind: typePubrec, pid: p.pid})
 	}
 	return nil
 }
@@ -468,7 +468,7 @@ func (c *conn) subscribe(body []byte) error {
 		q := min(r.qos, 1)
 		s.mu.Lock()
 		if s.c != c {
-			// c ended meanwhile (see enqueue): a clean session is gone,
+			// c ended meanwhile (see reply): a clean session is gone,
 			// and a persistent one does not take what c was not told of.
 			s.mu.Unlock()
 			return nil
@@ -503,9 +503,12 @@ func (c *conn) subscribe(body []byte) error {
 		}
 		replay = append(replay, q)
 	}
-	s.enqueue(out{kind: typeSuback, raw: ack}, c)
+	// At once: a message retained between a SUBACK and the look for
+	// retained messages would reach the client twice.
 	if len(replay) > 0 {
-		s.enqueue(out{kind: typeSubscribe, raw: replay}, c)
+		s.reply(c, out{kind: typeSuback, raw: ack}, out{kind: typeSubscribe, raw: replay})
+	} else {
+		s.reply(c, out{kind: typeSuback, raw: ack})
 	}
 	return nil
 }
@@ -542,7 +545,7 @@ func (c *conn) unsubscribe(body []byte) error {
 			b.subMu.Unlock()
 		}
 	}
-	s.enqueue(out{kind: typeUnsuback, pid: pid}, c)
+	s.reply(c, out{kind: typeUnsuback, pid: pid})
 	return nil
 }
 

@@ -241,27 +241,22 @@ func (p *poller) watch(c *conn, on bool) {
 // kick has the reader read c again: its writer took its backlog. It is
 // called with c's session's lock held, so it only queues c and writes to
 // the eventfd.
-func (p *poller) kick(c *conn) {
+func (p *poller) kick(c *conn) { p.hand(&p.kicked, c) }
+
+// hand puts c on a list for the reader and wakes it.
+func (p *poller) hand(list *[]*conn, c *conn) {
 	p.mu.Lock()
-	p.kicked = append(p.kicked, c)
+	*list = append(*list, c)
 	p.mu.Unlock()
 	var one = [8]byte{1}
 	if _, err := unix.Write(p.kickfd, one[:]); err != nil {
-		p.b.log.Error("cannot wake the epoll reader for a paused client", "error", err)
+		p.b.log.Error("cannot wake the epoll reader", "error", err)
 	}
 }
 
 // evict has the reader end c, closed to make room (MaxPending): c may
 // be in the middle of its CONNECT, which only the reader may touch.
-func (p *poller) evict(c *conn) {
-	p.mu.Lock()
-	p.evicted = append(p.evicted, c)
-	p.mu.Unlock()
-	var one = [8]byte{1}
-	if _, err := unix.Write(p.kickfd, one[:]); err != nil {
-		p.b.log.Error("cannot wake the epoll reader to end a connection", "error", err)
-	}
-}
+func (p *poller) evict(c *conn) { p.hand(&p.evicted, c) }
 
 // resumeKicked ends the evicted connections, takes the packets the
 // kicked ones had sent before they were paused, and watches their

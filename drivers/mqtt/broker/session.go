@@ -45,7 +45,10 @@ type session struct {
 	qos2    map[uint16]struct{}
 	nextPID uint16
 	left    time.Time
-	bytes   int // topics and payloads of the messages in queue and inflight
+	// bytes counts the topics and payloads of the messages in queue and
+	// inflight, and of the QoS 0 ones a writer is writing.
+	bytes int
+	ended bool // discarded: bytes is no longer counted
 }
 
 // size is what MaxQueueBytes and MaxQueuedBytes count of a message.
@@ -91,12 +94,38 @@ func (s *session) discard() {
 	s.queue, s.qos2 = nil, nil
 	s.clearInflight()
 	s.hold(-s.bytes)
+	s.ended = true
 }
 
-// enqueue queues o for the client and starts a writer if none runs.
-// Publishes beyond QueueLen are dropped and counted; while the client is
-// away only QoS 1 publishes to a persistent session are kept. A reply
-// (to not nil) is only for that connection: it is dropped once to has
+// written lets go of n bytes of QoS 0 messages a writer has written (or
+// failed to), unless s ended meanwhile. s.mu is held.
+func (s *session) written(n int) {
+	if !s.ended {
+		s.hold(-n)
+	}
+}
+
+// deliver queues a message for the client and starts a writer if none
+// runs. Beyond QueueLen, MaxQueueBytes or MaxQueuedBytes it is dropped
+// and counted; while the client is away only QoS 1 messages to a
+// persistent session are kept.
+func (s *session) deliver(o out) {
+	s.mu.Lock()
+	switch {
+	case s.c == nil && (o.qos == 0 || s.clean):
+	case len(s.queue)+len(s.inflight) >= s.b.opts.QueueLen:
+		s.b.dropped.Add(1)
+	case s.room(size(o.msg)):
+		s.queue = append(s.queue, o)
+		s.wake()
+		return
+	}
+	s.mu.Unlock()
+}
+
+// reply queues packets for the client of connection to, all at once
+// (its writer takes all or none of them), and starts a writer if none
+// runs. They are only for that connection: they are dropped once to has
 // ended, as with the epoll reader a write error can end a connection
 // while the reader still handles the packets it read.
 //
@@ -104,35 +133,25 @@ func (s *session) discard() {
 // once QueueLen packets wait for it (conn.backlogged), so a packet or two
 // more is the most they pass it by. Twice QueueLen would be a reader that
 // goes on regardless; the client is ended as too slow then.
-func (s *session) enqueue(o out, to *conn) {
+func (s *session) reply(to *conn, os ...out) {
 	s.mu.Lock()
-	if to != nil && s.c != to {
+	if s.c != to {
 		s.mu.Unlock()
 		return
 	}
-	if to != nil && len(s.queue) >= 2*s.b.opts.QueueLen {
-		n := len(s.queue)
+	if n := len(s.queue); n >= 2*s.b.opts.QueueLen {
 		s.mu.Unlock()
 		s.b.slow.Add(1)
 		to.shut(fmt.Errorf("%w: it reads nothing while %d packets wait for it", ErrSlowClient, n))
 		return
 	}
-	if o.kind == typePublish {
-		if s.c == nil && (o.qos == 0 || s.clean) {
-			s.mu.Unlock()
-			return
-		}
-		if len(s.queue)+len(s.inflight) >= s.b.opts.QueueLen {
-			s.mu.Unlock()
-			s.b.dropped.Add(1)
-			return
-		}
-		if !s.room(size(o.msg)) {
-			s.mu.Unlock()
-			return
-		}
-	}
-	s.queue = append(s.queue, o)
+	s.queue = append(s.queue, os...)
+	s.wake()
+}
+
+// wake starts a writer for the queue if the client is connected and has
+// none, and lets s.mu go.
+func (s *session) wake() {
 	c := s.c
 	start := c != nil && !c.writing
 	if start {
@@ -180,7 +199,7 @@ func (s *session) received(pid uint16, c *conn) (first bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.c != c {
-		return false, nil // c ended meanwhile (see enqueue)
+		return false, nil // c ended meanwhile (see reply)
 	}
 	if _, ok := s.qos2[pid]; ok {
 		return false, nil

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,7 +14,9 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -180,5 +183,45 @@ func TestNew_TLSWithoutAPair_Refused(t *testing.T) {
 			}
 			t.Errorf("%+v: %v, want ErrTLS", o, err)
 		}
+	}
+}
+
+// Mosquitto's own clients over TLS: mosquitto_sub is told its filter is
+// denied (SUBACK 0x80) by CanSubscribe, and gets what mosquitto_pub
+// publishes on the filter it may read.
+func TestBroker_TLS_MosquittoClientsAndADeniedFilter(t *testing.T) {
+	sub, pub := mosquittoClients(t)
+	dir := t.TempDir()
+	writeCert(t, dir, "one")
+	b, _ := start(t, func(o *Options) {
+		o.Listen = ""
+		o.TLSListen = "127.0.0.1:0"
+		o.TLSCert, o.TLSKey = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+		o.CanSubscribe = onlyOwn
+	})
+	host, port, _ := net.SplitHostPort(b.TLSAddr())
+	args := func(id string, extra ...string) []string {
+		return append([]string{"-h", host, "-p", port, "--cafile", filepath.Join(dir, "cert.pem"), "-i", id, "-V", "mqttv311"}, extra...)
+	}
+	// mosquitto_sub says so and stops (with status 0).
+	out, err := exec.Command(sub, args("lamp", "-t", "cmnd/plug/#", "-W", "5")...).CombinedOutput()
+	if !strings.Contains(string(out), "All subscription requests were denied") {
+		t.Errorf("mosquitto_sub on a denied filter: %v: %s", err, out)
+	}
+	cmd := exec.Command(sub, args("lamp", "-t", "cmnd/lamp/#", "-q", "1", "-v", "-C", "1", "-W", "10")...)
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "mosquitto_sub subscribed", func() bool { return subscribed(b, "cmnd/lamp/#") })
+	if out, err := exec.Command(pub, args("hub", "-t", "cmnd/lamp/POWER", "-m", "ON", "-q", "1")...).CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_pub over TLS: %v: %s", err, out)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("mosquitto_sub: %v: %s", err, stdout.String())
+	}
+	if got := stdout.String(); got != "cmnd/lamp/POWER ON\n" {
+		t.Errorf("mosquitto_sub printed %q", got)
 	}
 }

@@ -17,7 +17,8 @@ func (c *conn) backlogged() bool {
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.c != c || len(s.queue) < s.b.opts.QueueLen {
+	// Without a writer (it failed: c is ending) nothing would resume c.
+	if s.c != c || !c.writing || len(s.queue) < s.b.opts.QueueLen {
 		return false
 	}
 	c.paused = true
@@ -51,8 +52,11 @@ func (c *conn) flush() {
 		w.Reset(nil)
 		writers.Put(w)
 	}()
+	gone := 0 // bytes of QoS 0 messages written
 	for {
 		s.mu.Lock()
+		s.written(gone)
+		gone = 0
 		c.resume()
 		if s.c != c || len(s.queue) == 0 {
 			c.writing = false
@@ -69,7 +73,7 @@ func (c *conn) flush() {
 			case o.qos == 1:
 				o.pid = s.sent(unacked{pid: o.pid, msg: o.msg, retain: o.retain})
 			default:
-				s.hold(-size(o.msg)) // being written, and then gone
+				gone += size(o.msg) // counted until written
 			}
 		}
 		s.mu.Unlock()
@@ -105,6 +109,7 @@ func (c *conn) flush() {
 			}
 			c.shut(err)
 			s.mu.Lock()
+			s.written(gone)
 			c.writing = false
 			c.resume()
 			s.mu.Unlock()
