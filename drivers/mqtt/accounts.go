@@ -62,7 +62,7 @@ func CheckAccountName(name string) error {
 type topics struct {
 	ft      FullTopic
 	z2mBase string
-	rpc     string // where Shelly Gen2 devices answer the hub's RPCs
+	rpc     string // Shelly Gen2 devices answer the hub's RPCs under rpc/<prefix>/rpc
 	avail   string // the hub's availability
 }
 
@@ -82,7 +82,7 @@ func topicsOf(o Options) (topics, error) {
 	if id == "" {
 		id = defaultClientID()
 	}
-	return topics{ft: ft, z2mBase: base, rpc: "hubd/" + id + "/rpc", avail: "hubd/" + id + "/availability"}, nil
+	return topics{ft: ft, z2mBase: base, rpc: "hubd/" + id, avail: "hubd/" + id + "/availability"}, nil
 }
 
 func defaultClientID() string {
@@ -118,7 +118,7 @@ func (t topics) rules(dialect, name string) []Rule {
 			{AccessWrite, name + "/events/#"},
 			{AccessRead, name + "/rpc"},
 			{AccessRead, name + "/command/#"},
-			{AccessWrite, t.rpc},
+			{AccessWrite, t.rpc + "/" + name + "/rpc"},
 		}
 	}
 	return nil

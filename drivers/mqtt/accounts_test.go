@@ -185,3 +185,25 @@ func TestAccounts_SetDeviceAccounts_MovesADeviceToAnotherAccount(t *testing.T) {
 		t.Error("a bad account name was taken")
 	}
 }
+
+// Shelly Gen2 replies come on a topic per device, which only that
+// device's account may write.
+func TestAccounts_Gen2ReplyTopicIsItsOwn(t *testing.T) {
+	specs := testSpecs()
+	r := newRig(t, rigOpts{accounts: true, specs: append(specs[1:2], specs[3])}) // socket-2 (Gen1), socket-3 (Gen2)
+	r.waitState(t)
+	gen2 := rawClient(t, r.url, "socket-3", acctPass("socket-3"))
+	gen1 := rawClient(t, r.url, "socket-2", acctPass("socket-2"))
+	publishAcked(t, gen2, "hubd/hubd-test/shellyplus-other/rpc", false, `{"id":1,"result":{}}`)
+	publishAcked(t, gen1, "hubd/hubd-test/shellyplusplugs-abc/rpc", false, `{"id":1,"result":{}}`)
+	if a, b := denied(r, "socket-3"), denied(r, "socket-2"); a.DeniedPublish != 1 || b.DeniedPublish != 1 {
+		t.Errorf("replies on others' topics: socket-3 denied %d, socket-2 denied %d; want 1 each", a.DeniedPublish, b.DeniedPublish)
+	}
+	// Its own replies pass: the hub's command is confirmed.
+	if err := r.hub.Execute(context.Background(), hub.Command{Device: "socket-3", Set: hub.State{Set: hub.Fields(hub.FieldOn), On: true}}); err != nil {
+		t.Errorf("socket-3 command: %v", err)
+	}
+	if a := denied(r, "socket-3"); a.DeniedPublish != 1 {
+		t.Errorf("socket-3's own replies refused: %+v", a)
+	}
+}

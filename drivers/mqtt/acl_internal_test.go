@@ -100,7 +100,7 @@ func TestDeriveAccounts_PerDialect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp := topics{ft: ft, z2mBase: "z2m", rpc: "hubd/hub1/rpc"}
+	tp := topics{ft: ft, z2mBase: "z2m", rpc: "hubd/hub1"}
 	devs := []devRef{
 		{"lamp", DialectTasmota, "lamp-t"},
 		{"plug1", DialectShelly1, "shellyplug-1"},
@@ -125,7 +125,7 @@ func TestDeriveAccounts_PerDialect(t *testing.T) {
 		"lamp":  {"topic write tasmota/lamp-t/tele/#", "topic write tasmota/lamp-t/stat/#", "topic read tasmota/lamp-t/cmnd/#", "topic read tasmota/tasmotas/cmnd/#"},
 		"plug1": {"topic readwrite shellies/shellyplug-1/#", "topic write shellies/announce", "topic read shellies/command"},
 		"plug2": {"topic write shellyplus-2/online", "topic write shellyplus-2/status/#", "topic write shellyplus-2/events/#",
-			"topic read shellyplus-2/rpc", "topic read shellyplus-2/command/#", "topic write hubd/hub1/rpc"},
+			"topic read shellyplus-2/rpc", "topic read shellyplus-2/command/#", "topic write hubd/hub1/shellyplus-2/rpc"},
 		"zigbee2mqtt": {"topic readwrite z2m/#"},
 		"group": {"topic write tasmota/g1/tele/#", "topic write tasmota/g1/stat/#", "topic read tasmota/g1/cmnd/#", "topic read tasmota/tasmotas/cmnd/#",
 			"topic write tasmota/g2/tele/#", "topic write tasmota/g2/stat/#", "topic read tasmota/g2/cmnd/#"},

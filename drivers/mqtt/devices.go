@@ -38,9 +38,7 @@ func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
 		subs:  map[string]byte{},
 	}
 	p := plan{t: t, fields: map[*device]hub.FieldSet{}}
-	rpc := d.src + "/rpc"
-	t.exact[rpc] = route{d: d.rpcDev, kind: kindS2Reply}
-	t.subs[rpc] = 1
+	t.subs[d.src+"/+/rpc"] = 1 // Shelly Gen2 replies (see replySrc)
 	for _, hd := range devs {
 		if hd.Driver != DriverName {
 			continue

@@ -203,7 +203,7 @@ type Driver struct {
 	log   *slog.Logger
 	ft    FullTopic
 	avail string // the hub's own availability topic
-	src   string // Shelly Gen2 RPC source; replies arrive on src + "/rpc"
+	src   string // Shelly Gen2 RPC sources start so (see replySrc)
 
 	// tab is the device set and its routes. The message handler reads it
 	// without a lock; SetDevices swaps in a new one under subMu, which
@@ -347,6 +347,21 @@ func New(opts Options) (*Driver, error) {
 	}
 	d.client = paho.NewClient(co)
 	return d, nil
+}
+
+// replySrc is the RPC source the hub gives a Shelly Gen2 device: it
+// answers on replySrc/rpc, a topic of its own that only its account may
+// write (see Accounts), so a reply is known to come from it.
+func (d *Driver) replySrc(dv *device) string { return d.src + "/" + dv.name }
+
+// replyFrom is the device prefix of a Shelly Gen2 reply topic.
+func (d *Driver) replyFrom(topic string) (string, bool) {
+	rest, ok := strings.CutPrefix(topic, d.src+"/")
+	if !ok {
+		return "", false
+	}
+	name, ok := strings.CutSuffix(rest, "/rpc")
+	return name, ok && name != "" && !strings.Contains(name, "/")
 }
 
 // BrokerAddr is the embedded broker's bound address (or the external
@@ -615,6 +630,9 @@ func (d *Driver) receive(topic string, p []byte, retained bool) {
 	t := d.tab.Load()
 	r, ok := t.exact[topic]
 	kind := r.kind
+	if from, reply := d.replyFrom(topic); reply && !ok {
+		r, kind, ok = route{d: d.rpcDev}, from, true
+	}
 	if !ok {
 		i := strings.LastIndexByte(topic, '/')
 		if i < 0 {
@@ -738,7 +756,7 @@ func (d *Driver) drain(dv *device) {
 func (d *Driver) handle(dv *device, it item) {
 	switch dv {
 	case d.rpcDev:
-		d.handleReply(it.payload)
+		d.handleReply(it.kind, it.payload)
 		return
 	case d.bridgeDev:
 		d.handleBridge(it.payload)
@@ -896,7 +914,10 @@ const (
 type rpcCall struct {
 	id  uint32
 	key uint32 // the device's key (keys count devices ever added)
-	ch  chan shelly2Reply
+	// name is the device's prefix: its reply must come on its own reply
+	// topic (see replySrc).
+	name string
+	ch   chan shelly2Reply
 }
 
 // rpcID returns a new call id for the device with key and remembers it.
@@ -911,20 +932,26 @@ func (d *Driver) rpcID(key uint64) uint64 {
 		d.rpcSeq = rpcFirstSeq
 	}
 	id := d.rpcSeq
-	d.calls[id%rpcWindow] = rpcCall{id: id, key: uint32(key)}
+	name := ""
+	if dv := d.tab.Load().byKey[key]; dv != nil {
+		name = dv.name
+	}
+	d.calls[id%rpcWindow] = rpcCall{id: id, key: uint32(key), name: name}
 	return uint64(id)
 }
 
 // takeReply looks up the call r answers: the key of its device, whether
 // it is known, and whether Execute was waiting for it (it is handed r).
-func (d *Driver) takeReply(r shelly2Reply) (key uint64, known, awaited bool) {
+func (d *Driver) takeReply(r shelly2Reply, from string) (key uint64, known, awaited bool) {
 	d.pendMu.Lock()
 	if r.ID == 0 || r.ID >= rpcIDLimit || d.calls == nil {
 		d.pendMu.Unlock()
 		return 0, false, false
 	}
 	c := &d.calls[r.ID%rpcWindow]
-	if uint64(c.id) != r.ID {
+	// A reply to another device's call is not taken: it would end that
+	// call's wait with what its sender says.
+	if uint64(c.id) != r.ID || c.name != from {
 		d.pendMu.Unlock()
 		return 0, false, false
 	}
@@ -938,15 +965,15 @@ func (d *Driver) takeReply(r shelly2Reply) (key uint64, known, awaited bool) {
 	return key, true, ch != nil
 }
 
-func (d *Driver) handleReply(p []byte) {
+func (d *Driver) handleReply(from string, p []byte) {
 	r, err := decodeShelly2Reply(p)
 	if err != nil {
 		d.badMessage(nil, "rpc reply", err)
 		return
 	}
-	key, known, awaited := d.takeReply(r)
+	key, known, awaited := d.takeReply(r, from)
 	if !known {
-		d.badMessage(nil, "rpc reply", fmt.Errorf("%w: reply id %d matches no request", ErrBadPayload, r.ID))
+		d.badMessage(nil, "rpc reply", fmt.Errorf("%w: reply id %d from %.40q matches no request to it", ErrBadPayload, r.ID, from))
 		return
 	}
 	dv := d.tab.Load().byKey[key]
@@ -1016,7 +1043,7 @@ func (d *Driver) identify(dv *device) []message {
 	case DialectShelly1:
 		return shelly1Identify(dv.base)
 	case DialectShelly2:
-		return []message{{dv.base + "/rpc", shelly2RPC(d.rpcID(dv.key), d.src, "Shelly.GetDeviceInfo", nil)}}
+		return []message{{dv.base + "/rpc", shelly2RPC(d.rpcID(dv.key), d.replySrc(dv), "Shelly.GetDeviceInfo", nil)}}
 	}
 	return nil
 }
@@ -1031,7 +1058,7 @@ func (d *Driver) query(dv *device) []message {
 	case DialectShelly1:
 		return shelly1Query(dv.base)
 	case DialectShelly2:
-		return []message{{dv.base + "/rpc", shelly2RPC(d.rpcID(dv.key), d.src, "Switch.GetStatus", map[string]any{"id": 0})}}
+		return []message{{dv.base + "/rpc", shelly2RPC(d.rpcID(dv.key), d.replySrc(dv), "Switch.GetStatus", map[string]any{"id": 0})}}
 	}
 	return nil
 }
@@ -1055,7 +1082,7 @@ func (d *Driver) shelly2Calls(dv *device, cmd hub.Command) ([]message, []uint64)
 	var ids []uint64
 	call := func(method string, params map[string]any) {
 		id := d.rpcID(dv.key)
-		out = append(out, message{dv.base + "/rpc", shelly2RPC(id, d.src, method, params)})
+		out = append(out, message{dv.base + "/rpc", shelly2RPC(id, d.replySrc(dv), method, params)})
 		ids = append(ids, id)
 	}
 	if cmd.Identify {
@@ -1130,7 +1157,7 @@ func (d *Driver) Execute(ctx context.Context, dev hub.Device, cmd hub.Command) e
 		return err
 	}
 	if cmd.Set.Set.Has(hub.FieldOn) {
-		get := shelly2RPC(d.rpcID(dv.key), d.src, "Switch.GetStatus", map[string]any{"id": 0})
+		get := shelly2RPC(d.rpcID(dv.key), d.replySrc(dv), "Switch.GetStatus", map[string]any{"id": 0})
 		c.Publish(dv.base+"/rpc", 1, false, get)
 		d.msgsOut.Add(1)
 	}

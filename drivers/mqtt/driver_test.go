@@ -318,7 +318,12 @@ func subscribedTopics(specs []mqttsim.Spec) []string {
 			out = append(out, s.Name+"/status/switch:0", s.Name+"/events/rpc", s.Name+"/online")
 		}
 	}
-	return append(out, "hubd/hubd-test/rpc")
+	for _, s := range specs {
+		if s.Dialect == mqttsim.Shelly2 {
+			out = append(out, "hubd/hubd-test/"+s.Name+"/rpc")
+		}
+	}
+	return out
 }
 
 func TestDriver_BadPayloads_CountedStateUntouched(t *testing.T) {
