@@ -182,7 +182,7 @@ func mqttOptions(c *Config, devs []hub.Device, m *Main) mqtt.Options {
 		Apply:           m.Hub.Apply, Logger: m.Log, Events: m.Hub.Log,
 	}
 	o.Devices = devicesOf(devs, mqtt.DriverName)
-	o.DeviceAccounts, o.CheckPassword = c.mqttDeviceAccounts(), m.mqttCreds.Check
+	o.DeviceAccounts, o.CheckPassword, o.PasswordStamp = c.mqttDeviceAccounts(), m.mqttCreds.Check, m.mqttCreds.stamp
 	mc.embeddedBrokerOptions(&o)
 	return o
 }

@@ -130,7 +130,7 @@ func TestMQTTAccountCLI_RunningDaemonTakesItAtOnce(t *testing.T) {
 	if tok := c.Publish("shellies/shellyplug-s-1/relay/0/command", 1, false, "on"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
-	c.Disconnect(0)
+	defer c.Disconnect(0) // kept logged in across the rotation below
 	if n := mustScrape(t, d.addr).sum("hubd_mqtt_acl_denied_total", `account="lamp-1"`, `action="publish"`); n != 1 {
 		t.Errorf("denied publishes of lamp-1 in /metrics = %v, want 1", n)
 	}
@@ -140,11 +140,18 @@ func TestMQTTAccountCLI_RunningDaemonTakesItAtOnce(t *testing.T) {
 	if err != nil || m2 == nil || m2[1] == m[1] {
 		t.Fatalf("rotate: %v\n%s", err, out)
 	}
-	if c, err := mqttConnect(broker, "lamp-dev", "lamp-1", m[1], 0); err == nil {
+	if c, err := mqttConnect(broker, "lamp-new", "lamp-1", m[1], 0); err == nil {
 		c.Disconnect(0)
 		t.Error("the rotated-out password still logs in")
 	}
-	if c, err := mqttConnect(broker, "lamp-dev", "lamp-1", m2[1], 0); err != nil {
+	// The login made with it is still connected, but may publish no more.
+	if tok := c.Publish("tele/lamp-one/STATE", 1, false, `{"POWER":"ON"}`); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	if n := mustScrape(t, d.addr).sum("hubd_mqtt_acl_denied_total", `account="lamp-1"`, `action="publish"`); n != 2 {
+		t.Errorf("the old login's own report after the rotation: denied publishes %v, want 2", n)
+	}
+	if c, err := mqttConnect(broker, "lamp-new", "lamp-1", m2[1], 0); err != nil {
 		t.Errorf("the rotated password: %v", err)
 	} else {
 		c.Disconnect(0)
@@ -152,7 +159,7 @@ func TestMQTTAccountCLI_RunningDaemonTakesItAtOnce(t *testing.T) {
 	if _, err := mqttAccountCmd(t, "delete", "lamp-1", "-config", cfg); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := mqttConnect(broker, "lamp-dev", "lamp-1", m2[1], 0); err == nil {
+	if c, err := mqttConnect(broker, "lamp-new", "lamp-1", m2[1], 0); err == nil {
 		c.Disconnect(0)
 		t.Error("a deleted account logs in")
 	}

@@ -139,6 +139,13 @@ func (c *mqttCredentials) Check(account string, pw []byte) bool {
 	return ok && checkMQTTHash(cr.Hash, pw)
 }
 
+// stamp is mqtt.Options.PasswordStamp: the stored hash, which every new
+// password changes (its salt is new).
+func (c *mqttCredentials) stamp(account string) string {
+	cr, _ := c.get(account)
+	return cr.Hash
+}
+
 func (c *mqttCredentials) get(account string) (mqttCredential, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

@@ -31,10 +31,12 @@ type access struct {
 	anon             bool
 	reserved         string
 	checkPassword    func(account string, password []byte) bool
+	stamp            func(account string) string
 	log              *slog.Logger
 	lim              limiter
 
-	tab atomic.Pointer[aclTable]
+	tab    atomic.Pointer[aclTable]
+	logins logins
 	// counters outlive table rebuilds for accounts that stay.
 	cmu      sync.Mutex
 	counters map[string]*denials
@@ -115,8 +117,32 @@ func (a *access) authenticate(c broker.Client, pass []byte) bool {
 		return eq(pass, []byte(want))
 	}
 	// A device account is let in only while a device uses it.
-	_, used := a.tab.Load().accts[c.Username]
-	return used && a.checkPassword != nil && a.checkPassword(c.Username, pass)
+	t := a.tab.Load()
+	if _, used := t.accts[c.Username]; !used || a.checkPassword == nil {
+		return false
+	}
+	var stamp string
+	if a.stamp != nil {
+		// Read first: a rotation racing the check leaves the old stamp.
+		stamp = a.stamp(c.Username)
+	}
+	if !a.checkPassword(c.Username, pass) {
+		return false
+	}
+	if a.stamp != nil {
+		a.logins.put(c.ID, c.Username, stamp, 2*len(t.accts)+minLogins)
+	}
+	return true
+}
+
+// stale says whether c logged in under a password its account no longer
+// has.
+func (a *access) stale(c broker.Client) bool {
+	if a.stamp == nil {
+		return false
+	}
+	stamp, ok := a.logins.get(c.ID, c.Username)
+	return ok && stamp != a.stamp(c.Username)
 }
 
 // rulesOf is what a device account may do and the counters its refusals
@@ -142,13 +168,12 @@ func (a *access) canPublish(c broker.Client, topic string) bool {
 		// Shelly Gen2 devices answer RPCs on hubd/<id>/rpc.
 		return !strings.HasPrefix(topic, a.reserved) || strings.HasSuffix(topic, "/rpc")
 	}
-	if rules.allows(AccessWrite, c.Username, c.ID, topic) {
+	if a.judge(c, rules.allows(AccessWrite, c.Username, c.ID, topic), "publish", "topic", topic) {
 		return true
 	}
 	if n != nil {
 		n.publish.Add(1)
 	}
-	a.lim.log(a.log, "publish outside the account's ACL dropped", "account", c.Username, "client", c.ID, "topic", topic)
 	return false
 }
 
@@ -157,14 +182,27 @@ func (a *access) canSubscribe(c broker.Client, filter string) bool {
 		return true
 	}
 	rules, n, shared := a.rulesOf(c)
-	if shared || rules.allows(AccessRead, c.Username, c.ID, filter) {
+	if shared || a.judge(c, rules.allows(AccessRead, c.Username, c.ID, filter), "subscribe", "filter", filter) {
 		return true
 	}
 	if n != nil {
 		n.subscribe.Add(1)
 	}
-	a.lim.log(a.log, "subscribe outside the account's ACL refused", "account", c.Username, "client", c.ID, "filter", filter)
 	return false
+}
+
+// judge is a device account's verdict: allowed by its rules and logged in
+// under its current password. A refusal is logged (rate-limited).
+func (a *access) judge(c broker.Client, allowed bool, what, key, topic string) bool {
+	if !allowed {
+		a.lim.log(a.log, what+" outside the account's ACL refused", "account", c.Username, "client", c.ID, key, topic)
+		return false
+	}
+	if a.stale(c) {
+		a.lim.log(a.log, what+" refused: the account's password changed since this client logged in", "account", c.Username, "client", c.ID, key, topic)
+		return false
+	}
+	return true
 }
 
 func (a *access) isHub(c broker.Client) bool {
@@ -172,6 +210,43 @@ func (a *access) isHub(c broker.Client) bool {
 		return c.ID == a.hubID
 	}
 	return len(a.hubUser) > 0 && c.Username == string(a.hubUser)
+}
+
+// minLogins is the least number of device logins remembered (see logins).
+const minLogins = 1024
+
+// logins remembers the password stamp each device login was made under,
+// by client id (a newer connection with the same id replaces the older).
+// It holds at most a bound given by the caller, twice the accounts plus
+// minLogins: past it an arbitrary entry is forgotten, and that client, if
+// still connected, keeps its rights until it logs in again.
+type logins struct {
+	mu sync.Mutex
+	m  map[string]login
+}
+
+type login struct{ account, stamp string }
+
+func (l *logins) put(id, account, stamp string, bound int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[string]login{}
+	}
+	if _, ok := l.m[id]; !ok && len(l.m) >= bound {
+		for k := range l.m {
+			delete(l.m, k)
+			break
+		}
+	}
+	l.m[id] = login{account, stamp}
+}
+
+func (l *logins) get(id, account string) (string, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	x, ok := l.m[id]
+	return x.stamp, ok && x.account == account
 }
 
 func eq(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

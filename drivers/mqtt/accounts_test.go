@@ -3,6 +3,7 @@ package mqtt_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -206,4 +207,38 @@ func TestAccounts_Gen2ReplyTopicIsItsOwn(t *testing.T) {
 	if a := denied(r, "socket-3"); a.DeniedPublish != 1 {
 		t.Errorf("socket-3's own replies refused: %+v", a)
 	}
+}
+
+// A client logged in before its account's password changed may do
+// nothing more; one logged in after may.
+func TestAccounts_OldLoginMutedWhenThePasswordChanges(t *testing.T) {
+	var mu sync.Mutex
+	stamp := "v1"
+	cur := func(string) string { mu.Lock(); defer mu.Unlock(); return stamp }
+	r := newRig(t, rigOpts{accounts: true, specs: testSpecs()[1:2], stamp: cur})
+	r.waitState(t)
+	power := "shellies/shellyplug-s-demo2/relay/0/power"
+	old := rawClient(t, r.url, "socket-2", acctPass("socket-2"))
+	publishAcked(t, old, power, false, "11")
+	waitFor(t, 5*time.Second, "power from the first login", func() bool { return r.snap("socket-2").State.Power == 11 })
+
+	mu.Lock()
+	stamp = "v2" // rotated
+	mu.Unlock()
+	obs := newObserver(t, r, power)
+	publishAcked(t, old, power, false, "22")
+	if got := obs.before(t); len(got) != 0 {
+		t.Errorf("the old login's publish was routed: %q", got)
+	}
+	tok := old.Subscribe("shellies/shellyplug-s-demo2/relay/0/command", 1, func(paho.Client, paho.Message) {})
+	tok.WaitTimeout(5 * time.Second)
+	if code := tok.(*paho.SubscribeToken).Result()["shellies/shellyplug-s-demo2/relay/0/command"]; code != 0x80 {
+		t.Errorf("the old login's subscribe: %#x, want 0x80", code)
+	}
+	if a := denied(r, "socket-2"); a.DeniedPublish != 1 || a.DeniedSubscribe != 1 {
+		t.Errorf("socket-2 refusals %+v, want 1 and 1", a)
+	}
+	fresh := rawClient(t, r.url, "socket-2", acctPass("socket-2"))
+	publishAcked(t, fresh, power, false, "33")
+	waitFor(t, 5*time.Second, "power from the new login", func() bool { return r.snap("socket-2").State.Power == 33 })
 }

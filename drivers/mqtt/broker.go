@@ -44,7 +44,7 @@ func startEmbedded(opts Options, a *access, log *slog.Logger) (*embedded, error)
 	}
 	a.hubUser, a.hubPass, a.hubID = []byte(opts.Username), []byte(opts.Password), opts.ClientID
 	a.anon, a.reserved = anon, "hubd/"
-	a.checkPassword, a.log = opts.CheckPassword, log.With("component", "acl")
+	a.checkPassword, a.stamp, a.log = opts.CheckPassword, opts.PasswordStamp, log.With("component", "acl")
 	l := opts.BrokerLimits
 	srv, err := broker.New(broker.Options{
 		Listen:          opts.Listen,

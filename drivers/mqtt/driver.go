@@ -89,6 +89,12 @@ type Options struct {
 	// broker (normally against the hashes kept in the store). nil: only
 	// the hub's account and Users log in.
 	CheckPassword func(account string, password []byte) bool
+	// PasswordStamp, when set, names a device account's current password:
+	// any string that changes with it ("" for none). A client that logged
+	// in under an earlier password (rotated or deleted since) may publish
+	// and subscribe no more, though MQTT gives the broker no way to tell
+	// it so; it must log in again. nil: logins stay valid until they end.
+	PasswordStamp func(account string) string
 	// CAFile is a PEM bundle to verify an ssl:// broker with. Empty: the
 	// system roots.
 	CAFile string

@@ -38,11 +38,12 @@ type rigOpts struct {
 	telemetry  time.Duration
 	fullTopic  string
 	reconnect  time.Duration
-	extra      []mqttsim.Spec // run by the simulator, unknown to the hub and driver
-	staleAfter time.Duration  // the hub's; 0: its default
-	refresh    time.Duration  // the driver's RefreshInterval; 0: its default
-	logger     *slog.Logger   // the driver's; nil: discard
-	accounts   bool           // devices log in with device accounts (acctPass), not devUser
+	extra      []mqttsim.Spec      // run by the simulator, unknown to the hub and driver
+	staleAfter time.Duration       // the hub's; 0: its default
+	refresh    time.Duration       // the driver's RefreshInterval; 0: its default
+	logger     *slog.Logger        // the driver's; nil: discard
+	accounts   bool                // devices log in with device accounts (acctPass), not devUser
+	stamp      func(string) string // the driver's PasswordStamp (with accounts)
 }
 
 func testSpecs() []mqttsim.Spec {
@@ -90,6 +91,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	}
 	if o.accounts {
 		mo.CheckPassword = func(a string, pw []byte) bool { return string(pw) == acctPass(a) }
+		mo.PasswordStamp = o.stamp
 	}
 	drv, err := mqtt.New(mo)
 	if err != nil {
