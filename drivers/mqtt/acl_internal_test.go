@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"hubd/drivers/mqtt/broker"
 	"hubd/hub"
 )
 
@@ -156,5 +157,29 @@ func TestDefaultAccount_IsIDOrTheBridge(t *testing.T) {
 		if CheckAccountName(bad) == nil {
 			t.Errorf("account name %q accepted", bad)
 		}
+	}
+}
+
+// The remembered logins stay within their bound; a forgotten one is not
+// taken for stale.
+func TestLogins_Bounded(t *testing.T) {
+	var l logins
+	for i := range 10 {
+		l.put(fmt.Sprint("client-", i), "acct", "v1", 4)
+	}
+	if len(l.m) != 4 {
+		t.Fatalf("%d logins kept, bound 4", len(l.m))
+	}
+	l.put("client-9", "acct", "v2", 4) // the same client again replaces
+	if s, ok := l.get("client-9", "acct"); !ok || s != "v2" || len(l.m) != 4 {
+		t.Errorf("client-9: %q %v, %d kept", s, ok, len(l.m))
+	}
+	if _, ok := l.get("client-9", "other"); ok {
+		t.Error("a login is found under another account")
+	}
+	a := &access{stamp: func(string) string { return "v3" }}
+	a.logins.put("known", "acct", "v1", 4)
+	if !a.stale(broker.Client{ID: "known", Username: "acct"}) || a.stale(broker.Client{ID: "forgotten", Username: "acct"}) {
+		t.Error("stale: a login under an old stamp must be, an unknown one not")
 	}
 }
