@@ -20,8 +20,9 @@ import (
 	"hubd/hub"
 )
 
-// The admin socket is how `hubd home ...` reaches the running daemon (the
-// store is locked while it runs): HTTP over a unix socket in the data
+// The admin socket is how local commands (`hubd home ...`, `hubd
+// mqtt-account ...`) reach the running daemon (the store is locked while it
+// runs): HTTP over a unix socket in the data
 // directory. The directory is 0700 and the socket 0600, both the daemon's
 // user's, and the daemon also checks the peer's uid (SO_PEERCRED): only
 // root and the daemon's own user get through. The uid names who did what
@@ -35,6 +36,14 @@ var errAdminPeer = errors.New("admin: only root and the daemon's user may use th
 // defaultAdminConns is the admin socket's connection bound when
 // Main.AdminMaxConns is zero: `hubd home` opens one at a time.
 const defaultAdminConns = 4
+
+// maxSocketPath is the longest path a Unix socket address takes (108
+// bytes on Linux, with its NUL).
+const maxSocketPath = 107
+
+// errNoMQTTSection is returned by the admin socket's MQTT account calls
+// on a daemon without an mqtt section.
+var errNoMQTTSection = errors.New("admin: this daemon has no mqtt section")
 
 func adminSocketPath(dataDir string) string { return filepath.Join(dataDir, adminSocketName) }
 
@@ -80,6 +89,9 @@ type connKey struct{}
 // startAdmin serves the admin socket until stop is called.
 func (m *Main) startAdmin(dataDir string) (stop func(), err error) {
 	path := adminSocketPath(dataDir)
+	if len(path) > maxSocketPath {
+		return nil, fmt.Errorf("admin: socket path %s is longer than %d bytes", path, maxSocketPath)
+	}
 	// A socket left by a daemon that was killed: the store's lock says
 	// that no other daemon runs on this directory.
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -162,7 +174,66 @@ func (m *Main) adminHandler() http.Handler {
 	mux.HandleFunc("POST /homes/{id}/checkout", func(w http.ResponseWriter, r *http.Request) {
 		m.admin(w, r, func(by string) (any, error) { return m.Residents.CheckOut(r.PathValue("id"), by) })
 	})
+	m.adminMQTTAccounts(mux)
 	return mux
+}
+
+// adminMQTTAccounts routes `hubd mqtt-account`: list, create or rotate a
+// device account's password, delete it.
+func (m *Main) adminMQTTAccounts(mux *http.ServeMux) {
+	adm := func() (accountAdmin, error) {
+		if m.mqttCreds == nil {
+			return accountAdmin{}, errNoMQTTSection
+		}
+		return accountAdmin{creds: m.mqttCreds, accounts: m.config().mqttAccounts}, nil
+	}
+	mux.HandleFunc("GET /mqtt-accounts", func(w http.ResponseWriter, r *http.Request) {
+		m.admin(w, r, func(string) (any, error) {
+			a, err := adm()
+			if err != nil {
+				return nil, err
+			}
+			return a.list()
+		})
+	})
+	mux.HandleFunc("POST /mqtt-accounts/{name}/{op}", func(w http.ResponseWriter, r *http.Request) {
+		op := r.PathValue("op")
+		if op != "create" && op != "rotate" {
+			http.NotFound(w, r)
+			return
+		}
+		m.admin(w, r, func(by string) (any, error) {
+			a, err := adm()
+			if err != nil {
+				return nil, err
+			}
+			info, err := a.setPassword(r.PathValue("name"), op == "rotate")
+			if err == nil {
+				m.auditAccount(info.Name, op+"d", by)
+			}
+			return info, err
+		})
+	})
+	mux.HandleFunc("DELETE /mqtt-accounts/{name}", func(w http.ResponseWriter, r *http.Request) {
+		m.admin(w, r, func(by string) (any, error) {
+			a, err := adm()
+			if err != nil {
+				return nil, err
+			}
+			info, err := a.remove(r.PathValue("name"))
+			if err == nil {
+				m.auditAccount(info.Name, "deleted", by)
+			}
+			return info, err
+		})
+	})
+}
+
+// auditAccount records a change of an account's password in the journal
+// and the status page's events, with who made it.
+func (m *Main) auditAccount(name, what, by string) {
+	m.Log.Info("MQTT account password "+what, "account", name, "by", by)
+	m.Hub.Log("info", "hubd", "", "MQTT account "+name+": password "+what+" by "+by)
 }
 
 // admin runs one admin request as its peer and answers JSON.
@@ -178,8 +249,10 @@ func (m *Main) admin(w http.ResponseWriter, r *http.Request, fn func(by string) 
 	switch {
 	case errors.Is(err, errAdminPeer):
 		status = http.StatusForbidden
-	case errors.Is(err, hub.ErrNotHome):
+	case errors.Is(err, hub.ErrNotHome), errors.Is(err, errNoMQTTAccount), errors.Is(err, errNoMQTTSection):
 		status = http.StatusNotFound
+	case errors.Is(err, errMQTTAccountExists), errors.Is(err, errMQTTAccountNoPassword):
+		status = http.StatusConflict
 	case err != nil:
 		status = http.StatusInternalServerError
 	}

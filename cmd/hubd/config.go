@@ -77,6 +77,12 @@ type MQTTConfig struct {
 	// devices that report rarely (Tasmota's TelePeriod is 5 min) are not
 	// taken for stale. Keep it under stale_after. Default 60s.
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	// The embedded broker's TLS listener (listen "" then means TLS only)
+	// and bounds: see config_mqtt_broker.go.
+	TLSListen   string     `yaml:"tls_listen"`
+	TLSCertFile string     `yaml:"tls_cert_file"` // PEM chain; read again on SIGHUP
+	TLSKeyFile  string     `yaml:"tls_key_file"`
+	Limits      MQTTLimits `yaml:"limits"`
 }
 
 type RangeConfig struct {
@@ -96,6 +102,7 @@ type DeviceConfig struct {
 	TemperatureK *RangeConfig `yaml:"temperature_k"`
 	Slow         bool         `yaml:"slow"`
 	ModbusDevice `yaml:",inline"`
+	MQTTAccount  string `yaml:"mqtt_account"` // embedded broker account; default: the id (zigbee2mqtt: "zigbee2mqtt")
 }
 
 type NodeConfig struct {
@@ -581,12 +588,15 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 			add(l, "web user %q is defined twice", u.Name)
 		}
 		webUsers[u.Name] = true
-		if !validBcrypt(u.PasswordHash) {
+		if !validBcrypt(u.PasswordHash) && !isPlaceholder(u.PasswordHash) {
 			add(lineOf(root, "web", "users", i, "password_hash"), "web user %q: password_hash must be a bcrypt hash (make one with `hubd hash-password`)", u.Name)
 		}
 	}
 	c.Web.Guard.validate(add, root)
 	c.validateModbus(root, add)
+	es = append(es, c.validateMQTTAccounts(name, root)...)
+	es = append(es, c.validatePlaceholders(name, root)...)
+	es = append(es, c.validateMQTTBroker(name, root)...)
 	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
 	return es
 }

@@ -22,7 +22,7 @@ var homesConfig = strings.Replace(goodConfig, "    devices: [lamp-1]\n", `    ch
 web:
   users:
     - name: boss
-      password_hash: "$2a$10$rdaQq/Hs57oeS6poARk2de2k3W/oAyJZx84puRNNywC39KoU4eyPm"
+      password_hash: "$2a$10$FhEUfkmHBqudeO.XzuN3TO7Es7rnAzWmFczjOcLMp5Ultv.kGm1Fq" # homes-test-pass
       role: manager
 `
 

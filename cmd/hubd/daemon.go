@@ -59,6 +59,8 @@ type Main struct {
 	AdminMaxConns int
 	adminRefused  atomic.Uint64
 
+	mqttCreds *mqttCredentials // device accounts' passwords (mqtt section only)
+
 	started time.Time
 	alarms  []string   // what the ledger found at start
 	cfgMu   sync.Mutex // Config is replaced by Reload while Run reads it
@@ -122,6 +124,9 @@ func (m *Main) Open() (err error) {
 		return err
 	}
 	if c.MQTT != nil {
+		if err := m.openMQTTCredentials(); err != nil {
+			return err
+		}
 		m.MQTT, err = mqtt.New(mqttOptions(c, devs, m))
 		if err != nil {
 			return err
@@ -207,6 +212,8 @@ func mqttOptions(c *Config, devs []hub.Device, m *Main) mqtt.Options {
 		Apply:           m.Hub.Apply, Logger: m.Log, Events: m.Hub.LogEvent,
 	}
 	o.Devices = devicesOf(devs, mqtt.DriverName)
+	o.DeviceAccounts, o.CheckPassword, o.PasswordStamp = c.mqttDeviceAccounts(), m.mqttCreds.Check, m.mqttCreds.stamp
+	mc.embeddedBrokerOptions(&o)
 	return o
 }
 
@@ -263,6 +270,7 @@ func (m *Main) webOptions() web.Options {
 	}
 	if c.MQTT != nil {
 		o.Brokers = func() []hub.BrokerStatus { return m.MQTT.Status() }
+		m.mqttWebOptions(&o)
 	}
 	if c.Yandex.Notify != nil {
 		o.Notifier = func() hub.NotifierStatus { return m.Notifier.Status() }
@@ -351,7 +359,7 @@ func (m *Main) Run(ctx context.Context) error {
 	stopAdmin, err := m.startAdmin(cfg.DataDir)
 	if err != nil {
 		stopAdmin = func() {}
-		m.Log.Warn("admin socket is off: `hubd home ...` can not reach this daemon", "err", err)
+		m.Log.Warn("admin socket is off: `hubd home ...` and `hubd mqtt-account ...` can not reach this daemon", "err", err)
 	}
 	srv := &http.Server{
 		Handler:           m.Handler(),
@@ -430,6 +438,9 @@ func (m *Main) Reload(path string) error {
 	if err := checkModbusReload(old, c); err != nil {
 		return err
 	}
+	if c.MQTT != nil && c.MQTT.brokerRestartKeys() != old.MQTT.brokerRestartKeys() {
+		return errors.New("reload: mqtt broker, listen, tls_listen, tls_cert_file, tls_key_file and limits change only with a restart")
+	}
 	devs, err := c.HubDevices()
 	if err != nil {
 		return err
@@ -460,6 +471,13 @@ func (m *Main) Reload(path string) error {
 	if m.MQTT != nil {
 		if err := m.MQTT.SetDevices(mqttDevs); err != nil {
 			return err
+		}
+		if err := m.MQTT.SetDeviceAccounts(c.mqttDeviceAccounts()); err != nil {
+			return err
+		}
+		if err := m.MQTT.ReloadTLS(); err != nil {
+			m.Log.Error("MQTT TLS certificate not reloaded, the old one stays", "err", err)
+			m.Hub.Log("error", "hubd", "", "MQTT TLS certificate not reloaded, the old one stays: "+err.Error())
 		}
 	}
 	if err := m.Residents.apply(c); err != nil {

@@ -220,11 +220,17 @@ func runDemo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error
 		if broker == "" {
 			broker = m.MQTT.BrokerURL()
 		}
-		var err error
-		sim, err = mqttsim.Start(ctx, mqttsim.Options{
+		so := mqttsim.Options{
 			Broker: broker, Username: c.MQTT.Username, Password: c.MQTT.Password,
 			Devices: mqttsim.Demo(), Telemetry: 10 * time.Second, Logger: log.With("component", "mqttsim"),
-		})
+		}
+		var err error
+		if o.Broker == "" {
+			if so.Login, err = m.demoDeviceLogins(); err != nil {
+				return err
+			}
+		}
+		sim, err = mqttsim.Start(ctx, so)
 		return err
 	}
 	m.Ready = func(addr string) {

@@ -79,19 +79,22 @@ func adminCall(sock, method, path string) ([]byte, error) {
 	}
 	resp, err := cl.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("home: can not reach the daemon at %s (is it running, and are you root or its user?): %w", sock, err)
+		if ne := (*net.OpError)(nil); errors.As(err, &ne) && ne.Op == "dial" {
+			err = fmt.Errorf("%w: %w", errNoDaemon, err)
+		}
+		return nil, fmt.Errorf("admin: can not reach the daemon at %s (is it running, and are you root or its user?): %w", sock, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return nil, fmt.Errorf("home: %w", err)
+		return nil, fmt.Errorf("admin: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct{ Error string }
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
 			return nil, errors.New(e.Error)
 		}
-		return nil, fmt.Errorf("home: the daemon answered %s", resp.Status)
+		return nil, fmt.Errorf("admin: the daemon answered %s", resp.Status)
 	}
 	return b, nil
 }

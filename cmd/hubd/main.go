@@ -10,6 +10,8 @@
 //	hubd home list|set-login HOME|checkout HOME [-config FILE]
 //	hubd install|uninstall|start|stop|restart|status [-config FILE]
 //	hubd hash-token [TOKEN] | hash-password
+//	hubd mqtt-account create|rotate|delete DEVICE|ACCOUNT | list [-config FILE]
+//	hubd mosquitto-acl [-config FILE] [-passwd FILE]
 //	hubd version
 package main
 
@@ -67,6 +69,8 @@ const usage = `usage:
   hubd install|uninstall|start|stop|restart|status [-config FILE]
   hubd hash-token [TOKEN]      print the sha256: form of an API token (makes one if none given)
   hubd hash-password           read a password on stdin, print its bcrypt hash
+  hubd mqtt-account create|rotate|delete DEVICE|ACCOUNT | list [-config FILE]
+  hubd mosquitto-acl [-config FILE] [-passwd FILE]   the device accounts' ACLs for an external Mosquitto
   hubd version`
 
 func versionString() string {
@@ -159,6 +163,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			path = p
 		}
 		return serviceControl(cmd, path, newLogger(stderr, "info", "text"))
+	case "mqtt-account":
+		return runMQTTAccount(args, stdout, stderr)
+	case "mosquitto-acl":
+		return runMosquittoACL(args, stdout, stderr)
 	case "hash-token":
 		tok := ""
 		if len(args) > 0 {

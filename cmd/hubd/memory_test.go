@@ -45,6 +45,10 @@ func BenchmarkDaemon_Memory1000(b *testing.B) {
 		broker := freePortTB(b)
 		benchMemory(b, dur, broker, "tcp://"+broker, "mem-pass", nil)
 	})
+	b.Run("embedded-accounts", func(b *testing.B) {
+		broker := freePortTB(b)
+		benchMemory(b, dur, broker, "tcp://"+broker, accountsPass, nil)
+	})
 	b.Run("mosquitto", func(b *testing.B) {
 		url := mosquittotest.Start(b).URL()
 		benchMemory(b, dur, "", url, "", func(c *Config) {
@@ -66,15 +70,15 @@ func (s memSamples) peak() int64 { return max(s.mid, s.end) }
 
 // TestDaemon_Memory1000_WithinBudget holds the product to its memory
 // budget: the release build with 1,000 MQTT devices on its embedded broker,
-// each reporting every second, stays within memoryTarget resident for a
-// minute. Memory, unlike throughput, is not thrown off by a busy machine,
+// each logged in with its own device account and reporting every second,
+// stays within memoryTarget resident for a minute. Memory, unlike throughput, is not thrown off by a busy machine,
 // so this runs in CI (about 70 s). HUBD_SKIP_MEMORY=1 skips it locally.
 func TestDaemon_Memory1000_WithinBudget(t *testing.T) {
 	if os.Getenv("HUBD_SKIP_MEMORY") == "1" {
 		t.Skip("HUBD_SKIP_MEMORY=1")
 	}
 	broker := freePortTB(t)
-	s := runMemory(t, 60*time.Second, broker, "tcp://"+broker, "mem-pass", nil)
+	s := runMemory(t, 60*time.Second, broker, "tcp://"+broker, accountsPass, nil)
 	if s.peak() > memoryTarget {
 		t.Errorf("resident memory %d KiB with 1,000 devices, over the %d KiB budget (online %d, 30 s %d, 60 s %d KiB)",
 			s.peak(), memoryTarget, s.online, s.mid, s.end)
@@ -82,8 +86,9 @@ func TestDaemon_Memory1000_WithinBudget(t *testing.T) {
 }
 
 // benchMemory runs the daemon with its embedded broker on listen (and
-// the devices with the hub's account, password pass), or, with listen
-// empty, on the broker edit configures, and reports the figures.
+// the devices with the hub's account, password pass, or each with its
+// device account when pass is accountsPass), or, with listen empty, on the
+// broker edit configures, and reports the figures.
 func benchMemory(b *testing.B, dur time.Duration, listen, brokerURL, pass string, edit func(*Config)) {
 	s := runMemory(b, dur, listen, brokerURL, pass, edit)
 	b.ReportMetric(float64(s.start), "start-rss-KiB")
@@ -110,6 +115,10 @@ func runMemory(tb testing.TB, dur time.Duration, listen, brokerURL, pass string,
 	specs := mqttsim.Mass(devices)
 	dir := tb.TempDir()
 	cfg := mqttRunConfig(tb, dir, listen, "hubd", "mem-pass", specs, edit)
+	var login func(mqttsim.Spec) (string, string)
+	if pass == accountsPass {
+		login, pass = storeDeviceAccounts(tb, cfg), ""
+	}
 	d := startBinary(tb, buildHubd(tb, tb.TempDir(), runtime.GOARCH, "memory"), "run", "-config", cfg)
 	pid := d.cmd.Process.Pid
 	var s memSamples
@@ -124,6 +133,7 @@ func runMemory(tb testing.TB, dur time.Duration, listen, brokerURL, pass string,
 	if pass != "" {
 		so.Username, so.Password = "hubd", pass
 	}
+	so.Login = login
 	sim, err := mqttsim.Start(ctx, so)
 	if err != nil {
 		tb.Fatal(err)

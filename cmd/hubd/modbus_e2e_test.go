@@ -55,6 +55,7 @@ site:
 yandex:
   users:
     - id: owner
+      staff: true
       tokens: [%s]
 `, filepath.Join(dir, "data"), port, yandex.HashToken(demoToken))
 	p := filepath.Join(dir, "hubd.yaml")

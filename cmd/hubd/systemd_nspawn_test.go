@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"hubd/drivers/mqtt/mosquittotest"
 )
 
 // The package and its unit under a real systemd: a container booted with
@@ -114,6 +116,7 @@ func TestNspawn_PackageUnderRealSystemd(t *testing.T) {
 		{"Package_Install", func(t *testing.T, c *container) { nspawnInstall(t, c, deb) }},
 		{"Start_WaitsForReady", nspawnStart},
 		{"Sandbox_Holds", nspawnSandbox},
+		{"MQTTAccount_ThroughAdminSocket", nspawnMQTTAccount},
 		{"Reload_SamePID", nspawnReload},
 		{"Kill9_Restarts", nspawnKill},
 		{"Watchdog_PingsAndRestartsHungDaemon", nspawnWatchdog},
@@ -152,7 +155,7 @@ func writeNspawnConfig(t *testing.T, path string) {
 		"listen: 0.0.0.0:8080", "listen: "+nspawnHTTP,
 		"listen: 0.0.0.0:1883", "listen: 127.0.0.1:1883",
 		"name: riverside-gw-1", "name: nspawn-gw",
-	).Replace(string(example))
+	).Replace(withOwnSecrets(t, string(example)))
 	if !strings.Contains(cfg, "listen: "+nspawnHTTP) || !strings.Contains(cfg, "data_dir: /var/lib/hubd") {
 		t.Fatal("example config no longer has the listen/data_dir lines this test relies on")
 	}
@@ -192,6 +195,18 @@ func nspawnInstall(t *testing.T, c *container, deb string) {
 	if got := c.sh(t, "systemctl is-active hubd || true"); got != "inactive" {
 		t.Errorf("is-active after first install = %q, want inactive (the example config is not the site's)", got)
 	}
+	// Started anyway, the shipped config is refused with its lines named:
+	// no published password serves the building.
+	mqttLine, webLine := placeholderLines(t, c.sh(t, "cat /etc/hubd/hubd.yaml"))
+	if out, err := c.run("systemctl", "start", "hubd"); err == nil {
+		t.Errorf("systemctl start with the shipped config succeeded:\n%s", out)
+	}
+	j := c.sh(t, "systemctl stop hubd; systemctl reset-failed hubd; journalctl -u hubd --no-pager -o cat")
+	for _, want := range []string{fmt.Sprintf("/etc/hubd/hubd.yaml:%d: mqtt.password is a placeholder", mqttLine), fmt.Sprintf("/etc/hubd/hubd.yaml:%d: web user \"tech\": password_hash is a placeholder", webLine)} {
+		if !strings.Contains(j, want) {
+			t.Errorf("journal lacks %q:\n%s", want, j)
+		}
+	}
 	// The site's config, as a technician would put it there.
 	c.sh(t, "install -m 0640 -o root -g hubd "+nspawnFiles+"/hubd.yaml /etc/hubd/hubd.yaml && hubd check-config -config /etc/hubd/hubd.yaml")
 }
@@ -222,6 +237,29 @@ func nspawnStart(t *testing.T, c *container) {
 	j := c.sh(t, "journalctl -u hubd --no-pager -o cat")
 	if i, k := strings.Index(j, "hubd started"), strings.Index(j, "Started hubd.service"); i < 0 || k < 0 || i > k {
 		t.Errorf("journal order wrong (hubd started at %d, systemd Started at %d):\n%s", i, k, j)
+	}
+}
+
+// nspawnMQTTAccount: root's `hubd mqtt-account` reaches the sandboxed
+// daemon over its admin socket, and the device logs in at once.
+func nspawnMQTTAccount(t *testing.T, c *container) {
+	if mosquittotest.Tool("mosquitto_pub", "/usr/bin/mosquitto_pub") == "" {
+		t.Skip("mosquitto_pub not installed: " + mosquittotest.Install)
+	}
+	out := c.sh(t, "hubd mqtt-account create r101-lamp -config /etc/hubd/hubd.yaml")
+	m := passwordRe.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("mqtt-account create:\n%s", out)
+	}
+	if got := c.sh(t, "stat -c '%U %a' /var/lib/hubd/admin.sock"); got != "hubd 600" {
+		t.Errorf("admin socket: %s, want hubd 600", got)
+	}
+	pub := "mosquitto_pub -h 127.0.0.1 -p 1883 -i r101 -u r101-lamp -q 1 -t tele/r101-lamp/LWT -m Online -P "
+	if out, err := c.run("sh", "-c", pub+m[1]); err != nil {
+		t.Errorf("the new account's publish: %v\n%s", err, out)
+	}
+	if out, err := c.run("sh", "-c", pub+"wrong-password"); err == nil {
+		t.Errorf("a wrong password logged in:\n%s", out)
 	}
 }
 

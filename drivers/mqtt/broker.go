@@ -1,10 +1,9 @@
 package mqtt
 
 import (
-	"crypto/subtle"
 	"fmt"
 	"log/slog"
-	"strings"
+	"time"
 
 	"hubd/drivers/mqtt/broker"
 )
@@ -27,37 +26,49 @@ const DefaultBrokerQueueLen = 4096
 
 // embedded is the in-process broker used when Options.Broker is empty.
 type embedded struct {
-	srv    *broker.Broker
-	addr   string
-	log    *slog.Logger
-	served chan struct{}
+	srv     *broker.Broker
+	addr    string // "" when it speaks TLS only
+	tlsAddr string // "" without TLS
+	log     *slog.Logger
+	served  chan struct{}
 }
 
-func startEmbedded(opts Options, log *slog.Logger) (*embedded, error) {
+// startEmbedded starts the embedded broker; a is its access control, whose
+// account table the driver keeps up to date.
+func startEmbedded(opts Options, a *access, log *slog.Logger) (*embedded, error) {
 	anon := opts.Username == "" && len(opts.Users) == 0
-	if anon && !isLoopback(opts.Listen) {
-		return nil, fmt.Errorf("%w: the embedded broker on %s needs a username and password (anonymous access is for loopback only)", ErrBadOptions, opts.Listen)
+	for _, ln := range []string{opts.Listen, opts.TLSListen} {
+		if anon && ln != "" && !isLoopback(ln) {
+			return nil, fmt.Errorf("%w: the embedded broker on %s needs a username and password (anonymous access is for loopback only)", ErrBadOptions, ln)
+		}
 	}
-	a := &access{
-		hubUser:  []byte(opts.Username),
-		hubPass:  []byte(opts.Password),
-		hubID:    opts.ClientID,
-		users:    opts.Users,
-		anon:     anon,
-		reserved: "hubd/",
-	}
+	a.hubUser, a.hubPass, a.hubID = []byte(opts.Username), []byte(opts.Password), opts.ClientID
+	a.anon, a.reserved = anon, "hubd/"
+	a.checkPassword, a.stamp, a.log = opts.CheckPassword, opts.PasswordStamp, log.With("component", "acl")
+	l := opts.BrokerLimits
 	srv, err := broker.New(broker.Options{
-		Listen:       opts.Listen,
-		Authenticate: a.authenticate,
-		CanPublish:   a.canPublish,
-		MaxPacket:    embeddedMaxPacket,
-		QueueLen:     opts.BrokerQueueLen,
-		Logger:       log.With("component", "broker"),
+		Listen:          opts.Listen,
+		TLSListen:       opts.TLSListen,
+		TLSCert:         opts.TLSCert,
+		TLSKey:          opts.TLSKey,
+		Authenticate:    a.authenticate,
+		CanPublish:      a.canPublish,
+		CanSubscribe:    a.canSubscribe,
+		MaxPacket:       embeddedMaxPacket,
+		QueueLen:        opts.BrokerQueueLen,
+		MaxQueueBytes:   l.MaxQueueBytes,
+		MaxQueuedBytes:  l.MaxQueuedBytes,
+		MaxConnections:  l.MaxConnections,
+		MaxPending:      l.MaxPending,
+		MaxAwaySessions: l.MaxAwaySessions,
+		SessionExpiry:   l.SessionExpiry,
+		ConnectTimeout:  l.ConnectTimeout,
+		Logger:          log.With("component", "broker"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: embedded broker: %w", err)
 	}
-	return &embedded{srv: srv, addr: srv.Addr(), log: log}, nil
+	return &embedded{srv: srv, addr: srv.Addr(), tlsAddr: srv.TLSAddr(), log: log}, nil
 }
 
 // serve starts accepting clients in the background; an accept loop that
@@ -81,48 +92,48 @@ func (e *embedded) close() {
 	}
 }
 
-// access admits the hub's account, the device accounts, and (only on a
-// loopback broker without accounts) anonymous clients. Only the hub may
-// publish under hubd/ (its availability and RPC replies are there) or take
-// the hub's client id.
-type access struct {
-	hubUser, hubPass []byte
-	hubID            string
-	users            map[string]string
-	anon             bool
-	reserved         string
+// BrokerLimits bound the embedded broker's resources. Each zero field
+// takes the broker package's default (see drivers/mqtt/broker); beyond a
+// bound the broker refuses or drops, counts it and logs (rate-limited).
+type BrokerLimits struct {
+	// MaxConnections bounds open connections, logged in or not (keep it
+	// under the unit's LimitNOFILE); MaxPending those not admitted by a
+	// CONNECT yet (a new one closes the oldest); ConnectTimeout is how
+	// long a new connection has to send its CONNECT.
+	MaxConnections, MaxPending int
+	ConnectTimeout             time.Duration
+	// MaxQueueBytes bounds one client's queued messages in bytes,
+	// MaxQueuedBytes all clients' queues together, connected or away.
+	MaxQueueBytes, MaxQueuedBytes int
+	// MaxAwaySessions bounds the persistent sessions kept for clients that
+	// are away, SessionExpiry how long one is kept.
+	MaxAwaySessions int
+	SessionExpiry   time.Duration
 }
 
-func (a *access) authenticate(c broker.Client, pass []byte) bool {
-	if a.anon {
-		return true
+// ReloadTLS reads the embedded broker's TLS certificate and key files
+// again (on SIGHUP, after a renewal); the pair in use stays if they are
+// not a valid pair. Without an embedded TLS listener it does nothing.
+func (d *Driver) ReloadTLS() error {
+	if d.broker == nil || d.broker.tlsAddr == "" {
+		return nil
 	}
-	user := []byte(c.Username)
-	if len(a.hubUser) > 0 && eq(user, a.hubUser) && eq(pass, a.hubPass) {
-		return true
-	}
-	if c.ID == a.hubID {
-		return false // only the hub's account may take the hub's client id
-	}
-	want, ok := a.users[c.Username]
-	// Compare even when the user is unknown, so timing says nothing.
-	good := eq(pass, []byte(want))
-	return ok && good && len(user) > 0
+	return d.broker.srv.ReloadTLS()
 }
 
-func (a *access) canPublish(c broker.Client, topic string) bool {
-	if a.isHub(c) || !strings.HasPrefix(topic, a.reserved) {
-		return true
+// BrokerTLSAddr is the embedded broker's bound TLS address, or "".
+func (d *Driver) BrokerTLSAddr() string {
+	if d.broker == nil {
+		return ""
 	}
-	// Shelly Gen2 devices answer RPCs on hubd/<id>/rpc.
-	return strings.HasSuffix(topic, "/rpc")
+	return d.broker.tlsAddr
 }
 
-func (a *access) isHub(c broker.Client) bool {
-	if a.anon {
-		return c.ID == a.hubID
+// BrokerStats are the embedded broker's figures; ok is false with an
+// external broker.
+func (d *Driver) BrokerStats() (st broker.Stats, ok bool) {
+	if d.broker == nil {
+		return broker.Stats{}, false
 	}
-	return len(a.hubUser) > 0 && c.Username == string(a.hubUser)
+	return d.broker.srv.Stats(), true
 }
-
-func eq(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

@@ -20,9 +20,10 @@ type table struct {
 
 // plan is a validated table and what installing it changes.
 type plan struct {
-	t      *table
-	added  []*device
-	fields map[*device]hub.FieldSet // new capabilities of devices that stay
+	t        *table
+	accounts []Account // the device accounts of t's devices
+	added    []*device
+	fields   map[*device]hub.FieldSet // new capabilities of devices that stay
 }
 
 // build checks devs and builds their table. A device of old with the same
@@ -37,9 +38,7 @@ func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
 		subs:  map[string]byte{},
 	}
 	p := plan{t: t, fields: map[*device]hub.FieldSet{}}
-	rpc := d.src + "/rpc"
-	t.exact[rpc] = route{d: d.rpcDev, kind: kindS2Reply}
-	t.subs[rpc] = 1
+	t.subs[d.src+"/+/rpc"] = 1 // Shelly Gen2 replies (see replySrc)
 	for _, hd := range devs {
 		if hd.Driver != DriverName {
 			continue
@@ -87,7 +86,20 @@ func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
 			}
 		}
 	}
+	accts, err := deriveAccounts(d.topics, refsOf(t.devs), *d.names.Load())
+	if err != nil {
+		return plan{}, err
+	}
+	p.accounts = accts
 	return p, nil
+}
+
+func refsOf(devs []*device) []devRef {
+	out := make([]devRef, len(devs))
+	for i, dv := range devs {
+		out[i] = devRef{dv.id, dv.dialect, dv.name}
+	}
+	return out
 }
 
 // base is where a device's topics start: the Tasmota cmnd topic, the
@@ -176,6 +188,7 @@ func (d *Driver) install(p plan) {
 		dv.fields.Store(uint32(f))
 	}
 	d.tab.Store(p.t)
+	d.acl.setAccounts(p.accounts)
 }
 
 // retire drops a removed device's queued messages and waits until no

@@ -119,7 +119,7 @@ func TestDriver_SetDevices_LateRPCReplyOfRemovedDeviceIsNotBad(t *testing.T) {
 	old := d.tab.Load().byID["s2"]
 	id := d.rpcID(old.key)
 	reply := fmt.Appendf(nil, `{"id":%d,"src":"plus-1","dst":"hubd/hubd-test","result":{"id":0,"output":true}}`, id)
-	d.handleReply(reply)
+	d.handleReply(old.name, reply)
 	if got := rep.of("s2"); len(got) != 1 || !got[0].State.On {
 		t.Fatalf("reply not applied: %+v", got)
 	}
@@ -132,14 +132,14 @@ func TestDriver_SetDevices_LateRPCReplyOfRemovedDeviceIsNotBad(t *testing.T) {
 	if now := d.tab.Load().byID["s2"]; now == old || now.key == old.key {
 		t.Fatal("a moved device kept its key")
 	}
-	d.handleReply(reply)
+	d.handleReply(old.name, reply)
 	if got := rep.of("s2"); len(got) != 1 {
 		t.Errorf("late reply applied: %+v", got)
 	}
 	if n := d.bad.Load(); n != 0 {
 		t.Errorf("late reply counted bad (%d)", n)
 	}
-	d.handleReply(fmt.Appendf(nil, `{"id":%d,"result":{"id":0,"output":true}}`, (old.key+5)<<rpcSeqBits|1))
+	d.handleReply(old.name, fmt.Appendf(nil, `{"id":%d,"result":{"id":0,"output":true}}`, (old.key+5)<<rpcSeqBits|1))
 	if n := d.bad.Load(); n != 1 {
 		t.Errorf("reply for a key never issued: bad = %d, want 1", n)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -59,17 +60,41 @@ type Options struct {
 	// Broker is the URL of an external broker, "tcp://host:port" or
 	// "ssl://host:port". Empty: run the embedded broker on Listen.
 	Broker string
-	// Listen is the embedded broker's address. Empty: DefaultListen; use
-	// "127.0.0.1:0" in tests and read BrokerAddr.
+	// Listen is the embedded broker's address without TLS. Empty:
+	// DefaultListen, or none if TLSListen is set; use "127.0.0.1:0" in
+	// tests and read BrokerAddr.
 	Listen string
+	// TLSListen is the embedded broker's TLS address, TLSCert and TLSKey
+	// its PEM certificate chain and key files (ReloadTLS reads them
+	// again). Empty: no TLS listener.
+	TLSListen, TLSCert, TLSKey string
+	// BrokerLimits bound the embedded broker's connections, queues and
+	// sessions; zero fields take the defaults.
+	BrokerLimits BrokerLimits
 	// Username and Password authenticate the hub to the broker. The
 	// embedded broker accepts them too (plus Users). An embedded broker
 	// without any credentials accepts anonymous clients, and is only
 	// allowed on a loopback address.
 	Username, Password string
-	// Users are extra accounts (username -> password) the embedded broker
-	// accepts, for the devices. They may not publish under hubd/.
+	// Users are shared device accounts (username -> password) the
+	// embedded broker accepts: one named like a device account (see
+	// DeviceAccounts) is that account; any other may do what any device
+	// may (the union of their rules; see Accounts).
 	Users map[string]string
+	// DeviceAccounts names the embedded broker's account of each device
+	// (device id -> account name); a device not in it uses
+	// DefaultAccount. Devices that share an account share its rules.
+	DeviceAccounts map[string]string
+	// CheckPassword checks a device account's password for the embedded
+	// broker (normally against the hashes kept in the store). nil: only
+	// the hub's account and Users log in.
+	CheckPassword func(account string, password []byte) bool
+	// PasswordStamp, when set, names a device account's current password:
+	// any string that changes with it ("" for none). A client that logged
+	// in under an earlier password (rotated or deleted since) may publish
+	// and subscribe no more, though MQTT gives the broker no way to tell
+	// it so; it must log in again. nil: logins stay valid until they end.
+	PasswordStamp func(account string) string
 	// CAFile is a PEM bundle to verify an ssl:// broker with. Empty: the
 	// system roots.
 	CAFile string
@@ -184,7 +209,7 @@ type Driver struct {
 	log   *slog.Logger
 	ft    FullTopic
 	avail string // the hub's own availability topic
-	src   string // Shelly Gen2 RPC source; replies arrive on src + "/rpc"
+	src   string // Shelly Gen2 RPC sources start so (see replySrc)
 
 	// tab is the device set and its routes. The message handler reads it
 	// without a lock; SetDevices swaps in a new one under subMu, which
@@ -209,6 +234,10 @@ type Driver struct {
 	rqMu sync.Mutex
 	rq   []*device
 	wake chan struct{}
+
+	topics topics
+	names  atomic.Pointer[map[string]string] // Options.DeviceAccounts, as last set
+	acl    *access
 
 	client     conn
 	broker     *embedded
@@ -261,24 +290,27 @@ func New(opts Options) (*Driver, error) {
 	}
 	opts.Z2MBase = strings.TrimSuffix(opts.Z2MBase, "/")
 	if opts.ClientID == "" {
-		host, _ := os.Hostname()
-		opts.ClientID = "hubd-" + host
+		opts.ClientID = defaultClientID()
 	}
 	if strings.ContainsAny(opts.ClientID, "/+#") {
 		return nil, fmt.Errorf("%w: client id %q may not contain / + #", ErrBadOptions, opts.ClientID)
 	}
-	ft, err := ParseFullTopic(opts.TasmotaFullTopic)
+	tp, err := topicsOf(opts)
 	if err != nil {
 		return nil, err
 	}
 	d := &Driver{
-		opts:  opts,
-		log:   opts.Logger.With("driver", DriverName),
-		ft:    ft,
-		avail: "hubd/" + opts.ClientID + "/availability",
-		src:   "hubd/" + opts.ClientID,
-		wake:  make(chan struct{}, 1),
+		opts:   opts,
+		log:    opts.Logger.With("driver", DriverName),
+		ft:     tp.ft,
+		avail:  tp.avail,
+		src:    "hubd/" + opts.ClientID,
+		wake:   make(chan struct{}, 1),
+		topics: tp,
+		acl:    newAccess(opts.Users),
 	}
+	names := maps.Clone(opts.DeviceAccounts)
+	d.names.Store(&names)
 	d.rpcDev = &device{qmax: 4 * opts.QueueLen, dialect: DialectShelly2}
 	// Only the latest list matters: a short queue.
 	d.bridgeDev = &device{qmax: 2, dialect: DialectZ2M}
@@ -289,17 +321,19 @@ func New(opts Options) (*Driver, error) {
 	d.install(p)
 
 	if opts.Broker == "" {
-		if opts.Listen == "" {
+		if opts.Listen == "" && opts.TLSListen == "" {
 			opts.Listen = DefaultListen
 			d.opts.Listen = DefaultListen
 		}
-		b, err := startEmbedded(d.opts, d.log)
+		b, err := startEmbedded(d.opts, d.acl, d.log)
 		if err != nil {
 			return nil, err
 		}
 		d.broker = b
-		d.brokerAddr = b.addr
-		d.brokerURL = "tcp://" + b.addr
+		d.brokerAddr, d.brokerURL = b.addr, "tcp://"+b.addr
+		if b.addr == "" {
+			d.brokerAddr, d.brokerURL = b.tlsAddr, "ssl://"+b.tlsAddr
+		}
 	} else {
 		u, err := url.Parse(opts.Broker)
 		if err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "tls" && u.Scheme != "mqtt" && u.Scheme != "mqtts") || u.Host == "" {
@@ -319,6 +353,21 @@ func New(opts Options) (*Driver, error) {
 	}
 	d.client = paho.NewClient(co)
 	return d, nil
+}
+
+// replySrc is the RPC source the hub gives a Shelly Gen2 device: it
+// answers on replySrc/rpc, a topic of its own that only its account may
+// write (see Accounts), so a reply is known to come from it.
+func (d *Driver) replySrc(dv *device) string { return d.src + "/" + dv.name }
+
+// replyFrom is the device prefix of a Shelly Gen2 reply topic.
+func (d *Driver) replyFrom(topic string) (string, bool) {
+	rest, ok := strings.CutPrefix(topic, d.src+"/")
+	if !ok {
+		return "", false
+	}
+	name, ok := strings.CutSuffix(rest, "/rpc")
+	return name, ok && name != "" && !strings.Contains(name, "/")
 }
 
 // BrokerAddr is the embedded broker's bound address (or the external
@@ -597,6 +646,9 @@ func (d *Driver) receive(topic string, p []byte, retained bool) {
 	t := d.tab.Load()
 	r, ok := t.exact[topic]
 	kind := r.kind
+	if from, reply := d.replyFrom(topic); reply && !ok {
+		r, kind, ok = route{d: d.rpcDev}, from, true
+	}
 	if !ok {
 		i := strings.LastIndexByte(topic, '/')
 		if i < 0 {
@@ -720,7 +772,7 @@ func (d *Driver) drain(dv *device) {
 func (d *Driver) handle(dv *device, it item) {
 	switch dv {
 	case d.rpcDev:
-		d.handleReply(it.payload)
+		d.handleReply(it.kind, it.payload)
 		return
 	case d.bridgeDev:
 		d.handleBridge(it.payload)
@@ -882,7 +934,10 @@ const (
 type rpcCall struct {
 	id  uint32
 	key uint32 // the device's key (keys count devices ever added)
-	ch  chan shelly2Reply
+	// name is the device's prefix: its reply must come on its own reply
+	// topic (see replySrc).
+	name string
+	ch   chan shelly2Reply
 }
 
 // rpcID returns a new call id for the device with key and remembers it.
@@ -897,20 +952,26 @@ func (d *Driver) rpcID(key uint64) uint64 {
 		d.rpcSeq = rpcFirstSeq
 	}
 	id := d.rpcSeq
-	d.calls[id%rpcWindow] = rpcCall{id: id, key: uint32(key)}
+	name := ""
+	if dv := d.tab.Load().byKey[key]; dv != nil {
+		name = dv.name
+	}
+	d.calls[id%rpcWindow] = rpcCall{id: id, key: uint32(key), name: name}
 	return uint64(id)
 }
 
 // takeReply looks up the call r answers: the key of its device, whether
 // it is known, and whether Execute was waiting for it (it is handed r).
-func (d *Driver) takeReply(r shelly2Reply) (key uint64, known, awaited bool) {
+func (d *Driver) takeReply(r shelly2Reply, from string) (key uint64, known, awaited bool) {
 	d.pendMu.Lock()
 	if r.ID == 0 || r.ID >= rpcIDLimit || d.calls == nil {
 		d.pendMu.Unlock()
 		return 0, false, false
 	}
 	c := &d.calls[r.ID%rpcWindow]
-	if uint64(c.id) != r.ID {
+	// A reply to another device's call is not taken: it would end that
+	// call's wait with what its sender says.
+	if uint64(c.id) != r.ID || c.name != from {
 		d.pendMu.Unlock()
 		return 0, false, false
 	}
@@ -924,15 +985,15 @@ func (d *Driver) takeReply(r shelly2Reply) (key uint64, known, awaited bool) {
 	return key, true, ch != nil
 }
 
-func (d *Driver) handleReply(p []byte) {
+func (d *Driver) handleReply(from string, p []byte) {
 	r, err := decodeShelly2Reply(p)
 	if err != nil {
 		d.badMessage(nil, "rpc reply", err)
 		return
 	}
-	key, known, awaited := d.takeReply(r)
+	key, known, awaited := d.takeReply(r, from)
 	if !known {
-		d.badMessage(nil, "rpc reply", fmt.Errorf("%w: reply id %d matches no request", ErrBadPayload, r.ID))
+		d.badMessage(nil, "rpc reply", fmt.Errorf("%w: reply id %d from %.40q matches no request to it", ErrBadPayload, r.ID, from))
 		return
 	}
 	dv := d.tab.Load().byKey[key]
@@ -1002,7 +1063,7 @@ func (d *Driver) identify(dv *device) []message {
 	case DialectShelly1:
 		return shelly1Identify(dv.base)
 	case DialectShelly2:
-		return []message{{dv.base + "/rpc", shelly2RPC(d.rpcID(dv.key), d.src, "Shelly.GetDeviceInfo", nil)}}
+		return []message{{dv.base + "/rpc", shelly2RPC(d.rpcID(dv.key), d.replySrc(dv), "Shelly.GetDeviceInfo", nil)}}
 	}
 	return nil
 }
@@ -1017,7 +1078,7 @@ func (d *Driver) query(dv *device) []message {
 	case DialectShelly1:
 		return shelly1Query(dv.base)
 	case DialectShelly2:
-		return []message{{dv.base + "/rpc", shelly2RPC(d.rpcID(dv.key), d.src, "Switch.GetStatus", map[string]any{"id": 0})}}
+		return []message{{dv.base + "/rpc", shelly2RPC(d.rpcID(dv.key), d.replySrc(dv), "Switch.GetStatus", map[string]any{"id": 0})}}
 	}
 	return nil
 }
@@ -1041,7 +1102,7 @@ func (d *Driver) shelly2Calls(dv *device, cmd hub.Command) ([]message, []uint64)
 	var ids []uint64
 	call := func(method string, params map[string]any) {
 		id := d.rpcID(dv.key)
-		out = append(out, message{dv.base + "/rpc", shelly2RPC(id, d.src, method, params)})
+		out = append(out, message{dv.base + "/rpc", shelly2RPC(id, d.replySrc(dv), method, params)})
 		ids = append(ids, id)
 	}
 	if cmd.Identify {
@@ -1116,7 +1177,7 @@ func (d *Driver) Execute(ctx context.Context, dev hub.Device, cmd hub.Command) e
 		return err
 	}
 	if cmd.Set.Set.Has(hub.FieldOn) {
-		get := shelly2RPC(d.rpcID(dv.key), d.src, "Switch.GetStatus", map[string]any{"id": 0})
+		get := shelly2RPC(d.rpcID(dv.key), d.replySrc(dv), "Switch.GetStatus", map[string]any{"id": 0})
 		c.Publish(dv.base+"/rpc", 1, false, get)
 		d.msgsOut.Add(1)
 	}

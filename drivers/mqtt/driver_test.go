@@ -38,10 +38,12 @@ type rigOpts struct {
 	telemetry  time.Duration
 	fullTopic  string
 	reconnect  time.Duration
-	extra      []mqttsim.Spec // run by the simulator, unknown to the hub and driver
-	staleAfter time.Duration  // the hub's; 0: its default
-	refresh    time.Duration  // the driver's RefreshInterval; 0: its default
-	logger     *slog.Logger   // the driver's; nil: discard
+	extra      []mqttsim.Spec      // run by the simulator, unknown to the hub and driver
+	staleAfter time.Duration       // the hub's; 0: its default
+	refresh    time.Duration       // the driver's RefreshInterval; 0: its default
+	logger     *slog.Logger        // the driver's; nil: discard
+	accounts   bool                // devices log in with device accounts (acctPass), not devUser
+	stamp      func(string) string // the driver's PasswordStamp (with accounts)
 }
 
 func testSpecs() []mqttsim.Spec {
@@ -87,6 +89,10 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	if o.broker != "" {
 		mo.Username, mo.Password, mo.Users = "", "", nil
 	}
+	if o.accounts {
+		mo.CheckPassword = func(a string, pw []byte) bool { return string(pw) == acctPass(a) }
+		mo.PasswordStamp = o.stamp
+	}
 	drv, err := mqtt.New(mo)
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +112,12 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	so := mqttsim.Options{Broker: r.url, Devices: append(slices.Clone(o.specs), o.extra...), Telemetry: o.telemetry, TasmotaFullTopic: o.fullTopic}
 	if o.broker == "" {
 		so.Username, so.Password = devUser, devPass
+	}
+	if o.accounts {
+		so.Login = func(s mqttsim.Spec) (string, string) {
+			a := mqtt.DefaultAccount(s.Device())
+			return a, acctPass(a)
+		}
 	}
 	sim, err := mqttsim.Start(ctx, so)
 	if err != nil {
@@ -315,7 +327,12 @@ func subscribedTopics(specs []mqttsim.Spec) []string {
 			out = append(out, s.Name+"/status/switch:0", s.Name+"/events/rpc", s.Name+"/online")
 		}
 	}
-	return append(out, "hubd/hubd-test/rpc")
+	for _, s := range specs {
+		if s.Dialect == mqttsim.Shelly2 {
+			out = append(out, "hubd/hubd-test/"+s.Name+"/rpc")
+		}
+	}
+	return out
 }
 
 func TestDriver_BadPayloads_CountedStateUntouched(t *testing.T) {

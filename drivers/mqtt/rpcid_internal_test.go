@@ -57,8 +57,8 @@ func TestDriver_Shelly2_RepliesOfEveryDeviceOfMany_Applied(t *testing.T) {
 				t.Fatalf("%s: RPC id %d out of the safe range", hd.ID, id)
 			}
 		}
-		d.handleReply(fmt.Appendf(nil, `{"id":%d,"src":"plus-%04d","dst":"hubd/hubd-test","result":{"id":0,"output":true,"apower":%d}}`, q, i, i))
-		d.handleReply(fmt.Appendf(nil, `{"id":%d,"src":"plus-%04d","result":{"model":"SNPL-00112EU","ver":"1.0.8"}}`, ident, i))
+		d.handleReply(dv.name, fmt.Appendf(nil, `{"id":%d,"src":"plus-%04d","dst":"hubd/hubd-test","result":{"id":0,"output":true,"apower":%d}}`, q, i, i))
+		d.handleReply(dv.name, fmt.Appendf(nil, `{"id":%d,"src":"plus-%04d","result":{"model":"SNPL-00112EU","ver":"1.0.8"}}`, ident, i))
 	}
 	if n := d.bad.Load(); n != 0 {
 		t.Fatalf("%d replies counted bad; last: %s", n, d.Status()[0].LastError)
@@ -95,7 +95,7 @@ func TestDriver_Shelly2_RPCIDsWrapAndForget(t *testing.T) {
 		return fmt.Appendf(nil, `{"id":%d,"result":{"id":0,"output":true}}`, id)
 	}
 	for _, id := range []uint64{a, b, c} {
-		d.handleReply(reply(id))
+		d.handleReply(dv.name, reply(id))
 	}
 	if got := len(rep.of("s2-0002")); got != 3 || d.bad.Load() != 0 {
 		t.Fatalf("replies around the wrap: %d applied, %d bad", got, d.bad.Load())
@@ -104,7 +104,7 @@ func TestDriver_Shelly2_RPCIDsWrapAndForget(t *testing.T) {
 		d.rpcID(uint64(dv.key))
 	}
 	for _, id := range []uint64{a, b, 0, rpcIDLimit, 1 << 40} {
-		d.handleReply(reply(id))
+		d.handleReply(dv.name, reply(id))
 	}
 	if n := d.bad.Load(); n != 5 {
 		t.Errorf("forgotten and never given ids: bad = %d, want 5", n)
@@ -130,8 +130,8 @@ func TestDriver_Shelly2_AwaitedReplyDeliveredOnce(t *testing.T) {
 		d.rpcID(uint64(dv.key)) // other calls in between
 	}
 	frame := fmt.Appendf(nil, `{"id":%d,"result":{"was_on":false}}`, id)
-	d.handleReply(frame)
-	d.handleReply(frame)
+	d.handleReply(dv.name, frame)
+	d.handleReply(dv.name, frame)
 	select {
 	case r := <-chans[0]:
 		if r.ID != id || r.Error != "" {
@@ -147,5 +147,37 @@ func TestDriver_Shelly2_AwaitedReplyDeliveredOnce(t *testing.T) {
 	}
 	if n := d.bad.Load(); n != 0 {
 		t.Errorf("bad = %d", n)
+	}
+}
+
+// A Gen2 device cannot answer another's call: a reply with the other's id
+// on its own reply topic is bad and leaves the call waiting for the real
+// answer.
+func TestDriver_Shelly2_ReplyToAnotherDevicesCallRefused(t *testing.T) {
+	var rep reports
+	d, err := New(Options{Broker: "tcp://127.0.0.1:1", ClientID: "hubd-test", Apply: rep.apply, Devices: gen2Devices(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil, victim := d.tab.Load().byID["s2-0000"], d.tab.Load().byID["s2-0001"]
+	id := d.rpcID(victim.key)
+	chans, done := d.await([]uint64{id})
+	defer done()
+	forged := fmt.Appendf(nil, `{"id":%d,"src":"%s","result":{"id":0,"output":true,"apower":999}}`, id, victim.name)
+	if from, ok := d.replyFrom(d.replySrc(evil) + "/rpc"); !ok || from != evil.name {
+		t.Fatalf("reply topic of %s parsed as %q, %v", evil.name, from, ok)
+	}
+	d.handleReply(evil.name, forged)
+	if n := d.bad.Load(); n != 1 || len(rep.of(victim.id)) != 0 || len(chans[0]) != 0 {
+		t.Fatalf("forged reply: bad %d, victim reports %d, waiter got %d", n, len(rep.of(victim.id)), len(chans[0]))
+	}
+	d.handleReply(victim.name, forged)
+	if len(chans[0]) != 1 || len(rep.of(victim.id)) != 1 {
+		t.Errorf("the victim's own reply: waiter got %d, reports %d", len(chans[0]), len(rep.of(victim.id)))
+	}
+	for _, topic := range []string{"hubd/hubd-test/rpc", "hubd/hubd-test/a/b/rpc", "hubd/hubd-test//rpc", "hubd/other/x/rpc", "hubd/hubd-test/x/rpcs"} {
+		if from, ok := d.replyFrom(topic); ok {
+			t.Errorf("%q taken as a reply from %q", topic, from)
+		}
 	}
 }

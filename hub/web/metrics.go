@@ -206,6 +206,7 @@ func (m *metrics) collect() *exposition {
 			count(mMQTTMsgs, b.BadMsgs, b.Broker, "bad")
 		}
 	}
+	s.mqttMetrics(e)
 	if o.Alexa != nil {
 		a := o.Alexa()
 		failed := min(a.CallsFailed, a.Calls)

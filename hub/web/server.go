@@ -74,6 +74,15 @@ type Options struct {
 	Buses func() []hub.BusStatus
 	// Brokers reports the MQTT connections; nil: no MQTT configured.
 	Brokers func() []hub.BrokerStatus
+	// MQTTAccounts lists the embedded broker's device accounts and
+	// MQTTBroker its figures; nil: no embedded broker.
+	MQTTAccounts func() []MQTTAccount
+	MQTTBroker   func() MQTTBroker
+	// SetMQTTPassword gives the device account name names (an account or
+	// a device) a new password, for POST /api/mqtt-accounts/{name}/create
+	// or rotate (rotate: the account has one already). Errors wrapping
+	// hub.ErrNotFound answer 404, hub.ErrInvalidValue 422. nil: 501.
+	SetMQTTPassword func(name string, rotate bool) (MQTTPassword, error)
 	// Notifier reports the Yandex state notifications; nil: not configured.
 	Notifier func() hub.NotifierStatus
 	// Alexa reports the Alexa sync; nil: not configured.
@@ -296,6 +305,7 @@ func (s *Server) routes() {
 	m.Handle("POST /api/devices/{id}/firmware/check", s.api(s.serveFirmwareCheck))
 	m.Handle("POST /api/alexa/sync", s.api(s.serveSync))
 	s.homeRoutes(m)
+	m.Handle("POST /api/mqtt-accounts/{name}/{op}", s.api(s.serveMQTTPassword))
 	s.mux = m
 }
 

@@ -21,6 +21,9 @@ type Status struct {
 	Events   []hub.Event         `json:"events"`
 	// Controls says which controls this gateway offers at all.
 	Controls Controls `json:"controls"`
+
+	// MQTTAccounts: the embedded broker's device accounts (nil: none).
+	MQTTAccounts []MQTTAccount `json:"mqtt_accounts,omitempty"`
 }
 
 // Gateway is who this gateway is.
@@ -253,6 +256,9 @@ func (s *Server) status() Status {
 // sections fills the parts that come from Options functions.
 func (s *Server) sections(st *Status, l *links) {
 	st.Buses, st.Brokers, st.Notifier, st.Alexa = l.buses, l.brokers, l.notifier, l.alexa
+	if s.opts.MQTTAccounts != nil {
+		st.MQTTAccounts = s.opts.MQTTAccounts()
+	}
 }
 
 func nonNil[T any](s []T) []T {

@@ -45,6 +45,14 @@ func Tool(name string, paths ...string) string {
 // the install command, when mosquitto is not installed.
 func Start(tb testing.TB) *Broker {
 	tb.Helper()
+	return StartWith(tb, "allow_anonymous true\n")
+}
+
+// StartWith is Start with access lines of the caller's (allow_anonymous,
+// password_file, acl_file, ...) instead of anonymous access. The broker
+// keeps running as the test's user, so it reads files only it may read.
+func StartWith(tb testing.TB, access string) *Broker {
+	tb.Helper()
 	bin := Tool("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 	if bin == "" {
 		tb.Skip("mosquitto not installed: " + Install)
@@ -56,7 +64,10 @@ func Start(tb testing.TB) *Broker {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	conf := filepath.Join(tb.TempDir(), "mosquitto.conf")
-	text := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n", port)
+	text := fmt.Sprintf("listener %d 127.0.0.1\npersistence false\nmax_queued_messages 100000\n%s", port, access)
+	if os.Geteuid() == 0 {
+		text += "user root\n" // not mosquitto: the test's files are root's
+	}
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		tb.Fatal(err)
 	}

@@ -26,7 +26,10 @@ type Options struct {
 	// Broker is the broker URL, e.g. "tcp://127.0.0.1:1883". Required.
 	Broker             string
 	Username, Password string
-	Devices            []Spec
+	// Login, when set, gives each device its own credentials (a device
+	// account) instead of Username and Password.
+	Login   func(s Spec) (username, password string)
+	Devices []Spec
 	// TasmotaFullTopic is the devices' FullTopic. Empty: "%prefix%/%topic%/".
 	TasmotaFullTopic string
 	// Z2MBase is the Zigbee2MQTT base topic. Empty: "zigbee2mqtt".
@@ -465,11 +468,15 @@ func (d *dev) connect(ctx context.Context) error {
 		return fmt.Errorf("mqttsim: %s: unknown dialect %q", sp.Name, sp.Dialect)
 	}
 	id := "sim-" + strings.NewReplacer("/", "-", "+", "-", "#", "-").Replace(sp.Dialect+"-"+sp.Name)
+	user, pass := d.sim.opts.Username, d.sim.opts.Password
+	if d.sim.opts.Login != nil {
+		user, pass = d.sim.opts.Login(sp)
+	}
 	co := paho.NewClientOptions().
 		AddBroker(d.sim.opts.Broker).
 		SetClientID(id).
-		SetUsername(d.sim.opts.Username).
-		SetPassword(d.sim.opts.Password).
+		SetUsername(user).
+		SetPassword(pass).
 		SetCleanSession(true).
 		SetAutoReconnect(true).
 		SetMaxReconnectInterval(2*time.Second).

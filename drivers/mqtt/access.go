@@ -1,0 +1,252 @@
+package mqtt
+
+import (
+	"crypto/subtle"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"hubd/drivers/mqtt/broker"
+)
+
+// access is the embedded broker's access control. It admits the hub's
+// account, the device accounts (passwords checked by
+// Options.CheckPassword), the shared accounts of Options.Users and (only
+// on a loopback broker without accounts) anonymous clients.
+//
+// The hub may do anything. A device account may publish and subscribe
+// only where its devices' derived rules say (see Accounts): its own
+// reports, its own commands. A shared account (a Users entry no device
+// account is named like) keeps the rules from before device accounts:
+// anything but publishing under hubd/ (beyond Shelly Gen2 RPC replies).
+// Nobody but the hub may take the hub's client id. A refused publish is
+// dropped and counted for its account; a refused subscribe gets SUBACK
+// 0x80.
+type access struct {
+	hubUser, hubPass []byte
+	hubID            string
+	users            map[string]string
+	anon             bool
+	reserved         string
+	checkPassword    func(account string, password []byte) bool
+	stamp            func(account string) string
+	log              *slog.Logger
+	lim              limiter
+
+	tab    atomic.Pointer[aclTable]
+	logins logins
+	// counters outlive table rebuilds for accounts that stay.
+	cmu      sync.Mutex
+	counters map[string]*denials
+}
+
+// aclTable is the accounts in force; replaced whole by setAccounts.
+type aclTable struct {
+	accts map[string]*acctEntry
+}
+
+type acctEntry struct {
+	Account
+	rules *ruleSet
+	n     *denials
+}
+
+type denials struct {
+	publish, subscribe atomic.Uint64
+}
+
+// AccountStatus is a device account and how often the broker refused it.
+type AccountStatus struct {
+	Name    string
+	Devices []string
+	// DeniedPublish counts publishes (and wills) outside the account's
+	// rules, dropped; DeniedSubscribe subscribes refused with 0x80.
+	DeniedPublish, DeniedSubscribe uint64
+}
+
+// newAccess builds the access control of the shared accounts users.
+func newAccess(users map[string]string) *access {
+	a := &access{users: users, counters: map[string]*denials{}}
+	a.tab.Store(&aclTable{accts: map[string]*acctEntry{}})
+	return a
+}
+
+// setAccounts puts accts in force at once for every connected client.
+func (a *access) setAccounts(accts []Account) {
+	a.cmu.Lock()
+	defer a.cmu.Unlock()
+	t := &aclTable{accts: make(map[string]*acctEntry, len(accts))}
+	counters := make(map[string]*denials, len(accts))
+	for _, ac := range accts {
+		n := a.counters[ac.Name]
+		if n == nil {
+			n = &denials{}
+		}
+		counters[ac.Name] = n
+		t.accts[ac.Name] = &acctEntry{Account: ac, rules: newRuleSet(ac.Rules), n: n}
+	}
+	a.counters = counters
+	a.tab.Store(t)
+}
+
+// status lists the accounts in force, by name.
+func (a *access) status() []AccountStatus {
+	t := a.tab.Load()
+	out := make([]AccountStatus, 0, len(t.accts))
+	for _, e := range t.accts {
+		out = append(out, AccountStatus{Name: e.Name, Devices: e.Devices, DeniedPublish: e.n.publish.Load(), DeniedSubscribe: e.n.subscribe.Load()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (a *access) authenticate(c broker.Client, pass []byte) bool {
+	if a.anon {
+		return true
+	}
+	user := []byte(c.Username)
+	if len(a.hubUser) > 0 && eq(user, a.hubUser) && eq(pass, a.hubPass) {
+		return true
+	}
+	if c.ID == a.hubID || len(user) == 0 {
+		return false // only the hub's account may take the hub's client id
+	}
+	if want, ok := a.users[c.Username]; ok {
+		return eq(pass, []byte(want))
+	}
+	// A device account is let in only while a device uses it.
+	t := a.tab.Load()
+	if _, used := t.accts[c.Username]; !used || a.checkPassword == nil {
+		return false
+	}
+	var stamp string
+	if a.stamp != nil {
+		// Read first: a rotation racing the check leaves the old stamp.
+		stamp = a.stamp(c.Username)
+	}
+	if !a.checkPassword(c.Username, pass) {
+		return false
+	}
+	if a.stamp != nil {
+		a.logins.put(c.ID, c.Username, stamp, 2*len(t.accts)+minLogins)
+	}
+	return true
+}
+
+// stale says whether c logged in under a password its account no longer
+// has.
+func (a *access) stale(c broker.Client) bool {
+	if a.stamp == nil {
+		return false
+	}
+	stamp, ok := a.logins.get(c.ID, c.Username)
+	return ok && stamp != a.stamp(c.Username)
+}
+
+// rulesOf is what a device account may do and the counters its refusals
+// go to; shared is true for a client under the rules from before device
+// accounts (a shared account, or anyone on an anonymous broker).
+func (a *access) rulesOf(c broker.Client) (rules *ruleSet, n *denials, shared bool) {
+	if a.anon {
+		return nil, nil, true
+	}
+	if e := a.tab.Load().accts[c.Username]; e != nil {
+		return e.rules, e.n, false
+	}
+	_, shared = a.users[c.Username]
+	return nil, nil, shared
+}
+
+func (a *access) canPublish(c broker.Client, topic string) bool {
+	if a.isHub(c) {
+		return true
+	}
+	rules, n, shared := a.rulesOf(c)
+	if shared {
+		// Shelly Gen2 devices answer RPCs on hubd/<id>/rpc.
+		return !strings.HasPrefix(topic, a.reserved) || strings.HasSuffix(topic, "/rpc")
+	}
+	if a.judge(c, rules.allows(AccessWrite, c.Username, c.ID, topic), "publish", "topic", topic) {
+		return true
+	}
+	if n != nil {
+		n.publish.Add(1)
+	}
+	return false
+}
+
+func (a *access) canSubscribe(c broker.Client, filter string) bool {
+	if a.isHub(c) {
+		return true
+	}
+	rules, n, shared := a.rulesOf(c)
+	if shared || a.judge(c, rules.allows(AccessRead, c.Username, c.ID, filter), "subscribe", "filter", filter) {
+		return true
+	}
+	if n != nil {
+		n.subscribe.Add(1)
+	}
+	return false
+}
+
+// judge is a device account's verdict: allowed by its rules and logged in
+// under its current password. A refusal is logged (rate-limited).
+func (a *access) judge(c broker.Client, allowed bool, what, key, topic string) bool {
+	if !allowed {
+		a.lim.log(a.log, what+" outside the account's ACL refused", "account", c.Username, "client", c.ID, key, topic)
+		return false
+	}
+	if a.stale(c) {
+		a.lim.log(a.log, what+" refused: the account's password changed since this client logged in", "account", c.Username, "client", c.ID, key, topic)
+		return false
+	}
+	return true
+}
+
+func (a *access) isHub(c broker.Client) bool {
+	if a.anon {
+		return c.ID == a.hubID
+	}
+	return len(a.hubUser) > 0 && c.Username == string(a.hubUser)
+}
+
+// minLogins is the least number of device logins remembered (see logins).
+const minLogins = 1024
+
+// logins remembers the password stamp each device login was made under,
+// by client id (a newer connection with the same id replaces the older).
+// It holds at most a bound given by the caller, twice the accounts plus
+// minLogins: past it an arbitrary entry is forgotten, and that client, if
+// still connected, keeps its rights until it logs in again.
+type logins struct {
+	mu sync.Mutex
+	m  map[string]login
+}
+
+type login struct{ account, stamp string }
+
+func (l *logins) put(id, account, stamp string, bound int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[string]login{}
+	}
+	if _, ok := l.m[id]; !ok && len(l.m) >= bound {
+		for k := range l.m {
+			delete(l.m, k)
+			break
+		}
+	}
+	l.m[id] = login{account, stamp}
+}
+
+func (l *logins) get(id, account string) (string, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	x, ok := l.m[id]
+	return x.stamp, ok && x.account == account
+}
+
+func eq(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

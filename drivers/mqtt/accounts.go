@@ -1,0 +1,216 @@
+package mqtt
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"sort"
+	"strings"
+
+	"hubd/hub"
+)
+
+// DefaultZ2MAccount is the account of a Zigbee2MQTT device that names
+// none: the bridge's, as one bridge process speaks for all of them.
+const DefaultZ2MAccount = "zigbee2mqtt"
+
+// tasmotaGroupTopic is Tasmota's factory GroupTopic: every device also
+// listens to its cmnd topic.
+const tasmotaGroupTopic = "tasmotas"
+
+// Account is a device account of the embedded broker and what its
+// devices may do, derived from their dialects and topics.
+type Account struct {
+	Name    string
+	Devices []string // ids, in the order configured
+	Rules   []Rule
+}
+
+// DefaultAccount is the account a device uses when the configuration names
+// none: its id, or DefaultZ2MAccount for a Zigbee2MQTT device.
+func DefaultAccount(dev hub.Device) string {
+	dialect, _, _ := ParseAddress(dev.Address)
+	return defaultAccount(dev.ID, dialect)
+}
+
+func defaultAccount(id, dialect string) string {
+	if dialect == DialectZ2M {
+		return DefaultZ2MAccount
+	}
+	return id
+}
+
+// devRef is what the derivation needs of a device.
+type devRef struct{ id, dialect, name string }
+
+// CheckAccountName says whether name can be an account: 1..64 bytes, no
+// space, control character, ':' (the password file's separator) or MQTT
+// wildcard.
+func CheckAccountName(name string) error {
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("%w: account name %q: want 1..64 bytes", ErrBadOptions, name)
+	}
+	for _, r := range name {
+		if r <= ' ' || r == 0x7f || r == ':' || r == '+' || r == '#' || r == '/' {
+			return fmt.Errorf("%w: account name %q: no spaces, ':', '/', '+' or '#'", ErrBadOptions, name)
+		}
+	}
+	return nil
+}
+
+// topics is what the derivation needs of the driver's options.
+type topics struct {
+	ft      FullTopic
+	z2mBase string
+	rpc     string // Shelly Gen2 devices answer the hub's RPCs under rpc/<prefix>/rpc
+	avail   string // the hub's availability
+}
+
+func topicsOf(o Options) (topics, error) {
+	ft, err := ParseFullTopic(o.TasmotaFullTopic)
+	if err != nil {
+		return topics{}, err
+	}
+	base := strings.TrimSuffix(o.Z2MBase, "/")
+	if base == "" {
+		base = DefaultZ2MBase
+	}
+	if strings.ContainsAny(base, "+#") {
+		return topics{}, fmt.Errorf("%w: Zigbee2MQTT base %q contains a wildcard", ErrBadOptions, base)
+	}
+	id := o.ClientID
+	if id == "" {
+		id = defaultClientID()
+	}
+	return topics{ft: ft, z2mBase: base, rpc: "hubd/" + id, avail: "hubd/" + id + "/availability"}, nil
+}
+
+func defaultClientID() string {
+	host, _ := os.Hostname()
+	return "hubd-" + host
+}
+
+// rules derives what a device of dialect called name may do. A device
+// writes its own reports and reads its own commands; only the hub writes
+// commands to others. Zigbee2MQTT's bridge owns its whole base topic, and
+// a Shelly its own shellies/<id>/ tree.
+func (t topics) rules(dialect, name string) []Rule {
+	switch dialect {
+	case DialectTasmota:
+		return []Rule{
+			{AccessWrite, t.ft.Topic("tele", name) + "#"},
+			{AccessWrite, t.ft.Topic("stat", name) + "#"},
+			{AccessRead, t.ft.Topic("cmnd", name) + "#"},
+			{AccessRead, t.ft.Topic("cmnd", tasmotaGroupTopic) + "#"},
+		}
+	case DialectZ2M:
+		return []Rule{{AccessRead | AccessWrite, t.z2mBase + "/#"}}
+	case DialectShelly1:
+		return []Rule{
+			{AccessRead | AccessWrite, "shellies/" + name + "/#"},
+			{AccessWrite, "shellies/announce"},
+			{AccessRead, "shellies/command"},
+		}
+	case DialectShelly2:
+		return []Rule{
+			{AccessWrite, name + "/online"},
+			{AccessWrite, name + "/status/#"},
+			{AccessWrite, name + "/events/#"},
+			{AccessRead, name + "/rpc"},
+			{AccessRead, name + "/command/#"},
+			{AccessWrite, t.rpc + "/" + name + "/rpc"},
+		}
+	}
+	return nil
+}
+
+// deriveAccounts groups devs (those of this driver) by account and
+// derives each account's rules, without duplicates. Accounts are sorted
+// by name.
+func deriveAccounts(t topics, devs []devRef, names map[string]string) ([]Account, error) {
+	byName := map[string]*Account{}
+	for _, dev := range devs {
+		an := names[dev.id]
+		if an == "" {
+			an = defaultAccount(dev.id, dev.dialect)
+		}
+		if err := CheckAccountName(an); err != nil {
+			return nil, fmt.Errorf("device %s: %w", dev.id, err)
+		}
+		a := byName[an]
+		if a == nil {
+			a = &Account{Name: an}
+			byName[an] = a
+		}
+		a.Devices = append(a.Devices, dev.id)
+		for _, r := range t.rules(dev.dialect, dev.name) {
+			if !hasRule(a.Rules, r) {
+				a.Rules = append(a.Rules, r)
+			}
+		}
+	}
+	out := make([]Account, 0, len(byName))
+	for _, a := range byName {
+		out = append(out, *a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func hasRule(rs []Rule, r Rule) bool {
+	for _, x := range rs {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// Accounts derives the device accounts of o.Devices and their ACLs, as the
+// embedded broker enforces them (o.DeviceAccounts names accounts; the
+// rest take DefaultAccount). An external broker can be given the same
+// rules (see `hubd mosquitto-acl`).
+func Accounts(o Options) ([]Account, error) {
+	t, err := topicsOf(o)
+	if err != nil {
+		return nil, err
+	}
+	var devs []devRef
+	for _, dev := range o.Devices {
+		if dev.Driver != DriverName {
+			continue
+		}
+		dialect, name, err := ParseAddress(dev.Address)
+		if err != nil {
+			return nil, fmt.Errorf("device %s: %w", dev.ID, err)
+		}
+		devs = append(devs, devRef{dev.ID, dialect, name})
+	}
+	return deriveAccounts(t, devs, o.DeviceAccounts)
+}
+
+// SetDeviceAccounts replaces Options.DeviceAccounts while the driver runs
+// (a config reload): the accounts and their rules change at once for
+// every client; a client already connected under an account that no
+// device uses any more keeps its connection but may do nothing.
+func (d *Driver) SetDeviceAccounts(names map[string]string) error {
+	d.subMu.Lock()
+	defer d.subMu.Unlock()
+	accts, err := deriveAccounts(d.topics, refsOf(d.tab.Load().devs), names)
+	if err != nil {
+		return err
+	}
+	names = maps.Clone(names)
+	d.names.Store(&names)
+	d.acl.setAccounts(accts)
+	return nil
+}
+
+// Accounts lists the device accounts in force and their refusals, by
+// name; none with an external broker, which keeps its own.
+func (d *Driver) Accounts() []AccountStatus {
+	if d.broker == nil {
+		return nil
+	}
+	return d.acl.status()
+}
