@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
+
+	"hubd/hub"
 )
 
 // QueueOptions bound a Queue. The zero value is usable.
@@ -24,19 +26,12 @@ const (
 	DefaultQueueBytes = 64 << 20
 )
 
-// QueueItem is one queued value and its sequence number, which increases
-// with every append and survives restarts.
-type QueueItem struct {
-	Seq   uint64
-	Value []byte
-}
-
-// QueueStats is what a queue holds and what its bounds cost.
-type QueueStats struct {
-	Items   int
-	Bytes   int64
-	Dropped uint64 // values dropped by the bounds, ever (kept in the file)
-}
+// QueueItem and QueueStats are the hub's, so that a Queue is what the
+// fleet uplink consumes without an adapter.
+type (
+	QueueItem  = hub.QueueItem
+	QueueStats = hub.QueueStats
+)
 
 // Queue is a durable first-in first-out queue, for values that must outlive
 // an outage and a restart (the fleet uplink's events). Every Append and

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -16,9 +17,9 @@ import (
 // Install is the command that provides the broker and its clients.
 const Install = "apt-get install -y mosquitto mosquitto-clients"
 
-// Broker is a Mosquitto process: anonymous, without persistence, on
-// 127.0.0.1, with a deep queue for subscribers that fall behind in a
-// benchmark.
+// Broker is a Mosquitto process on 127.0.0.1. Start makes it anonymous,
+// without persistence, with a deep queue for subscribers that fall behind
+// in a benchmark; StartConfig takes any other configuration.
 type Broker struct {
 	tb   testing.TB
 	bin  string
@@ -45,18 +46,20 @@ func Tool(name string, paths ...string) string {
 // the install command, when mosquitto is not installed.
 func Start(tb testing.TB) *Broker {
 	tb.Helper()
+	return StartConfig(tb, "allow_anonymous true\npersistence false\nmax_queued_messages 100000\n")
+}
+
+// StartConfig runs a broker with body as its configuration after the
+// loopback listener line (ACLs, password files, bridges, persistence).
+func StartConfig(tb testing.TB, body string) *Broker {
+	tb.Helper()
 	bin := Tool("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 	if bin == "" {
 		tb.Skip("mosquitto not installed: " + Install)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := FreePort(tb)
 	conf := filepath.Join(tb.TempDir(), "mosquitto.conf")
-	text := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n", port)
+	text := fmt.Sprintf("listener %d 127.0.0.1\n%s", port, body)
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		tb.Fatal(err)
 	}
@@ -64,6 +67,17 @@ func Start(tb testing.TB) *Broker {
 	b.Run()
 	tb.Cleanup(b.Stop)
 	return b
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // URL is the broker's tcp:// address.
@@ -89,6 +103,17 @@ func (b *Broker) Run() {
 			b.tb.Fatalf("mosquitto did not listen on %d: %v", b.port, err)
 		}
 	}
+}
+
+// Term stops the broker cleanly (SIGTERM): with persistence on, it saves
+// its sessions and queued messages first.
+func (b *Broker) Term() {
+	if b.cmd == nil || b.cmd.Process == nil {
+		return
+	}
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	b.cmd.Wait()
+	b.cmd = nil
 }
 
 // Stop kills the broker, as a crash or a power cut would.

@@ -1,0 +1,154 @@
+package uplink
+
+import (
+	"context"
+	"encoding/json"
+
+	"hubd/hub"
+)
+
+// maxBatch bounds the events appended to the queue in one transaction.
+const maxBatch = 256
+
+// collect follows the hub: events go into the durable queue (in batches,
+// one commit each), state and availability changes are published at once
+// when connected (the next connect republishes them anyway).
+func (u *Uplink) collect(ctx context.Context, sub *hub.Subscription) {
+	var batch [][]byte
+	for {
+		var c hub.Change
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return
+		case c, ok = <-sub.C:
+			if !ok {
+				return
+			}
+		}
+		for more := true; more; {
+			if ev := u.handle(c); ev != nil {
+				batch = append(batch, ev)
+			}
+			more = false
+			if len(batch) < maxBatch {
+				select {
+				case c, more = <-sub.C:
+				default:
+				}
+			}
+		}
+		u.enqueue(batch)
+		batch = batch[:0]
+	}
+}
+
+// handle publishes what c changed and returns the event to queue, if any.
+func (u *Uplink) handle(c hub.Change) []byte {
+	switch c.Kind {
+	case hub.ChangeEvent:
+		return queuedEvent(c.Event)
+	case hub.ChangeState, hub.ChangeOnline, hub.ChangeInfo:
+		u.publishDevice(c.Device)
+	case hub.ChangeDevices:
+		u.publishAll()
+	}
+	return nil
+}
+
+func (u *Uplink) enqueue(batch [][]byte) {
+	if len(batch) == 0 {
+		return
+	}
+	dropped, err := u.opts.Queue.Append(batch)
+	if err != nil {
+		u.setErrorOnly(err)
+		u.log.Error("uplink: events not queued", "events", len(batch), "err", err)
+		return
+	}
+	if dropped > 0 {
+		u.log.Warn("uplink: event queue is full, oldest events dropped", "dropped", dropped)
+	}
+	signal(u.wake)
+}
+
+func (u *Uplink) setErrorOnly(err error) {
+	u.mu.Lock()
+	u.status.LastError = err.Error()
+	u.mu.Unlock()
+}
+
+// flush publishes the queued events in order while connected: a window
+// at a time, removed from the queue once the broker acknowledged all of
+// it. A connection lost mid-window leaves the window queued; the client
+// sends it again after reconnecting (or the next process does, after a
+// restart), so an event may arrive twice with the same seq, never not at
+// all.
+func (u *Uplink) flush(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-u.wake:
+		}
+		for u.connected.Load() && ctx.Err() == nil {
+			n, err := u.flushWindow(ctx)
+			if err != nil {
+				u.setErrorOnly(err)
+				u.log.Warn("uplink: event flush stopped", "err", err)
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+	}
+}
+
+// flushWindow publishes up to Window events and removes them once all are
+// acknowledged. It returns how many it published.
+func (u *Uplink) flushWindow(ctx context.Context) (int, error) {
+	items, err := u.opts.Queue.Peek(u.opts.Window)
+	if err != nil || len(items) == 0 {
+		return 0, err
+	}
+	type sent struct {
+		done <-chan struct{}
+		err  func() error
+	}
+	tokens := make([]sent, 0, len(items))
+	for _, it := range items {
+		payload, err := eventPayload(u.opts.Gateway, it)
+		if err != nil {
+			u.log.Error("uplink: queued event is not JSON, skipped", "seq", it.Seq, "err", err)
+			continue
+		}
+		t := u.client.Publish(u.topics.events(), u.opts.QoS, false, payload)
+		tokens = append(tokens, sent{done: t.Done(), err: t.Error})
+	}
+	for _, t := range tokens {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-t.done:
+		}
+		if err := t.err(); err != nil {
+			return 0, err
+		}
+	}
+	if err := u.opts.Queue.Remove(items[len(items)-1].Seq); err != nil {
+		return 0, err
+	}
+	u.mu.Lock()
+	u.status.EventsSent += uint64(len(tokens))
+	u.mu.Unlock()
+	return len(items), nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("uplink: " + err.Error()) // only our own types are encoded
+	}
+	return b
+}
