@@ -3,6 +3,7 @@ package uplink
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"hubd/hub"
 )
@@ -20,6 +21,7 @@ func (u *Uplink) collect(ctx context.Context, sub *hub.Subscription) {
 		var ok bool
 		select {
 		case <-ctx.Done():
+			u.drain(sub)
 			return
 		case c, ok = <-sub.C:
 			if !ok {
@@ -40,6 +42,37 @@ func (u *Uplink) collect(ctx context.Context, sub *hub.Subscription) {
 		}
 		u.enqueue(batch)
 		batch = batch[:0]
+	}
+}
+
+// drainIdle and drainMax bound the last read of the subscription at
+// shutdown: the hub hands its queued changes over one at a time.
+const (
+	drainIdle = 20 * time.Millisecond
+	drainMax  = time.Second
+)
+
+// drain queues the events the hub logged before the stop that the
+// subscription still holds, so that a graceful restart loses none.
+func (u *Uplink) drain(sub *hub.Subscription) {
+	var batch [][]byte
+	deadline := time.After(drainMax)
+	for {
+		select {
+		case c, ok := <-sub.C:
+			if !ok {
+				u.enqueue(batch)
+				return
+			}
+			if c.Kind == hub.ChangeEvent {
+				batch = append(batch, queuedEvent(c.Event))
+			}
+			continue
+		case <-time.After(drainIdle):
+		case <-deadline:
+		}
+		u.enqueue(batch)
+		return
 	}
 }
 
