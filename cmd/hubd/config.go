@@ -38,6 +38,7 @@ type Config struct {
 	Yandex         YandexConfig   `yaml:"yandex"`
 	Alexa          *AlexaConfig   `yaml:"alexa"`
 	Web            WebConfig      `yaml:"web"`
+	Uplink         *UplinkConfig  `yaml:"uplink"`
 }
 
 type GatewayConfig struct {
@@ -279,6 +280,9 @@ func (c *Config) applyDefaults() {
 		if d.Name == "" {
 			d.Name = d.ID
 		}
+	}
+	if c.Uplink != nil {
+		c.Uplink.applyDefaults(c.Gateway.Name)
 	}
 	if c.Alexa != nil {
 		if c.Alexa.Region == "" {
@@ -578,6 +582,7 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 			add(lineOf(root, "web", "users", i, "password_hash"), "web user %q: password_hash must be a bcrypt hash (make one with `hubd hash-password`)", u.Name)
 		}
 	}
+	c.validateUplink(root, add)
 	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
 	return es
 }

@@ -18,6 +18,7 @@ import (
 	"hubd/drivers/serial"
 	"hubd/hub"
 	"hubd/hub/alexa"
+	"hubd/hub/uplink"
 	"hubd/hub/web"
 	"hubd/hub/yandex"
 	"hubd/store"
@@ -47,6 +48,7 @@ type Main struct {
 	Notifier *yandex.Notifier
 	Alexa    *alexa.Syncer
 	Web      *web.Server
+	Uplink   *uplink.Uplink
 	Addr     string // the bound HTTP address
 
 	started time.Time
@@ -145,7 +147,8 @@ func (m *Main) Open() (err error) {
 			return err
 		}
 	}
-	return nil
+	m.Uplink, err = m.openUplink()
+	return err
 }
 
 func serialOptions(c *Config, devs []hub.Device, m *Main) serial.Options {
@@ -287,6 +290,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Notifier != nil {
 		goRun("notifier", m.Notifier.Run)
 	}
+	if m.Uplink != nil {
+		goRun("uplink", m.Uplink.Run)
+	}
 	if m.Alexa != nil {
 		interval := m.config().Alexa.SyncInterval
 		goRun("alexa", func(ctx context.Context) error { return m.Alexa.Run(ctx, interval) })
@@ -380,6 +386,9 @@ func (m *Main) Reload(path string) error {
 	}
 	if (len(c.Serial) > 0) != (m.Serial != nil) || (c.MQTT != nil) != (m.MQTT != nil) {
 		return errors.New("reload: adding or removing the serial or mqtt section needs a restart")
+	}
+	if err := uplinkReload(old, c); err != nil {
+		return err
 	}
 	devs, err := c.HubDevices()
 	if err != nil {
