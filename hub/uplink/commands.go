@@ -152,7 +152,7 @@ func (c *commandMsg) command(id string, h *hub.Hub) (hub.Command, error) {
 		s.Brightness, s.Set = *c.Brightness, s.Set.With(hub.FieldBrightness)
 	}
 	if c.ColorTemp != nil {
-		s.TemperatureK, s.Set = *c.ColorTemp, s.Set.With(hub.FieldTemperatureK)
+		s.TemperatureK, s.Set, s.Mode = *c.ColorTemp, s.Set.With(hub.FieldTemperatureK), hub.ColorModeTemperature
 	}
 	if c.Color != nil {
 		s.Color = hub.HSV{H: c.Color.H, S: c.Color.S, V: 100}
@@ -163,7 +163,7 @@ func (c *commandMsg) command(id string, h *hub.Hub) (hub.Command, error) {
 		} else if _, snap, ok := h.Snapshot(id); ok && snap.State.Set.Has(hub.FieldColor) {
 			s.Color.V = snap.State.Color.V
 		}
-		s.Set = s.Set.With(hub.FieldColor)
+		s.Set, s.Mode = s.Set.With(hub.FieldColor), hub.ColorModeHSV
 	}
 	if s.Set.Empty() {
 		return cmd, errorf(ErrBadCommand, "nothing to set (state, brightness, color or color_temp)")
