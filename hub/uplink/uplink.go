@@ -25,6 +25,7 @@ type Uplink struct {
 
 	connected atomic.Bool
 	onConnect chan struct{} // 1-buffered: the client (re)connected
+	lost      chan struct{} // 1-buffered: the connection was lost
 	wake      chan struct{} // 1-buffered: events were queued
 	commands  chan paho.Message
 
@@ -69,6 +70,7 @@ func New(opts Options) (*Uplink, error) {
 		log:       opts.Logger.With("component", "uplink"),
 		topics:    newLayout(opts.Prefix),
 		onConnect: make(chan struct{}, 1),
+		lost:      make(chan struct{}, 1),
 		wake:      make(chan struct{}, 1),
 		commands:  make(chan paho.Message, maxCommandQueue),
 		status:    Status{Broker: opts.Broker},
@@ -88,8 +90,11 @@ func (u *Uplink) clientOptions() (*paho.ClientOptions, error) {
 	o := u.opts
 	po := paho.NewClientOptions().AddBroker(o.Broker).SetClientID(o.ClientID).
 		SetUsername(o.Username).SetPassword(o.Password).
-		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
-		SetConnectRetryInterval(min(time.Second, o.RetryMax)).SetMaxReconnectInterval(o.RetryMax).
+		// Reconnects are Run's, not the client's: the client's own resend of
+		// in-flight messages after a reconnect races with new publishes (and
+		// sends them twice). Without it, a lost connection fails the tokens
+		// in flight, and the events stay queued until they are acknowledged.
+		SetCleanSession(true).SetAutoReconnect(false).SetConnectRetry(false).
 		SetConnectTimeout(10*time.Second).SetKeepAlive(30*time.Second).
 		SetWill(u.topics.status(), string(statusPayload(false)), o.QoS, true)
 	po.SetOnConnectHandler(func(paho.Client) {
@@ -104,6 +109,7 @@ func (u *Uplink) clientOptions() (*paho.ClientOptions, error) {
 		u.connected.Store(false)
 		u.setError(err)
 		u.log.Warn("uplink: connection lost", "broker", o.Broker, "err", err)
+		signal(u.lost)
 	})
 	if o.CAFile != "" || o.CertFile != "" {
 		tc, err := tlsConfig(o)
@@ -170,12 +176,12 @@ func (u *Uplink) Status() Status {
 func (u *Uplink) Run(ctx context.Context) error {
 	sub := u.sub
 	defer u.opts.Hub.Unsubscribe(sub)
-	u.client.Connect() // with ConnectRetry it keeps trying in the background
 	var wg sync.WaitGroup
 	run := func(fn func(context.Context)) {
 		wg.Add(1)
 		go func() { defer wg.Done(); fn(ctx) }()
 	}
+	run(u.connect)
 	run(func(ctx context.Context) { u.collect(ctx, sub) })
 	run(u.flush)
 	run(u.session)
@@ -191,6 +197,39 @@ func (u *Uplink) Run(ctx context.Context) error {
 	u.connected.Store(false)
 	u.client.Disconnect(250)
 	return nil
+}
+
+// connect keeps the client connected: it dials, waits for the connection
+// to be lost, and dials again, backing off up to RetryMax while the broker
+// does not answer.
+func (u *Uplink) connect(ctx context.Context) {
+	first := min(100*time.Millisecond, u.opts.RetryMax)
+	wait := first
+	for {
+		t := u.client.Connect()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.Done():
+		}
+		if err := t.Error(); err != nil {
+			u.setError(err)
+			u.log.Debug("uplink: connect failed", "broker", u.opts.Broker, "err", err, "retry_in", wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, u.opts.RetryMax)
+			continue
+		}
+		wait = first
+		select {
+		case <-ctx.Done():
+			return
+		case <-u.lost:
+		}
+	}
 }
 
 // session republishes what a fresh connection needs: the gateway online,
