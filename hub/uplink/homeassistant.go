@@ -5,7 +5,9 @@ import (
 )
 
 // Home Assistant MQTT discovery: one config per entity at
-// <discovery prefix>/<component>/<node id>/<object id>/config, retained.
+// <discovery prefix>/<component>/<gateway>/<object id>/config, retained.
+// The gateway is the node id, so that a broker ACL can confine a gateway's
+// discovery configs as it does its prefix (homeassistant/+/%u/#).
 // A lamp is a light with the JSON schema (its state topic already carries
 // the JSON that schema reads), a socket a switch; each meter value is a
 // sensor with its device class and unit. Every entity is available only
@@ -70,7 +72,7 @@ var haSensors = []haSensor{
 	{hub.FieldEnergy, "energy", "kWh", "total_increasing"},
 }
 
-// haNode is the node id of a device's entities: unique across gateways.
+// haNode is the unique id of a device's main entity, across gateways.
 func (u *Uplink) haNode(id string) string { return haID(u.opts.Gateway + "_" + id) }
 
 // haID keeps the characters Home Assistant allows in discovery ids.
@@ -99,18 +101,21 @@ func (u *Uplink) discovery(d hub.Device) map[string]haEntity {
 		QoS:              u.opts.QoS,
 	}
 	out := map[string]haEntity{}
-	prefix := u.opts.DiscoveryPrefix + "/"
+	gw, obj := haID(u.opts.Gateway), haID(d.ID)
+	at := func(component, object string) string {
+		return u.opts.DiscoveryPrefix + "/" + component + "/" + gw + "/" + object + "/config"
+	}
 	if d.Fields.Has(hub.FieldOn) {
 		e := base
 		e.Name, e.UniqueID, e.CommandTopic = d.Name, node, u.topics.device(d.ID, leafSet)
 		if d.Kind == hub.KindLight {
 			u.haLight(&e, d)
-			out[prefix+"light/"+node+"/light/config"] = e
+			out[at("light", obj)] = e
 		} else {
 			e.PayloadOn, e.PayloadOff = `{"state":"ON"}`, `{"state":"OFF"}`
 			e.StateOn, e.StateOff = "ON", "OFF"
 			e.ValueTemplate = "{{ value_json.state }}"
-			out[prefix+"switch/"+node+"/switch/config"] = e
+			out[at("switch", obj)] = e
 		}
 	}
 	for _, s := range haSensors {
@@ -121,7 +126,7 @@ func (u *Uplink) discovery(d hub.Device) map[string]haEntity {
 		e.Name, e.UniqueID = s.class, node+"_"+s.field.String()
 		e.DeviceClass, e.UnitOfMeasurement, e.StateClass = s.class, s.unit, s.stateClass
 		e.ValueTemplate = "{{ value_json." + s.field.String() + " }}"
-		out[prefix+"sensor/"+node+"/"+s.field.String()+"/config"] = e
+		out[at("sensor", obj+"_"+s.field.String())] = e
 	}
 	return out
 }

@@ -85,15 +85,15 @@ func TestUplink_HomeAssistant_DiscoveryFollowsTheSchema(t *testing.T) {
 	b := mosquittotest.Start(t)
 	w := watch(t, b.URL(), "homeassistant/#", "", true)
 	f := newFixture(t, b.URL(), uplink.Options{QoS: 1, HomeAssistant: true, Commands: true}, store.QueueOptions{})
-	light := decode(t, w.next(t, "homeassistant/light/gw1_lamp-1/light/config").Payload)
+	light := decode(t, w.next(t, "homeassistant/light/gw1/lamp-1/config").Payload)
 	checkHAConfig(t, "light", "light", light)
 	if got := light["supported_color_modes"]; !slices.Equal(toStrings(got), []string{"hs", "color_temp"}) || light["brightness_scale"] != 100.0 || light["min_kelvin"] != 2700.0 {
 		t.Errorf("light config = %v", light)
 	}
-	sw := decode(t, w.next(t, "homeassistant/switch/gw1_socket-1/switch/config").Payload)
+	sw := decode(t, w.next(t, "homeassistant/switch/gw1/socket-1/config").Payload)
 	checkHAConfig(t, "switch", "switch", sw)
 	for _, field := range []string{"power", "voltage", "current", "energy"} {
-		topic := "homeassistant/sensor/gw1_socket-1/" + field + "/config"
+		topic := "homeassistant/sensor/gw1/socket-1_" + field + "/config"
 		checkHAConfig(t, topic, "sensor", decode(t, w.next(t, topic).Payload))
 	}
 
