@@ -50,7 +50,7 @@ func aclBroker(t *testing.T, extra string, users ...string) *mosquittotest.Broke
 func login(t *testing.T, broker, user string) (paho.Client, *watcher) {
 	t.Helper()
 	w := &watcher{msgs: map[string][]msg{}, read: map[string]int{}, news: make(chan struct{}, 1)}
-	o := paho.NewClientOptions().AddBroker(broker).SetClientID(user + "-raw").SetUsername(user).SetPassword("pw-" + user).SetOrderMatters(true)
+	o := paho.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("%s-%d", user, time.Now().UnixNano())).SetUsername(user).SetPassword("pw-" + user).SetOrderMatters(true)
 	o.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
 		w.mu.Lock()
 		w.msgs[m.Topic()] = append(w.msgs[m.Topic()], msg{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained()})
