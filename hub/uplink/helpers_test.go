@@ -123,13 +123,14 @@ type watcher struct {
 	msgs map[string][]msg
 	read map[string]int
 	news chan struct{} // 1-buffered: a message arrived
+	subs chan struct{} // a (re)connect subscribed again
 }
 
 // watch subscribes to filter; clientID and clean choose a persistent
 // session ("" and true: a throwaway one).
 func watch(t *testing.T, broker, filter, clientID string, clean bool) *watcher {
 	t.Helper()
-	w := &watcher{msgs: map[string][]msg{}, read: map[string]int{}, news: make(chan struct{}, 1)}
+	w := &watcher{msgs: map[string][]msg{}, read: map[string]int{}, news: make(chan struct{}, 1), subs: make(chan struct{}, 16)}
 	if clientID == "" {
 		clientID = fmt.Sprintf("watch-%d", time.Now().UnixNano())
 	}
@@ -150,6 +151,10 @@ func watch(t *testing.T, broker, filter, clientID string, clean bool) *watcher {
 	o.SetOnConnectHandler(func(c paho.Client) {
 		c.Subscribe(filter, 1, nil).Wait()
 		once.Do(func() { close(subscribed) })
+		select {
+		case w.subs <- struct{}{}:
+		default:
+		}
 	})
 	w.c = paho.NewClient(o)
 	w.c.Connect()
@@ -160,6 +165,17 @@ func watch(t *testing.T, broker, filter, clientID string, clean bool) *watcher {
 	}
 	t.Cleanup(func() { w.c.Disconnect(50) })
 	return w
+}
+
+// resubscribed waits for the watcher's next subscription after a
+// reconnect.
+func (w *watcher) resubscribed(t *testing.T) {
+	t.Helper()
+	select {
+	case <-w.subs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watcher did not reconnect within 10s")
+	}
 }
 
 // next returns the next unread message on topic.

@@ -2,7 +2,6 @@ package uplink_test
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,14 +10,6 @@ import (
 	"hubd/hub/uplink"
 	"hubd/store"
 )
-
-// persistentBroker keeps sessions and their queued messages across a
-// clean stop, so the fleet's subscriber misses nothing while the broker
-// is down: what it must miss nothing of is the gateway, not the broker.
-func persistentBroker(t *testing.T) *mosquittotest.Broker {
-	dir := t.TempDir()
-	return mosquittotest.StartConfig(t, fmt.Sprintf("allow_anonymous true\npersistence true\npersistence_location %s/\nmax_queued_messages 100000\n", filepath.Clean(dir)))
-}
 
 // waitFor polls cond (a state the uplink reaches on its own goroutines)
 // until it holds.
@@ -65,22 +56,33 @@ func checkSequence(t *testing.T, got []int, from, to int) {
 	}
 }
 
+// The gateway reaches the broker through a proxy that the test cuts, and
+// the broker itself is stopped and started again; the fleet's subscriber
+// is connected to the broker directly and is subscribed again before the
+// gateway is let back through, so what is checked is the gateway's queue,
+// not the broker's sessions.
+//
 // The partition lasts 60 s; here it lasts as long as the test
 // takes to log events and restart the gateway. What the outage tests is
 // the queue, the reconnect and the resend, none of which depend on its
 // length (the queue's bounds do, and they are tested by count below),
 // and a test of a minute would slow every run of the package.
 func TestUplink_Partition_EventsArriveOnceInOrderAcrossRestart(t *testing.T) {
-	b := persistentBroker(t)
-	w := watch(t, b.URL(), "hubd/#", "fleet", false)
+	b := mosquittotest.Start(t)
+	px := startProxy(t, b.URL())
+	w := watch(t, b.URL(), "hubd/#", "", true)
 	opts := uplink.Options{QoS: 1}
-	f := newFixture(t, b.URL(), opts, store.QueueOptions{})
+	f := newFixture(t, px.URL(), opts, store.QueueOptions{})
 	w.nextWhere(t, root+"/status", func(v map[string]any) bool { return v["status"] == "online" })
 	logEvents(f.hub, 0, 10)
 	f.hub.Log("info", "test", "", "marker 1")
 	checkSequence(t, readEvents(t, w, "marker 1"), 0, 10)
+	// Acknowledged too: an event whose acknowledgement the cut loses is
+	// sent again (same seq), which is not what this test is about.
+	waitFor(t, "queue drained", func() bool { return f.up.Status().Queued == 0 })
 
-	b.Term()
+	px.setDown(true)
+	b.Stop()
 	waitFor(t, "uplink sees the outage", func() bool { return !f.up.Status().Connected })
 	logEvents(f.hub, 10, 30)
 	if err := f.hub.Apply(hub.Report{Device: "lamp-1", State: hub.State{Set: hub.Fields(hub.FieldBrightness), Brightness: 77}}); err != nil {
@@ -88,12 +90,14 @@ func TestUplink_Partition_EventsArriveOnceInOrderAcrossRestart(t *testing.T) {
 	}
 	// The daemon restarts during the outage: the queue is on disk.
 	f.close()
-	f.open(b.URL(), opts, store.QueueOptions{})
+	f.open(px.URL(), opts, store.QueueOptions{})
 	logEvents(f.hub, 30, 50)
 	f.hub.Log("info", "test", "", "marker 2")
 	waitFor(t, "41 events queued on disk", func() bool { return f.up.Status().Queued >= 41 })
 
 	b.Run()
+	w.resubscribed(t)
+	px.setDown(false)
 	checkSequence(t, readEvents(t, w, "marker 2"), 10, 50)
 	// State is not queued: the current value is published on reconnect.
 	w.nextWhere(t, root+"/devices/lamp-1/state", func(v map[string]any) bool { return v["brightness"] == 77.0 })
@@ -104,18 +108,25 @@ func TestUplink_Partition_EventsArriveOnceInOrderAcrossRestart(t *testing.T) {
 }
 
 func TestUplink_Partition_OverBound_DropsOldestAndCounts(t *testing.T) {
-	b := persistentBroker(t)
-	w := watch(t, b.URL(), root+"/events", "fleet", false)
-	f := newFixture(t, b.URL(), uplink.Options{QoS: 1}, store.QueueOptions{MaxItems: 5})
+	b := mosquittotest.Start(t)
+	px := startProxy(t, b.URL())
+	w := watch(t, b.URL(), root+"/events", "", true)
+	f := newFixture(t, px.URL(), uplink.Options{QoS: 1}, store.QueueOptions{MaxItems: 5})
 	f.hub.Log("info", "test", "", "marker 1")
 	readEvents(t, w, "marker 1")
 	waitFor(t, "queue drained", func() bool { return f.up.Status().Queued == 0 })
 
-	b.Term()
+	px.setDown(true)
 	waitFor(t, "uplink sees the outage", func() bool { return !f.up.Status().Connected })
 	logEvents(f.hub, 0, 19)
 	f.hub.Log("info", "test", "", "marker 2")
-	b.Run()
+	waitFor(t, "the newest 5 queued", func() bool { return f.up.Status().Dropped == 15 })
+	px.setDown(false)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("uplink status at the failure: %+v", f.up.Status())
+		}
+	})
 	// 20 events into a queue of 5: the newest 4 and the marker arrive.
 	checkSequence(t, readEvents(t, w, "marker 2"), 15, 19)
 	if st := f.up.Status(); st.Dropped != 15 {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -103,17 +102,6 @@ func (b *Broker) Run() {
 			b.tb.Fatalf("mosquitto did not listen on %d: %v", b.port, err)
 		}
 	}
-}
-
-// Term stops the broker cleanly (SIGTERM): with persistence on, it saves
-// its sessions and queued messages first.
-func (b *Broker) Term() {
-	if b.cmd == nil || b.cmd.Process == nil {
-		return
-	}
-	b.cmd.Process.Signal(syscall.SIGTERM)
-	b.cmd.Wait()
-	b.cmd = nil
 }
 
 // Stop kills the broker, as a crash or a power cut would.
