@@ -8,36 +8,43 @@ import (
 	"hubd/hub"
 )
 
-// maxBatch bounds the events appended to the queue in one transaction.
-const maxBatch = 256
+// maxBatch bounds the events appended to the queue in one transaction,
+// and batchLinger how long the first waits for others: each append is a
+// commit (two fsyncs), and the hub hands changes over one at a time.
+const (
+	maxBatch    = 256
+	batchLinger = 2 * time.Millisecond
+)
 
 // collect follows the hub: events go into the durable queue (in batches,
 // one commit each), state and availability changes are published at once
 // when connected (the next connect republishes them anyway).
 func (u *Uplink) collect(ctx context.Context, sub *hub.Subscription) {
 	var batch [][]byte
+	linger := time.NewTimer(batchLinger)
+	defer linger.Stop()
 	for {
-		var c hub.Change
-		var ok bool
 		select {
 		case <-ctx.Done():
 			u.drain(sub)
 			return
-		case c, ok = <-sub.C:
+		case c, ok := <-sub.C:
 			if !ok {
 				return
 			}
+			batch = u.handle(c, batch)
 		}
-		for more := true; more; {
-			if ev := u.handle(c); ev != nil {
-				batch = append(batch, ev)
-			}
-			more = false
-			if len(batch) < maxBatch {
-				select {
-				case c, more = <-sub.C:
-				default:
+		linger.Reset(batchLinger)
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case c, ok := <-sub.C:
+				if !ok {
+					break gather
 				}
+				batch = u.handle(c, batch)
+			case <-linger.C:
+				break gather
 			}
 		}
 		u.enqueue(batch)
@@ -76,17 +83,17 @@ func (u *Uplink) drain(sub *hub.Subscription) {
 	}
 }
 
-// handle publishes what c changed and returns the event to queue, if any.
-func (u *Uplink) handle(c hub.Change) []byte {
+// handle publishes what c changed and adds its event, if any, to batch.
+func (u *Uplink) handle(c hub.Change, batch [][]byte) [][]byte {
 	switch c.Kind {
 	case hub.ChangeEvent:
-		return queuedEvent(c.Event)
+		return append(batch, queuedEvent(c.Event))
 	case hub.ChangeState, hub.ChangeOnline, hub.ChangeInfo:
 		u.publishDevice(c.Device)
 	case hub.ChangeDevices:
 		u.publishAll()
 	}
-	return nil
+	return batch
 }
 
 func (u *Uplink) enqueue(batch [][]byte) {

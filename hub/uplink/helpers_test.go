@@ -28,7 +28,8 @@ func testDevices() []hub.Device {
 // fixture is a hub with emulated devices (the driver echoes every command
 // back as the device's report), its store, and an uplink to a broker.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
+	sync  bool // fsync the store (benchmarks); tests run without
 	dir   string
 	db    *store.DB
 	queue *store.Queue
@@ -38,9 +39,14 @@ type fixture struct {
 	stop  func()
 }
 
-func newFixture(t *testing.T, broker string, opts uplink.Options, qopts store.QueueOptions) *fixture {
+func newFixture(t testing.TB, broker string, opts uplink.Options, qopts store.QueueOptions) *fixture {
 	t.Helper()
-	f := &fixture{t: t, dir: t.TempDir()}
+	return newFixtureSync(t, broker, opts, qopts, false)
+}
+
+func newFixtureSync(t testing.TB, broker string, opts uplink.Options, qopts store.QueueOptions, sync bool) *fixture {
+	t.Helper()
+	f := &fixture{t: t, dir: t.TempDir(), sync: sync}
 	f.open(broker, opts, qopts)
 	return f
 }
@@ -49,7 +55,7 @@ func newFixture(t *testing.T, broker string, opts uplink.Options, qopts store.Qu
 func (f *fixture) open(broker string, opts uplink.Options, qopts store.QueueOptions) {
 	t := f.t
 	t.Helper()
-	db, err := store.Open(filepath.Join(f.dir, "hubd.db"), store.Options{NoSync: true})
+	db, err := store.Open(filepath.Join(f.dir, "hubd.db"), store.Options{NoSync: !f.sync})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,12 +12,17 @@ import (
 )
 
 // waitFor polls cond (a state the uplink reaches on its own goroutines)
-// until it holds.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// until it holds, for up to 10 s.
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+	waitWithin(t, 10*time.Second, what, cond)
+}
+
+func waitWithin(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
+			t.Fatalf("%s: not within %v", what, within)
 		}
 	}
 }
