@@ -100,6 +100,9 @@ func (u *Uplink) command(ctx context.Context, m paho.Message) {
 	res := resultMsg{V: Version, ID: corr, Device: id, At: time.Now().UTC(), Status: "done"}
 	if err != nil {
 		res.Status, res.Error = "error", err.Error()
+	} else {
+		// Who pressed what: the hub logs failed commands itself.
+		u.opts.Hub.Log("info", "uplink", id, fmt.Sprintf("fleet command %q set %s", corr, cmd.Set.Set))
 	}
 	for _, f := range cmd.Set.Set.List() {
 		r := capResult{Capability: f.String(), Status: "DONE"}

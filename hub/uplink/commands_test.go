@@ -1,8 +1,10 @@
 package uplink_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,5 +111,46 @@ func TestUplink_Command_Refused(t *testing.T) {
 				t.Fatalf("status = %+v", st)
 			}
 		})
+	}
+}
+
+// The command queue's bound bites: with every worker held by a device
+// that does not answer and one place in the queue, the rest are refused
+// as busy, answered and counted.
+func TestUplink_Command_QueueFull_RefusedAsBusy(t *testing.T) {
+	b := mosquittotest.Start(t)
+	w := watch(t, b.URL(), "hubd/#", "", true)
+	f := newFixture(t, b.URL(), uplink.Options{QoS: 1, Commands: true, CommandQueue: 1}, store.QueueOptions{})
+	release := make(chan struct{})
+	var once sync.Once
+	f.hub.SetDriver("sim", hub.DriverFunc(func(ctx context.Context, dev hub.Device, cmd hub.Command) error {
+		select {
+		case <-release:
+			go f.hub.Apply(hub.Report{Device: dev.ID, State: cmd.Set})
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}))
+	w.nextWhere(t, root+"/status", func(v map[string]any) bool { return v["status"] == "online" })
+	const n = 12
+	for i := range n {
+		publish(t, b.URL(), root+"/devices/lamp-1/set", false, fmt.Sprintf(`{"id":"q-%d","state":"ON"}`, i))
+	}
+	busy := 0
+	for range n {
+		r := w.nextWhere(t, root+"/devices/lamp-1/result", func(map[string]any) bool { return true })
+		if r["status"] == "refused" && strings.Contains(r["error"].(string), "busy") {
+			busy++
+		}
+		if busy >= n-5 {
+			once.Do(func() { close(release) }) // 4 workers and 1 queued at most: the rest were refused
+		}
+	}
+	if busy < n-5 {
+		t.Fatalf("%d refused as busy, want at least %d", busy, n-5)
+	}
+	if st := f.up.Status(); int(st.CommandsRefused) != busy {
+		t.Fatalf("CommandsRefused = %d, want %d", st.CommandsRefused, busy)
 	}
 }

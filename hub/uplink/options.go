@@ -35,6 +35,10 @@ type Options struct {
 	// MaxCommandAge refuses a command whose "at" is older than this.
 	// Zero: 30 s.
 	MaxCommandAge time.Duration
+	// CommandQueue bounds the commands waiting for one of the workers
+	// (each waits up to the hub's command timeout for its device); more
+	// are refused as busy and counted. Zero: 64.
+	CommandQueue int
 	// HomeAssistant publishes discovery configs under DiscoveryPrefix.
 	HomeAssistant bool
 	// DiscoveryPrefix is Home Assistant's discovery root. Zero:
@@ -112,6 +116,9 @@ func (o *Options) defaults() error {
 	}
 	if o.MaxCommandAge <= 0 {
 		o.MaxCommandAge = 30 * time.Second
+	}
+	if o.CommandQueue <= 0 {
+		o.CommandQueue = 64
 	}
 	if o.DiscoveryPrefix == "" {
 		o.DiscoveryPrefix = "homeassistant"

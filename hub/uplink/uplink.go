@@ -51,10 +51,6 @@ type Status struct {
 	LastError        string    `json:"last_error,omitempty"`
 }
 
-// maxCommandQueue bounds the commands waiting for a worker; more are
-// refused as busy.
-const maxCommandQueue = 64
-
 // commandWorkers run commands at once (each waits up to the hub's command
 // timeout for the device to confirm).
 const commandWorkers = 4
@@ -72,7 +68,7 @@ func New(opts Options) (*Uplink, error) {
 		onConnect: make(chan struct{}, 1),
 		lost:      make(chan struct{}, 1),
 		wake:      make(chan struct{}, 1),
-		commands:  make(chan paho.Message, maxCommandQueue),
+		commands:  make(chan paho.Message, opts.CommandQueue),
 		status:    Status{Broker: opts.Broker},
 	}
 	po, err := u.clientOptions()
