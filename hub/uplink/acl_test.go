@@ -49,17 +49,9 @@ func aclBroker(t *testing.T, extra string, users ...string) *mosquittotest.Broke
 // login connects a raw client as user and records what it receives.
 func login(t *testing.T, broker, user string) (paho.Client, *watcher) {
 	t.Helper()
-	w := &watcher{msgs: map[string][]msg{}, read: map[string]int{}, news: make(chan struct{}, 1)}
+	w := newWatcher()
 	o := paho.NewClientOptions().AddBroker(broker).SetClientID(fmt.Sprintf("%s-%d", user, time.Now().UnixNano())).SetUsername(user).SetPassword("pw-" + user).SetOrderMatters(true)
-	o.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
-		w.mu.Lock()
-		w.msgs[m.Topic()] = append(w.msgs[m.Topic()], msg{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained()})
-		w.mu.Unlock()
-		select {
-		case w.news <- struct{}{}:
-		default:
-		}
-	})
+	o.SetDefaultPublishHandler(w.record)
 	c := paho.NewClient(o)
 	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("%s: connect: %v", user, tok.Error())

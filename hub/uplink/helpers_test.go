@@ -136,22 +136,14 @@ type watcher struct {
 // session ("" and true: a throwaway one).
 func watch(t *testing.T, broker, filter, clientID string, clean bool) *watcher {
 	t.Helper()
-	w := &watcher{msgs: map[string][]msg{}, read: map[string]int{}, news: make(chan struct{}, 1), subs: make(chan struct{}, 16)}
+	w := newWatcher()
 	if clientID == "" {
 		clientID = fmt.Sprintf("watch-%d", time.Now().UnixNano())
 	}
 	o := paho.NewClientOptions().AddBroker(broker).SetClientID(clientID).SetCleanSession(clean).
 		SetAutoReconnect(true).SetMaxReconnectInterval(100 * time.Millisecond).SetConnectRetry(true).
 		SetConnectRetryInterval(50 * time.Millisecond).SetOrderMatters(true)
-	o.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
-		w.mu.Lock()
-		w.msgs[m.Topic()] = append(w.msgs[m.Topic()], msg{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), Retained: m.Retained()})
-		w.mu.Unlock()
-		select {
-		case w.news <- struct{}{}:
-		default:
-		}
-	})
+	o.SetDefaultPublishHandler(w.record)
 	var once sync.Once
 	subscribed := make(chan struct{})
 	o.SetOnConnectHandler(func(c paho.Client) {
@@ -171,6 +163,21 @@ func watch(t *testing.T, broker, filter, clientID string, clean bool) *watcher {
 	}
 	t.Cleanup(func() { w.c.Disconnect(50) })
 	return w
+}
+
+func newWatcher() *watcher {
+	return &watcher{msgs: map[string][]msg{}, read: map[string]int{}, news: make(chan struct{}, 1), subs: make(chan struct{}, 16)}
+}
+
+// record keeps a received message (the client's publish handler).
+func (w *watcher) record(_ paho.Client, m paho.Message) {
+	w.mu.Lock()
+	w.msgs[m.Topic()] = append(w.msgs[m.Topic()], msg{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), Retained: m.Retained()})
+	w.mu.Unlock()
+	select {
+	case w.news <- struct{}{}:
+	default:
+	}
 }
 
 // resubscribed waits for the watcher's next subscription after a
