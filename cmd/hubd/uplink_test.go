@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -93,4 +94,31 @@ func TestDemo_Uplink_MosquittoSubSeesTheBuilding(t *testing.T) {
 		}
 	}
 	t.Logf("mosquitto_sub -v -t 'hubd/#':\n%s", text)
+}
+
+// The example's commented uplink section, uncommented, is a valid config.
+func TestConfig_ExampleUplinkSectionIsValid(t *testing.T) {
+	data, err := os.ReadFile("../../systemd/hubd.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	i := strings.Index(text, "# uplink:\n")
+	if i < 0 {
+		t.Fatal("systemd/hubd.yaml has no commented uplink section")
+	}
+	var block []string
+	for _, line := range strings.Split(text[i:], "\n") {
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		block = append(block, strings.TrimPrefix(line, "# "))
+	}
+	c, err := ParseConfig("hubd.yaml", []byte(text[:i]+strings.Join(block, "\n")+"\n"+text[i:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Uplink == nil || c.Uplink.Broker != "ssl://fleet.example.net:8883" || c.Uplink.Prefix != "hubd/"+c.Gateway.Name {
+		t.Fatalf("uplink = %+v", c.Uplink)
+	}
 }

@@ -138,3 +138,25 @@ func TestUplink_Partition_OverBound_DropsOldestAndCounts(t *testing.T) {
 		t.Fatalf("dropped = %d, want 15", st.Dropped)
 	}
 }
+
+// The fleet learns that a gateway dropped from its will: the gateway's
+// connection is cut (no DISCONNECT reaches the broker) and the broker
+// publishes the retained offline status; the reconnect sets it online.
+func TestUplink_Will_MarksGatewayOfflineWhenItDrops(t *testing.T) {
+	b := mosquittotest.Start(t)
+	px := startProxy(t, b.URL())
+	w := watch(t, b.URL(), root+"/status", "", true)
+	newFixture(t, px.URL(), uplink.Options{QoS: 1}, store.QueueOptions{})
+	w.nextWhere(t, root+"/status", func(v map[string]any) bool { return v["status"] == "online" })
+	px.setDown(true)
+	if m := w.next(t, root+"/status"); string(m.Payload) != `{"v":1,"status":"offline"}` {
+		t.Fatalf("after the drop: %s", m.Payload)
+	}
+	px.setDown(false)
+	w.nextWhere(t, root+"/status", func(v map[string]any) bool { return v["status"] == "online" })
+	// A newcomer reads the last word retained.
+	late := watch(t, b.URL(), root+"/status", "", true)
+	if m := late.next(t, root+"/status"); !m.Retained || string(m.Payload) != `{"v":1,"status":"online"}` {
+		t.Fatalf("retained status: %s (retained %v)", m.Payload, m.Retained)
+	}
+}
