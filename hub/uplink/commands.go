@@ -118,12 +118,9 @@ func (u *Uplink) command(ctx context.Context, m paho.Message) {
 // retained, not older than MaxCommandAge. The correlation id is returned
 // whenever the payload carried one, so a refusal can name it.
 func (u *Uplink) checkCommand(m paho.Message, id string) (hub.Command, string, error) {
-	var c commandMsg
-	if len(m.Payload()) > maxCommandSize {
-		return hub.Command{}, "", errorf(ErrBadCommand, "payload of %d bytes is over %d", len(m.Payload()), maxCommandSize)
-	}
-	if err := json.Unmarshal(m.Payload(), &c); err != nil {
-		return hub.Command{}, "", errorf(ErrBadCommand, "payload: %w", err)
+	c, err := decodeCommand(m.Payload())
+	if err != nil {
+		return hub.Command{}, "", err
 	}
 	switch {
 	case !u.opts.Commands:
@@ -135,6 +132,19 @@ func (u *Uplink) checkCommand(m paho.Message, id string) (hub.Command, string, e
 	}
 	cmd, err := c.command(id, u.opts.Hub)
 	return cmd, c.ID, err
+}
+
+// decodeCommand decodes a command payload, refusing one over
+// maxCommandSize.
+func decodeCommand(payload []byte) (commandMsg, error) {
+	var c commandMsg
+	if len(payload) > maxCommandSize {
+		return c, errorf(ErrBadCommand, "payload of %d bytes is over %d", len(payload), maxCommandSize)
+	}
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return c, errorf(ErrBadCommand, "payload: %w", err)
+	}
+	return c, nil
 }
 
 // command turns the message into a hub command for device id.
