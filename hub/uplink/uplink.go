@@ -31,8 +31,9 @@ type Uplink struct {
 
 	sub *hub.Subscription
 
-	mu     sync.Mutex
-	status Status
+	mu        sync.Mutex
+	status    Status
+	published map[string]hub.Device // devices whose retained topics this process set
 }
 
 // Status is what the uplink did so far, for the status page and tests.
@@ -262,11 +263,46 @@ func (u *Uplink) publish(topic string, retained bool, payload []byte) {
 // publishAll publishes every device's state and availability, and the
 // discovery configs when Home Assistant is on.
 func (u *Uplink) publishAll() {
-	for _, d := range u.opts.Hub.Devices() {
+	if !u.connected.Load() {
+		return
+	}
+	devs := u.opts.Hub.Devices()
+	for _, d := range devs {
 		u.publishDevice(d.ID)
 	}
 	if u.opts.HomeAssistant {
 		u.publishDiscovery()
+	}
+	u.forgetRemoved(devs)
+}
+
+// forgetRemoved clears the retained topics of devices that this process
+// published and a reload removed, so the fleet does not keep showing them.
+// (A device removed while the daemon was stopped is not known here; its
+// topics stay until cleared by hand.)
+func (u *Uplink) forgetRemoved(devs []hub.Device) {
+	now := make(map[string]hub.Device, len(devs))
+	for _, d := range devs {
+		now[d.ID] = d
+	}
+	u.mu.Lock()
+	gone := []hub.Device{}
+	for id, d := range u.published {
+		if _, ok := now[id]; !ok {
+			gone = append(gone, d)
+		}
+	}
+	u.published = now
+	u.mu.Unlock()
+	for _, d := range gone {
+		for _, leaf := range []string{leafState, leafAvail} {
+			u.publish(u.topics.device(d.ID, leaf), true, nil)
+		}
+		if u.opts.HomeAssistant {
+			for topic := range u.discovery(d) {
+				u.publish(topic, true, nil)
+			}
+		}
 	}
 }
 
