@@ -122,3 +122,19 @@ func TestConfig_ExampleUplinkSectionIsValid(t *testing.T) {
 		t.Fatalf("uplink = %+v", c.Uplink)
 	}
 }
+
+func TestReload_ChangedUplinkNeedsARestart(t *testing.T) {
+	parse := func(extra string) *Config {
+		c, err := ParseConfig("c.yaml", []byte(goodConfig+"uplink:\n  broker: tcp://fleet:1883\n"+extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if err := uplinkReload(parse(""), parse("")); err != nil {
+		t.Fatalf("same uplink section: %v", err)
+	}
+	if err := uplinkReload(parse(""), parse("  commands: true\n")); err == nil || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("changed uplink section: %v", err)
+	}
+}
