@@ -144,16 +144,19 @@ func (q *Queue) trim(items *bolt.Bucket, st *QueueStats) (int, error) {
 	return n, nil
 }
 
-// Peek returns up to max of the oldest values, oldest first, copied out.
-func (q *Queue) Peek(max int) ([]QueueItem, error) {
+// Peek returns up to max of the oldest values after seq (0: from the
+// oldest), oldest first, copied out.
+func (q *Queue) Peek(after uint64, max int) ([]QueueItem, error) {
 	var out []QueueItem
 	err := q.kv.read("queue peek", func(b *bolt.Bucket) error {
 		items := b.Bucket(queueItems)
 		if items == nil {
 			return nil
 		}
+		var from [8]byte
+		binary.BigEndian.PutUint64(from[:], after+1)
 		c := items.Cursor()
-		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
+		for k, v := c.Seek(from[:]); k != nil && len(out) < max; k, v = c.Next() {
 			if len(k) != 8 {
 				return fmt.Errorf("%w: queue key of %d bytes", ErrBadRecord, len(k))
 			}

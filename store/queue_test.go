@@ -28,7 +28,7 @@ func TestQueue_AppendPeekRemove_KeepsOrderAcrossReopen(t *testing.T) {
 	if _, err := q.Append(queueValues(0, 10)); err != nil {
 		t.Fatal(err)
 	}
-	first, err := q.Peek(4)
+	first, err := q.Peek(0, 4)
 	if err != nil || len(first) != 4 || string(first[0].Value) != "event-0000" || first[3].Seq <= first[0].Seq {
 		t.Fatalf("Peek(4) = %v, %v", first, err)
 	}
@@ -49,7 +49,7 @@ func TestQueue_AppendPeekRemove_KeepsOrderAcrossReopen(t *testing.T) {
 	if _, err := q.Append(queueValues(10, 1)); err != nil {
 		t.Fatal(err)
 	}
-	rest, err := q.Peek(100)
+	rest, err := q.Peek(0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +64,9 @@ func TestQueue_AppendPeekRemove_KeepsOrderAcrossReopen(t *testing.T) {
 	if len(rest) != 7 {
 		t.Fatalf("%d items left, want 7", len(rest))
 	}
+	if after, _ := q.Peek(rest[4].Seq, 10); len(after) != 2 || after[0].Seq != rest[5].Seq {
+		t.Fatalf("Peek after %d = %v, want the last 2", rest[4].Seq, after)
+	}
 }
 
 func TestQueue_Append_OverBounds_DropsOldestAndCounts(t *testing.T) {
@@ -77,7 +80,7 @@ func TestQueue_Append_OverBounds_DropsOldestAndCounts(t *testing.T) {
 	if err != nil || dropped != 3 {
 		t.Fatalf("Append(8) over 5 = %d dropped, %v; want 3", dropped, err)
 	}
-	items, _ := q.Peek(10)
+	items, _ := q.Peek(0, 10)
 	if len(items) != 5 || string(items[0].Value) != "event-0003" {
 		t.Fatalf("left %d items from %q, want the newest 5", len(items), items[0].Value)
 	}

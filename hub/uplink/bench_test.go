@@ -54,9 +54,8 @@ func heapInuse() uint64 {
 // BenchmarkUplink prints the uplink's throughput to a real Mosquitto with
 // the store's fsync on, and the flush after an outage of 100,000 queued
 // events with what they cost in memory and on disk; once with Mosquitto's
-// defaults and once with set_tcp_nodelay (Mosquitto's acknowledgements
-// otherwise wait for Nagle's algorithm, and the uplink waits for a
-// window's acknowledgements before the next).
+// defaults and once with set_tcp_nodelay (without it, Mosquitto's
+// acknowledgements wait on Nagle's algorithm).
 func BenchmarkUplink(b *testing.B) {
 	for name, conf := range map[string]string{"default": "", "nodelay": "set_tcp_nodelay true\n"} {
 		b.Run(name, func(b *testing.B) { benchUplink(b, "allow_anonymous true\npersistence false\n"+conf) })

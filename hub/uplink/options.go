@@ -48,8 +48,8 @@ type Options struct {
 	HealthInterval time.Duration
 	// RetryMax bounds the wait between reconnects. Zero: 30 s.
 	RetryMax time.Duration
-	// Window is how many events are in flight before their
-	// acknowledgements are awaited. Zero: 256.
+	// Window is how many events may wait for the broker's
+	// acknowledgement at once. Zero: 256.
 	Window int
 	// SubscriptionRoom is the room of the hub subscription. Zero: 4096.
 	SubscriptionRoom int
@@ -74,8 +74,9 @@ type Queue interface {
 	// Append adds values at the end, dropping the oldest beyond the
 	// queue's bounds, and returns how many were dropped.
 	Append(vals [][]byte) (dropped int, err error)
-	// Peek returns up to max of the oldest values, oldest first.
-	Peek(max int) ([]QueueItem, error)
+	// Peek returns up to max of the oldest values after seq (0: from the
+	// oldest), oldest first.
+	Peek(after uint64, max int) ([]QueueItem, error)
 	// Remove deletes every value up to and including seq.
 	Remove(seq uint64) error
 	// Stats reports what the queue holds and has dropped.

@@ -88,10 +88,10 @@ func TestUplink_New_RefusesBadOptions(t *testing.T) {
 // memQueue satisfies Queue for tests that never connect.
 type memQueue struct{}
 
-func (memQueue) Append([][]byte) (int, error)         { return 0, nil }
-func (memQueue) Peek(int) ([]uplink.QueueItem, error) { return nil, nil }
-func (memQueue) Remove(uint64) error                  { return nil }
-func (memQueue) Stats() uplink.QueueStats             { return uplink.QueueStats{} }
+func (memQueue) Append([][]byte) (int, error)                 { return 0, nil }
+func (memQueue) Peek(uint64, int) ([]uplink.QueueItem, error) { return nil, nil }
+func (memQueue) Remove(uint64) error                          { return nil }
+func (memQueue) Stats() uplink.QueueStats                     { return uplink.QueueStats{} }
 
 // decode is a helper for payload checks.
 func decode(t *testing.T, b []byte) map[string]any {
