@@ -40,6 +40,7 @@ type Config struct {
 	Alexa          *AlexaConfig   `yaml:"alexa"`
 	Web            WebConfig      `yaml:"web"`
 	ModbusConfig   `yaml:",inline"`
+	Uplink         *UplinkConfig `yaml:"uplink"`
 }
 
 type GatewayConfig struct {
@@ -296,6 +297,9 @@ func (c *Config) applyDefaults() {
 		if d.Name == "" {
 			d.Name = d.ID
 		}
+	}
+	if c.Uplink != nil {
+		c.Uplink.applyDefaults(c.Gateway.Name)
 	}
 	if c.Alexa != nil {
 		if c.Alexa.Region == "" {
@@ -597,6 +601,7 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 	es = append(es, c.validateMQTTAccounts(name, root)...)
 	es = append(es, c.validatePlaceholders(name, root)...)
 	es = append(es, c.validateMQTTBroker(name, root)...)
+	c.validateUplink(root, add)
 	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
 	return es
 }

@@ -20,6 +20,7 @@ import (
 	"hubd/drivers/serial"
 	"hubd/hub"
 	"hubd/hub/alexa"
+	"hubd/hub/uplink"
 	"hubd/hub/web"
 	"hubd/hub/yandex"
 	"hubd/store"
@@ -51,6 +52,7 @@ type Main struct {
 	Notifier *yandex.Notifier
 	Alexa    *alexa.Syncer
 	Web      *web.Server
+	Uplink   *uplink.Uplink
 	Addr     string // the bound HTTP address
 	// Residents gives homes their resident logins and checks them out.
 	Residents *residents
@@ -177,7 +179,8 @@ func (m *Main) Open() (err error) {
 			return err
 		}
 	}
-	return nil
+	m.Uplink, err = m.openUplink()
+	return err
 }
 
 func serialOptions(c *Config, devs []hub.Device, m *Main) serial.Options {
@@ -335,6 +338,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Notifier != nil {
 		goRun("notifier", m.Notifier.Run)
 	}
+	if m.Uplink != nil {
+		goRun("uplink", m.Uplink.Run)
+	}
 	if m.Alexa != nil {
 		interval := m.config().Alexa.SyncInterval
 		goRun("alexa", func(ctx context.Context) error { return m.Alexa.Run(ctx, interval) })
@@ -440,6 +446,9 @@ func (m *Main) Reload(path string) error {
 	}
 	if c.MQTT != nil && c.MQTT.brokerRestartKeys() != old.MQTT.brokerRestartKeys() {
 		return errors.New("reload: mqtt broker, listen, tls_listen, tls_cert_file, tls_key_file and limits change only with a restart")
+	}
+	if err := uplinkReload(old, c); err != nil {
+		return err
 	}
 	devs, err := c.HubDevices()
 	if err != nil {

@@ -25,6 +25,7 @@ type DemoOptions struct {
 	DataDir  string // "" = under the user's cache directory
 	Broker   string // "" = embedded broker
 	Alexa    string // "" = in-process simulator
+	Uplink   string // "" = no fleet uplink; else tcp://HOST:PORT
 	LogLevel string
 	// Ready, when set, is called with the bound address (tests).
 	Ready func(addr string, m *Main)
@@ -59,7 +60,7 @@ func demoConfig(o DemoOptions, port, mqttPass string) (*Config, error) {
 		return nil, err
 	}
 	c := &Config{
-		Gateway:        GatewayConfig{Name: "hubd demo"},
+		Gateway:        GatewayConfig{Name: "demo"}, // DESIGN.md names it
 		HTTP:           HTTPConfig{Listen: o.HTTP},
 		DataDir:        o.DataDir,
 		StaleAfter:     15 * time.Second,
@@ -96,6 +97,9 @@ func demoConfig(o DemoOptions, port, mqttPass string) (*Config, error) {
 		}
 		d := simDeviceConfig(s, name)
 		c.Devices = append(c.Devices, d)
+	}
+	if o.Uplink != "" {
+		c.Uplink = demoUplink(o.Uplink)
 	}
 	alexaURL := o.Alexa
 	c.Alexa = &AlexaConfig{
@@ -154,6 +158,9 @@ func runDemo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error
 		if err != nil || u.Scheme != "tcp" || u.Host == "" {
 			return usageError(fmt.Sprintf("hubd demo: -broker %q is not tcp://HOST:PORT", o.Broker))
 		}
+	}
+	if err := checkDemoUplink(o.Uplink); err != nil {
+		return err
 	}
 	if o.Alexa != "" {
 		u, err := url.Parse(o.Alexa)

@@ -3,7 +3,7 @@
 // home provider API, syncs the building's rooms to Alexa and serves a status
 // page for technicians.
 //
-//	hubd demo [-http ADDR] [-data DIR] [-broker URL] [-alexa URL]
+//	hubd demo [-http ADDR] [-data DIR] [-broker URL] [-alexa URL] [-uplink URL]
 //	hubd run -config FILE
 //	hubd check-config -config FILE
 //	hubd alexa plan|sync -config FILE
@@ -59,7 +59,7 @@ type usageError string
 func (e usageError) Error() string { return string(e) }
 
 const usage = `usage:
-  hubd demo [-http ADDR] [-data DIR] [-broker URL] [-alexa URL]
+  hubd demo [-http ADDR] [-data DIR] [-broker URL] [-alexa URL] [-uplink URL]
   hubd run -config FILE
   hubd check-config -config FILE
   hubd modbus-scan -config FILE -bus NAME [-units 1-247]   list the Modbus slaves that answer (stop hubd first)
@@ -109,6 +109,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fs.StringVar(&o.DataDir, "data", "", "state directory (default: a directory under the user's cache)")
 		fs.StringVar(&o.Broker, "broker", "", "external MQTT broker tcp://HOST:PORT (default: embedded)")
 		fs.StringVar(&o.Alexa, "alexa", "", "Alexa API base URL to sync the demo site to (default: in-process simulator)")
+		fs.StringVar(&o.Uplink, "uplink", "", "fleet MQTT broker tcp://HOST:PORT to publish the demo building to, under hubd/demo/ (default: none)")
 		fs.StringVar(&o.LogLevel, "log", "info", "log level: debug, info, warn, error")
 		if err := fs.Parse(args); err != nil {
 			return usageError(err.Error())

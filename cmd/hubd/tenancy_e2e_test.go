@@ -492,7 +492,7 @@ func TestDemo_Tokens_EachSeesTheirHome(t *testing.T) {
 	addr, m, _ := startDemo(t, DemoOptions{})
 	d := &tenancyDaemon{daemon: &daemon{addr: addr}}
 	for tok, want := range map[string][]string{
-		demoToken:    {"lamp-1", "lamp-2", "lamp-3", "socket-1", "socket-2"},
+		demoToken:    {"lamp-1", "lamp-2", "lamp-3", "relay-1", "socket-1", "socket-2"},
 		demoToken101: {"lamp-2", "socket-2"},
 		demoToken201: {"lamp-3"},
 	} {

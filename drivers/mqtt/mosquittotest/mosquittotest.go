@@ -16,9 +16,9 @@ import (
 // Install is the command that provides the broker and its clients.
 const Install = "apt-get install -y mosquitto mosquitto-clients"
 
-// Broker is a Mosquitto process: anonymous, without persistence, on
-// 127.0.0.1, with a deep queue for subscribers that fall behind in a
-// benchmark.
+// Broker is a Mosquitto process on 127.0.0.1. Start makes it anonymous,
+// without persistence, with a deep queue for subscribers that fall behind
+// in a benchmark; StartConfig takes any other configuration.
 type Broker struct {
 	tb   testing.TB
 	bin  string
@@ -53,18 +53,20 @@ func Start(tb testing.TB) *Broker {
 // keeps running as the test's user, so it reads files only it may read.
 func StartWith(tb testing.TB, access string) *Broker {
 	tb.Helper()
+	return StartConfig(tb, "persistence false\nmax_queued_messages 100000\n"+access)
+}
+
+// StartConfig runs a broker with body as its configuration after the
+// loopback listener line (ACLs, password files, bridges, persistence).
+func StartConfig(tb testing.TB, body string) *Broker {
+	tb.Helper()
 	bin := Tool("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 	if bin == "" {
 		tb.Skip("mosquitto not installed: " + Install)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := FreePort(tb)
 	conf := filepath.Join(tb.TempDir(), "mosquitto.conf")
-	text := fmt.Sprintf("listener %d 127.0.0.1\npersistence false\nmax_queued_messages 100000\n%s", port, access)
+	text := fmt.Sprintf("listener %d 127.0.0.1\n%s", port, body)
 	if os.Geteuid() == 0 {
 		text += "user root\n" // not mosquitto: the test's files are root's
 	}
@@ -75,6 +77,17 @@ func StartWith(tb testing.TB, access string) *Broker {
 	b.Run()
 	tb.Cleanup(b.Stop)
 	return b
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // URL is the broker's tcp:// address.
