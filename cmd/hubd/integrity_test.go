@@ -94,6 +94,17 @@ func unlinkDemoToken(t *testing.T, cfg string) {
 // flipIn changes one hex digit of every copy of s in the file at path.
 func flipIn(t *testing.T, path, s string) {
 	t.Helper()
+	c := byte('a')
+	if s[len(s)/2] == 'a' {
+		c = 'b'
+	}
+	flipTo(t, path, s, c)
+}
+
+// flipTo changes the middle byte of every copy of s in the file at path
+// to c.
+func flipTo(t *testing.T, path, s string, c byte) {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +114,7 @@ func flipIn(t *testing.T, path, s string) {
 		t.Fatalf("%s does not hold %s", path, s)
 	}
 	flipped := []byte(s)
-	flipped[len(flipped)/2] = map[bool]byte{true: 'a', false: 'b'}[flipped[len(flipped)/2] != 'a']
+	flipped[len(flipped)/2] = c
 	if err := os.WriteFile(path, bytes.ReplaceAll(data, []byte(s), flipped), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -136,8 +147,8 @@ func TestRun_StateDamaged_RevokedTokenStaysRevokedAndIsReported(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"flipped byte in the store's revocation records", "unknown to the journal", true, func(t *testing.T, data string, _ []byte) {
-			flipIn(t, filepath.Join(data, "hubd.db"), digestHex)
+		{"flipped byte in the store's revocation records", "unreadable", true, func(t *testing.T, data string, _ []byte) {
+			flipTo(t, filepath.Join(data, "hubd.db"), digestHex, 'z')
 		}},
 		{"flipped byte in the revocation journal", "fails its integrity check", false, func(t *testing.T, data string, _ []byte) {
 			flipIn(t, filepath.Join(data, store.JournalFile), digestHex)
@@ -343,5 +354,40 @@ func TestRun_FirstStartWithTheLedger_TakesTheStoresRevocations(t *testing.T) {
 	}
 	if c := devicesStatus(t, d.addr, intOtherToken); c != http.StatusOK {
 		t.Errorf("the other token answers %d", c)
+	}
+}
+
+// A revocation the store holds and the journal lacks (a crash between the
+// two writes, a journal write that failed) is taken into the journal, not
+// dropped: the token stays refused, and still once the store is lost.
+func TestRun_RevocationOnlyInTheStore_IsKept(t *testing.T) {
+	dir := t.TempDir()
+	cfg := integrityConfig(t, dir)
+	p := filepath.Join(dir, "data", "hubd.db")
+	startDaemon(t, "run", "-config", cfg).stop()
+	db, err := store.Open(p, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Bucket(bucketRevoked).Put(yandex.HashToken(demoToken), "2026-01-01T00:00:00Z"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, "run", "-config", cfg)
+	if c := devicesStatus(t, d.addr, demoToken); c != http.StatusUnauthorized {
+		t.Errorf("the token the store names as revoked answers %d", c)
+	}
+	if c := devicesStatus(t, d.addr, intOtherToken); c != http.StatusOK {
+		t.Errorf("the other token answers %d", c)
+	}
+	d.stop()
+	if err := os.Truncate(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	d = startDaemon(t, "run", "-config", cfg)
+	if c := devicesStatus(t, d.addr, demoToken); c != http.StatusUnauthorized {
+		t.Errorf("once the store is lost the token answers %d, want 401", c)
 	}
 }

@@ -1,11 +1,19 @@
 package yandex
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrUnauthorized is returned when a request carries no bearer token,
 	// an unknown one, or one revoked by unlink.
 	ErrUnauthorized = errors.New("yandex: missing, unknown or revoked token")
+
+	// errUnsaved is a revoked token whose revocation is not yet persisted
+	// everywhere: refused like any revoked one, except by unlink, which
+	// persists it again.
+	errUnsaved = fmt.Errorf("%w (revocation not yet persisted)", ErrUnauthorized)
 
 	// ErrMalformed is returned when a request body is not the JSON the
 	// endpoint expects.

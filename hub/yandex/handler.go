@@ -201,6 +201,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var g grant
 		g, err = h.tokens.check(bearer(r), h.hub.Now())
 		c.user, c.digest, c.grant = g.user, g.digest, g.id
+		if errors.Is(err, errUnsaved) && ep.name == "unlink" {
+			err = nil // the platform's retry: persist the revocation again
+		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hubd"`)
 		}
