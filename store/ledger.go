@@ -142,9 +142,11 @@ func (l *Ledger) create(dbGen uint64) error {
 	l.key, l.gen, l.created = key, dbGen, true
 	switch {
 	case dbGen > 0:
-		// The store was written with a ledger that is gone now.
+		// The store was written with a ledger that is gone now: neither
+		// the journal nor the store's generation can be vouched for, as
+		// when the key alone is lost.
 		l.find("the ledger files (%s, %s, %s) were deleted from a gateway at generation %d", KeyFile, JournalFile, SidecarFile, dbGen)
-		l.journalBad, l.created = true, false
+		l.journalBad, l.storeSuspect, l.created = true, true, false
 	case !l.db.created:
 		l.log.Info("state integrity: ledger started for an existing store", "data_dir", l.dir)
 	}

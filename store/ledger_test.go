@@ -214,9 +214,10 @@ func TestLedger_FlippedByteInTheJournal_RevokesTheSuspects(t *testing.T) {
 func TestLedger_DamagedLedgerFiles_FailClosed(t *testing.T) {
 	for _, tc := range []struct {
 		name, want string
+		distrust   bool // the store can not be vouched for either
 		damage     func(dir string) error
 	}{
-		{"journal cut by one record", "records were lost", func(dir string) error {
+		{"journal cut by one record", "records were lost", false, func(dir string) error {
 			r := startLedgerNoT(dir)
 			r.l.Revoke(tokenB, time.Now())
 			r.db.Close()
@@ -224,20 +225,20 @@ func TestLedger_DamagedLedgerFiles_FailClosed(t *testing.T) {
 			fi, _ := os.Stat(j)
 			return os.Truncate(j, fi.Size()-recordLen)
 		}},
-		{"journal cut mid-record", "cut short", func(dir string) error {
+		{"journal cut mid-record", "cut short", false, func(dir string) error {
 			j := filepath.Join(dir, JournalFile)
 			return os.Truncate(j, recordLen-5)
 		}},
-		{"journal deleted", "damaged", func(dir string) error { return os.Remove(filepath.Join(dir, JournalFile)) }},
-		{"journal emptied", "records were lost", func(dir string) error { return os.Truncate(filepath.Join(dir, JournalFile), 0) }},
-		{"sidecar deleted", SidecarFile, func(dir string) error { return os.Remove(filepath.Join(dir, SidecarFile)) }},
-		{"sidecar edited", SidecarFile, func(dir string) error {
+		{"journal deleted", "damaged", false, func(dir string) error { return os.Remove(filepath.Join(dir, JournalFile)) }},
+		{"journal emptied", "records were lost", false, func(dir string) error { return os.Truncate(filepath.Join(dir, JournalFile), 0) }},
+		{"sidecar deleted", SidecarFile, true, func(dir string) error { return os.Remove(filepath.Join(dir, SidecarFile)) }},
+		{"sidecar edited", SidecarFile, true, func(dir string) error {
 			p := filepath.Join(dir, SidecarFile)
 			b, _ := os.ReadFile(p)
 			return os.WriteFile(p, bytes.Replace(b, []byte(`"records":1`), []byte(`"records":0`), 1), 0o600)
 		}},
-		{"key deleted", KeyFile, func(dir string) error { return os.Remove(filepath.Join(dir, KeyFile)) }},
-		{"every ledger file deleted", "were deleted", func(dir string) error {
+		{"key deleted", KeyFile, true, func(dir string) error { return os.Remove(filepath.Join(dir, KeyFile)) }},
+		{"every ledger file deleted", "were deleted", true, func(dir string) error {
 			for _, n := range []string{KeyFile, JournalFile, SidecarFile} {
 				if err := os.Remove(filepath.Join(dir, n)); err != nil {
 					return err
@@ -256,6 +257,12 @@ func TestLedger_DamagedLedgerFiles_FailClosed(t *testing.T) {
 			r.mustFind(t, tc.want)
 			if !r.l.IsRevoked(tokenB) {
 				t.Error("configured tokens are trusted after the journal was damaged")
+			}
+			if r.l.Distrusted() != tc.distrust {
+				t.Errorf("Distrusted() = %v, want %v", r.l.Distrusted(), tc.distrust)
+			}
+			if tc.distrust != (r.distrusts > 0) {
+				t.Errorf("Distrust called %d times, want it called: %v", r.distrusts, tc.distrust)
 			}
 		})
 	}
