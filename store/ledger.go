@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -72,6 +73,10 @@ type Ledger struct {
 	records uint64
 	head    [sha256.Size]byte
 	revoked map[[sha256.Size]byte]bool
+	// view is a copy of revoked, replaced (never changed) under mu after
+	// every change, so IsRevoked reads it without waiting for a write
+	// that holds mu across its fsyncs.
+	view atomic.Pointer[map[[sha256.Size]byte]bool]
 
 	created      bool
 	findings     []string
@@ -108,6 +113,7 @@ func OpenLedger(db *DB, opts LedgerOptions) (*Ledger, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.publishLocked()
 	if err := l.advanceLocked(); err != nil {
 		return nil, err
 	}
@@ -284,6 +290,16 @@ func (l *Ledger) nextLocked(d [sha256.Size]byte, at int64) revocation {
 	return r
 }
 
+// publishLocked makes the revoked set as it is now the one IsRevoked and
+// Revoked read.
+func (l *Ledger) publishLocked() {
+	m := make(map[[sha256.Size]byte]bool, len(l.revoked))
+	for d := range l.revoked {
+		m[d] = true
+	}
+	l.view.Store(&m)
+}
+
 // advanceLocked raises the generation: the store first, then the sidecar.
 func (l *Ledger) advanceLocked() error {
 	next := l.gen + 1
@@ -318,6 +334,7 @@ func (l *Ledger) Revoke(d [sha256.Size]byte, at time.Time) error {
 		delete(l.revoked, d)
 		return fmt.Errorf("%w: append revocation: %w", ErrLedger, err)
 	}
+	l.publishLocked()
 	return l.advanceLocked()
 }
 
@@ -331,20 +348,18 @@ func (l *Ledger) Bump() error {
 
 // Revoked returns every credential the journal holds.
 func (l *Ledger) Revoked() [][sha256.Size]byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([][sha256.Size]byte, 0, len(l.revoked))
-	for d := range l.revoked {
+	m := *l.view.Load()
+	out := make([][sha256.Size]byte, 0, len(m))
+	for d := range m {
 		out = append(out, d)
 	}
 	return out
 }
 
-// IsRevoked reports whether the journal holds d.
+// IsRevoked reports whether the journal holds d. It takes no lock: a
+// request asking it never waits for a Bump's or a Revoke's fsyncs.
 func (l *Ledger) IsRevoked(d [sha256.Size]byte) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.revoked[d]
+	return (*l.view.Load())[d]
 }
 
 // Findings are what OpenLedger found wrong, in words for a technician;

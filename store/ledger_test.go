@@ -311,3 +311,62 @@ func BenchmarkLedger_Bump(b *testing.B) {
 		}
 	}
 }
+
+// IsRevoked is asked on every request with a configured token: it must not
+// wait for a Bump or Revoke, which hold the ledger's lock across fsyncs.
+func TestLedger_IsRevoked_DoesNotWaitForWrites(t *testing.T) {
+	r := startLedger(t, revokedGateway(t))
+	defer r.stop(t)
+	r.l.mu.Lock() // as a Bump does for its fsyncs
+	defer r.l.mu.Unlock()
+	got := make(chan [2]bool, 1)
+	go func() { got <- [2]bool{r.l.IsRevoked(tokenA), r.l.IsRevoked(tokenB)} }()
+	select {
+	case g := <-got:
+		if !g[0] || g[1] {
+			t.Errorf("IsRevoked A %v B %v, want true false", g[0], g[1])
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("IsRevoked waits for the lock a write holds across its fsyncs")
+	}
+}
+
+// BenchmarkLedger_IsRevokedWhileBumping is the latency of the check every
+// request with a configured token makes while OAuth writes raise the
+// generation (fsynced) in the background.
+func BenchmarkLedger_IsRevokedWhileBumping(b *testing.B) {
+	db, err := Open(filepath.Join(b.TempDir(), "hubd.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	l, err := OpenLedger(db, LedgerOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := l.Revoke(tokenA, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := l.Bump(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	}()
+	for b.Loop() {
+		if !l.IsRevoked(tokenA) {
+			b.Fatal("token A not revoked")
+		}
+	}
+	close(stop)
+	<-done
+}
