@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -360,6 +361,17 @@ func (l *Ledger) Revoked() [][sha256.Size]byte {
 // request asking it never waits for a Bump's or a Revoke's fsyncs.
 func (l *Ledger) IsRevoked(d [sha256.Size]byte) bool {
 	return (*l.view.Load())[d]
+}
+
+// SubKey derives a key for label from the ledger's key (HMAC-SHA256), for
+// other records of the data directory that must be tamper-evident. It is
+// stable across starts and changes only when the key file is replaced
+// (which OpenLedger reports and handles as a suspect store).
+func (l *Ledger) SubKey(label string) []byte {
+	m := hmac.New(sha256.New, l.key)
+	m.Write([]byte("hubd subkey\x00"))
+	m.Write([]byte(label))
+	return m.Sum(nil)
 }
 
 // Findings are what OpenLedger found wrong, in words for a technician;

@@ -370,3 +370,28 @@ func BenchmarkLedger_IsRevokedWhileBumping(b *testing.B) {
 	close(stop)
 	<-done
 }
+
+// SubKey is the same across starts, differs per label, and changes with
+// the key file.
+func TestLedger_SubKey_StableAndPerLabel(t *testing.T) {
+	dir := revokedGateway(t)
+	r := startLedger(t, dir)
+	a, b := r.l.SubKey("a"), r.l.SubKey("b")
+	r.stop(t)
+	if bytes.Equal(a, b) || len(a) != sha256.Size {
+		t.Fatalf("subkeys a %x b %x", a, b)
+	}
+	r = startLedger(t, dir)
+	if !bytes.Equal(r.l.SubKey("a"), a) {
+		t.Error("the subkey changed across a restart")
+	}
+	r.stop(t)
+	if err := os.Remove(filepath.Join(dir, KeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	r = startLedger(t, dir)
+	defer r.stop(t)
+	if bytes.Equal(r.l.SubKey("a"), a) {
+		t.Error("the subkey outlived the key file")
+	}
+}

@@ -132,7 +132,8 @@ func (m *Main) Open() (err error) {
 		yo.OAuth = &yandex.OAuthOptions{
 			ClientID: o.ClientID, ClientSecretHash: o.ClientSecretHash, RedirectURIs: o.RedirectURIs,
 			AccessTTL: o.AccessTTL, RefreshTTL: o.RefreshTTL, Tokens: guardedKV{m.DB.Bucket(bucketTokens), m.Ledger},
-			ClientIP: m.Web.ClientAddr, // web.trusted_proxies apply to the OAuth login too
+			ClientIP:  m.Web.ClientAddr, // web.trusted_proxies apply to the OAuth login too
+			RecordKey: m.Ledger.SubKey("yandex-oauth-records"),
 		}
 	}
 	m.Yandex, err = yandex.New(m.Hub, yo)

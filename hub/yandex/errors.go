@@ -15,6 +15,10 @@ var (
 	// persists it again.
 	errUnsaved = fmt.Errorf("%w (revocation not yet persisted)", ErrUnauthorized)
 
+	// ErrRecordCheck is a stored OAuth token or code record that fails its
+	// integrity check (OAuthOptions.RecordKey): it is treated as revoked.
+	ErrRecordCheck = errors.New("yandex: stored record fails its integrity check")
+
 	// ErrMalformed is returned when a request body is not the JSON the
 	// endpoint expects.
 	ErrMalformed = errors.New("yandex: malformed request")

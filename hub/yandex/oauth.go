@@ -52,6 +52,11 @@ type OAuthOptions struct {
 	// prefix "oauth/"; it may be the same KV as Options.Revoked. Nil keeps
 	// them in memory: every link is lost at restart.
 	Tokens KV
+	// RecordKey authenticates every token and code record stored in
+	// Tokens (HMAC-SHA256, key and value): a record changed on disk fails
+	// the check and is treated as revoked (deleted, logged). Records
+	// written without it fail too. Nil: records are not authenticated.
+	RecordKey []byte
 	// MaxTokensPerUser bounds a user's tokens, the records of rotated
 	// refresh tokens included; those go first, then the oldest. Zero: 20.
 	MaxTokensPerUser int
@@ -158,6 +163,9 @@ func newOAuth(o OAuthOptions, log *slog.Logger, now time.Time) (*oauthServer, er
 	}
 	if o.ClientIP == nil {
 		o.ClientIP = remoteHost
+	}
+	if o.Tokens != nil && len(o.RecordKey) > 0 {
+		o.Tokens = sealedKV{kv: o.Tokens, key: o.RecordKey, log: log}
 	}
 	s.opts = o
 	s.limit = newLimiter(o.LoginBurst, o.LoginEvery, maxLimited)
