@@ -296,15 +296,7 @@ func TestLedger_StoreAheadOfTheSidecar_IsNoFinding(t *testing.T) {
 // rollbacks detectable: a store commit and a sidecar written atomically,
 // all fsynced.
 func BenchmarkLedger_Bump(b *testing.B) {
-	db, err := Open(filepath.Join(b.TempDir(), "hubd.db"), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	l, err := OpenLedger(db, LedgerOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	l := benchLedger(b)
 	for b.Loop() {
 		if err := l.Bump(); err != nil {
 			b.Fatal(err)
@@ -335,15 +327,7 @@ func TestLedger_IsRevoked_DoesNotWaitForWrites(t *testing.T) {
 // request with a configured token makes while OAuth writes raise the
 // generation (fsynced) in the background.
 func BenchmarkLedger_IsRevokedWhileBumping(b *testing.B) {
-	db, err := Open(filepath.Join(b.TempDir(), "hubd.db"), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	l, err := OpenLedger(db, LedgerOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	l := benchLedger(b)
 	if err := l.Revoke(tokenA, time.Now()); err != nil {
 		b.Fatal(err)
 	}
@@ -394,4 +378,19 @@ func TestLedger_SubKey_StableAndPerLabel(t *testing.T) {
 	if bytes.Equal(r.l.SubKey("a"), a) {
 		t.Error("the subkey outlived the key file")
 	}
+}
+
+// benchLedger opens a ledger on a new store, fsyncs on, closed at the end.
+func benchLedger(b *testing.B) *Ledger {
+	b.Helper()
+	db, err := Open(filepath.Join(b.TempDir(), "hubd.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	l, err := OpenLedger(db, LedgerOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l
 }

@@ -330,16 +330,7 @@ func TestRun_FirstStartWithTheLedger_TakesTheStoresRevocations(t *testing.T) {
 	dir := t.TempDir()
 	cfg := integrityConfig(t, dir)
 	p := filepath.Join(dir, "data", "hubd.db")
-	db, err := store.Open(p, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Bucket(bucketRevoked).Put(yandex.HashToken(demoToken), "2026-01-01T00:00:00Z"); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	revokeInStore(t, p, demoToken)
 	d := startDaemon(t, "run", "-config", cfg)
 	if healthz, list := alarms(t, d.addr); strings.TrimSpace(healthz) != "ok" || len(list) != 0 {
 		t.Errorf("upgrade: /healthz %q, alarms %q", healthz, list)
@@ -365,16 +356,7 @@ func TestRun_RevocationOnlyInTheStore_IsKept(t *testing.T) {
 	cfg := integrityConfig(t, dir)
 	p := filepath.Join(dir, "data", "hubd.db")
 	startDaemon(t, "run", "-config", cfg).stop()
-	db, err := store.Open(p, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Bucket(bucketRevoked).Put(yandex.HashToken(demoToken), "2026-01-01T00:00:00Z"); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	revokeInStore(t, p, demoToken)
 	d := startDaemon(t, "run", "-config", cfg)
 	if c := devicesStatus(t, d.addr, demoToken); c != http.StatusUnauthorized {
 		t.Errorf("the token the store names as revoked answers %d", c)
@@ -389,5 +371,21 @@ func TestRun_RevocationOnlyInTheStore_IsKept(t *testing.T) {
 	d = startDaemon(t, "run", "-config", cfg)
 	if c := devicesStatus(t, d.addr, demoToken); c != http.StatusUnauthorized {
 		t.Errorf("once the store is lost the token answers %d, want 401", c)
+	}
+}
+
+// revokeInStore records token as revoked in the store at p only, as a
+// hubd without the ledger, or one whose journal write failed, left it.
+func revokeInStore(t *testing.T, p, token string) {
+	t.Helper()
+	db, err := store.Open(p, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Bucket(bucketRevoked).Put(yandex.HashToken(token), "2026-01-01T00:00:00Z"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
