@@ -51,7 +51,7 @@ type Main struct {
 	Addr     string // the bound HTTP address
 
 	started time.Time
-	alarms  []string   // what the ledger found at start
+	alarms  alarmBook  // what the ledger found, until acknowledged
 	cfgMu   sync.Mutex // Config is replaced by Reload while Run reads it
 	wg      sync.WaitGroup
 	lnErr   error
@@ -226,6 +226,7 @@ func (m *Main) webOptions() web.Options {
 		StorePending: func() int { return m.DB.Stats().Pending },
 		Health:       m.health,
 		Alarms:       m.Alarms,
+		AckAlarms:    m.AckAlarms,
 		Logger:       m.Log.With("component", "web"),
 	}
 	if o.Version == "" {

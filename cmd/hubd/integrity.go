@@ -29,11 +29,12 @@ func (m *Main) openLedger() error {
 		return err
 	}
 	m.Ledger = l
-	m.alarms = l.Findings()
+	found := l.Findings()
 	if a := m.syncRevokedBucket(); a != "" {
 		m.Log.Error("state integrity: "+a, "data_dir", m.Config.DataDir)
-		m.alarms = append(m.alarms, a)
+		found = append(found, a)
 	}
+	m.alarms.open(m.DB.Bucket(bucketAlarms), found, m.started, m.Log)
 	return nil
 }
 
@@ -137,6 +138,3 @@ func (g guardedKV) Delete(key string) error {
 	}
 	return g.ledger.Bump()
 }
-
-// Alarms are what the ledger found at start, for the status page.
-func (m *Main) Alarms() []string { return m.alarms }

@@ -86,6 +86,7 @@ function renderSession() {
   $('signin').hidden = !!s.user || !s.users_configured;
   $('signout').hidden = !s.user;
   $('sync-now').hidden = !(s.can_control && S.status && S.status.controls.sync_now);
+  renderAck();
   document.body.classList.toggle('can-control', !!s.can_control);
   if (!s.can_view) {
     showLogin('Sign in to see this gateway.');
@@ -227,6 +228,7 @@ function renderGateway() {
   const alarms = g.alarms || [];
   $('alarms').hidden = alarms.length === 0;
   $('alarms').replaceChildren(...alarms.map(a => el('p', { text: a })));
+  renderAck();
   const online = S.status.devices.filter(d => d.reachable).length;
   $('gw-facts').replaceChildren(...[
     ['Version', g.version || 'dev'], ['Commit', g.commit || 'unknown'], ['Uptime', duration(g.uptime_s)],
@@ -532,6 +534,22 @@ function renderLinks() {
         n.last_error && ['Last error', n.last_error], n.last_error_at && ['Error at', timeEl(n.last_error_at)]])));
 }
 
+// The acknowledge button: for a signed-in technician while alarms show.
+function renderAck() {
+  const alarms = (S.status && S.status.gateway.alarms) || [];
+  $('ack-alarms').hidden = !(alarms.length && S.session && S.session.can_control);
+}
+
+async function ackAlarms() {
+  try {
+    const r = await api('POST', '/api/alarms/ack');
+    toast(r.ok ? 'Alarms acknowledged' : 'Acknowledge failed: ' + (r.data.error || r.status));
+    if (r.ok) { S.status.gateway.alarms = []; renderGateway(); }
+  } catch (e) {
+    toast('Acknowledge: gateway did not answer');
+  }
+}
+
 async function syncNow() {
   const b = $('sync-now');
   b.disabled = true;
@@ -589,6 +607,7 @@ document.addEventListener('DOMContentLoaded', async () => {
   $('signin').addEventListener('click', () => showLogin());
   $('signout').addEventListener('click', onLogout);
   $('sync-now').addEventListener('click', syncNow);
+  $('ack-alarms').addEventListener('click', ackAlarms);
   $('filter').addEventListener('input', () => { for (const c of S.cards.values()) applyFilter(c); });
   setInterval(tick, 1000);
   await loadSession();
