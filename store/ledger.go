@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -72,6 +74,10 @@ type Ledger struct {
 	records uint64
 	head    [sha256.Size]byte
 	revoked map[[sha256.Size]byte]bool
+	// view is a copy of revoked, replaced (never changed) under mu after
+	// every change, so IsRevoked reads it without waiting for a write
+	// that holds mu across its fsyncs.
+	view atomic.Pointer[map[[sha256.Size]byte]bool]
 
 	created      bool
 	findings     []string
@@ -108,6 +114,7 @@ func OpenLedger(db *DB, opts LedgerOptions) (*Ledger, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.publishLocked()
 	if err := l.advanceLocked(); err != nil {
 		return nil, err
 	}
@@ -142,9 +149,11 @@ func (l *Ledger) create(dbGen uint64) error {
 	l.key, l.gen, l.created = key, dbGen, true
 	switch {
 	case dbGen > 0:
-		// The store was written with a ledger that is gone now.
+		// The store was written with a ledger that is gone now: neither
+		// the journal nor the store's generation can be vouched for, as
+		// when the key alone is lost.
 		l.find("the ledger files (%s, %s, %s) were deleted from a gateway at generation %d", KeyFile, JournalFile, SidecarFile, dbGen)
-		l.journalBad, l.created = true, false
+		l.journalBad, l.storeSuspect, l.created = true, true, false
 	case !l.db.created:
 		l.log.Info("state integrity: ledger started for an existing store", "data_dir", l.dir)
 	}
@@ -282,6 +291,16 @@ func (l *Ledger) nextLocked(d [sha256.Size]byte, at int64) revocation {
 	return r
 }
 
+// publishLocked makes the revoked set as it is now the one IsRevoked and
+// Revoked read.
+func (l *Ledger) publishLocked() {
+	m := make(map[[sha256.Size]byte]bool, len(l.revoked))
+	for d := range l.revoked {
+		m[d] = true
+	}
+	l.view.Store(&m)
+}
+
 // advanceLocked raises the generation: the store first, then the sidecar.
 func (l *Ledger) advanceLocked() error {
 	next := l.gen + 1
@@ -316,6 +335,7 @@ func (l *Ledger) Revoke(d [sha256.Size]byte, at time.Time) error {
 		delete(l.revoked, d)
 		return fmt.Errorf("%w: append revocation: %w", ErrLedger, err)
 	}
+	l.publishLocked()
 	return l.advanceLocked()
 }
 
@@ -329,20 +349,29 @@ func (l *Ledger) Bump() error {
 
 // Revoked returns every credential the journal holds.
 func (l *Ledger) Revoked() [][sha256.Size]byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([][sha256.Size]byte, 0, len(l.revoked))
-	for d := range l.revoked {
+	m := *l.view.Load()
+	out := make([][sha256.Size]byte, 0, len(m))
+	for d := range m {
 		out = append(out, d)
 	}
 	return out
 }
 
-// IsRevoked reports whether the journal holds d.
+// IsRevoked reports whether the journal holds d. It takes no lock: a
+// request asking it never waits for a Bump's or a Revoke's fsyncs.
 func (l *Ledger) IsRevoked(d [sha256.Size]byte) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.revoked[d]
+	return (*l.view.Load())[d]
+}
+
+// SubKey derives a key for label from the ledger's key (HMAC-SHA256), for
+// other records of the data directory that must be tamper-evident. It is
+// stable across starts and changes only when the key file is replaced
+// (which OpenLedger reports and handles as a suspect store).
+func (l *Ledger) SubKey(label string) []byte {
+	m := hmac.New(sha256.New, l.key)
+	m.Write([]byte("hubd subkey\x00"))
+	m.Write([]byte(label))
+	return m.Sum(nil)
 }
 
 // Findings are what OpenLedger found wrong, in words for a technician;

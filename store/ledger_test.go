@@ -214,9 +214,10 @@ func TestLedger_FlippedByteInTheJournal_RevokesTheSuspects(t *testing.T) {
 func TestLedger_DamagedLedgerFiles_FailClosed(t *testing.T) {
 	for _, tc := range []struct {
 		name, want string
+		distrust   bool // the store can not be vouched for either
 		damage     func(dir string) error
 	}{
-		{"journal cut by one record", "records were lost", func(dir string) error {
+		{"journal cut by one record", "records were lost", false, func(dir string) error {
 			r := startLedgerNoT(dir)
 			r.l.Revoke(tokenB, time.Now())
 			r.db.Close()
@@ -224,20 +225,20 @@ func TestLedger_DamagedLedgerFiles_FailClosed(t *testing.T) {
 			fi, _ := os.Stat(j)
 			return os.Truncate(j, fi.Size()-recordLen)
 		}},
-		{"journal cut mid-record", "cut short", func(dir string) error {
+		{"journal cut mid-record", "cut short", false, func(dir string) error {
 			j := filepath.Join(dir, JournalFile)
 			return os.Truncate(j, recordLen-5)
 		}},
-		{"journal deleted", "damaged", func(dir string) error { return os.Remove(filepath.Join(dir, JournalFile)) }},
-		{"journal emptied", "records were lost", func(dir string) error { return os.Truncate(filepath.Join(dir, JournalFile), 0) }},
-		{"sidecar deleted", SidecarFile, func(dir string) error { return os.Remove(filepath.Join(dir, SidecarFile)) }},
-		{"sidecar edited", SidecarFile, func(dir string) error {
+		{"journal deleted", "damaged", false, func(dir string) error { return os.Remove(filepath.Join(dir, JournalFile)) }},
+		{"journal emptied", "records were lost", false, func(dir string) error { return os.Truncate(filepath.Join(dir, JournalFile), 0) }},
+		{"sidecar deleted", SidecarFile, true, func(dir string) error { return os.Remove(filepath.Join(dir, SidecarFile)) }},
+		{"sidecar edited", SidecarFile, true, func(dir string) error {
 			p := filepath.Join(dir, SidecarFile)
 			b, _ := os.ReadFile(p)
 			return os.WriteFile(p, bytes.Replace(b, []byte(`"records":1`), []byte(`"records":0`), 1), 0o600)
 		}},
-		{"key deleted", KeyFile, func(dir string) error { return os.Remove(filepath.Join(dir, KeyFile)) }},
-		{"every ledger file deleted", "were deleted", func(dir string) error {
+		{"key deleted", KeyFile, true, func(dir string) error { return os.Remove(filepath.Join(dir, KeyFile)) }},
+		{"every ledger file deleted", "were deleted", true, func(dir string) error {
 			for _, n := range []string{KeyFile, JournalFile, SidecarFile} {
 				if err := os.Remove(filepath.Join(dir, n)); err != nil {
 					return err
@@ -256,6 +257,12 @@ func TestLedger_DamagedLedgerFiles_FailClosed(t *testing.T) {
 			r.mustFind(t, tc.want)
 			if !r.l.IsRevoked(tokenB) {
 				t.Error("configured tokens are trusted after the journal was damaged")
+			}
+			if r.l.Distrusted() != tc.distrust {
+				t.Errorf("Distrusted() = %v, want %v", r.l.Distrusted(), tc.distrust)
+			}
+			if tc.distrust != (r.distrusts > 0) {
+				t.Errorf("Distrust called %d times, want it called: %v", r.distrusts, tc.distrust)
 			}
 		})
 	}
@@ -289,18 +296,101 @@ func TestLedger_StoreAheadOfTheSidecar_IsNoFinding(t *testing.T) {
 // rollbacks detectable: a store commit and a sidecar written atomically,
 // all fsynced.
 func BenchmarkLedger_Bump(b *testing.B) {
-	db, err := Open(filepath.Join(b.TempDir(), "hubd.db"), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	l, err := OpenLedger(db, LedgerOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	l := benchLedger(b)
 	for b.Loop() {
 		if err := l.Bump(); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// IsRevoked is asked on every request with a configured token: it must not
+// wait for a Bump or Revoke, which hold the ledger's lock across fsyncs.
+func TestLedger_IsRevoked_DoesNotWaitForWrites(t *testing.T) {
+	r := startLedger(t, revokedGateway(t))
+	defer r.stop(t)
+	r.l.mu.Lock() // as a Bump does for its fsyncs
+	defer r.l.mu.Unlock()
+	got := make(chan [2]bool, 1)
+	go func() { got <- [2]bool{r.l.IsRevoked(tokenA), r.l.IsRevoked(tokenB)} }()
+	select {
+	case g := <-got:
+		if !g[0] || g[1] {
+			t.Errorf("IsRevoked A %v B %v, want true false", g[0], g[1])
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("IsRevoked waits for the lock a write holds across its fsyncs")
+	}
+}
+
+// BenchmarkLedger_IsRevokedWhileBumping is the latency of the check every
+// request with a configured token makes while OAuth writes raise the
+// generation (fsynced) in the background.
+func BenchmarkLedger_IsRevokedWhileBumping(b *testing.B) {
+	l := benchLedger(b)
+	if err := l.Revoke(tokenA, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := l.Bump(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	}()
+	for b.Loop() {
+		if !l.IsRevoked(tokenA) {
+			b.Fatal("token A not revoked")
+		}
+	}
+	close(stop)
+	<-done
+}
+
+// SubKey is the same across starts, differs per label, and changes with
+// the key file.
+func TestLedger_SubKey_StableAndPerLabel(t *testing.T) {
+	dir := revokedGateway(t)
+	r := startLedger(t, dir)
+	a, b := r.l.SubKey("a"), r.l.SubKey("b")
+	r.stop(t)
+	if bytes.Equal(a, b) || len(a) != sha256.Size {
+		t.Fatalf("subkeys a %x b %x", a, b)
+	}
+	r = startLedger(t, dir)
+	if !bytes.Equal(r.l.SubKey("a"), a) {
+		t.Error("the subkey changed across a restart")
+	}
+	r.stop(t)
+	if err := os.Remove(filepath.Join(dir, KeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	r = startLedger(t, dir)
+	defer r.stop(t)
+	if bytes.Equal(r.l.SubKey("a"), a) {
+		t.Error("the subkey outlived the key file")
+	}
+}
+
+// benchLedger opens a ledger on a new store, fsyncs on, closed at the end.
+func benchLedger(b *testing.B) *Ledger {
+	b.Helper()
+	db, err := Open(filepath.Join(b.TempDir(), "hubd.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	l, err := OpenLedger(db, LedgerOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l
 }

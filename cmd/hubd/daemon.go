@@ -64,7 +64,7 @@ type Main struct {
 	mqttCreds *mqttCredentials // device accounts' passwords (mqtt section only)
 
 	started time.Time
-	alarms  []string   // what the ledger found at start
+	alarms  alarmBook  // what the ledger found, until acknowledged
 	cfgMu   sync.Mutex // Config is replaced by Reload while Run reads it
 	wg      sync.WaitGroup
 	lnErr   error
@@ -156,7 +156,8 @@ func (m *Main) Open() (err error) {
 		yo.OAuth = &yandex.OAuthOptions{
 			ClientID: o.ClientID, ClientSecretHash: o.ClientSecretHash, RedirectURIs: o.RedirectURIs,
 			AccessTTL: o.AccessTTL, RefreshTTL: o.RefreshTTL, Tokens: guardedKV{m.DB.Bucket(bucketTokens), m.Ledger},
-			ClientIP: m.Web.ClientAddr, // web.trusted_proxies apply to the OAuth login too
+			ClientIP:  m.Web.ClientAddr, // web.trusted_proxies apply to the OAuth login too
+			RecordKey: m.Ledger.SubKey("yandex-oauth-records"),
 		}
 	}
 	m.Yandex, err = yandex.New(m.Hub, yo)
@@ -257,6 +258,7 @@ func (m *Main) webOptions() web.Options {
 		Health:       m.health,
 		Alarms:       m.Alarms,
 		Homes:        m.Residents,
+		AckAlarms:    m.AckAlarms,
 		Logger:       m.Log.With("component", "web"),
 	}
 	if o.Version == "" {

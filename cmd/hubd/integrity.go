@@ -29,20 +29,21 @@ func (m *Main) openLedger() error {
 		return err
 	}
 	m.Ledger = l
-	m.alarms = l.Findings()
+	found := l.Findings()
 	if a := m.syncRevokedBucket(); a != "" {
 		m.Log.Error("state integrity: "+a, "data_dir", m.Config.DataDir)
-		m.alarms = append(m.alarms, a)
+		found = append(found, a)
 	}
+	m.alarms.open(m.DB.Bucket(bucketAlarms), found, m.started, m.Log)
 	return nil
 }
 
-// syncRevokedBucket compares the store's revocations with the journal,
-// which is the authority. A store that names a revocation the journal does
-// not know was changed (a flipped byte): that is reported and the record
-// deleted. The journal's
-// revocations missing from the store are put back. On the first start with
-// a ledger the store's revocations are taken into the journal.
+// syncRevokedBucket merges the store's revocations with the journal's:
+// revocations only accumulate. Every revocation the store names is taken
+// into the journal (the first start with a ledger, a crash between the two
+// writes, a journal write that failed while the store's succeeded), and
+// the journal's missing from the store are put back. A key that is not a
+// digest revokes nothing: it is reported and deleted.
 func (m *Main) syncRevokedBucket() (alarm string) {
 	kv := m.DB.Bucket(bucketRevoked)
 	all, err := kv.All()
@@ -50,22 +51,27 @@ func (m *Main) syncRevokedBucket() (alarm string) {
 		return fmt.Sprintf("the revocations in hubd.db can not be read: %v", err)
 	}
 	have := map[[sha256.Size]byte]bool{}
-	var changed int
+	var bad, added int
 	for k := range all {
 		d, ok := parseDigest(k)
-		switch {
-		case ok && m.Ledger.Created():
-			if err := m.Ledger.Revoke(d, m.started); err != nil {
-				return fmt.Sprintf("the revocations in hubd.db could not be taken into the journal: %v", err)
-			}
-		case !ok || !m.Ledger.IsRevoked(d):
-			// Reported once, then gone: the journal is the authority.
-			changed++
+		if !ok {
+			bad++
 			if err := kv.Delete(k); err != nil {
-				m.Log.Warn("changed revocation record not deleted", "err", err)
+				m.Log.Warn("unreadable revocation record not deleted", "err", err)
 			}
+			continue
 		}
-		have[d] = ok
+		have[d] = true
+		if m.Ledger.IsRevoked(d) {
+			continue
+		}
+		if err := m.Ledger.Revoke(d, m.started); err != nil {
+			return fmt.Sprintf("the revocations in hubd.db could not be taken into the journal: %v", err)
+		}
+		added++
+	}
+	if added > 0 && !m.Ledger.Created() {
+		m.Log.Warn("state integrity: revocations found only in hubd.db were added to the journal", "count", added)
 	}
 	for _, d := range m.Ledger.Revoked() {
 		if !have[d] {
@@ -74,8 +80,8 @@ func (m *Main) syncRevokedBucket() (alarm string) {
 			}
 		}
 	}
-	if changed > 0 {
-		return fmt.Sprintf("%d revocation records in hubd.db are unreadable or unknown to the journal: the store was changed; the journal %s is trusted instead", changed, store.JournalFile)
+	if bad > 0 {
+		return fmt.Sprintf("%d revocation records in hubd.db are unreadable: the store was changed; the journal %s is trusted for what they named", bad, store.JournalFile)
 	}
 	return ""
 }
@@ -132,6 +138,3 @@ func (g guardedKV) Delete(key string) error {
 	}
 	return g.ledger.Bump()
 }
-
-// Alarms are what the ledger found at start, for the status page.
-func (m *Main) Alarms() []string { return m.alarms }

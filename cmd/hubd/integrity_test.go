@@ -34,6 +34,10 @@ func integrityConfig(t *testing.T, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	webPW, err := web.HashPassword(secWebPass)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := &Config{
 		Gateway: GatewayConfig{Name: "integrity test"},
 		HTTP:    HTTPConfig{Listen: "127.0.0.1:0"},
@@ -47,7 +51,7 @@ func integrityConfig(t *testing.T, dir string) string {
 			},
 			OAuth: &OAuthConfig{ClientID: "yandex-client", ClientSecretHash: yandex.HashToken(intOAuthSecret), RedirectURIs: []string{intRedirect}},
 		},
-		Web: WebConfig{AnonymousView: true},
+		Web: WebConfig{AnonymousView: true, Users: []WebUser{{Name: "tech", PasswordHash: webPW}}},
 	}
 	return writeConfig(t, dir, c)
 }
@@ -94,6 +98,17 @@ func unlinkDemoToken(t *testing.T, cfg string) {
 // flipIn changes one hex digit of every copy of s in the file at path.
 func flipIn(t *testing.T, path, s string) {
 	t.Helper()
+	c := byte('a')
+	if s[len(s)/2] == 'a' {
+		c = 'b'
+	}
+	flipTo(t, path, s, c)
+}
+
+// flipTo changes the middle byte of every copy of s in the file at path
+// to c.
+func flipTo(t *testing.T, path, s string, c byte) {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +118,7 @@ func flipIn(t *testing.T, path, s string) {
 		t.Fatalf("%s does not hold %s", path, s)
 	}
 	flipped := []byte(s)
-	flipped[len(flipped)/2] = map[bool]byte{true: 'a', false: 'b'}[flipped[len(flipped)/2] != 'a']
+	flipped[len(flipped)/2] = c
 	if err := os.WriteFile(path, bytes.ReplaceAll(data, []byte(s), flipped), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -136,8 +151,8 @@ func TestRun_StateDamaged_RevokedTokenStaysRevokedAndIsReported(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"flipped byte in the store's revocation records", "unknown to the journal", true, func(t *testing.T, data string, _ []byte) {
-			flipIn(t, filepath.Join(data, "hubd.db"), digestHex)
+		{"flipped byte in the store's revocation records", "unreadable", true, func(t *testing.T, data string, _ []byte) {
+			flipTo(t, filepath.Join(data, "hubd.db"), digestHex, 'z')
 		}},
 		{"flipped byte in the revocation journal", "fails its integrity check", false, func(t *testing.T, data string, _ []byte) {
 			flipIn(t, filepath.Join(data, store.JournalFile), digestHex)
@@ -175,13 +190,19 @@ func TestRun_StateDamaged_RevokedTokenStaysRevokedAndIsReported(t *testing.T) {
 				t.Errorf("no error in the log:\n%s", log)
 			}
 			d.stop()
-			// Handled: the next start is clean and the token still refused.
+			// Handled, but kept until acknowledged: the next start (a
+			// second power cut) still says what was found, and the token
+			// is still refused.
 			d = startDaemon(t, "run", "-config", cfg)
-			if healthz, list := alarms(t, d.addr); strings.TrimSpace(healthz) != "ok" || len(list) != 0 {
-				t.Errorf("the start after: /healthz %q, alarms %q", healthz, list)
+			if healthz, list := alarms(t, d.addr); !strings.HasPrefix(healthz, "degraded") || !strings.Contains(strings.Join(list, "\n"), tc.want) {
+				t.Errorf("the start after: /healthz %q, alarms %q, want %q kept", healthz, list, tc.want)
 			}
 			if c := devicesStatus(t, d.addr, demoToken); c != http.StatusUnauthorized {
 				t.Errorf("the start after: the unlinked token answers %d", c)
+			}
+			ackAlarms(t, d.addr)
+			if healthz, list := alarms(t, d.addr); strings.TrimSpace(healthz) != "ok" || len(list) != 0 {
+				t.Errorf("after the ack: /healthz %q, alarms %q", healthz, list)
 			}
 		})
 	}
@@ -319,16 +340,7 @@ func TestRun_FirstStartWithTheLedger_TakesTheStoresRevocations(t *testing.T) {
 	dir := t.TempDir()
 	cfg := integrityConfig(t, dir)
 	p := filepath.Join(dir, "data", "hubd.db")
-	db, err := store.Open(p, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Bucket(bucketRevoked).Put(yandex.HashToken(demoToken), "2026-01-01T00:00:00Z"); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	revokeInStore(t, p, demoToken)
 	d := startDaemon(t, "run", "-config", cfg)
 	if healthz, list := alarms(t, d.addr); strings.TrimSpace(healthz) != "ok" || len(list) != 0 {
 		t.Errorf("upgrade: /healthz %q, alarms %q", healthz, list)
@@ -343,5 +355,61 @@ func TestRun_FirstStartWithTheLedger_TakesTheStoresRevocations(t *testing.T) {
 	}
 	if c := devicesStatus(t, d.addr, intOtherToken); c != http.StatusOK {
 		t.Errorf("the other token answers %d", c)
+	}
+}
+
+// A revocation the store holds and the journal lacks (a crash between the
+// two writes, a journal write that failed) is taken into the journal, not
+// dropped: the token stays refused, and still once the store is lost.
+func TestRun_RevocationOnlyInTheStore_IsKept(t *testing.T) {
+	dir := t.TempDir()
+	cfg := integrityConfig(t, dir)
+	p := filepath.Join(dir, "data", "hubd.db")
+	startDaemon(t, "run", "-config", cfg).stop()
+	revokeInStore(t, p, demoToken)
+	d := startDaemon(t, "run", "-config", cfg)
+	if c := devicesStatus(t, d.addr, demoToken); c != http.StatusUnauthorized {
+		t.Errorf("the token the store names as revoked answers %d", c)
+	}
+	if c := devicesStatus(t, d.addr, intOtherToken); c != http.StatusOK {
+		t.Errorf("the other token answers %d", c)
+	}
+	d.stop()
+	if err := os.Truncate(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	d = startDaemon(t, "run", "-config", cfg)
+	if c := devicesStatus(t, d.addr, demoToken); c != http.StatusUnauthorized {
+		t.Errorf("once the store is lost the token answers %d, want 401", c)
+	}
+}
+
+// revokeInStore records token as revoked in the store at p only, as a
+// hubd without the ledger, or one whose journal write failed, left it.
+func revokeInStore(t *testing.T, p, token string) {
+	t.Helper()
+	db, err := store.Open(p, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Bucket(bucketRevoked).Put(yandex.HashToken(token), "2026-01-01T00:00:00Z"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ackAlarms acknowledges the alarms as the signed-in technician; an
+// anonymous POST is refused first.
+func ackAlarms(t *testing.T, addr string) {
+	t.Helper()
+	base := "http://" + addr
+	if code, _ := do(t, "POST", base+"/api/alarms/ack", nil, "Origin", base); code != http.StatusUnauthorized {
+		t.Errorf("anonymous ack: %d, want 401", code)
+	}
+	cookie, csrf := webLogin(t, base)
+	if code, body := do(t, "POST", base+"/api/alarms/ack", nil, "Origin", base, "Cookie", cookie, "X-CSRF-Token", csrf); code != http.StatusOK {
+		t.Fatalf("ack: %d %s", code, body)
 	}
 }

@@ -1,65 +1,103 @@
 package web
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 )
 
-const testAlarm = "hubd.db was missing or empty on a gateway that had state (generation 7)"
+// alarmList is alarms a test acknowledges, and who did.
+type alarmList struct {
+	mu   sync.Mutex
+	list []string
+	by   []string
+}
 
-func TestServer_Alarms_HealthzStays200AndSaysDegraded(t *testing.T) {
-	var alarms []string
-	ts := newTestServer(t, Options{AllowAnonymousView: true, Alarms: func() []string { return alarms }})
+func (a *alarmList) get() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.list...)
+}
+
+func (a *alarmList) who() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.by...)
+}
+
+func (a *alarmList) ack(user string) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := len(a.list)
+	a.list, a.by = nil, append(a.by, user)
+	return n, nil
+}
+
+// Only a signed-in technician, from the page's own origin and with the
+// session's CSRF token, acknowledges alarms; anyone else leaves them.
+func TestServer_AckAlarms_OnlySignedIn(t *testing.T) {
+	a := &alarmList{list: []string{"hubd.db was missing or empty"}}
+	ts := newTestServer(t, Options{AllowAnonymousView: true, Alarms: a.get, AckAlarms: a.ack})
+	anon := newBrowser(t, ts.url)
+	if resp, _ := anon.do("POST", "/api/alarms/ack", "", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("anonymous ack: %d, want 401", resp.StatusCode)
+	}
 	b := newBrowser(t, ts.url)
-	if resp, body := b.do("GET", "/healthz", "", nil); resp.StatusCode != 200 || strings.TrimSpace(body) != "ok" {
-		t.Fatalf("no alarms: %d %q", resp.StatusCode, body)
+	if resp := b.login(testUser, testPass); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d", resp.StatusCode)
 	}
-	alarms = []string{testAlarm}
-	// Anyone learns that the gateway is degraded, not why (the reason may
-	// name paths); a signed-in technician reads the alarm.
-	resp, body := b.do("GET", "/healthz", "", nil)
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "degraded") || strings.Contains(body, testAlarm) {
-		t.Fatalf("with an alarm, anonymous: %d %q, want 200 degraded without the reason", resp.StatusCode, body)
+	if resp, _ := b.do("POST", "/api/alarms/ack", "", map[string]string{csrfHeader: ""}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("ack without the CSRF token: %d, want 403", resp.StatusCode)
 	}
-	if r := b.login(testUser, testPass); r.StatusCode != http.StatusOK {
-		t.Fatalf("login: %d", r.StatusCode)
+	if resp, _ := b.do("POST", "/api/alarms/ack", "", map[string]string{"Origin": "https://evil.example"}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site ack: %d, want 403", resp.StatusCode)
 	}
-	resp, body = b.do("GET", "/healthz", "", nil)
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "degraded: ") || !strings.Contains(body, testAlarm) {
-		t.Fatalf("with an alarm, signed in: %d %q, want 200 degraded with the alarm", resp.StatusCode, body)
+	if len(a.get()) != 1 {
+		t.Fatal("a refused ack cleared the alarms")
 	}
-	resp, body = b.do("GET", "/api/status", "", nil)
-	var st Status
-	if err := json.Unmarshal([]byte(body), &st); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("status: %d %v", resp.StatusCode, err)
+	resp, body := b.do("POST", "/api/alarms/ack", "", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"acknowledged":1`) {
+		t.Fatalf("ack: %d %s", resp.StatusCode, body)
 	}
-	if len(st.Gateway.Alarms) != 1 || st.Gateway.Alarms[0] != testAlarm {
-		t.Fatalf("status alarms %q", st.Gateway.Alarms)
+	if len(a.get()) != 0 || len(a.who()) != 1 || a.who()[0] != testUser {
+		t.Errorf("after the ack: alarms %q, acknowledged by %q", a.get(), a.who())
+	}
+	if _, h := anon.do("GET", "/healthz", "", nil); strings.TrimSpace(h) != "ok" {
+		t.Errorf("/healthz after the ack: %q", h)
+	}
+	ts2 := newTestServer(t, Options{})
+	b2 := newBrowser(t, ts2.url)
+	b2.login(testUser, testPass)
+	if resp, _ := b2.do("POST", "/api/alarms/ack", "", nil); resp.StatusCode != http.StatusNotImplemented {
+		t.Errorf("ack without AckAlarms: %d, want 501", resp.StatusCode)
 	}
 }
 
-func TestPage_Chromium_AlarmBanner(t *testing.T) {
-	var alarms []string
-	ts := newTestServer(t, Options{AllowAnonymousView: true, Alarms: func() []string { return alarms }})
-	ctx := chromium(t, 1024, 768)
-	hidden := `document.getElementById('alarms').hidden`
-	// Without alarms the banner stays hidden once the page has rendered.
-	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/"), chromedp.WaitVisible(css(`article[data-device="lamp-1"]`))); err != nil {
-		t.Fatal(err)
-	}
-	if h, err := chromedp.Run(ctx, chromedp.Evaluate[bool](hidden)); err != nil || !h {
-		t.Fatalf("banner without alarms: hidden %v (%v)", h, err)
-	}
-	alarms = []string{testAlarm}
+// The banner's acknowledge button is there only for a signed-in
+// technician; clicking it clears the alarms and hides the banner.
+func TestPage_Chromium_AckAlarms(t *testing.T) {
+	a := &alarmList{list: []string{"hubd.db was missing or empty on a gateway that had state"}}
+	ts := newTestServer(t, Options{AllowAnonymousView: true, Alarms: a.get, AckAlarms: a.ack})
+	ctx := chromium(t, 1280, 900)
 	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/"), chromedp.WaitVisible(css(`#alarms`))); err != nil {
 		t.Fatal(err)
 	}
-	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('alarms').textContent`))
-	if err != nil || !strings.Contains(text, testAlarm) {
-		t.Fatalf("banner text %q (%v)", text, err)
+	hidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('ack-alarms').hidden`))
+	if err != nil || !hidden {
+		t.Fatalf("the acknowledge button shows before sign-in (hidden=%v, %v)", hidden, err)
+	}
+	err = chromedp.Do(ctx,
+		signIn(),
+		chromedp.Click(css(`#ack-alarms`), chromedp.NodeVisible),
+		chromedp.WaitNotVisible(css(`#alarms`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.get()) != 0 || len(a.who()) != 1 || a.who()[0] != testUser {
+		t.Errorf("after the click: alarms %q, acknowledged by %q", a.get(), a.who())
 	}
 }

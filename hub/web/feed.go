@@ -32,7 +32,7 @@ type feed struct {
 
 	mu      sync.Mutex
 	clients map[*client]struct{}
-	perAddr map[string]int // clients by addrKey of their address
+	perAddr map[string]int // clients by hub.AddrKey of their address
 
 	// touched holds devices whose view changed outside the hub (firmware
 	// update progress); kick wakes the feed to send them.
@@ -50,7 +50,7 @@ type feed struct {
 type client struct {
 	ch   chan []byte
 	gone chan struct{} // closed when the feed drops the client
-	addr string        // addrKey of the client's address
+	addr string        // hub.AddrKey of the client's address
 }
 
 func newFeed(s *Server) *feed {
@@ -80,7 +80,7 @@ func (f *feed) add(addr string) (*client, error) {
 		return nil, ErrClosed
 	default:
 	}
-	key := addrKey(addr)
+	key := hub.AddrKey(addr)
 	if n := f.perAddr[key]; n >= f.s.opts.MaxClientsPerAddress {
 		f.refusedPer.Add(1)
 		return nil, fmt.Errorf("%w: %d streams from your address already", ErrTooManyClients, n)

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,7 +75,7 @@ func (l *loginLimiter) setUsers(names []string) {
 
 // allowAddr takes an attempt from addr's bucket.
 func (l *loginLimiter) allowAddr(addr string, now time.Time) bool {
-	if l.addrs.Get(addrKey(addr), now).AllowN(now, 1) {
+	if l.addrs.Get(hub.AddrKey(addr), now).AllowN(now, 1) {
 		return true
 	}
 	l.byAddr.Add(1)
@@ -106,23 +105,4 @@ func (l *loginLimiter) reserveAccount(user string, now time.Time) (refund func()
 		return nil, false
 	}
 	return func() { r.CancelAt(now) }, true
-}
-
-// addrKey is the limiter key of a client address: an IPv4 address as it
-// is, an IPv6 one by its /64 (IPv4-mapped IPv6 counts as IPv4). Anything
-// else (a Unix socket's empty address) is used verbatim.
-func addrKey(addr string) string {
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		return addr
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is4() {
-		return a.String()
-	}
-	p, err := a.Prefix(64)
-	if err != nil {
-		return addr
-	}
-	return p.String()
 }

@@ -121,6 +121,10 @@ type Options struct {
 	// /healthz answers "degraded" (still 200), the status JSON lists them
 	// and the page shows a banner. Nil: none.
 	Alarms func() []string
+	// AckAlarms clears the alarms once a signed-in technician has dealt
+	// with them (POST /api/alarms/ack) and returns how many there were;
+	// user is who acknowledged. Nil: the POST answers 501.
+	AckAlarms func(user string) (int, error)
 
 	// CommandTimeout bounds a control from click to the device's
 	// confirmation. Zero: 5 seconds.
@@ -306,6 +310,7 @@ func (s *Server) routes() {
 	m.Handle("POST /api/alexa/sync", s.api(s.serveSync))
 	s.homeRoutes(m)
 	m.Handle("POST /api/mqtt-accounts/{name}/{op}", s.api(s.serveMQTTPassword))
+	m.Handle("POST /api/alarms/ack", s.api(s.serveAckAlarms))
 	s.mux = m
 }
 

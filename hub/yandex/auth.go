@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -102,6 +103,7 @@ type tokens struct {
 
 	mu      sync.RWMutex
 	revoked map[[sha256.Size]byte]bool
+	unsaved map[[sha256.Size]byte]bool // revoked, not yet in both journal and KV
 	kv      KV
 	journal Journal // nil: the KV alone
 	// deadLogins are passwords revoked with their user (a check-out):
@@ -156,7 +158,7 @@ func newTokens(users []User, kv KV) (*tokens, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &tokens{revoked: map[[sha256.Size]byte]bool{}, kv: kv, deadLogins: map[string]string{}}
+	t := &tokens{revoked: map[[sha256.Size]byte]bool{}, unsaved: map[[sha256.Size]byte]bool{}, kv: kv, deadLogins: map[string]string{}}
 	if kv != nil {
 		all, err := kv.All()
 		if err != nil {
@@ -200,15 +202,17 @@ func (t *tokens) check(token string, now time.Time) (grant, error) {
 		}
 	}
 	if match >= 0 {
-		t.mu.RLock()
-		revoked := t.revoked[g.digest]
-		t.mu.RUnlock()
-		revoked = revoked || t.journal != nil && t.journal.IsRevoked(g.digest)
-		if revoked {
-			return g, ErrUnauthorized
-		}
 		g.user = set.list[match].user
 		g.scope = set.scope[g.user]
+		t.mu.RLock()
+		revoked, unsaved := t.revoked[g.digest], t.unsaved[g.digest]
+		t.mu.RUnlock()
+		if unsaved {
+			return g, errUnsaved
+		}
+		if revoked || t.journal != nil && t.journal.IsRevoked(g.digest) {
+			return g, ErrUnauthorized
+		}
 		return g, nil
 	}
 	if t.issued == nil {
@@ -224,25 +228,35 @@ func (t *tokens) check(token string, now time.Time) (grant, error) {
 }
 
 // revoke makes a token unusable from now on. The revocation takes effect in
-// memory even when persisting it fails; the error is returned so the caller
-// answers 500 and the platform retries.
+// memory at once and is written to both the journal and the KV, each tried
+// even when the other fails, so it is recorded wherever it can be. Until
+// both hold it the token stays unsaved: check lets an unlink carrying it
+// through (errUnsaved), and that retry persists it again.
 func (t *tokens) revoke(d [sha256.Size]byte, at time.Time) error {
 	t.mu.Lock()
 	t.revoked[d] = true
 	t.mu.Unlock()
+	var jerr, kerr error
 	if t.journal != nil {
 		if err := t.journal.Revoke(d, at); err != nil {
-			return fmt.Errorf("yandex: record revoked token: %w", err)
+			jerr = fmt.Errorf("yandex: record revoked token: %w", err)
 		}
 	}
-	if t.kv == nil {
-		return nil
+	if t.kv != nil {
+		key := hashPrefix + hex.EncodeToString(d[:])
+		if err := t.kv.Put(key, at.UTC().Format(time.RFC3339)); err != nil {
+			kerr = fmt.Errorf("yandex: persist revoked token: %w", err)
+		}
 	}
-	key := hashPrefix + hex.EncodeToString(d[:])
-	if err := t.kv.Put(key, at.UTC().Format(time.RFC3339)); err != nil {
-		return fmt.Errorf("yandex: persist revoked token: %w", err)
+	err := errors.Join(jerr, kerr)
+	t.mu.Lock()
+	if err != nil {
+		t.unsaved[d] = true
+	} else {
+		delete(t.unsaved, d)
 	}
-	return nil
+	t.mu.Unlock()
+	return err
 }
 
 // clip shortens s to at most n bytes on a rune boundary.

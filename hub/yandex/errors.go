@@ -1,11 +1,23 @@
 package yandex
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrUnauthorized is returned when a request carries no bearer token,
 	// an unknown one, or one revoked by unlink.
 	ErrUnauthorized = errors.New("yandex: missing, unknown or revoked token")
+
+	// errUnsaved is a revoked token whose revocation is not yet persisted
+	// everywhere: refused like any revoked one, except by unlink, which
+	// persists it again.
+	errUnsaved = fmt.Errorf("%w (revocation not yet persisted)", ErrUnauthorized)
+
+	// ErrRecordCheck is a stored OAuth token or code record that fails its
+	// integrity check (OAuthOptions.RecordKey): it is treated as revoked.
+	ErrRecordCheck = errors.New("yandex: stored record fails its integrity check")
 
 	// ErrMalformed is returned when a request body is not the JSON the
 	// endpoint expects.

@@ -10,7 +10,7 @@ import (
 // fresh bucket (the old table evicted a key at random when full).
 func TestLimiter_FloodOfAddresses_KeepsLimitedAddressLimited(t *testing.T) {
 	now := time.Unix(1000, 0)
-	l := newLimiter(2, time.Minute, 64)
+	l := newLimiter(2, time.Minute, 10, time.Minute, 64)
 	l.allow("victim", now)
 	l.allow("victim", now)
 	if ok, wait := l.allow("victim", now); ok || wait <= 0 {

@@ -52,13 +52,23 @@ type OAuthOptions struct {
 	// prefix "oauth/"; it may be the same KV as Options.Revoked. Nil keeps
 	// them in memory: every link is lost at restart.
 	Tokens KV
+	// RecordKey authenticates every token and code record stored in
+	// Tokens (HMAC-SHA256, key and value): a record changed on disk fails
+	// the check and is treated as revoked (deleted, logged). Records
+	// written without it fail too. Nil: records are not authenticated.
+	RecordKey []byte
 	// MaxTokensPerUser bounds a user's tokens, the records of rotated
 	// refresh tokens included; those go first, then the oldest. Zero: 20.
 	MaxTokensPerUser int
-	// LoginBurst login attempts are allowed per client address, refilled at
-	// one per LoginEvery. Zero: 5 and 12 s.
+	// LoginBurst login attempts are allowed per client address (an IPv6
+	// client per /64), refilled at one per LoginEvery. Zero: 5 and 12 s.
 	LoginBurst int
 	LoginEvery time.Duration
+	// LoginAccountBurst failed logins are allowed per user id, from any
+	// number of addresses, refilled at one per LoginAccountEvery; a right
+	// password costs nothing. Zero: 10 and one minute, as the status page.
+	LoginAccountBurst int
+	LoginAccountEvery time.Duration
 	// ClientIP names the client of a request for the login rate limit.
 	// Nil: the host of RemoteAddr. Set it when a reverse proxy you trust
 	// puts the client's address in a header.
@@ -156,11 +166,20 @@ func newOAuth(o OAuthOptions, log *slog.Logger, now time.Time) (*oauthServer, er
 	if o.LoginEvery <= 0 {
 		o.LoginEvery = 12 * time.Second
 	}
+	if o.LoginAccountBurst <= 0 {
+		o.LoginAccountBurst = 10
+	}
+	if o.LoginAccountEvery <= 0 {
+		o.LoginAccountEvery = time.Minute
+	}
 	if o.ClientIP == nil {
 		o.ClientIP = remoteHost
 	}
+	if o.Tokens != nil && len(o.RecordKey) > 0 {
+		o.Tokens = sealedKV{kv: o.Tokens, key: o.RecordKey, log: log}
+	}
 	s.opts = o
-	s.limit = newLimiter(o.LoginBurst, o.LoginEvery, maxLimited)
+	s.limit = newLimiter(o.LoginBurst, o.LoginEvery, o.LoginAccountBurst, o.LoginAccountEvery, maxLimited)
 	if _, err := rand.Read(s.csrfKey[:]); err != nil {
 		return nil, fmt.Errorf("yandex: oauth: csrf key: %w", err)
 	}
@@ -371,10 +390,19 @@ func (h *Handler) authorizePost(w http.ResponseWriter, r *http.Request, c *call,
 		q := url.Values{"error": {code}}
 		return redirectWith(w, r, redirect, q, a.State), fmt.Errorf("%w: response_type %q", ErrInvalidRequest, clip(a.ResponseType, 32))
 	}
-	if !o.login(h.tokens.users.Load(), f["username"], f["password"]) {
+	users := h.tokens.users.Load()
+	refund, ok, wait := o.limit.reserveAccount(f["username"], users.has(f["username"]), now)
+	if !ok {
+		secs := int(wait/time.Second) + 1
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		return o.loginForm(w, r, http.StatusTooManyRequests, &a, nonce, now, user, fmt.Sprintf("Too many failed logins for this user. Try again in %d seconds.", secs)),
+			fmt.Errorf("%w: for user %q", ErrRateLimited, user)
+	}
+	if !o.login(users, f["username"], f["password"]) {
 		return o.loginForm(w, r, http.StatusUnauthorized, &a, nonce, now, user, "Wrong user id or password."),
 			fmt.Errorf("%w: user %q", ErrLogin, user)
 	}
+	refund()
 	code, err := o.newCode(&authCode{user: f["username"], clientID: a.ClientID, redirectURI: redirect,
 		redirectGiven: a.RedirectURI != "", scope: a.Scope, exp: now.Add(o.opts.CodeTTL)}, now)
 	if err != nil {

@@ -1,8 +1,11 @@
 package yandex
 
 import (
+	"errors"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -90,4 +93,88 @@ func TestOAuth_Refresh_NoWindowRevokesAtOnce(t *testing.T) {
 	first, second := linkAndRotate(t, f)
 	oauthErr(t, refresh(t, f, first.Refresh), http.StatusBadRequest, "invalid_grant")
 	revokedAll(t, f, second)
+}
+
+// crashKV is a mapKV that, once armed, copies itself as a crash would leave
+// it right after the first new access token is written: the store a
+// restart would find.
+type crashKV struct {
+	mapKV
+	mu     sync.Mutex
+	armed  bool
+	frozen *mapKV
+}
+
+func (k *crashKV) Put(key, value string) error {
+	_, existed, _ := k.mapKV.Get(key)
+	if err := k.mapKV.Put(key, value); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.armed && k.frozen == nil && !existed && strings.Contains(value, `"k":"access"`) {
+		all, _ := k.mapKV.All()
+		k.frozen = &mapKV{m: all}
+	}
+	return nil
+}
+
+// A crash after a refresh's new pair is stored must not leave the old
+// refresh token live beside it: it is marked rotated first, so after the
+// restart presenting it is a replay.
+func TestOAuth_Refresh_CrashAfterTheNewPairLeavesTheOldRetired(t *testing.T) {
+	kv := &crashKV{}
+	f := newOAuthFixture(t, kv, nil)
+	first := mustTokens(t, exchange(t, f, login(t, f, "alice", "alice-pass")))
+	kv.mu.Lock()
+	kv.armed = true
+	kv.mu.Unlock()
+	second := mustTokens(t, refresh(t, f, first.Refresh))
+	kv.mu.Lock()
+	frozen := kv.frozen
+	kv.mu.Unlock()
+	if frozen == nil {
+		t.Fatal("the refresh stored no new access token")
+	}
+	f2 := newOAuthFixture(t, frozen, nil)
+	oauthErr(t, refresh(t, f2, first.Refresh), http.StatusBadRequest, "invalid_grant")
+	revokedAll(t, f2, second)
+}
+
+// newFailKV fails writes of new issued tokens once armed; rewrites of
+// existing entries (the rotated mark) succeed.
+type newFailKV struct {
+	mapKV
+	armed atomic.Bool
+}
+
+func (k *newFailKV) Put(key, value string) error {
+	if _, existed, _ := k.mapKV.Get(key); k.armed.Load() && !existed && strings.HasPrefix(key, issuedPrefix) {
+		return errors.New("disk full")
+	}
+	return k.mapKV.Put(key, value)
+}
+
+// A refresh whose new pair can not be stored fails, and the mark it wrote
+// first is undone: the client's later retry works, before and after a
+// restart.
+func TestOAuth_Refresh_IssueFailureUndoesTheMark(t *testing.T) {
+	kv := &newFailKV{}
+	f := newOAuthFixture(t, kv, nil)
+	first := mustTokens(t, exchange(t, f, login(t, f, "alice", "alice-pass")))
+	kv.armed.Store(true)
+	oauthErr(t, refresh(t, f, first.Refresh), http.StatusInternalServerError, "server_error")
+	kv.armed.Store(false)
+	st := f.api.oauth.store
+	st.mu.RLock()
+	live := st.toks[sha256Sum(first.Refresh)] != nil && st.toks[sha256Sum(first.Refresh)].Rotated == 0
+	st.mu.RUnlock()
+	if !live {
+		t.Error("the failed refresh left its token marked rotated in memory")
+	}
+	f2 := newOAuthFixture(t, kv, nil) // a restart on the same store
+	second := mustTokens(t, refresh(t, f2, first.Refresh))
+	if code, _ := devicesUser(t, f2, second.Access); code != http.StatusOK {
+		t.Errorf("the pair of the retried refresh after a restart answers %d", code)
+	}
 }

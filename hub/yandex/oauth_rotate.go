@@ -36,8 +36,10 @@ type rotation struct {
 // A token being exchanged is marked at once, so two concurrent uses can
 // not both issue: the second waits for the first and shares its answer
 // (within the reuse window) or revokes the grant (outside it). The mark
-// is lifted only when persisting the new pair fails, and not when the
-// account was unlinked meanwhile.
+// is persisted before the new pair is issued, so a crash in between
+// leaves the old token retired, never both live; it is lifted (in memory
+// and in the store) only when issuing fails, and not when the account was
+// unlinked meanwhile.
 func (s *issued) rotate(refresh string, now time.Time, accessTTL, refreshTTL time.Duration) (pair, issuedToken, error) {
 	d := sha256.Sum256([]byte(refresh))
 	s.mu.Lock()
@@ -70,14 +72,17 @@ func (s *issued) rotate(refresh string, now time.Time, accessTTL, refreshTTL tim
 		s.rotations[d] = r
 	}
 	s.mu.Unlock()
-	p, err := s.issue(old.User, old.Grant, old.Scope, now, accessTTL, refreshTTL)
+	err := s.persistHeld(d, t)
+	var p pair
+	if err == nil {
+		p, err = s.issue(old.User, old.Grant, old.Scope, now, accessTTL, refreshTTL)
+	}
 	if err != nil {
 		s.unclaim(d, t, old.Grant)
 		r.err = err
 		close(r.done)
 		return pair{}, issuedToken{}, err
 	}
-	s.markRotated(d, t)
 	r.p = p
 	close(r.done)
 	return p, old, nil
@@ -92,9 +97,9 @@ func (s *issued) replayed(d [sha256.Size]byte, old issuedToken, now time.Time) (
 	return pair{}, issuedToken{}, fmt.Errorf("%w: refresh token was already used; the linking is revoked", ErrInvalidGrant)
 }
 
-// unclaim lifts the rotated mark after a failed exchange, unless the
-// grant was revoked meanwhile: then the token goes, as the revocation
-// could not see it as live.
+// unclaim lifts the rotated mark after a failed exchange, in memory and
+// in the store, unless the grant was revoked meanwhile: then the token
+// goes, as the revocation could not see it as live.
 func (s *issued) unclaim(d [sha256.Size]byte, t *issuedToken, grant string) {
 	s.mu.Lock()
 	delete(s.rotations, d)
@@ -107,27 +112,32 @@ func (s *issued) unclaim(d [sha256.Size]byte, t *issuedToken, grant string) {
 	s.mu.Unlock()
 	if unlinked {
 		s.forget([][sha256.Size]byte{d})
+		return
+	}
+	if err := s.persistHeld(d, t); err != nil {
+		// Still marked in the store: the token is refused after a
+		// restart, which fails closed.
+		s.log.Warn("refresh token not marked live again in the store", "err", err)
 	}
 }
 
-// markRotated persists the rotated mark of a token still held. If that
-// fails the stored entry is deleted instead: a live-looking entry must not
-// come back at the next start.
-func (s *issued) markRotated(d [sha256.Size]byte, t *issuedToken) {
+// persistHeld writes a token's current form, if it is still held (not
+// trimmed or revoked meanwhile, and so deleted from the KV).
+func (s *issued) persistHeld(d [sha256.Size]byte, t *issuedToken) error {
 	if s.kv == nil {
-		return
+		return nil
 	}
 	s.mu.Lock()
 	held := s.toks[d] == t
 	v, _ := json.Marshal(t)
 	s.mu.Unlock()
 	if !held {
-		return // trimmed or revoked meanwhile, and deleted from the KV
+		return nil
 	}
 	if err := s.kv.Put(issuedKey(d), string(v)); err != nil {
-		s.log.Warn("rotated refresh token not marked in the store; deleting it", "err", err)
-		s.forget([][sha256.Size]byte{d})
+		return fmt.Errorf("yandex: persist rotated refresh token: %w", err)
 	}
+	return nil
 }
 
 // pruneRotationsLocked forgets answers older than the reuse window, which

@@ -128,12 +128,17 @@ func openLogin(t *testing.T, f *fixture, c *http.Client, q url.Values) url.Value
 
 func postLogin(t *testing.T, f *fixture, c *http.Client, form url.Values, user, pw string) reply {
 	t.Helper()
+	return send(t, c, loginRequest(f, form, user, pw))
+}
+
+// loginRequest is the POST of the login form with user and pw filled in.
+func loginRequest(f *fixture, form url.Values, user, pw string) *http.Request {
 	form = cloneValues(form)
 	form.Set("username", user)
 	form.Set("password", pw)
 	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/oauth/authorize", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return send(t, c, req)
+	return req
 }
 
 func cloneValues(v url.Values) url.Values {

@@ -88,6 +88,7 @@ function renderSession() {
   $('signin').hidden = !!s.user || !s.users_configured;
   $('signout').hidden = !s.user;
   $('sync-now').hidden = !(s.can_control && S.status && S.status.controls.sync_now);
+  renderAck();
   document.body.classList.toggle('can-control', !!s.can_control);
   if (!s.can_view) {
     showLogin(t('login.why_view'));
@@ -307,6 +308,7 @@ function renderGateway() {
   const alarms = g.alarms || [];
   $('alarms').hidden = alarms.length === 0;
   $('alarms').replaceChildren(...alarms.map(a => el('p', { text: a })));
+  renderAck();
   const online = t('hdr.online', { n: g.online, m: g.total });
   $('hdr-online').textContent = online;
   $('hdr-online').classList.toggle('stale-text', !S.contact);
@@ -693,6 +695,22 @@ function renderLinks() {
         n.last_error && [t('link.last_error'), rawEl(n.last_error)], n.last_error_at && [t('notif.error_at'), timeEl(n.last_error_at)]]))));
 }
 
+// The acknowledge button: for a signed-in technician while alarms show.
+function renderAck() {
+  const alarms = (S.status && S.status.gateway.alarms) || [];
+  $('ack-alarms').hidden = !(alarms.length && S.session && S.session.can_control);
+}
+
+async function ackAlarms() {
+  try {
+    const r = await api('POST', '/api/alarms/ack');
+    toast(r.ok ? t('alarms.acked') : t('alarms.ack_failed', { why: r.data.error || r.status }));
+    if (r.ok) { S.status.gateway.alarms = []; renderGateway(); }
+  } catch (e) {
+    toast(t('alarms.ack_noanswer'));
+  }
+}
+
 async function syncNow() {
   const b = $('sync-now');
   b.disabled = true;
@@ -761,6 +779,7 @@ document.addEventListener('DOMContentLoaded', async () => {
   $('signin').addEventListener('click', () => showLogin());
   $('signout').addEventListener('click', onLogout);
   $('sync-now').addEventListener('click', syncNow);
+  $('ack-alarms').addEventListener('click', ackAlarms);
   $('lang').addEventListener('change', (e) => setLanguage(e.target.value));
   $('filter').addEventListener('input', () => { for (const c of S.cards.values()) applyFilter(c); });
   for (const [id, key] of [['problems-first', 'problemsFirst'], ['problems-only', 'problemsOnly']]) {
