@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"hubd/hub/yandex"
 	"hubd/store"
 )
 
@@ -53,6 +54,9 @@ func (m *Main) syncRevokedBucket() (alarm string) {
 	have := map[[sha256.Size]byte]bool{}
 	var bad, added int
 	for k := range all {
+		if strings.HasPrefix(k, yandex.RevokedLoginPrefix) {
+			continue // a password revoked at check-out, not a token digest
+		}
 		d, ok := parseDigest(k)
 		if !ok {
 			bad++

@@ -380,6 +380,16 @@ func TestTenancy_CheckOut_RevokesTokensTellsYandexAndLogsWho(t *testing.T) {
 	if !regexp.MustCompile(`check-out of room-101 by cli:root: 2 accounts revoked`).Match(b) {
 		t.Errorf("the event log does not name who checked out:\n%s", b)
 	}
+	// After a restart the check-out holds, and the password it revoked
+	// (kept beside the revoked tokens) is no integrity alarm.
+	d.stop()
+	d2 := startDaemon(t, "run", "-config", d.cfg)
+	if code, _ := (&tenancyDaemon{daemon: d2}).listed(t, tenTok101); code != http.StatusUnauthorized {
+		t.Errorf("Room 101's token answers %d after a restart, want 401", code)
+	}
+	if _, list := alarms(t, d2.addr); len(list) != 0 {
+		t.Errorf("alarms after a clean restart following a check-out: %q", list)
+	}
 }
 
 // webAs signs in to the status page and returns a function that POSTs as

@@ -138,12 +138,13 @@ func (h *Handler) RevokeUser(user string) error {
 	return nil
 }
 
-// deadLoginPrefix starts the Revoked KV key of a revoked password:
+// RevokedLoginPrefix starts the Revoked KV key of a revoked password (the
+// other keys there are "sha256:" token digests):
 // "login/<user id>" -> its bcrypt hash.
-const deadLoginPrefix = "login/"
+const RevokedLoginPrefix = "login/"
 
 func (t *tokens) loadDeadLogin(k, v string) {
-	if u, ok := strings.CutPrefix(k, deadLoginPrefix); ok && u != "" && v != "" {
+	if u, ok := strings.CutPrefix(k, RevokedLoginPrefix); ok && u != "" && v != "" {
 		t.deadLogins[u] = v
 	}
 }
@@ -189,7 +190,7 @@ func (t *tokens) killLogin(user string) error {
 	if t.kv == nil {
 		return nil
 	}
-	if err := t.kv.Put(deadLoginPrefix+user, string(pw)); err != nil {
+	if err := t.kv.Put(RevokedLoginPrefix+user, string(pw)); err != nil {
 		return fmt.Errorf("yandex: persist revoked login: %w", err)
 	}
 	return nil
