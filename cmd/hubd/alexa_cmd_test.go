@@ -207,3 +207,29 @@ func TestDemo_AlexaSyncsItsSiteWithoutWarningsAgainstTheStrictSimulator(t *testi
 		t.Fatal("the demo did not enable its subscription skill")
 	}
 }
+
+func TestCheckConfig_AlexaRefusesMalformedEndpointURLs(t *testing.T) {
+	sim := alexatest.New(alexatest.Options{})
+	defer sim.Close()
+	for _, key := range []string{"api_url", "token_url"} {
+		cfg := alexaConfig(t, t.TempDir(), sim, "  subscription_skill_id: s\n", twoFloors)
+		text, err := os.ReadFile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(text), "\n")
+		for i, l := range lines {
+			if strings.HasPrefix(l, "  "+key+":") {
+				lines[i] = "  " + key + ": http://bad host/x"
+			}
+		}
+		if err := os.WriteFile(cfg, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out, errw bytes.Buffer
+		err = run([]string{"check-config", "-config", cfg}, nil, &out, &errw)
+		if err == nil || !strings.Contains(err.Error(), "alexa."+key) {
+			t.Fatalf("%s: err = %v", key, err)
+		}
+	}
+}

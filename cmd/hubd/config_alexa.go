@@ -19,6 +19,11 @@ func (c *Config) validateAlexa(root *yaml.Node, add func(int, string, ...any)) {
 	default:
 		add(lineOf(root, "alexa", "skill_stage"), "alexa.skill_stage %q is not live or development", a.SkillStage)
 	}
+	for _, u := range []struct{ key, val string }{{"api_url", a.APIURL}, {"token_url", a.TokenURL}} {
+		if err := alexa.CheckURL(u.key, u.val); u.val != "" && err != nil {
+			add(lineOf(root, "alexa", u.key), "alexa.%s %q is not an absolute http(s) URL with a host", u.key, u.val)
+		}
+	}
 	if a.ParentLevel < 0 || a.ParentLevel >= alexa.MaxLevel {
 		add(lineOf(root, "alexa", "parent_level"), "alexa.parent_level %d is not 0 (organization) .. %d", a.ParentLevel, alexa.MaxLevel-1)
 		return
