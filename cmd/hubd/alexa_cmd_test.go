@@ -153,7 +153,7 @@ func TestCheckConfig_AlexaRefusesWhatTheAPIWould(t *testing.T) {
 	cases := []struct{ name, extra, site, want string }{
 		{"stage", sub + "  skill_stage: beta\n", twoFloors, "skill_stage"},
 		{"negative level", sub + "  parent_level: -1\n", twoFloors, "parent_level"},
-		{"no subscription skill", "", twoFloors, "alexa.subscription_skill_id is required"},
+		{"no subscription skill", "  parent_level: 0\n", twoFloors, "alexa.subscription_skill_id is required"},
 		{"too deep under a property", "  parent_level: 1\n", deep, "level 16"},
 		{"residential lobby", sub + "  residential: true\n", "  - id: b\n    name: B\n    kind: building\n    children:\n      - {id: lobby, name: Lobby, kind: room, devices: [lamp-1]}\n      - {id: h1, name: Apt 1, kind: home}\n" + devicesSection, "neither a home nor inside one"},
 	}
@@ -231,5 +231,60 @@ func TestCheckConfig_AlexaRefusesMalformedEndpointURLs(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "alexa."+key) {
 			t.Fatalf("%s: err = %v", key, err)
 		}
+	}
+}
+
+// A config written before parent_level existed, whose parent_id is a
+// property (so it has no subscription skill): the daemon still starts and
+// check-config warns instead of refusing it.
+func TestAlexaConfig_WithoutParentLevel_WarnsButRuns(t *testing.T) {
+	sim := alexatest.New(alexatest.Options{})
+	defer sim.Close()
+	cfg := alexaConfig(t, t.TempDir(), sim, "", twoFloors)
+	var out, errw bytes.Buffer
+	if err := run([]string{"check-config", "-config", cfg}, nil, &out, &errw); err != nil {
+		t.Fatalf("check-config refused an upgraded config: %v", err)
+	}
+	if !strings.Contains(out.String(), "warning") || !strings.Contains(out.String(), "parent_level") ||
+		!strings.Contains(out.String(), "subscription_skill_id") {
+		t.Fatalf("check-config printed no warning about parent_level:\n%s", out.String())
+	}
+	d := startDaemon(t, "run", "-config", cfg)
+	if !strings.Contains(d.out.String(), "parent_level") {
+		t.Errorf("run logged no warning about parent_level:\n%s", d.out)
+	}
+	d.stop()
+}
+
+// Without parent_level, a site that fits under an organization but not
+// under a property is a warning; one that fits under neither is refused.
+func TestCheckConfig_AlexaDepthWithoutParentLevel(t *testing.T) {
+	sim := alexatest.New(alexatest.Options{})
+	defer sim.Close()
+	site := func(levels int) string {
+		s := "  - id: n1\n    name: L1\n    kind: building\n"
+		indent := "    "
+		for i := 2; i <= levels; i++ {
+			s += indent + "children:\n" + indent + "  - id: n" + strconv.Itoa(i) + "\n" + indent + "    name: L" + strconv.Itoa(i) + "\n" + indent + "    kind: wing\n"
+			indent += "    "
+		}
+		return s
+	}
+	sub := "  subscription_skill_id: s\n"
+	var out, errw bytes.Buffer
+	if err := run([]string{"check-config", "-config", alexaConfig(t, t.TempDir(), sim, sub, site(15))}, nil, &out, &errw); err != nil {
+		t.Fatalf("15 levels without parent_level: %v", err)
+	}
+	if !strings.Contains(out.String(), "warning") || !strings.Contains(out.String(), "level 16") {
+		t.Fatalf("15 levels without parent_level: no warning that it does not fit under a property:\n%s", out.String())
+	}
+	out.Reset()
+	err := run([]string{"check-config", "-config", alexaConfig(t, t.TempDir(), sim, sub, site(16))}, nil, &out, &errw)
+	if err == nil || !strings.Contains(err.Error(), "does not fit") {
+		t.Fatalf("16 levels: err = %v, want refused", err)
+	}
+	out.Reset()
+	if err := run([]string{"check-config", "-config", alexaConfig(t, t.TempDir(), sim, sub+"  parent_level: 0\n", site(15))}, nil, &out, &errw); err != nil || strings.Contains(out.String(), "warning") {
+		t.Fatalf("15 levels under an explicit organization: err %v, output %q", err, out.String())
 	}
 }

@@ -461,6 +461,9 @@ func runService(path string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, c.Log.Level, c.Log.Format)
+	for _, w := range c.Warnings {
+		log.Warn("config: " + w.Msg)
+	}
 	m := &Main{Config: c, Log: log}
 	if err := m.Open(); err != nil {
 		return err

@@ -126,6 +126,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		for _, w := range c.Warnings {
+			fmt.Fprintf(stdout, "warning: %v\n", w)
+		}
 		fmt.Fprintf(stdout, "%s: ok (%d devices, %d serial buses)\n", path, len(c.Devices), len(c.Serial))
 		return nil
 	case "alexa":
