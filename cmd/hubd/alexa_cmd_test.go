@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -72,15 +75,16 @@ func TestAlexaLogin_StoresTheRefreshTokenForLaterRuns(t *testing.T) {
 		t.Fatalf("plan before login: %v", err)
 	}
 	code := sim.IssueAuthCode(defaultRedirect)
-	in := strings.NewReader(defaultRedirect + "?code=" + code + "&scope=alexa%3A%3Aenterprise%3Amanagement\n")
-	out.Reset()
-	if err := run([]string{"alexa", "login", "-config", cfg}, in, &out, &errw); err != nil {
-		t.Fatalf("login: %v\n%s", err, errw.String())
+	printed, err := alexaLogin(t, cfg, func(state string) string {
+		return defaultRedirect + "?code=" + code + "&scope=alexa%3A%3Aenterprise%3Amanagement&state=" + state
+	})
+	if err != nil {
+		t.Fatalf("login: %v\n%s", err, printed)
 	}
-	if !strings.Contains(out.String(), "scope=alexa%3A%3Aenterprise%3Amanagement") || !strings.Contains(out.String(), "logged in") {
-		t.Fatalf("output:\n%s", out.String())
+	if !strings.Contains(printed, "scope=alexa%3A%3Aenterprise%3Amanagement") || !strings.Contains(printed, "logged in") {
+		t.Fatalf("output:\n%s", printed)
 	}
-	if strings.Contains(out.String()+errw.String(), "Atzr|") {
+	if strings.Contains(printed, "Atzr|") {
 		t.Fatal("the refresh token was printed")
 	}
 	out.Reset()
@@ -91,7 +95,7 @@ func TestAlexaLogin_StoresTheRefreshTokenForLaterRuns(t *testing.T) {
 		t.Fatalf("units %s", got)
 	}
 	// A used code is refused, with no token stored over the good one.
-	in = strings.NewReader(code + "\n")
+	in := strings.NewReader(code + "\n")
 	if err := run([]string{"alexa", "login", "-config", cfg}, in, &out, &errw); !errors.Is(err, alexa.ErrToken) {
 		t.Fatalf("used code: %v", err)
 	}
@@ -286,5 +290,72 @@ func TestCheckConfig_AlexaDepthWithoutParentLevel(t *testing.T) {
 	out.Reset()
 	if err := run([]string{"check-config", "-config", alexaConfig(t, t.TempDir(), sim, sub+"  parent_level: 0\n", site(15))}, nil, &out, &errw); err != nil || strings.Contains(out.String(), "warning") {
 		t.Fatalf("15 levels under an explicit organization: err %v, output %q", err, out.String())
+	}
+}
+
+// alexaLogin runs `hubd alexa login` as an operator would: it reads the
+// printed consent address, and answers the prompt with what reply makes of
+// the address's state. It returns everything printed.
+func alexaLogin(t *testing.T, cfg string, reply func(state string) string) (string, error) {
+	t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := run([]string{"alexa", "login", "-config", cfg}, inR, outW, outW)
+		outW.Close()
+		done <- err
+	}()
+	var printed strings.Builder
+	state := ""
+	sc := bufio.NewScanner(outR)
+	for sc.Scan() {
+		line := sc.Text()
+		printed.WriteString(line + "\n")
+		if u, err := url.Parse(strings.TrimSpace(line)); err == nil && u.Query().Get("client_id") != "" {
+			state = u.Query().Get("state")
+		}
+		if strings.HasSuffix(line, "here:") {
+			go func(answer string) {
+				_, _ = io.WriteString(inW, answer+"\n")
+				inW.Close()
+			}(reply(state))
+		}
+	}
+	err := <-done
+	inR.Close()
+	return printed.String(), err
+}
+
+// A pasted address is taken only with the state the consent address
+// carried; a bare code is taken as it is.
+func TestAlexaLogin_PastedAddressMustCarryTheState(t *testing.T) {
+	sim := alexatest.New(alexatest.Options{})
+	defer sim.Close()
+	cfg := alexaConfig(t, t.TempDir(), sim, "  subscription_skill_id: "+alexatest.DemoSubscriptionSkill+"\n", twoFloors)
+	for name, reply := range map[string]func(code, state string) string{
+		"wrong state": func(code, state string) string { return defaultRedirect + "?code=" + code + "&state=0123456789abcdef" },
+		"no state":    func(code, state string) string { return defaultRedirect + "?code=" + code },
+	} {
+		code := sim.IssueAuthCode(defaultRedirect)
+		printed, err := alexaLogin(t, cfg, func(state string) string { return reply(code, state) })
+		if err == nil || !strings.Contains(err.Error(), "state") {
+			t.Fatalf("%s: err = %v\n%s", name, err, printed)
+		}
+	}
+	if sim.TokenCalls() != 0 {
+		t.Fatalf("a refused address still reached the token endpoint (%d calls)", sim.TokenCalls())
+	}
+	code := sim.IssueAuthCode(defaultRedirect)
+	printed, err := alexaLogin(t, cfg, func(string) string { return code })
+	if err != nil || !strings.Contains(printed, "logged in") {
+		t.Fatalf("bare code: %v\n%s", err, printed)
+	}
+	if !strings.Contains(printed, "state") {
+		t.Fatalf("the prompt does not say the pasted address must carry its state:\n%s", printed)
+	}
+	code = sim.IssueAuthCode(defaultRedirect)
+	if printed, err := alexaLogin(t, cfg, func(state string) string { return defaultRedirect + "?code=" + code + "&state=" + state }); err != nil {
+		t.Fatalf("address with the right state: %v\n%s", err, printed)
 	}
 }
