@@ -67,8 +67,14 @@ func newLoginLimiter(o *Options) *loginLimiter {
 	l.addrs = hub.NewRateTable(o.MaxLoginAddresses, l.newAddr, idle)
 	l.unknown = hub.NewRateTable(o.MaxLoginAddresses, l.newAcct, idle)
 	l.shares = hub.NewRateTable(o.MaxLoginAddresses, l.newShare, idle)
+	for _, t := range []*hub.RateTable[*rate.Limiter]{l.addrs, l.unknown, l.shares} {
+		t.EvictNearest(tokensLeft)
+	}
 	return l
 }
+
+// tokensLeft is what a limiter would allow now.
+func tokensLeft(r *rate.Limiter, now time.Time) float64 { return r.TokensAt(now) }
 
 // newShare is one address's share of an account: half its burst, at half
 // its rate.

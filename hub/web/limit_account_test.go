@@ -97,3 +97,29 @@ func TestLogin_AddressThatSignedInBefore_IsCheckedWhileTheAccountIsSpent(t *test
 		t.Fatalf("technician's known address while the account is spent: %d, want 200", r.StatusCode)
 	}
 }
+
+// A flood of one malformed login per address fills the address table with
+// entries that are busy but not limited, then drains the shared overflow
+// bucket: a newcomer still gets a bucket of its own (the entry closest to
+// refilled makes room), while the limited address stays limited.
+func TestLogin_FloodOfOneAttemptPerAddress_DoesNotShutOutNewcomers(t *testing.T) {
+	clock := &fixedClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	ts := newTestServer(t, Options{Now: clock.Now, MaxLoginAddresses: 16})
+	attacker := browserFrom(t, ts.url, "127.7.0.9")
+	for i := range 5 {
+		attacker.login(testUser, fmt.Sprint("guess-", i))
+	}
+	codes := floodLogins(t, ts.url, 16+10)
+	if codes[http.StatusBadRequest] != 26 {
+		t.Fatalf("flood answers %v: want every address's first attempt checked (400)", codes)
+	}
+	if r := browserFrom(t, ts.url, "127.7.0.1").login(testUser, testPass); r.StatusCode != http.StatusOK {
+		t.Fatalf("newcomer after the flood: %d, want 200", r.StatusCode)
+	}
+	if r := attacker.login(testUser, testPass); r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("limited address after the flood: %d, want still 429", r.StatusCode)
+	}
+	if n := ts.limit.addrs.Len(); n > 16 {
+		t.Fatalf("address table holds %d entries, bound 16", n)
+	}
+}

@@ -90,8 +90,8 @@ func TestLogin_AddressFlood_DoesNotRefreshALimitedAddress(t *testing.T) {
 	if r := attacker.login(testUser, testPass); r.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("limited address after a 4,200-address flood: %d, want still 429", r.StatusCode)
 	}
-	if n := ts.limit.addrs.Overflows(); n == 0 {
-		t.Fatal("the flood filled the table but no overflow was counted")
+	if n := ts.limit.addrs.Evictions(); n == 0 {
+		t.Fatal("the flood filled the table but no entry made room for a newcomer")
 	}
 	if n := ts.limit.addrs.Len(); n > 4096 {
 		t.Fatalf("address table holds %d entries, bound 4096", n)

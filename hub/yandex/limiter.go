@@ -12,8 +12,9 @@ import (
 // once, one more every per. The buckets are golang.org/x/time/rate's; the
 // table is hub.RateTable, which the status page's login limiter uses too,
 // so both bound and evict alike: at most max keys, a key forgotten only
-// once its bucket has refilled, and newcomers to a table full of limited
-// keys sharing one overflow bucket rather than refreshing anyone.
+// once its bucket has refilled or, when the table is full, the unlimited
+// key closest to refilled; newcomers to a table full of limited keys share
+// one overflow bucket rather than refreshing anyone.
 type limiter struct {
 	t *hub.RateTable[*rate.Limiter]
 }
@@ -21,7 +22,9 @@ type limiter struct {
 func newLimiter(burst int, per time.Duration, max int) *limiter {
 	fresh := func() *rate.Limiter { return rate.NewLimiter(rate.Every(per), burst) }
 	idle := func(l *rate.Limiter, now time.Time) bool { return l.TokensAt(now) >= float64(l.Burst()) }
-	return &limiter{t: hub.NewRateTable(max, fresh, idle)}
+	t := hub.NewRateTable(max, fresh, idle)
+	t.EvictNearest(func(l *rate.Limiter, now time.Time) float64 { return l.TokensAt(now) })
+	return &limiter{t: t}
 }
 
 // allow takes one attempt for key, or says how long until the next.
