@@ -44,12 +44,14 @@ func (g *requestGuard) hostAlarm(now time.Time) string {
 		g.refusedHost.Load(), last.host, last.at.UTC().Format(time.RFC3339))
 }
 
-// bearerAPI reports whether path is the Yandex API under /v1.0, which
+// bearerAPI reports whether r is for the Yandex API under /v1.0, which
 // needs no Host check: its callers authenticate with bearer tokens, no
 // cookie is ever sent there, so a rebound page gains nothing by reaching it.
-func bearerAPI(path string) bool {
-	p := pathpkg.Clean("/" + path)
-	return p == "/v1.0" || strings.HasPrefix(p, "/v1.0/")
+// The path must be under /v1.0 both cleaned and as sent (escaped), so no
+// dot segment or escaped slash routes an exempt request to another handler.
+func bearerAPI(r *http.Request) bool {
+	under := func(p string) bool { return p == "/v1.0" || strings.HasPrefix(p, "/v1.0/") }
+	return under(pathpkg.Clean("/"+r.URL.Path)) && under(r.URL.EscapedPath())
 }
 
 func newRequestGuard(o *Options) (*requestGuard, error) {
@@ -196,7 +198,7 @@ func loopbackConn(ctx context.Context) bool {
 // login page and cookies. Refusals are counted and shown on the page.
 func (s *Server) Guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" && !bearerAPI(r.URL.Path) && !s.guard.hostAllowed(r) {
+		if r.URL.Path != "/healthz" && !bearerAPI(r) && !s.guard.hostAllowed(r) {
 			s.guard.refusedHost.Add(1)
 			s.guard.lastRefused.Store(&hostRefusal{host: clipped(r.Host), at: s.opts.Now()})
 			s.log.Debug("web: request for another host refused", "host", clipped(r.Host), "client", s.guard.clientAddr(r), "path", r.URL.Path)

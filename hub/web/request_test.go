@@ -208,6 +208,7 @@ func TestServer_Guard_ExemptsTheBearerAPIAndShowsRefusals(t *testing.T) {
 		{"GET", "/api/status", http.StatusMisdirectedRequest},
 		{"GET", "/v1.0/../api/status", http.StatusMisdirectedRequest},
 		{"GET", "/v1.0x/", http.StatusMisdirectedRequest},
+		{"GET", "/v1.0%2f..%2fapi/status", http.StatusMisdirectedRequest},
 	} {
 		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
 		req.Host = "voice.example.com"
