@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -63,4 +64,12 @@ func (c *Config) validateAlexa(name string, root *yaml.Node, add func(int, strin
 	warn(lineOf(root, "alexa"), "alexa.parent_level is not set: if alexa.parent_id is a property, set parent_level: 1; "+
 		"if it is the organization, set parent_level: 0 and alexa.subscription_skill_id, since Alexa creates no units under "+
 		"a property (each building) until a subscription skill is enabled on it")
+}
+
+// logWarnings logs what validation let pass but an operator should see
+// (c.Warnings), at start and on reload.
+func (c *Config) logWarnings(log *slog.Logger) {
+	for _, w := range c.Warnings {
+		log.Warn("config: " + w.Error())
+	}
 }
