@@ -13,14 +13,17 @@ import (
 // the standard library, so the table is generic over them.
 //
 // An entry is evicted only when idle says it holds nothing a fresh limiter
-// would not (its bucket has refilled). When the table is full and no entry
-// is idle, a new key gets the table's one overflow limiter, shared by every
-// such key: filling the table never hands a limited key a fresh bucket, it
-// only makes the newcomers share one.
+// would not (its bucket has refilled), or, with EvictNearest, when the
+// table is full and it is the entry closest to refilled and not limited.
+// When the table is full and no entry can go, a new key gets the table's
+// one overflow limiter, shared by every such key: filling the table never
+// hands a limited key a fresh bucket, it only makes the newcomers share
+// one.
 type RateTable[L any] struct {
 	max   int
 	fresh func() L
 	idle  func(l L, now time.Time) bool
+	left  func(l L, now time.Time) float64 // EvictNearest; nil: off
 
 	mu       sync.Mutex
 	m        map[string]L
@@ -47,13 +50,46 @@ func (t *RateTable[L]) Get(key string, now time.Time) L {
 	if len(t.m) >= t.max {
 		t.pruneLocked(now)
 	}
-	if len(t.m) >= t.max {
+	if len(t.m) >= t.max && !t.evictNearestLocked(now) {
 		t.overflows.Add(1)
 		return t.overflow
 	}
 	l := t.fresh()
 	t.m[key] = l
 	return l
+}
+
+// EvictNearest lets a table full of busy entries make room for a newcomer
+// by evicting the entry with the most tokens left (left(l, now)), the one
+// closest to refilled, when it has at least one: it would allow its next
+// attempt anyway, and a fresh limiter gives it back only what refilling
+// soon would. A limited entry (under one token left) is never evicted, so
+// it is never refreshed; newcomers share the overflow limiter only when
+// every entry is limited. Without it, they share it as soon as no entry is
+// idle, which a flood of one attempt per address achieves. Call it before
+// the table is used.
+func (t *RateTable[L]) EvictNearest(left func(l L, now time.Time) float64) {
+	t.left = left
+}
+
+// evictNearestLocked evicts the unlimited entry with the most tokens left
+// and reports whether it did.
+func (t *RateTable[L]) evictNearestLocked(now time.Time) bool {
+	if t.left == nil {
+		return false
+	}
+	best, most := "", 1.0
+	found := false
+	for k, l := range t.m {
+		if n := t.left(l, now); n >= most {
+			best, most, found = k, n, true
+		}
+	}
+	if found {
+		delete(t.m, best)
+		t.evictions.Add(1)
+	}
+	return found
 }
 
 // Prune forgets the keys whose limiters are idle.

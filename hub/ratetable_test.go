@@ -31,3 +31,35 @@ func TestRateTable_FullOfBusyKeys_SharesOverflowAndKeepsEntries(t *testing.T) {
 		t.Fatalf("evictions %d; the busy key must stay", tb.Evictions())
 	}
 }
+
+// bucket is a stand-in token bucket: tokens left of a burst of 5.
+type bucket struct{ tokens float64 }
+
+// A flood that leaves every entry busy but not limited (one attempt each)
+// must not push newcomers onto the shared overflow limiter: the entry
+// closest to refilled goes instead. A limited entry (under one token) is
+// never evicted, so it is never refreshed.
+func TestRateTable_FullOfBusyButUnlimitedKeys_EvictsTheOneClosestToRefilled(t *testing.T) {
+	now := time.Unix(1000, 0)
+	tb := NewRateTable(3, func() *bucket { return &bucket{tokens: 5} }, func(b *bucket, _ time.Time) bool { return b.tokens >= 5 })
+	tb.EvictNearest(func(b *bucket, _ time.Time) float64 { return b.tokens })
+	limited, busy, nearest := tb.Get("limited", now), tb.Get("busy", now), tb.Get("nearest", now)
+	limited.tokens, busy.tokens, nearest.tokens = 0.5, 2, 4
+	x := tb.Get("x", now)
+	if x == tb.overflow || x.tokens != 5 {
+		t.Fatal("a newcomer got the overflow limiter although an unlimited entry could go")
+	}
+	if tb.Get("limited", now) != limited || tb.Get("busy", now) != busy {
+		t.Fatal("an entry other than the one closest to refilled was evicted")
+	}
+	if tb.Evictions() != 1 || tb.Len() != 3 {
+		t.Fatalf("evictions %d len %d, want 1 and 3", tb.Evictions(), tb.Len())
+	}
+	busy.tokens, x.tokens = 0, 0.9 // all limited now
+	if y := tb.Get("y", now); y != tb.overflow {
+		t.Fatal("a limited entry was evicted (and so refreshed) for a newcomer")
+	}
+	if tb.Get("limited", now) != limited || tb.Get("busy", now) != busy || tb.Get("x", now) != x {
+		t.Fatal("a limited entry lost its limiter")
+	}
+}

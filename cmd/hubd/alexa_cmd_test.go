@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -72,15 +75,16 @@ func TestAlexaLogin_StoresTheRefreshTokenForLaterRuns(t *testing.T) {
 		t.Fatalf("plan before login: %v", err)
 	}
 	code := sim.IssueAuthCode(defaultRedirect)
-	in := strings.NewReader(defaultRedirect + "?code=" + code + "&scope=alexa%3A%3Aenterprise%3Amanagement\n")
-	out.Reset()
-	if err := run([]string{"alexa", "login", "-config", cfg}, in, &out, &errw); err != nil {
-		t.Fatalf("login: %v\n%s", err, errw.String())
+	printed, err := alexaLogin(t, cfg, func(state string) string {
+		return defaultRedirect + "?code=" + code + "&scope=alexa%3A%3Aenterprise%3Amanagement&state=" + state
+	})
+	if err != nil {
+		t.Fatalf("login: %v\n%s", err, printed)
 	}
-	if !strings.Contains(out.String(), "scope=alexa%3A%3Aenterprise%3Amanagement") || !strings.Contains(out.String(), "logged in") {
-		t.Fatalf("output:\n%s", out.String())
+	if !strings.Contains(printed, "scope=alexa%3A%3Aenterprise%3Amanagement") || !strings.Contains(printed, "logged in") {
+		t.Fatalf("output:\n%s", printed)
 	}
-	if strings.Contains(out.String()+errw.String(), "Atzr|") {
+	if strings.Contains(printed, "Atzr|") {
 		t.Fatal("the refresh token was printed")
 	}
 	out.Reset()
@@ -91,7 +95,7 @@ func TestAlexaLogin_StoresTheRefreshTokenForLaterRuns(t *testing.T) {
 		t.Fatalf("units %s", got)
 	}
 	// A used code is refused, with no token stored over the good one.
-	in = strings.NewReader(code + "\n")
+	in := strings.NewReader(code + "\n")
 	if err := run([]string{"alexa", "login", "-config", cfg}, in, &out, &errw); !errors.Is(err, alexa.ErrToken) {
 		t.Fatalf("used code: %v", err)
 	}
@@ -153,7 +157,7 @@ func TestCheckConfig_AlexaRefusesWhatTheAPIWould(t *testing.T) {
 	cases := []struct{ name, extra, site, want string }{
 		{"stage", sub + "  skill_stage: beta\n", twoFloors, "skill_stage"},
 		{"negative level", sub + "  parent_level: -1\n", twoFloors, "parent_level"},
-		{"no subscription skill", "", twoFloors, "alexa.subscription_skill_id is required"},
+		{"no subscription skill", "  parent_level: 0\n", twoFloors, "alexa.subscription_skill_id is required"},
 		{"too deep under a property", "  parent_level: 1\n", deep, "level 16"},
 		{"residential lobby", sub + "  residential: true\n", "  - id: b\n    name: B\n    kind: building\n    children:\n      - {id: lobby, name: Lobby, kind: room, devices: [lamp-1]}\n      - {id: h1, name: Apt 1, kind: home}\n" + devicesSection, "neither a home nor inside one"},
 	}
@@ -205,5 +209,153 @@ func TestDemo_AlexaSyncsItsSiteWithoutWarningsAgainstTheStrictSimulator(t *testi
 	}
 	if !sim.SkillEnabled(func() string { id, _, _ := o.KV.Get("unit/demo-house"); return id }()) {
 		t.Fatal("the demo did not enable its subscription skill")
+	}
+}
+
+func TestCheckConfig_AlexaRefusesMalformedEndpointURLs(t *testing.T) {
+	sim := alexatest.New(alexatest.Options{})
+	defer sim.Close()
+	for _, key := range []string{"api_url", "token_url"} {
+		cfg := alexaConfig(t, t.TempDir(), sim, "  subscription_skill_id: s\n", twoFloors)
+		text, err := os.ReadFile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(text), "\n")
+		for i, l := range lines {
+			if strings.HasPrefix(l, "  "+key+":") {
+				lines[i] = "  " + key + ": http://bad host/x"
+			}
+		}
+		if err := os.WriteFile(cfg, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out, errw bytes.Buffer
+		err = run([]string{"check-config", "-config", cfg}, nil, &out, &errw)
+		if err == nil || !strings.Contains(err.Error(), "alexa."+key) {
+			t.Fatalf("%s: err = %v", key, err)
+		}
+	}
+}
+
+// A config written before parent_level existed, whose parent_id is a
+// property (so it has no subscription skill): the daemon still starts and
+// check-config warns instead of refusing it.
+func TestAlexaConfig_WithoutParentLevel_WarnsButRuns(t *testing.T) {
+	sim := alexatest.New(alexatest.Options{})
+	defer sim.Close()
+	cfg := alexaConfig(t, t.TempDir(), sim, "", twoFloors)
+	var out, errw bytes.Buffer
+	if err := run([]string{"check-config", "-config", cfg}, nil, &out, &errw); err != nil {
+		t.Fatalf("check-config refused an upgraded config: %v", err)
+	}
+	if !strings.Contains(out.String(), "warning") || !strings.Contains(out.String(), "parent_level") ||
+		!strings.Contains(out.String(), "subscription_skill_id") {
+		t.Fatalf("check-config printed no warning about parent_level:\n%s", out.String())
+	}
+	d := startDaemon(t, "run", "-config", cfg)
+	if !strings.Contains(d.out.String(), "parent_level") {
+		t.Errorf("run logged no warning about parent_level:\n%s", d.out)
+	}
+	d.stop()
+}
+
+// Without parent_level, a site that fits under an organization but not
+// under a property is a warning; one that fits under neither is refused.
+func TestCheckConfig_AlexaDepthWithoutParentLevel(t *testing.T) {
+	sim := alexatest.New(alexatest.Options{})
+	defer sim.Close()
+	site := func(levels int) string {
+		s := "  - id: n1\n    name: L1\n    kind: building\n"
+		indent := "    "
+		for i := 2; i <= levels; i++ {
+			s += indent + "children:\n" + indent + "  - id: n" + strconv.Itoa(i) + "\n" + indent + "    name: L" + strconv.Itoa(i) + "\n" + indent + "    kind: wing\n"
+			indent += "    "
+		}
+		return s
+	}
+	sub := "  subscription_skill_id: s\n"
+	var out, errw bytes.Buffer
+	if err := run([]string{"check-config", "-config", alexaConfig(t, t.TempDir(), sim, sub, site(15))}, nil, &out, &errw); err != nil {
+		t.Fatalf("15 levels without parent_level: %v", err)
+	}
+	if !strings.Contains(out.String(), "warning") || !strings.Contains(out.String(), "level 16") {
+		t.Fatalf("15 levels without parent_level: no warning that it does not fit under a property:\n%s", out.String())
+	}
+	out.Reset()
+	err := run([]string{"check-config", "-config", alexaConfig(t, t.TempDir(), sim, sub, site(16))}, nil, &out, &errw)
+	if err == nil || !strings.Contains(err.Error(), "does not fit") {
+		t.Fatalf("16 levels: err = %v, want refused", err)
+	}
+	out.Reset()
+	if err := run([]string{"check-config", "-config", alexaConfig(t, t.TempDir(), sim, sub+"  parent_level: 0\n", site(15))}, nil, &out, &errw); err != nil || strings.Contains(out.String(), "warning") {
+		t.Fatalf("15 levels under an explicit organization: err %v, output %q", err, out.String())
+	}
+}
+
+// alexaLogin runs `hubd alexa login` as an operator would: it reads the
+// printed consent address, and answers the prompt with what reply makes of
+// the address's state. It returns everything printed.
+func alexaLogin(t *testing.T, cfg string, reply func(state string) string) (string, error) {
+	t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := run([]string{"alexa", "login", "-config", cfg}, inR, outW, outW)
+		outW.Close()
+		done <- err
+	}()
+	var printed strings.Builder
+	state := ""
+	sc := bufio.NewScanner(outR)
+	for sc.Scan() {
+		line := sc.Text()
+		printed.WriteString(line + "\n")
+		if u, err := url.Parse(strings.TrimSpace(line)); err == nil && u.Query().Get("client_id") != "" {
+			state = u.Query().Get("state")
+		}
+		if strings.HasSuffix(line, "here:") {
+			go func(answer string) {
+				_, _ = io.WriteString(inW, answer+"\n")
+				inW.Close()
+			}(reply(state))
+		}
+	}
+	err := <-done
+	inR.Close()
+	return printed.String(), err
+}
+
+// A pasted address is taken only with the state the consent address
+// carried; a bare code is taken as it is.
+func TestAlexaLogin_PastedAddressMustCarryTheState(t *testing.T) {
+	sim := alexatest.New(alexatest.Options{})
+	defer sim.Close()
+	cfg := alexaConfig(t, t.TempDir(), sim, "  subscription_skill_id: "+alexatest.DemoSubscriptionSkill+"\n", twoFloors)
+	for name, reply := range map[string]func(code, state string) string{
+		"wrong state": func(code, state string) string { return defaultRedirect + "?code=" + code + "&state=0123456789abcdef" },
+		"no state":    func(code, state string) string { return defaultRedirect + "?code=" + code },
+	} {
+		code := sim.IssueAuthCode(defaultRedirect)
+		printed, err := alexaLogin(t, cfg, func(state string) string { return reply(code, state) })
+		if err == nil || !strings.Contains(err.Error(), "state") {
+			t.Fatalf("%s: err = %v\n%s", name, err, printed)
+		}
+	}
+	if sim.TokenCalls() != 0 {
+		t.Fatalf("a refused address still reached the token endpoint (%d calls)", sim.TokenCalls())
+	}
+	code := sim.IssueAuthCode(defaultRedirect)
+	printed, err := alexaLogin(t, cfg, func(string) string { return code })
+	if err != nil || !strings.Contains(printed, "logged in") {
+		t.Fatalf("bare code: %v\n%s", err, printed)
+	}
+	if !strings.Contains(printed, "state") {
+		t.Fatalf("the prompt does not say the pasted address must carry its state:\n%s", printed)
+	}
+	code = sim.IssueAuthCode(defaultRedirect)
+	if printed, err := alexaLogin(t, cfg, func(state string) string { return defaultRedirect + "?code=" + code + "&state=" + state }); err != nil {
+		t.Fatalf("address with the right state: %v\n%s", err, printed)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -47,12 +48,15 @@ func runAlexaLogin(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if c.Alexa == nil {
 		return errors.New("the config has no alexa section")
 	}
-	state := make([]byte, 8)
-	_, _ = rand.Read(state)
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	state := hex.EncodeToString(b)
 	fmt.Fprintf(stdout, "Open this address, log in as the organization's administrator and allow access:\n\n  %s\n\n",
-		alexa.AuthorizeURL("", c.Alexa.ClientID, *redirect, hex.EncodeToString(state)))
-	fmt.Fprintf(stdout, "The browser then goes to %s...?code=...; paste that address (or the code) here:\n", *redirect)
-	code, err := readCode(stdin)
+		alexa.AuthorizeURL("", c.Alexa.ClientID, *redirect, state))
+	fmt.Fprintf(stdout, "The browser then goes to %s...?code=...&state=%s; a whole address is taken only with that state.\n"+
+		"Or type just the code, taken as it is, if you are sure it comes from the address above. Paste the address (or the code) here:\n",
+		*redirect, state)
+	code, err := readCode(stdin, state)
 	if err != nil {
 		return err
 	}
@@ -75,14 +79,20 @@ func runAlexaLogin(ctx context.Context, args []string, stdin io.Reader, stdout, 
 }
 
 // readCode reads one line: an authorization code, or the redirected
-// address carrying it in its "code" parameter.
-func readCode(stdin io.Reader) (string, error) {
+// address carrying it in its "code" parameter and, to show it answers this
+// login's consent and not one someone else started, state in its "state"
+// parameter. A bare code can not carry the state and is taken as it is.
+func readCode(stdin io.Reader, state string) (string, error) {
 	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
 		return "", fmt.Errorf("hubd alexa login: no code read: %w", err)
 	}
 	line = strings.TrimSpace(line)
 	if u, err := url.Parse(line); err == nil && u.Query().Get("code") != "" {
+		if got := u.Query().Get("state"); subtle.ConstantTimeCompare([]byte(got), []byte(state)) != 1 {
+			return "", fmt.Errorf("hubd alexa login: the address's state %.40q is not this login's %q: it answers another consent; "+
+				"open this login's address, or paste just the code", got, state)
+		}
 		return u.Query().Get("code"), nil
 	}
 	if line == "" || strings.ContainsAny(line, " /?&=") {

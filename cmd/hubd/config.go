@@ -41,6 +41,8 @@ type Config struct {
 	Web            WebConfig      `yaml:"web"`
 	ModbusConfig   `yaml:",inline"`
 	Uplink         *UplinkConfig `yaml:"uplink"`
+
+	Warnings ConfigErrors `yaml:"-"` // what validation let pass but an operator should see
 }
 
 type GatewayConfig struct {
@@ -159,7 +161,7 @@ type AlexaConfig struct {
 	// SubscriptionSkillID is enabled on a property unit the sync creates
 	// directly under an organization, before its floors and rooms.
 	SubscriptionSkillID string        `yaml:"subscription_skill_id"`
-	ParentLevel         int           `yaml:"parent_level"` // level of parent_id: 0 the organization, 1 a property (config_alexa.go)
+	ParentLevel         *int          `yaml:"parent_level"` // level of parent_id: 0 the organization, 1 a property; unset: either (config_alexa.go)
 	Residential         bool          `yaml:"residential"`
 	SyncInterval        time.Duration `yaml:"sync_interval"`
 }
@@ -580,7 +582,7 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 		if a.Residential && a.Region != "NA" {
 			add(lineOf(root, "alexa", "residential"), "Alexa for Residential is only available in the NA region (US, CA)")
 		}
-		c.validateAlexa(root, add)
+		c.validateAlexa(name, root, add)
 	}
 	webUsers := map[string]bool{}
 	for i, u := range c.Web.Users {

@@ -436,6 +436,7 @@ func (m *Main) Reload(path string) error {
 	if err != nil {
 		return err
 	}
+	c.logWarnings(m.Log)
 	old := m.config()
 	if c.DataDir != old.DataDir || c.HTTP.Listen != old.HTTP.Listen {
 		return errors.New("reload: data_dir and http.listen change only with a restart")
@@ -526,6 +527,7 @@ func runService(path string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, c.Log.Level, c.Log.Format)
+	c.logWarnings(log)
 	m := &Main{Config: c, Log: log}
 	if err := m.Open(); err != nil {
 		return err

@@ -136,6 +136,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		for _, w := range c.Warnings {
+			fmt.Fprintf(stdout, "warning: %v\n", w)
+		}
 		fmt.Fprintf(stdout, "%s: ok (%d devices, %d serial buses%s)\n", path, len(c.Devices), len(c.Serial), describeModbus(c))
 		return nil
 	case "alexa":

@@ -53,7 +53,10 @@ func (t *TokenSource) fetch(ctx context.Context, grant func(context.Context) (*o
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Transport: tr, Timeout: t.timeout})
 	t.calls++
 	tok, err := grant(ctx)
-	rep := grantReply{requestID: tr.requestID.Load().(string)}
+	// The id is unset when oauth2 failed before any round trip (a
+	// request it could not build).
+	id, _ := tr.requestID.Load().(string)
+	rep := grantReply{requestID: id}
 	var re *oauth2.RetrieveError
 	switch {
 	case tr.tooLarge.Load():

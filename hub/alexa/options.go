@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -109,6 +110,23 @@ type Options struct {
 	Now func() time.Time
 }
 
+// CheckURL refuses an endpoint address (API base, token URL) that is not
+// an absolute http(s) URL with a host: oauth2 and net/http would fail on
+// it at every call instead of once at start. what names the address in
+// the error.
+func CheckURL(what, s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %s %q is not a URL", ErrNotConfigured, what, s)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%w: %s %q is not an http(s) URL", ErrNotConfigured, what, s)
+	case u.Host == "":
+		return fmt.Errorf("%w: %s %q has no host", ErrNotConfigured, what, s)
+	}
+	return nil
+}
+
 // withDefaults fills zero values and checks what must be set.
 func (o Options) withDefaults() (Options, error) {
 	if o.APIBase == "" {
@@ -124,11 +142,14 @@ func (o Options) withDefaults() (Options, error) {
 		}
 	}
 	o.APIBase = strings.TrimRight(o.APIBase, "/")
-	if !strings.HasPrefix(o.APIBase, "http://") && !strings.HasPrefix(o.APIBase, "https://") {
-		return o, fmt.Errorf("%w: API base %q is not an http(s) URL", ErrNotConfigured, o.APIBase)
+	if err := CheckURL("API base", o.APIBase); err != nil {
+		return o, err
 	}
 	if o.TokenURL == "" {
 		o.TokenURL = DefaultTokenURL
+	}
+	if err := CheckURL("token URL", o.TokenURL); err != nil {
+		return o, err
 	}
 	o.SkillStage = strings.ToLower(o.SkillStage)
 	switch o.SkillStage {

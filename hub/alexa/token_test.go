@@ -215,3 +215,39 @@ func newRawServer(t *testing.T, status int, body string) string {
 	}))
 	return srv
 }
+
+func TestTokenSource_Token_RequestThatCannotBeSentIsAnErrorNotAPanic(t *testing.T) {
+	srv := newRawServer(t, 200, `{"access_token":"a","expires_in":3600}`)
+	c, err := NewClient(Options{APIBase: srv, TokenURL: srv, ClientID: "c", ClientSecret: "s", RefreshToken: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// oauth2 fails building the request, before any round trip: the
+	// transport never notes a request id.
+	c.Tokens().url = "http://bad host/x"
+	defer func() {
+		if p := recover(); p != nil {
+			t.Fatalf("panic: %v", p)
+		}
+	}()
+	if _, err := c.Tokens().Token(context.Background()); !errors.Is(err, ErrToken) {
+		t.Fatalf("Token err = %v, want ErrToken", err)
+	}
+	if err := c.Tokens().Login(context.Background(), "code", "https://example.com/cb"); !errors.Is(err, ErrToken) {
+		t.Fatalf("Login err = %v, want ErrToken", err)
+	}
+}
+
+func TestNewClient_RefusesMalformedEndpointURLs(t *testing.T) {
+	for _, u := range []string{"http://bad host/x", "ftp://example.com/token", "http:///token", "https://", "api.amazon.com/auth/o2/token"} {
+		if _, err := NewClient(Options{TokenURL: u, ClientID: "c", ClientSecret: "s", RefreshToken: "r"}); !errors.Is(err, ErrNotConfigured) {
+			t.Errorf("token URL %q: err = %v, want ErrNotConfigured", u, err)
+		}
+		if _, err := NewClient(Options{APIBase: u, ClientID: "c", ClientSecret: "s", RefreshToken: "r"}); !errors.Is(err, ErrNotConfigured) {
+			t.Errorf("API base %q: err = %v, want ErrNotConfigured", u, err)
+		}
+	}
+	if _, err := NewClient(Options{TokenURL: "http://127.0.0.1:8080/auth/o2/token", APIBase: "https://[::1]:9/", ClientID: "c"}); err != nil {
+		t.Fatalf("good URLs refused: %v", err)
+	}
+}

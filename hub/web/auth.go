@@ -368,7 +368,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	refund, ok := s.limit.reserveAccount(lr.User, now)
+	refund, ok := s.limit.reserveAccount(lr.User, client, now)
 	if !ok {
 		s.log.Warn("web: login rate-limited", "client", client, "by", "account", "user", clipped(lr.User))
 		w.Header().Set("Retry-After", fmt.Sprint(int(s.opts.LoginAccountEvery.Seconds()+0.999)))
@@ -384,6 +384,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	refund()
+	s.limit.signedIn(sess.user, client)
 	s.log.Info("web: login", "user", sess.user, "client", client)
 	http.SetCookie(w, &http.Cookie{
 		Name:     cookieName,

@@ -90,8 +90,8 @@ func TestLogin_AddressFlood_DoesNotRefreshALimitedAddress(t *testing.T) {
 	if r := attacker.login(testUser, testPass); r.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("limited address after a 4,200-address flood: %d, want still 429", r.StatusCode)
 	}
-	if n := ts.limit.addrs.Overflows(); n == 0 {
-		t.Fatal("the flood filled the table but no overflow was counted")
+	if n := ts.limit.addrs.Evictions(); n == 0 {
+		t.Fatal("the flood filled the table but no entry made room for a newcomer")
 	}
 	if n := ts.limit.addrs.Len(); n > 4096 {
 		t.Fatalf("address table holds %d entries, bound 4096", n)
@@ -101,9 +101,10 @@ func TestLogin_AddressFlood_DoesNotRefreshALimitedAddress(t *testing.T) {
 		!strings.Contains(body, `hubd_web_login_refused_total{by="address"}`) {
 		t.Fatal("/metrics lacks the login limiter's counters")
 	}
-	// Once the limited address's bucket refills (one attempt per 12 s),
-	// the legitimate user behind it gets in.
-	clock.Add(12 * time.Second)
+	// Once the limited address's bucket refills (one attempt per 12 s)
+	// and its share of the account (one failure per 2 minutes), the
+	// legitimate user behind it gets in.
+	clock.Add(2 * time.Minute)
 	if r := attacker.login(testUser, testPass); r.StatusCode != http.StatusOK {
 		t.Fatalf("after the refill: %d, want 200", r.StatusCode)
 	}

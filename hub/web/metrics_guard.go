@@ -17,6 +17,7 @@ func (s *Server) addGuardMetrics(e *exposition) {
 	count(mLoginRefused, s.limit.byAcct.Load(), "account")
 	count(mLoginOverflow, s.limit.addrs.Overflows(), "addresses")
 	count(mLoginOverflow, s.limit.unknown.Overflows(), "names")
+	count(mLoginOverflow, s.limit.shares.Overflows(), "shares")
 	count(mLiveRefused, s.feed.refused.Load(), "total")
 	count(mLiveRefused, s.feed.refusedPer.Load(), "address")
 	count(mHostRefused, s.guard.refusedHost.Load())

@@ -6,8 +6,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	pathpkg "path"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // requestGuard holds the checks a request passes before any handler sees
@@ -17,6 +19,39 @@ type requestGuard struct {
 	hosts   map[string]bool
 
 	refusedHost atomic.Uint64 // requests refused for their Host header
+	lastRefused atomic.Pointer[hostRefusal]
+}
+
+// hostRefusal is the latest request refused for its Host header.
+type hostRefusal struct {
+	host string
+	at   time.Time
+}
+
+// hostAlarmFor is how long the page shows an alarm after a request was
+// refused for its Host header.
+const hostAlarmFor = time.Hour
+
+// hostAlarm is the page's alarm about recent 421s, or "": a proxy or a
+// platform using a name missing from web.hosts fails silently otherwise.
+func (g *requestGuard) hostAlarm(now time.Time) string {
+	last := g.lastRefused.Load()
+	if last == nil || now.Sub(last.at) > hostAlarmFor {
+		return ""
+	}
+	return fmt.Sprintf("%d requests refused (421) since start because their Host is not a name of this gateway, the latest for %q at %s: "+
+		"if that is a name of this gateway (a reverse proxy's public name), add it to web.hosts",
+		g.refusedHost.Load(), last.host, last.at.UTC().Format(time.RFC3339))
+}
+
+// bearerAPI reports whether r is for the Yandex API under /v1.0, which
+// needs no Host check: its callers authenticate with bearer tokens, no
+// cookie is ever sent there, so a rebound page gains nothing by reaching it.
+// The path must be under /v1.0 both cleaned and as sent (escaped), so no
+// dot segment or escaped slash routes an exempt request to another handler.
+func bearerAPI(r *http.Request) bool {
+	under := func(p string) bool { return p == "/v1.0" || strings.HasPrefix(p, "/v1.0/") }
+	return under(pathpkg.Clean("/"+r.URL.Path)) && under(r.URL.EscapedPath())
 }
 
 func newRequestGuard(o *Options) (*requestGuard, error) {
@@ -158,11 +193,14 @@ func loopbackConn(ctx context.Context) bool {
 //
 // /healthz is exempt: probes and load balancers send whatever Host they were
 // configured with, and it tells a caller without a session only the status
-// code (a rebound page never carries the gateway's session cookie).
+// code (a rebound page never carries the gateway's session cookie). So is
+// the bearer-token API under /v1.0 (bearerAPI); /oauth/ is not, it has a
+// login page and cookies. Refusals are counted and shown on the page.
 func (s *Server) Guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" && !s.guard.hostAllowed(r) {
+		if r.URL.Path != "/healthz" && !bearerAPI(r) && !s.guard.hostAllowed(r) {
 			s.guard.refusedHost.Add(1)
+			s.guard.lastRefused.Store(&hostRefusal{host: clipped(r.Host), at: s.opts.Now()})
 			s.log.Debug("web: request for another host refused", "host", clipped(r.Host), "client", s.guard.clientAddr(r), "path", r.URL.Path)
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Header().Set("Cache-Control", "no-store")

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -180,5 +181,50 @@ func TestNew_RefusesBadHostsAndProxies(t *testing.T) {
 		if _, err := New(h.Hub, o); err == nil {
 			t.Errorf("New accepted %+v", o)
 		}
+	}
+}
+
+// The bearer-token API under /v1.0 carries no cookies, so DNS rebinding
+// gains nothing there: it is served whatever Host a proxy passes on.
+// Everything else (/oauth/ has a login page and cookies) stays guarded,
+// and a refusal shows on the page as an alarm naming the host.
+func TestServer_Guard_ExemptsTheBearerAPIAndShowsRefusals(t *testing.T) {
+	ts := newTestServer(t, Options{Hosts: []string{"gw.example.net"}, AllowAnonymousView: true})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1.0/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "api") })
+	mux.HandleFunc("HEAD /v1.0", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("/oauth/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "oauth") })
+	mux.Handle("/", ts.Server.Handler())
+	srv := httptest.NewServer(ts.Server.Guard(mux))
+	defer srv.Close()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tc := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/v1.0/user/devices", http.StatusOK},
+		{"HEAD", "/v1.0", http.StatusOK},
+		{"GET", "/oauth/authorize", http.StatusMisdirectedRequest},
+		{"GET", "/api/status", http.StatusMisdirectedRequest},
+		{"GET", "/v1.0/../api/status", http.StatusMisdirectedRequest},
+		{"GET", "/v1.0x/", http.StatusMisdirectedRequest},
+		{"GET", "/v1.0%2f..%2fapi/status", http.StatusMisdirectedRequest},
+	} {
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+		req.Host = "voice.example.com"
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s %s with Host voice.example.com: %d, want %d", tc.method, tc.path, resp.StatusCode, tc.want)
+		}
+	}
+	_, body := newBrowser(t, ts.url).do("GET", "/api/status", "", nil)
+	var st Status
+	mustJSON(t, body, &st)
+	if len(st.Gateway.Alarms) != 1 || !strings.Contains(st.Gateway.Alarms[0], `"voice.example.com"`) || !strings.Contains(st.Gateway.Alarms[0], "web.hosts") {
+		t.Fatalf("status alarms after 421s: %q, want one naming the host and web.hosts", st.Gateway.Alarms)
 	}
 }

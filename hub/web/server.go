@@ -50,8 +50,10 @@ type Options struct {
 	LoginBurst int
 	LoginEvery time.Duration
 	// LoginAccountBurst and LoginAccountEvery rate-limit failed logins per
-	// user name, from any number of addresses. Zero: 10, then one every
-	// minute.
+	// user name, from any number of addresses. One address (IPv6: /64) has
+	// a share of half the burst at half the rate, so it alone can not
+	// empty the account; addresses that signed in before are checked even
+	// while it is empty (limit.go). Zero: 10, then one every minute.
 	LoginAccountBurst int
 	LoginAccountEvery time.Duration
 	// MaxLoginAddresses bounds each login limiter table (client addresses,

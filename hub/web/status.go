@@ -217,6 +217,9 @@ func (s *Server) gateway(l *links) Gateway {
 	if s.opts.Alarms != nil {
 		g.Alarms = append(g.Alarms, s.opts.Alarms()...)
 	}
+	if a := s.guard.hostAlarm(now); a != "" {
+		g.Alarms = append(g.Alarms, a)
+	}
 	if s.opts.StoreSize != nil {
 		g.StoreBytes = ptr(s.opts.StoreSize())
 	}

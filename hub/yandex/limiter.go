@@ -21,7 +21,8 @@ import (
 // so both login limiters bound and evict alike: at most max keys, a key
 // forgotten only once its bucket has refilled, and newcomers to a table
 // full of limited keys sharing one overflow bucket rather than refreshing
-// anyone. Configured accounts have limiters outside any table, so a flood
+// anyone (a full table evicts the unlimited key closest to refilled).
+// Configured accounts have limiters outside any table, so a flood
 // of made-up names can not push a real account into the overflow bucket;
 // made-up names are limited too (in a table), so a guessed name is
 // refused exactly like a real one.
@@ -37,8 +38,12 @@ type limiter struct {
 func newLimiter(burst int, per time.Duration, acctBurst int, acctPer time.Duration, max int) *limiter {
 	fresh := func() *rate.Limiter { return rate.NewLimiter(rate.Every(per), burst) }
 	acct := func() *rate.Limiter { return rate.NewLimiter(rate.Every(acctPer), acctBurst) }
-	return &limiter{addrs: hub.NewRateTable(max, fresh, idle), unknown: hub.NewRateTable(max, acct, idle),
+	l := &limiter{addrs: hub.NewRateTable(max, fresh, idle), unknown: hub.NewRateTable(max, acct, idle),
 		acct: acct, known: map[string]*rate.Limiter{}}
+	left := func(l *rate.Limiter, now time.Time) float64 { return l.TokensAt(now) }
+	l.addrs.EvictNearest(left)
+	l.unknown.EvictNearest(left)
+	return l
 }
 
 // idle reports whether a bucket has refilled, so forgetting it changes
