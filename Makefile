@@ -16,7 +16,7 @@ build:
 # Every test, with the race detector, after installing the Debian packages
 # some tests need when they are missing. .ci/run calls exactly this.
 test: deps
-	$(GO) test -race -count=1 -timeout 14m ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 	$(GO) test -race -count=1 ./drivers/mqtt/broker -args -goroutine-reader
 
 deps:
