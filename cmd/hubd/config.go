@@ -621,6 +621,7 @@ func (c *Config) device(i int) (hub.Device, error) {
 		dev.Driver, dev.Address = "mqtt", "shelly2:"+d.Topic
 	}
 	if len(d.Capabilities) > 0 {
+		dev.Pinned |= hub.PinFields
 		for _, cp := range d.Capabilities {
 			f, _ := hub.ParseField(cp)
 			dev.Fields = dev.Fields.With(f)
@@ -633,6 +634,7 @@ func (c *Config) device(i int) (hub.Device, error) {
 	if dev.Fields.Has(hub.FieldTemperatureK) {
 		dev.TempMinK, dev.TempMaxK = 2700, 6500
 		if r := d.TemperatureK; r != nil {
+			dev.Pinned |= hub.PinTempRange
 			dev.TempMinK, dev.TempMaxK = r.Min, r.Max
 		}
 	}

@@ -287,7 +287,7 @@ func (b *bus) poll(ctx context.Context, n *node) error {
 		}
 		n.identified = true
 		b.log.Info("device identified", "device", n.id, "addr", n.addr, "model", in.Model, "firmware", in.FirmwareString())
-		b.apply(n, hub.Report{Device: n.id, Info: toInfo(in)})
+		b.apply(n, hub.Report{Device: n.id, Info: toInfo(in), Caps: capsOf(in)})
 		n.lastFull = time.Time{}
 	}
 	cmd := wire.CmdPoll
