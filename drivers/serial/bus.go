@@ -44,6 +44,8 @@ type bus struct {
 	cfg  BusConfig
 	log  *slog.Logger
 	cmds chan *request
+	// scanning is set while a Scan runs on the bus (scan.go).
+	scanning atomic.Bool
 
 	// Owned by the bus goroutine.
 	port   io.ReadWriteCloser
@@ -191,7 +193,7 @@ func (b *bus) allOffline() {
 
 // apply passes a report about n to the hub, unless n was removed.
 func (b *bus) apply(n *node, r hub.Report) {
-	if n.gone.Load() {
+	if n.gone.Load() || n.id == "" { // removed, or a scan's probe (scan.go)
 		return
 	}
 	if err := b.d.opts.Apply(r); err != nil {
