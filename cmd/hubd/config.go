@@ -188,8 +188,9 @@ func (es ConfigErrors) Error() string {
 	return b.String()
 }
 
-// LoadConfig reads and validates a config file.
-func LoadConfig(path string) (*Config, error) {
+// loadConfigFile reads and validates a config file alone, without the
+// adopted devices (LoadConfig, adopted.go).
+func loadConfigFile(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -413,6 +414,8 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 			needMQTT = true
 			if d.Topic == "" {
 				add(l, "device %q: driver %s needs a topic", d.ID, d.Driver)
+			} else if err := c.topicError(i); err != nil {
+				add(lineOf(root, "devices", i, "topic"), "device %q: %v", d.ID, err)
 			}
 			key := d.Driver + ":" + d.Topic
 			if other, ok := mqttAddr[key]; ok {
