@@ -120,7 +120,16 @@ func mergedYAML(base *Config, ad []AdoptedDevice) ([]byte, error) {
 	if err := yaml.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("config: export: %w", err)
 	}
+	known := map[string]DeviceConfig{}
+	for _, d := range c.Devices {
+		known[d.ID] = d
+	}
 	for _, a := range ad {
+		if d, ok := known[a.ID]; ok && sameDevice(d, a.DeviceConfig) {
+			// The config file took it over (an export put in place):
+			// the file's entry is the one in force.
+			continue
+		}
 		n := findNode(c.Site, a.Room)
 		if n == nil {
 			return nil, ConfigErrors{{File: adoptedPath(base.DataDir), Msg: fmt.Sprintf("device %q: room %q is not in the site", a.ID, a.Room)}}
@@ -129,6 +138,12 @@ func mergedYAML(base *Config, ad []AdoptedDevice) ([]byte, error) {
 		n.Devices = append(n.Devices, a.ID)
 	}
 	return yaml.Marshal(&c)
+}
+
+// sameDevice reports whether two entries name the same device at the same
+// place.
+func sameDevice(a, b DeviceConfig) bool {
+	return a.ID == b.ID && a.Driver == b.Driver && a.Bus == b.Bus && a.Address == b.Address && a.Topic == b.Topic
 }
 
 func findNode(ns []*NodeConfig, id string) *NodeConfig {

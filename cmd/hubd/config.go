@@ -38,6 +38,8 @@ type Config struct {
 	Yandex         YandexConfig   `yaml:"yandex"`
 	Alexa          *AlexaConfig   `yaml:"alexa"`
 	Web            WebConfig      `yaml:"web"`
+
+	Discovery DiscoveryConfig `yaml:"discovery"` // discovery.go
 }
 
 type GatewayConfig struct {
@@ -585,6 +587,7 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 		}
 	}
 	c.Web.Guard.validate(add, root)
+	c.Discovery.validate(add, func(path ...any) int { return lineOf(root, path...) })
 	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
 	return es
 }

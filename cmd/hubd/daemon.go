@@ -48,6 +48,10 @@ type Main struct {
 	Alexa    *alexa.Syncer
 	Web      *web.Server
 	Addr     string // the bound HTTP address
+	// Base loads the configuration without the adopted devices (the
+	// config file alone); nil turns adoption off (discovery.go).
+	Base     func() (*Config, error)
+	Adoption *Adoption
 
 	started time.Time
 	cfgMu   sync.Mutex // Config is replaced by Reload while Run reads it
@@ -108,6 +112,9 @@ func (m *Main) Open() (err error) {
 			return err
 		}
 		m.Hub.SetDriver(mqtt.DriverName, m.MQTT)
+	}
+	if err := m.openAdoption(); err != nil {
+		return err
 	}
 	m.Web, err = web.New(m.Hub, m.webOptions())
 	if err != nil {
@@ -222,6 +229,9 @@ func (m *Main) webOptions() web.Options {
 		o.Version = "dev"
 	}
 	m.applyWebGuard(&o)
+	if m.Adoption != nil {
+		o.Adoption = m.Adoption
+	}
 	if len(c.Serial) > 0 {
 		o.Buses = func() []hub.BusStatus { return m.Serial.Status() }
 		o.UpdateFirmware = func(ctx context.Context, id string, image []byte, downgrade bool, progress func(sent, total int)) error {
@@ -288,6 +298,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.MQTT != nil {
 		goRun("mqtt", m.MQTT.Run)
 	}
+	goRun("discovery", m.Adoption.Run)
 	if m.Notifier != nil {
 		goRun("notifier", m.Notifier.Run)
 	}
@@ -378,6 +389,12 @@ func (m *Main) Reload(path string) error {
 	if err != nil {
 		return err
 	}
+	return m.Apply(c)
+}
+
+// Apply puts a checked configuration in force the way Reload does (an
+// adoption applies the config with the new device).
+func (m *Main) Apply(c *Config) error {
 	old := m.config()
 	if c.DataDir != old.DataDir || c.HTTP.Listen != old.HTTP.Listen {
 		return errors.New("reload: data_dir and http.listen change only with a restart")
@@ -452,7 +469,7 @@ func runService(path string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, c.Log.Level, c.Log.Format)
-	m := &Main{Config: c, Log: log}
+	m := &Main{Config: c, Log: log, Base: func() (*Config, error) { return loadConfigFile(path) }}
 	if err := m.Open(); err != nil {
 		return err
 	}

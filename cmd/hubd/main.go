@@ -64,7 +64,8 @@ const usage = `usage:
   hubd install|uninstall|start|stop|restart|status [-config FILE]
   hubd hash-token [TOKEN]      print the sha256: form of an API token (makes one if none given)
   hubd hash-password           read a password on stdin, print its bcrypt hash
-  hubd version`
+  hubd version
+` + discoveryUsage
 
 func versionString() string {
 	v, c := version, commit
@@ -87,6 +88,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return usageError(usage)
 	}
 	cmd, args := args[0], args[1:]
+	if ok, err := runDiscoveryCommand(context.Background(), cmd, args, stdout, stderr); ok {
+		return err
+	}
 	switch cmd {
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, versionString())

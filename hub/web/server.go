@@ -93,6 +93,9 @@ type Options struct {
 	// FirmwareCapable reports whether a device's firmware can be updated
 	// from the page. Nil: devices of the "serial" driver.
 	FirmwareCapable func(d hub.Device) bool
+	// Adoption lists and adopts the devices discovery found (adoption.go);
+	// nil: discovery is off and its endpoints answer 501.
+	Adoption Adoption
 	// StoreSize is the size of the state file in bytes; nil: unknown.
 	StoreSize func() int64
 	// StorePending is the number of device states not yet committed to
@@ -283,6 +286,9 @@ func (s *Server) routes() {
 	m.Handle("POST /api/devices/{id}/firmware", s.api(s.serveFirmware))
 	m.Handle("POST /api/devices/{id}/firmware/check", s.api(s.serveFirmwareCheck))
 	m.Handle("POST /api/alexa/sync", s.api(s.serveSync))
+	m.Handle("GET /api/discovered", s.api(s.serveDiscovered))
+	m.Handle("POST /api/adopt", s.api(s.serveAdopt))
+	m.Handle("POST /api/forget", s.api(s.serveForget))
 	s.mux = m
 }
 
@@ -341,7 +347,7 @@ func errorStatus(err error) int {
 		return http.StatusServiceUnavailable
 	case errors.Is(err, hub.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, hub.ErrNotSupported), errors.Is(err, hub.ErrInvalidValue):
+	case errors.Is(err, hub.ErrNotSupported), errors.Is(err, hub.ErrInvalidValue), errors.Is(err, hub.ErrInvalidDevice):
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, hub.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
