@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -73,7 +72,7 @@ func publishZ2M(t *testing.T, broker string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://"+broker).SetClientID("z2m-bridge").
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID("z2m-bridge").
 		SetUsername("hubd").SetPassword("adopt-pass").SetConnectTimeout(5 * time.Second))
 	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("bridge connect: %v", tok.Error())
@@ -239,5 +238,4 @@ func TestAdoption_Page_RefusesStrangersAndBadRequests(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("admin socket: %v %v", fi, err)
 	}
-	_ = context.Background
 }
