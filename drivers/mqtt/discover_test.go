@@ -12,6 +12,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"hubd/drivers/mqtt"
+	"hubd/drivers/mqtt/mqttsim"
 	"hubd/hub"
 )
 
@@ -122,5 +123,42 @@ func TestDiscovery_FullTablesCount(t *testing.T) {
 	waitFor(t, 10*time.Second, "drops counted", func() bool { return finds.Dropped() >= 1 && x.Stats().Dropped >= 2 })
 	if n := finds.Len(); n != 2 {
 		t.Fatalf("table holds %d, want its bound 2", n)
+	}
+}
+
+// The emulator announces itself the way real devices do, and discovery
+// finds each family with what it declares.
+func TestDiscovery_FindsTheEmulatedNewDevices(t *testing.T) {
+	drv, _, finds := startDiscovery(t, 0, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sim, err := mqttsim.Start(ctx, mqttsim.Options{Broker: drv.BrokerURL(), Devices: mqttsim.DemoNew(), Telemetry: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	want := map[string]hub.FieldSet{
+		"tasmota:demo-relay4":                   hub.MeterFields.With(hub.FieldOn),
+		"tasmota:demo-relay4:4":                 hub.Fields(hub.FieldOn),
+		"z2m:demo-ct-bulb":                      hub.Fields(hub.FieldOn, hub.FieldBrightness, hub.FieldTemperatureK),
+		"shelly:shellyplug-s-demo9":             hub.Fields(hub.FieldOn, hub.FieldPower, hub.FieldEnergy),
+		"shelly2:shellyplusplugs-demo9":         hub.MeterFields.With(hub.FieldOn),
+		"shelly2:shellyplusrgbwpm-demo9:rgbw:0": hub.Fields(hub.FieldOn, hub.FieldBrightness, hub.FieldColor),
+	}
+	waitFor(t, 10*time.Second, "every emulated device found", func() bool {
+		for a := range want {
+			if _, ok := finds.Get("mqtt", a); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	for a, fs := range want {
+		if f, _ := finds.Get("mqtt", a); f.Caps.Fields != fs {
+			t.Errorf("%s: %s, want %s", a, f.Caps, fs)
+		}
+	}
+	if f, _ := finds.Get("mqtt", "z2m:demo-ct-bulb"); f.Caps.TempMinK != 2000 || f.Caps.TempMaxK != 6536 {
+		t.Errorf("CT bulb range %d..%d", f.Caps.TempMinK, f.Caps.TempMaxK)
 	}
 }
