@@ -176,7 +176,11 @@ func runDemo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	harness, err := firmware.StartPTY(ptyDir, lamp, sock)
+	white, err := demoNewLamp()
+	if err != nil {
+		return err
+	}
+	harness, err := firmware.StartPTY(ptyDir, lamp, sock, white)
 	if err != nil {
 		return fmt.Errorf("demo: serial emulator: %w", err)
 	}
@@ -190,12 +194,17 @@ func runDemo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error
 		defer sim.Close()
 		o.Alexa = sim.URL()
 	}
-	c, err := demoConfig(o, harness.Path(), demoMQTTPass)
+	base, err := demoConfig(o, harness.Path(), demoMQTTPass)
 	if err != nil {
 		return err
 	}
 	var sim *mqttsim.Sim
-	m := &Main{Config: c, Log: log}
+	m := &Main{Log: log}
+	c, err := demoWithAdopted(m, base)
+	if err != nil {
+		return err
+	}
+	m.Config = c
 	m.Extra = func(ctx context.Context, m *Main) error {
 		broker := o.Broker
 		if broker == "" {
@@ -204,8 +213,9 @@ func runDemo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error
 		var err error
 		sim, err = mqttsim.Start(ctx, mqttsim.Options{
 			Broker: broker, Username: c.MQTT.Username, Password: c.MQTT.Password,
-			Devices: mqttsim.Demo(), Telemetry: 10 * time.Second, Logger: log.With("component", "mqttsim"),
+			Devices: append(mqttsim.Demo(), mqttsim.DemoNew()...), Telemetry: 10 * time.Second, Logger: log.With("component", "mqttsim"),
 		})
+		m.scanDemoBus(ctx, "demo0")
 		return err
 	}
 	m.Ready = func(addr string) {
