@@ -59,7 +59,7 @@ func (d Device) Learn(c Caps) (Device, string) {
 	}
 	if d.Fields.Has(FieldTemperatureK) && c.Fields.Has(FieldTemperatureK) {
 		if d.Pinned&PinTempRange != 0 {
-			if d.TempMinK != c.TempMinK || d.TempMaxK != c.TempMaxK {
+			if !nearK(d.TempMinK, c.TempMinK) || !nearK(d.TempMaxK, c.TempMaxK) {
 				clash = append(clash, fmt.Sprintf("temperature range: config %d..%d K, device %d..%d K", d.TempMinK, d.TempMaxK, c.TempMinK, c.TempMaxK))
 			}
 		} else {
@@ -77,6 +77,16 @@ func (d Device) Learn(c Caps) (Device, string) {
 		msg += "; " + s
 	}
 	return d, msg
+}
+
+// nearK reports whether two kelvin values agree within 1 %: devices that
+// count in mireds (Zigbee, Tasmota) state 6500 K as 153 mired, 6536 K.
+func nearK(a, b int) bool {
+	d := a - b
+	if d < 0 {
+		d = -d
+	}
+	return d*100 <= max(a, b)
 }
 
 // sameCaps reports whether two definitions offer the same capabilities.

@@ -116,3 +116,15 @@ func TestHub_Reconfigure_KeepsLearnedCaps(t *testing.T) {
 		t.Fatalf("socket-1 after reload: %s", d.Fields)
 	}
 }
+
+func TestDevice_Learn_MiredRoundingIsNoClash(t *testing.T) {
+	d := lamp("lamp-1")
+	d.Pinned = hub.PinFields | hub.PinTempRange
+	d.TempMinK, d.TempMaxK = 2000, 6500
+	if _, msg := d.Learn(hub.Caps{Fields: hub.LightFields, TempMinK: 2000, TempMaxK: 6536}); msg != "" {
+		t.Fatalf("153 mired against 6500 K: %s", msg)
+	}
+	if _, msg := d.Learn(hub.Caps{Fields: hub.LightFields, TempMinK: 2000, TempMaxK: 6000}); msg == "" {
+		t.Fatal("6000 K against 6500 K: no clash")
+	}
+}

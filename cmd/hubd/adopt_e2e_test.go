@@ -26,7 +26,7 @@ type adoptRig struct {
 	harness           *firmware.Harness
 }
 
-func startAdoptRig(t *testing.T) *adoptRig {
+func startAdoptRig(t *testing.T, edits ...func(*Config)) *adoptRig {
 	t.Helper()
 	r := &adoptRig{dir: t.TempDir(), broker: freePort(t)}
 	lamp, err := firmware.NewLamp(1, firmware.LampConfig{})
@@ -51,6 +51,9 @@ func startAdoptRig(t *testing.T) *adoptRig {
 		c.Devices = []DeviceConfig{{ID: "lamp-1", Name: "Lamp", Kind: "light", Driver: "serial", Bus: "bus0", Address: 1}}
 		c.Site[0].Children[0].Devices = []string{"lamp-1"}
 		c.Web = WebConfig{Users: []WebUser{{Name: "tech", PasswordHash: webHash}}}
+		for _, e := range edits {
+			e(c)
+		}
 	})
 	r.d = startDaemon(t, "run", "-config", r.path)
 	return r
@@ -237,5 +240,28 @@ func TestAdoption_Page_RefusesStrangersAndBadRequests(t *testing.T) {
 	fi, err := os.Stat(adminPath(filepath.Join(r.dir, "data")))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("admin socket: %v %v", fi, err)
+	}
+}
+
+// A configured Zigbee bulb whose entry names no capabilities is offered
+// with what its exposes declare; one whose entry does keeps the entry's.
+func TestDiscovery_ConfiguredDevicesLearnFromExposes(t *testing.T) {
+	r := startAdoptRig(t, func(c *Config) {
+		c.Devices = append(c.Devices,
+			DeviceConfig{ID: "ct", Name: "CT", Kind: "light", Driver: "zigbee2mqtt", Topic: "hall/ct"},
+			DeviceConfig{ID: "bulb", Name: "Bulb", Kind: "light", Driver: "zigbee2mqtt", Topic: "hall/bulb", Capabilities: []string{"on", "brightness"}})
+		c.Site[0].Children[0].Devices = append(c.Site[0].Children[0].Devices, "ct", "bulb")
+	})
+	before := yandexDevicesList(t, r.d.addr)
+	if !strings.Contains(before["ct"], "color_model") {
+		t.Fatalf("ct before the bridge list: %s", before["ct"])
+	}
+	publishZ2M(t, r.broker)
+	eventually(t, 10*time.Second, "ct offered as the CT bulb it is", func() bool {
+		ct := yandexDevicesList(t, r.d.addr)["ct"]
+		return strings.Contains(ct, `"min":2203`) && !strings.Contains(ct, "color_model")
+	})
+	if bulb := yandexDevicesList(t, r.d.addr)["bulb"]; strings.Contains(bulb, "color_setting") {
+		t.Fatalf("pinned bulb grew capabilities: %s", bulb)
 	}
 }

@@ -430,7 +430,8 @@ func (m *Main) Apply(c *Config) error {
 		}
 	}
 	if m.MQTT != nil {
-		if err := m.MQTT.SetDevices(mqttDevs); err != nil {
+		// The hub's view: capabilities learned from the devices included.
+		if err := m.MQTT.SetDevices(devicesOf(m.Hub.Devices(), mqtt.DriverName)); err != nil {
 			return err
 		}
 	}

@@ -90,7 +90,7 @@ func (m *Main) openAdoption() error {
 	}
 	a := &Adoption{m: m, finds: hub.NewFinds(dc.MaxFound)}
 	if m.MQTT != nil {
-		x, err := mqtt.NewDiscovery(m.MQTT, mqtt.DiscoverOptions{Found: a.finds.Put, Lost: a.finds.Remove,
+		x, err := mqtt.NewDiscovery(m.MQTT, mqtt.DiscoverOptions{Found: a.found, Lost: a.finds.Remove,
 			MaxProbes: dc.MaxProbes, Logger: m.Log.With("component", "discovery")})
 		if err != nil {
 			return err
@@ -130,6 +130,33 @@ func (a *Adoption) Run(ctx context.Context) error {
 		}
 	}
 	return a.serveAdmin(ctx)
+}
+
+// found records a discovered device. One the config names learns the
+// capabilities it declared (where the config does not pin them, see
+// hub.Device.Learn), and the MQTT driver is given the new set when they
+// change.
+func (a *Adoption) found(f hub.Found) bool {
+	ok := a.finds.Put(f)
+	if f.Unsupported != "" {
+		return ok
+	}
+	for _, d := range a.m.Hub.Devices() {
+		if d.Driver != f.Driver || d.Address != f.Address {
+			continue
+		}
+		if err := a.m.Hub.Apply(hub.Report{Device: d.ID, Caps: &f.Caps}); err != nil {
+			break
+		}
+		now, _ := a.m.Hub.Device(d.ID)
+		if now.Fields != d.Fields && f.Driver == mqtt.DriverName && a.m.MQTT != nil {
+			if err := a.m.MQTT.SetDevices(devicesOf(a.m.Hub.Devices(), mqtt.DriverName)); err != nil {
+				a.m.Log.Warn("discovery: capabilities not passed to the mqtt driver", "device", d.ID, "err", err)
+			}
+		}
+		break
+	}
+	return ok
 }
 
 // Scan scans a serial bus on demand; what answers goes to the table.
