@@ -64,7 +64,10 @@ func TestPage_Chromium_AdoptsANewDevice(t *testing.T) {
 	if err != nil || !hidden {
 		t.Fatalf("new devices shown before sign-in: %v", err)
 	}
-	err = chromedp.Do(ctx, signIn(), chromedp.Reload(), chromedp.WaitVisible(css(card)))
+	// Signed in once the device controls show; the section comes with the
+	// next page load.
+	err = chromedp.Do(ctx, signIn(), chromedp.WaitVisible(css(`article[data-device="lamp-1"] [data-action="off"]`)),
+		chromedp.Reload(), chromedp.WaitVisible(css(card)))
 	if err != nil {
 		t.Fatal(err)
 	}
