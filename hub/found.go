@@ -103,5 +103,8 @@ func (t *Finds) Len() int {
 	return len(t.m)
 }
 
+// Cap is the table's bound.
+func (t *Finds) Cap() int { return t.max }
+
 // Dropped is how many new devices a full table turned away.
 func (t *Finds) Dropped() uint64 { return t.dropped.Load() }

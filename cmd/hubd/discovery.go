@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"hubd/drivers/mqtt"
 	"hubd/drivers/serial"
@@ -76,6 +77,8 @@ type Adoption struct {
 	BeforeAdopt func(ctx context.Context, d *AdoptedDevice) error
 
 	mu sync.Mutex // one adoption or forget at a time
+
+	fullSaid atomic.Bool // the table-full warning was logged
 }
 
 var _ web.Adoption = (*Adoption)(nil)
@@ -137,7 +140,7 @@ func (a *Adoption) Run(ctx context.Context) error {
 // hub.Device.Learn), and the MQTT driver is given the new set when they
 // change.
 func (a *Adoption) found(f hub.Found) bool {
-	ok := a.finds.Put(f)
+	ok := a.put(f)
 	if f.Unsupported != "" {
 		return ok
 	}
@@ -164,7 +167,19 @@ func (a *Adoption) Scan(ctx context.Context, bus string, from, to int) ([]hub.Fo
 	if a.m.Serial == nil {
 		return nil, fmt.Errorf("%w: no serial section", hub.ErrNotFound)
 	}
-	return a.m.Serial.Scan(ctx, bus, from, to, func(f hub.Found) { a.finds.Put(f) })
+	return a.m.Serial.Scan(ctx, bus, from, to, func(f hub.Found) { a.put(f) })
+}
+
+// put records f; the first time the table turns one away, a warning
+// event says so (the count is in Finds.Dropped).
+func (a *Adoption) put(f hub.Found) bool {
+	if a.finds.Put(f) {
+		return true
+	}
+	if !a.fullSaid.Swap(true) {
+		a.m.Hub.Log("warn", "discovery", "", fmt.Sprintf("the table of found devices is full (discovery.max_found %d): %s %s and later newcomers are left out", a.finds.Cap(), f.Driver, f.Address))
+	}
+	return false
 }
 
 // New lists found devices that no configured or adopted device is at.
