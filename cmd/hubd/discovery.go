@@ -132,7 +132,13 @@ func (a *Adoption) Run(ctx context.Context) error {
 			}()
 		}
 	}
-	return a.serveAdmin(ctx)
+	if err := a.serveAdmin(ctx); err != nil {
+		// Discovery and the page go on; only the CLI can not reach us.
+		a.m.Log.Error("admin socket failed: hubd discover/adopt/forget will not reach this daemon", "err", err)
+		a.m.Hub.Log("error", "discovery", "", "admin socket: "+err.Error())
+		<-ctx.Done()
+	}
+	return nil
 }
 
 // found records a discovered device. One the config names learns the
