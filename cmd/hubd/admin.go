@@ -57,6 +57,15 @@ func (a *Adoption) serveAdmin(ctx context.Context) error {
 		}
 		adminReply(w, out, nil)
 	})
+	mux.HandleFunc("GET /reported", func(w http.ResponseWriter, r *http.Request) {
+		out := map[string]reportedCaps{}
+		for _, d := range a.m.Hub.Devices() {
+			if c, ok := a.m.Hub.Reported(d.ID); ok {
+				out[d.ID] = reportedCaps{Driver: d.Driver, Address: d.Address, Fields: uint16(c.Fields), TempMinK: c.TempMinK, TempMaxK: c.TempMaxK}
+			}
+		}
+		adminReply(w, out, nil)
+	})
 	mux.HandleFunc("POST /adopt", func(w http.ResponseWriter, r *http.Request) {
 		body, err := adminBody(r)
 		var req web.AdoptRequest

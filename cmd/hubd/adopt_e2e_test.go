@@ -264,4 +264,9 @@ func TestDiscovery_ConfiguredDevicesLearnFromExposes(t *testing.T) {
 	if bulb := yandexDevicesList(t, r.d.addr)["bulb"]; strings.Contains(bulb, "color_setting") {
 		t.Fatalf("pinned bulb grew capabilities: %s", bulb)
 	}
+	// check-config, next to the running daemon, names the disagreement.
+	out, err := cli(t, "check-config", "-config", r.path)
+	if err != nil || !strings.Contains(out, `warning: device "bulb": config and device disagree`) || strings.Contains(out, `device "ct"`) {
+		t.Fatalf("check-config: %v\n%s", err, out)
+	}
 }

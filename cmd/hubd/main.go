@@ -131,6 +131,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "%s: ok (%d devices, %d serial buses)\n", path, len(c.Devices), len(c.Serial))
+		warnClashes(c, stdout)
 		return nil
 	case "alexa":
 		if len(args) > 0 && args[0] == "login" {
