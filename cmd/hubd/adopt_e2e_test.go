@@ -270,3 +270,27 @@ func TestDiscovery_ConfiguredDevicesLearnFromExposes(t *testing.T) {
 		t.Fatalf("check-config: %v\n%s", err, out)
 	}
 }
+
+// A bus with no configured device is scanned when hubd starts, over the
+// configured range only.
+func TestDiscovery_EmptyBusIsScannedAtStart(t *testing.T) {
+	r := startAdoptRig(t, func(c *Config) {
+		c.Devices = nil
+		c.Site[0].Children[0].Devices = nil
+		c.Discovery.ScanTo = 4
+	})
+	var out string
+	eventually(t, 10*time.Second, "lamp at 1 found by the start scan", func() bool {
+		out, _ = cli(t, "discover", "-config", r.path)
+		return strings.Contains(out, "bus0/1")
+	})
+	// Another scan is refused while the start scan runs: once one goes
+	// through, the start scan is over, and address 5 was never asked.
+	eventually(t, 20*time.Second, "start scan over", func() bool {
+		_, err := cli(t, "discover", "-config", r.path, "-scan", "bus0", "-from", "2", "-to", "2")
+		return err == nil
+	})
+	if out, _ = cli(t, "discover", "-config", r.path); strings.Contains(out, "bus0/5") || !strings.Contains(out, "bus0/1") {
+		t.Fatalf("want bus0/1 only (scan_to 4):\n%s", out)
+	}
+}
