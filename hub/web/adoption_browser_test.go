@@ -16,9 +16,10 @@ import (
 // listAdoption is an Adoption over a fixed list: adopting takes a device
 // off it.
 type listAdoption struct {
-	mu      sync.Mutex
-	found   []hub.Found
-	adopted []AdoptRequest
+	mu        sync.Mutex
+	found     []hub.Found
+	adopted   []AdoptRequest
+	forgotten []string
 }
 
 func (a *listAdoption) New() []hub.Found {
@@ -43,7 +44,17 @@ func (a *listAdoption) Adopt(_ context.Context, r AdoptRequest) (hub.Device, err
 	return hub.Device{}, fmt.Errorf("%w: %s", hub.ErrNotFound, r.Address)
 }
 
-func (a *listAdoption) Forget(context.Context, string) error { return nil }
+func (a *listAdoption) Forget(_ context.Context, id string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range a.adopted {
+		if r.ID == id {
+			a.forgotten = append(a.forgotten, id)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: no adopted device %q", hub.ErrNotFound, id)
+}
 
 func TestPage_Chromium_AdoptsANewDevice(t *testing.T) {
 	ad := &listAdoption{found: []hub.Found{
@@ -102,6 +113,24 @@ func TestPage_Chromium_AdoptsANewDevice(t *testing.T) {
 	})
 	if r := ad.adopted[0]; r.ID != "hall-ct" || r.Room != "r101" || r.Address != "z2m:hall/ct" {
 		t.Fatalf("adopt request %+v", r)
+	}
+	// Forget it again from the same section.
+	err = chromedp.Do(ctx,
+		chromedp.SendKeys(css(`#forget-form input`), "hall-ct", chromedp.NodeVisible),
+		chromedp.Click(css(`#forget-form button`), chromedp.NodeVisible),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "forgotten", func() bool {
+		s, _ := chromedp.Run(ctx, chromedp.Text(css(`#forget-form span.muted`)))
+		return strings.Contains(s, "forgot hall-ct")
+	})
+	ad.mu.Lock()
+	forgotten := append([]string(nil), ad.forgotten...)
+	ad.mu.Unlock()
+	if len(forgotten) != 1 || forgotten[0] != "hall-ct" {
+		t.Fatalf("forgotten %v", forgotten)
 	}
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err == nil {

@@ -59,6 +59,22 @@
     return c;
   }
 
+  // forgetForm removes an adopted device by id (a device of the config
+  // file is refused by the hub with the reason).
+  function forgetForm() {
+    const id = make('input', { name: 'forget-id', placeholder: 'Adopted device id', 'aria-label': 'Adopted device id', required: '' });
+    const msg = make('span', { class: 'muted' });
+    const form = make('form', { class: 'forget', id: 'forget-form' }, id, make('button', { class: 'btn', type: 'submit', text: 'Forget' }), msg);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const r = await fetch('/api/forget', { method: 'POST', credentials: 'same-origin', body: JSON.stringify({ id: id.value }),
+        headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf } });
+      const res = await r.json().catch(() => ({}));
+      msg.textContent = r.ok ? `forgot ${res.id}` : (res.error || r.statusText);
+    });
+    return form;
+  }
+
   async function refresh() {
     const b = box();
     if (!b) return;
@@ -71,6 +87,7 @@
       const cards = document.getElementById('new-list');
       if (document.activeElement && cards.contains(document.activeElement)) return; // typing
       cards.replaceChildren(...list.map(card));
+      if (!document.getElementById('forget-form')) b.append(forgetForm());
       document.getElementById('new-count').textContent = String(list.length);
       b.hidden = false;
     } catch (e) {
