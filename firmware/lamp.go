@@ -23,6 +23,9 @@ type LampConfig struct {
 	// an update begins; meanwhile it answers ERROR 0x05 busy (PROTOCOL.md
 	// section 12). 0: at once.
 	EraseTime time.Duration
+	// White makes a tunable-white lamp: no HSV color, so its INFO, STATE
+	// and the fields it accepts leave out FColor.
+	White bool
 }
 
 // Lamp is the firmware of a dimmable color lamp: on/off, brightness, HSV
@@ -83,18 +86,24 @@ func (l *Lamp) Handle(req wire.Frame, now time.Time) (wire.Frame, bool) {
 
 func (l *Lamp) info() wire.Info {
 	return wire.Info{
-		Kind: wire.KindLamp, Caps: wire.FOn | wire.FBrightness | wire.FColor | wire.FTemp | wire.FMode,
+		Kind: wire.KindLamp, Caps: l.fields() | wire.FMode,
 		MinK: l.cfg.MinK, MaxK: l.cfg.MaxK, FW: l.fw.version(), HWRev: 1, Model: l.cfg.Model, Vendor: l.cfg.Vendor,
 	}
 }
 
-func (l *Lamp) settable() wire.Fields {
+// fields are the values the lamp has.
+func (l *Lamp) fields() wire.Fields {
+	if l.cfg.White {
+		return wire.FOn | wire.FBrightness | wire.FTemp
+	}
 	return wire.FOn | wire.FBrightness | wire.FColor | wire.FTemp
 }
 
+func (l *Lamp) settable() wire.Fields { return l.fields() }
+
 func (l *Lamp) state(time.Time) wire.State {
 	return wire.State{
-		Fields: wire.FOn | wire.FBrightness | wire.FColor | wire.FTemp | wire.FMode,
+		Fields: l.fields() | wire.FMode,
 		On:     l.on, Brightness: l.bri, Hue: l.hue, Sat: l.sat, Val: l.val, Kelvin: l.kelvin, Mode: l.mode,
 	}
 }
@@ -191,7 +200,7 @@ func (l *Lamp) load(b []byte) error {
 		return err
 	}
 	s := wire.State{
-		Fields: wire.FOn | wire.FBrightness | wire.FColor | wire.FTemp | wire.FMode,
+		Fields: l.fields() | wire.FMode,
 		On:     body[0] == 1, Brightness: body[1], Hue: uint16(body[2]) | uint16(body[3])<<8,
 		Sat: body[4], Val: body[5], Kelvin: uint16(body[6]) | uint16(body[7])<<8, Mode: body[8],
 	}

@@ -276,6 +276,9 @@ type Device struct {
 	// to them are acknowledged as soon as they are sent.
 	Slow bool
 	Info Info
+	// Pinned says which capabilities the configuration fixed; the others
+	// follow what the device reports (Report.Caps, see Device.Learn).
+	Pinned Pin
 }
 
 // Validate checks a device definition.

@@ -56,6 +56,9 @@ type Report struct {
 	Cause *Cause
 	// Link is link quality the device or its bus reported; nil: none.
 	Link *Link
+	// Caps, when set, is what the device says it can do; it replaces the
+	// capabilities the configuration did not pin (Device.Pinned).
+	Caps *Caps
 }
 
 // Command asks a device to change state or to identify itself.
@@ -159,6 +162,10 @@ type entry struct {
 	waiters []*waiter
 	stale   bool
 	homes   []string // the homes the device sits in (Site.homesOf)
+	// reported is the device's last capability report; clash the last
+	// disagreement with the configuration that was logged.
+	reported Caps
+	clash    string
 }
 
 type waiter struct {
@@ -270,6 +277,12 @@ func (h *Hub) setDevices(devs []Device, site *Site) error {
 			if d.Info == (Info{}) {
 				e.dev.Info = old.dev.Info
 			}
+			if !old.reported.Fields.Empty() {
+				if nd, _ := e.dev.Learn(old.reported); nd.Validate() == nil {
+					e.dev = nd
+				}
+				e.reported, e.clash = old.reported, old.clash
+			}
 		}
 		m[d.ID] = e
 		order = append(order, d.ID)
@@ -346,6 +359,7 @@ func (h *Hub) Apply(r Report) error {
 		h.countReport("", false)
 		return fmt.Errorf("%w: %q", ErrNotFound, r.Device)
 	}
+	capsChanged, clash := h.learnCaps(e, r.Caps)
 	// Drop values the device does not support, so a chatty device can not
 	// grow capabilities it was not configured with.
 	r.State.Set = r.State.Set.Intersect(e.dev.Fields)
@@ -406,6 +420,14 @@ func (h *Hub) Apply(r Report) error {
 	}
 	if infoChanged {
 		h.publish(Change{Kind: ChangeInfo, Device: r.Device, Snapshot: snap})
+	}
+	if clash != "" {
+		h.Log("warn", driver, r.Device, clash)
+	}
+	if capsChanged {
+		// The device set as the platforms see it changed: the Yandex
+		// notifier sends a discovery callback on ChangeDevices.
+		h.publish(Change{Kind: ChangeDevices, Device: r.Device})
 	}
 	return nil
 }

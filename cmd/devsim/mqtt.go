@@ -29,6 +29,7 @@ func runMQTT(args []string) error {
 	fullTopic := fs.String("fulltopic", "%prefix%/%topic%/", "Tasmota FullTopic pattern")
 	z2mBase := fs.String("z2m-base", "zigbee2mqtt", "Zigbee2MQTT base topic")
 	tele := fs.Duration("telemetry", 30*time.Second, "telemetry period (negative: none)")
+	withNew := fs.Bool("new", false, "also run mqttsim.DemoNew: a Tasmota 4-relay, a Z2M CT bulb, Shelly Gen1 and Gen2 plugs, a Gen2 RGBW light (for discovery)")
 	verbose := fs.Bool("v", false, "log debug output")
 	cutSpec := fs.String("power-cut", "", powerCutHelp)
 	if err := fs.Parse(args); err != nil {
@@ -52,6 +53,9 @@ func runMQTT(args []string) error {
 	}
 	if err := checkCutNames(cuts, specs); err != nil {
 		return err
+	}
+	if *withNew {
+		specs = append(specs, mqttsim.DemoNew()...)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -32,7 +32,7 @@ func runSerial(args []string) error {
 	dir := fs.String("dir", "", "directory for the stable PTY links ttyHUB<n> (default: a new temp dir)")
 	port := fs.String("port", "", "serve on this serial port (e.g. /dev/ttyUSB0) instead of a PTY")
 	baud := fs.Int("baud", 115200, "baud rate for -port")
-	devices := fs.String("devices", "", "device list, e.g. lamp:1,socket:2 (default: the demo's lamp:1,socket:2)")
+	devices := fs.String("devices", "", "device list, e.g. lamp:1,socket:2,white:3 (white: a tunable-white lamp; default: the demo's lamp:1,socket:2)")
 	lamps := fs.Int("lamps", 0, "emulate N lamps at addresses from 1 (with -sockets, instead of -devices)")
 	sockets := fs.Int("sockets", 0, "emulate N sockets after the lamps")
 	n := fs.Int("n", 0, "mass emulation: N devices, lamps and sockets alternating, -per-bus on each PTY")
@@ -164,10 +164,12 @@ func buildBuses(spec string, lamps, sockets, n, perBus int) ([]*firmware.Bus, er
 			switch d.kind {
 			case "lamp":
 				fd, err = firmware.NewLamp(uint8(d.addr), firmware.LampConfig{VendorKey: firmware.DemoVendorPublicKey()})
+			case "white": // a tunable-white lamp: its INFO has no color, 3000..6000 K
+				fd, err = firmware.NewLamp(uint8(d.addr), firmware.LampConfig{Model: "HL-W", White: true, MinK: 3000, MaxK: 6000, VendorKey: firmware.DemoVendorPublicKey()})
 			case "socket":
 				fd, err = firmware.NewSocket(uint8(d.addr), firmware.SocketConfig{VendorKey: firmware.DemoVendorPublicKey()})
 			default:
-				return nil, fmt.Errorf("serial: unknown device kind %q (lamp or socket)", d.kind)
+				return nil, fmt.Errorf("serial: unknown device kind %q (lamp, white or socket)", d.kind)
 			}
 			if err != nil {
 				return nil, err

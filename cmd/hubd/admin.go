@@ -18,10 +18,11 @@ import (
 	"time"
 
 	"hubd/hub"
+	"hubd/hub/web"
 )
 
 // The admin socket is how local commands (`hubd home ...`, `hubd
-// mqtt-account ...`) reach the running daemon (the store is locked while it
+// mqtt-account ...`, `hubd discover|adopt|forget`) reach the running daemon (the store is locked while it
 // runs): HTTP over a unix socket in the data
 // directory. The directory is 0700 and the socket 0600, both the daemon's
 // user's, and the daemon also checks the peer's uid (SO_PEERCRED): only
@@ -175,6 +176,7 @@ func (m *Main) adminHandler() http.Handler {
 		m.admin(w, r, func(by string) (any, error) { return m.Residents.CheckOut(r.PathValue("id"), by) })
 	})
 	m.adminMQTTAccounts(mux)
+	m.adminDiscovery(mux)
 	return mux
 }
 
@@ -249,8 +251,13 @@ func (m *Main) admin(w http.ResponseWriter, r *http.Request, fn func(by string) 
 	switch {
 	case errors.Is(err, errAdminPeer):
 		status = http.StatusForbidden
-	case errors.Is(err, hub.ErrNotHome), errors.Is(err, errNoMQTTAccount), errors.Is(err, errNoMQTTSection):
+	case errors.Is(err, hub.ErrNotHome), errors.Is(err, errNoMQTTAccount), errors.Is(err, errNoMQTTSection),
+		errors.Is(err, hub.ErrNotFound), errors.Is(err, errDiscoveryOff):
 		status = http.StatusNotFound
+	case errors.Is(err, web.ErrBadRequest), errors.Is(err, hub.ErrInvalidDevice), errors.Is(err, hub.ErrNotSupported):
+		status = http.StatusUnprocessableEntity
+	case errors.Is(err, hub.ErrBusy):
+		status = http.StatusConflict
 	case errors.Is(err, errMQTTAccountExists), errors.Is(err, errMQTTAccountNoPassword):
 		status = http.StatusConflict
 	case err != nil:

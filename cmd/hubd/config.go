@@ -43,6 +43,11 @@ type Config struct {
 	Uplink         *UplinkConfig `yaml:"uplink"`
 
 	Warnings ConfigErrors `yaml:"-"` // what validation let pass but an operator should see
+	// published marks the demo's configuration, whose passwords are
+	// published on purpose (DESIGN.md); a real one may not have them.
+	published bool
+
+	Discovery DiscoveryConfig `yaml:"discovery"` // discovery.go
 }
 
 type GatewayConfig struct {
@@ -206,8 +211,9 @@ func (es ConfigErrors) Error() string {
 	return b.String()
 }
 
-// LoadConfig reads and validates a config file.
-func LoadConfig(path string) (*Config, error) {
+// loadConfigFile reads and validates a config file alone, without the
+// adopted devices (LoadConfig, adopted.go).
+func loadConfigFile(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -225,6 +231,12 @@ func LoadConfig(path string) (*Config, error) {
 
 // ParseConfig parses and validates config text; name is used in messages.
 func ParseConfig(name string, data []byte) (*Config, error) {
+	return parseConfig(name, data, false)
+}
+
+// parseConfig is ParseConfig; published, for the demo alone, lets its
+// documented passwords through.
+func parseConfig(name string, data []byte, published bool) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, ConfigErrors{yamlError(name, err)}
@@ -247,6 +259,7 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		return nil, ConfigErrors{yamlError(name, err)}
 	}
 	c.applyDefaults()
+	c.published = published
 	if es := c.validate(name, root.Content[0]); len(es) > 0 {
 		return nil, es
 	}
@@ -434,6 +447,8 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 			needMQTT = true
 			if d.Topic == "" {
 				add(l, "device %q: driver %s needs a topic", d.ID, d.Driver)
+			} else if err := c.topicError(i); err != nil {
+				add(lineOf(root, "devices", i, "topic"), "device %q: %v", d.ID, err)
 			}
 			key := d.Driver + ":" + d.Topic
 			if other, ok := mqttAddr[key]; ok {
@@ -601,9 +616,12 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 	c.Web.Guard.validate(add, root)
 	c.validateModbus(root, add)
 	es = append(es, c.validateMQTTAccounts(name, root)...)
-	es = append(es, c.validatePlaceholders(name, root)...)
+	if !c.published {
+		es = append(es, c.validatePlaceholders(name, root)...)
+	}
 	es = append(es, c.validateMQTTBroker(name, root)...)
 	c.validateUplink(root, add)
+	c.Discovery.validate(add, func(path ...any) int { return lineOf(root, path...) })
 	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
 	return es
 }
@@ -643,6 +661,7 @@ func (c *Config) device(i int) (hub.Device, error) {
 		dev.Driver, dev.Address = "mqtt", "shelly2:"+d.Topic
 	}
 	if len(d.Capabilities) > 0 {
+		dev.Pinned |= hub.PinFields
 		for _, cp := range d.Capabilities {
 			f, _ := hub.ParseField(cp)
 			dev.Fields = dev.Fields.With(f)
@@ -658,6 +677,7 @@ func (c *Config) device(i int) (hub.Device, error) {
 	if dev.Fields.Has(hub.FieldTemperatureK) {
 		dev.TempMinK, dev.TempMaxK = 2700, 6500
 		if r := d.TemperatureK; r != nil {
+			dev.Pinned |= hub.PinTempRange
 			dev.TempMinK, dev.TempMaxK = r.Min, r.Max
 		}
 	}

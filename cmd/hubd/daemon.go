@@ -62,6 +62,10 @@ type Main struct {
 	adminRefused  atomic.Uint64
 
 	mqttCreds *mqttCredentials // device accounts' passwords (mqtt section only)
+	// Base loads the configuration without the adopted devices (the
+	// config file alone); nil turns adoption off (discovery.go).
+	Base     func() (*Config, error)
+	Adoption *Adoption
 
 	started time.Time
 	alarms  alarmBook  // what the ledger found, until acknowledged
@@ -136,6 +140,9 @@ func (m *Main) Open() (err error) {
 		m.Hub.SetDriver(mqtt.DriverName, m.MQTT)
 	}
 	m.Residents = &residents{m: m, cfg: c}
+	if err := m.openAdoption(); err != nil {
+		return err
+	}
 	m.Web, err = web.New(m.Hub, m.webOptions())
 	if err != nil {
 		return err
@@ -265,6 +272,9 @@ func (m *Main) webOptions() web.Options {
 		o.Version = "dev"
 	}
 	m.applyWebGuard(&o)
+	if m.Adoption != nil {
+		o.Adoption = m.Adoption
+	}
 	if len(c.Serial) > 0 {
 		o.Buses = m.busStatus
 		if m.Serial != nil {
@@ -337,6 +347,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.MQTT != nil {
 		goRun("mqtt", m.MQTT.Run)
 	}
+	goRun("discovery", m.Adoption.Run)
 	if m.Notifier != nil {
 		goRun("notifier", m.Notifier.Run)
 	}
@@ -437,6 +448,12 @@ func (m *Main) Reload(path string) error {
 		return err
 	}
 	c.logWarnings(m.Log)
+	return m.Apply(c)
+}
+
+// Apply puts a checked configuration in force the way Reload does (an
+// adoption applies the config with the new device).
+func (m *Main) Apply(c *Config) error {
 	old := m.config()
 	if c.DataDir != old.DataDir || c.HTTP.Listen != old.HTTP.Listen {
 		return errors.New("reload: data_dir and http.listen change only with a restart")
@@ -481,7 +498,8 @@ func (m *Main) Reload(path string) error {
 		}
 	}
 	if m.MQTT != nil {
-		if err := m.MQTT.SetDevices(mqttDevs); err != nil {
+		// The hub's view: capabilities learned from the devices included.
+		if err := m.MQTT.SetDevices(devicesOf(m.Hub.Devices(), mqtt.DriverName)); err != nil {
 			return err
 		}
 		if err := m.MQTT.SetDeviceAccounts(c.mqttDeviceAccounts()); err != nil {
@@ -528,7 +546,7 @@ func runService(path string, stderr io.Writer) error {
 	}
 	log := newLogger(stderr, c.Log.Level, c.Log.Format)
 	c.logWarnings(log)
-	m := &Main{Config: c, Log: log}
+	m := &Main{Config: c, Log: log, Base: func() (*Config, error) { return loadConfigFile(path) }}
 	if err := m.Open(); err != nil {
 		return err
 	}

@@ -60,6 +60,7 @@ func demoConfig(o DemoOptions, port, mqttPass string) (*Config, error) {
 		return nil, err
 	}
 	c := &Config{
+		published:      true,                        // demo-pass, demo-token...: DESIGN.md publishes them
 		Gateway:        GatewayConfig{Name: "demo"}, // DESIGN.md names it
 		HTTP:           HTTPConfig{Listen: o.HTTP},
 		DataDir:        o.DataDir,
@@ -196,7 +197,11 @@ func runDemo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	harness, err := firmware.StartPTY(ptyDir, lamp, sock)
+	white, err := demoNewLamp()
+	if err != nil {
+		return err
+	}
+	harness, err := firmware.StartPTY(ptyDir, lamp, sock, white)
 	if err != nil {
 		return fmt.Errorf("demo: serial emulator: %w", err)
 	}
@@ -215,13 +220,18 @@ func runDemo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error
 		defer sim.Close()
 		o.Alexa = sim.URL()
 	}
-	c, err := demoConfig(o, harness.Path(), demoMQTTPass)
+	base, err := demoConfig(o, harness.Path(), demoMQTTPass)
 	if err != nil {
 		return err
 	}
-	addDemoModbus(c, mbHarness.Path())
+	addDemoModbus(base, mbHarness.Path())
 	var sim *mqttsim.Sim
-	m := &Main{Config: c, Log: log}
+	m := &Main{Log: log}
+	c, err := demoWithAdopted(m, base)
+	if err != nil {
+		return err
+	}
+	m.Config = c
 	m.Extra = func(ctx context.Context, m *Main) error {
 		broker := o.Broker
 		if broker == "" {
@@ -229,7 +239,7 @@ func runDemo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error
 		}
 		so := mqttsim.Options{
 			Broker: broker, Username: c.MQTT.Username, Password: c.MQTT.Password,
-			Devices: mqttsim.Demo(), Telemetry: 10 * time.Second, Logger: log.With("component", "mqttsim"),
+			Devices: append(mqttsim.Demo(), mqttsim.DemoNew()...), Telemetry: 10 * time.Second, Logger: log.With("component", "mqttsim"),
 		}
 		var err error
 		if o.Broker == "" {
@@ -238,6 +248,7 @@ func runDemo(ctx context.Context, o DemoOptions, stdout, stderr io.Writer) error
 			}
 		}
 		sim, err = mqttsim.Start(ctx, so)
+		m.scanDemoBus(ctx, "demo0")
 		return err
 	}
 	m.Ready = func(addr string) {

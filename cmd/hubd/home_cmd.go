@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -63,40 +60,6 @@ func runHome(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return printHome(stdout, sub, body)
-}
-
-// adminCall sends one request to the daemon's admin socket.
-func adminCall(sock, method, path string) ([]byte, error) {
-	cl := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
-	}}
-	req, err := http.NewRequest(method, "http://hubd"+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := cl.Do(req)
-	if err != nil {
-		if ne := (*net.OpError)(nil); errors.As(err, &ne) && ne.Op == "dial" {
-			err = fmt.Errorf("%w: %w", errNoDaemon, err)
-		}
-		return nil, fmt.Errorf("admin: can not reach the daemon at %s (is it running, and are you root or its user?): %w", sock, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return nil, fmt.Errorf("admin: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return nil, errors.New(e.Error)
-		}
-		return nil, fmt.Errorf("admin: the daemon answered %s", resp.Status)
-	}
-	return b, nil
 }
 
 func printHome(w io.Writer, sub string, body []byte) error {

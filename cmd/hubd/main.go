@@ -71,7 +71,8 @@ const usage = `usage:
   hubd hash-password           read a password on stdin, print its bcrypt hash
   hubd mqtt-account create|rotate|delete DEVICE|ACCOUNT | list [-config FILE]
   hubd mosquitto-acl [-config FILE] [-passwd FILE]   the device accounts' ACLs for an external Mosquitto
-  hubd version`
+  hubd version
+` + discoveryUsage
 
 func versionString() string {
 	v, c := version, commit
@@ -94,6 +95,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return usageError(usage)
 	}
 	cmd, args := args[0], args[1:]
+	if ok, err := runDiscoveryCommand(context.Background(), cmd, args, stdout, stderr); ok {
+		return err
+	}
 	switch cmd {
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, versionString())
@@ -140,6 +144,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "warning: %v\n", w)
 		}
 		fmt.Fprintf(stdout, "%s: ok (%d devices, %d serial buses%s)\n", path, len(c.Devices), len(c.Serial), describeModbus(c))
+		warnClashes(c, stdout)
 		return nil
 	case "alexa":
 		if len(args) > 0 && args[0] == "login" {

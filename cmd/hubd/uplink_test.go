@@ -102,7 +102,7 @@ func TestConfig_ExampleUplinkSectionIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := string(data)
+	text := withOwnSecrets(t, string(data))
 	i := strings.Index(text, "# uplink:\n")
 	if i < 0 {
 		t.Fatal("systemd/hubd.yaml has no commented uplink section")

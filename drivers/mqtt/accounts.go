@@ -102,6 +102,12 @@ func (t topics) rules(dialect, name string) []Rule {
 			{AccessWrite, t.ft.Topic("stat", name) + "#"},
 			{AccessRead, t.ft.Topic("cmnd", name) + "#"},
 			{AccessRead, t.ft.Topic("cmnd", tasmotaGroupTopic) + "#"},
+			// Tasmota's native discovery is keyed by the device's MAC,
+			// which the configuration does not know. A device may so
+			// announce capabilities for another one; capabilities given
+			// in the configuration are pinned against that (README).
+			{AccessWrite, tasmotaDiscoveryPrefix + "+/config"},
+			{AccessWrite, tasmotaDiscoveryPrefix + "+/sensors"},
 		}
 	case DialectZ2M:
 		return []Rule{{AccessRead | AccessWrite, t.z2mBase + "/#"}}

@@ -123,12 +123,12 @@ func TestDeriveAccounts_PerDialect(t *testing.T) {
 		got[a.Name+" devices"] = a.Devices
 	}
 	want := map[string][]string{
-		"lamp":  {"topic write tasmota/lamp-t/tele/#", "topic write tasmota/lamp-t/stat/#", "topic read tasmota/lamp-t/cmnd/#", "topic read tasmota/tasmotas/cmnd/#"},
+		"lamp":  {"topic write tasmota/lamp-t/tele/#", "topic write tasmota/lamp-t/stat/#", "topic read tasmota/lamp-t/cmnd/#", "topic read tasmota/tasmotas/cmnd/#", "topic write tasmota/discovery/+/config", "topic write tasmota/discovery/+/sensors"},
 		"plug1": {"topic readwrite shellies/shellyplug-1/#", "topic write shellies/announce", "topic read shellies/command"},
 		"plug2": {"topic write shellyplus-2/online", "topic write shellyplus-2/status/#", "topic write shellyplus-2/events/#",
 			"topic read shellyplus-2/rpc", "topic read shellyplus-2/command/#", "topic write hubd/hub1/shellyplus-2/rpc"},
 		"zigbee2mqtt": {"topic readwrite z2m/#"},
-		"group": {"topic write tasmota/g1/tele/#", "topic write tasmota/g1/stat/#", "topic read tasmota/g1/cmnd/#", "topic read tasmota/tasmotas/cmnd/#",
+		"group": {"topic write tasmota/g1/tele/#", "topic write tasmota/g1/stat/#", "topic read tasmota/g1/cmnd/#", "topic read tasmota/tasmotas/cmnd/#", "topic write tasmota/discovery/+/config", "topic write tasmota/discovery/+/sensors",
 			"topic write tasmota/g2/tele/#", "topic write tasmota/g2/stat/#", "topic read tasmota/g2/cmnd/#"},
 		"lamp devices": {"lamp"}, "plug1 devices": {"plug1"}, "plug2 devices": {"plug2"},
 		"zigbee2mqtt devices": {"bulb-a", "bulb-b"}, "group devices": {"grp-1", "grp-2"},

@@ -48,6 +48,8 @@ type bus struct {
 	cfg  BusConfig
 	log  *slog.Logger
 	cmds chan *request
+	// scanning is set while a Scan runs on the bus (scan.go).
+	scanning atomic.Bool
 
 	// Owned by the bus goroutine.
 	port   io.ReadWriteCloser
@@ -220,7 +222,7 @@ func (b *bus) allOffline(err error) {
 
 // apply passes a report about n to the hub, unless n was removed.
 func (b *bus) apply(n *node, r hub.Report) {
-	if n.gone.Load() {
+	if n.gone.Load() || n.id == "" { // removed, or a scan's probe (scan.go)
 		return
 	}
 	if err := b.d.opts.Apply(r); err != nil {
@@ -316,7 +318,7 @@ func (b *bus) poll(ctx context.Context, n *node) error {
 		}
 		n.identified = true
 		b.log.Info("device identified", "device", n.id, "addr", n.addr, "model", in.Model, "firmware", in.FirmwareString())
-		b.apply(n, hub.Report{Device: n.id, Info: toInfo(in)})
+		b.apply(n, hub.Report{Device: n.id, Info: toInfo(in), Caps: capsOf(in)})
 		n.lastFull = time.Time{}
 	}
 	cmd := wire.CmdPoll

@@ -90,6 +90,33 @@ func toInfo(in wire.Info) *hub.Info {
 	}
 }
 
+// capsOf converts the capability mask and color temperature range of an
+// INFO reply (PROTOCOL.md §10: the master learns from INFO what a device
+// has).
+func capsOf(in wire.Info) *hub.Caps {
+	var c hub.Caps
+	for _, m := range wireFields {
+		if in.Caps.Has(m.w) {
+			c.Fields = c.Fields.With(m.h)
+		}
+	}
+	if c.Fields.Has(hub.FieldTemperatureK) {
+		c.TempMinK, c.TempMaxK = int(in.MinK), int(in.MaxK)
+	}
+	return &c
+}
+
+// wireFields pairs the wire's field bits with the hub's fields.
+var wireFields = [...]struct {
+	w wire.Fields
+	h hub.Field
+}{
+	{wire.FOn, hub.FieldOn}, {wire.FBrightness, hub.FieldBrightness},
+	{wire.FColor, hub.FieldColor}, {wire.FTemp, hub.FieldTemperatureK},
+	{wire.FPower, hub.FieldPower}, {wire.FVoltage, hub.FieldVoltage},
+	{wire.FCurrent, hub.FieldCurrent}, {wire.FEnergy, hub.FieldEnergy},
+}
+
 // errorOf maps a device's ERROR reply to the hub's errors.
 func errorOf(e wire.ErrorReply) error {
 	// The reason is the device's own words ("device error 0x03 (value out

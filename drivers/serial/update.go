@@ -44,7 +44,7 @@ func (b *bus) rawCommand(r *request) error {
 			} else {
 				n.identified = true
 				n.lastFull = time.Time{} // read the full state at the next poll
-				b.apply(n, hub.Report{Device: n.id, Info: toInfo(in)})
+				b.apply(n, hub.Report{Device: n.id, Info: toInfo(in), Caps: capsOf(in)})
 			}
 		}
 		if err == nil {

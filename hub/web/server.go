@@ -110,6 +110,9 @@ type Options struct {
 	// 501. Only users of RoleManager reach it.
 	Homes HomesAdmin
 
+	// Adoption lists and adopts the devices discovery found (adoption.go);
+	// nil: discovery is off and its endpoints answer 501.
+	Adoption Adoption
 	// StoreSize is the size of the state file in bytes; nil: unknown.
 	StoreSize func() int64
 	// StorePending is the number of device states not yet committed to
@@ -313,6 +316,9 @@ func (s *Server) routes() {
 	s.homeRoutes(m)
 	m.Handle("POST /api/mqtt-accounts/{name}/{op}", s.api(s.serveMQTTPassword))
 	m.Handle("POST /api/alarms/ack", s.api(s.serveAckAlarms))
+	m.Handle("GET /api/discovered", s.api(s.serveDiscovered))
+	m.Handle("POST /api/adopt", s.api(s.serveAdopt))
+	m.Handle("POST /api/forget", s.api(s.serveForget))
 	s.mux = m
 }
 
@@ -371,7 +377,7 @@ func errorStatus(err error) int {
 		return http.StatusServiceUnavailable
 	case errors.Is(err, hub.ErrNotFound), errors.Is(err, hub.ErrNotHome):
 		return http.StatusNotFound
-	case errors.Is(err, hub.ErrNotSupported), errors.Is(err, hub.ErrInvalidValue):
+	case errors.Is(err, hub.ErrNotSupported), errors.Is(err, hub.ErrInvalidValue), errors.Is(err, hub.ErrInvalidDevice):
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, hub.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout

@@ -180,7 +180,7 @@ func (s *Sim) publishBridge() error {
 			"software_build_id": d.firmware(), "date_code": "20230412",
 			"definition": map[string]any{
 				"vendor": vendor, "model": model, "description": desc,
-				"exposes": []any{map[string]any{"type": "switch", "features": []any{map[string]any{"type": "binary", "name": "state", "property": "state", "access": 7, "value_on": "ON", "value_off": "OFF"}}}},
+				"exposes": d.z2mExposes(),
 			},
 		})
 	}
@@ -250,7 +250,7 @@ func (d *dev) model() string {
 	case Shelly1:
 		return "SHPLG-S"
 	case Shelly2:
-		return "SNPL-00112EU"
+		return onOff(d.spec.Kind == "light", "SNDC-0D4P10WW", "SNPL-00112EU")
 	}
 	return ""
 }
@@ -278,6 +278,7 @@ func (d *dev) announce() {
 			"Module": d.model(), "Version": d.firmware(),
 			"FallbackTopic": "cmnd/DVES_" + d.mac()[6:] + "_fb/", "GroupTopic": "cmnd/tasmotas/",
 		}})
+		d.tasmotaDiscovery()
 	case Shelly1:
 		a := map[string]any{"id": d.spec.Name, "model": d.model(), "mac": d.mac(), "ip": "192.0.2.10", "new_fw": false, "fw_ver": d.firmware()}
 		d.pubJSON("shellies/"+d.spec.Name+"/announce", a)
@@ -893,6 +894,8 @@ func (d *dev) shelly2Cmd(p []byte) {
 		reply["result"] = map[string]bool{"was_on": was}
 	case req.Method == "Switch.GetStatus":
 		reply["result"] = d.shelly2Status()
+	case req.Method == "Shelly.GetStatus":
+		reply["result"] = d.shelly2FullStatus()
 	case req.Method == "Shelly.GetDeviceInfo":
 		reply["result"] = map[string]any{
 			"name": nil, "id": d.spec.Name, "mac": d.mac(), "slot": 0, "model": d.model(), "gen": 2,

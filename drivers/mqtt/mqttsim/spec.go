@@ -28,6 +28,12 @@ type Spec struct {
 	// Z2MLegacy makes a z2m device announce availability in the 1.x plain
 	// form ("online") instead of 2.x JSON.
 	Z2MLegacy bool
+	// White makes a light tunable white only: color temperature, no color
+	// (a Zigbee CT bulb).
+	White bool
+	// Relays is the number of relays of a Tasmota socket, announced in its
+	// discovery config; 0 or 1: one. The hub drives the first.
+	Relays int
 }
 
 // Address is the device's drivers/mqtt address.
@@ -36,7 +42,11 @@ func (s Spec) Address() string { return s.Dialect + ":" + s.Name }
 // Fields is what the emulated device supports.
 func (s Spec) Fields() hub.FieldSet {
 	switch {
-	case s.Kind == hub.KindLight && s.Dialect != Shelly1 && s.Dialect != Shelly2:
+	case s.Kind == hub.KindLight && s.White:
+		return hub.Fields(hub.FieldOn, hub.FieldBrightness, hub.FieldTemperatureK)
+	case s.Kind == hub.KindLight && s.Dialect == Shelly2:
+		return hub.Fields(hub.FieldOn, hub.FieldBrightness, hub.FieldColor)
+	case s.Kind == hub.KindLight && s.Dialect != Shelly1:
 		return hub.LightFields
 	case s.Dialect == Shelly1:
 		return hub.Fields(hub.FieldOn, hub.FieldPower, hub.FieldEnergy)
@@ -70,6 +80,20 @@ func Demo() []Spec {
 		{ID: "lamp-2", Dialect: Tasmota, Name: "demo-lamp-2", Kind: hub.KindLight},
 		{ID: "socket-2", Dialect: Shelly1, Name: "shellyplug-s-demo2", Kind: hub.KindSocket},
 		{ID: "lamp-3", Dialect: Z2M, Name: "demo-lamp-3", Kind: hub.KindLight},
+	}
+}
+
+// DemoNew returns the devices `hubd demo` runs but does not configure, so
+// that they show as new: one of each MQTT family, as real ones announce
+// themselves (a Tasmota 4-relay switch, a Zigbee2MQTT CT bulb, a Shelly
+// Gen1 plug, a Shelly Gen2 plug and a Gen2 RGBW light).
+func DemoNew() []Spec {
+	return []Spec{
+		{ID: "new-relay4", Dialect: Tasmota, Name: "demo-relay4", Kind: hub.KindSocket, Relays: 4},
+		{ID: "new-ct", Dialect: Z2M, Name: "demo-ct-bulb", Kind: hub.KindLight, White: true},
+		{ID: "new-plug1", Dialect: Shelly1, Name: "shellyplug-s-demo9", Kind: hub.KindSocket},
+		{ID: "new-plug2", Dialect: Shelly2, Name: "shellyplusplugs-demo9", Kind: hub.KindSocket},
+		{ID: "new-rgbw", Dialect: Shelly2, Name: "shellyplusrgbwpm-demo9", Kind: hub.KindLight},
 	}
 }
 

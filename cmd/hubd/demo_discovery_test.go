@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"hubd/hub/web"
+)
+
+// The demo starts with one device of each family that is not in its
+// config, shown as new, and one can be adopted at once.
+func TestDemo_StartsWithNewDevicesOfEachFamily(t *testing.T) {
+	addr, m, _ := startDemo(t, DemoOptions{})
+	want := []string{"serial demo0/3", "mqtt tasmota:demo-relay4", "mqtt z2m:demo-ct-bulb", "mqtt shelly:shellyplug-s-demo9",
+		"mqtt shelly2:shellyplusplugs-demo9", "mqtt shelly2:shellyplusrgbwpm-demo9:rgbw:0"}
+	eventually(t, 20*time.Second, "every new demo device listed", func() bool {
+		seen := map[string]bool{}
+		for _, f := range m.Adoption.New() {
+			seen[f.Key()] = true
+		}
+		for _, k := range want {
+			if !seen[k] {
+				return false
+			}
+		}
+		return true
+	})
+	for _, f := range m.Adoption.New() {
+		if f.Key() == "mqtt tasmota:demo-lamp-2" || f.Key() == "serial demo0/1" {
+			t.Fatalf("configured device listed as new: %s", f.Key())
+		}
+	}
+	d, err := m.Adoption.Adopt(context.Background(), web.AdoptRequest{Driver: "serial", Address: "demo0/3", ID: "lamp-w", Name: "White", Room: "lobby"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.TempMinK != 3000 || d.TempMaxK != 6000 || d.Room != "lobby" {
+		t.Fatalf("adopted %+v", d)
+	}
+	eventually(t, 10*time.Second, "adopted lamp answers", func() bool {
+		q := query(t, addr, "lamp-w")
+		return q["lamp-w"].ErrorCode == "" && len(q["lamp-w"].Capabilities) > 0
+	})
+}

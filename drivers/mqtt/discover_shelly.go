@@ -1,0 +1,167 @@
+package mqtt
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"hubd/hub"
+)
+
+// Shelly discovery. Gen1 devices publish shellies/announce after they
+// connect and whenever shellies/command says "announce". Gen2 and later
+// devices publish <prefix>/online; the hub then asks them over RPC
+// (<prefix>/rpc) for Shelly.GetDeviceInfo and Shelly.GetStatus, whose
+// keys name the components ("switch:0", "light:0", "rgbw:0", "cct:0").
+const (
+	shelly1AnnounceTopic = "shellies/announce"
+	shelly1CommandTopic  = "shellies/command"
+)
+
+// shelly1Model is what the hub knows of a Gen1 model code: its kind, the
+// fields the Gen1 dialect drives on it, and its number of channels.
+type shelly1Model struct {
+	kind     hub.Kind
+	fields   hub.FieldSet
+	channels int
+}
+
+// shelly1Models are the Gen1 lamps and sockets by model code. The Gen1
+// dialect drives a relay (and its meter) or a light's on and brightness;
+// a color bulb is offered with those.
+var shelly1Models = map[string]shelly1Model{
+	"SHPLG-S":  {hub.KindSocket, hub.Fields(hub.FieldOn, hub.FieldPower, hub.FieldEnergy), 1},
+	"SHPLG-1":  {hub.KindSocket, hub.Fields(hub.FieldOn, hub.FieldPower, hub.FieldEnergy), 1},
+	"SHPLG2-1": {hub.KindSocket, hub.Fields(hub.FieldOn, hub.FieldPower, hub.FieldEnergy), 1},
+	"SHPLG-U1": {hub.KindSocket, hub.Fields(hub.FieldOn, hub.FieldPower, hub.FieldEnergy), 1},
+	"SHSW-1":   {hub.KindSocket, hub.Fields(hub.FieldOn), 1},
+	"SHSW-PM":  {hub.KindSocket, hub.Fields(hub.FieldOn, hub.FieldPower, hub.FieldEnergy), 1},
+	"SHSW-25":  {hub.KindSocket, hub.Fields(hub.FieldOn, hub.FieldPower, hub.FieldEnergy), 2},
+	"SHSW-21":  {hub.KindSocket, hub.Fields(hub.FieldOn, hub.FieldPower, hub.FieldEnergy), 2},
+	"SHDM-1":   {hub.KindLight, hub.Fields(hub.FieldOn, hub.FieldBrightness), 1},
+	"SHDM-2":   {hub.KindLight, hub.Fields(hub.FieldOn, hub.FieldBrightness), 1},
+	"SHBLB-1":  {hub.KindLight, hub.Fields(hub.FieldOn, hub.FieldBrightness), 1},
+	"SHCB-1":   {hub.KindLight, hub.Fields(hub.FieldOn, hub.FieldBrightness), 1},
+	"SHBDUO-1": {hub.KindLight, hub.Fields(hub.FieldOn, hub.FieldBrightness), 1},
+	"SHRGBW2":  {hub.KindLight, hub.Fields(hub.FieldOn, hub.FieldBrightness), 1},
+}
+
+// decodeShelly1Discovery reads a shellies/announce message.
+func decodeShelly1Discovery(p []byte) ([]hub.Found, error) {
+	m, err := object(p)
+	if err != nil {
+		return nil, fmt.Errorf("shelly announce: %w", err)
+	}
+	raw, ok := m["id"]
+	if !ok {
+		return nil, badf("shelly announce: no id")
+	}
+	id, err := infoText("id", raw)
+	if err != nil {
+		return nil, fmt.Errorf("shelly announce: %w", err)
+	}
+	addr := DialectShelly1 + ":" + id
+	if _, _, err := ParseAddress(addr); err != nil {
+		return nil, badf("shelly announce: id %.60q can not be used", id)
+	}
+	u, err := decodeShelly1Announce(p)
+	if err != nil || u.Info == nil {
+		return nil, badf("shelly announce: no model")
+	}
+	in := *u.Info
+	model, ok := shelly1Models[in.Model]
+	if !ok {
+		return []hub.Found{{Driver: DriverName, Address: addr, Kind: hub.KindSocket, Name: id, Info: in,
+			Unsupported: fmt.Sprintf("Shelly model %q is not a lamp or socket the hub knows", in.Model)}}, nil
+	}
+	out := []hub.Found{{Driver: DriverName, Address: addr, Kind: model.kind, Caps: hub.Caps{Fields: model.fields}, Name: id, Info: in}}
+	for ch := 1; ch < model.channels; ch++ {
+		out = append(out, hub.Found{Driver: DriverName, Address: fmt.Sprintf("%s:%d", addr, ch), Kind: model.kind,
+			Caps: hub.Caps{Fields: model.fields}, Name: id, Info: in,
+			Unsupported: fmt.Sprintf("relay/%d: the Gen1 dialect switches relay/0 only", ch)})
+	}
+	return out, nil
+}
+
+// shelly2Component maps a Gen2 component type to a kind and the fields
+// its status carries.
+var shelly2Components = map[string]struct {
+	kind   hub.Kind
+	fields hub.FieldSet
+}{
+	"switch": {hub.KindSocket, hub.Fields(hub.FieldOn)},
+	"light":  {hub.KindLight, hub.Fields(hub.FieldOn, hub.FieldBrightness)},
+	"cct":    {hub.KindLight, hub.Fields(hub.FieldOn, hub.FieldBrightness, hub.FieldTemperatureK)},
+	"rgb":    {hub.KindLight, hub.Fields(hub.FieldOn, hub.FieldBrightness, hub.FieldColor)},
+	"rgbw":   {hub.KindLight, hub.Fields(hub.FieldOn, hub.FieldBrightness, hub.FieldColor)},
+	"rgbcct": {hub.KindLight, hub.LightFields},
+}
+
+// maxShelly2Components bounds the components of one GetStatus reply
+// that are looked at.
+const maxShelly2Components = 64
+
+// shelly2Found lists the lamps and sockets in a Gen2 device's GetStatus
+// result; in is its GetDeviceInfo. The Gen2 dialect drives switch:0 (and
+// its meter); other switches and every light component are listed as not
+// driven yet.
+func shelly2Found(prefix string, in hub.Info, status []byte) ([]hub.Found, error) {
+	m, err := object(status)
+	if err != nil {
+		return nil, fmt.Errorf("shelly2 status: %w", err)
+	}
+	if len(m) > 4*maxShelly2Components {
+		return nil, badf("shelly2 status: %d components", len(m))
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []hub.Found
+	for _, k := range keys {
+		typ, id, ok := strings.Cut(k, ":")
+		comp, known := shelly2Components[typ]
+		if !ok || !known || len(out) >= maxShelly2Components {
+			continue
+		}
+		f := hub.Found{Driver: DriverName, Address: DialectShelly2 + ":" + prefix, Kind: comp.kind,
+			Caps: hub.Caps{Fields: comp.fields}, Name: prefix, Info: in}
+		if typ == "switch" {
+			meters, err := shelly2Switch(m[k])
+			if err != nil {
+				return nil, fmt.Errorf("shelly2 status: %s: %w", k, err)
+			}
+			f.Caps.Fields |= meters.State.Set.Intersect(hub.MeterFields)
+		}
+		if f.Caps.Fields.Has(hub.FieldTemperatureK) {
+			f.Caps.TempMinK, f.Caps.TempMaxK = 2700, 6500
+		}
+		if typ != "switch" || id != "0" {
+			f.Address += ":" + k
+			f.Unsupported = fmt.Sprintf("component %s: the Gen2 dialect drives switch:0 only", k)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// shelly2DeviceInfo reads a Shelly.GetDeviceInfo result.
+func shelly2DeviceInfo(result []byte) (hub.Info, error) {
+	m, err := object(result)
+	if err != nil {
+		return hub.Info{}, fmt.Errorf("shelly2 device info: %w", err)
+	}
+	in := hub.Info{Manufacturer: shellyVendor}
+	if err := infoFields(m, infoKey{"model", &in.Model}, infoKey{"ver", &in.Firmware}, infoKey{"fw_id", &in.Firmware}); err != nil {
+		return hub.Info{}, fmt.Errorf("shelly2 device info: %w", err)
+	}
+	return in, nil
+}
+
+// shelly2Request encodes one RPC call for discovery.
+func shelly2Request(id uint64, src, method string) []byte {
+	b, _ := json.Marshal(map[string]any{"id": id, "src": src, "method": method})
+	return b
+}

@@ -1,0 +1,102 @@
+// hubd status page: the "New devices" section. Discovered devices that no
+// configured device is at, for a signed-in technician to adopt: give one an
+// id, a name and a room and it is live at once. Kept apart from app.js.
+'use strict';
+
+(() => {
+  const box = () => document.getElementById('new-devices');
+  const make = (tag, attrs, ...kids) => {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === 'text') e.textContent = v;
+      else if (k === 'class') e.className = v;
+      else e.setAttribute(k, v);
+    }
+    for (const k of kids) if (k) e.append(k);
+    return e;
+  };
+  let csrf = '';
+
+  async function session() {
+    const r = await fetch('/api/session', { credentials: 'same-origin' });
+    if (!r.ok) return '';
+    const s = await r.json();
+    return s.csrf || '';
+  }
+
+  function suggestID(d) {
+    const base = (d.name || d.address.split(/[:/]/).pop() || 'device').toLowerCase();
+    return base.replace(/[^a-z0-9._-]+/g, '-').replace(/^-+/, '').slice(0, 60) || 'device';
+  }
+
+  function card(d) {
+    let caps = d.capabilities.join(', ');
+    if (d.temperature_max_k) caps += ` (${d.temperature_min_k}..${d.temperature_max_k} K)`;
+    const c = make('div', { class: 'card', 'data-address': d.address },
+      make('h3', { text: `${d.kind} ${d.address}` }),
+      make('p', { text: [d.info.manufacturer, d.info.model, d.info.firmware].filter(Boolean).join(' ') }),
+      make('p', { text: 'can: ' + (caps || 'nothing the hub drives') }));
+    if (d.unsupported) {
+      c.append(make('p', { class: 'muted', text: 'not adoptable: ' + d.unsupported }));
+      return c;
+    }
+    const id = make('input', { name: 'id', value: suggestID(d), 'aria-label': 'Device id', required: '' });
+    const name = make('input', { name: 'name', value: d.name || '', placeholder: 'Name', 'aria-label': 'Name' });
+    const room = make('input', { name: 'room', placeholder: 'Room id', 'aria-label': 'Room id', required: '' });
+    const msg = make('span', { class: 'muted' });
+    const form = make('form', { class: 'adopt' }, id, name, room, make('button', { class: 'btn', type: 'submit', text: 'Adopt' }), msg);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      msg.textContent = 'adopting...';
+      const body = JSON.stringify({ driver: d.driver, address: d.address, id: id.value, name: name.value, room: room.value });
+      const r = await fetch('/api/adopt', { method: 'POST', credentials: 'same-origin', body,
+        headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf } });
+      const res = await r.json().catch(() => ({}));
+      msg.textContent = r.ok ? `adopted as ${res.id}` : (res.error || r.statusText);
+      if (r.ok) setTimeout(refresh, 500);
+    });
+    c.append(form);
+    return c;
+  }
+
+  // forgetForm removes an adopted device by id (a device of the config
+  // file is refused by the hub with the reason).
+  function forgetForm() {
+    const id = make('input', { name: 'forget-id', placeholder: 'Adopted device id', 'aria-label': 'Adopted device id', required: '' });
+    const msg = make('span', { class: 'muted' });
+    const form = make('form', { class: 'forget', id: 'forget-form' }, id, make('button', { class: 'btn', type: 'submit', text: 'Forget' }), msg);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const r = await fetch('/api/forget', { method: 'POST', credentials: 'same-origin', body: JSON.stringify({ id: id.value }),
+        headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf } });
+      const res = await r.json().catch(() => ({}));
+      msg.textContent = r.ok ? `forgot ${res.id}` : (res.error || r.statusText);
+    });
+    return form;
+  }
+
+  async function refresh() {
+    const b = box();
+    if (!b) return;
+    try {
+      csrf = await session();
+      if (!csrf) { b.hidden = true; return; }
+      const r = await fetch('/api/discovered', { credentials: 'same-origin' });
+      if (!r.ok) { b.hidden = true; return; }
+      const list = await r.json();
+      const cards = document.getElementById('new-list');
+      if (document.activeElement && cards.contains(document.activeElement)) return; // typing
+      cards.replaceChildren(...list.map(card));
+      if (!document.getElementById('forget-form')) b.append(forgetForm());
+      document.getElementById('new-count').textContent = String(list.length);
+      b.hidden = false;
+    } catch (e) {
+      b.hidden = true;
+    }
+  }
+
+  document.addEventListener('DOMContentLoaded', () => {
+    refresh();
+    setInterval(refresh, 10000);
+  });
+})();
