@@ -95,6 +95,7 @@ function renderSession() {
   }
   for (const id of S.devices.keys()) renderDevice(id);
   if (typeof renderHomes === 'function') renderHomes();
+  if (typeof renderMQTTAccounts === 'function') renderMQTTAccounts();
 }
 
 function showLogin(why) {
@@ -258,10 +259,11 @@ function applyTick(tk) {
 
 function applySections(st) {
   if (!S.status) return;
-  for (const k of ['buses', 'brokers', 'notifier', 'alexa']) S.status[k] = st[k];
+  for (const k of ['buses', 'brokers', 'notifier', 'alexa', 'mqtt_accounts', 'uplink']) S.status[k] = st[k];
   applyGateway(st.gateway);
   renderLinks();
   renderAlexa();
+  if (typeof renderMQTTAccounts === 'function') renderMQTTAccounts();
 }
 
 function addEvents(list) {
@@ -282,6 +284,7 @@ function renderAll() {
   renderAlexa();
   renderEvents();
   renderLive();
+  if (typeof renderMQTTAccounts === 'function') renderMQTTAccounts();
 }
 
 // ---- rendering ----
@@ -695,6 +698,7 @@ function renderLinks() {
         el('span', { class: 'pill ' + (n.enabled ? 'ok' : 'muted'), text: n.enabled ? t('notif.enabled') : t('notif.disabled') })),
       moreEl(facts([[t('notif.sent'), n.sent], [t('notif.failed'), n.failed], [t('notif.pending'), n.pending], [t('notif.last_success'), timeEl(n.last_success)],
         n.last_error && [t('link.last_error'), rawEl(n.last_error)], n.last_error_at && [t('notif.error_at'), timeEl(n.last_error_at)]]))));
+  if (typeof renderUplink === 'function') renderUplink();
 }
 
 // The acknowledge button: for a signed-in technician while alarms show.
