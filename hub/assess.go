@@ -9,8 +9,9 @@ const (
 	// LevelHealthy: the daemon's own checks pass, every bus and broker is
 	// up, and no device has a fault.
 	LevelHealthy Level = "healthy"
-	// LevelDegraded: the daemon works, but a device has a fault or a bus
-	// or broker is down while some devices still answer.
+	// LevelDegraded: the daemon works, but a device has a fault, or a bus,
+	// broker or cloud link (Yandex notifications, Alexa sync, the fleet
+	// uplink with events waiting) is down while some devices still answer.
 	LevelDegraded Level = "degraded"
 	// LevelDown: the daemon cannot do its job: its own checks fail (the
 	// store), or devices are configured and none can be reached.
@@ -23,8 +24,8 @@ type Tally struct {
 	Devices     int  // devices configured
 	Reachable   int  // of them, online and not stale
 	Faulty      int  // of them, with a fault (unreachable or warning)
-	Links       int  // buses and broker connections configured
-	LinksDown   int  // of them, not open or not connected
+	Links       int  // buses, broker connections and cloud links configured
+	LinksDown   int  // of them, not open, not connected or failing
 }
 
 // Assess grades the gateway.

@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"hubd/hub"
 	"hubd/hub/uplink"
 	"hubd/store"
 )
@@ -165,4 +166,13 @@ func checkDemoUplink(broker string) error {
 		return usageError(fmt.Sprintf("hubd demo: -uplink %q is not tcp://HOST:PORT", broker))
 	}
 	return nil
+}
+
+// uplinkStatus is web.Options.Uplink: the uplink's status, or before it is
+// opened (the status page is built first) its broker alone.
+func (m *Main) uplinkStatus() hub.UplinkStatus {
+	if m.Uplink == nil {
+		return hub.UplinkStatus{Broker: m.config().Uplink.Broker}
+	}
+	return m.Uplink.Status()
 }

@@ -294,6 +294,9 @@ func (m *Main) webOptions() web.Options {
 		o.Alexa = func() hub.SyncStatus { return m.Alexa.Status() }
 		o.SyncNow = func(ctx context.Context) error { _, err := m.Alexa.Sync(ctx); return err }
 	}
+	if c.Uplink != nil {
+		o.Uplink = m.uplinkStatus
+	}
 	return o
 }
 

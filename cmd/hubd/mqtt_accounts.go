@@ -209,14 +209,16 @@ func (m *Main) webSetMQTTPassword(name string, rotate bool) (web.MQTTPassword, e
 }
 
 // mqttAccountsView is the status page's and /metrics' view of the
-// embedded broker's accounts: those refused at least once, as a building
-// has one account per device and the rest would be a thousand zeros.
+// embedded broker's accounts, each with whether it has a password (the
+// web package exports only those refused at least once to /metrics).
 func (m *Main) mqttAccountsView() []web.MQTTAccount {
 	var out []web.MQTTAccount
 	for _, a := range m.MQTT.Accounts() {
-		if a.DeniedPublish+a.DeniedSubscribe > 0 {
-			out = append(out, web.MQTTAccount{Name: a.Name, Devices: a.Devices, DeniedPublish: a.DeniedPublish, DeniedSubscribe: a.DeniedSubscribe})
+		has := false
+		if m.mqttCreds != nil {
+			_, has = m.mqttCreds.get(a.Name)
 		}
+		out = append(out, web.MQTTAccount{Name: a.Name, Devices: a.Devices, HasPassword: has, DeniedPublish: a.DeniedPublish, DeniedSubscribe: a.DeniedSubscribe})
 	}
 	return out
 }

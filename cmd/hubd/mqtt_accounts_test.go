@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +18,7 @@ import (
 	"hubd/drivers/mqtt"
 	"hubd/drivers/mqtt/mqttsim"
 	"hubd/hub"
+	"hubd/hub/web"
 	"hubd/store"
 )
 
@@ -114,7 +118,7 @@ func TestMQTTAccountCLI_WithoutDaemon_ChangesTheStore(t *testing.T) {
 func TestMQTTAccountCLI_RunningDaemonTakesItAtOnce(t *testing.T) {
 	dir := t.TempDir()
 	broker := freePort(t)
-	cfg := mqttRunConfig(t, dir, broker, "hubd", "hub-pass-1", accountSpecs(), nil)
+	cfg := mqttRunConfig(t, dir, broker, "hubd", "hub-pass-1", accountSpecs(), func(c *Config) { c.Web.AnonymousView = true })
 	d := startDaemon(t, "run", "-config", cfg)
 
 	out, err := mqttAccountCmd(t, "create", "lamp-1", "-config", cfg)
@@ -133,6 +137,10 @@ func TestMQTTAccountCLI_RunningDaemonTakesItAtOnce(t *testing.T) {
 	defer c.Disconnect(0) // kept logged in across the rotation below
 	if n := mustScrape(t, d.addr).sum("hubd_mqtt_acl_denied_total", `account="lamp-1"`, `action="publish"`); n != 1 {
 		t.Errorf("denied publishes of lamp-1 in /metrics = %v, want 1", n)
+	}
+	// The status page lists every account, with or without a password.
+	if got := statusAccounts(t, d.addr); got["lamp-1"] != "password 1/0" || got["plug-1"] != "none 0/0" || got["zigbee2mqtt"] != "none 0/0" || len(got) != 3 {
+		t.Errorf("status mqtt_accounts = %v", got)
 	}
 
 	out, err = mqttAccountCmd(t, "rotate", "lamp-1", "-config", cfg)
@@ -327,4 +335,22 @@ func TestMQTTCredentials_DamagedEntryLocksOutOnlyItsAccount(t *testing.T) {
 	if again, bad, _ := loadMQTTCredentials(kv); len(bad) != 1 || !again.Check("x", []byte(info.Password)) {
 		t.Errorf("after create, reloaded: bad %v", bad)
 	}
+}
+
+// statusAccounts is /api/status's mqtt_accounts, by name: "password" or
+// "none", then the denied publishes and subscribes.
+func statusAccounts(t *testing.T, addr string) map[string]string {
+	t.Helper()
+	code, body := do(t, "GET", "http://"+addr+"/api/status", nil)
+	var st struct {
+		Accounts []web.MQTTAccount `json:"mqtt_accounts"`
+	}
+	if err := json.Unmarshal([]byte(body), &st); code != http.StatusOK || err != nil {
+		t.Fatalf("/api/status: %d %v", code, err)
+	}
+	out := map[string]string{}
+	for _, a := range st.Accounts {
+		out[a.Name] = fmt.Sprintf("%s %d/%d", map[bool]string{true: "password", false: "none"}[a.HasPassword], a.DeniedPublish, a.DeniedSubscribe)
+	}
+	return out
 }

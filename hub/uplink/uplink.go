@@ -36,21 +36,10 @@ type Uplink struct {
 	published map[string]hub.Device // devices whose retained topics this process set
 }
 
-// Status is what the uplink did so far, for the status page and tests.
-type Status struct {
-	Broker           string    `json:"broker"`
-	Connected        bool      `json:"connected"`
-	Since            time.Time `json:"since,omitzero"`
-	Connects         uint64    `json:"connects"`
-	EventsSent       uint64    `json:"events_sent"`
-	Queued           int       `json:"queued"`
-	QueuedBytes      int64     `json:"queued_bytes"`
-	Dropped          uint64    `json:"dropped"`
-	Missed           uint64    `json:"missed"`
-	CommandsAccepted uint64    `json:"commands_accepted"`
-	CommandsRefused  uint64    `json:"commands_refused"`
-	LastError        string    `json:"last_error,omitempty"`
-}
+// Status is what the uplink did so far, for the status page and tests; it
+// lives in hub so that the status page can show it without importing this
+// package. Since is when the connection was made or lost.
+type Status = hub.UplinkStatus
 
 // commandWorkers run commands at once (each waits up to the hub's command
 // timeout for the device to confirm).
@@ -105,6 +94,9 @@ func (u *Uplink) clientOptions() (*paho.ClientOptions, error) {
 	po.SetConnectionLostHandler(func(_ paho.Client, err error) {
 		u.connected.Store(false)
 		u.setError(err)
+		u.mu.Lock()
+		u.status.Since = time.Now()
+		u.mu.Unlock()
 		u.log.Warn("uplink: connection lost", "broker", o.Broker, "err", err)
 		signal(u.lost)
 	})

@@ -29,6 +29,7 @@ type links struct {
 	brokers  []hub.BrokerStatus
 	notifier *hub.NotifierStatus
 	alexa    *hub.SyncStatus
+	uplink   *hub.UplinkStatus
 }
 
 func (s *Server) links() links {
@@ -46,6 +47,9 @@ func (s *Server) links() links {
 		a := s.opts.Alexa()
 		a.Plan, a.Units = nonNil(a.Plan), nonNil(a.Units)
 		l.alexa = &a
+	}
+	if s.opts.Uplink != nil {
+		l.uplink = ptr(s.opts.Uplink())
 	}
 	return l
 }
@@ -87,6 +91,7 @@ func (l *links) tally(t *hub.Tally) {
 	for _, cloud := range []struct{ on, failing bool }{
 		{l.notifier != nil && l.notifier.Enabled, notifierFailing(l.notifier)},
 		{l.alexa != nil && l.alexa.Enabled, alexaFailing(l.alexa)},
+		{l.uplink != nil, uplinkFailing(l.uplink)},
 	} {
 		if cloud.on {
 			t.Links++

@@ -69,3 +69,46 @@ func TestPage_Chromium_FirmwareConfirmShowsVersionsAndGuardsDowngrade(t *testing
 		t.Fatal("the forced downgrade is not in the event log")
 	}
 }
+
+// TestPage_Chromium_FirmwareInRussian: under ?lang=ru (an English browser)
+// the firmware part of a card speaks Russian: the button, the confirm step
+// and the image's particulars.
+func TestPage_Chromium_FirmwareInRussian(t *testing.T) {
+	fake := newFakeUpdater(1000, false)
+	ts := newTestServer(t, Options{AllowAnonymousView: true, Coalesce: 20 * time.Millisecond,
+		UpdateFirmware: fake.update, InspectFirmware: testInspect})
+	ctx := chromium(t, 1280, 900)
+	file := filepath.Join(t.TempDir(), "lamp-new.hfw")
+	if err := os.WriteFile(file, fwImage("lamp", "1.5.0"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lamp := `article[data-device="lamp-1"]`
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(ts.url+"/?lang=ru"),
+		chromedp.WaitVisible(css(lamp)),
+		signIn(),
+		chromedp.WaitVisible(css(lamp+` [data-action="firmware"]`)),
+		chromedp.SetUploadFiles(css(lamp+` input[type="file"]`), []string{file}),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('`+lamp+` [data-field="firmware-versions"]').textContent !== ''`, chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		t.Fatal("the image's particulars never showed: ", err)
+	}
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.lang + '|' +
+		document.querySelector('`+lamp+` [data-action="firmware"]').textContent + '|' +
+		document.querySelector('`+lamp+` .fw-confirm').innerText`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ru|", "Обновить прошивку|", "Установить lamp-new.hfw", "Образ: lamp 1.5.0", "работает на 1.4.2 \u2192 1.5.0", "Отмена"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the Russian firmware part %q lacks %q", got, want)
+		}
+	}
+	for _, english := range []string{"Install", "Update firmware", "Image:", "runs"} {
+		if strings.Contains(got, english) {
+			t.Errorf("the Russian firmware part %q still says %q", got, english)
+		}
+	}
+}

@@ -207,6 +207,7 @@ func (m *metrics) collect() *exposition {
 		}
 	}
 	s.mqttMetrics(e)
+	s.uplinkMetrics(e)
 	if o.Alexa != nil {
 		a := o.Alexa()
 		failed := min(a.CallsFailed, a.Calls)

@@ -10,6 +10,8 @@ import (
 type MQTTAccount struct {
 	Name    string   `json:"name"`
 	Devices []string `json:"devices"`
+	// HasPassword: the account has a password, so its devices can log in.
+	HasPassword bool `json:"has_password"`
 	// DeniedPublish counts publishes outside the account's ACL (dropped);
 	// DeniedSubscribe subscribes refused with SUBACK 0x80.
 	DeniedPublish   uint64 `json:"denied_publish"`
@@ -38,10 +40,14 @@ var (
 )
 
 // mqttMetrics adds the device accounts' refusals and the embedded
-// broker's figures to e.
+// broker's figures to e. Only accounts refused at least once are exported:
+// a building has one account per device, the rest would be zeros.
 func (s *Server) mqttMetrics(e *exposition) {
 	if s.opts.MQTTAccounts != nil {
 		for _, a := range s.opts.MQTTAccounts() {
+			if a.DeniedPublish+a.DeniedSubscribe == 0 {
+				continue
+			}
 			e.add(mMQTTDenied, float64(a.DeniedPublish), a.Name, "publish")
 			e.add(mMQTTDenied, float64(a.DeniedSubscribe), a.Name, "subscribe")
 		}

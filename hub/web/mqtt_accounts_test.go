@@ -11,7 +11,7 @@ import (
 
 func TestMQTTAccounts_InMetricsAndStatus(t *testing.T) {
 	accts := []MQTTAccount{
-		{Name: "plug-1", Devices: []string{"plug-1"}, DeniedPublish: 3, DeniedSubscribe: 1},
+		{Name: "plug-1", Devices: []string{"plug-1"}, HasPassword: true, DeniedPublish: 3, DeniedSubscribe: 1},
 		{Name: "zigbee2mqtt", Devices: []string{"lamp-3", "lamp-4"}},
 	}
 	brk := MQTTBroker{Clients: 7, Connections: 9, Pending: 2, QueuedBytes: 1234, DroppedMemory: 5, ClosedMaxPending: 3}
@@ -37,9 +37,17 @@ func TestMQTTAccounts_InMetricsAndStatus(t *testing.T) {
 	for _, c := range []struct {
 		account, action string
 		want            float64
-	}{{"plug-1", "publish", 3}, {"plug-1", "subscribe", 1}, {"zigbee2mqtt", "publish", 0}} {
+	}{{"plug-1", "publish", 3}, {"plug-1", "subscribe", 1}} {
 		if got := value(t, fams, "hubd_mqtt_acl_denied_total", map[string]string{"account": c.account, "action": c.action}); got != c.want {
 			t.Errorf("%s %s = %v, want %v", c.account, c.action, got, c.want)
+		}
+	}
+	// An account never refused is on the page, not a row of zeros in /metrics.
+	for _, m := range fams["hubd_mqtt_acl_denied_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "account" && l.GetValue() == "zigbee2mqtt" {
+				t.Errorf("zigbee2mqtt, never refused, is exported: %v", m)
+			}
 		}
 	}
 	resp, err := http.Get(ts.url + "/api/status")
@@ -51,7 +59,8 @@ func TestMQTTAccounts_InMetricsAndStatus(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatal(err)
 	}
-	if len(st.MQTTAccounts) != 2 || st.MQTTAccounts[0].DeniedPublish != 3 || st.MQTTAccounts[1].Devices[1] != "lamp-4" {
+	if len(st.MQTTAccounts) != 2 || st.MQTTAccounts[0].DeniedPublish != 3 || st.MQTTAccounts[1].Devices[1] != "lamp-4" ||
+		!st.MQTTAccounts[0].HasPassword || st.MQTTAccounts[1].HasPassword {
 		t.Errorf("status mqtt_accounts = %+v", st.MQTTAccounts)
 	}
 }

@@ -76,8 +76,9 @@ type Options struct {
 	Buses func() []hub.BusStatus
 	// Brokers reports the MQTT connections; nil: no MQTT configured.
 	Brokers func() []hub.BrokerStatus
-	// MQTTAccounts lists the embedded broker's device accounts and
-	// MQTTBroker its figures; nil: no embedded broker.
+	// MQTTAccounts lists the embedded broker's device accounts (all of
+	// them: the page lists each, /metrics only those refused at least
+	// once) and MQTTBroker its figures; nil: no embedded broker.
 	MQTTAccounts func() []MQTTAccount
 	MQTTBroker   func() MQTTBroker
 	// SetMQTTPassword gives the device account name names (an account or
@@ -89,6 +90,10 @@ type Options struct {
 	Notifier func() hub.NotifierStatus
 	// Alexa reports the Alexa sync; nil: not configured.
 	Alexa func() hub.SyncStatus
+	// Uplink reports the fleet uplink ((*uplink.Uplink).Status); nil: not
+	// configured. Disconnected with events queued, it makes the gateway
+	// degraded.
+	Uplink func() hub.UplinkStatus
 	// SyncNow runs an Alexa sync at once; nil: the control is not offered.
 	SyncNow func(context.Context) error
 	// UpdateFirmware installs a firmware image on a device, reporting the

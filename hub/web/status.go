@@ -18,12 +18,14 @@ type Status struct {
 	Brokers  []hub.BrokerStatus  `json:"brokers"`
 	Notifier *hub.NotifierStatus `json:"notifier"`
 	Alexa    *hub.SyncStatus     `json:"alexa"`
+	Uplink   *hub.UplinkStatus   `json:"uplink"`
 	Events   []hub.Event         `json:"events"`
 	// Controls says which controls this gateway offers at all.
 	Controls Controls `json:"controls"`
 
-	// MQTTAccounts: the embedded broker's device accounts (nil: none).
-	MQTTAccounts []MQTTAccount `json:"mqtt_accounts,omitempty"`
+	// MQTTAccounts: the embedded broker's device accounts (null: no
+	// embedded broker).
+	MQTTAccounts []MQTTAccount `json:"mqtt_accounts"`
 }
 
 // Gateway is who this gateway is.
@@ -258,9 +260,9 @@ func (s *Server) status() Status {
 
 // sections fills the parts that come from Options functions.
 func (s *Server) sections(st *Status, l *links) {
-	st.Buses, st.Brokers, st.Notifier, st.Alexa = l.buses, l.brokers, l.notifier, l.alexa
+	st.Buses, st.Brokers, st.Notifier, st.Alexa, st.Uplink = l.buses, l.brokers, l.notifier, l.alexa, l.uplink
 	if s.opts.MQTTAccounts != nil {
-		st.MQTTAccounts = s.opts.MQTTAccounts()
+		st.MQTTAccounts = nonNil(s.opts.MQTTAccounts())
 	}
 }
 

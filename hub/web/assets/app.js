@@ -95,6 +95,7 @@ function renderSession() {
   }
   for (const id of S.devices.keys()) renderDevice(id);
   if (typeof renderHomes === 'function') renderHomes();
+  if (typeof renderMQTTAccounts === 'function') renderMQTTAccounts();
 }
 
 function showLogin(why) {
@@ -258,10 +259,11 @@ function applyTick(tk) {
 
 function applySections(st) {
   if (!S.status) return;
-  for (const k of ['buses', 'brokers', 'notifier', 'alexa']) S.status[k] = st[k];
+  for (const k of ['buses', 'brokers', 'notifier', 'alexa', 'mqtt_accounts', 'uplink']) S.status[k] = st[k];
   applyGateway(st.gateway);
   renderLinks();
   renderAlexa();
+  if (typeof renderMQTTAccounts === 'function') renderMQTTAccounts();
 }
 
 function addEvents(list) {
@@ -282,6 +284,7 @@ function renderAll() {
   renderAlexa();
   renderEvents();
   renderLive();
+  if (typeof renderMQTTAccounts === 'function') renderMQTTAccounts();
 }
 
 // ---- rendering ----
@@ -404,16 +407,18 @@ function buildControls(d, card) {
 // picker, a confirmation of the chosen file, and the update's progress,
 // which comes from the server (device.firmware_update) over the feed.
 function buildFirmware(d, card) {
-  const input = el('input', { type: 'file', hidden: true, 'data-action': 'firmware-file', 'aria-label': 'Firmware image file' });
-  const pick = el('button', { class: 'btn ghost', type: 'button', 'data-action': 'firmware', onclick: () => { input.value = ''; input.click(); } }, 'Update firmware');
+  const input = el('input', { type: 'file', hidden: true, 'data-action': 'firmware-file' });
+  const pick = el('button', { class: 'btn ghost', type: 'button', 'data-action': 'firmware', onclick: () => { input.value = ''; input.click(); } });
   const name = el('span', { class: 'fw-file' });
-  const install = el('button', { class: 'btn primary', type: 'button', 'data-action': 'firmware-install', onclick: () => uploadFirmware(d.id, card) }, 'Install');
-  const cancel = el('button', { class: 'btn ghost', type: 'button', 'data-action': 'firmware-cancel', onclick: () => { card.fwFile = null; renderFirmware(card); } }, 'Cancel');
+  const install = el('button', { class: 'btn primary', type: 'button', 'data-action': 'firmware-install', onclick: () => uploadFirmware(d.id, card) });
+  const cancel = el('button', { class: 'btn ghost', type: 'button', 'data-action': 'firmware-cancel', onclick: () => { card.fwFile = null; renderFirmware(card); } });
+  // The words follow the language; the accessible names are set in newCard.
+  card.labels.push(() => { pick.textContent = t('fw.update'); install.textContent = t('fw.install'); cancel.textContent = t('fw.cancel'); });
   const versions = el('span', { class: 'fw-versions', 'data-field': 'firmware-versions' });
   const down = el('input', { type: 'checkbox', 'data-action': 'firmware-downgrade', onchange: () => renderFirmware(card) });
   const downLabel = el('label', { class: 'fw-downgrade', hidden: true }, down, el('span', {}));
   const confirm = el('div', { class: 'fw-confirm', hidden: true }, name, versions, downLabel, el('div', { class: 'row' }, install, cancel));
-  const bar = el('progress', { max: 1, value: 0, 'aria-label': 'Firmware update progress' });
+  const bar = el('progress', { max: 1, value: 0 });
   const text = el('p', { class: 'fw-text', role: 'status', 'aria-live': 'polite' });
   const status = el('div', { class: 'fw-status', 'data-field': 'firmware', hidden: true }, bar, text);
   const note = el('p', { class: 'result', hidden: true });
@@ -445,13 +450,13 @@ function renderFirmware(card) {
   const c = card.fwCheck;
   const needsDown = !!(c && c.downgrade);
   card.fwConfirm.querySelectorAll('button').forEach(b => { b.disabled = card.fwBusy || running || (needsDown && !card.fwDown.checked && b.dataset.action === 'firmware-install'); });
-  if (card.fwFile) card.fwName.textContent = `Install ${card.fwFile.name} (${bytes(card.fwFile.size)}) on ${d.name}?`;
-  card.fwVersions.textContent = !c ? '' :
-    `Image: ${c.model} ${c.version}. ${d.name}: ${c.device_model || 'model unknown'}, runs ${c.current || 'an unknown version'} \u2192 ${c.version}.` +
-    (c.wrong_model ? ` This image is for ${c.model}, not ${c.device_model}; the device will refuse it.` : '') +
-    (c.same ? ' The device already runs this version.' : '');
+  if (card.fwFile) card.fwName.textContent = t('fw.confirm', { file: card.fwFile.name, size: bytes(card.fwFile.size), name: d.name });
+  card.fwVersions.textContent = !c ? '' : [
+    t('fw.image', { model: c.model, version: c.version, name: d.name, device_model: c.device_model || t('fw.model_unknown'), current: c.current || t('fw.version_unknown') }),
+    c.wrong_model && t('fw.wrong_model', { model: c.model, device_model: c.device_model }),
+    c.same && t('fw.same')].filter(Boolean).join(' ');
   card.fwDownLabel.hidden = !needsDown;
-  if (needsDown) card.fwDownLabel.lastChild.textContent = `Install the older version anyway (downgrade ${c.current} \u2192 ${c.version}; it is logged)`;
+  if (needsDown) card.fwDownLabel.lastChild.textContent = t('fw.downgrade', { current: c.current, version: c.version });
   card.fwStatus.hidden = !j;
   if (j) {
     card.fwStatus.dataset.state = j.state;
@@ -461,9 +466,9 @@ function renderFirmware(card) {
     const pct = j.total ? Math.floor(100 * j.sent / j.total) : 0;
     card.fwBar.hidden = j.state === 'failed';
     card.fwText.textContent =
-      j.state === 'running' ? `Updating firmware: ${bytes(j.sent)} of ${bytes(j.total)} (${pct}\u00a0%), started by ${j.user}` :
-      j.state === 'done' ? `Firmware update done (by ${j.user}, ${ago(j.finished)})` :
-      `Firmware update failed: ${j.error || j.result || 'unknown error'}`;
+      j.state === 'running' ? t('fw.running', { sent: bytes(j.sent), total: bytes(j.total), pct, user: j.user }) :
+      j.state === 'done' ? t('fw.done', { user: j.user, ago: ago(j.finished) }) :
+      t('fw.failed', { why: j.error || j.result || t('fw.unknown_error') });
   }
   card.fwNoteEl.hidden = !card.fwNote;
   if (card.fwNote) {
@@ -477,13 +482,13 @@ async function uploadFirmware(id, card) {
   const f = card.fwFile;
   if (!f) return;
   if (f.size === 0 || f.size > MAX_FIRMWARE + 4096) {
-    card.fwNote = { cls: 'bad', text: f.size ? `${f.name} is ${bytes(f.size)}; a firmware image is at most 1 MiB.` : `${f.name} is empty.` };
+    card.fwNote = { cls: 'bad', text: f.size ? t('fw.too_big', { file: f.name, size: bytes(f.size) }) : t('fw.empty', { file: f.name }) };
     card.fwFile = null;
     renderFirmware(card);
     return;
   }
   card.fwBusy = true;
-  card.fwNote = { cls: '', text: `Uploading ${f.name}…` };
+  card.fwNote = { cls: '', text: t('fw.uploading', { file: f.name }) };
   renderFirmware(card);
   try {
     const headers = { 'Accept': 'application/json', 'Content-Type': 'application/octet-stream' };
@@ -500,14 +505,14 @@ async function uploadFirmware(id, card) {
       // The feed may already have sent a newer view of this very job.
       if (d && (!d.firmware_update || Date.parse(d.firmware_update.started) < Date.parse(data.started))) d.firmware_update = data;
     } else if (r.status === 401) {
-      card.fwNote = { cls: 'bad', text: 'Sign in first.' };
-      showLogin('Your session ended. Sign in again.');
+      card.fwNote = { cls: 'bad', text: t('res.sign_in') };
+      showLogin(t('login.ended'));
     } else {
-      const why = { 409: 'an update of this device is already running', 413: 'the file is over 1 MiB', 503: 'the gateway is busy' }[r.status];
-      card.fwNote = { cls: 'bad', text: 'Firmware update refused: ' + (data.error || why || r.status) };
+      const why = { 409: 'fw.why_running', 413: 'fw.why_too_big', 503: 'fw.why_busy' }[r.status];
+      card.fwNote = { cls: 'bad', text: t('fw.refused', { why: data.error || (why && t(why)) || r.status }) };
     }
   } catch (e) {
-    card.fwNote = { cls: 'bad', text: 'Firmware upload: gateway did not answer' };
+    card.fwNote = { cls: 'bad', text: t('fw.upload_no_answer') };
   } finally {
     card.fwBusy = false;
     renderFirmware(card);
@@ -527,9 +532,9 @@ async function checkFirmware(id, card, f) {
     try { data = await r.json(); } catch (_) { /* not JSON */ }
     if (card.fwFile !== f) return; // another file was chosen meanwhile
     if (r.ok) card.fwCheck = data;
-    else if (r.status !== 501) card.fwNote = { cls: 'bad', text: 'Firmware image: ' + (data.error || r.status) };
+    else if (r.status !== 501) card.fwNote = { cls: 'bad', text: t('fw.image_bad', { why: data.error || r.status }) };
   } catch (e) {
-    if (card.fwFile === f) card.fwNote = { cls: 'bad', text: 'Firmware check: gateway did not answer' };
+    if (card.fwFile === f) card.fwNote = { cls: 'bad', text: t('fw.check_no_answer') };
   }
   renderFirmware(card);
 }
@@ -693,6 +698,7 @@ function renderLinks() {
         el('span', { class: 'pill ' + (n.enabled ? 'ok' : 'muted'), text: n.enabled ? t('notif.enabled') : t('notif.disabled') })),
       moreEl(facts([[t('notif.sent'), n.sent], [t('notif.failed'), n.failed], [t('notif.pending'), n.pending], [t('notif.last_success'), timeEl(n.last_success)],
         n.last_error && [t('link.last_error'), rawEl(n.last_error)], n.last_error_at && [t('notif.error_at'), timeEl(n.last_error_at)]]))));
+  if (typeof renderUplink === 'function') renderUplink();
 }
 
 // The acknowledge button: for a signed-in technician while alarms show.

@@ -68,6 +68,8 @@ function problems() {
   if (a && a.enabled && a.last_error) {
     out.push({ sev: 'warn', kind: 'alexa', title: t('sum.alexa_failing'), next: t('sum.alexa_next'), raw: a.last_error, href: '#alexa' });
   }
+  const up = typeof uplinkProblem === 'function' ? uplinkProblem(st) : null;
+  if (up) out.push(up);
   const devs = [...S.devices.values()].filter(d => d.fault);
   devs.sort((a, b) => problemRank(a) - problemRank(b) || Date.parse(a.fault.since) - Date.parse(b.fault.since) || (a.name < b.name ? -1 : 1));
   for (const d of devs) {

@@ -15,7 +15,11 @@ function t(key, params) {
 }
 function hasText(key) { return I18N.m[key] !== undefined; }
 
+// storedLang is the language a link asks for (?lang=ru), else the one
+// chosen on this browser before; '' lets Accept-Language decide.
 function storedLang() {
+  const asked = new URLSearchParams(location.search).get('lang');
+  if (asked) return asked;
   try { return localStorage.getItem(LANG_KEY) || ''; } catch (_) { return ''; }
 }
 
