@@ -3,7 +3,8 @@
 // (read coils, discrete inputs, holding and input registers; write single
 // coil and single register), for both the master and the slave side.
 //
-// It is standard library only and holds no state, so the driver
+// It imports only the standard library and firmware/wire (whose CRC-16 is
+// the Modbus one) and holds no state, so the driver
 // (drivers/modbus), the device emulator (drivers/modbus/modbussim) and
 // devsim share one implementation of the protocol. Timing (the 3.5
 // character gap that delimits frames) belongs to whoever owns the line;
