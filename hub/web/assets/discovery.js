@@ -1,6 +1,8 @@
 // hubd status page: the "New devices" section. Discovered devices that no
 // configured device is at, for a signed-in technician to adopt: give one an
-// id, a name and a room and it is live at once. Kept apart from app.js.
+// id, a name and a room and it is live at once. Kept apart from app.js;
+// its words come from the catalogue (t from i18n.js), and it draws again
+// whenever a catalogue arrives (the 'hubd:i18n' event).
 'use strict';
 
 (() => {
@@ -33,26 +35,26 @@
     let caps = d.capabilities.join(', ');
     if (d.temperature_max_k) caps += ` (${d.temperature_min_k}..${d.temperature_max_k} K)`;
     const c = make('div', { class: 'card', 'data-address': d.address },
-      make('h3', { text: `${d.kind} ${d.address}` }),
+      make('h3', { text: `${hasText('kind.' + d.kind) ? t('kind.' + d.kind) : d.kind} ${d.address}` }),
       make('p', { text: [d.info.manufacturer, d.info.model, d.info.firmware].filter(Boolean).join(' ') }),
-      make('p', { text: 'can: ' + (caps || 'nothing the hub drives') }));
+      make('p', { text: t('new.can', { caps: caps || t('new.can_nothing') }) }));
     if (d.unsupported) {
-      c.append(make('p', { class: 'muted', text: 'not adoptable: ' + d.unsupported }));
+      c.append(make('p', { class: 'muted', text: t('new.unsupported', { why: d.unsupported }) }));
       return c;
     }
-    const id = make('input', { name: 'id', value: suggestID(d), 'aria-label': 'Device id', required: '' });
-    const name = make('input', { name: 'name', value: d.name || '', placeholder: 'Name', 'aria-label': 'Name' });
-    const room = make('input', { name: 'room', placeholder: 'Room id', 'aria-label': 'Room id', required: '' });
+    const id = make('input', { name: 'id', value: suggestID(d), 'aria-label': t('new.id'), required: '' });
+    const name = make('input', { name: 'name', value: d.name || '', placeholder: t('new.name'), 'aria-label': t('new.name') });
+    const room = make('input', { name: 'room', placeholder: t('new.room'), 'aria-label': t('new.room'), required: '' });
     const msg = make('span', { class: 'muted' });
-    const form = make('form', { class: 'adopt' }, id, name, room, make('button', { class: 'btn', type: 'submit', text: 'Adopt' }), msg);
+    const form = make('form', { class: 'adopt' }, id, name, room, make('button', { class: 'btn', type: 'submit', text: t('new.adopt') }), msg);
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
-      msg.textContent = 'adopting...';
+      msg.textContent = t('new.adopting');
       const body = JSON.stringify({ driver: d.driver, address: d.address, id: id.value, name: name.value, room: room.value });
       const r = await fetch('/api/adopt', { method: 'POST', credentials: 'same-origin', body,
         headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf } });
       const res = await r.json().catch(() => ({}));
-      msg.textContent = r.ok ? `adopted as ${res.id}` : (res.error || r.statusText);
+      msg.textContent = r.ok ? t('new.adopted', { id: res.id }) : (res.error || r.statusText);
       if (r.ok) setTimeout(refresh, 500);
     });
     c.append(form);
@@ -62,15 +64,15 @@
   // forgetForm removes an adopted device by id (a device of the config
   // file is refused by the hub with the reason).
   function forgetForm() {
-    const id = make('input', { name: 'forget-id', placeholder: 'Adopted device id', 'aria-label': 'Adopted device id', required: '' });
+    const id = make('input', { name: 'forget-id', placeholder: t('new.forget_id'), 'aria-label': t('new.forget_id'), required: '' });
     const msg = make('span', { class: 'muted' });
-    const form = make('form', { class: 'forget', id: 'forget-form' }, id, make('button', { class: 'btn', type: 'submit', text: 'Forget' }), msg);
+    const form = make('form', { class: 'forget', id: 'forget-form' }, id, make('button', { class: 'btn', type: 'submit', text: t('new.forget') }), msg);
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       const r = await fetch('/api/forget', { method: 'POST', credentials: 'same-origin', body: JSON.stringify({ id: id.value }),
         headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf } });
       const res = await r.json().catch(() => ({}));
-      msg.textContent = r.ok ? `forgot ${res.id}` : (res.error || r.statusText);
+      msg.textContent = r.ok ? t('new.forgot', { id: res.id }) : (res.error || r.statusText);
     });
     return form;
   }
@@ -95,8 +97,12 @@
     }
   }
 
-  document.addEventListener('DOMContentLoaded', () => {
+  // The first catalogue starts the section (its words are there by then);
+  // a later one (another language) draws it again, the forget form too.
+  document.addEventListener('hubd:i18n', () => {
+    const old = document.getElementById('forget-form');
+    if (old) old.remove();
     refresh();
-    setInterval(refresh, 10000);
   });
+  document.addEventListener('DOMContentLoaded', () => setInterval(refresh, 10000));
 })();

@@ -46,6 +46,8 @@ async function loadCatalogue(lang) {
     o.selected = l.code === I18N.lang;
     return o;
   }));
+  // Parts drawn on their own (discovery.js) redraw in the new words.
+  document.dispatchEvent(new Event('hubd:i18n'));
 }
 
 // ---- times, from the gateway's clock ----
