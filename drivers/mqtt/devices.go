@@ -138,7 +138,7 @@ func (d *Driver) route(t *table, dv *device) error {
 		}
 		topics = []string{dv.base, dv.base + "/availability"}
 	case DialectShelly1:
-		for _, sub := range []string{shellyRelay, shellyPower, shellyEnergy, shellyOnline, shellyLight, shellyAnnounce} {
+		for _, sub := range []string{shellyRelay, shellyPower, shellyEnergy, shellyOnline, shellyLight, shellyAnnounce, shellyInfo} {
 			if err := claim(t.exact, dv.base+sub, route{d: dv, kind: sub}); err != nil {
 				return err
 			}

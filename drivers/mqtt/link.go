@@ -35,7 +35,8 @@ func z2mLink(u *update, m map[string]json.RawMessage) error {
 }
 
 // rssiIn reads the dBm member key of the object at m[obj] (Tasmota's
-// "Wifi": {"Signal": -60}, Shelly Gen2's "wifi": {"rssi": -60}).
+// "Wifi": {"Signal": -60}, Shelly Gen2's "wifi": {"rssi": -60}, Gen1's
+// "wifi_sta": {"rssi": -60}).
 func rssiIn(u *update, m map[string]json.RawMessage, obj, key string) error {
 	raw, ok := m[obj]
 	if !ok || isNull(raw) {

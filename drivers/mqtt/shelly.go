@@ -18,6 +18,9 @@ const (
 	// shellyAnnounce carries what the device is, sent after connecting
 	// and when asked with "announce".
 	shellyAnnounce = "announce"
+	// shellyInfo is the full status a Gen1 device publishes now and then
+	// (every 30 s by default); hubd reads its Wi-Fi signal from it.
+	shellyInfo = "info"
 )
 
 // shellyVendor is the manufacturer of every device that speaks the Shelly
@@ -85,6 +88,17 @@ func decodeShelly1(sub string, p []byte) (update, error) {
 		}
 	case shellyAnnounce:
 		return decodeShelly1Announce(p)
+	case shellyInfo:
+		m, err := object(p)
+		if err != nil {
+			return u, fmt.Errorf("info: %w", err)
+		}
+		if err := rssiIn(&u, m, "wifi_sta", "rssi"); err != nil {
+			return u, fmt.Errorf("info: %w", err)
+		}
+		if u.Link == nil {
+			return u, ErrIgnored
+		}
 	default:
 		return u, ErrIgnored
 	}
