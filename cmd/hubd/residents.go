@@ -149,11 +149,18 @@ func (r *residents) SetLogin(home, by string) (hub.HomeCredentials, error) {
 func (r *residents) CheckOut(home, by string) (hub.HomeCredentials, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cr, old, linked, err := r.rotateLocked(home, by)
-	if err != nil {
-		return cr, err
+	if err := r.m.Hub.Site().CheckScope(hub.Scope{Homes: []string{home}}); err != nil {
+		return hub.HomeCredentials{}, err
 	}
-	revoked, err := r.m.Yandex.RevokeHome(home)
+	// Everyone of the home is revoked before the new login exists: it is
+	// scoped to the home too, and must not be revoked with the others.
+	linked := r.linked()
+	revoked, rerr := r.m.Yandex.RevokeHome(home)
+	cr, old, _, err := r.rotateLocked(home, by)
+	if err != nil {
+		return cr, errors.Join(err, rerr)
+	}
+	err = rerr
 	if old != "" {
 		err = errors.Join(err, r.m.Yandex.RevokeUser(old))
 		revoked = append(revoked, old)

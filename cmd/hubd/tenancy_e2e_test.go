@@ -348,6 +348,11 @@ func TestTenancy_CheckOut_RevokesTokensTellsYandexAndLogsWho(t *testing.T) {
 	if newLogin == nil || newLogin[1] == m[1] || newLogin[2] == m[2] {
 		t.Fatalf("check-out did not rotate the login:\n%s", out)
 	}
+	// The next resident links with the new login and sees the home.
+	nextAccess, _ := d.oauthLink(t, newLogin[1], newLogin[2])
+	if code, ids := d.listed(t, nextAccess); code != 200 || !slices.Equal(ids, []string{"t-01", "t-02"}) {
+		t.Errorf("the new login after check-out lists %d %v, want Room 101's devices", code, ids)
+	}
 	for _, tok := range []string{access, tenTok101} {
 		if code, _ := d.listed(t, tok); code != http.StatusUnauthorized {
 			t.Errorf("a token of Room 101 answers %d after check-out, want 401", code)
