@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -19,12 +20,18 @@ const (
 // openLedger opens the data directory's ledger (see store.OpenLedger) and
 // makes what it found the daemon's alarms. It fails closed: a journal that
 // can not be trusted revokes every configured token, and a store lost or
-// older than the last one written loses its account links.
+// older than the last one written loses its account links and resident
+// logins.
 func (m *Main) openLedger() error {
 	l, err := store.OpenLedger(m.DB, store.LedgerOptions{
 		Suspects: func() [][sha256.Size]byte { return configuredDigests(m.Config) },
-		Distrust: m.DB.Bucket(bucketTokens).Clear,
-		Logger:   m.Log.With("component", "store"),
+		// A store that can not be trusted may hold tokens and resident
+		// logins that were taken away since: both go, and homes get
+		// their logins anew.
+		Distrust: func() error {
+			return errors.Join(m.DB.Bucket(bucketTokens).Clear(), m.DB.Bucket(residentsBucket).Clear())
+		},
+		Logger: m.Log.With("component", "store"),
 	})
 	if err != nil {
 		return err

@@ -223,7 +223,9 @@ func (r *residents) rotateLocked(home, by string) (cr hub.HomeCredentials, old s
 		return cr, "", nil, fmt.Errorf("homes: hash password: %w", err)
 	}
 	v, _ := json.Marshal(residentLogin{Login: next.Login, Hash: string(hash), SetAt: r.m.Hub.Now().UTC(), SetBy: by})
-	if err := r.m.DB.Bucket(residentsBucket).Put(home, string(v)); err != nil {
+	// Replacing a login takes the old one away: the ledger's generation
+	// moves, so an older copy of the store put back is found out.
+	if err := (guardedKV{r.m.DB.Bucket(residentsBucket), r.m.Ledger}).Put(home, string(v)); err != nil {
 		return cr, "", nil, fmt.Errorf("homes: store resident login: %w", err)
 	}
 	if err := r.applyLocked(r.cfg); err != nil {

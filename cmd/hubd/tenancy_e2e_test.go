@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -527,5 +528,43 @@ func TestDemo_Tokens_EachSeesTheirHome(t *testing.T) {
 	boss := d.webAs(t, demoMgrUser, demoMgrPass)
 	if code, b := boss("/api/homes/room-201/login"); code != 200 || !bytes.Contains(b, []byte(`"login":"room-201-`)) {
 		t.Errorf("the demo's manager giving Room 201 a login: %d %s", code, b)
+	}
+}
+
+// An older copy of hubd.db put back holds a resident login that was
+// replaced since: the ledger finds the rollback and the homes' logins go
+// with the account links, so the former resident's login is not revived.
+func TestTenancy_OlderStorePutBack_ForgetsResidentLogins(t *testing.T) {
+	d := startTenancyDaemon(t)
+	c, err := LoadConfig(d.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(c.DataDir, "hubd.db")
+	out, err := hubdCLI(t, "home", "set-login", "room-101", "-config", d.cfg)
+	first := credRe.FindStringSubmatch(out)
+	if err != nil || first == nil {
+		t.Fatalf("set-login: %v\n%s", err, out)
+	}
+	d.stop()
+	old, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2 := startDaemon(t, "run", "-config", d.cfg)
+	if out, err := hubdCLI(t, "home", "set-login", "room-101", "-config", d.cfg); err != nil || credRe.FindStringSubmatch(out) == nil {
+		t.Fatalf("second set-login: %v\n%s", err, out)
+	}
+	d2.stop()
+	if err := os.WriteFile(db, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d3 := startDaemon(t, "run", "-config", d.cfg)
+	out, err = hubdCLI(t, "home", "list", "-config", d.cfg)
+	if err != nil || strings.Contains(out, first[1]) {
+		t.Errorf("after the older store was put back the replaced login is listed again: %v\n%s", err, out)
+	}
+	if _, list := alarms(t, d3.addr); len(list) == 0 {
+		t.Error("no alarm for the older store put back")
 	}
 }
