@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"hubd/drivers/serial"
 	"hubd/hub"
 	"hubd/hub/web"
 )
@@ -116,6 +117,7 @@ func (m *Main) startAdmin(dataDir string) (stop func(), err error) {
 	srv := &http.Server{
 		Handler:           m.adminHandler(),
 		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       10 * time.Second, // a kept-alive CLI connection holds a slot
 		MaxHeaderBytes:    8 << 10,
 		ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
 	}
@@ -254,7 +256,8 @@ func (m *Main) admin(w http.ResponseWriter, r *http.Request, fn func(by string) 
 	case errors.Is(err, hub.ErrNotHome), errors.Is(err, errNoMQTTAccount), errors.Is(err, errNoMQTTSection),
 		errors.Is(err, hub.ErrNotFound), errors.Is(err, errDiscoveryOff):
 		status = http.StatusNotFound
-	case errors.Is(err, web.ErrBadRequest), errors.Is(err, hub.ErrInvalidDevice), errors.Is(err, hub.ErrNotSupported):
+	case errors.Is(err, web.ErrBadRequest), errors.Is(err, hub.ErrInvalidDevice), errors.Is(err, hub.ErrNotSupported),
+		errors.Is(err, serial.ErrConfig):
 		status = http.StatusUnprocessableEntity
 	case errors.Is(err, hub.ErrBusy):
 		status = http.StatusConflict

@@ -40,6 +40,7 @@ func adminRequest(ctx context.Context, dataDir, method, path string, in, out any
 // minutes, so there is no timeout but ctx's.
 func adminDo(ctx context.Context, sock, method, path string, body io.Reader) ([]byte, error) {
 	cl := &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true, // one request a call: no idle connection left holding a slot
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", sock)

@@ -51,7 +51,7 @@ func (c *Config) validateMQTTAccounts(name string, root *yaml.Node) ConfigErrors
 			es = append(es, ConfigError{File: name, Line: line, Msg: fmt.Sprintf(format, args...)})
 		}
 		switch {
-		case d.Driver == "serial":
+		case !isMQTTDriver(d.Driver):
 			add("device %q: mqtt_account is for MQTT devices", d.ID)
 		case mqtt.CheckAccountName(d.MQTTAccount) != nil:
 			add("device %q: mqtt_account %q must be 1..64 bytes without spaces, ':', '/', '+' or '#'", d.ID, d.MQTTAccount)
@@ -65,10 +65,20 @@ func (c *Config) validateMQTTAccounts(name string, root *yaml.Node) ConfigErrors
 	// A device without mqtt_account is called after its id: that may not
 	// be the hub's username either.
 	for i, d := range c.Devices {
-		if d.MQTTAccount == "" && d.Driver != "serial" && d.ID == c.MQTT.Username {
+		if d.MQTTAccount == "" && isMQTTDriver(d.Driver) && d.ID == c.MQTT.Username {
 			es = append(es, ConfigError{File: name, Line: lineOf(root, "devices", i, "id"),
 				Msg: fmt.Sprintf("device %q: its MQTT account would be called like the hub's username %q: set mqtt_account", d.ID, c.MQTT.Username)})
 		}
 	}
 	return es
+}
+
+// isMQTTDriver reports whether a device config's driver is one of the
+// MQTT dialects (not serial or modbus), whose devices have accounts.
+func isMQTTDriver(driver string) bool {
+	switch driver {
+	case "tasmota", "zigbee2mqtt", "shelly", "shelly2":
+		return true
+	}
+	return false
 }

@@ -129,8 +129,8 @@ func (m *Main) openUplink() (*uplink.Uplink, error) {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
-	if m.Serial != nil {
-		o.Buses = m.Serial.Status
+	if m.Serial != nil || m.Modbus != nil {
+		o.Buses = m.busStatus // serial and Modbus buses, as the status page shows them
 	}
 	if m.MQTT != nil {
 		o.Brokers = m.MQTT.Status

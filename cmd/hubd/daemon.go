@@ -70,6 +70,7 @@ type Main struct {
 	started time.Time
 	alarms  alarmBook  // what the ledger found, until acknowledged
 	cfgMu   sync.Mutex // Config is replaced by Reload while Run reads it
+	applyMu sync.Mutex // orders Reload and adoptions: each reads, then applies
 	wg      sync.WaitGroup
 	lnErr   error
 	lnMu    sync.Mutex
@@ -446,6 +447,10 @@ func (m *Main) close() error {
 // Reload applies a new config file's devices, site, tokens and users without
 // dropping connections. A bad file is refused and the old config kept.
 func (m *Main) Reload(path string) error {
+	// The file and the adopted devices are read and applied under
+	// applyMu, so an adoption can not land between and be undone.
+	m.applyMu.Lock()
+	defer m.applyMu.Unlock()
 	c, err := LoadConfig(path)
 	if err != nil {
 		return err

@@ -254,6 +254,8 @@ func (a *Adoption) Forget(ctx context.Context, id string) error {
 // applies it to the running daemon and only then keeps the file; if the
 // daemon refuses, the old file is put back.
 func (a *Adoption) change(edit func([]AdoptedDevice) ([]AdoptedDevice, error)) error {
+	a.m.applyMu.Lock()
+	defer a.m.applyMu.Unlock()
 	base, err := a.m.Base()
 	if err != nil {
 		return fmt.Errorf("%w: the config file does not load: %v", hub.ErrInvalidDevice, err)
