@@ -118,7 +118,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err := fs.Parse(args); err != nil {
 			return usageError(err.Error())
 		}
-		tuneGC(os.Getenv)
+		defer tuneGC(os.Getenv)()
 		ctx, cancel := signalContext()
 		defer cancel()
 		return runDemo(ctx, o, stdout, stderr)
@@ -127,7 +127,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		tuneGC(os.Getenv)
+		defer tuneGC(os.Getenv)()
 		return runService(path, stderr)
 	case "modbus-scan":
 		return runModbusScan(args, stdout, stderr)
@@ -215,11 +215,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 const daemonGCPercent = 50
 
 // tuneGC sets the garbage collector of the long-running commands (run,
-// demo) unless GOGC in the environment (getenv) has set it already.
-func tuneGC(getenv func(string) string) {
+// demo) unless GOGC in the environment (getenv) has set it already, and
+// has the soft memory limit follow the live heap (memlimit.go) unless
+// GOMEMLIMIT has set one. The returned stop ends the latter.
+func tuneGC(getenv func(string) string) (stop func()) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(daemonGCPercent)
 	}
+	return followHeap(getenv)
 }
 
 func configFlag(name string, args []string, stderr io.Writer) (string, error) {

@@ -28,7 +28,7 @@ func TestTuneGC_SetsFiftyUnlessGOGCIsSet(t *testing.T) {
 	for _, c := range cases {
 		t.Setenv("GOGC", c.gogc)
 		debug.SetGCPercent(137)
-		tuneGC(os.Getenv)
+		tuneGC(os.Getenv)()
 		if got := gcPercent(); got != c.want {
 			t.Errorf("GOGC=%q: GC percent %d after tuneGC, want %d", c.gogc, got, c.want)
 		}
