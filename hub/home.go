@@ -119,7 +119,7 @@ func (h *Hub) HomesOf(id string) []string {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if e, ok := h.devs[id]; ok {
-		return e.homes
+		return slices.Clone(e.homes) // the entry's own slice stays the hub's
 	}
 	return nil
 }
