@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
@@ -36,18 +37,43 @@ func isPlaceholder(s string) bool {
 }
 
 // publishedHashOf is the published password that the bcrypt hash h is
-// the hash of, or "".
+// the hash of, or "". Answers are remembered: the config is loaded again
+// on every reload and adoption, and the same hashes would cost the same
+// bcrypt runs each time.
 func publishedHashOf(h string) string {
 	if !validBcrypt(h) {
 		return ""
 	}
-	for _, p := range publishedLogins {
-		if bcrypt.CompareHashAndPassword([]byte(h), []byte(p)) == nil {
-			return p
+	publishedMemo.Lock()
+	p, ok := publishedMemo.m[h]
+	publishedMemo.Unlock()
+	if ok {
+		return p
+	}
+	for _, l := range publishedLogins {
+		if bcrypt.CompareHashAndPassword([]byte(h), []byte(l)) == nil {
+			p = l
+			break
 		}
 	}
-	return ""
+	publishedMemo.Lock()
+	defer publishedMemo.Unlock()
+	if publishedMemo.m == nil || len(publishedMemo.m) >= maxPublishedMemo {
+		publishedMemo.m = map[string]string{}
+	}
+	publishedMemo.m[h] = p
+	return p
 }
+
+// publishedMemo remembers publishedHashOf's answers, up to
+// maxPublishedMemo hashes (a config has a handful of users; a config
+// edited in a loop must not grow it without end).
+var publishedMemo struct {
+	sync.Mutex
+	m map[string]string
+}
+
+const maxPublishedMemo = 256
 
 // validatePlaceholders refuses the credentials a gateway would otherwise
 // run with straight from the package: the MQTT password and the status

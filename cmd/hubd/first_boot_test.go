@@ -99,6 +99,44 @@ func TestConfig_PublishedPasswordsRefused(t *testing.T) {
 	}
 }
 
+// The published-hash check is remembered per hash (each costs bcrypt
+// runs on every reload otherwise), answers stay right, and the memory of
+// it is bounded.
+func TestConfig_PublishedHashCheckRemembered(t *testing.T) {
+	demo, err := bcrypt.GenerateFromPassword([]byte("demo-pass"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := bcrypt.GenerateFromPassword([]byte("a secret of our own"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if p := publishedHashOf(string(demo)); p != "demo-pass" {
+			t.Fatalf("round %d: demo hash: %q", i, p)
+		}
+		if p := publishedHashOf(string(own)); p != "" {
+			t.Fatalf("round %d: own hash: %q", i, p)
+		}
+	}
+	publishedMemo.Lock()
+	got := publishedMemo.m[string(demo)]
+	publishedMemo.Unlock()
+	if got != "demo-pass" {
+		t.Fatalf("not remembered: %q", got)
+	}
+	for i := 0; i < maxPublishedMemo+10; i++ {
+		h, _ := bcrypt.GenerateFromPassword([]byte(fmt.Sprint("pw", i)), bcrypt.MinCost)
+		publishedHashOf(string(h))
+	}
+	publishedMemo.Lock()
+	n := len(publishedMemo.m)
+	publishedMemo.Unlock()
+	if n > maxPublishedMemo {
+		t.Fatalf("memo holds %d hashes, bound %d", n, maxPublishedMemo)
+	}
+}
+
 // The package as built and installed: its binary refuses its own config
 // and names the lines, and nothing listens, so no published password
 // logs in anywhere (web or MQTT).

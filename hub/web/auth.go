@@ -109,9 +109,16 @@ func (a *auth) setUsers(users []User) error {
 			return fmt.Errorf("%w: user %q: role %q is not %s or %s", ErrInvalidOptions, u.Name, u.Role, RoleTechnician, RoleManager)
 		}
 	}
-	d, err := bcrypt.GenerateFromPassword([]byte("no such user"), hub.PasswordCost(hashes, bcrypt.DefaultCost))
-	if err != nil {
-		return fmt.Errorf("web: dummy hash: %w", err)
+	// The dummy costs a bcrypt run: made again only when the cost changes,
+	// not on every reload.
+	cost := hub.PasswordCost(hashes, bcrypt.DefaultCost)
+	a.mu.Lock()
+	d := a.dummy
+	a.mu.Unlock()
+	if c, err := bcrypt.Cost(d); err != nil || c != cost {
+		if d, err = bcrypt.GenerateFromPassword([]byte("no such user"), cost); err != nil {
+			return fmt.Errorf("web: dummy hash: %w", err)
+		}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

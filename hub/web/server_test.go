@@ -505,3 +505,45 @@ func TestServer_AnnouncedOversizeBody_RefusedBeforeReading(t *testing.T) {
 		conn.Close()
 	}
 }
+
+// The unknown-user dummy follows the users' bcrypt cost across reloads,
+// and a reload at the same cost keeps it (no bcrypt run per reload).
+func TestServer_SetUsers_DummyFollowsCost(t *testing.T) {
+	ts := newTestServer(t, Options{AllowAnonymousView: true})
+	a := ts.Server.auth
+	hash := func(pw string, cost int) string {
+		b, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	dummyCost := func() ([]byte, int) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		c, err := bcrypt.Cost(a.dummy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.dummy, c
+	}
+	if err := ts.Server.SetUsers([]User{{Name: "a", PasswordHash: hash("a-pass", bcrypt.MinCost+1)}}); err != nil {
+		t.Fatal(err)
+	}
+	first, c := dummyCost()
+	if c != bcrypt.MinCost+1 {
+		t.Fatalf("dummy cost %d, want %d", c, bcrypt.MinCost+1)
+	}
+	if err := ts.Server.SetUsers([]User{{Name: "b", PasswordHash: hash("b-pass", bcrypt.MinCost+1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := dummyCost(); !bytes.Equal(again, first) {
+		t.Fatal("a reload at the same cost made a new dummy")
+	}
+	if err := ts.Server.SetUsers([]User{{Name: "b", PasswordHash: hash("b-pass", bcrypt.MinCost)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, c := dummyCost(); c != bcrypt.MinCost {
+		t.Fatalf("dummy cost after the users' cost changed: %d, want %d", c, bcrypt.MinCost)
+	}
+}
