@@ -37,6 +37,12 @@ type access struct {
 
 	tab    atomic.Pointer[aclTable]
 	logins logins
+	// com is the commissioning window (nil: none can be opened); owned
+	// is what the device accounts may write or read, which a
+	// commissioning client may not; count counts logged-in clients.
+	com   *commissioning
+	owned atomic.Pointer[ruleSet]
+	count func(match func(broker.Client) bool) int
 	// counters outlive table rebuilds for accounts that stay.
 	cmu      sync.Mutex
 	counters map[string]*denials
@@ -89,6 +95,22 @@ func (a *access) setAccounts(accts []Account) {
 	}
 	a.counters = counters
 	a.tab.Store(t)
+	a.owned.Store(ownedRules(accts))
+}
+
+// ownedRules is every rule of accts without a wildcard: the topics that
+// belong to a configured device (the shared discovery topics, written by
+// any device of a family, hold wildcards and are left out).
+func ownedRules(accts []Account) *ruleSet {
+	var rs []Rule
+	for _, ac := range accts {
+		for _, r := range ac.Rules {
+			if !strings.ContainsAny(r.Topic, "+") && !r.pattern() {
+				rs = append(rs, r)
+			}
+		}
+	}
+	return newRuleSet(rs)
 }
 
 // status lists the accounts in force, by name.
@@ -112,6 +134,11 @@ func (a *access) authenticate(c broker.Client, pass []byte) bool {
 	}
 	if c.ID == a.hubID || len(user) == 0 {
 		return false // only the hub's account may take the hub's client id
+	}
+	if c.Username == CommissioningAccount {
+		return a.com != nil && a.count != nil && a.com.admit(pass, func() int {
+			return a.count(func(x broker.Client) bool { return x.Username == CommissioningAccount })
+		})
 	}
 	if want, ok := a.users[c.Username]; ok {
 		return eq(pass, []byte(want))
@@ -163,6 +190,9 @@ func (a *access) canPublish(c broker.Client, topic string) bool {
 	if a.isHub(c) {
 		return true
 	}
+	if a.commissioner(c) {
+		return a.commissioned(c, AccessWrite, topic)
+	}
 	rules, n, shared := a.rulesOf(c)
 	if shared {
 		// Shelly Gen2 devices answer RPCs on hubd/<id>/rpc.
@@ -180,6 +210,9 @@ func (a *access) canPublish(c broker.Client, topic string) bool {
 func (a *access) canSubscribe(c broker.Client, filter string) bool {
 	if a.isHub(c) {
 		return true
+	}
+	if a.commissioner(c) {
+		return a.commissioned(c, AccessRead, filter)
 	}
 	rules, n, shared := a.rulesOf(c)
 	if shared || a.judge(c, rules.allows(AccessRead, c.Username, c.ID, filter), "subscribe", "filter", filter) {
@@ -203,6 +236,26 @@ func (a *access) judge(c broker.Client, allowed bool, what, key, topic string) b
 		return false
 	}
 	return true
+}
+
+// commissioner says whether c is in under CommissioningAccount.
+func (a *access) commissioner(c broker.Client) bool {
+	return !a.anon && a.com != nil && c.Username == CommissioningAccount
+}
+
+// commissioned is the verdict on a commissioning client (see
+// commissioning); a refusal is counted and logged (rate-limited).
+func (a *access) commissioned(c broker.Client, acc Access, topic string) bool {
+	if a.com.allows(a.owned.Load(), acc, c.ID, topic) {
+		return true
+	}
+	what := "publish"
+	if acc == AccessRead {
+		what = "subscribe"
+	}
+	a.com.deny(acc)
+	a.lim.log(a.log, what+" refused to a commissioning client", "client", c.ID, "topic", topic)
+	return false
 }
 
 func (a *access) isHub(c broker.Client) bool {

@@ -50,6 +50,9 @@ func CheckAccountName(name string) error {
 	if name == "" || len(name) > 64 {
 		return fmt.Errorf("%w: account name %q: want 1..64 bytes", ErrBadOptions, name)
 	}
+	if name == CommissioningAccount {
+		return fmt.Errorf("%w: account name %q is reserved for commissioning windows", ErrBadOptions, name)
+	}
 	for _, r := range name {
 		if r <= ' ' || r == 0x7f || r == ':' || r == '+' || r == '#' || r == '/' {
 			return fmt.Errorf("%w: account name %q: no spaces, ':', '/', '+' or '#'", ErrBadOptions, name)
@@ -208,7 +211,15 @@ func (d *Driver) SetDeviceAccounts(names map[string]string) error {
 	}
 	names = maps.Clone(names)
 	d.names.Store(&names)
+	before := d.acl.tab.Load()
 	d.acl.setAccounts(accts)
+	// An account no device uses any more can not log in: its clients go.
+	after := d.acl.tab.Load()
+	for name := range before.accts {
+		if _, kept := after.accts[name]; !kept {
+			d.DisconnectAccount(name)
+		}
+	}
 	return nil
 }
 

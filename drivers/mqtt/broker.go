@@ -68,6 +68,7 @@ func startEmbedded(opts Options, a *access, log *slog.Logger) (*embedded, error)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: embedded broker: %w", err)
 	}
+	a.count = srv.Count
 	return &embedded{srv: srv, addr: srv.Addr(), tlsAddr: srv.TLSAddr(), log: log}, nil
 }
 
@@ -127,6 +128,22 @@ func (d *Driver) BrokerTLSAddr() string {
 		return ""
 	}
 	return d.broker.tlsAddr
+}
+
+// DisconnectAccount ends the connection of every client logged in under
+// the device account name, after its password was rotated or deleted:
+// such a client may do nothing more anyway (PasswordStamp), and
+// disconnected it must log in again with the new password. It returns how
+// many it ended; none with an external broker.
+func (d *Driver) DisconnectAccount(name string) int {
+	if d.broker == nil || name == "" || name == d.opts.Username {
+		return 0
+	}
+	n := d.broker.srv.Disconnect(func(c broker.Client) bool { return c.Username == name })
+	if n > 0 {
+		d.log.Info("clients of a device account disconnected: its password changed", "account", name, "clients", n)
+	}
+	return n
 }
 
 // BrokerStats are the embedded broker's figures; ok is false with an

@@ -95,6 +95,10 @@ type Options struct {
 	// and subscribe no more, though MQTT gives the broker no way to tell
 	// it so; it must log in again. nil: logins stay valid until they end.
 	PasswordStamp func(account string) string
+	// CommissioningClients bounds the clients logged in at once under
+	// CommissioningAccount while a commissioning window is open; more are
+	// refused and counted. Zero: DefaultCommissioningClients.
+	CommissioningClients int
 	// CAFile is a PEM bundle to verify an ssl:// broker with. Empty: the
 	// system roots.
 	CAFile string
@@ -309,6 +313,7 @@ func New(opts Options) (*Driver, error) {
 		topics: tp,
 		acl:    newAccess(opts.Users),
 	}
+	d.acl.com = newCommissioning(tp, opts.CommissioningClients)
 	names := maps.Clone(opts.DeviceAccounts)
 	d.names.Store(&names)
 	d.rpcDev = &device{qmax: 4 * opts.QueueLen, dialect: DialectShelly2}

@@ -44,6 +44,7 @@ type rigOpts struct {
 	logger     *slog.Logger        // the driver's; nil: discard
 	accounts   bool                // devices log in with device accounts (acctPass), not devUser
 	stamp      func(string) string // the driver's PasswordStamp (with accounts)
+	comClients int                 // the driver's CommissioningClients
 }
 
 func testSpecs() []mqttsim.Spec {
@@ -72,19 +73,20 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	}
 	t.Cleanup(func() { h.Close() })
 	mo := mqtt.Options{
-		Broker:           o.broker,
-		Listen:           "127.0.0.1:0",
-		Username:         hubUser,
-		Password:         hubPass,
-		Users:            map[string]string{devUser: devPass},
-		ClientID:         "hubd-test",
-		TasmotaFullTopic: o.fullTopic,
-		Devices:          devs,
-		Apply:            h.Apply,
-		ReconnectMax:     o.reconnect,
-		Events:           h.LogEvent,
-		RefreshInterval:  o.refresh,
-		Logger:           o.logger,
+		Broker:               o.broker,
+		Listen:               "127.0.0.1:0",
+		Username:             hubUser,
+		Password:             hubPass,
+		Users:                map[string]string{devUser: devPass},
+		ClientID:             "hubd-test",
+		TasmotaFullTopic:     o.fullTopic,
+		Devices:              devs,
+		Apply:                h.Apply,
+		ReconnectMax:         o.reconnect,
+		Events:               h.LogEvent,
+		RefreshInterval:      o.refresh,
+		Logger:               o.logger,
+		CommissioningClients: o.comClients,
 	}
 	if o.broker != "" {
 		mo.Username, mo.Password, mo.Users = "", "", nil

@@ -34,6 +34,9 @@ var (
 	// ErrTLS is returned when the TLS listener's certificate and key
 	// cannot be used (missing, unreadable, not a pair).
 	ErrTLS = errors.New("broker: TLS certificate")
+	// ErrDisconnected is why a connection ended by Disconnect ended: the
+	// process revoked its client's right to be connected.
+	ErrDisconnected = errors.New("broker: disconnected by the broker's owner")
 	// ErrClosed is returned by Serve after Close, and by Publish and
 	// Subscribe on a closed broker.
 	ErrClosed = errors.New("broker: closed")

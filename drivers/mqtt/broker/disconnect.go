@@ -1,0 +1,36 @@
+package broker
+
+// connected returns the connections of logged-in clients that match.
+// A client's Client is set before its session is attached, and read here
+// under the locks attach takes.
+func (b *Broker) connected(match func(Client) bool) []*conn {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []*conn
+	for _, s := range b.sessions {
+		s.mu.Lock()
+		c := s.c
+		s.mu.Unlock()
+		if c != nil && match(c.info) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Count returns how many logged-in clients match.
+func (b *Broker) Count(match func(Client) bool) int {
+	return len(b.connected(match))
+}
+
+// Disconnect ends the connection of every logged-in client that matches,
+// as a network failure would (its will is published), and returns how
+// many it ended. It is for a client whose credentials were revoked: a
+// client that connects again is authenticated again.
+func (b *Broker) Disconnect(match func(Client) bool) int {
+	cs := b.connected(match)
+	for _, c := range cs {
+		c.shut(ErrDisconnected)
+	}
+	return len(cs)
+}
