@@ -179,6 +179,7 @@ func (m *Main) adminHandler() http.Handler {
 	})
 	m.adminMQTTAccounts(mux)
 	m.adminDiscovery(mux)
+	m.adminCommission(mux)
 	return mux
 }
 
@@ -238,6 +239,9 @@ func (m *Main) adminMQTTAccounts(mux *http.ServeMux) {
 func (m *Main) auditAccount(name, what, by string) {
 	m.Log.Info("MQTT account password "+what, "account", name, "by", by)
 	m.Hub.Log("info", "hubd", "", "MQTT account "+name+": password "+what+" by "+by)
+	if what != "created" && m.MQTT != nil {
+		m.MQTT.DisconnectAccount(name)
+	}
 }
 
 // admin runs one admin request as its peer and answers JSON.
@@ -257,7 +261,7 @@ func (m *Main) admin(w http.ResponseWriter, r *http.Request, fn func(by string) 
 		errors.Is(err, hub.ErrNotFound), errors.Is(err, errDiscoveryOff):
 		status = http.StatusNotFound
 	case errors.Is(err, web.ErrBadRequest), errors.Is(err, hub.ErrInvalidDevice), errors.Is(err, hub.ErrNotSupported),
-		errors.Is(err, serial.ErrConfig):
+		errors.Is(err, serial.ErrConfig), errors.Is(err, hub.ErrInvalidValue):
 		status = http.StatusUnprocessableEntity
 	case errors.Is(err, hub.ErrBusy):
 		status = http.StatusConflict

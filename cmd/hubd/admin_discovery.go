@@ -59,11 +59,19 @@ func (m *Main) adminDiscovery(mux *http.ServeMux) {
 		if err != nil {
 			return nil, err
 		}
-		d, err := a.Adopt(r.Context(), req)
+		ad, err := a.Adopt(r.Context(), req)
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"id": d.ID, "room": d.Room, "capabilities": d.Fields.String()}, nil
+		d := ad.Device
+		out := map[string]any{"id": d.ID, "room": d.Room, "capabilities": d.Fields.String()}
+		if ad.MQTT != nil {
+			out["mqtt_account"] = ad.MQTT
+		}
+		if ad.Next != "" {
+			out["next"] = ad.Next
+		}
+		return out, nil
 	})
 	route("POST /forget", func(a *Adoption, r *http.Request) (any, error) {
 		var req web.ForgetRequest

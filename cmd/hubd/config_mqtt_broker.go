@@ -29,6 +29,24 @@ type MQTTLimits struct {
 	MaxQueuedBytes  int           `yaml:"max_queued_bytes"`  // bytes queued for all clients, away ones too [64 MiB]
 	MaxAwaySessions int           `yaml:"max_away_sessions"` // persistent sessions kept for absent clients [1000]
 	SessionExpiry   time.Duration `yaml:"session_expiry"`    // how long one is kept [24h]
+	// Commissioning windows (`hubd commission`): clients logged in at once
+	// under the commissioning account [32], and the longest window [4h].
+	CommissioningClients int           `yaml:"commissioning_clients"`
+	MaxCommissioning     time.Duration `yaml:"max_commissioning"`
+}
+
+// Commissioning windows: the default length and the longest allowed.
+const (
+	defaultCommissionWindow = 30 * time.Minute
+	defaultMaxCommissioning = 4 * time.Hour
+)
+
+// maxCommissioning is the longest commissioning window l allows.
+func (l MQTTLimits) maxCommissioning() time.Duration {
+	if l.MaxCommissioning > 0 {
+		return l.MaxCommissioning
+	}
+	return defaultMaxCommissioning
 }
 
 func (l MQTTLimits) broker() mqtt.BrokerLimits {
@@ -43,6 +61,7 @@ func (l MQTTLimits) broker() mqtt.BrokerLimits {
 func (m *MQTTConfig) embeddedBrokerOptions(o *mqtt.Options) {
 	o.TLSListen, o.TLSCert, o.TLSKey = m.TLSListen, m.TLSCertFile, m.TLSKeyFile
 	o.BrokerLimits, o.BrokerQueueLen = m.Limits.broker(), m.Limits.QueueLen
+	o.CommissioningClients = m.Limits.CommissioningClients
 }
 
 // brokerRestartKeys are what a reload cannot change on a running embedded
@@ -79,7 +98,8 @@ func (c *Config) validateMQTTBroker(name string, root *yaml.Node) ConfigErrors {
 	}
 	l := m.Limits
 	for key, v := range map[string]int{"max_connections": l.MaxConnections, "max_pending": l.MaxPending, "queue_len": l.QueueLen,
-		"max_queue_bytes": l.MaxQueueBytes, "max_queued_bytes": l.MaxQueuedBytes, "max_away_sessions": l.MaxAwaySessions} {
+		"max_queue_bytes": l.MaxQueueBytes, "max_queued_bytes": l.MaxQueuedBytes, "max_away_sessions": l.MaxAwaySessions,
+		"commissioning_clients": l.CommissioningClients} {
 		if v < 0 {
 			add(lineOf(root, "mqtt", "limits", key), "mqtt.limits.%s %d is negative", key, v)
 		}
@@ -89,6 +109,9 @@ func (c *Config) validateMQTTBroker(name string, root *yaml.Node) ConfigErrors {
 	}
 	if l.ConnectTimeout != 0 && (l.ConnectTimeout < 100*time.Millisecond || l.ConnectTimeout > time.Minute) {
 		add(lineOf(root, "mqtt", "limits", "connect_timeout"), "mqtt.limits.connect_timeout %v is not within 100ms..1m", l.ConnectTimeout)
+	}
+	if l.MaxCommissioning != 0 && (l.MaxCommissioning < time.Minute || l.MaxCommissioning > 24*time.Hour) {
+		add(lineOf(root, "mqtt", "limits", "max_commissioning"), "mqtt.limits.max_commissioning %v is not within 1m..24h", l.MaxCommissioning)
 	}
 	if l.SessionExpiry != 0 && l.SessionExpiry < time.Minute {
 		add(lineOf(root, "mqtt", "limits", "session_expiry"), "mqtt.limits.session_expiry %v is shorter than 1m", l.SessionExpiry)

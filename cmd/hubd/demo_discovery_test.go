@@ -31,11 +31,12 @@ func TestDemo_StartsWithNewDevicesOfEachFamily(t *testing.T) {
 			t.Fatalf("configured device listed as new: %s", f.Key())
 		}
 	}
-	d, err := m.Adoption.Adopt(context.Background(), web.AdoptRequest{Driver: "serial", Address: "demo0/3", ID: "lamp-w", Name: "White", Room: "lobby"})
+	ad, err := m.Adoption.Adopt(context.Background(), web.AdoptRequest{Driver: "serial", Address: "demo0/3", ID: "lamp-w", Name: "White", Room: "lobby"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.TempMinK != 3000 || d.TempMaxK != 6000 || d.Room != "lobby" {
+	d := ad.Device
+	if ad.MQTT != nil || d.TempMinK != 3000 || d.TempMaxK != 6000 || d.Room != "lobby" {
 		t.Fatalf("adopted %+v", d)
 	}
 	eventually(t, 10*time.Second, "adopted lamp answers", func() bool {

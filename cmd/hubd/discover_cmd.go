@@ -17,7 +17,8 @@ import (
 const discoveryUsage = `  hubd discover -config FILE [-scan BUS [-from N -to N]] [-json]   list found devices the config does not name yet
   hubd adopt -config FILE -address ADDR [-driver D] -id ID -name NAME -room ROOM
   hubd forget -config FILE -id ID
-  hubd config export -config FILE   print config file + adopted devices as one config`
+  hubd config export -config FILE   print config file + adopted devices as one config
+  hubd commission -config FILE [-for 30m | -close | -status]   let new MQTT devices log in to announce themselves`
 
 // runDiscoveryCommand runs discover, adopt, forget and config export; ok
 // is false for any other command.
@@ -29,6 +30,8 @@ func runDiscoveryCommand(ctx context.Context, cmd string, args []string, stdout,
 		return true, runAdopt(ctx, args, stdout, stderr)
 	case "forget":
 		return true, runForget(ctx, args, stdout, stderr)
+	case "commission":
+		return true, runCommission(ctx, args, stdout, stderr)
 	case "config":
 		if len(args) == 0 || args[0] != "export" {
 			return true, usageError("usage:\n" + discoveryUsage)
@@ -119,11 +122,21 @@ func runAdopt(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ID           string
 		Room         string
 		Capabilities string
+		MQTTAccount  *web.MQTTPassword `json:"mqtt_account"`
+		Next         string
 	}
 	if err := adminRequest(ctx, c.DataDir, "POST", "/adopt", r, &out); err != nil {
 		return fmt.Errorf("adopt: %w", err)
 	}
 	fmt.Fprintf(stdout, "adopted %s in %s (%s)\n", out.ID, out.Room, out.Capabilities)
+	if a := out.MQTTAccount; a != nil && a.Password != "" {
+		fmt.Fprintf(stdout, "MQTT user:     %s\nMQTT password: %s   (shown this once)\n", a.Account, a.Password)
+	} else if a != nil {
+		fmt.Fprintf(stdout, "MQTT user:     %s (its password is set already)\n", a.Account)
+	}
+	if out.Next != "" {
+		fmt.Fprintln(stdout, out.Next)
+	}
 	return nil
 }
 

@@ -70,12 +70,6 @@ type Adoption struct {
 	finds *hub.Finds
 	mqtt  *mqtt.Discovery
 
-	// BeforeAdopt, when set, runs before an adopted device is written and
-	// applied, with the entry about to be added; an error refuses the
-	// adoption. It is the hook for per-device set-up such as creating the
-	// device's own MQTT account.
-	BeforeAdopt func(ctx context.Context, d *AdoptedDevice) error
-
 	mu sync.Mutex // one adoption or forget at a time
 
 	fullSaid atomic.Bool // the table-full warning was logged
@@ -200,36 +194,35 @@ func (a *Adoption) New() []hub.Found {
 }
 
 // Adopt makes a found device a configured one.
-func (a *Adoption) Adopt(ctx context.Context, r web.AdoptRequest) (hub.Device, error) {
+func (a *Adoption) Adopt(ctx context.Context, r web.AdoptRequest) (web.Adopted, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	f, ok := a.finds.Get(r.Driver, r.Address)
 	if !ok {
-		return hub.Device{}, fmt.Errorf("%w: nothing was found at %s %s", hub.ErrNotFound, r.Driver, r.Address)
+		return web.Adopted{}, fmt.Errorf("%w: nothing was found at %s %s", hub.ErrNotFound, r.Driver, r.Address)
 	}
 	if f.Unsupported != "" {
-		return hub.Device{}, fmt.Errorf("%w: %s %s: %s", hub.ErrNotSupported, r.Driver, r.Address, f.Unsupported)
+		return web.Adopted{}, fmt.Errorf("%w: %s %s: %s", hub.ErrNotSupported, r.Driver, r.Address, f.Unsupported)
 	}
 	for _, d := range a.m.Hub.Devices() {
 		if d.Driver == f.Driver && d.Address == f.Address {
-			return hub.Device{}, fmt.Errorf("%w: %s %s is configured already as %s", hub.ErrInvalidDevice, r.Driver, r.Address, d.ID)
+			return web.Adopted{}, fmt.Errorf("%w: %s %s is configured already as %s", hub.ErrInvalidDevice, r.Driver, r.Address, d.ID)
 		}
 	}
 	entry, err := adoptedEntry(f, r)
 	if err != nil {
-		return hub.Device{}, err
-	}
-	if a.BeforeAdopt != nil {
-		if err := a.BeforeAdopt(ctx, &entry); err != nil {
-			return hub.Device{}, err
-		}
+		return web.Adopted{}, err
 	}
 	err = a.change(func(ad []AdoptedDevice) ([]AdoptedDevice, error) { return append(ad, entry), nil })
 	if err != nil {
-		return hub.Device{}, err
+		return web.Adopted{}, err
 	}
 	d, _ := a.m.Hub.Device(r.ID)
-	return d, nil
+	out := web.Adopted{Device: d}
+	if entry.Driver != "serial" {
+		out.MQTT, out.Next = a.m.adoptedAccount(d, entry.Driver)
+	}
+	return out, nil
 }
 
 // Forget removes an adopted device; a device of the config file must be

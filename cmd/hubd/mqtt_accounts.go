@@ -182,6 +182,7 @@ func (m *Main) mqttWebOptions(o *web.Options) {
 	if m.config().MQTT.Broker != "" {
 		return
 	}
+	o.Commissioning = webCommissioning{m}
 	o.MQTTAccounts = m.mqttAccountsView
 	o.MQTTBroker = func() web.MQTTBroker {
 		st, _ := m.MQTT.BrokerStats()
@@ -204,6 +205,9 @@ func (m *Main) webSetMQTTPassword(name string, rotate bool) (web.MQTTPassword, e
 		return web.MQTTPassword{}, fmt.Errorf("%w: %w", hub.ErrInvalidValue, err)
 	case err != nil:
 		return web.MQTTPassword{}, err
+	}
+	if rotate && m.MQTT != nil {
+		m.MQTT.DisconnectAccount(info.Name)
 	}
 	return web.MQTTPassword{Account: info.Name, Devices: info.Devices, Password: info.Password, PasswordFileLine: info.Name + ":" + info.Hash}, nil
 }

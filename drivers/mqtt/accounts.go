@@ -67,6 +67,7 @@ type topics struct {
 	z2mBase string
 	rpc     string // Shelly Gen2 devices answer the hub's RPCs under rpc/<prefix>/rpc
 	avail   string // the hub's availability
+	disc    string // discovery's own client id and RPC reply address (<disc>/rpc)
 }
 
 func topicsOf(o Options) (topics, error) {
@@ -85,7 +86,7 @@ func topicsOf(o Options) (topics, error) {
 	if id == "" {
 		id = defaultClientID()
 	}
-	return topics{ft: ft, z2mBase: base, rpc: "hubd/" + id, avail: "hubd/" + id + "/availability"}, nil
+	return topics{ft: ft, z2mBase: base, rpc: "hubd/" + id, avail: "hubd/" + id + "/availability", disc: id + "-discovery"}, nil
 }
 
 func defaultClientID() string {

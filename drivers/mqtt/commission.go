@@ -38,7 +38,8 @@ type CommissioningStatus struct {
 //   - shared: what every device of a family may write or read anyway
 //     (Tasmota's discovery topics, shellies/announce, shellies/command);
 //   - free: its own will and online topics, its Shelly Gen2 RPCs (under
-//     its client id, which is the Gen2 topic prefix by default) and a
+//     its client id, which is the Gen2 topic prefix by default, and the
+//     answers to discovery's questions) and a
 //     Zigbee2MQTT bridge's device list, but only where no device
 //     account may write or read (owned), so it can not pose as, or
 //     listen to, a device that is configured.
@@ -79,6 +80,7 @@ func newCommissioning(t topics, max int) *commissioning {
 		{AccessWrite, "%c/online"},
 		{AccessRead, "%c/rpc"},
 		{AccessWrite, t.rpc + "/%c/rpc"},
+		{AccessWrite, t.disc + "/rpc"}, // answers to discovery's Shelly.GetDeviceInfo
 		{AccessWrite, t.z2mBase + "/bridge/devices"},
 		{AccessWrite, t.z2mBase + "/bridge/groups"},
 		{AccessWrite, t.z2mBase + "/bridge/info"},

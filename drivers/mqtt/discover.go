@@ -95,7 +95,7 @@ func NewDiscovery(d *Driver, o DiscoverOptions) (*Discovery, error) {
 	if o.Logger == nil {
 		o.Logger = d.log
 	}
-	x := &Discovery{d: d, o: o, log: o.Logger.With("part", "discovery"), src: d.opts.ClientID + "-discovery",
+	x := &Discovery{d: d, o: o, log: o.Logger.With("part", "discovery"), src: d.topics.disc,
 		tasmota: map[string]*tasmotaSeen{}, z2m: map[string]hub.Found{}, z2mAddr: map[string]bool{},
 		gen2: map[string]*gen2Seen{}, calls: map[uint64]gen2Call{}}
 	if d.broker != nil {

@@ -18,8 +18,18 @@ import (
 // removes an adopted device.
 type Adoption interface {
 	New() []hub.Found
-	Adopt(ctx context.Context, r AdoptRequest) (hub.Device, error)
+	Adopt(ctx context.Context, r AdoptRequest) (Adopted, error)
 	Forget(ctx context.Context, id string) error
+}
+
+// Adopted is what an adoption made: the live device and, for an MQTT
+// device on the embedded broker, its device account, with a password
+// when the adoption made one (shown this once), and what the technician
+// does next.
+type Adopted struct {
+	Device hub.Device
+	MQTT   *MQTTPassword
+	Next   string
 }
 
 // AdoptRequest is the body of POST /api/adopt: the found device (driver
@@ -132,13 +142,21 @@ func (s *Server) serveAdopt(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	dev, err := s.opts.Adoption.Adopt(r.Context(), req)
+	ad, err := s.opts.Adoption.Adopt(r.Context(), req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	dev := ad.Device
 	s.h.Log("info", "web", dev.ID, fmt.Sprintf("adopted %s %s by %s", req.Driver, req.Address, user))
-	writeJSON(w, http.StatusOK, map[string]any{"id": dev.ID, "room": dev.Room, "capabilities": capabilityNames(dev.Fields)})
+	out := map[string]any{"id": dev.ID, "room": dev.Room, "capabilities": capabilityNames(dev.Fields)}
+	if ad.MQTT != nil {
+		out["mqtt_account"] = ad.MQTT
+	}
+	if ad.Next != "" {
+		out["next"] = ad.Next
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) serveForget(w http.ResponseWriter, r *http.Request) {
@@ -161,9 +179,19 @@ func (s *Server) serveForget(w http.ResponseWriter, r *http.Request) {
 
 // adoptionControl authorizes an adoption change and reads its body.
 func (s *Server) adoptionControl(w http.ResponseWriter, r *http.Request) (string, []byte, bool) {
+	var off error
+	if s.opts.Adoption == nil {
+		off = fmt.Errorf("%w: discovery is off", ErrNotConfigured)
+	}
+	return s.controlBody(w, r, off)
+}
+
+// controlBody authorizes a change (signed in, same origin, CSRF token)
+// that off, when not nil, says is not available, and reads its body.
+func (s *Server) controlBody(w http.ResponseWriter, r *http.Request, off error) (string, []byte, bool) {
 	user, _, err := s.control(r)
-	if err == nil && s.opts.Adoption == nil {
-		err = fmt.Errorf("%w: discovery is off", ErrNotConfigured)
+	if err == nil {
+		err = off
 	}
 	var body []byte
 	if err == nil {

@@ -28,20 +28,25 @@ func (a *listAdoption) New() []hub.Found {
 	return append([]hub.Found(nil), a.found...)
 }
 
-func (a *listAdoption) Adopt(_ context.Context, r AdoptRequest) (hub.Device, error) {
+func (a *listAdoption) Adopt(_ context.Context, r AdoptRequest) (Adopted, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for i, f := range a.found {
 		if f.Driver == r.Driver && f.Address == r.Address {
 			if r.Room != "r101" {
-				return hub.Device{}, fmt.Errorf("%w: room %q is not in the site", hub.ErrInvalidDevice, r.Room)
+				return Adopted{}, fmt.Errorf("%w: room %q is not in the site", hub.ErrInvalidDevice, r.Room)
 			}
 			a.found = append(a.found[:i], a.found[i+1:]...)
 			a.adopted = append(a.adopted, r)
-			return hub.Device{ID: r.ID, Room: r.Room, Fields: f.Caps.Fields}, nil
+			ad := Adopted{Device: hub.Device{ID: r.ID, Room: r.Room, Fields: f.Caps.Fields}}
+			if r.Driver == "mqtt" {
+				ad.MQTT = &MQTTPassword{Account: r.ID, Devices: []string{r.ID}, Password: "pw-of-" + r.ID}
+				ad.Next = "Give the device its own login: user " + r.ID
+			}
+			return ad, nil
 		}
 	}
-	return hub.Device{}, fmt.Errorf("%w: %s", hub.ErrNotFound, r.Address)
+	return Adopted{}, fmt.Errorf("%w: %s", hub.ErrNotFound, r.Address)
 }
 
 func (a *listAdoption) Forget(_ context.Context, id string) error {
@@ -63,7 +68,8 @@ func TestPage_Chromium_AdoptsANewDevice(t *testing.T) {
 			Info: hub.Info{Manufacturer: "IKEA", Model: "LED1545G12"}},
 		{Driver: "mqtt", Address: "tasmota:relay4:2", Kind: hub.KindSocket, Unsupported: "channel POWER2", Seen: time.Now()},
 	}}
-	opts := Options{Name: "gw", AllowAnonymousView: true, Adoption: ad}
+	win := &fakeWindow{}
+	opts := Options{Name: "gw", AllowAnonymousView: true, Adoption: ad, Commissioning: win}
 	ts := newTestServer(t, opts)
 	ctx := chromium(t, 1280, 1000)
 	card := `#new-list [data-address="z2m:hall/ct"]`
@@ -113,6 +119,33 @@ func TestPage_Chromium_AdoptsANewDevice(t *testing.T) {
 	})
 	if r := ad.adopted[0]; r.ID != "hall-ct" || r.Room != "r101" || r.Address != "z2m:hall/ct" {
 		t.Fatalf("adopt request %+v", r)
+	}
+	// Its own MQTT login is shown once, outside the list that redraws.
+	waitFor(t, "the device's login shown", func() bool {
+		s, _ := chromedp.Run(ctx, chromedp.Text(css(`#new-secret`)))
+		return strings.Contains(s, "password pw-of-hall-ct") && strings.Contains(s, "Give the device its own login")
+	})
+	// The commissioning window opens from the section and shows its login.
+	err = chromedp.Do(ctx, chromedp.Click(css(`#commission-open`), chromedp.NodeVisible), chromedp.WaitVisible(css(`#commission-close`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the window's login shown", func() bool {
+		s, _ := chromedp.Run(ctx, chromedp.Text(css(`#new-secret`)))
+		return strings.Contains(s, "as user commissioning, password window-secret-1234567")
+	})
+	if st, _ := chromedp.Run(ctx, chromedp.Text(css(`#commission-state`))); !strings.Contains(st, "open until") {
+		t.Fatalf("window state %q", st)
+	}
+	err = chromedp.Do(ctx, chromedp.Click(css(`#commission-close`), chromedp.NodeVisible), chromedp.WaitVisible(css(`#commission-open`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	win.mu.Lock()
+	calls := append([]string(nil), win.log...)
+	win.mu.Unlock()
+	if len(calls) != 2 || !strings.HasPrefix(calls[0], "open 30m0s by ") || !strings.HasPrefix(calls[1], "close by ") {
+		t.Fatalf("window calls %q", calls)
 	}
 	// Forget it again from the same section.
 	err = chromedp.Do(ctx,

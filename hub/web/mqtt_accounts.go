@@ -72,7 +72,7 @@ func (s *Server) mqttMetrics(e *exposition) {
 type MQTTPassword struct {
 	Account  string   `json:"account"`
 	Devices  []string `json:"devices"`
-	Password string   `json:"password"`
+	Password string   `json:"password,omitempty"` // none: the account had one already
 	// PasswordFileLine is the account's line for an external Mosquitto's
 	// password_file.
 	PasswordFileLine string `json:"password_file_line"`

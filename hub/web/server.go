@@ -118,6 +118,10 @@ type Options struct {
 	// Adoption lists and adopts the devices discovery found (adoption.go);
 	// nil: discovery is off and its endpoints answer 501.
 	Adoption Adoption
+	// Commissioning opens and closes the embedded MQTT broker's
+	// commissioning window (commissioning.go); nil: no embedded broker,
+	// its endpoints answer 501.
+	Commissioning CommissioningControl
 	// StoreSize is the size of the state file in bytes; nil: unknown.
 	StoreSize func() int64
 	// StorePending is the number of device states not yet committed to
@@ -324,6 +328,7 @@ func (s *Server) routes() {
 	m.Handle("GET /api/discovered", s.api(s.serveDiscovered))
 	m.Handle("POST /api/adopt", s.api(s.serveAdopt))
 	m.Handle("POST /api/forget", s.api(s.serveForget))
+	s.commissioningRoutes(m)
 	s.mux = m
 }
 

@@ -55,11 +55,65 @@
         headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf } });
       const res = await r.json().catch(() => ({}));
       msg.textContent = r.ok ? t('new.adopted', { id: res.id }) : (res.error || r.statusText);
-      if (r.ok) setTimeout(refresh, 500);
+      if (r.ok) {
+        showAccount(res);
+        setTimeout(refresh, 500);
+      }
     });
     c.append(form);
     return c;
   }
+
+  // secret shows what the technician must copy now (a password is shown
+  // this once); it stays until the page is left, outside the list that
+  // refresh redraws.
+  function secret(...lines) {
+    const s = document.getElementById('new-secret');
+    s.replaceChildren(...lines.filter(Boolean).map((l) => make('p', { text: l })));
+    s.hidden = false;
+  }
+
+  // showAccount shows an adopted MQTT device's own login and what to do
+  // with it.
+  function showAccount(res) {
+    const a = res.mqtt_account;
+    if (!a) return;
+    secret(t('new.adopted', { id: res.id }),
+      a.password ? t('new.account', { user: a.account, password: a.password }) : t('new.account_kept', { user: a.account }),
+      res.next);
+  }
+
+  const clock = (s) => new Date(s).toLocaleTimeString();
+
+  // commission draws the commissioning window's state and buttons; st is
+  // GET /api/commissioning's answer, or null where there is no embedded
+  // broker.
+  function commission(st) {
+    const row = document.getElementById('commission');
+    if (!st) { row.hidden = true; return; }
+    row.hidden = false;
+    document.getElementById('commission-state').textContent = st.open
+      ? t('com.state', { until: clock(st.until), clients: st.clients, max: st.max_clients })
+      : t('com.closed');
+    document.getElementById('commission-open').hidden = st.open;
+    document.getElementById('commission-close').hidden = !st.open;
+  }
+
+  async function commissionChange(path, body) {
+    const r = await fetch(path, { method: 'POST', credentials: 'same-origin', body,
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf } });
+    const st = await r.json().catch(() => ({}));
+    if (!r.ok) { secret(t('com.failed', { why: st.error || r.statusText })); return; }
+    commission(st);
+    if (st.password) {
+      secret(t('com.login', { user: st.user, password: st.password, ports: (st.ports || []).join(', '), until: clock(st.until) }));
+    }
+  }
+
+  document.addEventListener('DOMContentLoaded', () => {
+    document.getElementById('commission-open').addEventListener('click', () => commissionChange('/api/commissioning', '{"minutes":30}'));
+    document.getElementById('commission-close').addEventListener('click', () => commissionChange('/api/commissioning/close', '{}'));
+  });
 
   // forgetForm removes an adopted device by id (a device of the config
   // file is refused by the hub with the reason).
@@ -86,6 +140,8 @@
       const r = await fetch('/api/discovered', { credentials: 'same-origin' });
       if (!r.ok) { b.hidden = true; return; }
       const list = await r.json();
+      const c = await fetch('/api/commissioning', { credentials: 'same-origin' });
+      commission(c.ok ? await c.json() : null);
       const cards = document.getElementById('new-list');
       if (document.activeElement && cards.contains(document.activeElement)) return; // typing
       cards.replaceChildren(...list.map(card));
