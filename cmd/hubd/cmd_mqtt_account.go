@@ -111,7 +111,7 @@ func mqttAccountDirect(c *Config, op string, pos []string, res any) error {
 		return fmt.Errorf("mqtt-account: no daemon answers on %s, and the store: %w", adminSocketPath(c.DataDir), err)
 	}
 	defer db.Close()
-	creds, _, err := loadMQTTCredentials(db.Bucket(mqttAccountsBucket))
+	creds, _, _, err := loadMQTTCredentials(db.Bucket(mqttAccountsBucket), nil)
 	if err != nil {
 		return err
 	}

@@ -135,12 +135,17 @@ func (a accountAdmin) list() ([]mqttAccountInfo, error) {
 // openMQTTCredentials loads the device accounts' passwords from the
 // store; damaged entries are logged and left out.
 func (m *Main) openMQTTCredentials() error {
-	creds, bad, err := loadMQTTCredentials(m.DB.Bucket(mqttAccountsBucket))
+	creds, bad, revoked, err := loadMQTTCredentials(m.DB.Bucket(mqttAccountsBucket), m.Ledger)
 	if err != nil {
 		return err
 	}
 	if len(bad) > 0 {
 		m.Log.Error("MQTT device accounts with a damaged stored password cannot log in until `hubd mqtt-account create` makes a new one", "accounts", bad)
+	}
+	if len(revoked) > 0 {
+		msg := fmt.Sprintf("MQTT device accounts %s: the store holds a password that was rotated or deleted since (an older copy of hubd.db was put back); they cannot log in until `hubd mqtt-account create` makes a new one", strings.Join(revoked, ", "))
+		m.Log.Error(msg)
+		m.Hub.Log("error", "hubd", "", msg)
 	}
 	m.mqttCreds = creds
 	return nil

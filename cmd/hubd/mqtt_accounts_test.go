@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,11 +101,15 @@ func TestMQTTAccountCLI_WithoutDaemon_ChangesTheStore(t *testing.T) {
 			t.Errorf("list lacks %q:\n%s", want, out)
 		}
 	}
-	if out, err := mqttAccountCmd(t, "delete", "lamp-1", "-config", cfg); err != nil || !strings.Contains(out, "password deleted") {
-		t.Errorf("delete: %v\n%s", err, out)
+	// Taking a password away needs the daemon, which journals it.
+	if _, err := mqttAccountCmd(t, "delete", "lamp-1", "-config", cfg); !errors.Is(err, errNeedsDaemon) {
+		t.Errorf("delete without the daemon: %v, want errNeedsDaemon", err)
 	}
-	if _, err := mqttAccountCmd(t, "delete", "lamp-1", "-config", cfg); !errors.Is(err, errNoMQTTAccount) {
-		t.Errorf("second delete: %v", err)
+	if _, err := mqttAccountCmd(t, "rotate", "lamp-1", "-config", cfg); !errors.Is(err, errNeedsDaemon) {
+		t.Errorf("rotate without the daemon: %v, want errNeedsDaemon", err)
+	}
+	if _, err := mqttAccountCmd(t, "delete", "zigbee2mqtt", "-config", cfg); !errors.Is(err, errNoMQTTAccount) {
+		t.Errorf("delete of an account without password: %v", err)
 	}
 	for _, bad := range [][]string{{}, {"create"}, {"frob", "x"}, {"list", "x"}, {"create", "a", "b"}} {
 		if _, err := mqttAccountCmd(t, append(bad, "-config", cfg)...); err == nil {
@@ -244,7 +249,7 @@ func storeDeviceAccounts(tb testing.TB, cfg string) func(mqttsim.Spec) (string, 
 		tb.Fatal(err)
 	}
 	defer db.Close()
-	creds, _, err := loadMQTTCredentials(db.Bucket(mqttAccountsBucket))
+	creds, _, _, err := loadMQTTCredentials(db.Bucket(mqttAccountsBucket), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -279,7 +284,8 @@ func TestWebSetMQTTPassword_SameAccountsAndMappedErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	creds, _, err := loadMQTTCredentials(db.Bucket(mqttAccountsBucket))
+	led := memLedger{}
+	creds, _, _, err := loadMQTTCredentials(db.Bucket(mqttAccountsBucket), led)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +324,7 @@ func TestMQTTCredentials_DamagedEntryLocksOutOnlyItsAccount(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	creds, bad, err := loadMQTTCredentials(kv)
+	creds, bad, _, err := loadMQTTCredentials(kv, nil)
 	if err != nil || strings.Join(bad, ",") != "x,y" {
 		t.Fatalf("load: bad %v, %v", bad, err)
 	}
@@ -330,7 +336,7 @@ func TestMQTTCredentials_DamagedEntryLocksOutOnlyItsAccount(t *testing.T) {
 	if err != nil || !creds.Check("x", []byte(info.Password)) {
 		t.Fatalf("create over a damaged entry: %v", err)
 	}
-	if again, bad, _ := loadMQTTCredentials(kv); len(bad) != 1 || !again.Check("x", []byte(info.Password)) {
+	if again, bad, _, _ := loadMQTTCredentials(kv, nil); len(bad) != 1 || !again.Check("x", []byte(info.Password)) {
 		t.Errorf("after create, reloaded: bad %v", bad)
 	}
 }
@@ -352,3 +358,58 @@ func statusAccounts(t *testing.T, addr string) map[string]string {
 	}
 	return out
 }
+
+// A rotated-out password does not come back with an older copy of the
+// store: the journal outside hubd.db remembers it was taken away.
+func TestMQTTAccount_RolledBackStore_OldPasswordStaysOut(t *testing.T) {
+	dir := t.TempDir()
+	broker := freePort(t)
+	cfg := mqttRunConfig(t, dir, broker, "hubd", "hub-pass-1", accountSpecs(), nil)
+	dbPath := filepath.Join(dir, "data", "hubd.db")
+	d := startDaemon(t, "run", "-config", cfg)
+	out, err := mqttAccountCmd(t, "create", "lamp-1", "-config", cfg)
+	m1 := passwordRe.FindStringSubmatch(out)
+	if err != nil || m1 == nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	d.stop()
+	backup, err := os.ReadFile(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d = startDaemon(t, "run", "-config", cfg)
+	out, err = mqttAccountCmd(t, "rotate", "lamp-1", "-config", cfg)
+	if err != nil || passwordRe.FindStringSubmatch(out) == nil {
+		t.Fatalf("rotate: %v\n%s", err, out)
+	}
+	d.stop()
+	if err := os.WriteFile(dbPath, backup, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d = startDaemon(t, "run", "-config", cfg)
+	if c, err := mqttConnect(broker, "lamp-old", "lamp-1", m1[1], 0); err == nil {
+		c.Disconnect(0)
+		t.Fatal("the rotated-out password works again with the older store")
+	}
+	if !strings.Contains(d.out.String(), "MQTT device accounts lamp-1: the store holds a password that was rotated or deleted since") {
+		t.Fatalf("not reported:\n%s", d.out)
+	}
+	// A new password can be made for it at once.
+	out, err = mqttAccountCmd(t, "create", "lamp-1", "-config", cfg)
+	m3 := passwordRe.FindStringSubmatch(out)
+	if err != nil || m3 == nil {
+		t.Fatalf("create after: %v\n%s", err, out)
+	}
+	c, err := mqttConnect(broker, "lamp-new", "lamp-1", m3[1], 5*time.Second)
+	if err != nil {
+		t.Fatalf("the new password: %v", err)
+	}
+	c.Disconnect(0)
+}
+
+// memLedger is the ledger's revocations in memory, for tests without a
+// data directory's journal.
+type memLedger map[[sha256.Size]byte]bool
+
+func (l memLedger) Revoke(d [sha256.Size]byte, _ time.Time) error { l[d] = true; return nil }
+func (l memLedger) IsRevoked(d [sha256.Size]byte) bool            { return l[d] }

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/pbkdf2"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/base64"
@@ -104,17 +105,53 @@ type mqttCredentials struct {
 	kv     credKV
 	mu     sync.RWMutex
 	byName map[string]mqttCredential
+	// ledger journals every password taken away (rotated or deleted)
+	// outside the store before the store changes, so that an older copy
+	// of the store put back can not make it work again; nil (the daemon
+	// is stopped): only new passwords can be made.
+	ledger revocations
+}
+
+// revocations is the part of the ledger (store.Ledger) the credentials
+// use.
+type revocations interface {
+	Revoke(d [sha256.Size]byte, at time.Time) error
+	IsRevoked(d [sha256.Size]byte) bool
+}
+
+// errNeedsDaemon is returned for a rotate or delete with the daemon
+// stopped.
+var errNeedsDaemon = errors.New("mqtt-account: rotate and delete need the running daemon, which journals the old password so that an older copy of the store can not bring it back: start hubd and run this again")
+
+// hashDigest names a stored hash in the ledger.
+func hashDigest(account, hash string) [sha256.Size]byte {
+	return sha256.Sum256([]byte("hubd mqtt-account\x00" + account + "\x00" + hash))
+}
+
+// revokeLocked journals the password account has now, if any.
+func (c *mqttCredentials) revokeLocked(account string) error {
+	old, ok := c.byName[account]
+	if !ok {
+		return nil
+	}
+	if c.ledger == nil {
+		return errNeedsDaemon
+	}
+	return c.ledger.Revoke(hashDigest(account, old.Hash), time.Now())
 }
 
 // loadMQTTCredentials reads the stored accounts. An entry that is not one
 // (a damaged store) is left out, so that account cannot log in until its
 // password is made again, and named in bad; the others work.
-func loadMQTTCredentials(kv credKV) (c *mqttCredentials, bad []string, err error) {
+//
+// With ledger set, a stored password the ledger says was taken away (the
+// store is an older copy) is left out too and named in revoked.
+func loadMQTTCredentials(kv credKV, ledger revocations) (c *mqttCredentials, bad, revoked []string, err error) {
 	all, err := kv.All()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	c = &mqttCredentials{kv: kv, byName: make(map[string]mqttCredential, len(all))}
+	c = &mqttCredentials{kv: kv, byName: make(map[string]mqttCredential, len(all)), ledger: ledger}
 	for name, v := range all {
 		var cr mqttCredential
 		if json.Unmarshal([]byte(v), &cr) != nil {
@@ -125,10 +162,15 @@ func loadMQTTCredentials(kv credKV) (c *mqttCredentials, bad []string, err error
 			bad = append(bad, name)
 			continue
 		}
+		if ledger != nil && ledger.IsRevoked(hashDigest(name, cr.Hash)) {
+			revoked = append(revoked, name)
+			continue
+		}
 		c.byName[name] = cr
 	}
 	sort.Strings(bad)
-	return c, bad, nil
+	sort.Strings(revoked)
+	return c, bad, revoked, nil
 }
 
 // Check is mqtt.Options.CheckPassword.
@@ -160,6 +202,9 @@ func (c *mqttCredentials) put(account string, cr mqttCredential) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.revokeLocked(account); err != nil {
+		return err
+	}
 	if err := c.kv.Put(account, string(b)); err != nil {
 		return err
 	}
@@ -170,6 +215,9 @@ func (c *mqttCredentials) put(account string, cr mqttCredential) error {
 func (c *mqttCredentials) remove(account string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.revokeLocked(account); err != nil {
+		return err
+	}
 	if err := c.kv.Delete(account); err != nil {
 		return err
 	}
