@@ -224,7 +224,10 @@ func (c *conn) connect(body []byte) error {
 	}
 	c.keepAlive = time.Duration(cp.keepAlive) * time.Second
 	if err := b.attach(c, cp.clean, cp.level == 4); err != nil {
-		if errors.Is(err, ErrRefused) {
+		switch {
+		case errors.Is(err, ErrIDInUse):
+			c.refuse(codeNotAuthorized)
+		case errors.Is(err, ErrRefused):
 			c.refuse(codeUnavailable)
 		}
 		return err
@@ -301,6 +304,13 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 			s.mu.Lock()
 			old := s.c
 			s.mu.Unlock()
+			if old != nil && s.user != c.info.Username {
+				// A client id belongs to the user connected under it:
+				// another may not put it out (one device account
+				// ending another device's connection).
+				b.mu.Unlock()
+				return fmt.Errorf("%w: client id %s is connected under another user name", ErrIDInUse, quoted(c.info.ID))
+			}
 			if old != nil {
 				b.mu.Unlock()
 				old.shut(ErrTakenOver)
@@ -315,14 +325,17 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 		if s != nil {
 			b.away-- // s.c is nil: the client was away
 		}
-		if s != nil && (clean || s.clean) {
+		// A session kept for another user name is not handed over: its
+		// subscriptions were granted to that user, and its queue holds
+		// that user's messages.
+		if s != nil && (clean || s.clean || s.user != c.info.Username) {
 			delete(b.sessions, s.id)
 			b.forget(s)
 			s = nil
 		}
 		present := s != nil
 		if s == nil {
-			s = &session{b: b, id: c.info.ID, clean: clean, subs: map[string]byte{}}
+			s = &session{b: b, id: c.info.ID, user: c.info.Username, clean: clean, subs: map[string]byte{}}
 			b.sessions[s.id] = s
 		}
 		b.clients++

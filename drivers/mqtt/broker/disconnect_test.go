@@ -50,3 +50,59 @@ func TestBroker_Disconnect_EndsOnlyTheMatchingClients(t *testing.T) {
 		t.Fatalf("Disconnect of nobody: %d", n)
 	}
 }
+
+// A client id belongs to the user name connected under it: another user
+// can neither put that client out nor take over its kept session (with
+// its subscriptions and queued messages).
+func TestBroker_ClientID_NotTakenByAnotherUser(t *testing.T) {
+	b, _ := start(t, nil)
+	lost := make(chan error, 1)
+	owner := pahoClient(t, b, "dev-1", func(o *paho.ClientOptions) {
+		o.SetUsername("lamp").SetCleanSession(false).SetProtocolVersion(4)
+		o.SetConnectionLostHandler(func(_ paho.Client, err error) { lost <- err })
+	})
+	collect(t, owner, "cmnd/lamp/#", 1)
+	// Another user with the same client id is refused; the owner stays.
+	thief := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://"+b.Addr()).SetClientID("dev-1").
+		SetUsername("plug").SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(5*time.Second))
+	if tok := thief.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+		thief.Disconnect(0)
+		t.Fatal("another user took the client id")
+	}
+	select {
+	case err := <-lost:
+		t.Fatalf("the owner was put out: %v", err)
+	default:
+	}
+	if !owner.IsConnectionOpen() {
+		t.Fatal("owner disconnected")
+	}
+	// The owner goes away, its session kept with a queued command.
+	owner.Disconnect(50)
+	if err := b.Publish("cmnd/lamp/POWER", []byte("ON"), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 4)
+	o := paho.NewClientOptions().AddBroker("tcp://"+b.Addr()).SetClientID("dev-1").SetUsername("plug").
+		SetCleanSession(false).SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
+	o.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { got <- m.Topic() })
+	thief = paho.NewClient(o)
+	tok := thief.Connect()
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect once the id is free: %v", tok.Error())
+	}
+	defer thief.Disconnect(0)
+	if tok.(*paho.ConnectToken).SessionPresent() {
+		t.Fatal("another user was handed the kept session")
+	}
+	// Marker: a message to the thief's own subscription comes after
+	// anything queued would have.
+	marks := collect(t, thief, "mark", 1)
+	b.Publish("mark", []byte("x"), false, 1)
+	wait(t, marks)
+	select {
+	case tp := <-got:
+		t.Fatalf("the other user's queued message reached it: %s", tp)
+	default:
+	}
+}

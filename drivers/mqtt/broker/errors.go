@@ -1,6 +1,9 @@
 package broker
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrMalformed is returned when a packet breaks the MQTT 3.1.1 rules
@@ -22,6 +25,10 @@ var (
 	// ErrKeepAlive is returned when a client sent nothing for one and a
 	// half times its keep-alive.
 	ErrKeepAlive = errors.New("broker: keep-alive expired")
+	// ErrIDInUse is returned when a CONNECT names a client id that a
+	// client of another user name is connected under (refused with "not
+	// authorized"; the connected client stays).
+	ErrIDInUse = fmt.Errorf("%w: client id in use by another user", ErrRefused)
 	// ErrTakenOver is returned when a client's connection was closed
 	// because another connection took its client id.
 	ErrTakenOver = errors.New("broker: session taken over by a new connection")

@@ -30,6 +30,7 @@ type unacked struct {
 type session struct {
 	b     *Broker
 	id    string
+	user  string // the user name the session was made under
 	clean bool
 
 	mu       sync.Mutex
