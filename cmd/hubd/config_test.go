@@ -133,3 +133,4 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+

@@ -40,8 +40,8 @@ func (d *DiscoveryConfig) validate(add func(line int, format string, args ...any
 		add(line("discovery", "max_probes"), "discovery.max_probes %d is negative", d.MaxProbes)
 	}
 	from, to := d.scanRange()
-	if from < 1 || to > 247 || from > to {
-		add(line("discovery", "scan_from"), "discovery.scan_from..scan_to %d..%d is not within 1..247", from, to)
+	if from < 1 || to > maxBusAddress || from > to {
+		add(line("discovery", "scan_from"), "discovery.scan_from..scan_to %d..%d is not within 1..%d", from, to, maxBusAddress)
 	}
 }
 
@@ -51,7 +51,7 @@ func (d *DiscoveryConfig) scanRange() (int, int) {
 		from = 1
 	}
 	if to == 0 {
-		to = 247
+		to = maxBusAddress
 	}
 	return from, to
 }
