@@ -133,4 +133,3 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
-
