@@ -178,6 +178,11 @@ func (a *Adoption) put(f hub.Found) bool {
 	return false
 }
 
+// Stats are discovery's figures for /metrics.
+func (a *Adoption) Stats() web.DiscoveryStats {
+	return web.DiscoveryStats{Found: a.finds.Len(), New: len(a.New()), Max: a.finds.Cap(), Dropped: a.finds.Dropped()}
+}
+
 // New lists found devices that no configured or adopted device is at.
 func (a *Adoption) New() []hub.Found {
 	taken := map[string]bool{}

@@ -20,6 +20,32 @@ type Adoption interface {
 	New() []hub.Found
 	Adopt(ctx context.Context, r AdoptRequest) (Adopted, error)
 	Forget(ctx context.Context, id string) error
+	Stats() DiscoveryStats
+}
+
+// DiscoveryStats are discovery's figures for /metrics.
+type DiscoveryStats struct {
+	Found   int    // devices in the found table
+	New     int    // of them, not configured or adopted
+	Max     int    // the table's bound (discovery.max_found)
+	Dropped uint64 // newcomers turned away at Max
+}
+
+var (
+	mDiscoveryFound   = gaugeDesc("discovery_found", "Devices discovery found, by whether a configured or adopted device is at them.", "state")
+	mDiscoveryMax     = gaugeDesc("discovery_found_max", "The bound of the found-device table (discovery.max_found).")
+	mDiscoveryDropped = counterDesc("discovery_dropped_total", "New devices left out of discovery because its table was full.")
+)
+
+func (s *Server) discoveryMetrics(e *exposition) {
+	if s.opts.Adoption == nil {
+		return
+	}
+	st := s.opts.Adoption.Stats()
+	e.add(mDiscoveryFound, float64(st.New), "new")
+	e.add(mDiscoveryFound, float64(st.Found-st.New), "configured")
+	e.add(mDiscoveryMax, float64(st.Max))
+	e.add(mDiscoveryDropped, float64(st.Dropped))
 }
 
 // Adopted is what an adoption made: the live device and, for an MQTT

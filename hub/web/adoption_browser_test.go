@@ -49,6 +49,12 @@ func (a *listAdoption) Adopt(_ context.Context, r AdoptRequest) (Adopted, error)
 	return Adopted{}, fmt.Errorf("%w: %s", hub.ErrNotFound, r.Address)
 }
 
+func (a *listAdoption) Stats() DiscoveryStats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return DiscoveryStats{Found: len(a.found) + len(a.adopted), New: len(a.found), Max: 100, Dropped: 7}
+}
+
 func (a *listAdoption) Forget(_ context.Context, id string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -33,6 +33,24 @@ type CommissioningControl interface {
 	CloseCommissioning(by string) (Commissioning, error)
 }
 
+var (
+	mComOpen    = gaugeDesc("mqtt_commissioning_open", "1 while a commissioning window is open on the embedded MQTT broker.")
+	mComClients = gaugeDesc("mqtt_commissioning_clients", "Clients logged in under the commissioning account.")
+	mComRefused = counterDesc("mqtt_commissioning_refused_total", "What commissioning clients were refused: logins at commissioning_clients, publishes, subscribes.", "what")
+)
+
+func (s *Server) commissioningMetrics(e *exposition) {
+	if s.opts.Commissioning == nil {
+		return
+	}
+	st := s.opts.Commissioning.Commissioning()
+	e.add(mComOpen, b2f(st.Open))
+	e.add(mComClients, float64(st.Clients))
+	e.add(mComRefused, float64(st.RefusedFull), "login")
+	e.add(mComRefused, float64(st.DeniedPublish), "publish")
+	e.add(mComRefused, float64(st.DeniedSubscribe), "subscribe")
+}
+
 // CommissionRequest is the body of POST /api/commissioning.
 type CommissionRequest struct {
 	Minutes int `json:"minutes"` // 0: the default length

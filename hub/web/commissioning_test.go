@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"hubd/hub"
 )
 
 // fakeWindow is a CommissioningControl that records who did what.
@@ -92,5 +94,34 @@ func TestCommissioning_API_WithoutEmbeddedBroker(t *testing.T) {
 	b.login(testUser, testPass)
 	if resp, _ := b.do("POST", "/api/commissioning", `{"minutes":30}`, nil); resp.StatusCode != http.StatusNotImplemented {
 		t.Fatalf("open without a broker: %d", resp.StatusCode)
+	}
+}
+
+// Discovery's table and the commissioning window are in /metrics.
+func TestMetrics_DiscoveryAndCommissioning(t *testing.T) {
+	ad := &listAdoption{found: []hub.Found{{Driver: "mqtt", Address: "z2m:a"}, {Driver: "mqtt", Address: "z2m:b"}},
+		adopted: []AdoptRequest{{ID: "x"}}}
+	win := &fakeWindow{}
+	win.OpenCommissioning(time.Minute, "tech")
+	win.st.Clients, win.st.DeniedPublish, win.st.RefusedFull = 3, 5, 2
+	ts := newTestServer(t, Options{AllowAnonymousView: true, Adoption: ad, Commissioning: win})
+	fams := scrape(t, ts.url)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"hubd_discovery_found", map[string]string{"state": "new"}, 2},
+		{"hubd_discovery_found", map[string]string{"state": "configured"}, 1},
+		{"hubd_discovery_found_max", nil, 100},
+		{"hubd_discovery_dropped_total", nil, 7},
+		{"hubd_mqtt_commissioning_open", nil, 1},
+		{"hubd_mqtt_commissioning_clients", nil, 3},
+		{"hubd_mqtt_commissioning_refused_total", map[string]string{"what": "publish"}, 5},
+		{"hubd_mqtt_commissioning_refused_total", map[string]string{"what": "login"}, 2},
+	} {
+		if got := value(t, fams, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
 	}
 }

@@ -207,6 +207,8 @@ func (m *metrics) collect() *exposition {
 		}
 	}
 	s.mqttMetrics(e)
+	s.commissioningMetrics(e)
+	s.discoveryMetrics(e)
 	s.uplinkMetrics(e)
 	if o.Alexa != nil {
 		a := o.Alexa()
