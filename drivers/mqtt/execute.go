@@ -1,0 +1,151 @@
+package mqtt
+
+import (
+	"context"
+	"fmt"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"hubd/hub"
+)
+
+// identify returns the messages that make dv say what it is. Zigbee2MQTT
+// devices need none: the bridge's retained list says it.
+func (d *Driver) identify(dv *device) []message {
+	switch dv.dialect {
+	case DialectTasmota:
+		return tasmotaIdentify(dv.base)
+	case DialectShelly1:
+		return shelly1Identify(dv.base)
+	case DialectShelly2:
+		return []message{{dv.base + "/rpc", shelly2RPC(d.rpcID(dv.key), d.replySrc(dv), "Shelly.GetDeviceInfo", nil)}}
+	}
+	return nil
+}
+
+// query returns the messages that make dv report its current state.
+func (d *Driver) query(dv *device) []message {
+	switch dv.dialect {
+	case DialectTasmota:
+		return tasmotaQuery(dv.base, dv.Fields())
+	case DialectZ2M:
+		return []message{{dv.base + "/get", z2mGet(dv.Fields())}}
+	case DialectShelly1:
+		return shelly1Query(dv.base)
+	case DialectShelly2:
+		return []message{{dv.base + "/rpc", shelly2RPC(d.rpcID(dv.key), d.replySrc(dv), "Switch.GetStatus", map[string]any{"id": 0})}}
+	}
+	return nil
+}
+
+// commands encodes cmd for dv.
+func (d *Driver) commands(dv *device, cmd hub.Command) []message {
+	switch dv.dialect {
+	case DialectTasmota:
+		return tasmotaCommands(dv.base, cmd)
+	case DialectZ2M:
+		return []message{{dv.base + "/set", z2mSet(cmd)}}
+	case DialectShelly1:
+		return shelly1Commands(dv.base, dv.Fields(), cmd)
+	}
+	return nil // Shelly Gen2: Execute sends shelly2Calls, whose replies it awaits
+}
+
+// shelly2Calls encodes cmd for a Gen2 device as RPC calls, with their ids.
+func (d *Driver) shelly2Calls(dv *device, cmd hub.Command) ([]message, []uint64) {
+	var out []message
+	var ids []uint64
+	call := func(method string, params map[string]any) {
+		id := d.rpcID(dv.key)
+		out = append(out, message{dv.base + "/rpc", shelly2RPC(id, d.replySrc(dv), method, params)})
+		ids = append(ids, id)
+	}
+	if cmd.Identify {
+		for range 2 {
+			call("Switch.Toggle", map[string]any{"id": 0})
+		}
+	}
+	if cmd.Set.Set.Has(hub.FieldOn) {
+		call("Switch.Set", map[string]any{"id": 0, "on": cmd.Set.On})
+	}
+	return out, ids
+}
+
+// Execute publishes cmd to the device (QoS 1, never retained) and returns
+// once the broker took it. The hub waits for the state echo. While the
+// broker connection is down the command fails with ErrNotConnected
+// (wrapping hub.ErrUnreachable) and is not kept for later.
+//
+// A Shelly Gen2 device answers every call, but announces a change only:
+// switching on a plug that is on brings no NotifyStatus. So Execute waits
+// for the RPC replies (until ctx ends, at most rpcTimeout); an error reply
+// fails the command with ErrRejected and the hub error that fits its code
+// (see rpcFailure). After a successful Switch.Set it asks for the switch's
+// status, whose reply is the state echo the hub waits for.
+func (d *Driver) Execute(ctx context.Context, dev hub.Device, cmd hub.Command) error {
+	dv, ok := d.tab.Load().byID[dev.ID]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownDevice, dev.ID)
+	}
+	if unsupported := cmd.Set.Set.Minus(supported(dv.dialect, dv.Fields())); !unsupported.Empty() {
+		return fmt.Errorf("%w: %s (%s) cannot set %s", hub.ErrNotSupported, dev.ID, dv.dialect, unsupported)
+	}
+	var msgs []message
+	var ids []uint64
+	if dv.dialect == DialectShelly2 {
+		msgs, ids = d.shelly2Calls(dv, cmd)
+	} else {
+		msgs = d.commands(dv, cmd)
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	c := d.client
+	if c == nil || !c.IsConnectionOpen() {
+		return fmt.Errorf("%w: %w", ErrNotConnected, hub.ErrUnreachable)
+	}
+	var replies []chan shelly2Reply
+	if len(ids) > 0 {
+		var done func()
+		replies, done = d.await(ids)
+		defer done()
+	}
+	var toks []paho.Token
+	for _, m := range msgs {
+		toks = append(toks, c.Publish(m.Topic, 1, false, m.Payload))
+		d.msgsOut.Add(1)
+	}
+	for _, t := range toks {
+		select {
+		case <-t.Done():
+			if err := t.Error(); err != nil {
+				return fmt.Errorf("mqtt: publish to %s: %w: %w", dev.ID, err, hub.ErrUnreachable)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("mqtt: publish to %s: %w", dev.ID, ctx.Err())
+		}
+	}
+	if len(replies) == 0 {
+		return nil
+	}
+	if err := d.awaitReplies(ctx, dev.ID, replies); err != nil {
+		return err
+	}
+	if cmd.Set.Set.Has(hub.FieldOn) {
+		get := shelly2RPC(d.rpcID(dv.key), d.replySrc(dv), "Switch.GetStatus", map[string]any{"id": 0})
+		c.Publish(dv.base+"/rpc", 1, false, get)
+		d.msgsOut.Add(1)
+	}
+	return nil
+}
+
+// supported is what a dialect can set; measurements are never settable.
+func supported(dialect string, fields hub.FieldSet) hub.FieldSet {
+	switch dialect {
+	case DialectShelly2:
+		return hub.Fields(hub.FieldOn)
+	case DialectShelly1:
+		return fields.Intersect(hub.Fields(hub.FieldOn, hub.FieldBrightness))
+	}
+	return fields.Intersect(hub.LightFields)
+}
