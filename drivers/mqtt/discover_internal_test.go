@@ -53,7 +53,7 @@ func TestTasmotaDiscovery_BulbAndFourRelays(t *testing.T) {
 	if f := m["tasmota:relay4-0A1B"]; f.Name != "Fan" || f.Unsupported != "" || f.Caps.Fields != hub.MeterFields.With(hub.FieldOn) {
 		t.Fatalf("POWER1: %+v", f)
 	}
-	if f := m["tasmota:relay4-0A1B:4"]; f.Name != "Spare" || !strings.Contains(f.Unsupported, "POWER4") || f.Caps.Fields != hub.Fields(hub.FieldOn) {
+	if f := m["tasmota:relay4-0A1B:4"]; f.Name != "Spare" || f.Unsupported != "" || f.Caps.Fields != hub.Fields(hub.FieldOn) {
 		t.Fatalf("POWER4: %+v", f)
 	}
 	// Another FullTopic than the hub's: seen, but not drivable.
@@ -134,7 +134,8 @@ func TestShellyDiscovery_Gen1AnnounceAndGen2Components(t *testing.T) {
 		t.Fatalf("gen2 plug: %+v %v", fs, err)
 	}
 	fs, err = shelly2Found("rgbw-1", in, golden(t, "shelly2-status-rgbw.json"))
-	if err != nil || len(fs) != 1 || fs[0].Kind != hub.KindLight || !fs[0].Caps.Fields.Has(hub.FieldColor) || fs[0].Unsupported == "" {
+	if err != nil || len(fs) != 1 || fs[0].Kind != hub.KindLight || !fs[0].Caps.Fields.Has(hub.FieldColor) || fs[0].Unsupported != "" ||
+		fs[0].Address != "shelly2:rgbw-1:rgbw:0" {
 		t.Fatalf("gen2 rgbw: %+v %v", fs, err)
 	}
 }

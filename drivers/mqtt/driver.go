@@ -138,8 +138,10 @@ type device struct {
 	id      string
 	key     uint64 // unique for the driver's life; Shelly Gen2 RPC ids carry it
 	dialect string
-	name    string
+	name    string // the device's topic (Address.Topic), shared by its outputs
 	base    string // tasmota: cmnd base; shelly: shellies/<id>/; z2m: <base>/<name>; shelly2: prefix
+	ch      int    // tasmota: POWER<ch>, 0 for POWER; shelly: relay/<ch>
+	comp    string // shelly2: the component, "switch:0", "cct:0", ...
 
 	fields atomic.Uint32 // hub.FieldSet; SetDevices may change it
 	gone   atomic.Bool   // removed by SetDevices: its messages are dropped
@@ -183,6 +185,16 @@ type item struct {
 type route struct {
 	d    *device
 	kind string // "" for a Tasmota base route: the kind is the last level
+	// also are the other outputs of d's device (Tasmota relays, Shelly
+	// relays and components), which hear the same topic; each decodes its
+	// own part.
+	also []*device
+}
+
+// sibling reports whether a and b are outputs of one device: they share
+// its topics.
+func sibling(a, b *device) bool {
+	return a.id != "" && b.id != "" && a.dialect == b.dialect && a.dialect != DialectZ2M && a.name == b.name
 }
 
 // Driver is the MQTT driver: one broker connection shared by all dialects.

@@ -44,6 +44,7 @@ type rigOpts struct {
 	logger     *slog.Logger        // the driver's; nil: discard
 	accounts   bool                // devices log in with device accounts (acctPass), not devUser
 	stamp      func(string) string // the driver's PasswordStamp (with accounts)
+	outputs    []hub.Device        // more hub devices: other outputs of the specs' devices
 }
 
 func testSpecs() []mqttsim.Spec {
@@ -66,6 +67,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	for _, s := range o.specs {
 		devs = append(devs, s.Device())
 	}
+	devs = append(devs, o.outputs...)
 	h, err := hub.New(devs, nil, hub.Options{CommandTimeout: 3 * time.Second, StaleAfter: o.staleAfter})
 	if err != nil {
 		t.Fatal(err)

@@ -33,7 +33,7 @@ func (d *Driver) query(dv *device) []message {
 	case DialectShelly1:
 		return shelly1Query(dv.base)
 	case DialectShelly2:
-		return []message{{dv.base + "/rpc", shelly2RPC(d.rpcID(dv.key), d.replySrc(dv), "Switch.GetStatus", map[string]any{"id": 0})}}
+		return []message{d.shelly2GetStatus(dv)}
 	}
 	return nil
 }
@@ -42,31 +42,42 @@ func (d *Driver) query(dv *device) []message {
 func (d *Driver) commands(dv *device, cmd hub.Command) []message {
 	switch dv.dialect {
 	case DialectTasmota:
-		return tasmotaCommands(dv.base, cmd)
+		return tasmotaCommands(dv.base, dv.ch, cmd)
 	case DialectZ2M:
 		return []message{{dv.base + "/set", z2mSet(cmd)}}
 	case DialectShelly1:
-		return shelly1Commands(dv.base, dv.Fields(), cmd)
+		return shelly1Commands(dv.base, dv.ch, dv.Fields(), cmd)
 	}
 	return nil // Shelly Gen2: Execute sends shelly2Calls, whose replies it awaits
 }
 
-// shelly2Calls encodes cmd for a Gen2 device as RPC calls, with their ids.
+// shelly2GetStatus asks dv's component for its status.
+func (d *Driver) shelly2GetStatus(dv *device) message {
+	ns := shelly2Namespaces[shelly2Type(dv.comp)]
+	return message{dv.base + "/rpc", shelly2RPC(d.rpcID(dv.key), d.replySrc(dv), ns+".GetStatus", map[string]any{"id": shelly2ID(dv.comp)})}
+}
+
+// shelly2Calls encodes cmd for a Gen2 device as RPC calls on its
+// component (Switch.Set, Light.Set, CCT.Set, RGB.Set, RGBW.Set), with
+// their ids.
 func (d *Driver) shelly2Calls(dv *device, cmd hub.Command) ([]message, []uint64) {
 	var out []message
 	var ids []uint64
+	typ := shelly2Type(dv.comp)
+	ns := shelly2Namespaces[typ]
 	call := func(method string, params map[string]any) {
 		id := d.rpcID(dv.key)
+		params["id"] = shelly2ID(dv.comp)
 		out = append(out, message{dv.base + "/rpc", shelly2RPC(id, d.replySrc(dv), method, params)})
 		ids = append(ids, id)
 	}
 	if cmd.Identify {
 		for range 2 {
-			call("Switch.Toggle", map[string]any{"id": 0})
+			call(ns+".Toggle", map[string]any{})
 		}
 	}
-	if cmd.Set.Set.Has(hub.FieldOn) {
-		call("Switch.Set", map[string]any{"id": 0, "on": cmd.Set.On})
+	if params := shelly2SetParams(typ, &cmd.Set); len(params) > 0 {
+		call(ns+".Set", params)
 	}
 	return out, ids
 }
@@ -87,7 +98,7 @@ func (d *Driver) Execute(ctx context.Context, dev hub.Device, cmd hub.Command) e
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownDevice, dev.ID)
 	}
-	if unsupported := cmd.Set.Set.Minus(supported(dv.dialect, dv.Fields())); !unsupported.Empty() {
+	if unsupported := cmd.Set.Set.Minus(supported(dv.dialect, dv.comp, dv.Fields())); !unsupported.Empty() {
 		return fmt.Errorf("%w: %s (%s) cannot set %s", hub.ErrNotSupported, dev.ID, dv.dialect, unsupported)
 	}
 	var msgs []message
@@ -131,19 +142,19 @@ func (d *Driver) Execute(ctx context.Context, dev hub.Device, cmd hub.Command) e
 	if err := d.awaitReplies(ctx, dev.ID, replies); err != nil {
 		return err
 	}
-	if cmd.Set.Set.Has(hub.FieldOn) {
-		get := shelly2RPC(d.rpcID(dv.key), d.replySrc(dv), "Switch.GetStatus", map[string]any{"id": 0})
-		c.Publish(dv.base+"/rpc", 1, false, get)
+	if !cmd.Set.Set.Empty() {
+		get := d.shelly2GetStatus(dv)
+		c.Publish(get.Topic, 1, false, get.Payload)
 		d.msgsOut.Add(1)
 	}
 	return nil
 }
 
 // supported is what a dialect can set; measurements are never settable.
-func supported(dialect string, fields hub.FieldSet) hub.FieldSet {
+func supported(dialect, comp string, fields hub.FieldSet) hub.FieldSet {
 	switch dialect {
 	case DialectShelly2:
-		return hub.Fields(hub.FieldOn)
+		return shelly2Settable[shelly2Type(comp)]
 	case DialectShelly1:
 		return fields.Intersect(hub.Fields(hub.FieldOn, hub.FieldBrightness))
 	}

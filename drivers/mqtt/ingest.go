@@ -22,7 +22,7 @@ func (d *Driver) handle(dv *device, it item) {
 		d.handleBridge(it.payload)
 		return
 	}
-	u, err := decode(dv.dialect, it.kind, it.payload)
+	u, err := decode(dv, it.kind, it.payload)
 	if errors.Is(err, ErrIgnored) {
 		return
 	}
@@ -136,11 +136,12 @@ func (d *Driver) report(dv *device, r hub.Report) error {
 	return d.opts.Apply(r)
 }
 
-// decode picks the dialect's decoder for a message kind.
-func decode(dialect, kind string, p []byte) (update, error) {
-	switch dialect {
+// decode picks the dialect's decoder for a message kind; a device with
+// several outputs decodes the part of dv's output.
+func decode(dv *device, kind string, p []byte) (update, error) {
+	switch dv.dialect {
 	case DialectTasmota:
-		return decodeTasmota(kind, p)
+		return decodeTasmota(kind, p, dv.ch)
 	case DialectZ2M:
 		if kind == kindZ2MAvail {
 			return decodeZ2MAvailability(p)
@@ -151,9 +152,9 @@ func decode(dialect, kind string, p []byte) (update, error) {
 	case DialectShelly2:
 		switch kind {
 		case kindS2Status:
-			return decodeShelly2Status(p)
+			return decodeShelly2Status(p, dv.comp)
 		case kindS2Event:
-			return decodeShelly2Event(p)
+			return decodeShelly2Event(p, dv.comp)
 		case kindS2Online:
 			return decodeShelly1(shellyOnline, p)
 		}

@@ -42,7 +42,11 @@ func (d *Driver) receive(topic string, p []byte, retained bool) {
 		d.badMessage(r.d, topic, fmt.Errorf("%w: %d bytes (limit %d)", ErrOversize, len(p), limit))
 		return
 	}
-	d.enqueue(r.d, item{kind: kind, payload: p, retained: retained})
+	it := item{kind: kind, payload: p, retained: retained}
+	d.enqueue(r.d, it)
+	for _, o := range r.also {
+		d.enqueue(o, it) // the payload is only read: shared
+	}
 }
 
 // enqueue adds it to dv's ring, dropping the oldest message when full, and

@@ -118,7 +118,7 @@ func (d *Driver) handleReply(from string, p []byte) {
 		}
 		return
 	}
-	u, err := decodeShelly2Result(r.Result)
+	u, err := decodeShelly2Result(r.Result, dv.comp)
 	if errors.Is(err, ErrIgnored) {
 		return
 	}

@@ -31,13 +31,33 @@ type Spec struct {
 	// White makes a light tunable white only: color temperature, no color
 	// (a Zigbee CT bulb).
 	White bool
-	// Relays is the number of relays of a Tasmota socket, announced in its
-	// discovery config; 0 or 1: one. The hub drives the first.
+	// Relays is the number of relays of a Tasmota or Shelly Gen1 socket
+	// (a Tasmota announces them in its discovery config); 0 or 1: one.
+	// Address and Device are the first's; see ChannelAddress.
 	Relays int
 }
 
-// Address is the device's drivers/mqtt address.
-func (s Spec) Address() string { return s.Dialect + ":" + s.Name }
+// Address is the device's drivers/mqtt address: its first output (a
+// Shelly Gen2 light's rgbw:0 or, White, cct:0).
+func (s Spec) Address() string {
+	if s.Dialect == Shelly2 && s.Kind == hub.KindLight {
+		return s.Dialect + ":" + s.Name + ":" + onOff(s.White, "cct:0", "rgbw:0")
+	}
+	return s.Dialect + ":" + s.Name
+}
+
+// ChannelAddress is the drivers/mqtt address of relay ch (1-based) of a
+// multi-relay socket: POWER<ch> of a Tasmota, relay/<ch-1> of a Shelly
+// Gen1.
+func (s Spec) ChannelAddress(ch int) string {
+	switch {
+	case ch <= 1:
+		return s.Address()
+	case s.Dialect == Shelly1:
+		return fmt.Sprintf("%s:%d", s.Address(), ch-1)
+	}
+	return fmt.Sprintf("%s:%d", s.Address(), ch)
+}
 
 // Fields is what the emulated device supports.
 func (s Spec) Fields() hub.FieldSet {
@@ -68,6 +88,9 @@ func (s Spec) Device() hub.Device {
 	}
 	if d.Fields.Has(hub.FieldTemperatureK) {
 		d.TempMinK, d.TempMaxK = 2000, 6500
+		if s.Dialect == Shelly2 {
+			d.TempMinK, d.TempMaxK = CCTMinK, CCTMaxK
+		}
 	}
 	return d
 }
