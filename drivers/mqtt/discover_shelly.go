@@ -109,13 +109,19 @@ const (
 const maxShelly2Components = 64
 
 // shelly2Found lists the lamps and sockets in a Gen2 device's GetStatus
-// result; in is its GetDeviceInfo. Each output component is a device of
+// result; in is its GetDeviceInfo, config its GetConfig (a cct
+// component's ct_range, [min, max] in kelvin, is its color temperature
+// range; without one, shelly2DefaultMinK..MaxK). Each output component is a device of
 // its own, addressed "shelly2:<prefix>:<component>" (switch:0 is the
 // prefix alone, see Address); rgbcct is listed as not driven yet.
-func shelly2Found(prefix string, in hub.Info, status []byte) ([]hub.Found, error) {
+func shelly2Found(prefix string, in hub.Info, status, config []byte) ([]hub.Found, error) {
 	m, err := object(status)
 	if err != nil {
 		return nil, fmt.Errorf("shelly2 status: %w", err)
+	}
+	cfg, err := object(config)
+	if err != nil {
+		return nil, fmt.Errorf("shelly2 config: %w", err)
 	}
 	if len(m) > 4*maxShelly2Components {
 		return nil, badf("shelly2 status: %d components", len(m))
@@ -144,7 +150,9 @@ func shelly2Found(prefix string, in hub.Info, status []byte) ([]hub.Found, error
 			f.Unsupported = fmt.Sprintf("component %s: the Gen2 dialect does not drive %s", k, typ)
 		}
 		if f.Caps.Fields.Has(hub.FieldTemperatureK) {
-			f.Caps.TempMinK, f.Caps.TempMaxK = shelly2DefaultMinK, shelly2DefaultMaxK
+			if f.Caps.TempMinK, f.Caps.TempMaxK, err = shelly2CTRange(cfg[k]); err != nil {
+				return nil, fmt.Errorf("shelly2 config: %s: %w", k, err)
+			}
 		}
 		if k != shelly2Switch0 {
 			f.Address += ":" + k
@@ -155,6 +163,27 @@ func shelly2Found(prefix string, in hub.Info, status []byte) ([]hub.Found, error
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// shelly2CTRange reads the ct_range of a component's config, or the
+// default range when it has none.
+func shelly2CTRange(raw json.RawMessage) (lo, hi int, err error) {
+	if isNull(raw) {
+		return shelly2DefaultMinK, shelly2DefaultMaxK, nil
+	}
+	c, err := object(raw)
+	if err != nil {
+		return 0, 0, err
+	}
+	r, ok := c["ct_range"]
+	if !ok || isNull(r) {
+		return shelly2DefaultMinK, shelly2DefaultMaxK, nil
+	}
+	v, err := smallInts("ct_range", r, 2, 1000, 20000)
+	if err != nil || len(v) != 2 || v[0] >= v[1] {
+		return 0, 0, badf("ct_range: want [min, max] kelvin, got %.40s", r)
+	}
+	return v[0], v[1], nil
 }
 
 // shelly2DeviceInfo reads a Shelly.GetDeviceInfo result.

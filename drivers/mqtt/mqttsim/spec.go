@@ -109,14 +109,17 @@ func Demo() []Spec {
 // DemoNew returns the devices `hubd demo` runs but does not configure, so
 // that they show as new: one of each MQTT family, as real ones announce
 // themselves (a Tasmota 4-relay switch, a Zigbee2MQTT CT bulb, a Shelly
-// Gen1 plug, a Shelly Gen2 plug and a Gen2 RGBW light).
+// Gen1 plug and 2-relay switch, a Shelly Gen2 plug, a Gen2 RGBW light and
+// a Gen2 tunable-white (cct) light).
 func DemoNew() []Spec {
 	return []Spec{
 		{ID: "new-relay4", Dialect: Tasmota, Name: "demo-relay4", Kind: hub.KindSocket, Relays: 4},
 		{ID: "new-ct", Dialect: Z2M, Name: "demo-ct-bulb", Kind: hub.KindLight, White: true},
 		{ID: "new-plug1", Dialect: Shelly1, Name: "shellyplug-s-demo9", Kind: hub.KindSocket},
+		{ID: "new-relay2", Dialect: Shelly1, Name: "shellyswitch25-demo9", Kind: hub.KindSocket, Relays: 2},
 		{ID: "new-plug2", Dialect: Shelly2, Name: "shellyplusplugs-demo9", Kind: hub.KindSocket},
 		{ID: "new-rgbw", Dialect: Shelly2, Name: "shellyplusrgbwpm-demo9", Kind: hub.KindLight},
+		{ID: "new-cct", Dialect: Shelly2, Name: "shellyprorgbwwpm-demo9", Kind: hub.KindLight, White: true},
 	}
 }
 
