@@ -25,6 +25,20 @@ func exampleWith(t *testing.T, entries string) string {
 	return strings.Replace(s, anchor, anchor+entries, 1)
 }
 
+// addresses maps the config's device ids to their driver addresses.
+func addresses(t *testing.T, c *Config) map[string]string {
+	t.Helper()
+	devs, err := c.HubDevices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, d := range devs {
+		out[d.ID] = d.Address
+	}
+	return out
+}
+
 // lineOfText is the 1-based line of the first line containing sub.
 func lineOfText(s, sub string) int {
 	for i, l := range strings.Split(s, "\n") {
@@ -88,14 +102,7 @@ func TestConfig_OutputsAddressesAndSharedAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	devs, err := c.HubDevices()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := map[string]string{}
-	for _, d := range devs {
-		addr[d.ID] = d.Address
-	}
+	addr := addresses(t, c)
 	for id, want := range map[string]string{"r101-fan": "tasmota:r101-lamp:3", "sw-2": "shelly:sw25:1", "pro-cct": "shelly2:pro:cct:1", "tas-1": "tasmota:t4"} {
 		if addr[id] != want {
 			t.Errorf("%s at %q, want %q", id, addr[id], want)
@@ -151,14 +158,7 @@ func TestAdoptedEntry_Outputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	devs, err := c.HubDevices()
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := map[string]string{}
-	for _, d := range devs {
-		at[d.ID] = d.Address
-	}
+	at := addresses(t, c)
 	for i, tc := range cases {
 		if id := "new-" + string(rune('a'+i)); at[id] != tc.f.Address {
 			t.Errorf("%s at %q, want %q", id, at[id], tc.f.Address)

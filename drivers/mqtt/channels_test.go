@@ -29,9 +29,10 @@ func setOn(t *testing.T, r *rig, id string, on bool) {
 func TestDriver_MultiRelay_SwitchesOneChannelAlone(t *testing.T) {
 	tas := mqttsim.Spec{ID: "tas-1", Dialect: mqttsim.Tasmota, Name: "relay4-x", Kind: hub.KindSocket, Relays: 4}
 	sh1 := mqttsim.Spec{ID: "sh-1", Dialect: mqttsim.Shelly1, Name: "shellyswitch25-x", Kind: hub.KindSocket, Relays: 2}
-	r := newRig(t, rigOpts{specs: []mqttsim.Spec{tas, sh1}, accounts: true,
-		outputs: []hub.Device{output(tas, "tas-2", 2), output(tas, "tas-4", 4), output(sh1, "sh-2", 2)}})
-	for _, id := range []string{"tas-2", "tas-4", "sh-2"} {
+	sh2 := mqttsim.Spec{ID: "pm-1", Dialect: mqttsim.Shelly2, Name: "shellyplus2pm-x", Kind: hub.KindSocket, Relays: 2}
+	r := newRig(t, rigOpts{specs: []mqttsim.Spec{tas, sh1, sh2}, accounts: true,
+		outputs: []hub.Device{output(tas, "tas-2", 2), output(tas, "tas-4", 4), output(sh1, "sh-2", 2), output(sh2, "pm-2", 2)}})
+	for _, id := range []string{"tas-2", "tas-4", "sh-2", "pm-2"} {
 		waitFor(t, 10*time.Second, id+" online with its state", func() bool {
 			s := r.snap(id)
 			return s.Online && s.State.Set.Has(hub.FieldOn)
@@ -42,7 +43,7 @@ func TestDriver_MultiRelay_SwitchesOneChannelAlone(t *testing.T) {
 		first  string
 		second string
 		ch     int
-	}{{tas, "tas-1", "tas-2", 2}, {sh1, "sh-1", "sh-2", 2}} {
+	}{{tas, "tas-1", "tas-2", 2}, {sh1, "sh-1", "sh-2", 2}, {sh2, "pm-1", "pm-2", 2}} {
 		setOn(t, r, c.second, true)
 		if !r.sim.OnChannel(c.spec.Name, c.ch) || r.sim.OnChannel(c.spec.Name, 1) {
 			t.Fatalf("%s: channel %d on, channel 1 untouched: got %v and %v", c.spec.Name, c.ch, r.sim.OnChannel(c.spec.Name, c.ch), r.sim.OnChannel(c.spec.Name, 1))
@@ -62,7 +63,7 @@ func TestDriver_MultiRelay_SwitchesOneChannelAlone(t *testing.T) {
 	// One device, one login: its outputs share the first one's account,
 	// which reports for all of them (the emulator logs in as tas-1).
 	for _, a := range r.drv.Accounts() {
-		if a.Name == "tas-2" || a.Name == "sh-2" {
+		if a.Name == "tas-2" || a.Name == "sh-2" || a.Name == "pm-2" {
 			t.Errorf("output has an account of its own: %+v", a)
 		}
 	}

@@ -76,7 +76,9 @@ func (d *dev) z2mExposes() []any {
 // light's rgbw:0 or cct:0, with the system components every device has.
 func (d *dev) shelly2FullStatus() map[string]any {
 	out := map[string]any{"sys": map[string]any{"mac": d.mac()}, "wifi": map[string]any{"sta_ip": "192.0.2.30", "status": "got ip"}, "mqtt": map[string]any{"connected": true}}
-	out[d.component()] = d.shelly2Status()
+	for i, c := range d.components() {
+		out[c] = d.shelly2Status(i)
+	}
 	return out
 }
 

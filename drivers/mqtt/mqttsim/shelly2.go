@@ -3,11 +3,13 @@ package mqttsim
 import (
 	"encoding/json"
 	"math"
+	"strconv"
 	"time"
 )
 
 // Shelly Gen2+ emulation, after Shelly's RPC documentation: a plug has
-// switch:0 (Switch.*), a light rgbw:0 (RGBW.*) or, White, cct:0 (CCT.*).
+// switch:0 (Switch.*; with Relays n, switch:0..n-1, as a Plus 2PM), a
+// light rgbw:0 (RGBW.*) or, White, cct:0 (CCT.*).
 // Every call is answered on <src>/rpc; a change is announced with
 // NotifyStatus on <prefix>/events/rpc and the whole component status on
 // <prefix>/status/<component>.
@@ -27,7 +29,19 @@ const (
 	rpcNoHandler       = 404
 )
 
-// component is the device's output component.
+// components are the device's output components.
+func (d *dev) components() []string {
+	if d.spec.Kind != "light" {
+		out := make([]string, 1+len(d.st.more))
+		for i := range out {
+			out[i] = "switch:" + strconv.Itoa(i)
+		}
+		return out
+	}
+	return []string{d.component()}
+}
+
+// component is the device's first output component.
 func (d *dev) component() string {
 	switch {
 	case d.spec.Kind != "light":
@@ -61,8 +75,8 @@ func (s *Sim) Light(name string) (on bool, brightness int, rgb [3]int, kelvin in
 	return d.st.on, d.st.bri, d.st.rgb, d.st.kelvin
 }
 
-// shelly2Status is the status of the output component.
-func (d *dev) shelly2Status() map[string]any {
+// shelly2Status is the status of output component id (a light has 0).
+func (d *dev) shelly2Status(id int) map[string]any {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := &d.st
@@ -72,9 +86,10 @@ func (d *dev) shelly2Status() map[string]any {
 	case "rgbw:0":
 		return map[string]any{"id": 0, "source": "init", "output": st.on, "brightness": st.bri, "rgb": st.rgb[:], "white": st.white}
 	}
-	p := onOff(st.on, st.power, 0)
+	on := d.relayOn(id + 1)
+	p := onOff(on, st.power, 0)
 	return map[string]any{
-		"id": 0, "source": "init", "output": st.on, "apower": p, "voltage": st.voltage,
+		"id": id, "source": "init", "output": on, "apower": p, "voltage": st.voltage,
 		"current": math.Round(p/st.voltage*1000) / 1000, "aenergy": map[string]any{"total": math.Round(st.energyWh*1000) / 1000},
 		"temperature": map[string]float64{"tC": 40.1},
 	}
@@ -118,10 +133,10 @@ func (d *dev) shelly2Cmd(p []byte) {
 		switch {
 		case fail != nil:
 			reply["error"] = fail
-		case req.Params.ID != 0:
+		case req.Params.ID < 0 || req.Params.ID >= len(d.components()):
 			reply["error"] = rpcError{Code: rpcNotFound, Message: "Component not found"}
 		default:
-			wasOn := d.isOn()
+			wasOn := d.isOn(req.Params.ID)
 			var e *rpcError
 			changed, e = d.shelly2Set(&req)
 			if e != nil {
@@ -134,7 +149,7 @@ func (d *dev) shelly2Cmd(p []byte) {
 			}
 		}
 	case ns + ".GetStatus":
-		reply["result"] = d.shelly2Status()
+		reply["result"] = d.shelly2Status(req.Params.ID)
 	case ns + ".GetConfig":
 		reply["result"] = d.shelly2Config()
 	case "Shelly.GetStatus":
@@ -152,14 +167,21 @@ func (d *dev) shelly2Cmd(p []byte) {
 	}
 	d.pubJSON(req.Src+"/rpc", reply)
 	if changed {
-		d.shelly2Notify()
+		d.shelly2Notify(req.Params.ID)
 	}
 }
 
-func (d *dev) isOn() bool {
+func (d *dev) isOn(id int) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.st.on
+	return d.relayOn(id + 1)
+}
+
+// shelly2Report publishes every output component's status.
+func (d *dev) shelly2Report() {
+	for i, c := range d.components() {
+		d.pubJSON(d.spec.Name+"/status/"+c, d.shelly2Status(i))
+	}
 }
 
 // shelly2Set applies a Set or Toggle call; it reports whether the output
@@ -188,9 +210,9 @@ func (d *dev) shelly2Set(req *rpcRequest) (bool, *rpcError) {
 	was := *st
 	switch {
 	case req.Method == d.namespace()+".Toggle":
-		st.on = !st.on
+		d.setRelay(pr.ID+1, !d.relayOn(pr.ID+1))
 	case pr.On != nil:
-		st.on = *pr.On
+		d.setRelay(pr.ID+1, *pr.On)
 	}
 	if pr.Brightness != nil {
 		st.bri = int(*pr.Brightness)
@@ -204,7 +226,8 @@ func (d *dev) shelly2Set(req *rpcRequest) (bool, *rpcError) {
 	if pr.White != nil {
 		st.white = int(*pr.White)
 	}
-	return was.on != st.on || was.bri != st.bri || was.kelvin != st.kelvin || was.rgb != st.rgb || was.white != st.white, nil
+	return was.on != st.on || was.bri != st.bri || was.kelvin != st.kelvin || was.rgb != st.rgb || was.white != st.white ||
+		(pr.ID > 0 && st.more[pr.ID-1] != was.more[pr.ID-1]), nil
 }
 
 func slicesOut(v []float64, lo, hi float64) bool {
@@ -216,13 +239,13 @@ func slicesOut(v []float64, lo, hi float64) bool {
 	return false
 }
 
-// shelly2Notify announces a change: NotifyStatus with the component's
-// new members and, for a plug, a second one with its power as the meter
-// catches up.
-func (d *dev) shelly2Notify() {
-	st := d.shelly2Status()
-	comp := d.component()
-	changed := map[string]any{"id": 0, "output": st["output"], "source": "MQTT"}
+// shelly2Notify announces a change of output component id: NotifyStatus
+// with its new members and, for a plug, a second one with its power as
+// the meter catches up.
+func (d *dev) shelly2Notify(id int) {
+	st := d.shelly2Status(id)
+	comp := d.components()[id]
+	changed := map[string]any{"id": id, "output": st["output"], "source": "MQTT"}
 	for _, k := range []string{"brightness", "ct", "rgb", "white"} {
 		if v, ok := st[k]; ok {
 			changed[k] = v
@@ -235,8 +258,8 @@ func (d *dev) shelly2Notify() {
 		})
 	}
 	notify(changed)
-	if comp == "switch:0" {
-		notify(map[string]any{"id": 0, "apower": st["apower"]})
+	if d.namespace() == "Switch" {
+		notify(map[string]any{"id": id, "apower": st["apower"]})
 	}
 	d.pubJSON(d.spec.Name+"/status/"+comp, st)
 }

@@ -258,7 +258,7 @@ func (d *dev) model() string {
 	case Shelly1:
 		return onOff(d.spec.Relays > 1, "SHSW-25", "SHPLG-S")
 	case Shelly2:
-		return onOff(d.spec.Kind == "light", "SNDC-0D4P10WW", "SNPL-00112EU")
+		return onOff(d.spec.Kind == "light", "SNDC-0D4P10WW", onOff(d.spec.Relays > 1, "SNSW-102P16EU", "SNPL-00112EU"))
 	}
 	return ""
 }
@@ -610,7 +610,7 @@ func (d *dev) report() {
 	case Shelly1:
 		d.shelly1Status()
 	case Shelly2:
-		d.pubJSON(d.spec.Name+"/status/"+d.component(), d.shelly2Status())
+		d.shelly2Report()
 	}
 }
 
@@ -634,7 +634,7 @@ func (d *dev) tele() {
 	case Shelly1:
 		d.shelly1Status()
 	case Shelly2:
-		d.pubJSON(d.spec.Name+"/status/"+d.component(), d.shelly2Status())
+		d.shelly2Report()
 	}
 }
 

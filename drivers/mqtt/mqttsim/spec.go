@@ -31,8 +31,8 @@ type Spec struct {
 	// White makes a light tunable white only: color temperature, no color
 	// (a Zigbee CT bulb).
 	White bool
-	// Relays is the number of relays of a Tasmota or Shelly Gen1 socket
-	// (a Tasmota announces them in its discovery config); 0 or 1: one.
+	// Relays is the number of relays of a Tasmota or Shelly socket (a
+	// Tasmota announces them in its discovery config); 0 or 1: one.
 	// Address and Device are the first's; see ChannelAddress.
 	Relays int
 }
@@ -48,13 +48,15 @@ func (s Spec) Address() string {
 
 // ChannelAddress is the drivers/mqtt address of relay ch (1-based) of a
 // multi-relay socket: POWER<ch> of a Tasmota, relay/<ch-1> of a Shelly
-// Gen1.
+// Gen1, switch:<ch-1> of a Shelly Gen2.
 func (s Spec) ChannelAddress(ch int) string {
 	switch {
 	case ch <= 1:
 		return s.Address()
 	case s.Dialect == Shelly1:
 		return fmt.Sprintf("%s:%d", s.Address(), ch-1)
+	case s.Dialect == Shelly2:
+		return fmt.Sprintf("%s:switch:%d", s.Address(), ch-1)
 	}
 	return fmt.Sprintf("%s:%d", s.Address(), ch)
 }
