@@ -125,8 +125,8 @@ func (a *Address) channelSuffix(lo, hi int) error {
 		return nil
 	}
 	n, err := strconv.Atoi(a.Topic[i+1:])
-	if err != nil {
-		return nil
+	if err != nil || strconv.Itoa(n) != a.Topic[i+1:] {
+		return nil // "05", "+5": part of the topic, not a channel
 	}
 	if n < lo || n > hi {
 		if n == lo-1 {

@@ -146,3 +146,24 @@ func TestAccounts_OutputsOfOneDeviceShareAnAccount(t *testing.T) {
 		}
 	}
 }
+
+// Any address either fails with ErrBadAddress or parses to one that is
+// spelled back the same way.
+func FuzzSplitAddress(f *testing.F) {
+	for _, a := range []string{"tasmota:t:2", "shelly:i:1", "shelly2:p:cct:0", "shelly2:p", "z2m:a/b", "tasmota:a:b:3", "shelly2:p:x:y"} {
+		f.Add(a)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		a, err := SplitAddress(addr)
+		if err != nil {
+			if !errors.Is(err, ErrBadAddress) {
+				t.Fatalf("%q: %v", addr, err)
+			}
+			return
+		}
+		b, err := SplitAddress(a.String())
+		if err != nil || b != a {
+			t.Fatalf("%q -> %+v -> %q -> %+v %v", addr, a, a.String(), b, err)
+		}
+	})
+}

@@ -190,6 +190,12 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	}
+	for _, seed := range []string{`{"id":0,"output":true,"brightness":50,"rgb":[255,128,0],"white":0}`, `{"id":0,"output":true,"brightness":5,"ct":3000}`,
+		`{"method":"NotifyStatus","params":{"cct:0":{"ct":4000},"switch:1":{"output":true}}}`, `{"POWER1":"ON","POWER2":"OFF","POWER8":"ON"}`} {
+		for i := range 6 {
+			f.Add(uint8(len(kinds)*i), []byte(seed))
+		}
+	}
 	f.Fuzz(func(t *testing.T, which uint8, p []byte) {
 		if r, err := decodeShelly2Reply(p); err == nil {
 			if u, err := decodeShelly2Result(r.Result, shelly2Switch0); err == nil {
@@ -207,7 +213,12 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		k := kinds[int(which)%len(kinds)]
-		u, err := decode(testDevice(k.dialect), k.kind, p)
+		// Outputs other than the first: a relay, a Gen2 light component.
+		dv := testDevice(k.dialect)
+		n := int(which) / len(kinds)
+		dv.ch = []int{0, 2, 8}[n%3]
+		dv.comp = []string{shelly2Switch0, "switch:1", "light:0", "cct:0", "rgb:0", "rgbw:0"}[n%6]
+		u, err := decode(dv, k.kind, p)
 		if err != nil {
 			if !errors.Is(err, ErrBadPayload) && !errors.Is(err, ErrIgnored) {
 				t.Fatalf("%s/%s: unexpected error kind %v", k.dialect, k.kind, err)
