@@ -27,7 +27,11 @@ func (d *Driver) identify(dv *device) []message {
 func (d *Driver) query(dv *device) []message {
 	switch dv.dialect {
 	case DialectTasmota:
-		return tasmotaQuery(dv.base, dv.Fields())
+		fields := dv.Fields()
+		if dv.ch > 1 {
+			fields = fields.Minus(hub.MeterFields) // ENERGY is the first relay's
+		}
+		return tasmotaQuery(dv.base, fields)
 	case DialectZ2M:
 		return []message{{dv.base + "/get", z2mGet(dv.Fields())}}
 	case DialectShelly1:
