@@ -40,3 +40,28 @@ func clamp01(x float64) float64 {
 	}
 	return x
 }
+
+// RGBFromHSV converts a color to red, green and blue components in 0..1,
+// the inverse of HSVFromRGB.
+func RGBFromHSV(c HSV) (r, g, b float64) {
+	h := math.Mod(float64(c.H), 360) / 60
+	s, v := clamp01(float64(c.S)/100), clamp01(float64(c.V)/100)
+	chroma := v * s
+	x := chroma * (1 - math.Abs(math.Mod(h, 2)-1))
+	switch int(h) {
+	case 0:
+		r, g, b = chroma, x, 0
+	case 1:
+		r, g, b = x, chroma, 0
+	case 2:
+		r, g, b = 0, chroma, x
+	case 3:
+		r, g, b = 0, x, chroma
+	case 4:
+		r, g, b = x, 0, chroma
+	default:
+		r, g, b = chroma, 0, x
+	}
+	m := v - chroma
+	return r + m, g + m, b + m
+}

@@ -27,3 +27,15 @@ func TestHSVFromRGB(t *testing.T) {
 		}
 	}
 }
+
+func TestRGBFromHSV_InvertsHSVFromRGB(t *testing.T) {
+	for _, c := range []hub.HSV{{H: 0, S: 100, V: 100}, {H: 120, S: 100, V: 100}, {H: 240, S: 100, V: 50}, {H: 30, S: 50, V: 80}, {H: 300, S: 20, V: 10}, {H: 359, S: 100, V: 100}} {
+		r, g, b := hub.RGBFromHSV(c)
+		if back := hub.HSVFromRGB(r, g, b); back != c {
+			t.Errorf("%+v -> %.3f,%.3f,%.3f -> %+v", c, r, g, b, back)
+		}
+	}
+	if r, g, b := hub.RGBFromHSV(hub.HSV{H: 360, S: 100, V: 100}); r != 1 || g != 0 || b != 0 {
+		t.Errorf("hue 360 is red: %v %v %v", r, g, b)
+	}
+}

@@ -29,7 +29,7 @@ func runMQTT(args []string) error {
 	fullTopic := fs.String("fulltopic", "%prefix%/%topic%/", "Tasmota FullTopic pattern")
 	z2mBase := fs.String("z2m-base", "zigbee2mqtt", "Zigbee2MQTT base topic")
 	tele := fs.Duration("telemetry", 30*time.Second, "telemetry period (negative: none)")
-	withNew := fs.Bool("new", false, "also run mqttsim.DemoNew: a Tasmota 4-relay, a Z2M CT bulb, Shelly Gen1 and Gen2 plugs, a Gen2 RGBW light (for discovery)")
+	withNew := fs.Bool("new", false, "also run mqttsim.DemoNew: a Tasmota 4-relay, a Z2M CT bulb, a Shelly Gen1 plug and 2-relay switch, a Gen2 plug, Gen2 RGBW and CCT lights (for discovery)")
 	verbose := fs.Bool("v", false, "log debug output")
 	cutSpec := fs.String("power-cut", "", powerCutHelp)
 	if err := fs.Parse(args); err != nil {

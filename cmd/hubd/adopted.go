@@ -143,7 +143,8 @@ func mergedYAML(base *Config, ad []AdoptedDevice) ([]byte, error) {
 // sameDevice reports whether two entries name the same device at the same
 // place.
 func sameDevice(a, b DeviceConfig) bool {
-	return a.ID == b.ID && a.Driver == b.Driver && a.Bus == b.Bus && a.Address == b.Address && a.Topic == b.Topic
+	return a.ID == b.ID && a.Driver == b.Driver && a.Bus == b.Bus && a.Address == b.Address && a.Topic == b.Topic &&
+		a.Channel == b.Channel && a.Component == b.Component
 }
 
 func findNode(ns []*NodeConfig, id string) *NodeConfig {

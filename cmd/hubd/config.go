@@ -111,6 +111,7 @@ type DeviceConfig struct {
 	Slow         bool         `yaml:"slow"`
 	ModbusDevice `yaml:",inline"`
 	MQTTAccount  string `yaml:"mqtt_account"` // embedded broker account; default: the id (zigbee2mqtt: "zigbee2mqtt")
+	MQTTOutput   `yaml:",inline"`
 }
 
 type NodeConfig struct {
@@ -388,6 +389,7 @@ func (c *Config) validate(name string, root *yaml.Node) ConfigErrors {
 	c.Web.Guard.validate(add, root)
 	c.validateModbus(root, add)
 	es = append(es, c.validateMQTTAccounts(name, root)...)
+	es = append(es, c.validateOutputs(name, root)...)
 	if !c.published {
 		es = append(es, c.validatePlaceholders(name, root)...)
 	}
@@ -423,14 +425,8 @@ func (c *Config) device(i int) (hub.Device, error) {
 	case "serial":
 		dev.Driver = "serial"
 		dev.Address = fmt.Sprintf("%s/%d", d.Bus, d.Address)
-	case "tasmota":
-		dev.Driver, dev.Address = "mqtt", "tasmota:"+d.Topic
-	case "zigbee2mqtt":
-		dev.Driver, dev.Address = "mqtt", "z2m:"+d.Topic
-	case "shelly":
-		dev.Driver, dev.Address = "mqtt", "shelly:"+d.Topic
-	case "shelly2":
-		dev.Driver, dev.Address = "mqtt", "shelly2:"+d.Topic
+	case "tasmota", "zigbee2mqtt", "shelly", "shelly2":
+		dev.Driver, dev.Address = "mqtt", mqttAddress(d)
 	}
 	if len(d.Capabilities) > 0 {
 		dev.Pinned |= hub.PinFields

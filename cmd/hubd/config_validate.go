@@ -109,7 +109,7 @@ func (c *Config) validateDevices(root *yaml.Node, add addFunc, buses map[string]
 			} else if err := c.topicError(i); err != nil {
 				add(lineOf(root, "devices", i, "topic"), "device %q: %v", d.ID, err)
 			}
-			key := d.Driver + ":" + d.Topic
+			key := mqttAddress(d)
 			if other, ok := mqttAddr[key]; ok {
 				add(lineOf(root, "devices", i, "topic"), "device %q: %s topic %q is already used by %q", d.ID, d.Driver, d.Topic, other)
 			}

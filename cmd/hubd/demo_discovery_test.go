@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"hubd/hub"
 	"hubd/hub/web"
 )
 
@@ -43,4 +45,21 @@ func TestDemo_StartsWithNewDevicesOfEachFamily(t *testing.T) {
 		q := query(t, addr, "lamp-w")
 		return q["lamp-w"].ErrorCode == "" && len(q["lamp-w"].Capabilities) > 0
 	})
+	// The second relay of the Tasmota 4-relay switch: adopted on its own,
+	// and switched on POWER2, which the emulated device confirms.
+	ctx := context.Background()
+	r2, err := m.Adoption.Adopt(ctx, web.AdoptRequest{Driver: "mqtt", Address: "tasmota:demo-relay4:2", ID: "relay-2", Name: "Relay 2", Room: "lobby"})
+	if err != nil || r2.Device.Address != "tasmota:demo-relay4:2" {
+		t.Fatalf("adopt relay 2: %+v %v", r2, err)
+	}
+	// It got its own MQTT account, its password shown once.
+	if r2.MQTT == nil || r2.MQTT.Account != "relay-2" || r2.MQTT.Password == "" || !strings.Contains(r2.Next, "Backlog MqttUser relay-2") {
+		t.Fatalf("relay 2's account: %+v %q", r2.MQTT, r2.Next)
+	}
+	eventually(t, 10*time.Second, "relay 2 online", func() bool { _, s, _ := m.Hub.Snapshot("relay-2"); return s.Online })
+	for _, on := range []bool{true, false} {
+		if err := m.Hub.Execute(ctx, hub.Command{Device: "relay-2", Set: hub.State{Set: hub.Fields(hub.FieldOn), On: on}}); err != nil {
+			t.Fatalf("relay 2 on=%v: %v", on, err)
+		}
+	}
 }

@@ -294,11 +294,11 @@ func adoptedEntry(f hub.Found, r web.AdoptRequest) (AdoptedDevice, error) {
 		}
 		d.Driver, d.Bus, d.Address = "serial", bus, int(addr)
 	case mqtt.DriverName:
-		dialect, name, err := mqtt.ParseAddress(f.Address)
+		a, err := mqtt.SplitAddress(f.Address)
 		if err != nil {
 			return AdoptedDevice{}, fmt.Errorf("%w: %v", hub.ErrInvalidDevice, err)
 		}
-		d.Driver, d.Topic = dialectDriver[dialect], name
+		setMQTTOutput(&d, a)
 	default:
 		return AdoptedDevice{}, fmt.Errorf("%w: driver %s", hub.ErrNotSupported, strconv.Quote(f.Driver))
 	}

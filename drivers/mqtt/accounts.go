@@ -27,7 +27,12 @@ type Account struct {
 }
 
 // DefaultAccount is the account a device uses when the configuration names
-// none: its id, or DefaultZ2MAccount for a Zigbee2MQTT device.
+// none: its id, or DefaultZ2MAccount for a Zigbee2MQTT device. Outputs of
+// one device (Tasmota relays, Shelly relays and components: addresses
+// that differ only in their channel or component) share one login, so
+// each of them that names none takes the account of the first of them in
+// the configuration (see Accounts); DefaultAccount is that of a device
+// alone.
 func DefaultAccount(dev hub.Device) string {
 	dialect, _, _ := ParseAddress(dev.Address)
 	return defaultAccount(dev.ID, dialect)
@@ -139,10 +144,18 @@ func (t topics) rules(dialect, name string) []Rule {
 // by name.
 func deriveAccounts(t topics, devs []devRef, names map[string]string) ([]Account, error) {
 	byName := map[string]*Account{}
+	// shared is the account of the first output of each device topic.
+	shared := map[string]string{}
 	for _, dev := range devs {
 		an := names[dev.id]
 		if an == "" {
+			an = shared[dev.dialect+":"+dev.name]
+		}
+		if an == "" {
 			an = defaultAccount(dev.id, dev.dialect)
+		}
+		if _, ok := shared[dev.dialect+":"+dev.name]; !ok {
+			shared[dev.dialect+":"+dev.name] = an
 		}
 		if err := CheckAccountName(an); err != nil {
 			return nil, fmt.Errorf("device %s: %w", dev.id, err)
@@ -190,11 +203,11 @@ func Accounts(o Options) ([]Account, error) {
 		if dev.Driver != DriverName {
 			continue
 		}
-		dialect, name, err := ParseAddress(dev.Address)
+		a, err := SplitAddress(dev.Address)
 		if err != nil {
 			return nil, fmt.Errorf("device %s: %w", dev.ID, err)
 		}
-		devs = append(devs, devRef{dev.ID, dialect, name})
+		devs = append(devs, devRef{dev.ID, a.Dialect, a.Topic})
 	}
 	return deriveAccounts(t, devs, o.DeviceAccounts)
 }

@@ -131,7 +131,7 @@ var decodeCases = []decodeCase{
 func TestDecode_Table(t *testing.T) {
 	for _, tc := range decodeCases {
 		t.Run(tc.name, func(t *testing.T) {
-			u, err := decode(tc.dialect, tc.kind, []byte(tc.payload))
+			u, err := decode(testDevice(tc.dialect), tc.kind, []byte(tc.payload))
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
 					t.Fatalf("err = %v, want %v", err, tc.err)
@@ -156,11 +156,11 @@ func TestDecodeShelly2Reply_FindsIDAndResult(t *testing.T) {
 	if err != nil || r.ID != 1048577 {
 		t.Fatalf("reply %+v, %v", r, err)
 	}
-	u, err := decodeShelly2Result(r.Result)
+	u, err := decodeShelly2Result(r.Result, shelly2Switch0)
 	if err != nil || !u.State.On {
 		t.Fatalf("result %+v, %v", u, err)
 	}
-	if _, err := decodeShelly2Result([]byte(`{"was_on":true}`)); !errors.Is(err, ErrIgnored) {
+	if _, err := decodeShelly2Result([]byte(`{"was_on":true}`), shelly2Switch0); !errors.Is(err, ErrIgnored) {
 		t.Fatalf("Switch.Set result: err = %v, want ErrIgnored", err)
 	}
 	for _, bad := range []string{`{"src":"x"}`, `{"id":-1}`, `{"id":"7"}`, `nope`, `{"id":1,`} {
@@ -190,9 +190,15 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	}
+	for _, seed := range []string{`{"id":0,"output":true,"brightness":50,"rgb":[255,128,0],"white":0}`, `{"id":0,"output":true,"brightness":5,"ct":3000}`,
+		`{"method":"NotifyStatus","params":{"cct:0":{"ct":4000},"switch:1":{"output":true}}}`, `{"POWER1":"ON","POWER2":"OFF","POWER8":"ON"}`} {
+		for i := range 6 {
+			f.Add(uint8(len(kinds)*i), []byte(seed))
+		}
+	}
 	f.Fuzz(func(t *testing.T, which uint8, p []byte) {
 		if r, err := decodeShelly2Reply(p); err == nil {
-			if u, err := decodeShelly2Result(r.Result); err == nil {
+			if u, err := decodeShelly2Result(r.Result, shelly2Switch0); err == nil {
 				if err := u.State.Validate(); err != nil {
 					t.Fatalf("rpc reply %q: decoded state invalid: %v", p, err)
 				}
@@ -207,7 +213,12 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		k := kinds[int(which)%len(kinds)]
-		u, err := decode(k.dialect, k.kind, p)
+		// Outputs other than the first: a relay, a Gen2 light component.
+		dv := testDevice(k.dialect)
+		n := int(which) / len(kinds)
+		dv.ch = []int{0, 2, 8}[n%3]
+		dv.comp = []string{shelly2Switch0, "switch:1", "light:0", "cct:0", "rgb:0", "rgbw:0"}[n%6]
+		u, err := decode(dv, k.kind, p)
 		if err != nil {
 			if !errors.Is(err, ErrBadPayload) && !errors.Is(err, ErrIgnored) {
 				t.Fatalf("%s/%s: unexpected error kind %v", k.dialect, k.kind, err)
@@ -224,4 +235,9 @@ func FuzzDecode(f *testing.F) {
 			checkInfo(t, k.dialect+"/"+k.kind, *u.Info)
 		}
 	})
+}
+
+// testDevice is a device of dialect at its first output.
+func testDevice(dialect string) *device {
+	return &device{dialect: dialect, comp: shelly2Switch0}
 }

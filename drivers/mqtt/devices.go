@@ -49,17 +49,18 @@ func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
 		if _, dup := t.byID[hd.ID]; dup {
 			return plan{}, fmt.Errorf("%w: device %q listed twice", ErrBadOptions, hd.ID)
 		}
-		dialect, name, err := ParseAddress(hd.Address)
+		a, err := SplitAddress(hd.Address)
 		if err != nil {
 			return plan{}, fmt.Errorf("device %s: %w", hd.ID, err)
 		}
+		dialect, name := a.Dialect, a.Topic
 		dv := old.byID[hd.ID]
-		if dv != nil && dv.dialect == dialect && dv.name == name {
+		if dv != nil && dv.dialect == dialect && dv.name == name && dv.ch == a.Channel && dv.comp == a.Component {
 			if dv.Fields() != hd.Fields {
 				p.fields[dv] = hd.Fields
 			}
 		} else {
-			dv = &device{id: hd.ID, dialect: dialect, name: name, base: d.base(dialect, name), qmax: d.opts.QueueLen}
+			dv = &device{id: hd.ID, dialect: dialect, name: name, base: d.base(dialect, name), ch: a.Channel, comp: a.Component, qmax: d.opts.QueueLen}
 			dv.fields.Store(uint32(hd.Fields))
 			dv.info, dv.infoSent = hd.Info, hd.Info
 			if bi := d.bridgeInfo.Load(); bi != nil && dialect == DialectZ2M {
@@ -138,14 +139,18 @@ func (d *Driver) route(t *table, dv *device) error {
 		}
 		topics = []string{dv.base, dv.base + "/availability"}
 	case DialectShelly1:
-		for _, sub := range []string{shellyRelay, shellyPower, shellyEnergy, shellyOnline, shellyLight, shellyAnnounce, shellyInfo} {
-			if err := claim(t.exact, dv.base+sub, route{d: dv, kind: sub}); err != nil {
+		for _, kind := range []string{shellyRelay, shellyPower, shellyEnergy, shellyOnline, shellyLight, shellyAnnounce, shellyInfo} {
+			if kind == shellyLight && dv.ch > 0 {
+				continue // a dimmer has one output
+			}
+			sub := shelly1Topic(kind, dv.ch)
+			if err := claim(t.exact, dv.base+sub, route{d: dv, kind: kind}); err != nil {
 				return err
 			}
 			topics = append(topics, dv.base+sub)
 		}
 	case DialectShelly2:
-		for sub, kind := range map[string]string{"/status/switch:0": kindS2Status, "/events/rpc": kindS2Event, "/online": kindS2Online} {
+		for sub, kind := range map[string]string{"/status/" + dv.comp: kindS2Status, "/events/rpc": kindS2Event, "/online": kindS2Online} {
 			if err := claim(t.exact, dv.name+sub, route{d: dv, kind: kind}); err != nil {
 				return err
 			}
@@ -158,11 +163,22 @@ func (d *Driver) route(t *table, dv *device) error {
 	return nil
 }
 
+// claim routes topic to r.d. A topic that another output of the same
+// device has claimed is shared: both hear it.
 func claim(m map[string]route, topic string, r route) error {
 	old, ok := m[topic]
 	switch {
 	case !ok || old.d == r.d:
 		m[topic] = r
+		return nil
+	case sibling(old.d, r.d) && (old.d.ch != r.d.ch || old.d.comp != r.d.comp):
+		for _, o := range old.also {
+			if o.ch == r.d.ch && o.comp == r.d.comp {
+				return fmt.Errorf("%w: devices %s and %s share topic %q", ErrBadOptions, o.id, r.d.id, topic)
+			}
+		}
+		old.also = append(append([]*device(nil), old.also...), r.d)
+		m[topic] = old
 		return nil
 	case old.d.id == "":
 		return fmt.Errorf("%w: device %s: topic %q is the hub's own", ErrBadOptions, r.d.id, topic)

@@ -74,14 +74,18 @@ type tasmotaSeen struct {
 }
 
 type gen2Seen struct {
-	info   *hub.Info
-	status []byte
-	addrs  []string
+	info           *hub.Info
+	status, config []byte
+	addrs          []string
 }
+
+// gen2Methods are the calls discovery makes to a Gen2 device, in order:
+// what it is, its components' status, and their config (a cct's range).
+var gen2Methods = [...]string{"Shelly.GetDeviceInfo", "Shelly.GetStatus", "Shelly.GetConfig"}
 
 type gen2Call struct {
 	prefix string
-	status bool // Shelly.GetStatus, else Shelly.GetDeviceInfo
+	method int // index into gen2Methods
 }
 
 // NewDiscovery prepares discovery on d's broker; Run starts it.
@@ -335,7 +339,7 @@ func (x *Discovery) gen2Online(prefix string, p []byte) {
 	if x.gen2[prefix] == nil {
 		x.gen2[prefix] = &gen2Seen{}
 	}
-	var ids [2]uint64
+	var ids [len(gen2Methods)]uint64
 	for i := range ids {
 		if len(x.calls) >= x.o.MaxProbes {
 			x.mu.Unlock()
@@ -344,11 +348,12 @@ func (x *Discovery) gen2Online(prefix string, p []byte) {
 		}
 		x.nextID++
 		ids[i] = x.nextID
-		x.calls[ids[i]] = gen2Call{prefix: prefix, status: i == 1}
+		x.calls[ids[i]] = gen2Call{prefix: prefix, method: i}
 	}
 	x.mu.Unlock()
-	x.conn.Publish(prefix+"/rpc", 0, false, shelly2Request(ids[0], x.src, "Shelly.GetDeviceInfo"))
-	x.conn.Publish(prefix+"/rpc", 0, false, shelly2Request(ids[1], x.src, "Shelly.GetStatus"))
+	for i, m := range gen2Methods {
+		x.conn.Publish(prefix+"/rpc", 0, false, shelly2Request(ids[i], x.src, m))
+	}
 }
 
 func (x *Discovery) gen2Reply(p []byte) error {
@@ -368,22 +373,31 @@ func (x *Discovery) gen2Reply(p []byte) error {
 	}
 	delete(x.calls, *r.ID)
 	seen := x.gen2[call.prefix]
-	if seen == nil || len(r.Error) > 0 || len(r.Result) == 0 {
+	failed := len(r.Error) > 0 || isNull(r.Result)
+	switch {
+	case seen == nil:
 		return nil
-	}
-	if call.status {
+	case gen2Methods[call.method] == "Shelly.GetConfig":
+		// A device that tells no config is found with default ranges.
+		seen.config = []byte("{}")
+		if !failed {
+			seen.config = append([]byte(nil), r.Result...)
+		}
+	case failed:
+		return nil
+	case gen2Methods[call.method] == "Shelly.GetStatus":
 		seen.status = append([]byte(nil), r.Result...)
-	} else {
+	default:
 		in, err := shelly2DeviceInfo(r.Result)
 		if err != nil {
 			return err
 		}
 		seen.info = &in
 	}
-	if seen.info == nil || seen.status == nil {
+	if seen.info == nil || seen.status == nil || seen.config == nil {
 		return nil
 	}
-	fs, err := shelly2Found(call.prefix, *seen.info, seen.status)
+	fs, err := shelly2Found(call.prefix, *seen.info, seen.status, seen.config)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,7 +54,7 @@ func TestTasmotaDiscovery_BulbAndFourRelays(t *testing.T) {
 	if f := m["tasmota:relay4-0A1B"]; f.Name != "Fan" || f.Unsupported != "" || f.Caps.Fields != hub.MeterFields.With(hub.FieldOn) {
 		t.Fatalf("POWER1: %+v", f)
 	}
-	if f := m["tasmota:relay4-0A1B:4"]; f.Name != "Spare" || !strings.Contains(f.Unsupported, "POWER4") || f.Caps.Fields != hub.Fields(hub.FieldOn) {
+	if f := m["tasmota:relay4-0A1B:4"]; f.Name != "Spare" || f.Unsupported != "" || f.Caps.Fields != hub.Fields(hub.FieldOn) {
 		t.Fatalf("POWER4: %+v", f)
 	}
 	// Another FullTopic than the hub's: seen, but not drivable.
@@ -128,14 +129,39 @@ func TestShellyDiscovery_Gen1AnnounceAndGen2Components(t *testing.T) {
 	if err != nil || in.Model != "SNPL-00112EU" || in.Firmware != "1.0.8" {
 		t.Fatalf("info %+v %v", in, err)
 	}
-	fs, err = shelly2Found("shellyplusplugs-e86beae4a1b2", in, golden(t, "shelly2-status-plug.json"))
+	fs, err = shelly2Found("shellyplusplugs-e86beae4a1b2", in, golden(t, "shelly2-status-plug.json"), []byte("{}"))
 	if err != nil || len(fs) != 1 || fs[0].Address != "shelly2:shellyplusplugs-e86beae4a1b2" || fs[0].Unsupported != "" ||
 		fs[0].Caps.Fields != hub.MeterFields.With(hub.FieldOn) {
 		t.Fatalf("gen2 plug: %+v %v", fs, err)
 	}
-	fs, err = shelly2Found("rgbw-1", in, golden(t, "shelly2-status-rgbw.json"))
-	if err != nil || len(fs) != 1 || fs[0].Kind != hub.KindLight || !fs[0].Caps.Fields.Has(hub.FieldColor) || fs[0].Unsupported == "" {
+	fs, err = shelly2Found("rgbw-1", in, golden(t, "shelly2-status-rgbw.json"), []byte("{}"))
+	if err != nil || len(fs) != 1 || fs[0].Kind != hub.KindLight || !fs[0].Caps.Fields.Has(hub.FieldColor) || fs[0].Unsupported != "" ||
+		fs[0].Address != "shelly2:rgbw-1:rgbw:0" {
 		t.Fatalf("gen2 rgbw: %+v %v", fs, err)
+	}
+}
+
+// A Gen2 cct component's range is the one its config declares.
+func TestShellyDiscovery_Gen2CCTRangeFromConfig(t *testing.T) {
+	status := []byte(`{"cct:0":{"id":0,"output":false,"brightness":50,"ct":4000},"cct:1":{"id":1,"output":true},"switch:1":{"id":1,"output":false}}`)
+	fs, err := shelly2Found("pro", hub.Info{}, status, []byte(`{"cct:0":{"id":0,"ct_range":[3000,5700]},"cct:1":{"id":1}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := byAddr(fs)
+	if f := m["shelly2:pro:cct:0"]; f.Caps.TempMinK != 3000 || f.Caps.TempMaxK != 5700 || f.Unsupported != "" || f.Kind != hub.KindLight {
+		t.Fatalf("cct:0: %+v", f)
+	}
+	if f := m["shelly2:pro:cct:1"]; f.Caps.TempMinK != shelly2DefaultMinK || f.Caps.TempMaxK != shelly2DefaultMaxK {
+		t.Fatalf("cct:1 without ct_range: %+v", f)
+	}
+	if f := m["shelly2:pro:switch:1"]; f.Kind != hub.KindSocket || f.Unsupported != "" {
+		t.Fatalf("switch:1: %+v", f)
+	}
+	for _, bad := range []string{`{"cct:0":{"ct_range":[6000,3000]}}`, `{"cct:0":{"ct_range":[3000]}}`, `{"cct:0":{"ct_range":"wide"}}`, `{"cct:0":{"ct_range":[10,20]}}`, `[]`} {
+		if _, err := shelly2Found("pro", hub.Info{}, status, []byte(bad)); !errors.Is(err, ErrBadPayload) {
+			t.Errorf("%s: %v", bad, err)
+		}
 	}
 }
 
@@ -165,7 +191,7 @@ func FuzzDiscoveryParsers(f *testing.F) {
 		s1, _ := decodeShelly1Discovery(p)
 		fs = append(fs, s1...)
 		shelly2DeviceInfo(p)
-		s2, _ := shelly2Found("p", hub.Info{}, p)
+		s2, _ := shelly2Found("p", hub.Info{}, p, p)
 		fs = append(fs, s2...)
 		for _, f := range fs {
 			if f.Unsupported == "" {

@@ -78,8 +78,7 @@ func decodeShelly1Discovery(p []byte) ([]hub.Found, error) {
 	out := []hub.Found{{Driver: DriverName, Address: addr, Kind: model.kind, Caps: hub.Caps{Fields: model.fields}, Name: id, Info: in}}
 	for ch := 1; ch < model.channels; ch++ {
 		out = append(out, hub.Found{Driver: DriverName, Address: fmt.Sprintf("%s:%d", addr, ch), Kind: model.kind,
-			Caps: hub.Caps{Fields: model.fields}, Name: id, Info: in,
-			Unsupported: fmt.Sprintf("relay/%d: the Gen1 dialect switches relay/0 only", ch)})
+			Caps: hub.Caps{Fields: model.fields}, Name: id, Info: in})
 	}
 	return out, nil
 }
@@ -98,18 +97,31 @@ var shelly2Components = map[string]struct {
 	"rgbcct": {hub.KindLight, hub.LightFields},
 }
 
+// The color temperature range of a Gen2 cct component that says none: the
+// range of Shelly's own tunable-white bulbs and drivers.
+const (
+	shelly2DefaultMinK = 2700
+	shelly2DefaultMaxK = 6500
+)
+
 // maxShelly2Components bounds the components of one GetStatus reply
 // that are looked at.
 const maxShelly2Components = 64
 
 // shelly2Found lists the lamps and sockets in a Gen2 device's GetStatus
-// result; in is its GetDeviceInfo. The Gen2 dialect drives switch:0 (and
-// its meter); other switches and every light component are listed as not
-// driven yet.
-func shelly2Found(prefix string, in hub.Info, status []byte) ([]hub.Found, error) {
+// result; in is its GetDeviceInfo, config its GetConfig (a cct
+// component's ct_range, [min, max] in kelvin, is its color temperature
+// range; without one, shelly2DefaultMinK..MaxK). Each output component is a device of
+// its own, addressed "shelly2:<prefix>:<component>" (switch:0 is the
+// prefix alone, see Address); rgbcct is listed as not driven yet.
+func shelly2Found(prefix string, in hub.Info, status, config []byte) ([]hub.Found, error) {
 	m, err := object(status)
 	if err != nil {
 		return nil, fmt.Errorf("shelly2 status: %w", err)
+	}
+	cfg, err := object(config)
+	if err != nil {
+		return nil, fmt.Errorf("shelly2 config: %w", err)
 	}
 	if len(m) > 4*maxShelly2Components {
 		return nil, badf("shelly2 status: %d components", len(m))
@@ -121,30 +133,57 @@ func shelly2Found(prefix string, in hub.Info, status []byte) ([]hub.Found, error
 	sort.Strings(keys)
 	var out []hub.Found
 	for _, k := range keys {
-		typ, id, ok := strings.Cut(k, ":")
+		typ, _, ok := strings.Cut(k, ":")
 		comp, known := shelly2Components[typ]
 		if !ok || !known || len(out) >= maxShelly2Components {
 			continue
 		}
 		f := hub.Found{Driver: DriverName, Address: DialectShelly2 + ":" + prefix, Kind: comp.kind,
 			Caps: hub.Caps{Fields: comp.fields}, Name: prefix, Info: in}
-		if typ == "switch" {
-			meters, err := shelly2Switch(m[k])
+		if _, driven := shelly2Namespaces[typ]; driven {
+			meters, err := shelly2Output(m[k], typ)
 			if err != nil {
 				return nil, fmt.Errorf("shelly2 status: %s: %w", k, err)
 			}
 			f.Caps.Fields |= meters.State.Set.Intersect(hub.MeterFields)
+		} else {
+			f.Unsupported = fmt.Sprintf("component %s: the Gen2 dialect does not drive %s", k, typ)
 		}
 		if f.Caps.Fields.Has(hub.FieldTemperatureK) {
-			f.Caps.TempMinK, f.Caps.TempMaxK = 2700, 6500
+			if f.Caps.TempMinK, f.Caps.TempMaxK, err = shelly2CTRange(cfg[k]); err != nil {
+				return nil, fmt.Errorf("shelly2 config: %s: %w", k, err)
+			}
 		}
-		if typ != "switch" || id != "0" {
+		if k != shelly2Switch0 {
 			f.Address += ":" + k
-			f.Unsupported = fmt.Sprintf("component %s: the Gen2 dialect drives switch:0 only", k)
+		}
+		if _, err := SplitAddress(f.Address); err != nil && f.Unsupported == "" {
+			f.Unsupported = err.Error() // switch:99: no address for it
 		}
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// shelly2CTRange reads the ct_range of a component's config, or the
+// default range when it has none.
+func shelly2CTRange(raw json.RawMessage) (lo, hi int, err error) {
+	if isNull(raw) {
+		return shelly2DefaultMinK, shelly2DefaultMaxK, nil
+	}
+	c, err := object(raw)
+	if err != nil {
+		return 0, 0, err
+	}
+	r, ok := c["ct_range"]
+	if !ok || isNull(r) {
+		return shelly2DefaultMinK, shelly2DefaultMaxK, nil
+	}
+	v, err := smallInts("ct_range", r, 2, 1000, 20000)
+	if err != nil || len(v) != 2 || v[0] >= v[1] {
+		return 0, 0, badf("ct_range: want [min, max] kelvin, got %.40s", r)
+	}
+	return v[0], v[1], nil
 }
 
 // shelly2DeviceInfo reads a Shelly.GetDeviceInfo result.

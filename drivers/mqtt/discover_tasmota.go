@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"hubd/hub"
@@ -127,10 +128,10 @@ var tasmotaLightCaps = [...]hub.FieldSet{
 }
 
 // found lists the devices a Tasmota discovery config describes: its light,
-// if it has one, and one socket per plain relay. The hub drives POWER
-// (the first channel) of a Tasmota topic; channels 2..8 of a multi-relay
-// device are listed, with their own address "tasmota:<topic>:<n>", as
-// not driven yet.
+// if it has one, and one socket per plain relay. Each is addressed by its
+// relay, as Tasmota numbers them: the first (POWER, or POWER1) is the
+// topic itself, POWER<n> is "tasmota:<topic>:<n>" (see Address). A light
+// without a relay of type light is the first.
 func (c tasmotaConfig) found(meters hub.FieldSet, fullTopic string) []hub.Found {
 	var out []hub.Found
 	unsupported := ""
@@ -143,31 +144,30 @@ func (c tasmotaConfig) found(meters hub.FieldSet, fullTopic string) []hub.Found 
 		}
 		return ""
 	}
-	base := DialectTasmota + ":" + c.topic
+	addr := func(i int) string {
+		a := Address{Dialect: DialectTasmota, Topic: c.topic}
+		if i > 0 {
+			a.Channel = i + 1
+		}
+		return a.String()
+	}
 	if c.light > 0 {
+		i := max(slices.Index(c.relays, tasmotaRelayLight), 0)
 		caps := hub.Caps{Fields: tasmotaLightCaps[c.light]}
 		if caps.Fields.Has(hub.FieldTemperatureK) {
 			caps.TempMinK, caps.TempMaxK = miredToKelvin(tasmotaCTMax), miredToKelvin(tasmotaCTMin)
 		}
-		out = append(out, hub.Found{Driver: DriverName, Address: base, Kind: hub.KindLight, Caps: caps,
-			Name: name(0), Info: c.info, Unsupported: unsupported})
+		out = append(out, hub.Found{Driver: DriverName, Address: addr(i), Kind: hub.KindLight, Caps: caps,
+			Name: name(i), Info: c.info, Unsupported: unsupported})
 	}
-	channel := 0
 	for i, rt := range c.relays {
 		if rt != tasmotaRelayPlain {
 			continue
 		}
-		channel++
-		f := hub.Found{Driver: DriverName, Address: base, Kind: hub.KindSocket,
+		f := hub.Found{Driver: DriverName, Address: addr(i), Kind: hub.KindSocket,
 			Caps: hub.Caps{Fields: hub.Fields(hub.FieldOn)}, Name: name(i), Info: c.info, Unsupported: unsupported}
-		if channel == 1 {
-			f.Caps.Fields |= meters
-		}
-		if channel > 1 || c.light > 0 {
-			f.Address = fmt.Sprintf("%s:%d", base, i+1)
-			if f.Unsupported == "" {
-				f.Unsupported = fmt.Sprintf("channel POWER%d: the mqtt driver switches POWER (the first channel) only", i+1)
-			}
+		if i == 0 {
+			f.Caps.Fields |= meters // the hub reads ENERGY with the first relay
 		}
 		out = append(out, f)
 	}

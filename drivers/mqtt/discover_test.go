@@ -144,6 +144,9 @@ func TestDiscovery_FindsTheEmulatedNewDevices(t *testing.T) {
 		"shelly:shellyplug-s-demo9":             hub.Fields(hub.FieldOn, hub.FieldPower, hub.FieldEnergy),
 		"shelly2:shellyplusplugs-demo9":         hub.MeterFields.With(hub.FieldOn),
 		"shelly2:shellyplusrgbwpm-demo9:rgbw:0": hub.Fields(hub.FieldOn, hub.FieldBrightness, hub.FieldColor),
+		"shelly:shellyswitch25-demo9":           hub.Fields(hub.FieldOn, hub.FieldPower, hub.FieldEnergy),
+		"shelly:shellyswitch25-demo9:1":         hub.Fields(hub.FieldOn, hub.FieldPower, hub.FieldEnergy),
+		"shelly2:shellyprorgbwwpm-demo9:cct:0":  hub.Fields(hub.FieldOn, hub.FieldBrightness, hub.FieldTemperatureK),
 	}
 	waitFor(t, 10*time.Second, "every emulated device found", func() bool {
 		for a := range want {
@@ -160,5 +163,8 @@ func TestDiscovery_FindsTheEmulatedNewDevices(t *testing.T) {
 	}
 	if f, _ := finds.Get("mqtt", "z2m:demo-ct-bulb"); f.Caps.TempMinK != 2000 || f.Caps.TempMaxK != 6536 {
 		t.Errorf("CT bulb range %d..%d", f.Caps.TempMinK, f.Caps.TempMaxK)
+	}
+	if f, _ := finds.Get("mqtt", "shelly2:shellyprorgbwwpm-demo9:cct:0"); f.Caps.TempMinK != mqttsim.CCTMinK || f.Caps.TempMaxK != mqttsim.CCTMaxK {
+		t.Errorf("Gen2 cct range %d..%d, want its config's", f.Caps.TempMinK, f.Caps.TempMaxK)
 	}
 }

@@ -10,6 +10,13 @@
 //	shelly:<id>            Shelly Gen1 device id (shellies/<id>/...)
 //	shelly2:<prefix>       Shelly Gen2+ topic prefix
 //
+// A device with several outputs is several hub devices, one per output,
+// with a suffix after the first (see Address): "tasmota:<topic>:2" is
+// POWER2, "shelly:<id>:1" relay/1, "shelly2:<prefix>:cct:0" the Gen2
+// component cct:0 (CCT.Set). They share the device's topics (a message is
+// queued for each, and each decodes its own part) and, by default, its
+// broker account.
+//
 // Message handlers never block: a message is routed by its exact topic to
 // its device and queued there (a small bounded queue; on overflow the oldest
 // message is dropped, a device's state being idempotent). A pool of workers
@@ -27,8 +34,9 @@
 // is online live (it connected after the hub) is asked at once.
 //
 // Shelly Gen2 commands wait for the RPC reply: an error reply fails the
-// command (ErrRejected), a successful Switch.Set is followed by
-// Switch.GetStatus, whose reply confirms it even when nothing changed.
+// command (ErrRejected), a successful Switch.Set (Light.Set, CCT.Set,
+// RGB.Set, RGBW.Set) is followed by the component's GetStatus, whose
+// reply confirms it even when nothing changed.
 //
 // What a device is (hub.Info) comes from Tasmota's STATUS2 and INFO1,
 // Zigbee2MQTT's bridge/devices list, Shelly Gen1's announce and Gen2's

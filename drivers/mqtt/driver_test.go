@@ -45,6 +45,7 @@ type rigOpts struct {
 	accounts   bool                // devices log in with device accounts (acctPass), not devUser
 	stamp      func(string) string // the driver's PasswordStamp (with accounts)
 	comClients int                 // the driver's CommissioningClients
+	outputs    []hub.Device        // more hub devices: other outputs of the specs' devices
 }
 
 func testSpecs() []mqttsim.Spec {
@@ -67,6 +68,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	for _, s := range o.specs {
 		devs = append(devs, s.Device())
 	}
+	devs = append(devs, o.outputs...)
 	h, err := hub.New(devs, nil, hub.Options{CommandTimeout: 3 * time.Second, StaleAfter: o.staleAfter})
 	if err != nil {
 		t.Fatal(err)

@@ -45,7 +45,7 @@ func wantInfo(want hub.Info) func(update) bool {
 func TestDecode_InfoTable(t *testing.T) {
 	for _, tc := range infoCases {
 		t.Run(tc.name, func(t *testing.T) {
-			u, err := decode(tc.dialect, tc.kind, []byte(tc.payload))
+			u, err := decode(testDevice(tc.dialect), tc.kind, []byte(tc.payload))
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
 					t.Fatalf("err = %v, want %v", err, tc.err)
@@ -118,16 +118,16 @@ func TestDecodeZ2MBridgeDevices_Table(t *testing.T) {
 }
 
 func TestDecodeShelly2Result_DeviceInfo(t *testing.T) {
-	u, err := decodeShelly2Result([]byte(`{"name":null,"id":"shellyplusplugs-abc","mac":"C45BBE000001","slot":0,"model":"SNPL-00112EU","gen":2,"fw_id":"20231107-164738/1.0.8-g8c7bb8d","ver":"1.0.8","app":"PlusPlugS","auth_en":false,"auth_domain":null}`))
+	u, err := decodeShelly2Result([]byte(`{"name":null,"id":"shellyplusplugs-abc","mac":"C45BBE000001","slot":0,"model":"SNPL-00112EU","gen":2,"fw_id":"20231107-164738/1.0.8-g8c7bb8d","ver":"1.0.8","app":"PlusPlugS","auth_en":false,"auth_domain":null}`), shelly2Switch0)
 	if err != nil || u.Info == nil || *u.Info != (hub.Info{Manufacturer: "Shelly", Model: "SNPL-00112EU", Firmware: "1.0.8"}) || !u.State.Set.Empty() {
 		t.Fatalf("GetDeviceInfo: %+v %+v, %v", u, u.Info, err)
 	}
 	// Older firmware without ver: fw_id stands in.
-	u, err = decodeShelly2Result([]byte(`{"model":"SNSW-001P16EU","fw_id":"20220209-092750/0.9.3-beta2"}`))
+	u, err = decodeShelly2Result([]byte(`{"model":"SNSW-001P16EU","fw_id":"20220209-092750/0.9.3-beta2"}`), shelly2Switch0)
 	if err != nil || u.Info == nil || u.Info.Firmware != "20220209-092750/0.9.3-beta2" {
 		t.Fatalf("fw_id fallback: %+v, %v", u.Info, err)
 	}
-	if _, err := decodeShelly2Result([]byte(`{"model":5}`)); !errors.Is(err, ErrBadPayload) {
+	if _, err := decodeShelly2Result([]byte(`{"model":5}`), shelly2Switch0); !errors.Is(err, ErrBadPayload) {
 		t.Errorf("model number: err = %v, want ErrBadPayload", err)
 	}
 }

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -65,8 +66,10 @@ func (f FullTopic) Topic(prefix, topic string) string {
 
 // decodeTasmota decodes a message a Tasmota device published under its
 // stat/ or tele/ topic; name is the last topic level (RESULT, STATE,
-// SENSOR, POWER, POWER1, LWT, STATUS8, ...).
-func decodeTasmota(name string, p []byte) (update, error) {
+// SENSOR, POWER, POWER1, LWT, STATUS8, ...). ch is the relay the hub
+// device is (see Address.Channel): its POWER<ch> is read, the others'
+// are not; the meter (ENERGY) is the first relay's.
+func decodeTasmota(name string, p []byte, ch int) (update, error) {
 	var u update
 	switch up := strings.ToUpper(name); {
 	case up == "LWT":
@@ -79,7 +82,7 @@ func decodeTasmota(name string, p []byte) (update, error) {
 			return u, badf("LWT: want Online or Offline, got %.40q", p)
 		}
 		return u, nil
-	case up == "POWER" || up == "POWER1":
+	case slices.Contains(tasmotaPowerKeys(ch), up):
 		on, err := onOff(string(p))
 		if err != nil {
 			return u, fmt.Errorf("%s: %w", name, err)
@@ -87,7 +90,7 @@ func decodeTasmota(name string, p []byte) (update, error) {
 		u.setOn(on)
 		return u, nil
 	case strings.HasPrefix(up, "POWER"):
-		return u, ErrIgnored // other relays of a multi-relay device
+		return u, ErrIgnored // another relay of a multi-relay device
 	case up == "INFO1":
 		return decodeTasmotaInfo1(p)
 	case up == "RESULT" || up == "STATE" || up == "SENSOR" || strings.HasPrefix(up, "STATUS"):
@@ -98,7 +101,7 @@ func decodeTasmota(name string, p []byte) (update, error) {
 	if err != nil {
 		return u, fmt.Errorf("%s: %w", name, err)
 	}
-	if err := tasmotaObject(&u, m); err != nil {
+	if err := tasmotaObject(&u, m, ch); err != nil {
 		return u, fmt.Errorf("%s: %w", name, err)
 	}
 	if u.empty() {
@@ -135,7 +138,24 @@ func decodeTasmotaInfo1(p []byte) (update, error) {
 	return u, nil
 }
 
-func tasmotaObject(u *update, m map[string]json.RawMessage) error {
+// tasmotaPowerKeys are the keys that carry relay ch's state: a
+// one-relay device says POWER, a multi-relay one POWER1, POWER2, ...
+func tasmotaPowerKeys(ch int) []string {
+	if ch <= 1 {
+		return []string{"POWER", "POWER1"}
+	}
+	return []string{"POWER" + strconv.Itoa(ch)}
+}
+
+// tasmotaPower is the command that switches relay ch.
+func tasmotaPower(ch int) string {
+	if ch <= 1 {
+		return "POWER"
+	}
+	return "POWER" + strconv.Itoa(ch)
+}
+
+func tasmotaObject(u *update, m map[string]json.RawMessage, ch int) error {
 	// STATUS2 (the reply to "STATUS 2") says which firmware runs on what.
 	if raw, ok := m["StatusFWR"]; ok && !isNull(raw) {
 		fwr, err := object(raw)
@@ -158,12 +178,12 @@ func tasmotaObject(u *update, m map[string]json.RawMessage) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", k, err)
 			}
-			if err := tasmotaObject(u, inner); err != nil {
+			if err := tasmotaObject(u, inner, ch); err != nil {
 				return err
 			}
 		}
 	}
-	for _, k := range []string{"POWER", "POWER1"} {
+	for _, k := range tasmotaPowerKeys(ch) {
 		if raw, ok := m[k]; ok && !isNull(raw) {
 			s, err := str(k, raw)
 			if err != nil {
@@ -223,7 +243,7 @@ func tasmotaObject(u *update, m map[string]json.RawMessage) error {
 			}
 		}
 	}
-	if raw, ok := m["ENERGY"]; ok && !isNull(raw) {
+	if raw, ok := m["ENERGY"]; ok && !isNull(raw) && ch <= 1 {
 		e, err := object(raw)
 		if err != nil {
 			return fmt.Errorf("ENERGY: %w", err)
@@ -305,14 +325,15 @@ type message struct {
 	Payload string
 }
 
-// tasmotaCommands encodes cmd for the device whose command topic base is
-// cmnd (FullTopic expanded with prefix cmnd, ending in '/'). When more than
-// one value is set, a final State query makes the device report them all in
-// one RESULT, which is what confirms the command.
-func tasmotaCommands(cmnd string, cmd hub.Command) []message {
+// tasmotaCommands encodes cmd for relay ch of the device whose command
+// topic base is cmnd (FullTopic expanded with prefix cmnd, ending in '/').
+// When more than one value is set, a final State query makes the device
+// report them all in one RESULT, which is what confirms the command.
+func tasmotaCommands(cmnd string, ch int, cmd hub.Command) []message {
 	var out []message
+	power := cmnd + tasmotaPower(ch)
 	if cmd.Identify {
-		out = append(out, message{cmnd + "POWER", "BLINK"})
+		out = append(out, message{power, "BLINK"})
 	}
 	s := &cmd.Set
 	if s.Set.Has(hub.FieldColor) {
@@ -325,7 +346,7 @@ func tasmotaCommands(cmnd string, cmd hub.Command) []message {
 		out = append(out, message{cmnd + "Dimmer", strconv.Itoa(s.Brightness)})
 	}
 	if s.Set.Has(hub.FieldOn) {
-		out = append(out, message{cmnd + "POWER", map[bool]string{true: "ON", false: "OFF"}[s.On]})
+		out = append(out, message{power, map[bool]string{true: "ON", false: "OFF"}[s.On]})
 	}
 	if len(s.Set.List()) > 1 {
 		out = append(out, message{cmnd + "State", ""})

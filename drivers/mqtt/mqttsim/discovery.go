@@ -73,16 +73,12 @@ func (d *dev) z2mExposes() []any {
 }
 
 // shelly2FullStatus is a Shelly.GetStatus result: a plug's switch:0 or a
-// light's rgbw:0, with the system components every device has.
+// light's rgbw:0 or cct:0, with the system components every device has.
 func (d *dev) shelly2FullStatus() map[string]any {
 	out := map[string]any{"sys": map[string]any{"mac": d.mac()}, "wifi": map[string]any{"sta_ip": "192.0.2.30", "status": "got ip"}, "mqtt": map[string]any{"connected": true}}
-	if d.spec.Kind == "light" {
-		d.mu.Lock()
-		out["rgbw:0"] = map[string]any{"id": 0, "source": "init", "output": d.st.on, "brightness": d.st.bri, "rgb": []int{255, 255, 255}, "white": 0}
-		d.mu.Unlock()
-		return out
+	for i, c := range d.components() {
+		out[c] = d.shelly2Status(i)
 	}
-	out["switch:0"] = d.shelly2Status()
 	return out
 }
 

@@ -63,6 +63,13 @@ type state struct {
 	energyWh float64
 	blinks   int
 	lastTick time.Time
+	// more are relays 2..n of a multi-relay device (the first is on).
+	more []bool
+	// A Shelly Gen2 light's color (rgb, white 0..255) and, for cct, its
+	// color temperature in kelvin.
+	rgb    [3]int
+	white  int
+	kelvin int
 }
 
 type dev struct {
@@ -113,7 +120,8 @@ func Start(ctx context.Context, opts Options) (*Sim, error) {
 			return nil, fmt.Errorf("mqttsim: device %q twice", sp.Name)
 		}
 		d := &dev{spec: sp, sim: s}
-		d.st = state{bri: 50, ct: 300, power: 20 + float64(i%50), voltage: 230, lastTick: time.Now()}
+		d.st = state{bri: 50, ct: 300, power: 20 + float64(i%50), voltage: 230, lastTick: time.Now(),
+			more: make([]bool, max(sp.Relays, 1)-1), rgb: [3]int{255, 255, 255}, kelvin: 4000}
 		if sp.Kind == "light" {
 			d.st.power = 0
 		}
@@ -201,8 +209,8 @@ type rpcError struct {
 	Message string `json:"message"`
 }
 
-// FailRPC makes a Shelly Gen2 device answer its switch calls (Switch.Set,
-// Switch.Toggle) with an RPC error of the given code and message, leaving
+// FailRPC makes a Shelly Gen2 device answer its output calls (Switch.Set,
+// Switch.Toggle, RGBW.Set, ...) with an RPC error of the given code and message, leaving
 // the switch as it is, until FailRPC is called with code 0.
 func (s *Sim) FailRPC(name string, code int, message string) error {
 	d, err := s.dev(name)
@@ -248,9 +256,9 @@ func (d *dev) model() string {
 	case Z2M:
 		return onOff(light, "LED1624G9", "SP 120")
 	case Shelly1:
-		return "SHPLG-S"
+		return onOff(d.spec.Relays > 1, "SHSW-25", "SHPLG-S")
 	case Shelly2:
-		return onOff(d.spec.Kind == "light", "SNDC-0D4P10WW", "SNPL-00112EU")
+		return onOff(d.spec.Kind == "light", "SNDC-0D4P10WW", onOff(d.spec.Relays > 1, "SNSW-102P16EU", "SNPL-00112EU"))
 	}
 	return ""
 }
@@ -545,7 +553,7 @@ func (d *dev) onConnect(c paho.Client) {
 	case Z2M:
 		filters = []string{d.z2m() + "/set", d.z2m() + "/get"}
 	case Shelly1:
-		filters = []string{"shellies/" + d.spec.Name + "/relay/0/command", "shellies/" + d.spec.Name + "/command"}
+		filters = []string{"shellies/" + d.spec.Name + "/relay/+/command", "shellies/" + d.spec.Name + "/command"}
 	case Shelly2:
 		filters = []string{d.spec.Name + "/rpc"}
 	}
@@ -582,7 +590,7 @@ func (d *dev) onMessage(_ paho.Client, m paho.Message) {
 	case Z2M:
 		d.z2mCmd(strings.HasSuffix(m.Topic(), "/set"), m.Payload())
 	case Shelly1:
-		d.shelly1Cmd(strings.HasSuffix(m.Topic(), "/relay/0/command"), string(m.Payload()))
+		d.shelly1Cmd(shelly1Relay(m.Topic()), string(m.Payload()))
 	case Shelly2:
 		d.shelly2Cmd(m.Payload())
 	}
@@ -596,13 +604,13 @@ func (d *dev) report() {
 		d.mu.Lock()
 		on := d.st.on
 		d.mu.Unlock()
-		d.pub(d.tasmota("stat")+"POWER", onOff(on, "ON", "OFF"), false)
+		d.pub(d.tasmota("stat")+d.tasmotaPower(1), onOff(on, "ON", "OFF"), false)
 	case Z2M:
 		d.pubJSON(d.z2m(), d.z2mState())
 	case Shelly1:
 		d.shelly1Status()
 	case Shelly2:
-		d.pubJSON(d.spec.Name+"/status/switch:0", d.shelly2Status())
+		d.shelly2Report()
 	}
 }
 
@@ -626,7 +634,7 @@ func (d *dev) tele() {
 	case Shelly1:
 		d.shelly1Status()
 	case Shelly2:
-		d.pubJSON(d.spec.Name+"/status/switch:0", d.shelly2Status())
+		d.shelly2Report()
 	}
 }
 
@@ -644,8 +652,11 @@ func (d *dev) tasmotaState() map[string]any {
 	defer d.mu.Unlock()
 	st := &d.st
 	m := map[string]any{
-		"Time":  time.Now().UTC().Format("2006-01-02T15:04:05"),
-		"POWER": onOff(st.on, "ON", "OFF"),
+		"Time":            time.Now().UTC().Format("2006-01-02T15:04:05"),
+		d.tasmotaPower(1): onOff(st.on, "ON", "OFF"),
+	}
+	for i, on := range st.more {
+		m["POWER"+strconv.Itoa(i+2)] = onOff(on, "ON", "OFF")
 	}
 	if d.spec.Kind == "light" {
 		m["Dimmer"] = st.bri
@@ -686,26 +697,11 @@ func (d *dev) tasmotaCmd(name, arg string) {
 		}
 		d.pubJSON(stat+"RESULT", r)
 	}
+	if ch, ok := d.tasmotaRelay(name); ok {
+		d.tasmotaSwitch(ch, arg, reply)
+		return
+	}
 	switch strings.ToUpper(name) {
-	case "POWER", "POWER1":
-		if arg != "" {
-			d.cmds.Add(1)
-			d.mu.Lock()
-			switch strings.ToUpper(arg) {
-			case "ON", "1":
-				d.st.on = true
-			case "OFF", "0":
-				d.st.on = false
-			case "TOGGLE", "2":
-				d.st.on = !d.st.on
-			case "BLINK", "3":
-				d.st.blinks++
-			}
-			on := d.st.on
-			d.mu.Unlock()
-			d.pub(stat+"POWER", onOff(on, "ON", "OFF"), false)
-		}
-		reply("POWER")
 	case "DIMMER":
 		if n, err := strconv.Atoi(arg); err == nil && n >= 0 && n <= 100 {
 			d.cmds.Add(1)
@@ -816,17 +812,22 @@ func (d *dev) z2mCmd(set bool, p []byte) {
 // ---- Shelly Gen1 ----
 
 func (d *dev) shelly1Status() {
-	d.mu.Lock()
-	on, p, wh := d.st.on, onOff(d.st.on, d.st.power, 0), d.st.energyWh
-	d.mu.Unlock()
-	base := "shellies/" + d.spec.Name + "/relay/0"
-	d.pub(base, onOff(on, "on", "off"), false)
-	d.pub(base+"/power", strconv.FormatFloat(p, 'f', 2, 64), false)
-	d.pub(base+"/energy", strconv.FormatInt(int64(wh*60), 10), false) // watt-minutes
+	for ch := range 1 + len(d.st.more) {
+		d.mu.Lock()
+		on := d.relayOn(ch + 1)
+		p, wh := onOff(on, d.st.power, 0), d.st.energyWh
+		d.mu.Unlock()
+		base := "shellies/" + d.spec.Name + "/relay/" + strconv.Itoa(ch)
+		d.pub(base, onOff(on, "on", "off"), false)
+		d.pub(base+"/power", strconv.FormatFloat(p, 'f', 2, 64), false)
+		d.pub(base+"/energy", strconv.FormatInt(int64(wh*60), 10), false) // watt-minutes
+	}
 }
 
-func (d *dev) shelly1Cmd(relay bool, arg string) {
-	if !relay {
+// shelly1Cmd takes a command for relay (its index; -1: the device's
+// own command topic).
+func (d *dev) shelly1Cmd(relay int, arg string) {
+	if relay < 0 || relay > len(d.st.more) {
 		switch arg {
 		case "update":
 			d.shelly1Status()
@@ -839,85 +840,12 @@ func (d *dev) shelly1Cmd(relay bool, arg string) {
 	d.mu.Lock()
 	switch arg {
 	case "on":
-		d.st.on = true
+		d.setRelay(relay+1, true)
 	case "off":
-		d.st.on = false
+		d.setRelay(relay+1, false)
 	case "toggle":
-		d.st.on = !d.st.on
+		d.setRelay(relay+1, !d.relayOn(relay+1))
 	}
 	d.mu.Unlock()
 	d.shelly1Status()
-}
-
-// ---- Shelly Gen2+ ----
-
-func (d *dev) shelly2Status() map[string]any {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	p := onOff(d.st.on, d.st.power, 0)
-	return map[string]any{
-		"id": 0, "source": "init", "output": d.st.on, "apower": p, "voltage": d.st.voltage,
-		"current": math.Round(p/d.st.voltage*1000) / 1000, "aenergy": map[string]any{"total": math.Round(d.st.energyWh*1000) / 1000},
-		"temperature": map[string]float64{"tC": 40.1},
-	}
-}
-
-func (d *dev) shelly2Cmd(p []byte) {
-	var req struct {
-		ID     json.RawMessage `json:"id"`
-		Src    string          `json:"src"`
-		Method string          `json:"method"`
-		Params struct {
-			ID int   `json:"id"`
-			On *bool `json:"on"`
-		} `json:"params"`
-	}
-	if err := json.Unmarshal(p, &req); err != nil || req.Src == "" {
-		return
-	}
-	reply := map[string]any{"id": req.ID, "src": d.spec.Name, "dst": req.Src}
-	changed := false
-	switch fail := d.rpcFail.Load(); {
-	case fail != nil && (req.Method == "Switch.Set" || req.Method == "Switch.Toggle"):
-		reply["error"] = fail
-	case req.Method == "Switch.Set" || req.Method == "Switch.Toggle":
-		d.cmds.Add(1)
-		d.mu.Lock()
-		was := d.st.on
-		if req.Method == "Switch.Toggle" {
-			d.st.on = !d.st.on
-		} else if req.Params.On != nil {
-			d.st.on = *req.Params.On
-		}
-		changed = was != d.st.on
-		d.mu.Unlock()
-		reply["result"] = map[string]bool{"was_on": was}
-	case req.Method == "Switch.GetStatus":
-		reply["result"] = d.shelly2Status()
-	case req.Method == "Shelly.GetStatus":
-		reply["result"] = d.shelly2FullStatus()
-	case req.Method == "Shelly.GetDeviceInfo":
-		reply["result"] = map[string]any{
-			"name": nil, "id": d.spec.Name, "mac": d.mac(), "slot": 0, "model": d.model(), "gen": 2,
-			"fw_id": "20231107-164738/" + d.firmware() + "-g8c7bb8d", "ver": d.firmware(), "app": "PlusPlugS",
-			"auth_en": false, "auth_domain": nil,
-		}
-	default:
-		reply["error"] = map[string]any{"code": 404, "message": "No handler for " + req.Method}
-	}
-	d.pubJSON(req.Src+"/rpc", reply)
-	if changed {
-		d.mu.Lock()
-		on := d.st.on
-		p := onOff(on, d.st.power, 0)
-		d.mu.Unlock()
-		d.pubJSON(d.spec.Name+"/events/rpc", map[string]any{
-			"src": d.spec.Name, "dst": d.spec.Name + "/events", "method": "NotifyStatus",
-			"params": map[string]any{"ts": float64(time.Now().UnixMilli()) / 1000, "switch:0": map[string]any{"id": 0, "output": on, "source": "MQTT"}},
-		})
-		d.pubJSON(d.spec.Name+"/events/rpc", map[string]any{
-			"src": d.spec.Name, "dst": d.spec.Name + "/events", "method": "NotifyStatus",
-			"params": map[string]any{"ts": float64(time.Now().UnixMilli()) / 1000, "switch:0": map[string]any{"id": 0, "apower": p}},
-		})
-	}
 }

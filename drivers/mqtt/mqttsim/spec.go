@@ -31,13 +31,35 @@ type Spec struct {
 	// White makes a light tunable white only: color temperature, no color
 	// (a Zigbee CT bulb).
 	White bool
-	// Relays is the number of relays of a Tasmota socket, announced in its
-	// discovery config; 0 or 1: one. The hub drives the first.
+	// Relays is the number of relays of a Tasmota or Shelly socket (a
+	// Tasmota announces them in its discovery config); 0 or 1: one.
+	// Address and Device are the first's; see ChannelAddress.
 	Relays int
 }
 
-// Address is the device's drivers/mqtt address.
-func (s Spec) Address() string { return s.Dialect + ":" + s.Name }
+// Address is the device's drivers/mqtt address: its first output (a
+// Shelly Gen2 light's rgbw:0 or, White, cct:0).
+func (s Spec) Address() string {
+	if s.Dialect == Shelly2 && s.Kind == hub.KindLight {
+		return s.Dialect + ":" + s.Name + ":" + onOff(s.White, "cct:0", "rgbw:0")
+	}
+	return s.Dialect + ":" + s.Name
+}
+
+// ChannelAddress is the drivers/mqtt address of relay ch (1-based) of a
+// multi-relay socket: POWER<ch> of a Tasmota, relay/<ch-1> of a Shelly
+// Gen1, switch:<ch-1> of a Shelly Gen2.
+func (s Spec) ChannelAddress(ch int) string {
+	switch {
+	case ch <= 1:
+		return s.Address()
+	case s.Dialect == Shelly1:
+		return fmt.Sprintf("%s:%d", s.Address(), ch-1)
+	case s.Dialect == Shelly2:
+		return fmt.Sprintf("%s:switch:%d", s.Address(), ch-1)
+	}
+	return fmt.Sprintf("%s:%d", s.Address(), ch)
+}
 
 // Fields is what the emulated device supports.
 func (s Spec) Fields() hub.FieldSet {
@@ -68,6 +90,9 @@ func (s Spec) Device() hub.Device {
 	}
 	if d.Fields.Has(hub.FieldTemperatureK) {
 		d.TempMinK, d.TempMaxK = 2000, 6500
+		if s.Dialect == Shelly2 {
+			d.TempMinK, d.TempMaxK = CCTMinK, CCTMaxK
+		}
 	}
 	return d
 }
@@ -86,14 +111,17 @@ func Demo() []Spec {
 // DemoNew returns the devices `hubd demo` runs but does not configure, so
 // that they show as new: one of each MQTT family, as real ones announce
 // themselves (a Tasmota 4-relay switch, a Zigbee2MQTT CT bulb, a Shelly
-// Gen1 plug, a Shelly Gen2 plug and a Gen2 RGBW light).
+// Gen1 plug and 2-relay switch, a Shelly Gen2 plug, a Gen2 RGBW light and
+// a Gen2 tunable-white (cct) light).
 func DemoNew() []Spec {
 	return []Spec{
 		{ID: "new-relay4", Dialect: Tasmota, Name: "demo-relay4", Kind: hub.KindSocket, Relays: 4},
 		{ID: "new-ct", Dialect: Z2M, Name: "demo-ct-bulb", Kind: hub.KindLight, White: true},
 		{ID: "new-plug1", Dialect: Shelly1, Name: "shellyplug-s-demo9", Kind: hub.KindSocket},
+		{ID: "new-relay2", Dialect: Shelly1, Name: "shellyswitch25-demo9", Kind: hub.KindSocket, Relays: 2},
 		{ID: "new-plug2", Dialect: Shelly2, Name: "shellyplusplugs-demo9", Kind: hub.KindSocket},
 		{ID: "new-rgbw", Dialect: Shelly2, Name: "shellyplusrgbwpm-demo9", Kind: hub.KindLight},
+		{ID: "new-cct", Dialect: Shelly2, Name: "shellyprorgbwwpm-demo9", Kind: hub.KindLight, White: true},
 	}
 }
 
