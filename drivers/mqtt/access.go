@@ -238,6 +238,15 @@ func (a *access) judge(c broker.Client, allowed bool, what, key, topic string) b
 	return true
 }
 
+// mayTakeOver lets a device leave the commissioning login for its own
+// account at once: its new connection, under the account adoption gave
+// it, takes the client id over from its commissioning one (which may not
+// have ended cleanly). Other accounts may not end each other's
+// connections.
+func (a *access) mayTakeOver(connected, newcomer broker.Client) bool {
+	return connected.Username == CommissioningAccount && newcomer.Username != ""
+}
+
 // commissioner says whether c is in under CommissioningAccount.
 func (a *access) commissioner(c broker.Client) bool {
 	return !a.anon && a.com != nil && c.Username == CommissioningAccount

@@ -54,6 +54,7 @@ func startEmbedded(opts Options, a *access, log *slog.Logger) (*embedded, error)
 		Authenticate:    a.authenticate,
 		CanPublish:      a.canPublish,
 		CanSubscribe:    a.canSubscribe,
+		MayTakeOver:     a.mayTakeOver,
 		MaxPacket:       embeddedMaxPacket,
 		QueueLen:        opts.BrokerQueueLen,
 		MaxQueueBytes:   l.MaxQueueBytes,

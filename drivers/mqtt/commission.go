@@ -39,10 +39,10 @@ type CommissioningStatus struct {
 //     (Tasmota's discovery topics, shellies/announce, shellies/command);
 //   - free: its own will and online topics, its Shelly Gen2 RPCs (under
 //     its client id, which is the Gen2 topic prefix by default, and the
-//     answers to discovery's questions) and a
-//     Zigbee2MQTT bridge's device list, but only where no device
-//     account may write or read (owned), so it can not pose as, or
-//     listen to, a device that is configured.
+//     answers to discovery's questions) and a Zigbee2MQTT bridge's base
+//     topic, but only where no device account may write or read
+//     (owned), so it can not pose as, or listen to, a device that is
+//     configured.
 type commissioning struct {
 	shared, free *ruleSet
 	max          int
@@ -81,10 +81,9 @@ func newCommissioning(t topics, max int) *commissioning {
 		{AccessRead, "%c/rpc"},
 		{AccessWrite, t.rpc + "/%c/rpc"},
 		{AccessWrite, t.disc + "/rpc"}, // answers to discovery's Shelly.GetDeviceInfo
-		{AccessWrite, t.z2mBase + "/bridge/devices"},
-		{AccessWrite, t.z2mBase + "/bridge/groups"},
-		{AccessWrite, t.z2mBase + "/bridge/info"},
-		{AccessWrite, t.z2mBase + "/bridge/state"},
+		// A Zigbee2MQTT bridge's base topic, while no Zigbee device is
+		// configured (then its account owns all of it).
+		{AccessWrite, t.z2mBase + "/#"},
 	}
 	return &commissioning{shared: newRuleSet(shared), free: newRuleSet(free), max: max}
 }

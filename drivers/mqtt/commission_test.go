@@ -215,3 +215,29 @@ func TestCommissioning_AccountNameReserved(t *testing.T) {
 		t.Fatal("a device account may be named like the commissioning account")
 	}
 }
+
+// A device leaving the commissioning login for its own account takes its
+// client id over at once; one device account can not take another's.
+func TestCommissioning_OwnAccountTakesTheClientIDOver(t *testing.T) {
+	r := newRig(t, rigOpts{accounts: true, specs: testSpecs()[:2]}) // lamp-2, socket-2
+	r.waitState(t)
+	if err := r.drv.OpenCommissioning(comPass, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	lost := make(chan error, 1)
+	if tryLogin(t, r.url, "DVES_ABCDEF", mqtt.CommissioningAccount, comPass, lost) == nil {
+		t.Fatal("commissioning login refused")
+	}
+	if tryLogin(t, r.url, "DVES_ABCDEF", "lamp-2", acctPass("lamp-2"), nil) == nil {
+		t.Fatal("the device's own account could not take its id over from the commissioning login")
+	}
+	select {
+	case <-lost:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the commissioning connection stayed")
+	}
+	// Now under lamp-2: socket-2's account may not take the id.
+	if tryLogin(t, r.url, "DVES_ABCDEF", "socket-2", acctPass("socket-2"), nil) != nil {
+		t.Fatal("another device account took the client id")
+	}
+}

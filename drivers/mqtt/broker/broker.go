@@ -80,6 +80,11 @@ type Options struct {
 	// message is still acknowledged, as MQTT 3.1.1 has no way to refuse
 	// one, and then dropped.
 	CanPublish func(c Client, topic string) bool
+	// MayTakeOver says whether a client may take the client id of a
+	// connected client of another user name (the connected one is put
+	// out, as MQTT has it for the same user); nil: never, so one user can
+	// not end another's connections.
+	MayTakeOver func(connected, newcomer Client) bool
 	// CanSubscribe says whether a client may subscribe to filter; nil
 	// lets everyone subscribe to everything. A refused filter gets the
 	// SUBACK failure code 0x80, is not added and replays no retained

@@ -304,7 +304,7 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 			s.mu.Lock()
 			old := s.c
 			s.mu.Unlock()
-			if old != nil && s.user != c.info.Username {
+			if old != nil && s.user != c.info.Username && (b.opts.MayTakeOver == nil || !b.opts.MayTakeOver(old.info, c.info)) {
 				// A client id belongs to the user connected under it:
 				// another may not put it out (one device account
 				// ending another device's connection).

@@ -476,7 +476,16 @@ func (d *dev) connect(ctx context.Context) error {
 	default:
 		return fmt.Errorf("mqttsim: %s: unknown dialect %q", sp.Name, sp.Dialect)
 	}
+	// Client ids as the firmware makes them: Tasmota's DVES_ and the
+	// MAC's last three bytes, a Shelly's own id (which is a Gen2 device's
+	// topic prefix too).
 	id := "sim-" + strings.NewReplacer("/", "-", "+", "-", "#", "-").Replace(sp.Dialect+"-"+sp.Name)
+	switch sp.Dialect {
+	case Tasmota:
+		id = "DVES_" + d.mac()[6:]
+	case Shelly1, Shelly2:
+		id = sp.Name
+	}
 	user, pass := d.sim.opts.Username, d.sim.opts.Password
 	if d.sim.opts.Login != nil {
 		user, pass = d.sim.opts.Login(sp)
