@@ -63,8 +63,8 @@ func TestBroker_ClientID_NotTakenByAnotherUser(t *testing.T) {
 	})
 	collect(t, owner, "cmnd/lamp/#", 1)
 	// Another user with the same client id is refused; the owner stays.
-	thief := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://"+b.Addr()).SetClientID("dev-1").
-		SetUsername("plug").SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(5*time.Second))
+	thief := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("dev-1").
+		SetUsername("plug").SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second))
 	if tok := thief.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
 		thief.Disconnect(0)
 		t.Fatal("another user took the client id")
@@ -83,7 +83,7 @@ func TestBroker_ClientID_NotTakenByAnotherUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan string, 4)
-	o := paho.NewClientOptions().AddBroker("tcp://"+b.Addr()).SetClientID("dev-1").SetUsername("plug").
+	o := paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("dev-1").SetUsername("plug").
 		SetCleanSession(false).SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
 	o.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { got <- m.Topic() })
 	thief = paho.NewClient(o)
