@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // The end-to-end tests run the whole daemon as a child process: the test
@@ -221,4 +223,20 @@ func httpNewRequest(method, url, token string) (*http.Request, error) {
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	return req, nil
+}
+
+// testHash is a bcrypt hash of pw at bcrypt's lowest cost, for the
+// configs of tests that prove who may log in, not what a hash costs
+// (hub/web's TestHashPassword holds `hubd hash-password` to the default
+// cost). A daemon start compares every status page user's hash with the
+// published passwords and makes its unknown-user dummy at the users'
+// cost: at the default cost that is ~0.85 s a bcrypt run under -race,
+// seconds for every daemon a test starts.
+func testHash(t testing.TB, pw string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
 }

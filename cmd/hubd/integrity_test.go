@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"hubd/hub/web"
 	"hubd/hub/yandex"
 	"hubd/store"
 )
@@ -30,14 +29,8 @@ const (
 // account linking, an anonymously viewable status page.
 func integrityConfig(t *testing.T, dir string) string {
 	t.Helper()
-	pw, err := web.HashPassword(intOAuthPass)
-	if err != nil {
-		t.Fatal(err)
-	}
-	webPW, err := web.HashPassword(secWebPass)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pw := testHash(t, intOAuthPass)
+	webPW := testHash(t, secWebPass)
 	c := &Config{
 		Gateway: GatewayConfig{Name: "integrity test"},
 		HTTP:    HTTPConfig{Listen: "127.0.0.1:0"},

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"hubd/drivers/mqtt/mqttsim"
-	"hubd/hub/web"
 	"hubd/hub/yandex"
 )
 
@@ -106,14 +105,8 @@ func startTenancyDaemon(t *testing.T) *tenancyDaemon {
 	t.Helper()
 	dir, broker := t.TempDir(), freePort(t)
 	cb := newCallbacks(t)
-	mgr, err := web.HashPassword(tenMgrPass)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tech, err := web.HashPassword(tenTechPass)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mgr := testHash(t, tenMgrPass)
+	tech := testHash(t, tenTechPass)
 	specs := tasmotaSockets("t", 4)
 	cfg := mqttRunConfig(t, dir, broker, "hubd", "mqtt-pass", specs, func(c *Config) {
 		c.Site = []*NodeConfig{{ID: "b", Name: "Building", Kind: "building", Children: []*NodeConfig{
