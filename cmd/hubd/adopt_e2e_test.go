@@ -118,6 +118,7 @@ func yandexDevicesList(t *testing.T, addr string) map[string]string {
 }
 
 func TestAdoption_CLIAndPage_LiveAtOnceAndAfterRestart(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	r := startAdoptRig(t)
 	publishZ2M(t, r.broker)
 	// discover lists what the config does not name: the Zigbee devices

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,7 +35,26 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	flag.Parse()
+	parallelE2E()
+	code := m.Run()
+	removeBuilds()
+	os.Exit(code)
+}
+
+// e2eParallel is how many tests that call t.Parallel run at once unless
+// -test.parallel says otherwise. They spend their time waiting for child
+// processes (daemons, brokers, a container) and timers, not on a CPU, so
+// GOMAXPROCS (go test's default: 2 on a small CI machine) would leave the
+// package's time at the sum of its waits.
+const e2eParallel = 6
+
+func parallelE2E() {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set && runtime.GOMAXPROCS(0) < e2eParallel {
+		flag.Set("test.parallel", strconv.Itoa(e2eParallel))
+	}
 }
 
 // daemon is a hubd child process.
