@@ -364,7 +364,8 @@ func TestCheckConfig_NamesTheLine(t *testing.T) {
 }
 
 func TestDemo_SIGTERM_WithALiveStatusPageStopsPromptly(t *testing.T) {
-	t.Parallel() // child processes, ports and a temp dir of its own
+	// Not in parallel: its 2 s bound is for the daemon, not for a
+	// machine shared with the parallel tests.
 	d := startDaemon(t, "demo", "-http", "127.0.0.1:0", "-data", t.TempDir())
 	resp, err := http.Get("http://" + d.addr + "/events")
 	if err != nil {
