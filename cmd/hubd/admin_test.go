@@ -57,8 +57,10 @@ func TestAdmin_Socket_RefusesOtherUsers(t *testing.T) {
 	if out := asNobody(t, adminProbe, sock); !strings.Contains(out, "refused:") {
 		t.Fatalf("another user reached the admin socket:\n%s", out)
 	}
-	// Open every directory up to the socket, and the socket itself.
-	for p := sock; p != "/" && p != filepath.Dir(os.TempDir()); p = filepath.Dir(p) {
+	// Open every directory up to the socket below the temp directory,
+	// and the socket itself. Not the temp directory: /tmp is the
+	// machine's (1777), and this loop used to leave it 0755.
+	for p := sock; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
 		mode := os.FileMode(0o755)
 		if p == sock {
 			mode = 0o666
