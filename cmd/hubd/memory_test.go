@@ -121,6 +121,7 @@ func runMemory(tb testing.TB, dur time.Duration, listen, brokerURL, pass string,
 		login, pass = storeDeviceAccounts(tb, cfg), ""
 	}
 	d := startBinary(tb, buildHubd(tb, tb.TempDir(), runtime.GOARCH), "run", "-config", cfg)
+	started := time.Now()
 	pid := d.cmd.Process.Pid
 	var s memSamples
 	var err error
@@ -143,6 +144,7 @@ func runMemory(tb testing.TB, dur time.Duration, listen, brokerURL, pass string,
 	eventually(tb, 60*time.Second, "every device online", func() bool {
 		return mustScrape(tb, d.addr).sum("hubd_devices", `state="online"`) == devices
 	})
+	tb.Logf("every device connected and online %v after the daemon started", time.Since(started).Round(100*time.Millisecond))
 
 	sample := func(at string) int64 {
 		rss, err := rssKB(pid)
