@@ -47,6 +47,7 @@ print(s.recv(4096).decode(errors="replace"))
 // a local user who is neither root nor the daemon's: the file system stops
 // them, and were the socket opened up, the daemon's own uid check would.
 func TestAdmin_Socket_RefusesOtherUsers(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	d := startTenancyDaemon(t)
 	sock := d.adminSocket(t)
 	st, err := os.Stat(sock)
@@ -56,8 +57,10 @@ func TestAdmin_Socket_RefusesOtherUsers(t *testing.T) {
 	if out := asNobody(t, adminProbe, sock); !strings.Contains(out, "refused:") {
 		t.Fatalf("another user reached the admin socket:\n%s", out)
 	}
-	// Open every directory up to the socket, and the socket itself.
-	for p := sock; p != "/" && p != filepath.Dir(os.TempDir()); p = filepath.Dir(p) {
+	// Open every directory up to the socket below the temp directory,
+	// and the socket itself. Not the temp directory: /tmp is the
+	// machine's (1777), and this loop used to leave it 0755.
+	for p := sock; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
 		mode := os.FileMode(0o755)
 		if p == sock {
 			mode = 0o666
@@ -83,6 +86,7 @@ func TestAdmin_Socket_RefusesOtherUsers(t *testing.T) {
 // connections open: a fifth is closed at once and counted, and once one is
 // let go, the CLI gets through again.
 func TestAdmin_Socket_BoundsOpenConnections(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	d := startTenancyDaemon(t)
 	sock := d.adminSocket(t)
 	var held []net.Conn
@@ -125,6 +129,7 @@ func TestAdmin_Socket_BoundsOpenConnections(t *testing.T) {
 // oversize header and ids that are no home: clear HTTP errors, no panic,
 // and the daemon keeps answering.
 func TestAdmin_Socket_Garbage_AnswersClearly(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	d := startTenancyDaemon(t)
 	sock := d.adminSocket(t)
 	raw := func(req string) string {

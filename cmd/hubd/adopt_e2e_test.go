@@ -14,7 +14,6 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"hubd/firmware"
-	"hubd/hub/web"
 )
 
 // adoptRig is a production daemon (a child process) with an embedded
@@ -42,10 +41,7 @@ func startAdoptRig(t *testing.T, edits ...func(*Config)) *adoptRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.harness.Close() })
-	webHash, err := web.HashPassword(secWebPass)
-	if err != nil {
-		t.Fatal(err)
-	}
+	webHash := testHash(t, secWebPass)
 	r.path = mqttRunConfig(t, r.dir, r.broker, "hubd", "adopt-pass", nil, func(c *Config) {
 		c.Serial = []SerialConfig{{Name: "bus0", Port: r.harness.Path(), PollInterval: 300 * time.Millisecond, Timeout: 100 * time.Millisecond}}
 		c.Devices = []DeviceConfig{{ID: "lamp-1", Name: "Lamp", Kind: "light", Driver: "serial", Bus: "bus0", Address: 1}}
@@ -122,6 +118,7 @@ func yandexDevicesList(t *testing.T, addr string) map[string]string {
 }
 
 func TestAdoption_CLIAndPage_LiveAtOnceAndAfterRestart(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	r := startAdoptRig(t)
 	publishZ2M(t, r.broker)
 	// discover lists what the config does not name: the Zigbee devices

@@ -107,6 +107,7 @@ func TestAlexaLogin_StoresTheRefreshTokenForLaterRuns(t *testing.T) {
 }
 
 func TestAlexaPlan_MovedRoomPrintsTheFullMove(t *testing.T) {
+	t.Parallel() // its own simulator and temp dir
 	sim := alexatest.New(alexatest.Options{})
 	defer sim.Close()
 	dir := t.TempDir()
@@ -242,6 +243,7 @@ func TestCheckConfig_AlexaRefusesMalformedEndpointURLs(t *testing.T) {
 // property (so it has no subscription skill): the daemon still starts and
 // check-config warns instead of refusing it.
 func TestAlexaConfig_WithoutParentLevel_WarnsButRuns(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	sim := alexatest.New(alexatest.Options{})
 	defer sim.Close()
 	cfg := alexaConfig(t, t.TempDir(), sim, "", twoFloors)

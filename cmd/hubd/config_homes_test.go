@@ -22,7 +22,7 @@ var homesConfig = strings.Replace(goodConfig, "    devices: [lamp-1]\n", `    ch
 web:
   users:
     - name: boss
-      password_hash: "$2a$10$FhEUfkmHBqudeO.XzuN3TO7Es7rnAzWmFczjOcLMp5Ultv.kGm1Fq" # homes-test-pass
+      password_hash: "$2a$04$p1Q.GYxJGG2gv9uF9UlD8uWkq6adnrqORqUVEec/UcVEvsSg7.qjy" # homes-test-pass, at bcrypt's lowest cost
       role: manager
 `
 

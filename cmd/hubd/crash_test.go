@@ -29,6 +29,7 @@ const ackWindow = 100*time.Millisecond + 400*time.Millisecond
 // served more than ackWindow before the kill. The restarted daemon must
 // then serve exactly what the file holds, before any new report arrives.
 func TestRun_KillNineDuringReportStorm_NeverLosesAcknowledgedState(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	if testing.Short() {
 		t.Skip("kills and restarts the daemon 20 times")
 	}

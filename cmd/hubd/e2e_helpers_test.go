@@ -4,16 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // The end-to-end tests run the whole daemon as a child process: the test
@@ -30,7 +35,26 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	flag.Parse()
+	parallelE2E()
+	code := m.Run()
+	removeBuilds()
+	os.Exit(code)
+}
+
+// e2eParallel is how many tests that call t.Parallel run at once unless
+// -test.parallel says otherwise. They spend their time waiting for child
+// processes (daemons, brokers, a container) and timers, not on a CPU, so
+// GOMAXPROCS (go test's default: 2 on a small CI machine) would leave the
+// package's time at the sum of its waits.
+const e2eParallel = 6
+
+func parallelE2E() {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set && runtime.GOMAXPROCS(0) < e2eParallel {
+		flag.Set("test.parallel", strconv.Itoa(e2eParallel))
+	}
 }
 
 // daemon is a hubd child process.
@@ -221,4 +245,20 @@ func httpNewRequest(method, url, token string) (*http.Request, error) {
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	return req, nil
+}
+
+// testHash is a bcrypt hash of pw at bcrypt's lowest cost, for the
+// configs of tests that prove who may log in, not what a hash costs
+// (hub/web's TestHashPassword holds `hubd hash-password` to the default
+// cost). A daemon start compares every status page user's hash with the
+// published passwords and makes its unknown-user dummy at the users'
+// cost: at the default cost that is ~0.85 s a bcrypt run under -race,
+// seconds for every daemon a test starts.
+func testHash(t testing.TB, pw string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
 }

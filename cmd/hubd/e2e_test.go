@@ -253,6 +253,7 @@ func newBench(t *testing.T) (*firmware.Harness, *firmware.Lamp) {
 }
 
 func TestRun_KillNine_ServesLastStateFromStoreAtOnce(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	h, lamp := newBench(t)
 	dir := t.TempDir()
 	cfg := writeRunConfig(t, dir, h.Path(), "Lobby")
@@ -297,6 +298,7 @@ func TestRun_KillNine_ServesLastStateFromStoreAtOnce(t *testing.T) {
 }
 
 func TestRun_SIGHUP_ReloadsAndRefusesABadConfig(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	h, _ := newBench(t)
 	dir := t.TempDir()
 	cfg := writeRunConfig(t, dir, h.Path(), "Lobby")
@@ -343,6 +345,7 @@ func TestRun_SIGHUP_ReloadsAndRefusesABadConfig(t *testing.T) {
 }
 
 func TestCheckConfig_NamesTheLine(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	dir := t.TempDir()
 	p := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(p, []byte("http:\n  listen: nowhere\n"), 0o600)
@@ -361,6 +364,8 @@ func TestCheckConfig_NamesTheLine(t *testing.T) {
 }
 
 func TestDemo_SIGTERM_WithALiveStatusPageStopsPromptly(t *testing.T) {
+	// Not in parallel: its 2 s bound is for the daemon, not for a
+	// machine shared with the parallel tests.
 	d := startDaemon(t, "demo", "-http", "127.0.0.1:0", "-data", t.TempDir())
 	resp, err := http.Get("http://" + d.addr + "/events")
 	if err != nil {

@@ -224,13 +224,16 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 
 // mqttConnect connects a plain paho client to the broker at addr,
 // retrying for a while (the broker may still be starting). It returns the
-// last connect error when it never got in.
+// last connect error when it never got in. A publish gives up after 2 s
+// when its connection is gone (the broker killed): paho's default is to
+// wait 30 s for a writer that no longer reads.
 func mqttConnect(addr, id, user, pass string, within time.Duration) (paho.Client, error) {
 	deadline := time.Now().Add(within)
 	for {
 		o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
 			SetUsername(user).SetPassword(pass).SetCleanSession(true).
-			SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(2 * time.Second)
+			SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(2 * time.Second).
+			SetWriteTimeout(2 * time.Second)
 		c := paho.NewClient(o)
 		tok := c.Connect()
 		if !tok.WaitTimeout(3 * time.Second) {

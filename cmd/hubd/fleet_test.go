@@ -89,6 +89,7 @@ func (s *fleetSub) waitAll(t *testing.T, what string, ok func(last map[string][]
 // forwards to a central one; a subscriber on the central broker sees every
 // gateway's retained device state, online, and its events.
 func TestFleet_TenDaemonsThroughABridge(t *testing.T) {
+	t.Parallel() // its own brokers, daemons and temp dirs
 	central := mosquittotest.Start(t)
 	site := mosquittotest.StartConfig(t, fmt.Sprintf("allow_anonymous true\npersistence false\n"+
 		"connection central\naddress 127.0.0.1:%d\ncleansession false\ntry_private true\nrestart_timeout 1\n"+

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"hubd/hub/web"
 	"hubd/hub/yandex"
 	"hubd/store"
 )
@@ -30,14 +29,8 @@ const (
 // account linking, an anonymously viewable status page.
 func integrityConfig(t *testing.T, dir string) string {
 	t.Helper()
-	pw, err := web.HashPassword(intOAuthPass)
-	if err != nil {
-		t.Fatal(err)
-	}
-	webPW, err := web.HashPassword(secWebPass)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pw := testHash(t, intOAuthPass)
+	webPW := testHash(t, secWebPass)
 	c := &Config{
 		Gateway: GatewayConfig{Name: "integrity test"},
 		HTTP:    HTTPConfig{Listen: "127.0.0.1:0"},
@@ -128,6 +121,7 @@ func flipTo(t *testing.T, path, s string, c byte) {
 // each must keep the unlinked token refused and be reported in the log, in
 // /healthz (still 200: the gateway serves) and in the status JSON.
 func TestRun_StateDamaged_RevokedTokenStaysRevokedAndIsReported(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	digestHex := strings.TrimPrefix(yandex.HashToken(demoToken), "sha256:")
 	for _, tc := range []struct {
 		name, want string
@@ -210,6 +204,7 @@ func TestRun_StateDamaged_RevokedTokenStaysRevokedAndIsReported(t *testing.T) {
 
 // A clean restart reports nothing.
 func TestRun_CleanRestart_NoAlarm(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	cfg := integrityConfig(t, t.TempDir())
 	unlinkDemoToken(t, cfg)
 	d := startDaemon(t, "run", "-config", cfg)
@@ -266,6 +261,7 @@ func exchangeCode(t *testing.T, addr, code string) (int, string) {
 // A code handed out before a restart is exchanged after it, once; after
 // the next restart it is still used, and its replay revokes its tokens.
 func TestRun_OAuthCode_SurvivesARestartAndStaysSingleUse(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	cfg := integrityConfig(t, t.TempDir())
 	d := startDaemon(t, "run", "-config", cfg)
 	code := oauthCode(t, d.addr)
@@ -299,6 +295,7 @@ func TestRun_OAuthCode_SurvivesARestartAndStaysSingleUse(t *testing.T) {
 // An account linked before the store was rolled back must link again: a
 // copy of the store from before its unlink would bring its tokens back.
 func TestRun_OlderStorePutBack_DropsAccountLinks(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	dir := t.TempDir()
 	cfg := integrityConfig(t, dir)
 	db := filepath.Join(dir, "data", "hubd.db")
@@ -337,6 +334,7 @@ func TestRun_OlderStorePutBack_DropsAccountLinks(t *testing.T) {
 // its store holds: the first start takes them into the journal, so the
 // store's loss afterwards does not bring them back.
 func TestRun_FirstStartWithTheLedger_TakesTheStoresRevocations(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	dir := t.TempDir()
 	cfg := integrityConfig(t, dir)
 	p := filepath.Join(dir, "data", "hubd.db")
@@ -362,6 +360,7 @@ func TestRun_FirstStartWithTheLedger_TakesTheStoresRevocations(t *testing.T) {
 // two writes, a journal write that failed) is taken into the journal, not
 // dropped: the token stays refused, and still once the store is lost.
 func TestRun_RevocationOnlyInTheStore_IsKept(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	dir := t.TempDir()
 	cfg := integrityConfig(t, dir)
 	p := filepath.Join(dir, "data", "hubd.db")

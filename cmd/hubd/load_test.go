@@ -81,7 +81,7 @@ func TestLoad_ThousandDevices_EveryReportApplied(t *testing.T) {
 	broker := freePort(t)
 	cfg := mqttRunConfig(t, dir, broker, "hubd", "load-pass", specs, func(c *Config) { c.StaleAfter = 10 * time.Minute })
 	// The release build, so that its resident memory is the shipped one.
-	d := startBinary(t, buildHubd(t, t.TempDir(), runtime.GOARCH, "load"), "run", "-config", cfg)
+	d := startBinary(t, buildHubd(t, t.TempDir(), runtime.GOARCH), "run", "-config", cfg)
 	pid := d.cmd.Process.Pid
 
 	// An independent observer counts what the devices publish.

@@ -74,6 +74,7 @@ func (s memSamples) peak() int64 { return max(s.mid, s.end) }
 // stays within memoryTarget resident for a minute. Memory, unlike throughput, is not thrown off by a busy machine,
 // so this runs in CI (about 70 s). HUBD_SKIP_MEMORY=1 skips it locally.
 func TestDaemon_Memory1000_WithinBudget(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	if os.Getenv("HUBD_SKIP_MEMORY") == "1" {
 		t.Skip("HUBD_SKIP_MEMORY=1")
 	}
@@ -119,7 +120,8 @@ func runMemory(tb testing.TB, dur time.Duration, listen, brokerURL, pass string,
 	if pass == accountsPass {
 		login, pass = storeDeviceAccounts(tb, cfg), ""
 	}
-	d := startBinary(tb, buildHubd(tb, tb.TempDir(), runtime.GOARCH, "memory"), "run", "-config", cfg)
+	d := startBinary(tb, buildHubd(tb, tb.TempDir(), runtime.GOARCH), "run", "-config", cfg)
+	started := time.Now()
 	pid := d.cmd.Process.Pid
 	var s memSamples
 	var err error
@@ -142,6 +144,7 @@ func runMemory(tb testing.TB, dur time.Duration, listen, brokerURL, pass string,
 	eventually(tb, 60*time.Second, "every device online", func() bool {
 		return mustScrape(tb, d.addr).sum("hubd_devices", `state="online"`) == devices
 	})
+	tb.Logf("every device connected and online %v after the daemon started", time.Since(started).Round(100*time.Millisecond))
 
 	sample := func(at string) int64 {
 		rss, err := rssKB(pid)

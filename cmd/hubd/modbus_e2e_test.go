@@ -66,6 +66,7 @@ yandex:
 }
 
 func TestRun_Modbus_ActionAndQueryAgainstPymodbus(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	s := pymodbustest.Start(t)
 	d := startDaemon(t, "run", "-config", writeModbusConfig(t, s.Port))
 	eventually(t, 10*time.Second, "relay-1 with its meter and dim-1 online", func() bool {

@@ -33,6 +33,7 @@ func mosquittoPub(t *testing.T, b *mosquittotest.Broker, topic, payload string) 
 // external Mosquitto, state published with mosquitto_pub shows in
 // devices/query; Mosquitto restarted, the devices answer again.
 func TestDemo_Mosquitto_PublishedStateShowsInQuery(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	b := startBroker(t)
 	d := startDaemon(t, "demo", "-http", "127.0.0.1:0", "-data", t.TempDir(), "-broker", b.URL())
 	eventually(t, 15*time.Second, "MQTT devices online", func() bool {

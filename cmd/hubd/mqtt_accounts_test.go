@@ -121,6 +121,7 @@ func TestMQTTAccountCLI_WithoutDaemon_ChangesTheStore(t *testing.T) {
 // The daemon holds the store; the CLI reaches it over the admin socket and
 // the broker takes the new password at once, with no restart.
 func TestMQTTAccountCLI_RunningDaemonTakesItAtOnce(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	dir := t.TempDir()
 	broker := freePort(t)
 	cfg := mqttRunConfig(t, dir, broker, "hubd", "hub-pass-1", accountSpecs(), func(c *Config) { c.Web.AnonymousView = true })
@@ -186,6 +187,7 @@ func TestMQTTAccountCLI_RunningDaemonTakesItAtOnce(t *testing.T) {
 // Another local user may not use the admin socket: not through the
 // file's mode, and not when the mode is opened up (the peer check).
 func TestAdminSocket_OtherUserRefused(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	if os.Geteuid() != 0 {
 		t.Skip("runs a client as user nobody: needs root (CI runs as root)")
 	}

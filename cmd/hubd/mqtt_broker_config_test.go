@@ -70,6 +70,7 @@ func servedCertName(t *testing.T, addr string) string {
 // The embedded broker on TLS only (mqtt.listen empty), a device on its own
 // account over it, and a renewed certificate taken on SIGHUP.
 func TestMQTTTLS_DeviceAccountOverTLS_CertReloadedOnSIGHUP(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	dir := t.TempDir()
 	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	first := selfSigned(t, "cert-one", cert, key)
@@ -130,6 +131,7 @@ func TestMQTTTLS_DeviceAccountOverTLS_CertReloadedOnSIGHUP(t *testing.T) {
 // mqtt.limits reaches the broker: with max_connections 3, a fourth
 // connection is closed at once, and a device gets in again once one goes.
 func TestMQTTLimits_MaxConnectionsBites(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	dir := t.TempDir()
 	broker := freePort(t)
 	cfg := mqttRunConfig(t, dir, broker, "hubd", "hub-pass-1", accountSpecs(), func(c *Config) {

@@ -25,20 +25,13 @@ func needTool(t *testing.T, name, pkg string) {
 // TestDeb_Layout builds the amd64 package with the Makefile's script,
 // unpacks it and checks what lands where, with which mode.
 func TestDeb_Layout(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	needTool(t, "dpkg-deb", "dpkg")
 	dir := t.TempDir()
-	bin := buildHubd(t, dir, "amd64", "1.2.3")
-	dist := filepath.Join(dir, "dist")
-	out, err := exec.Command("sh", filepath.Join(debScripts, "build.sh"), "amd64", bin, "1.2.3+4.gabc", dist).CombinedOutput()
-	if err != nil {
-		t.Fatalf("build.sh: %v\n%s", err, out)
-	}
-	deb := filepath.Join(dist, "hubd_1.2.3+4.gabc_amd64.deb")
-	if got := strings.TrimSpace(string(out)); got != deb {
-		t.Fatalf("build.sh printed %q, want %q", got, deb)
-	}
+	bin := buildHubd(t, dir, "amd64")
+	deb := buildDeb(t, dir, "amd64") // build.sh on that binary
 
-	for field, want := range map[string]string{"Package": "hubd", "Version": "1.2.3+4.gabc", "Architecture": "amd64"} {
+	for field, want := range map[string]string{"Package": "hubd", "Version": testDebVersion, "Architecture": "amd64"} {
 		got, err := exec.Command("dpkg-deb", "-f", deb, field).Output()
 		if err != nil || strings.TrimSpace(string(got)) != want {
 			t.Errorf("control %s = %q (%v), want %q", field, got, err, want)
@@ -208,7 +201,7 @@ func BenchmarkDeb_Size(b *testing.B) {
 	}
 	dir := b.TempDir()
 	for i := 0; i < b.N; i++ {
-		bin := buildHubd(b, dir, "arm64", "0.0.0")
+		bin := buildHubd(b, dir, "arm64")
 		out, err := exec.Command("sh", filepath.Join(debScripts, "build.sh"), "arm64", bin, "0.0.0", dir).CombinedOutput()
 		if err != nil {
 			b.Fatalf("build.sh: %v\n%s", err, out)

@@ -34,6 +34,7 @@ func needQemu(t *testing.T, name string) string {
 }
 
 func TestQemu_Version_ReportsArch(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	tests := []struct{ goarch, qemu, want string }{
 		{"arm64", "qemu-aarch64-static", "linux/arm64"},
 		{"arm", "qemu-arm-static", "linux/arm"},
@@ -41,14 +42,14 @@ func TestQemu_Version_ReportsArch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.goarch, func(t *testing.T) {
 			qemu := needQemu(t, tt.qemu)
-			bin := buildHubd(t, t.TempDir(), tt.goarch, "qemu-test")
+			bin := buildHubd(t, t.TempDir(), tt.goarch)
 			out, err := exec.Command(qemu, bin, "version").CombinedOutput()
 			if err != nil {
 				t.Fatalf("hubd version under %s: %v\n%s", tt.qemu, err, out)
 			}
 			got := string(out)
-			if !strings.Contains(got, tt.want) || !strings.Contains(got, "qemu-test") || !strings.Contains(got, "test0000") {
-				t.Fatalf("hubd version = %q, want version qemu-test, commit test0000 and %s", got, tt.want)
+			if !strings.Contains(got, tt.want) || !strings.Contains(got, testBuildVersion) || !strings.Contains(got, testBuildCommit) {
+				t.Fatalf("hubd version = %q, want version %s, commit %s and %s", got, testBuildVersion, testBuildCommit, tt.want)
 			}
 		})
 	}
@@ -85,9 +86,10 @@ func freePort(t *testing.T) string {
 // TestQemu_Demo_AnswersDevicesQuery runs `hubd demo` for arm64 under qemu
 // and asks the Yandex API for lamp-1, the serial lamp of the demo.
 func TestQemu_Demo_AnswersDevicesQuery(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	qemu := needQemu(t, "qemu-aarch64-static")
 	dir := t.TempDir()
-	bin := buildHubd(t, dir, "arm64", "qemu-test")
+	bin := buildHubd(t, dir, "arm64")
 	addr := freePort(t)
 	data := filepath.Join(dir, "data")
 

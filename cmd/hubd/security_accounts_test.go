@@ -16,6 +16,7 @@ import (
 // state as Yandex sees it, read "#" or pose as the hub; the devices' own
 // traffic works.
 func TestSecurity_PlugAccountCannotRunTheBuilding(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	dir := t.TempDir()
 	broker := freePort(t)
 	specs := accountSpecs()

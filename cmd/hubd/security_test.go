@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"hubd/hub/alexa/alexatest"
-	"hubd/hub/web"
 	"hubd/hub/yandex"
 )
 
@@ -64,14 +63,8 @@ func startSecDaemon(t *testing.T) *secDaemon {
 	s.alexa = alexatest.New(alexatest.Options{ClientSecret: secAlexaSecret, RefreshToken: secAlexaRefr})
 	t.Cleanup(s.alexa.Close)
 
-	webHash, err := web.HashPassword(secWebPass)
-	if err != nil {
-		t.Fatal(err)
-	}
-	yaHash, err := web.HashPassword(secYandexPass)
-	if err != nil {
-		t.Fatal(err)
-	}
+	webHash := testHash(t, secWebPass)
+	yaHash := testHash(t, secYandexPass)
 	cfg := mqttRunConfig(t, s.dir, s.broker, "hubd", secMQTTPass, tasmotaSockets("sec", 2), func(c *Config) {
 		c.Log.Level = "debug"
 		c.DataDir = filepath.Join(s.dir, "state", "data") // created by the daemon

@@ -22,25 +22,6 @@ import (
 	"hubd/systemd"
 )
 
-// buildHubd builds this command for linux/goarch into dir with the
-// Makefile's flags (static, stripped, version stamped) and returns its path.
-func buildHubd(t testing.TB, dir, goarch, version string) string {
-	t.Helper()
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out := filepath.Join(dir, "hubd")
-	cmd := exec.Command(goBin, "build", "-trimpath",
-		"-ldflags", "-s -w -X main.version="+version+" -X main.commit=test0000",
-		"-o", out, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
-	if goarch == "arm" {
-		cmd.Env = append(cmd.Env, "GOARM=7")
-	}
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", goarch, err, b)
-	}
-	return out
-}
-
 // unitDirectives parses a unit file into section -> key -> values, in order.
 func unitDirectives(t *testing.T, text string) map[string]map[string][]string {
 	t.Helper()
@@ -136,11 +117,12 @@ func TestUnit_HardeningDirectives(t *testing.T) {
 // pointed at a freshly built binary, and fails on any complaint (verify
 // exits 0 on unknown keys, so its output must be empty too).
 func TestUnit_SystemdAnalyzeVerify(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	if _, err := exec.LookPath("systemd-analyze"); err != nil {
 		t.Skip("systemd-analyze not found: apt-get install -y systemd")
 	}
 	dir := t.TempDir()
-	bin := buildHubd(t, dir, runtime.GOARCH, "verify")
+	bin := buildHubd(t, dir, runtime.GOARCH)
 	unit := strings.ReplaceAll(systemd.Unit, "ExecStart=/usr/bin/hubd ", "ExecStart="+bin+" ")
 	if unit == systemd.Unit {
 		t.Fatal("ExecStart not rewritten")
@@ -596,7 +578,7 @@ func TestService_Run_SpeaksSdNotify(t *testing.T) {
 		t.Skip("builds and runs the daemon: skipped in -short mode")
 	}
 	dir := t.TempDir()
-	bin := buildHubd(t, dir, runtime.GOARCH, "run-test")
+	bin := buildHubd(t, dir, runtime.GOARCH)
 	raw, err := os.ReadFile("../../systemd/hubd.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -66,6 +66,7 @@ type container struct {
 }
 
 func TestNspawn_PackageUnderRealSystemd(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	if testing.Short() {
 		t.Skip("boots a container: skipped in -short mode")
 	}
@@ -96,12 +97,8 @@ func TestNspawn_PackageUnderRealSystemd(t *testing.T) {
 	if err := os.Chmod(files, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	bin := buildHubd(t, files, goarch, "nspawn-test")
-	version := "1.0.0+nspawn"
-	if out, err := exec.Command("sh", filepath.Join(debScripts, "build.sh"), debArch, bin, version, files).CombinedOutput(); err != nil {
-		t.Fatalf("build.sh: %v\n%s", err, out)
-	}
-	deb := "hubd_" + version + "_" + debArch + ".deb"
+	buildHubd(t, files, goarch) // for HubdInstall_Kardianos
+	deb := filepath.Base(buildDeb(t, files, debArch))
 	writeNspawnConfig(t, filepath.Join(files, "hubd.yaml"))
 	t.Logf("timing: build binary and .deb %v", time.Since(step).Round(time.Millisecond))
 

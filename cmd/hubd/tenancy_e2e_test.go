@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"hubd/drivers/mqtt/mqttsim"
-	"hubd/hub/web"
 	"hubd/hub/yandex"
 )
 
@@ -106,14 +105,8 @@ func startTenancyDaemon(t *testing.T) *tenancyDaemon {
 	t.Helper()
 	dir, broker := t.TempDir(), freePort(t)
 	cb := newCallbacks(t)
-	mgr, err := web.HashPassword(tenMgrPass)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tech, err := web.HashPassword(tenTechPass)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mgr := testHash(t, tenMgrPass)
+	tech := testHash(t, tenTechPass)
 	specs := tasmotaSockets("t", 4)
 	cfg := mqttRunConfig(t, dir, broker, "hubd", "mqtt-pass", specs, func(c *Config) {
 		c.Site = []*NodeConfig{{ID: "b", Name: "Building", Kind: "building", Children: []*NodeConfig{
@@ -274,6 +267,7 @@ func (d *tenancyDaemon) tokenCall(t *testing.T, form url.Values) (int, []byte) {
 }
 
 func TestTenancy_ThreeUsers_EachSeesAndSwitchesOnlyTheirDevices(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	d := startTenancyDaemon(t)
 	for tok, want := range map[string][]string{
 		tenTok101:   {"t-01", "t-02"},
@@ -326,6 +320,7 @@ func TestTenancy_ThreeUsers_EachSeesAndSwitchesOnlyTheirDevices(t *testing.T) {
 }
 
 func TestTenancy_CheckOut_RevokesTokensTellsYandexAndLogsWho(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	d := startTenancyDaemon(t)
 	out, err := hubdCLI(t, "home", "set-login", "room-101", "-config", d.cfg)
 	m := credRe.FindStringSubmatch(out)
@@ -429,6 +424,7 @@ func (d *tenancyDaemon) webAs(t *testing.T, user, pass string) func(path string)
 // a resident login from the status page as the manager; the technician,
 // who may switch lamps, is refused the same request.
 func TestTenancy_StatusPage_ManagerGivesALoginTechnicianCanNot(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	d := startTenancyDaemon(t)
 	tech := d.webAs(t, "tech", tenTechPass)
 	for _, p := range []string{"/api/homes/room-201/login", "/api/homes/room-201/checkout"} {
@@ -462,6 +458,7 @@ func TestTenancy_StatusPage_ManagerGivesALoginTechnicianCanNot(t *testing.T) {
 // store, not in the file, so neither a SIGHUP reload nor a restart drops
 // them; the old login stays dead after a new one is set.
 func TestTenancy_ResidentLogin_SurvivesReloadAndRestart(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	d := startTenancyDaemon(t)
 	out, err := hubdCLI(t, "home", "set-login", "room-201", "-config", d.cfg)
 	first := credRe.FindStringSubmatch(out)
@@ -535,6 +532,7 @@ func TestDemo_Tokens_EachSeesTheirHome(t *testing.T) {
 // replaced since: the ledger finds the rollback and the homes' logins go
 // with the account links, so the former resident's login is not revived.
 func TestTenancy_OlderStorePutBack_ForgetsResidentLogins(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	d := startTenancyDaemon(t)
 	c, err := LoadConfig(d.cfg)
 	if err != nil {

@@ -62,6 +62,7 @@ func mosquittoSub(t *testing.T, b *mosquittotest.Broker, filter string) []string
 // demo building under hubd/demo/, retained device state included, so that
 // `mosquitto_sub -v -t 'hubd/#'` shows it.
 func TestDemo_Uplink_MosquittoSubSeesTheBuilding(t *testing.T) {
+	t.Parallel() // child processes, ports and a temp dir of its own
 	if mosquittotest.Tool("mosquitto_sub") == "" {
 		t.Skip("mosquitto_sub not installed: " + mosquittotest.Install)
 	}

@@ -57,13 +57,18 @@ func TestDriver_Mosquitto_RestartReconnectsWithoutReplay(t *testing.T) {
 	for _, sp := range r.specs {
 		waitFor(t, 5*time.Second, sp.ID+" diagnosis cleared", func() bool { return r.snap(sp.ID).Fault == nil })
 	}
-	// One new command per device, confirmed by the device: a command
-	// replayed on reconnect would have been published before it, on the
-	// same connection, so each device must have seen exactly this one.
+	// One new command per device, switching it over, seen by the device
+	// (Execute returns at the broker's PUBACK, before the device has it):
+	// a command replayed on reconnect would have been published before
+	// it, on the same connection, so once the device has switched it must
+	// have seen exactly this one.
 	for _, s := range r.specs {
-		if err := r.hub.Execute(ctx, hub.Command{Device: s.ID, Set: hub.State{Set: hub.Fields(hub.FieldOn), On: true}}); err != nil {
+		want := !r.sim.On(s.Name)
+		if err := r.hub.Execute(ctx, hub.Command{Device: s.ID, Set: hub.State{Set: hub.Fields(hub.FieldOn), On: want}}); err != nil {
 			t.Errorf("%s after reconnect: %v", s.ID, err)
+			continue
 		}
+		waitFor(t, 5*time.Second, s.ID+" switched by the new command", func() bool { return r.sim.On(s.Name) == want })
 		if got := r.sim.Commands(s.Name) - cmdsBefore[s.Name]; got != 1 {
 			t.Errorf("%s received %d commands after reconnect, want only the new one (none replayed)", s.ID, got)
 		}

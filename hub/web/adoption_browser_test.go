@@ -68,6 +68,7 @@ func (a *listAdoption) Forget(_ context.Context, id string) error {
 }
 
 func TestPage_Chromium_AdoptsANewDevice(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	ad := &listAdoption{found: []hub.Found{
 		{Driver: "mqtt", Address: "z2m:hall/ct", Kind: hub.KindLight, Name: "hall/ct", Seen: time.Now(),
 			Caps: hub.Caps{Fields: hub.Fields(hub.FieldOn, hub.FieldBrightness, hub.FieldTemperatureK), TempMinK: 2203, TempMaxK: 4000},

@@ -79,6 +79,7 @@ func TestServer_AckAlarms_OnlySignedIn(t *testing.T) {
 // The banner's acknowledge button is there only for a signed-in
 // technician; clicking it clears the alarms and hides the banner.
 func TestPage_Chromium_AckAlarms(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	a := &alarmList{list: []string{"hubd.db was missing or empty on a gateway that had state"}}
 	ts := newTestServer(t, Options{AllowAnonymousView: true, Alarms: a.get, AckAlarms: a.ack})
 	ctx := chromium(t, 1280, 900)

@@ -12,6 +12,7 @@ import (
 // TestPage_Chromium_ModbusBusShowsFailuresByAddress: a technician sees a
 // Modbus bus as such, and which slave addresses time out or fail their CRC.
 func TestPage_Chromium_ModbusBusShowsFailuresByAddress(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	opts := Options{Name: "gw", AllowAnonymousView: true}
 	opts.Buses = func() []hub.BusStatus {
 		return []hub.BusStatus{{Name: "rs485", Port: "/dev/ttyUSB1", Protocol: "modbus", Open: true, Devices: 3,

@@ -88,6 +88,7 @@ func signIn() chromedp.Action[chromedp.Void] {
 }
 
 func TestPage_Chromium_LoginSwitchOffSeesLiveState(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	opts := Options{Name: "Demo House gateway", Version: "1.0.0", Commit: "abc123", AllowAnonymousView: true}
 	fakeLinks(&opts)
 	ts := newTestServer(t, opts)
@@ -168,6 +169,7 @@ func TestPage_Chromium_LoginSwitchOffSeesLiveState(t *testing.T) {
 }
 
 func TestPage_Chromium_PhoneWidth(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	opts := Options{Name: "Demo House gateway", Version: "1.0.0", Commit: "abc123", AllowAnonymousView: true}
 	fakeLinks(&opts)
 	opts.SyncNow = func(context.Context) error { return nil }
@@ -202,6 +204,7 @@ func TestPage_Chromium_PhoneWidth(t *testing.T) {
 // input at phone width, installs it, watches the progress bar, and sees the
 // card reach "done"; a failing update shows the driver's reason.
 func TestPage_Chromium_FirmwareUpdate(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	fake := newFakeUpdater(1000, true)
 	opts := Options{Name: "Demo House gateway", AllowAnonymousView: true, Coalesce: 20 * time.Millisecond,
 		UpdateFirmware: func(ctx context.Context, id string, image []byte, down bool, progress func(int, int)) error {

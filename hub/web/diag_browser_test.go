@@ -137,6 +137,7 @@ func noReplyCause(addr string) *hub.Cause {
 // cause within the bound, the header is not Healthy, and recovery clears
 // it all. Screenshots of each state are kept in the test's temp dir.
 func TestPage_Chromium_DiagnosesAndRecovery(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	for _, width := range []int{375, 1280} {
 		t.Run(fmt.Sprintf("%dpx", width), func(t *testing.T) {
 			r := newPageRig(t, width, "")
@@ -239,6 +240,7 @@ func TestPage_Chromium_DiagnosesAndRecovery(t *testing.T) {
 // TestPage_Chromium_ProblemsFirstAndOnly: the toggles put failing
 // devices on top, then show only them.
 func TestPage_Chromium_ProblemsFirstAndOnly(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	r := newPageRig(t, 375, "")
 	r.ts.h.Apply(hub.Report{Device: "lamp-3", Avail: hub.AvailOffline, Cause: &hub.Cause{Code: hub.CauseWill}})
 	firstCard := `document.querySelector('#dev-list article:not([hidden])').dataset.device`
@@ -259,6 +261,7 @@ func TestPage_Chromium_ProblemsFirstAndOnly(t *testing.T) {
 // TestPage_Chromium_EventFilters narrows the log by room, device and
 // severity.
 func TestPage_Chromium_EventFilters(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	r := newPageRig(t, 1280, "")
 	h := r.ts.h.Hub
 	h.Apply(hub.Report{Device: "lamp-1", Avail: hub.AvailOffline, Cause: noReplyCause("1")})
@@ -293,6 +296,7 @@ func TestPage_Chromium_EventFilters(t *testing.T) {
 // flows, connections stay up): the page must stop looking live within the
 // silence bound; then restarts it: the session is gone, so is "Signed in".
 func TestPage_Chromium_SilentFeedAndRestart(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	r := newPageRig(t, 375, "")
 	silence := 2*heartbeatEvery + time.Second + time.Second // and the page's tick
 	if err := chromedp.Do(r.ctx, signIn(), chromedp.WaitVisible(css(`#signout`))); err != nil {
@@ -334,6 +338,7 @@ func TestPage_Chromium_SilentFeedAndRestart(t *testing.T) {
 // ten minutes fast still reads "just now" for a device heard a moment ago,
 // and the value keeps up with reports that change nothing.
 func TestPage_Chromium_LastSeenFromGatewayClock(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	r := newPageRig(t, 1280, "")
 	if err := chromedp.Do(r.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := chromedp.Evaluate[bool](`(() => { const real = Date.now; Date.now = () => real() + 600000; return true; })()`)(ctx, tg)
@@ -354,6 +359,7 @@ func TestPage_Chromium_LastSeenFromGatewayClock(t *testing.T) {
 // its heading; at 375 px every target is at least 44 px; a jump link lands
 // below the sticky header; the sign-in note covers no control.
 func TestPage_Chromium_Accessibility(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	r := newPageRig(t, 375, "", func(o *Options) {
 		// Firmware controls show on the serial devices' cards: named too.
 		o.UpdateFirmware = func(context.Context, string, []byte, bool, func(int, int)) error { return nil }
@@ -487,6 +493,7 @@ func TestPage_Chromium_Accessibility(t *testing.T) {
 // TestPage_Chromium_Russian: a Russian browser gets Russian, diagnoses
 // included; the switch turns the page to English without a reload.
 func TestPage_Chromium_Russian(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	r := newPageRig(t, 375, "ru-RU,ru;q=0.9,en;q=0.5")
 	r.poll("Russian header", `document.documentElement.lang === 'ru' && document.getElementById('health').textContent === 'Исправно'`, time.Second)
 	r.ts.h.Apply(hub.Report{Device: "lamp-1", Avail: hub.AvailOffline, Cause: noReplyCause("1")})
@@ -507,6 +514,7 @@ func TestPage_Chromium_Russian(t *testing.T) {
 // TestPage_Chromium_AlexaWithoutUnitsOrWarnings: the parts the sync does
 // not have are left out, never printed as "null".
 func TestPage_Chromium_AlexaWithoutUnitsOrWarnings(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	opts := Options{AllowAnonymousView: true}
 	fakeLinks(&opts)
 	opts.Alexa = func() hub.SyncStatus { return hub.SyncStatus{Enabled: true, Calls: 3} }

@@ -16,6 +16,7 @@ import (
 // downgrade box is ticked, and the driver is then told the downgrade is
 // allowed.
 func TestPage_Chromium_FirmwareConfirmShowsVersionsAndGuardsDowngrade(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	fake := newFakeUpdater(1000, false)
 	ts := newTestServer(t, Options{AllowAnonymousView: true, Coalesce: 20 * time.Millisecond,
 		UpdateFirmware: fake.update, InspectFirmware: testInspect})
@@ -74,6 +75,7 @@ func TestPage_Chromium_FirmwareConfirmShowsVersionsAndGuardsDowngrade(t *testing
 // the firmware part of a card speaks Russian: the button, the confirm step
 // and the image's particulars.
 func TestPage_Chromium_FirmwareInRussian(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	fake := newFakeUpdater(1000, false)
 	ts := newTestServer(t, Options{AllowAnonymousView: true, Coalesce: 20 * time.Millisecond,
 		UpdateFirmware: fake.update, InspectFirmware: testInspect})

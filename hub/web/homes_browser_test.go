@@ -12,6 +12,7 @@ import (
 // TestPage_Chromium_ManagerGivesAHomeALogin signs in as the manager, gives
 // Room 101 a login from the Homes panel and reads the password shown once.
 func TestPage_Chromium_ManagerGivesAHomeALogin(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	rec := &recordingHomes{}
 	opts := Options{AllowAnonymousView: true, Homes: rec, Users: []User{{Name: "boss", PasswordHash: testHash(t, "boss-pass"), Role: RoleManager}}}
 	ts := newTestServer(t, opts)

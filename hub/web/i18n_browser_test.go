@@ -14,6 +14,7 @@ import (
 // browser) a signed-in manager reads the Homes panel and the New devices
 // section in Russian, their buttons and the adoption form included.
 func TestPage_Chromium_HomesAndNewDevicesInRussian(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	ad := &listAdoption{found: []hub.Found{
 		{Driver: "mqtt", Address: "z2m:hall/ct", Kind: hub.KindLight, Name: "hall/ct", Seen: time.Now(),
 			Caps: hub.Caps{Fields: hub.Fields(hub.FieldOn)}},

@@ -61,6 +61,7 @@ func (f *fakeAccounts) log() string {
 // kept current by the feed) but no buttons; a signed-in technician creates
 // one account's password and rotates another's, each shown once.
 func TestPage_Chromium_MQTTAccounts(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	f := &fakeAccounts{accts: []MQTTAccount{
 		{Name: "plug-1", Devices: []string{"plug-1"}, HasPassword: true, DeniedPublish: 3, DeniedSubscribe: 1},
 		{Name: "zigbee2mqtt", Devices: []string{"lamp-3", "lamp-4"}},
@@ -122,6 +123,7 @@ func TestPage_Chromium_MQTTAccounts(t *testing.T) {
 // an embedded broker shows no accounts section; one with a broker but no
 // accounts says so, in Russian under ?lang=ru.
 func TestPage_Chromium_MQTTAccountsHiddenWithoutBroker(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	for _, c := range []struct {
 		name   string
 		list   func() []MQTTAccount

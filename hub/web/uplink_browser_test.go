@@ -12,6 +12,7 @@ import (
 // the count and the error, the summary says so and the header is Degraded;
 // back, all of it clears.
 func TestPage_Chromium_UplinkCardAndVerdict(t *testing.T) {
+	t.Parallel() // its own server and Chromium: the waits overlap
 	f := &fakeUplink{st: hub.UplinkStatus{Broker: "ssl://fleet.example:8883", EventsSent: 120}}
 	f.set(true, 0, "")
 	const refresh = 200 * time.Millisecond
