@@ -37,6 +37,7 @@ var (
 // it gets its own account, and with that login it is live. The window's
 // end puts the commissioning client out.
 func TestCommissioning_NewTasmotaJoinsAdoptedWithItsOwnAccount(t *testing.T) {
+	t.Parallel()
 	r := startAdoptRig(t)
 	if out, _ := cli(t, "commission", "-config", r.path, "-status"); !strings.Contains(out, "closed") {
 		t.Fatalf("status before: %s", out)
@@ -98,6 +99,7 @@ func TestCommissioning_NewTasmotaJoinsAdoptedWithItsOwnAccount(t *testing.T) {
 // CLI and the status page's API, then on their own accounts, each
 // answering devices/query with what it declared.
 func TestAdoption_EveryMQTTFamily_ThroughCommissioning(t *testing.T) {
+	t.Parallel()
 	r := startAdoptRig(t)
 	out, err := cli(t, "commission", "-config", r.path, "-for", "10m")
 	m := comPassRe.FindStringSubmatch(out)

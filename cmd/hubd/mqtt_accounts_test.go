@@ -364,6 +364,7 @@ func statusAccounts(t *testing.T, addr string) map[string]string {
 // A rotated-out password does not come back with an older copy of the
 // store: the journal outside hubd.db remembers it was taken away.
 func TestMQTTAccount_RolledBackStore_OldPasswordStaysOut(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	broker := freePort(t)
 	cfg := mqttRunConfig(t, dir, broker, "hubd", "hub-pass-1", accountSpecs(), nil)
