@@ -79,6 +79,7 @@ func newCommissioning(t topics, max int) *commissioning {
 		{AccessWrite, "+/online"},
 		{AccessWrite, "%c/online"},
 		{AccessRead, "%c/rpc"},
+		{AccessRead, "shellies/%c/command"}, // a Gen1 device is asked to announce itself there
 		{AccessWrite, t.rpc + "/%c/rpc"},
 		{AccessWrite, t.disc + "/rpc"}, // answers to discovery's Shelly.GetDeviceInfo
 		// A Zigbee2MQTT bridge's base topic, while no Zigbee device is

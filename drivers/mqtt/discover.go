@@ -147,6 +147,7 @@ func (x *Discovery) filters() map[string]byte {
 		z + z2mBridgeDevices: 0,
 		z + z2mBridgeGroups:  0,
 		shelly1AnnounceTopic: 0,
+		shelly1OnlineFilter:  0,
 		"+/online":           0,
 		x.src + "/rpc":       0,
 	}
@@ -184,6 +185,8 @@ func (x *Discovery) receive(topic string, p []byte, _ bool) {
 		}
 	case topic == x.src+"/rpc":
 		err = x.gen2Reply(p)
+	case strings.HasPrefix(topic, "shellies/") && strings.HasSuffix(topic, "/online"):
+		x.gen1Online(strings.TrimSuffix(strings.TrimPrefix(topic, "shellies/"), "/online"), p)
 	case strings.HasSuffix(topic, "/online"):
 		x.gen2Online(strings.TrimSuffix(topic, "/online"), p)
 	}

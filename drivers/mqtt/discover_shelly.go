@@ -17,6 +17,9 @@ import (
 const (
 	shelly1AnnounceTopic = "shellies/announce"
 	shelly1CommandTopic  = "shellies/command"
+	// shelly1OnlineFilter: a Gen1 device says "true" here (retained) when
+	// it connects.
+	shelly1OnlineFilter = "shellies/+/online"
 )
 
 // shelly1Model is what the hub knows of a Gen1 model code: its kind, the
@@ -203,4 +206,15 @@ func shelly2DeviceInfo(result []byte) (hub.Info, error) {
 func shelly2Request(id uint64, src, method string) []byte {
 	b, _ := json.Marshal(map[string]any{"id": id, "src": src, "method": method})
 	return b
+}
+
+// gen1Online asks a Gen1 device that came online to announce itself on
+// its own command topic. Its own announce, sent as it connects, is not
+// retained: discovery that subscribed later, or a device that connected
+// after discovery's broadcast request, would otherwise never be found.
+func (x *Discovery) gen1Online(id string, p []byte) {
+	if string(p) != "true" || id == "" || strings.ContainsAny(id, "+#/") {
+		return
+	}
+	x.conn.Publish("shellies/"+id+"/command", 0, false, "announce")
 }

@@ -148,13 +148,20 @@ func TestDiscovery_FindsTheEmulatedNewDevices(t *testing.T) {
 		"shelly:shellyswitch25-demo9:1":         hub.Fields(hub.FieldOn, hub.FieldPower, hub.FieldEnergy),
 		"shelly2:shellyprorgbwwpm-demo9:cct:0":  hub.Fields(hub.FieldOn, hub.FieldBrightness, hub.FieldTemperatureK),
 	}
+	var missing []string
+	defer func() {
+		if t.Failed() {
+			t.Logf("not found: %v", missing)
+		}
+	}()
 	waitFor(t, 10*time.Second, "every emulated device found", func() bool {
+		missing = missing[:0]
 		for a := range want {
 			if _, ok := finds.Get("mqtt", a); !ok {
-				return false
+				missing = append(missing, a)
 			}
 		}
-		return true
+		return len(missing) == 0
 	})
 	for a, fs := range want {
 		if f, _ := finds.Get("mqtt", a); f.Caps.Fields != fs {
@@ -167,4 +174,32 @@ func TestDiscovery_FindsTheEmulatedNewDevices(t *testing.T) {
 	if f, _ := finds.Get("mqtt", "shelly2:shellyprorgbwwpm-demo9:cct:0"); f.Caps.TempMinK != mqttsim.CCTMinK || f.Caps.TempMaxK != mqttsim.CCTMaxK {
 		t.Errorf("Gen2 cct range %d..%d, want its config's", f.Caps.TempMinK, f.Caps.TempMaxK)
 	}
+}
+
+// A Gen1 device that connects after discovery asked everyone to announce,
+// and whose own announce discovery missed, is asked on its own command
+// topic when it says it is online, and found.
+func TestDiscovery_Gen1OnlineIsAskedToAnnounce(t *testing.T) {
+	drv, _, finds := startDiscovery(t, 0, 0)
+	dev := rawClient(t, drv.BrokerURL(), "", "")
+	asked := make(chan struct{}, 4)
+	tok := dev.Subscribe("shellies/shelly1-late/command", 0, func(c paho.Client, m paho.Message) {
+		if string(m.Payload()) == "announce" {
+			asked <- struct{}{}
+			c.Publish("shellies/announce", 0, false, `{"id":"shelly1-late","model":"SHSW-1","mac":"AABBCC001122","fw_ver":"v1.14.0"}`)
+		}
+	})
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	dev.Publish("shellies/shelly1-late/online", 0, true, "true").Wait()
+	select {
+	case <-asked:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the device was not asked to announce itself")
+	}
+	waitFor(t, 5*time.Second, "the late device found", func() bool {
+		_, ok := finds.Get("mqtt", "shelly:shelly1-late")
+		return ok
+	})
 }
