@@ -90,7 +90,15 @@ func TestPage_Chromium_MQTTAccounts(t *testing.T) {
 	if err := chromedp.Do(ctx, signIn(), chromedp.WaitVisible(css(zb+` [data-action="mqtt-create"]`))); err != nil {
 		t.Fatal(err)
 	}
-	if err := chromedp.Do(ctx, chromedp.Click(css(zb+` [data-action="mqtt-create"]`), chromedp.NodeVisible), chromedp.WaitVisible(css(`#mqtt-secret code`))); err != nil {
+	// The list is redrawn by the feed (every 100 ms here): a button is
+	// clicked in the page, found and clicked in one step, so a redraw
+	// between finding and clicking can not lose the click.
+	click := func(what, sel string) {
+		t.Helper()
+		poll(what, `(() => { const e = document.querySelector('`+sel+`'); if (!e) return false; e.click(); return true; })()`)
+	}
+	click("create", zb+` [data-action="mqtt-create"]`)
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(css(`#mqtt-secret code`))); err != nil {
 		t.Fatal(err)
 	}
 	poll("the new password shown once, the pill turned", q(`#mqtt-secret`)+`.innerText.includes('pw-create-zigbee2mqtt') &&
@@ -100,10 +108,10 @@ func TestPage_Chromium_MQTTAccounts(t *testing.T) {
 			_, err := chromedp.Evaluate[bool](`(window.confirm = () => true) && true`)(ctx, tg)
 			return err
 		}),
-		chromedp.Click(css(plug+` [data-action="mqtt-rotate"]`), chromedp.NodeVisible),
 	); err != nil {
 		t.Fatal(err)
 	}
+	click("rotate", plug+` [data-action="mqtt-rotate"]`)
 	poll("the rotated password", q(`#mqtt-secret`)+`.innerText.includes('pw-rotate-plug-1') && !`+q(`#mqtt-secret`)+`.innerText.includes('pw-create')`)
 	if got := f.log(); got != "create zigbee2mqtt; rotate plug-1" {
 		t.Errorf("calls = %q", got)
