@@ -78,6 +78,13 @@ type Options struct {
 	CommandTimeout time.Duration
 	// Store persists snapshots; nil keeps state in memory only.
 	Store Store
+	// SeenEvery is how often reports that change nothing but when a
+	// device was last seen reach the Store: those of every device are
+	// put together once per SeenEvery and at Close, while every other
+	// change is put at once (see seen.go). After a power cut the saved
+	// LastSeen may be this much older than the last report. Zero: 1
+	// minute. Negative: every report is put.
+	SeenEvery time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil: time.Now.
@@ -166,6 +173,8 @@ type entry struct {
 	// disagreement with the configuration that was logged.
 	reported Caps
 	clash    string
+	// seenDirty: snap has a LastSeen the store was not given (seen.go).
+	seenDirty bool
 }
 
 type waiter struct {
@@ -220,6 +229,9 @@ func New(devs []Device, site *Site, opts Options) (*Hub, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.SeenEvery == 0 {
+		opts.SeenEvery = defaultSeenEvery
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -254,6 +266,10 @@ func New(devs []Device, site *Site, opts Options) (*Hub, error) {
 	}
 	h.wg.Add(1)
 	go h.watchStale()
+	if every := h.seenEvery(); every > 0 {
+		h.wg.Add(1)
+		go h.persistSeen(every)
+	}
 	return h, nil
 }
 
@@ -274,6 +290,7 @@ func (h *Hub) setDevices(devs []Device, site *Site) error {
 		if old, ok := h.devs[d.ID]; ok {
 			e.snap = old.snap
 			e.waiters = old.waiters
+			e.seenDirty = old.seenDirty
 			if d.Info == (Info{}) {
 				e.dev.Info = old.dev.Info
 			}
@@ -326,6 +343,9 @@ func (h *Hub) Close() error {
 	h.mu.Unlock()
 	close(h.stop)
 	h.wg.Wait()
+	if h.seenEvery() > 0 {
+		h.flushSeen() // reports after this are put one by one (h.closed)
+	}
 	return nil
 }
 
@@ -359,6 +379,7 @@ func (h *Hub) Apply(r Report) error {
 		h.countReport("", false)
 		return fmt.Errorf("%w: %q", ErrNotFound, r.Device)
 	}
+	seq, seen := e.snap.Seq, e.snap.LastSeen
 	capsChanged, clash := h.learnCaps(e, r.Caps)
 	// Drop values the device does not support, so a chatty device can not
 	// grow capabilities it was not configured with.
@@ -403,10 +424,18 @@ func (h *Hub) Apply(r Report) error {
 	}
 	snap := e.snap
 	driver := e.dev.Driver
+	// A report that changed nothing the store keeps but the seen times
+	// waits for flushSeen; any other change takes the newest along.
+	put := h.opts.Store != nil && (e.snap.Seq != seq || h.closed || h.seenEvery() == 0)
+	if put {
+		e.seenDirty = false
+	} else if h.opts.Store != nil && (!snap.LastSeen.Equal(seen) || !r.State.Set.Empty()) {
+		e.seenDirty = true
+	}
 	h.mu.Unlock()
 
 	h.countReport(driver, true)
-	if h.opts.Store != nil {
+	if put {
 		h.opts.Store.Put(r.Device, snap)
 	}
 	if !changed.Empty() {
