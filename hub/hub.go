@@ -307,10 +307,10 @@ func (h *Hub) setDevices(devs []Device, site *Site) error {
 	if err := site.Validate(func(id string) bool { _, ok := m[id]; return ok }); err != nil {
 		return err
 	}
-	homes := site.homesOf()
+	homes, paths := site.homesOf(), site.Paths()
 	for _, id := range order {
-		if n, _ := site.RoomOf(id); n != nil {
-			m[id].dev.Room = n.ID
+		if p := paths[id]; p != nil {
+			m[id].dev.Room = p[len(p)-1].ID
 		}
 		m[id].homes = homes[id]
 	}
