@@ -169,6 +169,7 @@ type entry struct {
 	waiters []*waiter
 	stale   bool
 	homes   []string // the homes the device sits in (Site.homesOf)
+	path    []*Node  // the site nodes down to its room (Site.Paths)
 	// reported is the device's last capability report; clash the last
 	// disagreement with the configuration that was logged.
 	reported Caps
@@ -311,6 +312,7 @@ func (h *Hub) setDevices(devs []Device, site *Site) error {
 	for _, id := range order {
 		if p := paths[id]; p != nil {
 			m[id].dev.Room = p[len(p)-1].ID
+			m[id].path = p
 		}
 		m[id].homes = homes[id]
 	}
@@ -688,6 +690,19 @@ func (h *Hub) Devices() []Device {
 		out = append(out, h.devs[id].dev)
 	}
 	return out
+}
+
+// RoomPath is the path of site nodes from a building down to the node
+// that holds device id, as Site.RoomOf finds it, without searching the
+// tree; nil when the site does not place the device. Callers must not
+// modify it.
+func (h *Hub) RoomPath(id string) []*Node {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if e, ok := h.devs[id]; ok {
+		return e.path
+	}
+	return nil
 }
 
 // Site returns the site tree. Callers must not modify it.

@@ -80,3 +80,39 @@ func BenchmarkHub_New_10000DevicesIn500Rooms(b *testing.B) {
 		h.Close()
 	}
 }
+
+func TestHub_RoomPath_FollowsTheSiteAcrossAReconfigure(t *testing.T) {
+	site := bigSite(1, 2, 3)
+	var devs []hub.Device
+	site.Walk(func(n, _ *hub.Node, _ int) bool {
+		for _, id := range n.Devices {
+			devs = append(devs, lamp(id))
+		}
+		return true
+	})
+	devs = append(devs, lamp("unplaced"))
+	h, err := hub.New(devs, site, hub.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, d := range devs {
+		_, want := site.RoomOf(d.ID)
+		if got := h.RoomPath(d.ID); !slices.Equal(got, want) {
+			t.Errorf("%s: RoomPath %v, RoomOf %v", d.ID, nodeIDs(got), nodeIDs(want))
+		}
+	}
+	// Move a lamp to another floor's room: the hub answers from the new site.
+	moved := bigSite(1, 2, 3)
+	from, to := moved.Buildings[0].Children[0].Children[0], moved.Buildings[0].Children[1].Children[2]
+	from.Devices, to.Devices = from.Devices[1:], append(to.Devices, from.Devices[0])
+	if err := h.Reconfigure(devs, moved); err != nil {
+		t.Fatal(err)
+	}
+	if got := nodeIDs(h.RoomPath("b0-f0-r0-lamp")); !slices.Equal(got, []string{"b0", "b0-f1", "b0-f1-r2"}) {
+		t.Errorf("after the move: %v", got)
+	}
+	if h.RoomPath("unplaced") != nil || h.RoomPath("no-such-device") != nil {
+		t.Error("a path for a device the site does not place")
+	}
+}
