@@ -78,6 +78,13 @@ type Options struct {
 	CommandTimeout time.Duration
 	// Store persists snapshots; nil keeps state in memory only.
 	Store Store
+	// SeenEvery is how often reports that change nothing but when a
+	// device was last seen reach the Store: those of every device are
+	// put together once per SeenEvery and at Close, while every other
+	// change is put at once (see seen.go). After a power cut the saved
+	// LastSeen may be this much older than the last report. Zero: 1
+	// minute. Negative: every report is put.
+	SeenEvery time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil: time.Now.
@@ -162,10 +169,13 @@ type entry struct {
 	waiters []*waiter
 	stale   bool
 	homes   []string // the homes the device sits in (Site.homesOf)
+	path    []*Node  // the site nodes down to its room (Site.Paths)
 	// reported is the device's last capability report; clash the last
 	// disagreement with the configuration that was logged.
 	reported Caps
 	clash    string
+	// seenDirty: snap has a LastSeen the store was not given (seen.go).
+	seenDirty bool
 }
 
 type waiter struct {
@@ -220,6 +230,9 @@ func New(devs []Device, site *Site, opts Options) (*Hub, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.SeenEvery == 0 {
+		opts.SeenEvery = defaultSeenEvery
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -254,6 +267,10 @@ func New(devs []Device, site *Site, opts Options) (*Hub, error) {
 	}
 	h.wg.Add(1)
 	go h.watchStale()
+	if every := h.seenEvery(); every > 0 {
+		h.wg.Add(1)
+		go h.persistSeen(every)
+	}
 	return h, nil
 }
 
@@ -274,6 +291,7 @@ func (h *Hub) setDevices(devs []Device, site *Site) error {
 		if old, ok := h.devs[d.ID]; ok {
 			e.snap = old.snap
 			e.waiters = old.waiters
+			e.seenDirty = old.seenDirty
 			if d.Info == (Info{}) {
 				e.dev.Info = old.dev.Info
 			}
@@ -290,10 +308,11 @@ func (h *Hub) setDevices(devs []Device, site *Site) error {
 	if err := site.Validate(func(id string) bool { _, ok := m[id]; return ok }); err != nil {
 		return err
 	}
-	homes := site.homesOf()
+	homes, paths := site.homesOf(), site.Paths()
 	for _, id := range order {
-		if n, _ := site.RoomOf(id); n != nil {
-			m[id].dev.Room = n.ID
+		if p := paths[id]; p != nil {
+			m[id].dev.Room = p[len(p)-1].ID
+			m[id].path = p
 		}
 		m[id].homes = homes[id]
 	}
@@ -326,6 +345,9 @@ func (h *Hub) Close() error {
 	h.mu.Unlock()
 	close(h.stop)
 	h.wg.Wait()
+	if h.seenEvery() > 0 {
+		h.flushSeen() // reports after this are put one by one (h.closed)
+	}
 	return nil
 }
 
@@ -359,6 +381,7 @@ func (h *Hub) Apply(r Report) error {
 		h.countReport("", false)
 		return fmt.Errorf("%w: %q", ErrNotFound, r.Device)
 	}
+	seq, seen := e.snap.Seq, e.snap.LastSeen
 	capsChanged, clash := h.learnCaps(e, r.Caps)
 	// Drop values the device does not support, so a chatty device can not
 	// grow capabilities it was not configured with.
@@ -403,10 +426,18 @@ func (h *Hub) Apply(r Report) error {
 	}
 	snap := e.snap
 	driver := e.dev.Driver
+	// A report that changed nothing the store keeps but the seen times
+	// waits for flushSeen; any other change takes the newest along.
+	put := h.opts.Store != nil && (e.snap.Seq != seq || h.closed || h.seenEvery() == 0)
+	if put {
+		e.seenDirty = false
+	} else if h.opts.Store != nil && (!snap.LastSeen.Equal(seen) || !r.State.Set.Empty()) {
+		e.seenDirty = true
+	}
 	h.mu.Unlock()
 
 	h.countReport(driver, true)
-	if h.opts.Store != nil {
+	if put {
 		h.opts.Store.Put(r.Device, snap)
 	}
 	if !changed.Empty() {
@@ -659,6 +690,19 @@ func (h *Hub) Devices() []Device {
 		out = append(out, h.devs[id].dev)
 	}
 	return out
+}
+
+// RoomPath is the path of site nodes from a building down to the node
+// that holds device id, as Site.RoomOf finds it, without searching the
+// tree; nil when the site does not place the device. Callers must not
+// modify it.
+func (h *Hub) RoomPath(id string) []*Node {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if e, ok := h.devs[id]; ok {
+		return e.path
+	}
+	return nil
 }
 
 // Site returns the site tree. Callers must not modify it.

@@ -13,7 +13,7 @@ import (
 // unitOpenFiles is the unit's LimitNOFILE (systemd/hubd.service): the
 // embedded broker's connections must leave file descriptors for the rest.
 const (
-	unitOpenFiles   = 8192
+	unitOpenFiles   = 16384
 	maxMQTTConnsCap = unitOpenFiles - 512
 )
 

@@ -87,14 +87,8 @@ func startBinary(t testing.TB, bin string, args ...string) *daemon {
 
 func startCmd(t testing.TB, cmd *exec.Cmd, args []string) *daemon {
 	t.Helper()
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := &daemon{t: t, cmd: cmd, out: out, exited: make(chan struct{})}
-	go func() { d.err = cmd.Wait(); close(d.exited) }()
-	t.Cleanup(func() { d.kill() })
+	d := launch(t, cmd)
+	out := d.out
 	deadline := time.After(30 * time.Second)
 	for {
 		if m := startedRe.FindStringSubmatch(out.String()); m != nil {
@@ -109,6 +103,21 @@ func startCmd(t testing.TB, cmd *exec.Cmd, args []string) *daemon {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// launch starts cmd as a daemon without waiting for it to serve; the
+// test's cleanup kills it.
+func launch(t testing.TB, cmd *exec.Cmd) *daemon {
+	t.Helper()
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{t: t, cmd: cmd, out: out, exited: make(chan struct{})}
+	go func() { d.err = cmd.Wait(); close(d.exited) }()
+	t.Cleanup(func() { d.kill() })
+	return d
 }
 
 // kill ends the daemon with SIGKILL: no flush, no goodbye.

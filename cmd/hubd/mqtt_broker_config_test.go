@@ -178,7 +178,7 @@ func TestConfig_MQTTBrokerOptionsChecked(t *testing.T) {
 		{"  tls_listen: 0.0.0.0:8883\n", "needs tls_cert_file and tls_key_file"},
 		{"  tls_listen: nope\n  tls_cert_file: c\n  tls_key_file: k\n", `mqtt.tls_listen "nope" is not host:port`},
 		{"  tls_cert_file: c\n", "need tls_listen"},
-		{"  limits:\n    max_connections: 9000\n", "leaves too few of the unit's 8192 open files"},
+		{"  limits:\n    max_connections: 16000\n", "leaves too few of the unit's 16384 open files"},
 		{"  limits:\n    max_pending: -1\n", "mqtt.limits.max_pending -1 is negative"},
 		{"  limits:\n    connect_timeout: 5m\n", "connect_timeout 5m0s is not within"},
 		{"  limits:\n    session_expiry: 10s\n", "session_expiry 10s is shorter than 1m"},

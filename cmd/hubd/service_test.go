@@ -79,7 +79,7 @@ func TestUnit_HardeningDirectives(t *testing.T) {
 		{"Service", "ConfigurationDirectory", []string{"hubd"}},
 		// ConfigurationDirectory= lifts ProtectSystem=strict for /etc/hubd.
 		{"Service", "ReadOnlyPaths", []string{"-/etc/hubd"}},
-		{"Service", "LimitNOFILE", []string{"8192"}},
+		{"Service", "LimitNOFILE", []string{"16384"}},
 		{"Service", "DevicePolicy", []string{"closed"}},
 		{"Service", "DeviceAllow", []string{"char-ttyUSB rw", "char-ttyACM rw", "char-ttyS rw", "char-ttyAMA rw", "char-ttymxc rw"}},
 		{"Service", "CapabilityBoundingSet", []string{""}},

@@ -242,10 +242,9 @@ func (f *feed) run() {
 func (f *feed) deltas(dirty map[string]struct{}, events []hub.Event) []byte {
 	s := f.s
 	var buf []byte
-	site := s.h.Site()
 	l := s.links()
 	for id := range dirty {
-		if v, ok := s.deviceView(id, site, &l); ok {
+		if v, ok := s.deviceView(id, &l); ok {
 			buf = sseMessage(buf, "device", v)
 		}
 	}

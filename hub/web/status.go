@@ -148,7 +148,7 @@ func stateView(st *hub.State) StateView {
 }
 
 // deviceView describes device id, or reports false when it is gone.
-func (s *Server) deviceView(id string, site *hub.Site, l *links) (DeviceView, bool) {
+func (s *Server) deviceView(id string, l *links) (DeviceView, bool) {
 	d, snap, ok := s.h.Snapshot(id)
 	if !ok {
 		return DeviceView{}, false
@@ -184,12 +184,8 @@ func (s *Server) deviceView(id string, site *hub.Site, l *links) (DeviceView, bo
 	for _, f := range d.Fields.List() {
 		v.Fields = append(v.Fields, f.String())
 	}
-	if site != nil {
-		if _, path := site.RoomOf(id); path != nil {
-			for _, n := range path {
-				v.RoomPath = append(v.RoomPath, n.Name)
-			}
-		}
+	for _, n := range s.h.RoomPath(id) {
+		v.RoomPath = append(v.RoomPath, n.Name)
 	}
 	return v, true
 }
@@ -244,7 +240,7 @@ func (s *Server) status() Status {
 		Controls: Controls{Login: s.auth.hasUsers(), SyncNow: s.opts.SyncNow != nil, Firmware: s.fw.enabled()},
 	}
 	for _, d := range s.h.Devices() {
-		if v, ok := s.deviceView(d.ID, site, &l); ok {
+		if v, ok := s.deviceView(d.ID, &l); ok {
 			st.Devices = append(st.Devices, v)
 		}
 	}

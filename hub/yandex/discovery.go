@@ -107,7 +107,7 @@ func clipName(s string) string {
 }
 
 // describe builds the discovery object of one device.
-func (h *Handler) describe(d hub.Device, site *hub.Site) discDevice {
+func (h *Handler) describe(d hub.Device) discDevice {
 	name := d.Name
 	if strings.TrimSpace(name) == "" {
 		name = d.ID
@@ -116,8 +116,8 @@ func (h *Handler) describe(d hub.Device, site *hub.Site) discDevice {
 	if d.Kind == hub.KindSocket {
 		out.Type = typeSocket
 	}
-	if room, path := site.RoomOf(d.ID); room != nil {
-		out.Room = clipName(room.Name)
+	if path := h.hub.RoomPath(d.ID); path != nil {
+		out.Room = clipName(path[len(path)-1].Name)
 		var parts []string
 		for _, n := range path[:len(path)-1] {
 			parts = append(parts, n.Name)
@@ -167,11 +167,10 @@ func (h *Handler) serveDevices(c *call, w http.ResponseWriter, r *http.Request) 
 	var resp discoveryResponse
 	resp.RequestID = c.rid
 	resp.Payload.UserID = c.user
-	site := h.hub.Site()
 	devs := h.hub.DevicesIn(c.scope)
 	resp.Payload.Devices = make([]discDevice, 0, len(devs))
 	for _, d := range devs {
-		resp.Payload.Devices = append(resp.Payload.Devices, h.describe(d, site))
+		resp.Payload.Devices = append(resp.Payload.Devices, h.describe(d))
 	}
 	c.nDevs = len(devs)
 	b, err := json.Marshal(&resp)

@@ -78,7 +78,7 @@ func BenchmarkOAuth(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		body := queryBody(10, 0)
+		body := queryBody(10, 0, 0)
 		for range b.N {
 			lat, rps := load(b, srv.URL+"/v1.0/user/devices/query", tk.access, body, 4, 4000)
 			b.ReportMetric(pct(lat, 0.5), "p50-µs")

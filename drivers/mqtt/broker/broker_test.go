@@ -173,7 +173,7 @@ func TestMatches_FollowsTheWildcardRules(t *testing.T) {
 		if got := len(n.match(tc.topic, nil)) == 1; got != tc.want {
 			t.Errorf("tree: %q on %q = %v", tc.filter, tc.topic, got)
 		}
-		if !n.remove(tc.filter, sub{s: s}) || len(n.children) != 0 {
+		if !n.remove(tc.filter, sub{s: s}) || n.children.len() != 0 {
 			t.Errorf("tree: removing %q left %v", tc.filter, n.children)
 		}
 	}

@@ -128,20 +128,17 @@ func (a sub) same(b sub) bool { return a.s == b.s && a.l == b.l }
 
 // node is a level of the subscription tree.
 type node struct {
-	children map[string]*node
+	children kids
 	subs     []sub
 }
 
 // add subscribes x to filter, replacing an earlier grant.
 func (n *node) add(filter string, x sub) {
 	for _, level := range strings.Split(filter, "/") {
-		c := n.children[level]
+		c := n.children.get(level)
 		if c == nil {
-			if n.children == nil {
-				n.children = map[string]*node{}
-			}
 			c = &node{}
-			n.children[level] = c
+			n.children.put(level, c)
 		}
 		n = c
 	}
@@ -158,13 +155,13 @@ func (n *node) add(filter string, x sub) {
 // reports whether n itself is now empty.
 func (n *node) remove(filter string, x sub) bool {
 	level, rest, more := strings.Cut(filter, "/")
-	c := n.children[level]
+	c := n.children.get(level)
 	if c == nil {
 		return false
 	}
 	if more {
 		if c.remove(rest, x) {
-			delete(n.children, level)
+			n.children.del(level)
 		}
 	} else {
 		for i := range c.subs {
@@ -179,11 +176,11 @@ func (n *node) remove(filter string, x sub) bool {
 				break
 			}
 		}
-		if len(c.subs) == 0 && len(c.children) == 0 {
-			delete(n.children, level)
+		if len(c.subs) == 0 && c.children.len() == 0 {
+			n.children.del(level)
 		}
 	}
-	return len(n.subs) == 0 && len(n.children) == 0
+	return len(n.subs) == 0 && n.children.len() == 0
 }
 
 // match appends to out the subscribers whose filters match topic, one
@@ -196,14 +193,14 @@ func (n *node) match(topic string, out []sub) []sub {
 func (n *node) walk(topic string, wild bool, out []sub) []sub {
 	level, rest, more := strings.Cut(topic, "/")
 	if wild {
-		if c := n.children["#"]; c != nil {
+		if c := n.children.get("#"); c != nil {
 			out = merge(out, c.subs)
 		}
-		if c := n.children["+"]; c != nil {
+		if c := n.children.get("+"); c != nil {
 			out = c.next(rest, more, out)
 		}
 	}
-	if c := n.children[level]; c != nil {
+	if c := n.children.get(level); c != nil {
 		out = c.next(rest, more, out)
 	}
 	return out
@@ -214,7 +211,7 @@ func (n *node) next(rest string, more bool, out []sub) []sub {
 		return n.walk(rest, true, out)
 	}
 	out = merge(out, n.subs)
-	if c := n.children["#"]; c != nil {
+	if c := n.children.get("#"); c != nil {
 		out = merge(out, c.subs)
 	}
 	return out
