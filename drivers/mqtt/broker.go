@@ -60,6 +60,7 @@ func startEmbedded(opts Options, a *access, log *slog.Logger) (*embedded, error)
 		MaxQueueBytes:   l.MaxQueueBytes,
 		MaxQueuedBytes:  l.MaxQueuedBytes,
 		MaxConnections:  l.MaxConnections,
+		MaxClients:      l.maxClients(),
 		MaxPending:      l.MaxPending,
 		MaxAwaySessions: l.MaxAwaySessions,
 		SessionExpiry:   l.SessionExpiry,
@@ -112,6 +113,11 @@ type BrokerLimits struct {
 	MaxAwaySessions int
 	SessionExpiry   time.Duration
 }
+
+// maxClients is the broker's bound on logged-in clients: MaxConnections
+// when set (so a gateway raised above the broker's default of 10,000
+// connections admits as many clients), else the broker's default.
+func (l BrokerLimits) maxClients() int { return max(l.MaxConnections, 0) }
 
 // ReloadTLS reads the embedded broker's TLS certificate and key files
 // again (on SIGHUP, after a renewal); the pair in use stays if they are
