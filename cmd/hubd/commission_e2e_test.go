@@ -11,9 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"hubd/drivers/mqtt"
 	"hubd/drivers/mqtt/mqttsim"
 	"hubd/hub/web"
+	"hubd/hub/web/webtest"
 )
 
 // startSim runs emulated MQTT devices that log in as user/pass.
@@ -94,54 +97,118 @@ func TestCommissioning_NewTasmotaJoinsAdoptedWithItsOwnAccount(t *testing.T) {
 	}
 }
 
+// families is an adoption rig with one new device of every MQTT family
+// (mqttsim.DemoNew) on the commissioning login, all listed as new.
+type families struct {
+	r     *adoptRig
+	specs []mqttsim.Spec
+	sim   *mqttsim.Sim
+	found []web.NewDevice
+	// What the adoptions gave: each account's password, each emulated
+	// device's account (by its name), each adopted id's declared
+	// capabilities.
+	passwords, accountOf map[string]string
+	declared             map[string][]string
+}
+
+func startFamilies(t *testing.T) *families {
+	t.Helper()
+	f := &families{r: startAdoptRig(t), specs: mqttsim.DemoNew(),
+		passwords: map[string]string{}, accountOf: map[string]string{}, declared: map[string][]string{}}
+	out, err := cli(t, "commission", "-config", f.r.path, "-for", "10m")
+	m := comPassRe.FindStringSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("commission: %v\n%s", err, out)
+	}
+	f.sim = startSim(t, f.r.broker, mqtt.CommissioningAccount, m[1], f.specs...)
+	// Every spec's device listed (Gen2 ones after their RPC answers).
+	eventually(t, 20*time.Second, "every new device listed", func() bool {
+		out, _ := cli(t, "discover", "-config", f.r.path, "-json")
+		f.found = nil
+		if json.Unmarshal([]byte(out), &f.found) != nil {
+			return false
+		}
+		for _, s := range f.specs {
+			if !slices.ContainsFunc(f.found, func(d web.NewDevice) bool { return strings.Contains(d.Address, ":"+s.Name) }) {
+				return false
+			}
+		}
+		return true
+	})
+	return f
+}
+
+// adoptable is what of the found devices can be adopted.
+func (f *families) adoptable() []web.NewDevice {
+	var out []web.NewDevice
+	for _, d := range f.found {
+		if d.Unsupported == "" && d.Driver == "mqtt" {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// adopted records an adoption of d as id under account (pw: the password
+// the adoption made, "" when the account had one).
+func (f *families) adopted(d web.NewDevice, id, account, pw string) {
+	if pw != "" {
+		f.passwords[account] = pw
+	}
+	_, name, _ := mqtt.ParseAddress(d.Address)
+	name, _, _ = strings.Cut(name, ":")
+	f.accountOf[name] = account
+	f.declared[id] = d.Capabilities
+}
+
+// liveOnOwnAccounts restarts the emulated devices on the accounts their
+// adoptions gave and waits until every adopted device answers
+// devices/query with each capability it declared.
+func (f *families) liveOnOwnAccounts(t *testing.T) {
+	t.Helper()
+	if len(f.declared) < len(f.specs) {
+		t.Fatalf("adopted %d devices of %d specs: %+v", len(f.declared), len(f.specs), f.found)
+	}
+	f.sim.Close()
+	own, err := mqttsim.Start(context.Background(), mqttsim.Options{Broker: "tcp://" + f.r.broker, Devices: f.specs, Telemetry: time.Second,
+		Login: func(s mqttsim.Spec) (string, string) { a := f.accountOf[s.Name]; return a, f.passwords[a] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(own.Close)
+	for id, caps := range f.declared {
+		eventually(t, 15*time.Second, id+" live with capabilities", func() bool {
+			q := query(t, f.r.d.addr, id)[id]
+			for _, c := range caps {
+				instance := map[string]string{"color": "hsv", "current": "amperage", "energy": "electricity_meter"}[c]
+				if instance == "" {
+					instance = c
+				}
+				if _, ok := q.value(instance); !ok {
+					return false
+				}
+			}
+			return q.ErrorCode == "" && len(caps) > 0
+		})
+	}
+}
+
 // Every MQTT family the hub discovers joins the way an installer meets
 // it: new devices on the commissioning login, adopted alternately from the
 // CLI and the status page's API, then on their own accounts, each
 // answering devices/query with what it declared.
 func TestAdoption_EveryMQTTFamily_ThroughCommissioning(t *testing.T) {
 	t.Parallel()
-	r := startAdoptRig(t)
-	out, err := cli(t, "commission", "-config", r.path, "-for", "10m")
-	m := comPassRe.FindStringSubmatch(out)
-	if err != nil || m == nil {
-		t.Fatalf("commission: %v\n%s", err, out)
-	}
-	specs := mqttsim.DemoNew()
-	sim := startSim(t, r.broker, mqtt.CommissioningAccount, m[1], specs...)
-	// Wait until every spec's device is listed (Gen2 ones after their
-	// RPC answers), then take the list.
-	var found []web.NewDevice
-	eventually(t, 20*time.Second, "every new device listed", func() bool {
-		out, _ := cli(t, "discover", "-config", r.path, "-json")
-		found = nil
-		if json.Unmarshal([]byte(out), &found) != nil {
-			return false
-		}
-		for _, s := range specs {
-			if !slices.ContainsFunc(found, func(d web.NewDevice) bool { return strings.Contains(d.Address, ":"+s.Name) }) {
-				return false
-			}
-		}
-		return true
-	})
-	base := "http://" + r.d.addr
+	f := startFamilies(t)
+	base := "http://" + f.r.d.addr
 	cookie, csrf := webLogin(t, base)
-	type adopted struct {
-		ID          string
-		MQTTAccount *web.MQTTPassword `json:"mqtt_account"`
-	}
-	passwords := map[string]string{} // account -> password
-	accountOf := map[string]string{} // device name (spec) -> account
-	var ids []string
-	declared := map[string][]string{} // id -> capabilities the device declared
-	for i, d := range found {
-		if d.Unsupported != "" || d.Driver != "mqtt" {
-			continue
-		}
+	for i, d := range f.adoptable() {
 		id := fmt.Sprintf("dev-%d", i)
-		var a adopted
+		var a struct {
+			MQTTAccount *web.MQTTPassword `json:"mqtt_account"`
+		}
 		if i%2 == 0 {
-			out, err := cli(t, "adopt", "-config", r.path, "-address", d.Address, "-id", id, "-name", d.Address, "-room", "room-1")
+			out, err := cli(t, "adopt", "-config", f.r.path, "-address", d.Address, "-id", id, "-name", d.Address, "-room", "room-1")
 			if err != nil {
 				t.Fatalf("CLI adopt %s: %v\n%s", d.Address, err, out)
 			}
@@ -161,39 +228,66 @@ func TestAdoption_EveryMQTTFamily_ThroughCommissioning(t *testing.T) {
 		if a.MQTTAccount == nil {
 			t.Fatalf("%s adopted without an MQTT account", d.Address)
 		}
-		if a.MQTTAccount.Password != "" {
-			passwords[a.MQTTAccount.Account] = a.MQTTAccount.Password
-		}
-		_, name, _ := mqtt.ParseAddress(d.Address)
-		name, _, _ = strings.Cut(name, ":")
-		accountOf[name] = a.MQTTAccount.Account
-		ids = append(ids, id)
-		declared[id] = d.Capabilities
+		f.adopted(d, id, a.MQTTAccount.Account, a.MQTTAccount.Password)
 	}
-	if len(ids) < len(specs) {
-		t.Fatalf("adopted %d devices of %d specs: %+v", len(ids), len(specs), found)
+	f.liveOnOwnAccounts(t)
+}
+
+// The same from the status page in a real browser: a serial lamp and
+// every MQTT family adopted from their cards under New devices, each MQTT
+// device's own login read off the page (shown once), then live on it.
+func TestAdoption_Chromium_EveryMQTTFamilyFromThePage(t *testing.T) {
+	t.Parallel()
+	f := startFamilies(t)
+	// And the rig's unconfigured serial lamp, found by a scan.
+	if out, err := cli(t, "discover", "-config", f.r.path, "-scan", "bus0", "-from", "5", "-to", "5"); err != nil || !strings.Contains(out, "bus0/5") {
+		t.Fatalf("scan: %v\n%s", err, out)
 	}
-	// The devices take their own logins.
-	sim.Close()
-	own, err := mqttsim.Start(context.Background(), mqttsim.Options{Broker: "tcp://" + r.broker, Devices: specs, Telemetry: time.Second,
-		Login: func(s mqttsim.Spec) (string, string) { a := accountOf[s.Name]; return a, passwords[a] }})
+	ctx := webtest.Chromium(t, 1280, 1000)
+	base := "http://" + f.r.d.addr
+	err := chromedp.Do(ctx, chromedp.Navigate(base+"/"),
+		chromedp.Click(chromedp.CSS(`#signin`), chromedp.NodeVisible),
+		chromedp.SendKeys(chromedp.CSS(`#login-user`), "tech", chromedp.NodeVisible),
+		chromedp.SendKeys(chromedp.CSS(`#login-pass`), secWebPass, chromedp.NodeVisible),
+		chromedp.Click(chromedp.CSS(`#login-submit`), chromedp.NodeVisible),
+		chromedp.WaitVisible(chromedp.CSS(`#signout`)),
+		chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#new-list .card`)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(own.Close)
-	for _, id := range ids {
-		eventually(t, 15*time.Second, id+" live with capabilities", func() bool {
-			q := query(t, r.d.addr, id)[id]
-			for _, c := range declared[id] {
-				instance := map[string]string{"color": "hsv", "current": "amperage", "energy": "electricity_meter"}[c]
-				if instance == "" {
-					instance = c
-				}
-				if _, ok := q.value(instance); !ok {
-					return false
-				}
-			}
-			return q.ErrorCode == "" && len(declared[id]) > 0
-		})
+	adopt := func(address, id string) {
+		t.Helper()
+		// Found, filled and submitted in one step: the list is redrawn
+		// while the page runs.
+		fill := `(() => { const c = document.querySelector('#new-list [data-address="` + address + `"]'); const f = c && c.querySelector('form.adopt');
+			if (!f) return false; f.querySelector('[name=id]').value = '` + id + `'; f.querySelector('[name=room]').value = 'room-1';
+			f.requestSubmit(); return true; })()`
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fill, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+			t.Fatalf("adopt %s from its card: %v", address, err)
+		}
 	}
+	adopt("bus0/5", "page-white")
+	eventually(t, 10*time.Second, "the serial lamp adopted from the page, with its own range", func() bool {
+		return strings.Contains(yandexDevicesList(t, f.r.d.addr)["page-white"], `"min":3000`)
+	})
+	login := regexp.MustCompile(`user (\S+), password (\S+)`)
+	kept := regexp.MustCompile(`It logs in as (\S+), whose password`)
+	for i, d := range f.adoptable() {
+		id := fmt.Sprintf("page-%d", i)
+		adopt(d.Address, id)
+		var secret string
+		eventually(t, 10*time.Second, id+"'s login shown", func() bool {
+			secret, _ = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#new-secret`)))
+			return strings.Contains(secret, "adopted as "+id)
+		})
+		switch km, lm := kept.FindStringSubmatch(secret), login.FindStringSubmatch(secret); {
+		case km != nil: // before login: its next line names the user too
+			f.adopted(d, id, km[1], "")
+		case lm != nil:
+			f.adopted(d, id, lm[1], lm[2])
+		default:
+			t.Fatalf("no MQTT login on the page after adopting %s: %q", d.Address, secret)
+		}
+	}
+	f.liveOnOwnAccounts(t)
 }
