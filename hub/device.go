@@ -314,6 +314,10 @@ type Snapshot struct {
 	Fault *Fault
 	// Link is the device's last reported link quality.
 	Link Link
+	// Caps is what the device last said it can do (zero: it never said),
+	// kept so a restarted hub offers it as before, without waiting for
+	// the device to say it again.
+	Caps Caps
 }
 
 // Reachable reports whether the snapshot may be served as current: the

@@ -262,6 +262,13 @@ func New(devs []Device, site *Site, opts Options) (*Hub, error) {
 				if s.Info != (Info{}) {
 					e.dev.Info = s.Info
 				}
+				// What the device said it can do before the restart; a
+				// disagreement with the config is logged again at its
+				// next report.
+				if !s.Caps.Fields.Empty() {
+					h.learnCaps(e, &s.Caps)
+					e.clash = ""
+				}
 			}
 		}
 	}
@@ -381,8 +388,12 @@ func (h *Hub) Apply(r Report) error {
 		h.countReport("", false)
 		return fmt.Errorf("%w: %q", ErrNotFound, r.Device)
 	}
-	seq, seen := e.snap.Seq, e.snap.LastSeen
+	seq, seen, prevReported := e.snap.Seq, e.snap.LastSeen, e.reported
 	capsChanged, clash := h.learnCaps(e, r.Caps)
+	reportedChanged := e.reported != prevReported
+	if reportedChanged {
+		e.snap.Caps = e.reported
+	}
 	// Drop values the device does not support, so a chatty device can not
 	// grow capabilities it was not configured with.
 	r.State.Set = r.State.Set.Intersect(e.dev.Fields)
@@ -410,7 +421,7 @@ func (h *Hub) Apply(r Report) error {
 		infoChanged = true
 	}
 	onlineChanged := wasOnline != e.snap.Online
-	if !changed.Empty() || onlineChanged || infoChanged || faultChanged {
+	if !changed.Empty() || onlineChanged || infoChanged || faultChanged || reportedChanged {
 		e.snap.Seq++
 	}
 	if len(e.waiters) > 0 && !r.State.Set.Empty() {

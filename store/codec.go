@@ -11,9 +11,9 @@ import (
 	"hubd/hub"
 )
 
-// A snapshot record, version 1, all integers varint-encoded unless noted:
+// A snapshot record, version 2, all integers varint-encoded unless noted:
 //
-//	version    byte (1)
+//	version    byte (2; 1 is read too: the same without caps)
 //	flags      byte: bit 0 State.On, bit 1 Online; other bits zero
 //	set        uvarint FieldSet
 //	mode       byte ColorMode
@@ -24,10 +24,15 @@ import (
 //	  updated  varint seconds and varint nanoseconds relative to last seen
 //	seq        uvarint
 //	info       manufacturer, model, hardware, firmware: uvarint length, bytes
+//	caps       uvarint FieldSet the device reported (0: none); with the
+//	           temperature field, varint min and max kelvin
 //	crc        4 bytes big-endian CRC-32C of everything before it
 //
 // The CRC catches bytes flipped on disk: bbolt checksums only its meta pages.
-const recordVersion = 1
+const (
+	recordVersion   = 2
+	recordVersionV1 = 1 // before caps; still read
+)
 
 const (
 	flagOn     = 1 << 0
@@ -37,7 +42,7 @@ const (
 	// maxInfoLen bounds each Info string in a record; longer ones are cut.
 	maxInfoLen = 1024
 	// maxRecordLen bounds a record: every field, four full info strings.
-	maxRecordLen = 64 + hub.NumFields*(40) + 4*(maxInfoLen+3) + 16
+	maxRecordLen = 64 + hub.NumFields*(40) + 4*(maxInfoLen+3) + 16 + 16
 
 	// Times are kept between the years 1 and 9999.
 	minUnix = -62135596800
@@ -92,6 +97,15 @@ func appendSnapshot(b []byte, s *hub.Snapshot) []byte {
 		}
 		b = binary.AppendUvarint(b, uint64(len(str)))
 		b = append(b, str...)
+	}
+	caps := s.Caps
+	if !caps.Valid() {
+		caps = hub.Caps{}
+	}
+	b = binary.AppendUvarint(b, uint64(caps.Fields))
+	if caps.Fields.Has(hub.FieldTemperatureK) {
+		b = binary.AppendVarint(b, int64(caps.TempMinK))
+		b = binary.AppendVarint(b, int64(caps.TempMaxK))
 	}
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
 }
@@ -217,6 +231,25 @@ func (d *decoder) time(what string, rel bool, baseSec, baseNsec int64) (sec, nse
 	return sec, nsec
 }
 
+// caps reads a capability report; one that hub.Caps.Valid refuses is an
+// error.
+func (d *decoder) caps() hub.Caps {
+	var c hub.Caps
+	fs := d.uvarint("caps")
+	if d.err == nil && fs >= 1<<hub.NumFields {
+		d.err = errRecord("unknown fields in caps %#x", fs)
+	}
+	c.Fields = hub.FieldSet(fs)
+	if c.Fields.Has(hub.FieldTemperatureK) {
+		c.TempMinK = d.int("caps min temperature", 1000, 20000)
+		c.TempMaxK = d.int("caps max temperature", 1000, 20000)
+	}
+	if d.err == nil && !c.Valid() {
+		d.err = errRecord("caps %s are not a capability report", c)
+	}
+	return c
+}
+
 func (d *decoder) string(what string) string {
 	n := d.uvarint(what)
 	if d.err != nil {
@@ -242,7 +275,7 @@ func decodeSnapshot(rec []byte) (hub.Snapshot, error) {
 	if len(rec) > maxRecordLen {
 		return s, errRecord("%d bytes is too long", len(rec))
 	}
-	if rec[0] != recordVersion {
+	if rec[0] != recordVersion && rec[0] != recordVersionV1 {
 		return s, errRecord("unknown version %d", rec[0])
 	}
 	body := rec[:len(rec)-4]
@@ -300,6 +333,9 @@ func decodeSnapshot(rec []byte) (hub.Snapshot, error) {
 	s.Info.Model = d.string("model")
 	s.Info.Hardware = d.string("hardware")
 	s.Info.Firmware = d.string("firmware")
+	if rec[0] >= recordVersion {
+		s.Caps = d.caps()
+	}
 	if d.err != nil {
 		return hub.Snapshot{}, d.err
 	}

@@ -22,7 +22,8 @@ var update = flag.Bool("update", false, "rewrite golden files in testdata")
 func fullSnapshot() hub.Snapshot {
 	at := time.Date(2026, 5, 17, 9, 30, 15, 123456789, time.UTC)
 	s := hub.Snapshot{LastSeen: at, Online: true, Seq: 1<<40 + 7,
-		Info: hub.Info{Manufacturer: "Acme", Model: "L-100", Hardware: "rev3", Firmware: "1.2.3"}}
+		Info: hub.Info{Manufacturer: "Acme", Model: "L-100", Hardware: "rev3", Firmware: "1.2.3"},
+		Caps: hub.Caps{Fields: hub.LightFields, TempMinK: 2200, TempMaxK: 6500}}
 	st := &s.State
 	st.Set = hub.LightFields.Union(hub.MeterFields)
 	st.On = true
@@ -48,6 +49,10 @@ func codecCases() map[string]hub.Snapshot {
 	future.State.Updated[hub.FieldOn] = future.LastSeen.Add(1000 * time.Hour)
 	offline := snap(3, 9)
 	offline.Online = false
+	ctOnly := snap(5, 2)
+	ctOnly.Caps = hub.Caps{Fields: hub.Fields(hub.FieldOn, hub.FieldBrightness, hub.FieldTemperatureK), TempMinK: 3000, TempMaxK: 6000}
+	plugCaps := snap(6, 3)
+	plugCaps.Caps = hub.Caps{Fields: hub.MeterFields.With(hub.FieldOn)}
 	longInfo := snap(4, 1)
 	longInfo.Info.Model = strings.Repeat("ü", maxInfoLen/2)
 	return map[string]hub.Snapshot{
@@ -58,6 +63,8 @@ func codecCases() map[string]hub.Snapshot {
 		"unix epoch":    early,
 		"updated later": future,
 		"long info":     longInfo,
+		"ct caps":       ctOnly,
+		"plug caps":     plugCaps,
 		"socket": {Online: true, Seq: 1, LastSeen: time.Date(2030, 1, 1, 0, 0, 0, 1, time.UTC),
 			State: hub.State{Set: hub.Fields(hub.FieldOn, hub.FieldEnergy), Energy: 999999999.5,
 				Updated: [hub.NumFields]time.Time{hub.FieldOn: time.Date(2030, 1, 1, 0, 0, 0, 1, time.UTC), hub.FieldEnergy: time.Date(2029, 12, 31, 0, 0, 0, 0, time.UTC)}}},
@@ -124,7 +131,7 @@ func TestCodec_Encode_IsCompact(t *testing.T) {
 func TestCodec_Golden(t *testing.T) {
 	s := fullSnapshot()
 	got := hex.EncodeToString(appendSnapshot(nil, &s)) + "\n"
-	path := filepath.Join("testdata", "snapshot-v1.hex")
+	path := filepath.Join("testdata", "snapshot-v2.hex")
 	if *update {
 		os.MkdirAll("testdata", 0o755)
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
@@ -141,6 +148,51 @@ func TestCodec_Golden(t *testing.T) {
 	dec, err := decodeSnapshot(mustHex(t, strings.TrimSpace(string(want))))
 	if err != nil || !sameSnapshot(dec, s) {
 		t.Errorf("golden record decodes to %+v, %v", dec, err)
+	}
+}
+
+// Records of version 1, written before capability reports were kept, are
+// still read: the same snapshot, without caps.
+func TestCodec_Version1_StillRead(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join("testdata", "snapshot-v1.hex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := decodeSnapshot(mustHex(t, strings.TrimSpace(string(want))))
+	s := fullSnapshot()
+	s.Caps = hub.Caps{}
+	if err != nil || !sameSnapshot(dec, s) {
+		t.Errorf("version 1 record decodes to %+v, %v", dec, err)
+	}
+}
+
+// A record whose caps are not a capability report is refused.
+func TestCodec_Decode_RejectsBadCaps(t *testing.T) {
+	base := snap(1, 1)
+	base.Caps = hub.Caps{Fields: hub.Fields(hub.FieldOn)}
+	rec := appendSnapshot(nil, &base)
+	body := rec[:len(rec)-5] // without the CRC and the caps byte (0x01)
+	temp := byte(1 << hub.FieldTemperatureK)
+	kelvin := func(b []byte, ks ...int64) []byte {
+		for _, k := range ks {
+			b = binary.AppendVarint(b, k)
+		}
+		return b
+	}
+	for name, c := range map[string]struct {
+		tail []byte
+		want string
+	}{
+		"unknown field":       {binary.AppendUvarint(nil, 1<<hub.NumFields), "unknown fields in caps"},
+		"range upside down":   {kelvin([]byte{temp}, 6000, 3000), "not a capability report"},
+		"temperature 999":     {kelvin([]byte{temp}, 999, 6000), "caps min temperature"},
+		"truncated range":     {kelvin([]byte{temp}, 3000), "caps max temperature"},
+		"trailing after caps": {[]byte{1, 0}, "trailing"},
+	} {
+		rec := withCRC(append(bytes.Clone(body), c.tail...))
+		if _, err := decodeSnapshot(rec); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", name, err, c.want)
+		}
 	}
 }
 
@@ -165,7 +217,7 @@ var badRecords = []struct {
 }{
 	{"empty", "", "too short"},
 	{"version 0", "00 00 00 00 00 00 00", "unknown version"},
-	{"version 2", "02 00 00 00 00 00 00", "unknown version"},
+	{"version 3", "03 00 00 00 00 00 00", "unknown version"},
 	{"unknown flags", "01 04 00 00 00 00 00 00 00 00 00 00", "unknown flags"},
 	{"unknown field bit", "01 00 80 02 00 00 00 00 00 00 00 00 00", "unknown fields"},
 	{"bad color mode", "01 00 00 03 00 00 00 00 00 00 00 00", "color mode"},

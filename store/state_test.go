@@ -376,3 +376,48 @@ func TestDB_Put_DoesNotWaitForAStuckCommit(t *testing.T) {
 		t.Errorf("stored %d devices, want 5001", len(all))
 	}
 }
+
+// What a device said it can do survives a restart: the restarted hub
+// offers the learned capabilities and range at once, before the device
+// says them again; a device whose config pins them keeps the config's.
+func TestHub_LearnedCapsSurviveARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hubd.db")
+	devs := []hub.Device{
+		{ID: "ct", Kind: hub.KindLight, Driver: "mqtt", Address: "z2m:ct", Fields: hub.LightFields, TempMinK: 2700, TempMaxK: 6500},
+		{ID: "pinned", Kind: hub.KindLight, Driver: "mqtt", Address: "z2m:p", Fields: hub.Fields(hub.FieldOn, hub.FieldBrightness), Pinned: hub.PinFields},
+	}
+	learned := hub.Caps{Fields: hub.Fields(hub.FieldOn, hub.FieldBrightness, hub.FieldTemperatureK), TempMinK: 2203, TempMaxK: 4000}
+	db, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(devs, nil, hub.Options{Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"ct", "pinned"} {
+		if err := h.Apply(hub.Report{Device: id, Avail: hub.AvailOnline, Caps: &learned}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.Close()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = openTestAt(t, path, Options{NoSync: true})
+	h, err = hub.New(devs, nil, hub.Options{Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ct, _ := h.Device("ct")
+	if ct.Fields != learned.Fields || ct.TempMinK != 2203 || ct.TempMaxK != 4000 {
+		t.Errorf("ct after restart: %s %d..%d K, want %s", ct.Fields, ct.TempMinK, ct.TempMaxK, learned)
+	}
+	if c, ok := h.Reported("ct"); !ok || c != learned {
+		t.Errorf("ct's report after restart: %+v %v", c, ok)
+	}
+	if p, _ := h.Device("pinned"); p.Fields != hub.Fields(hub.FieldOn, hub.FieldBrightness) {
+		t.Errorf("pinned device after restart: %s", p.Fields)
+	}
+}
