@@ -27,6 +27,7 @@ import (
 type access struct {
 	hubUser, hubPass []byte
 	hubID            string
+	discID           string // discovery's client id: the hub's too
 	users            map[string]string
 	anon             bool
 	reserved         string
@@ -132,8 +133,8 @@ func (a *access) authenticate(c broker.Client, pass []byte) bool {
 	if len(a.hubUser) > 0 && eq(user, a.hubUser) && eq(pass, a.hubPass) {
 		return true
 	}
-	if c.ID == a.hubID || len(user) == 0 {
-		return false // only the hub's account may take the hub's client id
+	if c.ID == a.hubID || c.ID == a.discID || len(user) == 0 {
+		return false // only the hub's account may take the hub's client ids
 	}
 	if c.Username == CommissioningAccount {
 		return a.com != nil && a.count != nil && a.com.admit(pass, func() int {
@@ -241,10 +242,20 @@ func (a *access) judge(c broker.Client, allowed bool, what, key, topic string) b
 // mayTakeOver lets a device leave the commissioning login for its own
 // account at once: its new connection, under the account adoption gave
 // it, takes the client id over from its commissioning one (which may not
-// have ended cleanly). Other accounts may not end each other's
-// connections.
-func (a *access) mayTakeOver(connected, newcomer broker.Client) bool {
-	return connected.Username == CommissioningAccount && newcomer.Username != ""
+// have ended cleanly). So may a device whose account was renamed or
+// removed: its id's session belongs to a user that is no account any
+// more. Other accounts may not end each other's connections or take
+// each other's sessions.
+func (a *access) mayTakeOver(old, newcomer broker.Client) bool {
+	if newcomer.Username == "" {
+		return false
+	}
+	if old.Username == CommissioningAccount {
+		return true
+	}
+	_, device := a.tab.Load().accts[old.Username]
+	_, shared := a.users[old.Username]
+	return !device && !shared && (len(a.hubUser) == 0 || old.Username != string(a.hubUser))
 }
 
 // commissioner says whether c is in under CommissioningAccount.
@@ -289,26 +300,30 @@ type logins struct {
 
 type login struct{ account, stamp string }
 
+// put is keyed by client id and account: a login refused after its
+// password was checked (the id belongs to another account) does not
+// replace the entry of the client connected under that id.
 func (l *logins) put(id, account, stamp string, bound int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.m == nil {
 		l.m = map[string]login{}
 	}
-	if _, ok := l.m[id]; !ok && len(l.m) >= bound {
+	k := id + "\x00" + account
+	if _, ok := l.m[k]; !ok && len(l.m) >= bound {
 		for k := range l.m {
 			delete(l.m, k)
 			break
 		}
 	}
-	l.m[id] = login{account, stamp}
+	l.m[k] = login{account, stamp}
 }
 
 func (l *logins) get(id, account string) (string, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	x, ok := l.m[id]
-	return x.stamp, ok && x.account == account
+	x, ok := l.m[id+"\x00"+account]
+	return x.stamp, ok
 }
 
 func eq(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

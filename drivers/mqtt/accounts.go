@@ -214,8 +214,8 @@ func Accounts(o Options) ([]Account, error) {
 
 // SetDeviceAccounts replaces Options.DeviceAccounts while the driver runs
 // (a config reload): the accounts and their rules change at once for
-// every client; a client already connected under an account that no
-// device uses any more keeps its connection but may do nothing.
+// every client; the clients of an account that no device uses any more
+// are disconnected.
 func (d *Driver) SetDeviceAccounts(names map[string]string) error {
 	d.subMu.Lock()
 	defer d.subMu.Unlock()
@@ -225,16 +225,22 @@ func (d *Driver) SetDeviceAccounts(names map[string]string) error {
 	}
 	names = maps.Clone(names)
 	d.names.Store(&names)
+	d.putAccounts(accts)
+	return nil
+}
+
+// putAccounts puts accts in force. An account no device uses any more
+// can not log in: its clients are disconnected and its kept sessions
+// dropped (they hold subscriptions granted to it, and their client ids).
+func (d *Driver) putAccounts(accts []Account) {
 	before := d.acl.tab.Load()
 	d.acl.setAccounts(accts)
-	// An account no device uses any more can not log in: its clients go.
 	after := d.acl.tab.Load()
 	for name := range before.accts {
 		if _, kept := after.accts[name]; !kept {
 			d.DisconnectAccount(name)
 		}
 	}
-	return nil
 }
 
 // Accounts lists the device accounts in force and their refusals, by

@@ -146,7 +146,9 @@ func (d *Driver) DisconnectAccount(name string) int {
 	if d.broker == nil || name == "" || name == d.opts.Username {
 		return 0
 	}
-	n := d.broker.srv.Disconnect(func(c broker.Client) bool { return c.Username == name })
+	match := func(c broker.Client) bool { return c.Username == name }
+	n := d.broker.srv.Disconnect(match)
+	d.broker.srv.DropSessions(match)
 	if n > 0 {
 		d.log.Info("clients of a device account disconnected: its password changed", "account", name, "clients", n)
 	}

@@ -8,6 +8,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"hubd/drivers/mqtt"
+	"hubd/hub"
 )
 
 const comPass = "a-window-password-of-24b"
@@ -239,5 +240,48 @@ func TestCommissioning_OwnAccountTakesTheClientIDOver(t *testing.T) {
 	// Now under lamp-2: socket-2's account may not take the id.
 	if tryLogin(t, r.url, "DVES_ABCDEF", "socket-2", acctPass("socket-2"), nil) != nil {
 		t.Fatal("another device account took the client id")
+	}
+}
+
+// Nobody but the hub's account logs in with discovery's client id: a
+// commissioning client under it could read the answers new Gen2 devices
+// give discovery (%c/rpc).
+func TestCommissioning_DiscoveryClientIDReserved(t *testing.T) {
+	r := newRig(t, rigOpts{accounts: true, specs: testSpecs()[:1]})
+	r.waitState(t)
+	if err := r.drv.OpenCommissioning(comPass, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for _, cr := range [][2]string{{mqtt.CommissioningAccount, comPass}, {"lamp-2", acctPass("lamp-2")}} {
+		if tryLogin(t, r.url, "hubd-test-discovery", cr[0], cr[1], nil) != nil {
+			t.Errorf("%s logged in with discovery's client id", cr[0])
+		}
+	}
+	if tryLogin(t, r.url, "hubd-test-discovery", hubUser, hubPass, nil) == nil {
+		t.Error("the hub's own account refused its discovery client id")
+	}
+}
+
+// A device removed from the configuration: its account's clients are
+// disconnected at the reload, and its kept session no longer holds its
+// client id.
+func TestAccounts_RemovedDeviceDisconnected(t *testing.T) {
+	r := newRig(t, rigOpts{accounts: true, specs: testSpecs()[:2]}) // lamp-2, socket-2
+	r.waitState(t)
+	lost := make(chan error, 1)
+	if tryLogin(t, r.url, "extra-lamp", "lamp-2", acctPass("lamp-2"), lost) == nil {
+		t.Fatal("login refused")
+	}
+	var keep []hub.Device
+	for _, s := range testSpecs()[1:2] {
+		keep = append(keep, s.Device())
+	}
+	if err := r.drv.SetDevices(keep); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-lost:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the removed device's client stayed connected")
 	}
 }

@@ -204,7 +204,7 @@ func (d *Driver) install(p plan) {
 		dv.fields.Store(uint32(f))
 	}
 	d.tab.Store(p.t)
-	d.acl.setAccounts(p.accounts)
+	d.putAccounts(p.accounts)
 }
 
 // retire drops a removed device's queued messages and waits until no

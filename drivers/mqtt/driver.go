@@ -308,6 +308,7 @@ func New(opts Options) (*Driver, error) {
 		acl:    newAccess(opts.Users),
 	}
 	d.acl.com = newCommissioning(tp, opts.CommissioningClients)
+	d.acl.discID = tp.disc
 	names := maps.Clone(opts.DeviceAccounts)
 	d.names.Store(&names)
 	d.rpcDev = &device{qmax: 4 * opts.QueueLen, dialect: DialectShelly2}

@@ -81,9 +81,11 @@ type Options struct {
 	// one, and then dropped.
 	CanPublish func(c Client, topic string) bool
 	// MayTakeOver says whether a client may take the client id of a
-	// connected client of another user name (the connected one is put
-	// out, as MQTT has it for the same user); nil: never, so one user can
-	// not end another's connections.
+	// session of another user name, connected (that client is put out,
+	// as MQTT has it for the same user) or kept for an absent client
+	// (the session is dropped, not handed over); nil: never, so one user
+	// can neither end another's connections nor take its session. A
+	// session that ends clean leaves its id free for anyone.
 	MayTakeOver func(connected, newcomer Client) bool
 	// CanSubscribe says whether a client may subscribe to filter; nil
 	// lets everyone subscribe to everything. A refused filter gets the

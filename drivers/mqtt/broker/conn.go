@@ -304,12 +304,14 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 			s.mu.Lock()
 			old := s.c
 			s.mu.Unlock()
-			if old != nil && s.user != c.info.Username && (b.opts.MayTakeOver == nil || !b.opts.MayTakeOver(old.info, c.info)) {
-				// A client id belongs to the user connected under it:
-				// another may not put it out (one device account
-				// ending another device's connection).
+			if s.user != c.info.Username && (b.opts.MayTakeOver == nil || !b.opts.MayTakeOver(Client{ID: s.id, Username: s.user}, c.info)) {
+				// A client id belongs to the user whose session it is,
+				// connected or kept: another may neither put that client
+				// out nor take its session (one device account ending
+				// another device's connection, or taking its queued
+				// commands).
 				b.mu.Unlock()
-				return fmt.Errorf("%w: client id %s is connected under another user name", ErrIDInUse, quoted(c.info.ID))
+				return fmt.Errorf("%w: client id %s has a session under another user name", ErrIDInUse, quoted(c.info.ID))
 			}
 			if old != nil {
 				b.mu.Unlock()
@@ -325,9 +327,9 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 		if s != nil {
 			b.away-- // s.c is nil: the client was away
 		}
-		// A session kept for another user name is not handed over: its
-		// subscriptions were granted to that user, and its queue holds
-		// that user's messages.
+		// A session taken over from another user name (MayTakeOver) is
+		// not handed over: its subscriptions were granted to that user,
+		// and its queue holds that user's messages.
 		if s != nil && (clean || s.clean || s.user != c.info.Username) {
 			delete(b.sessions, s.id)
 			b.forget(s)
