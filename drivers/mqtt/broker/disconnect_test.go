@@ -84,14 +84,14 @@ func TestBroker_ClientID_NotTakenByAnotherUser(t *testing.T) {
 	if err := b.Publish("cmnd/lamp/POWER", []byte("ON"), false, 1); err != nil {
 		t.Fatal(err)
 	}
-	thief = paho.NewClient(paho.NewClientOptions().AddBroker("tcp://"+b.Addr()).SetClientID("dev-1").SetUsername("plug").
-		SetCleanSession(false).SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(5*time.Second))
+	thief = paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("dev-1").SetUsername("plug").
+		SetCleanSession(false).SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second))
 	if tok := thief.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
 		thief.Disconnect(0)
 		t.Fatal("another user took the absent owner's session")
 	}
 	got := make(chan string, 4)
-	o := paho.NewClientOptions().AddBroker("tcp://"+b.Addr()).SetClientID("dev-1").SetUsername("lamp").
+	o := paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("dev-1").SetUsername("lamp").
 		SetCleanSession(false).SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
 	o.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { got <- m.Topic() + " " + string(m.Payload()) })
 	back := paho.NewClient(o)
@@ -113,7 +113,7 @@ func TestBroker_ClientID_NotTakenByAnotherUser(t *testing.T) {
 	}
 	// Once it ends its session cleanly the id is anyone's.
 	back.Disconnect(50)
-	clean := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://"+b.Addr()).SetClientID("dev-1").SetUsername("lamp").
+	clean := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("dev-1").SetUsername("lamp").
 		SetCleanSession(true).SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second))
 	if tok := clean.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("clean reconnect: %v", tok.Error())
