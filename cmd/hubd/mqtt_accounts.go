@@ -87,7 +87,7 @@ func (a accountAdmin) setPassword(arg string, rotate bool) (mqttAccountInfo, err
 		return mqttAccountInfo{}, err
 	}
 	cr := mqttCredential{Hash: h, Changed: time.Now().UTC().Truncate(time.Second)}
-	if err := a.creds.put(ac.Name, cr); err != nil {
+	if err := a.creds.put(ac.Name, cr, rotate); err != nil {
 		return mqttAccountInfo{}, err
 	}
 	return mqttAccountInfo{Name: ac.Name, Devices: ac.Devices, HasPass: true, Changed: cr.Changed, Password: pw, Hash: h}, nil

@@ -416,3 +416,40 @@ type memLedger map[[sha256.Size]byte]bool
 
 func (l memLedger) Revoke(d [sha256.Size]byte, _ time.Time) error { l[d] = true; return nil }
 func (l memLedger) IsRevoked(d [sha256.Size]byte) bool            { return l[d] }
+
+// Two creates of one account at once (an adoption and a technician on the
+// page): one wins, the other is told the account has a password, and the
+// password shown is the one that works.
+func TestMQTTCredentials_ConcurrentCreates_OneWins(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "hubd.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	creds, _, _, err := loadMQTTCredentials(db.Bucket(mqttAccountsBucket), memLedger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := accountAdmin{creds: creds, accounts: func() ([]mqtt.Account, error) { return []mqtt.Account{{Name: "x", Devices: []string{"x"}}}, nil }}
+	type result struct {
+		info mqttAccountInfo
+		err  error
+	}
+	out := make(chan result, 8)
+	for range 8 {
+		go func() { i, err := adm.setPassword("x", false); out <- result{i, err} }()
+	}
+	var won []mqttAccountInfo
+	for range 8 {
+		r := <-out
+		switch {
+		case r.err == nil:
+			won = append(won, r.info)
+		case !errors.Is(r.err, errMQTTAccountExists):
+			t.Fatalf("create: %v", r.err)
+		}
+	}
+	if len(won) != 1 || !creds.Check("x", []byte(won[0].Password)) {
+		t.Fatalf("%d creates succeeded; the shown password works: %v", len(won), len(won) == 1 && creds.Check("x", []byte(won[0].Password)))
+	}
+}

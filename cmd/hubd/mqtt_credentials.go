@@ -195,17 +195,28 @@ func (c *mqttCredentials) get(account string) (mqttCredential, bool) {
 	return cr, ok
 }
 
-func (c *mqttCredentials) put(account string, cr mqttCredential) error {
+// put stores cr as account's password: a new one (replace false), or in
+// place of the one it has (replace true), checked under the same lock as
+// the write, so two concurrent creates can not both succeed and leave
+// the first one's shown password dead.
+func (c *mqttCredentials) put(account string, cr mqttCredential, replace bool) error {
 	b, err := json.Marshal(cr)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, has := c.byName[account]; has != replace {
+		if has {
+			return fmt.Errorf("%w: %s", errMQTTAccountExists, account)
+		}
+		return fmt.Errorf("%w: %s", errMQTTAccountNoPassword, account)
+	}
 	if err := c.revokeLocked(account); err != nil {
 		return err
 	}
 	if err := c.kv.Put(account, string(b)); err != nil {
+		delete(c.byName, account) // the old one is journaled as taken away
 		return err
 	}
 	c.byName[account] = cr
@@ -218,6 +229,7 @@ func (c *mqttCredentials) remove(account string) error {
 	if err := c.revokeLocked(account); err != nil {
 		return err
 	}
+	delete(c.byName, account) // journaled as taken away: gone whatever the store says
 	if err := c.kv.Delete(account); err != nil {
 		return err
 	}

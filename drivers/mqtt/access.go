@@ -258,6 +258,12 @@ func (a *access) mayTakeOver(old, newcomer broker.Client) bool {
 	return !device && !shared && (len(a.hubUser) == 0 || old.Username != string(a.hubUser))
 }
 
+// mayRetain keeps a commissioning client's messages from being retained:
+// what it announced is heard while the window is open, and does not
+// outlive it (a discovery message naming a configured device would
+// otherwise be replayed to discovery at every restart).
+func (a *access) mayRetain(c broker.Client, _ string) bool { return !a.commissioner(c) }
+
 // commissioner says whether c is in under CommissioningAccount.
 func (a *access) commissioner(c broker.Client) bool {
 	return !a.anon && a.com != nil && c.Username == CommissioningAccount

@@ -55,6 +55,7 @@ func startEmbedded(opts Options, a *access, log *slog.Logger) (*embedded, error)
 		CanPublish:      a.canPublish,
 		CanSubscribe:    a.canSubscribe,
 		MayTakeOver:     a.mayTakeOver,
+		MayRetain:       a.mayRetain,
 		MaxPacket:       embeddedMaxPacket,
 		QueueLen:        opts.BrokerQueueLen,
 		MaxQueueBytes:   l.MaxQueueBytes,

@@ -164,6 +164,11 @@ func (d *Driver) CloseCommissioning() int {
 	return d.kickCommissioning()
 }
 
+// commissionResweep is when the clients are swept out once more after a
+// window ended: a login checked just before the end may attach just
+// after the first sweep.
+const commissionResweep = 2 * time.Second
+
 // endCommissioning closes the window that was to end at until, unless it
 // was opened again since.
 func (d *Driver) endCommissioning(until time.Time) {
@@ -180,7 +185,16 @@ func (d *Driver) endCommissioning(until time.Time) {
 }
 
 func (d *Driver) kickCommissioning() int {
-	return d.broker.srv.Disconnect(func(c broker.Client) bool { return c.Username == CommissioningAccount })
+	is := func(c broker.Client) bool { return c.Username == CommissioningAccount }
+	n := d.broker.srv.Disconnect(is)
+	d.broker.srv.DropSessions(is)
+	time.AfterFunc(commissionResweep, func() {
+		if !d.acl.com.openAt(time.Now()) {
+			d.broker.srv.Disconnect(is)
+			d.broker.srv.DropSessions(is)
+		}
+	})
+	return n
 }
 
 // Commissioning describes the window; the zero status with an external

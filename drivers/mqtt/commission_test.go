@@ -2,6 +2,7 @@ package mqtt_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -283,5 +284,33 @@ func TestAccounts_RemovedDeviceDisconnected(t *testing.T) {
 	case <-lost:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the removed device's client stayed connected")
+	}
+}
+
+// What a commissioning client announces is heard while it is there, but
+// not retained: it does not outlive the window.
+func TestCommissioning_AnnouncementsNotRetained(t *testing.T) {
+	r := newRig(t, rigOpts{accounts: true, specs: testSpecs()[:1]})
+	r.waitState(t)
+	if err := r.drv.OpenCommissioning(comPass, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	live := newObserver(t, r, "tasmota/discovery/#")
+	live.before(t)
+	c := tryLogin(t, r.url, "DVES_0A0B0C", mqtt.CommissioningAccount, comPass, nil)
+	if c == nil {
+		t.Fatal("login refused")
+	}
+	publishAcked(t, c, "tasmota/discovery/00000A0B0C0D/config", true, `{"t":"tasmota_0A0B0C"}`)
+	if got := live.before(t); len(got) != 1 {
+		t.Fatalf("live subscriber got %q, want the announcement", got)
+	}
+	// A device account's retained message is kept, as before.
+	dev := tryLogin(t, r.url, "DVES_LAMP2", "lamp-2", acctPass("lamp-2"), nil)
+	publishAcked(t, dev, "tasmota/discovery/00000A0B0C0E/config", true, `{"t":"demo-lamp-2"}`)
+	late := newObserver(t, r, "tasmota/discovery/#")
+	got := strings.Join(late.before(t), "\n")
+	if strings.Contains(got, "00000A0B0C0D") || !strings.Contains(got, "00000A0B0C0E") {
+		t.Fatalf("retained after the fact:\n%s\nwant the device account's, not the commissioning client's", got)
 	}
 }

@@ -151,7 +151,7 @@ func TestPage_Chromium_AdoptsANewDevice(t *testing.T) {
 	win.mu.Lock()
 	calls := append([]string(nil), win.log...)
 	win.mu.Unlock()
-	if len(calls) != 2 || !strings.HasPrefix(calls[0], "open 30m0s by ") || !strings.HasPrefix(calls[1], "close by ") {
+	if len(calls) != 2 || !strings.HasPrefix(calls[0], "open 0s by ") || !strings.HasPrefix(calls[1], "close by ") {
 		t.Fatalf("window calls %q", calls)
 	}
 	// Forget it again from the same section.

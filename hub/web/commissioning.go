@@ -53,7 +53,7 @@ func (s *Server) commissioningMetrics(e *exposition) {
 
 // CommissionRequest is the body of POST /api/commissioning.
 type CommissionRequest struct {
-	Minutes int `json:"minutes"` // 0: the default length
+	Minutes int `json:"minutes"` // 0: the default length (30 min, or mqtt.limits.max_commissioning if shorter)
 }
 
 func (s *Server) commissioningRoutes(m *http.ServeMux) {

@@ -80,6 +80,10 @@ type Options struct {
 	// message is still acknowledged, as MQTT 3.1.1 has no way to refuse
 	// one, and then dropped.
 	CanPublish func(c Client, topic string) bool
+	// MayRetain says whether a client's retained publishes (and will) are
+	// kept as retained messages; when not, they are delivered as plain
+	// ones. nil: everyone's are.
+	MayRetain func(c Client, topic string) bool
 	// MayTakeOver says whether a client may take the client id of a
 	// session of another user name, connected (that client is put out,
 	// as MQTT has it for the same user) or kept for an absent client

@@ -221,6 +221,9 @@ func (c *conn) connect(body []byte) error {
 	c.will = cp.will
 	if c.will != nil {
 		c.will.QoS = min(c.will.QoS, 1)
+		if c.will.Retain && b.opts.MayRetain != nil && !b.opts.MayRetain(c.info, c.will.Topic) {
+			c.will.Retain = false
+		}
 	}
 	c.keepAlive = time.Duration(cp.keepAlive) * time.Second
 	if err := b.attach(c, cp.clean, cp.level == 4); err != nil {
@@ -450,6 +453,9 @@ func (c *conn) publish(h byte, body []byte) error {
 	}
 	m := p.msg
 	m.QoS = min(m.QoS, 1)
+	if m.Retain && b.opts.MayRetain != nil && !b.opts.MayRetain(c.info, m.Topic) {
+		m.Retain = false
+	}
 	switch p.msg.QoS {
 	case 0:
 		if allowed {

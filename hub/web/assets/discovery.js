@@ -111,7 +111,7 @@
   }
 
   document.addEventListener('DOMContentLoaded', () => {
-    document.getElementById('commission-open').addEventListener('click', () => commissionChange('/api/commissioning', '{"minutes":30}'));
+    document.getElementById('commission-open').addEventListener('click', () => commissionChange('/api/commissioning', '{"minutes":0}'));
     document.getElementById('commission-close').addEventListener('click', () => commissionChange('/api/commissioning/close', '{}'));
   });
 
