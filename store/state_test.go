@@ -317,17 +317,7 @@ func TestHub_New_RestoresStateFromStore(t *testing.T) {
 		}
 	}
 	_, before, _ := h.Snapshot("lamp-1")
-	h.Close()
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	db = openTestAt(t, path, Options{NoSync: true})
-	h, err = hub.New(devs, nil, hub.Options{Store: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h = restartHub(t, h, db, path, devs)
 	dev, after, ok := h.Snapshot("lamp-1")
 	if !ok || !sameSnapshot(after, before) {
 		t.Errorf("lamp-1 after restart = %+v, want %+v", after, before)
@@ -400,16 +390,7 @@ func TestHub_LearnedCapsSurviveARestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h.Close()
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db = openTestAt(t, path, Options{NoSync: true})
-	h, err = hub.New(devs, nil, hub.Options{Store: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h = restartHub(t, h, db, path, devs)
 	ct, _ := h.Device("ct")
 	if ct.Fields != learned.Fields || ct.TempMinK != 2203 || ct.TempMaxK != 4000 {
 		t.Errorf("ct after restart: %s %d..%d K, want %s", ct.Fields, ct.TempMinK, ct.TempMaxK, learned)
@@ -420,4 +401,21 @@ func TestHub_LearnedCapsSurviveARestart(t *testing.T) {
 	if p, _ := h.Device("pinned"); p.Fields != hub.Fields(hub.FieldOn, hub.FieldBrightness) {
 		t.Errorf("pinned device after restart: %s", p.Fields)
 	}
+}
+
+// restartHub closes h and its store db, as a stopping daemon does, and
+// starts a hub with devs over the same file again (closed with the test).
+func restartHub(t *testing.T, h *hub.Hub, db *DB, path string, devs []hub.Device) *hub.Hub {
+	t.Helper()
+	h.Close()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = openTestAt(t, path, Options{NoSync: true})
+	h, err := hub.New(devs, nil, hub.Options{Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
 }
