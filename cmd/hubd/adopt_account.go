@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"hubd/hub"
@@ -31,6 +32,9 @@ func (m *Main) adoptedAccount(d hub.Device, driver string) (*web.MQTTPassword, s
 		return &web.MQTTPassword{Account: ac.Name, Devices: ac.Devices}, howToLogIn(driver, ac.Name, "")
 	}
 	info, err := adm.setPassword(ac.Name, false)
+	if errors.Is(err, errMQTTAccountExists) { // made meanwhile, by someone else
+		return &web.MQTTPassword{Account: ac.Name, Devices: ac.Devices}, howToLogIn(driver, ac.Name, "")
+	}
 	if err != nil {
 		m.Log.Error("adopted device's MQTT account got no password", "device", d.ID, "account", ac.Name, "err", err)
 		return &web.MQTTPassword{Account: ac.Name, Devices: ac.Devices},
