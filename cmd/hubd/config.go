@@ -1,12 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"os"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -245,19 +245,25 @@ func parseConfig(name string, data []byte, published bool) (*Config, error) {
 	if len(root.Content) == 0 {
 		return nil, ConfigErrors{{File: name, Line: 1, Msg: "file is empty"}}
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
+	// The file is parsed once: the tree is checked for keys no field takes
+	// (as a strict decoder would) and then decoded.
+	var es ConfigErrors
+	for _, m := range unknownFields(&root, reflect.TypeFor[Config]()) {
+		es = append(es, yamlError(name, errors.New(m)))
+	}
 	var c Config
-	if err := dec.Decode(&c); err != nil {
+	if err := root.Decode(&c); err != nil {
 		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			var es ConfigErrors
-			for _, m := range te.Errors {
-				es = append(es, yamlError(name, errors.New(m)))
-			}
-			return nil, es
+		if !errors.As(err, &te) {
+			return nil, ConfigErrors{yamlError(name, err)}
 		}
-		return nil, ConfigErrors{yamlError(name, err)}
+		for _, m := range te.Errors {
+			es = append(es, yamlError(name, errors.New(m)))
+		}
+	}
+	if len(es) > 0 {
+		sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
+		return nil, es
 	}
 	c.applyDefaults()
 	c.published = published

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"reflect"
+	"slices"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"hubd/drivers/mqtt/mqttsim"
+)
+
+// strictUnknown is what yaml.v3's strict decoder says of doc's unknown
+// keys: the reference unknownFields must agree with.
+func strictUnknown(t *testing.T, doc []byte) []string {
+	t.Helper()
+	dec := yaml.NewDecoder(bytes.NewReader(doc))
+	dec.KnownFields(true)
+	var c Config
+	err := dec.Decode(&c)
+	var te *yaml.TypeError
+	if err != nil && !errors.As(err, &te) {
+		t.Fatalf("decode: %v", err)
+	}
+	var out []string
+	if te != nil {
+		for _, m := range te.Errors {
+			if bytes.Contains([]byte(m), []byte("not found in type")) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// mappings lists every mapping node under n.
+func mappings(n *yaml.Node, out *[]*yaml.Node) {
+	if n.Kind == yaml.MappingNode {
+		*out = append(*out, n)
+	}
+	for _, c := range n.Content {
+		mappings(c, out)
+	}
+}
+
+// A key no field takes is found wherever it is, with the strict
+// decoder's words and line: one is put into every mapping of the example
+// config (sections, list items, inline Modbus fields, site nodes, maps),
+// in turn, and both must name exactly it.
+func TestUnknownFields_AgreeWithTheStrictDecoder(t *testing.T) {
+	b, err := os.ReadFile(exampleConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	example := []byte(withOwnSecrets(t, string(b)))
+	modbusAndOutputs := []byte(`data_dir: /tmp/x
+serial:
+  - {name: rs485, port: /dev/ttyUSB0, baud: 9600, protocol: modbus}
+modbus_profiles:
+  - name: my-relay
+    channels: 1
+    switch: {table: coil, address: 0}
+    ident: {table: holding, address: 9, value: 7}
+devices:
+  - {id: relay, name: R, kind: socket, driver: modbus, bus: rs485, address: 3, profile: relay-4, channel: 2}
+  - {id: t2, name: T2, kind: socket, driver: tasmota, topic: plug, channel: 2, temperature_k: {min: 2000, max: 6000}}
+site:
+  - {id: b, name: B, children: [{id: r1, name: R1, kind: home, devices: [relay]}]}
+`)
+	total := 0
+	for _, text := range [][]byte{example, modbusAndOutputs} {
+		var root yaml.Node
+		if err := yaml.Unmarshal(text, &root); err != nil {
+			t.Fatal(err)
+		}
+		if got := unknownFields(&root, reflect.TypeFor[Config]()); len(got) != 0 {
+			t.Errorf("a config without unknown keys: %q", got)
+		}
+		var maps []*yaml.Node
+		mappings(&root, &maps)
+		total += len(maps)
+		for i := range maps {
+			var doc yaml.Node
+			yaml.Unmarshal(text, &doc)
+			var ms []*yaml.Node
+			mappings(&doc, &ms)
+			ms[i].Content = append(ms[i].Content,
+				&yaml.Node{Kind: yaml.ScalarNode, Value: "no_such_key"}, &yaml.Node{Kind: yaml.ScalarNode, Value: "1"})
+			out, err := yaml.Marshal(&doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var re yaml.Node
+			if err := yaml.Unmarshal(out, &re); err != nil {
+				t.Fatal(err)
+			}
+			got, want := unknownFields(&re, reflect.TypeFor[Config]()), strictUnknown(t, out)
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("mapping %d: ours %q, strict decoder %q", i, got, want)
+			}
+		}
+	}
+	if total < 30 {
+		t.Fatalf("only %d mappings tried", total)
+	}
+}
+
+// BenchmarkParseConfig_10000Devices: a gateway's config with 10,000 MQTT
+// devices (about 4 MiB), parsed and checked as at start-up and on every
+// reload or adoption.
+func BenchmarkParseConfig_10000Devices(b *testing.B) {
+	cfg := mqttRunConfig(b, b.TempDir(), "127.0.0.1:0", "hubd", "x-pass-123456", mqttsim.Mass(10000), nil)
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := ParseConfig("hubd.yaml", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/parse")
+	b.Logf("%d bytes, %.0f ms a parse (no target; part of start-up's <= 1 s)", len(data), float64(b.Elapsed().Milliseconds())/float64(b.N))
+}
