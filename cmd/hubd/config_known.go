@@ -58,7 +58,15 @@ func walkKnown(n *yaml.Node, t reflect.Type, out *[]string, depth int) {
 			switch {
 			case ok:
 				walkKnown(v, ft, out, depth+1)
-			case k.Value == "<<" || anyKey:
+			case k.Value == "<<": // a merge: its mappings' keys are this struct's
+				if v.Kind == yaml.SequenceNode {
+					for _, m := range v.Content {
+						walkKnown(m, t, out, depth+1)
+					}
+				} else {
+					walkKnown(v, t, out, depth+1)
+				}
+			case anyKey:
 			default:
 				*out = append(*out, fmt.Sprintf("line %d: field %s not found in type %s", k.Line, k.Value, t.String()))
 			}

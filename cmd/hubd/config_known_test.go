@@ -70,6 +70,25 @@ devices:
 site:
   - {id: b, name: B, children: [{id: r1, name: R1, kind: home, devices: [relay]}]}
 `)
+	merged := []byte(`data_dir: /tmp/x
+x-defaults: &plug {kind: socket, driver: tasmota, bogus_in_anchor: 1}
+devices:
+  - {<<: *plug, id: p1, name: P1, topic: p1}
+  - <<: [*plug]
+    id: p2
+    name: P2
+    topic: p2
+`)
+	var md yaml.Node
+	if err := yaml.Unmarshal(merged, &md); err != nil {
+		t.Fatal(err)
+	}
+	got, want := unknownFields(&md, reflect.TypeFor[Config]()), strictUnknown(t, merged)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) || len(want) == 0 {
+		t.Errorf("merge keys: ours %q, strict decoder %q", got, want)
+	}
 	total := 0
 	for _, text := range [][]byte{example, modbusAndOutputs} {
 		var root yaml.Node
