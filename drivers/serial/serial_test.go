@@ -281,10 +281,20 @@ func TestDriver_ReplyTimeout_IsTheDocumentedOne(t *testing.T) {
 	}
 	timeouts := r.drv.Status()[0].Timeouts
 	lamp.Faults().SetDelay(180 * time.Millisecond)
-	if err := on(false); !errors.Is(err, hub.ErrUnreachable) {
+	err := on(false)
+	got := r.drv.Status()[0].Timeouts - timeouts
+	switch {
+	case err == nil:
+		// A retry carries the same SEQ (PROTOCOL.md §5), so a late reply
+		// to one attempt that the device got out before the retry reached
+		// it (a busy machine) is the request's reply, taken during the
+		// next attempt. The attempt it answered still timed out.
+		if got < 1 {
+			t.Fatalf("a reply 180 ms late was taken with no attempt timing out")
+		}
+	case !errors.Is(err, hub.ErrUnreachable):
 		t.Fatalf("replies 180 ms after each attempt: err = %v, want unreachable", err)
-	}
-	if got := r.drv.Status()[0].Timeouts - timeouts; got != 3 {
+	case got != 3:
 		t.Errorf("%d attempts timed out, want all 3", got)
 	}
 }
