@@ -15,9 +15,34 @@ import (
 // (BenchmarkParseConfig_10000Devices): 0.56-0.65 s parsing the file twice,
 // 0.44-0.48 s once with this walk.
 func unknownFields(n *yaml.Node, t reflect.Type) []string {
-	var out []string
-	walkKnown(n, t, &out, 0)
+	w := knownWalk{seen: map[aliased]bool{}}
+	w.walk(n, t, 0)
+	// An anchored key also met through an alias is named once.
+	said := map[string]bool{}
+	out := w.out[:0]
+	for _, m := range w.out {
+		if !said[m] {
+			said[m] = true
+			out = append(out, m)
+		}
+	}
 	return out
+}
+
+// knownWalk is one unknownFields walk. An anchored node is walked once
+// for each type it is read as, however many aliases name it: following
+// every alias would expand a few hundred bytes of nested aliases into
+// billions of nodes (the decoder refuses such a file as excessive
+// aliasing, but only after the walk).
+type knownWalk struct {
+	out    []string
+	seen   map[aliased]bool
+	visits int // nodes walked
+}
+
+type aliased struct {
+	n *yaml.Node
+	t reflect.Type
 }
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
@@ -26,10 +51,11 @@ var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 // deeper documents anyway.
 const maxKnownDepth = 64
 
-func walkKnown(n *yaml.Node, t reflect.Type, out *[]string, depth int) {
+func (w *knownWalk) walk(n *yaml.Node, t reflect.Type, depth int) {
 	if n == nil || depth > maxKnownDepth {
 		return
 	}
+	w.visits++
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -39,11 +65,14 @@ func walkKnown(n *yaml.Node, t reflect.Type, out *[]string, depth int) {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			walkKnown(c, t, out, depth+1)
+			w.walk(c, t, depth+1)
 		}
 		return
 	case yaml.AliasNode:
-		walkKnown(n.Alias, t, out, depth+1)
+		if k := (aliased{n.Alias, t}); !w.seen[k] {
+			w.seen[k] = true
+			w.walk(n.Alias, t, depth+1)
+		}
 		return
 	}
 	switch t.Kind() {
@@ -57,30 +86,30 @@ func walkKnown(n *yaml.Node, t reflect.Type, out *[]string, depth int) {
 			ft, ok := fields[k.Value]
 			switch {
 			case ok:
-				walkKnown(v, ft, out, depth+1)
+				w.walk(v, ft, depth+1)
 			case k.Value == "<<": // a merge: its mappings' keys are this struct's
 				if v.Kind == yaml.SequenceNode {
 					for _, m := range v.Content {
-						walkKnown(m, t, out, depth+1)
+						w.walk(m, t, depth+1)
 					}
 				} else {
-					walkKnown(v, t, out, depth+1)
+					w.walk(v, t, depth+1)
 				}
 			case anyKey:
 			default:
-				*out = append(*out, fmt.Sprintf("line %d: field %s not found in type %s", k.Line, k.Value, t.String()))
+				w.out = append(w.out, fmt.Sprintf("line %d: field %s not found in type %s", k.Line, k.Value, t.String()))
 			}
 		}
 	case reflect.Map:
 		if n.Kind == yaml.MappingNode {
 			for i := 1; i < len(n.Content); i += 2 {
-				walkKnown(n.Content[i], t.Elem(), out, depth+1)
+				w.walk(n.Content[i], t.Elem(), depth+1)
 			}
 		}
 	case reflect.Slice, reflect.Array:
 		if n.Kind == yaml.SequenceNode {
 			for _, c := range n.Content {
-				walkKnown(c, t.Elem(), out, depth+1)
+				w.walk(c, t.Elem(), depth+1)
 			}
 		}
 	}
