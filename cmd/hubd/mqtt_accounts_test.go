@@ -160,7 +160,7 @@ func TestMQTTAccountCLI_RunningDaemonTakesItAtOnce(t *testing.T) {
 	}
 	// The login made with it is put out at once.
 	eventually(t, 5*time.Second, "the old login disconnected", func() bool { return !c.IsConnectionOpen() })
-	if !strings.Contains(d.out.String(), "clients of a device account disconnected") {
+	if !strings.Contains(d.out.String(), "clients of device accounts disconnected") {
 		t.Error("the disconnection is not logged")
 	}
 	if c, err := mqttConnect(broker, "lamp-new", "lamp-1", m2[1], 0); err != nil {

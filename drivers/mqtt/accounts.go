@@ -236,11 +236,20 @@ func (d *Driver) putAccounts(accts []Account) {
 	before := d.acl.tab.Load()
 	d.acl.setAccounts(accts)
 	after := d.acl.tab.Load()
+	gone := map[string]bool{}
+	var names []string
 	for name := range before.accts {
 		if _, kept := after.accts[name]; !kept {
-			d.DisconnectAccount(name)
+			gone[name] = true
+			names = append(names, name)
 		}
 	}
+	if len(names) == 0 {
+		return
+	}
+	// One pass over the broker's sessions for all of them: a reload may
+	// remove many devices at once.
+	d.disconnectUsers(func(user string) bool { return gone[user] }, names)
 }
 
 // Accounts lists the device accounts in force and their refusals, by

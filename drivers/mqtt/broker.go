@@ -144,14 +144,24 @@ func (d *Driver) BrokerTLSAddr() string {
 // disconnected it must log in again with the new password. It returns how
 // many it ended; none with an external broker.
 func (d *Driver) DisconnectAccount(name string) int {
-	if d.broker == nil || name == "" || name == d.opts.Username {
+	if name == "" {
 		return 0
 	}
-	match := func(c broker.Client) bool { return c.Username == name }
+	return d.disconnectUsers(func(user string) bool { return user == name }, []string{name})
+}
+
+// disconnectUsers ends the connections and kept sessions of the device
+// accounts gone says are revoked (never the hub's own); names are they,
+// for the log.
+func (d *Driver) disconnectUsers(gone func(user string) bool, names []string) int {
+	if d.broker == nil {
+		return 0
+	}
+	match := func(c broker.Client) bool { return c.Username != d.opts.Username && gone(c.Username) }
 	n := d.broker.srv.Disconnect(match)
 	d.broker.srv.DropSessions(match)
 	if n > 0 {
-		d.log.Info("clients of a device account disconnected: its password changed", "account", name, "clients", n)
+		d.log.Info("clients of device accounts disconnected: their password changed or no device uses them", "accounts", names, "clients", n)
 	}
 	return n
 }
