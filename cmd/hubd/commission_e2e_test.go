@@ -45,6 +45,12 @@ func TestCommissioning_NewTasmotaJoinsAdoptedWithItsOwnAccount(t *testing.T) {
 	if out, _ := cli(t, "commission", "-config", r.path, "-status"); !strings.Contains(out, "closed") {
 		t.Fatalf("status before: %s", out)
 	}
+	// Windows shorter than a minute or longer than the bound are refused.
+	for _, d := range []string{"5s", "100h", "-1m"} {
+		if out, err := cli(t, "commission", "-config", r.path, "-for", d); err == nil || strings.Contains(out, "password:") {
+			t.Fatalf("commission -for %s: %v\n%s", d, err, out)
+		}
+	}
 	out, err := cli(t, "commission", "-config", r.path, "-for", "10m")
 	m := comPassRe.FindStringSubmatch(out)
 	if err != nil || m == nil || !strings.Contains(out, "user:     "+mqtt.CommissioningAccount) {
