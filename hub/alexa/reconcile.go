@@ -216,7 +216,7 @@ func (s *Syncer) discoveryStep(t *target, snap *snapshot, now time.Time, fresh b
 		if len(t.devices) == 0 {
 			return nil
 		}
-		return []Step{{Op: OpDiscover, Kind: t.kind, Node: t.node.ID, Devices: slices.Clone(t.devices)}}
+		return []Step{{Op: OpDiscover, Kind: t.kind, Node: t.node.ID, Devices: t.devices}}
 	}
 	if raw, ok := snap.kv[kvSession+t.node.ID]; ok {
 		var sess session
@@ -237,7 +237,7 @@ func (s *Syncer) discoveryStep(t *target, snap *snapshot, now time.Time, fresh b
 	if had && slices.Equal(decodeDevices(prev), t.devices) {
 		return nil
 	}
-	return []Step{{Op: OpDiscover, Kind: t.kind, Node: t.node.ID, Devices: slices.Clone(t.devices)}}
+	return []Step{{Op: OpDiscover, Kind: t.kind, Node: t.node.ID, Devices: t.devices}}
 }
 
 func kindOf(prefix string) string {

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,7 +26,11 @@ type Syncer struct {
 	mu     sync.Mutex
 	site   *hub.Site
 	status hub.SyncStatus
-	disc   map[string]string // node -> last discovery status
+	// applying is the plan Sync is applying; Status renders its lines when
+	// asked instead of Sync keeping a second copy of a 10,000-step plan as
+	// text.
+	applying *Plan
+	disc     map[string]string // node -> last discovery status
 	// nodeWarn holds the last sync's warning per node (an occupied home).
 	nodeWarn map[string]string
 }
@@ -164,18 +168,20 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 		return Result{Calls: s.client.Calls() - start}, err
 	}
 	s.mu.Lock()
-	s.status.Plan = p.Lines()
+	s.applying, s.status.Plan = &p, nil
 	s.mu.Unlock()
 	if !p.Empty() {
 		s.log.Info("alexa: applying plan", "creates", p.Count(OpCreate), "renames", p.Count(OpRename),
 			"deletes", p.Count(OpDelete), "discoveries", p.Count(OpDiscover))
 	}
 	res := Result{Plan: p}
-	a := &applier{s: s, ids: maps.Clone(snap.kv), owned: ownedIDs(snap.kv), snap: snap, notEnabled: map[string]bool{}, kept: map[string]bool{}}
+	// The applier takes over the snapshot's copy of the id map: the plan is
+	// made, and a second copy of a 5,000-room map is memory for nothing.
+	a := &applier{s: s, ids: snap.kv, snap: snap, polls: sessionNodes(snap.kv), notEnabled: map[string]bool{}, kept: map[string]bool{}}
 	out := a.applyAll(ctx, p, &res)
 	errs, pending := out.errs, out.pending
 	if s.opts.SkillID != "" {
-		sessions, perr := s.pollSessions(ctx)
+		sessions, perr := s.pollSessions(ctx, a.polls)
 		res.Sessions = sessions
 		errs = append(errs, perr...)
 	}
@@ -187,9 +193,8 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 	res.Calls = s.client.Calls() - start
 	s.mu.Lock()
 	s.nodeWarn = out.nodeWarn
-	s.mu.Unlock()
-	s.refreshUnits()
-	s.mu.Lock()
+	s.status.Units = nil // Status rebuilds them from the id map when next asked
+	s.applying = nil
 	s.status.Plan = append([]string{}, pending...)
 	s.status.Warnings = slices.Clone(res.Warnings)
 	s.mu.Unlock()
@@ -245,6 +250,9 @@ func (s *Syncer) Status() hub.SyncStatus {
 	st.Calls = s.client.Calls()
 	st.CallsFailed = s.client.CallsFailed()
 	st.Plan = slices.Clone(st.Plan)
+	if s.applying != nil {
+		st.Plan = s.applying.Lines()
+	}
 	st.Warnings = slices.Clone(st.Warnings)
 	st.Units = slices.Clone(st.Units)
 	return st
@@ -354,10 +362,16 @@ func (a *applier) applyAll(ctx context.Context, p Plan, res *Result) applied {
 
 // applier applies one plan, keeping the id map current as it goes.
 type applier struct {
-	s     *Syncer
-	ids   map[string]string // the id map as it now is
-	owned map[string]bool
-	snap  *snapshot
+	s *Syncer
+	// ids holds the id map's object keys (unit/, community/, home/,
+	// orphan/) as they now are; other keys it had when the plan was made
+	// are left as they were and never read from it.
+	ids  map[string]string
+	snap *snapshot
+	// polls holds the nodes that had a discovery session recorded when the
+	// plan was made, then those this sync starts one for: pollSessions
+	// reads their records one by one instead of the whole id map per round.
+	polls []string
 	// notEnabled holds property nodes whose skill enablement failed in
 	// this sync: their children are not created (Alexa would refuse).
 	notEnabled map[string]bool
@@ -369,8 +383,15 @@ func (a *applier) put(key, value string) error {
 	if err := a.s.opts.KV.Put(key, value); err != nil {
 		return fmt.Errorf("alexa: record %s: %w", key, err)
 	}
-	a.ids[key] = value
+	if objectKey(key) {
+		a.ids[key] = value
+	}
 	return nil
+}
+
+// objectKey reports whether an id map key names an Alexa object.
+func objectKey(k string) bool {
+	return strings.HasPrefix(k, kvUnit) || strings.HasPrefix(k, kvCommunity) || strings.HasPrefix(k, kvHome) || strings.HasPrefix(k, kvOrphan)
 }
 
 func (a *applier) del(keys ...string) error {
@@ -388,7 +409,6 @@ func (a *applier) apply(ctx context.Context, st Step) error {
 	key := kindPrefix(st.Kind) + st.Node
 	switch st.Op {
 	case OpAdopt:
-		a.owned[st.ID] = true
 		if err := a.dropDiscovery(st.Node); err != nil {
 			return err
 		}
@@ -417,7 +437,6 @@ func (a *applier) apply(ctx context.Context, st Step) error {
 		if err != nil {
 			return fmt.Errorf("alexa: create %s %q (node %s): %w", st.Kind, st.Name, st.Node, err)
 		}
-		a.owned[id] = true
 		s.log.Info("alexa: created", "kind", st.Kind, "node", st.Node, "id", id)
 		if err := a.dropDiscovery(st.Node); err != nil {
 			return err
@@ -592,8 +611,9 @@ func (a *applier) findChild(ctx context.Context, kind, parentID, name string) (s
 			objs = append(objs, remoteObj{ID: u.ID, Name: u.Name})
 		}
 	}
+	owned := ownedIDs(a.ids) // rare (a lost create reply): built when needed
 	for _, o := range objs {
-		if o.Name == name && !a.owned[o.ID] {
+		if o.Name == name && !owned[o.ID] {
 			return o.ID, nil
 		}
 	}
@@ -629,6 +649,7 @@ func (a *applier) discover(ctx context.Context, st Step) error {
 	if err := a.put(kvSession+st.Node, encodeJSON(sess)); err != nil {
 		return err
 	}
+	a.polls = append(a.polls, st.Node)
 	loc, err := s.client.StartDiscovery(ctx, unitID)
 	if err != nil {
 		var apiErr *APIError
@@ -671,57 +692,82 @@ func (a *applier) enable(ctx context.Context, st Step) error {
 	return a.put(kvEnabled+st.Node, unitID)
 }
 
-// pollSessions polls every running session until it reaches a final status,
-// DiscoveryWait passes, or its hour runs out. It returns "node: STATUS" for
-// each session that finished.
-func (s *Syncer) pollSessions(ctx context.Context) ([]string, []error) {
+// pollSessions polls the running sessions of nodes until each reaches a
+// final status, DiscoveryWait passes, or its hour runs out. It returns
+// "node: STATUS" for each session that finished. Each round reads the
+// records of the nodes still running, one key each.
+func (s *Syncer) pollSessions(ctx context.Context, nodes []string) ([]string, []error) {
 	deadline := time.Now().Add(s.opts.DiscoveryWait) // wall clock: Options.Now may stand still in tests
+	slices.Sort(nodes)
+	nodes = slices.Compact(nodes)
 	var done []string
 	var errs []error
 	failures := map[string]int{}
-	for {
-		kv, err := s.opts.KV.All()
-		if err != nil {
-			return done, append(errs, fmt.Errorf("alexa: read sessions: %w", err))
-		}
-		running := 0
-		for k, raw := range kv {
-			node, ok := cutPrefix(k, kvSession)
-			if !ok {
-				continue
-			}
-			var sess session
-			if !decodeSession(raw, &sess) {
-				_ = s.opts.KV.Delete(k) // unreadable: drop it so discovery can start again
-				continue
-			}
-			if sess.Location == "" && s.opts.Now().Before(sess.Started.Add(DiscoverySessionTTL)) {
-				continue // a start whose reply was lost: nothing to poll, wait out its hour
-			}
-			final, status, err := s.pollOne(ctx, node, sess)
+	for len(nodes) > 0 {
+		running := nodes[:0] // filtered in place: the nodes to poll again
+		for _, node := range nodes {
+			again, err := s.pollNode(ctx, node, &done)
 			if err != nil {
 				failures[node]++
 				if failures[node] >= 3 || ctx.Err() != nil {
 					errs = append(errs, err)
 					continue
 				}
-				running++
-				continue
 			}
-			if final {
-				done = append(done, node+": "+status)
-				continue
+			if again {
+				running = append(running, node)
 			}
-			running++
 		}
-		if running == 0 || ctx.Err() != nil || !time.Now().Before(deadline) {
-			slices.Sort(done)
-			return done, errs
+		nodes = running
+		if len(nodes) == 0 || ctx.Err() != nil || !time.Now().Before(deadline) {
+			break
 		}
 		if err := sleep(ctx, s.opts.DiscoveryPoll); err != nil {
-			return done, errs
+			break
 		}
 	}
+	slices.Sort(done)
+	return done, errs
+}
+
+// pollNode polls the session recorded for node, if any, and reports
+// whether it is still running; a finished one is added to done.
+func (s *Syncer) pollNode(ctx context.Context, node string, done *[]string) (bool, error) {
+	raw, ok, err := s.opts.KV.Get(kvSession + node)
+	if err != nil {
+		return true, fmt.Errorf("alexa: read discovery session of node %s: %w", node, err)
+	}
+	if !ok {
+		return false, nil
+	}
+	var sess session
+	if !decodeSession(raw, &sess) {
+		_ = s.opts.KV.Delete(kvSession + node) // unreadable: drop it so discovery can start again
+		return false, nil
+	}
+	if sess.Location == "" && s.opts.Now().Before(sess.Started.Add(DiscoverySessionTTL)) {
+		return false, nil // a start whose reply was lost: nothing to poll, wait out its hour
+	}
+	final, status, err := s.pollOne(ctx, node, sess)
+	if err != nil {
+		return true, err
+	}
+	if final {
+		*done = append(*done, node+": "+status)
+		return false, nil
+	}
+	return true, nil
+}
+
+// sessionNodes returns the nodes with a discovery session record in kv.
+func sessionNodes(kv map[string]string) []string {
+	var out []string
+	for k := range kv {
+		if node, ok := cutPrefix(k, kvSession); ok {
+			out = append(out, node)
+		}
+	}
+	return out
 }
 
 // pollOne polls one session and records a final status.
