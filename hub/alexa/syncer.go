@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -175,9 +174,7 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 			"deletes", p.Count(OpDelete), "discoveries", p.Count(OpDiscover))
 	}
 	res := Result{Plan: p}
-	// The applier takes over the snapshot's copy of the id map: the plan is
-	// made, and a second copy of a 5,000-room map is memory for nothing.
-	a := &applier{s: s, ids: snap.kv, snap: snap, polls: sessionNodes(snap.kv), notEnabled: map[string]bool{}, kept: map[string]bool{}}
+	a := &applier{s: s, snap: snap, polls: sessionNodes(snap.kv), notEnabled: map[string]bool{}, kept: map[string]bool{}}
 	out := a.applyAll(ctx, p, &res)
 	errs, pending := out.errs, out.pending
 	if s.opts.SkillID != "" {
@@ -362,11 +359,10 @@ func (a *applier) applyAll(ctx context.Context, p Plan, res *Result) applied {
 
 // applier applies one plan, keeping the id map current as it goes.
 type applier struct {
-	s *Syncer
-	// ids holds the id map's object keys (unit/, community/, home/,
-	// orphan/) as they now are; other keys it had when the plan was made
-	// are left as they were and never read from it.
-	ids  map[string]string
+	// s.opts.KV is the id map as it now is: the applier reads the ids it
+	// needs (a parent's, a unit's for discovery) from it one key at a time
+	// rather than keeping a copy of a whole site's map.
+	s    *Syncer
 	snap *snapshot
 	// polls holds the nodes that had a discovery session recorded when the
 	// plan was made, then those this sync starts one for: pollSessions
@@ -383,15 +379,16 @@ func (a *applier) put(key, value string) error {
 	if err := a.s.opts.KV.Put(key, value); err != nil {
 		return fmt.Errorf("alexa: record %s: %w", key, err)
 	}
-	if objectKey(key) {
-		a.ids[key] = value
-	}
 	return nil
 }
 
-// objectKey reports whether an id map key names an Alexa object.
-func objectKey(k string) bool {
-	return strings.HasPrefix(k, kvUnit) || strings.HasPrefix(k, kvCommunity) || strings.HasPrefix(k, kvHome) || strings.HasPrefix(k, kvOrphan)
+// id returns the id recorded under key, or "".
+func (a *applier) id(key string) (string, error) {
+	v, _, err := a.s.opts.KV.Get(key)
+	if err != nil {
+		return "", fmt.Errorf("alexa: read %s: %w", key, err)
+	}
+	return v, nil
 }
 
 func (a *applier) del(keys ...string) error {
@@ -399,7 +396,6 @@ func (a *applier) del(keys ...string) error {
 		if err := a.s.opts.KV.Delete(k); err != nil {
 			return fmt.Errorf("alexa: forget %s: %w", k, err)
 		}
-		delete(a.ids, k)
 	}
 	return nil
 }
@@ -420,7 +416,10 @@ func (a *applier) apply(ctx context.Context, st Step) error {
 			if st.Kind == KindHome {
 				pk = kvCommunity + st.Parent
 			}
-			parentID = a.ids[pk]
+			var err error
+			if parentID, err = a.id(pk); err != nil {
+				return err
+			}
 			if parentID == "" {
 				return fmt.Errorf("alexa: create %s %q (node %s): parent node %s has no id yet (its create failed)", st.Kind, st.Name, st.Node, st.Parent)
 			}
@@ -611,7 +610,11 @@ func (a *applier) findChild(ctx context.Context, kind, parentID, name string) (s
 			objs = append(objs, remoteObj{ID: u.ID, Name: u.Name})
 		}
 	}
-	owned := ownedIDs(a.ids) // rare (a lost create reply): built when needed
+	kv, err := a.s.opts.KV.All() // rare (a lost create reply): read when needed
+	if err != nil {
+		return "", fmt.Errorf("alexa: read id map: %w", err)
+	}
+	owned := ownedIDs(kv)
 	for _, o := range objs {
 		if o.Name == name && !owned[o.ID] {
 			return o.ID, nil
@@ -623,7 +626,10 @@ func (a *applier) findChild(ctx context.Context, kind, parentID, name string) (s
 // discover starts a session for a node's unit, unless one is running.
 func (a *applier) discover(ctx context.Context, st Step) error {
 	s := a.s
-	unitID := a.ids[kindPrefix(st.Kind)+st.Node]
+	unitID, err := a.id(kindPrefix(st.Kind) + st.Node)
+	if err != nil {
+		return err
+	}
 	if unitID == "" {
 		return fmt.Errorf("alexa: discovery for node %s: its %s has no id (its create failed)", st.Node, st.Kind)
 	}
@@ -679,7 +685,10 @@ func (a *applier) discover(ctx context.Context, st Step) error {
 // so that a resumed sync does not enable it again.
 func (a *applier) enable(ctx context.Context, st Step) error {
 	s := a.s
-	unitID := a.ids[kvUnit+st.Node]
+	unitID, err := a.id(kvUnit + st.Node)
+	if err != nil {
+		return err
+	}
 	if unitID == "" {
 		a.notEnabled[st.Node] = true
 		return fmt.Errorf("alexa: enable subscription skill on node %s: its unit has no id (its create failed)", st.Node)
