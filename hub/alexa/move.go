@@ -36,7 +36,7 @@ func (a *applier) finishMove(ctx context.Context, st Step) bool {
 	}
 	if len(eps) > 0 {
 		s.log.Info("alexa: old object of a moved node still has endpoints; the next sync looks again",
-			"kind", st.Kind, "id", st.ID, "node", st.Moved, "endpoints", len(eps))
+			"kind", st.Kind, "id", st.ID, "node", st.Moved(), "endpoints", len(eps))
 		return false
 	}
 	st.Op = OpDelete

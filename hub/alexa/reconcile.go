@@ -17,16 +17,16 @@ type candidate struct {
 
 // computePlan compares the targets with the snapshot. It makes no calls.
 func (s *Syncer) computePlan(tgts []*target, snap *snapshot, now time.Time) Plan {
-	var steps, discover []Step
+	var steps []Step
 	owned := ownedIDs(snap.kv)
 	claimed := map[string]bool{}
 	resolved := map[*target]string{}
 	wantKeys := map[string]bool{}
 	wanted := map[string]bool{}
-	discovering := map[string]bool{} // nodes with a discovery step in this plan
+	fresh := make([]bool, len(tgts)) // the node gets a new object: its discovery records are the old one's
 	var cands []candidate
 
-	for _, t := range tgts {
+	for i, t := range tgts {
 		key := kindPrefix(t.kind) + t.node.ID
 		wantKeys[key] = true
 		parentID, parentKnown, parentNode := s.opts.ParentID, true, ""
@@ -37,45 +37,67 @@ func (s *Syncer) computePlan(tgts []*target, snap *snapshot, now time.Time) Plan
 		}
 		id := snap.kv[key]
 		o, exists := snap.objs[id]
-		fresh := false // the node gets a new object: its discovery records are the old one's
 		if id != "" && exists && o.Kind == t.kind && (o.Parent == "" || (parentKnown && o.Parent == parentID)) {
 			resolved[t] = id
 			wanted[id] = true
 			if o.Name != t.node.Name {
-				steps = append(steps, Step{Op: OpRename, Kind: t.kind, Node: t.node.ID, ID: id, Name: t.node.Name, OldName: o.Name})
+				steps = append(steps, Step{Op: OpRename, Kind: t.kind, Node: t.node.ID, ID: id, Name: t.node.Name, more: &stepMore{oldName: o.Name}})
 			}
 		} else if adopted := adoptable(t, parentID, parentKnown, snap, owned, claimed); adopted != "" {
 			claimed[adopted] = true
 			wanted[adopted] = true
 			resolved[t] = adopted
-			fresh = adopted != id
+			fresh[i] = adopted != id
 			steps = append(steps, Step{Op: OpAdopt, Kind: t.kind, Node: t.node.ID, ID: adopted, Name: t.node.Name})
 		} else {
-			fresh = true
+			fresh[i] = true
 			st := Step{Op: OpCreate, Kind: t.kind, Node: t.node.ID, Name: t.node.Name, Parent: parentNode}
 			if id != "" && exists {
 				// The node moved (or changed kind): the API cannot move a
 				// unit (PUT changes only the name, units doc line 384), so
 				// its old object is left behind and deleted once empty.
 				st.ID = id
-				st.Reason = "moved"
+				st.more = &stepMore{reason: "moved"}
 				cands = append(cands, candidate{kind: o.Kind, node: t.node.ID, id: id, key: kvOrphan + o.Kind + "/" + id, orphan: true})
 			}
 			steps = append(steps, st)
 		}
 		steps = append(steps, s.enableSteps(t, snap, resolved[t])...)
-		if s.opts.SkillID != "" && t.kind != KindCommunity {
-			d := s.discoveryStep(t, snap, now, fresh)
-			if len(d) > 0 && d[0].Op == OpDiscover {
-				discovering[t.node.ID] = true
-			}
-			discover = append(discover, d...)
-		}
 	}
+	steps, discovering := s.discoverySteps(steps, tgts, fresh, snap, now)
 	cands = append(cands, leftBehind(snap.kv, wantKeys, cands)...)
-	steps = append(steps, discover...)
 	steps = append(steps, planDeletes(cands, snap, wanted, discovering)...)
 	return Plan{Steps: steps}
+}
+
+// discoverySteps appends the discovery steps of the targets to steps,
+// after counting them so the slice grows once, and returns the nodes with
+// a discovery step. Discovery goes after every create: a first sync of a
+// 5,000-room site plans a step of each per room, and building them in a
+// second slice to join afterwards held both and their join at once.
+func (s *Syncer) discoverySteps(steps []Step, tgts []*target, fresh []bool, snap *snapshot, now time.Time) ([]Step, map[string]bool) {
+	discovering := map[string]bool{}
+	if s.opts.SkillID == "" {
+		return steps, discovering
+	}
+	n := 0
+	for i, t := range tgts {
+		if _, ok := s.discoveryStep(t, snap, now, fresh[i]); ok {
+			n++
+		}
+	}
+	steps = slices.Grow(steps, n)
+	for i, t := range tgts {
+		d, ok := s.discoveryStep(t, snap, now, fresh[i])
+		if !ok {
+			continue
+		}
+		if d.Op == OpDiscover {
+			discovering[t.node.ID] = true
+		}
+		steps = append(steps, d)
+	}
+	return steps, discovering
 }
 
 // adoptable returns an existing, unmapped object of t's kind and name under
@@ -136,7 +158,8 @@ func planDeletes(cands []candidate, snap *snapshot, wanted, discovering map[stri
 		if c.orphan {
 			node = ""
 		}
-		st := Step{Kind: c.kind, Node: node, ID: c.id, Name: o.Name, key: c.key, Moved: movedNode(c)}
+		more := &stepMore{key: c.key, moved: movedNode(c)}
+		st := Step{Kind: c.kind, Node: node, ID: c.id, Name: o.Name, more: more}
 		left, wait := 0, false
 		for _, ch := range snap.children[c.id] {
 			if waiting[ch] {
@@ -153,18 +176,18 @@ func planDeletes(cands []candidate, snap *snapshot, wanted, discovering map[stri
 			st.Op = OpForget
 		case eps > 0 && c.orphan && (discovering[c.node] || sessionRunning(snap, c.node)):
 			waiting[c.id] = true
-			st.Op, st.Reason = OpWait, fmt.Sprintf("its %d endpoint(s) move to the new %s once discovery there finishes", eps, c.kind)
+			st.Op, more.reason = OpWait, fmt.Sprintf("its %d endpoint(s) move to the new %s once discovery there finishes", eps, c.kind)
 		case eps > 0 && c.orphan:
-			st.Op, st.Reason = OpSkip, fmt.Sprintf("old %s of moved node %s still has %d endpoint(s) after discovery on its new %s: "+
+			st.Op, more.reason = OpSkip, fmt.Sprintf("old %s of moved node %s still has %d endpoint(s) after discovery on its new %s: "+
 				"only a person can finish the move: remove them from %s %s in the Alexa Smart Properties console; the next sync deletes it",
 				c.kind, c.node, eps, c.kind, c.kind, c.id)
 		case eps > 0:
-			st.Op, st.Reason = OpRefuse, fmt.Sprintf("%s %q still has %d endpoint(s) associated; Alexa cannot delete it: move or remove its endpoints in Alexa first", c.kind, o.Name, eps)
+			st.Op, more.reason = OpRefuse, fmt.Sprintf("%s %q still has %d endpoint(s) associated; Alexa cannot delete it: move or remove its endpoints in Alexa first", c.kind, o.Name, eps)
 		case wait:
 			waiting[c.id] = true
-			st.Op, st.Reason = OpWait, "deleted after its children, which wait for discovery"
+			st.Op, more.reason = OpWait, "deleted after its children, which wait for discovery"
 		case left > 0:
-			st.Op, st.Reason = OpRefuse, "it still has "+strconv.Itoa(left)+" child objects that are not in the site; move or delete them first"
+			st.Op, more.reason = OpRefuse, "it still has "+strconv.Itoa(left)+" child objects that are not in the site; move or delete them first"
 		default:
 			gone[c.id] = true
 			st.Op = OpDelete
@@ -198,9 +221,9 @@ func (s *Syncer) enableSteps(t *target, snap *snapshot, uid string) []Step {
 		if len(t.node.Children) == 0 {
 			return nil
 		}
-		return []Step{{Op: OpRefuse, Kind: t.kind, Node: t.node.ID, ID: uid, Name: t.node.Name, cause: ErrNoSubscriptionSkill,
-			Reason: "the configured parent is the organization, so this building is a property unit, and Alexa creates no units under a property " +
-				"until a subscription skill is enabled on it: set alexa.subscription_skill_id"}}
+		return []Step{{Op: OpRefuse, Kind: t.kind, Node: t.node.ID, ID: uid, Name: t.node.Name, more: &stepMore{cause: ErrNoSubscriptionSkill,
+			reason: "the configured parent is the organization, so this building is a property unit, and Alexa creates no units under a property " +
+				"until a subscription skill is enabled on it: set alexa.subscription_skill_id"}}}
 	}
 	if uid == "" || snap.kv[kvEnabled+t.node.ID] != uid {
 		return []Step{{Op: OpEnable, Kind: t.kind, Node: t.node.ID, ID: uid, Name: t.node.Name}}
@@ -211,12 +234,13 @@ func (s *Syncer) enableSteps(t *target, snap *snapshot, uid string) []Step {
 // discoveryStep returns the discovery step for a target, if any.
 // fresh: the node gets a new object, so records of discovery on its old
 // one do not count.
-func (s *Syncer) discoveryStep(t *target, snap *snapshot, now time.Time, fresh bool) []Step {
+func (s *Syncer) discoveryStep(t *target, snap *snapshot, now time.Time, fresh bool) (Step, bool) {
+	if t.kind == KindCommunity {
+		return Step{}, false // a community has no devices of its own
+	}
+	discover := Step{Op: OpDiscover, Kind: t.kind, Node: t.node.ID, Devices: t.devices}
 	if fresh {
-		if len(t.devices) == 0 {
-			return nil
-		}
-		return []Step{{Op: OpDiscover, Kind: t.kind, Node: t.node.ID, Devices: t.devices}}
+		return discover, len(t.devices) > 0
 	}
 	if raw, ok := snap.kv[kvSession+t.node.ID]; ok {
 		var sess session
@@ -225,19 +249,19 @@ func (s *Syncer) discoveryStep(t *target, snap *snapshot, now time.Time, fresh b
 				// A start whose reply was lost may have started a session
 				// no one can see (the API lists none): wait out its hour.
 				// No call is made, so the plan has no step; Status shows it.
-				return nil
+				return Step{}, false
 			}
-			return []Step{{Op: OpPoll, Kind: t.kind, Node: t.node.ID, ID: sess.UnitID, Devices: sess.Devices}}
+			return Step{Op: OpPoll, Kind: t.kind, Node: t.node.ID, ID: sess.UnitID, Devices: sess.Devices}, true
 		}
 	}
 	prev, had := snap.kv[kvDevices+t.node.ID]
 	if !had && len(t.devices) == 0 {
-		return nil
+		return Step{}, false
 	}
 	if had && slices.Equal(decodeDevices(prev), t.devices) {
-		return nil
+		return Step{}, false
 	}
-	return []Step{{Op: OpDiscover, Kind: t.kind, Node: t.node.ID, Devices: t.devices}}
+	return discover, true
 }
 
 func kindOf(prefix string) string {

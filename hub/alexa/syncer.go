@@ -468,9 +468,9 @@ func (a *applier) apply(ctx context.Context, st Step) error {
 	case OpForget:
 		return a.forget(st)
 	case OpRefuse:
-		if st.cause != nil {
+		if cause := st.extra().cause; cause != nil {
 			a.notEnabled[st.Node] = true
-			return fmt.Errorf("alexa: %s: %w", st.String(), st.cause)
+			return fmt.Errorf("alexa: %s: %w", st.String(), cause)
 		}
 		return fmt.Errorf("alexa: %s: %w", st.String(), ErrUnitNotEmpty)
 	}
@@ -510,7 +510,7 @@ func (a *applier) delete(ctx context.Context, st Step) error {
 
 // forget drops the id map entries of a deleted or vanished object.
 func (a *applier) forget(st Step) error {
-	key := st.key
+	key := st.extra().key
 	if key == "" {
 		key = kindPrefix(st.Kind) + st.Node
 	}
