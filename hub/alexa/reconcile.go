@@ -20,25 +20,27 @@ func (s *Syncer) computePlan(tgts []*target, snap *snapshot, now time.Time) Plan
 	var steps []Step
 	owned := ownedIDs(snap.kv)
 	claimed := map[string]bool{}
-	resolved := map[*target]string{}
-	wantKeys := map[string]bool{}
+	wantKeys := map[string]bool{} // the id map's keys the site still has a node for
 	wanted := map[string]bool{}
 	fresh := make([]bool, len(tgts)) // the node gets a new object: its discovery records are the old one's
 	var cands []candidate
 
 	for i, t := range tgts {
 		key := kindPrefix(t.kind) + t.node.ID
-		wantKeys[key] = true
+		if _, ok := snap.kv[key]; ok {
+			wantKeys[key] = true
+		}
+		t.id = ""
 		parentID, parentKnown, parentNode := s.opts.ParentID, true, ""
 		if t.parent != nil {
-			parentID = resolved[t.parent]
+			parentID = t.parent.id
 			parentKnown = parentID != ""
 			parentNode = t.parent.node.ID
 		}
 		id := snap.kv[key]
 		o, exists := snap.objs[id]
 		if id != "" && exists && o.Kind == t.kind && (o.Parent == "" || (parentKnown && o.Parent == parentID)) {
-			resolved[t] = id
+			t.id = id
 			wanted[id] = true
 			if o.Name != t.node.Name {
 				steps = append(steps, Step{Op: OpRename, Kind: t.kind, Node: t.node.ID, ID: id, Name: t.node.Name, more: &stepMore{oldName: o.Name}})
@@ -46,7 +48,7 @@ func (s *Syncer) computePlan(tgts []*target, snap *snapshot, now time.Time) Plan
 		} else if adopted := adoptable(t, parentID, parentKnown, snap, owned, claimed); adopted != "" {
 			claimed[adopted] = true
 			wanted[adopted] = true
-			resolved[t] = adopted
+			t.id = adopted
 			fresh[i] = adopted != id
 			steps = append(steps, Step{Op: OpAdopt, Kind: t.kind, Node: t.node.ID, ID: adopted, Name: t.node.Name})
 		} else {
@@ -62,23 +64,28 @@ func (s *Syncer) computePlan(tgts []*target, snap *snapshot, now time.Time) Plan
 			}
 			steps = append(steps, st)
 		}
-		steps = append(steps, s.enableSteps(t, snap, resolved[t])...)
+		steps = append(steps, s.enableSteps(t, snap, t.id)...)
 	}
-	steps, discovering := s.discoverySteps(steps, tgts, fresh, snap, now)
 	cands = append(cands, leftBehind(snap.kv, wantKeys, cands)...)
+	discovering := map[string]bool{} // orphans' nodes with a discovery step in this plan
+	for _, c := range cands {
+		if c.orphan {
+			discovering[c.node] = false
+		}
+	}
+	steps = s.discoverySteps(steps, tgts, fresh, snap, now, discovering)
 	steps = append(steps, planDeletes(cands, snap, wanted, discovering)...)
 	return Plan{Steps: steps}
 }
 
 // discoverySteps appends the discovery steps of the targets to steps,
-// after counting them so the slice grows once, and returns the nodes with
-// a discovery step. Discovery goes after every create: a first sync of a
+// after counting them so the slice grows once, and marks the nodes in
+// discovering that get a discovery step. Discovery goes after every create: a first sync of a
 // 5,000-room site plans a step of each per room, and building them in a
 // second slice to join afterwards held both and their join at once.
-func (s *Syncer) discoverySteps(steps []Step, tgts []*target, fresh []bool, snap *snapshot, now time.Time) ([]Step, map[string]bool) {
-	discovering := map[string]bool{}
+func (s *Syncer) discoverySteps(steps []Step, tgts []*target, fresh []bool, snap *snapshot, now time.Time, discovering map[string]bool) []Step {
 	if s.opts.SkillID == "" {
-		return steps, discovering
+		return steps
 	}
 	n := 0
 	for i, t := range tgts {
@@ -92,12 +99,12 @@ func (s *Syncer) discoverySteps(steps []Step, tgts []*target, fresh []bool, snap
 		if !ok {
 			continue
 		}
-		if d.Op == OpDiscover {
+		if _, watched := discovering[t.node.ID]; watched && d.Op == OpDiscover {
 			discovering[t.node.ID] = true
 		}
 		steps = append(steps, d)
 	}
-	return steps, discovering
+	return steps
 }
 
 // adoptable returns an existing, unmapped object of t's kind and name under

@@ -87,6 +87,7 @@ type target struct {
 	parent  *target // nil: under the configured parent
 	depth   int     // 1 for a building
 	devices []string
+	id      string // computePlan: the object the node has or is adopting ("" until created)
 }
 
 // targets maps the site onto Alexa objects, parents first.
