@@ -16,21 +16,71 @@ type candidate struct {
 }
 
 // computePlan compares the targets with the snapshot. It makes no calls.
+// The object steps are worked out twice, once to count them and once to
+// keep them, so the plan (some 10,000 steps for a 5,000-room site) is
+// allocated once at its size rather than grown and copied.
 func (s *Syncer) computePlan(tgts []*target, snap *snapshot, now time.Time) Plan {
-	var steps []Step
+	fresh := make([]bool, len(tgts)) // the node gets a new object: its discovery records are the old one's
+	n := 0
+	obj := s.objectSteps(tgts, snap, fresh, func(Step) { n++ })
+	var discoveries []int // indexes of targets with a discovery step
+	for i, t := range tgts {
+		if s.opts.SkillID == "" {
+			break // no skill, no discovery
+		}
+		if _, ok := s.discoveryStep(t, snap, now, fresh[i]); ok {
+			discoveries = append(discoveries, i)
+		}
+	}
+	cands := append(obj.cands, leftBehind(snap.kv, obj.wantKeys, obj.cands)...)
+	discovering := map[string]bool{} // orphans' nodes with a discovery step in this plan
+	for _, c := range cands {
+		if c.orphan {
+			discovering[c.node] = false
+		}
+	}
+	deletes := planDeletes(cands, snap, obj.wanted, s.markDiscovering(tgts, discoveries, snap, now, fresh, discovering))
+	steps := make([]Step, 0, n+len(discoveries)+len(deletes))
+	s.objectSteps(tgts, snap, fresh, func(st Step) { steps = append(steps, st) })
+	for _, i := range discoveries {
+		d, _ := s.discoveryStep(tgts[i], snap, now, fresh[i])
+		steps = append(steps, d)
+	}
+	return Plan{Steps: append(steps, deletes...)}
+}
+
+// markDiscovering marks the watched nodes that get a discovery step.
+func (s *Syncer) markDiscovering(tgts []*target, discoveries []int, snap *snapshot, now time.Time, fresh []bool, discovering map[string]bool) map[string]bool {
+	for _, i := range discoveries {
+		t := tgts[i]
+		if _, watched := discovering[t.node.ID]; watched {
+			d, _ := s.discoveryStep(t, snap, now, fresh[i])
+			discovering[t.node.ID] = d.Op == OpDiscover
+		}
+	}
+	return discovering
+}
+
+// objectPass is what objectSteps leaves for the rest of the plan.
+type objectPass struct {
+	wantKeys map[string]bool // the id map's keys the site still has a node for
+	wanted   map[string]bool // ids a node of the site keeps or adopts
+	cands    []candidate     // objects left behind by moved nodes
+}
+
+// objectSteps emits, parents first, each target's create, adopt or rename
+// and its subscription skill step, and sets fresh[i] when target i gets a
+// new object.
+func (s *Syncer) objectSteps(tgts []*target, snap *snapshot, fresh []bool, emit func(Step)) objectPass {
 	owned := ownedIDs(snap.kv)
 	claimed := map[string]bool{}
-	wantKeys := map[string]bool{} // the id map's keys the site still has a node for
-	wanted := map[string]bool{}
-	fresh := make([]bool, len(tgts)) // the node gets a new object: its discovery records are the old one's
-	var cands []candidate
-
+	out := objectPass{wantKeys: map[string]bool{}, wanted: map[string]bool{}}
 	for i, t := range tgts {
 		key := kindPrefix(t.kind) + t.node.ID
 		if _, ok := snap.kv[key]; ok {
-			wantKeys[key] = true
+			out.wantKeys[key] = true
 		}
-		t.id = ""
+		t.id, fresh[i] = "", false
 		parentID, parentKnown, parentNode := s.opts.ParentID, true, ""
 		if t.parent != nil {
 			parentID = t.parent.id
@@ -41,16 +91,16 @@ func (s *Syncer) computePlan(tgts []*target, snap *snapshot, now time.Time) Plan
 		o, exists := snap.objs[id]
 		if id != "" && exists && o.Kind == t.kind && (o.Parent == "" || (parentKnown && o.Parent == parentID)) {
 			t.id = id
-			wanted[id] = true
+			out.wanted[id] = true
 			if o.Name != t.node.Name {
-				steps = append(steps, Step{Op: OpRename, Kind: t.kind, Node: t.node.ID, ID: id, Name: t.node.Name, more: &stepMore{oldName: o.Name}})
+				emit(Step{Op: OpRename, Kind: t.kind, Node: t.node.ID, ID: id, Name: t.node.Name, more: &stepMore{oldName: o.Name}})
 			}
 		} else if adopted := adoptable(t, parentID, parentKnown, snap, owned, claimed); adopted != "" {
 			claimed[adopted] = true
-			wanted[adopted] = true
+			out.wanted[adopted] = true
 			t.id = adopted
 			fresh[i] = adopted != id
-			steps = append(steps, Step{Op: OpAdopt, Kind: t.kind, Node: t.node.ID, ID: adopted, Name: t.node.Name})
+			emit(Step{Op: OpAdopt, Kind: t.kind, Node: t.node.ID, ID: adopted, Name: t.node.Name})
 		} else {
 			fresh[i] = true
 			st := Step{Op: OpCreate, Kind: t.kind, Node: t.node.ID, Name: t.node.Name, Parent: parentNode}
@@ -60,51 +110,15 @@ func (s *Syncer) computePlan(tgts []*target, snap *snapshot, now time.Time) Plan
 				// its old object is left behind and deleted once empty.
 				st.ID = id
 				st.more = &stepMore{reason: "moved"}
-				cands = append(cands, candidate{kind: o.Kind, node: t.node.ID, id: id, key: kvOrphan + o.Kind + "/" + id, orphan: true})
+				out.cands = append(out.cands, candidate{kind: o.Kind, node: t.node.ID, id: id, key: kvOrphan + o.Kind + "/" + id, orphan: true})
 			}
-			steps = append(steps, st)
+			emit(st)
 		}
-		steps = append(steps, s.enableSteps(t, snap, t.id)...)
-	}
-	cands = append(cands, leftBehind(snap.kv, wantKeys, cands)...)
-	discovering := map[string]bool{} // orphans' nodes with a discovery step in this plan
-	for _, c := range cands {
-		if c.orphan {
-			discovering[c.node] = false
+		for _, st := range s.enableSteps(t, snap, t.id) {
+			emit(st)
 		}
 	}
-	steps = s.discoverySteps(steps, tgts, fresh, snap, now, discovering)
-	steps = append(steps, planDeletes(cands, snap, wanted, discovering)...)
-	return Plan{Steps: steps}
-}
-
-// discoverySteps appends the discovery steps of the targets to steps,
-// after counting them so the slice grows once, and marks the nodes in
-// discovering that get a discovery step. Discovery goes after every create: a first sync of a
-// 5,000-room site plans a step of each per room, and building them in a
-// second slice to join afterwards held both and their join at once.
-func (s *Syncer) discoverySteps(steps []Step, tgts []*target, fresh []bool, snap *snapshot, now time.Time, discovering map[string]bool) []Step {
-	if s.opts.SkillID == "" {
-		return steps
-	}
-	n := 0
-	for i, t := range tgts {
-		if _, ok := s.discoveryStep(t, snap, now, fresh[i]); ok {
-			n++
-		}
-	}
-	steps = slices.Grow(steps, n)
-	for i, t := range tgts {
-		d, ok := s.discoveryStep(t, snap, now, fresh[i])
-		if !ok {
-			continue
-		}
-		if _, watched := discovering[t.node.ID]; watched && d.Op == OpDiscover {
-			discovering[t.node.ID] = true
-		}
-		steps = append(steps, d)
-	}
-	return steps
+	return out
 }
 
 // adoptable returns an existing, unmapped object of t's kind and name under
