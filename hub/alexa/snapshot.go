@@ -231,9 +231,13 @@ func (s *Syncer) readSnapshot(ctx context.Context, tgts []*target) (*snapshot, e
 		snap.add(remoteObj{Kind: KindUnit, ID: u.ID, Name: u.Name, Parent: u.ParentID, Level: u.Level})
 	}
 	// The level is needed for the subscription skill (is the parent the
-	// organization?) and for the depth limit, counted from the root.
-	if snap.parentLevel, err = s.parentLevel(ctx, units); err != nil {
-		return nil, err
+	// organization?) and for the depth limit, counted from the root: both
+	// concern units only, so a site of home communities and homes alone
+	// does not read it.
+	if slices.ContainsFunc(tgts, func(t *target) bool { return t.kind == KindUnit }) {
+		if snap.parentLevel, err = s.parentLevel(ctx, units); err != nil {
+			return nil, err
+		}
 	}
 	residential := s.opts.Residential
 	for k := range kv {
