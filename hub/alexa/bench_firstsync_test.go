@@ -24,17 +24,11 @@ const (
 // homeSite is one building of floors x homes, each home a living room
 // holding one lamp: a residential tower.
 func homeSite(floors, homes int) *hub.Site {
-	b := &hub.Node{ID: "tower", Name: "Tower", Kind: hub.NodeBuilding}
-	for f := 1; f <= floors; f++ {
-		fl := &hub.Node{ID: fmt.Sprintf("f%d", f), Name: fmt.Sprintf("Floor %d", f), Kind: hub.NodeFloor}
-		for h := 1; h <= homes; h++ {
-			id := fmt.Sprintf("f%d-h%d", f, h)
-			fl.Children = append(fl.Children, &hub.Node{ID: id, Name: fmt.Sprintf("Apartment %d%02d", f, h), Kind: hub.NodeHome,
-				Children: []*hub.Node{{ID: id + "-living", Name: "Living room", Kind: hub.NodeRoom, Devices: []string{"lamp-" + id}}}})
-		}
-		b.Children = append(b.Children, fl)
-	}
-	return &hub.Site{Buildings: []*hub.Node{b}}
+	return gridSite("tower", "Tower", floors, homes, func(f, h int) *hub.Node {
+		id := fmt.Sprintf("f%d-h%d", f, h)
+		return &hub.Node{ID: id, Name: fmt.Sprintf("Apartment %d%02d", f, h), Kind: hub.NodeHome,
+			Children: []*hub.Node{{ID: id + "-living", Name: "Living room", Kind: hub.NodeRoom, Devices: []string{"lamp-" + id}}}}
+	})
 }
 
 // BenchmarkSyncer_FirstSync_5000Rooms syncs a 5,000-room site (1 building,

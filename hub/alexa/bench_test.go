@@ -10,7 +10,8 @@ import (
 
 // BenchmarkSyncer_Calls_1000Rooms counts API calls for a first sync of a
 // 1,000-room site (1 building, 10 floors of 100 rooms) next to the minimum
-// (one create per unit plus the list pages), and for an incremental sync
+// (firstSyncMinimum without discovery: one create per unit, one list page,
+// the parent's level and the property's skill enablement), and for an incremental sync
 // after one rename (the list pages plus one PUT). Discovery is measured
 // apart: one session per room plus its polls.
 func BenchmarkSyncer_Calls_1000Rooms(b *testing.B) {
@@ -25,7 +26,10 @@ func BenchmarkSyncer_Calls_1000Rooms(b *testing.B) {
 		res := mustSync(b, s)
 		first := time.Since(start)
 		firstCalls := f.srv.TotalCalls()
-		firstMin := units + 1 // creates + one (empty) list page
+		want := firstSyncMinimum(site, false, 0)
+		delete(want, routeStartSession) // no skill: no discovery
+		delete(want, routePollSession)
+		firstMin := sumCounts(want)
 
 		site.Find("f5-r50").Name = "Renamed room"
 		_ = s.SetSite(site)

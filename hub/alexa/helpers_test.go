@@ -86,13 +86,20 @@ func mustSync(t testing.TB, s *Syncer) Result {
 // buildSite returns one building with floors x rooms, each room holding
 // one device.
 func buildSite(floors, rooms int) *hub.Site {
-	b := &hub.Node{ID: "bldg", Name: "Main Building", Kind: hub.NodeBuilding}
+	return gridSite("bldg", "Main Building", floors, rooms, func(f, r int) *hub.Node {
+		id := fmt.Sprintf("f%d-r%d", f, r)
+		return &hub.Node{ID: id, Name: fmt.Sprintf("Room %d%02d", f, r), Kind: hub.NodeRoom, Devices: []string{"dev-" + id}}
+	})
+}
+
+// gridSite returns one building of floors, each holding perFloor nodes
+// made by node(floor, n), both counted from 1.
+func gridSite(id, name string, floors, perFloor int, node func(f, n int) *hub.Node) *hub.Site {
+	b := &hub.Node{ID: id, Name: name, Kind: hub.NodeBuilding}
 	for f := 1; f <= floors; f++ {
 		fl := &hub.Node{ID: fmt.Sprintf("f%d", f), Name: fmt.Sprintf("Floor %d", f), Kind: hub.NodeFloor}
-		for r := 1; r <= rooms; r++ {
-			id := fmt.Sprintf("f%d-r%d", f, r)
-			fl.Children = append(fl.Children, &hub.Node{ID: id, Name: fmt.Sprintf("Room %d%02d", f, r),
-				Kind: hub.NodeRoom, Devices: []string{"dev-" + id}})
+		for n := 1; n <= perFloor; n++ {
+			fl.Children = append(fl.Children, node(f, n))
 		}
 		b.Children = append(b.Children, fl)
 	}
