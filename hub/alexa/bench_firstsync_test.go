@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"testing"
 	"time"
 
@@ -90,6 +91,7 @@ func benchFirstSync(b *testing.B, site *hub.Site, residential bool) {
 			b.Fatalf("Sync: %v", err)
 		}
 		after := idleHeap()
+		runtime.KeepAlive(s) // "after" is what the Syncer keeps between syncs
 		got := sim.counts(b)
 		if got.Running != 0 {
 			b.Fatalf("%d discovery sessions left running", got.Running)
