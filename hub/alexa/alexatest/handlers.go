@@ -54,7 +54,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	access := s.nextID("Atza|sim-access-")
-	s.tokens[access] = time.Now().Add(s.opts.TokenTTL)
+	s.tokens[access] = s.opts.Now().Add(s.opts.TokenTTL)
 	reply := map[string]any{"access_token": access, "token_type": "bearer", "expires_in": int(s.opts.TokenTTL / time.Second)}
 	if s.opts.RotateRefreshToken && grant == "refresh_token" {
 		next := s.nextID("Atzr|sim-refresh-")
@@ -396,7 +396,7 @@ func (s *Server) startDiscovery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, d := range s.sessions {
-		if d.unit == unitID && d.status == "IN_PROGRESS" {
+		if d.unit == unitID && d.status == "IN_PROGRESS" && !s.expired(d) {
 			// Invented: the documents only say not to start overlapping
 			// sessions (REFERENCE.md section 2); 409 is the simulator's
 			// choice, which hubd treats as "a session may be running".
@@ -405,7 +405,7 @@ func (s *Server) startDiscovery(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	d := &dsession{id: s.nextID("amzn1.alexa.discoverySession.sim-"), unit: unitID, status: "IN_PROGRESS"}
+	d := &dsession{id: s.nextID("amzn1.alexa.discoverySession.sim-"), unit: unitID, status: "IN_PROGRESS", started: s.opts.Now()}
 	s.sessions[d.id] = d
 	s.started[unitID]++
 	if s.loseDisc > 0 {
@@ -422,6 +422,12 @@ func (s *Server) getDiscovery(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d, ok := s.sessions[r.PathValue("id")]
+	if ok && s.expired(d) {
+		// Its hour is over (discovery doc line 90): what the API then
+		// answers is not documented; 404 is the simulator's choice.
+		delete(s.sessions, d.id)
+		ok = false
+	}
 	if !ok {
 		s.fail(w, http.StatusNotFound, "NOT_FOUND", "discovery session not found")
 		return

@@ -120,7 +120,15 @@ type Options struct {
 	Reporter Reporter
 	// Relax turns off strict rules one by one; zero: strict.
 	Relax Relax
+	// Now is the simulator's clock, for access token expiry and the hour
+	// a discovery session's Location is valid; default time.Now.
+	Now func() time.Time
 }
+
+// SessionTTL is how long a discovery session's Location answers: "The URL
+// is valid for one hour" (discovery doc line 90). After it, GET answers
+// 404 and a new session may be started for the unit.
+const SessionTTL = time.Hour
 
 // Server is the simulator.
 type Server struct {
@@ -174,6 +182,12 @@ type dsession struct {
 	id, unit string
 	polls    int
 	status   string
+	started  time.Time
+}
+
+// expired reports whether a session's hour is over. Called with mu held.
+func (s *Server) expired(d *dsession) bool {
+	return !s.opts.Now().Before(d.started.Add(SessionTTL))
 }
 
 type community struct {
@@ -220,6 +234,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Reporter == nil {
 		opts.Reporter = NameReporter
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	s := &Server{
 		opts:        opts,
@@ -615,7 +632,7 @@ func (s *Server) route(mux *http.ServeMux, pattern string, h func(http.ResponseW
 		exp, ok := s.tokens[auth]
 		ok = ok && (bearer || s.opts.Relax.BareToken)
 		s.mu.Unlock()
-		if !ok || time.Now().After(exp) {
+		if !ok || s.opts.Now().After(exp) {
 			s.fail(w, http.StatusUnauthorized, "UNAUTHORIZED", "the access token is missing, expired or invalid")
 			return
 		}

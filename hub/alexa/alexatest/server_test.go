@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func token(t *testing.T, s *Server, form url.Values) (int, map[string]any) {
@@ -373,5 +375,38 @@ func TestServer_UnitsAPIOnAHomeIsTheSameObject(t *testing.T) {
 	s.SetHomeState(home, "VACANT")
 	if code, _ := call(t, s, "DELETE", "/v2/units/"+home, ""); code != 204 || len(s.HomePaths()) != 0 {
 		t.Fatalf("delete: %d, homes %v", code, s.HomePaths())
+	}
+}
+
+func TestServer_Strict_SessionLocationValidForAnHour(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := New(Options{DiscoveryPolls: 5, Now: clock, Relax: Relax{NoEnablement: true}})
+	defer s.Close()
+	room, _ := s.AddUnit(DemoOrg, "Room 101")
+	start := `{"endpointReporter":{"type":"SKILL","value":{"skillId":"` + DemoSkill + `","skillStage":"live"}}}`
+	code, m := call(t, s, "POST", "/v1/discoverySessions?unit="+room, start)
+	if code != 201 {
+		t.Fatalf("start: %d %v", code, m)
+	}
+	loc := "/v1/discoverySessions/" + m["id"].(string)
+	if code, _ := call(t, s, "POST", "/v1/discoverySessions?unit="+room, start); code != http.StatusConflict {
+		t.Fatalf("second start within the hour: %d, want 409", code)
+	}
+	mu.Lock()
+	now = now.Add(SessionTTL - time.Second)
+	mu.Unlock()
+	if code, m := call(t, s, "GET", loc, ""); code != 200 {
+		t.Fatalf("poll a second before the hour is over: %d %v", code, m)
+	}
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	if code, m := call(t, s, "GET", loc, ""); code != http.StatusNotFound {
+		t.Fatalf("poll once the hour is over: %d %v, want 404", code, m)
+	}
+	if code, _ := call(t, s, "POST", "/v1/discoverySessions?unit="+room, start); code != 201 {
+		t.Fatalf("new start after the hour: %d, want 201", code)
 	}
 }
