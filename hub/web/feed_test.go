@@ -31,8 +31,14 @@ func openSSE(t testing.TB, url string, hdr http.Header) *sseClient {
 // openSSEWith opens the stream with hc (one dialling from a given address).
 func openSSEWith(t testing.TB, hc *http.Client, url string, hdr http.Header) *sseClient {
 	t.Helper()
+	return openSSEPath(t, hc, url, "/events", hdr)
+}
+
+// openSSEPath opens the stream at path (/events with a query).
+func openSSEPath(t testing.TB, hc *http.Client, url, path string, hdr http.Header) *sseClient {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/events", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", url+path, nil)
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
@@ -157,11 +163,11 @@ func TestFeed_CoalescesBursts(t *testing.T) {
 
 func TestFeed_DropsSlowClientWithoutBlocking(t *testing.T) {
 	ts := newTestServer(t, Options{AllowAnonymousView: true})
-	slow, err := ts.feed.add("192.0.2.1")
+	slow, err := ts.feed.add("192.0.2.1", "", deviceQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fast, err := ts.feed.add("192.0.2.1")
+	fast, err := ts.feed.add("192.0.2.1", "", deviceQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
