@@ -27,7 +27,7 @@ func getPage(t *testing.T, b *browser, query string) DevicePage {
 // search for any device's name or id finds it; totals count the matches.
 func TestDevices_PagesListEveryDeviceOnceAndSearchFindsEach(t *testing.T) {
 	h := hotel(t, 3, 10, 20) // 600 devices in 30 rooms
-	ts := hotelServer(t, h, Options{AllowAnonymousView: true})
+	ts := serveHub(t, h, Options{AllowAnonymousView: true})
 	b := newBrowser(t, ts.url)
 	seen := map[string]int{}
 	var order []string
@@ -102,7 +102,7 @@ func TestDevices_PagesListEveryDeviceOnceAndSearchFindsEach(t *testing.T) {
 // every device whatever page is shown.
 func TestDevices_ProblemFiltersAndHeaderCountAllDevices(t *testing.T) {
 	h := hotel(t, 2, 5, 10) // 100 devices
-	ts := hotelServer(t, h, Options{AllowAnonymousView: true})
+	ts := serveHub(t, h, Options{AllowAnonymousView: true})
 	for _, id := range []string{"r203-d4", "r101-d0", "r105-d9"} {
 		if err := h.Apply(hub.Report{Device: id, Avail: hub.AvailOffline, Cause: &hub.Cause{Code: hub.CauseWill}}); err != nil {
 			t.Fatal(err)
@@ -171,7 +171,7 @@ func TestDevices_GarbageQueryIs400(t *testing.T) {
 // makes the feed follow more devices than that.
 func TestDevices_LimitAboveTheCapIsCutAndCounted(t *testing.T) {
 	h := hotel(t, 1, 5, 10)
-	ts := hotelServer(t, h, Options{AllowAnonymousView: true, MaxFeedDevices: 7})
+	ts := serveHub(t, h, Options{AllowAnonymousView: true, MaxFeedDevices: 7})
 	b := newBrowser(t, ts.url)
 	if p := getPage(t, b, "limit=500"); p.Limit != 7 || len(p.Devices) != 7 || p.Total != 50 {
 		t.Fatalf("limit 500 under a cap of 7: limit %d, %d devices of %d", p.Limit, len(p.Devices), p.Total)

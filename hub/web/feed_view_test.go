@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -20,40 +21,28 @@ func setBrightness(t *testing.T, h *hub.Hub, id string, v int) {
 // or on a "list" hint, whichever comes first.
 func nextDevice(t *testing.T, c *sseClient, want string, refused ...string) DeviceView {
 	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case ev, ok := <-c.events:
-			if !ok {
-				t.Fatalf("stream ended waiting for %s", want)
-			}
-			if ev.name == "list" {
-				t.Fatalf("a list hint came before %s", want)
-			}
-			if ev.name != "device" {
-				continue
-			}
-			var d DeviceView
-			mustJSON(t, ev.data, &d)
-			for _, r := range refused {
-				if d.ID == r {
-					t.Fatalf("the feed sent %s, which is not on the viewer's page", r)
-				}
-			}
-			if d.ID == want {
-				return d
-			}
-		case <-timeout:
-			t.Fatalf("no event for %s", want)
+	var d DeviceView
+	c.until(t, "device "+want, func(ev sseEvent) bool {
+		if ev.name == "list" {
+			t.Fatalf("a list hint came before %s", want)
 		}
-	}
+		if ev.name != "device" {
+			return false
+		}
+		mustJSON(t, ev.data, &d)
+		if slices.Contains(refused, d.ID) {
+			t.Fatalf("the feed sent %s, which is not on the viewer's page", d.ID)
+		}
+		return d.ID == want
+	})
+	return d
 }
 
 // The feed sends the changes of the devices on the viewer's page, and not
 // those of the others; moving to another page moves what it sends.
 func TestFeed_SendsOnlyTheViewersPage(t *testing.T) {
 	h := hotel(t, 2, 5, 10) // 100 devices; the first page of 10 is room 101
-	ts := hotelServer(t, h, Options{AllowAnonymousView: true, Coalesce: 10 * time.Millisecond})
+	ts := serveHub(t, h, Options{AllowAnonymousView: true, Coalesce: 10 * time.Millisecond})
 	c := openSSEPath(t, http.DefaultClient, ts.url, "/events?limit=10", nil)
 	var st Status
 	mustJSON(t, c.next(t, "snapshot").data, &st)
@@ -83,7 +72,7 @@ func TestFeed_SendsOnlyTheViewersPage(t *testing.T) {
 // a viewer whose list does not depend on state gets none.
 func TestFeed_HintsWhenADeviceEntersTheFilter(t *testing.T) {
 	h := hotel(t, 2, 5, 10)
-	ts := hotelServer(t, h, Options{AllowAnonymousView: true, Coalesce: 10 * time.Millisecond})
+	ts := serveHub(t, h, Options{AllowAnonymousView: true, Coalesce: 10 * time.Millisecond})
 	probs := openSSEPath(t, http.DefaultClient, ts.url, "/events?problems=1&room=f2", nil)
 	plain := openSSEPath(t, http.DefaultClient, ts.url, "/events?limit=10", nil)
 	var st Status
@@ -118,7 +107,7 @@ func TestFeed_HintsWhenADeviceEntersTheFilter(t *testing.T) {
 // most one hint a second, not one per device.
 func TestFeed_HintsAreCoalesced(t *testing.T) {
 	h := hotel(t, 1, 5, 20)
-	ts := hotelServer(t, h, Options{AllowAnonymousView: true, Coalesce: 5 * time.Millisecond})
+	ts := serveHub(t, h, Options{AllowAnonymousView: true, Coalesce: 5 * time.Millisecond})
 	c := openSSEPath(t, http.DefaultClient, ts.url, "/events?problems=1", nil)
 	c.next(t, "snapshot")
 	start := time.Now()

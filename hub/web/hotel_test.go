@@ -2,7 +2,6 @@ package web
 
 import (
 	"fmt"
-	"net/http/httptest"
 	"testing"
 
 	"hubd/hub"
@@ -49,22 +48,4 @@ func hotel(t testing.TB, floors, roomsPerFloor, perRoom int) *hub.Hub {
 	}
 	t.Cleanup(func() { h.Close() })
 	return h
-}
-
-// hotelServer serves a hotel hub over loopback.
-func hotelServer(t testing.TB, h *hub.Hub, opts Options) *testServer {
-	t.Helper()
-	if opts.Users == nil {
-		opts.Users = []User{{Name: testUser, PasswordHash: testHash(t, testPass)}}
-	}
-	s, err := New(h, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(func() {
-		s.Close()
-		ts.Close()
-	})
-	return &testServer{Server: s, ts: ts, url: ts.URL}
 }
