@@ -161,10 +161,14 @@ func (f *feed) list() []*client {
 
 // feedState is what the feed goroutine keeps between flushes.
 type feedState struct {
-	dirty   map[string]struct{}
-	events  []hub.Event
-	resync  bool
-	classes map[string]devClass // each device's class as last seen
+	dirty  map[string]struct{}
+	events []hub.Event
+	resync bool
+	// classes holds each device's class as last seen, while anyone
+	// watches; nil: not known (no viewer since the last one left). The
+	// Options functions are only called once a viewer is there: cmd/hubd
+	// wires some of them after New.
+	classes map[string]devClass
 
 	headerDue   bool      // a device changed since the header was sent
 	problemsDue bool      // a device's class changed since the summary was sent
@@ -184,7 +188,7 @@ func (f *feed) run() {
 		close(f.done)
 		f.mu.Unlock()
 	}()
-	st := &feedState{dirty: map[string]struct{}{}, classes: s.classes()}
+	st := &feedState{dirty: map[string]struct{}{}}
 	var lost uint64
 
 	timer := time.NewTimer(time.Hour)
@@ -268,14 +272,28 @@ func (f *feed) flush(st *feedState) {
 		clear(st.dirty)
 		st.events, st.resync = st.events[:0], false
 	}()
-	if st.resync {
-		s.devIdx.invalidate()
-		st.classes = s.classes()
-		if f.count() > 0 {
-			f.flushes.Add(1)
-			f.snapshots()
+	clients := f.list()
+	if len(clients) == 0 {
+		st.classes = nil
+		if st.resync {
+			s.devIdx.invalidate()
 		}
 		return
+	}
+	f.flushes.Add(1)
+	if st.resync {
+		s.devIdx.invalidate()
+		st.classes = nil
+		f.snapshots()
+		return
+	}
+	if st.classes == nil {
+		// The devices of this flush count as changed: their class before
+		// is not known.
+		st.classes = s.classes()
+		for id := range st.dirty {
+			delete(st.classes, id)
+		}
 	}
 	l := s.links()
 	var changed []string
@@ -292,11 +310,6 @@ func (f *feed) flush(st *feedState) {
 	if len(changed) > 0 {
 		st.problemsDue = true
 	}
-	clients := f.list()
-	if len(clients) == 0 {
-		return
-	}
-	f.flushes.Add(1)
 	views := map[string][]byte{}
 	msg := func(id string) []byte {
 		b, ok := views[id]

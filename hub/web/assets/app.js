@@ -591,7 +591,6 @@ function renderDevice(id) {
   card.root.className = 'card ' + cls;
   card.root.dataset.online = d.reachable ? 'true' : 'false';
   card.root.dataset.fault = d.fault ? d.fault.code : '';
-  card.root.dataset.search = [d.id, d.name, d.address, d.driver, d.kind, ...(d.room_path || [])].join(' ').toLowerCase();
   const live = d.reachable && S.contact;
   const fw = [d.info.firmware && 'fw ' + d.info.firmware, d.info.model, d.info.manufacturer].filter(Boolean).join(' · ');
   card.info.replaceChildren(...kids(
