@@ -204,7 +204,8 @@ func (f *feed) run() {
 	defer refresh.Stop()
 	heartbeat := time.NewTicker(heartbeatEvery)
 	defer heartbeat.Stop()
-	pulse := time.NewTicker(headerEvery)
+	// A quarter of headerEvery: what is held back goes at most that late.
+	pulse := time.NewTicker(headerEvery / 4)
 	defer pulse.Stop()
 
 	for {

@@ -103,22 +103,25 @@ func TestFeed_HintsWhenADeviceEntersTheFilter(t *testing.T) {
 	nextDevice(t, plain, "r101-d4")
 }
 
-// The hint is coalesced: a storm of devices entering the filter makes at
-// most one hint a second, not one per device.
+// The hint is coalesced: a storm of devices entering the filter, each in
+// a flush of its own, makes at most one hint a second, not one per device;
+// and devices entering after a hint earn one more, a second later.
 func TestFeed_HintsAreCoalesced(t *testing.T) {
 	h := hotel(t, 1, 5, 20)
-	ts := serveHub(t, h, Options{AllowAnonymousView: true, Coalesce: 5 * time.Millisecond})
+	ts := serveHub(t, h, Options{AllowAnonymousView: true, Coalesce: time.Millisecond})
 	c := openSSEPath(t, http.DefaultClient, ts.url, "/events?problems=1", nil)
 	c.next(t, "snapshot")
 	start := time.Now()
-	for _, d := range h.Devices() {
+	const storm = 40
+	for _, d := range h.Devices()[:storm] {
+		before := ts.feed.flushes.Load()
 		if err := h.Apply(hub.Report{Device: d.ID, Avail: hub.AvailOffline}); err != nil {
 			t.Fatal(err)
 		}
+		waitFor(t, "the flush of "+d.ID, func() bool { return ts.feed.flushes.Load() > before })
 	}
-	c.next(t, "list")
-	hints := 1
-	deadline := time.After(headerEvery + 500*time.Millisecond)
+	hints := 0
+	deadline := time.After(2 * headerEvery) // the trailing hint is due within 1.25 s
 	for done := false; !done; {
 		select {
 		case ev := <-c.events:
@@ -129,7 +132,9 @@ func TestFeed_HintsAreCoalesced(t *testing.T) {
 			done = true
 		}
 	}
-	if max := 2 + int(time.Since(start)/headerEvery); hints > max {
-		t.Fatalf("%d hints in %v, want at most %d", hints, time.Since(start), max)
+	took := time.Since(start)
+	if hints < 2 || hints > 2+int(took/headerEvery) {
+		t.Fatalf("%d devices in %d flushes made %d hints in %v, want 2 to %d", storm, ts.feed.flushes.Load(), hints, took, 2+int(took/headerEvery))
 	}
+	t.Logf("%d devices, %d flushes, %d hints in %v", storm, ts.feed.flushes.Load(), hints, took.Round(time.Millisecond))
 }
