@@ -77,24 +77,8 @@ func parseQuery(raw string, maxLimit int) (q deviceQuery, feedID string, capped 
 	if len(q.Room) > 256 {
 		return bad("room id too long")
 	}
-	switch v.Get("problems") {
-	case "", "0":
-	case "1":
-		q.Problems = true
-	default:
-		return bad("problems must be 0 or 1")
-	}
-	switch q.State = v.Get("state"); q.State {
-	case "", "online", "offline":
-	default:
-		return bad("state must be online or offline")
-	}
-	switch v.Get("sort") {
-	case "", "room":
-	case "problems":
-		q.ProblemsFirst = true
-	default:
-		return bad("sort must be room or problems")
+	if err := q.parseState(v); err != nil {
+		return deviceQuery{}, "", false, err
 	}
 	num := func(key string, def, hi int) (int, error) {
 		s := v.Get(key)
@@ -124,6 +108,30 @@ func parseQuery(raw string, maxLimit int) (q deviceQuery, feedID string, capped 
 		return bad("feed id too long")
 	}
 	return q, feedID, capped, nil
+}
+
+// parseState reads the filters and order that depend on devices' state.
+func (q *deviceQuery) parseState(v url.Values) error {
+	switch v.Get("problems") {
+	case "", "0":
+	case "1":
+		q.Problems = true
+	default:
+		return fmt.Errorf("%w: problems must be 0 or 1", ErrBadRequest)
+	}
+	switch q.State = v.Get("state"); q.State {
+	case "", "online", "offline":
+	default:
+		return fmt.Errorf("%w: state must be online or offline", ErrBadRequest)
+	}
+	switch v.Get("sort") {
+	case "", "room":
+	case "problems":
+		q.ProblemsFirst = true
+	default:
+		return fmt.Errorf("%w: sort must be room or problems", ErrBadRequest)
+	}
+	return nil
 }
 
 // devEntry is one device in the list's order, with what a search matches.

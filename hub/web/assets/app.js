@@ -223,7 +223,12 @@ function applySnapshot(st) {
 
 function applyDevice(d) {
   const old = S.devices.get(d.id);
-  if (!old) return; // left the page since the feed sent it
+  if (!old) {
+    // Not on this page: it left it, or is on the page being fetched, whose
+    // answer may be older than this. Kept for applyPage until it lands.
+    if (loadPage.running) S.early.set(d.id, d);
+    return;
+  }
   if (old.seq > d.seq) return; // an older delta raced the snapshot
   S.devices.set(d.id, d);
   renderDevice(d.id);

@@ -12,6 +12,7 @@ const PAGE_SIZE = 50;
 S.query = { q: '', room: '', roomName: '', problems: false, sort: 'room', offset: 0 };
 S.order = []; // the page's device ids, in the gateway's order
 S.pageInfo = { total: 0, offset: 0, limit: PAGE_SIZE };
+S.early = new Map(); // device events that came while a page was fetched
 
 // queryString is S.query as the gateway reads it; withFeed adds the feed's
 // id so the page becomes what the feed carries.
@@ -53,6 +54,11 @@ async function loadPage() {
 // of devices that stay are kept (a control in flight keeps its result).
 function applyPage(p) {
   S.devices = new Map(p.devices.map(d => [d.id, d]));
+  for (const [id, d] of S.early) {
+    const old = S.devices.get(id);
+    if (old && d.seq > old.seq) S.devices.set(id, d);
+  }
+  S.early.clear();
   S.order = p.devices.map(d => d.id);
   S.pageInfo = { total: p.total, offset: p.offset, limit: p.limit };
   for (const [id, c] of S.cards) {
