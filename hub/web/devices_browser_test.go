@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,7 +13,9 @@ import (
 // TestPage_Chromium_FindsOneDeviceAmongThousandsAndSeesItLive: at 375 px,
 // with 3,000 devices, the list shows a page; a room of the site tree lists
 // its devices; a search finds a device far from the first page, and a
-// change of that device shows without a reload.
+// change of that device shows without a reload; with "Only problems", a
+// device that fails off the page joins the list, and a summary of more
+// problems than it lists says how many more.
 func TestPage_Chromium_FindsOneDeviceAmongThousandsAndSeesItLive(t *testing.T) {
 	t.Parallel()             // its own server and Chromium: the waits overlap
 	h := hotel(t, 3, 50, 20) // 3,000 devices in 150 rooms
@@ -73,4 +76,28 @@ func TestPage_Chromium_FindsOneDeviceAmongThousandsAndSeesItLive(t *testing.T) {
 	}
 	poll("the change live", `document.querySelector('`+card+` [data-field="brightness"]').textContent === '77 %' && window.__marker === 1`)
 	noSidewaysScroll(t, ctx, "phone-375-3000-devices.png")
+
+	// Only problems, with none: then a lamp fails off the page, and the
+	// gateway's hint brings it onto the list.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(document.getElementById('filter').value = '') === ''`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.SendKeys(css(`#filter`), "room", chromedp.NodeVisible), chromedp.Click(css(`#problems-only`), chromedp.NodeVisible)); err != nil {
+		t.Fatal(err)
+	}
+	poll("no problems", cards+` === 0 && document.getElementById('dev-count').textContent === '(0)'`)
+	if err := h.Apply(hub.Report{Device: "r250-d2", Avail: hub.AvailOffline, Cause: &hub.Cause{Code: hub.CauseWill}}); err != nil {
+		t.Fatal(err)
+	}
+	poll("the failed lamp on the list", cards+` === 1 && document.querySelector('article[data-device="r250-d2"]').classList.contains('bad') &&
+		!!document.querySelector('#summary-list li[data-device="r250-d2"]') && window.__marker === 1`)
+	// More failures than the summary lists: it says how many more.
+	for i := range 24 {
+		if err := h.Apply(hub.Report{Device: fmt.Sprintf("r3%02d-d0", i+1), Avail: hub.AvailOffline}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll("25 problems", `document.getElementById('dev-count').textContent === '(25)' &&
+		document.querySelectorAll('#summary-list li[data-device]').length === 20 &&
+		document.querySelector('#summary-list [data-action="all-problems"]').textContent.startsWith('5 more')`)
 }
