@@ -29,6 +29,9 @@ type WebGuardConfig struct {
 	MaxLiveClients int `yaml:"max_live_clients"`
 	// MaxLiveClientsPerAddress caps one address's (IPv6: /64's) streams; 0: 8.
 	MaxLiveClientsPerAddress int `yaml:"max_live_clients_per_address"`
+	// MaxFeedDevices caps one page of the status page's device list, and
+	// so the devices one viewer's live feed follows; 0: 200.
+	MaxFeedDevices int `yaml:"max_feed_devices"`
 }
 
 // WebLoginConfig is the status page's login rate limit. Zero values take
@@ -71,6 +74,9 @@ func (g *WebGuardConfig) validate(add func(line int, format string, args ...any)
 	if g.MaxLiveClientsPerAddress < 0 {
 		add(lineOf(root, "web", "max_live_clients_per_address"), "web.max_live_clients_per_address must not be negative")
 	}
+	if g.MaxFeedDevices < 0 {
+		add(lineOf(root, "web", "max_feed_devices"), "web.max_feed_devices must not be negative")
+	}
 }
 
 // parseProxy reads a CIDR or a single address (a /32 or /128).
@@ -112,6 +118,7 @@ func (m *Main) applyWebGuard(o *web.Options) {
 	o.LoginAccountBurst, o.LoginAccountEvery = g.Login.AccountBurst, g.Login.AccountEvery
 	o.MaxLoginAddresses = g.Login.MaxEntries
 	o.MaxClients, o.MaxClientsPerAddress = g.MaxLiveClients, g.MaxLiveClientsPerAddress
+	o.MaxFeedDevices = g.MaxFeedDevices
 	if m.Serial != nil {
 		o.InspectFirmware = inspectFirmware
 	}

@@ -130,7 +130,8 @@ func BenchmarkFeed_ReportToBrowser(b *testing.B) {
 	ts := httptest.NewServer(s.Handler())
 	defer ts.Close()
 	for b.Loop() {
-		c := openSSE(b, ts.URL, nil)
+		// The viewer's page holds every device: each report is for it.
+		c := openSSEPath(b, http.DefaultClient, ts.URL, fmt.Sprintf("/events?limit=%d", devices), nil)
 		c.next(b, "snapshot")
 
 		last := fmt.Sprintf("lamp-%04d/100", (reports-1)%devices)

@@ -148,6 +148,13 @@ func TestPage_Chromium_PhoneWidth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	noSidewaysScroll(t, ctx, "phone-375.png")
+}
+
+// noSidewaysScroll keeps a screenshot of the page as name and fails the
+// test when the page is wider than the phone's screen.
+func noSidewaysScroll(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
 	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
 	if err != nil {
 		t.Fatal(err)
@@ -156,9 +163,9 @@ func TestPage_Chromium_PhoneWidth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keepScreenshot(t, "phone-375.png", png)
+	keepScreenshot(t, name, png)
 	if overflow {
-		t.Fatal("the page scrolls sideways at 375 px")
+		t.Fatalf("the page scrolls sideways at phone width (%s)", name)
 	}
 }
 

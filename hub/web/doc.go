@@ -13,7 +13,11 @@
 //	GET  /                       the status page (embedded HTML/CSS/JS, no CDN)
 //	GET  /assets/...             its static files
 //	GET  /events                 server-sent events: a snapshot, then changes
-//	GET  /api/status             the same snapshot as JSON
+//	                             of the devices on the viewer's page
+//	GET  /api/status             the same snapshot as JSON (the first page)
+//	GET  /api/devices            one page of the device list, searched and
+//	                             filtered (devices.go); ?feed= makes it the
+//	                             page that feed follows
 //	GET  /api/session            who is signed in, and the CSRF token
 //	POST /login, /logout         session cookie handling
 //	POST /api/devices/{id}/command   on/off, brightness, identify

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,8 +33,14 @@ func openSSE(t testing.TB, url string, hdr http.Header) *sseClient {
 // openSSEWith opens the stream with hc (one dialling from a given address).
 func openSSEWith(t testing.TB, hc *http.Client, url string, hdr http.Header) *sseClient {
 	t.Helper()
+	return openSSEPath(t, hc, url, "/events", hdr)
+}
+
+// openSSEPath opens the stream at path (/events with a query).
+func openSSEPath(t testing.TB, hc *http.Client, url, path string, hdr http.Header) *sseClient {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/events", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", url+path, nil)
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
@@ -52,44 +60,57 @@ func openSSEWith(t testing.TB, hc *http.Client, url string, hdr http.Header) *ss
 	c := &sseClient{events: make(chan sseEvent, 10000), cancel: cancel}
 	go func() {
 		defer resp.Body.Close()
-		defer close(c.events)
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		var ev sseEvent
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if ev.name != "" {
-					c.events <- ev
-				}
-				ev = sseEvent{}
-			case strings.HasPrefix(line, "event: "):
-				ev.name = line[7:]
-			case strings.HasPrefix(line, "data: "):
-				ev.data = line[6:]
-			}
-		}
+		readSSE(resp.Body, c.events)
 	}()
 	t.Cleanup(cancel)
 	return c
 }
 
+// readSSE parses server-sent events from r into out, and closes out when
+// r ends.
+func readSSE(r io.Reader, out chan<- sseEvent) {
+	defer close(out)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var ev sseEvent
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if ev.name != "" {
+				out <- ev
+			}
+			ev = sseEvent{}
+		case strings.HasPrefix(line, "event: "):
+			ev.name = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			ev.data = line[6:]
+		}
+	}
+}
+
 // next returns the next event named name, skipping others.
 func (c *sseClient) next(t testing.TB, name string) sseEvent {
+	t.Helper()
+	return c.until(t, fmt.Sprintf("%q", name), func(ev sseEvent) bool { return ev.name == name })
+}
+
+// until returns the first event done takes, skipping the others; done
+// may fail the test instead.
+func (c *sseClient) until(t testing.TB, what string, done func(sseEvent) bool) sseEvent {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
 		case ev, ok := <-c.events:
 			if !ok {
-				t.Fatalf("stream ended waiting for %q", name)
+				t.Fatalf("stream ended waiting for %s", what)
 			}
-			if ev.name == name {
+			if done(ev) {
 				return ev
 			}
 		case <-timeout:
-			t.Fatalf("no %q event", name)
+			t.Fatalf("no %s event", what)
 		}
 	}
 }
@@ -157,11 +178,11 @@ func TestFeed_CoalescesBursts(t *testing.T) {
 
 func TestFeed_DropsSlowClientWithoutBlocking(t *testing.T) {
 	ts := newTestServer(t, Options{AllowAnonymousView: true})
-	slow, err := ts.feed.add("192.0.2.1")
+	slow, err := ts.feed.add("192.0.2.1", "", deviceQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fast, err := ts.feed.add("192.0.2.1")
+	fast, err := ts.feed.add("192.0.2.1", "", deviceQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}

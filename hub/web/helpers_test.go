@@ -152,10 +152,19 @@ type testServer struct {
 func newTestServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
 	h := newEchoHub(t, opts.Now)
+	ts := serveHub(t, h.Hub, opts)
+	ts.h = h
+	return ts
+}
+
+// serveHub serves a Server for h over loopback until the test ends; with
+// no Users in opts, the test user may sign in.
+func serveHub(t testing.TB, h *hub.Hub, opts Options) *testServer {
+	t.Helper()
 	if opts.Users == nil {
 		opts.Users = []User{{Name: testUser, PasswordHash: testHash(t, testPass)}}
 	}
-	s, err := New(h.Hub, opts)
+	s, err := New(h, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +173,7 @@ func newTestServer(t testing.TB, opts Options) *testServer {
 		s.Close()
 		ts.Close()
 	})
-	return &testServer{Server: s, h: h, ts: ts, url: ts.URL}
+	return &testServer{Server: s, ts: ts, url: ts.URL}
 }
 
 // browser is an HTTP client that keeps cookies and sends what a browser on

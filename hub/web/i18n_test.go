@@ -83,7 +83,7 @@ func TestI18n_EveryCatalogueHasEveryKey(t *testing.T) {
 	used := regexp.MustCompile(`\bt\('([a-z_]+(?:\.[a-z_]+)+)'`)
 	attr := regexp.MustCompile(`data-i18n(?:-[a-z]+)?="([a-z_.]+)"`)
 	asked := 0
-	for _, f := range []string{"assets/app.js", "assets/diag.js", "assets/i18n.js", "assets/mqtt_accounts.js", "assets/uplink.js", "assets/homes.js", "assets/discovery.js", "assets/index.html"} {
+	for _, f := range []string{"assets/app.js", "assets/devlist.js", "assets/diag.js", "assets/i18n.js", "assets/mqtt_accounts.js", "assets/uplink.js", "assets/homes.js", "assets/discovery.js", "assets/index.html"} {
 		b, err := assets.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

@@ -47,6 +47,7 @@ var (
 	mSSEClients     = gaugeDesc("web_live_clients", "Status pages connected to the live feed.")
 	mSSEDropped     = counterDesc("web_live_clients_dropped_total", "Live-feed clients dropped for reading too slowly.")
 	mFeedLost       = counterDesc("web_feed_changes_lost_total", "Hub changes the live feed missed (each caused a full resync).")
+	mFeedCapped     = counterDesc("web_feed_pages_capped_total", "Device-list pages asked for with more devices than web.max_feed_devices, cut to it.")
 	mGoMemory       = gaugeDesc("go_memory_bytes", "Memory the Go runtime holds, by class (heap: in use by objects and their spans' free room; stacks: goroutine stacks; heap_free: free, not yet returned to the OS; total: mapped).", "class")
 	mGoroutines     = gaugeDesc("goroutines", "Goroutines running now.")
 )
@@ -247,6 +248,7 @@ func (m *metrics) collect() *exposition {
 	e.add(mSSEClients, float64(s.feed.count()))
 	count(mSSEDropped, s.feed.dropped.Load())
 	count(mFeedLost, s.feed.lostChange.Load())
+	count(mFeedCapped, s.feed.capped.Load())
 	s.addGuardMetrics(e)
 	return e
 }

@@ -165,6 +165,11 @@ type Options struct {
 	// MaxClientsPerAddress caps the live-feed clients of one client address
 	// (an IPv6 /64). Zero: 8.
 	MaxClientsPerAddress int
+	// MaxFeedDevices caps the devices on one page of the device list, and
+	// so the devices one viewer's live feed follows: a larger limit asked
+	// of GET /api/devices or /events is cut to it
+	// (hubd_web_feed_pages_capped_total). Zero: 200.
+	MaxFeedDevices int
 	// HealthTimeout bounds how long /healthz waits for Health. Zero: 2 s.
 	HealthTimeout time.Duration
 
@@ -187,6 +192,7 @@ type Server struct {
 	metrics *metrics
 	feed    *feed
 	fw      *firmware
+	devIdx  indexCache // the device list's order and search text
 
 	health *healthChecker
 
@@ -251,6 +257,9 @@ func New(h *hub.Hub, opts Options) (*Server, error) {
 	if opts.MaxClientsPerAddress <= 0 {
 		opts.MaxClientsPerAddress = 8
 	}
+	if opts.MaxFeedDevices <= 0 {
+		opts.MaxFeedDevices = 200
+	}
 	if opts.HealthTimeout <= 0 {
 		opts.HealthTimeout = 2 * time.Second
 	}
@@ -314,6 +323,7 @@ func (s *Server) routes() {
 	m.Handle("GET /metrics", s.metrics.handler)
 	m.Handle("GET /events", s.api(s.serveEvents))
 	m.Handle("GET /api/status", s.api(s.serveStatus))
+	m.Handle("GET /api/devices", s.api(s.serveDevices))
 	m.Handle("GET /api/session", s.api(s.serveSession))
 	m.Handle("GET /api/i18n", s.api(s.serveI18n))
 	m.Handle("POST /login", s.api(s.serveLogin))
@@ -340,7 +350,7 @@ func (s *Server) page(fn http.HandlerFunc) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")
-		fn(w, r)
+		compress(fn).ServeHTTP(w, r)
 	})
 }
 

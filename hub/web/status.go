@@ -10,16 +10,24 @@ import (
 
 // Status is the JSON snapshot of /api/status and of the feed's first event.
 // A nil section means that part is not configured on this gateway.
+//
+// Devices is one page of the device list (the first, or the feed's query),
+// Page says which; the header's counts in Gateway are over every device.
 type Status struct {
 	Gateway  Gateway             `json:"gateway"`
 	Devices  []DeviceView        `json:"devices"`
+	Page     PageInfo            `json:"page"`
+	Problems []ProblemView       `json:"problems"` // the summary's worst problems
 	Site     []*NodeView         `json:"site"`
 	Buses    []hub.BusStatus     `json:"buses"`
 	Brokers  []hub.BrokerStatus  `json:"brokers"`
 	Notifier *hub.NotifierStatus `json:"notifier"`
 	Alexa    *hub.SyncStatus     `json:"alexa"`
 	Uplink   *hub.UplinkStatus   `json:"uplink"`
-	Events   []hub.Event         `json:"events"`
+	Events   []EventView         `json:"events"`
+	// Feed names the live-feed stream that sent this snapshot, for
+	// GET /api/devices?feed=; empty in /api/status.
+	Feed string `json:"feed,omitempty"`
 	// Controls says which controls this gateway offers at all.
 	Controls Controls `json:"controls"`
 
@@ -101,13 +109,40 @@ type StateView struct {
 	Energy       *float64 `json:"energy,omitempty"`
 }
 
-// NodeView is a site node.
+// NodeView is a site node. It counts its devices rather than list them:
+// the page lists a room's devices by asking for the room's page.
 type NodeView struct {
 	ID       string       `json:"id"`
 	Name     string       `json:"name"`
 	Kind     hub.NodeKind `json:"kind"`
-	Devices  []string     `json:"devices"`
+	Count    int          `json:"count"` // devices placed on this node itself
 	Children []*NodeView  `json:"children,omitempty"`
+}
+
+// EventView is an event with the device's name and place, so the log can
+// word and filter it without the device being on the page.
+type EventView struct {
+	hub.Event
+	DeviceName string   `json:"device_name,omitempty"`
+	Room       string   `json:"room,omitempty"` // the site node holding the device
+	RoomPath   []string `json:"room_path,omitempty"`
+}
+
+func (s *Server) eventView(ev hub.Event) EventView {
+	v := EventView{Event: ev}
+	if ev.Device == "" {
+		return v
+	}
+	if d, ok := s.h.Device(ev.Device); ok {
+		v.DeviceName, v.Room = d.Name, d.Room
+		if v.DeviceName == "" {
+			v.DeviceName = d.ID
+		}
+	}
+	for _, n := range s.h.RoomPath(ev.Device) {
+		v.RoomPath = append(v.RoomPath, n.Name)
+	}
+	return v
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -193,8 +228,7 @@ func (s *Server) deviceView(id string, l *links) (DeviceView, bool) {
 func nodeViews(nodes []*hub.Node) []*NodeView {
 	out := make([]*NodeView, 0, len(nodes))
 	for _, n := range nodes {
-		devs := append([]string{}, n.Devices...)
-		out = append(out, &NodeView{ID: n.ID, Name: n.Name, Kind: n.Kind, Devices: devs, Children: nodeViews(n.Children)})
+		out = append(out, &NodeView{ID: n.ID, Name: n.Name, Kind: n.Kind, Count: len(n.Devices), Children: nodeViews(n.Children)})
 	}
 	return out
 }
@@ -228,28 +262,56 @@ func (s *Server) gateway(l *links) Gateway {
 	return g
 }
 
-// status builds the whole snapshot.
-func (s *Server) status() Status {
+// baseStatus is the snapshot without its page of devices.
+func (s *Server) baseStatus() Status {
 	site := s.h.Site()
 	l := s.links()
 	st := Status{
 		Gateway:  s.gateway(&l),
 		Devices:  []DeviceView{},
+		Problems: s.problems(&l),
 		Site:     []*NodeView{},
-		Events:   s.h.Events(),
+		Events:   []EventView{},
 		Controls: Controls{Login: s.auth.hasUsers(), SyncNow: s.opts.SyncNow != nil, Firmware: s.fw.enabled()},
 	}
-	for _, d := range s.h.Devices() {
-		if v, ok := s.deviceView(d.ID, &l); ok {
-			st.Devices = append(st.Devices, v)
-		}
+	for _, ev := range s.h.Events() {
+		st.Events = append(st.Events, s.eventView(ev))
 	}
 	if site != nil {
 		st.Site = nodeViews(site.Buildings)
 	}
-	if st.Events == nil {
-		st.Events = []hub.Event{}
+	s.sections(&st, &l)
+	return st
+}
+
+// withPage is base with the page of q; with c, the page becomes what c's
+// stream follows (before the views are read: a racing change is sent
+// again, never lost).
+func (s *Server) withPage(base Status, q *deviceQuery, c *client) Status {
+	var hold func([]string)
+	if c != nil {
+		base.Feed = c.id
+		hold = func(ids []string) { c.setView(*q, ids) }
 	}
+	l := s.links()
+	p := s.devicePage(q, &l, hold)
+	base.Devices, base.Page = p.Devices, p.PageInfo
+	return base
+}
+
+// status is the snapshot of /api/status: the first page of every device.
+func (s *Server) status() Status {
+	q := deviceQuery{Limit: min(defaultPageSize, s.opts.MaxFeedDevices)}
+	return s.withPage(s.baseStatus(), &q, nil)
+}
+
+// sectionsStatus is the feed's periodic "sections" event: the header, the
+// links and the summary of problems.
+func (s *Server) sectionsStatus() Status {
+	var st Status
+	l := s.links()
+	st.Gateway = s.gateway(&l)
+	st.Problems = s.problems(&l)
 	s.sections(&st, &l)
 	return st
 }

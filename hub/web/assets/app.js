@@ -8,8 +8,8 @@ const S = {
   contact: false, // the feed spoke within two heartbeats
   lastMsg: 0, // Date.now() of the feed's last message
   opened: false, // the feed opened once: a later open is a reconnect
-  problemsFirst: false,
-  problemsOnly: false,
+  feedId: '', // names this viewer's feed to GET /api/devices (devlist.js)
+  feedQuery: '', // the list query the feed was opened with
 };
 const $ = (id) => document.getElementById(id);
 
@@ -93,7 +93,7 @@ function renderSession() {
   if (!s.can_view) {
     showLogin(t('login.why_view'));
   }
-  for (const id of S.devices.keys()) renderDevice(id);
+  for (const id of S.order) renderDevice(id);
   if (typeof renderHomes === 'function') renderHomes();
   if (typeof renderMQTTAccounts === 'function') renderMQTTAccounts();
 }
@@ -176,7 +176,8 @@ function disconnect() {
 
 function connect() {
   if (S.es) S.es.close();
-  const es = new EventSource('/events');
+  S.feedQuery = queryString(false);
+  const es = new EventSource('/events?' + S.feedQuery);
   S.es = es;
   es.onopen = () => {
     // A reopened feed may be a restarted daemon, which forgot sessions.
@@ -198,20 +199,22 @@ function connect() {
   on('sections', applySections);
   on('gateway', applyGateway);
   on('tick', applyTick);
+  on('list', () => loadPage());
+  on('problems', (m) => { if (S.status) { S.status.problems = m.problems; renderSummary(); } });
 }
 
 function applySnapshot(st) {
   S.status = st;
   learnClock(st.gateway.now);
-  S.devices = new Map(st.devices.map(d => [d.id, d]));
+  S.feedId = st.feed || '';
   S.events = [];
   // Keep the cards of devices that stay, so a control in flight keeps its
   // result line and a slider being dragged is not reset.
-  for (const [id, c] of S.cards) {
-    if (!S.devices.has(id)) { c.root.remove(); S.cards.delete(id); }
-  }
   const empty = $('dev-list').querySelector('.notconf');
   if (empty) empty.remove();
+  applyPage(Object.assign({ devices: st.devices }, st.page));
+  // The list changed while the feed was (re)connecting: follow it.
+  if (queryString(false) !== S.feedQuery) loadPage();
   addEvents(st.events || [], true);
   renderEventFilters();
   renderAll();
@@ -220,11 +223,15 @@ function applySnapshot(st) {
 
 function applyDevice(d) {
   const old = S.devices.get(d.id);
-  if (old && old.seq > d.seq) return; // an older delta raced the snapshot
+  if (!old) {
+    // Not on this page: it left it, or is on the page being fetched, whose
+    // answer may be older than this. Kept for applyPage until it lands.
+    if (loadPage.running) S.early.set(d.id, d);
+    return;
+  }
+  if (old.seq > d.seq) return; // an older delta raced the snapshot
   S.devices.set(d.id, d);
   renderDevice(d.id);
-  renderTree();
-  renderSummary();
 }
 
 function applyGateway(g) {
@@ -271,6 +278,7 @@ function addEvents(list) {
   const seen = new Set(S.events.map(key));
   for (const e of list) if (!seen.has(key(e))) { S.events.push(e); seen.add(key(e)); }
   if (S.events.length > 200) S.events.splice(0, S.events.length - 200);
+  renderEventFilters(); // a device new to the log joins its filter
   renderEvents();
 }
 
@@ -278,6 +286,7 @@ function renderAll() {
   if (!S.status) { renderLive(); return; }
   renderGateway();
   renderDevices();
+  renderQuery();
   renderSummary();
   renderTree();
   renderLinks();
@@ -587,7 +596,6 @@ function renderDevice(id) {
   card.root.className = 'card ' + cls;
   card.root.dataset.online = d.reachable ? 'true' : 'false';
   card.root.dataset.fault = d.fault ? d.fault.code : '';
-  card.root.dataset.search = [d.id, d.name, d.address, d.driver, d.kind, ...(d.room_path || [])].join(' ').toLowerCase();
   const live = d.reachable && S.contact;
   const fw = [d.info.firmware && 'fw ' + d.info.firmware, d.info.model, d.info.manufacturer].filter(Boolean).join(' · ');
   card.info.replaceChildren(...kids(
@@ -622,36 +630,30 @@ function renderDevice(id) {
 // problemRank orders devices: unreachable first, then warnings, then fine.
 function problemRank(d) { return !d.fault ? 2 : d.fault.severity === 'error' ? 0 : 1; }
 
+// renderDevices shows the page in the gateway's order (by room, then name;
+// problems first when asked).
 function renderDevices() {
-  for (const id of S.devices.keys()) renderDevice(id);
-  // Technicians walk the building: order cards by room, then name.
-  const key = (d) => (S.problemsFirst ? problemRank(d) : '') + '\u0001' + (d.room_path || ['\uffff']).join('\u0000') + '\u0001' + d.name + '\u0001' + d.id;
   const list = $('dev-list');
-  [...S.devices.values()].sort((a, b) => key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)
-    .forEach(d => { const c = S.cards.get(d.id); if (c) list.append(c.root); });
-  $('dev-count').textContent = '(' + S.devices.size + ')';
-  if (!S.devices.size) $('dev-list').replaceChildren(el('p', { class: 'notconf', text: t('dev.none') }));
+  const empty = list.querySelector('.notconf');
+  if (empty) empty.remove();
+  for (const id of S.order) {
+    renderDevice(id);
+    const c = S.cards.get(id);
+    if (c) list.append(c.root);
+  }
+  $('dev-count').textContent = '(' + S.pageInfo.total + ')';
+  if (!S.order.length) list.replaceChildren(el('p', { class: 'notconf', text: t(S.status && S.status.gateway.total ? 'dev.none_match' : 'dev.none') }));
+  renderPager();
+  // The first useful paint: a device with its state on screen.
+  if (S.order.length && !renderDevices.painted) { renderDevices.painted = true; performance.mark('hubd-first-device'); }
 }
 
+// applyFilter hides at once a card whose device left "Only problems"; the
+// gateway's "list" hint brings the page up to date a moment later.
 function applyFilter(card) {
-  const q = $('filter').value.trim().toLowerCase();
   const d = S.devices.get(card.id);
   const fine = d && d.reachable && !d.fault;
-  card.root.hidden = (q !== '' && !card.root.dataset.search.includes(q)) || (S.problemsOnly && fine);
-}
-
-function renderTree() {
-  if (!S.status) return;
-  const node = (n) => el('li', {},
-    el('div', { class: 'node' }, el('strong', { text: n.name }), el('span', { class: 'node-kind', text: t('node.' + n.kind) }),
-      (n.devices || []).map(id => {
-        const d = S.devices.get(id);
-        const [cls, word] = d ? health(d) : ['bad', t('card.unknown')];
-        return el('a', { class: 'dev-link', href: '#dev-' + id, title: word }, el('span', { class: 'dot ' + cls, 'aria-hidden': 'true' }), d ? d.name : id);
-      })),
-    n.children && n.children.length ? el('ul', {}, n.children.map(node)) : null);
-  const site = S.status.site || [];
-  $('tree').replaceChildren(site.length ? el('ul', {}, site.map(node)) : el('p', { class: 'notconf', text: t('rooms.none') }));
+  card.root.hidden = S.query.problems && fine;
 }
 
 // wide is true where cards show their particulars unfolded; on a phone
@@ -787,14 +789,6 @@ document.addEventListener('DOMContentLoaded', async () => {
   $('sync-now').addEventListener('click', syncNow);
   $('ack-alarms').addEventListener('click', ackAlarms);
   $('lang').addEventListener('change', (e) => setLanguage(e.target.value));
-  $('filter').addEventListener('input', () => { for (const c of S.cards.values()) applyFilter(c); });
-  for (const [id, key] of [['problems-first', 'problemsFirst'], ['problems-only', 'problemsOnly']]) {
-    $(id).addEventListener('click', () => {
-      S[key] = !S[key];
-      $(id).setAttribute('aria-pressed', String(S[key]));
-      renderDevices();
-    });
-  }
   for (const id of ['ev-device', 'ev-room', 'ev-level']) $(id).addEventListener('change', renderEvents);
   // The header grows and shrinks (a note, a wrapped line): keep up.
   new ResizeObserver(headerHeight).observe($('top'));

@@ -70,22 +70,26 @@ function problems() {
   }
   const up = typeof uplinkProblem === 'function' ? uplinkProblem(st) : null;
   if (up) out.push(up);
-  const devs = [...S.devices.values()].filter(d => d.fault);
-  devs.sort((a, b) => problemRank(a) - problemRank(b) || Date.parse(a.fault.since) - Date.parse(b.fault.since) || (a.name < b.name ? -1 : 1));
+  // The gateway sends the worst devices (errors first, the oldest first),
+  // a few, not all: the rest are one click on "Only problems" away.
+  const devs = st.problems || [];
   for (const d of devs) {
     // The next step is on the card the entry links to: the summary stays
     // short enough to take in at a glance on a phone.
     out.push({ sev: d.fault.severity, kind: 'device', device: d, title: diagTitle(d.fault, d), since: d.fault.since, href: '#dev-' + d.id });
   }
+  const more = (st.gateway.faulty || 0) - devs.length;
+  if (more > 0) out.push({ sev: 'warn', kind: 'more', title: t('sum.more', { n: more }), more: true });
   return out;
 }
 
 function renderSummary() {
   if (!S.status) return;
   const list = problems();
-  $('nav-problems').textContent = list.length ? '(' + list.length + ')' : '';
+  const n = list.filter(p => !p.more).length + Math.max(0, (S.status.gateway.faulty || 0) - (S.status.problems || []).length);
+  $('nav-problems').textContent = n ? '(' + n + ')' : '';
   const summary = $('summary');
-  summary.dataset.count = String(list.length);
+  summary.dataset.count = String(n);
   summary.classList.toggle('has-problems', list.length > 0);
   if (!list.length) {
     $('summary-list').replaceChildren(el('li', { class: 'problem ok', text: t('sum.none') }));
@@ -93,9 +97,11 @@ function renderSummary() {
   }
   $('summary-list').replaceChildren(...list.map(p => el('li', { class: 'problem ' + p.sev, 'data-kind': p.kind, 'data-device': p.device ? p.device.id : null },
     el('div', { class: 'problem-head' },
-      p.device ? el('a', { href: p.href, class: 'problem-name' }, p.device.name) : null,
+      p.device ? el('a', { href: p.href, class: 'problem-name', onclick: (e) => { e.preventDefault(); showDevice(p.device.id); } }, p.device.name) : null,
       p.device && p.device.room_path ? el('span', { class: 'card-sub', text: p.device.room_path.join(' › ') }) : null),
-    el('p', { class: 'problem-title' }, p.href && !p.device ? el('a', { href: p.href }, p.title) : p.title),
+    el('p', { class: 'problem-title' }, p.more ? el('button', { class: 'btn small ghost', type: 'button', 'data-action': 'all-problems',
+      onclick: () => { setQuery({ problems: true, room: '', roomName: '', q: '' }); $('filter').value = ''; $('devices').scrollIntoView(); } }, p.title) :
+      p.href && !p.device ? el('a', { href: p.href }, p.title) : p.title),
     p.since ? el('p', { class: 'diag-since' }, t('card.since'), ' ', timeEl(p.since)) : null,
     p.next ? el('p', { class: 'diag-next' }, el('span', { class: 'diag-next-label', text: t('card.next') + ': ' }), p.next) : null,
     p.raw ? rawEl(p.raw) : null)));
@@ -108,7 +114,7 @@ function rooms() {
   const out = [];
   const walk = (n, path) => {
     const p = path.concat(n.name);
-    if ((n.devices || []).length) out.push({ id: n.id, name: p.join(' › '), devices: new Set(n.devices) });
+    if (n.count) out.push({ id: n.id, name: p.join(' › ') });
     (n.children || []).forEach(c => walk(c, p));
   };
   ((S.status && S.status.site) || []).forEach(n => walk(n, []));
@@ -121,9 +127,21 @@ function fillSelect(sel, options) {
   if (options.some(([v]) => v === keep)) sel.value = keep;
 }
 
+// evDevice is what the log knows of an event's device: the card's view
+// when it is on the page, else the names the gateway put on the event.
+function evDevice(e) {
+  return S.devices.get(e.device) || (e.device ? { id: e.device, name: e.device_name || e.device, room_path: e.room_path } : null);
+}
+
 function renderEventFilters() {
-  const devs = [...S.devices.values()].sort((a, b) => a.name < b.name ? -1 : 1);
-  fillSelect($('ev-device'), [['', t('ev.all_devices')], ...devs.map(d => [d.id, d.name])]);
+  const byID = new Map();
+  for (const e of S.events) if (e.device) byID.set(e.device, evDevice(e).name);
+  const keep = $('ev-device').value;
+  if (keep && !byID.has(keep)) byID.set(keep, keep);
+  const devs = [...byID].sort((a, b) => a[1] < b[1] ? -1 : 1);
+  const key = I18N.lang + '|' + devs.join('|');
+  if (key !== renderEventFilters.devKey) fillSelect($('ev-device'), [['', t('ev.all_devices')], ...devs]);
+  renderEventFilters.devKey = key;
   fillSelect($('ev-room'), [['', t('ev.all_rooms')], ...rooms().map(r => [r.id, r.name])]);
   fillSelect($('ev-level'), [['', t('ev.all_levels')], ['warn', t('ev.level_warn_up')], ['error', t('ev.level_error')]]);
 }
@@ -133,7 +151,7 @@ const LEVELS = { info: 0, warn: 1, error: 2 };
 // eventText words an event from its code, naming devices by name; an
 // event without a code (an older daemon's) keeps its own text.
 function eventText(e) {
-  const d = S.devices.get(e.device);
+  const d = evDevice(e);
   const p = Object.assign({}, e.params || {}, { device: d ? d.name : (e.device || '') });
   if (e.code === 'device_offline' && p.cause) p.cause = diagTitle({ code: p.cause, params: e.params }, d);
   if (e.code === 'device_offline' && !p.cause) return t('ev.device_offline_bare', p);
@@ -150,11 +168,10 @@ function eventText(e) {
 
 function renderEvents() {
   const dev = $('ev-device').value, room = $('ev-room').value, level = $('ev-level').value;
-  const inRoom = room ? (rooms().find(r => r.id === room) || { devices: new Set() }).devices : null;
-  const list = S.events.filter(e => (!dev || e.device === dev) && (!inRoom || inRoom.has(e.device)) &&
+  const list = S.events.filter(e => (!dev || e.device === dev) && (!room || e.room === room) &&
     (!level || (LEVELS[e.level] || 0) >= LEVELS[level])).slice(-100).reverse();
   $('event-list').replaceChildren(...(list.length ? list.map(e => {
-    const d = S.devices.get(e.device);
+    const d = evDevice(e);
     const where = d ? [d.name, ...(d.room_path || []).slice(-1)].join(' · ') : hasText('ev.source.' + e.source) ? t('ev.source.' + e.source) : e.source;
     return el('li', { class: 'lvl-' + e.level, 'data-code': e.code || '' },
       timeEl(e.at),
