@@ -167,14 +167,20 @@ func TestMatches_FollowsTheWildcardRules(t *testing.T) {
 			t.Errorf("Matches(%q, %q) = %v", tc.filter, tc.topic, got)
 		}
 		// The subscription tree must agree with Matches.
-		var n node
+		var n tree
 		s := &session{}
 		n.add(tc.filter, sub{s: s})
+		n.add(tc.filter, sub{s: s}) // the same grant again: one subscription
 		if got := len(n.match(tc.topic, nil)) == 1; got != tc.want {
 			t.Errorf("tree: %q on %q = %v", tc.filter, tc.topic, got)
 		}
-		if !n.remove(tc.filter, sub{s: s}) || n.children.len() != 0 {
-			t.Errorf("tree: removing %q left %v", tc.filter, n.children)
+		if n.n != 1 {
+			t.Errorf("tree: %q counted as %d subscriptions, want 1", tc.filter, n.n)
+		}
+		n.remove(tc.filter, sub{s: &session{}}) // not a subscriber
+		n.remove(tc.filter, sub{s: s})
+		if n.n != 0 || n.root.children.len() != 0 {
+			t.Errorf("tree: removing %q left %d subscriptions, %v", tc.filter, n.n, n.root.children)
 		}
 	}
 }
