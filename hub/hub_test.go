@@ -77,7 +77,7 @@ func TestHub_Apply_KeepsLastValueAndStamps(t *testing.T) {
 	if !ok || !s.Online || !s.State.On || s.State.Brightness != 70 {
 		t.Fatalf("snapshot = %+v", s)
 	}
-	if !s.State.Updated[hub.FieldOn].Equal(at) || !s.State.Updated[hub.FieldBrightness].Equal(at.Add(time.Second)) {
+	if !s.State.Updated[hub.FieldOn].Time().Equal(at) || !s.State.Updated[hub.FieldBrightness].Time().Equal(at.Add(time.Second)) {
 		t.Fatalf("timestamps = %v", s.State.Updated)
 	}
 	if !s.LastSeen.Equal(at.Add(time.Second)) {
