@@ -192,6 +192,7 @@ type Hub struct {
 	mu      sync.RWMutex
 	devs    map[string]*entry
 	order   []string
+	at      map[placeKey]string // device id by driver and address
 	site    *Site
 	drivers map[string]Driver
 	closed  bool
@@ -324,9 +325,18 @@ func (h *Hub) setDevices(devs []Device, site *Site) error {
 		m[id].homes = homes[id]
 	}
 	sort.Strings(order)
-	h.devs, h.order, h.site = m, order, site
+	at := make(map[placeKey]string, len(order))
+	for _, id := range order {
+		d := &m[id].dev
+		at[placeKey{d.Driver, d.Address}] = id
+	}
+	h.devs, h.order, h.at, h.site = m, order, at, site
 	return nil
 }
+
+// placeKey is where a device is: its driver and its address there. Its
+// strings are the device's own, so the index costs no copies of them.
+type placeKey struct{ driver, address string }
 
 // Reconfigure replaces the device set and site (a config reload). State of
 // devices that stay is kept. On error nothing changes.
@@ -677,6 +687,18 @@ func (h *Hub) Device(id string) (Device, bool) {
 		return Device{}, false
 	}
 	return e.dev, true
+}
+
+// DeviceAt returns the device at address of driver, without copying the
+// others (discovery asks this for every message it hears).
+func (h *Hub) DeviceAt(driver, address string) (Device, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	id, ok := h.at[placeKey{driver, address}]
+	if !ok {
+		return Device{}, false
+	}
+	return h.devs[id].dev, true
 }
 
 // Snapshot returns a device's definition and what is known of it now.

@@ -77,7 +77,7 @@ func TestHub_Apply_KeepsLastValueAndStamps(t *testing.T) {
 	if !ok || !s.Online || !s.State.On || s.State.Brightness != 70 {
 		t.Fatalf("snapshot = %+v", s)
 	}
-	if !s.State.Updated[hub.FieldOn].Equal(at) || !s.State.Updated[hub.FieldBrightness].Equal(at.Add(time.Second)) {
+	if !s.State.Updated[hub.FieldOn].Time().Equal(at) || !s.State.Updated[hub.FieldBrightness].Time().Equal(at.Add(time.Second)) {
 		t.Fatalf("timestamps = %v", s.State.Updated)
 	}
 	if !s.LastSeen.Equal(at.Add(time.Second)) {
@@ -341,5 +341,35 @@ func TestSite_Validate(t *testing.T) {
 	room, path := demoSite().RoomOf("socket-1")
 	if room == nil || room.Name != "Lobby" || len(path) != 3 {
 		t.Fatalf("room = %v path = %d", room, len(path))
+	}
+}
+
+func TestHub_DeviceAt_FollowsReconfigure(t *testing.T) {
+	a, b := lamp("a"), lamp("b")
+	a.Driver, a.Address = "mqtt", "tasmota:lamp-a"
+	b.Driver, b.Address = "serial", "bus0/2"
+	h, err := hub.New([]hub.Device{a, b}, nil, hub.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if d, ok := h.DeviceAt("mqtt", "tasmota:lamp-a"); !ok || d.ID != "a" {
+		t.Errorf("DeviceAt(mqtt, tasmota:lamp-a) = %q, %v; want a", d.ID, ok)
+	}
+	if _, ok := h.DeviceAt("serial", "tasmota:lamp-a"); ok {
+		t.Error("an address found under another driver")
+	}
+	a.Address = "tasmota:lamp-a2"
+	if err := h.Reconfigure([]hub.Device{a, b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.DeviceAt("mqtt", "tasmota:lamp-a"); ok {
+		t.Error("the old address still names the device after a reload")
+	}
+	if d, ok := h.DeviceAt("mqtt", "tasmota:lamp-a2"); !ok || d.ID != "a" {
+		t.Errorf("DeviceAt(mqtt, tasmota:lamp-a2) = %q, %v; want a", d.ID, ok)
+	}
+	if d, ok := h.DeviceAt("serial", "bus0/2"); !ok || d.ID != "b" {
+		t.Errorf("DeviceAt(serial, bus0/2) = %q, %v; want b", d.ID, ok)
 	}
 }

@@ -81,7 +81,7 @@ func TestHub_SeenOnlyReports_ReachTheStoreWithinSeenEvery(t *testing.T) {
 	seen := seenT0.Add(10 * time.Second)
 	h.Apply(onReport(seen, 40))
 	s := st.next(t)
-	if !s.LastSeen.Equal(seen) || !s.State.Updated[hub.FieldBrightness].Equal(seen) || s.State.Brightness != 40 {
+	if !s.LastSeen.Equal(seen) || !s.State.Updated[hub.FieldBrightness].Time().Equal(seen) || s.State.Brightness != 40 {
 		t.Fatalf("flushed %+v; want last seen and brightness updated at %v", s, seen)
 	}
 }

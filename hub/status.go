@@ -40,7 +40,7 @@ type BrokerStatus struct {
 	Connected  bool      `json:"connected"`
 	Since      time.Time `json:"since,omitzero"`
 	Reconnects uint64    `json:"reconnects"`
-	MsgsIn     uint64    `json:"messages_in"`
+	MsgsIn     uint64    `json:"messages_in"` // taken for a device; a topic no device claims is not counted
 	MsgsOut    uint64    `json:"messages_out"`
 	BadMsgs    uint64    `json:"bad_messages"`
 	LastError  string    `json:"last_error,omitempty"`

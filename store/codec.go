@@ -86,7 +86,7 @@ func appendSnapshot(b []byte, s *hub.Snapshot) []byte {
 		default:
 			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(st.Float(f)))
 		}
-		sec, nsec := unixOf(st.Updated[f])
+		sec, nsec := unixOf(st.Updated[f].Time())
 		b = binary.AppendVarint(b, sec-lastSec)
 		b = binary.AppendVarint(b, nsec-lastNsec)
 	}
@@ -326,7 +326,7 @@ func decodeSnapshot(rec []byte) (hub.Snapshot, error) {
 			st.Energy = d.float("energy")
 		}
 		sec, nsec := d.time(f.String()+" time", true, lastSec, lastNsec)
-		st.Updated[f] = timeOf(sec, nsec)
+		st.Updated[f] = hub.StampOf(timeOf(sec, nsec))
 	}
 	s.Seq = d.uvarint("seq")
 	s.Info.Manufacturer = d.string("manufacturer")

@@ -33,7 +33,7 @@ func fullSnapshot() hub.Snapshot {
 	st.Mode = hub.ColorModeTemperature
 	st.Power, st.Voltage, st.Current, st.Energy = 11.5, 229.9, -0.05, 12345.678
 	for i, f := range st.Set.List() {
-		st.Updated[f] = at.Add(-time.Duration(i) * 1500 * time.Millisecond)
+		st.Updated[f] = hub.StampOf(at.Add(-time.Duration(i) * 1500 * time.Millisecond))
 	}
 	return s
 }
@@ -43,10 +43,10 @@ func codecCases() map[string]hub.Snapshot {
 	early := fullSnapshot()
 	early.LastSeen = time.Unix(0, 0).UTC()
 	for f := range hub.Field(hub.NumFields) {
-		early.State.Updated[f] = time.Unix(0, 999999999).UTC()
+		early.State.Updated[f] = hub.StampOf(time.Unix(0, 999999999).UTC())
 	}
 	future := fullSnapshot()
-	future.State.Updated[hub.FieldOn] = future.LastSeen.Add(1000 * time.Hour)
+	future.State.Updated[hub.FieldOn] = hub.StampOf(future.LastSeen.Add(1000 * time.Hour))
 	offline := snap(3, 9)
 	offline.Online = false
 	ctOnly := snap(5, 2)
@@ -67,7 +67,7 @@ func codecCases() map[string]hub.Snapshot {
 		"plug caps":     plugCaps,
 		"socket": {Online: true, Seq: 1, LastSeen: time.Date(2030, 1, 1, 0, 0, 0, 1, time.UTC),
 			State: hub.State{Set: hub.Fields(hub.FieldOn, hub.FieldEnergy), Energy: 999999999.5,
-				Updated: [hub.NumFields]time.Time{hub.FieldOn: time.Date(2030, 1, 1, 0, 0, 0, 1, time.UTC), hub.FieldEnergy: time.Date(2029, 12, 31, 0, 0, 0, 0, time.UTC)}}},
+				Updated: [hub.NumFields]hub.Stamp{hub.FieldOn: hub.StampOf(time.Date(2030, 1, 1, 0, 0, 0, 1, time.UTC)), hub.FieldEnergy: hub.StampOf(time.Date(2029, 12, 31, 0, 0, 0, 0, time.UTC))}}},
 	}
 }
 
@@ -76,12 +76,12 @@ func sameSnapshot(a, b hub.Snapshot) bool {
 		return false
 	}
 	for f := range hub.Field(hub.NumFields) {
-		if !a.State.Updated[f].Equal(b.State.Updated[f]) {
+		if a.State.Updated[f] != b.State.Updated[f] {
 			return false
 		}
 	}
 	a.LastSeen, b.LastSeen = time.Time{}, time.Time{}
-	a.State.Updated, b.State.Updated = [hub.NumFields]time.Time{}, [hub.NumFields]time.Time{}
+	a.State.Updated, b.State.Updated = [hub.NumFields]hub.Stamp{}, [hub.NumFields]hub.Stamp{}
 	return reflect.DeepEqual(a, b)
 }
 

@@ -66,7 +66,7 @@ func snap(i int, seq uint64) hub.Snapshot {
 	s.State.Brightness = int(seq % 101)
 	s.State.Power = float64(seq) / 10
 	for _, f := range s.State.Set.List() {
-		s.State.Updated[f] = at
+		s.State.Updated[f] = hub.StampOf(at)
 	}
 	return s
 }

@@ -140,20 +140,18 @@ func (a *Adoption) found(f hub.Found) bool {
 	if f.Unsupported != "" {
 		return ok
 	}
-	for _, d := range a.m.Hub.Devices() {
-		if d.Driver != f.Driver || d.Address != f.Address {
-			continue
+	d, configured := a.m.Hub.DeviceAt(f.Driver, f.Address)
+	if !configured {
+		return ok
+	}
+	if err := a.m.Hub.Apply(hub.Report{Device: d.ID, Caps: &f.Caps}); err != nil {
+		return ok
+	}
+	now, _ := a.m.Hub.Device(d.ID)
+	if now.Fields != d.Fields && f.Driver == mqtt.DriverName && a.m.MQTT != nil {
+		if err := a.m.MQTT.SetDevices(devicesOf(a.m.Hub.Devices(), mqtt.DriverName)); err != nil {
+			a.m.Log.Warn("discovery: capabilities not passed to the mqtt driver", "device", d.ID, "err", err)
 		}
-		if err := a.m.Hub.Apply(hub.Report{Device: d.ID, Caps: &f.Caps}); err != nil {
-			break
-		}
-		now, _ := a.m.Hub.Device(d.ID)
-		if now.Fields != d.Fields && f.Driver == mqtt.DriverName && a.m.MQTT != nil {
-			if err := a.m.MQTT.SetDevices(devicesOf(a.m.Hub.Devices(), mqtt.DriverName)); err != nil {
-				a.m.Log.Warn("discovery: capabilities not passed to the mqtt driver", "device", d.ID, "err", err)
-			}
-		}
-		break
 	}
 	return ok
 }
@@ -209,10 +207,8 @@ func (a *Adoption) Adopt(ctx context.Context, r web.AdoptRequest) (web.Adopted, 
 	if f.Unsupported != "" {
 		return web.Adopted{}, fmt.Errorf("%w: %s %s: %s", hub.ErrNotSupported, r.Driver, r.Address, f.Unsupported)
 	}
-	for _, d := range a.m.Hub.Devices() {
-		if d.Driver == f.Driver && d.Address == f.Address {
-			return web.Adopted{}, fmt.Errorf("%w: %s %s is configured already as %s", hub.ErrInvalidDevice, r.Driver, r.Address, d.ID)
-		}
+	if d, ok := a.m.Hub.DeviceAt(f.Driver, f.Address); ok {
+		return web.Adopted{}, fmt.Errorf("%w: %s %s is configured already as %s", hub.ErrInvalidDevice, r.Driver, r.Address, d.ID)
 	}
 	entry, err := adoptedEntry(f, r)
 	if err != nil {

@@ -88,7 +88,7 @@ func seedStateFile(tb testing.TB, path string, specs []mqttsim.Spec, want int64)
 		st := hub.State{Set: s.Fields(), On: i%2 == 0, Brightness: 1 + i%100, Color: hub.HSV{H: i % 360, S: 60, V: 80},
 			TemperatureK: 4000, Mode: hub.ColorModeHSV, Power: float64(i%50) + 0.5, Voltage: 230.1, Current: 0.2, Energy: float64(i)}
 		for f := range hub.Field(hub.NumFields) {
-			st.Updated[f] = now
+			st.Updated[f] = hub.StampOf(now)
 		}
 		db.Put(s.ID, hub.Snapshot{State: st, LastSeen: now, Online: true, Seq: 1,
 			Info: hub.Info{Manufacturer: s.Dialect, Model: "emulated " + string(s.Kind), Hardware: "ESP8266EX", Firmware: "14.1.0"}})

@@ -225,7 +225,9 @@ func (d *Driver) SetDeviceAccounts(names map[string]string) error {
 	}
 	names = maps.Clone(names)
 	d.names.Store(&names)
-	d.putAccounts(accts)
+	if d.embedded() {
+		d.putAccounts(accts)
+	}
 	return nil
 }
 

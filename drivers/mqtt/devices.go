@@ -204,8 +204,15 @@ func (d *Driver) install(p plan) {
 		dv.fields.Store(uint32(f))
 	}
 	d.tab.Store(p.t)
-	d.putAccounts(p.accounts)
+	if d.embedded() {
+		d.putAccounts(p.accounts)
+	}
 }
+
+// embedded reports whether the driver runs its own broker, the only one
+// whose logins and topics its device accounts rule (an external broker
+// keeps its own: see `hubd mosquitto-acl`). Set before New returns.
+func (d *Driver) embedded() bool { return d.opts.Broker == "" }
 
 // retire drops a removed device's queued messages and waits until no
 // report of it is being applied; none is applied after.

@@ -144,3 +144,40 @@ func TestDriver_SetDevices_LateRPCReplyOfRemovedDeviceIsNotBad(t *testing.T) {
 		t.Errorf("reply for a key never issued: bad = %d, want 1", n)
 	}
 }
+
+// Device accounts rule the embedded broker's logins only: with an
+// external broker the driver keeps no table of them (10,000 devices'
+// accounts and rules are some 6 MB), even after a reload.
+func TestDriver_AccountTable_OnlyWithTheEmbeddedBroker(t *testing.T) {
+	devs := []hub.Device{plug("plug-a", "a", hub.Fields(hub.FieldOn)), plug("plug-b", "b", hub.Fields(hub.FieldOn))}
+	for _, tc := range []struct {
+		name   string
+		opts   Options
+		tables int
+	}{
+		{"external", Options{Broker: "tcp://127.0.0.1:1"}, 0},
+		{"embedded", Options{Listen: "127.0.0.1:0"}, 2},
+	} {
+		o := tc.opts
+		o.ClientID, o.Apply, o.Devices = "hubd-test", func(hub.Report) error { return nil }, devs
+		d, err := New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.broker != nil {
+			t.Cleanup(func() { d.broker.srv.Close() })
+		}
+		if n := len(d.acl.tab.Load().accts); n != tc.tables {
+			t.Errorf("%s broker: %d accounts in the table, want %d", tc.name, n, tc.tables)
+		}
+		if err := d.SetDeviceAccounts(map[string]string{"plug-a": "shared", "plug-b": "shared"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.SetDevices(devs); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(d.acl.tab.Load().accts); n != min(tc.tables, 1) {
+			t.Errorf("%s broker after a reload: %d accounts in the table, want %d", tc.name, n, min(tc.tables, 1))
+		}
+	}
+}

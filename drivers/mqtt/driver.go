@@ -319,6 +319,9 @@ func New(opts Options) (*Driver, error) {
 		return nil, err
 	}
 	d.install(p)
+	// The table holds what the driver needs of them: the caller's lists
+	// (10,000 devices are some 3 MB) are not kept.
+	d.opts.Devices, d.opts.DeviceAccounts = nil, nil
 
 	if opts.Broker == "" {
 		if opts.Listen == "" && opts.TLSListen == "" {

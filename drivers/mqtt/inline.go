@@ -3,6 +3,7 @@ package mqtt
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +48,9 @@ type inlineConn struct {
 
 	mu   sync.Mutex
 	open bool
+	// groups are the first topic levels subscribed as "<level>/#" (see
+	// SubscribeMultiple); kept until Disconnect.
+	groups map[string]bool
 }
 
 func newInlineConn(srv *broker.Broker, onConnect func(conn), receive func(string, []byte, bool)) *inlineConn {
@@ -95,6 +99,16 @@ func (c *inlineConn) Publish(topic string, qos byte, retained bool, payload any)
 // SubscribeMultiple subscribes every filter (callback is ignored: every
 // message goes to receive), then replays the retained messages that
 // match it, flagged retained.
+//
+// The broker's subscription is not the filter itself but "<level>/#" for
+// its first level: a hub of 10,000 devices has some 30,000 exact topics
+// under a handful of first levels (tele, stat, shellies, zigbee2mqtt, a
+// Gen2 device's id), and their subscription tree and filter table cost
+// about 1 KB of memory a device. receive routes by the exact topic and
+// drops what no device claims, so what reaches the driver is the same;
+// the few extra messages (the hub's own commands, devices not in the
+// configuration) are dropped there. A filter whose first level is a
+// wildcard or starts with '$' is subscribed as it is.
 func (c *inlineConn) SubscribeMultiple(filters map[string]byte, _ paho.MessageHandler) paho.Token {
 	if !c.IsConnectionOpen() {
 		return doneToken{errInlineClosed}
@@ -105,7 +119,7 @@ func (c *inlineConn) SubscribeMultiple(filters map[string]byte, _ paho.MessageHa
 		}
 	}
 	for f := range filters {
-		if err := c.local.Subscribe(f); err != nil {
+		if err := c.subscribeGroup(f); err != nil {
 			return doneToken{fmt.Errorf("mqtt: subscribe: %w", err)}
 		}
 		for _, m := range c.srv.Retained(f) {
@@ -115,14 +129,52 @@ func (c *inlineConn) SubscribeMultiple(filters map[string]byte, _ paho.MessageHa
 	return doneToken{}
 }
 
+// subscribeGroup subscribes the broad filter that covers filter (see
+// SubscribeMultiple), once.
+func (c *inlineConn) subscribeGroup(filter string) error {
+	g, ok := groupFilter(filter)
+	if !ok {
+		return c.local.Subscribe(filter)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.groups[g] {
+		return nil
+	}
+	if err := c.local.Subscribe(g); err != nil {
+		return err
+	}
+	if c.groups == nil {
+		c.groups = map[string]bool{}
+	}
+	c.groups[g] = true
+	return nil
+}
+
+// groupFilter is "<first level>/#" for a filter whose first level is
+// plain; false for one whose first level is a wildcard or a '$' topic
+// (which "#" filters never match).
+func groupFilter(filter string) (string, bool) {
+	first, _, _ := strings.Cut(filter, "/")
+	if first == "+" || first == "#" || strings.HasPrefix(first, "$") {
+		return "", false
+	}
+	return first + "/#", true
+}
+
 // live takes a message published while subscribed.
 func (c *inlineConn) live(topic string, payload []byte) {
 	c.receive(topic, payload, false)
 }
 
+// Unsubscribe drops a filter subscribed as it is; a grouped one (see
+// SubscribeMultiple) stays covered by its group until Disconnect, and
+// receive no longer routes its messages anywhere.
 func (c *inlineConn) Unsubscribe(topics ...string) paho.Token {
 	for _, f := range topics {
-		c.local.Unsubscribe(f)
+		if _, grouped := groupFilter(f); !grouped {
+			c.local.Unsubscribe(f)
+		}
 	}
 	return doneToken{}
 }
@@ -131,6 +183,7 @@ func (c *inlineConn) Unsubscribe(topics ...string) paho.Token {
 func (c *inlineConn) Disconnect(uint) {
 	c.mu.Lock()
 	c.open = false
+	c.groups = nil
 	c.mu.Unlock()
 	c.local.Close()
 }

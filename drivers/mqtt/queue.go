@@ -17,7 +17,6 @@ func (d *Driver) onMessage(_ paho.Client, m paho.Message) {
 // block: it routes by topic and queues. retained is true for a retained
 // message the broker replayed on subscribing.
 func (d *Driver) receive(topic string, p []byte, retained bool) {
-	d.msgsIn.Add(1)
 	t := d.tab.Load()
 	r, ok := t.exact[topic]
 	kind := r.kind
@@ -34,6 +33,7 @@ func (d *Driver) receive(topic string, p []byte, retained bool) {
 		}
 		kind = topic[i+1:]
 	}
+	d.msgsIn.Add(1) // only what a device's route takes (see inlineConn)
 	limit := d.opts.MaxPayload
 	if r.d == d.bridgeDev {
 		limit = max(limit, maxBridgePayload)

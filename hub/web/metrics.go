@@ -35,7 +35,7 @@ var (
 	mSlaveFailures  = counterDesc("serial_slave_failures_total", "Failed exchanges with one device address on a Modbus bus, by kind (timeout, crc, exception).", "bus", "address", "kind")
 	mMQTTUp         = gaugeDesc("mqtt_connected", "1 when connected to the MQTT broker.", "broker")
 	mMQTTReconnects = counterDesc("mqtt_reconnects_total", "MQTT reconnections.", "broker")
-	mMQTTMsgs       = counterDesc("mqtt_messages_total", "MQTT messages by direction (in, out, bad: received but not understood).", "broker", "direction")
+	mMQTTMsgs       = counterDesc("mqtt_messages_total", "MQTT messages by direction (in: taken for a device, out, bad: taken but not understood).", "broker", "direction")
 	mAlexaCalls     = counterDesc("alexa_calls_total", "Alexa API calls by result.", "result")
 	mAlexaLastOK    = gaugeDesc("alexa_sync_last_success_timestamp_seconds", "When the Alexa sync last succeeded (0: never).")
 	mAlexaPending   = gaugeDesc("alexa_sync_pending_steps", "Steps of the Alexa sync plan not yet done.")

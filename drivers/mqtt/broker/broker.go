@@ -165,6 +165,7 @@ type Options struct {
 type Stats struct {
 	Clients       int    // connected now
 	Sessions      int    // connected and persistent ones kept for a client
+	Subscriptions int    // filters held, one count per subscriber (clients and in-process)
 	Retained      int    // retained topics
 	RetainedBytes int    // their topics' and payloads' bytes
 	Received      uint64 // PUBLISH packets from clients
@@ -208,7 +209,7 @@ type Broker struct {
 	poll     *poller // nil: a goroutine per connection
 
 	subMu sync.RWMutex
-	tree  node
+	tree  tree
 
 	retMu    sync.RWMutex
 	retained map[string]*Message
@@ -473,6 +474,9 @@ func (b *Broker) Stats() Stats {
 	b.mu.Lock()
 	st := Stats{Clients: b.clients, Sessions: len(b.sessions), Connections: len(b.all), Pending: b.pending.Len()}
 	b.mu.Unlock()
+	b.subMu.RLock()
+	st.Subscriptions = b.tree.n
+	b.subMu.RUnlock()
 	b.retMu.RLock()
 	st.Retained, st.RetainedBytes = len(b.retained), b.retBytes
 	b.retMu.RUnlock()

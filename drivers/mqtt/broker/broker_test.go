@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"net"
@@ -167,14 +168,20 @@ func TestMatches_FollowsTheWildcardRules(t *testing.T) {
 			t.Errorf("Matches(%q, %q) = %v", tc.filter, tc.topic, got)
 		}
 		// The subscription tree must agree with Matches.
-		var n node
+		var n tree
 		s := &session{}
 		n.add(tc.filter, sub{s: s})
+		n.add(tc.filter, sub{s: s}) // the same grant again: one subscription
 		if got := len(n.match(tc.topic, nil)) == 1; got != tc.want {
 			t.Errorf("tree: %q on %q = %v", tc.filter, tc.topic, got)
 		}
-		if !n.remove(tc.filter, sub{s: s}) || n.children.len() != 0 {
-			t.Errorf("tree: removing %q left %v", tc.filter, n.children)
+		if n.n != 1 {
+			t.Errorf("tree: %q counted as %d subscriptions, want 1", tc.filter, n.n)
+		}
+		n.remove(tc.filter, sub{s: &session{}}) // not a subscriber
+		n.remove(tc.filter, sub{s: s})
+		if n.n != 0 || n.root.children.len() != 0 {
+			t.Errorf("tree: removing %q left %d subscriptions, %v", tc.filter, n.n, n.root.children)
 		}
 	}
 }
@@ -713,5 +720,26 @@ func TestBroker_MQTT31_ConnackHasNoSessionPresent(t *testing.T) {
 	r := dial(t, b)
 	if present, _ := r.connect(connectSpec{id: "old-device", level: 4}); !present {
 		t.Error("the session a 3.1 client left is not present for 3.1.1")
+	}
+}
+
+// A will is kept for the connection's life: it must not keep the CONNECT
+// packet it came in (and the password in it) alive with it.
+func TestParseConnect_WillDoesNotHoldThePacket(t *testing.T) {
+	whole := connectSpec{id: "w", will: &Message{Topic: "a/b", Payload: []byte("gone"), QoS: 1}, user: "u", pass: "secret"}.packet()
+	r := bufio.NewReader(bytes.NewReader(whole))
+	_, body, err := readPacket(r, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := parseConnect(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range body {
+		body[i] = 'x'
+	}
+	if string(c.will.Payload) != "gone" || c.will.Topic != "a/b" {
+		t.Errorf("the will changed with the packet's bytes: %q on %q", c.will.Payload, c.will.Topic)
 	}
 }

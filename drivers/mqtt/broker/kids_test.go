@@ -43,7 +43,7 @@ func TestNode_ManySiblings_MatchAndPruneAcrossTheMapSwitch(t *testing.T) {
 			t.Fatalf("%d devices: the wildcard did not match: %v", n, got)
 		}
 		for i, f := range filters {
-			empty := root.remove(f, sub{s: s})
+			empty, _ := root.remove(f, sub{s: s})
 			if last := i == len(filters)-1; empty != last {
 				t.Fatalf("%d devices: removing %q (%d of %d) reported empty=%v", n, f, i+1, len(filters), empty)
 			}

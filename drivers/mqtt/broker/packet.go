@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -219,7 +220,9 @@ func parseConnect(body []byte) (*connect, byte, error) {
 	c.clientID = f.str("client id")
 	if willFlag {
 		topic := f.str("will topic")
-		payload := f.bytes("will message")
+		// A copy: the will lives as long as the connection, and the
+		// packet it came in holds the client's password too.
+		payload := bytes.Clone(f.bytes("will message"))
 		if f.err == nil {
 			if err := ValidTopic(topic); err != nil {
 				return nil, 0, fmt.Errorf("will: %w", err)

@@ -132,8 +132,30 @@ type node struct {
 	subs     []sub
 }
 
-// add subscribes x to filter, replacing an earlier grant.
-func (n *node) add(filter string, x sub) {
+// tree is the subscription tree and how many subscriptions (a filter of
+// one subscriber) it holds. Guarded by Broker.subMu.
+type tree struct {
+	root node
+	n    int
+}
+
+func (t *tree) add(filter string, x sub) {
+	if t.root.add(filter, x) {
+		t.n++
+	}
+}
+
+func (t *tree) remove(filter string, x sub) {
+	if _, removed := t.root.remove(filter, x); removed {
+		t.n--
+	}
+}
+
+func (t *tree) match(topic string, out []sub) []sub { return t.root.match(topic, out) }
+
+// add subscribes x to filter, replacing an earlier grant; it reports
+// whether the subscription is new.
+func (n *node) add(filter string, x sub) bool {
 	for _, level := range strings.Split(filter, "/") {
 		c := n.children.get(level)
 		if c == nil {
@@ -145,27 +167,30 @@ func (n *node) add(filter string, x sub) {
 	for i := range n.subs {
 		if n.subs[i].same(x) {
 			n.subs[i].qos = x.qos
-			return
+			return false
 		}
 	}
 	n.subs = append(n.subs, x)
+	return true
 }
 
 // remove drops x's subscription to filter and prunes emptied levels. It
-// reports whether n itself is now empty.
-func (n *node) remove(filter string, x sub) bool {
+// reports whether n itself is now empty, and whether x held filter.
+func (n *node) remove(filter string, x sub) (empty, removed bool) {
 	level, rest, more := strings.Cut(filter, "/")
 	c := n.children.get(level)
 	if c == nil {
-		return false
+		return false, false
 	}
 	if more {
-		if c.remove(rest, x) {
+		var gone bool
+		if gone, removed = c.remove(rest, x); gone {
 			n.children.del(level)
 		}
 	} else {
 		for i := range c.subs {
 			if c.subs[i].same(x) {
+				removed = true
 				last := len(c.subs) - 1
 				c.subs[i] = c.subs[last]
 				c.subs[last] = sub{}
@@ -180,7 +205,7 @@ func (n *node) remove(filter string, x sub) bool {
 			n.children.del(level)
 		}
 	}
-	return len(n.subs) == 0 && n.children.len() == 0
+	return len(n.subs) == 0 && n.children.len() == 0, removed
 }
 
 // match appends to out the subscribers whose filters match topic, one
