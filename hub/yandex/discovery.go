@@ -1,6 +1,8 @@
 package yandex
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -15,14 +17,6 @@ const (
 	maxInfoRunes = 256 // each device_info field
 	maxDescRunes = 100
 )
-
-type discoveryResponse struct {
-	RequestID string `json:"request_id"`
-	Payload   struct {
-		UserID  string       `json:"user_id"`
-		Devices []discDevice `json:"devices"`
-	} `json:"payload"`
-}
 
 type discDevice struct {
 	ID           string      `json:"id"`
@@ -163,21 +157,41 @@ func (h *Handler) describe(d hub.Device) discDevice {
 }
 
 // serveDevices answers discovery: every device in the caller's scope.
+// The answer is written device by device as it is encoded, not built
+// whole first: for 10,000 devices that is a 5 MiB answer, and building it
+// held it twice over with every device's description besides.
 func (h *Handler) serveDevices(c *call, w http.ResponseWriter, r *http.Request) error {
-	var resp discoveryResponse
-	resp.RequestID = c.rid
-	resp.Payload.UserID = c.user
 	devs := h.hub.DevicesIn(c.scope)
-	resp.Payload.Devices = make([]discDevice, 0, len(devs))
-	for _, d := range devs {
-		resp.Payload.Devices = append(resp.Payload.Devices, h.describe(d))
-	}
 	c.nDevs = len(devs)
-	b, err := json.Marshal(&resp)
-	if err != nil {
-		return err
+	w.Header()["Content-Type"] = []string{"application/json"}
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	b := append(c.out[:0], `{"request_id":`...)
+	b = appendString(b, c.rid)
+	b = append(b, `,"payload":{"user_id":`...)
+	b = appendString(b, c.user)
+	b = append(b, `,"devices":[`...)
+	_, _ = bw.Write(b)
+	var one bytes.Buffer
+	enc := json.NewEncoder(&one)
+	for i, d := range devs {
+		one.Reset()
+		if err := enc.Encode(h.describe(d)); err != nil {
+			// The status is sent: cut the answer short rather than end
+			// it as if it were whole.
+			h.log.Error("discovery answer cut short", "request_id", c.rid, "device", d.ID, "err", err)
+			panic(http.ErrAbortHandler)
+		}
+		if i > 0 {
+			_ = bw.WriteByte(',')
+		}
+		_, _ = bw.Write(bytes.TrimSuffix(one.Bytes(), []byte{'\n'})) // Encode's own newline
 	}
+	_, _ = bw.WriteString("]}}\n")
+	c.out = b
 	c.result = "ok"
-	writeJSON(w, http.StatusOK, append(b, '\n'))
+	if err := bw.Flush(); err != nil {
+		c.result = "client gone"
+	}
 	return nil
 }

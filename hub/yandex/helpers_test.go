@@ -242,3 +242,12 @@ func (k *mapKV) All() (map[string]string, error) {
 }
 
 var _ KV = (*mapKV)(nil)
+
+// discoveryResponse is the answer of GET /v1.0/user/devices.
+type discoveryResponse struct {
+	RequestID string `json:"request_id"`
+	Payload   struct {
+		UserID  string       `json:"user_id"`
+		Devices []discDevice `json:"devices"`
+	} `json:"payload"`
+}
