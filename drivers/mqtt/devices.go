@@ -131,30 +131,32 @@ func (d *Driver) route(t *table, dv *device) error {
 			t.subs[b+"+"] = 1
 		}
 	case DialectZ2M:
+		avail := dv.base + "/availability"
 		if err := claim(t.exact, dv.base, route{d: dv, kind: kindZ2MState}); err != nil {
 			return err
 		}
-		if err := claim(t.exact, dv.base+"/availability", route{d: dv, kind: kindZ2MAvail}); err != nil {
+		if err := claim(t.exact, avail, route{d: dv, kind: kindZ2MAvail}); err != nil {
 			return err
 		}
-		topics = []string{dv.base, dv.base + "/availability"}
+		topics = []string{dv.base, avail}
 	case DialectShelly1:
 		for _, kind := range []string{shellyRelay, shellyPower, shellyEnergy, shellyOnline, shellyLight, shellyAnnounce, shellyInfo} {
 			if kind == shellyLight && dv.ch > 0 {
 				continue // a dimmer has one output
 			}
-			sub := shelly1Topic(kind, dv.ch)
-			if err := claim(t.exact, dv.base+sub, route{d: dv, kind: kind}); err != nil {
+			topic := dv.base + shelly1Topic(kind, dv.ch) // one string for the route and the filter
+			if err := claim(t.exact, topic, route{d: dv, kind: kind}); err != nil {
 				return err
 			}
-			topics = append(topics, dv.base+sub)
+			topics = append(topics, topic)
 		}
 	case DialectShelly2:
 		for sub, kind := range map[string]string{"/status/" + dv.comp: kindS2Status, "/events/rpc": kindS2Event, "/online": kindS2Online} {
-			if err := claim(t.exact, dv.name+sub, route{d: dv, kind: kind}); err != nil {
+			topic := dv.name + sub
+			if err := claim(t.exact, topic, route{d: dv, kind: kind}); err != nil {
 				return err
 			}
-			topics = append(topics, dv.name+sub)
+			topics = append(topics, topic)
 		}
 	}
 	for _, topic := range topics {
