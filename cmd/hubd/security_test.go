@@ -300,7 +300,7 @@ func basic(user, pass string) string {
 
 // webLogin logs in as the technician and returns the session cookie and
 // the CSRF token.
-func webLogin(t testing.TB, base string) (cookie, csrf string) {
+func webLogin(t *testing.T, base string) (cookie, csrf string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", base+"/login", strings.NewReader(`{"user":"tech","password":"`+secWebPass+`"}`))
 	req.Header.Set("Content-Type", "application/json")
