@@ -33,7 +33,7 @@ type Syncer struct {
 	// than keeping them once.
 	applying      *Plan
 	applyingLines []string
-	disc     map[string]string // node -> last discovery status
+	disc          map[string]string // node -> last discovery status
 	// nodeWarn holds the last sync's warning per node (an occupied home).
 	nodeWarn map[string]string
 }
