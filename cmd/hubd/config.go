@@ -170,6 +170,7 @@ type AlexaConfig struct {
 	ParentLevel         *int          `yaml:"parent_level"` // level of parent_id: 0 the organization, 1 a property; unset: either (config_alexa.go)
 	Residential         bool          `yaml:"residential"`
 	SyncInterval        time.Duration `yaml:"sync_interval"`
+	CallsPerSecond      float64       `yaml:"calls_per_second"` // client rate limit: 0 the default (5), negative none (config_alexa.go)
 }
 
 type WebConfig struct {

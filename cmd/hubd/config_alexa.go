@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -12,7 +13,7 @@ import (
 )
 
 // validateAlexa checks what the Alexa API would refuse later: the skill
-// stage, the endpoint URLs, a site too deep for the configured parent,
+// stage, the endpoint URLs, a rate limit that is no number, a site too deep for the configured parent,
 // residential common areas, and a missing subscription skill. Without
 // parent_level (configs older than the key) parent_id may be the
 // organization or a property: what depends on which is a warning in
@@ -31,6 +32,9 @@ func (c *Config) validateAlexa(name string, root *yaml.Node, add func(int, strin
 		if err := alexa.CheckURL(u.key, u.val); u.val != "" && err != nil {
 			add(lineOf(root, "alexa", u.key), "alexa.%s %q is not an absolute http(s) URL with a host", u.key, u.val)
 		}
+	}
+	if math.IsNaN(a.CallsPerSecond) || math.IsInf(a.CallsPerSecond, 0) {
+		add(lineOf(root, "alexa", "calls_per_second"), "alexa.calls_per_second %v is not a number of calls a second", a.CallsPerSecond)
 	}
 	level, explicit := 0, a.ParentLevel != nil
 	if explicit {

@@ -239,7 +239,7 @@ func yandexUsers(c *Config) []yandex.User {
 
 func alexaOptions(a *AlexaConfig, m *Main) alexa.Options {
 	return alexa.Options{
-		Region: a.Region, APIBase: a.APIURL, TokenURL: a.TokenURL,
+		Region: a.Region, APIBase: a.APIURL, TokenURL: a.TokenURL, RatePerSecond: a.CallsPerSecond,
 		ClientID: a.ClientID, ClientSecret: a.ClientSecret, RefreshToken: a.RefreshToken,
 		ParentID: a.ParentID, SkillID: a.SkillID, SkillStage: a.SkillStage, Residential: a.Residential,
 		SubscriptionSkillID: a.SubscriptionSkillID,

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"hubd/hub"
 	"hubd/hub/alexa/alexatest"
 )
 
@@ -26,14 +27,22 @@ func (g *gateFirstCreate) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-func TestSyncer_Status_ListsThePlanWhileSyncing(t *testing.T) {
+// syncHeld starts a sync of site in the background and returns once it
+// is held at its first create; closing g.gate lets it go on, done
+// carries its error.
+func syncHeld(t *testing.T, site *hub.Site) (s *Syncer, g *gateFirstCreate, done chan error) {
 	f := newFixture(t, alexatest.Options{DiscoveryPolls: 1})
-	g := &gateFirstCreate{entered: make(chan struct{}), gate: make(chan struct{})}
+	g = &gateFirstCreate{entered: make(chan struct{}), gate: make(chan struct{})}
 	f.opts.HTTPClient = &http.Client{Transport: g}
-	s := f.syncer(t, buildSite(1, 3))
-	done := make(chan error, 1)
+	s = f.syncer(t, site)
+	done = make(chan error, 1)
 	go func() { _, err := s.Sync(t.Context()); done <- err }()
 	<-g.entered
+	return s, g, done
+}
+
+func TestSyncer_Status_ListsThePlanWhileSyncing(t *testing.T) {
+	s, g, done := syncHeld(t, buildSite(1, 3))
 	st := s.Status()
 	close(g.gate)
 	if err := <-done; err != nil {
@@ -46,5 +55,29 @@ func TestSyncer_Status_ListsThePlanWhileSyncing(t *testing.T) {
 	}
 	if after := s.Status(); len(after.Plan) != 0 || len(after.Units) != 5 || after.Units[4].UnitID == "" {
 		t.Fatalf("after the sync: plan %q, units %+v; want no pending step and every node with its unit", after.Plan, after.Units)
+	}
+}
+
+// The status page, its live feed and /metrics ask for the status on every
+// device change and scrape: while a sync runs, its plan's lines are
+// rendered once, not on every ask (each ask copies the list, one
+// allocation, instead of formatting every step).
+func TestSyncer_Status_RendersThePlanOncePerSync(t *testing.T) {
+	s, g, done := syncHeld(t, buildSite(2, 50))
+	first := s.Status()
+	allocs := testing.AllocsPerRun(20, func() { _ = s.Status() })
+	again := s.Status()
+	close(g.gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Plan) < 200 || strings.Join(first.Plan, "\n") != strings.Join(again.Plan, "\n") {
+		t.Fatalf("status during the sync: %d steps, then %d; want the same 200 or more", len(first.Plan), len(again.Plan))
+	}
+	if allocs > 10 {
+		t.Errorf("Status during a sync of %d steps: %.0f allocations a call, want the plan's lines rendered once", len(first.Plan), allocs)
+	}
+	if after := s.Status(); len(after.Plan) != 0 {
+		t.Fatalf("after the sync the status still lists %d steps", len(after.Plan))
 	}
 }

@@ -26,10 +26,14 @@ type Syncer struct {
 	site   *hub.Site
 	status hub.SyncStatus
 	// applying is the plan Sync is applying; Status renders its lines when
-	// asked instead of Sync keeping a second copy of a 10,000-step plan as
-	// text.
-	applying *Plan
-	disc     map[string]string // node -> last discovery status
+	// first asked instead of Sync keeping a second copy of a 10,000-step
+	// plan as text, and keeps them in applyingLines until the sync ends:
+	// the status page, its live feed and /metrics ask on every device
+	// change and scrape, and rendering 10,000 lines each time cost more
+	// than keeping them once.
+	applying      *Plan
+	applyingLines []string
+	disc          map[string]string // node -> last discovery status
 	// nodeWarn holds the last sync's warning per node (an occupied home).
 	nodeWarn map[string]string
 }
@@ -167,7 +171,7 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 		return Result{Calls: s.client.Calls() - start}, err
 	}
 	s.mu.Lock()
-	s.applying, s.status.Plan = &p, nil
+	s.applying, s.applyingLines, s.status.Plan = &p, nil, nil
 	s.mu.Unlock()
 	if !p.Empty() {
 		s.log.Info("alexa: applying plan", "creates", p.Count(OpCreate), "renames", p.Count(OpRename),
@@ -191,7 +195,7 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 	s.mu.Lock()
 	s.nodeWarn = out.nodeWarn
 	s.status.Units = nil // Status rebuilds them from the id map when next asked
-	s.applying = nil
+	s.applying, s.applyingLines = nil, nil
 	s.status.Plan = append([]string{}, pending...)
 	s.status.Warnings = slices.Clone(res.Warnings)
 	s.mu.Unlock()
@@ -248,7 +252,10 @@ func (s *Syncer) Status() hub.SyncStatus {
 	st.CallsFailed = s.client.CallsFailed()
 	st.Plan = slices.Clone(st.Plan)
 	if s.applying != nil {
-		st.Plan = s.applying.Lines()
+		if s.applyingLines == nil {
+			s.applyingLines = s.applying.Lines()
+		}
+		st.Plan = slices.Clone(s.applyingLines)
 	}
 	st.Warnings = slices.Clone(st.Warnings)
 	st.Units = slices.Clone(st.Units)
