@@ -50,11 +50,7 @@ const (
 // that holds the sync's first call, the token grant, until the idle
 // figures are taken: by then the sync has only built its targets from the
 // site (about 0.5 MiB at this size, BenchmarkSyncer_FirstSync_5000Rooms)
-// and no call has reached the simulator. The sync's status page button
-// (POST /api/alexa/sync) is not used: it gives a sync 2 minutes
-// (web.Options.SyncTimeout) and cancels it then, which a 5,000-room first
-// sync on the loaded build machine exceeded (see README). The sync is
-// done when /metrics shows hubd_alexa_sync_last_success_timestamp_seconds;
+// and no call has reached the simulator. The sync is done when /metrics shows hubd_alexa_sync_last_success_timestamp_seconds;
 // its wall time runs from the gate's opening to that timestamp.
 //
 // Memory is the daemon's VmRSS and its Go heap (hubd_go_memory_bytes

@@ -155,35 +155,6 @@ func level(err error) string {
 	return "info"
 }
 
-func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {
-	user, _, err := s.control(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if s.opts.SyncNow == nil {
-		s.writeError(w, r, fmt.Errorf("%w: Alexa sync", ErrNotConfigured))
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.opts.SyncTimeout)
-	defer cancel()
-	start := time.Now()
-	err = s.opts.SyncNow(ctx)
-	took := time.Since(start)
-	res := CommandResult{Action: "alexa sync", Result: "ok", TookMS: took.Milliseconds()}
-	code := http.StatusOK
-	if err != nil {
-		res.Result, res.Error = "error", err.Error()
-		code = http.StatusBadGateway
-		if errors.Is(err, context.DeadlineExceeded) {
-			code = http.StatusGatewayTimeout
-		}
-	}
-	s.log.Info("web: control", "user", user, "action", "alexa sync", "result", res.Result, "took", took)
-	s.h.LogEvent(controlEvent(level(err), "", user, "alexa sync", res.Result, err))
-	writeJSON(w, code, res)
-}
-
 // controlEvent records a control run from the page: the page words it
 // from the code ("control") and params; Text stays for logs.
 func controlEvent(lvl, device, user, action, result string, err error) hub.Event {

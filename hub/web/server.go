@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"hubd/hub"
@@ -143,8 +144,12 @@ type Options struct {
 	// CommandTimeout bounds a control from click to the device's
 	// confirmation. Zero: 5 seconds.
 	CommandTimeout time.Duration
-	// SyncTimeout bounds SyncNow. Zero: 2 minutes.
-	SyncTimeout time.Duration
+	// SyncWait is how long POST /api/alexa/sync waits for the sync it
+	// starts before it answers 202 that the sync runs on (the Alexa card
+	// shows how it goes; a first sync of a large site takes many
+	// minutes). The sync is not bound to the request: it ends when it is
+	// done or the server is closed. Zero: 20 seconds.
+	SyncWait time.Duration
 	// FirmwareTimeout bounds one firmware update, from upload to the
 	// device running the new image. Zero: 15 minutes (a 1 MiB image at
 	// 115200 baud, between the polls of a busy bus, with room for retries).
@@ -198,6 +203,7 @@ type Server struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+	syncing   atomic.Bool // a sync started from the page runs
 }
 
 // New builds a Server for h. It subscribes to h for the live feed; call
@@ -236,8 +242,8 @@ func New(h *hub.Hub, opts Options) (*Server, error) {
 	if opts.CommandTimeout <= 0 {
 		opts.CommandTimeout = 5 * time.Second
 	}
-	if opts.SyncTimeout <= 0 {
-		opts.SyncTimeout = 2 * time.Minute
+	if opts.SyncWait <= 0 {
+		opts.SyncWait = 20 * time.Second
 	}
 	if opts.FirmwareTimeout <= 0 {
 		opts.FirmwareTimeout = 15 * time.Minute

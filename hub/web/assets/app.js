@@ -725,7 +725,8 @@ async function syncNow() {
   b.textContent = t('alexa.syncing');
   try {
     const r = await api('POST', '/api/alexa/sync');
-    toast(r.ok ? t('alexa.done', { ms: r.data.took_ms }) : t('alexa.failed', { why: r.data.error || r.status }));
+    if (r.status === 202) toast(t('alexa.continues'));
+    else toast(r.ok ? t('alexa.done', { ms: r.data.took_ms }) : t('alexa.failed', { why: r.data.error || r.status }));
   } catch (e) {
     toast(t('alexa.no_answer'));
   } finally {
