@@ -27,6 +27,7 @@ import (
 const e2eArgsEnv = "HUBD_E2E_ARGS"
 
 func TestMain(m *testing.M) {
+	serveStaticIfAsked()
 	if args := os.Getenv(e2eArgsEnv); args != "" {
 		err := run(strings.Split(args, "\x1f"), os.Stdin, os.Stdout, os.Stderr)
 		if err != nil {
