@@ -151,18 +151,18 @@ func startDemoBinary(b *testing.B, env []string, args ...string) *demoProc {
 	return p
 }
 
-// demoQueryBody is the devices/query request of demoQueryIDs.
-func demoQueryBody() []byte {
-	var sb strings.Builder
-	sb.WriteString(`{"devices":[`)
-	for i, id := range demoQueryIDs {
+// queryBody is the devices/query request for ids.
+func queryBody(ids []string) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"devices":[`)
+	for i, id := range ids {
 		if i > 0 {
-			sb.WriteByte(',')
+			b.WriteByte(',')
 		}
-		fmt.Fprintf(&sb, `{"id":%q}`, id)
+		fmt.Fprintf(&b, `{"id":%q}`, id)
 	}
-	sb.WriteString(`]}`)
-	return []byte(sb.String())
+	b.WriteString(`]}`)
+	return b.Bytes()
 }
 
 // postQuery sends body to url as the demo's staff user and returns the
@@ -259,7 +259,7 @@ func benchDemoRatio(b *testing.B, demo *demoProc) {
 	time.Sleep(5 * time.Second) // the measurement's window: nothing to wait for
 	idle := (mustCPU(b, pid) - cpu0).Seconds() / time.Since(t0).Seconds()
 
-	body := demoQueryBody()
+	body := queryBody(demoQueryIDs)
 	ours := "http://" + demo.addr + "/v1.0/user/devices/query"
 	canned, err := postQuery(faultClient, ours, body)
 	if err != nil {

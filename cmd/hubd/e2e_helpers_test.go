@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -211,16 +210,7 @@ func yandexCall(t testing.TB, addr, path, reqID, body string) (int, []byte) {
 // query asks devices/query for ids and returns the answer by id.
 func query(t testing.TB, addr string, ids ...string) map[string]yandexDevice {
 	t.Helper()
-	var b bytes.Buffer
-	b.WriteString(`{"devices":[`)
-	for i, id := range ids {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `{"id":%q}`, id)
-	}
-	b.WriteString(`]}`)
-	code, data := yandexCall(t, addr, "/v1.0/user/devices/query", "q", b.String())
+	code, data := yandexCall(t, addr, "/v1.0/user/devices/query", "q", string(queryBody(ids)))
 	if code != 200 {
 		t.Fatalf("query: %d %s", code, data)
 	}
