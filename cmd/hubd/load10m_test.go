@@ -77,6 +77,7 @@ func TestLoad_TenThousandDevices_TenMinutes(t *testing.T) {
 		n, r.sent0, r.applied0, r.rssNow())
 
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // a failed scrape ends the test with the load still on
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); r.report(ctx) }()
