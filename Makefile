@@ -63,13 +63,17 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
 
-# The long part (about 15 minutes): every Fuzz target for SOAK_FUZZTIME,
+# The long part (about 30 minutes): every Fuzz target for SOAK_FUZZTIME,
 # then the load test (1,000 MQTT devices, SOAK_DURATION) printing its
-# memory trend, query latency per minute and sent vs applied reports, and
-# the memory of 10,000 devices reporting every 10 s for SOAK_DURATION.
+# memory trend, query latency per minute and sent vs applied reports, the
+# memory of 10,000 devices reporting every 10 s for SOAK_DURATION, and the
+# 10,000-device load test (LOAD_DURATION) printing memory, query latency
+# and reports sent and applied each minute.
+LOAD_DURATION ?= 10m
+
 soak:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(SOAK_FUZZTIME)
-	HUBD_SOAK=1 SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -run '^TestLoad_' -v -timeout 20m ./cmd/hubd
+	HUBD_SOAK=1 SOAK_DURATION=$(SOAK_DURATION) LOAD_DURATION=$(LOAD_DURATION) $(GO) test -count=1 -run '^TestLoad_' -v -timeout 45m ./cmd/hubd
 
 clean:
 	rm -rf bin dist

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -27,6 +26,7 @@ import (
 const e2eArgsEnv = "HUBD_E2E_ARGS"
 
 func TestMain(m *testing.M) {
+	serveStaticIfAsked()
 	if args := os.Getenv(e2eArgsEnv); args != "" {
 		err := run(strings.Split(args, "\x1f"), os.Stdin, os.Stdout, os.Stderr)
 		if err != nil {
@@ -210,16 +210,7 @@ func yandexCall(t testing.TB, addr, path, reqID, body string) (int, []byte) {
 // query asks devices/query for ids and returns the answer by id.
 func query(t testing.TB, addr string, ids ...string) map[string]yandexDevice {
 	t.Helper()
-	var b bytes.Buffer
-	b.WriteString(`{"devices":[`)
-	for i, id := range ids {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `{"id":%q}`, id)
-	}
-	b.WriteString(`]}`)
-	code, data := yandexCall(t, addr, "/v1.0/user/devices/query", "q", b.String())
+	code, data := yandexCall(t, addr, "/v1.0/user/devices/query", "q", string(queryBody(ids)))
 	if code != 200 {
 		t.Fatalf("query: %d %s", code, data)
 	}

@@ -89,16 +89,7 @@ var faultClient = &http.Client{Timeout: 5 * time.Second}
 
 // queryRaw is devices/query without testing.T: it returns an error instead.
 func queryRaw(client *http.Client, addr string, ids []string) (map[string]yandexDevice, error) {
-	var b bytes.Buffer
-	b.WriteString(`{"devices":[`)
-	for i, id := range ids {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `{"id":%q}`, id)
-	}
-	b.WriteString(`]}`)
-	req, err := http.NewRequest("POST", "http://"+addr+"/v1.0/user/devices/query", &b)
+	req, err := http.NewRequest("POST", "http://"+addr+"/v1.0/user/devices/query", bytes.NewReader(queryBody(ids)))
 	if err != nil {
 		return nil, err
 	}

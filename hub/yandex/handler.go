@@ -244,21 +244,34 @@ func (h *Handler) finish(r *http.Request, c *call, name string, status int, err 
 	}
 }
 
-// idList names at most a few of the devices a request was about.
+// idList names at most a few of the devices a request was about, in
+// one allocation of the size it needs (none for a single device): it is
+// built for every request's log line.
 func idList(ids []string, n int) string {
 	const show = 8
+	shown := ids[:min(len(ids), show)]
+	if len(shown) == 1 && n <= show {
+		return clip(shown[0], 64)
+	}
+	size := 0
+	for _, id := range shown {
+		size += len(clip(id, 64)) + 1
+	}
+	if n > show {
+		size += len(",...( in all)") + 20
+	}
 	var b strings.Builder
-	for i, id := range ids {
-		if i == show {
-			break
-		}
+	b.Grow(size)
+	for i, id := range shown {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteString(clip(id, 64))
 	}
 	if n > show {
-		fmt.Fprintf(&b, ",...(%d in all)", n)
+		b.WriteString(",...(")
+		b.WriteString(strconv.Itoa(n))
+		b.WriteString(" in all)")
 	}
 	return b.String()
 }

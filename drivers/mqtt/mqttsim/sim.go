@@ -50,6 +50,21 @@ type Sim struct {
 	stop  chan struct{}
 	wg    sync.WaitGroup
 	once  sync.Once
+
+	// published counts the messages the devices handed to their
+	// connections; refused those their client would not take (no
+	// connection at the time). See Published.
+	published, refused atomic.Int64
+}
+
+// Published is how many messages the devices have published since Start
+// (reports, replies, announcements, availability: everything a device
+// sends but the retained Zigbee2MQTT bridge list), and how many more they
+// tried to publish while their client had no open connection (those
+// never reached the broker). A load test compares the first with what the hub
+// took in: every message a device publishes is one report to the hub.
+func (s *Sim) Published() (published, refused int64) {
+	return s.published.Load(), s.refused.Load()
 }
 
 type state struct {
@@ -584,7 +599,21 @@ func (d *dev) onConnect(c paho.Client) {
 }
 
 func (d *dev) pub(topic, payload string, retain bool) {
-	d.c.Publish(topic, 0, retain, payload)
+	open := d.c.IsConnectionOpen()
+	t := d.c.Publish(topic, 0, retain, payload)
+	// A client without a connection fails the token before returning it,
+	// and one that is reconnecting completes a QoS 0 publish without
+	// sending it: neither reaches the broker.
+	select {
+	case <-t.Done():
+		open = open && t.Error() == nil
+	default:
+	}
+	if open {
+		d.sim.published.Add(1)
+	} else {
+		d.sim.refused.Add(1)
+	}
 }
 
 func (d *dev) pubJSON(topic string, v any) {
