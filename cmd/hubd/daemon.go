@@ -60,6 +60,8 @@ type Main struct {
 	// closed at once and counted in adminRefused. Zero: 4.
 	AdminMaxConns int
 	adminRefused  atomic.Uint64
+	// trace times the start-up's steps for "hubd started"; nil: not timed.
+	trace *startupTrace
 
 	mqttCreds *mqttCredentials // device accounts' passwords (mqtt section only)
 	// Base loads the configuration without the adopted devices (the
@@ -92,6 +94,7 @@ func (m *Main) Open() (err error) {
 	if err != nil {
 		return err
 	}
+	m.trace.step("store_open")
 	defer func() {
 		if err != nil {
 			if m.Hub != nil {
@@ -103,11 +106,13 @@ func (m *Main) Open() (err error) {
 	if err := m.openLedger(); err != nil {
 		return err
 	}
+	m.trace.step("ledger")
 	devs, err := c.HubDevices()
 	if err != nil {
 		return err
 	}
 	site := c.HubSite()
+	m.trace.step("hub_devices")
 	m.Hub, err = hub.New(devs, site, hub.Options{
 		StaleAfter:     c.StaleAfter,
 		CommandTimeout: c.CommandTimeout,
@@ -117,9 +122,11 @@ func (m *Main) Open() (err error) {
 	if err != nil {
 		return err
 	}
+	m.trace.step("hub_new")
 	if err := m.DB.PutSite(site); err != nil {
 		return err
 	}
+	m.trace.step("put_site")
 	if len(c.Serial) > 0 {
 		m.Serial, err = serial.New(serialOptions(c, devs, m))
 		if err != nil {
@@ -134,24 +141,29 @@ func (m *Main) Open() (err error) {
 		if err := m.openMQTTCredentials(); err != nil {
 			return err
 		}
+		m.trace.step("mqtt_credentials")
 		m.MQTT, err = mqtt.New(mqttOptions(c, devs, m))
 		if err != nil {
 			return err
 		}
 		m.Hub.SetDriver(mqtt.DriverName, m.MQTT)
+		m.trace.step("mqtt_new")
 	}
 	m.Residents = &residents{m: m, cfg: c}
 	if err := m.openAdoption(); err != nil {
 		return err
 	}
+	m.trace.step("adoption")
 	m.Web, err = web.New(m.Hub, m.webOptions())
 	if err != nil {
 		return err
 	}
+	m.trace.step("web_new")
 	users, err := m.Residents.users(c)
 	if err != nil {
 		return err
 	}
+	m.trace.step("residents")
 	yo := yandex.Options{
 		Users:      users,
 		Revoked:    m.DB.Bucket(bucketRevoked),
@@ -188,7 +200,9 @@ func (m *Main) Open() (err error) {
 			return err
 		}
 	}
+	m.trace.step("yandex_alexa")
 	m.Uplink, err = m.openUplink()
+	m.trace.step("uplink")
 	return err
 }
 
@@ -362,6 +376,7 @@ func (m *Main) Run(ctx context.Context) error {
 		interval := m.config().Alexa.SyncInterval
 		goRun("alexa", func(ctx context.Context) error { return m.Alexa.Run(ctx, interval) })
 	}
+	m.trace.step("run_components")
 	if m.Extra != nil {
 		if err := m.Extra(ctx, m); err != nil {
 			cancel()
@@ -394,12 +409,14 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
+	m.trace.step("listen")
 	// Parsing the config and opening the store and the drivers leave
 	// freed pages behind that the runtime would return to the OS only
 	// minutes later (1-4 MB with 1,000 devices at GOGC=100, little at the
 	// daemon's 50); resident memory is the daemon's budget.
 	debug.FreeOSMemory()
-	m.Log.Info("hubd started", "version", versionString(), "http", m.Addr, "devices", len(m.Hub.Devices()), "data", cfg.DataDir)
+	m.trace.step("free_os_memory")
+	m.Log.Info("hubd started", "version", versionString(), "http", m.Addr, "devices", len(m.Hub.Devices()), "data", cfg.DataDir, m.trace.attr())
 	if m.Ready != nil {
 		m.Ready(m.Addr)
 	}
@@ -548,13 +565,16 @@ func (m *Main) config() *Config {
 // is refused and the running config stays), SIGTERM or SIGINT stops within
 // shutdownTimeout, readiness and the watchdog go to systemd.
 func runService(path string, stderr io.Writer) error {
+	trace := newStartupTrace(processStart)
+	trace.step("exec")
 	c, err := LoadConfig(path)
 	if err != nil {
 		return err
 	}
+	trace.step("config")
 	log := newLogger(stderr, c.Log.Level, c.Log.Format)
 	c.logWarnings(log)
-	m := &Main{Config: c, Log: log, Base: func() (*Config, error) { return loadConfigFile(path) }}
+	m := &Main{Config: c, Log: log, Base: func() (*Config, error) { return loadConfigFile(path) }, trace: trace}
 	if err := m.Open(); err != nil {
 		return err
 	}
