@@ -62,6 +62,9 @@ type Main struct {
 	adminRefused  atomic.Uint64
 	// trace times the start-up's steps for "hubd started"; nil: not timed.
 	trace *startupTrace
+	// early is the store opened while the config was parsed
+	// (startup_store.go); nil: Open opens it.
+	early *earlyStore
 
 	mqttCreds *mqttCredentials // device accounts' passwords (mqtt section only)
 	// Base loads the configuration without the adopted devices (the
@@ -88,11 +91,18 @@ func (m *Main) Open() (err error) {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	// A corrupt file is moved aside: the ledger reports it and keeps what
-	// was revoked revoked.
-	m.DB, err = store.Open(filepath.Join(c.DataDir, "hubd.db"), store.Options{Logger: m.Log.With("component", "store"), MoveAsideCorrupt: true})
-	if err != nil {
-		return err
+	var states hub.Store
+	if p := m.early.take(c.DataDir, m.Log.With("component", "store")); p != nil {
+		m.DB, states = p.DB, p
+		m.trace.span("store_early", m.early.took)
+	} else {
+		// A corrupt file is moved aside: the ledger reports it and keeps
+		// what was revoked revoked.
+		m.DB, err = store.Open(filepath.Join(c.DataDir, "hubd.db"), store.Options{Logger: m.Log.With("component", "store"), MoveAsideCorrupt: true})
+		if err != nil {
+			return err
+		}
+		states = m.DB
 	}
 	m.trace.step("store_open")
 	defer func() {
@@ -116,7 +126,7 @@ func (m *Main) Open() (err error) {
 	m.Hub, err = hub.New(devs, site, hub.Options{
 		StaleAfter:     c.StaleAfter,
 		CommandTimeout: c.CommandTimeout,
-		Store:          m.DB,
+		Store:          states,
 		Logger:         m.Log.With("component", "hub"),
 	})
 	if err != nil {
@@ -567,6 +577,8 @@ func (m *Main) config() *Config {
 func runService(path string, stderr io.Writer) error {
 	trace := newStartupTrace(processStart)
 	trace.step("exec")
+	early := openStoreEarly(path)
+	defer early.discard() // a no-op once Open took it
 	c, err := LoadConfig(path)
 	if err != nil {
 		return err
@@ -574,7 +586,7 @@ func runService(path string, stderr io.Writer) error {
 	trace.step("config")
 	log := newLogger(stderr, c.Log.Level, c.Log.Format)
 	c.logWarnings(log)
-	m := &Main{Config: c, Log: log, Base: func() (*Config, error) { return loadConfigFile(path) }, trace: trace}
+	m := &Main{Config: c, Log: log, Base: func() (*Config, error) { return loadConfigFile(path) }, trace: trace, early: early}
 	if err := m.Open(); err != nil {
 		return err
 	}
