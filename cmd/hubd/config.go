@@ -238,8 +238,8 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 // parseConfig is ParseConfig; published, for the demo alone, lets its
 // documented passwords through.
 func parseConfig(name string, data []byte, published bool) (*Config, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	root, err := parseYAMLTree(data)
+	if err != nil {
 		return nil, ConfigErrors{yamlError(name, err)}
 	}
 	if len(root.Content) == 0 {
@@ -248,7 +248,7 @@ func parseConfig(name string, data []byte, published bool) (*Config, error) {
 	// The file is parsed once: the tree is checked for keys no field takes
 	// (as a strict decoder would) and then decoded.
 	var es ConfigErrors
-	for _, m := range unknownFields(&root, reflect.TypeFor[Config]()) {
+	for _, m := range unknownFields(root, reflect.TypeFor[Config]()) {
 		es = append(es, yamlError(name, errors.New(m)))
 	}
 	var c Config
