@@ -123,6 +123,20 @@ func (m *Main) Open() (err error) {
 	}
 	site := c.HubSite()
 	m.trace.step("hub_devices")
+	var mqttMsg string
+	mqttDone := func() error { return nil }
+	if c.MQTT != nil {
+		if mqttMsg, err = m.openMQTTCredentials(); err != nil {
+			return err
+		}
+		mqttDone = m.openMQTTAside(c, devs)
+		m.trace.step("mqtt_credentials")
+	}
+	defer func() {
+		if derr := mqttDone(); err == nil {
+			err = derr
+		}
+	}()
 	m.Hub, err = hub.New(devs, site, hub.Options{
 		StaleAfter:     c.StaleAfter,
 		CommandTimeout: c.CommandTimeout,
@@ -148,15 +162,15 @@ func (m *Main) Open() (err error) {
 		return err
 	}
 	if c.MQTT != nil {
-		if err := m.openMQTTCredentials(); err != nil {
-			return err
-		}
-		m.trace.step("mqtt_credentials")
-		m.MQTT, err = mqtt.New(mqttOptions(c, devs, m))
+		err = mqttDone()
+		mqttDone = func() error { return nil }
 		if err != nil {
 			return err
 		}
 		m.Hub.SetDriver(mqtt.DriverName, m.MQTT)
+		if mqttMsg != "" {
+			m.Hub.Log("error", "hubd", "", mqttMsg)
+		}
 		m.trace.step("mqtt_new")
 	}
 	m.Residents = &residents{m: m, cfg: c}
