@@ -259,7 +259,11 @@ func mqttOptions(c *Config, devs []hub.Device, m *Main) mqtt.Options {
 		Broker: mc.Broker, Listen: mc.Listen, Username: mc.Username, Password: mc.Password,
 		CAFile: mc.CAFile, ClientID: mc.ClientID, TasmotaFullTopic: mc.TasmotaFullTopic, Z2MBase: mc.Z2MBase,
 		RefreshInterval: mc.RefreshInterval,
-		Apply:           m.Hub.Apply, Logger: m.Log, Events: m.Hub.LogEvent,
+		Logger:          m.Log,
+		// m.Hub when called: the driver is built while the hub is made
+		// (openMQTTAside), and reports nothing before Run.
+		Apply:  func(r hub.Report) error { return m.Hub.Apply(r) },
+		Events: func(ev hub.Event) { m.Hub.LogEvent(ev) },
 	}
 	o.Devices = devicesOf(devs, mqtt.DriverName)
 	o.DeviceAccounts, o.CheckPassword, o.PasswordStamp = c.mqttDeviceAccounts(), m.mqttCreds.Check, m.mqttCreds.stamp
