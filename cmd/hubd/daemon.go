@@ -65,6 +65,9 @@ type Main struct {
 	// early is the store opened while the config was parsed
 	// (startup_store.go); nil: Open opens it.
 	early *earlyStore
+	// settleGC ends the start-up's collector tuning (startup_gc.go); Run
+	// calls it once it serves. Nil: none.
+	settleGC func()
 
 	mqttCreds *mqttCredentials // device accounts' passwords (mqtt section only)
 	// Base loads the configuration without the adopted devices (the
@@ -442,6 +445,9 @@ func (m *Main) Run(ctx context.Context) error {
 	// freed pages behind that the runtime would return to the OS only
 	// minutes later (1-4 MB with 1,000 devices at GOGC=100, little at the
 	// daemon's 50); resident memory is the daemon's budget.
+	if m.settleGC != nil {
+		m.settleGC()
+	}
 	debug.FreeOSMemory()
 	m.trace.step("free_os_memory")
 	m.Log.Info("hubd started", "version", versionString(), "http", m.Addr, "devices", len(m.Hub.Devices()), "data", cfg.DataDir, m.trace.attr())
@@ -591,8 +597,9 @@ func (m *Main) config() *Config {
 
 // runService runs production: config from path, SIGHUP reloads (a bad file
 // is refused and the running config stays), SIGTERM or SIGINT stops within
-// shutdownTimeout, readiness and the watchdog go to systemd.
-func runService(path string, stderr io.Writer) error {
+// shutdownTimeout, readiness and the watchdog go to systemd. settleGC
+// ends the start-up's collector tuning (tuneGCForStart); nil: none.
+func runService(path string, stderr io.Writer, settleGC func()) error {
 	trace := newStartupTrace(processStart)
 	trace.step("exec")
 	early := openStoreEarly(path)
@@ -604,7 +611,7 @@ func runService(path string, stderr io.Writer) error {
 	trace.step("config")
 	log := newLogger(stderr, c.Log.Level, c.Log.Format)
 	c.logWarnings(log)
-	m := &Main{Config: c, Log: log, Base: func() (*Config, error) { return loadConfigFile(path) }, trace: trace, early: early}
+	m := &Main{Config: c, Log: log, Base: func() (*Config, error) { return loadConfigFile(path) }, trace: trace, early: early, settleGC: settleGC}
 	if err := m.Open(); err != nil {
 		return err
 	}

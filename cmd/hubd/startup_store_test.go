@@ -124,7 +124,7 @@ func TestEarlyStore_DiscardedWhenConfigFails(t *testing.T) {
 	f.Close()
 	// runService with this file opens the store early; the config does
 	// not load, and the store must be let go.
-	if err := runService(cfg, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "no_such_key") {
+	if err := runService(cfg, &bytes.Buffer{}, nil); err == nil || !strings.Contains(err.Error(), "no_such_key") {
 		t.Fatalf("runService = %v, want the unknown key refused", err)
 	}
 	reopen(t, filepath.Join(dir, "data"))
