@@ -246,13 +246,16 @@ func parseConfig(name string, data []byte, published bool) (*Config, error) {
 		return nil, ConfigErrors{{File: name, Line: 1, Msg: "file is empty"}}
 	}
 	// The file is parsed once: the tree is checked for keys no field takes
-	// (as a strict decoder would) and then decoded.
+	// (as a strict decoder would) while it is decoded (both only read it).
+	unknown := make(chan []string, 1)
+	go func() { unknown <- unknownFields(root, reflect.TypeFor[Config]()) }()
+	var c Config
+	decodeErr := root.Decode(&c)
 	var es ConfigErrors
-	for _, m := range unknownFields(root, reflect.TypeFor[Config]()) {
+	for _, m := range <-unknown {
 		es = append(es, yamlError(name, errors.New(m)))
 	}
-	var c Config
-	if err := root.Decode(&c); err != nil {
+	if err := decodeErr; err != nil {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
 			return nil, ConfigErrors{yamlError(name, err)}

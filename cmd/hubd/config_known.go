@@ -15,7 +15,7 @@ import (
 // (BenchmarkParseConfig_10000Devices): 0.56-0.65 s parsing the file twice,
 // 0.44-0.48 s once with this walk.
 func unknownFields(n *yaml.Node, t reflect.Type) []string {
-	w := knownWalk{seen: map[aliased]bool{}, keys: map[reflect.Type]structKeySet{}}
+	w := knownWalk{seen: map[aliased]bool{}}
 	w.walk(n, t, 0)
 	// An anchored key also met through an alias is named once.
 	said := map[string]bool{}
@@ -53,6 +53,9 @@ func (w *knownWalk) structKeys(t reflect.Type) (map[string]reflect.Type, bool) {
 	ks, ok := w.keys[t]
 	if !ok {
 		ks.fields, ks.anyKey = structKeys(t)
+		if w.keys == nil {
+			w.keys = map[reflect.Type]structKeySet{}
+		}
 		w.keys[t] = ks
 	}
 	return ks.fields, ks.anyKey
