@@ -16,8 +16,8 @@ func TestTuneGCForStart(t *testing.T) {
 	defer debug.SetGCPercent(gcPercent())
 	before := debug.SetMemoryLimit(-1)
 	settle, stop := tuneGCForStart(func(k string) string { return "" })
-	if got, lim := gcPercent(), debug.SetMemoryLimit(-1); got != startupGCPercent || lim != before {
-		t.Fatalf("while starting: GC percent %d, limit %d; want %d and the limit there was (%d)", got, lim, startupGCPercent, before)
+	if got, lim := gcPercent(), debug.SetMemoryLimit(-1); got != daemonGCPercent || lim != before {
+		t.Fatalf("while starting: GC percent %d, limit %d; want %d and the limit there was (%d)", got, lim, daemonGCPercent, before)
 	}
 	settle()
 	settle() // once
