@@ -239,21 +239,24 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 // parseConfig is ParseConfig; published, for the demo alone, lets its
 // documented passwords through.
 func parseConfig(name string, data []byte, published bool) (*Config, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	root, err := parseYAMLTree(data)
+	if err != nil {
 		return nil, ConfigErrors{yamlError(name, err)}
 	}
 	if len(root.Content) == 0 {
 		return nil, ConfigErrors{{File: name, Line: 1, Msg: "file is empty"}}
 	}
 	// The file is parsed once: the tree is checked for keys no field takes
-	// (as a strict decoder would) and then decoded.
+	// (as a strict decoder would) while it is decoded (both only read it).
+	unknown := make(chan []string, 1)
+	go func() { unknown <- unknownFields(root, reflect.TypeFor[Config]()) }()
+	var c Config
+	decodeErr := root.Decode(&c)
 	var es ConfigErrors
-	for _, m := range unknownFields(&root, reflect.TypeFor[Config]()) {
+	for _, m := range <-unknown {
 		es = append(es, yamlError(name, errors.New(m)))
 	}
-	var c Config
-	if err := root.Decode(&c); err != nil {
+	if err := decodeErr; err != nil {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
 			return nil, ConfigErrors{yamlError(name, err)}

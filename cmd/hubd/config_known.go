@@ -38,6 +38,27 @@ type knownWalk struct {
 	out    []string
 	seen   map[aliased]bool
 	visits int // nodes walked
+	// keys are the struct types' keys, made once per type: a config of
+	// 10,000 devices has tens of thousands of device mappings.
+	keys map[reflect.Type]structKeySet
+}
+
+type structKeySet struct {
+	fields map[string]reflect.Type
+	anyKey bool
+}
+
+// structKeys is structKeys(t), memoised.
+func (w *knownWalk) structKeys(t reflect.Type) (map[string]reflect.Type, bool) {
+	ks, ok := w.keys[t]
+	if !ok {
+		ks.fields, ks.anyKey = structKeys(t)
+		if w.keys == nil {
+			w.keys = map[reflect.Type]structKeySet{}
+		}
+		w.keys[t] = ks
+	}
+	return ks.fields, ks.anyKey
 }
 
 type aliased struct {
@@ -80,7 +101,7 @@ func (w *knownWalk) walk(n *yaml.Node, t reflect.Type, depth int) {
 		if n.Kind != yaml.MappingNode {
 			return
 		}
-		fields, anyKey := structKeys(t)
+		fields, anyKey := w.structKeys(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			ft, ok := fields[k.Value]

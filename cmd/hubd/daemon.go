@@ -60,6 +60,14 @@ type Main struct {
 	// closed at once and counted in adminRefused. Zero: 4.
 	AdminMaxConns int
 	adminRefused  atomic.Uint64
+	// trace times the start-up's steps for "hubd started"; nil: not timed.
+	trace *startupTrace
+	// early is the store opened while the config was parsed
+	// (startup_store.go); nil: Open opens it.
+	early *earlyStore
+	// settleGC ends the start-up's collector tuning (startup_gc.go); Run
+	// calls it once it serves. Nil: none.
+	settleGC func()
 
 	mqttCreds *mqttCredentials // device accounts' passwords (mqtt section only)
 	// Base loads the configuration without the adopted devices (the
@@ -86,12 +94,20 @@ func (m *Main) Open() (err error) {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	// A corrupt file is moved aside: the ledger reports it and keeps what
-	// was revoked revoked.
-	m.DB, err = store.Open(filepath.Join(c.DataDir, "hubd.db"), store.Options{Logger: m.Log.With("component", "store"), MoveAsideCorrupt: true})
-	if err != nil {
-		return err
+	var states hub.Store
+	if p := m.early.take(c.DataDir, m.Log.With("component", "store")); p != nil {
+		m.DB, states = p.DB, p
+		m.trace.span("store_early", m.early.took)
+	} else {
+		// A corrupt file is moved aside: the ledger reports it and keeps
+		// what was revoked revoked.
+		m.DB, err = store.Open(filepath.Join(c.DataDir, "hubd.db"), store.Options{Logger: m.Log.With("component", "store"), MoveAsideCorrupt: true})
+		if err != nil {
+			return err
+		}
+		states = m.DB
 	}
+	m.trace.step("store_open")
 	defer func() {
 		if err != nil {
 			if m.Hub != nil {
@@ -103,23 +119,41 @@ func (m *Main) Open() (err error) {
 	if err := m.openLedger(); err != nil {
 		return err
 	}
+	m.trace.step("ledger")
 	devs, err := c.HubDevices()
 	if err != nil {
 		return err
 	}
 	site := c.HubSite()
+	m.trace.step("hub_devices")
+	var mqttMsg string
+	mqttDone := func() error { return nil }
+	if c.MQTT != nil {
+		if mqttMsg, err = m.openMQTTCredentials(); err != nil {
+			return err
+		}
+		mqttDone = m.openMQTTAside(c, devs)
+		m.trace.step("mqtt_credentials")
+	}
+	defer func() {
+		if derr := mqttDone(); err == nil {
+			err = derr
+		}
+	}()
 	m.Hub, err = hub.New(devs, site, hub.Options{
 		StaleAfter:     c.StaleAfter,
 		CommandTimeout: c.CommandTimeout,
-		Store:          m.DB,
+		Store:          states,
 		Logger:         m.Log.With("component", "hub"),
 	})
 	if err != nil {
 		return err
 	}
+	m.trace.step("hub_new")
 	if err := m.DB.PutSite(site); err != nil {
 		return err
 	}
+	m.trace.step("put_site")
 	if len(c.Serial) > 0 {
 		m.Serial, err = serial.New(serialOptions(c, devs, m))
 		if err != nil {
@@ -131,27 +165,32 @@ func (m *Main) Open() (err error) {
 		return err
 	}
 	if c.MQTT != nil {
-		if err := m.openMQTTCredentials(); err != nil {
-			return err
-		}
-		m.MQTT, err = mqtt.New(mqttOptions(c, devs, m))
+		err = mqttDone()
+		mqttDone = func() error { return nil }
 		if err != nil {
 			return err
 		}
 		m.Hub.SetDriver(mqtt.DriverName, m.MQTT)
+		if mqttMsg != "" {
+			m.Hub.Log("error", "hubd", "", mqttMsg)
+		}
+		m.trace.step("mqtt_new")
 	}
 	m.Residents = &residents{m: m, cfg: c}
 	if err := m.openAdoption(); err != nil {
 		return err
 	}
+	m.trace.step("adoption")
 	m.Web, err = web.New(m.Hub, m.webOptions())
 	if err != nil {
 		return err
 	}
+	m.trace.step("web_new")
 	users, err := m.Residents.users(c)
 	if err != nil {
 		return err
 	}
+	m.trace.step("residents")
 	yo := yandex.Options{
 		Users:      users,
 		Revoked:    m.DB.Bucket(bucketRevoked),
@@ -188,7 +227,9 @@ func (m *Main) Open() (err error) {
 			return err
 		}
 	}
+	m.trace.step("yandex_alexa")
 	m.Uplink, err = m.openUplink()
+	m.trace.step("uplink")
 	return err
 }
 
@@ -221,7 +262,11 @@ func mqttOptions(c *Config, devs []hub.Device, m *Main) mqtt.Options {
 		Broker: mc.Broker, Listen: mc.Listen, Username: mc.Username, Password: mc.Password,
 		CAFile: mc.CAFile, ClientID: mc.ClientID, TasmotaFullTopic: mc.TasmotaFullTopic, Z2MBase: mc.Z2MBase,
 		RefreshInterval: mc.RefreshInterval,
-		Apply:           m.Hub.Apply, Logger: m.Log, Events: m.Hub.LogEvent,
+		Logger:          m.Log,
+		// m.Hub when called: the driver is built while the hub is made
+		// (openMQTTAside), and reports nothing before Run.
+		Apply:  func(r hub.Report) error { return m.Hub.Apply(r) },
+		Events: func(ev hub.Event) { m.Hub.LogEvent(ev) },
 	}
 	o.Devices = devicesOf(devs, mqtt.DriverName)
 	o.DeviceAccounts, o.CheckPassword, o.PasswordStamp = c.mqttDeviceAccounts(), m.mqttCreds.Check, m.mqttCreds.stamp
@@ -362,6 +407,7 @@ func (m *Main) Run(ctx context.Context) error {
 		interval := m.config().Alexa.SyncInterval
 		goRun("alexa", func(ctx context.Context) error { return m.Alexa.Run(ctx, interval) })
 	}
+	m.trace.step("run_components")
 	if m.Extra != nil {
 		if err := m.Extra(ctx, m); err != nil {
 			cancel()
@@ -394,12 +440,17 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
+	m.trace.step("listen")
 	// Parsing the config and opening the store and the drivers leave
 	// freed pages behind that the runtime would return to the OS only
 	// minutes later (1-4 MB with 1,000 devices at GOGC=100, little at the
 	// daemon's 50); resident memory is the daemon's budget.
+	if m.settleGC != nil {
+		m.settleGC()
+	}
 	debug.FreeOSMemory()
-	m.Log.Info("hubd started", "version", versionString(), "http", m.Addr, "devices", len(m.Hub.Devices()), "data", cfg.DataDir)
+	m.trace.step("free_os_memory")
+	m.Log.Info("hubd started", "version", versionString(), "http", m.Addr, "devices", len(m.Hub.Devices()), "data", cfg.DataDir, m.trace.attr())
 	if m.Ready != nil {
 		m.Ready(m.Addr)
 	}
@@ -546,15 +597,21 @@ func (m *Main) config() *Config {
 
 // runService runs production: config from path, SIGHUP reloads (a bad file
 // is refused and the running config stays), SIGTERM or SIGINT stops within
-// shutdownTimeout, readiness and the watchdog go to systemd.
-func runService(path string, stderr io.Writer) error {
+// shutdownTimeout, readiness and the watchdog go to systemd. settleGC
+// ends the start-up's collector tuning (tuneGCForStart); nil: none.
+func runService(path string, stderr io.Writer, settleGC func()) error {
+	trace := newStartupTrace(processStart)
+	trace.step("exec")
+	early := openStoreEarly(path)
+	defer early.discard() // a no-op once Open took it
 	c, err := LoadConfig(path)
 	if err != nil {
 		return err
 	}
+	trace.step("config")
 	log := newLogger(stderr, c.Log.Level, c.Log.Format)
 	c.logWarnings(log)
-	m := &Main{Config: c, Log: log, Base: func() (*Config, error) { return loadConfigFile(path) }}
+	m := &Main{Config: c, Log: log, Base: func() (*Config, error) { return loadConfigFile(path) }, trace: trace, early: early, settleGC: settleGC}
 	if err := m.Open(); err != nil {
 		return err
 	}

@@ -127,8 +127,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		defer tuneGC(os.Getenv)()
-		return runService(path, stderr)
+		settle, stop := tuneGCForStart(os.Getenv)
+		defer stop()
+		return runService(path, stderr, settle)
 	case "modbus-scan":
 		return runModbusScan(args, stdout, stderr)
 	case "check-config":

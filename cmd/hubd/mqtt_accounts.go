@@ -133,11 +133,12 @@ func (a accountAdmin) list() ([]mqttAccountInfo, error) {
 }
 
 // openMQTTCredentials loads the device accounts' passwords from the
-// store; damaged entries are logged and left out.
-func (m *Main) openMQTTCredentials() error {
+// store; damaged entries are logged and left out. What must also go to
+// the hub's event log (it is made later) is returned as hubMsg.
+func (m *Main) openMQTTCredentials() (hubMsg string, err error) {
 	creds, bad, revoked, err := loadMQTTCredentials(m.DB.Bucket(mqttAccountsBucket), m.Ledger)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if len(bad) > 0 {
 		m.Log.Error("MQTT device accounts with a damaged stored password cannot log in until `hubd mqtt-account create` makes a new one", "accounts", bad)
@@ -145,10 +146,10 @@ func (m *Main) openMQTTCredentials() error {
 	if len(revoked) > 0 {
 		msg := fmt.Sprintf("MQTT device accounts %s: the store holds a password that was rotated or deleted since (an older copy of hubd.db was put back); they cannot log in until `hubd mqtt-account create` makes a new one", strings.Join(revoked, ", "))
 		m.Log.Error(msg)
-		m.Hub.Log("error", "hubd", "", msg)
+		hubMsg = msg
 	}
 	m.mqttCreds = creds
-	return nil
+	return hubMsg, nil
 }
 
 // demoDeviceLogins gives every device account of the demo a new password

@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,8 +34,27 @@ const startupStateBytes = 20 << 20
 // (a saved state for every device plus a fleet uplink backlog, which the
 // start-up's integrity check reads like every other page). It starts the
 // daemon three times on the same file (in the page cache, as on a
-// gateway restarted by systemd) and reports the median and the slowest.
+// gateway restarted by systemd) and reports the median and the slowest,
+// with the steps the daemon's "hubd started" line gives for the median
+// start (startup_trace.go; cpu is the CPU time of all its threads).
 func BenchmarkDaemon_StartUp10000(b *testing.B) {
+	benchStartUp(b, runtime.GOARCH, "")
+}
+
+// BenchmarkDaemon_StartUp10000_Arm64Qemu is the same for the arm64 build
+// under qemu-user: issue 18 asks for the figure (3 s would be good), not
+// a target; the emulator is several times slower than an arm64 core.
+func BenchmarkDaemon_StartUp10000_Arm64Qemu(b *testing.B) {
+	qemu, err := exec.LookPath("qemu-aarch64-static")
+	if err != nil {
+		b.Skip("qemu-aarch64-static not found: apt-get install -y qemu-user-static")
+	}
+	benchStartUp(b, "arm64", qemu)
+}
+
+// benchStartUp runs the start-up benchmark with the goarch build, under
+// qemu when it is not "".
+func benchStartUp(b *testing.B, goarch, qemu string) {
 	const devices = 10000
 	specs := mqttsim.Mass(devices)
 	dir := b.TempDir()
@@ -44,23 +66,32 @@ func BenchmarkDaemon_StartUp10000(b *testing.B) {
 	dbPath := filepath.Join(dir, "data", "hubd.db")
 	size := seedStateFile(b, dbPath, specs, startupStateBytes)
 	cfgSize := fileSize(b, cfg)
-	bin := buildHubd(b, b.TempDir(), runtime.GOARCH)
+	bin := buildHubd(b, b.TempDir(), goarch)
+	cmd := []string{bin}
+	if qemu != "" {
+		cmd = []string{qemu, bin}
+	}
 	ids := make([]string, 100)
 	for i := range ids {
 		ids[i] = specs[i*devices/len(ids)].ID
 	}
 	for i := 0; i < b.N; i++ {
-		var took []time.Duration
+		var runs []startUpRun
 		for range 3 {
-			took = append(took, timeStartUp(b, bin, cfg, httpAddr, ids))
+			runs = append(runs, timeStartUp(b, cmd, cfg, httpAddr, ids))
 		}
-		slices.Sort(took)
-		med, worst := took[len(took)/2], took[len(took)-1]
+		slices.SortFunc(runs, func(x, y startUpRun) int { return cmp.Compare(x.took, y.took) })
+		med, worst := runs[len(runs)/2].took, runs[len(runs)-1].took
 		b.ReportMetric(float64(med.Milliseconds()), "startup-ms")
 		b.ReportMetric(float64(worst.Milliseconds()), "worst-startup-ms")
-		b.Logf("start-up to serving queries, %d devices, state file %.1f MiB, config %.1f MiB: median %v, slowest %v of 3 (target <= %v: %s); load %s",
+		target := fmt.Sprintf("target <= %v: %s", startupTarget, verdict(worst <= startupTarget))
+		if qemu != "" {
+			target = "arm64 under qemu: no target"
+		}
+		b.Logf("start-up to serving queries, %d devices, state file %.1f MiB, config %.1f MiB: median %v, slowest %v of 3 (%s); load %s",
 			devices, float64(size)/(1<<20), float64(cfgSize)/(1<<20), med.Round(time.Millisecond), worst.Round(time.Millisecond),
-			startupTarget, verdict(worst <= startupTarget), loadAvg())
+			target, loadAvg())
+		b.Logf("the median start's steps as hubd logged them (ms): %s", runs[len(runs)/2].steps)
 	}
 }
 
@@ -123,24 +154,39 @@ func seedStateFile(tb testing.TB, path string, specs []mqttsim.Spec, want int64)
 	return fileSize(tb, path)
 }
 
-// timeStartUp starts bin with cfg and returns the time from exec until a
-// devices/query for ids on httpAddr answers every one of them with its
-// state; then it stops the daemon.
-func timeStartUp(b *testing.B, bin, cfg, httpAddr string, ids []string) time.Duration {
+// startUpRun is one timed start: exec to the full answer, and the steps
+// the daemon's "hubd started" line gave.
+type startUpRun struct {
+	took  time.Duration
+	steps string
+}
+
+// startupSteps are the startup_ms attributes of a text log.
+var startupSteps = regexp.MustCompile(`startup_ms\.(\S+)`)
+
+// timeStartUp starts the daemon (cmd: the binary, or qemu and the binary)
+// with cfg and returns the time from exec until a devices/query for ids
+// on httpAddr answers every one of them with its state, with the daemon's
+// own breakdown; then it stops the daemon.
+func timeStartUp(b *testing.B, cmd []string, cfg, httpAddr string, ids []string) startUpRun {
 	b.Helper()
 	client := &http.Client{Timeout: 2 * time.Second}
 	start := time.Now()
-	d := launch(b, exec.Command(bin, "run", "-config", cfg))
-	deadline := start.Add(30 * time.Second)
+	d := launch(b, exec.Command(cmd[0], append(cmd[1:], "run", "-config", cfg)...))
+	deadline := start.Add(120 * time.Second)
 	for {
 		r, err := queryRaw(client, httpAddr, ids)
 		if err == nil && len(r) == len(ids) && answeredAll(r) {
 			took := time.Since(start)
 			d.stop()
-			return took
+			var steps []string
+			for _, m := range startupSteps.FindAllStringSubmatch(d.out.String(), -1) {
+				steps = append(steps, m[1])
+			}
+			return startUpRun{took, strings.Join(steps, " ")}
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("no full answer within 30 s of exec (last error %v):\n%s", err, d.out)
+			b.Fatalf("no full answer within 120 s of exec (last error %v):\n%s", err, d.out)
 		}
 		select {
 		case <-d.exited:
