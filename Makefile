@@ -24,7 +24,7 @@ deps:
 
 # Benchmarks print their figures (latency percentiles, rates, ratios).
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
 
 demo: build
 	./bin/hubd demo
