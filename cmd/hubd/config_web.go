@@ -32,6 +32,9 @@ type WebGuardConfig struct {
 	// MaxFeedDevices caps one page of the status page's device list, and
 	// so the devices one viewer's live feed follows; 0: 200.
 	MaxFeedDevices int `yaml:"max_feed_devices"`
+	// MaxCompressed caps the answers gzip-compressed at once (live feeds
+	// take at most half); 0: 8.
+	MaxCompressed int `yaml:"max_compressed"`
 }
 
 // WebLoginConfig is the status page's login rate limit. Zero values take
@@ -77,6 +80,9 @@ func (g *WebGuardConfig) validate(add func(line int, format string, args ...any)
 	if g.MaxFeedDevices < 0 {
 		add(lineOf(root, "web", "max_feed_devices"), "web.max_feed_devices must not be negative")
 	}
+	if g.MaxCompressed < 0 {
+		add(lineOf(root, "web", "max_compressed"), "web.max_compressed must not be negative")
+	}
 }
 
 // parseProxy reads a CIDR or a single address (a /32 or /128).
@@ -118,7 +124,7 @@ func (m *Main) applyWebGuard(o *web.Options) {
 	o.LoginAccountBurst, o.LoginAccountEvery = g.Login.AccountBurst, g.Login.AccountEvery
 	o.MaxLoginAddresses = g.Login.MaxEntries
 	o.MaxClients, o.MaxClientsPerAddress = g.MaxLiveClients, g.MaxLiveClientsPerAddress
-	o.MaxFeedDevices = g.MaxFeedDevices
+	o.MaxFeedDevices, o.MaxCompressed = g.MaxFeedDevices, g.MaxCompressed
 	if m.Serial != nil {
 		o.InspectFirmware = inspectFirmware
 	}

@@ -20,6 +20,7 @@ func TestConfig_WebGuardKeys(t *testing.T) {
     max_entries: 100
   max_live_clients_per_address: 4
   max_feed_devices: 100
+  max_compressed: 3
 `
 	c, err := ParseConfig("config.yaml", []byte(text))
 	if err != nil {
@@ -28,7 +29,7 @@ func TestConfig_WebGuardKeys(t *testing.T) {
 	m := &Main{Config: c, Log: slog.New(slog.DiscardHandler)}
 	o := m.webOptions()
 	if len(o.Hosts) != 1 || o.Hosts[0] != "gw.example.net" || o.LoginBurst != 3 || o.LoginAccountEvery.Minutes() != 2 ||
-		o.MaxLoginAddresses != 100 || o.MaxClientsPerAddress != 4 || o.MaxFeedDevices != 100 {
+		o.MaxLoginAddresses != 100 || o.MaxClientsPerAddress != 4 || o.MaxFeedDevices != 100 || o.MaxCompressed != 3 {
 		t.Fatalf("web options from the config: %+v", o)
 	}
 	if len(o.TrustedProxies) != 2 || o.TrustedProxies[1] != netip.MustParsePrefix("192.168.1.1/32") {
@@ -38,6 +39,7 @@ func TestConfig_WebGuardKeys(t *testing.T) {
 		{"web:\n  hosts: [\"http://gw\"]\n", "config.yaml:19: web.hosts"},
 		{"web:\n  trusted_proxies: [10.0.0.0/33]\n", "config.yaml:19: web.trusted_proxies"},
 		{"web:\n  login:\n    burst: -1\n", "config.yaml:20: web.login.burst"},
+		{"web:\n  max_compressed: -1\n", "config.yaml:19: web.max_compressed"},
 		{"web:\n  max_feed_devices: -1\n", "config.yaml:19: web.max_feed_devices"},
 	} {
 		_, err := ParseConfig("config.yaml", []byte(goodConfig+bad.text))

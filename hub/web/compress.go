@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // The page, its assets, its JSON and its live feed are sent gzip-compressed
@@ -37,16 +38,61 @@ func acceptsGzip(r *http.Request) bool {
 	return false
 }
 
+// gzipSlots bounds the gzip writers in use at once (Options.MaxCompressed):
+// each holds about 0.8 MB while its answer is written, and a live-feed
+// stream holds one for as long as it is open. Live feeds may take half of
+// them, so JSON and assets still get some; an answer that finds none free
+// goes out as it is, and is counted.
+type gzipSlots struct {
+	all, streams chan struct{}
+	skipped      atomic.Uint64
+}
+
+func newGzipSlots(n int) *gzipSlots {
+	return &gzipSlots{all: make(chan struct{}, n), streams: make(chan struct{}, max(n/2, 1))}
+}
+
+// take reports whether a writer may be used now; a true must be returned
+// with give.
+func (g *gzipSlots) take(stream bool) bool {
+	if stream {
+		select {
+		case g.streams <- struct{}{}:
+		default:
+			g.skipped.Add(1)
+			return false
+		}
+	}
+	select {
+	case g.all <- struct{}{}:
+		return true
+	default:
+		if stream {
+			<-g.streams
+		}
+		g.skipped.Add(1)
+		return false
+	}
+}
+
+func (g *gzipSlots) give(stream bool) {
+	<-g.all
+	if stream {
+		<-g.streams
+	}
+}
+
 // compress wraps h so that compressible answers go out gzipped to clients
-// that take it. Range requests are served as they are.
-func compress(h http.Handler) http.Handler {
+// that take it, while slots has a writer free. Range requests are served
+// as they are.
+func compress(h http.Handler, slots *gzipSlots) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Vary", "Accept-Encoding")
 		if !acceptsGzip(r) || r.Header.Get("Range") != "" || r.Method == http.MethodHead {
 			h.ServeHTTP(w, r)
 			return
 		}
-		gw := &gzipWriter{ResponseWriter: w}
+		gw := &gzipWriter{ResponseWriter: w, slots: slots}
 		defer gw.close()
 		h.ServeHTTP(gw, r)
 	})
@@ -55,7 +101,9 @@ func compress(h http.Handler) http.Handler {
 // gzipWriter decides at WriteHeader whether the answer is compressed.
 type gzipWriter struct {
 	http.ResponseWriter
+	slots       *gzipSlots
 	gz          *gzip.Writer
+	stream      bool // the slot taken is a live feed's
 	wroteHeader bool
 }
 
@@ -66,7 +114,9 @@ func (g *gzipWriter) WriteHeader(code int) {
 	g.wroteHeader = true
 	h := g.Header()
 	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
-	if compressible[mt] && h.Get("Content-Encoding") == "" && code != http.StatusNoContent && code != http.StatusNotModified && code >= 200 {
+	if compressible[mt] && h.Get("Content-Encoding") == "" && code != http.StatusNoContent && code != http.StatusNotModified && code >= 200 &&
+		g.slots.take(mt == "text/event-stream") {
+		g.stream = mt == "text/event-stream"
 		h.Del("Content-Length")
 		h.Set("Content-Encoding", "gzip")
 		g.gz = gzipPool.Get().(*gzip.Writer)
@@ -112,4 +162,5 @@ func (g *gzipWriter) close() {
 	g.gz.Reset(io.Discard)
 	gzipPool.Put(g.gz)
 	g.gz = nil
+	g.slots.give(g.stream)
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"bufio"
 	"compress/gzip"
+	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -100,4 +101,46 @@ func TestCompress_LiveFeedFlushesEachEvent(t *testing.T) {
 		}
 	}
 	t.Fatalf("no snapshot through the compressed feed: %v", sc.Err())
+}
+
+// openFeed opens /events taking gzip and reports whether it came
+// compressed; the stream stays open until cancel.
+func openFeed(t *testing.T, url string) (gz bool, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/events", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := (&http.Client{Transport: &http.Transport{DisableCompression: true}}).Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp.Header.Get("Content-Encoding") == "gzip", func() { cancel(); resp.Body.Close() }
+}
+
+// Each compressed answer holds a gzip writer of about 0.8 MB, a live feed
+// for as long as it is open: MaxCompressed bounds them, feeds take at
+// most half, and what finds none free goes out plain and is counted.
+func TestCompress_WritersBounded(t *testing.T) {
+	ts := newTestServer(t, Options{AllowAnonymousView: true, MaxCompressed: 2})
+	first, stop := openFeed(t, ts.url)
+	if !first {
+		t.Fatal("the first feed was not compressed")
+	}
+	if second, _ := openFeed(t, ts.url); second {
+		t.Fatal("a second feed was compressed beyond half of MaxCompressed 2")
+	}
+	if got := ts.gzip.skipped.Load(); got != 1 {
+		t.Fatalf("%d answers counted as sent plain, want 1", got)
+	}
+	resp, body := rawGet(t, ts.url+"/api/devices?limit=2", "gzip", "")
+	if resp.Header.Get("Content-Encoding") != "gzip" || !strings.Contains(string(gunzip(t, body)), `"total":5`) {
+		t.Fatalf("JSON while a feed holds a writer: %q", resp.Header.Get("Content-Encoding"))
+	}
+	stop()
+	waitFor(t, "the closed feed's writer to come back", func() bool { return len(ts.gzip.streams) == 0 })
+	if again, _ := openFeed(t, ts.url); !again {
+		t.Fatal("a feed opened after the first closed was not compressed")
+	}
 }

@@ -48,6 +48,7 @@ var (
 	mSSEDropped     = counterDesc("web_live_clients_dropped_total", "Live-feed clients dropped for reading too slowly.")
 	mFeedLost       = counterDesc("web_feed_changes_lost_total", "Hub changes the live feed missed (each caused a full resync).")
 	mFeedCapped     = counterDesc("web_feed_pages_capped_total", "Device-list pages asked for with more devices than web.max_feed_devices, cut to it.")
+	mGzipSkipped    = counterDesc("web_compression_skipped_total", "Answers sent uncompressed to a client that takes gzip, for want of a free writer (web.max_compressed).")
 	mGoMemory       = gaugeDesc("go_memory_bytes", "Memory the Go runtime holds, by class (heap: in use by objects and their spans' free room; stacks: goroutine stacks; heap_free: free, not yet returned to the OS; total: mapped).", "class")
 	mGoroutines     = gaugeDesc("goroutines", "Goroutines running now.")
 )
@@ -249,6 +250,7 @@ func (m *metrics) collect() *exposition {
 	count(mSSEDropped, s.feed.dropped.Load())
 	count(mFeedLost, s.feed.lostChange.Load())
 	count(mFeedCapped, s.feed.capped.Load())
+	count(mGzipSkipped, s.gzip.skipped.Load())
 	s.addGuardMetrics(e)
 	return e
 }

@@ -175,6 +175,11 @@ type Options struct {
 	// of GET /api/devices or /events is cut to it
 	// (hubd_web_feed_pages_capped_total). Zero: 200.
 	MaxFeedDevices int
+	// MaxCompressed caps the answers gzip-compressed at once (each holds
+	// about 0.8 MB while it is written; a live feed for as long as it is
+	// open, and feeds take at most half); the rest go out as they are
+	// (hubd_web_compression_skipped_total). Zero: 8.
+	MaxCompressed int
 	// HealthTimeout bounds how long /healthz waits for Health. Zero: 2 s.
 	HealthTimeout time.Duration
 
@@ -203,7 +208,9 @@ type Server struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
-	syncing   atomic.Bool // a sync started from the page runs
+	syncing   atomic.Bool    // a sync started from the page runs
+	syncs     sync.WaitGroup // the page's syncs, waited for by Close
+	gzip      *gzipSlots
 }
 
 // New builds a Server for h. It subscribes to h for the live feed; call
@@ -266,6 +273,9 @@ func New(h *hub.Hub, opts Options) (*Server, error) {
 	if opts.MaxFeedDevices <= 0 {
 		opts.MaxFeedDevices = 200
 	}
+	if opts.MaxCompressed <= 0 {
+		opts.MaxCompressed = 8
+	}
 	if opts.HealthTimeout <= 0 {
 		opts.HealthTimeout = 2 * time.Second
 	}
@@ -289,6 +299,7 @@ func New(h *hub.Hub, opts Options) (*Server, error) {
 		guard:  guard,
 		limit:  limit,
 		closed: make(chan struct{}),
+		gzip:   newGzipSlots(opts.MaxCompressed),
 	}
 	s.health = newHealthChecker(s)
 	s.metrics = newMetrics(s)
@@ -307,6 +318,7 @@ func (s *Server) Close() error {
 		s.fw.close()
 		close(s.closed)
 		<-s.feed.done
+		s.syncs.Wait() // cancelled by closed: the store must outlast it
 	})
 	return nil
 }
@@ -356,7 +368,7 @@ func (s *Server) page(fn http.HandlerFunc) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")
-		compress(fn).ServeHTTP(w, r)
+		compress(fn, s.gzip).ServeHTTP(w, r)
 	})
 }
 
