@@ -28,7 +28,11 @@ func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	done := make(chan CommandResult, 1)
-	go func() { done <- s.runSync(user) }()
+	s.syncs.Add(1)
+	go func() {
+		defer s.syncs.Done()
+		done <- s.runSync(user)
+	}()
 	wait := time.NewTimer(s.opts.SyncWait)
 	defer wait.Stop()
 	select {
