@@ -375,8 +375,12 @@ func (f *feed) snapshots() {
 	s := f.s
 	base := s.baseStatus()
 	for _, c := range f.list() {
-		q := c.query()
-		f.send(c, sseMessage(nil, "snapshot", s.withPage(base, &q, c)))
+		q, ver := c.view()
+		st := s.withPage(base, &q, c, ver)
+		if _, now := c.view(); now != ver {
+			continue // the viewer moved to another page meanwhile: its answer stands
+		}
+		f.send(c, sseMessage(nil, "snapshot", st))
 	}
 }
 
@@ -439,7 +443,8 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	// sent again as a delta, never lost. Clients order devices by seq.
 	var first bytes.Buffer
 	first.WriteString("retry: 3000\n\n")
-	first.Write(sseMessage(nil, "snapshot", s.withPage(s.baseStatus(), &q, c)))
+	_, ver := c.view()
+	first.Write(sseMessage(nil, "snapshot", s.withPage(s.baseStatus(), &q, c, ver)))
 	write := func(b []byte) bool {
 		rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if _, err := w.Write(b); err != nil {

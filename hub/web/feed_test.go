@@ -269,3 +269,27 @@ func TestFeed_OneAddressCanNotTakeEverySlot(t *testing.T) {
 		t.Fatalf("per-address refusals counted %d, want 56", n)
 	}
 }
+
+// A periodic snapshot is made from the view it read; a page the viewer
+// asked for while it was made stands, and the stale page is not taken.
+func TestFeedClient_SnapshotDoesNotUndoAPageChange(t *testing.T) {
+	c := &client{}
+	first := deviceQuery{Limit: 50}
+	c.setView(first, []string{"a", "b"})
+	q, ver := c.view() // the snapshot starts from page one
+	c.setView(deviceQuery{Offset: 50, Limit: 50}, []string{"c"})
+	c.keepView(ver, q, []string{"a", "b"}) // and ends with its page
+	now, _ := c.view()
+	if now.Offset != 50 {
+		t.Fatalf("the view is %+v after a snapshot of the old page, want the page asked for (offset 50)", now)
+	}
+	if _, ok := c.ids["c"]; !ok || len(c.ids) != 1 {
+		t.Fatalf("the feed follows %v, want only c", c.ids)
+	}
+	// With no change meanwhile the snapshot's fresh page is taken.
+	q, ver = c.view()
+	c.keepView(ver, q, []string{"c", "d"})
+	if _, ok := c.ids["d"]; !ok {
+		t.Fatalf("the feed follows %v, want the snapshot's page c, d", c.ids)
+	}
+}

@@ -25,12 +25,36 @@ type client struct {
 	seen    map[string]time.Time // last-seen times sent, of ids
 	hintDue bool                 // a "list" hint waits
 	hintAt  time.Time            // when the last one was sent
+	ver     uint64               // moved by every setView
 }
 
 // setView makes q, and the page of it with ids, what c follows.
 func (c *client) setView(q deviceQuery, ids []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.ver++
+	c.applyView(q, ids)
+}
+
+// keepView is setView for a fresh page of view version ver, which stays
+// the version: a page the viewer asked for meanwhile stands.
+func (c *client) keepView(ver uint64, q deviceQuery, ids []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ver == ver {
+		c.applyView(q, ids)
+	}
+}
+
+// view is what c follows, and its version. c.mu is not held.
+func (c *client) view() (deviceQuery, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.q, c.ver
+}
+
+// applyView sets the view; c.mu is held.
+func (c *client) applyView(q deviceQuery, ids []string) {
 	c.q = q
 	c.ids = make(map[string]struct{}, len(ids))
 	for _, id := range ids {
@@ -38,12 +62,6 @@ func (c *client) setView(q deviceQuery, ids []string) {
 	}
 	c.seen = map[string]time.Time{}
 	c.hintDue = false
-}
-
-func (c *client) query() deviceQuery {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.q
 }
 
 // deltas is c's part of a flush: the messages of the dirty devices it

@@ -287,11 +287,11 @@ func (s *Server) baseStatus() Status {
 // withPage is base with the page of q; with c, the page becomes what c's
 // stream follows (before the views are read: a racing change is sent
 // again, never lost).
-func (s *Server) withPage(base Status, q *deviceQuery, c *client) Status {
+func (s *Server) withPage(base Status, q *deviceQuery, c *client, ver uint64) Status {
 	var hold func([]string)
 	if c != nil {
 		base.Feed = c.id
-		hold = func(ids []string) { c.setView(*q, ids) }
+		hold = func(ids []string) { c.keepView(ver, *q, ids) }
 	}
 	l := s.links()
 	p := s.devicePage(q, &l, hold)
@@ -302,7 +302,7 @@ func (s *Server) withPage(base Status, q *deviceQuery, c *client) Status {
 // status is the snapshot of /api/status: the first page of every device.
 func (s *Server) status() Status {
 	q := deviceQuery{Limit: min(defaultPageSize, s.opts.MaxFeedDevices)}
-	return s.withPage(s.baseStatus(), &q, nil)
+	return s.withPage(s.baseStatus(), &q, nil, 0)
 }
 
 // sectionsStatus is the feed's periodic "sections" event: the header, the
