@@ -51,8 +51,9 @@ type yamlPiece struct {
 	text []byte // what is parsed
 	line int    // the file's line number of the piece's first line
 	// cont: the piece continues the sequence of the previous piece's last
-	// key; text starts with a copy of that key's line.
-	cont bool
+	// key; text starts with a copy of that key's line, keyLine in the file.
+	cont    bool
+	keyLine int
 }
 
 // splitYAML cuts data into pieces of about size bytes at the lines that
@@ -65,12 +66,14 @@ func splitYAML(data []byte, size int) []yamlPiece {
 		pieces        []yamlPiece
 		start, first  = 0, 1 // the current piece's offset and line
 		contKey       []byte // the key line a piece that continues a sequence is parsed after
+		contKeyNo     int    // its line number
 		keyLine, item []byte // the current top-level key's line, its sequence's "  -"
+		keyNo         int    // keyLine's line number
 		seqPending    bool   // the key has no value on its line: a sequence may follow
 		off, n        = 0, 0
 	)
 	piece := func(end int) yamlPiece {
-		p := yamlPiece{text: data[start:end], line: first, cont: contKey != nil}
+		p := yamlPiece{text: data[start:end], line: first, cont: contKey != nil, keyLine: contKeyNo}
 		if p.cont {
 			p.text = append(append([]byte(nil), contKey...), p.text...)
 		}
@@ -81,9 +84,9 @@ func splitYAML(data []byte, size int) []yamlPiece {
 			return
 		}
 		pieces = append(pieces, piece(off))
-		start, first, contKey = off, n, nil
+		start, first, contKey, contKeyNo = off, n, nil, 0
 		if cont {
-			contKey = keyLine
+			contKey, contKeyNo = keyLine, keyNo
 		}
 	}
 	for line := range bytes.Lines(data) {
@@ -93,7 +96,7 @@ func splitYAML(data []byte, size int) []yamlPiece {
 			return nil
 		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
 			cut(false)
-			keyLine, item, seqPending = line, nil, valueless(line)
+			keyLine, keyNo, item, seqPending = line, n, nil, valueless(line)
 			if len(keyLine) > 0 && keyLine[len(keyLine)-1] != '\n' {
 				keyLine = append(append([]byte(nil), keyLine...), '\n')
 			}
@@ -190,7 +193,11 @@ func parsePieces(pieces []yamlPiece) (*yaml.Node, bool) {
 				return nil, false
 			}
 			k, seq, more := m.Content[len(m.Content)-2], m.Content[len(m.Content)-1], pm[1]
-			if seq.Kind != yaml.SequenceNode || more.Kind != yaml.SequenceNode || pm[0].Value != k.Value {
+			// The key must be the very line that was copied: a plain key
+			// of the same name elsewhere, or an alias whose anchor has
+			// that name, is not it.
+			if seq.Kind != yaml.SequenceNode || more.Kind != yaml.SequenceNode || k.Kind != yaml.ScalarNode ||
+				k.Line != pieces[i+1].keyLine || pm[0].Value != k.Value {
 				return nil, false
 			}
 			seq.Content = append(seq.Content, more.Content...)

@@ -106,6 +106,27 @@ func TestParseYAMLPieces_GivesUpWhereACutIsWrong(t *testing.T) {
 	}
 }
 
+// A piece that continues a sequence is joined only to the key line it
+// copied: here the last key before the cut is an alias whose anchor has
+// the sequence key's name, and the whole parse refuses the file.
+func TestParseYAMLPieces_ContinuationJoinsOnlyItsOwnKey(t *testing.T) {
+	text := "x: &devices foo\ndevices:\n  - a\n*devices :\n    - p0\n  - id: e0\n  - id: e1\n"
+	var whole yaml.Node
+	if yaml.Unmarshal([]byte(text), &whole) == nil {
+		t.Fatal("the whole parse takes the file: the case tests nothing")
+	}
+	pieces := splitYAML([]byte(text), 40) // one cut, at "  - id: e0"
+	if len(pieces) != 2 || !pieces[1].cont {
+		t.Fatalf("%d pieces (%+v), want 2 with the second continuing the sequence", len(pieces), pieces)
+	}
+	if _, ok := parsePieces(pieces); ok {
+		t.Fatal("the pieces were joined where the whole file fails")
+	}
+	if _, err := parseYAMLTree([]byte(strings.Repeat("# padding\n", 30000) + text)); err == nil {
+		t.Fatal("parseYAMLTree took a file the whole parse refuses")
+	}
+}
+
 // A broken 10,000-device file is refused with the line the whole parse
 // names, though it is parsed in pieces first.
 func TestParseConfig_LargeBrokenFileNamesTheLine(t *testing.T) {
