@@ -103,7 +103,7 @@ func NewDiscovery(d *Driver, o DiscoverOptions) (*Discovery, error) {
 		tasmota: map[string]*tasmotaSeen{}, z2m: map[string]hub.Found{}, z2mAddr: map[string]bool{},
 		gen2: map[string]*gen2Seen{}, calls: map[uint64]gen2Call{}}
 	if d.broker != nil {
-		x.conn = newInlineConn(d.broker.srv, x.onConnect, x.receive)
+		x.conn = newInlineConn(d.broker.srv, x.onConnect, x.receive, false)
 		return x, nil
 	}
 	co, err := d.clientOptions()

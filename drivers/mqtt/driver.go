@@ -347,7 +347,7 @@ func New(opts Options) (*Driver, error) {
 	}
 	if d.broker != nil {
 		// The hub calls into its own broker: no loopback connection.
-		d.client = newInlineConn(d.broker.srv, d.onConnect, d.receive)
+		d.client = newInlineConn(d.broker.srv, d.onConnect, d.receive, true)
 		return d, nil
 	}
 	co, err := d.clientOptions()

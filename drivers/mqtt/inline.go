@@ -46,15 +46,20 @@ type inlineConn struct {
 	// tells a network client (live messages lose the flag).
 	receive func(topic string, payload []byte, retained bool)
 
+	// grouped: filters are subscribed by their first level (see
+	// SubscribeMultiple), for the driver's connection; discovery's few
+	// filters are subscribed as they are, so it hears only what it asks.
+	grouped bool
+
 	mu   sync.Mutex
 	open bool
-	// groups are the first topic levels subscribed as "<level>/#" (see
-	// SubscribeMultiple); kept until Disconnect.
-	groups map[string]bool
+	// groups counts the filters subscribed under each "<level>/#"; a
+	// group is unsubscribed when its last filter is.
+	groups map[string]int
 }
 
-func newInlineConn(srv *broker.Broker, onConnect func(conn), receive func(string, []byte, bool)) *inlineConn {
-	c := &inlineConn{srv: srv, onConnect: onConnect, receive: receive}
+func newInlineConn(srv *broker.Broker, onConnect func(conn), receive func(string, []byte, bool), grouped bool) *inlineConn {
+	c := &inlineConn{srv: srv, onConnect: onConnect, receive: receive, grouped: grouped}
 	c.local = srv.NewLocal(c.live)
 	return c
 }
@@ -108,7 +113,9 @@ func (c *inlineConn) Publish(topic string, qos byte, retained bool, payload any)
 // drops what no device claims, so what reaches the driver is the same;
 // the few extra messages (the hub's own commands, devices not in the
 // configuration) are dropped there. A filter whose first level is a
-// wildcard or starts with '$' is subscribed as it is.
+// wildcard or starts with '$' is subscribed as it is. The driver
+// subscribes each filter once a connection and unsubscribes only what it
+// subscribed, so the count of each group is exact.
 func (c *inlineConn) SubscribeMultiple(filters map[string]byte, _ paho.MessageHandler) paho.Token {
 	if !c.IsConnectionOpen() {
 		return doneToken{errInlineClosed}
@@ -130,31 +137,46 @@ func (c *inlineConn) SubscribeMultiple(filters map[string]byte, _ paho.MessageHa
 }
 
 // subscribeGroup subscribes the broad filter that covers filter (see
-// SubscribeMultiple), once.
+// SubscribeMultiple), once, and counts filter under it.
 func (c *inlineConn) subscribeGroup(filter string) error {
-	g, ok := groupFilter(filter)
+	g, ok := c.groupFilter(filter)
 	if !ok {
 		return c.local.Subscribe(filter)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.groups[g] {
-		return nil
+	if c.groups[g] == 0 {
+		if err := c.local.Subscribe(g); err != nil {
+			return err
+		}
+		if c.groups == nil {
+			c.groups = map[string]int{}
+		}
 	}
-	if err := c.local.Subscribe(g); err != nil {
-		return err
-	}
-	if c.groups == nil {
-		c.groups = map[string]bool{}
-	}
-	c.groups[g] = true
+	c.groups[g]++
 	return nil
 }
 
+// unsubscribeGroup uncounts filter, and drops its group with its last one.
+func (c *inlineConn) unsubscribeGroup(g string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch n := c.groups[g]; {
+	case n > 1:
+		c.groups[g] = n - 1
+	case n == 1:
+		delete(c.groups, g)
+		c.local.Unsubscribe(g)
+	}
+}
+
 // groupFilter is "<first level>/#" for a filter whose first level is
-// plain; false for one whose first level is a wildcard or a '$' topic
-// (which "#" filters never match).
-func groupFilter(filter string) (string, bool) {
+// plain on a grouped connection; false for one whose first level is a
+// wildcard or a '$' topic (which "#" filters never match).
+func (c *inlineConn) groupFilter(filter string) (string, bool) {
+	if !c.grouped {
+		return "", false
+	}
 	first, _, _ := strings.Cut(filter, "/")
 	if first == "+" || first == "#" || strings.HasPrefix(first, "$") {
 		return "", false
@@ -167,12 +189,13 @@ func (c *inlineConn) live(topic string, payload []byte) {
 	c.receive(topic, payload, false)
 }
 
-// Unsubscribe drops a filter subscribed as it is; a grouped one (see
-// SubscribeMultiple) stays covered by its group until Disconnect, and
-// receive no longer routes its messages anywhere.
+// Unsubscribe drops filters; a group (see SubscribeMultiple) goes with
+// the last filter under it.
 func (c *inlineConn) Unsubscribe(topics ...string) paho.Token {
 	for _, f := range topics {
-		if _, grouped := groupFilter(f); !grouped {
+		if g, grouped := c.groupFilter(f); grouped {
+			c.unsubscribeGroup(g)
+		} else {
 			c.local.Unsubscribe(f)
 		}
 	}

@@ -29,7 +29,7 @@ func TestInlineConn_GroupsFiltersByFirstLevel(t *testing.T) {
 		mu.Lock()
 		seen = append(seen, got{topic, string(p), retained})
 		mu.Unlock()
-	})
+	}, true)
 	take := func() []got {
 		mu.Lock()
 		defer mu.Unlock()
@@ -79,11 +79,31 @@ func TestInlineConn_GroupsFiltersByFirstLevel(t *testing.T) {
 		t.Errorf("live message: %v", g)
 	}
 
-	// Unsubscribing a grouped filter keeps the group (the driver's routes
-	// decide); one subscribed as it is goes.
+	// Unsubscribing a grouped filter keeps the group while others are
+	// under it, and drops it with the last; one subscribed as it is goes.
 	c.Unsubscribe("zigbee2mqtt/dev000", "+/x/rpc")
 	if n := subs(); n != 2 {
 		t.Errorf("%d subscriptions after unsubscribing, want 2", n)
+	}
+	if err := srv.Publish("zigbee2mqtt/dev005", []byte("still"), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	if g := take(); len(g) != 1 || g[0].payload != "still" {
+		t.Errorf("a filter left in the group heard %v", g)
+	}
+	var rest []string
+	for i := 1; i < 200; i++ {
+		rest = append(rest, fmt.Sprintf("zigbee2mqtt/dev%03d", i))
+	}
+	c.Unsubscribe(append(rest, "zigbee2mqtt/a/availability")...)
+	if n := subs(); n != 1 {
+		t.Errorf("%d subscriptions after unsubscribing the group's last filter, want 1 ($SYS)", n)
+	}
+	if err := srv.Publish("zigbee2mqtt/dev005", []byte("gone"), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	if g := take(); len(g) != 0 {
+		t.Errorf("a dropped group still delivers: %v", g)
 	}
 	c.Disconnect(0)
 	if n := subs(); n != 0 {
@@ -96,5 +116,39 @@ func TestInlineConn_GroupsFiltersByFirstLevel(t *testing.T) {
 	}
 	if n := subs(); n != 1 {
 		t.Errorf("%d subscriptions after reconnecting with one filter, want 1", n)
+	}
+}
+
+// Discovery's connection is not grouped: it subscribes what it asks for
+// and hears nothing else under the same first level.
+func TestInlineConn_UngroupedSubscribesAsAsked(t *testing.T) {
+	srv, err := broker.New(broker.Options{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	var mu sync.Mutex
+	var heard []string
+	c := newInlineConn(srv, func(conn) {}, func(topic string, _ []byte, _ bool) {
+		mu.Lock()
+		heard = append(heard, topic)
+		mu.Unlock()
+	}, false)
+	c.Connect()
+	if tok := c.SubscribeMultiple(map[string]byte{"shellies/announce": 0, "tasmota/discovery/+/config": 0}, nil); tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	if n := srv.Stats().Subscriptions; n != 2 {
+		t.Errorf("%d subscriptions for 2 filters, want 2", n)
+	}
+	for _, topic := range []string{"shellies/plug-1/relay/0", "shellies/announce"} {
+		if err := srv.Publish(topic, []byte("x"), false, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(heard, []string{"shellies/announce"}) {
+		t.Errorf("heard %v, want only shellies/announce", heard)
 	}
 }
