@@ -185,7 +185,9 @@ func (h *Handler) serveDevices(c *call, w http.ResponseWriter, r *http.Request) 
 		if i > 0 {
 			_ = bw.WriteByte(',')
 		}
-		_, _ = bw.Write(bytes.TrimSuffix(one.Bytes(), []byte{'\n'})) // Encode's own newline
+		if _, err := bw.Write(bytes.TrimSuffix(one.Bytes(), []byte{'\n'})); err != nil { // Encode's own newline
+			break // the client is gone: bw keeps the error for Flush
+		}
 	}
 	_, _ = bw.WriteString("]}}\n")
 	c.out = b
