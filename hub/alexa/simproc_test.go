@@ -32,18 +32,24 @@ type simCounts struct {
 	Homes    int            `json:"homes"`
 }
 
-// TestHelperSimulator is not a test: the memory benchmarks run the test
-// binary again with simEnv set so the simulator (which holds every unit it
-// is sent) lives in another process and the benchmark's heap is the
-// product's alone. It serves until its stdin closes.
-func TestHelperSimulator(t *testing.T) {
-	cfg := os.Getenv(simEnv)
-	if cfg == "" {
-		t.Skip("helper process of the Alexa memory benchmarks; runs only when " + simEnv + " is set")
+// TestMain runs the package's tests, or, with simEnv set, the simulator
+// of the memory benchmarks: they run the test binary again so that the
+// simulator (which holds every unit it is sent) lives in another process
+// and the benchmark's heap is the product's alone.
+func TestMain(m *testing.M) {
+	if cfg := os.Getenv(simEnv); cfg != "" {
+		os.Exit(serveSimulator(cfg))
 	}
+	os.Exit(m.Run())
+}
+
+// serveSimulator serves the simulator until stdin closes; cfg is
+// "polls,lag".
+func serveSimulator(cfg string) int {
 	var polls, lag int
 	if _, err := fmt.Sscanf(cfg, "%d,%d", &polls, &lag); err != nil {
-		t.Fatalf("%s=%q: %v", simEnv, cfg, err)
+		fmt.Fprintf(os.Stderr, "%s=%q: %v\n", simEnv, cfg, err)
+		return 2
 	}
 	srv := alexatest.New(alexatest.Options{DiscoveryPolls: polls, ListLag: lag, SubscriptionSkillID: alexatest.DemoSubscriptionSkill})
 	defer srv.Close()
@@ -54,6 +60,7 @@ func TestHelperSimulator(t *testing.T) {
 	defer ctl.Close()
 	fmt.Printf("SIM %s %s\n", srv.URL(), ctl.URL)
 	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
 }
 
 // simProc is a simulator in a helper process.
@@ -66,7 +73,7 @@ type simProc struct {
 // startSimProc starts the helper process and waits for its address.
 func startSimProc(tb testing.TB, polls, listLag int) *simProc {
 	tb.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperSimulator$", "-test.count=1", "-test.v=false")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), simEnv+"="+strconv.Itoa(polls)+","+strconv.Itoa(listLag))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
