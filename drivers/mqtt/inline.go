@@ -113,9 +113,11 @@ func (c *inlineConn) Publish(topic string, qos byte, retained bool, payload any)
 // drops what no device claims, so what reaches the driver is the same;
 // the few extra messages (the hub's own commands, devices not in the
 // configuration) are dropped there. A filter whose first level is a
-// wildcard or starts with '$' is subscribed as it is. The driver
-// subscribes each filter once a connection and unsubscribes only what it
-// subscribed, so the count of each group is exact.
+// wildcard or starts with '$' is subscribed as it is. Once the driver's
+// onConnect has subscribed its table, it subscribes and unsubscribes only
+// the difference of each new table, so a group's count never falls below
+// the filters under it; a device list set before onConnect ran can leave
+// a count too high, which only keeps a group until Disconnect.
 func (c *inlineConn) SubscribeMultiple(filters map[string]byte, _ paho.MessageHandler) paho.Token {
 	if !c.IsConnectionOpen() {
 		return doneToken{errInlineClosed}
