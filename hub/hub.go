@@ -168,14 +168,15 @@ type entry struct {
 	snap    Snapshot
 	waiters []*waiter
 	stale   bool
-	homes   []string // the homes the device sits in (Site.homesOf)
-	path    []*Node  // the site nodes down to its room (Site.Paths)
+	// seenDirty: snap has a LastSeen the store was not given (seen.go).
+	// Next to stale: the entry is then 640 bytes, a size class of its own.
+	seenDirty bool
+	homes     []string // the homes the device sits in (Site.homesOf)
+	path      []*Node  // the site nodes down to its room (Site.Paths)
 	// reported is the device's last capability report; clash the last
 	// disagreement with the configuration that was logged.
 	reported Caps
 	clash    string
-	// seenDirty: snap has a LastSeen the store was not given (seen.go).
-	seenDirty bool
 }
 
 type waiter struct {
