@@ -642,12 +642,12 @@ func (b *Broker) dropAway() {
 // gone, or its client's connection ended a clean session.
 func (b *Broker) forget(s *session) {
 	s.mu.Lock()
-	filters := s.subs
-	s.subs = nil
+	filters := s.subs.filters()
+	s.subs = filterSet{}
 	s.discard()
 	s.mu.Unlock()
 	b.subMu.Lock()
-	for f := range filters {
+	for _, f := range filters {
 		b.tree.remove(f, sub{s: s})
 	}
 	b.subMu.Unlock()

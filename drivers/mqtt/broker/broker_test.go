@@ -641,7 +641,7 @@ func subscribed(b *Broker, filter string) bool {
 	defer b.mu.Unlock()
 	for _, s := range b.sessions {
 		s.mu.Lock()
-		_, ok := s.subs[filter]
+		ok := s.subs.has(filter)
 		s.mu.Unlock()
 		if ok {
 			return true

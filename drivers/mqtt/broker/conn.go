@@ -340,7 +340,7 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 		}
 		present := s != nil
 		if s == nil {
-			s = &session{b: b, id: c.info.ID, user: c.info.Username, clean: clean, subs: map[string]byte{}}
+			s = &session{b: b, id: c.info.ID, user: c.info.Username, clean: clean}
 			b.sessions[s.id] = s
 		}
 		b.clients++
@@ -508,7 +508,7 @@ func (c *conn) subscribe(body []byte) error {
 			s.mu.Unlock()
 			return nil
 		}
-		if _, had := s.subs[r.filter]; !had && len(s.subs) >= b.opts.MaxSubscriptions {
+		if !s.subs.has(r.filter) && s.subs.len() >= b.opts.MaxSubscriptions {
 			s.mu.Unlock()
 			ack = append(ack, 0x80)
 			if !c.subsFull {
@@ -518,7 +518,7 @@ func (c *conn) subscribe(body []byte) error {
 			}
 			continue
 		}
-		s.subs[r.filter] = q
+		s.subs.set(r.filter, q)
 		b.subMu.Lock()
 		b.tree.add(r.filter, sub{s: s, qos: q})
 		b.subMu.Unlock()
@@ -571,8 +571,7 @@ func (c *conn) unsubscribe(body []byte) error {
 	b, s := c.b, c.s
 	for _, r := range reqs {
 		s.mu.Lock()
-		_, ok := s.subs[r.filter]
-		delete(s.subs, r.filter)
+		ok := s.subs.del(r.filter)
 		s.mu.Unlock()
 		if ok {
 			b.subMu.Lock()

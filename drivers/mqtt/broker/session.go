@@ -35,7 +35,7 @@ type session struct {
 
 	mu       sync.Mutex
 	c        *conn // nil while the client is away
-	subs     map[string]byte
+	subs     filterSet
 	queue    []out
 	inflight []unacked
 	inUse    map[uint16]struct{} // the packet ids in inflight
