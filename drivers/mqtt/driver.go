@@ -149,17 +149,21 @@ type device struct {
 
 	fields atomic.Uint32 // hub.FieldSet; SetDevices may change it
 	gone   atomic.Bool   // removed by SetDevices: its messages are dropped
+	// scheduled: queued for a worker; guarded by mu (it sits here, and
+	// online before heard, in what was padding: a device is 320 bytes,
+	// not 352).
+	scheduled bool
 
 	// busy is held while a report of the device is applied, so that
 	// SetDevices can wait out the last one of a removed device.
 	busy sync.Mutex
 
+	// online is the device's own last word on its availability.
+	online atomic.Bool
 	// heard is when a report of the device (other than "offline") was
 	// last applied, in Unix nanoseconds; the refresh skips devices heard
 	// from lately.
 	heard atomic.Int64
-	// online is the device's own last word on its availability.
-	online atomic.Bool
 
 	// info is what the device is, as configured and then as it said;
 	// infoSent is what the hub was told last. A difference rides along
@@ -171,10 +175,9 @@ type device struct {
 	// q is the ring of queued messages. It grows up to qmax as messages
 	// pile up: most devices never have more than one waiting, and a ring
 	// of the full length for each of thousands of devices adds up.
-	q         []item
-	qmax      int
-	head, n   int
-	scheduled bool
+	q       []item
+	qmax    int
+	head, n int
 }
 
 // Fields is what the device supports, as last configured.

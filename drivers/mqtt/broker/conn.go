@@ -23,21 +23,15 @@ type conn struct {
 	info      Client
 	will      *Message
 	keepAlive time.Duration
-	writing   bool // a flush goroutine runs; guarded by s.mu
 
 	// Guarded by b.mu: c's place in b.pending until its CONNECT is
 	// taken, and whether it was closed to make room there.
 	pending *list.Element
-	evicted bool
 
 	// Guarded by s.mu: the reader reads no more of c until its writer
 	// took the backlog (see backlogged); with a reading goroutine,
 	// resumed is closed then.
-	paused    bool
-	resumed   chan struct{}
-	denied    bool // a refused publish was logged
-	subDenied bool // a refused filter was logged
-	subsFull  bool // a filter refused for MaxSubscriptions was logged
+	resumed chan struct{}
 
 	once  sync.Once
 	why   error
@@ -46,13 +40,22 @@ type conn struct {
 
 	// With the epoll reader (poll set): the socket, the bytes of a packet
 	// not complete yet, and when the client must have said something.
-	poll      *poller
-	raw       syscall.RawConn
-	fd        int
-	in        []byte
-	connected bool
-	deadline  time.Time
-	disarmed  bool // its socket is out of the epoll set's interest (paused)
+	poll     *poller
+	raw      syscall.RawConn
+	fd       int
+	in       []byte
+	deadline time.Time
+
+	// The flags, together so that they share a word (a conn is 256
+	// bytes, not 288); each is guarded as said.
+	evicted   bool // b.mu: closed to make room in b.pending
+	writing   bool // s.mu: a flush goroutine runs
+	paused    bool // s.mu: see resumed
+	denied    bool // s.mu: a refused publish was logged
+	subDenied bool // s.mu: a refused filter was logged
+	subsFull  bool // s.mu: a filter refused for MaxSubscriptions was logged
+	connected bool // epoll reader: its CONNECT was taken
+	disarmed  bool // epoll reader: its socket is out of the epoll set's interest (paused)
 }
 
 // shut ends the connection, remembering why: its reader sees the socket

@@ -1,0 +1,16 @@
+package mqtt
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// The driver keeps one device per output; at 10,000 devices every size
+// class it moves up costs a few hundred kilobytes (README, "Where the
+// memory goes"). A field that pushes it past its class should be a
+// decision.
+func TestDevice_FitsItsSizeClass(t *testing.T) {
+	if n := unsafe.Sizeof(device{}); n > 320 {
+		t.Fatalf("a driver's device is %d bytes, past the 320-byte size class", n)
+	}
+}
