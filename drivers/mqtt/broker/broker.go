@@ -642,7 +642,7 @@ func (b *Broker) dropAway() {
 // gone, or its client's connection ended a clean session.
 func (b *Broker) forget(s *session) {
 	s.mu.Lock()
-	filters := s.subs.filters()
+	filters := s.subs.keys()
 	s.subs = filterSet{}
 	s.discard()
 	s.mu.Unlock()

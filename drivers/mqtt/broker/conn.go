@@ -521,7 +521,7 @@ func (c *conn) subscribe(body []byte) error {
 			}
 			continue
 		}
-		s.subs.set(r.filter, q)
+		s.subs.put(r.filter, q)
 		b.subMu.Lock()
 		b.tree.add(r.filter, sub{s: s, qos: q})
 		b.subMu.Unlock()

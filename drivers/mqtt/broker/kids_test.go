@@ -23,7 +23,7 @@ func deviceFilters(n int) []string {
 // filter still matches exactly its topics, and removing them all leaves
 // an empty tree, through both forms.
 func TestNode_ManySiblings_MatchAndPruneAcrossTheMapSwitch(t *testing.T) {
-	for _, n := range []int{1, kidsInline, kidsInline + 1, 300} {
+	for _, n := range []int{1, smallMapInline, smallMapInline + 1, 300} {
 		var root node
 		s := &session{}
 		filters := deviceFilters(n)

@@ -6,9 +6,10 @@ import (
 	"testing"
 )
 
-// A session's filters behave as a map whether they are few (a slice) or
-// many (a map), across the change from one to the other and back down.
-func TestFilterSet_ActsAsAMap(t *testing.T) {
+// A smallMap (here a session's filters) behaves as a map whether its
+// entries are few (a slice) or many (a map), across the change from one to
+// the other and back down.
+func TestSmallMap_ActsAsAMap(t *testing.T) {
 	var f filterSet
 	want := map[string]byte{}
 	check := func(when string) {
@@ -16,7 +17,7 @@ func TestFilterSet_ActsAsAMap(t *testing.T) {
 		if f.len() != len(want) {
 			t.Fatalf("%s: %d filters, want %d", when, f.len(), len(want))
 		}
-		got := f.filters()
+		got := f.keys()
 		slices.Sort(got)
 		var w []string
 		for k := range want {
@@ -30,18 +31,18 @@ func TestFilterSet_ActsAsAMap(t *testing.T) {
 			t.Fatalf("%s: filters %v, want %v", when, got, w)
 		}
 	}
-	for i := range 2 * smallFilters {
+	for i := range 2 * smallMapInline {
 		k := fmt.Sprintf("f/%d", i)
-		f.set(k, byte(i%2))
+		f.put(k, byte(i%2))
 		want[k] = byte(i % 2)
-		f.set(k, 1) // granted again: replaced, not added
+		f.put(k, 1) // granted again: replaced, not added
 		want[k] = 1
 		check(fmt.Sprintf("after %d", i+1))
-		if i < smallFilters && f.many != nil || i >= smallFilters && f.many == nil {
-			t.Fatalf("after %d filters: map %v, want one past %d", i+1, f.many != nil, smallFilters)
+		if i < smallMapInline && f.many != nil || i >= smallMapInline && f.many == nil {
+			t.Fatalf("after %d filters: map %v, want one past %d", i+1, f.many != nil, smallMapInline)
 		}
 	}
-	for i := range 2 * smallFilters {
+	for i := range 2 * smallMapInline {
 		k := fmt.Sprintf("f/%d", i)
 		if !f.del(k) || f.del(k) {
 			t.Fatalf("deleting %q: want true once, then false", k)
