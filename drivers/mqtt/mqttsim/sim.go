@@ -599,19 +599,25 @@ func (d *dev) onConnect(c paho.Client) {
 }
 
 func (d *dev) pub(topic, payload string, retain bool) {
+	// Counted before it is sent, so that the count is never behind what
+	// a subscriber has received; taken back if the client refuses it.
 	open := d.c.IsConnectionOpen()
+	if open {
+		d.sim.published.Add(1)
+	}
 	t := d.c.Publish(topic, 0, retain, payload)
 	// A client without a connection fails the token before returning it,
 	// and one that is reconnecting completes a QoS 0 publish without
 	// sending it: neither reaches the broker.
 	select {
 	case <-t.Done():
-		open = open && t.Error() == nil
+		if open && t.Error() != nil {
+			d.sim.published.Add(-1)
+			open = false
+		}
 	default:
 	}
-	if open {
-		d.sim.published.Add(1)
-	} else {
+	if !open {
 		d.sim.refused.Add(1)
 	}
 }
