@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"iter"
 	"net"
 	"net/url"
 	"os"
@@ -63,7 +64,7 @@ func (d *Driver) onConnect(c conn) {
 	d.subMu.Lock()
 	defer d.subMu.Unlock()
 	t := d.tab.Load()
-	if err := d.subscribe(c, t.subs); err != nil {
+	if err := d.subscribe(c, t.filters()); err != nil {
 		// Usually the connection dropped again (the next connect retries);
 		// otherwise the broker refused: say so loudly.
 		d.fail("subscribe: " + err.Error())
@@ -93,8 +94,9 @@ func (d *Driver) ask(c conn, dv *device, identify bool) {
 	}
 }
 
-// subscribe makes the subscriptions in chunks (a broker may cap a packet).
-func (d *Driver) subscribe(c conn, subs map[string]byte) error {
+// subscribe makes the subscriptions filters yields, in chunks (a broker
+// may cap a packet).
+func (d *Driver) subscribe(c conn, filters iter.Seq[string]) error {
 	const chunk = 200
 	batch := map[string]byte{}
 	flush := func() error {
@@ -108,8 +110,8 @@ func (d *Driver) subscribe(c conn, subs map[string]byte) error {
 		batch = map[string]byte{}
 		return t.Error()
 	}
-	for topic, qos := range subs {
-		batch[topic] = qos
+	for topic := range filters {
+		batch[topic] = filtersQoS
 		if len(batch) == chunk {
 			if err := flush(); err != nil {
 				return err

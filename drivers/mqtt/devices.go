@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"fmt"
+	"iter"
 	"time"
 
 	"hubd/hub"
@@ -15,7 +16,41 @@ type table struct {
 	byKey map[uint64]*device // Shelly Gen2 devices by key, for RPC replies
 	exact map[string]route
 	bases map[string]route // Tasmota: topic up to the last level
-	subs  map[string]byte  // topic filter -> QoS
+	// The table's subscriptions are derived from its routes (filters):
+	// each exact topic, each base with "+", and the Shelly Gen2 replies.
+	// A map of them besides was some 2 MB with 10,000 devices.
+	replies string // the Shelly Gen2 replies' filter (see replySrc)
+}
+
+// filtersQoS is the QoS of every subscription the driver makes.
+const filtersQoS = 1
+
+// filters is every subscription of t.
+func (t *table) filters() iter.Seq[string] {
+	return func(yield func(string) bool) { t.newFilters(&table{}, yield) }
+}
+
+// added is every subscription of t that old lacks.
+func (t *table) added(old *table) iter.Seq[string] {
+	return func(yield func(string) bool) { t.newFilters(old, yield) }
+}
+
+// newFilters calls yield with each subscription of t that old lacks,
+// until it returns false.
+func (t *table) newFilters(old *table, yield func(string) bool) {
+	if t.replies != old.replies && !yield(t.replies) {
+		return
+	}
+	for topic := range t.exact {
+		if _, ok := old.exact[topic]; !ok && !yield(topic) {
+			return
+		}
+	}
+	for b := range t.bases {
+		if _, ok := old.bases[b]; !ok && !yield(b+"+") {
+			return
+		}
+	}
 }
 
 // plan is a validated table and what installing it changes.
@@ -35,10 +70,10 @@ func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
 		byKey: map[uint64]*device{},
 		exact: map[string]route{},
 		bases: map[string]route{},
-		subs:  map[string]byte{},
+		// Shelly Gen2 replies (see replySrc)
+		replies: d.src + "/+/rpc",
 	}
 	p := plan{t: t, fields: map[*device]hub.FieldSet{}}
-	t.subs[d.src+"/+/rpc"] = 1 // Shelly Gen2 replies (see replySrc)
 	for _, hd := range devs {
 		if hd.Driver != DriverName {
 			continue
@@ -83,7 +118,6 @@ func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
 				if err := claim(t.exact, bridge, route{d: d.bridgeDev, kind: kindZ2MBridge}); err != nil {
 					return plan{}, err
 				}
-				t.subs[bridge] = 1
 			}
 		}
 	}
@@ -118,9 +152,9 @@ func (d *Driver) base(dialect, name string) string {
 	return name
 }
 
-// route adds dv's topics to t. It only reads dv, which may be live.
+// route adds dv's topics to t (each is subscribed, see filters). It
+// only reads dv, which may be live.
 func (d *Driver) route(t *table, dv *device) error {
-	var topics []string
 	switch dv.dialect {
 	case DialectTasmota:
 		for _, p := range []string{"stat", "tele"} {
@@ -128,7 +162,6 @@ func (d *Driver) route(t *table, dv *device) error {
 			if err := claim(t.bases, b, route{d: dv}); err != nil {
 				return err
 			}
-			t.subs[b+"+"] = 1
 		}
 	case DialectZ2M:
 		avail := dv.base + "/availability"
@@ -138,7 +171,6 @@ func (d *Driver) route(t *table, dv *device) error {
 		if err := claim(t.exact, avail, route{d: dv, kind: kindZ2MAvail}); err != nil {
 			return err
 		}
-		topics = []string{dv.base, avail}
 	case DialectShelly1:
 		for _, kind := range []string{shellyRelay, shellyPower, shellyEnergy, shellyOnline, shellyLight, shellyAnnounce, shellyInfo} {
 			if kind == shellyLight && dv.ch > 0 {
@@ -148,7 +180,6 @@ func (d *Driver) route(t *table, dv *device) error {
 			if err := claim(t.exact, topic, route{d: dv, kind: kind}); err != nil {
 				return err
 			}
-			topics = append(topics, topic)
 		}
 	case DialectShelly2:
 		for sub, kind := range map[string]string{"/status/" + dv.comp: kindS2Status, "/events/rpc": kindS2Event, "/online": kindS2Online} {
@@ -156,11 +187,7 @@ func (d *Driver) route(t *table, dv *device) error {
 			if err := claim(t.exact, topic, route{d: dv, kind: kind}); err != nil {
 				return err
 			}
-			topics = append(topics, topic)
 		}
-	}
-	for _, topic := range topics {
-		t.subs[topic] = 1
 	}
 	return nil
 }
@@ -174,12 +201,13 @@ func claim(m map[string]route, topic string, r route) error {
 		m[topic] = r
 		return nil
 	case sibling(old.d, r.d) && (old.d.ch != r.d.ch || old.d.comp != r.d.comp):
-		for _, o := range old.also {
+		for _, o := range old.others() {
 			if o.ch == r.d.ch && o.comp == r.d.comp {
 				return fmt.Errorf("%w: devices %s and %s share topic %q", ErrBadOptions, o.id, r.d.id, topic)
 			}
 		}
-		old.also = append(append([]*device(nil), old.also...), r.d)
+		also := append(append([]*device(nil), old.others()...), r.d)
+		old.also = &also
 		m[topic] = old
 		return nil
 	case old.d.id == "":
@@ -276,19 +304,11 @@ func (d *Driver) SetDevices(devs []hub.Device) error {
 	if !c.IsConnectionOpen() {
 		return nil // onConnect subscribes the new table
 	}
-	sub := map[string]byte{}
-	for topic, qos := range p.t.subs {
-		if _, ok := old.subs[topic]; !ok {
-			sub[topic] = qos
-		}
-	}
 	var unsub []string
-	for topic := range old.subs {
-		if _, ok := p.t.subs[topic]; !ok {
-			unsub = append(unsub, topic)
-		}
+	for f := range old.added(p.t) {
+		unsub = append(unsub, f)
 	}
-	if err := d.subscribe(c, sub); err != nil {
+	if err := d.subscribe(c, p.t.added(old)); err != nil {
 		d.fail("subscribe new devices: " + err.Error())
 		return fmt.Errorf("mqtt: devices set, but subscribing their topics failed (done again on the next reconnect): %w", err)
 	}

@@ -2,6 +2,8 @@ package mqtt
 
 import (
 	"fmt"
+	"iter"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -181,3 +183,40 @@ func TestDriver_AccountTable_OnlyWithTheEmbeddedBroker(t *testing.T) {
 		}
 	}
 }
+
+// The table's subscriptions, derived from its routes, are every topic a
+// device's route takes and nothing else; a new table adds only what the
+// old one lacks.
+func TestTable_FiltersAreTheRoutes(t *testing.T) {
+	var rep reports
+	devs := []hub.Device{
+		{ID: "t", Kind: hub.KindSocket, Driver: DriverName, Address: DialectTasmota + ":tas", Fields: hub.Fields(hub.FieldOn)},
+		{ID: "z", Kind: hub.KindLight, Driver: DriverName, Address: DialectZ2M + ":lamp", Fields: hub.Fields(hub.FieldOn)},
+		{ID: "s2", Kind: hub.KindSocket, Driver: DriverName, Address: DialectShelly2 + ":pm", Fields: hub.Fields(hub.FieldOn)},
+	}
+	d, err := New(Options{Broker: "tcp://127.0.0.1:1", ClientID: "hubd-test", Apply: rep.apply, Devices: devs[:2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := d.tab.Load()
+	want := []string{"hubd/hubd-test/+/rpc", "stat/tas/+", "tele/tas/+",
+		"zigbee2mqtt/lamp", "zigbee2mqtt/lamp/availability", "zigbee2mqtt/bridge/devices"}
+	if got := sortedSeq(old.filters()); fmt.Sprint(got) != fmt.Sprint(sorted(want)) {
+		t.Errorf("filters %v, want %v", got, sorted(want))
+	}
+	p, err := d.build(devs, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := []string{"pm/events/rpc", "pm/online", "pm/status/switch:0"}
+	if got := sortedSeq(p.t.added(old)); fmt.Sprint(got) != fmt.Sprint(added) {
+		t.Errorf("added %v, want %v", got, added)
+	}
+	if got := sortedSeq(old.added(p.t)); len(got) != 0 {
+		t.Errorf("removed %v, want none", got)
+	}
+}
+
+func sortedSeq(s iter.Seq[string]) []string { return slices.Sorted(s) }
+
+func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }

@@ -44,7 +44,7 @@ func (d *Driver) receive(topic string, p []byte, retained bool) {
 	}
 	it := item{kind: kind, payload: p, retained: retained}
 	d.enqueue(r.d, it)
-	for _, o := range r.also {
+	for _, o := range r.others() {
 		d.enqueue(o, it) // the payload is only read: shared
 	}
 }
@@ -83,6 +83,16 @@ func (dv *device) grow() {
 		q[i] = dv.q[(dv.head+i)%len(dv.q)]
 	}
 	dv.q, dv.head = q, 0
+}
+
+// release gives back an empty ring grown past one slot: a burst (a
+// device's retained messages and first reports at connect) grows it, and
+// kept for each of 10,000 devices those rings are some 2 MB that sit
+// empty. The next message grows a ring again. dv.mu is held.
+func (dv *device) release() {
+	if dv.n == 0 && len(dv.q) > 1 {
+		dv.q, dv.head = nil, 0
+	}
 }
 
 // schedule queues dv for a worker; a device is queued at most once.
@@ -136,6 +146,7 @@ func (d *Driver) drain(dv *device) {
 		dv.mu.Lock()
 		if dv.n == 0 || dv.gone.Load() {
 			dv.scheduled = false
+			dv.release()
 			dv.mu.Unlock()
 			return
 		}

@@ -3,6 +3,8 @@ package mqtt
 import (
 	"fmt"
 	"testing"
+
+	"hubd/hub"
 )
 
 // With no worker taking messages, a device's ring fills to qmax and each
@@ -29,5 +31,35 @@ func TestEnqueue_Full_DropsOldestKeepsLatest(t *testing.T) {
 	}
 	if len(d.rq) != 1 || d.rq[0] != dv {
 		t.Errorf("device scheduled %d times, want once", len(d.rq))
+	}
+}
+
+// A ring that a burst grew is given back once a worker has drained it,
+// after every message was applied, and the device takes messages again.
+func TestDrain_ReleasesTheGrownRing(t *testing.T) {
+	var rep reports
+	d, err := New(Options{Broker: "tcp://127.0.0.1:1", ClientID: "hubd-test", Apply: rep.apply,
+		Devices: []hub.Device{plug("plug-a", "a", hub.Fields(hub.FieldOn, hub.FieldPower))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dv := d.tab.Load().byID["plug-a"]
+	for i := range 5 {
+		d.onMessage(nil, msg{"shellies/a/relay/0/power", fmt.Appendf(nil, "%d", 10+i)})
+	}
+	if len(dv.q) < 5 {
+		t.Fatalf("ring of %d after 5 messages", len(dv.q))
+	}
+	d.drain(dv)
+	if got := rep.of("plug-a"); len(got) != 5 || got[4].State.Power != 14 {
+		t.Fatalf("drain applied %+v, want the 5 messages in order", got)
+	}
+	if dv.q != nil || dv.scheduled {
+		t.Errorf("after draining: ring of %d kept, scheduled %v", len(dv.q), dv.scheduled)
+	}
+	d.onMessage(nil, msg{"shellies/a/relay/0/power", []byte("42")})
+	d.drain(dv)
+	if got := rep.of("plug-a"); len(got) != 6 || got[5].State.Power != 42 {
+		t.Errorf("after the release the next message gave %+v", got)
 	}
 }

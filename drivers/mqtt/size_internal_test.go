@@ -14,3 +14,11 @@ func TestDevice_FitsItsSizeClass(t *testing.T) {
 		t.Fatalf("a driver's device is %d bytes, past the 320-byte size class", n)
 	}
 }
+
+// A route is a value in the route maps, one per device topic: 32 bytes
+// keeps a map slot (with its 16-byte key) at 48.
+func TestRoute_IsSmall(t *testing.T) {
+	if n := unsafe.Sizeof(route{}); n > 32 {
+		t.Fatalf("a route is %d bytes, want at most 32", n)
+	}
+}
