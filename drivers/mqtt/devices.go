@@ -97,10 +97,11 @@ func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
 		} else {
 			dv = &device{id: hd.ID, dialect: dialect, name: name, base: d.base(dialect, name), ch: a.Channel, comp: a.Component, qmax: d.opts.QueueLen}
 			dv.fields.Store(uint32(hd.Fields))
-			dv.info, dv.infoSent = hd.Info, hd.Info
+			dv.info = infoHandle(hd.Info)
+			dv.infoSent = dv.info
 			if bi := d.bridgeInfo.Load(); bi != nil && dialect == DialectZ2M {
 				if in, ok := (*bi)[name]; ok {
-					mergeInfo(&dv.info, in)
+					dv.mergeInfo(in)
 				}
 			}
 			p.added = append(p.added, dv)

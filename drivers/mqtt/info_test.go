@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 	"unicode"
+	"unsafe"
 
 	"hubd/hub"
 )
@@ -165,7 +166,7 @@ func TestDecodeShelly2Reply_ErrorCodeMapsToHubError(t *testing.T) {
 
 func TestDeviceTakeInfo_ReportsOnlyNews(t *testing.T) {
 	dv := &device{}
-	dv.info = hub.Info{Manufacturer: "configured", Model: "configured"}
+	dv.info = infoHandle(hub.Info{Manufacturer: "configured", Model: "configured"})
 	dv.infoSent = dv.info
 	if got := dv.takeInfo(nil); got != nil {
 		t.Fatalf("nothing new: %+v", got)
@@ -180,6 +181,24 @@ func TestDeviceTakeInfo_ReportsOnlyNews(t *testing.T) {
 	dv.learnInfo(hub.Info{Hardware: "ESP32"})
 	if got := dv.takeInfo(nil); got == nil || got.Hardware != "ESP32" || got.Model != "SHPLG-S" {
 		t.Errorf("learned info not reported with the next report: %+v", got)
+	}
+}
+
+// Devices that say the same about themselves hold one Info, and a device
+// that said nothing holds the empty one without reporting it.
+func TestDeviceInfo_SharedAndEmptyIsNothingNew(t *testing.T) {
+	a, b := &device{}, &device{}
+	if got := a.takeInfo(&hub.Info{}); got != nil {
+		t.Errorf("an empty Info was reported as news: %+v", got)
+	}
+	model := []byte("SHPLG-S") // two copies of the bytes, as two payloads give them
+	a.learnInfo(hub.Info{Model: string(model), Firmware: "1.14"})
+	b.learnInfo(hub.Info{Model: string(model), Firmware: "1.14"})
+	if a.info != b.info {
+		t.Fatal("equal Infos of two devices are held twice")
+	}
+	if ia, ib := infoOf(a.info), infoOf(b.info); unsafe.StringData(ia.Model) != unsafe.StringData(ib.Model) {
+		t.Error("the two devices' model strings are two copies")
 	}
 }
 

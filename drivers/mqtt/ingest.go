@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unique"
 
 	"hubd/hub"
 )
@@ -75,21 +76,45 @@ func (dv *device) takeInfo(in *hub.Info) *hub.Info {
 	dv.infoMu.Lock()
 	defer dv.infoMu.Unlock()
 	if in != nil {
-		mergeInfo(&dv.info, *in)
+		dv.mergeInfo(*in)
 	}
 	if dv.info == dv.infoSent {
 		return nil
 	}
 	dv.infoSent = dv.info
-	out := dv.info
+	out := infoOf(dv.info)
 	return &out
 }
 
 // learnInfo merges in into the device's info without reporting it.
 func (dv *device) learnInfo(in hub.Info) {
 	dv.infoMu.Lock()
-	mergeInfo(&dv.info, in)
+	dv.mergeInfo(in)
 	dv.infoMu.Unlock()
+}
+
+// mergeInfo merges in into dv.info. dv.infoMu is held.
+func (dv *device) mergeInfo(in hub.Info) {
+	i := infoOf(dv.info)
+	mergeInfo(&i, in)
+	dv.info = infoHandle(i)
+}
+
+// infoHandle is the handle of i; the empty Info's is the zero handle, so
+// that equal Infos always have equal handles.
+func infoHandle(i hub.Info) unique.Handle[hub.Info] {
+	if i == (hub.Info{}) {
+		return unique.Handle[hub.Info]{}
+	}
+	return unique.Make(i)
+}
+
+// infoOf is the Info of handle h (see infoHandle).
+func infoOf(h unique.Handle[hub.Info]) hub.Info {
+	if h == (unique.Handle[hub.Info]{}) {
+		return hub.Info{}
+	}
+	return h.Value()
 }
 
 // handleBridge takes Zigbee2MQTT's list of devices: each of ours in it
