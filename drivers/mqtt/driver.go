@@ -9,8 +9,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"unique"
 	"time"
+	"unique"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
