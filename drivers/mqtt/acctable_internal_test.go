@@ -290,3 +290,24 @@ func TestAccess_RefusalCountersOnlyForRefusedAccounts(t *testing.T) {
 		t.Errorf("a returning account has old refusals: %+v", st)
 	}
 }
+
+// A device's check allocates nothing, on its own account or in a group
+// (the index), and neither does the commissioning window's owns.
+func TestAccountTable_ChecksDoNotAllocate(t *testing.T) {
+	refs, names := tableDevs()
+	_, tab := testTable(t, Options{ClientID: "hub1"}, refs, names)
+	dev1, _ := tab.find("dev1")
+	group, _ := tab.find("group")
+	allocs := testing.AllocsPerRun(100, func() {
+		if !tab.allows(dev1, AccessWrite, "dev1", "dev1", "tele/dev1/STATE") ||
+			tab.allows(dev1, AccessWrite, "dev1", "dev1", "tele/dev1x/STATE") ||
+			!tab.allows(group, AccessRead, "group", "ga", "cmnd/grp-gd/POWER") ||
+			tab.allows(group, AccessRead, "group", "ga", "cmnd/lamp/POWER") ||
+			!tab.owns(AccessWrite, "shellies/shellyplug-1/relay/0") {
+			t.Fatal("wrong answer")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per round of checks", allocs)
+	}
+}
