@@ -3,7 +3,6 @@ package mqtt
 import (
 	"crypto/subtle"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,26 +37,15 @@ type access struct {
 
 	tab    atomic.Pointer[aclTable]
 	logins logins
-	// com is the commissioning window (nil: none can be opened); owned
-	// is what the device accounts may write or read, which a
-	// commissioning client may not; count counts logged-in clients.
+	// com is the commissioning window (nil: none can be opened); count
+	// counts logged-in clients.
 	com   *commissioning
-	owned atomic.Pointer[ruleSet]
 	count func(match func(broker.Client) bool) int
-	// counters outlive table rebuilds for accounts that stay.
+	// counters are the refusals of the accounts refused at least once;
+	// they outlive table rebuilds for accounts that stay. cmu guards
+	// them and orders setTable.
 	cmu      sync.Mutex
 	counters map[string]*denials
-}
-
-// aclTable is the accounts in force; replaced whole by setAccounts.
-type aclTable struct {
-	accts map[string]*acctEntry
-}
-
-type acctEntry struct {
-	Account
-	rules *ruleSet
-	n     *denials
 }
 
 type denials struct {
@@ -76,52 +64,57 @@ type AccountStatus struct {
 // newAccess builds the access control of the shared accounts users.
 func newAccess(users map[string]string) *access {
 	a := &access{users: users, counters: map[string]*denials{}}
-	a.tab.Store(&aclTable{accts: map[string]*acctEntry{}})
+	a.tab.Store(&aclTable{})
 	return a
 }
 
-// setAccounts puts accts in force at once for every connected client.
-func (a *access) setAccounts(accts []Account) {
+// setTable puts t in force at once for every connected client. The
+// refusals of the accounts that are gone are forgotten.
+func (a *access) setTable(t *aclTable) {
 	a.cmu.Lock()
 	defer a.cmu.Unlock()
-	t := &aclTable{accts: make(map[string]*acctEntry, len(accts))}
-	counters := make(map[string]*denials, len(accts))
-	for _, ac := range accts {
-		n := a.counters[ac.Name]
-		if n == nil {
-			n = &denials{}
+	for name := range a.counters {
+		if _, kept := t.find(name); !kept {
+			delete(a.counters, name)
 		}
-		counters[ac.Name] = n
-		t.accts[ac.Name] = &acctEntry{Account: ac, rules: newRuleSet(ac.Rules), n: n}
 	}
-	a.counters = counters
 	a.tab.Store(t)
-	a.owned.Store(ownedRules(accts))
 }
 
-// ownedRules is every rule of accts without a wildcard: the topics that
-// belong to a configured device (the shared discovery topics, written by
-// any device of a family, hold wildcards and are left out).
-func ownedRules(accts []Account) *ruleSet {
-	var rs []Rule
-	for _, ac := range accts {
-		for _, r := range ac.Rules {
-			if !strings.ContainsAny(r.Topic, "+") && !r.pattern() {
-				rs = append(rs, r)
-			}
-		}
+// refused counts a refusal of account's client (subscribe or publish).
+// Counters are made at an account's first refusal: most never have one.
+// A refusal judged by a table since replaced counts only if the account
+// is still in force, as it would have with the counters of that table.
+func (a *access) refused(account string, subscribe bool) {
+	a.cmu.Lock()
+	defer a.cmu.Unlock()
+	if _, ok := a.tab.Load().find(account); !ok {
+		return
 	}
-	return newRuleSet(rs)
+	n := a.counters[account]
+	if n == nil {
+		n = &denials{}
+		a.counters[account] = n
+	}
+	if subscribe {
+		n.subscribe.Add(1)
+	} else {
+		n.publish.Add(1)
+	}
 }
 
 // status lists the accounts in force, by name.
 func (a *access) status() []AccountStatus {
+	a.cmu.Lock()
+	defer a.cmu.Unlock()
 	t := a.tab.Load()
-	out := make([]AccountStatus, 0, len(t.accts))
-	for _, e := range t.accts {
-		out = append(out, AccountStatus{Name: e.Name, Devices: e.Devices, DeniedPublish: e.n.publish.Load(), DeniedSubscribe: e.n.subscribe.Load()})
+	out := make([]AccountStatus, len(t.accts))
+	for i, e := range t.accts {
+		out[i] = AccountStatus{Name: e.name, Devices: t.devices(i)}
+		if n := a.counters[e.name]; n != nil {
+			out[i].DeniedPublish, out[i].DeniedSubscribe = n.publish.Load(), n.subscribe.Load()
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
@@ -146,7 +139,7 @@ func (a *access) authenticate(c broker.Client, pass []byte) bool {
 	}
 	// A device account is let in only while a device uses it.
 	t := a.tab.Load()
-	if _, used := t.accts[c.Username]; !used || a.checkPassword == nil {
+	if _, used := t.find(c.Username); !used || a.checkPassword == nil {
 		return false
 	}
 	var stamp string
@@ -173,18 +166,31 @@ func (a *access) stale(c broker.Client) bool {
 	return ok && stamp != a.stamp(c.Username)
 }
 
-// rulesOf is what a device account may do and the counters its refusals
-// go to; shared is true for a client under the rules from before device
-// accounts (a shared account, or anyone on an anonymous broker).
-func (a *access) rulesOf(c broker.Client) (rules *ruleSet, n *denials, shared bool) {
+// verdict is a device account's answer on acc: whether c's account
+// (the table's account i) grants it on topic. i is -1 for a client of
+// no device account, whom nothing is granted; shared is true for a
+// client under the rules from before device accounts (a shared account,
+// or anyone on an anonymous broker).
+type verdict struct {
+	t      *aclTable
+	i      int
+	shared bool
+}
+
+func (a *access) rulesOf(c broker.Client) verdict {
 	if a.anon {
-		return nil, nil, true
+		return verdict{i: -1, shared: true}
 	}
-	if e := a.tab.Load().accts[c.Username]; e != nil {
-		return e.rules, e.n, false
+	t := a.tab.Load()
+	if i, ok := t.find(c.Username); ok {
+		return verdict{t: t, i: i}
 	}
-	_, shared = a.users[c.Username]
-	return nil, nil, shared
+	_, shared := a.users[c.Username]
+	return verdict{i: -1, shared: shared}
+}
+
+func (v verdict) allows(acc Access, c broker.Client, topic string) bool {
+	return v.i >= 0 && v.t.allows(v.i, acc, c.Username, c.ID, topic)
 }
 
 func (a *access) canPublish(c broker.Client, topic string) bool {
@@ -194,16 +200,16 @@ func (a *access) canPublish(c broker.Client, topic string) bool {
 	if a.commissioner(c) {
 		return a.commissioned(c, AccessWrite, topic)
 	}
-	rules, n, shared := a.rulesOf(c)
-	if shared {
+	v := a.rulesOf(c)
+	if v.shared {
 		// Shelly Gen2 devices answer RPCs on hubd/<id>/rpc.
 		return !strings.HasPrefix(topic, a.reserved) || strings.HasSuffix(topic, "/rpc")
 	}
-	if a.judge(c, rules.allows(AccessWrite, c.Username, c.ID, topic), "publish", "topic", topic) {
+	if a.judge(c, v.allows(AccessWrite, c, topic), "publish", "topic", topic) {
 		return true
 	}
-	if n != nil {
-		n.publish.Add(1)
+	if v.i >= 0 {
+		a.refused(c.Username, false)
 	}
 	return false
 }
@@ -215,12 +221,12 @@ func (a *access) canSubscribe(c broker.Client, filter string) bool {
 	if a.commissioner(c) {
 		return a.commissioned(c, AccessRead, filter)
 	}
-	rules, n, shared := a.rulesOf(c)
-	if shared || a.judge(c, rules.allows(AccessRead, c.Username, c.ID, filter), "subscribe", "filter", filter) {
+	v := a.rulesOf(c)
+	if v.shared || a.judge(c, v.allows(AccessRead, c, filter), "subscribe", "filter", filter) {
 		return true
 	}
-	if n != nil {
-		n.subscribe.Add(1)
+	if v.i >= 0 {
+		a.refused(c.Username, true)
 	}
 	return false
 }
@@ -253,7 +259,7 @@ func (a *access) mayTakeOver(old, newcomer broker.Client) bool {
 	if old.Username == CommissioningAccount {
 		return true
 	}
-	_, device := a.tab.Load().accts[old.Username]
+	_, device := a.tab.Load().find(old.Username)
 	_, shared := a.users[old.Username]
 	return !device && !shared && (len(a.hubUser) == 0 || old.Username != string(a.hubUser))
 }
@@ -272,7 +278,7 @@ func (a *access) commissioner(c broker.Client) bool {
 // commissioned is the verdict on a commissioning client (see
 // commissioning); a refusal is counted and logged (rate-limited).
 func (a *access) commissioned(c broker.Client, acc Access, topic string) bool {
-	if a.com.allows(a.owned.Load(), acc, c.ID, topic) {
+	if a.com.allows(a.tab.Load(), acc, c.ID, topic) {
 		return true
 	}
 	what := "publish"

@@ -139,31 +139,49 @@ func (t topics) rules(dialect, name string) []Rule {
 	return nil
 }
 
-// deriveAccounts groups devs (those of this driver) by account and
-// derives each account's rules, without duplicates. Accounts are sorted
-// by name.
-func deriveAccounts(t topics, devs []devRef, names map[string]string) ([]Account, error) {
-	byName := map[string]*Account{}
+// assignAccounts names the account of each of n devices (ref(i) is the
+// i-th, in configuration order): the one names gives its id, else that
+// of the first output of its device topic, else its DefaultAccount.
+func assignAccounts(n int, ref func(i int) devRef, names map[string]string) ([]string, error) {
+	out := make([]string, n)
 	// shared is the account of the first output of each device topic.
-	shared := map[string]string{}
-	for _, dev := range devs {
+	shared := map[[2]string]string{}
+	for i := range out {
+		dev := ref(i)
+		key := [2]string{dev.dialect, dev.name}
+		first, seen := shared[key]
 		an := names[dev.id]
 		if an == "" {
-			an = shared[dev.dialect+":"+dev.name]
+			an = first
 		}
 		if an == "" {
 			an = defaultAccount(dev.id, dev.dialect)
 		}
-		if _, ok := shared[dev.dialect+":"+dev.name]; !ok {
-			shared[dev.dialect+":"+dev.name] = an
+		if !seen {
+			shared[key] = an
 		}
 		if err := CheckAccountName(an); err != nil {
 			return nil, fmt.Errorf("device %s: %w", dev.id, err)
 		}
-		a := byName[an]
+		out[i] = an
+	}
+	return out, nil
+}
+
+// deriveAccounts groups devs (those of this driver) by account and
+// derives each account's rules, without duplicates. Accounts are sorted
+// by name.
+func deriveAccounts(t topics, devs []devRef, names map[string]string) ([]Account, error) {
+	an, err := assignAccounts(len(devs), func(i int) devRef { return devs[i] }, names)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*Account{}
+	for i, dev := range devs {
+		a := byName[an[i]]
 		if a == nil {
-			a = &Account{Name: an}
-			byName[an] = a
+			a = &Account{Name: an[i]}
+			byName[an[i]] = a
 		}
 		a.Devices = append(a.Devices, dev.id)
 		for _, r := range t.rules(dev.dialect, dev.name) {
@@ -219,7 +237,7 @@ func Accounts(o Options) ([]Account, error) {
 func (d *Driver) SetDeviceAccounts(names map[string]string) error {
 	d.subMu.Lock()
 	defer d.subMu.Unlock()
-	accts, err := deriveAccounts(d.topics, refsOf(d.tab.Load().devs), names)
+	accts, err := d.topics.accountTable(d.tab.Load().devs, names)
 	if err != nil {
 		return err
 	}
@@ -234,16 +252,15 @@ func (d *Driver) SetDeviceAccounts(names map[string]string) error {
 // putAccounts puts accts in force. An account no device uses any more
 // can not log in: its clients are disconnected and its kept sessions
 // dropped (they hold subscriptions granted to it, and their client ids).
-func (d *Driver) putAccounts(accts []Account) {
+func (d *Driver) putAccounts(accts *aclTable) {
 	before := d.acl.tab.Load()
-	d.acl.setAccounts(accts)
-	after := d.acl.tab.Load()
+	d.acl.setTable(accts)
 	gone := map[string]bool{}
 	var names []string
-	for name := range before.accts {
-		if _, kept := after.accts[name]; !kept {
-			gone[name] = true
-			names = append(names, name)
+	for _, e := range before.accts {
+		if _, kept := accts.find(e.name); !kept {
+			gone[e.name] = true
+			names = append(names, e.name)
 		}
 	}
 	if len(names) == 0 {

@@ -113,14 +113,14 @@ func (w *commissioning) admit(pass []byte, connected func() int) bool {
 
 // allows says whether a commissioning client may do acc on topic; owned
 // holds what the device accounts may do.
-func (w *commissioning) allows(owned *ruleSet, acc Access, id, topic string) bool {
+func (w *commissioning) allows(owned *aclTable, acc Access, id, topic string) bool {
 	if !w.openAt(time.Now()) {
 		return false
 	}
 	if w.shared.allows(acc, CommissioningAccount, id, topic) {
 		return true
 	}
-	return w.free.allows(acc, CommissioningAccount, id, topic) && !owned.allows(acc, "", "", topic)
+	return w.free.allows(acc, CommissioningAccount, id, topic) && !owned.owns(acc, topic)
 }
 
 // OpenCommissioning opens the embedded broker to new devices until until,

@@ -56,7 +56,7 @@ func (t *table) newFilters(old *table, yield func(string) bool) {
 // plan is a validated table and what installing it changes.
 type plan struct {
 	t        *table
-	accounts []Account // the device accounts of t's devices
+	accounts *aclTable // the device accounts of t's devices
 	added    []*device
 	fields   map[*device]hub.FieldSet // new capabilities of devices that stay
 }
@@ -122,20 +122,12 @@ func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
 			}
 		}
 	}
-	accts, err := deriveAccounts(d.topics, refsOf(t.devs), *d.names.Load())
+	accts, err := d.topics.accountTable(t.devs, *d.names.Load())
 	if err != nil {
 		return plan{}, err
 	}
 	p.accounts = accts
 	return p, nil
-}
-
-func refsOf(devs []*device) []devRef {
-	out := make([]devRef, len(devs))
-	for i, dv := range devs {
-		out[i] = devRef{dv.id, dv.dialect, dv.name}
-	}
-	return out
 }
 
 // base is where a device's topics start: the Tasmota cmnd topic, the

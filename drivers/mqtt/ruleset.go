@@ -2,14 +2,16 @@ package mqtt
 
 import "strings"
 
-// smallRuleSet is how many rules a set scans one by one; a larger one (a
-// group account, the union for shared accounts) is indexed.
+// smallRuleSet is how many rules a set scans one by one; a larger one
+// (the rules of many devices whose names the account table can not
+// check compactly: see aclTable.odd) is indexed.
 const smallRuleSet = 16
 
-// ruleSet answers "may this client do that on this topic" for one
-// account's rules. A small set is a list; a large one indexes its plain
-// topics and its "prefix/#" trees by topic, so a check costs a map
-// lookup per topic level rather than one comparison per rule.
+// ruleSet answers "may this client do that on this topic" for a list of
+// rules (the commissioning window's, the odd devices'). A small set is a
+// list; a large one indexes its plain topics and its "prefix/#" trees by
+// topic, so a check costs a map lookup per topic level rather than one
+// comparison per rule.
 type ruleSet struct {
 	list  []Rule            // small sets, and the rules no index holds
 	exact map[string]Access // large sets: rules without wildcards
