@@ -126,14 +126,14 @@ const (
 type State struct {
 	Set          FieldSet
 	On           bool
-	Brightness   int // percent 0..100
+	Mode         ColorMode // which color field the lamp shows now (in the word of Set and On)
+	Brightness   int       // percent 0..100
 	Color        HSV
 	TemperatureK int
-	Mode         ColorMode // which color field the lamp shows now
-	Power        float64   // W
-	Voltage      float64   // V
-	Current      float64   // A
-	Energy       float64   // kWh
+	Power        float64 // W
+	Voltage      float64 // V
+	Current      float64 // A
+	Energy       float64 // kWh
 
 	// Updated is when each field was last reported (zero if never).
 	Updated [NumFields]Stamp
@@ -299,15 +299,17 @@ type Device struct {
 	Address string
 	// Fields the device supports.
 	Fields FieldSet
-	// Color temperature range in kelvin, when FieldTemperatureK is supported.
-	TempMinK, TempMaxK int
 	// Slow devices take longer than an API round trip to confirm; commands
 	// to them are acknowledged as soon as they are sent.
 	Slow bool
-	Info Info
 	// Pinned says which capabilities the configuration fixed; the others
 	// follow what the device reports (Report.Caps, see Device.Learn).
+	// (Next to Fields and Slow, in one word: the hub keeps a Device for
+	// each of up to 10,000 devices.)
 	Pinned Pin
+	// Color temperature range in kelvin, when FieldTemperatureK is supported.
+	TempMinK, TempMaxK int
+	Info               Info
 }
 
 // Validate checks a device definition.

@@ -119,7 +119,7 @@ func (h *Hub) HomesOf(id string) []string {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if e, ok := h.devs[id]; ok {
-		return slices.Clone(e.homes) // the entry's own slice stays the hub's
+		return slices.Clone(e.homes()) // the entry's own slice stays the hub's
 	}
 	return nil
 }
@@ -129,7 +129,7 @@ func (h *Hub) InScope(sc Scope, id string) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	e, ok := h.devs[id]
-	return ok && sc.Covers(e.homes)
+	return ok && sc.Covers(e.homes())
 }
 
 // DevicesIn returns the devices sc covers, ordered by id.
@@ -138,7 +138,7 @@ func (h *Hub) DevicesIn(sc Scope) []Device {
 	defer h.mu.RUnlock()
 	out := make([]Device, 0, len(h.order))
 	for _, id := range h.order {
-		if e := h.devs[id]; sc.Covers(e.homes) {
+		if e := h.devs[id]; sc.Covers(e.homes()) {
 			out = append(out, e.dev)
 		}
 	}

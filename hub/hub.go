@@ -171,12 +171,36 @@ type entry struct {
 	// seenDirty: snap has a LastSeen the store was not given (seen.go).
 	// Next to stale: the entry is then 640 bytes, a size class of its own.
 	seenDirty bool
-	homes     []string // the homes the device sits in (Site.homesOf)
-	path      []*Node  // the site nodes down to its room (Site.Paths)
+	// place is where the site puts the device, shared by every device of
+	// its room; nil: the site does not place it.
+	place *place
 	// reported is the device's last capability report; clash the last
 	// disagreement with the configuration that was logged.
 	reported Caps
 	clash    string
+}
+
+// place is a room's place in the site: shared by the entries of its
+// devices (one pointer each instead of two slices).
+type place struct {
+	homes []string // the homes the room is in (Site.homesOf)
+	path  []*Node  // the site nodes down to the room (Site.Paths)
+}
+
+// homes is the homes the device sits in; nil: none.
+func (e *entry) homes() []string {
+	if e.place == nil {
+		return nil
+	}
+	return e.place.homes
+}
+
+// path is the site nodes down to the device's room; nil: not placed.
+func (e *entry) path() []*Node {
+	if e.place == nil {
+		return nil
+	}
+	return e.place.path
 }
 
 type waiter struct {
@@ -318,12 +342,20 @@ func (h *Hub) setDevices(devs []Device, site *Site) error {
 		return err
 	}
 	homes, paths := site.homesOf(), site.Paths()
+	places := map[*Node]*place{}
 	for _, id := range order {
-		if p := paths[id]; p != nil {
-			m[id].dev.Room = p[len(p)-1].ID
-			m[id].path = p
+		p := paths[id]
+		if p == nil {
+			continue // homes come from the node that holds the device: none
 		}
-		m[id].homes = homes[id]
+		room := p[len(p)-1]
+		pl := places[room]
+		if pl == nil {
+			pl = &place{homes: homes[id], path: p}
+			places[room] = pl
+		}
+		m[id].dev.Room = room.ID
+		m[id].place = pl
 	}
 	sort.Strings(order)
 	at := make(map[placeKey]string, len(order))
@@ -734,7 +766,7 @@ func (h *Hub) RoomPath(id string) []*Node {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if e, ok := h.devs[id]; ok {
-		return e.path
+		return e.path()
 	}
 	return nil
 }
