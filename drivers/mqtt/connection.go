@@ -76,21 +76,54 @@ func (d *Driver) onConnect(c conn) {
 	d.setConnected(true, "")
 	d.log.Info("connected", "broker", d.brokerURL, "connects", n)
 	d.event("info", "broker_connected", nil, fmt.Sprintf("connected to MQTT broker %s", d.brokerAddr))
-	for _, dv := range t.devs {
-		d.ask(c, dv, true)
-	}
+	d.askAll(c, t.devs)
 }
 
 // ask publishes dv's state query and, with identify, the query for what
-// the device is.
-func (d *Driver) ask(c conn, dv *device, identify bool) {
+// the device is. Each publish's token goes to track, when not nil.
+func (d *Driver) ask(c conn, dv *device, identify bool, track func(paho.Token)) {
 	msgs := d.query(dv)
 	if identify {
 		msgs = append(msgs, d.identify(dv)...)
 	}
 	for _, m := range msgs {
-		c.Publish(m.Topic, 1, false, m.Payload)
+		t := c.Publish(m.Topic, 1, false, m.Payload)
 		d.msgsOut.Add(1)
+		if track != nil {
+			track(t)
+		}
+	}
+}
+
+// askWindow bounds the queries in flight while the driver asks many
+// devices at once (on connect, and the devices a reload adds): past it,
+// it waits for those sent to be acknowledged. Unbounded, 10,000 devices'
+// 20,000-30,000 queries sat in the MQTT client's tables at once, and the
+// tables keep that size (about 1 MB) for the connection's life.
+const askWindow = 256
+
+// askWait is how long askAll waits for a window's acknowledgements; a
+// broker that takes longer is slow, and the next window goes anyway.
+const askWait = 10 * time.Second
+
+// askAll asks every device of devs for its state and what it is, at most
+// askWindow queries in flight at a time. It stops when the connection
+// closes: the next connect asks again.
+func (d *Driver) askAll(c conn, devs []*device) {
+	var window []paho.Token
+	track := func(t paho.Token) { window = append(window, t) }
+	for _, dv := range devs {
+		d.ask(c, dv, true, track)
+		if len(window) < askWindow {
+			continue
+		}
+		for _, t := range window {
+			t.WaitTimeout(askWait)
+		}
+		window = window[:0]
+		if !c.IsConnectionOpen() {
+			return
+		}
 	}
 }
 

@@ -311,8 +311,6 @@ func (d *Driver) SetDevices(devs []hub.Device) error {
 			d.fail(fmt.Sprintf("unsubscribe removed devices: %v", t.Error()))
 		}
 	}
-	for _, dv := range p.added {
-		d.ask(c, dv, true)
-	}
+	d.askAll(c, p.added)
 	return nil
 }

@@ -63,7 +63,7 @@ func (d *Driver) apply(dv *device, u update, live bool) {
 // with the subscription, is older than those queries.
 func (d *Driver) cameOnline(dv *device) {
 	if c := d.client; c != nil && c.IsConnectionOpen() {
-		d.ask(c, dv, true)
+		d.ask(c, dv, true, nil)
 	}
 }
 

@@ -39,7 +39,7 @@ func (d *Driver) refresh(stop <-chan struct{}) {
 			if dv.heard.Load() > recent {
 				continue // it spoke lately: no need to ask
 			}
-			d.ask(c, dv, false)
+			d.ask(c, dv, false, nil)
 			d.refreshes.Add(1)
 		}
 	}
