@@ -112,7 +112,17 @@ func NewDiscovery(d *Driver, o DiscoverOptions) (*Discovery, error) {
 	}
 	co.SetClientID(x.src)
 	co.WillEnabled = false
-	co.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { x.receive(m.Topic(), m.Payload(), m.Retained()) })
+	co.SetDefaultPublishHandler(func(c paho.Client, m paho.Message) {
+		x.receive(m.Topic(), m.Payload(), m.Retained())
+		if len(m.Payload()) >= flushAfter {
+			// The MQTT client keeps the last packet it read until it reads
+			// the next one, and discovery's connection is quiet: a
+			// Zigbee2MQTT bridge's list of thousands of devices (3 MB)
+			// stayed in memory until the next keep-alive. A small message
+			// to ourselves takes its place.
+			c.Publish(x.src+flushSuffix, 0, false, "")
+		}
+	})
 	co.SetOnConnectHandler(func(c paho.Client) { x.onConnect(c) })
 	co.SetConnectionLostHandler(func(_ paho.Client, err error) { x.log.Warn("discovery connection lost", "err", err) })
 	co.SetReconnectingHandler(nil)
@@ -150,8 +160,16 @@ func (x *Discovery) filters() map[string]byte {
 		shelly1OnlineFilter:  0,
 		"+/online":           0,
 		x.src + "/rpc":       0,
+		x.src + flushSuffix:  0,
 	}
 }
+
+// flushAfter is the size of a message after which discovery sends itself
+// a small one on flushSuffix (see NewDiscovery).
+const (
+	flushAfter  = 64 << 10
+	flushSuffix = "/flush"
+)
 
 func (x *Discovery) onConnect(c conn) {
 	if t := c.SubscribeMultiple(x.filters(), nil); t.WaitTimeout(10e9) && t.Error() != nil {
@@ -164,13 +182,21 @@ func (x *Discovery) onConnect(c conn) {
 // receive routes one message. Every parser error is counted and logged;
 // none stops discovery.
 func (x *Discovery) receive(topic string, p []byte, _ bool) {
-	if len(p) > x.d.opts.MaxPayload {
-		x.fail(topic, fmt.Errorf("%w: %d bytes", ErrOversize, len(p)))
+	if topic == x.src+flushSuffix {
+		return // our own, after a large message
+	}
+	z := x.d.opts.Z2MBase + "/"
+	limit := x.d.opts.MaxPayload
+	if topic == z+z2mBridgeDevices || topic == z+z2mBridgeGroups {
+		// One message for the whole network: as the driver takes it.
+		limit = max(limit, maxBridgePayload)
+	}
+	if len(p) > limit {
+		x.fail(topic, fmt.Errorf("%w: %d bytes (limit %d)", ErrOversize, len(p), limit))
 		return
 	}
 	x.msgs.Add(1)
 	var err error
-	z := x.d.opts.Z2MBase + "/"
 	switch {
 	case strings.HasPrefix(topic, tasmotaDiscoveryPrefix):
 		err = x.tasmotaMessage(strings.TrimPrefix(topic, tasmotaDiscoveryPrefix), p)

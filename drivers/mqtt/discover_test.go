@@ -3,7 +3,10 @@ package mqtt_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"runtime"
+	"runtime/metrics"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"hubd/drivers/mqtt"
+	"hubd/drivers/mqtt/mosquittotest"
 	"hubd/drivers/mqtt/mqttsim"
 	"hubd/hub"
 )
@@ -202,4 +206,79 @@ func TestDiscovery_Gen1OnlineIsAskedToAnnounce(t *testing.T) {
 		_, ok := finds.Get("mqtt", "shelly:shelly1-late")
 		return ok
 	})
+}
+
+// z2mList is a bridge/devices list of n routers named lamp-<i>, each with
+// a long description, as large networks send it.
+func z2mList(n int, desc string) []byte {
+	list := []map[string]any{}
+	for i := range n {
+		list = append(list, map[string]any{
+			"ieee_address": fmt.Sprintf("0x00158d00%08x", i), "type": "Router", "friendly_name": fmt.Sprintf("lamp-%d", i),
+			"supported": true, "interview_completed": true,
+			"definition": map[string]any{"vendor": "IKEA", "model": "LED1624G9", "description": desc,
+				"exposes": []any{map[string]any{"type": "light", "features": []any{
+					map[string]any{"type": "binary", "name": "state", "property": "state", "access": 7, "value_on": "ON", "value_off": "OFF"}}}}},
+		})
+	}
+	b, _ := json.Marshal(list)
+	return b
+}
+
+// A Zigbee2MQTT network of hundreds of devices sends a list far larger
+// than any device's own message: discovery reads it as the driver does.
+func TestDiscovery_ReadsALargeBridgeList(t *testing.T) {
+	drv, _, finds := startDiscovery(t, 1000, 1000)
+	list := z2mList(400, strings.Repeat("a lamp ", 40))
+	if len(list) <= mqtt.DefaultMaxPayload {
+		t.Fatalf("the list is %d bytes, not over the %d a device's message may be", len(list), mqtt.DefaultMaxPayload)
+	}
+	dev := rawClient(t, drv.BrokerURL(), "", "")
+	dev.Publish("zigbee2mqtt/bridge/devices", 0, true, list).Wait()
+	waitFor(t, 10*time.Second, "the 400th lamp found", func() bool { _, ok := finds.Get("mqtt", "z2m:lamp-399"); return ok })
+}
+
+// On an external broker, once discovery has read a large message, the
+// MQTT client does not keep it until its next keep-alive.
+func TestDiscovery_DoesNotKeepALargeMessage(t *testing.T) {
+	url := mosquittotest.Start(t).URL()
+	drv, err := mqtt.New(mqtt.Options{Broker: url, ClientID: "hubd-disc-ext", Apply: func(hub.Report) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	finds := hub.NewFinds(10)
+	x, err := mqtt.NewDiscovery(drv, mqtt.DiscoverOptions{Found: finds.Put, Lost: finds.Remove, MaxProbes: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { x.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	dev := rawClient(t, url, "", "")
+	// Subscribed once a marker comes back through discovery's own filter.
+	waitFor(t, 10*time.Second, "discovery subscribed", func() bool {
+		dev.Publish("shellies/announce", 0, false, `{"id":"marker-1","model":"SHSW-1"}`).Wait()
+		_, ok := finds.Get("mqtt", "shelly:marker-1")
+		return ok
+	})
+	before := liveHeap()
+	big := z2mList(8, strings.Repeat("x", 512<<10)) // 4 MB, only 8 entries to keep
+	size := int64(len(big))
+	dev.Publish("zigbee2mqtt/bridge/devices", 0, false, big).Wait()
+	big = nil
+	waitFor(t, 10*time.Second, "the list read", func() bool { return x.Stats().Messages >= 2 })
+	// The publisher's client keeps the last packet it wrote: one that
+	// discovery does not hear takes its place.
+	dev.Publish("elsewhere/x", 0, false, "x").Wait()
+	// The client lets the list go when it reads the next packet: ours.
+	waitFor(t, 10*time.Second, "the 4 MB list let go", func() bool { return liveHeap() < before+size/4 })
+}
+
+// liveHeap is the heap live after a full collection.
+func liveHeap() int64 {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64())
 }
