@@ -721,7 +721,7 @@ func newClientID() string {
 // routine reports whether a connection's end is business as usual.
 func routine(err error) bool {
 	return err == nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrTakenOver) || errors.Is(err, ErrCrowded) ||
-		errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "connection reset by peer") ||
+		closedErr(err) || strings.Contains(err.Error(), "connection reset by peer") ||
 		errors.Is(err, errEOF)
 }
 

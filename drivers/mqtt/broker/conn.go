@@ -18,7 +18,7 @@ import (
 // conn is one network connection.
 type conn struct {
 	b         *Broker
-	nc        net.Conn
+	nc        socket
 	s         *session
 	info      Client
 	will      *Message
@@ -56,6 +56,14 @@ type conn struct {
 	subsFull  bool // s.mu: a filter refused for MaxSubscriptions was logged
 	connected bool // epoll reader: its CONNECT was taken
 	disarmed  bool // epoll reader: its socket is out of the epoll set's interest (paused)
+}
+
+// socket is what a conn reads and writes: the net.Conn accepted, or with
+// the epoll reader a file of its socket (see ownSocket).
+type socket interface {
+	io.ReadWriteCloser
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
 }
 
 // shut ends the connection, remembering why: its reader sees the socket
@@ -99,7 +107,7 @@ func (b *Broker) newConn(nc net.Conn) *conn {
 // debug, the rest as warnings.
 func (c *conn) finish(normal bool, err error) {
 	c.end(normal)
-	if c.why != nil && (err == nil || errors.Is(err, net.ErrClosed)) {
+	if c.why != nil && (err == nil || closedErr(err)) {
 		err = c.why
 	}
 	b := c.b
@@ -123,6 +131,10 @@ func (c *conn) finish(normal bool, err error) {
 	}
 	b.log.Warn(msg, append(attrs, "error", err)...)
 }
+
+// closedErr reports whether err is that of a socket closed already: a
+// net.Conn's, or a file's (see ownSocket).
+func closedErr(err error) bool { return errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) }
 
 // countingReader counts the bytes read from a client's socket
 // (Stats.BytesIn). A packet's memory is taken before its bytes are read

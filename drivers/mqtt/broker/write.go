@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 )
 
@@ -103,7 +104,7 @@ func (c *conn) flush() {
 		c.b.sent.Add(uint64(sent))
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
 				c.b.slow.Add(1)
 				err = fmt.Errorf("%w: it took no byte for %v: %w", ErrSlowClient, c.b.opts.WriteTimeout, err)
 			}
