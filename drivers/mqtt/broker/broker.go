@@ -205,6 +205,7 @@ type Broker struct {
 	clients  int
 	away     int // sessions kept for clients that are away
 	closed   bool
+	ended    sync.Cond // on mu: a connection's end was dealt with (conn.gone)
 	conns    sync.WaitGroup
 	poll     *poller // nil: a goroutine per connection
 
@@ -225,8 +226,13 @@ type Broker struct {
 	// Rate-limited warnings, one per bound.
 	logFull, logPending, logQueueBytes, logMemory, logUnadmitted rateLog
 
-	done chan struct{}
+	done  chan struct{}
+	epoch time.Time // the start of clock
 }
+
+// clock is the time since New, from the monotonic clock: the epoll
+// reader's deadlines in a word, not a time.Time's three.
+func (b *Broker) clock() time.Duration { return time.Since(b.epoch) }
 
 // fill gives the options left zero their defaults.
 func (opts *Options) fill() {
@@ -270,7 +276,9 @@ func New(opts Options) (*Broker, error) {
 		all:      map[*conn]struct{}{},
 		retained: map[string]*Message{},
 		done:     make(chan struct{}),
+		epoch:    time.Now(),
 	}
+	b.ended.L = &b.mu
 	if err := b.listen(); err != nil {
 		return nil, err
 	}
@@ -599,11 +607,12 @@ func (b *Broker) expire() {
 		select {
 		case <-b.done:
 			return
-		case now := <-t.C:
+		case <-t.C:
+			now := b.clock()
 			b.mu.Lock()
 			for id, s := range b.sessions {
 				s.mu.Lock()
-				old := s.c == nil && now.Sub(s.left) > b.opts.SessionExpiry
+				old := s.c == nil && now-s.left > b.opts.SessionExpiry
 				s.mu.Unlock()
 				if old {
 					delete(b.sessions, id)
@@ -620,10 +629,10 @@ func (b *Broker) expire() {
 // MaxAwaySessions are kept. b.mu is held.
 func (b *Broker) dropAway() {
 	var oldest *session
-	var left time.Time
+	var left time.Duration
 	for _, s := range b.sessions {
 		s.mu.Lock()
-		if s.c == nil && (oldest == nil || s.left.Before(left)) {
+		if s.c == nil && (oldest == nil || s.left < left) {
 			oldest, left = s, s.left
 		}
 		s.mu.Unlock()
@@ -635,7 +644,7 @@ func (b *Broker) dropAway() {
 	b.away--
 	b.forget(oldest)
 	b.log.Info("session of a client that is away dropped: more than MaxAwaySessions are kept",
-		"client", oldest.id, "left", left, "max", b.opts.MaxAwaySessions)
+		"client", oldest.id, "left", b.epoch.Add(left), "max", b.opts.MaxAwaySessions)
 }
 
 // forget removes every subscription of s and drops what it holds: s is

@@ -11,18 +11,16 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
 // conn is one network connection.
 type conn struct {
-	b         *Broker
-	nc        socket
-	s         *session
-	info      Client
-	will      *Message
-	keepAlive time.Duration
+	b    *Broker
+	nc   socket
+	s    *session
+	info Client
+	will *Message
 
 	// Guarded by b.mu: c's place in b.pending until its CONNECT is
 	// taken, and whether it was closed to make room there.
@@ -34,28 +32,56 @@ type conn struct {
 	resumed chan struct{}
 
 	once  sync.Once
+	ended atomic.Bool // the end is being dealt with (epoll reader)
 	why   error
-	ended atomic.Bool   // the end is being dealt with (epoll reader)
-	done  chan struct{} // closed once the connection's end is dealt with
 
-	// With the epoll reader (poll set): the socket, the bytes of a packet
-	// not complete yet, and when the client must have said something.
+	// With the epoll reader (poll set): the bytes of a packet not
+	// complete yet, and when the client must have said something (on
+	// the broker's clock, 0 for never).
 	poll     *poller
-	raw      syscall.RawConn
-	fd       int
 	in       []byte
-	deadline time.Time
+	deadline time.Duration
 
-	// The flags, together so that they share a word (a conn is 256
-	// bytes, not 288); each is guarded as said.
-	evicted   bool // b.mu: closed to make room in b.pending
-	writing   bool // s.mu: a flush goroutine runs
-	paused    bool // s.mu: see resumed
-	denied    bool // s.mu: a refused publish was logged
-	subDenied bool // s.mu: a refused filter was logged
-	subsFull  bool // s.mu: a filter refused for MaxSubscriptions was logged
-	connected bool // epoll reader: its CONNECT was taken
-	disarmed  bool // epoll reader: its socket is out of the epoll set's interest (paused)
+	// The small fields, together so that they share a word (a conn is
+	// 192 bytes); each flag is guarded as said.
+	fd        int32  // epoll reader: the socket's descriptor
+	keepAlive uint16 // seconds, as the client said
+	evicted   bool   // b.mu: closed to make room in b.pending
+	over      bool   // b.mu: the end was dealt with (see gone)
+	writing   bool   // s.mu: a flush goroutine runs
+	paused    bool   // s.mu: see resumed
+	denied    bool   // s.mu: a refused publish was logged
+	subDenied bool   // s.mu: a refused filter was logged
+	subsFull  bool   // s.mu: a filter refused for MaxSubscriptions was logged
+	connected bool   // epoll reader: its CONNECT was taken
+	disarmed  bool   // epoll reader: its socket is out of the epoll set's interest (paused)
+}
+
+// keepAliveFor is how long c's client may say nothing, 0 for ever:
+// one and a half times its keep-alive, as MQTT has it.
+func (c *conn) keepAliveFor() time.Duration {
+	return time.Duration(c.keepAlive) * time.Second * 3 / 2
+}
+
+// gone marks c's end as dealt with and wakes whoever waits for it
+// (attach). A flag and the broker's condition, not a channel a
+// connection: most connections end without anyone waiting.
+func (c *conn) gone() {
+	b := c.b
+	b.mu.Lock()
+	c.over = true
+	b.mu.Unlock()
+	b.ended.Broadcast()
+}
+
+// wait waits for c's end to be dealt with (gone). b.mu is not held.
+func (c *conn) wait() {
+	b := c.b
+	b.mu.Lock()
+	for !c.over {
+		b.ended.Wait()
+	}
+	b.mu.Unlock()
 }
 
 // socket is what a conn reads and writes: the net.Conn accepted, or with
@@ -100,7 +126,7 @@ func (b *Broker) serveConn(c *conn) {
 }
 
 func (b *Broker) newConn(nc net.Conn) *conn {
-	return &conn{b: b, nc: nc, info: Client{Remote: nc.RemoteAddr().String()}, done: make(chan struct{}), fd: -1}
+	return &conn{b: b, nc: nc, info: Client{Remote: nc.RemoteAddr().String()}, fd: -1}
 }
 
 // finish ends the connection (see end) and logs why: routine ends at
@@ -171,7 +197,7 @@ func (c *conn) run() (normal bool, err error) {
 	for {
 		deadline := time.Time{}
 		if c.keepAlive > 0 {
-			deadline = time.Now().Add(c.keepAlive * 3 / 2)
+			deadline = time.Now().Add(c.keepAliveFor())
 		}
 		_ = c.nc.SetReadDeadline(deadline)
 		h, body, err := readPacket(r, b.opts.MaxPacket)
@@ -240,7 +266,7 @@ func (c *conn) connect(body []byte) error {
 			c.will.Retain = false
 		}
 	}
-	c.keepAlive = time.Duration(cp.keepAlive) * time.Second
+	c.keepAlive = cp.keepAlive
 	if err := b.attach(c, cp.clean, cp.level == 4); err != nil {
 		switch {
 		case errors.Is(err, ErrIDInUse):
@@ -288,11 +314,16 @@ func (c *conn) readErr(err error, first bool) error {
 		if first {
 			return fmt.Errorf("%w: no CONNECT within %v", ErrProtocol, c.b.opts.ConnectTimeout)
 		}
-		return fmt.Errorf("%w: nothing heard for %v (keep-alive %v)", ErrKeepAlive, c.keepAlive*3/2, c.keepAlive)
+		return c.silent()
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%w: connection closed in the middle of a packet", ErrMalformed)
 	}
 	return err
+}
+
+// silent is why a client that said nothing for too long is ended.
+func (c *conn) silent() error {
+	return fmt.Errorf("%w: nothing heard for %v (keep-alive %v)", ErrKeepAlive, c.keepAliveFor(), time.Duration(c.keepAlive)*time.Second)
 }
 
 // refuse writes a CONNACK with a refusal code.
@@ -334,7 +365,7 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 			if old != nil {
 				b.mu.Unlock()
 				old.shut(ErrTakenOver)
-				<-old.done
+				old.wait()
 				continue
 			}
 		}
@@ -400,7 +431,7 @@ func (b *Broker) unpend(c *conn) {
 // after the will.
 func (c *conn) end(normal bool) {
 	c.closeSocket(nil)
-	defer close(c.done)
+	defer c.gone()
 	b := c.b
 	b.mu.Lock()
 	delete(b.all, c)
@@ -417,7 +448,7 @@ func (c *conn) end(normal bool) {
 	b.mu.Lock()
 	s.mu.Lock()
 	s.c = nil
-	s.left = time.Now()
+	s.left = b.clock()
 	if s.clean {
 		s.discard()
 	} else {
@@ -687,9 +718,9 @@ func (c *conn) take(h byte, body []byte) error {
 	} else if err != nil {
 		return err
 	}
-	c.deadline = time.Time{}
+	c.deadline = 0
 	if c.keepAlive > 0 {
-		c.deadline = time.Now().Add(c.keepAlive * 3 / 2)
+		c.deadline = c.b.clock() + c.keepAliveFor()
 	}
 	return nil
 }

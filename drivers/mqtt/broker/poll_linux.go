@@ -32,11 +32,11 @@ type poller struct {
 	buf    []byte
 
 	mu      sync.Mutex
-	conns   map[int]*conn // by socket
-	kicked  []*conn       // paused connections to read again (kick)
-	evicted []*conn       // connections to end (evict)
-	running bool          // run was started and not stopped
-	stopped bool          // stop was called: run never starts again
+	conns   map[int32]*conn // by socket
+	kicked  []*conn         // paused connections to read again (kick)
+	evicted []*conn         // connections to end (evict)
+	running bool            // run was started and not stopped
+	stopped bool            // stop was called: run never starts again
 
 	done chan struct{}
 }
@@ -65,7 +65,7 @@ func newPoller(b *Broker) (*poller, error) {
 		return nil, fmt.Errorf("broker: epoll: %w", os.NewSyscallError("fcntl", err))
 	}
 	ep := os.NewFile(uintptr(epfd), "epoll")
-	return &poller{b: b, epfd: epfd, ep: ep, wake: fds[0], kickfd: fds[1], conns: map[int]*conn{}, done: make(chan struct{})}, nil
+	return &poller{b: b, epfd: epfd, ep: ep, wake: fds[0], kickfd: fds[1], conns: map[int32]*conn{}, done: make(chan struct{})}, nil
 }
 
 // eventfd makes an eventfd in the epoll set epfd.
@@ -92,16 +92,11 @@ func (p *poller) add(c *conn) error {
 	if err != nil {
 		return err
 	}
-	raw, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("broker: socket: %w", err)
-	}
-	c.nc, c.raw, c.poll = f, raw, p
-	c.deadline = time.Now().Add(p.b.opts.ConnectTimeout)
+	c.nc, c.poll = f, p
+	c.deadline = p.b.clock() + p.b.opts.ConnectTimeout
 	var cerr error
-	err = raw.Control(func(fd uintptr) {
-		c.fd = int(fd)
+	err = rawConn(c).Control(func(fd uintptr) {
+		c.fd = int32(fd)
 		p.mu.Lock()
 		p.conns[c.fd] = c
 		p.mu.Unlock()
@@ -120,6 +115,24 @@ func (p *poller) add(c *conn) error {
 	}
 	return nil
 }
+
+// rawConn is c's socket for the reader's system calls, made when needed
+// (a word of garbage each time) rather than kept (two words and one
+// more, a client).
+func rawConn(c *conn) syscall.RawConn {
+	raw, err := c.nc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return closedRaw{}
+	}
+	return raw
+}
+
+// closedRaw is the RawConn of a socket that has none: every call fails.
+type closedRaw struct{}
+
+func (closedRaw) Control(func(uintptr)) error    { return os.ErrClosed }
+func (closedRaw) Read(func(uintptr) bool) error  { return os.ErrClosed }
+func (closedRaw) Write(func(uintptr) bool) error { return os.ErrClosed }
 
 // ownSocket takes nc's socket as an *os.File of its own (a duplicate of
 // its descriptor; nc is closed). Both are in the Go runtime's poller, so
@@ -165,7 +178,7 @@ func (p *poller) terminate(c *conn, normal bool, why error) {
 		delete(p.conns, c.fd)
 	}
 	p.mu.Unlock()
-	_ = c.raw.Control(func(fd uintptr) {
+	_ = rawConn(c).Control(func(fd uintptr) {
 		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
 	})
 	c.closeSocket(why)
@@ -220,12 +233,12 @@ func (p *poller) run() {
 			case p.kickfd:
 				p.resumeKicked()
 			default:
-				p.read(int(ev.Fd))
+				p.read(ev.Fd)
 			}
 		}
 		if now := time.Now(); now.Sub(last) >= time.Second {
 			last = now
-			p.sweep(now)
+			p.sweep(p.b.clock())
 		}
 	}
 }
@@ -261,7 +274,7 @@ func (p *poller) close() {
 // and TCP holds the client's sending up. Out of the set, not just
 // without events: epoll would report a hang-up regardless.
 func (p *poller) watch(c *conn, on bool) {
-	_ = c.raw.Control(func(fd uintptr) {
+	_ = rawConn(c).Control(func(fd uintptr) {
 		if on {
 			ev := unix.EpollEvent{Events: watched, Fd: int32(fd)}
 			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
@@ -318,14 +331,14 @@ func (p *poller) resumeKicked() {
 		}
 		p.watch(c, true)
 		if c.keepAlive > 0 {
-			c.deadline = time.Now().Add(c.keepAlive * 3 / 2)
+			c.deadline = p.b.clock() + c.keepAliveFor()
 		}
 		p.handle(c, nil)
 	}
 }
 
 // read takes what a socket has and handles the complete packets.
-func (p *poller) read(fd int) {
+func (p *poller) read(fd int32) {
 	p.mu.Lock()
 	c := p.conns[fd]
 	p.mu.Unlock()
@@ -334,7 +347,7 @@ func (p *poller) read(fd int) {
 	}
 	var n int
 	var rerr error
-	if err := c.raw.Read(func(fd uintptr) bool {
+	if err := rawConn(c).Read(func(fd uintptr) bool {
 		n, rerr = unix.Read(int(fd), p.buf)
 		return true
 	}); err != nil {
@@ -374,11 +387,11 @@ func (p *poller) handle(c *conn, data []byte) {
 }
 
 // sweep ends the connections that have been silent too long.
-func (p *poller) sweep(now time.Time) {
+func (p *poller) sweep(now time.Duration) {
 	var late []*conn
 	p.mu.Lock()
 	for _, c := range p.conns {
-		if !c.disarmed && !c.deadline.IsZero() && now.After(c.deadline) {
+		if !c.disarmed && c.deadline != 0 && now > c.deadline {
 			late = append(late, c)
 		}
 	}
@@ -388,6 +401,6 @@ func (p *poller) sweep(now time.Time) {
 			p.terminate(c, false, fmt.Errorf("waiting for CONNECT: %w: no CONNECT within %v", ErrProtocol, p.b.opts.ConnectTimeout))
 			continue
 		}
-		p.terminate(c, false, fmt.Errorf("%w: nothing heard for %v (keep-alive %v)", ErrKeepAlive, c.keepAlive*3/2, c.keepAlive))
+		p.terminate(c, false, c.silent())
 	}
 }

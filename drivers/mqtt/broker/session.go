@@ -28,10 +28,9 @@ type unacked struct {
 // queued for it or awaiting its PUBACK. A persistent session outlives
 // its connection; a clean one ends with it.
 type session struct {
-	b     *Broker
-	id    string
-	user  string // the user name the session was made under
-	clean bool
+	b    *Broker
+	id   string
+	user string // the user name the session was made under
 
 	mu       sync.Mutex
 	c        *conn // nil while the client is away
@@ -43,13 +42,14 @@ type session struct {
 	// client and not yet released (PUBREL): part of the session, so a
 	// message sent again after a reconnect is not passed on twice
 	// (MQTT-4.3.3-2).
-	qos2    map[uint16]struct{}
-	nextPID uint16
-	left    time.Time
+	qos2 map[uint16]struct{}
+	left time.Duration // when the client went away, on the broker's clock
 	// bytes counts the topics and payloads of the messages in queue and
 	// inflight, and of the QoS 0 ones a writer is writing.
-	bytes int
-	ended bool // discarded: bytes is no longer counted
+	bytes   int
+	nextPID uint16
+	clean   bool
+	ended   bool // discarded: bytes is no longer counted
 }
 
 // size is what MaxQueueBytes and MaxQueuedBytes count of a message.
