@@ -180,8 +180,8 @@ func TestMatches_FollowsTheWildcardRules(t *testing.T) {
 		}
 		n.remove(tc.filter, sub{s: &session{}}) // not a subscriber
 		n.remove(tc.filter, sub{s: s})
-		if n.n != 0 || n.root.children.len() != 0 {
-			t.Errorf("tree: removing %q left %d subscriptions, %v", tc.filter, n.n, n.root.children)
+		if n.n != 0 || !n.root.bare() {
+			t.Errorf("tree: removing %q left %d subscriptions, %+v", tc.filter, n.n, n.root)
 		}
 	}
 }

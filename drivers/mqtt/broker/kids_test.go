@@ -48,8 +48,8 @@ func TestNode_ManySiblings_MatchAndPruneAcrossTheMapSwitch(t *testing.T) {
 				t.Fatalf("%d devices: removing %q (%d of %d) reported empty=%v", n, f, i+1, len(filters), empty)
 			}
 		}
-		if root.children.len() != 0 {
-			t.Fatalf("%d devices: %d children left", n, root.children.len())
+		if !root.bare() {
+			t.Fatalf("%d devices: the root is left with %+v", n, root)
 		}
 	}
 }

@@ -126,11 +126,40 @@ type sub struct {
 
 func (a sub) same(b sub) bool { return a.s == b.s && a.l == b.l }
 
-// node is a level of the subscription tree.
+// node is a level of the subscription tree. Its children are kept
+// apart, and only while there are some: most nodes are the last level of
+// a filter (a device's "+" or "set") and have none, and a node is 32
+// bytes, not 64.
 type node struct {
-	children kids
+	children *kids
 	subs     []sub
 }
+
+// child is the child at level, or nil.
+func (n *node) child(level string) *node {
+	if n.children == nil {
+		return nil
+	}
+	return n.children.get(level)
+}
+
+// adopt makes c the child at level.
+func (n *node) adopt(level string, c *node) {
+	if n.children == nil {
+		n.children = &kids{}
+	}
+	n.children.put(level, c)
+}
+
+// disown removes the child at level.
+func (n *node) disown(level string) {
+	if n.children != nil && n.children.del(level) && n.children.len() == 0 {
+		n.children = nil
+	}
+}
+
+// bare reports whether n has neither subscribers nor children.
+func (n *node) bare() bool { return len(n.subs) == 0 && n.children == nil }
 
 // tree is the subscription tree and how many subscriptions (a filter of
 // one subscriber) it holds. Guarded by Broker.subMu.
@@ -157,10 +186,10 @@ func (t *tree) match(topic string, out []sub) []sub { return t.root.match(topic,
 // whether the subscription is new.
 func (n *node) add(filter string, x sub) bool {
 	for _, level := range strings.Split(filter, "/") {
-		c := n.children.get(level)
+		c := n.child(level)
 		if c == nil {
 			c = &node{}
-			n.children.put(level, c)
+			n.adopt(level, c)
 		}
 		n = c
 	}
@@ -178,14 +207,14 @@ func (n *node) add(filter string, x sub) bool {
 // reports whether n itself is now empty, and whether x held filter.
 func (n *node) remove(filter string, x sub) (empty, removed bool) {
 	level, rest, more := strings.Cut(filter, "/")
-	c := n.children.get(level)
+	c := n.child(level)
 	if c == nil {
 		return false, false
 	}
 	if more {
 		var gone bool
 		if gone, removed = c.remove(rest, x); gone {
-			n.children.del(level)
+			n.disown(level)
 		}
 	} else {
 		for i := range c.subs {
@@ -201,11 +230,11 @@ func (n *node) remove(filter string, x sub) (empty, removed bool) {
 				break
 			}
 		}
-		if len(c.subs) == 0 && c.children.len() == 0 {
-			n.children.del(level)
+		if c.bare() {
+			n.disown(level)
 		}
 	}
-	return len(n.subs) == 0 && n.children.len() == 0, removed
+	return n.bare(), removed
 }
 
 // match appends to out the subscribers whose filters match topic, one
@@ -218,14 +247,14 @@ func (n *node) match(topic string, out []sub) []sub {
 func (n *node) walk(topic string, wild bool, out []sub) []sub {
 	level, rest, more := strings.Cut(topic, "/")
 	if wild {
-		if c := n.children.get("#"); c != nil {
+		if c := n.child("#"); c != nil {
 			out = merge(out, c.subs)
 		}
-		if c := n.children.get("+"); c != nil {
+		if c := n.child("+"); c != nil {
 			out = c.next(rest, more, out)
 		}
 	}
-	if c := n.children.get(level); c != nil {
+	if c := n.child(level); c != nil {
 		out = c.next(rest, more, out)
 	}
 	return out
@@ -236,7 +265,7 @@ func (n *node) next(rest string, more bool, out []sub) []sub {
 		return n.walk(rest, true, out)
 	}
 	out = merge(out, n.subs)
-	if c := n.children.get("#"); c != nil {
+	if c := n.child("#"); c != nil {
 		out = merge(out, c.subs)
 	}
 	return out
