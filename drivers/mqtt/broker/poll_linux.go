@@ -32,11 +32,11 @@ type poller struct {
 	buf    []byte
 
 	mu      sync.Mutex
-	conns   map[int32]*conn // by socket
-	kicked  []*conn         // paused connections to read again (kick)
-	evicted []*conn         // connections to end (evict)
-	running bool            // run was started and not stopped
-	stopped bool            // stop was called: run never starts again
+	conns   []*conn // by socket descriptor: the kernel gives the lowest free ones, so a slice is dense
+	kicked  []*conn // paused connections to read again (kick)
+	evicted []*conn // connections to end (evict)
+	running bool    // run was started and not stopped
+	stopped bool    // stop was called: run never starts again
 
 	done chan struct{}
 }
@@ -65,7 +65,7 @@ func newPoller(b *Broker) (*poller, error) {
 		return nil, fmt.Errorf("broker: epoll: %w", os.NewSyscallError("fcntl", err))
 	}
 	ep := os.NewFile(uintptr(epfd), "epoll")
-	return &poller{b: b, epfd: epfd, ep: ep, wake: fds[0], kickfd: fds[1], conns: map[int32]*conn{}, done: make(chan struct{})}, nil
+	return &poller{b: b, epfd: epfd, ep: ep, wake: fds[0], kickfd: fds[1], done: make(chan struct{})}, nil
 }
 
 // eventfd makes an eventfd in the epoll set epfd.
@@ -98,7 +98,7 @@ func (p *poller) add(c *conn) error {
 	err = rawConn(c).Control(func(fd uintptr) {
 		c.fd = int32(fd)
 		p.mu.Lock()
-		p.conns[c.fd] = c
+		p.put(c.fd, c)
 		p.mu.Unlock()
 		ev := unix.EpollEvent{Events: watched, Fd: int32(fd)}
 		cerr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
@@ -108,7 +108,7 @@ func (p *poller) add(c *conn) error {
 	}
 	if err != nil {
 		p.mu.Lock()
-		delete(p.conns, c.fd)
+		p.put(c.fd, nil)
 		p.mu.Unlock()
 		c.poll = nil
 		return fmt.Errorf("broker: watching a connection: %w", err)
@@ -133,6 +133,30 @@ type closedRaw struct{}
 func (closedRaw) Control(func(uintptr)) error    { return os.ErrClosed }
 func (closedRaw) Read(func(uintptr) bool) error  { return os.ErrClosed }
 func (closedRaw) Write(func(uintptr) bool) error { return os.ErrClosed }
+
+// writeNow writes to c's socket what it takes without waiting, if the
+// epoll reader owns it (see ownSocket); an error is left for the write
+// that follows to meet again.
+func writeNow(c *conn, b []byte) int {
+	if _, ok := c.nc.(*os.File); !ok || len(b) == 0 {
+		return 0
+	}
+	n := 0
+	_ = rawConn(c).Write(func(fd uintptr) bool {
+		for n < len(b) {
+			m, err := unix.Write(int(fd), b[n:])
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil || m <= 0 {
+				break
+			}
+			n += m
+		}
+		return true
+	})
+	return n
+}
 
 // ownSocket takes nc's socket as an *os.File of its own (a duplicate of
 // its descriptor; nc is closed). Both are in the Go runtime's poller, so
@@ -167,6 +191,28 @@ func ownSocket(nc socket) (*os.File, error) {
 	return f, nil
 }
 
+// get is the connection of socket fd, or nil. p.mu is held.
+func (p *poller) get(fd int32) *conn {
+	if fd < 0 || int(fd) >= len(p.conns) {
+		return nil
+	}
+	return p.conns[fd]
+}
+
+// put sets the connection of socket fd. p.mu is held.
+func (p *poller) put(fd int32, c *conn) {
+	if fd < 0 {
+		return
+	}
+	if int(fd) >= len(p.conns) {
+		if c == nil {
+			return
+		}
+		p.conns = append(p.conns, make([]*conn, int(fd)+1-len(p.conns))...)
+	}
+	p.conns[fd] = c
+}
+
 // terminate deals with a connection's end once: it leaves the epoll set,
 // its socket is closed, and its session learns of it (see end).
 func (p *poller) terminate(c *conn, normal bool, why error) {
@@ -174,8 +220,8 @@ func (p *poller) terminate(c *conn, normal bool, why error) {
 		return
 	}
 	p.mu.Lock()
-	if p.conns[c.fd] == c {
-		delete(p.conns, c.fd)
+	if p.get(c.fd) == c {
+		p.put(c.fd, nil)
 	}
 	p.mu.Unlock()
 	_ = rawConn(c).Control(func(fd uintptr) {
@@ -340,7 +386,7 @@ func (p *poller) resumeKicked() {
 // read takes what a socket has and handles the complete packets.
 func (p *poller) read(fd int32) {
 	p.mu.Lock()
-	c := p.conns[fd]
+	c := p.get(fd)
 	p.mu.Unlock()
 	if c == nil {
 		return // ended since epoll saw it
@@ -391,6 +437,9 @@ func (p *poller) sweep(now time.Duration) {
 	var late []*conn
 	p.mu.Lock()
 	for _, c := range p.conns {
+		if c == nil {
+			continue
+		}
 		if !c.disarmed && c.deadline != 0 && now > c.deadline {
 			late = append(late, c)
 		}

@@ -125,11 +125,14 @@ const writeChunk = 32 << 10
 
 // progress is a connection's socket as its writer sees it: each chunk
 // has WriteTimeout to be taken, so a client is judged by whether it
-// reads, however much waits for it.
+// reads, however much waits for it. What the socket takes at once
+// (writeNow) needs no deadline: most writes are a few small packets,
+// and a deadline is a runtime timer made for the socket and kept (some
+// 20 bytes a client) and set and stopped each time.
 type progress struct{ c *conn }
 
 func (p progress) Write(b []byte) (int, error) {
-	n := 0
+	n := writeNow(p.c, b)
 	for n < len(b) {
 		_ = p.c.nc.SetWriteDeadline(time.Now().Add(p.c.b.opts.WriteTimeout))
 		m, err := p.c.nc.Write(b[n:min(len(b), n+writeChunk)])
