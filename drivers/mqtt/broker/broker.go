@@ -200,7 +200,8 @@ type Broker struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
-	all      map[*conn]struct{} // every open connection, CONNECT or not
+	open     int                // connections open, CONNECT or not
+	all      map[*conn]struct{} // of them, those read by a goroutine of their own (the epoll reader has the rest)
 	pending  list.List          // of *conn: those without CONNECT, oldest first
 	clients  int
 	away     int // sessions kept for clients that are away
@@ -389,7 +390,7 @@ func (b *Broker) admit(nc net.Conn) bool {
 		nc.Close()
 		return false
 	}
-	if len(b.all) >= b.opts.MaxConnections {
+	if b.open >= b.opts.MaxConnections {
 		b.mu.Unlock()
 		b.connsRefused.Add(1)
 		b.logFull.warn(b.log, "connection closed on accepting: the broker has its maximum of connections open (MaxConnections)",
@@ -404,9 +405,10 @@ func (b *Broker) admit(nc net.Conn) bool {
 	}
 	b.conns.Add(1)
 	c := b.newConn(nc)
-	b.all[c] = struct{}{}
+	b.open++
 	c.pending = b.pending.PushBack(c)
 	if _, tls := nc.(*tls.Conn); b.poll == nil || tls {
+		b.all[c] = struct{}{}
 		b.mu.Unlock()
 		go b.serveConn(c)
 	} else {
@@ -456,7 +458,7 @@ func (b *Broker) Close() error {
 	}
 	b.closed = true
 	close(b.done)
-	live := make([]*conn, 0, len(b.all))
+	live := make([]*conn, 0, b.open)
 	for c := range b.all {
 		live = append(live, c)
 	}
@@ -464,8 +466,10 @@ func (b *Broker) Close() error {
 	err := b.closeListeners()
 	if b.poll != nil {
 		// The reader stops first, so that no connection is ended here
-		// while the reader is in the middle of one of its packets.
+		// while the reader is in the middle of one of its packets. No
+		// connection joins it since b.closed was set (admit).
 		b.poll.stop()
+		live = b.poll.live(live)
 	}
 	for _, c := range live {
 		c.shut(ErrClosed)
@@ -480,7 +484,7 @@ func (b *Broker) Close() error {
 // Stats returns the counters.
 func (b *Broker) Stats() Stats {
 	b.mu.Lock()
-	st := Stats{Clients: b.clients, Sessions: len(b.sessions), Connections: len(b.all), Pending: b.pending.Len()}
+	st := Stats{Clients: b.clients, Sessions: len(b.sessions), Connections: b.open, Pending: b.pending.Len()}
 	b.mu.Unlock()
 	b.subMu.RLock()
 	st.Subscriptions = b.tree.n

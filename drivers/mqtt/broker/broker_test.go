@@ -693,7 +693,7 @@ func TestBroker_Close_DoesNotWaitForSilentConnections(t *testing.T) {
 	eventually(t, "the connection accepted", func() bool {
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		return len(b.all) == 1
+		return b.open == 1
 	})
 	began := time.Now()
 	if err := b.Close(); err != nil {

@@ -434,6 +434,7 @@ func (c *conn) end(normal bool) {
 	defer c.gone()
 	b := c.b
 	b.mu.Lock()
+	b.open--
 	delete(b.all, c)
 	b.unpend(c)
 	closing := b.closed

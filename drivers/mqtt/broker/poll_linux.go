@@ -213,6 +213,18 @@ func (p *poller) put(fd int32, c *conn) {
 	p.conns[fd] = c
 }
 
+// live appends the connections the reader watches to list.
+func (p *poller) live(list []*conn) []*conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		if c != nil {
+			list = append(list, c)
+		}
+	}
+	return list
+}
+
 // terminate deals with a connection's end once: it leaves the epoll set,
 // its socket is closed, and its session learns of it (see end).
 func (p *poller) terminate(c *conn, normal bool, why error) {
