@@ -399,12 +399,12 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 		s.c, c.s = c, s
 		// CONNACK, then what the client did not acknowledge last time
 		// (flagged as a duplicate), then what waited for it.
-		q := make([]out, 0, 1+len(s.inflight)+len(s.queue))
+		flying := s.takeInflight()
+		q := make([]out, 0, 1+len(flying)+len(s.queue))
 		q = append(q, out{kind: typeConnack, raw: []byte{typeConnack << 4, 2, ack, codeAccepted}})
-		for _, u := range s.inflight {
+		for _, u := range flying {
 			q = append(q, out{kind: typePublish, msg: u.msg, qos: 1, retain: u.retain, dup: true, pid: u.pid})
 		}
-		s.clearInflight()
 		s.queue = append(q, s.queue...)
 		c.writing = true
 		s.mu.Unlock()

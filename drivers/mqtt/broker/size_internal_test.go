@@ -13,8 +13,8 @@ func TestConnSessionAndNode_FitTheirSizeClasses(t *testing.T) {
 	if n := unsafe.Sizeof(conn{}); n > 192 {
 		t.Errorf("a conn is %d bytes, past the 192-byte size class", n)
 	}
-	if n := unsafe.Sizeof(session{}); n > 176 {
-		t.Errorf("a session is %d bytes, past the 176-byte size class", n)
+	if n := unsafe.Sizeof(session{}); n > 144 {
+		t.Errorf("a session is %d bytes, past the 144-byte size class", n)
 	}
 	// A subscription tree node is one or more a filter of each device.
 	if n := unsafe.Sizeof(node{}); n > 32 {

@@ -187,7 +187,7 @@ func (c *conn) replay(w *bufio.Writer, list []byte) (sent int, err error) {
 					s.mu.Unlock()
 					return sent, nil
 				}
-				if len(s.queue)+len(s.inflight) >= b.opts.QueueLen {
+				if len(s.queue)+s.flying() >= b.opts.QueueLen {
 					s.mu.Unlock()
 					b.dropped.Add(1)
 					continue
