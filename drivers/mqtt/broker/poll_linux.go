@@ -419,7 +419,7 @@ func (p *poller) read(fd int32) {
 		return
 	case n == 0:
 		err := errEOF
-		if len(c.in) > 0 {
+		if len(c.partial()) > 0 {
 			err = fmt.Errorf("%w: connection closed in the middle of a packet", ErrMalformed)
 		} else if !c.connected {
 			err = fmt.Errorf("waiting for CONNECT: %w", errEOF)
