@@ -145,6 +145,9 @@ func TestMatches_FollowsTheWildcardRules(t *testing.T) {
 	}{
 		{"a/b", "a/b", true},
 		{"a/b", "a/c", false},
+		{"a/b", "a/b/c", false},
+		{"a/b", "a", false},
+		{"$SYS/x", "$SYS/x", true},
 		{"a/+", "a/b", true},
 		{"a/+", "a/b/c", false},
 		{"a/+", "a/", true},
@@ -180,8 +183,8 @@ func TestMatches_FollowsTheWildcardRules(t *testing.T) {
 		}
 		n.remove(tc.filter, sub{s: &session{}}) // not a subscriber
 		n.remove(tc.filter, sub{s: s})
-		if n.n != 0 || !n.root.bare() {
-			t.Errorf("tree: removing %q left %d subscriptions, %+v", tc.filter, n.n, n.root)
+		if n.n != 0 || !n.root.bare() || len(n.exact) != 0 {
+			t.Errorf("tree: removing %q left %d subscriptions, %+v and %v", tc.filter, n.n, n.root, n.exact)
 		}
 	}
 }

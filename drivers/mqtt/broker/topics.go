@@ -161,26 +161,84 @@ func (n *node) disown(level string) {
 // bare reports whether n has neither subscribers nor children.
 func (n *node) bare() bool { return len(n.subs) == 0 && n.children == nil }
 
-// tree is the subscription tree and how many subscriptions (a filter of
-// one subscriber) it holds. Guarded by Broker.subMu.
+// tree is the subscriptions: the filters with a wildcard in a tree of
+// their levels, the others in a map by filter, and how many
+// subscriptions (a filter of one subscriber) there are in all. A
+// device's own filters are mostly exact ("zigbee2mqtt/<name>/set"), and
+// a filter in the map is one entry, where in the tree it is a node for
+// each level the other filters do not share (its name's, its last).
+// Guarded by Broker.subMu.
 type tree struct {
-	root node
-	n    int
+	root  node
+	exact map[string][]sub
+	n     int
 }
 
 func (t *tree) add(filter string, x sub) {
-	if t.root.add(filter, x) {
+	var fresh bool
+	if wildcard(filter) {
+		fresh = t.root.add(filter, x)
+	} else {
+		if t.exact == nil {
+			t.exact = map[string][]sub{}
+		}
+		t.exact[filter], fresh = addSub(t.exact[filter], x)
+	}
+	if fresh {
 		t.n++
 	}
 }
 
 func (t *tree) remove(filter string, x sub) {
-	if _, removed := t.root.remove(filter, x); removed {
+	var removed bool
+	if wildcard(filter) {
+		_, removed = t.root.remove(filter, x)
+	} else if subs, ok := t.exact[filter]; ok {
+		if subs, removed = dropSub(subs, x); len(subs) == 0 {
+			delete(t.exact, filter)
+		} else {
+			t.exact[filter] = subs
+		}
+	}
+	if removed {
 		t.n--
 	}
 }
 
-func (t *tree) match(topic string, out []sub) []sub { return t.root.match(topic, out) }
+// match appends to out the subscribers whose filters match topic, one
+// entry per subscriber with the highest QoS it holds.
+func (t *tree) match(topic string, out []sub) []sub {
+	out = merge(out, t.exact[topic])
+	return t.root.match(topic, out)
+}
+
+// addSub subscribes x, replacing an earlier grant; fresh reports
+// whether the subscription is new.
+func addSub(subs []sub, x sub) (_ []sub, fresh bool) {
+	for i := range subs {
+		if subs[i].same(x) {
+			subs[i].qos = x.qos
+			return subs, false
+		}
+	}
+	return append(subs, x), true
+}
+
+// dropSub removes x's subscription, if it has one.
+func dropSub(subs []sub, x sub) (_ []sub, removed bool) {
+	for i := range subs {
+		if subs[i].same(x) {
+			last := len(subs) - 1
+			subs[i] = subs[last]
+			subs[last] = sub{}
+			if last == 0 {
+				return nil, true
+			}
+			return subs[:last], true
+		}
+	}
+	return subs, false
+}
 
 // add subscribes x to filter, replacing an earlier grant; it reports
 // whether the subscription is new.
@@ -193,14 +251,9 @@ func (n *node) add(filter string, x sub) bool {
 		}
 		n = c
 	}
-	for i := range n.subs {
-		if n.subs[i].same(x) {
-			n.subs[i].qos = x.qos
-			return false
-		}
-	}
-	n.subs = append(n.subs, x)
-	return true
+	var fresh bool
+	n.subs, fresh = addSub(n.subs, x)
+	return fresh
 }
 
 // remove drops x's subscription to filter and prunes emptied levels. It
@@ -217,19 +270,7 @@ func (n *node) remove(filter string, x sub) (empty, removed bool) {
 			n.disown(level)
 		}
 	} else {
-		for i := range c.subs {
-			if c.subs[i].same(x) {
-				removed = true
-				last := len(c.subs) - 1
-				c.subs[i] = c.subs[last]
-				c.subs[last] = sub{}
-				c.subs = c.subs[:last]
-				if last == 0 {
-					c.subs = nil
-				}
-				break
-			}
-		}
+		c.subs, removed = dropSub(c.subs, x)
 		if c.bare() {
 			n.disown(level)
 		}
@@ -237,8 +278,8 @@ func (n *node) remove(filter string, x sub) (empty, removed bool) {
 	return n.bare(), removed
 }
 
-// match appends to out the subscribers whose filters match topic, one
-// entry per subscriber with the highest QoS it holds.
+// match appends to out the subscribers whose filters in the tree match
+// topic (see tree.match).
 func (n *node) match(topic string, out []sub) []sub {
 	dollar := strings.HasPrefix(topic, "$")
 	return n.walk(topic, !dollar, out)
