@@ -657,7 +657,7 @@ var errBye = errors.New("broker: client said DISCONNECT")
 // handles each complete packet; the rest waits in c.in for more.
 func (c *conn) feed(data []byte) (paused bool, err error) {
 	if in := c.partial(); len(in) > 0 {
-		in = append(in, data...)
+		in = c.grow(in, data)
 		*c.in = in
 		data = in
 	}
@@ -680,8 +680,15 @@ func (c *conn) feed(data []byte) (paused bool, err error) {
 			break
 		}
 		h := data[0]
-		body := make([]byte, n)
-		copy(body, data[hl:hl+n])
+		var body []byte
+		if in := c.partial(); len(in) > 0 && &data[0] == &in[0] && len(in) == cap(in) && cap(in) == hl+n {
+			// The packet came in pieces into memory of its size (grow):
+			// that memory is its body, and the next bytes go elsewhere.
+			body, c.in = in[hl:hl+n:hl+n], nil
+		} else {
+			body = make([]byte, n)
+			copy(body, data[hl:hl+n])
+		}
 		data = data[hl+n:]
 		if err := c.take(h, body); err != nil {
 			return false, err
@@ -707,6 +714,20 @@ func (c *conn) feed(data []byte) (paused bool, err error) {
 		c.in = &in
 	}
 	return paused, nil
+}
+
+// grow appends data to in, the start of a packet: to twice what in could
+// hold, as a length announced and not sent must hold little, but no more
+// than the packet needs (its body can then be that memory, see feed).
+func (c *conn) grow(in, data []byte) []byte {
+	if len(in)+len(data) <= cap(in) {
+		return append(in, data...)
+	}
+	size := max(2*cap(in), len(in)+len(data))
+	if n, hl, _ := header(in, c.b.opts.MaxPacket); hl > 0 {
+		size = max(min(size, hl+n), len(in)+len(data))
+	}
+	return append(append(make([]byte, 0, size), in...), data...)
 }
 
 // partial is the start of a packet the epoll reader has read of c.
