@@ -417,7 +417,7 @@ func (b *Broker) admit(nc net.Conn) bool {
 		err := b.poll.add(c)
 		b.mu.Unlock()
 		if err != nil {
-			b.log.Error("cannot watch a new connection; closed", "remote", c.info.Remote, "error", err)
+			b.log.Error("cannot watch a new connection; closed", "remote", c.remote, "error", err)
 			c.finish(false, err)
 			b.conns.Done()
 		}
@@ -425,7 +425,7 @@ func (b *Broker) admit(nc net.Conn) bool {
 	if oldest != nil {
 		b.pendingClosed.Add(1)
 		b.logPending.warn(b.log, "connection without CONNECT closed to make room for a new one (MaxPending)",
-			"remote", oldest.info.Remote, "max", b.opts.MaxPending)
+			"remote", oldest.remote, "max", b.opts.MaxPending)
 		if oldest.poll != nil {
 			oldest.poll.evict(oldest) // the reader may be in its CONNECT
 		} else {

@@ -363,6 +363,12 @@ func TestBroker_Authenticate_RefusesWithTheRightCode(t *testing.T) {
 	}
 	// The refused connection's end is logged after its socket is closed.
 	eventually(t, "a log line saying why", func() bool { return strings.Contains(logs.String(), "bad user name or password") }, logs)
+	// It says who the client said it was, though it never had a session.
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "bad user name or password") && (!strings.Contains(line, " client=b ") || !strings.Contains(line, " user=dev ")) {
+			t.Errorf("the refusal's log line does not name the client and its user: %s", line)
+		}
+	}
 	if strings.Contains(logs.String(), "wrong") {
 		t.Errorf("the log must never show the password:\n%s", logs)
 	}

@@ -16,11 +16,11 @@ import (
 
 // conn is one network connection.
 type conn struct {
-	b    *Broker
-	nc   socket
-	s    *session
-	info Client
-	will *Message
+	b      *Broker
+	nc     socket
+	s      *session
+	remote string // the client's address (Client.Remote); its id and user name are its session's
+	will   *Message
 
 	// Guarded by b.mu: c's place in b.pending until its CONNECT is
 	// taken, and whether it was closed to make room there.
@@ -44,7 +44,7 @@ type conn struct {
 	deadline time.Duration
 
 	// The small fields, together so that they share a word (a conn is
-	// 176 bytes); each flag is guarded as said.
+	// 144 bytes); each flag is guarded as said.
 	fd        int32  // epoll reader: the socket's descriptor
 	keepAlive uint16 // seconds, as the client said
 	evicted   bool   // b.mu: closed to make room in b.pending
@@ -127,8 +127,27 @@ func (b *Broker) serveConn(c *conn) {
 }
 
 func (b *Broker) newConn(nc net.Conn) *conn {
-	return &conn{b: b, nc: nc, info: Client{Remote: nc.RemoteAddr().String()}, fd: -1}
+	return &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), fd: -1}
 }
+
+// client is who c's client is, once it has its session: the id and
+// user name are the session's, not copies kept with each connection.
+func (c *conn) client() Client {
+	if s := c.s; s != nil {
+		return Client{ID: s.id, Username: s.user, Remote: c.remote}
+	}
+	return Client{Remote: c.remote}
+}
+
+// refusal is why a CONNECT was refused, with who the client said it
+// was: a connection has no identity of its own to log until its session.
+type refusal struct {
+	who Client
+	err error
+}
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
 
 // finish ends the connection (see end) and logs why: routine ends at
 // debug, the rest as warnings.
@@ -138,9 +157,13 @@ func (c *conn) finish(normal bool, err error) {
 		err = c.why
 	}
 	b := c.b
-	attrs := []any{"client", c.info.ID, "remote", c.info.Remote}
-	if c.info.Username != "" {
-		attrs = append(attrs, "user", c.info.Username)
+	who := c.client()
+	if r := (*refusal)(nil); errors.As(err, &r) {
+		who = r.who
+	}
+	attrs := []any{"client", who.ID, "remote", who.Remote}
+	if who.Username != "" {
+		attrs = append(attrs, "user", who.Username)
 	}
 	if routine(err) {
 		if err != nil {
@@ -232,7 +255,6 @@ func notConnect(first byte) error {
 // connect takes the CONNECT packet: checks it, authenticates the client
 // and attaches its session, or refuses it with a CONNACK saying why.
 func (c *conn) connect(body []byte) error {
-	b := c.b
 	cp, code, err := parseConnect(body)
 	if err != nil {
 		if code != 0 {
@@ -240,15 +262,26 @@ func (c *conn) connect(body []byte) error {
 		}
 		return err
 	}
-	c.info.ID, c.info.Username = cp.clientID, cp.username
-	if c.info.ID == "" {
+	who := Client{ID: cp.clientID, Username: cp.username, Remote: c.remote}
+	if err := c.login(cp, &who); err != nil {
+		return &refusal{who: who, err: err}
+	}
+	return nil
+}
+
+// login authenticates the client who of a CONNECT and attaches its
+// session, or refuses it with a CONNACK saying why. An empty client id
+// is given one.
+func (c *conn) login(cp *connect, who *Client) error {
+	b := c.b
+	if who.ID == "" {
 		if !cp.clean {
 			c.refuse(codeBadClientID)
 			return fmt.Errorf("%w: an empty client id needs a clean session", ErrRefused)
 		}
-		c.info.ID = newClientID()
+		who.ID = newClientID()
 	}
-	if b.opts.Authenticate != nil && !b.opts.Authenticate(c.info, cp.password) {
+	if b.opts.Authenticate != nil && !b.opts.Authenticate(*who, cp.password) {
 		if cp.hasUser {
 			c.refuse(codeBadCredentials)
 			return fmt.Errorf("%w: bad user name or password", ErrRefused)
@@ -256,19 +289,19 @@ func (c *conn) connect(body []byte) error {
 		c.refuse(codeNotAuthorized)
 		return fmt.Errorf("%w: not authorized (no user name given)", ErrRefused)
 	}
-	if cp.will != nil && b.opts.CanPublish != nil && !b.opts.CanPublish(c.info, cp.will.Topic) {
+	if cp.will != nil && b.opts.CanPublish != nil && !b.opts.CanPublish(*who, cp.will.Topic) {
 		c.refuse(codeNotAuthorized)
 		return fmt.Errorf("%w: not allowed to leave a will on %s", ErrRefused, quoted(cp.will.Topic))
 	}
 	c.will = cp.will
 	if c.will != nil {
 		c.will.QoS = min(c.will.QoS, 1)
-		if c.will.Retain && b.opts.MayRetain != nil && !b.opts.MayRetain(c.info, c.will.Topic) {
+		if c.will.Retain && b.opts.MayRetain != nil && !b.opts.MayRetain(*who, c.will.Topic) {
 			c.will.Retain = false
 		}
 	}
 	c.keepAlive = cp.keepAlive
-	if err := b.attach(c, cp.clean, cp.level == 4); err != nil {
+	if err := b.attach(c, *who, cp.clean, cp.level == 4); err != nil {
 		switch {
 		case errors.Is(err, ErrIDInUse):
 			c.refuse(codeNotAuthorized)
@@ -338,7 +371,7 @@ func (c *conn) refuse(code byte) {
 // will published, before c is accepted. The CONNACK says whether the
 // session was there if the client speaks 3.1.1 (in 3.1 the flag's byte
 // is reserved).
-func (b *Broker) attach(c *conn, clean, v311 bool) error {
+func (b *Broker) attach(c *conn, who Client, clean, v311 bool) error {
 	for {
 		b.mu.Lock()
 		if b.closed {
@@ -349,19 +382,19 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 			b.mu.Unlock()
 			return fmt.Errorf("%w (MaxPending)", ErrCrowded)
 		}
-		s := b.sessions[c.info.ID]
+		s := b.sessions[who.ID]
 		if s != nil {
 			s.mu.Lock()
 			old := s.c
 			s.mu.Unlock()
-			if s.user != c.info.Username && (b.opts.MayTakeOver == nil || !b.opts.MayTakeOver(Client{ID: s.id, Username: s.user}, c.info)) {
+			if s.user != who.Username && (b.opts.MayTakeOver == nil || !b.opts.MayTakeOver(Client{ID: s.id, Username: s.user}, who)) {
 				// A client id belongs to the user whose session it is,
 				// connected or kept: another may neither put that client
 				// out nor take its session (one device account ending
 				// another device's connection, or taking its queued
 				// commands).
 				b.mu.Unlock()
-				return fmt.Errorf("%w: client id %s has a session under another user name", ErrIDInUse, quoted(c.info.ID))
+				return fmt.Errorf("%w: client id %s has a session under another user name", ErrIDInUse, quoted(who.ID))
 			}
 			if old != nil {
 				b.mu.Unlock()
@@ -380,14 +413,14 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 		// A session taken over from another user name (MayTakeOver) is
 		// not handed over: its subscriptions were granted to that user,
 		// and its queue holds that user's messages.
-		if s != nil && (clean || s.clean || s.user != c.info.Username) {
+		if s != nil && (clean || s.clean || s.user != who.Username) {
 			delete(b.sessions, s.id)
 			b.forget(s)
 			s = nil
 		}
 		present := s != nil
 		if s == nil {
-			s = &session{b: b, id: c.info.ID, user: c.info.Username, clean: clean}
+			s = &session{b: b, id: who.ID, user: who.Username, clean: clean}
 			b.sessions[s.id] = s
 		}
 		b.clients++
@@ -410,7 +443,7 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 		c.writing = true
 		s.mu.Unlock()
 		b.mu.Unlock()
-		b.log.Debug("client connected", "client", c.info.ID, "remote", c.info.Remote, "user", c.info.Username,
+		b.log.Debug("client connected", "client", who.ID, "remote", who.Remote, "user", who.Username,
 			"clean", clean, "session_present", present)
 		go c.flush()
 		return nil
@@ -493,15 +526,15 @@ func (c *conn) publish(h byte, body []byte) error {
 	}
 	b := c.b
 	b.received.Add(1)
-	allowed := b.opts.CanPublish == nil || b.opts.CanPublish(c.info, p.msg.Topic)
+	allowed := b.opts.CanPublish == nil || b.opts.CanPublish(c.client(), p.msg.Topic)
 	if !allowed && !c.denied {
 		c.denied = true
 		b.log.Warn("client may not publish on this topic; message dropped (further ones from this connection are not logged)",
-			"client", c.info.ID, "user", c.info.Username, "topic", short(p.msg.Topic))
+			"client", c.s.id, "user", c.s.user, "topic", short(p.msg.Topic))
 	}
 	m := p.msg
 	m.QoS = min(m.QoS, 1)
-	if m.Retain && b.opts.MayRetain != nil && !b.opts.MayRetain(c.info, m.Topic) {
+	if m.Retain && b.opts.MayRetain != nil && !b.opts.MayRetain(c.client(), m.Topic) {
 		m.Retain = false
 	}
 	switch p.msg.QoS {
@@ -562,7 +595,7 @@ func (c *conn) subscribe(body []byte) error {
 			if !c.subsFull {
 				c.subsFull = true
 				b.log.Warn("client holds its maximum of subscriptions; filter refused (further ones from this connection are not logged)",
-					"client", c.info.ID, "filter", short(r.filter), "max", b.opts.MaxSubscriptions)
+					"client", s.id, "filter", short(r.filter), "max", b.opts.MaxSubscriptions)
 			}
 			continue
 		}
@@ -600,13 +633,13 @@ func (c *conn) subscribe(body []byte) error {
 // first refusal of the connection.
 func (c *conn) maySubscribe(filter string) bool {
 	b := c.b
-	if b.opts.CanSubscribe == nil || b.opts.CanSubscribe(c.info, filter) {
+	if b.opts.CanSubscribe == nil || b.opts.CanSubscribe(c.client(), filter) {
 		return true
 	}
 	if !c.subDenied {
 		c.subDenied = true
 		b.log.Warn("client may not subscribe to this filter; refused (further ones from this connection are not logged)",
-			"client", c.info.ID, "user", c.info.Username, "filter", short(filter))
+			"client", c.s.id, "user", c.s.user, "filter", short(filter))
 	}
 	return false
 }
