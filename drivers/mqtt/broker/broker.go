@@ -669,7 +669,10 @@ func (b *Broker) forget(s *session) {
 // Local is an in-process subscriber: its function is called with each
 // matching message, on the goroutine that published it (a client's
 // reader, Publish's caller, or for a will the goroutine ending that
-// client's connection). It must not block.
+// client's connection). It must not block. The topic and the payload
+// are the message's own memory (a client's are its packet's): keeping
+// either keeps the whole message, so copy what is kept, and never write
+// to the payload.
 type Local struct {
 	b  *Broker
 	fn func(topic string, payload []byte)
