@@ -21,29 +21,85 @@ import (
 const heapDevices = 2000
 
 // BenchmarkBroker_HeapPerConnection reports the live heap the broker
-// holds per connected device: heapDevices devices, each as a gateway's
-// Tasmota plug is (a retained will, one filter, a retained "Online" and
-// a retained discovery message, a telemetry message), with the hub
-// listening in process under "tele/#" and "tasmota/#". The devices are
-// raw sockets driven by system calls, so they put nothing of their own
-// on the Go heap: the figure is the broker's alone (its retained
-// messages included).
+// holds per connected device: heapDevices devices, each with a retained
+// will, its filters, two retained messages and a telemetry message, with
+// the hub listening in process under each first level as its MQTT driver
+// does ("tele/#", and "<id>/#" for a Shelly Gen2 device). "tasmota": every
+// device a Tasmota plug (one wildcard filter, a retained discovery
+// message); "mix": a gateway's mix, Tasmota, Zigbee2MQTT, Shelly Gen1 and
+// Gen2 in turn. The devices are raw sockets driven by system calls, so
+// they put nothing of their own on the Go heap: the figure is the
+// broker's alone (its retained messages included).
 func BenchmarkBroker_HeapPerConnection(b *testing.B) {
-	for _, goroutines := range []bool{false, true} {
-		name := "epoll"
-		if goroutines {
-			name = "goroutine"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, run := range []struct {
+		name       string
+		goroutines bool
+		mix        bool
+	}{{"epoll", false, false}, {"epoll-mix", false, true}, {"goroutine", true, false}} {
+		b.Run(run.name, func(b *testing.B) {
 			for range b.N {
-				per := heapPerConnection(b, goroutines)
+				per := heapPerConnection(b, run.goroutines, run.mix)
 				b.ReportMetric(per, "B/conn")
 			}
 		})
 	}
 }
 
-func heapPerConnection(b *testing.B, goroutines bool) float64 {
+// benchDevice is what one device of BenchmarkBroker_HeapPerConnection
+// says to the broker.
+type benchDevice struct {
+	id        string
+	will      Message
+	filters   []string
+	retained  [2][2]string // topic, payload
+	telemetry [2]string
+	hub       string // a filter the hub adds for it, or ""
+}
+
+const benchDiscovery = `{"ip":"192.0.2.20","dn":"Plug","fn":["Plug-1",null,null,null],"hn":"%s","mac":"%s","md":"Sonoff S31","ty":0,"if":0,` +
+	`"ofln":"Offline","onln":"Online","state":["OFF","ON","TOGGLE","HOLD"],"sw":"13.4.0","t":"%[1]s","ft":"%%prefix%%/%%topic%%/","tp":["cmnd","stat","tele"]}`
+
+// heapDevice is device i: a Tasmota plug, or with mix one of four kinds.
+func heapDevice(i int, mix bool) benchDevice {
+	kind := 0
+	if mix {
+		kind = i % 4
+	}
+	state := `{"Time":"2026-12-07T09:00:00","POWER":"ON","Wifi":{"RSSI":80}}`
+	switch kind {
+	case 1:
+		name := fmt.Sprintf("zigbee2mqtt/floor%d/socket-%05d", i%3, i)
+		return benchDevice{id: fmt.Sprintf("z2m-%05d", i),
+			will:      Message{Topic: name + "/availability", Payload: []byte(`{"state":"offline"}`), QoS: 1, Retain: true},
+			filters:   []string{name + "/set", name + "/get"},
+			retained:  [2][2]string{{name + "/availability", `{"state":"online"}`}, {name + "/info", `{"model":"TS011F","vendor":"TuYa"}`}},
+			telemetry: [2]string{name, `{"state":"ON","power":12.5,"voltage":231,"current":0.05,"energy":1.2,"linkquality":120}`}}
+	case 2:
+		name := fmt.Sprintf("shellies/shellyplug-s-%06X", i)
+		return benchDevice{id: fmt.Sprintf("shellyplug-s-%06X", i),
+			will:      Message{Topic: name + "/online", Payload: []byte("false"), QoS: 1, Retain: true},
+			filters:   []string{name + "/relay/+/command", name + "/command"},
+			retained:  [2][2]string{{name + "/online", "true"}, {name + "/announce", `{"id":"shellyplug-s","model":"SHPLG-S","fw_ver":"20230913-114008"}`}},
+			telemetry: [2]string{name + "/relay/0/power", "12.5"}}
+	case 3:
+		id := fmt.Sprintf("shellyplusplugs-%012x", i)
+		return benchDevice{id: id,
+			will:      Message{Topic: id + "/online", Payload: []byte("false"), QoS: 1, Retain: true},
+			filters:   []string{id + "/rpc"},
+			retained:  [2][2]string{{id + "/online", "true"}, {id + "/status/switch:0", `{"id":0,"output":true,"apower":12.5,"voltage":231.0}`}},
+			telemetry: [2]string{id + "/events/rpc", `{"method":"NotifyStatus","params":{"switch:0":{"apower":12.5}}}`},
+			hub:       id + "/#"}
+	}
+	name, mac := fmt.Sprintf("tasmota_%06X", i), fmt.Sprintf("A0B1C2%06X", i)
+	lwt := "tele/" + name + "/LWT"
+	return benchDevice{id: "DVES_" + mac[6:],
+		will:      Message{Topic: lwt, Payload: []byte("Offline"), QoS: 1, Retain: true},
+		filters:   []string{"cmnd/" + name + "/+"},
+		retained:  [2][2]string{{lwt, "Online"}, {"tasmota/discovery/" + mac + "/config", fmt.Sprintf(benchDiscovery, name, mac)}},
+		telemetry: [2]string{"tele/" + name + "/STATE", state}}
+}
+
+func heapPerConnection(b *testing.B, goroutines, mix bool) float64 {
 	br, err := New(Options{Listen: "127.0.0.1:0", GoroutinePerConn: goroutines, MaxConnections: heapDevices + 10, MaxClients: heapDevices + 10})
 	if err != nil {
 		b.Fatal(err)
@@ -51,7 +107,7 @@ func heapPerConnection(b *testing.B, goroutines bool) float64 {
 	go func() { _ = br.Serve() }()
 	defer br.Close()
 	hub := br.NewLocal(func(string, []byte) {})
-	for _, f := range []string{"tele/#", "tasmota/#", "stat/#"} {
+	for _, f := range []string{"tele/#", "tasmota/#", "stat/#", "zigbee2mqtt/#", "shellies/#"} {
 		if err := hub.Subscribe(f); err != nil {
 			b.Fatal(err)
 		}
@@ -66,36 +122,38 @@ func heapPerConnection(b *testing.B, goroutines bool) float64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	discovery := `{"ip":"192.0.2.20","dn":"Plug","fn":["Plug-1",null,null,null],"hn":"%s","mac":"%s","md":"Sonoff S31","ty":0,"if":0,` +
-		`"ofln":"Offline","onln":"Online","state":["OFF","ON","TOGGLE","HOLD"],"sw":"13.4.0","t":"%[1]s","ft":"%%prefix%%/%%topic%%/","tp":["cmnd","stat","tele"]}`
 	var before uint64
-	for i := range heapDevices + 1 {
-		if i == 1 {
-			// The first device has the broker make what it makes once
+	for i := range heapDevices + 4 {
+		if i == 4 {
+			// The first devices have the broker make what it makes once
 			// (the epoll reader's buffer, the tree's first levels).
-			waitTaken(b, br, 1)
+			waitTaken(b, br, 4)
 			before = liveHeap()
 		}
-		name, mac := fmt.Sprintf("tasmota_%06X", i), fmt.Sprintf("A0B1C2%06X", i)
+		d := heapDevice(i, mix)
+		if d.hub != "" {
+			if err := hub.Subscribe(d.hub); err != nil {
+				b.Fatal(err)
+			}
+		}
 		fd, err := rawDial(ap)
 		if err != nil {
 			b.Fatal(err)
 		}
 		fds = append(fds, fd)
-		lwt := "tele/" + name + "/LWT"
-		cp := connectSpec{id: "DVES_" + mac[6:], clean: true, keepAlive: 30, user: "hub", pass: "mem-pass",
-			will: &Message{Topic: lwt, Payload: []byte("Offline"), QoS: 1, Retain: true}}
+		cp := connectSpec{id: d.id, clean: true, keepAlive: 30, user: "hub", pass: "mem-pass", will: &d.will}
 		rawSend(b, fd, cp.packet())
 		rawExpect(b, fd, 4)
-		rawSend(b, fd, subscribePacket(1, 1, "cmnd/"+name+"/+"))
-		rawExpect(b, fd, 5)
+		rawSend(b, fd, subscribePacket(1, 1, d.filters...))
+		rawExpect(b, fd, 4+len(d.filters))
 		var out []byte
-		out = append(out, publishPacket(lwt, "Online", 0, true, 0)...)
-		out = append(out, publishPacket("tasmota/discovery/"+mac+"/config", fmt.Sprintf(discovery, name, mac), 0, true, 0)...)
-		out = append(out, publishPacket("tele/"+name+"/STATE", `{"Time":"2026-12-07T09:00:00","POWER":"ON","Wifi":{"RSSI":80}}`, 0, false, 0)...)
+		for _, r := range d.retained {
+			out = append(out, publishPacket(r[0], r[1], 0, true, 0)...)
+		}
+		out = append(out, publishPacket(d.telemetry[0], d.telemetry[1], 0, false, 0)...)
 		rawSend(b, fd, out)
 	}
-	waitTaken(b, br, heapDevices+1)
+	waitTaken(b, br, heapDevices+4)
 	after := liveHeap()
 	if p := os.Getenv("BROKER_HEAPPROF"); p != "" {
 		f, err := os.Create(p)
