@@ -183,8 +183,8 @@ func TestMatches_FollowsTheWildcardRules(t *testing.T) {
 		}
 		n.remove(tc.filter, sub{s: &session{}}) // not a subscriber
 		n.remove(tc.filter, sub{s: s})
-		if n.n != 0 || !n.root.bare() || len(n.exact) != 0 {
-			t.Errorf("tree: removing %q left %d subscriptions, %+v and %v", tc.filter, n.n, n.root, n.exact)
+		if n.n != 0 || !n.root.bare() || len(n.one)+len(n.many) != 0 {
+			t.Errorf("tree: removing %q left %d subscriptions, %+v, %v and %v", tc.filter, n.n, n.root, n.one, n.many)
 		}
 	}
 }

@@ -84,6 +84,15 @@ func TestTree_ExactAndWildcardFilters_OneTargetEach(t *testing.T) {
 		if m := tr.match("dev/1/set", nil); len(m) != 2 || tr.n != 2 {
 			t.Errorf("exact QoS %d: after a's removal %d targets, %d subscriptions", exactQoS, len(m), tr.n)
 		}
+		// b alone holds dev/1/set again: one value, not a slice.
+		if x, ok := tr.one["dev/1/set"]; !ok || x.s != b || len(tr.many) != 0 {
+			t.Errorf("exact QoS %d: after a's removal dev/1/set is %+v, %v", exactQoS, x, tr.many)
+		}
+		tr.remove("dev/1/set", sub{s: b})
+		tr.remove("dev/#", sub{s: c})
+		if len(tr.one)+len(tr.many) != 0 || !tr.root.bare() || tr.n != 0 {
+			t.Errorf("exact QoS %d: after every removal %v, %v, %+v, %d", exactQoS, tr.one, tr.many, tr.root, tr.n)
+		}
 	}
 }
 

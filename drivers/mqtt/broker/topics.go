@@ -167,11 +167,14 @@ func (n *node) bare() bool { return len(n.subs) == 0 && n.children == nil }
 // device's own filters are mostly exact ("zigbee2mqtt/<name>/set"), and
 // a filter in the map is one entry, where in the tree it is a node for
 // each level the other filters do not share (its name's, its last).
-// Guarded by Broker.subMu.
+// Most exact filters have one subscriber (the device whose commands they
+// carry): that one is the map's value itself (one), not a slice of one
+// (many holds the others). Guarded by Broker.subMu.
 type tree struct {
-	root  node
-	exact map[string][]sub
-	n     int
+	root node
+	one  map[string]sub
+	many map[string][]sub
+	n    int
 }
 
 func (t *tree) add(filter string, x sub) {
@@ -179,36 +182,85 @@ func (t *tree) add(filter string, x sub) {
 	if wildcard(filter) {
 		fresh = t.root.add(filter, x)
 	} else {
-		if t.exact == nil {
-			t.exact = map[string][]sub{}
-		}
-		t.exact[filter], fresh = addSub(t.exact[filter], x)
+		fresh = t.addExact(filter, x)
 	}
 	if fresh {
 		t.n++
 	}
 }
 
+// addExact subscribes x to a filter without wildcards.
+func (t *tree) addExact(filter string, x sub) (fresh bool) {
+	if subs, ok := t.many[filter]; ok {
+		t.many[filter], fresh = addSub(subs, x)
+		return fresh
+	}
+	y, ok := t.one[filter]
+	switch {
+	case ok && y.same(x):
+		t.one[filter] = x // the new grant
+		return false
+	case ok:
+		delete(t.one, filter)
+		if t.many == nil {
+			t.many = map[string][]sub{}
+		}
+		t.many[filter] = []sub{y, x}
+	default:
+		if t.one == nil {
+			t.one = map[string]sub{}
+		}
+		t.one[filter] = x
+	}
+	return true
+}
+
 func (t *tree) remove(filter string, x sub) {
 	var removed bool
 	if wildcard(filter) {
 		_, removed = t.root.remove(filter, x)
-	} else if subs, ok := t.exact[filter]; ok {
-		if subs, removed = dropSub(subs, x); len(subs) == 0 {
-			delete(t.exact, filter)
-		} else {
-			t.exact[filter] = subs
-		}
+	} else {
+		removed = t.removeExact(filter, x)
 	}
 	if removed {
 		t.n--
 	}
 }
 
+// removeExact drops x's subscription to a filter without wildcards.
+func (t *tree) removeExact(filter string, x sub) (removed bool) {
+	if y, ok := t.one[filter]; ok {
+		if y.same(x) {
+			delete(t.one, filter)
+			return true
+		}
+		return false
+	}
+	subs, ok := t.many[filter]
+	if !ok {
+		return false
+	}
+	subs, removed = dropSub(subs, x)
+	switch len(subs) {
+	case 0:
+		delete(t.many, filter)
+	case 1:
+		delete(t.many, filter)
+		t.one[filter] = subs[0]
+	default:
+		t.many[filter] = subs
+	}
+	return removed
+}
+
 // match appends to out the subscribers whose filters match topic, one
 // entry per subscriber with the highest QoS it holds.
 func (t *tree) match(topic string, out []sub) []sub {
-	out = merge(out, t.exact[topic])
+	if x, ok := t.one[topic]; ok {
+		one := [1]sub{x}
+		out = merge(out, one[:])
+	}
+	out = merge(out, t.many[topic])
 	return t.root.match(topic, out)
 }
 
