@@ -200,11 +200,13 @@ type Broker struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
-	all      map[*conn]struct{} // every open connection, CONNECT or not
+	open     int                // connections open, CONNECT or not
+	all      map[*conn]struct{} // of them, those read by a goroutine of their own (the epoll reader has the rest)
 	pending  list.List          // of *conn: those without CONNECT, oldest first
 	clients  int
 	away     int // sessions kept for clients that are away
 	closed   bool
+	ended    sync.Cond // on mu: a connection's end was dealt with (conn.gone)
 	conns    sync.WaitGroup
 	poll     *poller // nil: a goroutine per connection
 
@@ -225,8 +227,13 @@ type Broker struct {
 	// Rate-limited warnings, one per bound.
 	logFull, logPending, logQueueBytes, logMemory, logUnadmitted rateLog
 
-	done chan struct{}
+	done  chan struct{}
+	epoch time.Time // the start of clock
 }
+
+// clock is the time since New, from the monotonic clock: the epoll
+// reader's deadlines in a word, not a time.Time's three.
+func (b *Broker) clock() time.Duration { return time.Since(b.epoch) }
 
 // fill gives the options left zero their defaults.
 func (opts *Options) fill() {
@@ -270,7 +277,9 @@ func New(opts Options) (*Broker, error) {
 		all:      map[*conn]struct{}{},
 		retained: map[string]*Message{},
 		done:     make(chan struct{}),
+		epoch:    time.Now(),
 	}
+	b.ended.L = &b.mu
 	if err := b.listen(); err != nil {
 		return nil, err
 	}
@@ -381,7 +390,7 @@ func (b *Broker) admit(nc net.Conn) bool {
 		nc.Close()
 		return false
 	}
-	if len(b.all) >= b.opts.MaxConnections {
+	if b.open >= b.opts.MaxConnections {
 		b.mu.Unlock()
 		b.connsRefused.Add(1)
 		b.logFull.warn(b.log, "connection closed on accepting: the broker has its maximum of connections open (MaxConnections)",
@@ -396,9 +405,10 @@ func (b *Broker) admit(nc net.Conn) bool {
 	}
 	b.conns.Add(1)
 	c := b.newConn(nc)
-	b.all[c] = struct{}{}
+	b.open++
 	c.pending = b.pending.PushBack(c)
 	if _, tls := nc.(*tls.Conn); b.poll == nil || tls {
+		b.all[c] = struct{}{}
 		b.mu.Unlock()
 		go b.serveConn(c)
 	} else {
@@ -407,7 +417,7 @@ func (b *Broker) admit(nc net.Conn) bool {
 		err := b.poll.add(c)
 		b.mu.Unlock()
 		if err != nil {
-			b.log.Error("cannot watch a new connection; closed", "remote", c.info.Remote, "error", err)
+			b.log.Error("cannot watch a new connection; closed", "remote", c.remote, "error", err)
 			c.finish(false, err)
 			b.conns.Done()
 		}
@@ -415,7 +425,7 @@ func (b *Broker) admit(nc net.Conn) bool {
 	if oldest != nil {
 		b.pendingClosed.Add(1)
 		b.logPending.warn(b.log, "connection without CONNECT closed to make room for a new one (MaxPending)",
-			"remote", oldest.info.Remote, "max", b.opts.MaxPending)
+			"remote", oldest.remote, "max", b.opts.MaxPending)
 		if oldest.poll != nil {
 			oldest.poll.evict(oldest) // the reader may be in its CONNECT
 		} else {
@@ -448,7 +458,7 @@ func (b *Broker) Close() error {
 	}
 	b.closed = true
 	close(b.done)
-	live := make([]*conn, 0, len(b.all))
+	live := make([]*conn, 0, b.open)
 	for c := range b.all {
 		live = append(live, c)
 	}
@@ -456,8 +466,10 @@ func (b *Broker) Close() error {
 	err := b.closeListeners()
 	if b.poll != nil {
 		// The reader stops first, so that no connection is ended here
-		// while the reader is in the middle of one of its packets.
+		// while the reader is in the middle of one of its packets. No
+		// connection joins it since b.closed was set (admit).
 		b.poll.stop()
+		live = b.poll.live(live)
 	}
 	for _, c := range live {
 		c.shut(ErrClosed)
@@ -472,7 +484,7 @@ func (b *Broker) Close() error {
 // Stats returns the counters.
 func (b *Broker) Stats() Stats {
 	b.mu.Lock()
-	st := Stats{Clients: b.clients, Sessions: len(b.sessions), Connections: len(b.all), Pending: b.pending.Len()}
+	st := Stats{Clients: b.clients, Sessions: len(b.sessions), Connections: b.open, Pending: b.pending.Len()}
 	b.mu.Unlock()
 	b.subMu.RLock()
 	st.Subscriptions = b.tree.n
@@ -599,11 +611,12 @@ func (b *Broker) expire() {
 		select {
 		case <-b.done:
 			return
-		case now := <-t.C:
+		case <-t.C:
+			now := b.clock()
 			b.mu.Lock()
 			for id, s := range b.sessions {
 				s.mu.Lock()
-				old := s.c == nil && now.Sub(s.left) > b.opts.SessionExpiry
+				old := s.c == nil && now-s.left > b.opts.SessionExpiry
 				s.mu.Unlock()
 				if old {
 					delete(b.sessions, id)
@@ -620,10 +633,10 @@ func (b *Broker) expire() {
 // MaxAwaySessions are kept. b.mu is held.
 func (b *Broker) dropAway() {
 	var oldest *session
-	var left time.Time
+	var left time.Duration
 	for _, s := range b.sessions {
 		s.mu.Lock()
-		if s.c == nil && (oldest == nil || s.left.Before(left)) {
+		if s.c == nil && (oldest == nil || s.left < left) {
 			oldest, left = s, s.left
 		}
 		s.mu.Unlock()
@@ -635,7 +648,7 @@ func (b *Broker) dropAway() {
 	b.away--
 	b.forget(oldest)
 	b.log.Info("session of a client that is away dropped: more than MaxAwaySessions are kept",
-		"client", oldest.id, "left", left, "max", b.opts.MaxAwaySessions)
+		"client", oldest.id, "left", b.epoch.Add(left), "max", b.opts.MaxAwaySessions)
 }
 
 // forget removes every subscription of s and drops what it holds: s is
@@ -656,7 +669,10 @@ func (b *Broker) forget(s *session) {
 // Local is an in-process subscriber: its function is called with each
 // matching message, on the goroutine that published it (a client's
 // reader, Publish's caller, or for a will the goroutine ending that
-// client's connection). It must not block.
+// client's connection). It must not block. The topic and the payload
+// are the message's own memory (a client's are its packet's): keeping
+// either keeps the whole message, so copy what is kept, and never write
+// to the payload.
 type Local struct {
 	b  *Broker
 	fn func(topic string, payload []byte)
@@ -721,7 +737,7 @@ func newClientID() string {
 // routine reports whether a connection's end is business as usual.
 func routine(err error) bool {
 	return err == nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrTakenOver) || errors.Is(err, ErrCrowded) ||
-		errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "connection reset by peer") ||
+		closedErr(err) || strings.Contains(err.Error(), "connection reset by peer") ||
 		errors.Is(err, errEOF)
 }
 

@@ -145,6 +145,9 @@ func TestMatches_FollowsTheWildcardRules(t *testing.T) {
 	}{
 		{"a/b", "a/b", true},
 		{"a/b", "a/c", false},
+		{"a/b", "a/b/c", false},
+		{"a/b", "a", false},
+		{"$SYS/x", "$SYS/x", true},
 		{"a/+", "a/b", true},
 		{"a/+", "a/b/c", false},
 		{"a/+", "a/", true},
@@ -180,8 +183,8 @@ func TestMatches_FollowsTheWildcardRules(t *testing.T) {
 		}
 		n.remove(tc.filter, sub{s: &session{}}) // not a subscriber
 		n.remove(tc.filter, sub{s: s})
-		if n.n != 0 || n.root.children.len() != 0 {
-			t.Errorf("tree: removing %q left %d subscriptions, %v", tc.filter, n.n, n.root.children)
+		if n.n != 0 || !n.root.bare() || len(n.one)+len(n.many) != 0 {
+			t.Errorf("tree: removing %q left %d subscriptions, %+v, %v and %v", tc.filter, n.n, n.root, n.one, n.many)
 		}
 	}
 }
@@ -360,6 +363,12 @@ func TestBroker_Authenticate_RefusesWithTheRightCode(t *testing.T) {
 	}
 	// The refused connection's end is logged after its socket is closed.
 	eventually(t, "a log line saying why", func() bool { return strings.Contains(logs.String(), "bad user name or password") }, logs)
+	// It says who the client said it was, though it never had a session.
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "bad user name or password") && (!strings.Contains(line, " client=b ") || !strings.Contains(line, " user=dev ")) {
+			t.Errorf("the refusal's log line does not name the client and its user: %s", line)
+		}
+	}
 	if strings.Contains(logs.String(), "wrong") {
 		t.Errorf("the log must never show the password:\n%s", logs)
 	}
@@ -693,7 +702,7 @@ func TestBroker_Close_DoesNotWaitForSilentConnections(t *testing.T) {
 	eventually(t, "the connection accepted", func() bool {
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		return len(b.all) == 1
+		return b.open == 1
 	})
 	began := time.Now()
 	if err := b.Close(); err != nil {

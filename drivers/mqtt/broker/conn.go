@@ -11,18 +11,16 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
 // conn is one network connection.
 type conn struct {
-	b         *Broker
-	nc        net.Conn
-	s         *session
-	info      Client
-	will      *Message
-	keepAlive time.Duration
+	b      *Broker
+	nc     socket
+	s      *session
+	remote string // the client's address (Client.Remote); its id and user name are its session's
+	will   *Message
 
 	// Guarded by b.mu: c's place in b.pending until its CONNECT is
 	// taken, and whether it was closed to make room there.
@@ -34,28 +32,65 @@ type conn struct {
 	resumed chan struct{}
 
 	once  sync.Once
+	ended atomic.Bool // the end is being dealt with (epoll reader)
 	why   error
-	ended atomic.Bool   // the end is being dealt with (epoll reader)
-	done  chan struct{} // closed once the connection's end is dealt with
 
-	// With the epoll reader (poll set): the socket, the bytes of a packet
-	// not complete yet, and when the client must have said something.
+	// With the epoll reader (poll set): the bytes of a packet not
+	// complete yet (kept apart: most connections have none most of the
+	// time), and when the client must have said something (on the
+	// broker's clock, 0 for never).
 	poll     *poller
-	raw      syscall.RawConn
-	fd       int
-	in       []byte
-	deadline time.Time
+	in       *[]byte
+	deadline time.Duration
 
-	// The flags, together so that they share a word (a conn is 256
-	// bytes, not 288); each is guarded as said.
-	evicted   bool // b.mu: closed to make room in b.pending
-	writing   bool // s.mu: a flush goroutine runs
-	paused    bool // s.mu: see resumed
-	denied    bool // s.mu: a refused publish was logged
-	subDenied bool // s.mu: a refused filter was logged
-	subsFull  bool // s.mu: a filter refused for MaxSubscriptions was logged
-	connected bool // epoll reader: its CONNECT was taken
-	disarmed  bool // epoll reader: its socket is out of the epoll set's interest (paused)
+	// The small fields, together so that they share a word (a conn is
+	// 144 bytes); each flag is guarded as said.
+	fd        int32  // epoll reader: the socket's descriptor
+	keepAlive uint16 // seconds, as the client said
+	evicted   bool   // b.mu: closed to make room in b.pending
+	over      bool   // b.mu: the end was dealt with (see gone)
+	writing   bool   // s.mu: a flush goroutine runs
+	paused    bool   // s.mu: see resumed
+	denied    bool   // s.mu: a refused publish was logged
+	subDenied bool   // s.mu: a refused filter was logged
+	subsFull  bool   // s.mu: a filter refused for MaxSubscriptions was logged
+	connected bool   // epoll reader: its CONNECT was taken
+	disarmed  bool   // epoll reader: its socket is out of the epoll set's interest (paused)
+}
+
+// keepAliveFor is how long c's client may say nothing, 0 for ever:
+// one and a half times its keep-alive, as MQTT has it.
+func (c *conn) keepAliveFor() time.Duration {
+	return time.Duration(c.keepAlive) * time.Second * 3 / 2
+}
+
+// gone marks c's end as dealt with and wakes whoever waits for it
+// (attach). A flag and the broker's condition, not a channel a
+// connection: most connections end without anyone waiting.
+func (c *conn) gone() {
+	b := c.b
+	b.mu.Lock()
+	c.over = true
+	b.mu.Unlock()
+	b.ended.Broadcast()
+}
+
+// wait waits for c's end to be dealt with (gone). b.mu is not held.
+func (c *conn) wait() {
+	b := c.b
+	b.mu.Lock()
+	for !c.over {
+		b.ended.Wait()
+	}
+	b.mu.Unlock()
+}
+
+// socket is what a conn reads and writes: the net.Conn accepted, or with
+// the epoll reader a file of its socket (see ownSocket).
+type socket interface {
+	io.ReadWriteCloser
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
 }
 
 // shut ends the connection, remembering why: its reader sees the socket
@@ -92,20 +127,43 @@ func (b *Broker) serveConn(c *conn) {
 }
 
 func (b *Broker) newConn(nc net.Conn) *conn {
-	return &conn{b: b, nc: nc, info: Client{Remote: nc.RemoteAddr().String()}, done: make(chan struct{}), fd: -1}
+	return &conn{b: b, nc: nc, remote: nc.RemoteAddr().String(), fd: -1}
 }
+
+// client is who c's client is, once it has its session: the id and
+// user name are the session's, not copies kept with each connection.
+func (c *conn) client() Client {
+	if s := c.s; s != nil {
+		return Client{ID: s.id, Username: s.user, Remote: c.remote}
+	}
+	return Client{Remote: c.remote}
+}
+
+// refusal is why a CONNECT was refused, with who the client said it
+// was: a connection has no identity of its own to log until its session.
+type refusal struct {
+	who Client
+	err error
+}
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
 
 // finish ends the connection (see end) and logs why: routine ends at
 // debug, the rest as warnings.
 func (c *conn) finish(normal bool, err error) {
 	c.end(normal)
-	if c.why != nil && (err == nil || errors.Is(err, net.ErrClosed)) {
+	if c.why != nil && (err == nil || closedErr(err)) {
 		err = c.why
 	}
 	b := c.b
-	attrs := []any{"client", c.info.ID, "remote", c.info.Remote}
-	if c.info.Username != "" {
-		attrs = append(attrs, "user", c.info.Username)
+	who := c.client()
+	if r := (*refusal)(nil); errors.As(err, &r) {
+		who = r.who
+	}
+	attrs := []any{"client", who.ID, "remote", who.Remote}
+	if who.Username != "" {
+		attrs = append(attrs, "user", who.Username)
 	}
 	if routine(err) {
 		if err != nil {
@@ -123,6 +181,10 @@ func (c *conn) finish(normal bool, err error) {
 	}
 	b.log.Warn(msg, append(attrs, "error", err)...)
 }
+
+// closedErr reports whether err is that of a socket closed already: a
+// net.Conn's, or a file's (see ownSocket).
+func closedErr(err error) bool { return errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) }
 
 // countingReader counts the bytes read from a client's socket
 // (Stats.BytesIn). A packet's memory is taken before its bytes are read
@@ -159,7 +221,7 @@ func (c *conn) run() (normal bool, err error) {
 	for {
 		deadline := time.Time{}
 		if c.keepAlive > 0 {
-			deadline = time.Now().Add(c.keepAlive * 3 / 2)
+			deadline = time.Now().Add(c.keepAliveFor())
 		}
 		_ = c.nc.SetReadDeadline(deadline)
 		h, body, err := readPacket(r, b.opts.MaxPacket)
@@ -193,7 +255,6 @@ func notConnect(first byte) error {
 // connect takes the CONNECT packet: checks it, authenticates the client
 // and attaches its session, or refuses it with a CONNACK saying why.
 func (c *conn) connect(body []byte) error {
-	b := c.b
 	cp, code, err := parseConnect(body)
 	if err != nil {
 		if code != 0 {
@@ -201,15 +262,26 @@ func (c *conn) connect(body []byte) error {
 		}
 		return err
 	}
-	c.info.ID, c.info.Username = cp.clientID, cp.username
-	if c.info.ID == "" {
+	who := Client{ID: cp.clientID, Username: cp.username, Remote: c.remote}
+	if err := c.login(cp, &who); err != nil {
+		return &refusal{who: who, err: err}
+	}
+	return nil
+}
+
+// login authenticates the client who of a CONNECT and attaches its
+// session, or refuses it with a CONNACK saying why. An empty client id
+// is given one.
+func (c *conn) login(cp *connect, who *Client) error {
+	b := c.b
+	if who.ID == "" {
 		if !cp.clean {
 			c.refuse(codeBadClientID)
 			return fmt.Errorf("%w: an empty client id needs a clean session", ErrRefused)
 		}
-		c.info.ID = newClientID()
+		who.ID = newClientID()
 	}
-	if b.opts.Authenticate != nil && !b.opts.Authenticate(c.info, cp.password) {
+	if b.opts.Authenticate != nil && !b.opts.Authenticate(*who, cp.password) {
 		if cp.hasUser {
 			c.refuse(codeBadCredentials)
 			return fmt.Errorf("%w: bad user name or password", ErrRefused)
@@ -217,19 +289,19 @@ func (c *conn) connect(body []byte) error {
 		c.refuse(codeNotAuthorized)
 		return fmt.Errorf("%w: not authorized (no user name given)", ErrRefused)
 	}
-	if cp.will != nil && b.opts.CanPublish != nil && !b.opts.CanPublish(c.info, cp.will.Topic) {
+	if cp.will != nil && b.opts.CanPublish != nil && !b.opts.CanPublish(*who, cp.will.Topic) {
 		c.refuse(codeNotAuthorized)
 		return fmt.Errorf("%w: not allowed to leave a will on %s", ErrRefused, quoted(cp.will.Topic))
 	}
 	c.will = cp.will
 	if c.will != nil {
 		c.will.QoS = min(c.will.QoS, 1)
-		if c.will.Retain && b.opts.MayRetain != nil && !b.opts.MayRetain(c.info, c.will.Topic) {
+		if c.will.Retain && b.opts.MayRetain != nil && !b.opts.MayRetain(*who, c.will.Topic) {
 			c.will.Retain = false
 		}
 	}
-	c.keepAlive = time.Duration(cp.keepAlive) * time.Second
-	if err := b.attach(c, cp.clean, cp.level == 4); err != nil {
+	c.keepAlive = cp.keepAlive
+	if err := b.attach(c, *who, cp.clean, cp.level == 4); err != nil {
 		switch {
 		case errors.Is(err, ErrIDInUse):
 			c.refuse(codeNotAuthorized)
@@ -276,11 +348,16 @@ func (c *conn) readErr(err error, first bool) error {
 		if first {
 			return fmt.Errorf("%w: no CONNECT within %v", ErrProtocol, c.b.opts.ConnectTimeout)
 		}
-		return fmt.Errorf("%w: nothing heard for %v (keep-alive %v)", ErrKeepAlive, c.keepAlive*3/2, c.keepAlive)
+		return c.silent()
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%w: connection closed in the middle of a packet", ErrMalformed)
 	}
 	return err
+}
+
+// silent is why a client that said nothing for too long is ended.
+func (c *conn) silent() error {
+	return fmt.Errorf("%w: nothing heard for %v (keep-alive %v)", ErrKeepAlive, c.keepAliveFor(), time.Duration(c.keepAlive)*time.Second)
 }
 
 // refuse writes a CONNACK with a refusal code.
@@ -294,7 +371,7 @@ func (c *conn) refuse(code byte) {
 // will published, before c is accepted. The CONNACK says whether the
 // session was there if the client speaks 3.1.1 (in 3.1 the flag's byte
 // is reserved).
-func (b *Broker) attach(c *conn, clean, v311 bool) error {
+func (b *Broker) attach(c *conn, who Client, clean, v311 bool) error {
 	for {
 		b.mu.Lock()
 		if b.closed {
@@ -305,24 +382,24 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 			b.mu.Unlock()
 			return fmt.Errorf("%w (MaxPending)", ErrCrowded)
 		}
-		s := b.sessions[c.info.ID]
+		s := b.sessions[who.ID]
 		if s != nil {
 			s.mu.Lock()
 			old := s.c
 			s.mu.Unlock()
-			if s.user != c.info.Username && (b.opts.MayTakeOver == nil || !b.opts.MayTakeOver(Client{ID: s.id, Username: s.user}, c.info)) {
+			if s.user != who.Username && (b.opts.MayTakeOver == nil || !b.opts.MayTakeOver(Client{ID: s.id, Username: s.user}, who)) {
 				// A client id belongs to the user whose session it is,
 				// connected or kept: another may neither put that client
 				// out nor take its session (one device account ending
 				// another device's connection, or taking its queued
 				// commands).
 				b.mu.Unlock()
-				return fmt.Errorf("%w: client id %s has a session under another user name", ErrIDInUse, quoted(c.info.ID))
+				return fmt.Errorf("%w: client id %s has a session under another user name", ErrIDInUse, quoted(who.ID))
 			}
 			if old != nil {
 				b.mu.Unlock()
 				old.shut(ErrTakenOver)
-				<-old.done
+				old.wait()
 				continue
 			}
 		}
@@ -336,14 +413,14 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 		// A session taken over from another user name (MayTakeOver) is
 		// not handed over: its subscriptions were granted to that user,
 		// and its queue holds that user's messages.
-		if s != nil && (clean || s.clean || s.user != c.info.Username) {
+		if s != nil && (clean || s.clean || s.user != who.Username) {
 			delete(b.sessions, s.id)
 			b.forget(s)
 			s = nil
 		}
 		present := s != nil
 		if s == nil {
-			s = &session{b: b, id: c.info.ID, user: c.info.Username, clean: clean}
+			s = &session{b: b, id: who.ID, user: who.Username, clean: clean}
 			b.sessions[s.id] = s
 		}
 		b.clients++
@@ -356,17 +433,17 @@ func (b *Broker) attach(c *conn, clean, v311 bool) error {
 		s.c, c.s = c, s
 		// CONNACK, then what the client did not acknowledge last time
 		// (flagged as a duplicate), then what waited for it.
-		q := make([]out, 0, 1+len(s.inflight)+len(s.queue))
+		flying := s.takeInflight()
+		q := make([]out, 0, 1+len(flying)+len(s.queue))
 		q = append(q, out{kind: typeConnack, raw: []byte{typeConnack << 4, 2, ack, codeAccepted}})
-		for _, u := range s.inflight {
+		for _, u := range flying {
 			q = append(q, out{kind: typePublish, msg: u.msg, qos: 1, retain: u.retain, dup: true, pid: u.pid})
 		}
-		s.clearInflight()
 		s.queue = append(q, s.queue...)
 		c.writing = true
 		s.mu.Unlock()
 		b.mu.Unlock()
-		b.log.Debug("client connected", "client", c.info.ID, "remote", c.info.Remote, "user", c.info.Username,
+		b.log.Debug("client connected", "client", who.ID, "remote", who.Remote, "user", who.Username,
 			"clean", clean, "session_present", present)
 		go c.flush()
 		return nil
@@ -388,9 +465,10 @@ func (b *Broker) unpend(c *conn) {
 // after the will.
 func (c *conn) end(normal bool) {
 	c.closeSocket(nil)
-	defer close(c.done)
+	defer c.gone()
 	b := c.b
 	b.mu.Lock()
+	b.open--
 	delete(b.all, c)
 	b.unpend(c)
 	closing := b.closed
@@ -405,7 +483,7 @@ func (c *conn) end(normal bool) {
 	b.mu.Lock()
 	s.mu.Lock()
 	s.c = nil
-	s.left = time.Now()
+	s.left = b.clock()
 	if s.clean {
 		s.discard()
 	} else {
@@ -448,15 +526,15 @@ func (c *conn) publish(h byte, body []byte) error {
 	}
 	b := c.b
 	b.received.Add(1)
-	allowed := b.opts.CanPublish == nil || b.opts.CanPublish(c.info, p.msg.Topic)
+	allowed := b.opts.CanPublish == nil || b.opts.CanPublish(c.client(), p.msg.Topic)
 	if !allowed && !c.denied {
 		c.denied = true
 		b.log.Warn("client may not publish on this topic; message dropped (further ones from this connection are not logged)",
-			"client", c.info.ID, "user", c.info.Username, "topic", short(p.msg.Topic))
+			"client", c.s.id, "user", c.s.user, "topic", short(p.msg.Topic))
 	}
 	m := p.msg
 	m.QoS = min(m.QoS, 1)
-	if m.Retain && b.opts.MayRetain != nil && !b.opts.MayRetain(c.info, m.Topic) {
+	if m.Retain && b.opts.MayRetain != nil && !b.opts.MayRetain(c.client(), m.Topic) {
 		m.Retain = false
 	}
 	switch p.msg.QoS {
@@ -517,7 +595,7 @@ func (c *conn) subscribe(body []byte) error {
 			if !c.subsFull {
 				c.subsFull = true
 				b.log.Warn("client holds its maximum of subscriptions; filter refused (further ones from this connection are not logged)",
-					"client", c.info.ID, "filter", short(r.filter), "max", b.opts.MaxSubscriptions)
+					"client", s.id, "filter", short(r.filter), "max", b.opts.MaxSubscriptions)
 			}
 			continue
 		}
@@ -555,13 +633,13 @@ func (c *conn) subscribe(body []byte) error {
 // first refusal of the connection.
 func (c *conn) maySubscribe(filter string) bool {
 	b := c.b
-	if b.opts.CanSubscribe == nil || b.opts.CanSubscribe(c.info, filter) {
+	if b.opts.CanSubscribe == nil || b.opts.CanSubscribe(c.client(), filter) {
 		return true
 	}
 	if !c.subDenied {
 		c.subDenied = true
 		b.log.Warn("client may not subscribe to this filter; refused (further ones from this connection are not logged)",
-			"client", c.info.ID, "user", c.info.Username, "filter", short(filter))
+			"client", c.s.id, "user", c.s.user, "filter", short(filter))
 	}
 	return false
 }
@@ -611,9 +689,10 @@ var errBye = errors.New("broker: client said DISCONNECT")
 // feed takes bytes read from the connection by the epoll reader and
 // handles each complete packet; the rest waits in c.in for more.
 func (c *conn) feed(data []byte) (paused bool, err error) {
-	if len(c.in) > 0 {
-		c.in = append(c.in, data...)
-		data = c.in
+	if in := c.partial(); len(in) > 0 {
+		in = c.grow(in, data)
+		*c.in = in
+		data = in
 	}
 	whole := len(data)
 	for len(data) > 0 && !c.ended.Load() {
@@ -634,8 +713,15 @@ func (c *conn) feed(data []byte) (paused bool, err error) {
 			break
 		}
 		h := data[0]
-		body := make([]byte, n)
-		copy(body, data[hl:hl+n])
+		var body []byte
+		if in := c.partial(); len(in) > 0 && &data[0] == &in[0] && len(in) == cap(in) && cap(in) == hl+n {
+			// The packet came in pieces into memory of its size (grow):
+			// that memory is its body, and the next bytes go elsewhere.
+			body, c.in = in[hl:hl+n:hl+n], nil
+		} else {
+			body = make([]byte, n)
+			copy(body, data[hl:hl+n])
+		}
 		data = data[hl+n:]
 		if err := c.take(h, body); err != nil {
 			return false, err
@@ -648,7 +734,7 @@ func (c *conn) feed(data []byte) (paused bool, err error) {
 	switch {
 	case len(data) == 0:
 		c.in = nil
-	case len(data) == whole && len(c.in) > 0:
+	case len(data) == whole && len(c.partial()) > 0:
 		// Nothing complete yet: c.in holds it all already.
 	default:
 		// Room for the rest of the packet, but no more than what arrived:
@@ -657,9 +743,32 @@ func (c *conn) feed(data []byte) (paused bool, err error) {
 		if n, hl, _ := header(data, c.b.opts.MaxPacket); hl > 0 {
 			need = max(need, min(hl+n, 2*len(data)))
 		}
-		c.in = append(make([]byte, 0, need), data...)
+		in := append(make([]byte, 0, need), data...)
+		c.in = &in
 	}
 	return paused, nil
+}
+
+// grow appends data to in, the start of a packet: to twice what in could
+// hold, as a length announced and not sent must hold little, but no more
+// than the packet needs (its body can then be that memory, see feed).
+func (c *conn) grow(in, data []byte) []byte {
+	if len(in)+len(data) <= cap(in) {
+		return append(in, data...)
+	}
+	size := max(2*cap(in), len(in)+len(data))
+	if n, hl, _ := header(in, c.b.opts.MaxPacket); hl > 0 {
+		size = max(min(size, hl+n), len(in)+len(data))
+	}
+	return append(append(make([]byte, 0, size), in...), data...)
+}
+
+// partial is the start of a packet the epoll reader has read of c.
+func (c *conn) partial() []byte {
+	if c.in == nil {
+		return nil
+	}
+	return *c.in
 }
 
 // take handles one complete packet read by the epoll reader and moves
@@ -675,9 +784,9 @@ func (c *conn) take(h byte, body []byte) error {
 	} else if err != nil {
 		return err
 	}
-	c.deadline = time.Time{}
+	c.deadline = 0
 	if c.keepAlive > 0 {
-		c.deadline = time.Now().Add(c.keepAlive * 3 / 2)
+		c.deadline = c.b.clock() + c.keepAliveFor()
 	}
 	return nil
 }

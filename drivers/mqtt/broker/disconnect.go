@@ -1,8 +1,8 @@
 package broker
 
 // connected returns the connections of logged-in clients that match.
-// A client's Client is set before its session is attached, and read here
-// under the locks attach takes.
+// A connection's session is set under the locks attach takes, and read
+// here under them.
 func (b *Broker) connected(match func(Client) bool) []*conn {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -11,7 +11,7 @@ func (b *Broker) connected(match func(Client) bool) []*conn {
 		s.mu.Lock()
 		c := s.c
 		s.mu.Unlock()
-		if c != nil && match(c.info) {
+		if c != nil && match(c.client()) {
 			out = append(out, c)
 		}
 	}

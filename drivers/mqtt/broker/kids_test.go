@@ -48,32 +48,77 @@ func TestNode_ManySiblings_MatchAndPruneAcrossTheMapSwitch(t *testing.T) {
 				t.Fatalf("%d devices: removing %q (%d of %d) reported empty=%v", n, f, i+1, len(filters), empty)
 			}
 		}
-		if root.children.len() != 0 {
-			t.Fatalf("%d devices: %d children left", n, root.children.len())
+		if !root.bare() {
+			t.Fatalf("%d devices: the root is left with %+v", n, root)
 		}
 	}
 }
 
-// BenchmarkTree_10000Devices reports what the subscription tree of the
-// hub's filters for 10,000 devices (7 each) holds on the heap, per
-// device.
+// A subscriber whose exact filter and wildcard filter both match a topic
+// is one target, with the higher QoS of the two, whichever holds which;
+// other subscribers of either are targets too.
+func TestTree_ExactAndWildcardFilters_OneTargetEach(t *testing.T) {
+	for _, exactQoS := range []byte{0, 1} {
+		var tr tree
+		a, b, c := &session{}, &session{}, &session{}
+		tr.add("dev/1/set", sub{s: a, qos: exactQoS})
+		tr.add("dev/+/set", sub{s: a, qos: 1 - exactQoS})
+		tr.add("dev/1/set", sub{s: b})
+		tr.add("dev/#", sub{s: c, qos: 1})
+		got := map[*session]byte{}
+		for _, x := range tr.match("dev/1/set", nil) {
+			if _, twice := got[x.s]; twice {
+				t.Fatalf("exact QoS %d: a subscriber is a target twice", exactQoS)
+			}
+			got[x.s] = x.qos
+		}
+		if len(got) != 3 || got[a] != 1 || got[b] != 0 || got[c] != 1 {
+			t.Errorf("exact QoS %d: targets %v", exactQoS, got)
+		}
+		if m := tr.match("dev/2/set", nil); len(m) != 2 {
+			t.Errorf("exact QoS %d: dev/2/set has %d targets, want 2 (the wildcards)", exactQoS, len(m))
+		}
+		for _, f := range []string{"dev/1/set", "dev/+/set"} {
+			tr.remove(f, sub{s: a})
+		}
+		if m := tr.match("dev/1/set", nil); len(m) != 2 || tr.n != 2 {
+			t.Errorf("exact QoS %d: after a's removal %d targets, %d subscriptions", exactQoS, len(m), tr.n)
+		}
+		// b alone holds dev/1/set again: one value, not a slice.
+		if x, ok := tr.one["dev/1/set"]; !ok || x.s != b || len(tr.many) != 0 {
+			t.Errorf("exact QoS %d: after a's removal dev/1/set is %+v, %v", exactQoS, x, tr.many)
+		}
+		tr.remove("dev/1/set", sub{s: b})
+		tr.remove("dev/#", sub{s: c})
+		if len(tr.one)+len(tr.many) != 0 || !tr.root.bare() || tr.n != 0 {
+			t.Errorf("exact QoS %d: after every removal %v, %v, %+v, %d", exactQoS, tr.one, tr.many, tr.root, tr.n)
+		}
+	}
+}
+
+// BenchmarkTree_10000Devices reports what the subscriptions of the hub's
+// filters for 10,000 devices (7 each) hold on the heap, per device:
+// mostly exact filters, and one wildcard a device.
 func BenchmarkTree_10000Devices(b *testing.B) {
 	const devices = 10000
 	filters := deviceFilters(devices)
+	for i := range devices {
+		filters = append(filters, fmt.Sprintf("cmnd/plug-%05d/+", i))
+	}
 	s := &session{}
 	for range b.N {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		root := &node{}
+		t := &tree{}
 		for _, f := range filters {
-			root.add(f, sub{s: s})
+			t.add(f, sub{s: s})
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		runtime.KeepAlive(root)
+		runtime.KeepAlive(t)
 		per := float64(after.HeapAlloc-before.HeapAlloc) / devices
 		b.ReportMetric(per, "B/device")
-		b.Logf("subscription tree of %d devices' %d filters: %.0f bytes per device", devices, len(filters), per)
+		b.Logf("subscriptions of %d devices' %d filters: %.0f bytes per device", devices, len(filters), per)
 	}
 }

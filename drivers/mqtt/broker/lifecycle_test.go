@@ -112,7 +112,7 @@ func TestBroker_PacketAfterItsConnectionEnded_LeavesNothing(t *testing.T) {
 		c := connOf(t, b, id)
 		s := c.s
 		c.shut(ErrSlowClient) // as flush does on a write error
-		<-c.done
+		c.wait()
 		// What the reader still had in hand.
 		if _, body := splitPacket(t, subscribePacket(3, 1, "late/#")); c.subscribe(body) != nil {
 			t.Fatal("subscribe failed")

@@ -241,3 +241,45 @@ func TestBroker_LongTopicInAnError_Shortened(t *testing.T) {
 		t.Errorf("ValidTopic: %v", err)
 	}
 }
+
+// Packets that arrive in pieces, each read on its own, are taken whole
+// once their last byte is in, the piece kept for each is let go, and what
+// was taken stays as it was (a retained message's body can be the memory
+// its pieces were gathered in; the next packet's go elsewhere).
+func TestBroker_PacketsInPieces_TakenWhole(t *testing.T) {
+	b, _ := start(t, nil)
+	got := make(chan string, 2)
+	l := b.NewLocal(func(topic string, p []byte) { got <- topic + " " + string(p) })
+	if err := l.Subscribe("pieces/#"); err != nil {
+		t.Fatal(err)
+	}
+	r := dial(t, b)
+	r.connect(connectSpec{id: "slow-sender", clean: true})
+	want := map[string]string{"pieces/x": strings.Repeat("x", 300), "pieces/y": strings.Repeat("y", 200)}
+	for _, topic := range []string{"pieces/x", "pieces/y"} {
+		pkt := publishPacket(topic, want[topic], 0, true, 0)
+		in0 := b.Stats().BytesIn
+		for _, cut := range [][2]int{{0, 1}, {1, 3}, {3, 150}, {150, len(pkt)}} {
+			r.send(pkt[cut[0]:cut[1]])
+			eventually(t, "the broker to read the piece", func() bool { return b.Stats().BytesIn-in0 >= uint64(cut[1]) })
+		}
+		select {
+		case m := <-got:
+			if m != topic+" "+want[topic] {
+				t.Errorf("got %q", m)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s did not arrive", topic)
+		}
+	}
+	// BytesIn counts what the reader has handled, so c.in is as the last
+	// piece left it (and the reader touches it no more: nothing follows).
+	if in := connOf(t, b, "slow-sender").partial(); len(in) != 0 {
+		t.Errorf("%d bytes kept after the packet was taken", len(in))
+	}
+	for topic, payload := range want {
+		if ms := b.Retained(topic); len(ms) != 1 || string(ms[0].Payload) != payload || ms[0].Topic != topic {
+			t.Errorf("retained under %s: %+v", topic, ms)
+		}
+	}
+}

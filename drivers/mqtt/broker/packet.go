@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // MQTT 3.1.1 control packet types (the high nibble of the first byte).
@@ -154,22 +155,34 @@ func (f *fields) bytes(what string) []byte {
 }
 
 // str is a length-prefixed UTF-8 string without U+0000.
-func (f *fields) str(what string) string {
+func (f *fields) str(what string) string { return string(f.text(what)) }
+
+// text is str's bytes, aliasing the body.
+func (f *fields) text(what string) []byte {
 	b := f.bytes(what)
 	if f.err != nil {
-		return ""
+		return nil
 	}
 	if !utf8.Valid(b) {
 		f.fail(what + " is not UTF-8")
+		return nil
+	}
+	if bytes.IndexByte(b, 0) >= 0 {
+		f.fail(what + " holds U+0000")
+		return nil
+	}
+	return b
+}
+
+// alias is b as a string without a copy: b must never be written again.
+// A packet's body is not (readPacket and feed make each one anew), so a
+// message's topic can share its payload's memory: a retained message is
+// then its body and a Message, not a string more.
+func alias(b []byte) string {
+	if len(b) == 0 {
 		return ""
 	}
-	for _, c := range b {
-		if c == 0 {
-			f.fail(what + " holds U+0000")
-			return ""
-		}
-	}
-	return string(b)
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // connect is a parsed CONNECT packet.
@@ -219,15 +232,19 @@ func parseConnect(body []byte) (*connect, byte, error) {
 	}
 	c.clientID = f.str("client id")
 	if willFlag {
-		topic := f.str("will topic")
-		// A copy: the will lives as long as the connection, and the
-		// packet it came in holds the client's password too.
-		payload := bytes.Clone(f.bytes("will message"))
+		topic := f.text("will topic")
+		payload := f.bytes("will message")
 		if f.err == nil {
-			if err := ValidTopic(topic); err != nil {
+			// A copy of both in one piece: the will lives as long as the
+			// connection, and the packet it came in holds the client's
+			// password too.
+			kept := make([]byte, 0, len(topic)+len(payload))
+			kept = append(append(kept, topic...), payload...)
+			w := &Message{Topic: alias(kept[:len(topic)]), Payload: kept[len(topic):len(kept):len(kept)], QoS: willQoS, Retain: willRetain}
+			if err := ValidTopic(w.Topic); err != nil {
 				return nil, 0, fmt.Errorf("will: %w", err)
 			}
-			c.will = &Message{Topic: topic, Payload: payload, QoS: willQoS, Retain: willRetain}
+			c.will = w
 		}
 	}
 	if c.hasUser {
@@ -260,7 +277,7 @@ func parsePublish(h byte, body []byte) (publish, error) {
 		return p, fmt.Errorf("%w: PUBLISH with QoS 3", ErrMalformed)
 	}
 	f := fields{b: body}
-	p.msg.Topic = f.str("topic")
+	p.msg.Topic = alias(f.text("topic"))
 	if p.msg.QoS > 0 {
 		p.pid = f.u16("packet id")
 		if f.err == nil && p.pid == 0 {

@@ -32,11 +32,11 @@ type poller struct {
 	buf    []byte
 
 	mu      sync.Mutex
-	conns   map[int]*conn // by socket
-	kicked  []*conn       // paused connections to read again (kick)
-	evicted []*conn       // connections to end (evict)
-	running bool          // run was started and not stopped
-	stopped bool          // stop was called: run never starts again
+	conns   []*conn // by socket descriptor: the kernel gives the lowest free ones, so a slice is dense
+	kicked  []*conn // paused connections to read again (kick)
+	evicted []*conn // connections to end (evict)
+	running bool    // run was started and not stopped
+	stopped bool    // stop was called: run never starts again
 
 	done chan struct{}
 }
@@ -65,7 +65,7 @@ func newPoller(b *Broker) (*poller, error) {
 		return nil, fmt.Errorf("broker: epoll: %w", os.NewSyscallError("fcntl", err))
 	}
 	ep := os.NewFile(uintptr(epfd), "epoll")
-	return &poller{b: b, epfd: epfd, ep: ep, wake: fds[0], kickfd: fds[1], conns: map[int]*conn{}, done: make(chan struct{})}, nil
+	return &poller{b: b, epfd: epfd, ep: ep, wake: fds[0], kickfd: fds[1], done: make(chan struct{})}, nil
 }
 
 // eventfd makes an eventfd in the epoll set epfd.
@@ -86,23 +86,19 @@ func eventfd(epfd int) (int, error) {
 const watched = unix.EPOLLIN | unix.EPOLLRDHUP
 
 // add watches a new connection, which has until ConnectTimeout to send
-// CONNECT.
+// CONNECT. The reader owns the socket from then on (see ownSocket).
 func (p *poller) add(c *conn) error {
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
-		return fmt.Errorf("broker: %T has no socket", c.nc)
-	}
-	raw, err := sc.SyscallConn()
+	f, err := ownSocket(c.nc)
 	if err != nil {
-		return fmt.Errorf("broker: socket: %w", err)
+		return err
 	}
-	c.raw, c.poll = raw, p
-	c.deadline = time.Now().Add(p.b.opts.ConnectTimeout)
+	c.nc, c.poll = f, p
+	c.deadline = p.b.clock() + p.b.opts.ConnectTimeout
 	var cerr error
-	err = raw.Control(func(fd uintptr) {
-		c.fd = int(fd)
+	err = rawConn(c).Control(func(fd uintptr) {
+		c.fd = int32(fd)
 		p.mu.Lock()
-		p.conns[c.fd] = c
+		p.put(c.fd, c)
 		p.mu.Unlock()
 		ev := unix.EpollEvent{Events: watched, Fd: int32(fd)}
 		cerr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
@@ -112,12 +108,121 @@ func (p *poller) add(c *conn) error {
 	}
 	if err != nil {
 		p.mu.Lock()
-		delete(p.conns, c.fd)
+		p.put(c.fd, nil)
 		p.mu.Unlock()
 		c.poll = nil
 		return fmt.Errorf("broker: watching a connection: %w", err)
 	}
 	return nil
+}
+
+// rawConn is c's socket for the reader's system calls, made when needed
+// (a word of garbage each time) rather than kept (two words and one
+// more, a client).
+func rawConn(c *conn) syscall.RawConn {
+	raw, err := c.nc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return closedRaw{}
+	}
+	return raw
+}
+
+// closedRaw is the RawConn of a socket that has none: every call fails.
+type closedRaw struct{}
+
+func (closedRaw) Control(func(uintptr)) error    { return os.ErrClosed }
+func (closedRaw) Read(func(uintptr) bool) error  { return os.ErrClosed }
+func (closedRaw) Write(func(uintptr) bool) error { return os.ErrClosed }
+
+// writeNow writes to c's socket what it takes without waiting, if the
+// epoll reader owns it (see ownSocket); an error is left for the write
+// that follows to meet again.
+func writeNow(c *conn, b []byte) int {
+	if _, ok := c.nc.(*os.File); !ok || len(b) == 0 {
+		return 0
+	}
+	n := 0
+	_ = rawConn(c).Write(func(fd uintptr) bool {
+		for n < len(b) {
+			m, err := unix.Write(int(fd), b[n:])
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil || m <= 0 {
+				break
+			}
+			n += m
+		}
+		return true
+	})
+	return n
+}
+
+// ownSocket takes nc's socket as an *os.File of its own (a duplicate of
+// its descriptor; nc is closed). Both are in the Go runtime's poller, so
+// writes wait and keep their deadlines alike; but a *net.TCPConn keeps
+// its local and remote addresses and a larger descriptor, some 300 bytes
+// a client, where the file is about 100.
+func ownSocket(nc socket) (*os.File, error) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("broker: %T has no socket", nc)
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("broker: socket: %w", err)
+	}
+	fd, derr := -1, error(nil)
+	if err := raw.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, fmt.Errorf("broker: socket: %w", err)
+	}
+	if derr != nil {
+		return nil, fmt.Errorf("broker: socket: %w", os.NewSyscallError("fcntl", derr))
+	}
+	// The duplicate shares the socket's non-blocking mode, so NewFile
+	// puts it in the runtime's poller; a file that is not there could
+	// not keep WriteTimeout, and is refused.
+	f := os.NewFile(uintptr(fd), "client socket")
+	if err := f.SetWriteDeadline(time.Time{}); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("broker: socket: %w", err)
+	}
+	_ = nc.Close() // the socket stays open through f
+	return f, nil
+}
+
+// get is the connection of socket fd, or nil. p.mu is held.
+func (p *poller) get(fd int32) *conn {
+	if fd < 0 || int(fd) >= len(p.conns) {
+		return nil
+	}
+	return p.conns[fd]
+}
+
+// put sets the connection of socket fd. p.mu is held.
+func (p *poller) put(fd int32, c *conn) {
+	if fd < 0 {
+		return
+	}
+	if int(fd) >= len(p.conns) {
+		if c == nil {
+			return
+		}
+		p.conns = append(p.conns, make([]*conn, int(fd)+1-len(p.conns))...)
+	}
+	p.conns[fd] = c
+}
+
+// live appends the connections the reader watches to list.
+func (p *poller) live(list []*conn) []*conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		if c != nil {
+			list = append(list, c)
+		}
+	}
+	return list
 }
 
 // terminate deals with a connection's end once: it leaves the epoll set,
@@ -127,11 +232,11 @@ func (p *poller) terminate(c *conn, normal bool, why error) {
 		return
 	}
 	p.mu.Lock()
-	if p.conns[c.fd] == c {
-		delete(p.conns, c.fd)
+	if p.get(c.fd) == c {
+		p.put(c.fd, nil)
 	}
 	p.mu.Unlock()
-	_ = c.raw.Control(func(fd uintptr) {
+	_ = rawConn(c).Control(func(fd uintptr) {
 		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
 	})
 	c.closeSocket(why)
@@ -186,12 +291,12 @@ func (p *poller) run() {
 			case p.kickfd:
 				p.resumeKicked()
 			default:
-				p.read(int(ev.Fd))
+				p.read(ev.Fd)
 			}
 		}
 		if now := time.Now(); now.Sub(last) >= time.Second {
 			last = now
-			p.sweep(now)
+			p.sweep(p.b.clock())
 		}
 	}
 }
@@ -227,7 +332,7 @@ func (p *poller) close() {
 // and TCP holds the client's sending up. Out of the set, not just
 // without events: epoll would report a hang-up regardless.
 func (p *poller) watch(c *conn, on bool) {
-	_ = c.raw.Control(func(fd uintptr) {
+	_ = rawConn(c).Control(func(fd uintptr) {
 		if on {
 			ev := unix.EpollEvent{Events: watched, Fd: int32(fd)}
 			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
@@ -284,23 +389,23 @@ func (p *poller) resumeKicked() {
 		}
 		p.watch(c, true)
 		if c.keepAlive > 0 {
-			c.deadline = time.Now().Add(c.keepAlive * 3 / 2)
+			c.deadline = p.b.clock() + c.keepAliveFor()
 		}
 		p.handle(c, nil)
 	}
 }
 
 // read takes what a socket has and handles the complete packets.
-func (p *poller) read(fd int) {
+func (p *poller) read(fd int32) {
 	p.mu.Lock()
-	c := p.conns[fd]
+	c := p.get(fd)
 	p.mu.Unlock()
 	if c == nil {
 		return // ended since epoll saw it
 	}
 	var n int
 	var rerr error
-	if err := c.raw.Read(func(fd uintptr) bool {
+	if err := rawConn(c).Read(func(fd uintptr) bool {
 		n, rerr = unix.Read(int(fd), p.buf)
 		return true
 	}); err != nil {
@@ -314,7 +419,7 @@ func (p *poller) read(fd int) {
 		return
 	case n == 0:
 		err := errEOF
-		if len(c.in) > 0 {
+		if len(c.partial()) > 0 {
 			err = fmt.Errorf("%w: connection closed in the middle of a packet", ErrMalformed)
 		} else if !c.connected {
 			err = fmt.Errorf("waiting for CONNECT: %w", errEOF)
@@ -340,11 +445,14 @@ func (p *poller) handle(c *conn, data []byte) {
 }
 
 // sweep ends the connections that have been silent too long.
-func (p *poller) sweep(now time.Time) {
+func (p *poller) sweep(now time.Duration) {
 	var late []*conn
 	p.mu.Lock()
 	for _, c := range p.conns {
-		if !c.disarmed && !c.deadline.IsZero() && now.After(c.deadline) {
+		if c == nil {
+			continue
+		}
+		if !c.disarmed && c.deadline != 0 && now > c.deadline {
 			late = append(late, c)
 		}
 	}
@@ -354,6 +462,6 @@ func (p *poller) sweep(now time.Time) {
 			p.terminate(c, false, fmt.Errorf("waiting for CONNECT: %w: no CONNECT within %v", ErrProtocol, p.b.opts.ConnectTimeout))
 			continue
 		}
-		p.terminate(c, false, fmt.Errorf("%w: nothing heard for %v (keep-alive %v)", ErrKeepAlive, c.keepAlive*3/2, c.keepAlive))
+		p.terminate(c, false, c.silent())
 	}
 }

@@ -28,15 +28,27 @@ type unacked struct {
 // queued for it or awaiting its PUBACK. A persistent session outlives
 // its connection; a clean one ends with it.
 type session struct {
-	b     *Broker
-	id    string
-	user  string // the user name the session was made under
-	clean bool
+	b    *Broker
+	id   string
+	user string // the user name the session was made under
 
-	mu       sync.Mutex
-	c        *conn // nil while the client is away
-	subs     filterSet
-	queue    []out
+	mu    sync.Mutex
+	c     *conn // nil while the client is away
+	subs  filterSet
+	queue []out
+	fl    *flight       // nil while no message is in flight either way
+	left  time.Duration // when the client went away, on the broker's clock
+	// bytes counts the topics and payloads of the messages in queue and
+	// inflight, and of the QoS 0 ones a writer is writing.
+	bytes int
+	clean bool
+	ended bool // discarded: bytes is no longer counted
+}
+
+// flight is what of a session's QoS 1 and 2 exchanges is open: most
+// devices have nothing in flight most of the time, so it is made when a
+// message takes off and dropped when the last one lands.
+type flight struct {
 	inflight []unacked
 	inUse    map[uint16]struct{} // the packet ids in inflight
 	// qos2 holds the packet ids of the QoS 2 messages taken from the
@@ -45,11 +57,30 @@ type session struct {
 	// (MQTT-4.3.3-2).
 	qos2    map[uint16]struct{}
 	nextPID uint16
-	left    time.Time
-	// bytes counts the topics and payloads of the messages in queue and
-	// inflight, and of the QoS 0 ones a writer is writing.
-	bytes int
-	ended bool // discarded: bytes is no longer counted
+}
+
+// flying is how many messages to the client await their PUBACK. s.mu
+// is held.
+func (s *session) flying() int {
+	if s.fl == nil {
+		return 0
+	}
+	return len(s.fl.inflight)
+}
+
+// flight is s.fl, made if need be. s.mu is held.
+func (s *session) flight() *flight {
+	if s.fl == nil {
+		s.fl = &flight{}
+	}
+	return s.fl
+}
+
+// landed drops s.fl once nothing is in flight. s.mu is held.
+func (s *session) landed() {
+	if fl := s.fl; fl != nil && len(fl.inflight) == 0 && len(fl.qos2) == 0 {
+		s.fl = nil
+	}
 }
 
 // size is what MaxQueueBytes and MaxQueuedBytes count of a message.
@@ -92,8 +123,7 @@ func (s *session) room(n int) bool {
 // its client, as its session ends. s.mu is held.
 func (s *session) discard() {
 	clear(s.queue)
-	s.queue, s.qos2 = nil, nil
-	s.clearInflight()
+	s.queue, s.fl = nil, nil
 	s.hold(-s.bytes)
 	s.ended = true
 }
@@ -114,7 +144,7 @@ func (s *session) deliver(o out) {
 	s.mu.Lock()
 	switch {
 	case s.c == nil && (o.qos == 0 || s.clean):
-	case len(s.queue)+len(s.inflight) >= s.b.opts.QueueLen:
+	case len(s.queue)+s.flying() >= s.b.opts.QueueLen:
 		s.b.dropped.Add(1)
 	case s.room(size(o.msg)):
 		s.queue = append(s.queue, o)
@@ -169,25 +199,29 @@ func (s *session) wake() {
 func (s *session) ack(pid uint16) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.inUse[pid]; !ok {
+	fl := s.fl
+	if fl == nil {
 		return
 	}
-	delete(s.inUse, pid)
+	if _, ok := fl.inUse[pid]; !ok {
+		return
+	}
+	delete(fl.inUse, pid)
 	i := 0
-	for i < len(s.inflight) && s.inflight[i].pid != pid {
+	for i < len(fl.inflight) && fl.inflight[i].pid != pid {
 		i++
 	}
-	if i == len(s.inflight) {
+	if i == len(fl.inflight) {
 		return
 	}
-	s.hold(-size(s.inflight[i].msg))
+	s.hold(-size(fl.inflight[i].msg))
 	if i == 0 {
-		s.inflight[0] = unacked{}
-		s.inflight = s.inflight[1:]
+		fl.inflight[0] = unacked{}
+		fl.inflight = fl.inflight[1:]
 	} else {
-		s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
+		fl.inflight = append(fl.inflight[:i], fl.inflight[i+1:]...)
 	}
-	if len(s.inflight) == 0 {
+	if len(fl.inflight) == 0 {
 		s.clearInflight()
 	}
 }
@@ -202,53 +236,76 @@ func (s *session) received(pid uint16, c *conn) (first bool, err error) {
 	if s.c != c {
 		return false, nil // c ended meanwhile (see reply)
 	}
-	if _, ok := s.qos2[pid]; ok {
+	fl := s.flight()
+	if _, ok := fl.qos2[pid]; ok {
 		return false, nil
 	}
-	if len(s.qos2) >= maxQoS2 {
+	if len(fl.qos2) >= maxQoS2 {
 		return false, fmt.Errorf("%w: more than %d QoS 2 messages awaiting PUBREL", ErrProtocol, maxQoS2)
 	}
-	if s.qos2 == nil {
-		s.qos2 = map[uint16]struct{}{}
+	if fl.qos2 == nil {
+		fl.qos2 = map[uint16]struct{}{}
 	}
-	s.qos2[pid] = struct{}{}
+	fl.qos2[pid] = struct{}{}
 	return true, nil
 }
 
 // released forgets the QoS 2 message pid: the client released it.
 func (s *session) released(pid uint16) {
 	s.mu.Lock()
-	delete(s.qos2, pid)
-	if len(s.qos2) == 0 {
-		s.qos2 = nil
+	defer s.mu.Unlock()
+	fl := s.fl
+	if fl == nil {
+		return
 	}
-	s.mu.Unlock()
+	delete(fl.qos2, pid)
+	if len(fl.qos2) == 0 {
+		fl.qos2 = nil
+	}
+	s.landed()
 }
 
 // sent records a QoS 1 message written and awaiting its PUBACK; it takes
 // a new packet id unless u has one (a message sent again). s.mu is held.
 func (s *session) sent(u unacked) uint16 {
+	fl := s.flight()
 	if u.pid == 0 {
-		u.pid = s.newPID()
+		u.pid = fl.newPID()
 	}
-	if s.inUse == nil {
-		s.inUse = map[uint16]struct{}{}
+	if fl.inUse == nil {
+		fl.inUse = map[uint16]struct{}{}
 	}
-	s.inUse[u.pid] = struct{}{}
-	s.inflight = append(s.inflight, u)
+	fl.inUse[u.pid] = struct{}{}
+	fl.inflight = append(fl.inflight, u)
 	return u.pid
 }
 
-// clearInflight forgets every unacknowledged message. s.mu is held.
-func (s *session) clearInflight() { s.inflight, s.inUse = nil, nil }
+// takeInflight returns the unacknowledged messages and forgets them, as
+// a connection takes over the session (attach). s.mu is held.
+func (s *session) takeInflight() []unacked {
+	if s.fl == nil {
+		return nil
+	}
+	u := s.fl.inflight
+	s.clearInflight()
+	return u
+}
 
-// newPID is a packet id not in flight. s.mu is held; QueueLen keeps the
-// flight far below 65,535.
-func (s *session) newPID() uint16 {
+// clearInflight forgets every unacknowledged message. s.mu is held.
+func (s *session) clearInflight() {
+	if s.fl != nil {
+		s.fl.inflight, s.fl.inUse = nil, nil
+		s.landed()
+	}
+}
+
+// newPID is a packet id not in flight. QueueLen keeps the flight far
+// below 65,535. s.mu is held.
+func (fl *flight) newPID() uint16 {
 	for {
-		s.nextPID++
-		if _, used := s.inUse[s.nextPID]; s.nextPID != 0 && !used {
-			return s.nextPID
+		fl.nextPID++
+		if _, used := fl.inUse[fl.nextPID]; fl.nextPID != 0 && !used {
+			return fl.nextPID
 		}
 	}
 }

@@ -70,10 +70,10 @@ func TestBroker_QoS2_PubrelOnANewConnectionCompletes(t *testing.T) {
 	s := b.sessions["pub"]
 	b.mu.Unlock()
 	s.mu.Lock()
-	open := len(s.qos2)
+	fl := s.fl
 	s.mu.Unlock()
-	if open != 0 {
-		t.Errorf("%d QoS 2 ids held after PUBREL", open)
+	if fl != nil {
+		t.Errorf("%d QoS 2 ids held after PUBREL (%d messages in flight)", len(fl.qos2), len(fl.inflight))
 	}
 }
 
@@ -127,5 +127,46 @@ func TestBroker_SessionExpiry_DropsTheSessionAndItsQueue(t *testing.T) {
 	}
 	if subscribed(b, "q/#") {
 		t.Error("the expired session's filter is still subscribed")
+	}
+}
+
+// What a session has in flight is kept only while something is: a QoS 1
+// message to the client makes it, its PUBACK lets it go, and the next
+// message takes a packet id as before.
+func TestSession_FlightKeptOnlyWhileAMessageIs(t *testing.T) {
+	b, _ := start(t, nil)
+	r := dial(t, b)
+	r.connect(connectSpec{id: "dev", clean: true, keepAlive: 60})
+	r.send(subscribePacket(1, 1, "cmd/#"))
+	if h, _ := r.next(); h != 0x90 {
+		t.Fatalf("want SUBACK, got %#02x", h)
+	}
+	b.mu.Lock()
+	s := b.sessions["dev"]
+	b.mu.Unlock()
+	flying := func() *flight {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.fl
+	}
+	for i, payload := range []string{"on", "off"} {
+		if err := b.Publish("cmd/power", []byte(payload), false, 1); err != nil {
+			t.Fatal(err)
+		}
+		p := r.readPublish()
+		if string(p.msg.Payload) != payload || p.msg.QoS != 1 || p.pid == 0 {
+			t.Fatalf("message %d: %+v pid %d", i, p.msg, p.pid)
+		}
+		if flying() == nil {
+			t.Fatalf("message %d: written and not acknowledged, but nothing is in flight", i)
+		}
+		r.send([]byte{0x40, 2, byte(p.pid >> 8), byte(p.pid)})
+		r.send([]byte{0xc0, 0}) // PINGREQ: its reply comes after the PUBACK was taken
+		if h, _ := r.next(); h != 0xd0 {
+			t.Fatalf("want PINGRESP, got %#02x", h)
+		}
+		if fl := flying(); fl != nil {
+			t.Errorf("message %d acknowledged, but the flight is kept: %d in flight", i, len(fl.inflight))
+		}
 	}
 }

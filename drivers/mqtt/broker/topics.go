@@ -126,90 +126,212 @@ type sub struct {
 
 func (a sub) same(b sub) bool { return a.s == b.s && a.l == b.l }
 
-// node is a level of the subscription tree.
+// node is a level of the subscription tree. Its children are kept
+// apart, and only while there are some: most nodes are the last level of
+// a filter (a device's "+" or "set") and have none, and a node is 32
+// bytes, not 64.
 type node struct {
-	children kids
+	children *kids
 	subs     []sub
 }
 
-// tree is the subscription tree and how many subscriptions (a filter of
-// one subscriber) it holds. Guarded by Broker.subMu.
+// child is the child at level, or nil.
+func (n *node) child(level string) *node {
+	if n.children == nil {
+		return nil
+	}
+	return n.children.get(level)
+}
+
+// adopt makes c the child at level.
+func (n *node) adopt(level string, c *node) {
+	if n.children == nil {
+		n.children = &kids{}
+	}
+	n.children.put(level, c)
+}
+
+// disown removes the child at level.
+func (n *node) disown(level string) {
+	if n.children != nil && n.children.del(level) && n.children.len() == 0 {
+		n.children = nil
+	}
+}
+
+// bare reports whether n has neither subscribers nor children.
+func (n *node) bare() bool { return len(n.subs) == 0 && n.children == nil }
+
+// tree is the subscriptions: the filters with a wildcard in a tree of
+// their levels, the others in a map by filter, and how many
+// subscriptions (a filter of one subscriber) there are in all. A
+// device's own filters are mostly exact ("zigbee2mqtt/<name>/set"), and
+// a filter in the map is one entry, where in the tree it is a node for
+// each level the other filters do not share (its name's, its last).
+// Most exact filters have one subscriber (the device whose commands they
+// carry): that one is the map's value itself (one), not a slice of one
+// (many holds the others). Guarded by Broker.subMu.
 type tree struct {
 	root node
+	one  map[string]sub
+	many map[string][]sub
 	n    int
 }
 
 func (t *tree) add(filter string, x sub) {
-	if t.root.add(filter, x) {
+	var fresh bool
+	if wildcard(filter) {
+		fresh = t.root.add(filter, x)
+	} else {
+		fresh = t.addExact(filter, x)
+	}
+	if fresh {
 		t.n++
 	}
 }
 
+// addExact subscribes x to a filter without wildcards.
+func (t *tree) addExact(filter string, x sub) (fresh bool) {
+	if subs, ok := t.many[filter]; ok {
+		t.many[filter], fresh = addSub(subs, x)
+		return fresh
+	}
+	y, ok := t.one[filter]
+	switch {
+	case ok && y.same(x):
+		t.one[filter] = x // the new grant
+		return false
+	case ok:
+		delete(t.one, filter)
+		if t.many == nil {
+			t.many = map[string][]sub{}
+		}
+		t.many[filter] = []sub{y, x}
+	default:
+		if t.one == nil {
+			t.one = map[string]sub{}
+		}
+		t.one[filter] = x
+	}
+	return true
+}
+
 func (t *tree) remove(filter string, x sub) {
-	if _, removed := t.root.remove(filter, x); removed {
+	var removed bool
+	if wildcard(filter) {
+		_, removed = t.root.remove(filter, x)
+	} else {
+		removed = t.removeExact(filter, x)
+	}
+	if removed {
 		t.n--
 	}
 }
 
-func (t *tree) match(topic string, out []sub) []sub { return t.root.match(topic, out) }
+// removeExact drops x's subscription to a filter without wildcards.
+func (t *tree) removeExact(filter string, x sub) (removed bool) {
+	if y, ok := t.one[filter]; ok {
+		if y.same(x) {
+			delete(t.one, filter)
+			return true
+		}
+		return false
+	}
+	subs, ok := t.many[filter]
+	if !ok {
+		return false
+	}
+	subs, removed = dropSub(subs, x)
+	switch len(subs) {
+	case 0:
+		delete(t.many, filter)
+	case 1:
+		delete(t.many, filter)
+		t.one[filter] = subs[0]
+	default:
+		t.many[filter] = subs
+	}
+	return removed
+}
+
+// match appends to out the subscribers whose filters match topic, one
+// entry per subscriber with the highest QoS it holds.
+func (t *tree) match(topic string, out []sub) []sub {
+	if x, ok := t.one[topic]; ok {
+		one := [1]sub{x}
+		out = merge(out, one[:])
+	}
+	out = merge(out, t.many[topic])
+	return t.root.match(topic, out)
+}
+
+// addSub subscribes x, replacing an earlier grant; fresh reports
+// whether the subscription is new.
+func addSub(subs []sub, x sub) (_ []sub, fresh bool) {
+	for i := range subs {
+		if subs[i].same(x) {
+			subs[i].qos = x.qos
+			return subs, false
+		}
+	}
+	return append(subs, x), true
+}
+
+// dropSub removes x's subscription, if it has one.
+func dropSub(subs []sub, x sub) (_ []sub, removed bool) {
+	for i := range subs {
+		if subs[i].same(x) {
+			last := len(subs) - 1
+			subs[i] = subs[last]
+			subs[last] = sub{}
+			if last == 0 {
+				return nil, true
+			}
+			return subs[:last], true
+		}
+	}
+	return subs, false
+}
 
 // add subscribes x to filter, replacing an earlier grant; it reports
 // whether the subscription is new.
 func (n *node) add(filter string, x sub) bool {
 	for _, level := range strings.Split(filter, "/") {
-		c := n.children.get(level)
+		c := n.child(level)
 		if c == nil {
 			c = &node{}
-			n.children.put(level, c)
+			n.adopt(level, c)
 		}
 		n = c
 	}
-	for i := range n.subs {
-		if n.subs[i].same(x) {
-			n.subs[i].qos = x.qos
-			return false
-		}
-	}
-	n.subs = append(n.subs, x)
-	return true
+	var fresh bool
+	n.subs, fresh = addSub(n.subs, x)
+	return fresh
 }
 
 // remove drops x's subscription to filter and prunes emptied levels. It
 // reports whether n itself is now empty, and whether x held filter.
 func (n *node) remove(filter string, x sub) (empty, removed bool) {
 	level, rest, more := strings.Cut(filter, "/")
-	c := n.children.get(level)
+	c := n.child(level)
 	if c == nil {
 		return false, false
 	}
 	if more {
 		var gone bool
 		if gone, removed = c.remove(rest, x); gone {
-			n.children.del(level)
+			n.disown(level)
 		}
 	} else {
-		for i := range c.subs {
-			if c.subs[i].same(x) {
-				removed = true
-				last := len(c.subs) - 1
-				c.subs[i] = c.subs[last]
-				c.subs[last] = sub{}
-				c.subs = c.subs[:last]
-				if last == 0 {
-					c.subs = nil
-				}
-				break
-			}
-		}
-		if len(c.subs) == 0 && c.children.len() == 0 {
-			n.children.del(level)
+		c.subs, removed = dropSub(c.subs, x)
+		if c.bare() {
+			n.disown(level)
 		}
 	}
-	return len(n.subs) == 0 && n.children.len() == 0, removed
+	return n.bare(), removed
 }
 
-// match appends to out the subscribers whose filters match topic, one
-// entry per subscriber with the highest QoS it holds.
+// match appends to out the subscribers whose filters in the tree match
+// topic (see tree.match).
 func (n *node) match(topic string, out []sub) []sub {
 	dollar := strings.HasPrefix(topic, "$")
 	return n.walk(topic, !dollar, out)
@@ -218,14 +340,14 @@ func (n *node) match(topic string, out []sub) []sub {
 func (n *node) walk(topic string, wild bool, out []sub) []sub {
 	level, rest, more := strings.Cut(topic, "/")
 	if wild {
-		if c := n.children.get("#"); c != nil {
+		if c := n.child("#"); c != nil {
 			out = merge(out, c.subs)
 		}
-		if c := n.children.get("+"); c != nil {
+		if c := n.child("+"); c != nil {
 			out = c.next(rest, more, out)
 		}
 	}
-	if c := n.children.get(level); c != nil {
+	if c := n.child(level); c != nil {
 		out = c.next(rest, more, out)
 	}
 	return out
@@ -236,7 +358,7 @@ func (n *node) next(rest string, more bool, out []sub) []sub {
 		return n.walk(rest, true, out)
 	}
 	out = merge(out, n.subs)
-	if c := n.children.get("#"); c != nil {
+	if c := n.child("#"); c != nil {
 		out = merge(out, c.subs)
 	}
 	return out

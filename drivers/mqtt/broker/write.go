@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 )
 
@@ -103,7 +104,7 @@ func (c *conn) flush() {
 		c.b.sent.Add(uint64(sent))
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
 				c.b.slow.Add(1)
 				err = fmt.Errorf("%w: it took no byte for %v: %w", ErrSlowClient, c.b.opts.WriteTimeout, err)
 			}
@@ -124,11 +125,14 @@ const writeChunk = 32 << 10
 
 // progress is a connection's socket as its writer sees it: each chunk
 // has WriteTimeout to be taken, so a client is judged by whether it
-// reads, however much waits for it.
+// reads, however much waits for it. What the socket takes at once
+// (writeNow) needs no deadline: most writes are a few small packets,
+// and a deadline is a runtime timer made for the socket and kept (some
+// 20 bytes a client) and set and stopped each time.
 type progress struct{ c *conn }
 
 func (p progress) Write(b []byte) (int, error) {
-	n := 0
+	n := writeNow(p.c, b)
 	for n < len(b) {
 		_ = p.c.nc.SetWriteDeadline(time.Now().Add(p.c.b.opts.WriteTimeout))
 		m, err := p.c.nc.Write(b[n:min(len(b), n+writeChunk)])
@@ -183,7 +187,7 @@ func (c *conn) replay(w *bufio.Writer, list []byte) (sent int, err error) {
 					s.mu.Unlock()
 					return sent, nil
 				}
-				if len(s.queue)+len(s.inflight) >= b.opts.QueueLen {
+				if len(s.queue)+s.flying() >= b.opts.QueueLen {
 					s.mu.Unlock()
 					b.dropped.Add(1)
 					continue
