@@ -28,24 +28,12 @@ const (
 	// softLimitSlack is added to the GOGC target for stacks and the
 	// runtime's own structures.
 	softLimitSlack = 4 << 20
-	// largeHeapGrowth caps how far a large heap may grow between
-	// collections: past 16 MiB live, the collector's half of what is live
-	// (daemonGCPercent) is held to this, and past 32 MiB to a quarter of
-	// what is live.
-	largeHeapGrowth = 8 << 20
 )
 
 // softLimit is the memory limit for a live heap of live bytes.
-//
-// A small heap (a gateway of a few hundred devices, the demo) may grow by
-// half between collections, as GOGC says, and the limit only returns
-// freed pages. A large one may grow by 8 MiB or a quarter: at 10,000
-// devices that is 10-14 MiB of resident memory less for collections twice
-// as often (about 1% of a core more, README "Where the memory goes").
 func softLimit(live uint64) int64 {
-	grow := min(live/100*daemonGCPercent+live%100*daemonGCPercent/100, max(live/4, largeHeapGrowth))
-	l := live + grow + softLimitSlack
-	if l > math.MaxInt64 || l < live {
+	l := live + live*daemonGCPercent/100 + softLimitSlack
+	if l > math.MaxInt64 {
 		return math.MaxInt64
 	}
 	return max(int64(l), minSoftLimit)
