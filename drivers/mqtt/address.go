@@ -114,6 +114,12 @@ func SplitAddress(addr string) (Address, error) {
 	if a.Topic == "" || len(name) > 200 || strings.ContainsAny(a.Topic, "+#\x00") {
 		return Address{}, fmt.Errorf("%w: %q: bad name", ErrBadAddress, addr)
 	}
+	if strings.Contains(a.Topic, "%") {
+		// A device account's rules name its topic, and an ACL rule expands
+		// %c and %u to whoever logs in: "b%c" would let the client "ob"
+		// write device "bob"'s topics (here, and in Mosquitto's ACL).
+		return Address{}, fmt.Errorf("%w: %q: name may not contain '%%'", ErrBadAddress, addr)
+	}
 	return a, nil
 }
 

@@ -34,7 +34,9 @@ func TestSplitAddress_Outputs(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"tasmota:relay4:1", "tasmota:relay4:9", "tasmota:relay4:0", "tasmota::2", "shelly:x:0", "shelly:x:4",
-		"shelly2:x:switch:0", "shelly2:x:dimmer:0", "shelly2:x:light:16", "shelly2:x:light:01", "shelly2:x:light", "shelly2:x:cct:-1", "tasmota:a/b:2"} {
+		"shelly2:x:switch:0", "shelly2:x:dimmer:0", "shelly2:x:light:16", "shelly2:x:light:01", "shelly2:x:light", "shelly2:x:cct:-1", "tasmota:a/b:2",
+		// '%' would expand in the device account's rules (%c: the client's id).
+		"tasmota:b%c", "shelly:b%u", "shelly2:p%c:switch:0", "z2m:hall/b%c"} {
 		if _, err := SplitAddress(bad); !errors.Is(err, ErrBadAddress) {
 			t.Errorf("%s: accepted (%v)", bad, err)
 		}
