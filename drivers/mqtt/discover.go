@@ -265,7 +265,7 @@ func (x *Discovery) tasmotaMessage(rest string, p []byte) error {
 			return nil
 		}
 		seen = &tasmotaSeen{}
-		x.tasmota[mac] = seen
+		x.tasmota[strings.Clone(mac)] = seen // the topic is the packet's memory
 	}
 	switch kind {
 	case tasmotaDiscoveryConfig:
@@ -359,6 +359,9 @@ func (x *Discovery) gen2Online(prefix string, p []byte) {
 	if _, _, err := ParseAddress(DialectShelly2 + ":" + prefix); err != nil || prefix == x.src {
 		return
 	}
+	// Kept (a key, a call's note): a clone, as the topic is the message's
+	// memory, the broker's packet with its payload.
+	prefix = strings.Clone(prefix)
 	x.mu.Lock()
 	if _, ok := x.gen2[prefix]; !ok && len(x.gen2) >= x.o.MaxProbes {
 		x.mu.Unlock()

@@ -225,7 +225,7 @@ type Broker struct {
 	slow                             atomic.Uint64
 	queued                           atomic.Int64 // bytes in every queue (see session.hold)
 	// Rate-limited warnings, one per bound.
-	logFull, logPending, logQueueBytes, logMemory, logUnadmitted rateLog
+	logFull, logPending, logQueueBytes, logMemory, logUnadmitted, logUnwatched rateLog
 
 	done  chan struct{}
 	epoch time.Time // the start of clock
@@ -417,7 +417,9 @@ func (b *Broker) admit(nc net.Conn) bool {
 		err := b.poll.add(c)
 		b.mu.Unlock()
 		if err != nil {
-			b.log.Error("cannot watch a new connection; closed", "remote", c.remote, "error", err)
+			// At the descriptor limit every new client lands here: logged
+			// once per logEvery, not once each.
+			b.logUnwatched.warn(b.log, "cannot watch a new connection; closed", "remote", c.remote, "error", err)
 			c.finish(false, err)
 			b.conns.Done()
 		}
