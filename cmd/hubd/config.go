@@ -274,7 +274,7 @@ func parseConfig(name string, data []byte, published bool) (*Config, error) {
 	if es := c.validate(name, root.Content[0]); len(es) > 0 {
 		return nil, es
 	}
-	c.shareStrings()
+	c.packStrings()
 	return &c, nil
 }
 
