@@ -101,7 +101,7 @@ func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
 			dv.infoSent = dv.info
 			if bi := d.bridgeInfo.Load(); bi != nil && dialect == DialectZ2M {
 				if in, ok := (*bi)[name]; ok {
-					dv.mergeInfo(in)
+					dv.mergeInfo(infoOf(in))
 				}
 			}
 			p.added = append(p.added, dv)

@@ -269,3 +269,25 @@ func FuzzDecodeZ2MBridgeDevices(f *testing.F) {
 		}
 	})
 }
+
+// A Zigbee2MQTT device added after the bridge's list came learns what it
+// is from the list kept.
+func TestDriver_DeviceAddedLaterLearnsFromTheBridgeList(t *testing.T) {
+	var rep reports
+	lamp := func(id, name string) hub.Device {
+		return hub.Device{ID: id, Kind: hub.KindLight, Driver: DriverName, Address: DialectZ2M + ":" + name, Fields: hub.Fields(hub.FieldOn)}
+	}
+	d, err := New(Options{Broker: "tcp://127.0.0.1:1", ClientID: "hubd-test", Apply: rep.apply, Devices: []hub.Device{lamp("l1", "hall/one")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.handleBridge([]byte(`[{"friendly_name":"hall/one","definition":{"vendor":"IKEA","model":"LED1"}},` +
+		`{"friendly_name":"hall/two","software_build_id":"2.3","definition":{"vendor":"Innr","model":"SP 120"}}]`))
+	if err := d.SetDevices([]hub.Device{lamp("l1", "hall/one"), lamp("l2", "hall/two")}); err != nil {
+		t.Fatal(err)
+	}
+	got := infoOf(d.tab.Load().byID["l2"].info)
+	if got.Manufacturer != "Innr" || got.Model != "SP 120" || got.Firmware != "2.3" {
+		t.Errorf("the device added later knows %+v", got)
+	}
+}

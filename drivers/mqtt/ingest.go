@@ -128,7 +128,11 @@ func (d *Driver) handleBridge(p []byte) {
 	if skipped > 0 {
 		d.lim.log(d.log, "z2m bridge/devices: malformed entries skipped", "skipped", skipped)
 	}
-	d.bridgeInfo.Store(&infos)
+	kept := make(map[string]unique.Handle[hub.Info], len(infos))
+	for name, in := range infos {
+		kept[name] = infoHandle(in)
+	}
+	d.bridgeInfo.Store(&kept)
 	fresh := time.Now().Add(-bridgeFresh).UnixNano()
 	for _, dv := range d.tab.Load().devs {
 		if dv.dialect != DialectZ2M {
