@@ -217,7 +217,7 @@ type Hub struct {
 	mu      sync.RWMutex
 	devs    map[string]*entry
 	order   []string
-	at      map[placeKey]string // device id by driver and address
+	at      map[placeKey]*entry // device by driver and address
 	site    *Site
 	drivers map[string]Driver
 	closed  bool
@@ -358,10 +358,10 @@ func (h *Hub) setDevices(devs []Device, site *Site) error {
 		m[id].place = pl
 	}
 	sort.Strings(order)
-	at := make(map[placeKey]string, len(order))
+	at := make(map[placeKey]*entry, len(order))
 	for _, id := range order {
-		d := &m[id].dev
-		at[placeKey{d.Driver, d.Address}] = id
+		e := m[id]
+		at[placeKey{e.dev.Driver, e.dev.Address}] = e
 	}
 	h.devs, h.order, h.at, h.site = m, order, at, site
 	return nil
@@ -727,11 +727,11 @@ func (h *Hub) Device(id string) (Device, bool) {
 func (h *Hub) DeviceAt(driver, address string) (Device, bool) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	id, ok := h.at[placeKey{driver, address}]
+	e, ok := h.at[placeKey{driver, address}]
 	if !ok {
 		return Device{}, false
 	}
-	return h.devs[id].dev, true
+	return e.dev, true
 }
 
 // Snapshot returns a device's definition and what is known of it now.
