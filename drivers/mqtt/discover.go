@@ -118,9 +118,10 @@ func NewDiscovery(d *Driver, o DiscoverOptions) (*Discovery, error) {
 			// The MQTT client keeps the last packet it read until it reads
 			// the next one, and discovery's connection is quiet: a
 			// Zigbee2MQTT bridge's list of thousands of devices (3 MB)
-			// stayed in memory until the next keep-alive. A small message
-			// to ourselves takes its place.
-			c.Publish(x.src+flushSuffix, 0, false, "")
+			// stayed in memory until the next keep-alive. A small publish
+			// at QoS 1 makes the broker answer: its PUBACK takes the
+			// list's place. Nobody subscribes to the topic.
+			c.Publish(x.src+flushSuffix, 1, false, "")
 		}
 	})
 	co.SetOnConnectHandler(func(c paho.Client) { x.onConnect(c) })
@@ -160,12 +161,11 @@ func (x *Discovery) filters() map[string]byte {
 		shelly1OnlineFilter:  0,
 		"+/online":           0,
 		x.src + "/rpc":       0,
-		x.src + flushSuffix:  0,
 	}
 }
 
-// flushAfter is the size of a message after which discovery sends itself
-// a small one on flushSuffix (see NewDiscovery).
+// flushAfter is the size of a message after which discovery publishes a
+// small one on <src>/flush (see NewDiscovery).
 const (
 	flushAfter  = 64 << 10
 	flushSuffix = "/flush"
@@ -182,9 +182,6 @@ func (x *Discovery) onConnect(c conn) {
 // receive routes one message. Every parser error is counted and logged;
 // none stops discovery.
 func (x *Discovery) receive(topic string, p []byte, _ bool) {
-	if topic == x.src+flushSuffix {
-		return // our own, after a large message
-	}
 	z := x.d.opts.Z2MBase + "/"
 	limit := x.d.opts.MaxPayload
 	if topic == z+z2mBridgeDevices || topic == z+z2mBridgeGroups {
