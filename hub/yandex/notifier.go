@@ -146,9 +146,16 @@ func (n *Notifier) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	defer n.running.Store(false)
+	// The device sets are recorded before the subscription, and checked
+	// once the set has had time to settle: a change between the two is
+	// seen then. Recorded after it, a change racing the record was in the
+	// record, and its event found nothing to tell.
+	n.baseline(n.recipients())
 	sub := n.hub.Subscribe(4096)
 	defer n.hub.Unsubscribe(sub)
-	n.baseline(n.recipients())
+	n.mu.Lock()
+	n.discoveryAt = n.hub.Now().Add(n.opts.Settle)
+	n.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
