@@ -169,7 +169,8 @@ type entry struct {
 	waiters []*waiter
 	stale   bool
 	// seenDirty: snap has a LastSeen the store was not given (seen.go).
-	// Next to stale: the entry is then 640 bytes, a size class of its own.
+	// Next to stale, in one word (the entry is 576 bytes, see
+	// TestEntry_FitsItsSizeClass).
 	seenDirty bool
 	// place is where the site puts the device, shared by every device of
 	// its room; nil: the site does not place it.
