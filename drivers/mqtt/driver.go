@@ -151,8 +151,8 @@ type device struct {
 	fields atomic.Uint32 // hub.FieldSet; SetDevices may change it
 	gone   atomic.Bool   // removed by SetDevices: its messages are dropped
 	// scheduled: queued for a worker; guarded by mu (it sits here, and
-	// online before heard, in what was padding: a device is 320 bytes,
-	// not 352).
+	// online before heard, in what was padding: see
+	// TestDevice_FitsItsSizeClass).
 	scheduled bool
 
 	// busy is held while a report of the device is applied, so that
