@@ -148,8 +148,8 @@ func TestDriver_SetDevices_LateRPCReplyOfRemovedDeviceIsNotBad(t *testing.T) {
 }
 
 // Device accounts rule the embedded broker's logins only: with an
-// external broker the driver keeps no table of them (10,000 devices'
-// accounts and rules are some 6 MB), even after a reload.
+// external broker the driver keeps no table of them (it holds every
+// device), even after a reload.
 func TestDriver_AccountTable_OnlyWithTheEmbeddedBroker(t *testing.T) {
 	devs := []hub.Device{plug("plug-a", "a", hub.Fields(hub.FieldOn)), plug("plug-b", "b", hub.Fields(hub.FieldOn))}
 	for _, tc := range []struct {
