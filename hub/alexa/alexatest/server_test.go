@@ -276,11 +276,7 @@ func TestServer_Strict_DiscoveryAssociatesEndpoints(t *testing.T) {
 	s := New(Options{DiscoveryPolls: 1, Relax: Relax{NoEnablement: true}})
 	defer s.Close()
 	room, _ := s.AddUnit(DemoOrg, "Room 101")
-	start := `{"endpointReporter":{"type":"SKILL","value":{"skillId":"` + DemoSkill + `","skillStage":"live"}}}`
-	code, m := call(t, s, "POST", "/v1/discoverySessions?unit="+room, start)
-	if code != 201 {
-		t.Fatalf("start: %d %v", code, m)
-	}
+	m := startDiscovery(t, s, room)
 	for range 2 {
 		call(t, s, "GET", "/v1/discoverySessions/"+m["id"].(string), "")
 	}
@@ -293,7 +289,7 @@ func TestServer_Strict_DiscoveryAssociatesEndpoints(t *testing.T) {
 	}
 	// The same room recreated elsewhere takes its endpoint over.
 	moved, _ := s.AddUnit(DemoOrg, "Room 101")
-	_, m = call(t, s, "POST", "/v1/discoverySessions?unit="+moved, start)
+	m = startDiscovery(t, s, moved)
 	for range 2 {
 		call(t, s, "GET", "/v1/discoverySessions/"+m["id"].(string), "")
 	}
@@ -304,8 +300,7 @@ func TestServer_Strict_DiscoveryAssociatesEndpoints(t *testing.T) {
 		t.Fatalf("delete emptied unit: %d", code)
 	}
 	for _, stage := range []string{"LIVE", "Live", "beta"} {
-		body := strings.Replace(start, `"live"`, `"`+stage+`"`, 1)
-		if code, _ := call(t, s, "POST", "/v1/discoverySessions?unit="+moved, body); code != 400 {
+		if code, _ := call(t, s, "POST", "/v1/discoverySessions?unit="+moved, sessionBody(stage)); code != 400 {
 			t.Fatalf("stage %q: %d", stage, code)
 		}
 	}
@@ -385,13 +380,9 @@ func TestServer_Strict_SessionLocationValidForAnHour(t *testing.T) {
 	s := New(Options{DiscoveryPolls: 5, Now: clock, Relax: Relax{NoEnablement: true}})
 	defer s.Close()
 	room, _ := s.AddUnit(DemoOrg, "Room 101")
-	start := `{"endpointReporter":{"type":"SKILL","value":{"skillId":"` + DemoSkill + `","skillStage":"live"}}}`
-	code, m := call(t, s, "POST", "/v1/discoverySessions?unit="+room, start)
-	if code != 201 {
-		t.Fatalf("start: %d %v", code, m)
-	}
+	m := startDiscovery(t, s, room)
 	loc := "/v1/discoverySessions/" + m["id"].(string)
-	if code, _ := call(t, s, "POST", "/v1/discoverySessions?unit="+room, start); code != http.StatusConflict {
+	if code, _ := call(t, s, "POST", "/v1/discoverySessions?unit="+room, sessionBody("live")); code != http.StatusConflict {
 		t.Fatalf("second start within the hour: %d, want 409", code)
 	}
 	mu.Lock()
@@ -406,7 +397,23 @@ func TestServer_Strict_SessionLocationValidForAnHour(t *testing.T) {
 	if code, m := call(t, s, "GET", loc, ""); code != http.StatusNotFound {
 		t.Fatalf("poll once the hour is over: %d %v, want 404", code, m)
 	}
-	if code, _ := call(t, s, "POST", "/v1/discoverySessions?unit="+room, start); code != 201 {
+	if code, _ := call(t, s, "POST", "/v1/discoverySessions?unit="+room, sessionBody("live")); code != 201 {
 		t.Fatalf("new start after the hour: %d, want 201", code)
 	}
+}
+
+// startDiscovery starts a discovery session for unit as the demo skill
+// does, and returns the answer.
+func startDiscovery(t *testing.T, s *Server, unit string) map[string]any {
+	t.Helper()
+	code, m := call(t, s, "POST", "/v1/discoverySessions?unit="+unit, sessionBody("live"))
+	if code != 201 {
+		t.Fatalf("start: %d %v", code, m)
+	}
+	return m
+}
+
+// sessionBody is a discovery session's start for the demo skill at stage.
+func sessionBody(stage string) string {
+	return `{"endpointReporter":{"type":"SKILL","value":{"skillId":"` + DemoSkill + `","skillStage":"` + stage + `"}}}`
 }
