@@ -334,7 +334,7 @@ func TestServer_Relax_AnyStageCase(t *testing.T) {
 	s := New(Options{Relax: Relax{AnyStageCase: true, NoEnablement: true}})
 	defer s.Close()
 	room, _ := s.AddUnit(DemoOrg, "Room")
-	body := `{"endpointReporter":{"type":"SKILL","value":{"skillId":"` + DemoSkill + `","skillStage":"LIVE"}}}`
+	body := sessionBody("LIVE")
 	if code, m := call(t, s, "POST", "/v1/discoverySessions?unit="+room, body); code != 201 {
 		t.Fatalf("LIVE relaxed: %d %v", code, m)
 	}
