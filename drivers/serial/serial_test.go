@@ -254,8 +254,10 @@ func TestDriver_SlowDevice_IsRetriedNotDuplicated(t *testing.T) {
 	before := lamp.Executed()
 	// Slower than one attempt: the reply to the first attempt arrives late
 	// and the driver's retry (same sequence number) is answered from the
-	// lamp's cache.
-	lamp.Faults().SetDelay(180 * time.Millisecond)
+	// lamp's cache. 130 ms lands in the second attempt's window (100-200
+	// ms) with 70 ms to spare: at 180 a loaded machine's PTY pushed it past
+	// every window now and then.
+	lamp.Faults().SetDelay(130 * time.Millisecond)
 	err := r.hub.Execute(context.Background(), hub.Command{Device: "lamp-1", Set: hub.State{Set: hub.Fields(hub.FieldOn), On: true}})
 	if err != nil {
 		t.Fatalf("slow lamp: %v", err)
