@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
 	"testing"
@@ -29,7 +30,9 @@ const heapDevices = 2000
 // message); "mix": a gateway's mix, Tasmota, Zigbee2MQTT, Shelly Gen1 and
 // Gen2 in turn. The devices are raw sockets driven by system calls, so
 // they put nothing of their own on the Go heap: the figure is the
-// broker's alone (its retained messages included).
+// broker's alone (its retained messages included). "runtime-B/conn" is
+// the Go runtime's own memory outside the heap per connection (what it
+// keeps for a socket in its poller, for one).
 func BenchmarkBroker_HeapPerConnection(b *testing.B) {
 	for _, run := range []struct {
 		name       string
@@ -38,8 +41,9 @@ func BenchmarkBroker_HeapPerConnection(b *testing.B) {
 	}{{"epoll", false, false}, {"epoll-mix", false, true}, {"goroutine", true, false}} {
 		b.Run(run.name, func(b *testing.B) {
 			for range b.N {
-				per := heapPerConnection(b, run.goroutines, run.mix)
+				per, rt := heapPerConnection(b, run.goroutines, run.mix)
 				b.ReportMetric(per, "B/conn")
+				b.ReportMetric(rt, "runtime-B/conn")
 			}
 		})
 	}
@@ -99,7 +103,9 @@ func heapDevice(i int, mix bool) benchDevice {
 		telemetry: [2]string{"tele/" + name + "/STATE", state}}
 }
 
-func heapPerConnection(b *testing.B, goroutines, mix bool) float64 {
+// heapPerConnection returns the heap and the runtime's memory outside
+// it (runtimeOther) each device added.
+func heapPerConnection(b *testing.B, goroutines, mix bool) (heap, runtimeMem float64) {
 	br, err := New(Options{Listen: "127.0.0.1:0", GoroutinePerConn: goroutines, MaxConnections: heapDevices + 10, MaxClients: heapDevices + 10})
 	if err != nil {
 		b.Fatal(err)
@@ -122,13 +128,13 @@ func heapPerConnection(b *testing.B, goroutines, mix bool) float64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var before uint64
+	var before, rtBefore uint64
 	for i := range heapDevices + 4 {
 		if i == 4 {
 			// The first devices have the broker make what it makes once
 			// (the epoll reader's buffer, the tree's first levels).
 			waitTaken(b, br, 4)
-			before = liveHeap()
+			before, rtBefore = liveHeap(), runtimeOther()
 		}
 		d := heapDevice(i, mix)
 		if d.hub != "" {
@@ -154,7 +160,7 @@ func heapPerConnection(b *testing.B, goroutines, mix bool) float64 {
 		rawSend(b, fd, out)
 	}
 	waitTaken(b, br, heapDevices+4)
-	after := liveHeap()
+	after, rtAfter := liveHeap(), runtimeOther()
 	if p := os.Getenv("BROKER_HEAPPROF"); p != "" {
 		f, err := os.Create(p)
 		if err != nil {
@@ -165,7 +171,16 @@ func heapPerConnection(b *testing.B, goroutines, mix bool) float64 {
 	}
 	runtime.KeepAlive(br)
 	runtime.KeepAlive(hub)
-	return float64(after-before) / heapDevices
+	return float64(after-before) / heapDevices, (float64(rtAfter) - float64(rtBefore)) / heapDevices
+}
+
+// runtimeOther is the Go runtime's memory that is neither heap nor stack
+// nor its metadata about them: pollers' descriptors, finalizer and cleanup
+// records, itabs.
+func runtimeOther() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/other:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // waitTaken waits for the broker to have taken the messages of n

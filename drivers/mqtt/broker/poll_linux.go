@@ -20,9 +20,9 @@ const pollBuffer = 64 << 10
 // which sockets have bytes, the goroutine reads them into one buffer and
 // handles the complete packets. A client costs no goroutine and no
 // buffer of its own while it is quiet, only the bytes of a packet that
-// has not fully arrived. Writes stay with the connections (flush), as
-// the Go runtime does them. A socket is read through its RawConn, so it
-// is never closed (and its number reused) while it is being read.
+// has not fully arrived. Writes stay with the connections (flush). A
+// socket is an fdSocket, outside the Go runtime's poller, and is never
+// closed (and its number reused) while it is being read or written.
 type poller struct {
 	b      *Broker
 	epfd   int
@@ -88,82 +88,53 @@ const watched = unix.EPOLLIN | unix.EPOLLRDHUP
 // add watches a new connection, which has until ConnectTimeout to send
 // CONNECT. The reader owns the socket from then on (see ownSocket).
 func (p *poller) add(c *conn) error {
-	f, err := ownSocket(c.nc)
+	s, err := ownSocket(c.nc)
 	if err != nil {
 		return err
 	}
-	c.nc, c.poll = f, p
+	c.nc, c.poll = s, p
+	c.fd = s.fd
 	c.deadline = p.b.clock() + p.b.opts.ConnectTimeout
-	var cerr error
-	err = rawConn(c).Control(func(fd uintptr) {
-		c.fd = int32(fd)
-		p.mu.Lock()
-		p.put(c.fd, c)
-		p.mu.Unlock()
-		ev := unix.EpollEvent{Events: watched, Fd: int32(fd)}
-		cerr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
-	})
-	if err == nil && cerr != nil {
-		err = os.NewSyscallError("epoll_ctl", cerr)
-	}
-	if err != nil {
+	p.mu.Lock()
+	p.put(c.fd, c)
+	p.mu.Unlock()
+	ev := unix.EpollEvent{Events: watched, Fd: s.fd}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(s.fd), &ev); err != nil {
 		p.mu.Lock()
 		p.put(c.fd, nil)
 		p.mu.Unlock()
 		c.poll = nil
-		return fmt.Errorf("broker: watching a connection: %w", err)
+		_ = s.Close()
+		return fmt.Errorf("broker: watching a connection: %w", os.NewSyscallError("epoll_ctl", err))
 	}
 	return nil
 }
 
-// rawConn is c's socket for the reader's system calls, made when needed
-// (a word of garbage each time) rather than kept (two words and one
-// more, a client).
-func rawConn(c *conn) syscall.RawConn {
-	raw, err := c.nc.(syscall.Conn).SyscallConn()
-	if err != nil {
-		return closedRaw{}
+// sock is c's socket as the epoll reader owns it; a closed one if c is
+// not the reader's.
+func sock(c *conn) *fdSocket {
+	if s, ok := c.nc.(*fdSocket); ok {
+		return s
 	}
-	return raw
+	return closedSocket
 }
 
-// closedRaw is the RawConn of a socket that has none: every call fails.
-type closedRaw struct{}
-
-func (closedRaw) Control(func(uintptr)) error    { return os.ErrClosed }
-func (closedRaw) Read(func(uintptr) bool) error  { return os.ErrClosed }
-func (closedRaw) Write(func(uintptr) bool) error { return os.ErrClosed }
+// closedSocket is the socket of a connection that has no fdSocket.
+var closedSocket = func() *fdSocket {
+	s := &fdSocket{fd: -1}
+	s.state.Store(fdClosed)
+	return s
+}()
 
 // writeNow writes to c's socket what it takes without waiting, if the
 // epoll reader owns it (see ownSocket); an error is left for the write
 // that follows to meet again.
-func writeNow(c *conn, b []byte) int {
-	if _, ok := c.nc.(*os.File); !ok || len(b) == 0 {
-		return 0
-	}
-	n := 0
-	_ = rawConn(c).Write(func(fd uintptr) bool {
-		for n < len(b) {
-			m, err := unix.Write(int(fd), b[n:])
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			if err != nil || m <= 0 {
-				break
-			}
-			n += m
-		}
-		return true
-	})
-	return n
-}
+func writeNow(c *conn, b []byte) int { return sock(c).writeNow(b) }
 
-// ownSocket takes nc's socket as an *os.File of its own (a duplicate of
-// its descriptor; nc is closed). Both are in the Go runtime's poller, so
-// writes wait and keep their deadlines alike; but a *net.TCPConn keeps
-// its local and remote addresses and a larger descriptor, some 300 bytes
-// a client, where the file is about 100.
-func ownSocket(nc socket) (*os.File, error) {
+// ownSocket takes nc's socket as a descriptor of its own (a duplicate;
+// nc is closed): see fdSocket. The accepted socket is non-blocking, and
+// so is the duplicate, which shares its mode.
+func ownSocket(nc socket) (*fdSocket, error) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return nil, fmt.Errorf("broker: %T has no socket", nc)
@@ -179,16 +150,8 @@ func ownSocket(nc socket) (*os.File, error) {
 	if derr != nil {
 		return nil, fmt.Errorf("broker: socket: %w", os.NewSyscallError("fcntl", derr))
 	}
-	// The duplicate shares the socket's non-blocking mode, so NewFile
-	// puts it in the runtime's poller; a file that is not there could
-	// not keep WriteTimeout, and is refused.
-	f := os.NewFile(uintptr(fd), "client socket")
-	if err := f.SetWriteDeadline(time.Time{}); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("broker: socket: %w", err)
-	}
-	_ = nc.Close() // the socket stays open through f
-	return f, nil
+	_ = nc.Close() // the socket stays open through fd
+	return newFDSocket(fd), nil
 }
 
 // get is the connection of socket fd, or nil. p.mu is held.
@@ -236,8 +199,8 @@ func (p *poller) terminate(c *conn, normal bool, why error) {
 		p.put(c.fd, nil)
 	}
 	p.mu.Unlock()
-	_ = rawConn(c).Control(func(fd uintptr) {
-		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+	_ = sock(c).control(func(fd int) {
+		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	})
 	c.closeSocket(why)
 	c.finish(normal, why)
@@ -332,12 +295,12 @@ func (p *poller) close() {
 // and TCP holds the client's sending up. Out of the set, not just
 // without events: epoll would report a hang-up regardless.
 func (p *poller) watch(c *conn, on bool) {
-	_ = rawConn(c).Control(func(fd uintptr) {
+	_ = sock(c).control(func(fd int) {
 		if on {
 			ev := unix.EpollEvent{Events: watched, Fd: int32(fd)}
-			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
 		} else {
-			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 		}
 	})
 	c.disarmed = !on
@@ -403,19 +366,14 @@ func (p *poller) read(fd int32) {
 	if c == nil {
 		return // ended since epoll saw it
 	}
-	var n int
-	var rerr error
-	if err := rawConn(c).Read(func(fd uintptr) bool {
-		n, rerr = unix.Read(int(fd), p.buf)
-		return true
-	}); err != nil {
-		return // closed meanwhile
-	}
+	n, rerr := sock(c).Read(p.buf)
 	switch {
-	case errors.Is(rerr, unix.EAGAIN) || errors.Is(rerr, unix.EINTR):
+	case errors.Is(rerr, os.ErrClosed):
+		return // closed meanwhile
+	case errors.Is(rerr, unix.EAGAIN):
 		return
 	case rerr != nil:
-		p.terminate(c, false, os.NewSyscallError("read", rerr))
+		p.terminate(c, false, rerr)
 		return
 	case n == 0:
 		err := errEOF
