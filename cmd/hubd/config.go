@@ -46,6 +46,9 @@ type Config struct {
 	// published marks the demo's configuration, whose passwords are
 	// published on purpose (DESIGN.md); a real one may not have them.
 	published bool
+	// keptDevs stands for Devices once the config is in force (kept);
+	// nil: Devices is the list.
+	keptDevs *keptDevices
 
 	Discovery DiscoveryConfig `yaml:"discovery"` // discovery.go
 }
@@ -463,8 +466,12 @@ func (c *Config) device(i int) (hub.Device, error) {
 	return dev, dev.Validate()
 }
 
-// HubDevices returns every configured device.
+// HubDevices returns every configured device; once the config is in
+// force (kept), the hub's, which are those.
 func (c *Config) HubDevices() ([]hub.Device, error) {
+	if c.keptDevs != nil {
+		return c.keptDevs.hub(), nil
+	}
 	out := make([]hub.Device, 0, len(c.Devices))
 	for i := range c.Devices {
 		d, err := c.device(i)

@@ -278,11 +278,7 @@ func modbusOptions(c *Config) modbus.Options {
 			Line: modbus.Line{Baud: s.Baud, Parity: parity, StopBits: s.StopBits},
 		})
 	}
-	for _, d := range c.Devices {
-		if d.Driver == modbus.Name {
-			o.Devices = append(o.Devices, d.modbusDevice())
-		}
-	}
+	o.Devices = c.modbusDevices()
 	o.Profiles = c.modbusProfiles()
 	return o
 }

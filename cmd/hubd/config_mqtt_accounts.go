@@ -12,6 +12,9 @@ import (
 // account, for the devices that name one (the others use
 // mqtt.DefaultAccount).
 func (c *Config) mqttDeviceAccounts() map[string]string {
+	if c.keptDevs != nil {
+		return c.keptDevs.accounts
+	}
 	out := map[string]string{}
 	for _, d := range c.Devices {
 		if d.MQTTAccount != "" {

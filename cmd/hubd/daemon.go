@@ -176,6 +176,12 @@ func (m *Main) Open() (err error) {
 		}
 		m.trace.step("mqtt_new")
 	}
+	// From here on the daemon keeps the config without its device list,
+	// which the hub and the drivers now hold (kept).
+	c = c.kept(m.Hub.Devices)
+	m.cfgMu.Lock()
+	m.Config = c
+	m.cfgMu.Unlock()
 	m.Residents = &residents{m: m, cfg: c}
 	if err := m.openAdoption(); err != nil {
 		return err
@@ -569,6 +575,8 @@ func (m *Main) Apply(c *Config) error {
 			m.Hub.Log("error", "hubd", "", "MQTT TLS certificate not reloaded, the old one stays: "+err.Error())
 		}
 	}
+	// Kept without its device list, as at start (Open).
+	c = c.kept(m.Hub.Devices)
 	if err := m.Residents.apply(c); err != nil {
 		return err
 	}
