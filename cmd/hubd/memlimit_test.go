@@ -8,23 +8,44 @@ import (
 	"time"
 )
 
-// The limit sits above GOGC's heap target (1.5 times the live heap) with
-// room for the runtime, and never under its floor.
-func TestSoftLimit_AboveTheGCTargetWithAFloor(t *testing.T) {
+// The limit is the live heap, a quarter more, and the runtime's own
+// memory, and never under its floor.
+func TestSoftLimit_LiveAQuarterAndTheRuntimesOwn(t *testing.T) {
 	for _, c := range []struct {
-		live uint64
-		want int64
+		live, own uint64
+		want      int64
 	}{
-		{0, minSoftLimit},
-		{10 << 20, minSoftLimit},             // 15 + 4 MiB is under the floor
-		{12 << 20, 18<<20 + softLimitSlack},  // 1,000 devices
-		{80 << 20, 120<<20 + softLimitSlack}, // 10,000 devices
-		{math.MaxUint64 / 2, math.MaxInt64},  // no overflow
+		{0, 0, minSoftLimit},
+		{8 << 20, 6 << 20, minSoftLimit},                     // 10 + 6 + 1 MiB is under the floor
+		{12 << 20, 6 << 20, 15<<20 + 6<<20 + softLimitSlack}, // 1,000 devices
+		{32 << 20, 8 << 20, 40<<20 + 8<<20 + softLimitSlack}, // 10,000 devices
+		{math.MaxUint64 / 2, 1 << 20, math.MaxInt64},         // no overflow
+		{1 << 20, math.MaxUint64, math.MaxInt64},
 	} {
-		if got := softLimit(c.live); got != c.want {
-			t.Errorf("softLimit(%d) = %d, want %d", c.live, got, c.want)
+		if got := softLimit(c.live, c.own); got != c.want {
+			t.Errorf("softLimit(%d, %d) = %d, want %d", c.live, c.own, got, c.want)
 		}
 	}
+}
+
+// heapNow's own is what the runtime has besides the heap: more than
+// nothing (stacks, metadata), less than all it has.
+func TestHeapNow_OwnIsTheRuntimesBesidesTheHeap(t *testing.T) {
+	keep := make([][]byte, 32)
+	for i := range keep {
+		keep[i] = make([]byte, 1<<20)
+	}
+	runtime.GC()
+	live, own := heapNow()
+	if live < 32<<20 {
+		t.Fatalf("live heap %d with 32 MiB kept", live)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if own == 0 || own >= ms.Sys-ms.HeapReleased || own < ms.StackSys {
+		t.Fatalf("own %d: want more than the stacks' %d and less than the %d the runtime holds", own, ms.StackSys, ms.Sys-ms.HeapReleased)
+	}
+	runtime.KeepAlive(keep)
 }
 
 // followHeap sets a limit at once unless GOMEMLIMIT is set, and its stop
@@ -61,7 +82,7 @@ func TestFollowHeap_MovesWithTheNextCollection(t *testing.T) {
 	for i := range live {
 		live[i] = make([]byte, 1<<20) // 64 MiB live, over the floor's 20
 	}
-	want := softLimit(64 << 20)
+	want := softLimit(64<<20, 0)
 	deadline := time.Now().Add(3 * time.Second) // the old follower moved every 10 s
 	for debug.SetMemoryLimit(-1) < want {
 		if time.Now().After(deadline) {
