@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"hubd/hub"
@@ -21,8 +20,8 @@ func (u *update) link() *hub.Link {
 }
 
 // z2mLink reads Zigbee2MQTT's linkquality member.
-func z2mLink(u *update, m map[string]json.RawMessage) error {
-	raw, ok := m["linkquality"]
+func z2mLink(u *update, m jsonObject) error {
+	raw, ok := m.get("linkquality")
 	if !ok || isNull(raw) {
 		return nil
 	}
@@ -37,8 +36,8 @@ func z2mLink(u *update, m map[string]json.RawMessage) error {
 // rssiIn reads the dBm member key of the object at m[obj] (Tasmota's
 // "Wifi": {"Signal": -60}, Shelly Gen2's "wifi": {"rssi": -60}, Gen1's
 // "wifi_sta": {"rssi": -60}).
-func rssiIn(u *update, m map[string]json.RawMessage, obj, key string) error {
-	raw, ok := m[obj]
+func rssiIn(u *update, m jsonObject, obj, key string) error {
+	raw, ok := m.get(obj)
 	if !ok || isNull(raw) {
 		return nil
 	}
@@ -46,11 +45,11 @@ func rssiIn(u *update, m map[string]json.RawMessage, obj, key string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", obj, err)
 	}
-	raw, ok = w[key]
+	raw, ok = w.get(key)
 	if !ok || isNull(raw) {
 		return nil
 	}
-	v, err := intIn(obj+"."+key, raw, minRSSI, maxRSSI)
+	v, err := intOf(obj, key, raw, minRSSI, maxRSSI)
 	if err != nil {
 		return err
 	}

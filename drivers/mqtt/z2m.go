@@ -21,7 +21,7 @@ func decodeZ2MState(p []byte) (update, error) {
 	if err != nil {
 		return u, err
 	}
-	if raw, ok := m["state"]; ok && !isNull(raw) {
+	if raw, ok := m.get("state"); ok && !isNull(raw) {
 		s, err := str("state", raw)
 		if err != nil {
 			return u, err
@@ -33,7 +33,7 @@ func decodeZ2MState(p []byte) (update, error) {
 		u.setOn(on)
 	}
 	bri := -1
-	if raw, ok := m["brightness"]; ok && !isNull(raw) {
+	if raw, ok := m.get("brightness"); ok && !isNull(raw) {
 		// Zigbee levels run 0..254; some devices say 255.
 		b, err := intIn("brightness", raw, 0, 255)
 		if err != nil {
@@ -42,14 +42,14 @@ func decodeZ2MState(p []byte) (update, error) {
 		bri = min(int(math.Round(float64(b)*100/254)), 100)
 		u.setBrightness(bri)
 	}
-	if raw, ok := m["color_temp"]; ok && !isNull(raw) {
+	if raw, ok := m.get("color_temp"); ok && !isNull(raw) {
 		ct, err := intIn("color_temp", raw, 50, 1000)
 		if err != nil {
 			return u, err
 		}
 		u.setKelvin(miredToKelvin(float64(ct)))
 	}
-	if raw, ok := m["color"]; ok && !isNull(raw) {
+	if raw, ok := m.get("color"); ok && !isNull(raw) {
 		c, err := z2mColor(raw)
 		if err != nil {
 			return u, err
@@ -62,12 +62,12 @@ func decodeZ2MState(p []byte) (update, error) {
 			u.setColor(*c)
 		}
 	}
-	if raw, ok := m["color_mode"]; ok && !isNull(raw) {
-		mode, err := str("color_mode", raw)
+	if raw, ok := m.get("color_mode"); ok && !isNull(raw) {
+		mode, err := text("color_mode", raw)
 		if err != nil {
 			return u, err
 		}
-		switch mode {
+		switch string(mode) {
 		case "color_temp":
 			u.State.Mode = hub.ColorModeTemperature
 		case "hs", "xy":
@@ -83,7 +83,7 @@ func decodeZ2MState(p []byte) (update, error) {
 		{"current", hub.FieldCurrent},
 		{"energy", hub.FieldEnergy},
 	} {
-		if raw, ok := m[x.key]; ok && !isNull(raw) {
+		if raw, ok := m.get(x.key); ok && !isNull(raw) {
 			v, err := number(x.key, raw)
 			if err != nil {
 				return u, err
@@ -107,8 +107,8 @@ func z2mColor(raw json.RawMessage) (*hub.HSV, error) {
 	if err != nil {
 		return nil, fmt.Errorf("color: %w", err)
 	}
-	hr, hok := m["hue"]
-	sr, sok := m["saturation"]
+	hr, hok := m.get("hue")
+	sr, sok := m.get("saturation")
 	if hok && sok && !isNull(hr) && !isNull(sr) {
 		h, err := intIn("color.hue", hr, 0, 360)
 		if err != nil {
@@ -120,8 +120,8 @@ func z2mColor(raw json.RawMessage) (*hub.HSV, error) {
 		}
 		return &hub.HSV{H: h % 360, S: s}, nil
 	}
-	xr, xok := m["x"]
-	yr, yok := m["y"]
+	xr, xok := m.get("x")
+	yr, yok := m.get("y")
 	if xok && yok && !isNull(xr) && !isNull(yr) {
 		x, err := number("color.x", xr)
 		if err != nil {
@@ -168,7 +168,7 @@ func decodeZ2MAvailability(p []byte) (update, error) {
 		if err != nil {
 			return u, fmt.Errorf("availability: %w", err)
 		}
-		raw, ok := m["state"]
+		raw, ok := m.get("state")
 		if !ok {
 			return u, badf("availability: no state")
 		}
@@ -272,12 +272,12 @@ func z2mBridgeEntry(raw json.RawMessage) (string, hub.Info, error) {
 		return "", in, err
 	}
 	var name string
-	if raw, ok := m["friendly_name"]; ok && !isNull(raw) {
+	if raw, ok := m.get("friendly_name"); ok && !isNull(raw) {
 		if name, err = str("friendly_name", raw); err != nil {
 			return "", in, err
 		}
 	}
-	if def, ok := m["definition"]; ok && !isNull(def) {
+	if def, ok := m.get("definition"); ok && !isNull(def) {
 		dm, err := object(def)
 		if err != nil {
 			return "", in, fmt.Errorf("definition: %w", err)
