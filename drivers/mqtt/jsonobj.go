@@ -13,7 +13,9 @@ import (
 // exactly as strictly as encoding/json does, and then hands out members
 // as sub-slices of the payload itself. Payloads are never written to once
 // received (the driver's queues share them between devices), so the
-// sub-slices stay valid for as long as anyone holds them.
+// sub-slices stay valid for as long as anyone holds them; but a held
+// sub-slice holds the whole payload, so what outlives the message (a
+// name, a model) is copied out as a string.
 
 // maxJSONDepth bounds the nesting of arrays and objects in a payload.
 // It is encoding/json's own limit, so both accept the same payloads; the

@@ -40,6 +40,11 @@ func refStr(raw []byte) (string, bool) {
 	return s, json.Unmarshal(raw, &s) == nil
 }
 
+func refReplyID(raw []byte) (uint64, bool) {
+	var id uint64
+	return id, json.Unmarshal(raw, &id) == nil && id <= maxRPCID
+}
+
 func refBool(raw []byte) (bool, bool) {
 	var b bool
 	return b, json.Unmarshal(raw, &b) == nil
@@ -138,6 +143,10 @@ func agreeScalars(t testing.TB, raw []byte) {
 	if ws, ok := refStr(raw); ok != (err == nil) || s != ws {
 		t.Fatalf("str(%.80q) = %q, %v; encoding/json %q, %v", raw, s, err, ws, ok)
 	}
+	id, err := rpcReplyID(raw)
+	if wid, ok := refReplyID(raw); ok != (err == nil) || (ok && id != wid) {
+		t.Fatalf("rpcReplyID(%.80q) = %v, %v; encoding/json %v, %v", raw, id, err, wid, ok)
+	}
 	b, err := boolean("k", raw)
 	if wb, ok := refBool(raw); ok != (err == nil) || b != wb {
 		t.Fatalf("boolean(%.80q) = %v, %v; encoding/json %v, %v", raw, b, err, wb, ok)
@@ -182,7 +191,7 @@ func oddPayloads() []string {
 		return `{"a":` + strings.Repeat(open, n) + inner + strings.Repeat(close, n) + `}`
 	}
 	var out []string
-	for _, num := range []string{"1e400", "-1e400", "1e-400", "-0", "0", "01", "-01", "1.", ".5", "+1", "-", "1e", "1e+", "1E-2",
+	for _, num := range []string{"9007199254740992", "9007199254740993", "18446744073709551615", "18446744073709551616", "-1", "1.0", "1e3", "1e400", "-1e400", "1e-400", "-0", "0", "01", "-01", "1.", ".5", "+1", "-", "1e", "1e+", "1E-2",
 		"0.0", "1.5e3", "123456789012345678901234567890", "1e9", "1000000001", "-1e9", "0x10", "Infinity", "NaN", "1_000", "- 1", "2.e1"} {
 		out = append(out, `{"n":`+num+`}`, `{"n":[`+num+`]}`, num)
 	}

@@ -1,9 +1,11 @@
 package mqtt
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 
 	"hubd/hub"
 )
@@ -236,11 +238,18 @@ const maxRPCID = 1 << 53
 
 // rpcReplyID decodes a reply's id, a whole number 0..maxRPCID.
 func rpcReplyID(raw json.RawMessage) (uint64, error) {
-	var id uint64
-	if err := json.Unmarshal(raw, &id); err != nil || id > maxRPCID {
-		return 0, badf("id: want a whole number 0..2^53, got %.40s", raw)
+	t := trimJSONSpace(raw)
+	if string(t) == "null" {
+		return 0, nil // as encoding/json leaves a uint64 alone for null
 	}
-	return id, nil
+	// A JSON number of digits alone: no sign, fraction or exponent.
+	if end, err := jsonNumber(t, 0); err == nil && end == len(t) && len(t) > 0 && isDigit(t[0]) &&
+		bytes.IndexAny(t, ".eE") < 0 {
+		if id, err := strconv.ParseUint(string(t), 10, 64); err == nil && id <= maxRPCID {
+			return id, nil
+		}
+	}
+	return 0, badf("id: want a whole number 0..2^53, got %.40s", raw)
 }
 
 // decodeShelly2Result decodes the result of a GetStatus call on the
