@@ -244,7 +244,9 @@ func onOff(s string) (bool, error) {
 			return false, nil
 		}
 	}
-	return false, badf("want ON or OFF, got %.40q", s)
+	// A copy for the error: s itself then stays on its caller's stack,
+	// so string(payload) costs no allocation on the way in.
+	return false, badf("want ON or OFF, got %.40q", strings.Clone(s))
 }
 
 // asciiFold reports whether s is lower, an ASCII word in lower case, in
@@ -270,7 +272,7 @@ func plainNumber(p []byte) (float64, error) {
 	s := strings.TrimSpace(string(p))
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil {
-		return 0, badf("want a number, got %.40q", s)
+		return 0, badf("want a number, got %.40q", strings.Clone(s)) // s stays on the stack (see onOff)
 	}
 	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e9 {
 		return 0, badf("number %v out of range", f)

@@ -198,11 +198,11 @@ func tasmotaObject(u *update, m jsonObject, ch int) error {
 	}
 	for _, k := range tasmotaPowerKeys(ch) {
 		if raw, ok := m.get(k); ok && !isNull(raw) {
-			s, err := str(k, raw)
+			s, err := text(k, raw) // only compared: no copy
 			if err != nil {
 				return err
 			}
-			on, err := onOff(s)
+			on, err := onOff(string(s))
 			if err != nil {
 				return fmt.Errorf("%s: %w", k, err)
 			}

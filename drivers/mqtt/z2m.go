@@ -22,11 +22,11 @@ func decodeZ2MState(p []byte) (update, error) {
 		return u, err
 	}
 	if raw, ok := m.get("state"); ok && !isNull(raw) {
-		s, err := str("state", raw)
+		s, err := text("state", raw) // only compared: no copy
 		if err != nil {
 			return u, err
 		}
-		on, err := onOff(s)
+		on, err := onOff(string(s))
 		if err != nil {
 			return u, fmt.Errorf("state: %w", err)
 		}
@@ -50,16 +50,16 @@ func decodeZ2MState(p []byte) (update, error) {
 		u.setKelvin(miredToKelvin(float64(ct)))
 	}
 	if raw, ok := m.get("color"); ok && !isNull(raw) {
-		c, err := z2mColor(raw)
+		c, ok, err := z2mColor(raw)
 		if err != nil {
 			return u, err
 		}
-		if c != nil {
+		if ok {
 			c.V = 100
 			if bri >= 0 {
 				c.V = bri
 			}
-			u.setColor(*c)
+			u.setColor(c)
 		}
 	}
 	if raw, ok := m.get("color_mode"); ok && !isNull(raw) {
@@ -100,44 +100,43 @@ func decodeZ2MState(p []byte) (update, error) {
 	return u, nil
 }
 
-// z2mColor reads {"hue","saturation"} or {"x","y"}; nil when neither is
-// present.
-func z2mColor(raw json.RawMessage) (*hub.HSV, error) {
+// z2mColor reads {"hue","saturation"} or {"x","y"}; ok is false when
+// neither is present.
+func z2mColor(raw json.RawMessage) (c hub.HSV, ok bool, err error) {
 	m, err := object(raw)
 	if err != nil {
-		return nil, fmt.Errorf("color: %w", err)
+		return c, false, fmt.Errorf("color: %w", err)
 	}
 	hr, hok := m.get("hue")
 	sr, sok := m.get("saturation")
 	if hok && sok && !isNull(hr) && !isNull(sr) {
 		h, err := intIn("color.hue", hr, 0, 360)
 		if err != nil {
-			return nil, err
+			return c, false, err
 		}
 		s, err := intIn("color.saturation", sr, 0, 100)
 		if err != nil {
-			return nil, err
+			return c, false, err
 		}
-		return &hub.HSV{H: h % 360, S: s}, nil
+		return hub.HSV{H: h % 360, S: s}, true, nil
 	}
 	xr, xok := m.get("x")
 	yr, yok := m.get("y")
 	if xok && yok && !isNull(xr) && !isNull(yr) {
 		x, err := number("color.x", xr)
 		if err != nil {
-			return nil, err
+			return c, false, err
 		}
 		y, err := number("color.y", yr)
 		if err != nil {
-			return nil, err
+			return c, false, err
 		}
 		if x < 0 || x > 1 || y <= 0 || y > 1 {
-			return nil, badf("color: x,y %v,%v outside the CIE diagram", x, y)
+			return c, false, badf("color: x,y %v,%v outside the CIE diagram", x, y)
 		}
-		c := xyToHSV(x, y)
-		return &c, nil
+		return xyToHSV(x, y), true, nil
 	}
-	return nil, nil
+	return c, false, nil
 }
 
 // xyToHSV converts CIE 1931 chromaticity (at full luminance) to hue and
