@@ -12,11 +12,22 @@ const (
 	minLQI, maxLQI   = 0, 255  // Zigbee linkquality
 )
 
-func (u *update) link() *hub.Link {
-	if u.Link == nil {
-		u.Link = &hub.Link{}
+// linkBox is a Link with room for the value one of its fields points
+// to: a message's link quality costs one allocation, not two.
+type linkBox struct {
+	hub.Link
+	v int
+}
+
+// setLink gives u a copy of its link (or a new one) with v in the box,
+// for the caller to point one field at.
+func (u *update) setLink(v int) *linkBox {
+	b := &linkBox{v: v}
+	if u.Link != nil {
+		b.Link = *u.Link
 	}
-	return u.Link
+	u.Link = &b.Link
+	return b
 }
 
 // z2mLink reads Zigbee2MQTT's linkquality member.
@@ -29,7 +40,8 @@ func z2mLink(u *update, m jsonObject) error {
 	if err != nil {
 		return err
 	}
-	u.link().LQI = &q
+	b := u.setLink(q)
+	b.LQI = &b.v
 	return nil
 }
 
@@ -53,6 +65,7 @@ func rssiIn(u *update, m jsonObject, obj, key string) error {
 	if err != nil {
 		return err
 	}
-	u.link().RSSI = &v
+	b := u.setLink(v)
+	b.RSSI = &b.v
 	return nil
 }
