@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"hubd/hub"
 )
@@ -59,9 +60,9 @@ type infoKey struct {
 // infoFields reads members of m into Info fields, in order: the first
 // non-empty member for a field wins, so later keys are fallbacks. Absent
 // and null members are skipped.
-func infoFields(m map[string]json.RawMessage, keys ...infoKey) error {
+func infoFields(m jsonObject, keys ...infoKey) error {
 	for _, k := range keys {
-		raw, ok := m[k.key]
+		raw, ok := m.get(k.key)
 		if !ok {
 			continue
 		}
@@ -131,73 +132,139 @@ func badf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrBadPayload}, args...)...)
 }
 
-// object decodes a JSON object into its raw members. Anything else
-// (garbage, truncated JSON, an array, a string) is ErrBadPayload.
-func object(p []byte) (map[string]json.RawMessage, error) {
-	p = bytes.TrimSpace(p)
-	if len(p) == 0 || p[0] != '{' {
-		return nil, badf("not a JSON object")
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(p, &m); err != nil {
-		return nil, badf("%v", err)
-	}
-	return m, nil
-}
-
 func isNull(raw json.RawMessage) bool {
 	return len(raw) == 0 || string(bytes.TrimSpace(raw)) == "null"
 }
 
-// number decodes a finite JSON number.
+// number decodes a finite JSON number (null is 0, as encoding/json
+// leaves a float64 alone for it).
 func number(key string, raw json.RawMessage) (float64, error) {
-	var f float64
-	if err := json.Unmarshal(raw, &f); err != nil {
-		return 0, badf("%s: want a number, got %.40s", key, raw)
+	return numberOf("", key, raw)
+}
+
+// numberOf is number for member key of the object obj, named "obj.key"
+// in errors: the name is only built for an error.
+func numberOf(obj, key string, raw json.RawMessage) (float64, error) {
+	t := trimJSONSpace(raw)
+	if string(t) == "null" {
+		return 0, nil
+	}
+	end, err := jsonNumber(t, 0)
+	if err != nil || end != len(t) || len(t) == 0 {
+		return 0, badf("%s: want a number, got %.40s", dotted(obj, key), raw)
+	}
+	f, err := strconv.ParseFloat(string(t), 64)
+	if err != nil {
+		return 0, badf("%s: want a number, got %.40s", dotted(obj, key), raw)
 	}
 	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e9 {
-		return 0, badf("%s: %v out of range", key, f)
+		return 0, badf("%s: %v out of range", dotted(obj, key), f)
 	}
 	return f, nil
 }
 
+// dotted names member key of obj ("" for a top-level member).
+func dotted(obj, key string) string {
+	if obj == "" {
+		return key
+	}
+	return obj + "." + key
+}
+
 // intIn decodes a JSON number that must lie within [lo, hi], rounded to an int.
 func intIn(key string, raw json.RawMessage, lo, hi float64) (int, error) {
-	f, err := number(key, raw)
+	return intOf("", key, raw, lo, hi)
+}
+
+// intOf is intIn for member key of the object obj (see numberOf).
+func intOf(obj, key string, raw json.RawMessage, lo, hi float64) (int, error) {
+	f, err := numberOf(obj, key, raw)
 	if err != nil {
 		return 0, err
 	}
 	if f < lo || f > hi {
-		return 0, badf("%s: %v outside %v..%v", key, f, lo, hi)
+		return 0, badf("%s: %v outside %v..%v", dotted(obj, key), f, lo, hi)
 	}
 	return int(math.Round(f)), nil
 }
 
+// str decodes a JSON string (null is ""). A string without escapes costs
+// the one allocation of the result.
 func str(key string, raw json.RawMessage) (string, error) {
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", badf("%s: want a string, got %.40s", key, raw)
-	}
-	return s, nil
+	b, err := text(key, raw)
+	return string(b), err
 }
 
+// text decodes a JSON string (null is empty) into the payload's own bytes
+// when it has no escapes, for a caller that only compares it; with
+// escapes, into a copy.
+func text(key string, raw json.RawMessage) ([]byte, error) {
+	t := trimJSONSpace(raw)
+	if string(t) == "null" {
+		return nil, nil
+	}
+	if len(t) > 0 && t[0] == '"' {
+		end, plain, err := jsonString(t, 0)
+		if err == nil && end == len(t) {
+			if inner := t[1 : len(t)-1]; plain && utf8.Valid(inner) {
+				return inner, nil
+			}
+			var s string
+			if json.Unmarshal(t, &s) == nil {
+				return []byte(s), nil
+			}
+		}
+	}
+	return nil, badf("%s: want a string, got %.40s", key, raw)
+}
+
+// boolean decodes a JSON true or false (null is false).
 func boolean(key string, raw json.RawMessage) (bool, error) {
-	var b bool
-	if err := json.Unmarshal(raw, &b); err != nil {
-		return false, badf("%s: want true or false, got %.40s", key, raw)
-	}
-	return b, nil
-}
-
-// onOff parses the words devices use for a relay's state.
-func onOff(s string) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "on", "1", "true":
+	switch string(trimJSONSpace(raw)) {
+	case "true":
 		return true, nil
-	case "off", "0", "false":
+	case "false", "null":
 		return false, nil
 	}
-	return false, badf("want ON or OFF, got %.40q", s)
+	return false, badf("%s: want true or false, got %.40s", key, raw)
+}
+
+// onOff parses the words devices use for a relay's state, in any case.
+// The case is folded over ASCII only, as strings.ToLower would without
+// its copy: no letter beyond ASCII lowers to a letter of these words.
+func onOff(s string) (bool, error) {
+	w := strings.TrimSpace(s)
+	for _, on := range [...]string{"on", "1", "true"} {
+		if asciiFold(w, on) {
+			return true, nil
+		}
+	}
+	for _, off := range [...]string{"off", "0", "false"} {
+		if asciiFold(w, off) {
+			return false, nil
+		}
+	}
+	// A copy for the error: s itself then stays on its caller's stack,
+	// so string(payload) costs no allocation on the way in.
+	return false, badf("want ON or OFF, got %.40q", strings.Clone(s))
+}
+
+// asciiFold reports whether s is lower, an ASCII word in lower case, in
+// any case.
+func asciiFold(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // plainNumber parses a bare number payload (Shelly Gen1 power, energy).
@@ -205,7 +272,7 @@ func plainNumber(p []byte) (float64, error) {
 	s := strings.TrimSpace(string(p))
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil {
-		return 0, badf("want a number, got %.40q", s)
+		return 0, badf("want a number, got %.40q", strings.Clone(s)) // s stays on the stack (see onOff)
 	}
 	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e9 {
 		return 0, badf("number %v out of range", f)

@@ -56,7 +56,7 @@ func decodeShelly1Discovery(p []byte) ([]hub.Found, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shelly announce: %w", err)
 	}
-	raw, ok := m["id"]
+	raw, ok := m.get("id")
 	if !ok {
 		return nil, badf("shelly announce: no id")
 	}
@@ -126,12 +126,9 @@ func shelly2Found(prefix string, in hub.Info, status, config []byte) ([]hub.Foun
 	if err != nil {
 		return nil, fmt.Errorf("shelly2 config: %w", err)
 	}
-	if len(m) > 4*maxShelly2Components {
-		return nil, badf("shelly2 status: %d components", len(m))
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	keys := m.keys() // each once, as a map would have them
+	if len(keys) > 4*maxShelly2Components {
+		return nil, badf("shelly2 status: %d components", len(keys))
 	}
 	sort.Strings(keys)
 	var out []hub.Found
@@ -144,7 +141,7 @@ func shelly2Found(prefix string, in hub.Info, status, config []byte) ([]hub.Foun
 		f := hub.Found{Driver: DriverName, Address: DialectShelly2 + ":" + prefix, Kind: comp.kind,
 			Caps: hub.Caps{Fields: comp.fields}, Name: prefix, Info: in}
 		if _, driven := shelly2Namespaces[typ]; driven {
-			meters, err := shelly2Output(m[k], typ)
+			meters, err := shelly2Output(m.value(k), typ)
 			if err != nil {
 				return nil, fmt.Errorf("shelly2 status: %s: %w", k, err)
 			}
@@ -153,7 +150,7 @@ func shelly2Found(prefix string, in hub.Info, status, config []byte) ([]hub.Foun
 			f.Unsupported = fmt.Sprintf("component %s: the Gen2 dialect does not drive %s", k, typ)
 		}
 		if f.Caps.Fields.Has(hub.FieldTemperatureK) {
-			if f.Caps.TempMinK, f.Caps.TempMaxK, err = shelly2CTRange(cfg[k]); err != nil {
+			if f.Caps.TempMinK, f.Caps.TempMaxK, err = shelly2CTRange(cfg.value(k)); err != nil {
 				return nil, fmt.Errorf("shelly2 config: %s: %w", k, err)
 			}
 		}
@@ -178,7 +175,7 @@ func shelly2CTRange(raw json.RawMessage) (lo, hi int, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	r, ok := c["ct_range"]
+	r, ok := c.get("ct_range")
 	if !ok || isNull(r) {
 		return shelly2DefaultMinK, shelly2DefaultMaxK, nil
 	}

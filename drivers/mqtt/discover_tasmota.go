@@ -55,7 +55,7 @@ func decodeTasmotaDiscovery(p []byte) (tasmotaConfig, error) {
 		key string
 		dst *string
 	}{{"mac", &c.mac}, {"t", &c.topic}, {"ft", &c.fullTopic}} {
-		raw, ok := m[k.key]
+		raw, ok := m.get(k.key)
 		if !ok {
 			return c, badf("tasmota discovery: no %q", k.key)
 		}
@@ -70,17 +70,17 @@ func decodeTasmotaDiscovery(p []byte) (tasmotaConfig, error) {
 		return c, fmt.Errorf("tasmota discovery: %w", err)
 	}
 	c.info.Manufacturer = "Tasmota"
-	if raw, ok := m["rl"]; ok && !isNull(raw) {
+	if raw, ok := m.get("rl"); ok && !isNull(raw) {
 		if c.relays, err = smallInts("rl", raw, maxTasmotaRelays, 0, 9); err != nil {
 			return c, fmt.Errorf("tasmota discovery: %w", err)
 		}
 	}
-	if raw, ok := m["lt_st"]; ok && !isNull(raw) {
+	if raw, ok := m.get("lt_st"); ok && !isNull(raw) {
 		if c.light, err = intIn("lt_st", raw, 0, 7); err != nil {
 			return c, fmt.Errorf("tasmota discovery: %w", err)
 		}
 	}
-	if raw, ok := m["fn"]; ok && !isNull(raw) {
+	if raw, ok := m.get("fn"); ok && !isNull(raw) {
 		if c.names, err = names("fn", raw, maxTasmotaRelays); err != nil {
 			return c, fmt.Errorf("tasmota discovery: %w", err)
 		}
@@ -107,7 +107,7 @@ func tasmotaMeters(p []byte) (hub.FieldSet, error) {
 	}
 	var fs hub.FieldSet
 	for key, f := range map[string]hub.Field{"Power": hub.FieldPower, "Voltage": hub.FieldVoltage, "Current": hub.FieldCurrent, "Total": hub.FieldEnergy} {
-		if _, ok := e[key]; ok {
+		if _, ok := e.get(key); ok {
 			fs = fs.With(f)
 		}
 	}

@@ -79,14 +79,14 @@ func decodeShelly1(sub string, p []byte) (update, error) {
 		if err != nil {
 			return u, fmt.Errorf("light: %w", err)
 		}
-		if raw, ok := m["ison"]; ok {
+		if raw, ok := m.get("ison"); ok {
 			on, err := boolean("ison", raw)
 			if err != nil {
 				return u, err
 			}
 			u.setOn(on)
 		}
-		if raw, ok := m["brightness"]; ok {
+		if raw, ok := m.get("brightness"); ok {
 			b, err := intIn("brightness", raw, 0, 100)
 			if err != nil {
 				return u, err

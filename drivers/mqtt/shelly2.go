@@ -1,9 +1,11 @@
 package mqtt
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 
 	"hubd/hub"
 )
@@ -19,7 +21,7 @@ func shelly2Output(raw json.RawMessage, typ string) (update, error) {
 	if err != nil {
 		return u, fmt.Errorf("%s: %w", typ, err)
 	}
-	if r, ok := m["output"]; ok && !isNull(r) {
+	if r, ok := m.get("output"); ok && !isNull(r) {
 		on, err := boolean("output", r)
 		if err != nil {
 			return u, err
@@ -35,15 +37,15 @@ func shelly2Output(raw json.RawMessage, typ string) (update, error) {
 }
 
 // shelly2Light reads the light members of a status object.
-func shelly2Light(u *update, m map[string]json.RawMessage, typ string) error {
-	if r, ok := m["brightness"]; ok && !isNull(r) {
+func shelly2Light(u *update, m jsonObject, typ string) error {
+	if r, ok := m.get("brightness"); ok && !isNull(r) {
 		b, err := intIn("brightness", r, 0, 100)
 		if err != nil {
 			return err
 		}
 		u.setBrightness(b)
 	}
-	if r, ok := m["ct"]; ok && !isNull(r) && typ == "cct" {
+	if r, ok := m.get("ct"); ok && !isNull(r) && typ == "cct" {
 		k, err := intIn("ct", r, 1000, 20000)
 		if err != nil {
 			return err
@@ -51,9 +53,11 @@ func shelly2Light(u *update, m map[string]json.RawMessage, typ string) error {
 		u.setKelvin(k)
 		u.State.Mode = hub.ColorModeTemperature
 	}
-	if r, ok := m["rgb"]; ok && !isNull(r) && (typ == "rgb" || typ == "rgbw") {
-		var rgb []json.RawMessage
-		if err := json.Unmarshal(r, &rgb); err != nil || len(rgb) != 3 {
+	if r, ok := m.get("rgb"); ok && !isNull(r) && (typ == "rgb" || typ == "rgbw") {
+		arr, err := parseArray(r)
+		var buf [3][]byte
+		rgb := arr.items(buf[:0])
+		if err != nil || len(rgb) != 3 {
 			return badf("rgb: want [r,g,b], got %.40s", r)
 		}
 		var v [3]float64
@@ -78,12 +82,12 @@ func shelly2Light(u *update, m map[string]json.RawMessage, typ string) error {
 }
 
 // shelly2Meters reads apower, voltage, current and aenergy.total.
-func shelly2Meters(u *update, m map[string]json.RawMessage) error {
+func shelly2Meters(u *update, m jsonObject) error {
 	for _, x := range []struct {
 		key string
 		f   hub.Field
 	}{{"apower", hub.FieldPower}, {"voltage", hub.FieldVoltage}, {"current", hub.FieldCurrent}} {
-		if r, ok := m[x.key]; ok && !isNull(r) {
+		if r, ok := m.get(x.key); ok && !isNull(r) {
 			v, err := number(x.key, r)
 			if err != nil {
 				return err
@@ -91,12 +95,12 @@ func shelly2Meters(u *update, m map[string]json.RawMessage) error {
 			u.setFloat(x.f, v)
 		}
 	}
-	if r, ok := m["aenergy"]; ok && !isNull(r) {
+	if r, ok := m.get("aenergy"); ok && !isNull(r) {
 		e, err := object(r)
 		if err != nil {
 			return fmt.Errorf("aenergy: %w", err)
 		}
-		if t, ok := e["total"]; ok && !isNull(t) {
+		if t, ok := e.get("total"); ok && !isNull(t) {
 			wh, err := number("aenergy.total", t)
 			if err != nil {
 				return err
@@ -128,18 +132,18 @@ func decodeShelly2Event(p []byte, comp string) (update, error) {
 	if err != nil {
 		return update{}, fmt.Errorf("events: %w", err)
 	}
-	raw, ok := m["method"]
+	raw, ok := m.get("method")
 	if !ok {
 		return update{}, badf("events: no method")
 	}
-	method, err := str("method", raw)
+	method, err := text("method", raw)
 	if err != nil {
 		return update{}, err
 	}
-	if method != "NotifyStatus" && method != "NotifyFullStatus" {
+	if string(method) != "NotifyStatus" && string(method) != "NotifyFullStatus" {
 		return update{}, ErrIgnored
 	}
-	params, ok := m["params"]
+	params, ok := m.get("params")
 	if !ok {
 		return update{}, badf("events: %s without params", method)
 	}
@@ -148,7 +152,7 @@ func decodeShelly2Event(p []byte, comp string) (update, error) {
 		return update{}, fmt.Errorf("events: params: %w", err)
 	}
 	var u update
-	if st, ok := pm[comp]; ok && !isNull(st) {
+	if st, ok := pm.get(comp); ok && !isNull(st) {
 		if u, err = shelly2Output(st, shelly2Type(comp)); err != nil {
 			return u, err
 		}
@@ -198,7 +202,7 @@ func decodeShelly2Reply(p []byte) (shelly2Reply, error) {
 	if err != nil {
 		return r, fmt.Errorf("rpc reply: %w", err)
 	}
-	raw, ok := m["id"]
+	raw, ok := m.get("id")
 	if !ok {
 		return r, badf("rpc reply: no id")
 	}
@@ -207,23 +211,23 @@ func decodeShelly2Reply(p []byte) (shelly2Reply, error) {
 		return r, err
 	}
 	r.ID = id
-	if e, ok := m["error"]; ok && !isNull(e) {
+	if e, ok := m.get("error"); ok && !isNull(e) {
 		r.Error = fmt.Sprintf("%.200s", e)
 		// {"code":-103,"message":"..."}; anything else stays raw.
 		if em, err := object(e); err == nil {
-			if c, ok := em["code"]; ok {
+			if c, ok := em.get("code"); ok {
 				if code, err := intIn("error.code", c, -1e6, 1e6); err == nil {
 					r.Code = code
 				}
 			}
-			if msg, ok := em["message"]; ok {
+			if msg, ok := em.get("message"); ok {
 				if s, err := str("error.message", msg); err == nil && s != "" {
 					r.Error = fmt.Sprintf("%.200s", s)
 				}
 			}
 		}
 	}
-	r.Result = m["result"]
+	r.Result = m.value("result")
 	return r, nil
 }
 
@@ -234,11 +238,18 @@ const maxRPCID = 1 << 53
 
 // rpcReplyID decodes a reply's id, a whole number 0..maxRPCID.
 func rpcReplyID(raw json.RawMessage) (uint64, error) {
-	var id uint64
-	if err := json.Unmarshal(raw, &id); err != nil || id > maxRPCID {
-		return 0, badf("id: want a whole number 0..2^53, got %.40s", raw)
+	t := trimJSONSpace(raw)
+	if string(t) == "null" {
+		return 0, nil // as encoding/json leaves a uint64 alone for null
 	}
-	return id, nil
+	// A JSON number of digits alone: no sign, fraction or exponent.
+	if end, err := jsonNumber(t, 0); err == nil && end == len(t) && len(t) > 0 && isDigit(t[0]) &&
+		bytes.IndexAny(t, ".eE") < 0 {
+		if id, err := strconv.ParseUint(string(t), 10, 64); err == nil && id <= maxRPCID {
+			return id, nil
+		}
+	}
+	return 0, badf("id: want a whole number 0..2^53, got %.40s", raw)
 }
 
 // decodeShelly2Result decodes the result of a GetStatus call on the

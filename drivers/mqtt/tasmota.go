@@ -120,11 +120,11 @@ func decodeTasmotaInfo1(p []byte) (update, error) {
 	if err != nil {
 		return u, fmt.Errorf("INFO1: %w", err)
 	}
-	if raw, ok := m["Info1"]; ok {
+	if raw, ok := m.get("Info1"); ok {
 		if m, err = object(raw); err != nil {
 			return u, fmt.Errorf("INFO1: Info1: %w", err)
 		}
-	} else if _, ok := m["Version"]; !ok {
+	} else if _, ok := m.get("Version"); !ok {
 		return u, ErrIgnored
 	}
 	var in hub.Info
@@ -141,11 +141,24 @@ func decodeTasmotaInfo1(p []byte) (update, error) {
 // tasmotaPowerKeys are the keys that carry relay ch's state: a
 // one-relay device says POWER, a multi-relay one POWER1, POWER2, ...
 func tasmotaPowerKeys(ch int) []string {
-	if ch <= 1 {
-		return []string{"POWER", "POWER1"}
+	if ch < len(tasmotaPowerKeyTable) {
+		return tasmotaPowerKeyTable[max(ch, 0)]
 	}
 	return []string{"POWER" + strconv.Itoa(ch)}
 }
+
+// tasmotaPowerKeyTable is tasmotaPowerKeys for every channel an address
+// can name, made once: every STATE a device sends asks for them. The
+// slices are shared, only read.
+var tasmotaPowerKeyTable = func() [][]string {
+	t := make([][]string, MaxTasmotaChannel+1)
+	t[0] = []string{"POWER", "POWER1"}
+	t[1] = t[0]
+	for ch := 2; ch < len(t); ch++ {
+		t[ch] = []string{"POWER" + strconv.Itoa(ch)}
+	}
+	return t
+}()
 
 // tasmotaPower is the command that switches relay ch.
 func tasmotaPower(ch int) string {
@@ -155,9 +168,9 @@ func tasmotaPower(ch int) string {
 	return "POWER" + strconv.Itoa(ch)
 }
 
-func tasmotaObject(u *update, m map[string]json.RawMessage, ch int) error {
+func tasmotaObject(u *update, m jsonObject, ch int) error {
 	// STATUS2 (the reply to "STATUS 2") says which firmware runs on what.
-	if raw, ok := m["StatusFWR"]; ok && !isNull(raw) {
+	if raw, ok := m.get("StatusFWR"); ok && !isNull(raw) {
 		fwr, err := object(raw)
 		if err != nil {
 			return fmt.Errorf("StatusFWR: %w", err)
@@ -173,7 +186,7 @@ func tasmotaObject(u *update, m map[string]json.RawMessage, ch int) error {
 	// Status replies wrap the same objects: STATUS8/10 StatusSNS is a SENSOR,
 	// STATUS11 StatusSTS is a STATE.
 	for _, k := range []string{"StatusSNS", "StatusSTS"} {
-		if raw, ok := m[k]; ok {
+		if raw, ok := m.get(k); ok {
 			inner, err := object(raw)
 			if err != nil {
 				return fmt.Errorf("%s: %w", k, err)
@@ -184,12 +197,12 @@ func tasmotaObject(u *update, m map[string]json.RawMessage, ch int) error {
 		}
 	}
 	for _, k := range tasmotaPowerKeys(ch) {
-		if raw, ok := m[k]; ok && !isNull(raw) {
-			s, err := str(k, raw)
+		if raw, ok := m.get(k); ok && !isNull(raw) {
+			s, err := text(k, raw) // only compared: no copy
 			if err != nil {
 				return err
 			}
-			on, err := onOff(s)
+			on, err := onOff(string(s))
 			if err != nil {
 				return fmt.Errorf("%s: %w", k, err)
 			}
@@ -197,7 +210,7 @@ func tasmotaObject(u *update, m map[string]json.RawMessage, ch int) error {
 			break
 		}
 	}
-	if raw, ok := m["Dimmer"]; ok && !isNull(raw) {
+	if raw, ok := m.get("Dimmer"); ok && !isNull(raw) {
 		d, err := intIn("Dimmer", raw, 0, 100)
 		if err != nil {
 			return err
@@ -205,7 +218,7 @@ func tasmotaObject(u *update, m map[string]json.RawMessage, ch int) error {
 		u.setBrightness(d)
 	}
 	hasHSB, hasCT := false, false
-	if raw, ok := m["HSBColor"]; ok && !isNull(raw) {
+	if raw, ok := m.get("HSBColor"); ok && !isNull(raw) {
 		s, err := str("HSBColor", raw)
 		if err != nil {
 			return err
@@ -217,7 +230,7 @@ func tasmotaObject(u *update, m map[string]json.RawMessage, ch int) error {
 		u.setColor(c)
 		hasHSB = true
 	}
-	if raw, ok := m["CT"]; ok && !isNull(raw) {
+	if raw, ok := m.get("CT"); ok && !isNull(raw) {
 		ct, err := intIn("CT", raw, tasmotaCTMin, tasmotaCTMax)
 		if err != nil {
 			return err
@@ -233,7 +246,7 @@ func tasmotaObject(u *update, m map[string]json.RawMessage, ch int) error {
 	case hasCT && hasHSB:
 		// An RGBCCT lamp reports both; its Color channels tell which is lit:
 		// "RRGGBBCCWW" with RGB dark means white (CT) mode.
-		if raw, ok := m["Color"]; ok {
+		if raw, ok := m.get("Color"); ok {
 			if s, err := str("Color", raw); err == nil && len(s) == 10 {
 				if s[:6] == "000000" {
 					u.State.Mode = hub.ColorModeTemperature
@@ -243,7 +256,7 @@ func tasmotaObject(u *update, m map[string]json.RawMessage, ch int) error {
 			}
 		}
 	}
-	if raw, ok := m["ENERGY"]; ok && !isNull(raw) && ch <= 1 {
+	if raw, ok := m.get("ENERGY"); ok && !isNull(raw) && ch <= 1 {
 		e, err := object(raw)
 		if err != nil {
 			return fmt.Errorf("ENERGY: %w", err)
@@ -260,11 +273,11 @@ func tasmotaObject(u *update, m map[string]json.RawMessage, ch int) error {
 			{"Current", hub.FieldCurrent, true},
 			{"Total", hub.FieldEnergy, true},
 		} {
-			raw, ok := e[x.key]
+			raw, ok := e.get(x.key)
 			if !ok || isNull(raw) {
 				continue
 			}
-			v, err := numberOrArray("ENERGY."+x.key, raw, x.sum)
+			v, err := numberOrArray("ENERGY", x.key, raw, x.sum)
 			if err != nil {
 				return err
 			}
@@ -274,18 +287,22 @@ func tasmotaObject(u *update, m map[string]json.RawMessage, ch int) error {
 	return rssiIn(u, m, "Wifi", "Signal")
 }
 
-func numberOrArray(key string, raw json.RawMessage, sum bool) (float64, error) {
+// numberOrArray reads member key of the object obj, a number or an array
+// of them (summed, or the first).
+func numberOrArray(obj, key string, raw json.RawMessage, sum bool) (float64, error) {
 	if len(raw) > 0 && raw[0] == '[' {
-		var arr []json.RawMessage
-		if err := json.Unmarshal(raw, &arr); err != nil {
-			return 0, badf("%s: %v", key, err)
+		arr, err := parseArray(raw)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", dotted(obj, key), err)
 		}
-		if len(arr) == 0 || len(arr) > 32 {
-			return 0, badf("%s: %d channels", key, len(arr))
+		var buf [tasmotaMaxMeterChannels][]byte
+		items := arr.items(buf[:0])
+		if len(items) == 0 || len(items) > tasmotaMaxMeterChannels {
+			return 0, badf("%s: %d channels", dotted(obj, key), len(items))
 		}
 		var total float64
-		for _, r := range arr {
-			v, err := number(key, r)
+		for _, r := range items {
+			v, err := numberOf(obj, key, r)
 			if err != nil {
 				return 0, err
 			}
@@ -296,8 +313,11 @@ func numberOrArray(key string, raw json.RawMessage, sum bool) (float64, error) {
 		}
 		return total, nil
 	}
-	return number(key, raw)
+	return numberOf(obj, key, raw)
 }
+
+// tasmotaMaxMeterChannels is the most channels a meter's array may have.
+const tasmotaMaxMeterChannels = 32
 
 func parseHSB(s string) (hub.HSV, error) {
 	parts := strings.Split(s, ",")

@@ -21,19 +21,19 @@ func decodeZ2MState(p []byte) (update, error) {
 	if err != nil {
 		return u, err
 	}
-	if raw, ok := m["state"]; ok && !isNull(raw) {
-		s, err := str("state", raw)
+	if raw, ok := m.get("state"); ok && !isNull(raw) {
+		s, err := text("state", raw) // only compared: no copy
 		if err != nil {
 			return u, err
 		}
-		on, err := onOff(s)
+		on, err := onOff(string(s))
 		if err != nil {
 			return u, fmt.Errorf("state: %w", err)
 		}
 		u.setOn(on)
 	}
 	bri := -1
-	if raw, ok := m["brightness"]; ok && !isNull(raw) {
+	if raw, ok := m.get("brightness"); ok && !isNull(raw) {
 		// Zigbee levels run 0..254; some devices say 255.
 		b, err := intIn("brightness", raw, 0, 255)
 		if err != nil {
@@ -42,32 +42,32 @@ func decodeZ2MState(p []byte) (update, error) {
 		bri = min(int(math.Round(float64(b)*100/254)), 100)
 		u.setBrightness(bri)
 	}
-	if raw, ok := m["color_temp"]; ok && !isNull(raw) {
+	if raw, ok := m.get("color_temp"); ok && !isNull(raw) {
 		ct, err := intIn("color_temp", raw, 50, 1000)
 		if err != nil {
 			return u, err
 		}
 		u.setKelvin(miredToKelvin(float64(ct)))
 	}
-	if raw, ok := m["color"]; ok && !isNull(raw) {
-		c, err := z2mColor(raw)
+	if raw, ok := m.get("color"); ok && !isNull(raw) {
+		c, ok, err := z2mColor(raw)
 		if err != nil {
 			return u, err
 		}
-		if c != nil {
+		if ok {
 			c.V = 100
 			if bri >= 0 {
 				c.V = bri
 			}
-			u.setColor(*c)
+			u.setColor(c)
 		}
 	}
-	if raw, ok := m["color_mode"]; ok && !isNull(raw) {
-		mode, err := str("color_mode", raw)
+	if raw, ok := m.get("color_mode"); ok && !isNull(raw) {
+		mode, err := text("color_mode", raw)
 		if err != nil {
 			return u, err
 		}
-		switch mode {
+		switch string(mode) {
 		case "color_temp":
 			u.State.Mode = hub.ColorModeTemperature
 		case "hs", "xy":
@@ -83,7 +83,7 @@ func decodeZ2MState(p []byte) (update, error) {
 		{"current", hub.FieldCurrent},
 		{"energy", hub.FieldEnergy},
 	} {
-		if raw, ok := m[x.key]; ok && !isNull(raw) {
+		if raw, ok := m.get(x.key); ok && !isNull(raw) {
 			v, err := number(x.key, raw)
 			if err != nil {
 				return u, err
@@ -100,44 +100,43 @@ func decodeZ2MState(p []byte) (update, error) {
 	return u, nil
 }
 
-// z2mColor reads {"hue","saturation"} or {"x","y"}; nil when neither is
-// present.
-func z2mColor(raw json.RawMessage) (*hub.HSV, error) {
+// z2mColor reads {"hue","saturation"} or {"x","y"}; ok is false when
+// neither is present.
+func z2mColor(raw json.RawMessage) (c hub.HSV, ok bool, err error) {
 	m, err := object(raw)
 	if err != nil {
-		return nil, fmt.Errorf("color: %w", err)
+		return c, false, fmt.Errorf("color: %w", err)
 	}
-	hr, hok := m["hue"]
-	sr, sok := m["saturation"]
+	hr, hok := m.get("hue")
+	sr, sok := m.get("saturation")
 	if hok && sok && !isNull(hr) && !isNull(sr) {
 		h, err := intIn("color.hue", hr, 0, 360)
 		if err != nil {
-			return nil, err
+			return c, false, err
 		}
 		s, err := intIn("color.saturation", sr, 0, 100)
 		if err != nil {
-			return nil, err
+			return c, false, err
 		}
-		return &hub.HSV{H: h % 360, S: s}, nil
+		return hub.HSV{H: h % 360, S: s}, true, nil
 	}
-	xr, xok := m["x"]
-	yr, yok := m["y"]
+	xr, xok := m.get("x")
+	yr, yok := m.get("y")
 	if xok && yok && !isNull(xr) && !isNull(yr) {
 		x, err := number("color.x", xr)
 		if err != nil {
-			return nil, err
+			return c, false, err
 		}
 		y, err := number("color.y", yr)
 		if err != nil {
-			return nil, err
+			return c, false, err
 		}
 		if x < 0 || x > 1 || y <= 0 || y > 1 {
-			return nil, badf("color: x,y %v,%v outside the CIE diagram", x, y)
+			return c, false, badf("color: x,y %v,%v outside the CIE diagram", x, y)
 		}
-		c := xyToHSV(x, y)
-		return &c, nil
+		return xyToHSV(x, y), true, nil
 	}
-	return nil, nil
+	return c, false, nil
 }
 
 // xyToHSV converts CIE 1931 chromaticity (at full luminance) to hue and
@@ -168,7 +167,7 @@ func decodeZ2MAvailability(p []byte) (update, error) {
 		if err != nil {
 			return u, fmt.Errorf("availability: %w", err)
 		}
-		raw, ok := m["state"]
+		raw, ok := m.get("state")
 		if !ok {
 			return u, badf("availability: no state")
 		}
@@ -272,12 +271,12 @@ func z2mBridgeEntry(raw json.RawMessage) (string, hub.Info, error) {
 		return "", in, err
 	}
 	var name string
-	if raw, ok := m["friendly_name"]; ok && !isNull(raw) {
+	if raw, ok := m.get("friendly_name"); ok && !isNull(raw) {
 		if name, err = str("friendly_name", raw); err != nil {
 			return "", in, err
 		}
 	}
-	if def, ok := m["definition"]; ok && !isNull(def) {
+	if def, ok := m.get("definition"); ok && !isNull(def) {
 		dm, err := object(def)
 		if err != nil {
 			return "", in, fmt.Errorf("definition: %w", err)
