@@ -8,17 +8,17 @@ import (
 	"time"
 )
 
-// The limit is the live heap, a quarter more, and the runtime's own
+// The limit is the live heap, a fifth more, and the runtime's own
 // memory, and never under its floor.
-func TestSoftLimit_LiveAQuarterAndTheRuntimesOwn(t *testing.T) {
+func TestSoftLimit_LiveAFifthAndTheRuntimesOwn(t *testing.T) {
 	for _, c := range []struct {
 		live, own uint64
 		want      int64
 	}{
 		{0, 0, minSoftLimit},
-		{8 << 20, 6 << 20, minSoftLimit},                     // 10 + 6 + 1 MiB is under the floor
-		{12 << 20, 6 << 20, 15<<20 + 6<<20 + softLimitSlack}, // 1,000 devices
-		{32 << 20, 8 << 20, 40<<20 + 8<<20 + softLimitSlack}, // 10,000 devices
+		{10 << 20, 6 << 20, minSoftLimit},                    // 12 + 6 + 1 MiB is under the floor
+		{15 << 20, 6 << 20, 18<<20 + 6<<20 + softLimitSlack}, // 1,000 devices
+		{35 << 20, 8 << 20, 42<<20 + 8<<20 + softLimitSlack}, // 10,000 devices
 		{math.MaxUint64 / 2, 1 << 20, math.MaxInt64},         // no overflow
 		{1 << 20, math.MaxUint64, math.MaxInt64},
 	} {
