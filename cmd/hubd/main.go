@@ -210,9 +210,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return usageError(fmt.Sprintf("hubd: unknown command %q\n%s", cmd, usage))
 }
 
-// daemonGCPercent is the daemons' GC target: the heap grows to 1.5 times
-// the live heap between collections instead of twice (GOGC=100), which
-// keeps resident memory within budget for a few percent more CPU.
+// daemonGCPercent is the daemons' GC target. The soft memory limit
+// (memlimit.go) paces the collector well before it: GOGC's target counts
+// a 32 MiB buffer among the globals. It still paces a daemon run with
+// GOMEMLIMIT set, a tighter target than Go's default (GOGC=100).
 const daemonGCPercent = 50
 
 // tuneGC sets the garbage collector of the long-running commands (run,
