@@ -176,3 +176,26 @@ func TestFDSocket_ReadAndClosed(t *testing.T) {
 		t.Fatalf("control after Close: %v", err)
 	}
 }
+
+// A socket handed over in blocking mode is owned non-blocking: the
+// reader's read and a writer's wait must never block a thread.
+func TestOwnSocket_MakesABlockingSocketNonBlocking(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+	f := os.NewFile(uintptr(fds[0]), "blocking") // not in the poller: stays blocking
+	s, err := ownSocket(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if fl, err := unix.FcntlInt(uintptr(s.fd), unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK == 0 {
+		t.Fatalf("owned socket's flags %#x, %v: not non-blocking", fl, err)
+	}
+	buf := make([]byte, 8)
+	if _, err := s.Read(buf); !errors.Is(err, unix.EAGAIN) {
+		t.Fatalf("read with nothing sent: %v, want EAGAIN at once", err)
+	}
+}

@@ -131,9 +131,8 @@ var closedSocket = func() *fdSocket {
 // that follows to meet again.
 func writeNow(c *conn, b []byte) int { return sock(c).writeNow(b) }
 
-// ownSocket takes nc's socket as a descriptor of its own (a duplicate;
-// nc is closed): see fdSocket. The accepted socket is non-blocking, and
-// so is the duplicate, which shares its mode.
+// ownSocket takes nc's socket as a non-blocking descriptor of its own
+// (a duplicate; nc is closed): see fdSocket.
 func ownSocket(nc socket) (*fdSocket, error) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
@@ -149,6 +148,13 @@ func ownSocket(nc socket) (*fdSocket, error) {
 	}
 	if derr != nil {
 		return nil, fmt.Errorf("broker: socket: %w", os.NewSyscallError("fcntl", derr))
+	}
+	// A socket that blocks would hold the reader in a read and a writer
+	// past its deadline. Go's own are non-blocking; one from elsewhere
+	// is made so (the mode is the socket's, shared with nc, now closed).
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("broker: socket: %w", os.NewSyscallError("fcntl", err))
 	}
 	_ = nc.Close() // the socket stays open through fd
 	return newFDSocket(fd), nil
