@@ -95,12 +95,13 @@ func sameCaps(a, b *Device) bool {
 }
 
 // learnCaps applies r.Caps to e under h.mu. It returns whether the
-// device's capabilities changed and the disagreement to log, if any (only
-// when it differs from the last one logged, so a device that identifies on
-// every reconnect does not flood the event list).
-func (h *Hub) learnCaps(e *entry, c *Caps) (changed bool, clash string) {
+// device's capabilities changed, whether its report did (snap.Caps took
+// it), and the disagreement to log, if any (only when it differs from the
+// last one logged, so a device that identifies on every reconnect does not
+// flood the event list).
+func (h *Hub) learnCaps(e *entry, c *Caps) (changed, reported bool, clash string) {
 	if c == nil || !c.Valid() {
-		return false, ""
+		return false, false, ""
 	}
 	nd, msg := e.dev.Learn(*c)
 	if nd.Fields.Has(FieldTemperatureK) && (nd.TempMinK == 0 || nd.TempMaxK == 0) {
@@ -109,17 +110,17 @@ func (h *Hub) learnCaps(e *entry, c *Caps) (changed bool, clash string) {
 		nd.TempMinK, nd.TempMaxK = e.dev.TempMinK, e.dev.TempMaxK
 	}
 	if nd.Validate() != nil {
-		return false, ""
+		return false, false, ""
 	}
 	changed = !sameCaps(&nd, &e.dev)
 	e.dev.Fields, e.dev.TempMinK, e.dev.TempMaxK = nd.Fields, nd.TempMinK, nd.TempMaxK
-	e.reported = *c
-	if msg == e.clash {
-		msg = ""
-	} else {
-		e.clash = msg
+	if *c != e.reported() {
+		e.snap.Caps, e.capsUnlearned, reported = *c, false, true
 	}
-	return changed, msg
+	if !h.newClash(e.dev.ID, msg) {
+		msg = ""
+	}
+	return changed, reported, msg
 }
 
 // Reported returns the capabilities a device last reported, if any.
@@ -127,8 +128,8 @@ func (h *Hub) Reported(id string) (Caps, bool) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	e, ok := h.devs[id]
-	if !ok || e.reported.Fields.Empty() {
+	if !ok || e.reported().Fields.Empty() {
 		return Caps{}, false
 	}
-	return e.reported, true
+	return e.reported(), true
 }

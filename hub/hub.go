@@ -163,22 +163,32 @@ const minQueue = 8
 // Dropped is how many changes did not fit in the channel.
 func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
 
+// entry is what the hub keeps of one device. A gateway keeps 10,000, so
+// each is held to 512 bytes (TestEntry_FitsItsSizeClass): what few devices
+// have at a time (commands waiting for a report, the last capability
+// disagreement logged) lives beside the entries (beside.go), and the
+// device's last capability report is snap.Caps itself (reported).
 type entry struct {
-	dev     Device
-	snap    Snapshot
-	waiters []*waiter
-	stale   bool
+	dev   Device
+	snap  Snapshot
+	stale bool
 	// seenDirty: snap has a LastSeen the store was not given (seen.go).
-	// Next to stale, in one word (the entry is 576 bytes, see
-	// TestEntry_FitsItsSizeClass).
 	seenDirty bool
+	// capsUnlearned: the hub took no capability report from the device,
+	// whatever snap.Caps holds (one loaded from the store that the config
+	// refuses, or one without fields carried over a reload).
+	capsUnlearned bool
 	// place is where the site puts the device, shared by every device of
 	// its room; nil: the site does not place it.
 	place *place
-	// reported is the device's last capability report; clash the last
-	// disagreement with the configuration that was logged.
-	reported Caps
-	clash    string
+}
+
+// reported is the device's last capability report the hub took.
+func (e *entry) reported() Caps {
+	if e.capsUnlearned {
+		return Caps{}
+	}
+	return e.snap.Caps
 }
 
 // place is a room's place in the site: shared by the entries of its
@@ -222,6 +232,8 @@ type Hub struct {
 	site    *Site
 	drivers map[string]Driver
 	closed  bool
+	waiters map[string][]*waiter // by device id, see beside.go
+	clashes map[string]string    // by device id, see beside.go
 
 	subMu sync.RWMutex
 	subs  []*Subscription
@@ -286,6 +298,7 @@ func New(devs []Device, site *Site, opts Options) (*Hub, error) {
 		for id, s := range saved {
 			if e, ok := h.devs[id]; ok {
 				e.snap = s
+				e.capsUnlearned = true // until learnCaps takes s.Caps
 				if s.Info != (Info{}) {
 					e.dev.Info = s.Info
 				}
@@ -294,7 +307,7 @@ func New(devs []Device, site *Site, opts Options) (*Hub, error) {
 				// next report.
 				if !s.Caps.Fields.Empty() {
 					h.learnCaps(e, &s.Caps)
-					e.clash = ""
+					delete(h.clashes, id)
 				}
 			}
 		}
@@ -324,16 +337,16 @@ func (h *Hub) setDevices(devs []Device, site *Site) error {
 		e := &entry{dev: d}
 		if old, ok := h.devs[d.ID]; ok {
 			e.snap = old.snap
-			e.waiters = old.waiters
 			e.seenDirty = old.seenDirty
 			if d.Info == (Info{}) {
 				e.dev.Info = old.dev.Info
 			}
-			if !old.reported.Fields.Empty() {
-				if nd, _ := e.dev.Learn(old.reported); nd.Validate() == nil {
+			rep := old.reported()
+			e.capsUnlearned = rep.Fields.Empty() // a report without fields is none
+			if !rep.Fields.Empty() {
+				if nd, _ := e.dev.Learn(rep); nd.Validate() == nil {
 					e.dev = nd
 				}
-				e.reported, e.clash = old.reported, old.clash
 			}
 		}
 		m[d.ID] = e
@@ -364,7 +377,9 @@ func (h *Hub) setDevices(devs []Device, site *Site) error {
 		e := m[id]
 		at[placeKey{e.dev.Driver, e.dev.Address}] = e
 	}
+	waiters, clashes := h.besideKept(m)
 	h.devs, h.order, h.at, h.site = m, order, at, site
+	h.waiters, h.clashes = waiters, clashes
 	return nil
 }
 
@@ -432,12 +447,8 @@ func (h *Hub) Apply(r Report) error {
 		h.countReport("", false)
 		return fmt.Errorf("%w: %q", ErrNotFound, r.Device)
 	}
-	seq, seen, prevReported := e.snap.Seq, e.snap.LastSeen, e.reported
-	capsChanged, clash := h.learnCaps(e, r.Caps)
-	reportedChanged := e.reported != prevReported
-	if reportedChanged {
-		e.snap.Caps = e.reported
-	}
+	seq, seen := e.snap.Seq, e.snap.LastSeen
+	capsChanged, reportedChanged, clash := h.learnCaps(e, r.Caps)
 	// Drop values the device does not support, so a chatty device can not
 	// grow capabilities it was not configured with.
 	r.State.Set = r.State.Set.Intersect(e.dev.Fields)
@@ -468,16 +479,8 @@ func (h *Hub) Apply(r Report) error {
 	if !changed.Empty() || onlineChanged || infoChanged || faultChanged || reportedChanged {
 		e.snap.Seq++
 	}
-	if len(e.waiters) > 0 && !r.State.Set.Empty() {
-		kept := e.waiters[:0]
-		for _, w := range e.waiters {
-			if Confirms(&r.State, &w.want) {
-				close(w.done)
-			} else {
-				kept = append(kept, w)
-			}
-		}
-		e.waiters = kept
+	if len(h.waiters) > 0 && !r.State.Set.Empty() {
+		h.confirmWaiters(r.Device, &r.State)
 	}
 	snap := e.snap
 	driver := e.dev.Driver
@@ -625,7 +628,7 @@ func (h *Hub) Execute(ctx context.Context, cmd Command) (err error) {
 		w = &waiter{want: cmd.Set, done: make(chan struct{})}
 		h.mu.Lock()
 		if e, ok := h.devs[cmd.Device]; ok {
-			e.waiters = append(e.waiters, w)
+			h.addWaiter(e.dev.ID, w)
 		}
 		h.mu.Unlock()
 		defer h.dropWaiter(cmd.Device, w)
@@ -651,17 +654,8 @@ func (h *Hub) Execute(ctx context.Context, cmd Command) (err error) {
 
 func (h *Hub) dropWaiter(id string, w *waiter) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	e, ok := h.devs[id]
-	if !ok {
-		return
-	}
-	for i, x := range e.waiters {
-		if x == w {
-			e.waiters = append(e.waiters[:i], e.waiters[i+1:]...)
-			return
-		}
-	}
+	h.removeWaiter(id, w)
+	h.mu.Unlock()
 }
 
 // ResultOf names an Execute error for logs and metrics.
