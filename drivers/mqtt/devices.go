@@ -65,14 +65,7 @@ type plan struct {
 // id and address is kept (its queue with it); any other is new. Nothing
 // visible changes until install.
 func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
-	t := &table{
-		byID:  map[string]*device{},
-		byKey: map[uint64]*device{},
-		exact: map[string]route{},
-		bases: map[string]route{},
-		// Shelly Gen2 replies (see replySrc)
-		replies: d.src + "/+/rpc",
-	}
+	t := d.newTable()
 	p := plan{t: t, fields: map[*device]hub.FieldSet{}}
 	for _, hd := range devs {
 		if hd.Driver != DriverName {
@@ -128,6 +121,18 @@ func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
 	}
 	p.accounts = accts
 	return p, nil
+}
+
+// newTable is an empty table of d.
+func (d *Driver) newTable() *table {
+	return &table{
+		byID:  map[string]*device{},
+		byKey: map[uint64]*device{},
+		exact: map[string]route{},
+		bases: map[string]route{},
+		// Shelly Gen2 replies (see replySrc)
+		replies: d.src + "/+/rpc",
+	}
 }
 
 // base is where a device's topics start: the Tasmota cmnd topic, the
