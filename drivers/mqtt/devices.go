@@ -16,8 +16,13 @@ type table struct {
 	byKey map[uint64]*device // Shelly Gen2 devices by key, for RPC replies
 	exact map[string]route
 	bases map[string]route // Tasmota: topic up to the last level
+	// roots routes the topics below a device's root, shellies/<id>/ of a
+	// Shelly Gen1 device, by the kinds each of its outputs takes (see
+	// roots.go). Keyed by the device's base string.
+	roots map[string]route
 	// The table's subscriptions are derived from its routes (filters):
-	// each exact topic, each base with "+", and the Shelly Gen2 replies.
+	// each exact topic, each topic a root takes, each base with "+", and
+	// the Shelly Gen2 replies.
 	// A map of them besides was some 2 MB with 10,000 devices.
 	replies string // the Shelly Gen2 replies' filter (see replySrc)
 }
@@ -42,7 +47,12 @@ func (t *table) newFilters(old *table, yield func(string) bool) {
 		return
 	}
 	for topic := range t.exact {
-		if _, ok := old.exact[topic]; !ok && !yield(topic) {
+		if _, _, ok := old.lookup(topic); !ok && !yield(topic) {
+			return
+		}
+	}
+	for root, r := range t.roots {
+		if !rootFilters(root, r, old, yield) {
 			return
 		}
 	}
@@ -109,7 +119,7 @@ func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
 			if _, ok := t.exact[bridge]; !ok {
 				// Claimed after the device routes, and only with a z2m
 				// device: a device of that name conflicts with the hub's.
-				if err := claim(t.exact, bridge, route{d: d.bridgeDev, kind: kindZ2MBridge}); err != nil {
+				if err := t.claimExact(bridge, route{d: d.bridgeDev, kind: kindZ2MBridge}); err != nil {
 					return plan{}, err
 				}
 			}
@@ -130,6 +140,7 @@ func (d *Driver) newTable() *table {
 		byKey: map[uint64]*device{},
 		exact: map[string]route{},
 		bases: map[string]route{},
+		roots: map[string]route{},
 		// Shelly Gen2 replies (see replySrc)
 		replies: d.src + "/+/rpc",
 	}
@@ -163,26 +174,18 @@ func (d *Driver) route(t *table, dv *device) error {
 		}
 	case DialectZ2M:
 		avail := dv.base + "/availability"
-		if err := claim(t.exact, dv.base, route{d: dv, kind: kindZ2MState}); err != nil {
+		if err := t.claimExact(dv.base, route{d: dv, kind: kindZ2MState}); err != nil {
 			return err
 		}
-		if err := claim(t.exact, avail, route{d: dv, kind: kindZ2MAvail}); err != nil {
+		if err := t.claimExact(avail, route{d: dv, kind: kindZ2MAvail}); err != nil {
 			return err
 		}
 	case DialectShelly1:
-		for _, kind := range []string{shellyRelay, shellyPower, shellyEnergy, shellyOnline, shellyLight, shellyAnnounce, shellyInfo} {
-			if kind == shellyLight && dv.ch > 0 {
-				continue // a dimmer has one output
-			}
-			topic := dv.base + shelly1Topic(kind, dv.ch) // one string for the route and the filter
-			if err := claim(t.exact, topic, route{d: dv, kind: kind}); err != nil {
-				return err
-			}
-		}
+		return t.claimShelly1(dv)
 	case DialectShelly2:
 		for sub, kind := range map[string]string{"/status/" + dv.comp: kindS2Status, "/events/rpc": kindS2Event, "/online": kindS2Online} {
 			topic := dv.name + sub
-			if err := claim(t.exact, topic, route{d: dv, kind: kind}); err != nil {
+			if err := t.claimExact(topic, route{d: dv, kind: kind}); err != nil {
 				return err
 			}
 		}
@@ -194,20 +197,39 @@ func (d *Driver) route(t *table, dv *device) error {
 // device has claimed is shared: both hear it.
 func claim(m map[string]route, topic string, r route) error {
 	old, ok := m[topic]
+	if ok {
+		var err error
+		if r, err = share(old, r, topic); err != nil {
+			return err
+		}
+	}
+	m[topic] = r
+	return nil
+}
+
+// share is the route of a topic that old has and r claims too: r.d added
+// to old when it is another output of the same device, an error when it
+// is another device.
+func share(old, r route, topic string) (route, error) {
 	switch {
-	case !ok || old.d == r.d:
-		m[topic] = r
-		return nil
+	case old.d == r.d:
+		return r, nil
 	case sibling(old.d, r.d) && (old.d.ch != r.d.ch || old.d.comp != r.d.comp):
 		for _, o := range old.others() {
 			if o.ch == r.d.ch && o.comp == r.d.comp {
-				return fmt.Errorf("%w: devices %s and %s share topic %q", ErrBadOptions, o.id, r.d.id, topic)
+				return route{}, fmt.Errorf("%w: devices %s and %s share topic %q", ErrBadOptions, o.id, r.d.id, topic)
 			}
 		}
 		also := append(append([]*device(nil), old.others()...), r.d)
 		old.also = &also
-		m[topic] = old
-		return nil
+		return old, nil
+	}
+	return route{}, conflict(old, r, topic)
+}
+
+// conflict is the error of r claiming a topic old has, of another device.
+func conflict(old, r route, topic string) error {
+	switch {
 	case old.d.id == "":
 		return fmt.Errorf("%w: device %s: topic %q is the hub's own", ErrBadOptions, r.d.id, topic)
 	case r.d.id == "":

@@ -18,8 +18,7 @@ func (d *Driver) onMessage(_ paho.Client, m paho.Message) {
 // message the broker replayed on subscribing.
 func (d *Driver) receive(topic string, p []byte, retained bool) {
 	t := d.tab.Load()
-	r, ok := t.exact[topic]
-	kind := r.kind
+	r, kind, ok := t.lookup(topic)
 	if from, reply := d.replyFrom(topic); reply && !ok {
 		r, kind, ok = route{d: d.rpcDev}, from, true
 	}
