@@ -14,16 +14,24 @@ type table struct {
 	devs  []*device
 	byID  map[string]*device
 	byKey map[uint64]*device // Shelly Gen2 devices by key, for RPC replies
+	// exact routes a topic as it is: a Zigbee2MQTT device's state (its
+	// base string), which takes its availability too, and the bridge's.
 	exact map[string]route
-	bases map[string]route // Tasmota: topic up to the last level
-	// roots routes the topics below a device's root, shellies/<id>/ of a
-	// Shelly Gen1 device, by the kinds each of its outputs takes (see
-	// roots.go). Keyed by the device's base string.
+	// exactPrefix is the longest prefix every topic in exact has (the
+	// Zigbee2MQTT base, as a rule): see exactRoute.
+	exactPrefix string
+	// roots routes a Shelly device's topics by its root, the base string
+	// of its outputs (Gen1 shellies/<id>/, the Gen2 prefix): the route of
+	// a topic below it is found by the kinds each output takes.
 	roots map[string]route
+	bases map[string]route // Tasmota: topic up to the last level
+	// See roots.go. Some 13,000 routes with 10,000 devices; one a topic,
+	// with a string each for most, were 35,000 and 3.2 MB.
+	//
 	// The table's subscriptions are derived from its routes (filters):
-	// each exact topic, each topic a root takes, each base with "+", and
-	// the Shelly Gen2 replies.
-	// A map of them besides was some 2 MB with 10,000 devices.
+	// each topic an exact route or a root takes, each base with "+", and
+	// the Shelly Gen2 replies. A map of them besides was some 2 MB with
+	// 10,000 devices.
 	replies string // the Shelly Gen2 replies' filter (see replySrc)
 }
 
@@ -38,29 +46,6 @@ func (t *table) filters() iter.Seq[string] {
 // added is every subscription of t that old lacks.
 func (t *table) added(old *table) iter.Seq[string] {
 	return func(yield func(string) bool) { t.newFilters(old, yield) }
-}
-
-// newFilters calls yield with each subscription of t that old lacks,
-// until it returns false.
-func (t *table) newFilters(old *table, yield func(string) bool) {
-	if t.replies != old.replies && !yield(t.replies) {
-		return
-	}
-	for topic := range t.exact {
-		if _, _, ok := old.lookup(topic); !ok && !yield(topic) {
-			return
-		}
-	}
-	for root, r := range t.roots {
-		if !rootFilters(root, r, old, yield) {
-			return
-		}
-	}
-	for b := range t.bases {
-		if _, ok := old.bases[b]; !ok && !yield(b+"+") {
-			return
-		}
-	}
 }
 
 // plan is a validated table and what installing it changes.
@@ -173,22 +158,9 @@ func (d *Driver) route(t *table, dv *device) error {
 			}
 		}
 	case DialectZ2M:
-		avail := dv.base + "/availability"
-		if err := t.claimExact(dv.base, route{d: dv, kind: kindZ2MState}); err != nil {
-			return err
-		}
-		if err := t.claimExact(avail, route{d: dv, kind: kindZ2MAvail}); err != nil {
-			return err
-		}
-	case DialectShelly1:
-		return t.claimShelly1(dv)
-	case DialectShelly2:
-		for sub, kind := range map[string]string{"/status/" + dv.comp: kindS2Status, "/events/rpc": kindS2Event, "/online": kindS2Online} {
-			topic := dv.name + sub
-			if err := t.claimExact(topic, route{d: dv, kind: kind}); err != nil {
-				return err
-			}
-		}
+		return t.claimZ2M(dv)
+	case DialectShelly1, DialectShelly2:
+		return t.claimRoot(dv)
 	}
 	return nil
 }

@@ -19,8 +19,11 @@ func (d *Driver) onMessage(_ paho.Client, m paho.Message) {
 func (d *Driver) receive(topic string, p []byte, retained bool) {
 	t := d.tab.Load()
 	r, kind, ok := t.lookup(topic)
-	if from, reply := d.replyFrom(topic); reply && !ok {
-		r, kind, ok = route{d: d.rpcDev}, from, true
+	if !ok {
+		var from string
+		if from, ok = d.replyFrom(topic); ok {
+			r, kind = route{d: d.rpcDev}, from
+		}
 	}
 	if !ok {
 		i := strings.LastIndexByte(topic, '/')

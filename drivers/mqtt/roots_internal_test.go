@@ -46,6 +46,22 @@ func heardBy(d *Driver) map[string]string {
 	return got
 }
 
+// heard is a topic and who hears it at which kind (device id: kind).
+type heard struct {
+	topic string
+	want  map[string]string
+}
+
+// checkHeard has d receive a message on topic and checks who queued it
+// at which kind.
+func checkHeard(t *testing.T, d *Driver, topic string, want map[string]string) {
+	t.Helper()
+	d.receive(topic, []byte("{}"), false)
+	if got := heardBy(d); !maps.Equal(got, want) {
+		t.Errorf("%s heard by %v, want %v", topic, got, want)
+	}
+}
+
 // The outputs of a Gen1 device share shellies/<id>/: each hears its own
 // relay's topics and not another's, all hear the device's, and only the
 // first output a dimmer's light.
@@ -53,10 +69,7 @@ func TestRoots_Shelly1_EachOutputHearsItsOwnRelay(t *testing.T) {
 	// The 4Pro's outputs listed out of order: the root's first is relay 3.
 	d := idleDriver(t, Options{}, output("pro-3", "shelly:pro4:3"), output("pro-0", "shelly:pro4"),
 		output("pro-1", "shelly:pro4:1"), output("plug", "shelly:plug"))
-	for _, tc := range []struct {
-		topic string
-		want  map[string]string
-	}{
+	for _, tc := range []heard{
 		{"shellies/pro4/relay/0", map[string]string{"pro-0": shellyRelay}},
 		{"shellies/pro4/relay/1/power", map[string]string{"pro-1": shellyPower}},
 		{"shellies/pro4/relay/3/energy", map[string]string{"pro-3": shellyEnergy}},
@@ -69,10 +82,7 @@ func TestRoots_Shelly1_EachOutputHearsItsOwnRelay(t *testing.T) {
 		{"shellies/plug/relay/1/power", map[string]string{}},
 		{"shellies/plug/announce", map[string]string{"plug": shellyAnnounce}},
 	} {
-		d.receive(tc.topic, []byte("1"), false)
-		if got := heardBy(d); !maps.Equal(got, tc.want) {
-			t.Errorf("%s heard by %v, want %v", tc.topic, got, tc.want)
-		}
+		checkHeard(t, d, tc.topic, tc.want)
 	}
 }
 
@@ -100,6 +110,50 @@ func TestRoots_Shelly1_OtherTopicsAreDropped(t *testing.T) {
 	d.receive("shellies/sw25/relay/1", []byte("on"), false)
 	if got := heardBy(d); !maps.Equal(got, map[string]string{"sw-1": shellyRelay}) {
 		t.Errorf("relay/1 heard by %v", got)
+	}
+}
+
+// The components of a Gen2 device share its prefix: each hears its own
+// status, all hear the device's events and availability; a Zigbee2MQTT
+// device hears its availability. Nothing else below them is routed.
+func TestRoots_Shelly2AndZ2M_EachHearsItsOwn(t *testing.T) {
+	d := idleDriver(t, Options{}, output("sw-1", "shelly2:pro3:switch:1"), output("sw-0", "shelly2:pro3"),
+		output("cct", "shelly2:pro3:cct:0"), output("lamp", "z2m:hall/lamp"), output("hall", "z2m:hall"))
+	all := func(kind string) map[string]string {
+		return map[string]string{"sw-0": kind, "sw-1": kind, "cct": kind}
+	}
+	for _, tc := range []heard{
+		{"pro3/status/switch:0", map[string]string{"sw-0": kindS2Status}},
+		{"pro3/status/switch:1", map[string]string{"sw-1": kindS2Status}},
+		{"pro3/status/cct:0", map[string]string{"cct": kindS2Status}},
+		{"pro3/online", all(kindS2Online)},
+		{"pro3/events/rpc", all(kindS2Event)},
+		{"zigbee2mqtt/hall/lamp", map[string]string{"lamp": kindZ2MState}},
+		{"zigbee2mqtt/hall/lamp/availability", map[string]string{"lamp": kindZ2MAvail}},
+		{"zigbee2mqtt/hall/availability", map[string]string{"hall": kindZ2MAvail}},
+	} {
+		checkHeard(t, d, tc.topic, tc.want)
+	}
+	d.receive("zigbee2mqtt/bridge/devices", []byte("{}"), false)
+	if dv := d.bridgeDev; dv.n != 1 || dv.q[dv.head].kind != kindZ2MBridge {
+		t.Errorf("the bridge's devices not the hub's (%d queued)", dv.n)
+	}
+	d.bridgeDev.n, d.bridgeDev.head = 0, 0
+	in := d.msgsIn.Load()
+	for _, topic := range []string{
+		"pro3/status/switch:2", "pro3/status/", "pro3/status", "pro3/status/switch:0/x", "pro3/events/rpcx", "pro3/events",
+		"pro3/onlinex", "pro3/online/x", "pro3x/online", "pro/online", "x/pro3/online", "pro3", "pro3/",
+		"zigbee2mqtt/hall/lamp/availability/x", "zigbee2mqtt/hall/lampavailability", "zigbee2mqtt/hall/lam/availability",
+		"zigbee2mqtt/bridge/devices/availability", "zigbee2mqtt/availability", "zigbee2mqtt/hall/x/availability",
+		"hall/lamp/availability", "/availability", "availability",
+	} {
+		d.receive(topic, []byte("{}"), false)
+		if got := heardBy(d); len(got) != 0 || d.bridgeDev.n != 0 {
+			t.Errorf("%s heard by %v (bridge %d), want nobody", topic, got, d.bridgeDev.n)
+		}
+	}
+	if n := d.msgsIn.Load() - in; n != 0 {
+		t.Errorf("%d of the topics no route takes counted in", n)
 	}
 }
 
@@ -238,6 +292,12 @@ func TestRoots_Conflicts(t *testing.T) {
 		{"one relay twice", "", []hub.Device{output("a", "shelly:sw"), output("b", "shelly:sw:1"), output("c", "shelly:sw:1")}, "shellies/sw/relay/1"},
 		{"z2m below a Gen1 root", "shellies", []hub.Device{output("a", "shelly:sw"), output("z", "z2m:sw/online")}, "shellies/sw/online"},
 		{"Gen1 root over z2m", "shellies", []hub.Device{output("z", "z2m:sw/relay/1/power"), output("a", "shelly:sw:1")}, "shellies/sw/relay/1/power"},
+		{"one component twice", "", []hub.Device{output("a", "shelly2:pro:switch:1"), output("b", "shelly2:pro:switch:1")}, "pro/status/switch:1"},
+		{"z2m availability of another's state", "", []hub.Device{output("a", "z2m:hall"), output("b", "z2m:hall/availability")}, "zigbee2mqtt/hall/availability"},
+		{"z2m state of another's availability", "", []hub.Device{output("b", "z2m:hall/availability"), output("a", "z2m:hall")}, "zigbee2mqtt/hall/availability"},
+		{"z2m state of a Gen2 topic", "pro", []hub.Device{output("a", "shelly2:pro"), output("z", "z2m:events/rpc")}, "pro/events/rpc"},
+		{"Gen2 topic of a z2m state", "pro", []hub.Device{output("z", "z2m:status/switch:3"), output("a", "shelly2:pro:switch:3")}, "pro/status/switch:3"},
+		{"z2m availability of a Gen2 topic", "x", []hub.Device{output("a", "shelly2:x"), output("z", "z2m:online")}, "x/online"},
 		{"z2m of the hub's own", "", []hub.Device{output("a", "shelly:sw"), output("l", "z2m:lamp"), output("z", "z2m:bridge/devices")}, "zigbee2mqtt/bridge/devices"},
 		{"z2m below a Gen1 root, no kind of it", "shellies", []hub.Device{output("a", "shelly:sw:1"), output("z", "z2m:sw/relay/0")}, ""},
 	} {
