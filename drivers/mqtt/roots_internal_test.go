@@ -305,8 +305,12 @@ func TestRoots_Conflicts(t *testing.T) {
 		err := d.SetDevices(tc.devs)
 		if tc.topic == "" {
 			if err != nil {
-				t.Errorf("%s: %v, want no conflict", tc.name, err)
+				t.Fatalf("%s: %v, want no conflict", tc.name, err)
 			}
+			// Below the root, what its output does not take is the other's.
+			checkHeard(t, d, "shellies/sw/relay/0", map[string]string{"z": kindZ2MState})
+			checkHeard(t, d, "shellies/sw/relay/0/availability", map[string]string{"z": kindZ2MAvail})
+			checkHeard(t, d, "shellies/sw/relay/1", map[string]string{"a": shellyRelay})
 			continue
 		}
 		if !errors.Is(err, ErrBadOptions) || !strings.Contains(err.Error(), fmt.Sprintf("%q", tc.topic)) {
