@@ -14,11 +14,24 @@ type table struct {
 	devs  []*device
 	byID  map[string]*device
 	byKey map[uint64]*device // Shelly Gen2 devices by key, for RPC replies
+	// exact routes a topic as it is: a Zigbee2MQTT device's state (its
+	// base string), which takes its availability too, and the bridge's.
 	exact map[string]route
+	// exactPrefix is the longest prefix every topic in exact has (the
+	// Zigbee2MQTT base, as a rule): see exactRoute.
+	exactPrefix string
+	// roots routes a Shelly device's topics by its root, the base string
+	// of its outputs (Gen1 shellies/<id>/, the Gen2 prefix): the route of
+	// a topic below it is found by the kinds each output takes.
+	roots map[string]route
 	bases map[string]route // Tasmota: topic up to the last level
+	// See roots.go. Some 13,000 routes with 10,000 devices; one a topic,
+	// with a string each for most, were 35,000 and 3.2 MB.
+	//
 	// The table's subscriptions are derived from its routes (filters):
-	// each exact topic, each base with "+", and the Shelly Gen2 replies.
-	// A map of them besides was some 2 MB with 10,000 devices.
+	// each topic an exact route or a root takes, each base with "+", and
+	// the Shelly Gen2 replies. A map of them besides was some 2 MB with
+	// 10,000 devices.
 	replies string // the Shelly Gen2 replies' filter (see replySrc)
 }
 
@@ -35,24 +48,6 @@ func (t *table) added(old *table) iter.Seq[string] {
 	return func(yield func(string) bool) { t.newFilters(old, yield) }
 }
 
-// newFilters calls yield with each subscription of t that old lacks,
-// until it returns false.
-func (t *table) newFilters(old *table, yield func(string) bool) {
-	if t.replies != old.replies && !yield(t.replies) {
-		return
-	}
-	for topic := range t.exact {
-		if _, ok := old.exact[topic]; !ok && !yield(topic) {
-			return
-		}
-	}
-	for b := range t.bases {
-		if _, ok := old.bases[b]; !ok && !yield(b+"+") {
-			return
-		}
-	}
-}
-
 // plan is a validated table and what installing it changes.
 type plan struct {
 	t        *table
@@ -65,14 +60,7 @@ type plan struct {
 // id and address is kept (its queue with it); any other is new. Nothing
 // visible changes until install.
 func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
-	t := &table{
-		byID:  map[string]*device{},
-		byKey: map[uint64]*device{},
-		exact: map[string]route{},
-		bases: map[string]route{},
-		// Shelly Gen2 replies (see replySrc)
-		replies: d.src + "/+/rpc",
-	}
+	t := d.newTable()
 	p := plan{t: t, fields: map[*device]hub.FieldSet{}}
 	for _, hd := range devs {
 		if hd.Driver != DriverName {
@@ -116,7 +104,7 @@ func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
 			if _, ok := t.exact[bridge]; !ok {
 				// Claimed after the device routes, and only with a z2m
 				// device: a device of that name conflicts with the hub's.
-				if err := claim(t.exact, bridge, route{d: d.bridgeDev, kind: kindZ2MBridge}); err != nil {
+				if err := t.claimExact(bridge, route{d: d.bridgeDev, kind: kindZ2MBridge}); err != nil {
 					return plan{}, err
 				}
 			}
@@ -128,6 +116,19 @@ func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
 	}
 	p.accounts = accts
 	return p, nil
+}
+
+// newTable is an empty table of d.
+func (d *Driver) newTable() *table {
+	return &table{
+		byID:  map[string]*device{},
+		byKey: map[uint64]*device{},
+		exact: map[string]route{},
+		bases: map[string]route{},
+		roots: map[string]route{},
+		// Shelly Gen2 replies (see replySrc)
+		replies: d.src + "/+/rpc",
+	}
 }
 
 // base is where a device's topics start: the Tasmota cmnd topic, the
@@ -157,30 +158,9 @@ func (d *Driver) route(t *table, dv *device) error {
 			}
 		}
 	case DialectZ2M:
-		avail := dv.base + "/availability"
-		if err := claim(t.exact, dv.base, route{d: dv, kind: kindZ2MState}); err != nil {
-			return err
-		}
-		if err := claim(t.exact, avail, route{d: dv, kind: kindZ2MAvail}); err != nil {
-			return err
-		}
-	case DialectShelly1:
-		for _, kind := range []string{shellyRelay, shellyPower, shellyEnergy, shellyOnline, shellyLight, shellyAnnounce, shellyInfo} {
-			if kind == shellyLight && dv.ch > 0 {
-				continue // a dimmer has one output
-			}
-			topic := dv.base + shelly1Topic(kind, dv.ch) // one string for the route and the filter
-			if err := claim(t.exact, topic, route{d: dv, kind: kind}); err != nil {
-				return err
-			}
-		}
-	case DialectShelly2:
-		for sub, kind := range map[string]string{"/status/" + dv.comp: kindS2Status, "/events/rpc": kindS2Event, "/online": kindS2Online} {
-			topic := dv.name + sub
-			if err := claim(t.exact, topic, route{d: dv, kind: kind}); err != nil {
-				return err
-			}
-		}
+		return t.claimZ2M(dv)
+	case DialectShelly1, DialectShelly2:
+		return t.claimRoot(dv)
 	}
 	return nil
 }
@@ -189,20 +169,39 @@ func (d *Driver) route(t *table, dv *device) error {
 // device has claimed is shared: both hear it.
 func claim(m map[string]route, topic string, r route) error {
 	old, ok := m[topic]
+	if ok {
+		var err error
+		if r, err = share(old, r, topic); err != nil {
+			return err
+		}
+	}
+	m[topic] = r
+	return nil
+}
+
+// share is the route of a topic that old has and r claims too: r.d added
+// to old when it is another output of the same device, an error when it
+// is another device.
+func share(old, r route, topic string) (route, error) {
 	switch {
-	case !ok || old.d == r.d:
-		m[topic] = r
-		return nil
+	case old.d == r.d:
+		return r, nil
 	case sibling(old.d, r.d) && (old.d.ch != r.d.ch || old.d.comp != r.d.comp):
 		for _, o := range old.others() {
 			if o.ch == r.d.ch && o.comp == r.d.comp {
-				return fmt.Errorf("%w: devices %s and %s share topic %q", ErrBadOptions, o.id, r.d.id, topic)
+				return route{}, fmt.Errorf("%w: devices %s and %s share topic %q", ErrBadOptions, o.id, r.d.id, topic)
 			}
 		}
 		also := append(append([]*device(nil), old.others()...), r.d)
 		old.also = &also
-		m[topic] = old
-		return nil
+		return old, nil
+	}
+	return route{}, conflict(old, r, topic)
+}
+
+// conflict is the error of r claiming a topic old has, of another device.
+func conflict(old, r route, topic string) error {
+	switch {
 	case old.d.id == "":
 		return fmt.Errorf("%w: device %s: topic %q is the hub's own", ErrBadOptions, r.d.id, topic)
 	case r.d.id == "":

@@ -94,6 +94,7 @@ func TestDriver_SetDevices_AddedDevicesAreSubscribedAndQueried(t *testing.T) {
 func TestDriver_SetDevices_RemovedDevicesAreUnsubscribed(t *testing.T) {
 	r := newRig(t, rigOpts{})
 	r.waitState(t)
+	r.settle(t) // the replies to the connect's queries count as received too
 	before := r.conn(t)
 
 	var kept []mqttsim.Spec

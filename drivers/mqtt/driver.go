@@ -199,7 +199,7 @@ type route struct {
 	// also are the other outputs of d's device (Tasmota relays, Shelly
 	// relays and components), which hear the same topic; each decodes its
 	// own part. Nil for most: a pointer keeps a route at 32 bytes, and
-	// the route maps' slots at 48 (some 35,000 of them with 10,000
+	// the route maps' slots at 48 (some 13,000 of them with 10,000
 	// devices).
 	also *[]*device
 }

@@ -18,10 +18,12 @@ func (d *Driver) onMessage(_ paho.Client, m paho.Message) {
 // message the broker replayed on subscribing.
 func (d *Driver) receive(topic string, p []byte, retained bool) {
 	t := d.tab.Load()
-	r, ok := t.exact[topic]
-	kind := r.kind
-	if from, reply := d.replyFrom(topic); reply && !ok {
-		r, kind, ok = route{d: d.rpcDev}, from, true
+	r, kind, ok := t.lookup(topic)
+	if !ok {
+		var from string
+		if from, ok = d.replyFrom(topic); ok {
+			r, kind = route{d: d.rpcDev}, from
+		}
 	}
 	if !ok {
 		i := strings.LastIndexByte(topic, '/')

@@ -21,7 +21,10 @@ func (d *Driver) replySrc(dv *device) string { return d.src + "/" + dv.name }
 
 // replyFrom is the device prefix of a Shelly Gen2 reply topic.
 func (d *Driver) replyFrom(topic string) (string, bool) {
-	rest, ok := strings.CutPrefix(topic, d.src+"/")
+	rest, ok := strings.CutPrefix(topic, d.src) // d.src+"/" would be built for every message
+	if ok {
+		rest, ok = strings.CutPrefix(rest, "/")
+	}
 	if !ok {
 		return "", false
 	}
