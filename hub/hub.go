@@ -79,11 +79,11 @@ type Options struct {
 	// Store persists snapshots; nil keeps state in memory only.
 	Store Store
 	// SeenEvery is how often reports that change nothing but when a
-	// device was last seen reach the Store: those of every device are
-	// put together once per SeenEvery and at Close, while every other
-	// change is put at once (see seen.go). After a power cut the saved
-	// LastSeen may be this much older than the last report. Zero: 1
-	// minute. Negative: every report is put.
+	// device was last seen reach the Store: each device's within
+	// SeenEvery, a share of the devices at a time, and all at Close,
+	// while every other change is put at once (see seen.go). After a
+	// power cut the saved LastSeen may be this much older than the last
+	// report. Zero: 1 minute. Negative: every report is put.
 	SeenEvery time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
