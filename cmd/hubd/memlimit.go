@@ -9,24 +9,28 @@ import (
 )
 
 // The daemons' soft memory limit follows the live heap: after every
-// collection it is set to the live heap, a fifth of it more for the
-// garbage made until the next collection, and the runtime's own memory
-// besides the heap as it stands (stacks, span and GC metadata, the
-// globals' pointer masks: some 8 MiB at 10,000 devices, 6 at 1,000).
+// collection it is set so that the collector's next target is the live
+// heap and room for the garbage made until then (a tenth of the live
+// heap, at least minGCRoom), on top of everything else the runtime holds
+// and counts against a limit: its own memory besides the heap (stacks,
+// span and GC metadata, the globals' pointer masks: some 8 MiB at 10,000
+// devices, 6 at 1,000), the free slots in the heap's spans, and the
+// margin the runtime keeps under any limit (3% of its target, at least
+// 1 MiB). An earlier limit (the live heap, a fifth more and the runtime's
+// own memory) left those slots and that margin out: what it meant as a
+// fifth for garbage was a tenth at 10,000 devices on the embedded broker
+// and next to nothing with the 14 MiB live heap of an external broker,
+// where the collector then ran five times a second (7% of a core).
 //
 // The limit, not GOGC, is what paces the collector here: Go's heap
 // target adds GOGC percent of the globals too, and the standard
 // library's crypto links a 32 MiB scratch buffer into them (never
 // touched, so never resident), which puts GOGC's target some 16 MiB
 // above anything useful. Freed pages above the limit are returned at
-// once rather than minutes later. The fifth is the trade: the
-// collector runs once the garbage has filled the heap's free slots and
-// a fifth of the live heap (less what the heap's fragments keep from
-// use). The reports of 10,000 devices make some 0.35 MiB of garbage a
-// second since the MQTT driver reads them in place (jsonobj.go): a
-// collection every few seconds, 4-6% of a core for the whole daemon at
-// 10,000 devices. At a tenth the collector ran back to back (12% of a
-// core), at a quarter resident memory was 1.5 MiB more.
+// once rather than minutes later. The room is the trade: the reports of
+// 10,000 devices make some 0.35 MiB of garbage a second since the MQTT
+// driver reads them in place (jsonobj.go), an external broker's client
+// more; a collection every few seconds at 10,000 devices.
 //
 // The limit is moved after every collection, not on a timer: a limit
 // that lags a growing heap is under what the heap needs, and then the
@@ -37,28 +41,45 @@ const (
 	// minSoftLimit is the floor of the limit: below it the runtime's own
 	// memory (stacks, metadata) would make the collector run too often.
 	minSoftLimit = 20 << 20
-	// gcHeadroomPercent is the garbage, in percent of the live heap, the
-	// limit leaves room for between collections.
-	gcHeadroomPercent = 20
+	// gcRoomPercent is the garbage, in percent of the live heap, the
+	// limit leaves room for between collections; minGCRoom the least.
+	gcRoomPercent = 10
+	minGCRoom     = 3 << 20
+	// runtimeMarginPercent and minRuntimeMargin are the margin the Go
+	// runtime keeps between its heap target and a memory limit
+	// (runtime.memoryLimitHeapGoal).
+	runtimeMarginPercent = 3
+	minRuntimeMargin     = 1 << 20
 	// softLimitSlack is added for what moves between two readings (a
 	// goroutine's stack growing, a span's metadata).
 	softLimitSlack = 1 << 20
 )
 
-// softLimit is the memory limit for a live heap of live bytes when the
-// runtime's memory besides the heap is own bytes.
-func softLimit(live, own uint64) int64 {
-	const most = 1 << 56 // each part under it: nothing overflows
-	if live > most || own > most {
-		return math.MaxInt64
-	}
-	return max(int64(live+live*gcHeadroomPercent/100+own+softLimitSlack), minSoftLimit)
+// heapStat is what the limit is made of, as the last collection left it.
+type heapStat struct {
+	live   uint64 // the live heap
+	unused uint64 // free slots in the heap's spans
+	own    uint64 // the runtime's memory besides the heap
 }
 
-// heapNow is the live heap the last collection found and the runtime's
-// memory besides the heap: everything it has from the system and not
-// returned, but for heap objects and the heap's free and unused space.
-func heapNow() (live, own uint64) {
+// softLimit is the memory limit that gives the collector a target of the
+// live heap and its room for garbage.
+func softLimit(h heapStat) int64 {
+	const most = 1 << 56 // each part under it: nothing overflows
+	if h.live > most || h.own > most || h.unused > most {
+		return math.MaxInt64
+	}
+	target := h.live + max(h.live*gcRoomPercent/100, minGCRoom)
+	// The runtime takes its margin off what the limit leaves the heap.
+	heap := max(target*100/(100-runtimeMarginPercent)+1, target+minRuntimeMargin)
+	return max(int64(heap+h.unused+h.own+softLimitSlack), minSoftLimit)
+}
+
+// heapNow is the live heap the last collection found, the free slots in
+// the heap's spans, and the runtime's memory besides the heap: everything
+// it has from the system and not returned, but for heap objects and the
+// heap's free and unused space.
+func heapNow() heapStat {
 	s := []rtmetrics.Sample{
 		{Name: "/gc/heap/live:bytes"},
 		{Name: "/memory/classes/total:bytes"},
@@ -71,15 +92,15 @@ func heapNow() (live, own uint64) {
 	var v [6]uint64
 	for i := range s {
 		if s[i].Value.Kind() != rtmetrics.KindUint64 {
-			return 0, 0
+			return heapStat{}
 		}
 		v[i] = s[i].Value.Uint64()
 	}
-	heap := v[2] + v[3] + v[4] + v[5]
-	if v[1] > heap {
-		own = v[1] - heap
+	h := heapStat{live: v[0], unused: v[3]}
+	if heap := v[2] + v[3] + v[4] + v[5]; v[1] > heap {
+		h.own = v[1] - heap
 	}
-	return v[0], own
+	return h
 }
 
 // followHeap keeps the soft memory limit at softLimit of the live heap,
