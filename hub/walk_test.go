@@ -130,7 +130,7 @@ func TestHub_Walk_FnMayCallBackIntoTheHub(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the walk is stuck: fn was called under the hub's lock")
 	}
-	if !slices.IsSorted(ids) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
+	if !onceInOrder(ids) {
 		t.Fatalf("the walk across the reload is not once each in id order: %v", ids)
 	}
 	if !slices.Contains(ids, "zz-new") || slices.Contains(ids, "aa-new") || slices.Contains(ids, dropped) {
@@ -145,44 +145,40 @@ func TestHub_Walk_RaceFreeDuringReportsAndReloads(t *testing.T) {
 	half := full[:150]
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
+	repeat := func(f func(i int)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+					f(i)
+				}
 			}
-			set := full
-			if i%2 == 1 {
-				set = half
-			}
-			if err := h.Reconfigure(set, nil); err != nil {
-				t.Error(err)
-				return
-			}
+		}()
+	}
+	repeat(func(i int) {
+		if err := h.Reconfigure([][]hub.Device{full, half}[i%2], nil); err != nil {
+			t.Error(err)
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			// A device of the full set may be gone for a while: refused then.
-			h.Apply(hub.Report{Device: full[i%len(full)].ID, State: hub.State{Set: hub.Fields(hub.FieldBrightness), Brightness: 1 + i%100}})
-		}
-	}()
+	})
+	repeat(func(i int) {
+		// A device of the full set may be gone for a while: refused then.
+		h.Apply(hub.Report{Device: full[i%len(full)].ID, State: hub.State{Set: hub.Fields(hub.FieldBrightness), Brightness: 1 + i%100}})
+	})
 	for range 50 {
-		ids := walkIDs(h)
-		if !slices.IsSorted(ids) || len(slices.Compact(slices.Clone(ids))) != len(ids) || len(ids) < len(half) {
+		if ids := walkIDs(h); !onceInOrder(ids) || len(ids) < len(half) {
 			t.Errorf("a walk during reloads visited %d devices, not once each in id order", len(ids))
 			break
 		}
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// onceInOrder: ids are in increasing order, none twice.
+func onceInOrder(ids []string) bool {
+	return slices.IsSorted(ids) && len(slices.Compact(slices.Clone(ids))) == len(ids)
 }

@@ -131,49 +131,20 @@ func linkView(l hub.Link) *hub.Link {
 // counts behind it.
 func (s *Server) assess(g *Gateway, l *links) {
 	t := hub.Tally{CheckFailed: g.Health != "ok"}
-	for _, d := range s.h.Devices() {
-		_, snap, ok := s.h.Snapshot(d.ID)
-		if !ok {
-			continue
-		}
+	s.h.Walk(func(_ *hub.Device, snap *hub.Snapshot) bool {
 		t.Devices++
-		reachable := s.h.Reachable(&snap)
+		reachable := s.h.Reachable(snap)
 		if reachable {
 			t.Reachable++
 		}
-		if s.fault(&snap, reachable, l) != nil {
+		if s.fault(snap, reachable, l) != nil {
 			t.Faulty++
 		}
-	}
+		return true
+	})
 	l.tally(&t)
 	g.State = hub.Assess(t)
 	g.Online, g.Total = t.Reachable, t.Devices
 	g.Faulty, g.LinksDown = t.Faulty, t.LinksDown
 	g.HeartbeatMS = heartbeatEvery.Milliseconds()
-}
-
-// tick builds the heartbeat; seen holds the last-seen times already sent
-// and is updated.
-func (s *Server) tick(seen map[string]time.Time) Tick {
-	l := s.links()
-	t := Tick{Gateway: s.gateway(&l), Buses: l.buses, Brokers: l.brokers}
-	ids := map[string]bool{}
-	for _, d := range s.h.Devices() {
-		ids[d.ID] = true
-		_, snap, ok := s.h.Snapshot(d.ID)
-		if !ok || snap.LastSeen.Equal(seen[d.ID]) {
-			continue
-		}
-		seen[d.ID] = snap.LastSeen
-		if t.Seen == nil {
-			t.Seen = map[string]time.Time{}
-		}
-		t.Seen[d.ID] = snap.LastSeen
-	}
-	for id := range seen {
-		if !ids[id] {
-			delete(seen, id)
-		}
-	}
-	return t
 }

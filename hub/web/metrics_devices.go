@@ -19,18 +19,14 @@ func (m *metrics) collectDevices(e *exposition) {
 	s := m.s
 	l := s.links()
 	var online, offline int
-	for _, d := range s.h.Devices() {
-		_, snap, ok := s.h.Snapshot(d.ID)
-		if !ok {
-			continue
-		}
-		reachable := s.h.Reachable(&snap)
+	s.h.Walk(func(d *hub.Device, snap *hub.Snapshot) bool {
+		reachable := s.h.Reachable(snap)
 		if reachable {
 			online++
 		} else {
 			offline++
 		}
-		if f := s.fault(&snap, reachable, &l); f != nil {
+		if f := s.fault(snap, reachable, &l); f != nil {
 			e.add(mDeviceFault, 1, d.ID, string(f.Code), string(f.Severity))
 		}
 		if k := snap.Link; k != (hub.Link{}) {
@@ -45,7 +41,8 @@ func (m *metrics) collectDevices(e *exposition) {
 				e.add(mDeviceCRC, float64(k.CRCErrors), d.ID)
 			}
 		}
-	}
+		return true
+	})
 	e.add(mDevices, float64(online), "online")
 	e.add(mDevices, float64(offline), "offline")
 	g := s.gateway(&l)
