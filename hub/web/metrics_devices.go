@@ -14,19 +14,17 @@ var (
 )
 
 // collectDevices adds reachability, diagnoses, link quality and the
-// gateway's verdict.
+// gateway's verdict, from one walk over the devices.
 func (m *metrics) collectDevices(e *exposition) {
 	s := m.s
 	l := s.links()
-	var online, offline int
+	var t hub.Tally
+	at := s.instant()
 	s.h.Walk(func(d *hub.Device, snap *hub.Snapshot) bool {
-		reachable := s.h.Reachable(snap)
-		if reachable {
-			online++
-		} else {
-			offline++
-		}
-		if f := s.fault(snap, reachable, &l); f != nil {
+		reachable := at.reachable(snap)
+		f := s.fault(snap, reachable, &l)
+		countDevice(&t, reachable, f != nil)
+		if f != nil {
 			e.add(mDeviceFault, 1, d.ID, string(f.Code), string(f.Severity))
 		}
 		if k := snap.Link; k != (hub.Link{}) {
@@ -43,9 +41,9 @@ func (m *metrics) collectDevices(e *exposition) {
 		}
 		return true
 	})
-	e.add(mDevices, float64(online), "online")
-	e.add(mDevices, float64(offline), "offline")
-	g := s.gateway(&l)
+	e.add(mDevices, float64(t.Reachable), "online")
+	e.add(mDevices, float64(t.Devices-t.Reachable), "offline")
+	g := s.gatewayOf(&l, t)
 	for _, lv := range []hub.Level{hub.LevelHealthy, hub.LevelDegraded, hub.LevelDown} {
 		e.add(mGatewayState, b2f(g.State == lv), string(lv))
 	}
