@@ -92,6 +92,21 @@ func TestHub_Walk_StopsWhenFnReturnsFalse(t *testing.T) {
 	}
 }
 
+// A walk's garbage is its one buffer, whatever the number of devices.
+func TestHub_Walk_AllocatesOneBuffer(t *testing.T) {
+	h := walkHub(t, 1000)
+	n := 0
+	allocs := testing.AllocsPerRun(10, func() {
+		h.Walk(func(*hub.Device, *hub.Snapshot) bool { n++; return true })
+	})
+	if n != 11*1000 {
+		t.Fatalf("the walks visited %d devices, not 11 times 1000", n)
+	}
+	if allocs > 1 {
+		t.Fatalf("a walk over 1000 devices allocates %v times, not once", allocs)
+	}
+}
+
 // fn runs with the hub's lock released: a report, a snapshot and a reload
 // from inside fn would otherwise wait forever for the walk that waits for
 // them.
