@@ -17,8 +17,9 @@ import (
 	"hubd/hub"
 )
 
-// benchHub is a hub with n lamps spread over rooms, all online.
-func benchHub(b *testing.B, n int) *hub.Hub {
+// benchHub is a hub with n lamps spread over rooms, all online (tests use
+// it too).
+func benchHub(b testing.TB, n int) *hub.Hub {
 	b.Helper()
 	devs := make([]hub.Device, n)
 	rooms := make([]*hub.Node, 0, n/10+1)

@@ -330,12 +330,13 @@ func (s *Server) problems(l *links) []ProblemView {
 		rank int
 	}
 	var all []p
+	at := s.instant()
 	for _, e := range s.index().entries {
 		_, snap, ok := s.h.Snapshot(e.id)
 		if !ok {
 			continue
 		}
-		f := s.fault(&snap, s.h.Reachable(&snap), l)
+		f := s.fault(&snap, at.reachable(&snap), l)
 		if f == nil {
 			continue
 		}

@@ -127,53 +127,56 @@ func linkView(l hub.Link) *hub.Link {
 	return &l
 }
 
-// assess fills the gateway's verdict: healthy, degraded or down, with the
-// counts behind it.
-func (s *Server) assess(g *Gateway, l *links) {
-	t := hub.Tally{CheckFailed: g.Health != "ok"}
-	for _, d := range s.h.Devices() {
-		_, snap, ok := s.h.Snapshot(d.ID)
-		if !ok {
-			continue
-		}
-		t.Devices++
-		reachable := s.h.Reachable(&snap)
-		if reachable {
-			t.Reachable++
-		}
-		if s.fault(&snap, reachable, l) != nil {
-			t.Faulty++
-		}
+// tallyDevices counts the devices, those reachable and those with a
+// diagnosis, for assess.
+func (s *Server) tallyDevices(l *links) hub.Tally {
+	var t hub.Tally
+	at := s.instant()
+	s.h.Walk(func(_ *hub.Device, snap *hub.Snapshot) bool {
+		r := at.reachable(snap)
+		countDevice(&t, r, s.fault(snap, r, l) != nil)
+		return true
+	})
+	return t
+}
+
+// countDevice adds a device to t's device counts.
+func countDevice(t *hub.Tally, reachable, faulty bool) {
+	t.Devices++
+	if reachable {
+		t.Reachable++
 	}
+	if faulty {
+		t.Faulty++
+	}
+}
+
+// instant is hub.Reachable at one instant, for a pass over every device:
+// the clock is read once, not once a device (at 10,000 devices the reads
+// were a third of a walk's time). A method, not a closure, so that the
+// snapshot it is given can stay on the caller's stack.
+type instant struct {
+	now        time.Time
+	staleAfter time.Duration
+}
+
+// instant reads the clock for a pass over every device.
+func (s *Server) instant() instant {
+	return instant{s.h.Now(), s.h.StaleAfter()}
+}
+
+// reachable is hub.Reachable at this instant.
+func (i instant) reachable(snap *hub.Snapshot) bool {
+	return snap.Reachable(i.now, i.staleAfter)
+}
+
+// assess fills the gateway's verdict: healthy, degraded or down, with the
+// counts behind it; t holds the devices' counts (tallyDevices).
+func (s *Server) assess(g *Gateway, l *links, t hub.Tally) {
+	t.CheckFailed = g.Health != "ok"
 	l.tally(&t)
 	g.State = hub.Assess(t)
 	g.Online, g.Total = t.Reachable, t.Devices
 	g.Faulty, g.LinksDown = t.Faulty, t.LinksDown
 	g.HeartbeatMS = heartbeatEvery.Milliseconds()
-}
-
-// tick builds the heartbeat; seen holds the last-seen times already sent
-// and is updated.
-func (s *Server) tick(seen map[string]time.Time) Tick {
-	l := s.links()
-	t := Tick{Gateway: s.gateway(&l), Buses: l.buses, Brokers: l.brokers}
-	ids := map[string]bool{}
-	for _, d := range s.h.Devices() {
-		ids[d.ID] = true
-		_, snap, ok := s.h.Snapshot(d.ID)
-		if !ok || snap.LastSeen.Equal(seen[d.ID]) {
-			continue
-		}
-		seen[d.ID] = snap.LastSeen
-		if t.Seen == nil {
-			t.Seen = map[string]time.Time{}
-		}
-		t.Seen[d.ID] = snap.LastSeen
-	}
-	for id := range seen {
-		if !ids[id] {
-			delete(seen, id)
-		}
-	}
-	return t
 }

@@ -14,23 +14,17 @@ var (
 )
 
 // collectDevices adds reachability, diagnoses, link quality and the
-// gateway's verdict.
+// gateway's verdict, from one walk over the devices.
 func (m *metrics) collectDevices(e *exposition) {
 	s := m.s
 	l := s.links()
-	var online, offline int
-	for _, d := range s.h.Devices() {
-		_, snap, ok := s.h.Snapshot(d.ID)
-		if !ok {
-			continue
-		}
-		reachable := s.h.Reachable(&snap)
-		if reachable {
-			online++
-		} else {
-			offline++
-		}
-		if f := s.fault(&snap, reachable, &l); f != nil {
+	var t hub.Tally
+	at := s.instant()
+	s.h.Walk(func(d *hub.Device, snap *hub.Snapshot) bool {
+		reachable := at.reachable(snap)
+		f := s.fault(snap, reachable, &l)
+		countDevice(&t, reachable, f != nil)
+		if f != nil {
 			e.add(mDeviceFault, 1, d.ID, string(f.Code), string(f.Severity))
 		}
 		if k := snap.Link; k != (hub.Link{}) {
@@ -45,10 +39,11 @@ func (m *metrics) collectDevices(e *exposition) {
 				e.add(mDeviceCRC, float64(k.CRCErrors), d.ID)
 			}
 		}
-	}
-	e.add(mDevices, float64(online), "online")
-	e.add(mDevices, float64(offline), "offline")
-	g := s.gateway(&l)
+		return true
+	})
+	e.add(mDevices, float64(t.Reachable), "online")
+	e.add(mDevices, float64(t.Devices-t.Reachable), "offline")
+	g := s.gatewayOf(&l, t)
 	for _, lv := range []hub.Level{hub.LevelHealthy, hub.LevelDegraded, hub.LevelDown} {
 		e.add(mGatewayState, b2f(g.State == lv), string(lv))
 	}

@@ -233,7 +233,13 @@ func nodeViews(nodes []*hub.Node) []*NodeView {
 	return out
 }
 
+// gateway is the status header: the gateway's facts and its verdict.
 func (s *Server) gateway(l *links) Gateway {
+	return s.gatewayOf(l, s.tallyDevices(l))
+}
+
+// gatewayOf is gateway with the devices counted already (t: tallyDevices).
+func (s *Server) gatewayOf(l *links, t hub.Tally) Gateway {
 	now := s.opts.Now()
 	g := Gateway{
 		Name:      s.opts.Name,
@@ -258,7 +264,7 @@ func (s *Server) gateway(l *links) Gateway {
 	if err := s.healthCached(); err != nil {
 		g.Health = err.Error()
 	}
-	s.assess(&g, l)
+	s.assess(&g, l, t)
 	return g
 }
 
