@@ -18,7 +18,7 @@ import (
 
 // benchHub builds a hub of n devices (alternating lamps and sockets), all
 // reporting state, with an echo driver.
-func benchHub(b *testing.B, n int) *hub.Hub {
+func benchHub(b testing.TB, n int) *hub.Hub {
 	b.Helper()
 	devs := make([]hub.Device, n)
 	for i := range devs {
