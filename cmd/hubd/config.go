@@ -129,6 +129,9 @@ type YandexConfig struct {
 	Users  []YandexUser  `yaml:"users"`
 	Notify *NotifyConfig `yaml:"notify"`
 	OAuth  *OAuthConfig  `yaml:"oauth"`
+	// QueryCache bounds the devices whose encoded devices/query answer is
+	// kept (yandex.Options.MaxCachedAnswers): 0 for 2,000, -1 for none.
+	QueryCache int `yaml:"query_cache"`
 }
 
 type YandexUser struct {

@@ -11,7 +11,12 @@ import (
 	"hubd/drivers/modbus"
 	"hubd/drivers/mqtt"
 	"hubd/hub"
+	"hubd/hub/yandex"
 )
+
+// maxQueryCache bounds yandex.query_cache: some 600 bytes a device, so
+// 100,000 devices are 60 MB.
+const maxQueryCache = 100_000
 
 // addFunc records a config error at a line.
 type addFunc func(line int, format string, args ...any)
@@ -228,6 +233,9 @@ func (c *Config) validateYandex(root *yaml.Node, add addFunc) {
 		if u.PasswordHash != "" && !validBcrypt(u.PasswordHash) {
 			add(lineOf(root, "yandex", "users", i, "password_hash"), "yandex user %q: password_hash must be a bcrypt hash (make one with `hubd hash-password`)", u.ID)
 		}
+	}
+	if q := c.Yandex.QueryCache; q < -1 || q > maxQueryCache {
+		add(lineOf(root, "yandex", "query_cache"), "yandex.query_cache %d: want 0 (the default, %d), -1 (none) or up to %d devices", q, yandex.DefaultMaxCachedAnswers, maxQueryCache)
 	}
 	if o := c.Yandex.OAuth; o != nil {
 		l := lineOf(root, "yandex", "oauth")

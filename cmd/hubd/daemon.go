@@ -204,6 +204,8 @@ func (m *Main) Open() (err error) {
 		Logger:     m.Log.With("component", "yandex"),
 		Observe:    m.Web.ObserveAPI,
 		Reportable: c.Yandex.Notify != nil,
+
+		MaxCachedAnswers: c.Yandex.QueryCache,
 	}
 	if o := c.Yandex.OAuth; o != nil {
 		yo.OAuth = &yandex.OAuthOptions{
@@ -526,6 +528,9 @@ func (m *Main) Apply(c *Config) error {
 	if (len(c.Serial) > 0) != (m.Serial != nil) || (c.MQTT != nil) != (m.MQTT != nil) {
 		return errors.New("reload: adding or removing the serial or mqtt section needs a restart")
 	}
+	if err := checkYandexReload(old, c); err != nil {
+		return err
+	}
 	if err := checkModbusReload(old, c); err != nil {
 		return err
 	}
@@ -677,4 +682,13 @@ func alexaCommand(ctx context.Context, s *alexa.Syncer, what string, stdout io.W
 	res, err := s.Sync(ctx)
 	fmt.Fprintln(stdout, res)
 	return err
+}
+
+// checkYandexReload refuses a reload that changes what the Yandex API was
+// built with and keeps: the bound of its cached answers.
+func checkYandexReload(old, c *Config) error {
+	if c.Yandex.QueryCache != old.Yandex.QueryCache {
+		return errors.New("reload: yandex.query_cache changes only with a restart")
+	}
+	return nil
 }

@@ -1,35 +1,20 @@
 package yandex
 
 import (
-	"bytes"
-	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"testing"
 )
 
 // A device's cached query answer holds about its own bytes: 2,000 devices
+// (the default bound)
 // answered once keep no more than their answers' bytes, a quarter of that
 // for the size classes, and 200 bytes a device for the cache's entry. Grown
 // by appending from nothing, a fragment held up to a third more than its
 // bytes, besides its entry.
 func TestQuery_CachedAnswersHoldAboutTheirBytes(t *testing.T) {
 	const n = 2000
-	h := benchHub(t, n)
-	api, err := New(h, Options{Users: []User{{ID: "u", TokenHashes: []string{HashToken("t")}, Scope: staff}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	query := func(body []byte) int {
-		req := httptest.NewRequest(http.MethodPost, "/v1.0/user/devices/query", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer t")
-		rec := httptest.NewRecorder()
-		api.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			t.Fatalf("query: %d %s", rec.Code, rec.Body)
-		}
-		return rec.Body.Len()
-	}
+	api := staffAPI(t, n, 0)
+	query := func(body []byte) int { return len(queryAPI(t, api, body)) }
 	query(queryBody(1, 0, n)) // the handler's own buffers, before the count
 	var before, after runtime.MemStats
 	runtime.GC()

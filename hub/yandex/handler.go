@@ -53,7 +53,18 @@ type Options struct {
 	// (see OAuthOptions) and accepts the access tokens it issues. Nil: no
 	// OAuth, the /oauth/ routes answer 404.
 	OAuth *OAuthOptions
+	// MaxCachedAnswers bounds the devices whose encoded devices/query
+	// answer is kept for their next query (valid while the device's state,
+	// capabilities and reachability stay as they were; some 600 bytes a
+	// device). A device's answer past it pushes out another's. Zero:
+	// DefaultMaxCachedAnswers; negative: none is kept.
+	MaxCachedAnswers int
 }
+
+// DefaultMaxCachedAnswers is Options.MaxCachedAnswers' zero value: the
+// devices of the homes being looked at in a large building, in about
+// 1.2 MB.
+const DefaultMaxCachedAnswers = 2000
 
 // Handler serves the provider API under /v1.0 and, when OAuth is on, the
 // account-linking server under /oauth/. Mount it at both prefixes; it
@@ -65,7 +76,8 @@ type Handler struct {
 	tokens *tokens
 	oauth  *oauthServer // nil: OAuth off
 
-	frags sync.Map // device id -> *frag
+	frags  sync.Map     // device id -> *frag
+	nFrags atomic.Int64 // entries in frags, held at MaxCachedAnswers
 
 	ridPrefix string
 	ridSeq    atomic.Uint64
@@ -79,6 +91,9 @@ var _ http.Handler = (*Handler)(nil)
 func New(h *hub.Hub, opts Options) (*Handler, error) {
 	if h == nil {
 		return nil, fmt.Errorf("%w: no hub", ErrInvalidOptions)
+	}
+	if opts.MaxCachedAnswers == 0 {
+		opts.MaxCachedAnswers = DefaultMaxCachedAnswers
 	}
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = 64 << 10
@@ -450,8 +465,31 @@ func (h *Handler) appendQueried(b []byte, id string, sc hub.Scope, now time.Time
 	} else {
 		b = appendDeviceError(b, id, "DEVICE_UNREACHABLE", "device is offline or has not reported for "+h.hub.StaleAfter().String())
 	}
-	h.frags.Store(id, &frag{seq: snap.Seq, fields: dev.Fields, reach: reach, b: bytes.Clone(b[start:])})
+	if h.opts.MaxCachedAnswers > 0 {
+		h.keepAnswer(id, &frag{seq: snap.Seq, fields: dev.Fields, reach: reach, b: bytes.Clone(b[start:])})
+	}
 	return b
+}
+
+// keepAnswer caches f as device id's answer. A device new to the cache
+// past MaxCachedAnswers pushes out another's answer: the first the map's
+// walk meets, which its order (by the ids' hashes, not by age) makes any.
+// Concurrent queries may hold the count over the bound by one each while
+// they are at it.
+func (h *Handler) keepAnswer(id string, f *frag) {
+	if _, had := h.frags.Swap(id, f); had {
+		return
+	}
+	if h.nFrags.Add(1) <= int64(h.opts.MaxCachedAnswers) {
+		return
+	}
+	h.frags.Range(func(k, v any) bool {
+		if k.(string) != id && h.frags.CompareAndDelete(k, v) {
+			h.nFrags.Add(-1)
+			return false
+		}
+		return true
+	})
 }
 
 // serveUnlink revokes the token the call came with. For a token the
