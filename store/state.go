@@ -252,6 +252,14 @@ type record struct {
 
 // commit writes every pending snapshot in one transaction and answers the
 // waiters registered before it started.
+// stateFill is how full the state bucket's pages are left when one
+// splits. A device's record is rewritten in place at about the same size,
+// and devices come in id order, so pages need little room to grow:
+// bbolt's half-full default made twice the pages, each commit wrote more
+// of them (a page is written whole), and the store's reads through the
+// file's memory map touched more of the file.
+const stateFill = 0.9
+
 func (w *writer) commit() error {
 	w.mu.Lock()
 	batch := w.pending
@@ -292,6 +300,7 @@ func (w *writer) commit() error {
 		if b == nil {
 			return fmt.Errorf("%w: %s: state bucket is missing", ErrCorrupt, w.db.path)
 		}
+		b.FillPercent = stateFill
 		for _, r := range recs {
 			if err := b.Put(r.key, r.val); err != nil {
 				return fmt.Errorf("device %q: %w", r.key, err)
