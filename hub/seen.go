@@ -76,13 +76,8 @@ func (h *Hub) persistSeen(every time.Duration) {
 const seenChunk = 256
 
 // flushSeen puts the snapshot of every device whose last seen-only change
-// the store does not have yet.
-func (h *Hub) flushSeen() {
-	h.mu.RLock()
-	order := h.order
-	h.mu.RUnlock()
-	h.flushSeenOf(order)
-}
+// the store does not have yet: all of them as one share.
+func (h *Hub) flushSeen() { h.flushSeenShare("", 1) }
 
 // flushSeenShare puts the seen-only changes of one of steps shares of the
 // devices: those from id from on in id order (from the first when from
