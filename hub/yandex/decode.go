@@ -1,6 +1,7 @@
 package yandex
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
@@ -23,14 +24,11 @@ func (s *scanner) errf(format string, args ...any) error {
 }
 
 func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
+	b, i := s.b, s.i
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
 	}
+	s.i = i
 }
 
 // peek returns the next non-space byte, or 0 at the end.
@@ -53,6 +51,15 @@ func (s *scanner) expect(c byte) error {
 	return nil
 }
 
+// plainByte marks the bytes a string holds as they are: not a quote, a
+// backslash, a control character or part of a multi-byte character.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // rawString returns the bytes of the string at the cursor, quotes included,
 // and whether it needs unescaping.
 func (s *scanner) rawString() ([]byte, bool, error) {
@@ -63,6 +70,14 @@ func (s *scanner) rawString() ([]byte, bool, error) {
 	s.i++
 	escaped := false
 	for s.i < len(s.b) {
+		b, i := s.b, s.i
+		for i < len(b) && plainByte[b[i]] {
+			i++
+		}
+		s.i = i
+		if s.i >= len(s.b) {
+			break
+		}
 		c := s.b[s.i]
 		switch {
 		case c == '"':
@@ -152,35 +167,9 @@ func (s *scanner) skip() error {
 		if s.depth > maxDepth {
 			return s.errf("nested deeper than %d", maxDepth)
 		}
-		defer func() { s.depth-- }()
-		s.i++
-		end := byte('}')
-		if c == '[' {
-			end = ']'
-		}
-		if s.peek() == end {
-			s.i++
-			return nil
-		}
-		for {
-			if c == '{' {
-				if _, err := s.key(); err != nil {
-					return err
-				}
-			}
-			if err := s.skip(); err != nil {
-				return err
-			}
-			switch s.peek() {
-			case ',':
-				s.i++
-			case end:
-				s.i++
-				return nil
-			default:
-				return s.errf("want ',' or %q", end)
-			}
-		}
+		err := s.container(c)
+		s.depth--
+		return err
 	case c == 't':
 		return s.literal("true")
 	case c == 'f':
@@ -193,6 +182,38 @@ func (s *scanner) skip() error {
 		return s.errf("unexpected end")
 	default:
 		return s.errf("unexpected %q", c)
+	}
+}
+
+// container skips the object or array that opens with c at the cursor.
+func (s *scanner) container(c byte) error {
+	s.i++
+	end := byte('}')
+	if c == '[' {
+		end = ']'
+	}
+	if s.peek() == end {
+		s.i++
+		return nil
+	}
+	for {
+		if c == '{' {
+			if _, err := s.key(); err != nil {
+				return err
+			}
+		}
+		if err := s.skip(); err != nil {
+			return err
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case end:
+			s.i++
+			return nil
+		default:
+			return s.errf("want ',' or %q", end)
+		}
 	}
 }
 
@@ -245,7 +266,10 @@ func (s *scanner) number() error {
 // {"devices":[{"id":"..","custom_data":{..}},..]}, appending them to ids.
 // Unknown keys are skipped; a repeated "devices" or "id" is refused, as its
 // meaning would depend on the reader.
-func decodeQuery(body []byte, ids []string) ([]string, error) {
+//
+// run is scratch space for the ids' bytes, kept by the caller for the
+// next body; the ids returned do not share it.
+func decodeQuery(body []byte, ids []string, run *idRun) ([]string, error) {
 	s := scanner{b: body}
 	seen := false
 	err := s.object(func(k []byte) error {
@@ -257,7 +281,7 @@ func decodeQuery(body []byte, ids []string) ([]string, error) {
 		}
 		seen = true
 		var err error
-		ids, err = s.queryDevices(ids)
+		ids, err = s.queryDevices(ids, run)
 		return err
 	})
 	if err != nil {
@@ -298,7 +322,11 @@ func (s *scanner) object(fn func(key []byte) error) error {
 	}
 }
 
-func (s *scanner) queryDevices(ids []string) ([]string, error) {
+// queryDevices reads the list of devices of a query, appending their ids
+// to ids; q is scratch space. It is the hot path of devices/query: no
+// closures, and the ids take one string between them (one allocation, not
+// one each), so a caller that keeps one for long must clone it.
+func (s *scanner) queryDevices(ids []string, q *idRun) ([]string, error) {
 	if err := s.expect('['); err != nil {
 		return ids, err
 	}
@@ -306,37 +334,117 @@ func (s *scanner) queryDevices(ids []string) ([]string, error) {
 		s.i++
 		return ids, nil
 	}
+	q.names, q.ends = q.names[:0], q.ends[:0]
 	for {
-		id, found := "", false
-		err := s.object(func(k []byte) error {
-			if string(k) != "id" {
-				return s.skip()
-			}
-			if found {
-				return fmt.Errorf("%w: device %d has \"id\" twice", ErrMalformed, len(ids)+1)
-			}
-			var err error
-			id, err = s.str()
-			found = true
-			return err
-		})
-		if err != nil {
-			return ids, err
+		read := len(q.ends)
+		if err := q.device(s, len(ids)+read); err != nil {
+			q.ends = q.ends[:read] // not the id of a device that failed
+			return q.appendTo(ids), err
 		}
-		if !found {
-			return ids, fmt.Errorf("%w: device %d has no \"id\"", ErrMalformed, len(ids)+1)
-		}
-		ids = append(ids, id)
 		switch s.peek() {
 		case ',':
 			s.i++
 		case ']':
 			s.i++
-			return ids, nil
+			return q.appendTo(ids), nil
 		default:
-			return ids, s.errf("want ',' or ']'")
+			return q.appendTo(ids), s.errf("want ',' or ']'")
 		}
 	}
+}
+
+// idRun gathers a query's ids: their bytes one after another, and where
+// each ends. A request's call keeps one for the next request.
+type idRun struct {
+	names []byte
+	ends  []int
+}
+
+// device reads one device object of a query, {"id":"..",..}; before is
+// the number of devices before it in the body.
+func (q *idRun) device(s *scanner, before int) error {
+	n := before + 1 // the device's place in the list, for errors
+	found := false
+	if s.ws(); bytes.HasPrefix(s.b[s.i:], idFirst) {
+		// The shape Yandex sends: the id first, without spaces. Read
+		// straight, it spares the key's own reading.
+		s.i += len(idFirst) - 1
+		if err := q.id(s); err != nil {
+			return err
+		}
+		found = true
+		if s.peek() == ',' {
+			s.i++
+		} else {
+			return s.expect('}')
+		}
+	} else if err := s.expect('{'); err != nil {
+		return err
+	} else if s.peek() == '}' {
+		s.i++
+		return fmt.Errorf("%w: device %d has no \"id\"", ErrMalformed, n)
+	}
+	for {
+		k, err := s.key()
+		if err != nil {
+			return err
+		}
+		if string(k) != "id" {
+			if err := s.skip(); err != nil {
+				return err
+			}
+		} else if found {
+			return fmt.Errorf("%w: device %d has \"id\" twice", ErrMalformed, n)
+		} else if err := q.id(s); err != nil {
+			return err
+		} else {
+			found = true
+		}
+		if s.peek() == ',' {
+			s.i++
+			continue
+		}
+		if err := s.expect('}'); err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("%w: device %d has no \"id\"", ErrMalformed, n)
+		}
+		return nil
+	}
+}
+
+// idFirst is how a device object of a query starts when its id comes
+// first, as Yandex sends it.
+var idFirst = []byte(`{"id":"`)
+
+// id reads a device's id at the cursor.
+func (q *idRun) id(s *scanner) error {
+	raw, escaped, err := s.rawString()
+	if err != nil {
+		return err
+	}
+	if !escaped {
+		q.names = append(q.names, raw[1:len(raw)-1]...)
+	} else {
+		var v string
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("%w: bad string: %v", ErrMalformed, err)
+		}
+		q.names = append(q.names, v...)
+	}
+	q.ends = append(q.ends, len(q.names))
+	return nil
+}
+
+// appendTo appends the ids gathered to ids, as views of one string.
+func (q *idRun) appendTo(ids []string) []string {
+	all, from := string(q.names), 0
+	for _, end := range q.ends {
+		ids = append(ids, all[from:end])
+		from = end
+	}
+	return ids
 }
 
 // actionRequest is the body of devices/action. Values stay raw: their type

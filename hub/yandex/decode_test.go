@@ -43,7 +43,7 @@ var queryTests = []struct {
 func TestDecodeQuery_Table(t *testing.T) {
 	for _, tt := range queryTests {
 		t.Run(tt.name, func(t *testing.T) {
-			ids, err := decodeQuery([]byte(tt.body), nil)
+			ids, err := decodeQuery([]byte(tt.body), nil, &idRun{})
 			if tt.err {
 				if !errors.Is(err, ErrMalformed) {
 					t.Fatalf("err = %v, want ErrMalformed", err)
@@ -60,6 +60,45 @@ func TestDecodeQuery_Table(t *testing.T) {
 				t.Errorf("ids = %q, want %q", ids, tt.ids)
 			}
 		})
+	}
+}
+
+// The scratch space a call keeps for the next body is not where the ids
+// live: ids read earlier stay as they were.
+func TestDecodeQuery_IdsOutliveTheScratch(t *testing.T) {
+	var run idRun
+	first, err := decodeQuery([]byte(`{"devices":[{"id":"lamp-1"},{"id":"socket-\u0032"}]}`), nil, &run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeQuery([]byte(`{"devices":[{"id":"XXXXXXXX"},{"id":"YYYYYYYYYY"}]}`), nil, &run); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"lamp-1", "socket-2"}; !reflect.DeepEqual(first, want) {
+		t.Fatalf("ids of the first body after the second was read: %q, want %q", first, want)
+	}
+}
+
+// A body that fails part way gives the ids of the devices read whole
+// before the failure (the request's log counts them), not the failed
+// device's, and the error names the device by its place.
+func TestDecodeQuery_FailureKeepsTheDevicesBefore(t *testing.T) {
+	for _, body := range []string{
+		`{"devices":[{"id":"a"},{"id":"b"},{"id":"c","id":"d"}]}`,
+		`{"devices":[{"id":"a"},{"id":"b"},{"id":"c","x":tru}]}`,
+		`{"devices":[{"id":"a"},{"id":"b"},{"x":1,"id":"c","id":"d"}]}`,
+		`{"devices":[{"id":"a"},{"id":"b"},{}]}`,
+	} {
+		ids, err := decodeQuery([]byte(body), nil, &idRun{})
+		if !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s: err %v, want ErrMalformed", body, err)
+		}
+		if !reflect.DeepEqual(ids, []string{"a", "b"}) {
+			t.Errorf("%s: ids %q, want [a b]", body, ids)
+		}
+		if strings.Contains(err.Error(), "device") && !strings.Contains(err.Error(), "device 3") {
+			t.Errorf("%s: %v does not name device 3", body, err)
+		}
 	}
 }
 
@@ -131,8 +170,9 @@ func FuzzDecodeQuery(f *testing.F) {
 	for _, tt := range queryTests {
 		f.Add([]byte(tt.body))
 	}
+	run := &idRun{} // kept from body to body, as a request's call keeps it
 	f.Fuzz(func(t *testing.T, body []byte) {
-		ids, err := decodeQuery(body, nil)
+		ids, err := decodeQuery(body, nil, run)
 		want, ok := referenceQuery(body)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {

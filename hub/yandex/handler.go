@@ -154,6 +154,8 @@ type call struct {
 	body   []byte
 	out    []byte
 	ids    []string
+	vers   []hub.Version // the Versions of ids (devices/query)
+	run    idRun         // decodeQuery's scratch
 	nDevs  int
 	result string
 }
@@ -163,13 +165,15 @@ const maxPooled = 1 << 20
 func (h *Handler) getCall() *call { return h.calls.Get().(*call) }
 
 func (h *Handler) putCall(c *call) {
-	if cap(c.body) > maxPooled || cap(c.out) > maxPooled || cap(c.ids) > 4096 {
+	if cap(c.body) > maxPooled || cap(c.out) > maxPooled || cap(c.ids) > 4096 ||
+		cap(c.vers) > 4096 || cap(c.run.names) > maxPooled || cap(c.run.ends) > 4096 {
 		return
 	}
 	for i := range c.ids {
 		c.ids[i] = ""
 	}
-	*c = call{body: c.body[:0], out: c.out[:0], ids: c.ids[:0]}
+	*c = call{body: c.body[:0], out: c.out[:0], ids: c.ids[:0], vers: c.vers[:0],
+		run: idRun{names: c.run.names[:0], ends: c.run.ends[:0]}}
 	h.calls.Put(c)
 }
 
@@ -409,7 +413,7 @@ func (h *Handler) serveQuery(c *call, w http.ResponseWriter, r *http.Request) er
 	if err := h.readBody(c, r); err != nil {
 		return err
 	}
-	ids, err := decodeQuery(c.body, c.ids[:0])
+	ids, err := decodeQuery(c.body, c.ids[:0], &c.run)
 	c.ids = ids
 	c.nDevs = len(ids)
 	if err != nil {
@@ -419,11 +423,12 @@ func (h *Handler) serveQuery(c *call, w http.ResponseWriter, r *http.Request) er
 	b = appendString(b, c.rid)
 	b = append(b, `,"payload":{"devices":[`...)
 	now := h.hub.Now()
+	c.vers = h.hub.VersionsOf(ids, c.scope, now, c.vers[:0])
 	for i, id := range ids {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = h.appendQueried(b, id, c.scope, now)
+		b = h.appendQueried(b, id, c.vers[i], c.scope, now)
 	}
 	b = append(b, "]}}\n"...)
 	c.out = b
@@ -441,20 +446,26 @@ type frag struct {
 	b      []byte
 }
 
-// appendQueried answers one id of a query. A device outside the caller's
-// scope answers exactly as an unknown id does.
-func (h *Handler) appendQueried(b []byte, id string, sc hub.Scope, now time.Time) []byte {
+// appendQueried answers one id of a query, whose Version ver is. A device
+// outside the caller's scope answers exactly as an unknown id does.
+func (h *Handler) appendQueried(b []byte, id string, ver hub.Version, sc hub.Scope, now time.Time) []byte {
+	if !ver.In {
+		return appendDeviceError(b, id, "DEVICE_NOT_FOUND", "no such device")
+	}
+	if v, ok := h.frags.Load(id); ok {
+		f := v.(*frag)
+		if f.seq == ver.Seq && f.reach == ver.Reachable && f.fields == ver.Fields {
+			return append(b, f.b...)
+		}
+	}
+	// The cached answer is out of date (or there is none): render the
+	// device's snapshot, taken now. A reload between the two looks may
+	// have removed the device or taken it out of sc.
 	dev, snap, ok := h.hub.Snapshot(id)
 	if !ok || !sc.Staff && !h.hub.InScope(sc, id) {
 		return appendDeviceError(b, id, "DEVICE_NOT_FOUND", "no such device")
 	}
 	reach := snap.Reachable(now, h.hub.StaleAfter())
-	if v, ok := h.frags.Load(id); ok {
-		f := v.(*frag)
-		if f.seq == snap.Seq && f.reach == reach && f.fields == dev.Fields {
-			return append(b, f.b...)
-		}
-	}
 	// Encoded into the answer, and kept as an exact copy: a fragment grown
 	// by appending from nothing held up to a third more than its bytes
 	// (10,000 devices' fragments are some 4 MB), besides the garbage of
@@ -476,8 +487,11 @@ func (h *Handler) appendQueried(b []byte, id string, sc hub.Scope, now time.Time
 // walk meets, which its order (by the ids' hashes, not by age) makes any.
 // Concurrent queries may hold the count over the bound by one each while
 // they are at it.
+//
+// The id is cloned: a query's ids are views of one string of them all
+// (decodeQuery), which a key kept for good would hold whole.
 func (h *Handler) keepAnswer(id string, f *frag) {
-	if _, had := h.frags.Swap(id, f); had {
+	if _, had := h.frags.Swap(strings.Clone(id), f); had {
 		return
 	}
 	if h.nFrags.Add(1) <= int64(h.opts.MaxCachedAnswers) {
