@@ -124,17 +124,12 @@ func (s *scanner) escape() error {
 	return s.errf("bad escape")
 }
 
-func (s *scanner) str() (string, error) {
-	raw, escaped, err := s.rawString()
-	if err != nil {
-		return "", err
-	}
-	if !escaped {
-		return string(raw[1 : len(raw)-1]), nil
-	}
+// unquote decodes the escaped JSON string raw (quotes included); what
+// names it in the error.
+func unquote(raw []byte, what string) (string, error) {
 	var v string
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return "", fmt.Errorf("%w: bad string: %v", ErrMalformed, err)
+		return "", fmt.Errorf("%w: bad %s: %v", ErrMalformed, what, err)
 	}
 	return v, nil
 }
@@ -148,9 +143,9 @@ func (s *scanner) key() ([]byte, error) {
 	}
 	k := raw[1 : len(raw)-1]
 	if escaped {
-		var v string
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, fmt.Errorf("%w: bad key: %v", ErrMalformed, err)
+		v, err := unquote(raw, "key")
+		if err != nil {
+			return nil, err
 		}
 		k = []byte(v)
 	}
@@ -427,9 +422,9 @@ func (q *idRun) id(s *scanner) error {
 	if !escaped {
 		q.names = append(q.names, raw[1:len(raw)-1]...)
 	} else {
-		var v string
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return fmt.Errorf("%w: bad string: %v", ErrMalformed, err)
+		v, err := unquote(raw, "id")
+		if err != nil {
+			return err
 		}
 		q.names = append(q.names, v...)
 	}
