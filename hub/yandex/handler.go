@@ -248,12 +248,18 @@ func (h *Handler) finish(r *http.Request, c *call, name string, status int, err 
 	if h.opts.Observe != nil {
 		h.opts.Observe(name, status, d)
 	}
-	if h.log.Enabled(r.Context(), slog.LevelInfo) {
+	if lh := h.log.Handler(); lh.Enabled(r.Context(), slog.LevelInfo) {
 		result := c.result
 		if err != nil {
 			result = err.Error()
 		}
-		h.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		// The record is made here rather than by the Logger, which would
+		// look up its caller's program counter for every line (a quarter
+		// of the line's cost in a profile of the demo under queries); the
+		// line names its endpoint, and no handler of the daemon prints
+		// the source.
+		rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+		rec.AddAttrs(
 			slog.String("request_id", c.rid),
 			slog.String("endpoint", name),
 			slog.String("user", c.user),
@@ -261,6 +267,7 @@ func (h *Handler) finish(r *http.Request, c *call, name string, status int, err 
 			slog.Int("status", status),
 			slog.String("result", result),
 			slog.Duration("took", d))
+		_ = lh.Handle(r.Context(), rec)
 	}
 }
 
