@@ -233,6 +233,53 @@ func BenchmarkQueryInProcess(b *testing.B) {
 	}
 }
 
+// BenchmarkQueryHandler10000 is the handler's own cost behind the
+// hub=10000 row: 100 of 10,000 devices a query, served in process to a
+// response writer that keeps nothing, one query at a time and two at once
+// (the loopback benchmark's two workers).
+func BenchmarkQueryHandler10000(b *testing.B) {
+	api, err := New(benchHub(b, 10000), Options{Users: []User{{ID: "u", TokenHashes: []string{HashToken("t")}, Scope: staff}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := queryBody(100, 3, 10000)
+	serve := func(b *testing.B, w *nullWriter) {
+		req := httptest.NewRequest(http.MethodPost, "/v1.0/user/devices/query", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer t")
+		req.Header.Set("X-Request-Id", "bench")
+		api.ServeHTTP(w, req)
+		if w.code != http.StatusOK {
+			b.Fatalf("status %d", w.code)
+		}
+	}
+	b.Run("serial", func(b *testing.B) {
+		w := &nullWriter{h: http.Header{}}
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			serve(b, w)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			w := &nullWriter{h: http.Header{}}
+			for pb.Next() {
+				serve(b, w)
+			}
+		})
+	})
+}
+
+// nullWriter is a ResponseWriter that keeps only the status.
+type nullWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *nullWriter) Header() http.Header         { return w.h }
+func (w *nullWriter) WriteHeader(code int)        { w.code = code }
+func (w *nullWriter) Write(p []byte) (int, error) { return len(p), nil }
+
 // BenchmarkAction measures devices/action with an echo driver over
 // loopback HTTP: 10 devices per request.
 func BenchmarkAction(b *testing.B) {
