@@ -119,7 +119,7 @@ func TestDriver_SetDevices_LateRPCReplyOfRemovedDeviceIsNotBad(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := d.tab.Load().byID["s2"]
-	id := d.rpcID(old.key)
+	id := d.rpcID(old)
 	reply := fmt.Appendf(nil, `{"id":%d,"src":"plus-1","dst":"hubd/hubd-test","result":{"id":0,"output":true}}`, id)
 	d.handleReply(old.name, reply)
 	if got := rep.of("s2"); len(got) != 1 || !got[0].State.On {

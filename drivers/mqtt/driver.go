@@ -141,7 +141,7 @@ const (
 
 type device struct {
 	id      string
-	key     uint64 // unique for the driver's life; Shelly Gen2 RPC ids carry it
+	key     uint64 // unique for the driver's life; a Shelly Gen2 RPC call remembers it
 	dialect string
 	name    string // the device's topic (Address.Topic), shared by its outputs
 	base    string // tasmota: cmnd base; shelly: shellies/<id>/; z2m: <base>/<name>; shelly2: prefix

@@ -18,7 +18,7 @@ func (d *Driver) identify(dv *device) []message {
 	case DialectShelly1:
 		return shelly1Identify(dv.base)
 	case DialectShelly2:
-		return []message{{dv.base + "/rpc", shelly2RPC(d.rpcID(dv.key), d.replySrc(dv), "Shelly.GetDeviceInfo", nil)}}
+		return []message{{dv.base + "/rpc", shelly2RPC(d.rpcID(dv), d.replySrc(dv), "Shelly.GetDeviceInfo", nil)}}
 	}
 	return nil
 }
@@ -58,7 +58,7 @@ func (d *Driver) commands(dv *device, cmd hub.Command) []message {
 // shelly2GetStatus asks dv's component for its status.
 func (d *Driver) shelly2GetStatus(dv *device) message {
 	ns := shelly2Namespaces[shelly2Type(dv.comp)]
-	return message{dv.base + "/rpc", shelly2RPC(d.rpcID(dv.key), d.replySrc(dv), ns+".GetStatus", map[string]any{"id": shelly2ID(dv.comp)})}
+	return message{dv.base + "/rpc", shelly2RPC(d.rpcID(dv), d.replySrc(dv), ns+".GetStatus", map[string]any{"id": shelly2ID(dv.comp)})}
 }
 
 // shelly2Calls encodes cmd for a Gen2 device as RPC calls on its
@@ -70,7 +70,7 @@ func (d *Driver) shelly2Calls(dv *device, cmd hub.Command) ([]message, []uint64)
 	typ := shelly2Type(dv.comp)
 	ns := shelly2Namespaces[typ]
 	call := func(method string, params map[string]any) {
-		id := d.rpcID(dv.key)
+		id := d.rpcID(dv)
 		params["id"] = shelly2ID(dv.comp)
 		out = append(out, message{dv.base + "/rpc", shelly2RPC(id, d.replySrc(dv), method, params)})
 		ids = append(ids, id)

@@ -55,8 +55,11 @@ type rpcCall struct {
 	ch   chan shelly2Reply
 }
 
-// rpcID returns a new call id for the device with key and remembers it.
-func (d *Driver) rpcID(key uint64) uint64 {
+// rpcID returns a new call id for dv and remembers it. It takes the
+// device, not its key: the caller found dv in the table it loaded, which
+// a reload may have replaced since (a removed device's call must still
+// take its reply, whose topic names dv).
+func (d *Driver) rpcID(dv *device) uint64 {
 	d.pendMu.Lock()
 	defer d.pendMu.Unlock()
 	if d.calls == nil {
@@ -67,11 +70,7 @@ func (d *Driver) rpcID(key uint64) uint64 {
 		d.rpcSeq = rpcFirstSeq
 	}
 	id := d.rpcSeq
-	name := ""
-	if dv := d.tab.Load().byKey[key]; dv != nil {
-		name = dv.name
-	}
-	d.calls[id%rpcWindow] = rpcCall{id: id, key: uint32(key), name: name}
+	d.calls[id%rpcWindow] = rpcCall{id: id, key: uint32(dv.key), name: dv.name}
 	return uint64(id)
 }
 

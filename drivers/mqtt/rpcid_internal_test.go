@@ -87,7 +87,7 @@ func TestDriver_Shelly2_RPCIDsWrapAndForget(t *testing.T) {
 	}
 	dv := d.tab.Load().byID["s2-0002"]
 	d.rpcSeq = rpcIDLimit - 2
-	a, b, c := d.rpcID(uint64(dv.key)), d.rpcID(uint64(dv.key)), d.rpcID(uint64(dv.key))
+	a, b, c := d.rpcID(dv), d.rpcID(dv), d.rpcID(dv)
 	if a != rpcIDLimit-1 || b != rpcFirstSeq || c != rpcFirstSeq+1 {
 		t.Fatalf("ids around the wrap: %d %d %d", a, b, c)
 	}
@@ -101,7 +101,7 @@ func TestDriver_Shelly2_RPCIDsWrapAndForget(t *testing.T) {
 		t.Fatalf("replies around the wrap: %d applied, %d bad", got, d.bad.Load())
 	}
 	for range rpcWindow {
-		d.rpcID(uint64(dv.key))
+		d.rpcID(dv)
 	}
 	for _, id := range []uint64{a, b, 0, rpcIDLimit, 1 << 40} {
 		d.handleReply(dv.name, reply(id))
@@ -123,11 +123,11 @@ func TestDriver_Shelly2_AwaitedReplyDeliveredOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	dv := d.tab.Load().byID["s2-1199"]
-	id := d.rpcID(uint64(dv.key))
+	id := d.rpcID(dv)
 	chans, done := d.await([]uint64{id})
 	defer done()
 	for range 100 {
-		d.rpcID(uint64(dv.key)) // other calls in between
+		d.rpcID(dv) // other calls in between
 	}
 	frame := fmt.Appendf(nil, `{"id":%d,"result":{"was_on":false}}`, id)
 	d.handleReply(dv.name, frame)
@@ -160,7 +160,7 @@ func TestDriver_Shelly2_ReplyToAnotherDevicesCallRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	evil, victim := d.tab.Load().byID["s2-0000"], d.tab.Load().byID["s2-0001"]
-	id := d.rpcID(victim.key)
+	id := d.rpcID(victim)
 	chans, done := d.await([]uint64{id})
 	defer done()
 	forged := fmt.Appendf(nil, `{"id":%d,"src":"%s","result":{"id":0,"output":true,"apower":999}}`, id, victim.name)
@@ -179,5 +179,37 @@ func TestDriver_Shelly2_ReplyToAnotherDevicesCallRefused(t *testing.T) {
 		if from, ok := d.replyFrom(topic); ok {
 			t.Errorf("%q taken as a reply from %q", topic, from)
 		}
+	}
+}
+
+// A reload that removes a device while Execute is sending it a call (the
+// device found in the table Execute loaded, the call made after the new
+// table is in) leaves the call waiting for that device's reply, not for
+// nobody's: the reply ends the wait instead of a 5 s timeout.
+func TestDriver_Shelly2_CallMadeAcrossAReloadTakesItsReply(t *testing.T) {
+	var rep reports
+	devs := gen2Devices(2)
+	d, err := New(Options{Broker: "tcp://127.0.0.1:1", ClientID: "hubd-test", Apply: rep.apply, Devices: devs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dv := d.tab.Load().byID["s2-0001"]
+	if err := d.SetDevices(devs[:1]); err != nil { // s2-0001 goes
+		t.Fatal(err)
+	}
+	id := d.rpcID(dv)
+	chans, done := d.await([]uint64{id})
+	defer done()
+	d.handleReply(dv.name, fmt.Appendf(nil, `{"id":%d,"src":"%s","result":{"was_on":false}}`, id, dv.name))
+	select {
+	case r := <-chans[0]:
+		if r.ID != id || r.Error != "" {
+			t.Fatalf("delivered %+v", r)
+		}
+	default:
+		t.Fatalf("the reply of a call made across the reload was not taken (bad %d)", d.bad.Load())
+	}
+	if got := rep.of("s2-0001"); len(got) != 0 {
+		t.Errorf("the removed device's reply was applied: %+v", got)
 	}
 }
