@@ -100,13 +100,17 @@ func (d *Driver) build(devs []hub.Device, old *table) (plan, error) {
 		t.devs = append(t.devs, dv)
 		t.byID[hd.ID] = dv
 		if dialect == DialectZ2M {
+			// Claimed after the device routes, and only with a z2m
+			// device: a device of that name conflicts with the hub's,
+			// whether it comes before the bridge's claim or after.
 			bridge := d.opts.Z2MBase + "/" + z2mBridgeDevices
-			if _, ok := t.exact[bridge]; !ok {
-				// Claimed after the device routes, and only with a z2m
-				// device: a device of that name conflicts with the hub's.
-				if err := t.claimExact(bridge, route{d: d.bridgeDev, kind: kindZ2MBridge}); err != nil {
+			hers := route{d: d.bridgeDev, kind: kindZ2MBridge}
+			if old, ok := t.exact[bridge]; !ok {
+				if err := t.claimExact(bridge, hers); err != nil {
 					return plan{}, err
 				}
+			} else if old.d != d.bridgeDev {
+				return plan{}, conflict(old, hers, bridge)
 			}
 		}
 	}

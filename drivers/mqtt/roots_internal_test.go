@@ -299,6 +299,8 @@ func TestRoots_Conflicts(t *testing.T) {
 		{"Gen2 topic of a z2m state", "pro", []hub.Device{output("z", "z2m:status/switch:3"), output("a", "shelly2:pro:switch:3")}, "pro/status/switch:3"},
 		{"z2m availability of a Gen2 topic", "x", []hub.Device{output("a", "shelly2:x"), output("z", "z2m:online")}, "x/online"},
 		{"z2m of the hub's own", "", []hub.Device{output("a", "shelly:sw"), output("l", "z2m:lamp"), output("z", "z2m:bridge/devices")}, "zigbee2mqtt/bridge/devices"},
+		{"z2m of the hub's own, first", "", []hub.Device{output("z", "z2m:bridge/devices"), output("l", "z2m:lamp")}, "zigbee2mqtt/bridge/devices"},
+		{"z2m of the hub's own, alone", "", []hub.Device{output("z", "z2m:bridge/devices")}, "zigbee2mqtt/bridge/devices"},
 		{"z2m below a Gen1 root, no kind of it", "shellies", []hub.Device{output("a", "shelly:sw:1"), output("z", "z2m:sw/relay/0")}, ""},
 	} {
 		d := idleDriver(t, Options{Z2MBase: tc.base})
