@@ -2,6 +2,7 @@ package yandex
 
 import (
 	"bytes"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -46,8 +47,8 @@ func TestQuery_CachedAnswersBounded(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("query from %d: answer with a full cache differs from one without:\n%s\n%s", off, got, want)
 		}
-		if c := cachedAnswers(bounded); c > bound || int64(c) != bounded.nFrags.Load() {
-			t.Fatalf("after the query from %d: %d answers cached (counted %d), bound %d", off, c, bounded.nFrags.Load(), bound)
+		if c := cachedAnswers(bounded); c > bound || c != len(bounded.order) {
+			t.Fatalf("after the query from %d: %d answers cached (%d in their order), bound %d", off, c, len(bounded.order), bound)
 		}
 	}
 	if c := cachedAnswers(bounded); c != bound {
@@ -64,8 +65,8 @@ func TestQuery_CachedAnswersBounded(t *testing.T) {
 	}
 }
 
-// Run with -race: queries of many devices at once keep the count true and
-// the cache within the bound and one entry per query under way.
+// Run with -race: queries of many devices at once leave the cache within
+// its bound, each answer in the order once.
 func TestQuery_CachedAnswersBoundedUnderConcurrentQueries(t *testing.T) {
 	const n, bound, workers = 1000, 40, 4
 	api := staffAPI(t, n, bound)
@@ -81,7 +82,40 @@ func TestQuery_CachedAnswersBoundedUnderConcurrentQueries(t *testing.T) {
 	}
 	wg.Wait()
 	c := cachedAnswers(api)
-	if c > bound+workers || int64(c) != api.nFrags.Load() {
-		t.Fatalf("%d answers cached (counted %d), bound %d with %d queries at once", c, api.nFrags.Load(), bound, workers)
+	if c > bound || c != len(api.order) {
+		t.Fatalf("%d answers cached (%d in their order), bound %d, after %d queries at once", c, len(api.order), bound, workers)
+	}
+	seen := map[string]bool{}
+	for _, id := range api.order {
+		if _, ok := api.frags.Load(id); !ok || seen[id] {
+			t.Fatalf("%s in the order: cached %v, twice %v", id, ok, seen[id])
+		}
+		seen[id] = true
+	}
+}
+
+// A device new to a full cache pushes out the oldest answer, whichever
+// device it is and however often it was asked for since.
+func TestQuery_CachedAnswersOldestGoesFirst(t *testing.T) {
+	const n, bound = 100, 3
+	api := staffAPI(t, n, bound)
+	ask := func(i int) { queryAPI(t, api, queryBody(1, i, n)) }
+	cached := func() map[string]bool {
+		m := map[string]bool{}
+		api.frags.Range(func(k, _ any) bool { m[k.(string)] = true; return true })
+		return m
+	}
+	for _, i := range []int{40, 10, 70} {
+		ask(i)
+	}
+	ask(40) // asked again: keeps its age
+	ask(20)
+	if got, want := cached(), map[string]bool{"dev-0010": true, "dev-0070": true, "dev-0020": true}; !maps.Equal(got, want) {
+		t.Fatalf("after 40, 10, 70, 40, 20 with room for 3: %v cached, want %v", got, want)
+	}
+	ask(90)
+	ask(30)
+	if got, want := cached(), map[string]bool{"dev-0020": true, "dev-0090": true, "dev-0030": true}; !maps.Equal(got, want) {
+		t.Fatalf("then 90, 30: %v cached, want %v", got, want)
 	}
 }

@@ -56,8 +56,8 @@ type Options struct {
 	// MaxCachedAnswers bounds the devices whose encoded devices/query
 	// answer is kept for their next query (valid while the device's state,
 	// capabilities and reachability stay as they were; some 600 bytes a
-	// device). A device's answer past it pushes out another's. Zero:
-	// DefaultMaxCachedAnswers; negative: none is kept.
+	// device). Past it, a device new to the cache pushes out the oldest
+	// answer. Zero: DefaultMaxCachedAnswers; negative: none is kept.
 	MaxCachedAnswers int
 }
 
@@ -76,8 +76,13 @@ type Handler struct {
 	tokens *tokens
 	oauth  *oauthServer // nil: OAuth off
 
-	frags  sync.Map     // device id -> *frag
-	nFrags atomic.Int64 // entries in frags, held at MaxCachedAnswers
+	frags sync.Map // device id -> *frag
+	// order is the ids of the answers in frags in the order they came,
+	// MaxCachedAnswers at most: a device new to a full cache pushes out
+	// the oldest answer. oldest is its place once order is full.
+	orderMu sync.Mutex
+	order   []string
+	oldest  int
 
 	ridPrefix string
 	ridSeq    atomic.Uint64
@@ -490,27 +495,28 @@ func (h *Handler) appendQueried(b []byte, id string, ver hub.Version, sc hub.Sco
 }
 
 // keepAnswer caches f as device id's answer. A device new to the cache
-// past MaxCachedAnswers pushes out another's answer: the first the map's
-// walk meets, which its order (by the ids' hashes, not by age) makes any.
-// Concurrent queries may hold the count over the bound by one each while
-// they are at it.
+// past MaxCachedAnswers pushes out the oldest answer (first in, first
+// out: an answer asked for again keeps its age), so every device's
+// answer stays for as many newcomers as any other's.
 //
 // The id is cloned: a query's ids are views of one string of them all
 // (decodeQuery), which a key kept for good would hold whole.
 func (h *Handler) keepAnswer(id string, f *frag) {
-	if _, had := h.frags.Swap(strings.Clone(id), f); had {
+	key := strings.Clone(id)
+	if _, had := h.frags.Swap(key, f); had {
 		return
 	}
-	if h.nFrags.Add(1) <= int64(h.opts.MaxCachedAnswers) {
+	h.orderMu.Lock()
+	if len(h.order) < h.opts.MaxCachedAnswers {
+		h.order = append(h.order, key)
+		h.orderMu.Unlock()
 		return
 	}
-	h.frags.Range(func(k, v any) bool {
-		if k.(string) != id && h.frags.CompareAndDelete(k, v) {
-			h.nFrags.Add(-1)
-			return false
-		}
-		return true
-	})
+	out := h.order[h.oldest]
+	h.order[h.oldest] = key
+	h.oldest = (h.oldest + 1) % len(h.order)
+	h.orderMu.Unlock()
+	h.frags.Delete(out)
 }
 
 // serveUnlink revokes the token the call came with. For a token the
