@@ -320,12 +320,15 @@ func (u *Uplink) publishHealth() {
 	m := healthMsg{V: Version, Gateway: o.Gateway, Version: o.Version, Commit: o.Commit, At: now.UTC(),
 		Started: o.Started.UTC(), UptimeSeconds: int64(now.Sub(o.Started).Seconds()),
 		Buses: []hub.BusStatus{}, Brokers: []hub.BrokerStatus{}}
-	for _, d := range o.Hub.Devices() {
+	// Counted in a walk: a copy of every device and a snapshot of each
+	// were some 7 MB of garbage a minute at 10,000 devices.
+	o.Hub.Walk(func(_ *hub.Device, s *hub.Snapshot) bool {
 		m.Devices++
-		if _, s, ok := o.Hub.Snapshot(d.ID); ok && o.Hub.Reachable(&s) {
+		if o.Hub.Reachable(s) {
 			m.Online++
 		}
-	}
+		return true
+	})
 	if o.Buses != nil {
 		m.Buses = o.Buses()
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"hubd/drivers/mqtt/mosquittotest"
 	"hubd/hub"
@@ -16,7 +17,7 @@ const root = "hubd/gw1/v1"
 
 func TestUplink_Connect_PublishesRetainedStatusStateAndHealth(t *testing.T) {
 	b := mosquittotest.Start(t)
-	f := newFixture(t, b.URL(), uplink.Options{QoS: 1}, store.QueueOptions{})
+	f := newFixture(t, b.URL(), uplink.Options{QoS: 1, HealthInterval: 100 * time.Millisecond}, store.QueueOptions{})
 	w := watch(t, b.URL(), "hubd/#", "", true)
 	w.nextWhere(t, root+"/status", func(v map[string]any) bool { return v["status"] == "online" && v["v"] == 1.0 })
 	st := w.nextWhere(t, root+"/devices/socket-1/state", func(v map[string]any) bool { return v["power"] == 12.5 })
@@ -27,6 +28,14 @@ func TestUplink_Connect_PublishesRetainedStatusStateAndHealth(t *testing.T) {
 	h := w.nextWhere(t, root+"/health", func(v map[string]any) bool { return v["version"] == "test" })
 	if h["devices"] != 2.0 || h["devices_online"] != 2.0 || h["gateway"] != "gw1" {
 		t.Fatalf("health = %v", h)
+	}
+	// A device gone offline is counted out at the next health.
+	if err := f.hub.Apply(hub.Report{Device: "lamp-1", Avail: hub.AvailOffline}); err != nil {
+		t.Fatal(err)
+	}
+	h = w.nextWhere(t, root+"/health", func(v map[string]any) bool { return v["devices_online"] != 2.0 })
+	if h["devices"] != 2.0 || h["devices_online"] != 1.0 {
+		t.Fatalf("health with lamp-1 offline = %v", h)
 	}
 	// A late subscriber sees the current state at once: it is retained.
 	late := watch(t, b.URL(), root+"/devices/+/state", "", true)
