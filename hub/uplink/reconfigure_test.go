@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"hubd/drivers/mqtt/mosquittotest"
+	"hubd/hub"
 	"hubd/hub/uplink"
 	"hubd/store"
 )
@@ -36,5 +37,35 @@ func TestUplink_Reconfigure_ClearsRemovedDevices(t *testing.T) {
 	late.next(t, root+"/devices/marker/state")
 	if got := late.all(root + "/devices/socket-1/state"); len(got) != 0 {
 		t.Fatalf("socket-1 state still retained: %q", got[0].Payload)
+	}
+}
+
+// A reload that takes a meter field off a device that stays clears that
+// sensor's discovery config and keeps the others.
+func TestUplink_Reconfigure_ClearsTheConfigsAFieldTookAway(t *testing.T) {
+	b := mosquittotest.Start(t)
+	w := watch(t, b.URL(), "homeassistant/#", "", true)
+	f := newFixture(t, b.URL(), uplink.Options{QoS: 1, HomeAssistant: true}, store.QueueOptions{})
+	w.next(t, "homeassistant/sensor/gw1/socket-1_energy/config")
+	devs := testDevices()
+	devs[1].Fields = devs[1].Fields.Without(hub.FieldEnergy)
+	if err := f.hub.Reconfigure(devs, nil); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if m := w.next(t, "homeassistant/sensor/gw1/socket-1_energy/config"); len(m.Payload) == 0 {
+			break
+		}
+	}
+	late := watch(t, b.URL(), "homeassistant/#", "", true)
+	publish(t, b.URL(), "homeassistant/marker", false, "{}")
+	late.next(t, "homeassistant/marker")
+	if got := late.all("homeassistant/sensor/gw1/socket-1_energy/config"); len(got) != 0 {
+		t.Fatalf("the energy sensor's config is still retained: %q", got[0].Payload)
+	}
+	for _, topic := range []string{"homeassistant/switch/gw1/socket-1/config", "homeassistant/sensor/gw1/socket-1_power/config", "homeassistant/light/gw1/lamp-1/config"} {
+		if got := late.all(topic); len(got) == 0 || len(got[len(got)-1].Payload) == 0 {
+			t.Errorf("%s: not retained after the reload (%d messages)", topic, len(got))
+		}
 	}
 }

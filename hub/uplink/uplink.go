@@ -33,7 +33,7 @@ type Uplink struct {
 
 	mu        sync.Mutex
 	status    Status
-	published map[string]hub.Device // devices whose retained topics this process set
+	published map[string]pubDevice // devices whose retained topics this process set
 }
 
 // Status is what the uplink did so far, for the status page and tests; it
@@ -268,30 +268,43 @@ func (u *Uplink) publishAll() {
 	u.forgetRemoved(devs)
 }
 
+// pubDevice is what a device's retained topics were derived from, enough
+// to clear them: a copy of each device was some 2 MB at 10,000.
+type pubDevice struct {
+	kind   hub.Kind
+	fields hub.FieldSet
+}
+
 // forgetRemoved clears the retained topics of devices that this process
-// published and a reload removed, so the fleet does not keep showing them.
-// (A device removed while the daemon was stopped is not known here; its
-// topics stay until cleared by hand.)
+// published and a reload removed, so the fleet does not keep showing them,
+// and the discovery configs a device that stays no longer has (a meter
+// field taken off). (A device removed while the daemon was stopped is not
+// known here; its topics stay until cleared by hand.)
 func (u *Uplink) forgetRemoved(devs []hub.Device) {
-	now := make(map[string]hub.Device, len(devs))
+	now := make(map[string]pubDevice, len(devs))
 	for _, d := range devs {
-		now[d.ID] = d
+		now[d.ID] = pubDevice{kind: d.Kind, fields: d.Fields}
 	}
 	u.mu.Lock()
-	gone := []hub.Device{}
-	for id, d := range u.published {
-		if _, ok := now[id]; !ok {
-			gone = append(gone, d)
-		}
-	}
+	before := u.published
 	u.published = now
 	u.mu.Unlock()
-	for _, d := range gone {
-		for _, leaf := range []string{leafState, leafAvail} {
-			u.publish(u.topics.device(d.ID, leaf), true, nil)
+	for id, was := range before {
+		is, stays := now[id]
+		if !stays {
+			for _, leaf := range []string{leafState, leafAvail} {
+				u.publish(u.topics.device(id, leaf), true, nil)
+			}
 		}
-		if u.opts.HomeAssistant {
-			for topic := range u.discovery(d) {
+		if !u.opts.HomeAssistant || stays && is == was {
+			continue
+		}
+		kept := map[string]haEntity{}
+		if stays {
+			kept = u.discovery(hub.Device{ID: id, Kind: is.kind, Fields: is.fields})
+		}
+		for topic := range u.discovery(hub.Device{ID: id, Kind: was.kind, Fields: was.fields}) {
+			if _, ok := kept[topic]; !ok {
 				u.publish(topic, true, nil)
 			}
 		}
