@@ -241,13 +241,24 @@ func (d *Driver) install(p plan) {
 func (d *Driver) embedded() bool { return d.opts.Broker == "" }
 
 // retire drops a removed device's queued messages and waits until no
-// report of it is being applied; none is applied after.
+// report of it is being applied; none is applied after. Its queued RPC
+// replies go to the replies' queue: a command sent before the removal
+// still takes its answer instead of waiting it out.
 func (d *Driver) retire(dv *device) {
 	dv.gone.Store(true)
 	dv.mu.Lock()
+	var replies []item
+	for i := range dv.n {
+		if it := dv.q[(dv.head+i)%len(dv.q)]; it.kind == kindReply {
+			replies = append(replies, it)
+		}
+	}
 	clear(dv.q)
 	dv.head, dv.n = 0, 0
 	dv.mu.Unlock()
+	for _, it := range replies {
+		d.enqueue(dv, it) // gone: to the replies' queue
+	}
 	dv.busy.Lock()
 	// An empty critical section: it waits for the worker holding busy.
 	dv.busy.Unlock()

@@ -36,7 +36,12 @@
 // Shelly Gen2 commands wait for the RPC reply: an error reply fails the
 // command (ErrRejected), a successful Switch.Set (Light.Set, CCT.Set,
 // RGB.Set, RGBW.Set) is followed by the component's GetStatus, whose
-// reply confirms it even when nothing changed.
+// reply confirms it even when nothing changed. A reply is queued on the
+// device whose call it answers, behind what the device said before it
+// (a status the broker replayed is not applied after a later reply), and
+// is never the message an overflow drops while the device's own chatter
+// can go instead; a reply to no known call, or to a removed device's,
+// has a queue of its own.
 //
 // What a device is (hub.Info) comes from Tasmota's STATUS2 and INFO1,
 // Zigbee2MQTT's bridge/devices list, Shelly Gen1's announce and Gen2's

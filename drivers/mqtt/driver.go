@@ -232,7 +232,7 @@ type Driver struct {
 	tab     atomic.Pointer[table]
 	subMu   sync.Mutex
 	lastKey atomic.Uint64
-	rpcDev  *device // pseudo device whose queue holds Gen2 RPC replies
+	rpcDev  *device // pseudo device whose queue holds the Gen2 RPC replies no device in the table takes
 	// bridgeDev's queue holds Zigbee2MQTT's bridge/devices lists; the last
 	// one decoded is kept for devices added later.
 	bridgeDev  *device

@@ -23,6 +23,10 @@ func (d *Driver) handle(dv *device, it item) {
 		d.handleBridge(it.payload)
 		return
 	}
+	if it.kind == kindReply {
+		d.handleReply(dv.name, it.payload)
+		return
+	}
 	u, err := decode(dv, it.kind, it.payload)
 	if errors.Is(err, ErrIgnored) {
 		return

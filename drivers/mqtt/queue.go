@@ -44,6 +44,16 @@ func (d *Driver) receive(topic string, p []byte, retained bool) {
 		d.badMessage(r.d, topic, fmt.Errorf("%w: %d bytes (limit %d)", ErrOversize, len(p), limit))
 		return
 	}
+	if r.d == d.rpcDev {
+		// A reply goes into its device's own queue, behind what the device
+		// said before it: a status the broker replayed on subscribing,
+		// applied after the reply to a later GetStatus, would put the
+		// device back as it was. A reply that matches no call stays on
+		// the replies' queue (bad, or late for a removed device).
+		if dv := d.replyOwner(t, kind, p); dv != nil {
+			r, kind = route{d: dv}, kindReply
+		}
+	}
 	it := item{kind: kind, payload: p, retained: retained}
 	d.enqueue(r.d, it)
 	for _, o := range r.others() {
@@ -52,20 +62,23 @@ func (d *Driver) receive(topic string, p []byte, retained bool) {
 }
 
 // enqueue adds it to dv's ring, dropping the oldest message when full, and
-// schedules dv for a worker. A removed device takes nothing.
+// schedules dv for a worker. A removed device takes nothing but the
+// replies to its calls, which go to the replies' queue.
 func (d *Driver) enqueue(dv *device, it item) {
 	dv.mu.Lock()
 	if dv.gone.Load() {
 		dv.mu.Unlock()
+		if it.kind == kindReply {
+			it.kind = dv.name // the replies' queue knows the sender by its kind
+			d.enqueue(d.rpcDev, it)
+		}
 		return
 	}
 	if dv.n == len(dv.q) && len(dv.q) < dv.qmax {
 		dv.grow()
 	}
 	if dv.n == len(dv.q) {
-		dv.q[dv.head] = item{}
-		dv.head = (dv.head + 1) % len(dv.q)
-		dv.n--
+		dv.dropOldest()
 		d.dropped.Add(1)
 	}
 	dv.q[(dv.head+dv.n)%len(dv.q)] = it
@@ -76,6 +89,27 @@ func (d *Driver) enqueue(dv *device, it item) {
 	if sched {
 		d.schedule(dv)
 	}
+}
+
+// dropOldest drops the oldest message of dv's full ring that is not an
+// RPC reply (the oldest reply when all are): a device that talks faster
+// than its messages are applied loses some of what it said, never the
+// answer a command waits for. dv.mu is held.
+func (dv *device) dropOldest() {
+	at := 0 // how far from head the message to drop is
+	for at < dv.n && dv.q[(dv.head+at)%len(dv.q)].kind == kindReply {
+		at++
+	}
+	if at == dv.n {
+		at = 0
+	}
+	// The messages before it move up a place, into its slot.
+	for i := at; i > 0; i-- {
+		dv.q[(dv.head+i)%len(dv.q)] = dv.q[(dv.head+i-1)%len(dv.q)]
+	}
+	dv.q[dv.head] = item{}
+	dv.head = (dv.head + 1) % len(dv.q)
+	dv.n--
 }
 
 // grow doubles dv's full ring, up to qmax. dv.mu is held.

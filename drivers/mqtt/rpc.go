@@ -99,6 +99,31 @@ func (d *Driver) takeReply(r shelly2Reply, from string) (key uint64, known, awai
 	return key, true, ch != nil
 }
 
+// kindReply is the kind of a Gen2 RPC reply queued on its device (see
+// receive); no topic level spells it (MQTT topics hold no NUL).
+const kindReply = "\x00rpc reply"
+
+// replyOwner is the device of t whose call the Gen2 reply p, on the reply
+// topic of device prefix from, answers; nil when it answers no call the
+// driver remembers or its device is not in t. The call is not taken: the
+// device's worker takes it, in turn with the device's other messages.
+func (d *Driver) replyOwner(t *table, from string, p []byte) *device {
+	r, err := decodeShelly2Reply(p)
+	if err != nil || r.ID == 0 || r.ID >= rpcIDLimit {
+		return nil
+	}
+	d.pendMu.Lock()
+	var c rpcCall
+	if d.calls != nil {
+		c = d.calls[r.ID%rpcWindow]
+	}
+	d.pendMu.Unlock()
+	if uint64(c.id) != r.ID || c.name != from {
+		return nil
+	}
+	return t.byKey[uint64(c.key)]
+}
+
 func (d *Driver) handleReply(from string, p []byte) {
 	r, err := decodeShelly2Reply(p)
 	if err != nil {

@@ -213,3 +213,121 @@ func TestDriver_Shelly2_CallMadeAcrossAReloadTakesItsReply(t *testing.T) {
 		t.Errorf("the removed device's reply was applied: %+v", got)
 	}
 }
+
+// A Gen2 reply is handled in turn with its device's own messages: the
+// status the broker replayed on subscribing, queued before the reply to a
+// later GetStatus, is applied before it, so the device ends as the reply
+// says whichever worker runs first. A reply that answers no call stays
+// on the replies' queue and is counted bad there.
+func TestDriver_Shelly2_ReplyQueuedBehindTheDevicesMessages(t *testing.T) {
+	var rep reports
+	d, err := New(Options{Broker: "tcp://127.0.0.1:1", ClientID: "hubd-test", Apply: rep.apply, Devices: gen2Devices(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dv := d.tab.Load().byID["s2-0001"]
+	id := d.rpcID(dv)
+	d.receive(ownTopic(dv), []byte(`{"id":0,"output":false}`), true)
+	d.receive(d.replySrc(dv)+"/rpc", fmt.Appendf(nil, `{"id":%d,"src":"%s","result":{"id":0,"output":true}}`, id, dv.name), false)
+	if d.rpcDev.n != 0 || dv.n != 2 {
+		t.Fatalf("queued: %d on the device, %d on the replies' queue; want both on the device", dv.n, d.rpcDev.n)
+	}
+	d.drain(d.rpcDev) // the replies' worker first: nothing of the device's there
+	d.drain(dv)
+	got := rep.of("s2-0001")
+	if len(got) != 2 || got[0].State.On || !got[1].State.On {
+		t.Fatalf("reports %+v, want the replayed status (off) and then the reply (on)", got)
+	}
+	d.receive(d.replySrc(dv)+"/rpc", []byte(`{"id":12345,"result":{"id":0,"output":false}}`), false)
+	if d.rpcDev.n != 1 || dv.n != 0 {
+		t.Fatalf("a reply to no call: %d on the replies' queue, %d on the device", d.rpcDev.n, dv.n)
+	}
+	d.drain(d.rpcDev)
+	if n := d.bad.Load(); n != 1 || len(rep.of("s2-0001")) != 2 {
+		t.Fatalf("a reply to no call: bad %d, reports %d", n, len(rep.of("s2-0001")))
+	}
+}
+
+// A device whose messages come faster than they are applied loses its
+// oldest messages, never a reply a command waits for: the replies stay,
+// in order with what is kept.
+func TestDriver_Shelly2_FullQueueKeepsTheReplies(t *testing.T) {
+	d := idleDriver(t, Options{QueueLen: 4}, gen2Devices(1)...)
+	dv := d.tab.Load().byID["s2-0000"]
+	msg := func(what string) { d.enqueue(dv, item{kind: "status/switch:0", payload: []byte(what)}) }
+	reply := func(what string) { d.enqueue(dv, item{kind: kindReply, payload: []byte(what)}) }
+	queued := func() string {
+		var got []string
+		for i := range dv.n {
+			it := dv.q[(dv.head+i)%len(dv.q)]
+			if it.kind == kindReply {
+				got = append(got, "reply "+string(it.payload))
+			} else {
+				got = append(got, string(it.payload))
+			}
+		}
+		return fmt.Sprint(got)
+	}
+	msg("a")
+	reply("1")
+	msg("b")
+	msg("c")
+	msg("d") // full: a goes
+	msg("e") // b goes, not the reply before it
+	if got, want := queued(), "[reply 1 c d e]"; got != want {
+		t.Fatalf("queued %s, want %s", got, want)
+	}
+	reply("2")
+	reply("3")
+	reply("4") // only replies left
+	if got, want := queued(), "[reply 1 reply 2 reply 3 reply 4]"; got != want {
+		t.Fatalf("queued %s, want %s", got, want)
+	}
+	msg("f") // every one a reply: the oldest goes
+	if got, want := queued(), "[reply 2 reply 3 reply 4 f]"; got != want {
+		t.Fatalf("queued %s, want %s", got, want)
+	}
+	if n := d.dropped.Load(); n != 6 {
+		t.Errorf("dropped %d, want 6", n)
+	}
+}
+
+// A reload that removes a device hands the replies queued on it, and any
+// that come for it after, to the replies' queue: the command that waits
+// for one takes it.
+func TestDriver_Shelly2_RemovedDevicesRepliesStillAnswer(t *testing.T) {
+	devs := gen2Devices(2)
+	d := idleDriver(t, Options{}, devs...)
+	dv := d.tab.Load().byID["s2-0001"]
+	first, second := d.rpcID(dv), d.rpcID(dv)
+	chans, done := d.await([]uint64{first, second})
+	defer done()
+	replyOf := func(id uint64) []byte {
+		return fmt.Appendf(nil, `{"id":%d,"src":"%s","result":{"was_on":false}}`, id, dv.name)
+	}
+	d.receive(d.replySrc(dv)+"/rpc", replyOf(first), false)
+	if dv.n != 1 {
+		t.Fatalf("the reply is not queued on its device (%d there)", dv.n)
+	}
+	if err := d.SetDevices(devs[:1]); err != nil {
+		t.Fatal(err)
+	}
+	d.enqueue(dv, item{kind: kindReply, payload: replyOf(second)}) // routed before the reload
+	if dv.n != 0 || d.rpcDev.n != 2 {
+		t.Fatalf("after the removal: %d on the device, %d on the replies' queue; want 0 and 2", dv.n, d.rpcDev.n)
+	}
+	d.drain(d.rpcDev)
+	for i, ch := range chans {
+		select {
+		case r := <-ch:
+			if r.Error != "" {
+				t.Errorf("reply %d: %+v", i+1, r)
+			}
+		default:
+			t.Errorf("reply %d did not reach the command waiting for it", i+1)
+		}
+	}
+	if n := d.bad.Load(); n != 0 {
+		t.Errorf("bad = %d", n)
+	}
+}
