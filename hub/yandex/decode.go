@@ -434,7 +434,10 @@ func (q *idRun) id(s *scanner) error {
 
 // appendTo appends the ids gathered to ids, as views of one string.
 func (q *idRun) appendTo(ids []string) []string {
-	all, from := string(q.names), 0
+	if len(q.ends) == 0 {
+		return ids
+	}
+	all, from := string(q.names[:q.ends[len(q.ends)-1]]), 0
 	for _, end := range q.ends {
 		ids = append(ids, all[from:end])
 		from = end
