@@ -23,6 +23,18 @@ func gen2Devices(n int) []hub.Device {
 	return out
 }
 
+// gen2Driver is a driver of devs that is never connected, and the
+// reports it hands the hub.
+func gen2Driver(t *testing.T, devs []hub.Device) (*Driver, *reports) {
+	t.Helper()
+	rep := &reports{}
+	d, err := New(Options{Broker: "tcp://127.0.0.1:1", ClientID: "hubd-test", Apply: rep.apply, Devices: devs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, rep
+}
+
 // sentID is the id of the RPC request frame m carries.
 func sentID(t *testing.T, m message) uint64 {
 	t.Helper()
@@ -38,12 +50,8 @@ func sentID(t *testing.T, m message) uint64 {
 // With 1,200 Gen2 devices every device's replies are applied: ids stay
 // small whatever the device's place in the list.
 func TestDriver_Shelly2_RepliesOfEveryDeviceOfMany_Applied(t *testing.T) {
-	var rep reports
 	devs := gen2Devices(1200)
-	d, err := New(Options{Broker: "tcp://127.0.0.1:1", ClientID: "hubd-test", Apply: rep.apply, Devices: devs})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, rep := gen2Driver(t, devs)
 	tab := d.tab.Load()
 	for i, hd := range devs {
 		dv := tab.byID[hd.ID]
@@ -80,11 +88,7 @@ func TestDriver_Shelly2_RepliesOfEveryDeviceOfMany_Applied(t *testing.T) {
 // Ids wrap below rpcIDLimit; a reply to a call forgotten long ago, or to
 // an id never given, matches nothing and is counted bad.
 func TestDriver_Shelly2_RPCIDsWrapAndForget(t *testing.T) {
-	var rep reports
-	d, err := New(Options{Broker: "tcp://127.0.0.1:1", ClientID: "hubd-test", Apply: rep.apply, Devices: gen2Devices(3)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, rep := gen2Driver(t, gen2Devices(3))
 	dv := d.tab.Load().byID["s2-0002"]
 	d.rpcSeq = rpcIDLimit - 2
 	a, b, c := d.rpcID(dv), d.rpcID(dv), d.rpcID(dv)
@@ -117,11 +121,7 @@ func TestDriver_Shelly2_RPCIDsWrapAndForget(t *testing.T) {
 // Execute's wait gets the reply of its call even among many others, and
 // a second copy of the reply is applied but not delivered twice.
 func TestDriver_Shelly2_AwaitedReplyDeliveredOnce(t *testing.T) {
-	var rep reports
-	d, err := New(Options{Broker: "tcp://127.0.0.1:1", ClientID: "hubd-test", Apply: rep.apply, Devices: gen2Devices(1200)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, _ := gen2Driver(t, gen2Devices(1200))
 	dv := d.tab.Load().byID["s2-1199"]
 	id := d.rpcID(dv)
 	chans, done := d.await([]uint64{id})
@@ -154,11 +154,7 @@ func TestDriver_Shelly2_AwaitedReplyDeliveredOnce(t *testing.T) {
 // on its own reply topic is bad and leaves the call waiting for the real
 // answer.
 func TestDriver_Shelly2_ReplyToAnotherDevicesCallRefused(t *testing.T) {
-	var rep reports
-	d, err := New(Options{Broker: "tcp://127.0.0.1:1", ClientID: "hubd-test", Apply: rep.apply, Devices: gen2Devices(2)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, rep := gen2Driver(t, gen2Devices(2))
 	evil, victim := d.tab.Load().byID["s2-0000"], d.tab.Load().byID["s2-0001"]
 	id := d.rpcID(victim)
 	chans, done := d.await([]uint64{id})
@@ -187,12 +183,8 @@ func TestDriver_Shelly2_ReplyToAnotherDevicesCallRefused(t *testing.T) {
 // table is in) leaves the call waiting for that device's reply, not for
 // nobody's: the reply ends the wait instead of a 5 s timeout.
 func TestDriver_Shelly2_CallMadeAcrossAReloadTakesItsReply(t *testing.T) {
-	var rep reports
 	devs := gen2Devices(2)
-	d, err := New(Options{Broker: "tcp://127.0.0.1:1", ClientID: "hubd-test", Apply: rep.apply, Devices: devs})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, rep := gen2Driver(t, devs)
 	dv := d.tab.Load().byID["s2-0001"]
 	if err := d.SetDevices(devs[:1]); err != nil { // s2-0001 goes
 		t.Fatal(err)
@@ -220,11 +212,7 @@ func TestDriver_Shelly2_CallMadeAcrossAReloadTakesItsReply(t *testing.T) {
 // says whichever worker runs first. A reply that answers no call stays
 // on the replies' queue and is counted bad there.
 func TestDriver_Shelly2_ReplyQueuedBehindTheDevicesMessages(t *testing.T) {
-	var rep reports
-	d, err := New(Options{Broker: "tcp://127.0.0.1:1", ClientID: "hubd-test", Apply: rep.apply, Devices: gen2Devices(2)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, rep := gen2Driver(t, gen2Devices(2))
 	dv := d.tab.Load().byID["s2-0001"]
 	id := d.rpcID(dv)
 	d.receive(ownTopic(dv), []byte(`{"id":0,"output":false}`), true)
